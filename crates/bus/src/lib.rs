@@ -1,0 +1,353 @@
+//! The event bus: NATS JetStream under a namespace.
+//!
+//! - [`Namespace`] prefixes every stream name and subject, so several Joule instances or test runs share
+//!   one NATS server without seeing each other.
+//! - [`Domain`] lists the streams, one per domain, with their subject roots.
+//! - [`Bus::publish`] is durable (it waits for the JetStream ack) and de-duplicated (`Nats-Msg-Id`).
+//! - [`Bus::run_consumer`] drives a durable pull consumer through an idempotent [`Handler`], in order,
+//!   retrying transient failures in place and acknowledging only after the handler succeeded.
+//!
+//! The bus does not know what the events mean; that is the services' business.
+
+mod envelope;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use envelope::{EventMeta, Received, decode_payload, envelope};
+pub use joule_proto::v1::Envelope;
+
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a re-published duplicate.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("invalid namespace {0:?}: use letters, digits, '-' and '_'")]
+    InvalidNamespace(String),
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("JetStream {op}: {message}")]
+    JetStream { op: &'static str, message: String },
+    #[error("undecodable message: {0}")]
+    Decode(String),
+}
+
+impl BusError {
+    fn js(op: &'static str, e: impl fmt::Display) -> Self {
+        BusError::JetStream { op, message: e.to_string() }
+    }
+}
+
+/// A prefix for every stream and subject of one Joule instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace(String);
+
+impl Namespace {
+    pub fn new(value: &str) -> Result<Self, BusError> {
+        let ok = !value.is_empty()
+            && value.len() <= 32
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok { Ok(Self(value.to_owned())) } else { Err(BusError::InvalidNamespace(value.to_owned())) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The full subject for a subject relative to the namespace.
+    pub fn subject(&self, relative: &str) -> String {
+        format!("{}.{}", self.0, relative)
+    }
+
+    /// The stream name for a domain: `<NAMESPACE>_<DOMAIN>` (stream names cannot hold '.').
+    pub fn stream_name(&self, domain: Domain) -> String {
+        format!("{}_{}", self.0.to_uppercase(), domain.stream_suffix())
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One stream per domain. Subjects are `<ns>.<root>.<...>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Domain {
+    /// Charger events from the gateway: `<ns>.charger.<charge_point_id>.<kind>`.
+    Charger,
+    /// Registry events from the api: `<ns>.registry.<kind>.<id>`.
+    Registry,
+    /// Session events: `<ns>.session.<session_id>.<kind>`.
+    Session,
+    /// Pricing events: `<ns>.pricing.<session_id>.<kind>`.
+    Pricing,
+    /// Invoicing events: `<ns>.invoice.<invoice_id>.<kind>`.
+    Invoice,
+    /// Ledger events: `<ns>.ledger.<entry_id>.<kind>`.
+    Ledger,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 6] =
+        [Domain::Charger, Domain::Registry, Domain::Session, Domain::Pricing, Domain::Invoice, Domain::Ledger];
+
+    pub fn subject_root(self) -> &'static str {
+        match self {
+            Domain::Charger => "charger",
+            Domain::Registry => "registry",
+            Domain::Session => "session",
+            Domain::Pricing => "pricing",
+            Domain::Invoice => "invoice",
+            Domain::Ledger => "ledger",
+        }
+    }
+
+    fn stream_suffix(self) -> &'static str {
+        match self {
+            Domain::Charger => "CHARGER",
+            Domain::Registry => "REGISTRY",
+            Domain::Session => "SESSION",
+            Domain::Pricing => "PRICING",
+            Domain::Invoice => "INVOICE",
+            Domain::Ledger => "LEDGER",
+        }
+    }
+}
+
+/// A message ready to publish. `subject` is relative to the namespace (`session.<id>.completed`).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub subject: String,
+    pub envelope: Envelope,
+    /// W3C trace context to continue on the consumer side.
+    pub trace_headers: HashMap<String, String>,
+}
+
+/// The result of a durable publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub stream_sequence: u64,
+    /// JetStream recognised the `Nats-Msg-Id` and did not store the message again.
+    pub duplicate: bool,
+}
+
+/// Why a handler did not finish a message.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Infrastructure trouble (database down, conflict): the same message is retried in place.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The message can never be processed (undecodable, violates the contract): it is logged and
+    /// terminated so the consumer moves on; it stays in the stream for inspection.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// An idempotent message handler: processing the same message twice has the effect of once.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, message: &Received) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// A durable consumer's identity and what it reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub domain: Domain,
+    /// Durable name without the namespace, for example `pricing-sessions`.
+    pub durable: String,
+    /// Subject filter relative to the namespace, for example `session.*.completed`; `None` reads all.
+    pub filter: Option<String>,
+}
+
+/// A connection to NATS JetStream within one namespace.
+#[derive(Clone)]
+pub struct Bus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    namespace: Namespace,
+}
+
+impl Bus {
+    pub async fn connect(url: &str, namespace: Namespace) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("joule-{namespace}"))
+            .connect(url)
+            .await
+            .map_err(|source| BusError::Connect { url: url.to_owned(), source })?;
+        let js = jetstream::new(client.clone());
+        Ok(Self { client, js, namespace })
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// Creates the namespace's streams that do not exist yet. Safe to call from every replica.
+    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+        for domain in Domain::ALL {
+            let config = stream::Config {
+                name: self.namespace.stream_name(domain),
+                subjects: vec![self.namespace.subject(&format!("{}.>", domain.subject_root()))],
+                storage: stream::StorageType::File,
+                retention: stream::RetentionPolicy::Limits,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            };
+            self.js.get_or_create_stream(config).await.map_err(|e| BusError::js("create stream", e))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes this namespace's streams. For tests and `joule` tooling that created the namespace.
+    pub async fn delete_streams(&self) -> Result<(), BusError> {
+        for domain in Domain::ALL {
+            let name = self.namespace.stream_name(domain);
+            if let Err(e) = self.js.delete_stream(&name).await {
+                if !e.to_string().contains("not found") {
+                    return Err(BusError::js("delete stream", e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes durably: returns once JetStream has stored the message (or recognised it as a
+    /// duplicate of one it stored within the duplicate window).
+    pub async fn publish(&self, message: Outgoing) -> Result<Published, BusError> {
+        use joule_proto::Message;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", message.envelope.event_id.as_str());
+        headers.insert("Joule-Event-Type", message.envelope.event_type.as_str());
+        for (k, v) in &message.trace_headers {
+            headers.insert(k.as_str(), v.as_str());
+        }
+        let subject = self.namespace.subject(&message.subject);
+        let payload = message.envelope.encode_to_vec();
+        let ack = self
+            .js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(|e| BusError::js("publish", e))?
+            .await
+            .map_err(|e| BusError::js("publish ack", e))?;
+        Ok(Published { stream_sequence: ack.sequence, duplicate: ack.duplicate })
+    }
+
+    /// Runs a durable pull consumer until `shutdown` fires. Messages are handled one at a time in
+    /// stream order; a message is acknowledged (and the ack confirmed) only after the handler succeeded.
+    pub async fn run_consumer<H: Handler>(
+        &self,
+        spec: ConsumerSpec,
+        handler: H,
+        shutdown: CancellationToken,
+    ) -> Result<(), BusError> {
+        let stream_name = self.namespace.stream_name(spec.domain);
+        let stream = self.js.get_stream(&stream_name).await.map_err(|e| BusError::js("get stream", e))?;
+        let durable = format!("{}_{}", self.namespace, spec.durable);
+        let consumer: consumer::PullConsumer = stream
+            .get_or_create_consumer(
+                &durable,
+                consumer::pull::Config {
+                    durable_name: Some(durable.clone()),
+                    filter_subject: spec.filter.as_deref().map(|f| self.namespace.subject(f)).unwrap_or_default(),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(60),
+                    max_deliver: -1,
+                    max_ack_pending: 1024,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| BusError::js("create consumer", e))?;
+        let mut messages = consumer.messages().await.map_err(|e| BusError::js("pull", e))?;
+        tracing::info!(consumer = %durable, "consumer started");
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = messages.next() => next,
+            };
+            let message = match next {
+                None => return Err(BusError::js("pull", "message stream ended")),
+                Some(Err(e)) => {
+                    tracing::warn!(consumer = %durable, error = %e, "pull failed; continuing");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                Some(Ok(m)) => m,
+            };
+            self.process(&durable, &handler, message, &shutdown).await;
+        }
+        tracing::info!(consumer = %durable, "consumer stopped");
+        Ok(())
+    }
+
+    async fn process<H: Handler>(
+        &self,
+        durable: &str,
+        handler: &H,
+        message: jetstream::Message,
+        shutdown: &CancellationToken,
+    ) {
+        let span = tracing::info_span!("consume", consumer = durable, subject = %message.subject);
+        if let Some(headers) = &message.headers {
+            let map = ["traceparent", "tracestate"]
+                .into_iter()
+                .filter_map(|k| Some((k.to_owned(), headers.get(k)?.as_str().to_owned())))
+                .collect();
+            joule_telemetry::set_parent_from_headers(&span, &map);
+        }
+        async {
+            let received = match Received::from_message(&message) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "undecodable envelope; terminating message");
+                    let _ = message.ack_with(jetstream::AckKind::Term).await;
+                    return;
+                }
+            };
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match handler.handle(&received).await {
+                    Ok(()) => {
+                        if let Err(e) = message.double_ack().await {
+                            // Not confirmed: JetStream redelivers, and the handler is idempotent.
+                            tracing::warn!(error = %e, "ack not confirmed; message will be redelivered");
+                        }
+                        return;
+                    }
+                    Err(HandlerError::Rejected(reason)) => {
+                        tracing::error!(event_type = %received.envelope.event_type, event_id = %received.envelope.event_id, %reason, "message rejected; terminating");
+                        let _ = message.ack_with(jetstream::AckKind::Term).await;
+                        return;
+                    }
+                    Err(HandlerError::Transient(reason)) => {
+                        tracing::warn!(%reason, retry_in = ?backoff, "handler failed; retrying");
+                        let _ = message.ack_with(jetstream::AckKind::Progress).await;
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}

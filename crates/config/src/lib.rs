@@ -1,0 +1,130 @@
+//! Joule's configuration, layered: built-in defaults, then an optional TOML file (`--config` or
+//! `JOULE_CONFIG`), then `JOULE_*` environment variables (`JOULE_DATABASE_URL` sets `database_url`).
+//! Every setting is documented in the README's configuration table.
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// PostgreSQL connection string; each service migrates its own schema in this database at start.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// NATS server with JetStream.
+    pub nats_url: String,
+    /// Prefix of every NATS stream and subject of this instance.
+    pub namespace: String,
+    /// Tenant that the admin token acts for.
+    pub tenant: String,
+    /// REST API listen address.
+    pub api_addr: String,
+    /// OCPP WebSocket listen address.
+    pub ocpp_addr: String,
+    /// gRPC listen address (all services of the process share one server).
+    pub grpc_addr: String,
+    /// Where the api service reaches the other services over gRPC; empty means this process.
+    pub sessions_grpc_url: String,
+    pub pricing_grpc_url: String,
+    pub invoicing_grpc_url: String,
+    pub ledger_grpc_url: String,
+    /// Bearer token with full access to the REST API. Required by the api service. Never logged.
+    pub admin_token: String,
+    /// OTLP gRPC endpoint for traces (for example `http://127.0.0.1:4317`); empty means no export.
+    pub otlp_endpoint: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Heartbeat interval the gateway gives chargers in BootNotification, in seconds.
+    pub heartbeat_interval_secs: u32,
+    /// How long a stopping process waits for its tasks to drain, in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/joule".into(),
+            database_max_connections: 20,
+            nats_url: "nats://127.0.0.1:4222".into(),
+            namespace: "joule".into(),
+            tenant: "default".into(),
+            api_addr: "127.0.0.1:8080".into(),
+            ocpp_addr: "127.0.0.1:9000".into(),
+            grpc_addr: "127.0.0.1:50051".into(),
+            sessions_grpc_url: String::new(),
+            pricing_grpc_url: String::new(),
+            invoicing_grpc_url: String::new(),
+            ledger_grpc_url: String::new(),
+            admin_token: String::new(),
+            otlp_endpoint: String::new(),
+            log_format: "text".into(),
+            heartbeat_interval_secs: 300,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` (or `JOULE_CONFIG`) if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let env_file = std::env::var("JOULE_CONFIG").ok().filter(|s| !s.is_empty());
+        if let Some(path) = file.map(Path::to_path_buf).or(env_file.map(Into::into)) {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("JOULE_").ignore(&["CONFIG", "LOG", "FAULT_CRASH_BEFORE_PUBLISH"]));
+        let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError(format!("log_format must be text or json, not {:?}", self.log_format)));
+        }
+        if self.heartbeat_interval_secs == 0 {
+            return Err(ConfigError("heartbeat_interval_secs must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("joule.toml", "namespace = \"fromfile\"\napi_addr = \"0.0.0.0:1\"")?;
+            jail.set_env("JOULE_API_ADDR", "0.0.0.0:2");
+            let s = Settings::load(Some(Path::new("joule.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.namespace, "fromfile");
+            assert_eq!(s.api_addr, "0.0.0.0:2");
+            assert_eq!(s.nats_url, "nats://127.0.0.1:4222");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("JOULE_LOG_FORMAT", "xml");
+            assert!(Settings::load(None).is_err());
+            jail.set_env("JOULE_LOG_FORMAT", "json");
+            jail.set_env("JOULE_HEARTBEAT_INTERVAL_SECS", "soon");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+}

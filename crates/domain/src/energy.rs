@@ -1,0 +1,73 @@
+//! Energy with an explicit unit. Stored as watt-hours in a [`Decimal`]; never a float.
+
+use std::fmt;
+use std::ops::{Add, Sub};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+const WH_PER_KWH: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
+
+/// An amount of electrical energy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Energy {
+    wh: Decimal,
+}
+
+impl Energy {
+    pub const ZERO: Energy = Energy { wh: Decimal::ZERO };
+
+    pub fn from_wh(wh: Decimal) -> Self {
+        Self { wh }
+    }
+
+    pub fn from_kwh(kwh: Decimal) -> Self {
+        Self { wh: kwh * WH_PER_KWH }
+    }
+
+    pub fn wh(&self) -> Decimal {
+        self.wh
+    }
+
+    pub fn kwh(&self) -> Decimal {
+        (self.wh / WH_PER_KWH).normalize()
+    }
+
+    /// Energy never negative: a meter that ran backwards delivered nothing billable.
+    pub fn clamp_non_negative(self) -> Self {
+        Self { wh: self.wh.max(Decimal::ZERO) }
+    }
+}
+
+impl Add for Energy {
+    type Output = Energy;
+    fn add(self, rhs: Self) -> Self {
+        Energy { wh: self.wh + rhs.wh }
+    }
+}
+
+impl Sub for Energy {
+    type Output = Energy;
+    fn sub(self, rhs: Self) -> Self {
+        Energy { wh: self.wh - rhs.wh }
+    }
+}
+
+impl fmt::Display for Energy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} kWh", self.kwh())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn converts_between_wh_and_kwh_exactly() {
+        assert_eq!(Energy::from_wh(dec!(12345)).kwh(), dec!(12.345));
+        assert_eq!(Energy::from_kwh(dec!(0.001)).wh(), dec!(1.000));
+        assert_eq!((Energy::from_wh(dec!(10)) - Energy::from_wh(dec!(20))).clamp_non_negative(), Energy::ZERO);
+    }
+}

@@ -1,0 +1,40 @@
+//! Code generated from `proto/joule/v1`: the integration events that travel on NATS (inside an
+//! [`v1::Envelope`]) and the gRPC services. This crate owns the wire contract and nothing else.
+
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("joule.v1");
+}
+
+pub use prost::Message;
+pub use prost_types::Timestamp;
+
+/// The fully qualified protobuf name of an event message, used as `Envelope::event_type`.
+pub trait EventName {
+    const NAME: &'static str;
+}
+
+macro_rules! event_names {
+    ($($ty:ident),* $(,)?) => {
+        $(impl EventName for v1::$ty { const NAME: &'static str = concat!("joule.v1.", stringify!($ty)); })*
+    };
+}
+
+event_names!(
+    ChargerConnected,
+    ChargerDisconnected,
+    ChargerBooted,
+    ConnectorStatusChanged,
+    TransactionStarted,
+    MeterValuesSampled,
+    TransactionStopped,
+    SiteRegistered,
+    ChargerRegistered,
+    AccountOpened,
+    TokenIssued,
+    SessionStarted,
+    SessionCompleted,
+    SessionPriced,
+    InvoiceIssued,
+    JournalEntryPosted,
+);

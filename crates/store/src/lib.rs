@@ -1,0 +1,122 @@
+//! Event-store wiring shared by every service: cqrs-es + postgres-es on a per-service PostgreSQL
+//! schema, schema migrations, command metadata (tenant, correlation, trace context), and the
+//! [`relay`] that turns committed events into read projections and NATS messages, surviving crashes.
+//!
+//! This crate knows nothing of any service's aggregates; services hand it their aggregate types and
+//! an [`relay::OutboxHandler`].
+
+pub mod migrate;
+pub mod relay;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use postgres_es::{PostgresCqrs, PostgresEventRepository};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+pub use migrate::{Migration, migrate};
+pub use relay::{OutboxHandler, Relay, StoredEvent};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("invalid schema name {0:?}")]
+    InvalidSchema(String),
+}
+
+/// Opens a connection pool.
+pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(database_url)
+        .await
+        .map_err(StoreError::Connect)
+}
+
+/// A cqrs-es framework whose events live in `<schema>.events`.
+pub fn cqrs<A: Aggregate>(pool: PgPool, schema: &str, services: A::Services) -> PostgresCqrs<A> {
+    let repo = PostgresEventRepository::new(pool)
+        .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
+    CqrsFramework::new(PersistedEventStore::new_event_store(repo), vec![], services)
+}
+
+/// Like [`cqrs`], with a snapshot every `snapshot_size` events, for long-lived aggregates.
+pub fn cqrs_with_snapshots<A: Aggregate>(
+    pool: PgPool,
+    schema: &str,
+    snapshot_size: usize,
+    services: A::Services,
+) -> PostgresCqrs<A> {
+    let repo = PostgresEventRepository::new(pool)
+        .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
+    CqrsFramework::new(PersistedEventStore::new_snapshot_store(repo, snapshot_size), vec![], services)
+}
+
+/// Who asked for a command and in which context; stored as event metadata and copied into the
+/// envelopes the relay publishes.
+#[derive(Debug, Clone, Default)]
+pub struct CommandMeta {
+    pub tenant_id: String,
+    pub correlation_id: String,
+    pub causation_id: String,
+}
+
+impl CommandMeta {
+    /// Metadata for a command caused by an integration event: same tenant and correlation, and the
+    /// event as cause.
+    pub fn caused_by(envelope: &joule_proto::v1::Envelope) -> Self {
+        Self {
+            tenant_id: envelope.tenant_id.clone(),
+            correlation_id: if envelope.correlation_id.is_empty() {
+                envelope.event_id.clone()
+            } else {
+                envelope.correlation_id.clone()
+            },
+            causation_id: envelope.event_id.clone(),
+        }
+    }
+
+    fn into_map(self) -> HashMap<String, String> {
+        let mut map = joule_telemetry::current_trace_headers();
+        map.insert("tenant_id".into(), self.tenant_id);
+        map.insert("correlation_id".into(), self.correlation_id);
+        map.insert("causation_id".into(), self.causation_id);
+        map
+    }
+}
+
+/// Executes a command, retrying when another writer committed to the same aggregate first
+/// (cqrs-es reports that as `AggregateConflict` and does not retry by itself).
+pub async fn execute<A: Aggregate>(
+    cqrs: &PostgresCqrs<A>,
+    aggregate_id: &str,
+    command: A::Command,
+    meta: CommandMeta,
+) -> Result<(), AggregateError<A::Error>>
+where
+    A::Command: Clone,
+{
+    let metadata = meta.into_map();
+    let mut attempt = 0u32;
+    loop {
+        match cqrs.execute_with_metadata(aggregate_id, command.clone(), metadata.clone()).await {
+            Err(AggregateError::AggregateConflict) if attempt < 20 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an aggregate error is worth retrying (infrastructure) rather than a business rejection.
+pub fn is_transient<E: std::error::Error>(error: &AggregateError<E>) -> bool {
+    !matches!(error, AggregateError::UserError(_) | AggregateError::DeserializationError(_))
+}

@@ -1,0 +1,98 @@
+//! Schema migrations. Every service owns one PostgreSQL schema; [`migrate`] creates it with the
+//! event-store tables (postgres-es ships none), the outbox fed by a trigger, and then applies the
+//! service's own migrations in order, once each, under an advisory lock so replicas can start together.
+
+use sqlx::PgPool;
+
+use crate::StoreError;
+
+/// One schema change. `sql` may contain `{schema}`, replaced by the service's schema name.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+const EVENT_STORE: &str = r#"
+CREATE TABLE IF NOT EXISTS {schema}.events (
+    aggregate_type text NOT NULL,
+    aggregate_id   text NOT NULL,
+    sequence       bigint CHECK (sequence >= 0) NOT NULL,
+    event_type     text NOT NULL,
+    event_version  text NOT NULL,
+    payload        json NOT NULL,
+    metadata       json NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS {schema}.snapshots (
+    aggregate_type   text NOT NULL,
+    aggregate_id     text NOT NULL,
+    last_sequence    bigint CHECK (last_sequence >= 0) NOT NULL,
+    current_snapshot bigint CHECK (current_snapshot >= 0) NOT NULL,
+    payload          json NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id, last_sequence)
+);
+-- Every committed event gets an outbox row in the same transaction; the relay deletes it once the
+-- event is projected and published. `id` orders the relay's work.
+CREATE TABLE IF NOT EXISTS {schema}.outbox (
+    id             bigserial PRIMARY KEY,
+    aggregate_type text NOT NULL,
+    aggregate_id   text NOT NULL,
+    sequence       bigint NOT NULL
+);
+CREATE OR REPLACE FUNCTION {schema}.enqueue_outbox() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO {schema}.outbox (aggregate_type, aggregate_id, sequence)
+    VALUES (NEW.aggregate_type, NEW.aggregate_id, NEW.sequence);
+    PERFORM pg_notify('joule_outbox_{schema}', '');
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS events_outbox ON {schema}.events;
+CREATE TRIGGER events_outbox AFTER INSERT ON {schema}.events
+    FOR EACH ROW EXECUTE FUNCTION {schema}.enqueue_outbox();
+"#;
+
+pub(crate) fn check_schema(schema: &str) -> Result<(), StoreError> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 40
+        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit());
+    if ok { Ok(()) } else { Err(StoreError::InvalidSchema(schema.to_owned())) }
+}
+
+/// Creates `schema` with the event store and applies `migrations` that are not applied yet.
+pub async fn migrate(pool: &PgPool, schema: &str, migrations: &[Migration]) -> Result<(), StoreError> {
+    check_schema(schema)?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!("joule_migrate_{schema}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+             version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<i32> = sqlx::query_scalar(&format!("SELECT version FROM {schema}.schema_migrations"))
+        .fetch_all(&mut *tx)
+        .await?;
+    let base = Migration { version: 0, name: "event store and outbox", sql: EVENT_STORE };
+    for m in std::iter::once(&base).chain(migrations) {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        sqlx::raw_sql(&m.sql.replace("{schema}", schema)).execute(&mut *tx).await?;
+        sqlx::query(&format!("INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)"))
+            .bind(m.version)
+            .bind(m.name)
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(schema, version = m.version, name = m.name, "migration applied");
+    }
+    tx.commit().await?;
+    Ok(())
+}

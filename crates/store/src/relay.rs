@@ -1,0 +1,241 @@
+//! The outbox relay: the one path from a service's committed events to its read projections and to
+//! NATS.
+//!
+//! A trigger adds an outbox row for every event in the transaction that commits it. The relay takes
+//! rows in order and, in one database transaction per batch, applies the service's projections,
+//! publishes the integration messages durably (JetStream ack, `Nats-Msg-Id` = a deterministic event id)
+//! and deletes the rows. A crash anywhere rolls back the projections and leaves the rows, so the
+//! batch is done again on restart: projections apply once, and JetStream drops the re-published
+//! duplicates. Only one relay per schema is active at a time (a PostgreSQL advisory lock), which keeps
+//! per-aggregate order when several replicas run.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use joule_bus::{Bus, EventMeta, Outgoing};
+use serde::de::DeserializeOwned;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::StoreError;
+use crate::migrate::check_schema;
+
+const BATCH: i64 = 256;
+const POLL: Duration = Duration::from_secs(1);
+
+/// Fault injection for crash tests: when set to an event type (for example `SessionCompleted`), the
+/// process exits abruptly after that event was committed and before it is published.
+pub const FAULT_CRASH_BEFORE_PUBLISH: &str = "JOULE_FAULT_CRASH_BEFORE_PUBLISH";
+
+/// A committed event as stored by postgres-es.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub schema: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: serde_json::Value,
+    pub metadata: HashMap<String, String>,
+    /// When the relay first saw the event; events carry their own business times.
+    pub relayed_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    /// The aggregate's event enum, as cqrs-es serialised it.
+    pub fn decode<E: DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
+        serde_json::from_value(self.payload.clone())
+    }
+
+    /// Envelope metadata for the `index`-th message this event becomes. The event id is derived from
+    /// the stored event, so a re-publish after a crash carries the same `Nats-Msg-Id`.
+    pub fn meta(&self, index: usize, occurred_at: DateTime<Utc>) -> EventMeta {
+        let key = format!(
+            "{}/{}/{}/{}/{}",
+            self.schema, self.aggregate_type, self.aggregate_id, self.sequence, index
+        );
+        let get = |k: &str| self.metadata.get(k).cloned().unwrap_or_default();
+        let event_id = joule_domain::EventId::derived(&key).to_string();
+        let correlation_id = match get("correlation_id") {
+            c if c.is_empty() => event_id.clone(),
+            c => c,
+        };
+        EventMeta {
+            event_id,
+            tenant_id: get("tenant_id"),
+            aggregate_type: self.aggregate_type.clone(),
+            aggregate_id: self.aggregate_id.clone(),
+            sequence: self.sequence as u64,
+            occurred_at,
+            correlation_id,
+            causation_id: get("causation_id"),
+        }
+    }
+
+    /// The W3C trace context of the command that produced the event.
+    pub fn trace_headers(&self) -> HashMap<String, String> {
+        self.metadata
+            .iter()
+            .filter(|(k, _)| k.as_str() == "traceparent" || k.as_str() == "tracestate")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// What a service does with each of its committed events.
+pub trait OutboxHandler: Send + Sync + 'static {
+    /// Updates the service's read projections. Runs inside the relay's transaction; it is committed
+    /// together with the removal of the outbox row, so it takes effect exactly once.
+    fn project<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a StoredEvent,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+    /// The integration messages the event becomes (none for purely internal events).
+    fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String>;
+}
+
+/// The relay of one service schema.
+pub struct Relay<H> {
+    pool: PgPool,
+    schema: String,
+    bus: Bus,
+    handler: H,
+    crash_before_publish: Option<String>,
+}
+
+impl<H: OutboxHandler> Relay<H> {
+    pub fn new(pool: PgPool, schema: &str, bus: Bus, handler: H) -> Result<Self, StoreError> {
+        check_schema(schema)?;
+        Ok(Self {
+            pool,
+            schema: schema.to_owned(),
+            bus,
+            handler,
+            crash_before_publish: std::env::var(FAULT_CRASH_BEFORE_PUBLISH).ok().filter(|v| !v.is_empty()),
+        })
+    }
+
+    /// Runs until `shutdown`: waits for leadership, then relays as events are committed.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
+        let span = tracing::info_span!("relay", schema = %self.schema);
+        async {
+            let mut leader = self.pool.acquire().await?;
+            loop {
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+                    .bind(format!("joule_relay_{}", self.schema))
+                    .fetch_one(&mut *leader)
+                    .await?;
+                if got {
+                    break;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+            tracing::info!("relay active");
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(&format!("joule_outbox_{}", self.schema)).await?;
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match self.relay_batch().await {
+                    Ok(n) if n as i64 == BATCH => continue,
+                    Ok(_) => backoff = Duration::from_millis(100),
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "relay batch failed");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = listener.recv() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+            }
+            // Dropping `leader` returns the connection; close it so the advisory lock is released now.
+            let _ = leader.close().await;
+            tracing::info!("relay stopped");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Relays up to one batch; returns how many events it handled.
+    pub async fn relay_batch(&self) -> Result<usize, RelayError> {
+        let s = &self.schema;
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT o.id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version,
+                    e.payload, e.metadata
+             FROM {s}.outbox o
+             JOIN {s}.events e USING (aggregate_type, aggregate_id, sequence)
+             ORDER BY o.id LIMIT $1 FOR UPDATE OF o"
+        ))
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut outgoing = Vec::new();
+        for row in &rows {
+            let metadata: serde_json::Value = row.try_get("metadata")?;
+            let event = StoredEvent {
+                schema: s.clone(),
+                aggregate_type: row.try_get("aggregate_type")?,
+                aggregate_id: row.try_get("aggregate_id")?,
+                sequence: row.try_get("sequence")?,
+                event_type: row.try_get("event_type")?,
+                event_version: row.try_get("event_version")?,
+                payload: row.try_get("payload")?,
+                metadata: serde_json::from_value(metadata).unwrap_or_default(),
+                relayed_at: now,
+            };
+            self.handler.project(&mut tx, &event).await?;
+            match self.handler.messages(&event) {
+                Ok(messages) => outgoing.extend(messages),
+                // A stored event the mapper cannot read is a bug; keep it in the outbox and shout.
+                Err(reason) => return Err(RelayError::Mapping { event_type: event.event_type, reason }),
+            }
+            if self.crash_before_publish.as_deref() == Some(event.event_type.as_str()) {
+                tracing::error!(event_type = %event.event_type, "fault injection: exiting before publish");
+                std::process::exit(137);
+            }
+            ids.push(row.try_get::<i64, _>("id")?);
+        }
+        for message in outgoing {
+            self.bus.publish(message).await?;
+        }
+        sqlx::query(&format!("DELETE FROM {s}.outbox WHERE id = ANY($1)"))
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ids.len())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("publish: {0}")]
+    Bus(#[from] joule_bus::BusError),
+    #[error("cannot map stored {event_type}: {reason}")]
+    Mapping { event_type: String, reason: String },
+}

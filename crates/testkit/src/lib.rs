@@ -1,0 +1,95 @@
+//! Test isolation for integration tests: [`TestEnv::new`] creates a fresh PostgreSQL database and a
+//! unique NATS namespace, and dropping the [`TestEnv`] removes exactly those (never anything it did
+//! not create). `JOULE_TEST_DATABASE_URL` (an admin connection, default the local `postgres`
+//! database) and `JOULE_TEST_NATS_URL` point it elsewhere.
+
+use joule_bus::{Bus, Namespace};
+use joule_config::Settings;
+use sqlx::Connection;
+
+pub struct TestEnv {
+    pub database: String,
+    pub database_url: String,
+    pub namespace: String,
+    pub nats_url: String,
+    admin_url: String,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let admin_url = std::env::var("JOULE_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let nats_url = std::env::var("JOULE_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let database = format!("joule_test_{suffix}");
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to PostgreSQL (admin)");
+        sqlx::query(&format!("CREATE DATABASE {database}")).execute(&mut admin).await.expect("create test database");
+        let _ = admin.close().await;
+        let (base, _) = admin_url.rsplit_once('/').expect("database url has a path");
+        Self {
+            database_url: format!("{base}/{database}"),
+            database,
+            namespace: format!("t{suffix}"),
+            nats_url,
+            admin_url,
+        }
+    }
+
+    /// Settings pointing at this environment, with every listener on port 0.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            database_url: self.database_url.clone(),
+            database_max_connections: 10,
+            nats_url: self.nats_url.clone(),
+            namespace: self.namespace.clone(),
+            api_addr: "127.0.0.1:0".into(),
+            ocpp_addr: "127.0.0.1:0".into(),
+            grpc_addr: "127.0.0.1:0".into(),
+            admin_token: "test-admin-token".into(),
+            heartbeat_interval_secs: 60,
+            shutdown_grace_secs: 5,
+            ..Settings::default()
+        }
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&self.database_url)
+            .await
+            .expect("connect to test database")
+    }
+
+    /// A bus on this environment's namespace, with its streams created.
+    pub async fn bus(&self) -> Bus {
+        let bus = Bus::connect(&self.nats_url, Namespace::new(&self.namespace).expect("namespace"))
+            .await
+            .expect("connect to NATS");
+        bus.ensure_streams().await.expect("create streams");
+        bus
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let (admin_url, database, nats_url, namespace) =
+            (self.admin_url.clone(), self.database.clone(), self.nats_url.clone(), self.namespace.clone());
+        // Drop runs outside async; clean up on a thread with its own runtime.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+                if let Ok(ns) = Namespace::new(&namespace) {
+                    if let Ok(bus) = Bus::connect(&nats_url, ns).await {
+                        let _ = bus.delete_streams().await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
