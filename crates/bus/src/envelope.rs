@@ -30,7 +30,7 @@ pub fn envelope<M: Message + EventName>(message: &M, meta: EventMeta) -> Envelop
         aggregate_type: meta.aggregate_type,
         aggregate_id: meta.aggregate_id,
         sequence: meta.sequence,
-        occurred_at: Some(timestamp(meta.occurred_at)),
+        occurred_at: Some(joule_proto::time::to_proto(meta.occurred_at)),
         correlation_id: meta.correlation_id,
         causation_id: meta.causation_id,
         payload: message.encode_to_vec(),
@@ -45,9 +45,6 @@ pub fn decode_payload<M: Message + Default + EventName>(envelope: &Envelope) -> 
     M::decode(envelope.payload.as_slice()).map_err(|e| BusError::Decode(format!("{}: {e}", M::NAME)))
 }
 
-fn timestamp(t: DateTime<Utc>) -> joule_proto::Timestamp {
-    joule_proto::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
-}
 
 /// A message taken from a stream.
 #[derive(Debug, Clone)]

@@ -38,3 +38,17 @@ event_names!(
     InvoiceIssued,
     JournalEntryPosted,
 );
+
+/// Conversions between protobuf timestamps and UTC times.
+pub mod time {
+    use chrono::{DateTime, Utc};
+
+    pub fn to_proto(t: DateTime<Utc>) -> prost_types::Timestamp {
+        prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    }
+
+    /// `None` for a missing or out-of-range timestamp.
+    pub fn from_proto(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+        t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+    }
+}

@@ -92,7 +92,7 @@ pub struct Started {
 #[derive(Clone, Copy)]
 pub struct ServiceDef {
     pub name: &'static str,
-    /// Whether the service serves gRPC (so the runtime binds the gRPC listener before starting it).
+    /// Migrates the service's schema and returns its tasks and gRPC routes.
     pub start: fn(Context) -> BoxFuture<'static, Result<Started, BoxError>>,
 }
 

@@ -122,6 +122,17 @@ pub fn set_parent_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
     set_parent_from_headers(span, &map);
 }
 
+/// A span for a gRPC server method, parented on the caller's trace context.
+pub fn grpc_server_span<T>(method: &'static str, request: &tonic::Request<T>) -> tracing::Span {
+    let span = tracing::info_span!("grpc", rpc.method = method);
+    let map = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|k| Some((k.to_owned(), request.metadata().get(k)?.to_str().ok()?.to_owned())))
+        .collect();
+    set_parent_from_headers(&span, &map);
+    span
+}
+
 /// A tonic client interceptor that sends the caller's trace context with every call.
 #[derive(Clone, Copy, Default)]
 pub struct TracePropagation;

@@ -1,0 +1,1 @@
+//! Public REST API for integrators, and the registry of sites, chargers, accounts and tokens.

@@ -1,0 +1,1 @@
+//! Invoicing: receipts and invoices with gapless numbering.

@@ -1,0 +1,1 @@
+//! Ledger: event-sourced double-entry journal and its trial balance.

@@ -1,0 +1,1 @@
+//! Pricing: tariffs and the priced session with its breakdown.

@@ -1,0 +1,1 @@
+//! Charging sessions: an event-sourced session per transaction, built from charger events.
