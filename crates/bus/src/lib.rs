@@ -13,11 +13,11 @@ mod envelope;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
+pub use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -156,8 +156,11 @@ pub enum HandlerError {
 }
 
 /// An idempotent message handler: processing the same message twice has the effect of once.
+///
+/// The method returns a boxed future (write `Box::pin(async move { .. })`): with `impl Future + Send`
+/// rustc cannot prove `Send` for handlers that borrow sqlx executors (higher-ranked lifetime limits).
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, message: &Received) -> impl Future<Output = Result<(), HandlerError>> + Send;
+    fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>>;
 }
 
 /// A durable consumer's identity and what it reads.
@@ -224,6 +227,31 @@ impl Bus {
             }
         }
         Ok(())
+    }
+
+    /// Every message currently stored in a domain's stream, in order, as (subject, envelope).
+    /// For tooling and tests; services consume with [`Bus::run_consumer`].
+    pub async fn read_stream(&self, domain: Domain) -> Result<Vec<(String, Envelope)>, BusError> {
+        use joule_proto::Message;
+        let mut stream = self
+            .js
+            .get_stream(self.namespace.stream_name(domain))
+            .await
+            .map_err(|e| BusError::js("get stream", e))?;
+        let state = stream.info().await.map_err(|e| BusError::js("stream info", e))?.state.clone();
+        let mut out = Vec::new();
+        for seq in state.first_sequence.max(1)..=state.last_sequence {
+            match stream.get_raw_message(seq).await {
+                Ok(m) => {
+                    let envelope = Envelope::decode(m.payload.as_ref()).map_err(|e| BusError::Decode(e.to_string()))?;
+                    out.push((m.subject.to_string(), envelope));
+                }
+                // Deleted messages leave holes in the sequence.
+                Err(e) if e.to_string().contains("not found") => continue,
+                Err(e) => return Err(BusError::js("get message", e)),
+            }
+        }
+        Ok(out)
     }
 
     /// Publishes durably: returns once JetStream has stored the message (or recognised it as a

@@ -267,15 +267,19 @@ async fn wait_for_signal() {
     }
 }
 
-/// `main` for a process: loads settings, installs telemetry, runs, and maps the outcome to an exit code.
+/// `main` for a service's own binary: loads settings, then [`main_with`].
 pub fn main(process_name: &str, services: &[ServiceDef]) -> std::process::ExitCode {
-    let settings = match Settings::load(None) {
-        Ok(s) => s,
+    match Settings::load(None) {
+        Ok(settings) => main_with(settings, process_name, services),
         Err(e) => {
             eprintln!("{e}");
-            return std::process::ExitCode::from(2);
+            std::process::ExitCode::from(2)
         }
-    };
+    }
+}
+
+/// Installs telemetry, runs `services` until a signal or a failure, and maps the outcome to an exit code.
+pub fn main_with(settings: Settings, process_name: &str, services: &[ServiceDef]) -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 pub use migrate::{Migration, migrate};
-pub use relay::{OutboxHandler, Relay, StoredEvent};
+pub use relay::{BoxFuture, OutboxHandler, Relay, StoredEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -119,4 +119,33 @@ where
 /// Whether an aggregate error is worth retrying (infrastructure) rather than a business rejection.
 pub fn is_transient<E: std::error::Error>(error: &AggregateError<E>) -> bool {
     !matches!(error, AggregateError::UserError(_) | AggregateError::DeserializationError(_))
+}
+
+/// Services box these futures into `Send` tasks; these checks keep that true at compile time.
+#[cfg(test)]
+#[allow(dead_code)]
+mod send_checks {
+    use super::*;
+
+    fn futures_are_send(pool: PgPool, relay: Relay<Nothing>) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(migrate(&pool, "x", &[]));
+        is_send(relay.run(tokio_util::sync::CancellationToken::new()));
+    }
+
+    struct Nothing;
+
+    impl OutboxHandler for Nothing {
+        fn project<'a>(
+            &'a self,
+            _: &'a mut sqlx::PgConnection,
+            _: &'a StoredEvent,
+        ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn messages(&self, _: &StoredEvent) -> Result<Vec<joule_bus::Outgoing>, String> {
+            Ok(vec![])
+        }
+    }
 }

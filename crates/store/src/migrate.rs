@@ -70,22 +70,26 @@ pub async fn migrate(pool: &PgPool, schema: &str, migrations: &[Migration]) -> R
         .bind(format!("joule_migrate_{schema}"))
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema};
-         CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
-             version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
-    ))
-    .execute(&mut *tx)
+    execute_script(
+        &mut tx,
+        format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+                 version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+        ),
+    )
     .await?;
     let applied: Vec<i32> = sqlx::query_scalar(&format!("SELECT version FROM {schema}.schema_migrations"))
         .fetch_all(&mut *tx)
         .await?;
     let base = Migration { version: 0, name: "event store and outbox", sql: EVENT_STORE };
-    for m in std::iter::once(&base).chain(migrations) {
-        if applied.contains(&m.version) {
-            continue;
-        }
-        sqlx::raw_sql(&m.sql.replace("{schema}", schema)).execute(&mut *tx).await?;
+    let pending: Vec<(Migration, String)> = std::iter::once(base)
+        .chain(migrations.iter().copied())
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| (m, m.sql.replace("{schema}", schema)))
+        .collect();
+    for (m, sql) in pending {
+        execute_script(&mut tx, sql).await?;
         sqlx::query(&format!("INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)"))
             .bind(m.version)
             .bind(m.name)
@@ -95,4 +99,17 @@ pub async fn migrate(pool: &PgPool, schema: &str, migrations: &[Migration]) -> R
     }
     tx.commit().await?;
     Ok(())
+}
+
+// A multi-statement script runs through the simple query protocol (`Executor::execute` on a string).
+// Boxing the future with the string it owns keeps `migrate` provably `Send` (sqlx's `raw_sql` is not,
+// for higher-ranked lifetime reasons).
+fn execute_script<'c>(
+    tx: &'c mut sqlx::Transaction<'static, sqlx::Postgres>,
+    sql: String,
+) -> futures::future::BoxFuture<'c, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(&mut **tx, sql.as_str()).await?;
+        Ok(())
+    })
 }

@@ -10,10 +10,10 @@
 //! per-aggregate order when several replicas run.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+pub use joule_bus::BoxFuture;
 use joule_bus::{Bus, EventMeta, Outgoing};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgListener;
@@ -91,11 +91,8 @@ impl StoredEvent {
 pub trait OutboxHandler: Send + Sync + 'static {
     /// Updates the service's read projections. Runs inside the relay's transaction; it is committed
     /// together with the removal of the outbox row, so it takes effect exactly once.
-    fn project<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        event: &'a StoredEvent,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+    /// (A boxed future: see `joule_bus::Handler` for why.)
+    fn project<'a>(&'a self, conn: &'a mut PgConnection, event: &'a StoredEvent) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 
     /// The integration messages the event becomes (none for purely internal events).
     fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String>;

@@ -1,1 +1,109 @@
-//! Charging sessions: an event-sourced session per transaction, built from charger events.
+//! The sessions service: one event-sourced `ChargingSession` per charger transaction, built from the
+//! gateway's charger events, robust to what chargers really send (duplicates, stops without starts,
+//! meter regressions). It publishes `SessionStarted` / `SessionCompleted` on stream SESSION and serves
+//! the session read model (with cost and invoice, copied from PRICING and INVOICE) over gRPC.
+//!
+//! It does not price or invoice; it only says what energy was delivered, when, on whose token.
+
+pub mod grpc;
+pub mod intake;
+pub mod outbox;
+pub mod session;
+
+use std::sync::Arc;
+
+use joule_bus::{ConsumerSpec, Domain};
+use joule_proto::v1::sessions_service_server::SessionsServiceServer;
+use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
+use joule_store::{Migration, Relay};
+use tonic::server::NamedService;
+
+pub const SCHEMA: &str = "sessions";
+
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "sessions",
+    start: |ctx| Box::pin(start(ctx)),
+};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "session read model",
+    sql: "CREATE TABLE {schema}.session_view (
+              seq             bigserial UNIQUE,
+              id              text PRIMARY KEY,
+              charger_id      text NOT NULL,
+              charge_point_id text NOT NULL,
+              connector_id    int NOT NULL DEFAULT 0,
+              transaction_id  text NOT NULL,
+              token_uid       text NOT NULL DEFAULT '',
+              account_id      text NOT NULL DEFAULT '',
+              status          text NOT NULL,
+              started_at      timestamptz,
+              stopped_at      timestamptz,
+              meter_start_wh  numeric,
+              meter_stop_wh   numeric,
+              energy_wh       numeric,
+              flags           text[] NOT NULL DEFAULT '{}',
+              cost_excl_vat   numeric,
+              cost_incl_vat   numeric,
+              currency        text,
+              invoice_id      text
+          );
+          CREATE INDEX ON {schema}.session_view (charger_id, seq);
+          CREATE INDEX ON {schema}.session_view (account_id, seq);",
+}];
+
+pub async fn start(ctx: Context) -> Result<Started, BoxError> {
+    joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
+    let cqrs = Arc::new(joule_store::cqrs::<session::ChargingSession>(
+        ctx.pool.clone(),
+        SCHEMA,
+        (),
+    ));
+
+    let mut tasks = Vec::new();
+    let relay = Relay::new(
+        ctx.pool.clone(),
+        SCHEMA,
+        ctx.bus.clone(),
+        outbox::SessionOutbox,
+    )?;
+    tasks.push(Task::new("sessions-relay", relay.run(ctx.shutdown.clone())));
+
+    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let intake = intake::ChargerIntake { cqrs };
+    tasks.push(Task::new("sessions-charger-consumer", async move {
+        let spec = ConsumerSpec {
+            domain: Domain::Charger,
+            durable: "sessions-charger".into(),
+            filter: None,
+        };
+        bus.run_consumer(spec, intake, shutdown).await
+    }));
+    for (domain, durable) in [
+        (Domain::Pricing, "sessions-pricing"),
+        (Domain::Invoice, "sessions-invoices"),
+    ] {
+        let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+        let billing = intake::BillingIntake {
+            pool: ctx.pool.clone(),
+        };
+        tasks.push(Task::new(durable, async move {
+            let spec = ConsumerSpec {
+                domain,
+                durable: durable.into(),
+                filter: None,
+            };
+            bus.run_consumer(spec, billing, shutdown).await
+        }));
+    }
+
+    let server = SessionsServiceServer::new(grpc::SessionsGrpc {
+        pool: ctx.pool.clone(),
+    });
+    let name = <SessionsServiceServer<grpc::SessionsGrpc> as NamedService>::NAME;
+    Ok(Started {
+        tasks,
+        grpc: Some((tonic::service::Routes::new(server), vec![name])),
+    })
+}

@@ -1,0 +1,203 @@
+//! Turns charger events (stream CHARGER) into session commands, and keeps the session read model's
+//! cost and invoice columns up to date from PRICING and INVOICE events. Every handler is idempotent.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use joule_bus::{BoxFuture, Handler, HandlerError, Received};
+use joule_domain::{Energy, SessionId};
+use joule_proto::time::from_proto;
+use joule_proto::v1;
+use joule_store::CommandMeta;
+use postgres_es::PostgresCqrs;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+use crate::session::{ChargingSession, Reading, SessionCommand, StartDetails, StopDetails};
+
+/// The session a charger transaction belongs to. Transaction ids are unique per charger only
+/// (OCPP 2.0.1 chargers choose them), so the key includes tenant and charge point.
+pub fn session_id(tenant: &str, charge_point_id: &str, transaction_id: &str) -> SessionId {
+    SessionId::derived(&format!("{tenant}/{charge_point_id}/{transaction_id}"))
+}
+
+const ENERGY_REGISTER: &str = "Energy.Active.Import.Register";
+
+fn energy(field: &str, value: &str) -> Result<Energy, HandlerError> {
+    Decimal::from_str(value)
+        .map(Energy::from_wh)
+        .map_err(|e| HandlerError::Rejected(format!("{field} {value:?} is not a decimal: {e}")))
+}
+
+fn time(
+    charger: Option<&joule_proto::Timestamp>,
+    received: Option<&joule_proto::Timestamp>,
+) -> DateTime<Utc> {
+    from_proto(charger)
+        .or_else(|| from_proto(received))
+        .unwrap_or_else(Utc::now)
+}
+
+fn readings(
+    samples: &[v1::MeterSample],
+    received: Option<&joule_proto::Timestamp>,
+) -> Vec<Reading> {
+    samples
+        .iter()
+        .filter(|s| s.measurand.is_empty() || s.measurand == ENERGY_REGISTER)
+        .filter_map(|s| {
+            let register = Decimal::from_str(&s.value).ok()?;
+            Some(Reading {
+                at: time(s.charger_time.as_ref(), received),
+                register: Energy::from_wh(register),
+            })
+        })
+        .collect()
+}
+
+pub struct ChargerIntake {
+    pub cqrs: Arc<PostgresCqrs<ChargingSession>>,
+}
+
+impl ChargerIntake {
+    async fn execute(
+        &self,
+        id: SessionId,
+        command: SessionCommand,
+        envelope: &v1::Envelope,
+    ) -> Result<(), HandlerError> {
+        joule_store::execute(
+            &self.cqrs,
+            &id.to_string(),
+            command,
+            CommandMeta::caused_by(envelope),
+        )
+        .await
+        .map_err(|e| HandlerError::Transient(e.to_string()))
+    }
+}
+
+impl Handler for ChargerIntake {
+    fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(self.handle_charger_event(message))
+    }
+}
+
+impl ChargerIntake {
+    async fn handle_charger_event(&self, message: &Received) -> Result<(), HandlerError> {
+        let tenant = &message.envelope.tenant_id;
+        let reject = |e: joule_bus::BusError| HandlerError::Rejected(e.to_string());
+        match message.event_type() {
+            "joule.v1.TransactionStarted" => {
+                let m: v1::TransactionStarted = message.decode().map_err(reject)?;
+                let id = session_id(tenant, &m.charge_point_id, &m.transaction_id);
+                let start = StartDetails {
+                    meter_start: energy("meter_start_wh", &m.meter_start_wh)?,
+                    started_at: time(m.charger_time.as_ref(), m.received_at.as_ref()),
+                    received_at: time(m.received_at.as_ref(), None),
+                    charger_id: m.charger_id,
+                    charge_point_id: m.charge_point_id,
+                    connector_id: m.connector_id,
+                    transaction_id: m.transaction_id,
+                    token_uid: m.id_tag,
+                    account_id: m.account_id,
+                };
+                self.execute(id, SessionCommand::Start(start), &message.envelope)
+                    .await
+            }
+            "joule.v1.MeterValuesSampled" => {
+                let m: v1::MeterValuesSampled = message.decode().map_err(reject)?;
+                if m.transaction_id.is_empty() {
+                    // Readings outside a transaction bill nothing.
+                    return Ok(());
+                }
+                let id = session_id(tenant, &m.charge_point_id, &m.transaction_id);
+                let readings = readings(&m.samples, m.received_at.as_ref());
+                self.execute(
+                    id,
+                    SessionCommand::RecordReadings { readings },
+                    &message.envelope,
+                )
+                .await
+            }
+            "joule.v1.TransactionStopped" => {
+                let m: v1::TransactionStopped = message.decode().map_err(reject)?;
+                let id = session_id(tenant, &m.charge_point_id, &m.transaction_id);
+                let from_data = readings(&m.transaction_data, m.received_at.as_ref());
+                if !from_data.is_empty() {
+                    self.execute(
+                        id,
+                        SessionCommand::RecordReadings {
+                            readings: from_data,
+                        },
+                        &message.envelope,
+                    )
+                    .await?;
+                }
+                let stop = StopDetails {
+                    meter_stop: energy("meter_stop_wh", &m.meter_stop_wh)?,
+                    stopped_at: time(m.charger_time.as_ref(), m.received_at.as_ref()),
+                    received_at: time(m.received_at.as_ref(), None),
+                    charger_id: m.charger_id,
+                    charge_point_id: m.charge_point_id,
+                    transaction_id: m.transaction_id,
+                    reason: m.reason,
+                };
+                self.execute(id, SessionCommand::Stop(stop), &message.envelope)
+                    .await
+            }
+            // Presence, boot and status events are not part of a session.
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Copies prices and invoice numbers onto the session read model.
+pub struct BillingIntake {
+    pub pool: PgPool,
+}
+
+impl Handler for BillingIntake {
+    fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(self.handle_billing_event(message))
+    }
+}
+
+impl BillingIntake {
+    async fn handle_billing_event(&self, message: &Received) -> Result<(), HandlerError> {
+        let transient = |e: sqlx::Error| HandlerError::Transient(e.to_string());
+        let reject = |e: joule_bus::BusError| HandlerError::Rejected(e.to_string());
+        match message.event_type() {
+            "joule.v1.SessionPriced" => {
+                let m: v1::SessionPriced = message.decode().map_err(reject)?;
+                sqlx::query(
+                    "UPDATE sessions.session_view
+                     SET cost_excl_vat = $2::numeric, cost_incl_vat = $3::numeric, currency = $4
+                     WHERE id = $1",
+                )
+                .bind(&m.session_id)
+                .bind(&m.total_excl_vat)
+                .bind(&m.total_incl_vat)
+                .bind(&m.currency)
+                .execute(&self.pool)
+                .await
+                .map_err(transient)?;
+            }
+            "joule.v1.InvoiceIssued" => {
+                let m: v1::InvoiceIssued = message.decode().map_err(reject)?;
+                let invoice = m.invoice.ok_or_else(|| {
+                    HandlerError::Rejected("InvoiceIssued without invoice".into())
+                })?;
+                sqlx::query("UPDATE sessions.session_view SET invoice_id = $2 WHERE id = ANY($1)")
+                    .bind(&invoice.session_ids)
+                    .bind(&invoice.id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(transient)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

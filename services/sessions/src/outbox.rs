@@ -1,0 +1,179 @@
+//! What happens to each committed session event: the read model is updated, and the integration
+//! events `SessionStarted` / `SessionCompleted` are published on stream SESSION.
+
+use joule_bus::{Outgoing, envelope};
+use joule_proto::time::to_proto;
+use joule_proto::v1;
+use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
+use sqlx::PgConnection;
+
+use crate::session::{SessionEvent, StartDetails};
+
+pub struct SessionOutbox;
+
+impl OutboxHandler for SessionOutbox {
+    fn project<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(project(conn, event))
+    }
+
+    fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
+        messages(event)
+    }
+}
+
+async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sqlx::Error> {
+    let id = &event.aggregate_id;
+    let Ok(decoded) = event.decode::<SessionEvent>() else {
+        return Err(sqlx::Error::Decode(
+            format!("undecodable {}", event.event_type).into(),
+        ));
+    };
+    match decoded {
+        SessionEvent::SessionStarted(s) => {
+            sqlx::query(
+                    "INSERT INTO sessions.session_view
+                       (id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
+                        status, started_at, meter_start_wh)
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,'active',$8,$9)
+                     ON CONFLICT (id) DO UPDATE SET
+                       charger_id = EXCLUDED.charger_id, connector_id = EXCLUDED.connector_id,
+                       token_uid = EXCLUDED.token_uid, account_id = EXCLUDED.account_id,
+                       started_at = EXCLUDED.started_at, meter_start_wh = EXCLUDED.meter_start_wh,
+                       status = CASE WHEN sessions.session_view.status = 'completed' THEN 'completed' ELSE 'active' END",
+                )
+                .bind(id)
+                .bind(&s.charger_id)
+                .bind(&s.charge_point_id)
+                .bind(s.connector_id as i32)
+                .bind(&s.transaction_id)
+                .bind(&s.token_uid)
+                .bind(&s.account_id)
+                .bind(s.started_at)
+                .bind(s.meter_start.wh())
+                .execute(conn)
+                .await?;
+        }
+        SessionEvent::SessionCompleted {
+            start,
+            stop,
+            started_at,
+            meter_start,
+            energy,
+            flags,
+        } => {
+            let start = start.as_ref();
+            sqlx::query(
+                    "INSERT INTO sessions.session_view
+                       (id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
+                        status, started_at, stopped_at, meter_start_wh, meter_stop_wh, energy_wh, flags)
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,'completed',$8,$9,$10,$11,$12,$13)
+                     ON CONFLICT (id) DO UPDATE SET
+                       status = 'completed', started_at = EXCLUDED.started_at, stopped_at = EXCLUDED.stopped_at,
+                       meter_start_wh = EXCLUDED.meter_start_wh, meter_stop_wh = EXCLUDED.meter_stop_wh,
+                       energy_wh = EXCLUDED.energy_wh, flags = EXCLUDED.flags",
+                )
+                .bind(id)
+                .bind(&stop.charger_id)
+                .bind(&stop.charge_point_id)
+                .bind(start.map_or(0, |s| s.connector_id as i32))
+                .bind(&stop.transaction_id)
+                .bind(start.map_or("", |s| &s.token_uid))
+                .bind(start.map_or("", |s| &s.account_id))
+                .bind(started_at)
+                .bind(stop.stopped_at)
+                .bind(meter_start.wh())
+                .bind(stop.meter_stop.wh())
+                .bind(energy.wh())
+                .bind(&flags)
+                .execute(conn)
+                .await?;
+        }
+        SessionEvent::SessionFlagged { flag, .. } => {
+            sqlx::query(
+                "UPDATE sessions.session_view SET flags = array_append(flags, $2)
+                     WHERE id = $1 AND NOT ($2 = ANY(flags))",
+            )
+            .bind(id)
+            .bind(&flag)
+            .execute(conn)
+            .await?;
+        }
+        SessionEvent::ReadingsRecorded { .. } => {}
+    }
+    Ok(())
+}
+
+fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
+    let decoded: SessionEvent = event.decode().map_err(|e| e.to_string())?;
+    let id = &event.aggregate_id;
+    let (subject, envelope) = match decoded {
+        SessionEvent::SessionStarted(s) => {
+            let message = v1::SessionStarted {
+                session_id: id.clone(),
+                charger_id: s.charger_id,
+                charge_point_id: s.charge_point_id,
+                connector_id: s.connector_id,
+                transaction_id: s.transaction_id,
+                token_uid: s.token_uid,
+                account_id: s.account_id,
+                started_at: Some(to_proto(s.started_at)),
+                meter_start_wh: s.meter_start.wh().to_string(),
+            };
+            (
+                format!("session.{id}.started"),
+                envelope(&message, event.meta(0, s.received_at)),
+            )
+        }
+        SessionEvent::SessionCompleted {
+            start,
+            stop,
+            started_at,
+            meter_start,
+            energy,
+            flags,
+        } => {
+            let start = start.unwrap_or_else(|| StartDetails {
+                charger_id: stop.charger_id.clone(),
+                charge_point_id: stop.charge_point_id.clone(),
+                connector_id: 0,
+                transaction_id: stop.transaction_id.clone(),
+                token_uid: String::new(),
+                account_id: String::new(),
+                meter_start,
+                started_at,
+                received_at: stop.received_at,
+            });
+            let message = v1::SessionCompleted {
+                session_id: id.clone(),
+                charger_id: stop.charger_id,
+                charge_point_id: stop.charge_point_id,
+                connector_id: start.connector_id,
+                transaction_id: stop.transaction_id,
+                token_uid: start.token_uid,
+                account_id: start.account_id,
+                started_at: Some(to_proto(started_at)),
+                stopped_at: Some(to_proto(stop.stopped_at)),
+                meter_start_wh: meter_start.wh().to_string(),
+                meter_stop_wh: stop.meter_stop.wh().to_string(),
+                energy_wh: energy.wh().to_string(),
+                flags,
+            };
+            (
+                format!("session.{id}.completed"),
+                envelope(&message, event.meta(0, stop.received_at)),
+            )
+        }
+        SessionEvent::ReadingsRecorded { .. } | SessionEvent::SessionFlagged { .. } => {
+            return Ok(vec![]);
+        }
+    };
+    Ok(vec![Outgoing {
+        subject,
+        envelope,
+        trace_headers: event.trace_headers(),
+    }])
+}

@@ -1,0 +1,143 @@
+//! Sessions against real PostgreSQL and NATS: charger events in, session events and read model out.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use joule_bus::{Bus, Domain, EventMeta, Outgoing, envelope};
+use joule_proto::time::to_proto;
+use joule_proto::v1;
+use joule_proto::v1::sessions_service_client::SessionsServiceClient;
+use joule_testkit::TestEnv;
+
+async fn publish_charger_event<M: joule_proto::Message + joule_proto::EventName>(
+    bus: &Bus,
+    cp: &str,
+    kind: &str,
+    key: &str,
+    message: &M,
+) {
+    let meta = EventMeta {
+        event_id: joule_domain::EventId::derived(key).to_string(),
+        tenant_id: "default".into(),
+        aggregate_type: "Charger".into(),
+        aggregate_id: cp.into(),
+        sequence: 0,
+        occurred_at: Utc::now(),
+        correlation_id: String::new(),
+        causation_id: String::new(),
+    };
+    bus.publish(Outgoing {
+        subject: format!("charger.{cp}.{kind}"),
+        envelope: envelope(message, meta),
+        trace_headers: Default::default(),
+    })
+    .await
+    .expect("publish");
+}
+
+fn started(cp: &str, tx: &str, meter_start: &str) -> v1::TransactionStarted {
+    v1::TransactionStarted {
+        charger_id: "charger-1".into(),
+        charge_point_id: cp.into(),
+        connector_id: 1,
+        transaction_id: tx.into(),
+        id_tag: "TAG1".into(),
+        account_id: "acc-1".into(),
+        meter_start_wh: meter_start.into(),
+        charger_time: Some(to_proto("2026-11-21T10:00:00Z".parse().unwrap())),
+        received_at: Some(to_proto(Utc::now())),
+    }
+}
+
+fn stopped(cp: &str, tx: &str, meter_stop: &str) -> v1::TransactionStopped {
+    v1::TransactionStopped {
+        charger_id: "charger-1".into(),
+        charge_point_id: cp.into(),
+        transaction_id: tx.into(),
+        meter_stop_wh: meter_stop.into(),
+        id_tag: "TAG1".into(),
+        reason: "Local".into(),
+        charger_time: Some(to_proto("2026-11-21T11:00:00Z".parse().unwrap())),
+        received_at: Some(to_proto(Utc::now())),
+        transaction_data: vec![],
+    }
+}
+
+async fn completed_sessions(bus: &Bus, want: usize) -> Vec<v1::SessionCompleted> {
+    for _ in 0..100 {
+        let completed: Vec<v1::SessionCompleted> = bus
+            .read_stream(Domain::Session)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, e)| e.event_type == "joule.v1.SessionCompleted")
+            .map(|(_, e)| joule_bus::decode_payload(&e).unwrap())
+            .collect();
+        if completed.len() >= want {
+            return completed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {want} SessionCompleted events arrived");
+}
+
+#[tokio::test]
+async fn charger_events_become_one_completed_session_each_even_when_duplicated() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE]).await.unwrap();
+
+    // A normal session, with the start and the stop each delivered twice (distinct message ids,
+    // as when a charger retries with a new OCPP message id).
+    for attempt in ["a", "b"] {
+        publish_charger_event(&bus, "CP1", "started", &format!("start-{attempt}"), &started("CP1", "1", "1000")).await;
+    }
+    for attempt in ["a", "b"] {
+        publish_charger_event(&bus, "CP1", "stopped", &format!("stop-{attempt}"), &stopped("CP1", "1", "13500")).await;
+    }
+    // A stop without a start, and a session whose meter ran backwards.
+    publish_charger_event(&bus, "CP1", "stopped", "orphan", &stopped("CP1", "99", "5000")).await;
+    publish_charger_event(&bus, "CP1", "started", "regress-start", &started("CP1", "2", "9000")).await;
+    publish_charger_event(&bus, "CP1", "stopped", "regress-stop", &stopped("CP1", "2", "8000")).await;
+
+    let completed = completed_sessions(&bus, 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let completed_again = completed_sessions(&bus, 3).await;
+    assert_eq!(completed_again.len(), 3, "duplicates must not complete a session twice");
+
+    let normal = completed.iter().find(|c| c.transaction_id == "1").unwrap();
+    assert_eq!(normal.energy_wh, "12500");
+    assert_eq!(normal.account_id, "acc-1");
+    assert!(normal.flags.is_empty());
+    let orphan = completed.iter().find(|c| c.transaction_id == "99").unwrap();
+    assert_eq!(orphan.energy_wh, "0");
+    assert!(orphan.flags.contains(&"stop_without_start".to_string()));
+    let regressed = completed.iter().find(|c| c.transaction_id == "2").unwrap();
+    assert_eq!(regressed.energy_wh, "0");
+    assert!(regressed.flags.contains(&"meter_regression".to_string()));
+
+    // The read model over gRPC.
+    let mut client = SessionsServiceClient::connect(format!("http://{}", running.addr("grpc").unwrap()))
+        .await
+        .unwrap();
+    let list = client
+        .list_sessions(v1::ListSessionsRequest { account_id: "acc-1".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.sessions.len(), 2);
+    let one = client
+        .get_session(v1::GetSessionRequest { session_id: normal.session_id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one.status, "completed");
+    assert_eq!(one.energy_wh, "12500");
+    let missing = client
+        .get_session(v1::GetSessionRequest { session_id: "nope".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    running.stop().await.unwrap();
+}
