@@ -82,7 +82,7 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("JOULE_").ignore(&["CONFIG", "LOG", "FAULT_CRASH_BEFORE_PUBLISH"]));
+        figment = figment.merge(Env::prefixed("JOULE_").ignore(&["CONFIG", "LOG", "FAULT_CRASH_BEFORE_PUBLISH", "FAULT_CRASH_AFTER_PUBLISH"]));
         let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)

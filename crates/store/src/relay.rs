@@ -30,6 +30,18 @@ const POLL: Duration = Duration::from_secs(1);
 /// Fault injection for crash tests: when set to an event type (for example `SessionCompleted`), the
 /// process exits abruptly after that event was committed and before it is published.
 pub const FAULT_CRASH_BEFORE_PUBLISH: &str = "JOULE_FAULT_CRASH_BEFORE_PUBLISH";
+/// Fault injection for crash tests: the process exits abruptly after that event type was published
+/// and before its outbox row is removed, so the restart publishes it again.
+pub const FAULT_CRASH_AFTER_PUBLISH: &str = "JOULE_FAULT_CRASH_AFTER_PUBLISH";
+
+fn fault(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn crash(point: &str, event_type: &str) -> ! {
+    tracing::error!(event_type, point, "fault injection: exiting abruptly");
+    std::process::exit(137)
+}
 
 /// A committed event as stored by postgres-es.
 #[derive(Debug, Clone)]
@@ -105,6 +117,7 @@ pub struct Relay<H> {
     bus: Bus,
     handler: H,
     crash_before_publish: Option<String>,
+    crash_after_publish: Option<String>,
 }
 
 impl<H: OutboxHandler> Relay<H> {
@@ -115,7 +128,8 @@ impl<H: OutboxHandler> Relay<H> {
             schema: schema.to_owned(),
             bus,
             handler,
-            crash_before_publish: std::env::var(FAULT_CRASH_BEFORE_PUBLISH).ok().filter(|v| !v.is_empty()),
+            crash_before_publish: fault(FAULT_CRASH_BEFORE_PUBLISH),
+            crash_after_publish: fault(FAULT_CRASH_AFTER_PUBLISH),
         })
     }
 
@@ -190,6 +204,7 @@ impl<H: OutboxHandler> Relay<H> {
         let now = Utc::now();
         let mut ids = Vec::with_capacity(rows.len());
         let mut outgoing = Vec::new();
+        let mut crash_after = None;
         for row in &rows {
             let metadata: serde_json::Value = row.try_get("metadata")?;
             let event = StoredEvent {
@@ -210,13 +225,18 @@ impl<H: OutboxHandler> Relay<H> {
                 Err(reason) => return Err(RelayError::Mapping { event_type: event.event_type, reason }),
             }
             if self.crash_before_publish.as_deref() == Some(event.event_type.as_str()) {
-                tracing::error!(event_type = %event.event_type, "fault injection: exiting before publish");
-                std::process::exit(137);
+                crash("before publish", &event.event_type);
+            }
+            if self.crash_after_publish.as_deref() == Some(event.event_type.as_str()) {
+                crash_after = Some(event.event_type.clone());
             }
             ids.push(row.try_get::<i64, _>("id")?);
         }
         for message in outgoing {
             self.bus.publish(message).await?;
+        }
+        if let Some(event_type) = crash_after {
+            crash("after publish", &event_type);
         }
         sqlx::query(&format!("DELETE FROM {s}.outbox WHERE id = ANY($1)"))
             .bind(&ids)

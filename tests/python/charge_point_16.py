@@ -1,0 +1,89 @@
+"""An OCPP 1.6J charge point played by the mobilityhouse `ocpp` package (an implementation Joule's
+authors did not write). It runs one charging session against a CSMS and prints what the CSMS answered
+as one JSON object on stdout.
+
+usage: charge_point_16.py URL CHARGE_POINT_ID ID_TAG METER_START_WH METER_STOP_WH MINUTES
+       [--duplicate-stop] [--malformed-frame]
+"""
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+
+import websockets
+from ocpp.v16 import ChargePoint as BaseChargePoint
+from ocpp.v16 import call
+
+
+class ChargePoint(BaseChargePoint):
+    pass
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+async def run(args) -> dict:
+    out = {}
+    async with websockets.connect(f"{args.url}/{args.charge_point_id}", subprotocols=["ocpp1.6"]) as ws:
+        cp = ChargePoint(args.charge_point_id, ws)
+        listener = asyncio.create_task(cp.start())
+        boot = await cp.call(call.BootNotification(charge_point_model="PyCP", charge_point_vendor="mobilityhouse-ocpp"))
+        out["boot_status"] = boot.status
+        out["heartbeat_interval"] = boot.interval
+        await cp.call(call.Heartbeat())
+        auth = await cp.call(call.Authorize(id_tag=args.id_tag))
+        out["authorize_status"] = auth.id_tag_info["status"]
+
+        if args.malformed_frame:
+            # Not OCPP at all; the CSMS must answer with a CallError and keep the connection.
+            await ws.send('[2, "bad-1", "Heartbeat"')
+            out["malformed_answer"] = json.loads(await ws.recv())
+
+        stop_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        start_time = stop_time - dt.timedelta(minutes=args.minutes)
+        start = await cp.call(call.StartTransaction(
+            connector_id=1, id_tag=args.id_tag, meter_start=args.meter_start, timestamp=iso(start_time)))
+        tx = start.transaction_id
+        out["transaction_id"] = tx
+        out["start_status"] = start.id_tag_info["status"]
+
+        middle = start_time + (stop_time - start_time) / 2
+        halfway = args.meter_start + (args.meter_stop - args.meter_start) // 2
+        await cp.call(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=[{
+            "timestamp": iso(middle),
+            "sampled_value": [
+                {"value": str(halfway), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+                 "context": "Sample.Periodic"},
+                {"value": "11000", "measurand": "Power.Active.Import", "unit": "W", "context": "Sample.Periodic"},
+            ],
+        }]))
+        stops = 2 if args.duplicate_stop else 1
+        for _ in range(stops):
+            stop = await cp.call(call.StopTransaction(
+                meter_stop=args.meter_stop, timestamp=iso(stop_time), transaction_id=tx, id_tag=args.id_tag,
+                reason="Local"))
+            out.setdefault("stop_status", []).append((stop.id_tag_info or {}).get("status"))
+        listener.cancel()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("charge_point_id")
+    parser.add_argument("id_tag")
+    parser.add_argument("meter_start", type=int)
+    parser.add_argument("meter_stop", type=int)
+    parser.add_argument("minutes", type=int)
+    parser.add_argument("--duplicate-stop", action="store_true")
+    parser.add_argument("--malformed-frame", action="store_true")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

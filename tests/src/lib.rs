@@ -1,0 +1,228 @@
+//! Support for the end-to-end tests in `tests/`: a REST client, the Python charge point, and a
+//! `joule` child process that can be killed and restarted.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use joule_testkit::TestEnv;
+use serde_json::{Value, json};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// The tariff the end-to-end tests price with: EUR 0.50 per session, 0.40 per kWh, 1.20 per hour,
+/// each with 19 % VAT.
+pub fn tariff() -> Value {
+    json!({
+        "country_code": "DE", "party_id": "JOU", "id": "E2E", "currency": "EUR",
+        "elements": [{"price_components": [
+            {"type": "FLAT", "price": "0.50", "vat": "19", "step_size": 1},
+            {"type": "ENERGY", "price": "0.40", "vat": "19", "step_size": 1},
+            {"type": "TIME", "price": "1.20", "vat": "19", "step_size": 1}
+        ]}],
+        "last_updated": "2026-11-01T00:00:00Z"
+    })
+}
+
+/// An authenticated REST client.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(addr: impl std::fmt::Display) -> Self {
+        Self { base: format!("http://{addr}"), http: reqwest::Client::new() }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(ADMIN_TOKEN).json(&body).send().await?;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path}: {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(ADMIN_TOKEN).send().await?;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Polls `GET path` until `done` holds for the body.
+    pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        let mut last = Value::Null;
+        for _ in 0..600 {
+            if let Ok(v) = self.get(path).await {
+                if done(&v) {
+                    return Ok(v);
+                }
+                last = v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("GET {path} never satisfied the condition; last answer {last}")
+    }
+}
+
+/// What the tests register: a site, the tariff, one charger, one account with one token.
+pub struct Fixture {
+    pub charge_point_id: String,
+    pub charger_id: String,
+    pub account_id: String,
+    pub token_uid: String,
+}
+
+pub async fn register(api: &Api, suffix: &str) -> anyhow::Result<Fixture> {
+    let site = api.post("/v1/sites", json!({"name": "E2E", "country": "DE", "time_zone": "Europe/Berlin"})).await?;
+    let tariff = api.post("/v1/tariffs", tariff()).await?;
+    let charge_point_id = format!("E2E-{suffix}");
+    let charger = api
+        .post(
+            "/v1/chargers",
+            json!({"charge_point_id": charge_point_id, "site_id": site["id"], "tariff_id": tariff["id"]}),
+        )
+        .await?;
+    let account = api.post("/v1/accounts", json!({"name": "E2E driver", "currency": "EUR"})).await?;
+    let token_uid = format!("TAG-{suffix}");
+    api.post("/v1/tokens", json!({"uid": token_uid, "account_id": account["id"]})).await?;
+    Ok(Fixture {
+        charge_point_id,
+        charger_id: charger["id"].as_str().context("charger id")?.to_owned(),
+        account_id: account["id"].as_str().context("account id")?.to_owned(),
+        token_uid,
+    })
+}
+
+/// Waits until the gateway knows the charger (it learns it from the REGISTRY stream).
+pub async fn wait_until_charger_known(ocpp_base: &str, charge_point_id: &str) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        if let Ok(charger) = joule_sim::Charger::connect(ocpp_base, charge_point_id).await {
+            charger.close().await.ok();
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the gateway never accepted {charge_point_id}")
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs `tests/python/charge_point_16.py` with the Python `ocpp` package (`make python` installs it).
+pub async fn python_charge_point(args: &[&str]) -> anyhow::Result<Value> {
+    let root = repo_root();
+    let python = root.join(".venv/bin/python");
+    if !python.exists() {
+        bail!("{} is missing: run `make python` (make test does)", python.display());
+    }
+    let output = tokio::process::Command::new(python)
+        .arg(root.join("tests/python/charge_point_16.py"))
+        .args(args)
+        .output()
+        .await?;
+    if !output.status.success() {
+        bail!("python charge point failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// `joule run --all` as a child process on fixed free ports of the test environment.
+pub struct JouleProcess {
+    pub api_addr: String,
+    pub ocpp_addr: String,
+    grpc_addr: String,
+    child: Option<Child>,
+}
+
+impl JouleProcess {
+    pub fn new() -> Self {
+        Self {
+            api_addr: format!("127.0.0.1:{}", free_port()),
+            ocpp_addr: format!("127.0.0.1:{}", free_port()),
+            grpc_addr: format!("127.0.0.1:{}", free_port()),
+            child: None,
+        }
+    }
+
+    /// Starts the process with extra environment (for example a fault-injection variable).
+    pub async fn start(&mut self, env: &TestEnv, extra: &[(&str, &str)]) -> anyhow::Result<()> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_joule-under-test"));
+        command
+            .args(["run", "--all"])
+            .env("JOULE_DATABASE_URL", &env.database_url)
+            .env("JOULE_NATS_URL", &env.nats_url)
+            .env("JOULE_NAMESPACE", &env.namespace)
+            .env("JOULE_API_ADDR", &self.api_addr)
+            .env("JOULE_OCPP_ADDR", &self.ocpp_addr)
+            .env("JOULE_GRPC_ADDR", &self.grpc_addr)
+            .env("JOULE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("JOULE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        self.child = Some(command.spawn().context("spawn joule")?);
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(&self.api_addr).await.is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("joule exited during start-up: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("joule did not start listening on {}", self.api_addr)
+    }
+
+    /// Waits for the process to exit by itself and returns its exit code.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<i32>> {
+        let child = self.child.as_mut().context("not running")?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(status.code());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("joule did not exit within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Default for JouleProcess {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for JouleProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,93 @@
+//! One real charge, end to end: the Python `ocpp` package plays an OCPP 1.6J charger against a running
+//! Joule; the session is priced, invoiced and posted to a ledger that balances.
+
+use joule_e2e::{Api, python_charge_point, register, wait_until_charger_known};
+use joule_testkit::TestEnv;
+use serde_json::Value;
+
+#[tokio::test]
+async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
+    let env = TestEnv::new().await;
+    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL).await.unwrap();
+    let api = Api::new(running.addr("api").unwrap());
+    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
+    let fx = register(&api, "flow").await.unwrap();
+    wait_until_charger_known(&ocpp, &fx.charge_point_id).await.unwrap();
+
+    // 12.5 kWh in 45 minutes; the stop is sent twice and a malformed frame is thrown in.
+    let out = python_charge_point(&[
+        &ocpp,
+        &fx.charge_point_id,
+        &fx.token_uid,
+        "1000",
+        "13500",
+        "45",
+        "--duplicate-stop",
+        "--malformed-frame",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(out["boot_status"], "Accepted");
+    assert_eq!(out["authorize_status"], "Accepted");
+    assert_eq!(out["start_status"], "Accepted");
+    assert_eq!(out["malformed_answer"][0], 4, "a malformed frame gets a CallError: {out}");
+    assert_eq!(out["stop_status"], serde_json::json!(["Accepted", "Accepted"]));
+
+    let sessions = api
+        .wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {
+            v["data"].as_array().is_some_and(|d| d.len() == 1 && d[0]["invoice_id"].is_string())
+        })
+        .await
+        .unwrap();
+    let session = &sessions["data"][0];
+    assert_eq!(session["energy_kwh"], "12.5");
+    assert_eq!(session["account_id"], fx.account_id.as_str());
+    assert_eq!(session["status"], "completed");
+
+    // FLAT 0.50 + ENERGY 12.5 kWh x 0.40 + TIME 0.75 h x 1.20 = 6.40 net;
+    // VAT per line, rounded: 0.10 + 0.95 + 0.17 = 1.22.
+    let invoices = api.get(&format!("/v1/invoices?account_id={}", fx.account_id)).await.unwrap();
+    let invoices = invoices["data"].as_array().unwrap();
+    assert_eq!(invoices.len(), 1, "exactly one invoice for one session: {invoices:?}");
+    let invoice = &invoices[0];
+    assert_eq!(invoice["total_excl_vat"], "6.40");
+    assert_eq!(invoice["total_vat"], "1.22");
+    assert_eq!(invoice["total_incl_vat"], "7.62");
+    assert_eq!(invoice["id"], session["invoice_id"]);
+
+    let tb = api.get("/v1/ledger/trial-balance").await.unwrap();
+    assert_eq!(tb["total_debit"], tb["total_credit"], "the ledger balances: {tb}");
+    assert_eq!(tb["total_debit"], "7.62");
+    let row = |account: &str| -> Value {
+        tb["accounts"].as_array().unwrap().iter().find(|r| r["account"] == account).cloned().unwrap_or(Value::Null)
+    };
+    assert_eq!(row("accounts_receivable")["debit"], "7.62");
+    assert_eq!(row("revenue_charging")["credit"], "6.40");
+    assert_eq!(row("vat_payable")["credit"], "1.22");
+
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_token_is_refused_at_authorize() {
+    let env = TestEnv::new().await;
+    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL).await.unwrap();
+    let api = Api::new(running.addr("api").unwrap());
+    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
+    let fx = register(&api, "unknown").await.unwrap();
+    wait_until_charger_known(&ocpp, &fx.charge_point_id).await.unwrap();
+
+    let out = python_charge_point(&[&ocpp, &fx.charge_point_id, "NOT-A-TOKEN", "0", "1000", "10"]).await.unwrap();
+    assert_eq!(out["authorize_status"], "Invalid");
+    assert_eq!(out["start_status"], "Invalid");
+    // The energy still becomes a session, flagged for review, never lost.
+    let sessions = api
+        .wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {
+            v["data"].as_array().is_some_and(|d| d.len() == 1 && d[0]["status"] == "completed")
+        })
+        .await
+        .unwrap();
+    let flags = sessions["data"][0]["flags"].as_array().unwrap();
+    assert!(flags.iter().any(|f| f == "unknown_token"), "{flags:?}");
+    running.stop().await.unwrap();
+}
