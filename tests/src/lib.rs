@@ -12,6 +12,13 @@ use serde_json::{Value, json};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+static TELEMETRY: std::sync::OnceLock<Option<joule_telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
+
+/// Installs Joule's tracing once per test binary, so that spans carry trace context.
+pub fn init_tracing() {
+    TELEMETRY.get_or_init(|| joule_telemetry::init("joule-e2e", None, joule_telemetry::LogFormat::Text).ok());
+}
+
 /// The tariff the end-to-end tests price with: EUR 0.50 per session, 0.40 per kWh, 1.20 per hour,
 /// each with 19 % VAT.
 pub fn tariff() -> Value {

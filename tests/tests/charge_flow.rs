@@ -1,12 +1,14 @@
 //! One real charge, end to end: the Python `ocpp` package plays an OCPP 1.6J charger against a running
 //! Joule; the session is priced, invoiced and posted to a ledger that balances.
 
-use joule_e2e::{Api, python_charge_point, register, wait_until_charger_known};
+use joule_bus::Domain;
+use joule_e2e::{Api, init_tracing, python_charge_point, register, wait_until_charger_known};
 use joule_testkit::TestEnv;
 use serde_json::Value;
 
 #[tokio::test]
 async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
+    init_tracing();
     let env = TestEnv::new().await;
     let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL).await.unwrap();
     let api = Api::new(running.addr("api").unwrap());
@@ -64,6 +66,24 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     assert_eq!(row("accounts_receivable")["debit"], "7.62");
     assert_eq!(row("revenue_charging")["credit"], "6.40");
     assert_eq!(row("vat_payable")["credit"], "1.22");
+
+    // One trace follows the charge from the StopTransaction frame through every NATS hop to the
+    // ledger posting.
+    let bus = env.bus().await;
+    let trace_of = |messages: &[joule_bus::StoredMessage], event_type: &str| -> String {
+        let m = messages.iter().find(|m| m.envelope.event_type == event_type).expect(event_type);
+        m.trace_id().unwrap_or_else(|| panic!("{event_type} carries no traceparent")).to_owned()
+    };
+    let stop_trace = trace_of(&bus.read_stream_messages(Domain::Charger).await.unwrap(), "joule.v1.TransactionStopped");
+    for (domain, event_type) in [
+        (Domain::Session, "joule.v1.SessionCompleted"),
+        (Domain::Pricing, "joule.v1.SessionPriced"),
+        (Domain::Invoice, "joule.v1.InvoiceIssued"),
+        (Domain::Ledger, "joule.v1.JournalEntryPosted"),
+    ] {
+        let messages = bus.read_stream_messages(domain).await.unwrap();
+        assert_eq!(trace_of(&messages, event_type), stop_trace, "{event_type} is on the stop's trace");
+    }
 
     running.stop().await.unwrap();
 }

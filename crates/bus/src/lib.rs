@@ -135,6 +135,21 @@ pub struct Outgoing {
     pub trace_headers: HashMap<String, String>,
 }
 
+/// A message as stored in a stream.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub subject: String,
+    pub envelope: Envelope,
+    pub headers: HashMap<String, String>,
+}
+
+impl StoredMessage {
+    /// The W3C trace id from the `traceparent` header, if any.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.headers.get("traceparent").and_then(|tp| tp.split('-').nth(1))
+    }
+}
+
 /// The result of a durable publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Published {
@@ -232,6 +247,11 @@ impl Bus {
     /// Every message currently stored in a domain's stream, in order, as (subject, envelope).
     /// For tooling and tests; services consume with [`Bus::run_consumer`].
     pub async fn read_stream(&self, domain: Domain) -> Result<Vec<(String, Envelope)>, BusError> {
+        Ok(self.read_stream_messages(domain).await?.into_iter().map(|m| (m.subject, m.envelope)).collect())
+    }
+
+    /// Like [`Bus::read_stream`], with each message's headers.
+    pub async fn read_stream_messages(&self, domain: Domain) -> Result<Vec<StoredMessage>, BusError> {
         use joule_proto::Message;
         let mut stream = self
             .js
@@ -244,7 +264,12 @@ impl Bus {
             match stream.get_raw_message(seq).await {
                 Ok(m) => {
                     let envelope = Envelope::decode(m.payload.as_ref()).map_err(|e| BusError::Decode(e.to_string()))?;
-                    out.push((m.subject.to_string(), envelope));
+                    let headers = m
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.first().map(|v| v.to_string()).unwrap_or_default()))
+                        .collect();
+                    out.push(StoredMessage { subject: m.subject.to_string(), envelope, headers });
                 }
                 // Deleted messages leave holes in the sequence.
                 Err(e) if e.to_string().contains("not found") => continue,
