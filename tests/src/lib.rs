@@ -12,11 +12,14 @@ use serde_json::{Value, json};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
-static TELEMETRY: std::sync::OnceLock<Option<joule_telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
+static TELEMETRY: std::sync::OnceLock<Option<joule_telemetry::TelemetryGuard>> =
+    std::sync::OnceLock::new();
 
 /// Installs Joule's tracing once per test binary, so that spans carry trace context.
 pub fn init_tracing() {
-    TELEMETRY.get_or_init(|| joule_telemetry::init("joule-e2e", None, joule_telemetry::LogFormat::Text).ok());
+    TELEMETRY.get_or_init(|| {
+        joule_telemetry::init("joule-e2e", None, joule_telemetry::LogFormat::Text).ok()
+    });
 }
 
 /// The tariff the end-to-end tests price with: EUR 0.50 per session, 0.40 per kWh, 1.20 per hour,
@@ -42,11 +45,20 @@ pub struct Api {
 
 impl Api {
     pub fn new(addr: impl std::fmt::Display) -> Self {
-        Self { base: format!("http://{addr}"), http: reqwest::Client::new() }
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(ADMIN_TOKEN).json(&body).send().await?;
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await?;
         let status = r.status();
         let body: Value = r.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -56,7 +68,12 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(ADMIN_TOKEN).send().await?;
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?;
         let status = r.status();
         let body: Value = r.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -66,7 +83,11 @@ impl Api {
     }
 
     /// Polls `GET path` until `done` holds for the body.
-    pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
         let mut last = Value::Null;
         for _ in 0..600 {
             if let Ok(v) = self.get(path).await {
@@ -90,7 +111,12 @@ pub struct Fixture {
 }
 
 pub async fn register(api: &Api, suffix: &str) -> anyhow::Result<Fixture> {
-    let site = api.post("/v1/sites", json!({"name": "E2E", "country": "DE", "time_zone": "Europe/Berlin"})).await?;
+    let site = api
+        .post(
+            "/v1/sites",
+            json!({"name": "E2E", "country": "DE", "time_zone": "Europe/Berlin"}),
+        )
+        .await?;
     let tariff = api.post("/v1/tariffs", tariff()).await?;
     let charge_point_id = format!("E2E-{suffix}");
     let charger = api
@@ -99,9 +125,18 @@ pub async fn register(api: &Api, suffix: &str) -> anyhow::Result<Fixture> {
             json!({"charge_point_id": charge_point_id, "site_id": site["id"], "tariff_id": tariff["id"]}),
         )
         .await?;
-    let account = api.post("/v1/accounts", json!({"name": "E2E driver", "currency": "EUR"})).await?;
+    let account = api
+        .post(
+            "/v1/accounts",
+            json!({"name": "E2E driver", "currency": "EUR"}),
+        )
+        .await?;
     let token_uid = format!("TAG-{suffix}");
-    api.post("/v1/tokens", json!({"uid": token_uid, "account_id": account["id"]})).await?;
+    api.post(
+        "/v1/tokens",
+        json!({"uid": token_uid, "account_id": account["id"]}),
+    )
+    .await?;
     Ok(Fixture {
         charge_point_id,
         charger_id: charger["id"].as_str().context("charger id")?.to_owned(),
@@ -111,7 +146,10 @@ pub async fn register(api: &Api, suffix: &str) -> anyhow::Result<Fixture> {
 }
 
 /// Waits until the gateway knows the charger (it learns it from the REGISTRY stream).
-pub async fn wait_until_charger_known(ocpp_base: &str, charge_point_id: &str) -> anyhow::Result<()> {
+pub async fn wait_until_charger_known(
+    ocpp_base: &str,
+    charge_point_id: &str,
+) -> anyhow::Result<()> {
     for _ in 0..300 {
         if let Ok(charger) = joule_sim::Charger::connect(ocpp_base, charge_point_id).await {
             charger.close().await.ok();
@@ -131,7 +169,10 @@ pub async fn python_charge_point(args: &[&str]) -> anyhow::Result<Value> {
     let root = repo_root();
     let python = root.join(".venv/bin/python");
     if !python.exists() {
-        bail!("{} is missing: run `make python` (make test does)", python.display());
+        bail!(
+            "{} is missing: run `make python` (make test does)",
+            python.display()
+        );
     }
     let output = tokio::process::Command::new(python)
         .arg(root.join("tests/python/charge_point_16.py"))
@@ -139,13 +180,19 @@ pub async fn python_charge_point(args: &[&str]) -> anyhow::Result<Value> {
         .output()
         .await?;
     if !output.status.success() {
-        bail!("python charge point failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "python charge point failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// `joule run --all` as a child process on fixed free ports of the test environment.
@@ -189,7 +236,11 @@ impl JouleProcess {
             if tokio::net::TcpStream::connect(&self.api_addr).await.is_ok() {
                 return Ok(());
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 bail!("joule exited during start-up: {status}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

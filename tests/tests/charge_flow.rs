@@ -10,11 +10,15 @@ use serde_json::Value;
 async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     init_tracing();
     let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL).await.unwrap();
+    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
+        .await
+        .unwrap();
     let api = Api::new(running.addr("api").unwrap());
     let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
     let fx = register(&api, "flow").await.unwrap();
-    wait_until_charger_known(&ocpp, &fx.charge_point_id).await.unwrap();
+    wait_until_charger_known(&ocpp, &fx.charge_point_id)
+        .await
+        .unwrap();
 
     // 12.5 kWh in 45 minutes; the stop is sent twice and a malformed frame is thrown in.
     let out = python_charge_point(&[
@@ -32,12 +36,20 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     assert_eq!(out["boot_status"], "Accepted");
     assert_eq!(out["authorize_status"], "Accepted");
     assert_eq!(out["start_status"], "Accepted");
-    assert_eq!(out["malformed_answer"][0], 4, "a malformed frame gets a CallError: {out}");
-    assert_eq!(out["stop_status"], serde_json::json!(["Accepted", "Accepted"]));
+    assert_eq!(
+        out["malformed_answer"][0], 4,
+        "a malformed frame gets a CallError: {out}"
+    );
+    assert_eq!(
+        out["stop_status"],
+        serde_json::json!(["Accepted", "Accepted"])
+    );
 
     let sessions = api
         .wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {
-            v["data"].as_array().is_some_and(|d| d.len() == 1 && d[0]["invoice_id"].is_string())
+            v["data"]
+                .as_array()
+                .is_some_and(|d| d.len() == 1 && d[0]["invoice_id"].is_string())
         })
         .await
         .unwrap();
@@ -48,9 +60,16 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
 
     // FLAT 0.50 + ENERGY 12.5 kWh x 0.40 + TIME 0.75 h x 1.20 = 6.40 net;
     // VAT per line, rounded: 0.10 + 0.95 + 0.17 = 1.22.
-    let invoices = api.get(&format!("/v1/invoices?account_id={}", fx.account_id)).await.unwrap();
+    let invoices = api
+        .get(&format!("/v1/invoices?account_id={}", fx.account_id))
+        .await
+        .unwrap();
     let invoices = invoices["data"].as_array().unwrap();
-    assert_eq!(invoices.len(), 1, "exactly one invoice for one session: {invoices:?}");
+    assert_eq!(
+        invoices.len(),
+        1,
+        "exactly one invoice for one session: {invoices:?}"
+    );
     let invoice = &invoices[0];
     assert_eq!(invoice["total_excl_vat"], "6.40");
     assert_eq!(invoice["total_vat"], "1.22");
@@ -58,10 +77,19 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     assert_eq!(invoice["id"], session["invoice_id"]);
 
     let tb = api.get("/v1/ledger/trial-balance").await.unwrap();
-    assert_eq!(tb["total_debit"], tb["total_credit"], "the ledger balances: {tb}");
+    assert_eq!(
+        tb["total_debit"], tb["total_credit"],
+        "the ledger balances: {tb}"
+    );
     assert_eq!(tb["total_debit"], "7.62");
     let row = |account: &str| -> Value {
-        tb["accounts"].as_array().unwrap().iter().find(|r| r["account"] == account).cloned().unwrap_or(Value::Null)
+        tb["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["account"] == account)
+            .cloned()
+            .unwrap_or(Value::Null)
     };
     assert_eq!(row("accounts_receivable")["debit"], "7.62");
     assert_eq!(row("revenue_charging")["credit"], "6.40");
@@ -71,10 +99,18 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     // ledger posting.
     let bus = env.bus().await;
     let trace_of = |messages: &[joule_bus::StoredMessage], event_type: &str| -> String {
-        let m = messages.iter().find(|m| m.envelope.event_type == event_type).expect(event_type);
-        m.trace_id().unwrap_or_else(|| panic!("{event_type} carries no traceparent")).to_owned()
+        let m = messages
+            .iter()
+            .find(|m| m.envelope.event_type == event_type)
+            .expect(event_type);
+        m.trace_id()
+            .unwrap_or_else(|| panic!("{event_type} carries no traceparent"))
+            .to_owned()
     };
-    let stop_trace = trace_of(&bus.read_stream_messages(Domain::Charger).await.unwrap(), "joule.v1.TransactionStopped");
+    let stop_trace = trace_of(
+        &bus.read_stream_messages(Domain::Charger).await.unwrap(),
+        "joule.v1.TransactionStopped",
+    );
     for (domain, event_type) in [
         (Domain::Session, "joule.v1.SessionCompleted"),
         (Domain::Pricing, "joule.v1.SessionPriced"),
@@ -82,7 +118,11 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
         (Domain::Ledger, "joule.v1.JournalEntryPosted"),
     ] {
         let messages = bus.read_stream_messages(domain).await.unwrap();
-        assert_eq!(trace_of(&messages, event_type), stop_trace, "{event_type} is on the stop's trace");
+        assert_eq!(
+            trace_of(&messages, event_type),
+            stop_trace,
+            "{event_type} is on the stop's trace"
+        );
     }
 
     running.stop().await.unwrap();
@@ -91,19 +131,27 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
 #[tokio::test]
 async fn an_unknown_token_is_refused_at_authorize() {
     let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL).await.unwrap();
+    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
+        .await
+        .unwrap();
     let api = Api::new(running.addr("api").unwrap());
     let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
     let fx = register(&api, "unknown").await.unwrap();
-    wait_until_charger_known(&ocpp, &fx.charge_point_id).await.unwrap();
+    wait_until_charger_known(&ocpp, &fx.charge_point_id)
+        .await
+        .unwrap();
 
-    let out = python_charge_point(&[&ocpp, &fx.charge_point_id, "NOT-A-TOKEN", "0", "1000", "10"]).await.unwrap();
+    let out = python_charge_point(&[&ocpp, &fx.charge_point_id, "NOT-A-TOKEN", "0", "1000", "10"])
+        .await
+        .unwrap();
     assert_eq!(out["authorize_status"], "Invalid");
     assert_eq!(out["start_status"], "Invalid");
     // The energy still becomes a session, flagged for review, never lost.
     let sessions = api
         .wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {
-            v["data"].as_array().is_some_and(|d| d.len() == 1 && d[0]["status"] == "completed")
+            v["data"]
+                .as_array()
+                .is_some_and(|d| d.len() == 1 && d[0]["status"] == "completed")
         })
         .await
         .unwrap();

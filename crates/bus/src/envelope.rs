@@ -38,13 +38,19 @@ pub fn envelope<M: Message + EventName>(message: &M, meta: EventMeta) -> Envelop
 }
 
 /// Decodes the payload of `envelope` as `M`, checking that the envelope says it is an `M`.
-pub fn decode_payload<M: Message + Default + EventName>(envelope: &Envelope) -> Result<M, BusError> {
+pub fn decode_payload<M: Message + Default + EventName>(
+    envelope: &Envelope,
+) -> Result<M, BusError> {
     if envelope.event_type != M::NAME {
-        return Err(BusError::Decode(format!("expected {}, got {}", M::NAME, envelope.event_type)));
+        return Err(BusError::Decode(format!(
+            "expected {}, got {}",
+            M::NAME,
+            envelope.event_type
+        )));
     }
-    M::decode(envelope.payload.as_slice()).map_err(|e| BusError::Decode(format!("{}: {e}", M::NAME)))
+    M::decode(envelope.payload.as_slice())
+        .map_err(|e| BusError::Decode(format!("{}: {e}", M::NAME)))
 }
-
 
 /// A message taken from a stream.
 #[derive(Debug, Clone)]
@@ -57,10 +63,18 @@ pub struct Received {
 
 impl Received {
     pub(crate) fn from_message(message: &async_nats::jetstream::Message) -> Result<Self, BusError> {
-        let envelope = Envelope::decode(message.payload.as_ref()).map_err(|e| BusError::Decode(e.to_string()))?;
-        let (stream_sequence, delivered) =
-            message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or_default();
-        Ok(Self { subject: message.subject.to_string(), envelope, stream_sequence, delivered })
+        let envelope = Envelope::decode(message.payload.as_ref())
+            .map_err(|e| BusError::Decode(e.to_string()))?;
+        let (stream_sequence, delivered) = message
+            .info()
+            .map(|i| (i.stream_sequence, i.delivered))
+            .unwrap_or_default();
+        Ok(Self {
+            subject: message.subject.to_string(),
+            envelope,
+            stream_sequence,
+            delivered,
+        })
     }
 
     pub fn event_type(&self) -> &str {

@@ -45,7 +45,10 @@ pub enum BusError {
 
 impl BusError {
     fn js(op: &'static str, e: impl fmt::Display) -> Self {
-        BusError::JetStream { op, message: e.to_string() }
+        BusError::JetStream {
+            op,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -57,8 +60,14 @@ impl Namespace {
     pub fn new(value: &str) -> Result<Self, BusError> {
         let ok = !value.is_empty()
             && value.len() <= 32
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if ok { Ok(Self(value.to_owned())) } else { Err(BusError::InvalidNamespace(value.to_owned())) }
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(BusError::InvalidNamespace(value.to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -100,8 +109,14 @@ pub enum Domain {
 }
 
 impl Domain {
-    pub const ALL: [Domain; 6] =
-        [Domain::Charger, Domain::Registry, Domain::Session, Domain::Pricing, Domain::Invoice, Domain::Ledger];
+    pub const ALL: [Domain; 6] = [
+        Domain::Charger,
+        Domain::Registry,
+        Domain::Session,
+        Domain::Pricing,
+        Domain::Invoice,
+        Domain::Ledger,
+    ];
 
     pub fn subject_root(self) -> &'static str {
         match self {
@@ -146,7 +161,9 @@ pub struct StoredMessage {
 impl StoredMessage {
     /// The W3C trace id from the `traceparent` header, if any.
     pub fn trace_id(&self) -> Option<&str> {
-        self.headers.get("traceparent").and_then(|tp| tp.split('-').nth(1))
+        self.headers
+            .get("traceparent")
+            .and_then(|tp| tp.split('-').nth(1))
     }
 }
 
@@ -202,9 +219,16 @@ impl Bus {
             .name(format!("joule-{namespace}"))
             .connect(url)
             .await
-            .map_err(|source| BusError::Connect { url: url.to_owned(), source })?;
+            .map_err(|source| BusError::Connect {
+                url: url.to_owned(),
+                source,
+            })?;
         let js = jetstream::new(client.clone());
-        Ok(Self { client, js, namespace })
+        Ok(Self {
+            client,
+            js,
+            namespace,
+        })
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -220,13 +244,19 @@ impl Bus {
         for domain in Domain::ALL {
             let config = stream::Config {
                 name: self.namespace.stream_name(domain),
-                subjects: vec![self.namespace.subject(&format!("{}.>", domain.subject_root()))],
+                subjects: vec![
+                    self.namespace
+                        .subject(&format!("{}.>", domain.subject_root())),
+                ],
                 storage: stream::StorageType::File,
                 retention: stream::RetentionPolicy::Limits,
                 duplicate_window: DUPLICATE_WINDOW,
                 ..Default::default()
             };
-            self.js.get_or_create_stream(config).await.map_err(|e| BusError::js("create stream", e))?;
+            self.js
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| BusError::js("create stream", e))?;
         }
         Ok(())
     }
@@ -235,10 +265,11 @@ impl Bus {
     pub async fn delete_streams(&self) -> Result<(), BusError> {
         for domain in Domain::ALL {
             let name = self.namespace.stream_name(domain);
-            if let Err(e) = self.js.delete_stream(&name).await {
-                if !e.to_string().contains("not found") {
+            match self.js.delete_stream(&name).await {
+                Err(e) if !e.to_string().contains("not found") => {
                     return Err(BusError::js("delete stream", e));
                 }
+                _ => {}
             }
         }
         Ok(())
@@ -247,29 +278,52 @@ impl Bus {
     /// Every message currently stored in a domain's stream, in order, as (subject, envelope).
     /// For tooling and tests; services consume with [`Bus::run_consumer`].
     pub async fn read_stream(&self, domain: Domain) -> Result<Vec<(String, Envelope)>, BusError> {
-        Ok(self.read_stream_messages(domain).await?.into_iter().map(|m| (m.subject, m.envelope)).collect())
+        Ok(self
+            .read_stream_messages(domain)
+            .await?
+            .into_iter()
+            .map(|m| (m.subject, m.envelope))
+            .collect())
     }
 
     /// Like [`Bus::read_stream`], with each message's headers.
-    pub async fn read_stream_messages(&self, domain: Domain) -> Result<Vec<StoredMessage>, BusError> {
+    pub async fn read_stream_messages(
+        &self,
+        domain: Domain,
+    ) -> Result<Vec<StoredMessage>, BusError> {
         use joule_proto::Message;
         let mut stream = self
             .js
             .get_stream(self.namespace.stream_name(domain))
             .await
             .map_err(|e| BusError::js("get stream", e))?;
-        let state = stream.info().await.map_err(|e| BusError::js("stream info", e))?.state.clone();
+        let state = stream
+            .info()
+            .await
+            .map_err(|e| BusError::js("stream info", e))?
+            .state
+            .clone();
         let mut out = Vec::new();
         for seq in state.first_sequence.max(1)..=state.last_sequence {
             match stream.get_raw_message(seq).await {
                 Ok(m) => {
-                    let envelope = Envelope::decode(m.payload.as_ref()).map_err(|e| BusError::Decode(e.to_string()))?;
+                    let envelope = Envelope::decode(m.payload.as_ref())
+                        .map_err(|e| BusError::Decode(e.to_string()))?;
                     let headers = m
                         .headers
                         .iter()
-                        .map(|(k, v)| (k.to_string(), v.first().map(|v| v.to_string()).unwrap_or_default()))
+                        .map(|(k, v)| {
+                            (
+                                k.to_string(),
+                                v.first().map(|v| v.to_string()).unwrap_or_default(),
+                            )
+                        })
                         .collect();
-                    out.push(StoredMessage { subject: m.subject.to_string(), envelope, headers });
+                    out.push(StoredMessage {
+                        subject: m.subject.to_string(),
+                        envelope,
+                        headers,
+                    });
                 }
                 // Deleted messages leave holes in the sequence.
                 Err(e) if e.to_string().contains("not found") => continue,
@@ -298,7 +352,10 @@ impl Bus {
             .map_err(|e| BusError::js("publish", e))?
             .await
             .map_err(|e| BusError::js("publish ack", e))?;
-        Ok(Published { stream_sequence: ack.sequence, duplicate: ack.duplicate })
+        Ok(Published {
+            stream_sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
     }
 
     /// Runs a durable pull consumer until `shutdown` fires. Messages are handled one at a time in
@@ -310,14 +367,22 @@ impl Bus {
         shutdown: CancellationToken,
     ) -> Result<(), BusError> {
         let stream_name = self.namespace.stream_name(spec.domain);
-        let stream = self.js.get_stream(&stream_name).await.map_err(|e| BusError::js("get stream", e))?;
+        let stream = self
+            .js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| BusError::js("get stream", e))?;
         let durable = format!("{}_{}", self.namespace, spec.durable);
         let consumer: consumer::PullConsumer = stream
             .get_or_create_consumer(
                 &durable,
                 consumer::pull::Config {
                     durable_name: Some(durable.clone()),
-                    filter_subject: spec.filter.as_deref().map(|f| self.namespace.subject(f)).unwrap_or_default(),
+                    filter_subject: spec
+                        .filter
+                        .as_deref()
+                        .map(|f| self.namespace.subject(f))
+                        .unwrap_or_default(),
                     ack_policy: consumer::AckPolicy::Explicit,
                     ack_wait: Duration::from_secs(60),
                     max_deliver: -1,
@@ -327,7 +392,10 @@ impl Bus {
             )
             .await
             .map_err(|e| BusError::js("create consumer", e))?;
-        let mut messages = consumer.messages().await.map_err(|e| BusError::js("pull", e))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| BusError::js("pull", e))?;
         tracing::info!(consumer = %durable, "consumer started");
         loop {
             let next = tokio::select! {

@@ -16,12 +16,23 @@ struct Api {
 }
 
 impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.token);
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.with_context(|| format!("{method} {path}"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
         let status = response.status();
         let text = response.text().await?;
         if !status.is_success() {
@@ -40,7 +51,10 @@ impl Api {
 }
 
 fn id(v: &Value) -> anyhow::Result<String> {
-    v["id"].as_str().map(str::to_owned).context("response has no id")
+    v["id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("response has no id")
 }
 
 /// The demo tariff: EUR 0.50 per session, EUR 0.39 per kWh, EUR 1.20 per hour, VAT 19 %.
@@ -56,10 +70,18 @@ pub fn demo_tariff() -> Value {
     })
 }
 
-pub async fn run(mut settings: Settings, chargers: usize, sessions: usize, serve: bool) -> anyhow::Result<()> {
+pub async fn run(
+    mut settings: Settings,
+    chargers: usize,
+    sessions: usize,
+    serve: bool,
+) -> anyhow::Result<()> {
     if settings.admin_token.is_empty() {
         settings.admin_token = uuid::Uuid::new_v4().simple().to_string();
-        println!("No JOULE_ADMIN_TOKEN set; this demo's admin token is {}", settings.admin_token);
+        println!(
+            "No JOULE_ADMIN_TOKEN set; this demo's admin token is {}",
+            settings.admin_token
+        );
     }
     let running = joule_runtime::spawn(settings.clone(), &services::ALL)
         .await
@@ -68,23 +90,41 @@ pub async fn run(mut settings: Settings, chargers: usize, sessions: usize, serve
     let ocpp_addr = running.addr("ocpp").context("gateway did not bind")?;
     println!("REST API  http://{api_addr}/v1   OCPP  ws://{ocpp_addr}/ocpp/{{charge_point_id}}");
 
-    let api = Api { http: reqwest::Client::new(), base: format!("http://{api_addr}"), token: settings.admin_token.clone() };
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: format!("http://{api_addr}"),
+        token: settings.admin_token.clone(),
+    };
     let run_tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
 
-    let site = api.post("/v1/sites", json!({"name": "Demo Hub", "country": "DE", "time_zone": "Europe/Berlin"})).await?;
+    let site = api
+        .post(
+            "/v1/sites",
+            json!({"name": "Demo Hub", "country": "DE", "time_zone": "Europe/Berlin"}),
+        )
+        .await?;
     let tariff = api.post("/v1/tariffs", demo_tariff()).await?;
     let mut cps = Vec::new();
     for i in 1..=chargers {
         let cp = format!("DEMO-{run_tag}-{i}");
-        api.post("/v1/chargers", json!({"charge_point_id": cp, "site_id": id(&site)?, "tariff_id": id(&tariff)?}))
-            .await?;
+        api.post(
+            "/v1/chargers",
+            json!({"charge_point_id": cp, "site_id": id(&site)?, "tariff_id": id(&tariff)?}),
+        )
+        .await?;
         cps.push(cp);
     }
     let mut tags = Vec::new();
     for (name, n) in [("Fleet Alpha", 1), ("Jane Driver", 2)] {
-        let account = api.post("/v1/accounts", json!({"name": name, "currency": "EUR"})).await?;
+        let account = api
+            .post("/v1/accounts", json!({"name": name, "currency": "EUR"}))
+            .await?;
         let uid = format!("TAG{run_tag}{n}").to_uppercase();
-        api.post("/v1/tokens", json!({"uid": uid, "account_id": id(&account)?})).await?;
+        api.post(
+            "/v1/tokens",
+            json!({"uid": uid, "account_id": id(&account)?}),
+        )
+        .await?;
         tags.push(uid);
     }
 
@@ -123,7 +163,9 @@ pub async fn run(mut settings: Settings, chargers: usize, sessions: usize, serve
     let mut listed = Value::Null;
     for _ in 0..300 {
         listed = api.get("/v1/sessions?limit=500").await?;
-        let done = listed["data"].as_array().map_or(0, |d| d.iter().filter(|s| s["invoice_id"].is_string()).count());
+        let done = listed["data"].as_array().map_or(0, |d| {
+            d.iter().filter(|s| s["invoice_id"].is_string()).count()
+        });
         if done >= total {
             break;
         }

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use joule_config::Settings;
 
 #[derive(Parser)]
-#[command(name = "joule", version, about = "EV-charging billing and payments platform")]
+#[command(
+    name = "joule",
+    version,
+    about = "EV-charging billing and payments platform"
+)]
 struct Cli {
     /// TOML configuration file (also JOULE_CONFIG); JOULE_* environment variables override it.
     #[arg(long, global = true)]
@@ -67,10 +71,15 @@ pub fn main() -> ExitCode {
             };
             joule_runtime::main_with(settings, "joule", &defs)
         }
-        Command::Demo { chargers, sessions, serve } => {
+        Command::Demo {
+            chargers,
+            sessions,
+            serve,
+        } => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             runtime.block_on(async move {
-                let _telemetry = joule_telemetry::init("joule-demo", None, joule_telemetry::LogFormat::Text);
+                let _telemetry =
+                    joule_telemetry::init("joule-demo", None, joule_telemetry::LogFormat::Text);
                 match demo::run(settings, chargers, sessions, serve).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {

@@ -78,11 +78,19 @@ impl Settings {
         let env_file = std::env::var("JOULE_CONFIG").ok().filter(|s| !s.is_empty());
         if let Some(path) = file.map(Path::to_path_buf).or(env_file.map(Into::into)) {
             if !path.exists() {
-                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("JOULE_").ignore(&["CONFIG", "LOG", "FAULT_CRASH_BEFORE_PUBLISH", "FAULT_CRASH_AFTER_PUBLISH"]));
+        figment = figment.merge(Env::prefixed("JOULE_").ignore(&[
+            "CONFIG",
+            "LOG",
+            "FAULT_CRASH_BEFORE_PUBLISH",
+            "FAULT_CRASH_AFTER_PUBLISH",
+        ]));
         let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
@@ -90,23 +98,32 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            return Err(ConfigError(format!("log_format must be text or json, not {:?}", self.log_format)));
+            return Err(ConfigError(format!(
+                "log_format must be text or json, not {:?}",
+                self.log_format
+            )));
         }
         if self.heartbeat_interval_secs == 0 {
-            return Err(ConfigError("heartbeat_interval_secs must be positive".into()));
+            return Err(ConfigError(
+                "heartbeat_interval_secs must be positive".into(),
+            ));
         }
         Ok(())
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error by design
 mod tests {
     use super::*;
 
     #[test]
     fn environment_overrides_file_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("joule.toml", "namespace = \"fromfile\"\napi_addr = \"0.0.0.0:1\"")?;
+            jail.create_file(
+                "joule.toml",
+                "namespace = \"fromfile\"\napi_addr = \"0.0.0.0:1\"",
+            )?;
             jail.set_env("JOULE_API_ADDR", "0.0.0.0:2");
             let s = Settings::load(Some(Path::new("joule.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.namespace, "fromfile");

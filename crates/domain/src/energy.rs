@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 const WH_PER_KWH: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
 
 /// An amount of electrical energy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Energy {
     wh: Decimal,
 }
@@ -22,7 +24,9 @@ impl Energy {
     }
 
     pub fn from_kwh(kwh: Decimal) -> Self {
-        Self { wh: kwh * WH_PER_KWH }
+        Self {
+            wh: kwh * WH_PER_KWH,
+        }
     }
 
     pub fn wh(&self) -> Decimal {
@@ -35,21 +39,27 @@ impl Energy {
 
     /// Energy never negative: a meter that ran backwards delivered nothing billable.
     pub fn clamp_non_negative(self) -> Self {
-        Self { wh: self.wh.max(Decimal::ZERO) }
+        Self {
+            wh: self.wh.max(Decimal::ZERO),
+        }
     }
 }
 
 impl Add for Energy {
     type Output = Energy;
     fn add(self, rhs: Self) -> Self {
-        Energy { wh: self.wh + rhs.wh }
+        Energy {
+            wh: self.wh + rhs.wh,
+        }
     }
 }
 
 impl Sub for Energy {
     type Output = Energy;
     fn sub(self, rhs: Self) -> Self {
-        Energy { wh: self.wh - rhs.wh }
+        Energy {
+            wh: self.wh - rhs.wh,
+        }
     }
 }
 
@@ -68,6 +78,9 @@ mod tests {
     fn converts_between_wh_and_kwh_exactly() {
         assert_eq!(Energy::from_wh(dec!(12345)).kwh(), dec!(12.345));
         assert_eq!(Energy::from_kwh(dec!(0.001)).wh(), dec!(1.000));
-        assert_eq!((Energy::from_wh(dec!(10)) - Energy::from_wh(dec!(20))).clamp_non_negative(), Energy::ZERO);
+        assert_eq!(
+            (Energy::from_wh(dec!(10)) - Energy::from_wh(dec!(20))).clamp_non_negative(),
+            Energy::ZERO
+        );
     }
 }

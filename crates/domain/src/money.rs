@@ -12,11 +12,43 @@ use serde::{Deserialize, Serialize};
 
 /// ISO 4217 currencies Joule accepts, with their minor units.
 const CURRENCIES: &[(&str, u32)] = &[
-    ("AED", 2), ("AUD", 2), ("BGN", 2), ("BHD", 3), ("BRL", 2), ("CAD", 2), ("CHF", 2), ("CLP", 0),
-    ("CNY", 2), ("CZK", 2), ("DKK", 2), ("EUR", 2), ("GBP", 2), ("HKD", 2), ("HUF", 2), ("ILS", 2),
-    ("INR", 2), ("ISK", 0), ("JOD", 3), ("JPY", 0), ("KRW", 0), ("KWD", 3), ("MXN", 2), ("NOK", 2),
-    ("NZD", 2), ("OMR", 3), ("PLN", 2), ("RON", 2), ("SAR", 2), ("SEK", 2), ("SGD", 2), ("TND", 3),
-    ("TRY", 2), ("UAH", 2), ("USD", 2), ("VND", 0), ("ZAR", 2),
+    ("AED", 2),
+    ("AUD", 2),
+    ("BGN", 2),
+    ("BHD", 3),
+    ("BRL", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("HKD", 2),
+    ("HUF", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("MXN", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PLN", 2),
+    ("RON", 2),
+    ("SAR", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("TND", 3),
+    ("TRY", 2),
+    ("UAH", 2),
+    ("USD", 2),
+    ("VND", 0),
+    ("ZAR", 2),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,7 +64,10 @@ pub struct Currency {
 }
 
 impl Currency {
-    pub const EUR: Currency = Currency { code: *b"EUR", minor_units: 2 };
+    pub const EUR: Currency = Currency {
+        code: *b"EUR",
+        minor_units: 2,
+    };
 
     pub fn code(&self) -> &str {
         // The code is always three ASCII capitals, checked in `from_str`.
@@ -59,7 +94,10 @@ impl FromStr for Currency {
             .find(|(code, _)| *code == s)
             .map(|(code, minor_units)| {
                 let b = code.as_bytes();
-                Currency { code: [b[0], b[1], b[2]], minor_units: *minor_units }
+                Currency {
+                    code: [b[0], b[1], b[2]],
+                    minor_units: *minor_units,
+                }
             })
             .ok_or_else(|| CurrencyError(s.to_owned()))
     }
@@ -97,7 +135,10 @@ impl Money {
     }
 
     pub fn zero(currency: Currency) -> Self {
-        Self { amount: Decimal::ZERO, currency }
+        Self {
+            amount: Decimal::ZERO,
+            currency,
+        }
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
@@ -131,8 +172,10 @@ impl Money {
 
     fn round_to_minor_unit(self) -> Money {
         Money::new(
-            self.amount
-                .round_dp_with_strategy(self.currency.minor_units(), RoundingStrategy::MidpointAwayFromZero),
+            self.amount.round_dp_with_strategy(
+                self.currency.minor_units(),
+                RoundingStrategy::MidpointAwayFromZero,
+            ),
             self.currency,
         )
     }
@@ -162,16 +205,29 @@ mod tests {
     #[test]
     fn invoice_line_rounds_half_away_from_zero_to_minor_unit() {
         let eur = Currency::EUR;
-        assert_eq!(Money::new(dec!(1.005), eur).round_invoice_line().amount, dec!(1.01));
-        assert_eq!(Money::new(dec!(1.0049), eur).round_invoice_line().amount, dec!(1.00));
+        assert_eq!(
+            Money::new(dec!(1.005), eur).round_invoice_line().amount,
+            dec!(1.01)
+        );
+        assert_eq!(
+            Money::new(dec!(1.0049), eur).round_invoice_line().amount,
+            dec!(1.00)
+        );
         let jpy: Currency = "JPY".parse().unwrap();
-        assert_eq!(Money::new(dec!(12.5), jpy).round_invoice_line().amount, dec!(13));
+        assert_eq!(
+            Money::new(dec!(12.5), jpy).round_invoice_line().amount,
+            dec!(13)
+        );
     }
 
     #[test]
     fn adding_different_currencies_fails() {
         let usd: Currency = "USD".parse().unwrap();
-        assert!(Money::new(dec!(1), Currency::EUR).checked_add(Money::new(dec!(1), usd)).is_err());
+        assert!(
+            Money::new(dec!(1), Currency::EUR)
+                .checked_add(Money::new(dec!(1), usd))
+                .is_err()
+        );
     }
 
     proptest! {

@@ -44,7 +44,10 @@ pub mod time {
     use chrono::{DateTime, Utc};
 
     pub fn to_proto(t: DateTime<Utc>) -> prost_types::Timestamp {
-        prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+        prost_types::Timestamp {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos() as i32,
+        }
     }
 
     /// `None` for a missing or out-of-range timestamp.

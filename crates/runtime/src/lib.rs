@@ -37,13 +37,18 @@ pub struct Context {
 impl Context {
     /// Records the address a listener actually bound (tests bind port 0).
     pub fn report_addr(&self, name: &str, addr: SocketAddr) {
-        self.addrs.lock().expect("addrs lock").insert(name.to_owned(), addr);
+        self.addrs
+            .lock()
+            .expect("addrs lock")
+            .insert(name.to_owned(), addr);
     }
 
     /// A lazily connecting gRPC channel to `configured`, or to this process's gRPC server when empty.
     pub fn grpc_channel(&self, configured: &str) -> Result<tonic::transport::Channel, BoxError> {
         let url = if configured.is_empty() {
-            let addr = self.grpc_addr.ok_or("no gRPC url configured and no local gRPC server")?;
+            let addr = self
+                .grpc_addr
+                .ok_or("no gRPC url configured and no local gRPC server")?;
             format!("http://{addr}")
         } else {
             configured.to_owned()
@@ -56,7 +61,9 @@ impl Context {
 
     /// Binds a TCP listener and records its address under `name`.
     pub async fn bind(&self, name: &str, addr: &str) -> Result<TcpListener, BoxError> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {name} on {addr}: {e}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot bind {name} on {addr}: {e}"))?;
         let local = listener.local_addr()?;
         self.report_addr(name, local);
         tracing::info!(%local, "{name} listening");
@@ -76,7 +83,10 @@ impl Task {
         F: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<BoxError>,
     {
-        Self { name: name.into(), future: Box::pin(async move { future.await.map_err(Into::into) }) }
+        Self {
+            name: name.into(),
+            future: Box::pin(async move { future.await.map_err(Into::into) }),
+        }
     }
 }
 
@@ -111,7 +121,9 @@ impl Running {
 
     /// Waits until every task has stopped (after a signal, a failure, or [`Running::stop`]).
     pub async fn wait(self) -> Result<(), BoxError> {
-        self.join.await.map_err(|e| format!("runtime panicked: {e}"))?
+        self.join
+            .await
+            .map_err(|e| format!("runtime panicked: {e}"))?
     }
 
     pub async fn stop(self) -> Result<(), BoxError> {
@@ -123,7 +135,8 @@ impl Running {
 /// Connects, migrates and starts `services`; returns once they are started.
 pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Running, BoxError> {
     let namespace = Namespace::new(&settings.namespace)?;
-    let pool = joule_store::connect(&settings.database_url, settings.database_max_connections).await?;
+    let pool =
+        joule_store::connect(&settings.database_url, settings.database_max_connections).await?;
     let bus = Bus::connect(&settings.nats_url, namespace).await?;
     bus.ensure_streams().await?;
 
@@ -133,7 +146,10 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
         .await
         .map_err(|e| format!("cannot bind gRPC on {}: {e}", settings.grpc_addr))?;
     let grpc_addr = grpc_listener.local_addr()?;
-    addrs.lock().expect("addrs lock").insert("grpc".to_owned(), grpc_addr);
+    addrs
+        .lock()
+        .expect("addrs lock")
+        .insert("grpc".to_owned(), grpc_addr);
 
     let context = Context {
         settings: Arc::new(settings),
@@ -161,7 +177,9 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in &grpc_names {
-        health.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
+        health
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
     }
     let routes = tonic::service::Routes::from(router).add_service(health_service);
     let grpc_shutdown = shutdown.clone();
@@ -178,7 +196,11 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
 
     let grace = Duration::from_secs(context.settings.shutdown_grace_secs);
     let join = tokio::spawn(supervise(tasks, shutdown.clone(), grace));
-    Ok(Running { shutdown, addrs, join })
+    Ok(Running {
+        shutdown,
+        addrs,
+        join,
+    })
 }
 
 fn tokio_stream_listener(
@@ -193,7 +215,11 @@ fn tokio_stream_listener(
     })
 }
 
-async fn supervise(tasks: Vec<Task>, shutdown: CancellationToken, grace: Duration) -> Result<(), BoxError> {
+async fn supervise(
+    tasks: Vec<Task>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> Result<(), BoxError> {
     let mut set = JoinSet::new();
     for task in tasks {
         let name = task.name;
@@ -279,7 +305,11 @@ pub fn main(process_name: &str, services: &[ServiceDef]) -> std::process::ExitCo
 }
 
 /// Installs telemetry, runs `services` until a signal or a failure, and maps the outcome to an exit code.
-pub fn main_with(settings: Settings, process_name: &str, services: &[ServiceDef]) -> std::process::ExitCode {
+pub fn main_with(
+    settings: Settings,
+    process_name: &str,
+    services: &[ServiceDef],
+) -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -293,13 +323,14 @@ pub fn main_with(settings: Settings, process_name: &str, services: &[ServiceDef]
         } else {
             joule_telemetry::LogFormat::Text
         };
-        let _telemetry = match joule_telemetry::init(process_name, Some(&settings.otlp_endpoint), format) {
-            Ok(g) => g,
-            Err(e) => {
-                eprintln!("telemetry: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
+        let _telemetry =
+            match joule_telemetry::init(process_name, Some(&settings.otlp_endpoint), format) {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("telemetry: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
         match run(settings, services).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {

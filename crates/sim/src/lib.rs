@@ -17,7 +17,11 @@ pub enum SimError {
     #[error("websocket: {0}")]
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("the gateway answered {action} with CallError {code}: {description}")]
-    CallError { action: String, code: String, description: String },
+    CallError {
+        action: String,
+        code: String,
+        description: String,
+    },
     #[error("unexpected answer to {action}: {detail}")]
     Protocol { action: String, detail: String },
     #[error("no answer to {0} within 30 s")]
@@ -49,19 +53,28 @@ pub struct SessionRun {
 impl Charger {
     /// Connects to `<base_url>/<charge_point_id>` (for example `ws://127.0.0.1:9000/ocpp`).
     pub async fn connect(base_url: &str, charge_point_id: &str) -> Result<Self, SimError> {
-        let mut request = format!("{}/{}", base_url.trim_end_matches('/'), charge_point_id).into_client_request()?;
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().expect("static header value"));
+        let mut request = format!("{}/{}", base_url.trim_end_matches('/'), charge_point_id)
+            .into_client_request()?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "ocpp1.6".parse().expect("static header value"),
+        );
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Self { charge_point_id: charge_point_id.to_owned(), ws, next_id: 1, register_wh: 0 })
+        Ok(Self {
+            charge_point_id: charge_point_id.to_owned(),
+            ws,
+            next_id: 1,
+            register_wh: 0,
+        })
     }
 
     /// Sends a CALL and waits for its CALLRESULT payload.
     pub async fn call(&mut self, action: &str, payload: Value) -> Result<Value, SimError> {
         let id = self.next_id.to_string();
         self.next_id += 1;
-        self.ws.send(Message::text(json!([2, id, action, payload]).to_string())).await?;
+        self.ws
+            .send(Message::text(json!([2, id, action, payload]).to_string()))
+            .await?;
         let answer = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(frame) = self.ws.next().await {
                 let text = match frame? {
@@ -69,10 +82,14 @@ impl Charger {
                     Message::Close(_) => return Err(SimError::Closed),
                     _ => continue,
                 };
-                let value: Value = serde_json::from_str(&text)
-                    .map_err(|e| SimError::Protocol { action: action.into(), detail: e.to_string() })?;
+                let value: Value = serde_json::from_str(&text).map_err(|e| SimError::Protocol {
+                    action: action.into(),
+                    detail: e.to_string(),
+                })?;
                 match value.as_array().map(Vec::as_slice) {
-                    Some([t, rid, payload]) if t == 3 && rid == id.as_str() => return Ok(payload.clone()),
+                    Some([t, rid, payload]) if t == 3 && rid == id.as_str() => {
+                        return Ok(payload.clone());
+                    }
                     Some([t, rid, code, description, ..]) if t == 4 && rid == id.as_str() => {
                         return Err(SimError::CallError {
                             action: action.into(),
@@ -113,7 +130,10 @@ impl Charger {
         samples: u64,
     ) -> Result<SessionRun, SimError> {
         let authorized = self.call("Authorize", json!({"idTag": id_tag})).await?;
-        let id_tag_status = authorized["idTagInfo"]["status"].as_str().unwrap_or_default().to_owned();
+        let id_tag_status = authorized["idTagInfo"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let minutes = minutes.max(1);
         let started_at = Utc::now() - chrono::Duration::minutes(minutes as i64);
         let meter_start_wh = self.register_wh;
@@ -125,10 +145,14 @@ impl Charger {
             .await?;
         let transaction_id = start["transactionId"]
             .as_i64()
-            .ok_or_else(|| SimError::Protocol { action: "StartTransaction".into(), detail: start.to_string() })?;
+            .ok_or_else(|| SimError::Protocol {
+                action: "StartTransaction".into(),
+                detail: start.to_string(),
+            })?;
         let energy_wh = power_w * minutes / 60;
         for i in 1..=samples {
-            let at = started_at + chrono::Duration::seconds((minutes * 60 * i / (samples + 1)) as i64);
+            let at =
+                started_at + chrono::Duration::seconds((minutes * 60 * i / (samples + 1)) as i64);
             let register = meter_start_wh + energy_wh * i / (samples + 1);
             self.call(
                 "MeterValues",

@@ -56,7 +56,11 @@ pub fn cqrs_with_snapshots<A: Aggregate>(
 ) -> PostgresCqrs<A> {
     let repo = PostgresEventRepository::new(pool)
         .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
-    CqrsFramework::new(PersistedEventStore::new_snapshot_store(repo, snapshot_size), vec![], services)
+    CqrsFramework::new(
+        PersistedEventStore::new_snapshot_store(repo, snapshot_size),
+        vec![],
+        services,
+    )
 }
 
 /// Who asked for a command and in which context; stored as event metadata and copied into the
@@ -106,7 +110,10 @@ where
     let metadata = meta.into_map();
     let mut attempt = 0u32;
     loop {
-        match cqrs.execute_with_metadata(aggregate_id, command.clone(), metadata.clone()).await {
+        match cqrs
+            .execute_with_metadata(aggregate_id, command.clone(), metadata.clone())
+            .await
+        {
             Err(AggregateError::AggregateConflict) if attempt < 20 => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
@@ -118,7 +125,10 @@ where
 
 /// Whether an aggregate error is worth retrying (infrastructure) rather than a business rejection.
 pub fn is_transient<E: std::error::Error>(error: &AggregateError<E>) -> bool {
-    !matches!(error, AggregateError::UserError(_) | AggregateError::DeserializationError(_))
+    !matches!(
+        error,
+        AggregateError::UserError(_) | AggregateError::DeserializationError(_)
+    )
 }
 
 /// Services box these futures into `Send` tasks; these checks keep that true at compile time.

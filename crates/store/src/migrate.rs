@@ -57,13 +57,23 @@ CREATE TRIGGER events_outbox AFTER INSERT ON {schema}.events
 pub(crate) fn check_schema(schema: &str) -> Result<(), StoreError> {
     let ok = !schema.is_empty()
         && schema.len() <= 40
-        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !schema.starts_with(|c: char| c.is_ascii_digit());
-    if ok { Ok(()) } else { Err(StoreError::InvalidSchema(schema.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidSchema(schema.to_owned()))
+    }
 }
 
 /// Creates `schema` with the event store and applies `migrations` that are not applied yet.
-pub async fn migrate(pool: &PgPool, schema: &str, migrations: &[Migration]) -> Result<(), StoreError> {
+pub async fn migrate(
+    pool: &PgPool,
+    schema: &str,
+    migrations: &[Migration],
+) -> Result<(), StoreError> {
     check_schema(schema)?;
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
@@ -79,10 +89,15 @@ pub async fn migrate(pool: &PgPool, schema: &str, migrations: &[Migration]) -> R
         ),
     )
     .await?;
-    let applied: Vec<i32> = sqlx::query_scalar(&format!("SELECT version FROM {schema}.schema_migrations"))
-        .fetch_all(&mut *tx)
-        .await?;
-    let base = Migration { version: 0, name: "event store and outbox", sql: EVENT_STORE };
+    let applied: Vec<i32> =
+        sqlx::query_scalar(&format!("SELECT version FROM {schema}.schema_migrations"))
+            .fetch_all(&mut *tx)
+            .await?;
+    let base = Migration {
+        version: 0,
+        name: "event store and outbox",
+        sql: EVENT_STORE,
+    };
     let pending: Vec<(Migration, String)> = std::iter::once(base)
         .chain(migrations.iter().copied())
         .filter(|m| !applied.contains(&m.version))
@@ -90,12 +105,19 @@ pub async fn migrate(pool: &PgPool, schema: &str, migrations: &[Migration]) -> R
         .collect();
     for (m, sql) in pending {
         execute_script(&mut tx, sql).await?;
-        sqlx::query(&format!("INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)"))
-            .bind(m.version)
-            .bind(m.name)
-            .execute(&mut *tx)
-            .await?;
-        tracing::info!(schema, version = m.version, name = m.name, "migration applied");
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)"
+        ))
+        .bind(m.version)
+        .bind(m.name)
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(
+            schema,
+            version = m.version,
+            name = m.name,
+            "migration applied"
+        );
     }
     tx.commit().await?;
     Ok(())

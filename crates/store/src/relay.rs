@@ -104,7 +104,11 @@ pub trait OutboxHandler: Send + Sync + 'static {
     /// Updates the service's read projections. Runs inside the relay's transaction; it is committed
     /// together with the removal of the outbox row, so it takes effect exactly once.
     /// (A boxed future: see `joule_bus::Handler` for why.)
-    fn project<'a>(&'a self, conn: &'a mut PgConnection, event: &'a StoredEvent) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+    fn project<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 
     /// The integration messages the event becomes (none for purely internal events).
     fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String>;
@@ -153,7 +157,9 @@ impl<H: OutboxHandler> Relay<H> {
             }
             tracing::info!("relay active");
             let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(&format!("joule_outbox_{}", self.schema)).await?;
+            listener
+                .listen(&format!("joule_outbox_{}", self.schema))
+                .await?;
             let mut backoff = Duration::from_millis(100);
             loop {
                 match self.relay_batch().await {
@@ -222,7 +228,12 @@ impl<H: OutboxHandler> Relay<H> {
             match self.handler.messages(&event) {
                 Ok(messages) => outgoing.extend(messages),
                 // A stored event the mapper cannot read is a bug; keep it in the outbox and shout.
-                Err(reason) => return Err(RelayError::Mapping { event_type: event.event_type, reason }),
+                Err(reason) => {
+                    return Err(RelayError::Mapping {
+                        event_type: event.event_type,
+                        reason,
+                    });
+                }
             }
             if self.crash_before_publish.as_deref() == Some(event.event_type.as_str()) {
                 crash("before publish", &event.event_type);

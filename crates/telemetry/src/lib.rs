@@ -73,7 +73,9 @@ pub fn init(
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,async_nats=warn,h2=warn,tower=warn"));
     let fmt = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
@@ -93,7 +95,9 @@ pub fn init(
 pub fn current_trace_headers() -> HashMap<String, String> {
     let mut headers = HashMap::new();
     let cx = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MapInjector(&mut headers)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut MapInjector(&mut headers))
+    });
     headers
 }
 
@@ -107,7 +111,10 @@ pub fn set_parent_from_headers(span: &tracing::Span, headers: &HashMap<String, S
 /// Copies the current trace context into HTTP/gRPC request headers.
 pub fn inject_http_headers(headers: &mut http::HeaderMap) {
     for (k, v) in current_trace_headers() {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(k),
+            http::HeaderValue::try_from(v),
+        ) {
             headers.insert(name, value);
         }
     }
@@ -127,7 +134,12 @@ pub fn grpc_server_span<T>(method: &'static str, request: &tonic::Request<T>) ->
     let span = tracing::info_span!("grpc", rpc.method = method);
     let map = ["traceparent", "tracestate"]
         .into_iter()
-        .filter_map(|k| Some((k.to_owned(), request.metadata().get(k)?.to_str().ok()?.to_owned())))
+        .filter_map(|k| {
+            Some((
+                k.to_owned(),
+                request.metadata().get(k)?.to_str().ok()?.to_owned(),
+            ))
+        })
         .collect();
     set_parent_from_headers(&span, &map);
     span
@@ -138,7 +150,10 @@ pub fn grpc_server_span<T>(method: &'static str, request: &tonic::Request<T>) ->
 pub struct TracePropagation;
 
 impl tonic::service::Interceptor for TracePropagation {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         for (k, v) in current_trace_headers() {
             if let (Ok(key), Ok(value)) = (
                 tonic::metadata::MetadataKey::from_bytes(k.as_bytes()),

@@ -19,11 +19,17 @@ impl TestEnv {
     pub async fn new() -> Self {
         let admin_url = std::env::var("JOULE_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let nats_url = std::env::var("JOULE_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+        let nats_url =
+            std::env::var("JOULE_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
         let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let database = format!("joule_test_{suffix}");
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to PostgreSQL (admin)");
-        sqlx::query(&format!("CREATE DATABASE {database}")).execute(&mut admin).await.expect("create test database");
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL (admin)");
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
         let _ = admin.close().await;
         let (base, _) = admin_url.rsplit_once('/').expect("database url has a path");
         Self {
@@ -62,9 +68,12 @@ impl TestEnv {
 
     /// A bus on this environment's namespace, with its streams created.
     pub async fn bus(&self) -> Bus {
-        let bus = Bus::connect(&self.nats_url, Namespace::new(&self.namespace).expect("namespace"))
-            .await
-            .expect("connect to NATS");
+        let bus = Bus::connect(
+            &self.nats_url,
+            Namespace::new(&self.namespace).expect("namespace"),
+        )
+        .await
+        .expect("connect to NATS");
         bus.ensure_streams().await.expect("create streams");
         bus
     }
@@ -72,21 +81,29 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        let (admin_url, database, nats_url, namespace) =
-            (self.admin_url.clone(), self.database.clone(), self.nats_url.clone(), self.namespace.clone());
+        let (admin_url, database, nats_url, namespace) = (
+            self.admin_url.clone(),
+            self.database.clone(),
+            self.nats_url.clone(),
+            self.namespace.clone(),
+        );
         // Drop runs outside async; clean up on a thread with its own runtime.
         let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
                 }
-                if let Ok(ns) = Namespace::new(&namespace) {
-                    if let Ok(bus) = Bus::connect(&nats_url, ns).await {
-                        let _ = bus.delete_streams().await;
-                    }
+                if let Ok(ns) = Namespace::new(&namespace)
+                    && let Ok(bus) = Bus::connect(&nats_url, ns).await
+                {
+                    let _ = bus.delete_streams().await;
                 }
             });
         });

@@ -59,6 +59,8 @@ pub enum SessionCommand {
     Stop(StopDetails),
 }
 
+// Events are built once and serialised; their in-memory size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SessionEvent {
     SessionStarted(StartDetails),

@@ -85,25 +85,66 @@ async fn completed_sessions(bus: &Bus, want: usize) -> Vec<v1::SessionCompleted>
 async fn charger_events_become_one_completed_session_each_even_when_duplicated() {
     let env = TestEnv::new().await;
     let bus = env.bus().await;
-    let running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE]).await.unwrap();
+    let running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE])
+        .await
+        .unwrap();
 
     // A normal session, with the start and the stop each delivered twice (distinct message ids,
     // as when a charger retries with a new OCPP message id).
     for attempt in ["a", "b"] {
-        publish_charger_event(&bus, "CP1", "started", &format!("start-{attempt}"), &started("CP1", "1", "1000")).await;
+        publish_charger_event(
+            &bus,
+            "CP1",
+            "started",
+            &format!("start-{attempt}"),
+            &started("CP1", "1", "1000"),
+        )
+        .await;
     }
     for attempt in ["a", "b"] {
-        publish_charger_event(&bus, "CP1", "stopped", &format!("stop-{attempt}"), &stopped("CP1", "1", "13500")).await;
+        publish_charger_event(
+            &bus,
+            "CP1",
+            "stopped",
+            &format!("stop-{attempt}"),
+            &stopped("CP1", "1", "13500"),
+        )
+        .await;
     }
     // A stop without a start, and a session whose meter ran backwards.
-    publish_charger_event(&bus, "CP1", "stopped", "orphan", &stopped("CP1", "99", "5000")).await;
-    publish_charger_event(&bus, "CP1", "started", "regress-start", &started("CP1", "2", "9000")).await;
-    publish_charger_event(&bus, "CP1", "stopped", "regress-stop", &stopped("CP1", "2", "8000")).await;
+    publish_charger_event(
+        &bus,
+        "CP1",
+        "stopped",
+        "orphan",
+        &stopped("CP1", "99", "5000"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CP1",
+        "started",
+        "regress-start",
+        &started("CP1", "2", "9000"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CP1",
+        "stopped",
+        "regress-stop",
+        &stopped("CP1", "2", "8000"),
+    )
+    .await;
 
     let completed = completed_sessions(&bus, 3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let completed_again = completed_sessions(&bus, 3).await;
-    assert_eq!(completed_again.len(), 3, "duplicates must not complete a session twice");
+    assert_eq!(
+        completed_again.len(),
+        3,
+        "duplicates must not complete a session twice"
+    );
 
     let normal = completed.iter().find(|c| c.transaction_id == "1").unwrap();
     assert_eq!(normal.energy_wh, "12500");
@@ -117,24 +158,34 @@ async fn charger_events_become_one_completed_session_each_even_when_duplicated()
     assert!(regressed.flags.contains(&"meter_regression".to_string()));
 
     // The read model over gRPC.
-    let mut client = SessionsServiceClient::connect(format!("http://{}", running.addr("grpc").unwrap()))
-        .await
-        .unwrap();
+    let mut client =
+        SessionsServiceClient::connect(format!("http://{}", running.addr("grpc").unwrap()))
+            .await
+            .unwrap();
     let list = client
-        .list_sessions(v1::ListSessionsRequest { account_id: "acc-1".into(), ..Default::default() })
+        .list_sessions(v1::ListSessionsRequest {
+            account_id: "acc-1".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(list.sessions.len(), 2);
     let one = client
-        .get_session(v1::GetSessionRequest { session_id: normal.session_id.clone(), ..Default::default() })
+        .get_session(v1::GetSessionRequest {
+            session_id: normal.session_id.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(one.status, "completed");
     assert_eq!(one.energy_wh, "12500");
     let missing = client
-        .get_session(v1::GetSessionRequest { session_id: "nope".into(), ..Default::default() })
+        .get_session(v1::GetSessionRequest {
+            session_id: "nope".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
