@@ -1,0 +1,231 @@
+//! Meter sample normalisation, the same for every OCPP version: energy registers become Wh, power W,
+//! after unit and multiplier, so that downstream arithmetic never sees a unit prefix.
+//!
+//! Values that are not numbers (signed meter data, garbage) are kept byte-exact with their unit as
+//! given: they are evidence, and the sessions service flags what it cannot use.
+
+use chrono::{DateTime, Utc};
+use joule_proto::v1::MeterSample;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use crate::payload::parse_decimal;
+
+/// The measurand when a sample names none (OCPP 1.6 §7.31, 2.0.1 SampledValueType).
+pub const DEFAULT_MEASURAND: &str = "Energy.Active.Import.Register";
+/// The reading context when a sample names none.
+pub const DEFAULT_CONTEXT: &str = "Sample.Periodic";
+
+/// The kilo prefix; `Energy::from_kwh` would do for energy but panics where a decimal overflows.
+const WH_PER_KWH: Decimal = Decimal::ONE_THOUSAND;
+
+/// One sampled value as the charger sent it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawSample {
+    pub timestamp: DateTime<Utc>,
+    pub value: String,
+    pub measurand: Option<String>,
+    pub unit: Option<String>,
+    /// Power of ten to apply (2.0.1 `unitOfMeasure.multiplier`; always 0 in 1.6).
+    pub multiplier: i32,
+    pub context: Option<String>,
+    pub phase: Option<String>,
+}
+
+/// Normalises one sample: defaults filled in, numeric values scaled to the base unit.
+pub fn normalise(raw: &RawSample) -> MeterSample {
+    let measurand = non_empty(&raw.measurand)
+        .unwrap_or(DEFAULT_MEASURAND)
+        .to_owned();
+    let unit = non_empty(&raw.unit)
+        .map(str::to_owned)
+        .unwrap_or_else(|| default_unit(&measurand).to_owned());
+    let scaled = parse_decimal(&raw.value)
+        .and_then(|number| apply_multiplier(number, raw.multiplier))
+        .and_then(|number| to_base_unit(number, &unit));
+    let (value, unit) = match scaled {
+        Some((number, unit)) => (number.normalize().to_string(), unit),
+        None => {
+            tracing::warn!(value = %raw.value, %measurand, "meter value is not a number in range; kept as sent");
+            (raw.value.clone(), unit)
+        }
+    };
+    MeterSample {
+        charger_time: Some(joule_proto::time::to_proto(raw.timestamp)),
+        measurand,
+        value,
+        unit,
+        context: non_empty(&raw.context)
+            .unwrap_or(DEFAULT_CONTEXT)
+            .to_owned(),
+        phase: raw.phase.clone().unwrap_or_default(),
+    }
+}
+
+/// A fingerprint of normalised samples, for business keys: the same readings give the same hash.
+pub fn fingerprint(samples: &[MeterSample]) -> String {
+    let mut hasher = Sha256::new();
+    for s in samples {
+        let time = joule_proto::time::from_proto(s.charger_time.as_ref())
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        for part in [
+            time.as_str(),
+            &s.measurand,
+            &s.value,
+            &s.unit,
+            &s.context,
+            &s.phase,
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0x1f]);
+        }
+        hasher.update([0x1e]);
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+fn non_empty(field: &Option<String>) -> Option<&str> {
+    field.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// OCPP says "Wh" by default, which only makes sense for energy; other measurands get their own
+/// base unit so that a missing unit never turns a power reading into an energy one.
+fn default_unit(measurand: &str) -> &'static str {
+    match measurand {
+        m if m.starts_with("Energy.Reactive") => "varh",
+        m if m.starts_with("Energy") => "Wh",
+        m if m.starts_with("Power.Reactive") => "var",
+        m if m.starts_with("Power.Factor") => "",
+        m if m.starts_with("Power") => "W",
+        m if m.starts_with("Current") => "A",
+        "Voltage" => "V",
+        "SoC" => "Percent",
+        "Temperature" => "Celsius",
+        _ => "",
+    }
+}
+
+/// `None` when the result leaves the range of a decimal (no sane meter gets there). A decimal has at
+/// most 29 digits, so more than 40 steps change nothing but the loop's length.
+fn apply_multiplier(value: Decimal, multiplier: i32) -> Option<Decimal> {
+    (0..multiplier.unsigned_abs().min(40)).try_fold(value, |v, _| {
+        if multiplier > 0 {
+            v.checked_mul(Decimal::TEN)
+        } else {
+            v.checked_div(Decimal::TEN)
+        }
+    })
+}
+
+/// Scales kilo-prefixed units to their base unit; unit names are matched case-insensitively
+/// because chargers write "kwh" and "KWH" too.
+fn to_base_unit(value: Decimal, unit: &str) -> Option<(Decimal, String)> {
+    let (factor, base) = match unit.to_ascii_lowercase().as_str() {
+        "kwh" => (WH_PER_KWH, "Wh"),
+        "wh" => (Decimal::ONE, "Wh"),
+        "kw" => (WH_PER_KWH, "W"),
+        "w" => (Decimal::ONE, "W"),
+        "kvarh" => (WH_PER_KWH, "varh"),
+        "varh" => (Decimal::ONE, "varh"),
+        "kvar" => (WH_PER_KWH, "var"),
+        "var" => (Decimal::ONE, "var"),
+        "kva" => (WH_PER_KWH, "VA"),
+        "va" => (Decimal::ONE, "VA"),
+        _ => (Decimal::ONE, unit),
+    };
+    Some((value.checked_mul(factor)?, base.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(value: &str, measurand: Option<&str>, unit: Option<&str>) -> RawSample {
+        RawSample {
+            timestamp: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            value: value.into(),
+            measurand: measurand.map(Into::into),
+            unit: unit.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn energy_defaults_to_the_import_register_in_wh() {
+        let s = normalise(&raw("1234", None, None));
+        assert_eq!(
+            (
+                s.measurand.as_str(),
+                s.value.as_str(),
+                s.unit.as_str(),
+                s.context.as_str()
+            ),
+            (
+                "Energy.Active.Import.Register",
+                "1234",
+                "Wh",
+                "Sample.Periodic"
+            )
+        );
+    }
+
+    #[test]
+    fn kwh_becomes_wh_exactly() {
+        let s = normalise(&raw(
+            "12.3456",
+            Some("Energy.Active.Import.Register"),
+            Some("kWh"),
+        ));
+        assert_eq!((s.value.as_str(), s.unit.as_str()), ("12345.6", "Wh"));
+        let s = normalise(&raw(" 1.5 ", None, Some("KWH")));
+        assert_eq!((s.value.as_str(), s.unit.as_str()), ("1500", "Wh"));
+    }
+
+    #[test]
+    fn other_measurands_keep_their_meaning() {
+        let s = normalise(&raw("7.4", Some("Power.Active.Import"), Some("kW")));
+        assert_eq!((s.value.as_str(), s.unit.as_str()), ("7400", "W"));
+        let s = normalise(&raw("16", Some("Current.Import"), None));
+        assert_eq!((s.value.as_str(), s.unit.as_str()), ("16", "A"));
+        let s = normalise(&raw("80", Some("SoC"), Some("Percent")));
+        assert_eq!((s.value.as_str(), s.unit.as_str()), ("80", "Percent"));
+    }
+
+    #[test]
+    fn multipliers_scale_before_units() {
+        let mut r = raw("12", None, Some("kWh"));
+        r.multiplier = 1;
+        assert_eq!(normalise(&r).value, "120000");
+        r.multiplier = -3;
+        assert_eq!(normalise(&r).value, "12");
+    }
+
+    #[test]
+    fn values_out_of_range_are_kept_rather_than_overflowing() {
+        let s = normalise(&raw("79228162514264337593543950335", None, Some("kWh")));
+        assert_eq!(
+            (s.value.as_str(), s.unit.as_str()),
+            ("79228162514264337593543950335", "kWh")
+        );
+        let mut r = raw("5", None, None);
+        r.multiplier = i32::MAX;
+        assert_eq!(normalise(&r).value, "5");
+        r.multiplier = i32::MIN;
+        assert_eq!(normalise(&r).value, "0");
+    }
+
+    #[test]
+    fn values_that_are_not_numbers_are_kept_as_sent() {
+        let s = normalise(&raw("OCMF|{}|{}", None, Some("Wh")));
+        assert_eq!((s.value.as_str(), s.unit.as_str()), ("OCMF|{}|{}", "Wh"));
+    }
+
+    #[test]
+    fn fingerprint_depends_on_values() {
+        let a = [normalise(&raw("1", None, None))];
+        let b = [normalise(&raw("2", None, None))];
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+}

@@ -1,0 +1,360 @@
+//! Lenient reading of OCPP payload fields.
+//!
+//! Chargers in the field send numbers as strings, ids beyond 32 bits, single objects where arrays are
+//! expected and timestamps without a zone. Everything that still has one clear meaning is accepted;
+//! anything else is a [`PayloadError`] that names the field (with its path, such as
+//! `meterValue[0].sampledValue[1].value`) and carries the OCPP error code to answer with.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use crate::frame::ErrorCode;
+
+/// A payload that does not fit its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct PayloadError {
+    pub code: ErrorCode,
+    pub field: String,
+    pub reason: String,
+}
+
+/// A JSON object inside a payload, with its path for error messages.
+#[derive(Debug, Clone)]
+pub struct Object<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Object<'a> {
+    /// The payload itself, which must be an object.
+    pub fn root(payload: &'a Value) -> Result<Self, PayloadError> {
+        match payload {
+            Value::Object(map) => Ok(Self {
+                map,
+                path: String::new(),
+            }),
+            _ => Err(PayloadError {
+                code: ErrorCode::FormationViolation,
+                field: "payload".into(),
+                reason: "must be a JSON object".into(),
+            }),
+        }
+    }
+
+    fn path_of(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    fn error(&self, code: ErrorCode, name: &str, reason: impl Into<String>) -> PayloadError {
+        PayloadError {
+            code,
+            field: self.path_of(name),
+            reason: reason.into(),
+        }
+    }
+
+    fn missing(&self, name: &str) -> PayloadError {
+        self.error(
+            ErrorCode::FormationViolation,
+            name,
+            "required field is missing",
+        )
+    }
+
+    /// The field's value; an explicit `null` counts as absent.
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    fn required<T>(
+        &self,
+        name: &str,
+        read: impl Fn(&Self, &'a Value) -> Result<T, PayloadError>,
+    ) -> Result<T, PayloadError> {
+        let value = self.get(name).ok_or_else(|| self.missing(name))?;
+        read(self, value)
+    }
+
+    fn optional<T>(
+        &self,
+        name: &str,
+        read: impl Fn(&Self, &'a Value) -> Result<T, PayloadError>,
+    ) -> Result<Option<T>, PayloadError> {
+        self.get(name).map(|value| read(self, value)).transpose()
+    }
+
+    pub fn string(&self, name: &str) -> Result<String, PayloadError> {
+        self.required(name, |o, v| o.as_string(name, v))
+    }
+
+    pub fn opt_string(&self, name: &str) -> Result<Option<String>, PayloadError> {
+        self.optional(name, |o, v| o.as_string(name, v))
+    }
+
+    fn as_string(&self, name: &str, value: &Value) -> Result<String, PayloadError> {
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            // An idTag or a meter value sent as a JSON number still has exactly one text form.
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(self.error(
+                ErrorCode::TypeConstraintViolation,
+                name,
+                "expected a string",
+            )),
+        }
+    }
+
+    /// A decimal number, given as a JSON number or a numeric string.
+    pub fn decimal(&self, name: &str) -> Result<Decimal, PayloadError> {
+        self.required(name, |o, v| o.as_decimal(name, v))
+    }
+
+    fn as_decimal(&self, name: &str, value: &Value) -> Result<Decimal, PayloadError> {
+        let text = match value {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.trim().to_owned(),
+            _ => {
+                return Err(self.error(
+                    ErrorCode::TypeConstraintViolation,
+                    name,
+                    "expected a number",
+                ));
+            }
+        };
+        parse_decimal(&text).ok_or_else(|| {
+            self.error(
+                ErrorCode::TypeConstraintViolation,
+                name,
+                "expected a number",
+            )
+        })
+    }
+
+    /// A whole number of any size, as its canonical decimal text (transaction ids beyond 32 bits).
+    pub fn integer_text(&self, name: &str) -> Result<String, PayloadError> {
+        self.required(name, |o, v| o.as_integer_text(name, v))
+    }
+
+    pub fn opt_integer_text(&self, name: &str) -> Result<Option<String>, PayloadError> {
+        self.optional(name, |o, v| o.as_integer_text(name, v))
+    }
+
+    fn as_integer_text(&self, name: &str, value: &Value) -> Result<String, PayloadError> {
+        let d = self.as_decimal(name, value).map_err(|_| {
+            self.error(
+                ErrorCode::TypeConstraintViolation,
+                name,
+                "expected an integer",
+            )
+        })?;
+        if d.fract().is_zero() {
+            Ok(d.trunc().normalize().to_string())
+        } else {
+            Err(self.error(
+                ErrorCode::TypeConstraintViolation,
+                name,
+                "expected an integer",
+            ))
+        }
+    }
+
+    /// A connector id: a whole number from 0 to 2^32 - 1.
+    pub fn connector_id(&self, name: &str) -> Result<u32, PayloadError> {
+        let text = self.integer_text(name)?;
+        text.parse::<u32>().map_err(|_| {
+            self.error(
+                ErrorCode::PropertyConstraintViolation,
+                name,
+                "must be between 0 and 4294967295",
+            )
+        })
+    }
+
+    pub fn timestamp(&self, name: &str) -> Result<DateTime<Utc>, PayloadError> {
+        self.required(name, |o, v| o.as_timestamp(name, v))
+    }
+
+    pub fn opt_timestamp(&self, name: &str) -> Result<Option<DateTime<Utc>>, PayloadError> {
+        self.optional(name, |o, v| o.as_timestamp(name, v))
+    }
+
+    fn as_timestamp(&self, name: &str, value: &Value) -> Result<DateTime<Utc>, PayloadError> {
+        value.as_str().and_then(parse_timestamp).ok_or_else(|| {
+            self.error(
+                ErrorCode::TypeConstraintViolation,
+                name,
+                "expected an RFC 3339 date-time",
+            )
+        })
+    }
+
+    /// An array of objects; a single object counts as an array of one.
+    pub fn objects(&self, name: &str) -> Result<Vec<Object<'a>>, PayloadError> {
+        self.required(name, |o, v| o.as_objects(name, v))
+    }
+
+    /// Like [`Object::objects`], empty when the field is absent.
+    pub fn opt_objects(&self, name: &str) -> Result<Vec<Object<'a>>, PayloadError> {
+        Ok(self
+            .optional(name, |o, v| o.as_objects(name, v))?
+            .unwrap_or_default())
+    }
+
+    fn as_objects(&self, name: &str, value: &'a Value) -> Result<Vec<Object<'a>>, PayloadError> {
+        let not_object = |path: String| PayloadError {
+            code: ErrorCode::TypeConstraintViolation,
+            field: path,
+            reason: "expected an object".into(),
+        };
+        match value {
+            Value::Object(map) => Ok(vec![Object {
+                map,
+                path: self.path_of(name),
+            }]),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let path = format!("{}[{i}]", self.path_of(name));
+                    match item {
+                        Value::Object(map) => Ok(Object { map, path }),
+                        _ => Err(not_object(path)),
+                    }
+                })
+                .collect(),
+            _ => Err(self.error(
+                ErrorCode::TypeConstraintViolation,
+                name,
+                "expected an array of objects",
+            )),
+        }
+    }
+}
+
+/// A decimal in plain or scientific notation (`"1234.5"`, `1.2345e3`).
+pub fn parse_decimal(text: &str) -> Option<Decimal> {
+    let text = text.trim();
+    Decimal::from_str(text)
+        .ok()
+        .or_else(|| Decimal::from_scientific(text).ok())
+}
+
+/// RFC 3339, or the same without a zone (taken as UTC, as such chargers mean it) or with a `+hhmm` offset.
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_are_read_from_strings_and_numbers() {
+        let payload = json!({"a": "1234.5", "b": 12, "c": "1e3", "d": "twelve"});
+        let o = Object::root(&payload).unwrap();
+        assert_eq!(o.decimal("a").unwrap(), dec!(1234.5));
+        assert_eq!(o.decimal("b").unwrap(), dec!(12));
+        assert_eq!(o.decimal("c").unwrap(), dec!(1000));
+        let err = o.decimal("d").unwrap_err();
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            (ErrorCode::TypeConstraintViolation, "d")
+        );
+    }
+
+    #[test]
+    fn integers_beyond_32_bits_keep_every_digit() {
+        let payload =
+            json!({"a": 5_000_000_000u64, "b": "18446744073709551615", "c": "7.0", "d": 7.5});
+        let o = Object::root(&payload).unwrap();
+        assert_eq!(o.integer_text("a").unwrap(), "5000000000");
+        assert_eq!(o.integer_text("b").unwrap(), "18446744073709551615");
+        assert_eq!(o.integer_text("c").unwrap(), "7");
+        assert_eq!(
+            o.integer_text("d").unwrap_err().code,
+            ErrorCode::TypeConstraintViolation
+        );
+    }
+
+    #[test]
+    fn missing_fields_and_wrong_types_name_the_field() {
+        let payload = json!({"connectorId": true, "idTag": {}, "n": null});
+        let o = Object::root(&payload).unwrap();
+        let err = o.string("meterStart").unwrap_err();
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            (ErrorCode::FormationViolation, "meterStart")
+        );
+        assert_eq!(
+            o.connector_id("connectorId").unwrap_err().code,
+            ErrorCode::TypeConstraintViolation
+        );
+        assert_eq!(
+            o.string("idTag").unwrap_err().code,
+            ErrorCode::TypeConstraintViolation
+        );
+        assert_eq!(
+            o.string("n").unwrap_err().code,
+            ErrorCode::FormationViolation
+        );
+        assert_eq!(o.opt_string("n").unwrap(), None);
+    }
+
+    #[test]
+    fn connector_ids_must_fit_32_bits() {
+        let payload = json!({"a": "4294967296", "b": -1, "c": "3"});
+        let o = Object::root(&payload).unwrap();
+        assert_eq!(
+            o.connector_id("a").unwrap_err().code,
+            ErrorCode::PropertyConstraintViolation
+        );
+        assert_eq!(
+            o.connector_id("b").unwrap_err().code,
+            ErrorCode::PropertyConstraintViolation
+        );
+        assert_eq!(o.connector_id("c").unwrap(), 3);
+    }
+
+    #[test]
+    fn a_single_object_counts_as_an_array_and_paths_are_nested() {
+        let payload = json!({"meterValue": {"sampledValue": [{"value": "1"}, 3]}});
+        let o = Object::root(&payload).unwrap();
+        let values = o.objects("meterValue").unwrap();
+        assert_eq!(values.len(), 1);
+        let err = values[0].objects("sampledValue").unwrap_err();
+        assert_eq!(err.field, "meterValue.sampledValue[1]");
+        assert!(o.opt_objects("transactionData").unwrap().is_empty());
+    }
+
+    #[test]
+    fn timestamps_with_and_without_zones() {
+        let utc = |s| parse_timestamp(s).unwrap().to_rfc3339();
+        assert_eq!(utc("2024-03-01T10:00:00Z"), "2024-03-01T10:00:00+00:00");
+        assert_eq!(
+            utc("2024-03-01T11:00:00.000+01:00"),
+            "2024-03-01T10:00:00+00:00"
+        );
+        assert_eq!(utc("2024-03-01T11:00:00+0100"), "2024-03-01T10:00:00+00:00");
+        assert_eq!(utc("2024-03-01T10:00:00"), "2024-03-01T10:00:00+00:00");
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+}

@@ -1,0 +1,327 @@
+//! A registry with one charger and one token, the gateway running on it, a WebSocket charger, and
+//! a reader of the CHARGER stream. Each test binary uses part of it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::{SinkExt, StreamExt};
+use joule_bus::{Bus, EventMeta, Outgoing};
+use joule_domain::{AccountId, ChargerId, EventId, SiteId, TariffId, TokenId};
+use joule_proto::v1::{ChargerRegistered, Envelope, SiteRegistered, TokenIssued};
+use joule_proto::{EventName, Message as _};
+use joule_runtime::Running;
+use joule_testkit::TestEnv;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const CP: &str = "CP-1";
+pub const KNOWN_TAG: &str = "04A2B3C4";
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Harness {
+    pub env: TestEnv,
+    pub bus: Bus,
+    pub running: Option<Running>,
+    pub addr: SocketAddr,
+    pub charger_id: ChargerId,
+    pub account_id: AccountId,
+}
+
+impl Harness {
+    /// A registry with one charger (`CP-1`) and one token, and the gateway running on it.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`Harness::start`], with adjusted settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut joule_config::Settings)) -> Self {
+        let env = TestEnv::new().await;
+        let bus = env.bus().await;
+        let charger_id = ChargerId::new();
+        let account_id = AccountId::new();
+        // A site first: the projection must ack and skip registry events it does not need.
+        let site_id = SiteId::new();
+        publish_registry(
+            &bus,
+            &format!("registry.site.{site_id}"),
+            &SiteRegistered {
+                site_id: site_id.to_string(),
+                name: "Depot".into(),
+                country: "DE".into(),
+                time_zone: "Europe/Berlin".into(),
+            },
+        )
+        .await;
+        publish_registry(
+            &bus,
+            &format!("registry.charger.{charger_id}"),
+            &ChargerRegistered {
+                charger_id: charger_id.to_string(),
+                charge_point_id: CP.into(),
+                site_id: site_id.to_string(),
+                tariff_id: TariffId::new().to_string(),
+                time_zone: "Europe/Berlin".into(),
+            },
+        )
+        .await;
+        let token_id = TokenId::new();
+        publish_registry(
+            &bus,
+            &format!("registry.token.{token_id}"),
+            &TokenIssued {
+                token_id: token_id.to_string(),
+                uid: KNOWN_TAG.into(),
+                account_id: account_id.to_string(),
+            },
+        )
+        .await;
+
+        let mut settings = env.settings();
+        adjust(&mut settings);
+        let running = joule_runtime::spawn(settings, &[joule_gateway::SERVICE])
+            .await
+            .expect("gateway starts");
+        let addr = running.addr("ocpp").expect("ocpp listener");
+        let pool = env.pool().await;
+        eventually("the projection knows the charger and the token", || {
+            let pool = pool.clone();
+            async move {
+                let chargers: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM gateway.chargers WHERE charge_point_id = $1",
+                )
+                .bind(CP)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                let tokens: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM gateway.tokens WHERE uid = $1")
+                        .bind(KNOWN_TAG)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                chargers == 1 && tokens == 1
+            }
+        })
+        .await;
+        pool.close().await;
+        Self {
+            env,
+            bus,
+            running: Some(running),
+            addr,
+            charger_id,
+            account_id,
+        }
+    }
+
+    pub async fn connect(&self, charge_point_id: &str) -> Charger {
+        self.try_connect(charge_point_id, Some("ocpp1.6"))
+            .await
+            .expect("upgrade accepted")
+    }
+
+    pub async fn try_connect(
+        &self,
+        charge_point_id: &str,
+        subprotocol: Option<&str>,
+    ) -> Result<Charger, tungstenite::Error> {
+        let mut request = format!("ws://{}/ocpp/{charge_point_id}", self.addr)
+            .into_client_request()
+            .unwrap();
+        if let Some(p) = subprotocol {
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
+        }
+        let (ws, response) = tokio_tungstenite::connect_async(request).await?;
+        assert_eq!(
+            response.headers().get("Sec-WebSocket-Protocol").unwrap(),
+            "ocpp1.6"
+        );
+        Ok(Charger { ws, next_id: 0 })
+    }
+
+    /// Everything on this namespace's CHARGER stream, in stream order.
+    pub async fn charger_events(&self) -> Vec<Stored> {
+        let js = jetstream::new(self.bus.client().clone());
+        let stream = js
+            .get_stream(format!("{}_CHARGER", self.env.namespace.to_uppercase()))
+            .await
+            .unwrap();
+        let consumer = stream
+            .create_consumer(consumer::pull::Config {
+                deliver_policy: consumer::DeliverPolicy::All,
+                ack_policy: consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = consumer
+            .fetch()
+            .max_messages(10_000)
+            .messages()
+            .await
+            .unwrap();
+        let mut stored = Vec::new();
+        while let Some(message) = messages.next().await {
+            let message = message.unwrap();
+            let headers: HashMap<String, String> = message
+                .headers
+                .iter()
+                .flat_map(|h| h.iter())
+                .filter_map(|(k, v)| Some((k.to_string(), v.first()?.to_string())))
+                .collect();
+            stored.push(Stored {
+                subject: message.subject.to_string(),
+                msg_id: headers.get("Nats-Msg-Id").cloned().unwrap_or_default(),
+                headers,
+                envelope: Envelope::decode(message.payload.as_ref()).unwrap(),
+            });
+        }
+        stored
+    }
+
+    pub fn subject(&self, kind: &str) -> String {
+        format!("{}.charger.{CP}.{kind}", self.env.namespace)
+    }
+
+    pub async fn stop(mut self) {
+        self.stop_running().await;
+    }
+
+    /// Stops the gateway and waits until it has drained, keeping the environment for inspection.
+    pub async fn stop_running(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("gateway stops cleanly");
+        }
+    }
+}
+
+pub struct Stored {
+    pub subject: String,
+    pub msg_id: String,
+    pub headers: HashMap<String, String>,
+    pub envelope: Envelope,
+}
+
+impl Stored {
+    pub fn decode<M: joule_proto::Message + Default + EventName>(&self) -> M {
+        joule_bus::decode_payload(&self.envelope).unwrap()
+    }
+}
+
+pub fn of_type<'a>(events: &'a [Stored], name: &str) -> Vec<&'a Stored> {
+    events
+        .iter()
+        .filter(|e| e.envelope.event_type == name)
+        .collect()
+}
+
+pub struct Charger {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub next_id: u64,
+}
+
+impl Charger {
+    /// Sends a CALL and returns the answer frame.
+    pub async fn call(&mut self, action: &str, payload: Value) -> Value {
+        self.next_id += 1;
+        let id = format!("m{}", self.next_id);
+        let answer = self
+            .send_raw(&json!([2, id, action, payload]).to_string())
+            .await;
+        assert_eq!(answer[1], id, "answer to {action} carries the message id");
+        answer
+    }
+
+    /// A CALL that must succeed; returns its CALLRESULT payload.
+    pub async fn ok(&mut self, action: &str, payload: Value) -> Value {
+        let answer = self.call(action, payload).await;
+        assert_eq!(answer[0], 3, "{action} answered {answer}");
+        answer[2].clone()
+    }
+
+    pub async fn send_raw(&mut self, text: &str) -> Value {
+        self.ws.send(Message::text(text)).await.unwrap();
+        loop {
+            let next = tokio::time::timeout(DEADLINE, self.ws.next())
+                .await
+                .expect("an answer in time");
+            match next.expect("connection open").unwrap() {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the gateway to close the connection; returns the close code.
+    pub async fn closed_by_gateway(&mut self) -> Option<u16> {
+        loop {
+            let next = tokio::time::timeout(DEADLINE, self.ws.next())
+                .await
+                .expect("closed in time");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        self.ws.close(None).await.unwrap();
+        while let Some(Ok(_)) = self.ws.next().await {}
+    }
+}
+
+pub async fn publish_registry<M: joule_proto::Message + EventName>(
+    bus: &Bus,
+    subject: &str,
+    message: &M,
+) {
+    let event_id = EventId::derived(subject).to_string();
+    let meta = EventMeta {
+        event_id: event_id.clone(),
+        tenant_id: "default".into(),
+        aggregate_type: "Registry".into(),
+        aggregate_id: subject.into(),
+        sequence: 1,
+        occurred_at: chrono::Utc::now(),
+        correlation_id: event_id,
+        causation_id: String::new(),
+    };
+    let outgoing = Outgoing {
+        subject: subject.into(),
+        envelope: joule_bus::envelope(message, meta),
+        trace_headers: Default::default(),
+    };
+    bus.publish(outgoing)
+        .await
+        .expect("registry event published");
+}
+
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn start_payload(connector: u32, id_tag: &str, meter_start: i64, timestamp: &str) -> Value {
+    json!({"connectorId": connector, "idTag": id_tag, "meterStart": meter_start, "timestamp": timestamp})
+}
