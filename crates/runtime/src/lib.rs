@@ -169,7 +169,9 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
             .map_err(|e| format!("starting {}: {e}", service.name))?;
         tasks.extend(started.tasks);
         if let Some((routes, names)) = started.grpc {
-            router = router.merge(routes.into_axum_router());
+            // `Routes::new` gives each service tonic's "unimplemented" fallback, and axum refuses to
+            // merge two routers that both have one: drop them, and add one at the end.
+            router = router.merge(routes.into_axum_router().reset_fallback());
             grpc_names.extend(names);
         }
         tracing::info!(service = service.name, "service started");
@@ -181,7 +183,8 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
             .set_service_status(*name, tonic_health::ServingStatus::Serving)
             .await;
     }
-    let routes = tonic::service::Routes::from(router).add_service(health_service);
+    let routes = tonic::service::Routes::from(router.merge(tonic::service::Routes::default().into_axum_router()))
+        .add_service(health_service);
     let grpc_shutdown = shutdown.clone();
     tracing::info!(%grpc_addr, "gRPC listening");
     tasks.push(Task::new("grpc", async move {

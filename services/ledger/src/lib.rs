@@ -1,1 +1,91 @@
 //! Ledger: event-sourced double-entry journal and its trial balance.
+//!
+//! Owns the `ledger` schema: the [`journal::JournalEntry`] aggregate and the `postings` and `balances`
+//! projections. Consumes `InvoiceIssued` (INVOICE), publishes `JournalEntryPosted` (LEDGER) through its
+//! outbox relay, and serves `joule.v1.LedgerService`. Which entry a business event becomes is decided
+//! in [`rules`]; the journal only guarantees every entry balances and counts once.
+//!
+//! The trial balance's totals add every row; they are meaningful for a tenant that books one currency.
+
+pub mod grpc;
+pub mod invoices;
+pub mod journal;
+pub mod outbox;
+pub mod rules;
+
+use joule_bus::{ConsumerSpec, Domain};
+use joule_domain::TenantId;
+use joule_proto::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
+use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
+use joule_store::{Migration, Relay};
+
+pub const SCHEMA: &str = "ledger";
+
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "ledger",
+    start: |ctx| Box::pin(start(ctx)),
+};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "postings and balances",
+    sql: r#"
+CREATE TABLE {schema}.postings (
+    entry_id    uuid NOT NULL,
+    line        int NOT NULL,
+    tenant_id   text NOT NULL,
+    account     text NOT NULL,
+    currency    text NOT NULL,
+    debit       numeric NOT NULL CHECK (debit >= 0),
+    credit      numeric NOT NULL CHECK (credit >= 0),
+    posted_at   timestamptz NOT NULL,
+    source_type text NOT NULL,
+    source_id   text NOT NULL,
+    PRIMARY KEY (entry_id, line)
+);
+CREATE INDEX postings_by_account ON {schema}.postings (tenant_id, account, currency, posted_at);
+CREATE TABLE {schema}.balances (
+    tenant_id text NOT NULL,
+    account   text NOT NULL,
+    currency  text NOT NULL,
+    debit     numeric NOT NULL,
+    credit    numeric NOT NULL,
+    PRIMARY KEY (tenant_id, account, currency)
+);
+"#,
+}];
+
+pub async fn start(ctx: Context) -> Result<Started, BoxError> {
+    joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
+    let default_tenant: TenantId = ctx
+        .settings
+        .tenant
+        .parse()
+        .map_err(|e| format!("settings tenant: {e}"))?;
+
+    let journal = joule_store::cqrs::<journal::JournalEntry>(ctx.pool.clone(), SCHEMA, ());
+    let handler = invoices::InvoiceHandler::new(journal, default_tenant.to_string());
+    let spec = ConsumerSpec {
+        domain: Domain::Invoice,
+        durable: "ledger-invoices".into(),
+        filter: Some("invoice.*.issued".into()),
+    };
+    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let consumer = Task::new("ledger-invoices", async move {
+        bus.run_consumer(spec, handler, shutdown).await
+    });
+
+    let outbox = outbox::LedgerOutbox::new(SCHEMA, default_tenant.as_str());
+    let relay = Relay::new(ctx.pool.clone(), SCHEMA, ctx.bus.clone(), outbox)?;
+    let relay = Task::new("ledger-relay", relay.run(ctx.shutdown.clone()));
+
+    let grpc = grpc::LedgerGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);
+    // Built on a router without a fallback: `Routes::new` adds one, and the runtime cannot merge two
+    // services' routers that both have one (axum panics), which `joule run --all` needs.
+    let routes = tonic::service::Routes::from(tonic::service::AxumRouter::new())
+        .add_service(LedgerServiceServer::new(grpc));
+    Ok(Started {
+        tasks: vec![consumer, relay],
+        grpc: Some((routes, vec![SERVICE_NAME])),
+    })
+}

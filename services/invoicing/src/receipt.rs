@@ -1,0 +1,173 @@
+//! Receipt arithmetic, with no I/O: a priced line becomes an invoice line rounded by the domain's
+//! rules, and the invoice totals are the sums of its rounded lines (never a rounding of sums, so the
+//! printed lines always add up to the printed totals).
+
+use joule_domain::{Currency, Money, SessionId};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
+
+/// A line as pricing computed it: full precision, not yet rounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedLine {
+    pub description: String,
+    /// Billed volume (kWh, hours, 1 for a flat fee), when pricing gave one.
+    pub quantity: Option<Decimal>,
+    pub unit: String,
+    pub unit_price: Option<Decimal>,
+    /// VAT percentage; `None` when the tariff gives none, which bills no VAT.
+    pub vat_percent: Option<Decimal>,
+    pub amount_excl_vat: Decimal,
+}
+
+/// A line of an issued invoice. Amounts are in the invoice's currency and rounded to its minor unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub description: String,
+    pub quantity: Option<Decimal>,
+    pub unit: String,
+    pub unit_price: Option<Decimal>,
+    pub vat_percent: Option<Decimal>,
+    pub amount_excl_vat: Decimal,
+    pub vat: Decimal,
+    pub amount_incl_vat: Decimal,
+    pub session_id: SessionId,
+}
+
+impl InvoiceLine {
+    /// Rounds the net with the invoice-line rule, then computes VAT on the rounded net with the tax
+    /// rule; the gross is their sum and needs no rounding of its own.
+    pub fn from_priced(line: &PricedLine, currency: Currency, session_id: SessionId) -> Self {
+        let net = Money::new(line.amount_excl_vat, currency).round_invoice_line();
+        let vat_percent = line.vat_percent.unwrap_or(Decimal::ZERO);
+        let vat = Money::new(net.amount * vat_percent / HUNDRED, currency).round_tax();
+        InvoiceLine {
+            description: line.description.clone(),
+            quantity: line.quantity,
+            unit: line.unit.clone(),
+            unit_price: line.unit_price,
+            vat_percent: line.vat_percent,
+            amount_excl_vat: net.amount,
+            vat: vat.amount,
+            amount_incl_vat: net.amount + vat.amount,
+            session_id,
+        }
+    }
+}
+
+/// An invoice's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub excl_vat: Decimal,
+    pub vat: Decimal,
+    pub incl_vat: Decimal,
+}
+
+impl Totals {
+    pub fn of(lines: &[InvoiceLine]) -> Self {
+        lines.iter().fold(Totals::default(), |t, l| Totals {
+            excl_vat: t.excl_vat + l.amount_excl_vat,
+            vat: t.vat + l.vat,
+            incl_vat: t.incl_vat + l.amount_incl_vat,
+        })
+    }
+}
+
+/// An amount as it travels on the wire: padded to the currency's minor unit ("12.30", not "12.3").
+/// Only pads: the amounts it sees are already rounded, and it never changes a value.
+pub fn wire_amount(amount: Decimal, currency: Currency) -> String {
+    let mut padded = amount;
+    if padded.scale() < currency.minor_units() {
+        padded.rescale(currency.minor_units());
+    }
+    padded.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    fn priced(amount: Decimal, vat_percent: Option<Decimal>) -> PricedLine {
+        PricedLine {
+            description: "Energy".into(),
+            quantity: Some(dec!(12.345)),
+            unit: "kWh".into(),
+            unit_price: Some(dec!(0.35)),
+            vat_percent,
+            amount_excl_vat: amount,
+        }
+    }
+
+    #[test]
+    fn vat_is_computed_on_the_rounded_net() {
+        let session = SessionId::derived("cp/1");
+        // 4.32075 rounds to 4.32; 19 % of 4.32 is 0.8208 -> 0.82 (of the unrounded net it would be 0.8209).
+        let line = InvoiceLine::from_priced(
+            &priced(dec!(4.32075), Some(dec!(19))),
+            Currency::EUR,
+            session,
+        );
+        assert_eq!(line.amount_excl_vat, dec!(4.32));
+        assert_eq!(line.vat, dec!(0.82));
+        assert_eq!(line.amount_incl_vat, dec!(5.14));
+    }
+
+    #[test]
+    fn half_cents_round_away_from_zero() {
+        let session = SessionId::derived("cp/1");
+        // 0.125 -> 0.13; 10 % of 0.13 = 0.013 -> 0.01. 2.5 % of 0.30 = 0.0075 -> 0.01.
+        let a =
+            InvoiceLine::from_priced(&priced(dec!(0.125), Some(dec!(10))), Currency::EUR, session);
+        assert_eq!((a.amount_excl_vat, a.vat), (dec!(0.13), dec!(0.01)));
+        let b =
+            InvoiceLine::from_priced(&priced(dec!(0.30), Some(dec!(2.5))), Currency::EUR, session);
+        assert_eq!(b.vat, dec!(0.01));
+    }
+
+    #[test]
+    fn no_vat_percent_bills_no_vat_and_currencies_round_to_their_minor_unit() {
+        let jpy: Currency = "JPY".parse().unwrap();
+        let line =
+            InvoiceLine::from_priced(&priced(dec!(1234.5), None), jpy, SessionId::derived("x"));
+        assert_eq!(
+            (line.amount_excl_vat, line.vat, line.amount_incl_vat),
+            (dec!(1235), dec!(0), dec!(1235))
+        );
+    }
+
+    #[test]
+    fn wire_amounts_are_padded_never_changed() {
+        assert_eq!(wire_amount(dec!(12.3), Currency::EUR), "12.30");
+        assert_eq!(wire_amount(dec!(7), Currency::EUR), "7.00");
+        assert_eq!(wire_amount(dec!(0.01), Currency::EUR), "0.01");
+        assert_eq!(wire_amount(dec!(5), "JPY".parse().unwrap()), "5");
+    }
+
+    proptest! {
+        #[test]
+        fn totals_are_the_sums_of_rounded_lines(
+            lines in proptest::collection::vec((0i64..100_000_000, 0u32..7, prop::option::of(0u32..30)), 0..12)
+        ) {
+            let session = SessionId::derived("prop");
+            let invoice_lines: Vec<InvoiceLine> = lines
+                .iter()
+                .map(|(units, scale, vat)| {
+                    let line = priced(Decimal::new(*units, *scale), vat.map(Decimal::from));
+                    InvoiceLine::from_priced(&line, Currency::EUR, session)
+                })
+                .collect();
+            let totals = Totals::of(&invoice_lines);
+            for line in &invoice_lines {
+                prop_assert_eq!(line.amount_excl_vat, line.amount_excl_vat.round_dp(2));
+                prop_assert_eq!(line.vat, line.vat.round_dp(2));
+                prop_assert_eq!(line.amount_incl_vat, line.amount_excl_vat + line.vat);
+            }
+            prop_assert_eq!(totals.incl_vat, totals.excl_vat + totals.vat);
+            prop_assert_eq!(totals.excl_vat, invoice_lines.iter().map(|l| l.amount_excl_vat).sum::<Decimal>());
+            prop_assert_eq!(totals.vat, invoice_lines.iter().map(|l| l.vat).sum::<Decimal>());
+        }
+    }
+}
