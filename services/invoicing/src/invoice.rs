@@ -87,8 +87,8 @@ impl DomainEvent for InvoiceEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvoiceError {
-    #[error("lines[{line}].amount_excl_vat must not be negative, got {amount}")]
-    NegativeAmount { line: usize, amount: Decimal },
+    #[error("the lines total {total} excl. VAT; a receipt cannot be negative")]
+    NegativeTotal { total: Decimal },
     #[error("lines[{line}].vat_percent must not be negative, got {percent}")]
     NegativeVatPercent { line: usize, percent: Decimal },
     #[error("number {number} belongs to the series of another year than issued_at {issued_at}")]
@@ -105,14 +105,15 @@ pub enum InvoiceError {
 
 /// The checks on priced lines that can refuse an issue. The issuer runs them before it allocates a
 /// number too, because a number allocated to an invoice that is then refused would leave a gap.
+///
+/// A single line may be negative: pricing adds a negative `MAX_PRICE` line when a tariff's cap lowers
+/// the total, so that the lines still add up to the price. The receipt as a whole may not be.
 pub fn check_lines(lines: &[PricedLine]) -> Result<(), InvoiceError> {
+    let total: Decimal = lines.iter().map(|l| l.amount_excl_vat).sum();
+    if total < Decimal::ZERO {
+        return Err(InvoiceError::NegativeTotal { total });
+    }
     for (line, priced) in lines.iter().enumerate() {
-        if priced.amount_excl_vat < Decimal::ZERO {
-            return Err(InvoiceError::NegativeAmount {
-                line,
-                amount: priced.amount_excl_vat,
-            });
-        }
         if let Some(percent) = priced.vat_percent.filter(|p| *p < Decimal::ZERO) {
             return Err(InvoiceError::NegativeVatPercent { line, percent });
         }
@@ -324,15 +325,26 @@ mod tests {
     }
 
     #[test]
-    fn negative_amounts_are_refused_naming_the_line() {
+    fn a_negative_total_is_refused_but_a_negative_cap_line_is_not() {
         Invoices::with(())
             .given_no_previous_events()
             .when(InvoiceCommand::Issue(issue(
                 1,
                 None,
-                vec![line(dec!(1), None), line(dec!(-0.01), None)],
+                vec![line(dec!(1), None), line(dec!(-1.01), None)],
             )))
-            .then_expect_error_message("lines[1].amount_excl_vat must not be negative, got -0.01");
+            .then_expect_error_message("the lines total -0.01 excl. VAT; a receipt cannot be negative");
+        let issued = Invoices::with(())
+            .given_no_previous_events()
+            .when(InvoiceCommand::Issue(issue(
+                1,
+                None,
+                vec![line(dec!(12), None), line(dec!(-2), None)],
+            )))
+            .inspect_result()
+            .expect("a capped receipt is issued");
+        let InvoiceEvent::InvoiceIssued(invoice) = &issued[0];
+        assert_eq!(invoice.total_excl_vat, dec!(10.00));
         Invoices::with(())
             .given_no_previous_events()
             .when(InvoiceCommand::Issue(issue(

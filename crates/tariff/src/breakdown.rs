@@ -1,0 +1,125 @@
+//! The engine's answer: a priced session with everything needed to explain and audit its price.
+//!
+//! Amounts carry full [`Decimal`] precision; rounding to the currency's minor unit happens on the
+//! invoice (`joule_domain::Money::round_invoice_line`), never here.
+
+use chrono::{DateTime, Utc};
+use joule_domain::{Currency, Energy};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Dimension, Unit};
+use crate::periods::PeriodState;
+
+/// A price component of the tariff, by position: `elements[element].price_components[component]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ComponentRef {
+    pub element: usize,
+    pub component: usize,
+}
+
+/// A session priced with a tariff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PricedSession {
+    /// The OCPI `id` of the tariff used.
+    pub tariff_id: String,
+    pub currency: Currency,
+    /// IANA zone in which local-time restrictions were evaluated.
+    pub time_zone: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Where charging ended and parking began, when it did within the session.
+    pub charging_end: Option<DateTime<Utc>>,
+    pub energy: Energy,
+    /// One line per price component used, FLAT first, then ENERGY, TIME and PARKING_TIME.
+    pub lines: Vec<PriceLine>,
+    /// The session cut where the components in force change, with the component per dimension.
+    pub periods: Vec<PricedPeriod>,
+    /// Per dimension: volumes before and after `step_size`, and amounts.
+    pub dimensions: Vec<DimensionTotal>,
+    /// Sum of the lines, before `min_price` / `max_price`.
+    pub subtotal_excl_vat: Decimal,
+    pub subtotal_incl_vat: Decimal,
+    /// Set when `min_price` or `max_price` changed the total.
+    pub price_limit: Option<PriceLimitApplied>,
+    pub total_excl_vat: Decimal,
+    pub total_incl_vat: Decimal,
+    /// Assumptions the engine made (a component without VAT, a restriction it could not check).
+    pub notes: Vec<String>,
+}
+
+/// The price of one component over the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceLine {
+    pub dimension: Dimension,
+    pub element: usize,
+    pub component: usize,
+    pub description: String,
+    /// Volume consumed under this component, in `unit`, before `step_size`.
+    pub consumed: Decimal,
+    /// Volume billed, in `unit`: `consumed` plus any `step_size` rounding that fell to this component.
+    pub volume: Decimal,
+    pub unit: Unit,
+    /// Price per `unit`, excluding VAT.
+    pub unit_price: Decimal,
+    /// `None` when the tariff states no VAT for the component (priced as 0 %).
+    pub vat_percent: Option<Decimal>,
+    pub amount_excl_vat: Decimal,
+    pub amount_incl_vat: Decimal,
+}
+
+/// A stretch of the session during which the same components were in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedPeriod {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub state: PeriodState,
+    pub energy: Energy,
+    /// The FLAT component that would apply here (FLAT is billed once, from the first period that has one).
+    pub flat: Option<ComponentRef>,
+    pub energy_component: Option<ComponentRef>,
+    pub time: Option<ComponentRef>,
+    pub parking_time: Option<ComponentRef>,
+}
+
+impl PricedPeriod {
+    pub fn component(&self, dimension: Dimension) -> Option<ComponentRef> {
+        match dimension {
+            Dimension::Flat => self.flat,
+            Dimension::Energy => self.energy_component,
+            Dimension::Time => self.time,
+            Dimension::ParkingTime => self.parking_time,
+        }
+    }
+}
+
+/// A dimension's totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DimensionTotal {
+    pub dimension: Dimension,
+    pub unit: Unit,
+    pub consumed: Decimal,
+    pub billed: Decimal,
+    /// The `step_size` applied to this dimension (Wh or seconds), from the last component used.
+    pub step_size: Option<u32>,
+    pub amount_excl_vat: Decimal,
+    pub amount_incl_vat: Decimal,
+}
+
+/// Which bound of the tariff applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PriceBound {
+    MinPrice,
+    MaxPrice,
+}
+
+/// How `min_price` / `max_price` moved the total; excl. and incl. VAT are bounded independently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceLimitApplied {
+    pub excl_vat_bound: Option<PriceBound>,
+    pub incl_vat_bound: Option<PriceBound>,
+    /// total - subtotal.
+    pub adjustment_excl_vat: Decimal,
+    pub adjustment_incl_vat: Decimal,
+}

@@ -1,0 +1,422 @@
+//! Pricing: from periods to a [`PricedSession`].
+//!
+//! For each period and each dimension the active component is the first, in list order, of the
+//! elements that have a component of that dimension and whose restrictions hold. FLAT is billed once,
+//! from the first period that has one. TIME counts charging periods, PARKING_TIME parking periods,
+//! ENERGY every period's energy. `step_size` rounds a dimension's session total up once, with the
+//! step of the component of the last period that billed that dimension, and the added volume is billed
+//! at that component's price; when both TIME and PARKING_TIME are billed, only PARKING_TIME is rounded.
+//! `min_price` / `max_price` then bound the totals, excl. and incl. VAT independently.
+//!
+//! [`price_periods`] takes periods from any source so that pricing a CDR's charging periods can reuse
+//! it; [`price_session`] builds them from Joule's own measurements.
+
+use rust_decimal::Decimal;
+
+use crate::breakdown::{
+    ComponentRef, DimensionTotal, PriceBound, PriceLimitApplied, PriceLine, PricedPeriod,
+    PricedSession,
+};
+use crate::error::PricingError;
+use crate::model::{Dimension, Price, Tariff};
+use crate::periods::{self, PeriodFacts, PeriodState};
+use crate::usage::SessionUsage;
+
+const SECONDS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);
+const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
+
+/// Prices one of Joule's own sessions with `tariff`.
+pub fn price_session(tariff: &Tariff, usage: &SessionUsage) -> Result<PricedSession, PricingError> {
+    if usage.end < usage.start {
+        return Err(PricingError::EndBeforeStart {
+            start: usage.start,
+            end: usage.end,
+        });
+    }
+    if usage.energy.wh().is_sign_negative() && !usage.energy.wh().is_zero() {
+        return Err(PricingError::NegativeEnergy(usage.energy.wh()));
+    }
+    // The driver accepted the tariff in force when the session started.
+    if !tariff.is_active_at(usage.start) {
+        return Err(PricingError::TariffNotActive {
+            tariff_id: tariff.id.clone(),
+            at: usage.start,
+        });
+    }
+    let periods = periods::split(tariff, usage);
+    let priced = price_periods(tariff, &periods);
+    Ok(PricedSession {
+        tariff_id: tariff.id.clone(),
+        currency: tariff.currency,
+        time_zone: usage.time_zone.name().to_owned(),
+        start: usage.start,
+        end: usage.end,
+        charging_end: usage
+            .charging_end
+            .filter(|c| *c > usage.start && *c < usage.end),
+        energy: usage.energy,
+        lines: priced.lines,
+        periods: priced.periods,
+        dimensions: priced.dimensions,
+        subtotal_excl_vat: priced.subtotal_excl_vat,
+        subtotal_incl_vat: priced.subtotal_incl_vat,
+        price_limit: priced.price_limit,
+        total_excl_vat: priced.total_excl_vat,
+        total_incl_vat: priced.total_incl_vat,
+        notes: priced.notes,
+    })
+}
+
+/// The priced parts that do not depend on where the periods came from.
+pub(crate) struct PricedPeriods {
+    pub lines: Vec<PriceLine>,
+    pub periods: Vec<PricedPeriod>,
+    pub dimensions: Vec<DimensionTotal>,
+    pub subtotal_excl_vat: Decimal,
+    pub subtotal_incl_vat: Decimal,
+    pub price_limit: Option<PriceLimitApplied>,
+    pub total_excl_vat: Decimal,
+    pub total_incl_vat: Decimal,
+    pub notes: Vec<String>,
+}
+
+/// Volume consumed under one component, in the dimension's base unit (Wh, seconds, sessions).
+struct Usage {
+    dimension: Dimension,
+    component: ComponentRef,
+    consumed: Decimal,
+    step_added: Decimal,
+}
+
+pub(crate) fn price_periods(tariff: &Tariff, periods: &[PeriodFacts]) -> PricedPeriods {
+    let selections: Vec<[Option<ComponentRef>; 4]> = periods
+        .iter()
+        .map(|p| Dimension::ALL.map(|d| select(tariff, d, p)))
+        .collect();
+
+    let mut usages: Vec<Usage> = Vec::new();
+    let mut add = |dimension: Dimension, component: ComponentRef, volume: Decimal| match usages
+        .iter_mut()
+        .find(|u| u.dimension == dimension && u.component == component)
+    {
+        Some(u) => u.consumed += volume,
+        None => usages.push(Usage {
+            dimension,
+            component,
+            consumed: volume,
+            step_added: Decimal::ZERO,
+        }),
+    };
+    if let Some(flat) = selections.iter().find_map(|s| s[0]) {
+        add(Dimension::Flat, flat, Decimal::ONE);
+    }
+    // The component of the last period that billed each dimension: its step_size rounds the total.
+    let mut last: [Option<ComponentRef>; 4] = [None; 4];
+    for (p, s) in periods.iter().zip(&selections) {
+        for (i, dimension) in Dimension::ALL.into_iter().enumerate().skip(1) {
+            let volume = match dimension {
+                Dimension::Energy => p.energy_wh,
+                Dimension::Time if p.state == PeriodState::Charging => p.duration_s,
+                Dimension::ParkingTime if p.state == PeriodState::Parking => p.duration_s,
+                _ => continue,
+            };
+            if let Some(component) = s[i]
+                && volume > Decimal::ZERO
+            {
+                add(dimension, component, volume);
+                last[i] = Some(component);
+            }
+        }
+    }
+
+    let total = |usages: &[Usage], d: Dimension| -> Decimal {
+        usages
+            .iter()
+            .filter(|u| u.dimension == d)
+            .map(|u| u.consumed)
+            .sum()
+    };
+    let parking = total(&usages, Dimension::ParkingTime);
+    let rounded: &[Dimension] = if parking > Decimal::ZERO {
+        &[Dimension::Energy, Dimension::ParkingTime]
+    } else {
+        &[Dimension::Energy, Dimension::Time]
+    };
+    let mut steps: [Option<u32>; 4] = [None; 4];
+    for &dimension in rounded {
+        let i = dimension_index(dimension);
+        let Some(component) = last[i] else { continue };
+        let step =
+            tariff.elements[component.element].price_components[component.component].step_size;
+        steps[i] = Some(step);
+        let consumed = total(&usages, dimension);
+        let added = round_up(consumed, Decimal::from(step)) - consumed;
+        if let Some(u) = usages
+            .iter_mut()
+            .find(|u| u.dimension == dimension && u.component == component)
+        {
+            u.step_added = added;
+        }
+    }
+
+    let mut notes = Vec::new();
+    let mut lines: Vec<PriceLine> = Vec::new();
+    for dimension in Dimension::ALL {
+        for u in usages.iter().filter(|u| u.dimension == dimension) {
+            let pc = &tariff.elements[u.component.element].price_components[u.component.component];
+            let billed = u.consumed + u.step_added;
+            let amount_excl_vat = (pc.price * billed / base_units_per_unit(dimension)).normalize();
+            let amount_incl_vat = match pc.vat {
+                Some(vat) => (amount_excl_vat * (HUNDRED + vat) / HUNDRED).normalize(),
+                None => {
+                    notes.push(format!(
+                        "elements[{}].price_components[{}] ({dimension}) states no VAT; priced at 0 %",
+                        u.component.element, u.component.component
+                    ));
+                    amount_excl_vat
+                }
+            };
+            lines.push(PriceLine {
+                dimension,
+                element: u.component.element,
+                component: u.component.component,
+                description: describe(tariff, dimension, u.component),
+                consumed: in_unit(dimension, u.consumed),
+                volume: in_unit(dimension, billed),
+                unit: dimension.unit(),
+                unit_price: pc.price,
+                vat_percent: pc.vat,
+                amount_excl_vat,
+                amount_incl_vat,
+            });
+        }
+    }
+    for (i, element) in tariff.elements.iter().enumerate() {
+        if element
+            .restrictions
+            .as_ref()
+            .is_some_and(|r| r.min_current.is_some() || r.max_current.is_some())
+        {
+            notes.push(format!(
+                "elements[{i}] is restricted by current, which Joule does not measure per period; it did not apply"
+            ));
+        }
+    }
+
+    let dimensions = Dimension::ALL
+        .into_iter()
+        .filter_map(|dimension| {
+            let of: Vec<&PriceLine> = lines.iter().filter(|l| l.dimension == dimension).collect();
+            (!of.is_empty()).then(|| DimensionTotal {
+                dimension,
+                unit: dimension.unit(),
+                consumed: of.iter().map(|l| l.consumed).sum::<Decimal>().normalize(),
+                billed: of.iter().map(|l| l.volume).sum::<Decimal>().normalize(),
+                step_size: steps[dimension_index(dimension)],
+                amount_excl_vat: of
+                    .iter()
+                    .map(|l| l.amount_excl_vat)
+                    .sum::<Decimal>()
+                    .normalize(),
+                amount_incl_vat: of
+                    .iter()
+                    .map(|l| l.amount_incl_vat)
+                    .sum::<Decimal>()
+                    .normalize(),
+            })
+        })
+        .collect();
+
+    let subtotal_excl_vat = lines
+        .iter()
+        .map(|l| l.amount_excl_vat)
+        .sum::<Decimal>()
+        .normalize();
+    let subtotal_incl_vat = lines
+        .iter()
+        .map(|l| l.amount_incl_vat)
+        .sum::<Decimal>()
+        .normalize();
+    let (total_excl_vat, total_incl_vat, price_limit) =
+        limit(tariff, subtotal_excl_vat, subtotal_incl_vat);
+
+    PricedPeriods {
+        lines,
+        periods: merge_periods(periods, &selections),
+        dimensions,
+        subtotal_excl_vat,
+        subtotal_incl_vat,
+        price_limit,
+        total_excl_vat,
+        total_incl_vat,
+        notes,
+    }
+}
+
+fn select(tariff: &Tariff, dimension: Dimension, period: &PeriodFacts) -> Option<ComponentRef> {
+    match (dimension, period.state) {
+        (Dimension::Time, PeriodState::Parking)
+        | (Dimension::ParkingTime, PeriodState::Charging) => return None,
+        _ => {}
+    }
+    tariff.elements.iter().enumerate().find_map(|(element, e)| {
+        let (component, _) = e.component(dimension)?;
+        e.applies_to(period)
+            .then_some(ComponentRef { element, component })
+    })
+}
+
+fn dimension_index(d: Dimension) -> usize {
+    Dimension::ALL.iter().position(|x| *x == d).unwrap_or(0)
+}
+
+/// Base units (Wh, seconds, sessions) per billing unit (kWh, hour, session).
+fn base_units_per_unit(d: Dimension) -> Decimal {
+    match d {
+        Dimension::Flat => Decimal::ONE,
+        Dimension::Energy => Decimal::ONE_THOUSAND,
+        Dimension::Time | Dimension::ParkingTime => SECONDS_PER_HOUR,
+    }
+}
+
+fn in_unit(d: Dimension, base: Decimal) -> Decimal {
+    (base / base_units_per_unit(d)).normalize()
+}
+
+/// The smallest multiple of `step` that is at least `value` (`value` itself when `step` is 0).
+/// Uses the exact remainder, so a value is never rounded down by division error.
+pub(crate) fn round_up(value: Decimal, step: Decimal) -> Decimal {
+    if step <= Decimal::ZERO {
+        return value;
+    }
+    let remainder = value % step;
+    if remainder.is_zero() {
+        value
+    } else {
+        value - remainder + step
+    }
+}
+
+fn describe(tariff: &Tariff, dimension: Dimension, c: ComponentRef) -> String {
+    let element = &tariff.elements[c.element];
+    let pc = &element.price_components[c.component];
+    let price = pc.price.normalize();
+    let currency = tariff.currency;
+    let base = match dimension {
+        Dimension::Flat => format!("Flat fee {price} {currency}"),
+        Dimension::Energy => format!("Energy at {price} {currency}/kWh"),
+        Dimension::Time => format!("Charging time at {price} {currency}/h"),
+        Dimension::ParkingTime => format!("Parking time at {price} {currency}/h"),
+    };
+    match element
+        .restrictions
+        .as_ref()
+        .map(|r| r.describe())
+        .filter(|d| !d.is_empty())
+    {
+        Some(when) => format!("{base} ({when})"),
+        None => base,
+    }
+}
+
+/// Applies `min_price` then `max_price`. A bound without `incl_vat` moves the incl.-VAT total in
+/// proportion to the excl.-VAT one, keeping the session's VAT rate; with no VAT to go by (a zero
+/// subtotal) it adds no VAT.
+fn limit(
+    tariff: &Tariff,
+    excl: Decimal,
+    incl: Decimal,
+) -> (Decimal, Decimal, Option<PriceLimitApplied>) {
+    let mut applied = PriceLimitApplied {
+        excl_vat_bound: None,
+        incl_vat_bound: None,
+        adjustment_excl_vat: Decimal::ZERO,
+        adjustment_incl_vat: Decimal::ZERO,
+    };
+    let (mut e, mut i) = (excl, incl);
+    let bounds: [(Option<&Price>, PriceBound); 2] = [
+        (tariff.min_price.as_ref(), PriceBound::MinPrice),
+        (tariff.max_price.as_ref(), PriceBound::MaxPrice),
+    ];
+    for (price, bound) in bounds {
+        let Some(price) = price else { continue };
+        let clamp = |v: Decimal, b: Decimal| match bound {
+            PriceBound::MinPrice => v.max(b),
+            PriceBound::MaxPrice => v.min(b),
+        };
+        let new_e = clamp(e, price.excl_vat);
+        let new_i = match price.incl_vat {
+            Some(b) => clamp(i, b),
+            None if new_e == e => i,
+            None if e.is_zero() => new_e,
+            None => i * new_e / e,
+        };
+        if new_e != e {
+            applied.excl_vat_bound = Some(bound);
+        }
+        if new_i != i {
+            applied.incl_vat_bound = Some(bound);
+        }
+        (e, i) = (new_e, new_i);
+    }
+    let (e, i) = (e.normalize(), i.normalize());
+    if applied.excl_vat_bound.is_none() && applied.incl_vat_bound.is_none() {
+        return (e, i, None);
+    }
+    applied.adjustment_excl_vat = (e - excl).normalize();
+    applied.adjustment_incl_vat = (i - incl).normalize();
+    (e, i, Some(applied))
+}
+
+/// Joins neighbouring periods that had the same state and components, for a readable breakdown.
+fn merge_periods(
+    periods: &[PeriodFacts],
+    selections: &[[Option<ComponentRef>; 4]],
+) -> Vec<PricedPeriod> {
+    let mut out: Vec<PricedPeriod> = Vec::new();
+    for (p, s) in periods.iter().zip(selections) {
+        let energy = joule_domain::Energy::from_wh(p.energy_wh);
+        if let Some(prev) = out.last_mut()
+            && prev.state == p.state
+            && Dimension::ALL
+                .iter()
+                .enumerate()
+                .all(|(i, d)| prev.component(*d) == s[i])
+        {
+            prev.end = p.end;
+            prev.energy =
+                joule_domain::Energy::from_wh((prev.energy.wh() + energy.wh()).normalize());
+            continue;
+        }
+        out.push(PricedPeriod {
+            start: p.start,
+            end: p.end,
+            state: p.state,
+            energy: joule_domain::Energy::from_wh(p.energy_wh.normalize()),
+            flat: s[0],
+            energy_component: s[1],
+            time: s[2],
+            parking_time: s[3],
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn round_up_goes_to_the_next_multiple_only_when_needed() {
+        assert_eq!(round_up(dec!(115.2), dec!(1)), dec!(116));
+        assert_eq!(round_up(dec!(115.2), dec!(25)), dec!(125));
+        assert_eq!(round_up(dec!(500), dec!(500)), dec!(500));
+        assert_eq!(round_up(dec!(0), dec!(300)), dec!(0));
+        assert_eq!(round_up(dec!(7.5), dec!(0)), dec!(7.5));
+        assert_eq!(
+            round_up(dec!(900.0000000000000000001), dec!(300)),
+            dec!(1200)
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! Why a tariff cannot be read, and why a session cannot be priced.
+
+use chrono::{DateTime, Utc};
+
+/// A tariff that is not valid OCPI 2.2.1 (as Joule accepts it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TariffError {
+    #[error("tariff is not valid JSON: {0}")]
+    Json(String),
+    /// `path` names the field: `elements[0].price_components[1].price`.
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// A session that cannot be priced with a tariff. These are business outcomes (bad input, a tariff not
+/// in force), never infrastructure failures: the engine does no I/O.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PricingError {
+    #[error("session ends ({end}) before it starts ({start})")]
+    EndBeforeStart {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    #[error("session energy must not be negative, got {0} Wh")]
+    NegativeEnergy(rust_decimal::Decimal),
+    #[error("tariff {tariff_id} is not in force at the session start {at}")]
+    TariffNotActive {
+        tariff_id: String,
+        at: DateTime<Utc>,
+    },
+}

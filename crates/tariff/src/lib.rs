@@ -1,0 +1,41 @@
+//! The tariff engine: the OCPI 2.2.1 Tariff model and the pure function that prices a charging
+//! session with it.
+//!
+//! - [`Tariff::parse`] reads OCPI 2.2.1 Tariff JSON and validates it; every error names the field by
+//!   its path (`elements[0].price_components[1].price: must not be negative`).
+//! - [`price_session`] prices one of Joule's own sessions ([`SessionUsage`]: times, energy, the site's
+//!   zone, optional meter samples, end of charging) and returns a [`PricedSession`] that explains the
+//!   price: one line per component used, the periods with the components in force, per-dimension
+//!   totals, `min_price`/`max_price` adjustments, and the assumptions made.
+//!
+//! The rules follow the OCPI 2.2.1 text with its errata (see `shared/reference/ocpi-pricing-rules.md`),
+//! including where the `ocpi-tariffs` crate departs from it. Amounts are never rounded here: that is
+//! the invoice's job, with `joule_domain::Money`.
+//!
+//! This crate does no I/O and knows nothing of sessions' storage, events or invoices. Pricing CDRs,
+//! idle fees, quotes and discounts are not here yet; they are meant to reuse the period pricing.
+
+mod breakdown;
+mod engine;
+mod error;
+mod model;
+mod parse;
+mod periods;
+mod restrictions;
+mod usage;
+
+pub use breakdown::{
+    ComponentRef, DimensionTotal, PriceBound, PriceLimitApplied, PriceLine, PricedPeriod,
+    PricedSession,
+};
+pub use engine::price_session;
+pub use error::{PricingError, TariffError};
+pub use model::{
+    DayOfWeek, Dimension, DisplayText, Price, PriceComponent, ReservationRestriction, Tariff,
+    TariffElement, TariffRestrictions, TariffType, TimeOfDay, Unit,
+};
+pub use periods::PeriodState;
+pub use usage::SessionUsage;
+
+/// Re-exported so callers name zones without depending on `chrono-tz` themselves.
+pub use chrono_tz::Tz;

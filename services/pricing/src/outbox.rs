@@ -1,0 +1,280 @@
+//! What happens to each committed pricing event: the `tariffs` and `priced_sessions` read tables are
+//! updated, and a priced session is published as `joule.v1.SessionPriced` on stream PRICING.
+
+use joule_bus::{Outgoing, envelope};
+use joule_proto::time::to_proto;
+use joule_proto::v1;
+use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
+use joule_tariff::{PriceBound, PricedSession as Breakdown};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use crate::SCHEMA;
+use crate::priced_session::PricedSessionEvent;
+use crate::tariff::TariffEvent;
+
+pub struct PricingOutbox;
+
+impl OutboxHandler for PricingOutbox {
+    fn project<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(project(conn, event))
+    }
+
+    fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
+        if event.aggregate_type != "PricedSession" {
+            return Ok(vec![]);
+        }
+        match event
+            .decode::<PricedSessionEvent>()
+            .map_err(|e| e.to_string())?
+        {
+            PricedSessionEvent::SessionPriced {
+                session_id,
+                charger_id,
+                tariff_id,
+                account_id,
+                token_uid,
+                energy_wh,
+                started_at,
+                stopped_at,
+                priced_at,
+                breakdown,
+            } => {
+                let message = v1::SessionPriced {
+                    session_id: session_id.to_string(),
+                    account_id,
+                    charger_id: charger_id.to_string(),
+                    tariff_id: tariff_id.to_string(),
+                    currency: breakdown.currency.code().to_owned(),
+                    energy_wh: energy_wh.normalize().to_string(),
+                    started_at: Some(to_proto(started_at)),
+                    stopped_at: Some(to_proto(stopped_at)),
+                    lines: wire_lines(&breakdown),
+                    total_excl_vat: breakdown.total_excl_vat.normalize().to_string(),
+                    total_incl_vat: breakdown.total_incl_vat.normalize().to_string(),
+                    token_uid,
+                };
+                Ok(vec![Outgoing {
+                    subject: format!("pricing.{session_id}.priced"),
+                    envelope: envelope(&message, event.meta(0, priced_at)),
+                    trace_headers: event.trace_headers(),
+                }])
+            }
+            PricedSessionEvent::PricingFailed { .. } => Ok(vec![]),
+        }
+    }
+}
+
+/// The published lines: one per component used, then, when `min_price`/`max_price` moved the total, an
+/// adjustment line, so that the lines always add up to the totals. Its VAT percentage is the one that
+/// turns its excl.-VAT amount into its incl.-VAT amount, empty when there is none.
+pub fn wire_lines(b: &Breakdown) -> Vec<v1::PriceLine> {
+    let s = |d: Decimal| d.normalize().to_string();
+    let mut lines: Vec<v1::PriceLine> = b
+        .lines
+        .iter()
+        .map(|l| v1::PriceLine {
+            dimension: l.dimension.as_str().to_owned(),
+            description: l.description.clone(),
+            volume: s(l.volume),
+            unit: l.unit.as_str().to_owned(),
+            unit_price: s(l.unit_price),
+            vat_percent: l.vat_percent.map(s).unwrap_or_default(),
+            amount_excl_vat: s(l.amount_excl_vat),
+            amount_incl_vat: s(l.amount_incl_vat),
+        })
+        .collect();
+    if let Some(limit) = &b.price_limit {
+        let bound = limit
+            .excl_vat_bound
+            .or(limit.incl_vat_bound)
+            .unwrap_or(PriceBound::MaxPrice);
+        let (dimension, description) = match bound {
+            PriceBound::MinPrice => ("MIN_PRICE", "Minimum price of the tariff"),
+            PriceBound::MaxPrice => ("MAX_PRICE", "Maximum price of the tariff"),
+        };
+        let (excl, incl) = (limit.adjustment_excl_vat, limit.adjustment_incl_vat);
+        let vat_percent = if excl.is_zero() {
+            String::new()
+        } else {
+            s((incl - excl) * Decimal::ONE_HUNDRED / excl)
+        };
+        lines.push(v1::PriceLine {
+            dimension: dimension.to_owned(),
+            description: description.to_owned(),
+            volume: "1".to_owned(),
+            unit: "session".to_owned(),
+            unit_price: s(excl),
+            vat_percent,
+            amount_excl_vat: s(excl),
+            amount_incl_vat: s(incl),
+        });
+    }
+    lines
+}
+
+async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sqlx::Error> {
+    let decode_error = |e: serde_json::Error| {
+        sqlx::Error::Decode(format!("undecodable {}: {e}", event.event_type).into())
+    };
+    let tenant_id = event.metadata.get("tenant_id").cloned().unwrap_or_default();
+    match event.aggregate_type.as_str() {
+        "Tariff" => {
+            let TariffEvent::TariffCreated {
+                tariff,
+                ocpi_id,
+                currency,
+                created_at,
+            } = event.decode::<TariffEvent>().map_err(decode_error)?;
+            sqlx::query(&format!(
+                "INSERT INTO {SCHEMA}.tariffs (id, tenant_id, ocpi_id, currency, ocpi_json, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(&event.aggregate_id)
+            .bind(&tenant_id)
+            .bind(ocpi_id)
+            .bind(currency)
+            .bind(tariff.to_string())
+            .bind(created_at)
+            .execute(conn)
+            .await?;
+        }
+        "PricedSession" => match event.decode::<PricedSessionEvent>().map_err(decode_error)? {
+            PricedSessionEvent::SessionPriced {
+                session_id,
+                charger_id,
+                tariff_id,
+                account_id,
+                token_uid,
+                energy_wh,
+                started_at,
+                stopped_at,
+                priced_at,
+                breakdown,
+            } => {
+                sqlx::query(&format!(
+                    "INSERT INTO {SCHEMA}.priced_sessions
+                       (session_id, tenant_id, status, charger_id, account_id, token_uid, tariff_id, currency,
+                        energy_wh, started_at, stopped_at, total_excl_vat, total_incl_vat, breakdown, recorded_at)
+                     VALUES ($1, $2, 'priced', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                     ON CONFLICT (session_id) DO NOTHING"
+                ))
+                .bind(session_id.to_string())
+                .bind(&tenant_id)
+                .bind(charger_id.to_string())
+                .bind(account_id)
+                .bind(token_uid)
+                .bind(tariff_id.to_string())
+                .bind(breakdown.currency.code())
+                .bind(energy_wh)
+                .bind(started_at)
+                .bind(stopped_at)
+                .bind(breakdown.total_excl_vat)
+                .bind(breakdown.total_incl_vat)
+                .bind(Json(&*breakdown))
+                .bind(priced_at)
+                .execute(conn)
+                .await?;
+            }
+            PricedSessionEvent::PricingFailed {
+                session_id,
+                charger_id,
+                reason,
+                failed_at,
+            } => {
+                sqlx::query(&format!(
+                    "INSERT INTO {SCHEMA}.priced_sessions (session_id, tenant_id, status, charger_id, reason, recorded_at)
+                     VALUES ($1, $2, 'failed', $3, $4, $5)
+                     ON CONFLICT (session_id) DO NOTHING"
+                ))
+                .bind(session_id.to_string())
+                .bind(&tenant_id)
+                .bind(charger_id)
+                .bind(reason)
+                .bind(failed_at)
+                .execute(conn)
+                .await?;
+            }
+        },
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use joule_domain::Energy;
+    use joule_tariff::{SessionUsage, Tariff, Tz, price_session};
+    use rust_decimal_macros::dec;
+
+    fn priced(tariff: &str, kwh: Decimal) -> Breakdown {
+        let usage = SessionUsage {
+            start: Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).unwrap(),
+            end: Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap(),
+            energy: Energy::from_kwh(kwh),
+            time_zone: Tz::UTC,
+            samples: vec![],
+            charging_end: None,
+        };
+        price_session(&Tariff::parse(tariff).unwrap(), &usage).unwrap()
+    }
+
+    const CAPPED: &str = r#"{ "id": "c", "currency": "EUR", "max_price": { "excl_vat": 10, "incl_vat": 11 },
+      "elements": [{ "price_components": [{ "type": "FLAT", "price": 0.5, "vat": 20, "step_size": 0 },
+                                          { "type": "ENERGY", "price": 0.25, "vat": 10, "step_size": 1 }] }] }"#;
+
+    #[test]
+    fn lines_carry_the_breakdown_unrounded() {
+        let lines = wire_lines(&priced(CAPPED, dec!(30)));
+        let energy = &lines[1];
+        assert_eq!(
+            (
+                energy.dimension.as_str(),
+                energy.volume.as_str(),
+                energy.unit.as_str(),
+                energy.unit_price.as_str()
+            ),
+            ("ENERGY", "30", "kWh", "0.25")
+        );
+        assert_eq!(
+            (
+                energy.vat_percent.as_str(),
+                energy.amount_excl_vat.as_str(),
+                energy.amount_incl_vat.as_str()
+            ),
+            ("10", "7.5", "8.25")
+        );
+        assert_eq!(lines.len(), 2);
+    }
+
+    #[test]
+    fn a_price_limit_becomes_an_adjustment_line_so_lines_add_up_to_the_totals() {
+        // 0.50 + 50 kWh * 0.25 = 13.00 (14.35 incl.), capped to 10 (11): adjustment -3 (-3.35).
+        let b = priced(CAPPED, dec!(50));
+        let lines = wire_lines(&b);
+        let adjustment = lines.last().unwrap();
+        assert_eq!(adjustment.dimension, "MAX_PRICE");
+        assert_eq!(
+            (
+                adjustment.amount_excl_vat.as_str(),
+                adjustment.amount_incl_vat.as_str()
+            ),
+            ("-3", "-3.35")
+        );
+        let sum = |f: fn(&v1::PriceLine) -> &str| {
+            lines
+                .iter()
+                .map(|l| f(l).parse::<Decimal>().unwrap())
+                .sum::<Decimal>()
+        };
+        assert_eq!(sum(|l| &l.amount_excl_vat), b.total_excl_vat);
+        assert_eq!(sum(|l| &l.amount_incl_vat), b.total_incl_vat);
+    }
+}

@@ -1,0 +1,361 @@
+//! The pricing service against real PostgreSQL and NATS: tariffs over gRPC, charger registrations and
+//! completed sessions in, `SessionPriced` out.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
+use joule_domain::{ChargerId, SessionId};
+use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_proto::v1::{self, ChargerRegistered, SessionCompleted, SessionPriced};
+use joule_proto::{EventName, Message};
+use joule_testkit::TestEnv;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const TARIFF: &str = r#"{
+  "country_code": "NL", "party_id": "JOU", "id": "evening-peak", "currency": "EUR",
+  "elements": [
+    { "price_components": [{ "type": "FLAT", "price": 0.50, "vat": 20, "step_size": 1 }] },
+    { "price_components": [{ "type": "ENERGY", "price": 0.30, "vat": 10, "step_size": 1 }],
+      "restrictions": { "start_time": "17:00", "end_time": "23:00" } },
+    { "price_components": [{ "type": "ENERGY", "price": 0.25, "vat": 10, "step_size": 1 }] },
+    { "price_components": [{ "type": "TIME", "price": 1.20, "vat": 10, "step_size": 60 }] }
+  ]
+}"#;
+
+struct Harness {
+    _env: TestEnv,
+    running: joule_runtime::Running,
+    bus: Bus,
+    pool: sqlx::PgPool,
+    client: TariffServiceClient<Channel>,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let env = TestEnv::new().await;
+        let running = joule_runtime::spawn(env.settings(), &[joule_pricing::SERVICE])
+            .await
+            .expect("pricing starts");
+        let addr = running.addr("grpc").expect("gRPC address");
+        let client = TariffServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("gRPC connects");
+        let bus = env.bus().await;
+        let pool = env.pool().await;
+        Self {
+            _env: env,
+            running,
+            bus,
+            pool,
+            client,
+        }
+    }
+
+    async fn create_tariff(&mut self, json: &str) -> Result<v1::Tariff, tonic::Status> {
+        self.client
+            .create_tariff(v1::CreateTariffRequest {
+                tenant_id: String::new(),
+                ocpi_json: json.into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn publish<M: Message + EventName>(
+        &self,
+        subject: String,
+        aggregate_id: &str,
+        message: &M,
+    ) {
+        let meta = EventMeta {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: "default".into(),
+            aggregate_type: "test".into(),
+            aggregate_id: aggregate_id.into(),
+            sequence: 1,
+            occurred_at: Utc::now(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+        };
+        let outgoing = Outgoing {
+            subject,
+            envelope: envelope(message, meta),
+            trace_headers: HashMap::new(),
+        };
+        self.bus.publish(outgoing).await.expect("publish");
+    }
+
+    async fn register_charger(&self, charger_id: ChargerId, tariff_id: &str, time_zone: &str) {
+        let m = ChargerRegistered {
+            charger_id: charger_id.to_string(),
+            charge_point_id: "CP-1".into(),
+            site_id: String::new(),
+            tariff_id: tariff_id.into(),
+            time_zone: time_zone.into(),
+        };
+        self.publish(
+            format!("registry.charger.{charger_id}"),
+            &charger_id.to_string(),
+            &m,
+        )
+        .await;
+    }
+
+    async fn complete_session(&self, m: &SessionCompleted) {
+        self.publish(
+            format!("session.{}.completed", m.session_id),
+            &m.session_id,
+            m,
+        )
+        .await;
+    }
+
+    /// Every `SessionPriced` on the PRICING stream for `session_id`.
+    async fn priced(&self, session_id: &str) -> Vec<(String, SessionPriced)> {
+        self.bus
+            .read_stream(Domain::Pricing)
+            .await
+            .expect("read PRICING")
+            .into_iter()
+            .filter(|(_, e)| e.event_type == SessionPriced::NAME)
+            .map(|(subject, e)| {
+                (
+                    subject,
+                    decode_payload::<SessionPriced>(&e).expect("SessionPriced decodes"),
+                )
+            })
+            .filter(|(_, m)| m.session_id == session_id)
+            .collect()
+    }
+
+    async fn wait_priced(&self, session_id: &str) -> (String, SessionPriced) {
+        for _ in 0..300 {
+            if let Some(first) = self.priced(session_id).await.into_iter().next() {
+                return first;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no SessionPriced for {session_id} within 30 s");
+    }
+}
+
+fn completed(
+    session_id: SessionId,
+    charger_id: ChargerId,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    wh: &str,
+) -> SessionCompleted {
+    SessionCompleted {
+        session_id: session_id.to_string(),
+        charger_id: charger_id.to_string(),
+        charge_point_id: "CP-1".into(),
+        connector_id: 1,
+        transaction_id: "7".into(),
+        token_uid: "TAG-1".into(),
+        account_id: "3b1a3e1c-3f1e-4a44-9a43-3b4f1a3e1c00".into(),
+        started_at: Some(joule_proto::time::to_proto(start)),
+        stopped_at: Some(joule_proto::time::to_proto(end)),
+        meter_start_wh: "1000".into(),
+        meter_stop_wh: "21000".into(),
+        energy_wh: wh.into(),
+        flags: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_completed_session_is_priced_once_with_the_chargers_tariff_in_the_sites_zone() {
+    let mut h = Harness::start().await;
+    let tariff = h.create_tariff(TARIFF).await.expect("tariff created");
+    assert_eq!(tariff.currency, "EUR");
+    let fetched = h
+        .client
+        .get_tariff(v1::GetTariffRequest {
+            tenant_id: String::new(),
+            tariff_id: tariff.id.clone(),
+        })
+        .await
+        .expect("tariff readable")
+        .into_inner();
+    assert_eq!(fetched, tariff);
+    let ocpi: serde_json::Value = serde_json::from_str(&fetched.ocpi_json).unwrap();
+    assert_eq!(ocpi["id"], "evening-peak", "the OCPI id is kept as given");
+    assert_ne!(tariff.id, "evening-peak");
+
+    let charger = ChargerId::new();
+    h.register_charger(charger, &tariff.id, "Europe/Amsterdam")
+        .await;
+    // 14:00-16:00 UTC on 1 July is 16:00-18:00 in Amsterdam; 20 kWh at constant power.
+    let session = SessionId::new();
+    let start = Utc.with_ymd_and_hms(2024, 7, 1, 14, 0, 0).unwrap();
+    let end = Utc.with_ymd_and_hms(2024, 7, 1, 16, 0, 0).unwrap();
+    let message = completed(session, charger, start, end, "20000");
+    h.complete_session(&message).await;
+
+    let (subject, priced) = h.wait_priced(&session.to_string()).await;
+    assert_eq!(
+        subject,
+        format!("{}.pricing.{session}.priced", h.bus.namespace())
+    );
+    // Start fee 0.50 (+20 %) = 0.60; 10 kWh before 17:00 at 0.25 = 2.50 (2.75) and 10 kWh after at
+    // 0.30 = 3.00 (3.30); 2 h charging at 1.20 = 2.40 (2.64). Total 8.40 excl., 9.29 incl.
+    assert_eq!(
+        (
+            priced.total_excl_vat.as_str(),
+            priced.total_incl_vat.as_str()
+        ),
+        ("8.4", "9.29")
+    );
+    let lines: Vec<(&str, &str, &str, &str, &str, &str)> = priced
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.dimension.as_str(),
+                l.volume.as_str(),
+                l.unit.as_str(),
+                l.unit_price.as_str(),
+                l.amount_excl_vat.as_str(),
+                l.amount_incl_vat.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("FLAT", "1", "session", "0.5", "0.5", "0.6"),
+            ("ENERGY", "10", "kWh", "0.25", "2.5", "2.75"),
+            ("ENERGY", "10", "kWh", "0.3", "3", "3.3"),
+            ("TIME", "2", "h", "1.2", "2.4", "2.64"),
+        ]
+    );
+    assert_eq!(priced.lines[3].vat_percent, "10");
+    assert_eq!(
+        (
+            priced.account_id.as_str(),
+            priced.token_uid.as_str(),
+            priced.charger_id.as_str(),
+            priced.tariff_id.as_str()
+        ),
+        (
+            message.account_id.as_str(),
+            "TAG-1",
+            charger.to_string().as_str(),
+            tariff.id.as_str()
+        )
+    );
+    assert_eq!(
+        (priced.currency.as_str(), priced.energy_wh.as_str()),
+        ("EUR", "20000")
+    );
+    assert_eq!(
+        (priced.started_at, priced.stopped_at),
+        (message.started_at, message.stopped_at)
+    );
+
+    // The same session completed again (a redelivery under a new event id) is not priced again. A
+    // later session on the same consumer shows the repeat has been handled.
+    h.complete_session(&message).await;
+    let later = SessionId::new();
+    h.complete_session(&completed(later, charger, start, end, "1000"))
+        .await;
+    h.wait_priced(&later.to_string()).await;
+    assert_eq!(h.priced(&session.to_string()).await.len(), 1);
+
+    // The read table has the breakdown for the REST api.
+    let mut row = None;
+    for _ in 0..100 {
+        row = sqlx::query_as::<_, (String, String, serde_json::Value)>(
+            "SELECT status, total_excl_vat::text, breakdown FROM pricing.priced_sessions WHERE session_id = $1",
+        )
+        .bind(session.to_string())
+        .fetch_optional(&h.pool)
+        .await
+        .unwrap();
+        if row.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, total, breakdown) = row.expect("priced session projected");
+    assert_eq!(
+        (
+            status.as_str(),
+            total.parse::<rust_decimal::Decimal>().unwrap()
+        ),
+        ("priced", rust_decimal_macros::dec!(8.4))
+    );
+    assert_eq!(breakdown["time_zone"], "Europe/Amsterdam");
+    assert_eq!(breakdown["periods"].as_array().map(Vec::len), Some(2));
+
+    h.running.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn a_session_on_a_charger_registered_late_is_priced_once_the_registration_arrives() {
+    let mut h = Harness::start().await;
+    let tariff = h.create_tariff(TARIFF).await.expect("tariff created");
+    let charger = ChargerId::new();
+    let session = SessionId::new();
+    // 09:00-10:00 UTC in UTC: off-peak, 4 kWh at 0.25 = 1.00, 1 h at 1.20, start fee 0.50: 2.70.
+    let start = Utc.with_ymd_and_hms(2024, 1, 10, 9, 0, 0).unwrap();
+    let end = Utc.with_ymd_and_hms(2024, 1, 10, 10, 0, 0).unwrap();
+    h.complete_session(&completed(session, charger, start, end, "4000"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(h.priced(&session.to_string()).await.is_empty());
+
+    h.register_charger(charger, &tariff.id, "UTC").await;
+    let (_, priced) = h.wait_priced(&session.to_string()).await;
+    assert_eq!(priced.total_excl_vat, "2.7");
+    h.running.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn invalid_and_unknown_tariffs_are_refused_with_their_reason() {
+    let mut h = Harness::start().await;
+    let negative = TARIFF.replace(r#""price": 0.25"#, r#""price": -0.25"#);
+    let status = h
+        .create_tariff(&negative)
+        .await
+        .expect_err("negative price refused");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "elements[2].price_components[0].price: must not be negative"
+    );
+
+    let status = h
+        .create_tariff(&TARIFF.replace("EUR", "EURO"))
+        .await
+        .expect_err("unknown currency refused");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("currency: "),
+        "{}",
+        status.message()
+    );
+
+    let status = h
+        .client
+        .get_tariff(v1::GetTariffRequest {
+            tenant_id: String::new(),
+            tariff_id: joule_domain::TariffId::new().to_string(),
+        })
+        .await
+        .expect_err("unknown tariff");
+    assert_eq!(status.code(), Code::NotFound);
+    let status = h
+        .client
+        .get_tariff(v1::GetTariffRequest {
+            tenant_id: String::new(),
+            tariff_id: "not-a-uuid".into(),
+        })
+        .await
+        .expect_err("malformed id");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    h.running.stop().await.expect("stops cleanly");
+}
