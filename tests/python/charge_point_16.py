@@ -29,6 +29,11 @@ async def run(args) -> dict:
     out = {}
     async with websockets.connect(f"{args.url}/{args.charge_point_id}", subprotocols=["ocpp1.6"]) as ws:
         cp = ChargePoint(args.charge_point_id, ws)
+        if args.malformed_frame:
+            # Not OCPP at all; the CSMS must answer with a CallError and keep the connection (checked
+            # by the calls that follow). Sent before the library's receive loop owns the socket.
+            await ws.send('[2, "bad-1", "Heartbeat"')
+            out["malformed_answer"] = json.loads(await ws.recv())
         listener = asyncio.create_task(cp.start())
         boot = await cp.call(call.BootNotification(charge_point_model="PyCP", charge_point_vendor="mobilityhouse-ocpp"))
         out["boot_status"] = boot.status
@@ -36,11 +41,6 @@ async def run(args) -> dict:
         await cp.call(call.Heartbeat())
         auth = await cp.call(call.Authorize(id_tag=args.id_tag))
         out["authorize_status"] = auth.id_tag_info["status"]
-
-        if args.malformed_frame:
-            # Not OCPP at all; the CSMS must answer with a CallError and keep the connection.
-            await ws.send('[2, "bad-1", "Heartbeat"')
-            out["malformed_answer"] = json.loads(await ws.recv())
 
         stop_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         start_time = stop_time - dt.timedelta(minutes=args.minutes)

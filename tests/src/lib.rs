@@ -197,6 +197,7 @@ fn free_port() -> u16 {
 
 /// `joule run --all` as a child process on fixed free ports of the test environment.
 pub struct JouleProcess {
+    binary: PathBuf,
     pub api_addr: String,
     pub ocpp_addr: String,
     grpc_addr: String,
@@ -204,8 +205,11 @@ pub struct JouleProcess {
 }
 
 impl JouleProcess {
-    pub fn new() -> Self {
+    /// `binary` is the `joule` entry point; integration tests pass
+    /// `env!("CARGO_BIN_EXE_joule-under-test")`, which cargo builds for them.
+    pub fn new(binary: &str) -> Self {
         Self {
+            binary: PathBuf::from(binary),
             api_addr: format!("127.0.0.1:{}", free_port()),
             ocpp_addr: format!("127.0.0.1:{}", free_port()),
             grpc_addr: format!("127.0.0.1:{}", free_port()),
@@ -215,7 +219,7 @@ impl JouleProcess {
 
     /// Starts the process with extra environment (for example a fault-injection variable).
     pub async fn start(&mut self, env: &TestEnv, extra: &[(&str, &str)]) -> anyhow::Result<()> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_joule-under-test"));
+        let mut command = Command::new(&self.binary);
         command
             .args(["run", "--all"])
             .env("JOULE_DATABASE_URL", &env.database_url)
@@ -270,12 +274,6 @@ impl JouleProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-impl Default for JouleProcess {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -21,7 +21,7 @@ async fn a_crash_between_commit_and_publish_loses_nothing_and_counts_nothing_twi
     let env = TestEnv::new().await;
     let bus = env.bus().await;
     let pool = env.pool().await;
-    let mut joule = JouleProcess::new();
+    let mut joule = JouleProcess::new(env!("CARGO_BIN_EXE_joule-under-test"));
 
     // 1. Sessions commits SessionCompleted, then the process dies before publishing it.
     joule

@@ -17,7 +17,7 @@ pub use joule_bus::BoxFuture;
 use joule_bus::{Bus, EventMeta, Outgoing};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgListener;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -141,11 +141,13 @@ impl<H: OutboxHandler> Relay<H> {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let span = tracing::info_span!("relay", schema = %self.schema);
         async {
-            let mut leader = self.pool.acquire().await?;
+            // A connection of its own, outside the pool: it holds the session-level advisory lock for
+            // as long as this relay leads, and must not starve the pool.
+            let mut leader = PgConnection::connect_with(&self.pool.connect_options()).await?;
             loop {
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
                     .bind(format!("joule_relay_{}", self.schema))
-                    .fetch_one(&mut *leader)
+                    .fetch_one(&mut leader)
                     .await?;
                 if got {
                     break;
@@ -181,7 +183,7 @@ impl<H: OutboxHandler> Relay<H> {
                     _ = tokio::time::sleep(POLL) => {}
                 }
             }
-            // Dropping `leader` returns the connection; close it so the advisory lock is released now.
+            // Closing the connection releases the advisory lock.
             let _ = leader.close().await;
             tracing::info!("relay stopped");
             Ok(())

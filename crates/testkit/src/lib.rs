@@ -45,7 +45,7 @@ impl TestEnv {
     pub fn settings(&self) -> Settings {
         Settings {
             database_url: self.database_url.clone(),
-            database_max_connections: 10,
+            database_max_connections: 20,
             nats_url: self.nats_url.clone(),
             namespace: self.namespace.clone(),
             api_addr: "127.0.0.1:0".into(),

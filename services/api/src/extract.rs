@@ -1,0 +1,266 @@
+//! Request extractors whose rejections are problems that name the offending field.
+//!
+//! [`ApiJson`] follows axum's `Json` rejections (415 without a JSON content type, 400 for a syntax
+//! error, 422 for a well-formed body of the wrong shape) but deserialises through
+//! `serde_path_to_error`, so a 422 says which field serde tripped on instead of a free-text message.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::problem::{ApiError, FieldError};
+
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = json_body(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !is_json(content_type) {
+        return Err(ApiError::UnsupportedMediaType(
+            "expected `Content-Type: application/json`".into(),
+        ));
+    }
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::MalformedJson(e.body_text()))
+}
+
+/// A JSON object body kept as the client sent it, for bodies the api passes on (an OCPI tariff):
+/// re-serialising a parsed value could change number precision.
+pub struct JsonObjectText(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObjectText {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = json_body(req, state).await?;
+        let value: serde_json::Value = parse_json(&bytes)?;
+        if !value.is_object() {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        }
+        // serde_json accepted the bytes, so they are UTF-8.
+        String::from_utf8(bytes.to_vec())
+            .map(JsonObjectText)
+            .map_err(|e| ApiError::MalformedJson(e.to_string()))
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Deserialises `bytes`, mapping serde's complaint to a problem that names the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_error(&path, e.into_inner())
+    })?;
+    de.end().map_err(|e| json_error(".", e))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, error: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::MalformedJson(error.to_string())
+        }
+        Category::Data => {
+            let message = strip_position(&error.to_string());
+            // serde reports a missing field at its parent's path and names it only in the text.
+            let named = backticked(&message).filter(|_| message.starts_with("missing field"));
+            let field = match (named, path) {
+                (Some(name), "." | "") => name.to_owned(),
+                (Some(name), parent) => format!("{parent}.{name}"),
+                (None, "." | "") => "body".to_owned(),
+                (None, path) => path.to_owned(),
+            };
+            ApiError::Validation(vec![FieldError::new(field, message)])
+        }
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+/// `?cursor=&limit=` of list endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+impl Page {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 500;
+}
+
+/// Query parameters as strings, so that a bad value becomes a problem naming the parameter.
+#[derive(Debug, Default)]
+pub struct RawQuery(pub std::collections::HashMap<String, String>);
+
+impl RawQuery {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let limit = match self.get("limit") {
+            None => Page::DEFAULT_LIMIT,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if (1..=Page::MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::field(
+                        "limit",
+                        format!("must be an integer from 1 to {}", Page::MAX_LIMIT),
+                    ));
+                }
+            },
+        };
+        Ok(Page {
+            cursor: self.get("cursor").map(str::to_owned),
+            limit,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RawQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(map)| RawQuery(map))
+            .map_err(|e| ApiError::field("query", e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+    }
+
+    fn field_of(json: &str) -> (u16, Vec<String>) {
+        match parse_json::<Body>(json.as_bytes()) {
+            Ok(_) => (200, vec![]),
+            Err(ApiError::Validation(errors)) => {
+                (422, errors.into_iter().map(|e| e.field).collect())
+            }
+            Err(ApiError::MalformedJson(_)) => (400, vec![]),
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+
+    #[test]
+    fn names_the_field_serde_tripped_on() {
+        assert_eq!(field_of(r#"{"name": "a"}"#), (200, vec![]));
+        assert_eq!(field_of(r#"{}"#), (422, vec!["name".into()]));
+        assert_eq!(field_of(r#"{"name": 5}"#), (422, vec!["name".into()]));
+        assert_eq!(
+            field_of(r#"{"name": "a", "nmae": "b"}"#),
+            (422, vec!["nmae".into()])
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {}}"#),
+            (422, vec!["inner.count".into()])
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {"count": -1}}"#),
+            (422, vec!["inner.count".into()])
+        );
+        assert_eq!(field_of(r#""just a string""#), (422, vec!["body".into()]));
+    }
+
+    #[test]
+    fn syntax_errors_are_400() {
+        assert_eq!(field_of(r#"{"name": "#).0, 400);
+        assert_eq!(field_of(r#"{"name": "a"} trailing"#).0, 400);
+        assert_eq!(field_of("").0, 400);
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
+    }
+
+    #[test]
+    fn limit_defaults_and_bounds() {
+        let q = |pairs: &[(&str, &str)]| {
+            RawQuery(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .page()
+        };
+        assert_eq!(
+            q(&[]).unwrap(),
+            Page {
+                cursor: None,
+                limit: 50
+            }
+        );
+        assert_eq!(
+            q(&[("limit", "500"), ("cursor", "abc")]).unwrap().limit,
+            500
+        );
+        assert!(q(&[("limit", "501")]).is_err());
+        assert!(q(&[("limit", "0")]).is_err());
+        assert!(q(&[("limit", "ten")]).is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! gRPC clients of the services the api reads through: pricing (tariffs), sessions, invoicing and
+//! ledger. Channels connect lazily, so the api starts even when a service is not up yet; a call to a
+//! service that is down fails with `Unavailable`, which the problem module turns into a 503.
+
+use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
+use joule_proto::v1::ledger_service_client::LedgerServiceClient;
+use joule_proto::v1::sessions_service_client::SessionsServiceClient;
+use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_runtime::{BoxError, Context};
+use joule_telemetry::TracePropagation;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+type Traced = InterceptedService<Channel, TracePropagation>;
+
+/// Cheap to clone: the clients share their channels.
+#[derive(Clone)]
+pub struct Upstreams {
+    pub tariffs: TariffServiceClient<Traced>,
+    pub sessions: SessionsServiceClient<Traced>,
+    pub invoicing: InvoicingServiceClient<Traced>,
+    pub ledger: LedgerServiceClient<Traced>,
+}
+
+impl Upstreams {
+    pub fn new(ctx: &Context) -> Result<Self, BoxError> {
+        let s = &ctx.settings;
+        Ok(Self {
+            tariffs: TariffServiceClient::with_interceptor(
+                ctx.grpc_channel(&s.pricing_grpc_url)?,
+                TracePropagation,
+            ),
+            sessions: SessionsServiceClient::with_interceptor(
+                ctx.grpc_channel(&s.sessions_grpc_url)?,
+                TracePropagation,
+            ),
+            invoicing: InvoicingServiceClient::with_interceptor(
+                ctx.grpc_channel(&s.invoicing_grpc_url)?,
+                TracePropagation,
+            ),
+            ledger: LedgerServiceClient::with_interceptor(
+                ctx.grpc_channel(&s.ledger_grpc_url)?,
+                TracePropagation,
+            ),
+        })
+    }
+}

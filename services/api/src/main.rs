@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    joule_runtime::main("joule-api", &[joule_api::SERVICE])
+}

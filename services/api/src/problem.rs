@@ -1,0 +1,334 @@
+//! The one mapping from error kinds to HTTP statuses and RFC 9457 `application/problem+json` bodies.
+//!
+//! Handlers return [`ApiError`]; nothing else in the crate builds an error response. Client mistakes
+//! carry their detail to the caller; infrastructure failures are logged here, once, with their cause,
+//! and the caller gets a generic detail.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One rejected field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON at all (syntax error, truncated).
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// Well-formed request with invalid fields.
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("missing or invalid bearer token")]
+    Unauthenticated,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A gRPC call to another Joule service failed.
+    #[error("upstream {service}: {status}")]
+    Upstream {
+        service: &'static str,
+        status: tonic::Status,
+    },
+    /// Another Joule service answered with something that breaks the contract.
+    #[error("upstream {service} sent an invalid answer: {reason}")]
+    UpstreamContract {
+        service: &'static str,
+        reason: String,
+    },
+    /// The request was accepted but its effect is not visible yet.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, reason)])
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        Self::Internal(error.to_string())
+    }
+
+    pub fn upstream(service: &'static str) -> impl FnOnce(tonic::Status) -> Self {
+        move |status| Self::Upstream { service, status }
+    }
+
+    fn problem(&self) -> Problem {
+        use tonic::Code;
+        let (status, kind, title, detail) = match self {
+            ApiError::MalformedJson(d) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                d.clone(),
+            ),
+            ApiError::UnsupportedMediaType(d) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                d.clone(),
+            ),
+            ApiError::Validation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid request",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "not-found", "Not found", d.clone()),
+            ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", "Conflict", d.clone()),
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Unauthenticated",
+                "send the admin token as `Authorization: Bearer <token>`".into(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this resource does not support the method".into(),
+            ),
+            ApiError::Upstream { service, status } => match status.code() {
+                Code::InvalidArgument => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation",
+                    "Invalid request",
+                    status.message().to_owned(),
+                ),
+                Code::NotFound => (
+                    StatusCode::NOT_FOUND,
+                    "not-found",
+                    "Not found",
+                    status.message().to_owned(),
+                ),
+                Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => (
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Conflict",
+                    status.message().to_owned(),
+                ),
+                Code::Unavailable => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                    format!("the {service} service is unavailable; retry later"),
+                ),
+                Code::DeadlineExceeded => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream-timeout",
+                    "Upstream timeout",
+                    format!("the {service} service did not answer in time"),
+                ),
+                _ => (
+                    StatusCode::BAD_GATEWAY,
+                    "upstream",
+                    "Upstream failure",
+                    format!("the {service} service failed"),
+                ),
+            },
+            ApiError::UpstreamContract { service, .. } => (
+                StatusCode::BAD_GATEWAY,
+                "upstream",
+                "Upstream failure",
+                format!("the {service} service sent an invalid answer"),
+            ),
+            ApiError::Unavailable(d) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                d.clone(),
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "an internal error occurred; it has been logged".into(),
+            ),
+        };
+        let errors = match self {
+            ApiError::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: format!("urn:joule:problem:{kind}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+/// Registry aggregates refuse a command only because the record already exists (ids are derived from
+/// business keys), so a business rejection is a conflict; everything else is infrastructure.
+impl<E: std::error::Error> From<cqrs_es::AggregateError<E>> for ApiError {
+    fn from(error: cqrs_es::AggregateError<E>) -> Self {
+        use cqrs_es::AggregateError;
+        match error {
+            AggregateError::UserError(e) => ApiError::Conflict(e.to_string()),
+            // `joule_store::execute` already retried; the aggregate is hot, the client may retry.
+            AggregateError::AggregateConflict => {
+                ApiError::Unavailable("the record is being changed concurrently; retry".into())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request rejected");
+        }
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if matches!(self, ApiError::Unauthenticated) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Collects field errors so that a request reports all its bad fields at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    /// Keeps the value, or records why `field` was refused.
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(FieldError::new(field, e.to_string()));
+                None
+            }
+        }
+    }
+
+    pub fn reject(&mut self, field: &str, reason: impl Into<String>) {
+        self.errors.push(FieldError::new(field, reason));
+    }
+
+    /// The rejection so far; for when a required value is missing because it was refused.
+    pub fn into_error(self) -> ApiError {
+        ApiError::Validation(self.errors)
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(e: ApiError) -> u16 {
+        e.problem().status
+    }
+
+    #[test]
+    fn grpc_statuses_map_to_http() {
+        let up = |s| ApiError::upstream("pricing")(s);
+        assert_eq!(
+            status_of(up(tonic::Status::invalid_argument("elements: empty"))),
+            422
+        );
+        assert_eq!(status_of(up(tonic::Status::not_found("no tariff"))), 404);
+        assert_eq!(status_of(up(tonic::Status::unavailable("down"))), 503);
+        assert_eq!(status_of(up(tonic::Status::internal("boom"))), 502);
+    }
+
+    #[test]
+    fn invalid_argument_keeps_the_upstream_message_but_internal_does_not() {
+        let p =
+            ApiError::upstream("pricing")(tonic::Status::invalid_argument("currency: required"))
+                .problem();
+        assert_eq!(p.detail, "currency: required");
+        let p =
+            ApiError::upstream("pricing")(tonic::Status::internal("password=hunter2")).problem();
+        assert!(!p.detail.contains("hunter2"));
+        let p = ApiError::Internal("db password=hunter2".into()).problem();
+        assert!(!p.detail.contains("hunter2"));
+    }
+
+    #[test]
+    fn validation_lists_every_field() {
+        let mut v = Validator::default();
+        v.check::<(), _>("country", Err("must be two capitals"));
+        v.reject("time_zone", "unknown");
+        let Err(e) = v.finish() else {
+            panic!("expected rejection")
+        };
+        let p = e.problem();
+        assert_eq!(p.status, 422);
+        assert_eq!(
+            p.errors
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect::<Vec<_>>(),
+            ["country", "time_zone"]
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! `/v1/invoices`: invoices and receipts, read from the invoicing service.
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use joule_domain::{AccountId, InvoiceId};
+use joule_proto::v1::{self, GetInvoiceRequest, ListInvoicesRequest};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::{AppState, next_cursor, non_empty, optional_decimal, path_id, upstream_decimal};
+use crate::auth::Caller;
+use crate::extract::RawQuery;
+use crate::problem::{ApiError, Validator};
+
+const SERVICE: &str = "invoicing";
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct InvoiceLineView {
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit: String,
+    pub unit_price: Decimal,
+    pub vat_percent: Option<Decimal>,
+    pub amount_excl_vat: Decimal,
+    pub vat: Decimal,
+    pub amount_incl_vat: Decimal,
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct InvoiceView {
+    pub id: String,
+    pub number: String,
+    pub status: String,
+    pub currency: String,
+    pub account_id: String,
+    pub lines: Vec<InvoiceLineView>,
+    pub total_excl_vat: Decimal,
+    pub total_vat: Decimal,
+    pub total_incl_vat: Decimal,
+    pub session_ids: Vec<String>,
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+fn line_view(l: v1::InvoiceLine) -> Result<InvoiceLineView, ApiError> {
+    Ok(InvoiceLineView {
+        quantity: upstream_decimal(SERVICE, "quantity", &l.quantity)?,
+        unit_price: upstream_decimal(SERVICE, "unit_price", &l.unit_price)?,
+        vat_percent: optional_decimal(SERVICE, "vat_percent", &l.vat_percent)?,
+        amount_excl_vat: upstream_decimal(SERVICE, "amount_excl_vat", &l.amount_excl_vat)?,
+        vat: upstream_decimal(SERVICE, "vat", &l.vat)?,
+        amount_incl_vat: upstream_decimal(SERVICE, "amount_incl_vat", &l.amount_incl_vat)?,
+        session_id: non_empty(&l.session_id).map(str::to_owned),
+        description: l.description,
+        unit: l.unit,
+    })
+}
+
+pub fn invoice_view(i: v1::Invoice) -> Result<InvoiceView, ApiError> {
+    Ok(InvoiceView {
+        total_excl_vat: upstream_decimal(SERVICE, "total_excl_vat", &i.total_excl_vat)?,
+        total_vat: upstream_decimal(SERVICE, "total_vat", &i.total_vat)?,
+        total_incl_vat: upstream_decimal(SERVICE, "total_incl_vat", &i.total_incl_vat)?,
+        issued_at: joule_proto::time::from_proto(i.issued_at.as_ref()),
+        lines: i
+            .lines
+            .into_iter()
+            .map(line_view)
+            .collect::<Result<_, _>>()?,
+        id: i.id,
+        number: i.number,
+        status: i.status,
+        currency: i.currency,
+        account_id: i.account_id,
+        session_ids: i.session_ids,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct InvoiceList {
+    pub data: Vec<InvoiceView>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list_invoices(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<InvoiceList>, ApiError> {
+    let page = query.page()?;
+    let mut v = Validator::default();
+    let account_id = query
+        .get("account_id")
+        .and_then(|a| v.check("account_id", a.parse::<AccountId>()));
+    v.finish()?;
+    let request = ListInvoicesRequest {
+        tenant_id: caller.tenant.to_string(),
+        account_id: account_id.map(|a| a.to_string()).unwrap_or_default(),
+        page_size: page.limit,
+        cursor: page.cursor.unwrap_or_default(),
+    };
+    let response = state
+        .upstream
+        .invoicing
+        .clone()
+        .list_invoices(request)
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    Ok(Json(InvoiceList {
+        data: response
+            .invoices
+            .into_iter()
+            .map(invoice_view)
+            .collect::<Result<_, _>>()?,
+        next_cursor: next_cursor(response.next_cursor),
+    }))
+}
+
+pub async fn get_invoice(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<InvoiceView>, ApiError> {
+    let invoice_id: InvoiceId = path_id(&id, "invoice")?;
+    let request = GetInvoiceRequest {
+        tenant_id: caller.tenant.to_string(),
+        invoice_id: invoice_id.to_string(),
+    };
+    let invoice = state
+        .upstream
+        .invoicing
+        .clone()
+        .get_invoice(request)
+        .await
+        .map_err(ApiError::upstream(SERVICE))?;
+    invoice_view(invoice.into_inner()).map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn invoice() -> v1::Invoice {
+        v1::Invoice {
+            id: "i1".into(),
+            number: "2024-000001".into(),
+            status: "issued".into(),
+            account_id: "a1".into(),
+            currency: "EUR".into(),
+            lines: vec![v1::InvoiceLine {
+                description: "Energy".into(),
+                quantity: "12.345".into(),
+                unit: "kWh".into(),
+                unit_price: "0.30".into(),
+                vat_percent: "19".into(),
+                amount_excl_vat: "3.70".into(),
+                vat: "0.70".into(),
+                amount_incl_vat: "4.40".into(),
+                session_id: "s1".into(),
+            }],
+            total_excl_vat: "3.70".into(),
+            total_vat: "0.70".into(),
+            total_incl_vat: "4.40".into(),
+            session_ids: vec!["s1".into()],
+            issued_at: Some(joule_proto::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn amounts_are_strings_and_times_rfc3339() {
+        let value = serde_json::to_value(invoice_view(invoice()).unwrap()).unwrap();
+        assert_eq!(value["total_incl_vat"], json!("4.40"));
+        assert_eq!(value["issued_at"], json!("2023-11-14T22:13:20Z"));
+        assert_eq!(
+            value["lines"][0],
+            json!({
+                "description": "Energy", "quantity": "12.345", "unit": "kWh", "unit_price": "0.30",
+                "vat_percent": "19", "amount_excl_vat": "3.70", "vat": "0.70", "amount_incl_vat": "4.40",
+                "session_id": "s1"
+            })
+        );
+        assert_eq!(value["session_ids"], json!(["s1"]));
+    }
+
+    #[test]
+    fn a_line_without_vat_has_null_vat_percent() {
+        let mut i = invoice();
+        i.lines[0].vat_percent = String::new();
+        let value = serde_json::to_value(invoice_view(i).unwrap()).unwrap();
+        assert_eq!(value["lines"][0]["vat_percent"], json!(null));
+    }
+
+    #[test]
+    fn a_missing_total_is_an_upstream_failure() {
+        let i = v1::Invoice {
+            total_vat: String::new(),
+            ..invoice()
+        };
+        assert!(matches!(
+            invoice_view(i),
+            Err(ApiError::UpstreamContract { .. })
+        ));
+    }
+}

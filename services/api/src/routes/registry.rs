@@ -1,0 +1,372 @@
+//! `/v1/sites`, `/v1/chargers`, `/v1/accounts`, `/v1/tokens`: commands to the registry aggregates,
+//! reads from the read tables.
+//!
+//! A POST validates every field first (reporting all bad fields at once), checks the records it
+//! refers to, and only then runs the command, so a rejected request writes nothing. It answers 201
+//! once the relay has projected the new record (see [`crate::read`]).
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{DateTime, SubsecRound, Utc};
+use cqrs_es::Aggregate;
+use joule_domain::{AccountId, ChargePointId, Currency, SiteId, TariffId, TenantId, TokenUid};
+use joule_proto::v1::GetTariffRequest;
+use joule_store::CommandMeta;
+use postgres_es::PostgresCqrs;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{AppState, path_id};
+use crate::auth::Caller;
+use crate::extract::{ApiJson, RawQuery};
+use crate::problem::{ApiError, Validator};
+use crate::read::{self, AccountView, ChargerView, Listed, Resource, SiteView, TokenView};
+use crate::registry::account::AccountCommand;
+use crate::registry::charger::{self, ChargerCommand};
+use crate::registry::site::SiteCommand;
+use crate::registry::token::{self, TokenCommand};
+use crate::registry::{Country, Name, time_zone};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSite {
+    name: String,
+    country: String,
+    time_zone: String,
+}
+
+pub async fn create_site(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewSite>,
+) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    let name = v.check("name", body.name.parse::<Name>());
+    let country = v.check("country", body.country.parse::<Country>());
+    let tz = v.check("time_zone", time_zone(&body.time_zone));
+    let (Some(name), Some(country), Some(tz)) = (name, country, tz) else {
+        return Err(v.into_error());
+    };
+    let site_id = SiteId::new();
+    let at = now();
+    let fallback = SiteView {
+        seq: 0,
+        id: site_id.as_uuid(),
+        name: name.to_string(),
+        country: country.as_str().to_owned(),
+        time_zone: tz.name().to_owned(),
+        created_at: at,
+    };
+    let command = SiteCommand::Register {
+        site_id,
+        name,
+        country,
+        time_zone: tz,
+        at,
+    };
+    execute(&state.registry.sites, site_id.as_uuid(), command, &caller).await?;
+    created(&state, &caller.tenant, "/v1/sites", fallback).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCharger {
+    charge_point_id: String,
+    site_id: String,
+    tariff_id: String,
+}
+
+pub async fn create_charger(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewCharger>,
+) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    let cp = v.check(
+        "charge_point_id",
+        body.charge_point_id.parse::<ChargePointId>(),
+    );
+    let site = v.check("site_id", body.site_id.parse::<SiteId>());
+    let tariff = v.check("tariff_id", body.tariff_id.parse::<TariffId>());
+    let (Some(cp), Some(site_id), Some(tariff_id)) = (cp, site, tariff) else {
+        return Err(v.into_error());
+    };
+    let (site_tz, tariff_known) = tokio::join!(
+        read::site_time_zone(&state.pool, &caller.tenant, site_id.as_uuid()),
+        tariff_exists(&state, &caller.tenant, tariff_id),
+    );
+    let time_zone = v.check(
+        "site_id",
+        site_tz?.ok_or_else(|| format!("no site with id {site_id}")),
+    );
+    if !tariff_known? {
+        v.reject("tariff_id", format!("no tariff with id {tariff_id}"));
+    }
+    let Some(time_zone) = time_zone else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    let charger_id = charger::charger_id(&caller.tenant, &cp);
+    let at = now();
+    let fallback = ChargerView {
+        seq: 0,
+        id: charger_id.as_uuid(),
+        charge_point_id: cp.to_string(),
+        site_id: site_id.as_uuid(),
+        tariff_id: tariff_id.as_uuid(),
+        created_at: at,
+    };
+    let command = ChargerCommand::Register {
+        charger_id,
+        charge_point_id: cp,
+        site_id,
+        tariff_id,
+        time_zone,
+        at,
+    };
+    execute(
+        &state.registry.chargers,
+        charger_id.as_uuid(),
+        command,
+        &caller,
+    )
+    .await?;
+    created(&state, &caller.tenant, "/v1/chargers", fallback).await
+}
+
+/// Whether pricing knows the tariff; any other pricing failure is the caller's problem to report.
+async fn tariff_exists(
+    state: &AppState,
+    tenant: &TenantId,
+    tariff_id: TariffId,
+) -> Result<bool, ApiError> {
+    let request = GetTariffRequest {
+        tenant_id: tenant.to_string(),
+        tariff_id: tariff_id.to_string(),
+    };
+    match state.upstream.tariffs.clone().get_tariff(request).await {
+        Ok(_) => Ok(true),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(false),
+        Err(status) => Err(ApiError::upstream("pricing")(status)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    name: String,
+    currency: String,
+}
+
+pub async fn create_account(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewAccount>,
+) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    let name = v.check("name", body.name.parse::<Name>());
+    let currency = v.check("currency", body.currency.parse::<Currency>());
+    let (Some(name), Some(currency)) = (name, currency) else {
+        return Err(v.into_error());
+    };
+    let account_id = AccountId::new();
+    let at = now();
+    let fallback = AccountView {
+        seq: 0,
+        id: account_id.as_uuid(),
+        name: name.to_string(),
+        currency: currency.to_string(),
+        created_at: at,
+    };
+    let command = AccountCommand::Open {
+        account_id,
+        name,
+        currency,
+        at,
+    };
+    execute(
+        &state.registry.accounts,
+        account_id.as_uuid(),
+        command,
+        &caller,
+    )
+    .await?;
+    created(&state, &caller.tenant, "/v1/accounts", fallback).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    uid: String,
+    account_id: String,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    let uid = v.check("uid", body.uid.parse::<TokenUid>());
+    let account = v.check("account_id", body.account_id.parse::<AccountId>());
+    let (Some(uid), Some(account_id)) = (uid, account) else {
+        return Err(v.into_error());
+    };
+    if read::get::<AccountView>(&state.pool, &caller.tenant, account_id.as_uuid())
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::field(
+            "account_id",
+            format!("no account with id {account_id}"),
+        ));
+    }
+    let token_id = token::token_id(&caller.tenant, &uid);
+    let at = now();
+    let fallback = TokenView {
+        seq: 0,
+        id: token_id.as_uuid(),
+        uid: uid.to_string(),
+        account_id: account_id.as_uuid(),
+        created_at: at,
+    };
+    let command = TokenCommand::Issue {
+        token_id,
+        uid,
+        account_id,
+        at,
+    };
+    execute(&state.registry.tokens, token_id.as_uuid(), command, &caller).await?;
+    created(&state, &caller.tenant, "/v1/tokens", fallback).await
+}
+
+pub async fn get_site(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<SiteView>, ApiError> {
+    one(&state, &caller, &id).await
+}
+
+pub async fn get_charger(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<ChargerView>, ApiError> {
+    one(&state, &caller, &id).await
+}
+
+pub async fn get_account(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    one(&state, &caller, &id).await
+}
+
+pub async fn get_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    one(&state, &caller, &id).await
+}
+
+pub async fn list_sites(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<SiteView>>, ApiError> {
+    Ok(Json(
+        read::list(&state.pool, &caller.tenant, &query.page()?).await?,
+    ))
+}
+
+pub async fn list_chargers(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<ChargerView>>, ApiError> {
+    Ok(Json(
+        read::list(&state.pool, &caller.tenant, &query.page()?).await?,
+    ))
+}
+
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<AccountView>>, ApiError> {
+    Ok(Json(
+        read::list(&state.pool, &caller.tenant, &query.page()?).await?,
+    ))
+}
+
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<TokenView>>, ApiError> {
+    Ok(Json(
+        read::list(&state.pool, &caller.tenant, &query.page()?).await?,
+    ))
+}
+
+async fn one<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<Json<R>, ApiError> {
+    let id: Uuid = path_id(raw_id, R::NOUN)?;
+    read::find(&state.pool, &caller.tenant, id).await.map(Json)
+}
+
+/// Stored times have microsecond precision; the answer of a POST must equal later reads.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+async fn execute<A: Aggregate>(
+    cqrs: &PostgresCqrs<A>,
+    id: Uuid,
+    command: A::Command,
+    caller: &Caller,
+) -> Result<(), ApiError>
+where
+    A::Command: Clone,
+{
+    let meta = CommandMeta {
+        tenant_id: caller.tenant.to_string(),
+        correlation_id: Uuid::new_v4().to_string(),
+        causation_id: String::new(),
+    };
+    joule_store::execute(cqrs, &id.to_string(), command, meta).await?;
+    Ok(())
+}
+
+/// 201 with the projected record, once the relay has projected it. If the relay is behind, the
+/// committed command still stands: answer with the record as the command wrote it.
+async fn created<R: Resource>(
+    state: &AppState,
+    tenant: &TenantId,
+    collection: &str,
+    written: R,
+) -> Result<Response, ApiError> {
+    let id = written.id();
+    let body = match read::wait_for::<R>(&state.pool, tenant, id).await? {
+        Some(projected) => projected,
+        None => {
+            tracing::warn!(%id, noun = R::NOUN, "projection is behind; answering from the command");
+            written
+        }
+    };
+    let location = format!("{collection}/{id}");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}

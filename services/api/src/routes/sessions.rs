@@ -1,0 +1,219 @@
+//! `/v1/sessions`: charging sessions, read from the sessions service.
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use joule_domain::{AccountId, ChargerId, Energy, SessionId};
+use joule_proto::v1::{self, GetSessionRequest, ListSessionsRequest};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::{AppState, next_cursor, non_empty, optional_decimal, path_id, upstream_decimal};
+use crate::auth::Caller;
+use crate::extract::RawQuery;
+use crate::problem::{ApiError, Validator};
+
+const SERVICE: &str = "sessions";
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Cost {
+    pub excl_vat: Decimal,
+    pub incl_vat: Decimal,
+    pub currency: String,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub charger_id: String,
+    pub charge_point_id: String,
+    pub connector_id: u32,
+    pub transaction_id: String,
+    pub token_uid: Option<String>,
+    /// `None` when the token was unknown at the start.
+    pub account_id: Option<String>,
+    pub status: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub energy_kwh: Option<Decimal>,
+    /// `None` until pricing priced the session.
+    pub cost: Option<Cost>,
+    pub invoice_id: Option<String>,
+    pub flags: Vec<String>,
+}
+
+pub fn session_view(s: v1::Session) -> Result<SessionView, ApiError> {
+    let energy_kwh =
+        optional_decimal(SERVICE, "energy_wh", &s.energy_wh)?.map(|wh| Energy::from_wh(wh).kwh());
+    let cost = match optional_decimal(SERVICE, "cost_excl_vat", &s.cost_excl_vat)? {
+        None => None,
+        Some(excl_vat) => Some(Cost {
+            excl_vat,
+            incl_vat: upstream_decimal(SERVICE, "cost_incl_vat", &s.cost_incl_vat)?,
+            currency: s.currency.clone(),
+        }),
+    };
+    Ok(SessionView {
+        started_at: joule_proto::time::from_proto(s.started_at.as_ref()),
+        stopped_at: joule_proto::time::from_proto(s.stopped_at.as_ref()),
+        token_uid: non_empty(&s.token_uid).map(str::to_owned),
+        account_id: non_empty(&s.account_id).map(str::to_owned),
+        invoice_id: non_empty(&s.invoice_id).map(str::to_owned),
+        id: s.id,
+        charger_id: s.charger_id,
+        charge_point_id: s.charge_point_id,
+        connector_id: s.connector_id,
+        transaction_id: s.transaction_id,
+        status: s.status,
+        energy_kwh,
+        cost,
+        flags: s.flags,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionList {
+    pub data: Vec<SessionView>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<SessionList>, ApiError> {
+    let page = query.page()?;
+    let mut v = Validator::default();
+    let charger_id = query
+        .get("charger_id")
+        .and_then(|c| v.check("charger_id", c.parse::<ChargerId>()));
+    let account_id = query
+        .get("account_id")
+        .and_then(|a| v.check("account_id", a.parse::<AccountId>()));
+    v.finish()?;
+    let request = ListSessionsRequest {
+        tenant_id: caller.tenant.to_string(),
+        charger_id: charger_id.map(|c| c.to_string()).unwrap_or_default(),
+        account_id: account_id.map(|a| a.to_string()).unwrap_or_default(),
+        page_size: page.limit,
+        cursor: page.cursor.unwrap_or_default(),
+    };
+    let response = state
+        .upstream
+        .sessions
+        .clone()
+        .list_sessions(request)
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    Ok(Json(SessionList {
+        data: response
+            .sessions
+            .into_iter()
+            .map(session_view)
+            .collect::<Result<_, _>>()?,
+        next_cursor: next_cursor(response.next_cursor),
+    }))
+}
+
+pub async fn get_session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    let session_id: SessionId = path_id(&id, "session")?;
+    let request = GetSessionRequest {
+        tenant_id: caller.tenant.to_string(),
+        session_id: session_id.to_string(),
+    };
+    let session = state
+        .upstream
+        .sessions
+        .clone()
+        .get_session(request)
+        .await
+        .map_err(ApiError::upstream(SERVICE))?;
+    session_view(session.into_inner()).map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn completed() -> v1::Session {
+        v1::Session {
+            id: "s1".into(),
+            charger_id: "c1".into(),
+            charge_point_id: "CP-1".into(),
+            connector_id: 2,
+            transaction_id: "42".into(),
+            token_uid: "04A1".into(),
+            account_id: "a1".into(),
+            status: "completed".into(),
+            started_at: Some(joule_proto::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            stopped_at: Some(joule_proto::Timestamp {
+                seconds: 1_700_003_600,
+                nanos: 500_000_000,
+            }),
+            energy_wh: "12345".into(),
+            cost_excl_vat: "4.1150".into(),
+            cost_incl_vat: "4.896850".into(),
+            currency: "EUR".into(),
+            invoice_id: "i1".into(),
+            flags: vec!["meter_regression".into()],
+        }
+    }
+
+    #[test]
+    fn a_priced_invoiced_session() {
+        let value = serde_json::to_value(session_view(completed()).unwrap()).unwrap();
+        assert_eq!(value["energy_kwh"], json!("12.345"));
+        assert_eq!(
+            value["cost"],
+            json!({"excl_vat": "4.1150", "incl_vat": "4.896850", "currency": "EUR"})
+        );
+        assert_eq!(value["started_at"], json!("2023-11-14T22:13:20Z"));
+        assert_eq!(value["stopped_at"], json!("2023-11-14T23:13:20.500Z"));
+        assert_eq!(value["invoice_id"], json!("i1"));
+        assert_eq!(value["connector_id"], json!(2));
+        assert_eq!(value["flags"], json!(["meter_regression"]));
+    }
+
+    #[test]
+    fn a_running_session_has_nulls_not_empty_strings() {
+        let running = v1::Session {
+            status: "active".into(),
+            stopped_at: None,
+            energy_wh: String::new(),
+            cost_excl_vat: String::new(),
+            cost_incl_vat: String::new(),
+            currency: String::new(),
+            invoice_id: String::new(),
+            account_id: String::new(),
+            ..completed()
+        };
+        let value = serde_json::to_value(session_view(running).unwrap()).unwrap();
+        assert_eq!(value["stopped_at"], json!(null));
+        assert_eq!(value["energy_kwh"], json!(null));
+        assert_eq!(value["cost"], json!(null));
+        assert_eq!(value["invoice_id"], json!(null));
+        assert_eq!(value["account_id"], json!(null));
+    }
+
+    #[test]
+    fn a_bad_decimal_is_an_upstream_failure() {
+        let bad = v1::Session {
+            energy_wh: "12,3".into(),
+            ..completed()
+        };
+        assert!(matches!(
+            session_view(bad),
+            Err(ApiError::UpstreamContract { .. })
+        ));
+    }
+}

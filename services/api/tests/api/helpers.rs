@@ -1,0 +1,222 @@
+use std::time::Duration;
+
+use joule_bus::{Domain, Namespace};
+use joule_proto::Message;
+use joule_proto::v1::Envelope;
+use joule_runtime::{Running, ServiceDef};
+use joule_testkit::TestEnv;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A running api (and whatever else a test needs) on a fresh environment.
+pub struct App {
+    // Declared before `env`: the services stop before the environment is removed.
+    running: Option<Running>,
+    pub env: TestEnv,
+    pub base: String,
+    pub token: String,
+    pub client: reqwest::Client,
+}
+
+impl App {
+    pub async fn spawn() -> App {
+        Self::spawn_with(&[joule_api::SERVICE]).await
+    }
+
+    pub async fn spawn_with_pricing() -> App {
+        Self::spawn_with(&[joule_api::SERVICE, joule_pricing::SERVICE]).await
+    }
+
+    async fn spawn_with(services: &[ServiceDef]) -> App {
+        let env = TestEnv::new().await;
+        let settings = env.settings();
+        let token = settings.admin_token.clone();
+        let running = joule_runtime::spawn(settings, services)
+            .await
+            .expect("services start");
+        let addr = running.addr("api").expect("api listening");
+        App {
+            running: Some(running),
+            env,
+            base: format!("http://{addr}"),
+            token,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::from(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("GET"),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        Reply::from(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// POST with a raw body and content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        let request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_owned());
+        Reply::from(request.send().await.expect("POST")).await
+    }
+
+    /// Creates a record, asserting the 201; returns its body.
+    pub async fn create(&self, path: &str, body: &Value) -> Value {
+        let reply = self.post(path, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "POST {path} {body}: {}",
+            reply.body
+        );
+        reply.body
+    }
+
+    pub async fn create_site(&self) -> Value {
+        self.create(
+            "/v1/sites",
+            &serde_json::json!({"name": "Depot Nord", "country": "DE", "time_zone": "Europe/Berlin"}),
+        )
+        .await
+    }
+
+    pub async fn create_account(&self) -> Value {
+        self.create(
+            "/v1/accounts",
+            &serde_json::json!({"name": "Fleet GmbH", "currency": "EUR"}),
+        )
+        .await
+    }
+
+    /// Events committed in the api's event store.
+    pub async fn stored_events(&self) -> i64 {
+        let pool = self.env.pool().await;
+        let n = sqlx::query_scalar("SELECT count(*) FROM api.events")
+            .fetch_one(&pool)
+            .await
+            .expect("count events");
+        pool.close().await;
+        n
+    }
+
+    /// The REGISTRY stream's messages as (subject, envelope, Nats-Msg-Id), waiting (bounded) until
+    /// there are at least `at_least`.
+    pub async fn registry_messages(&self, at_least: u64) -> Vec<(String, Envelope, String)> {
+        let bus = self.env.bus().await;
+        let js = async_nats::jetstream::new(bus.client().clone());
+        let name = Namespace::new(&self.env.namespace)
+            .unwrap()
+            .stream_name(Domain::Registry);
+        let mut stream = js.get_stream(&name).await.expect("registry stream");
+        let mut count = 0;
+        for _ in 0..100 {
+            count = stream.info().await.expect("stream info").state.messages;
+            if count >= at_least {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut out = Vec::new();
+        for seq in 1..=count {
+            let m = stream.get_raw_message(seq).await.expect("stream message");
+            let id = m
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default();
+            out.push((
+                m.subject.to_string(),
+                Envelope::decode(m.payload.as_ref()).expect("envelope"),
+                id,
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown.cancel();
+        }
+    }
+}
+
+/// A response, read.
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    /// Asserts a problem+json answer with `status`; returns the fields its `errors` name.
+    pub fn problem(&self, status: StatusCode) -> Vec<String> {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.content_type, PROBLEM_JSON, "body: {}", self.body);
+        assert_eq!(self.body["status"], status.as_u16(), "body: {}", self.body);
+        assert!(
+            self.body["type"].is_string() && self.body["title"].is_string(),
+            "body: {}",
+            self.body
+        );
+        self.body["errors"]
+            .as_array()
+            .expect("errors array")
+            .iter()
+            .map(|e| e["field"].as_str().expect("field").to_owned())
+            .collect()
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the REST API against real PostgreSQL and NATS (a fresh database and
+//! namespace per test). One binary, several modules, so the workspace links it once.
+
+mod auth;
+mod chargers;
+mod helpers;
+mod registry;
+mod tariffs;
