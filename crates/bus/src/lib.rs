@@ -24,6 +24,12 @@ use tracing::Instrument;
 pub use envelope::{EventMeta, Received, decode_payload, envelope};
 pub use joule_proto::v1::Envelope;
 
+/// How long a delivered message may stay unacknowledged before JetStream redelivers it. Handlers that
+/// retry in place report progress, which extends it.
+const ACK_WAIT: Duration = Duration::from_secs(10);
+/// How long one pull request stays open on the server.
+const PULL_EXPIRY: Duration = Duration::from_secs(5);
+
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a re-published duplicate.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -384,7 +390,7 @@ impl Bus {
                         .map(|f| self.namespace.subject(f))
                         .unwrap_or_default(),
                     ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(60),
+                    ack_wait: ACK_WAIT,
                     max_deliver: -1,
                     max_ack_pending: 1024,
                     ..Default::default()
@@ -392,7 +398,13 @@ impl Bus {
             )
             .await
             .map_err(|e| BusError::js("create consumer", e))?;
+        // Short pull expiry and small batches: after a crash, messages the server routed to the dead
+        // process's pull request wait for `ack_wait` before redelivery, and stale pull requests keep
+        // attracting messages until they expire.
         let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(64)
+            .expires(PULL_EXPIRY)
             .messages()
             .await
             .map_err(|e| BusError::js("pull", e))?;
