@@ -183,8 +183,10 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
             .set_service_status(*name, tonic_health::ServingStatus::Serving)
             .await;
     }
-    let routes = tonic::service::Routes::from(router.merge(tonic::service::Routes::default().into_axum_router()))
-        .add_service(health_service);
+    let routes = tonic::service::Routes::from(
+        router.merge(tonic::service::Routes::default().into_axum_router()),
+    )
+    .add_service(health_service);
     let grpc_shutdown = shutdown.clone();
     tracing::info!(%grpc_addr, "gRPC listening");
     tasks.push(Task::new("grpc", async move {

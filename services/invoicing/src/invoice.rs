@@ -333,7 +333,9 @@ mod tests {
                 None,
                 vec![line(dec!(1), None), line(dec!(-1.01), None)],
             )))
-            .then_expect_error_message("the lines total -0.01 excl. VAT; a receipt cannot be negative");
+            .then_expect_error_message(
+                "the lines total -0.01 excl. VAT; a receipt cannot be negative",
+            );
         let issued = Invoices::with(())
             .given_no_previous_events()
             .when(InvoiceCommand::Issue(issue(
