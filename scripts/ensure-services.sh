@@ -47,4 +47,11 @@ if ! port_open 4222; then
     -a 127.0.0.1 -p 4222 -js -sd "$store" -l /var/log/nats-server.log
   wait_port 4222
 fi
+
+# The database `make demo` and `make run` use (tests create their own).
+db="${JOULE_DB_NAME:-joule}"
+if ! psql -h 127.0.0.1 -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"
+  echo "created database $db"
+fi
 echo "PostgreSQL and NATS are up"

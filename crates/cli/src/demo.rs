@@ -115,10 +115,12 @@ pub async fn run(
         cps.push(cp);
     }
     let mut tags = Vec::new();
+    let mut accounts = Vec::new();
     for (name, n) in [("Fleet Alpha", 1), ("Jane Driver", 2)] {
         let account = api
             .post("/v1/accounts", json!({"name": name, "currency": "EUR"}))
             .await?;
+        accounts.push(id(&account)?);
         let uid = format!("TAG{run_tag}{n}").to_uppercase();
         api.post(
             "/v1/tokens",
@@ -160,19 +162,27 @@ pub async fn run(
     }
 
     // Wait until every session is priced and invoiced, then show what integrators see.
-    let mut listed = Value::Null;
+    let mut sessions_seen = Vec::new();
     for _ in 0..300 {
-        listed = api.get("/v1/sessions?limit=500").await?;
-        let done = listed["data"].as_array().map_or(0, |d| {
-            d.iter().filter(|s| s["invoice_id"].is_string()).count()
-        });
-        if done >= total {
+        sessions_seen.clear();
+        for account in &accounts {
+            let listed = api
+                .get(&format!("/v1/sessions?account_id={account}&limit=500"))
+                .await?;
+            sessions_seen.extend(listed["data"].as_array().cloned().unwrap_or_default());
+        }
+        if sessions_seen
+            .iter()
+            .filter(|s| s["invoice_id"].is_string())
+            .count()
+            >= total
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("\nSessions");
-    for s in listed["data"].as_array().into_iter().flatten() {
+    for s in &sessions_seen {
         println!(
             "  {}  {:>8} kWh  {:>8} {} incl. VAT  invoice {}",
             s["id"].as_str().unwrap_or_default(),
@@ -183,16 +193,20 @@ pub async fn run(
         );
     }
     println!("\nInvoices");
-    let invoices = api.get("/v1/invoices?limit=500").await?;
-    for inv in invoices["data"].as_array().into_iter().flatten() {
-        println!(
-            "  {}  net {:>8}  VAT {:>7}  total {:>8} {}",
-            inv["number"].as_str().unwrap_or_default(),
-            inv["total_excl_vat"].as_str().unwrap_or_default(),
-            inv["total_vat"].as_str().unwrap_or_default(),
-            inv["total_incl_vat"].as_str().unwrap_or_default(),
-            inv["currency"].as_str().unwrap_or_default()
-        );
+    for account in &accounts {
+        let invoices = api
+            .get(&format!("/v1/invoices?account_id={account}&limit=500"))
+            .await?;
+        for inv in invoices["data"].as_array().into_iter().flatten() {
+            println!(
+                "  {}  net {:>8}  VAT {:>7}  total {:>8} {}",
+                inv["number"].as_str().unwrap_or_default(),
+                inv["total_excl_vat"].as_str().unwrap_or_default(),
+                inv["total_vat"].as_str().unwrap_or_default(),
+                inv["total_incl_vat"].as_str().unwrap_or_default(),
+                inv["currency"].as_str().unwrap_or_default()
+            );
+        }
     }
     println!("\nTrial balance");
     let tb = api.get("/v1/ledger/trial-balance").await?;
