@@ -18,7 +18,7 @@ static TELEMETRY: std::sync::OnceLock<Option<joule_telemetry::TelemetryGuard>> =
 /// Installs Joule's tracing once per test binary, so that spans carry trace context.
 pub fn init_tracing() {
     TELEMETRY.get_or_init(|| {
-        joule_telemetry::init("joule-e2e", None, joule_telemetry::LogFormat::Text).ok()
+        joule_telemetry::init("joule-e2e", None, joule_telemetry::LogFormat::TestCapture).ok()
     });
 }
 

@@ -159,3 +159,52 @@ async fn an_unknown_token_is_refused_at_authorize() {
     assert!(flags.iter().any(|f| f == "unknown_token"), "{flags:?}");
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn every_service_reports_serving_on_grpc_health() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let env = TestEnv::new().await;
+    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
+        .await
+        .unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!(
+        "http://{}",
+        running.addr("grpc").unwrap()
+    ))
+    .unwrap()
+    .connect()
+    .await
+    .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in [
+        "",
+        "joule.v1.SessionsService",
+        "joule.v1.TariffService",
+        "joule.v1.InvoicingService",
+        "joule.v1.LedgerService",
+    ] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("health of {service:?}: {e}"))
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service:?}"
+        );
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "joule.v1.Nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    running.stop().await.unwrap();
+}

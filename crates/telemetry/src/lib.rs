@@ -29,6 +29,8 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+    /// Text through the test harness's capture, so passing tests stay quiet.
+    TestCapture,
 }
 
 /// Keeps the tracer provider alive; flushes spans when dropped.
@@ -76,6 +78,7 @@ pub fn init(
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .boxed(),
+        LogFormat::TestCapture => tracing_subscriber::fmt::layer().with_test_writer().boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
