@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export JOULE_ADMIN_TOKEN ?= demo-admin-token
 
-.PHONY: help services python build test lint fmt demo run ci clean-test-data
+.PHONY: help services python build test lint fmt demo run ci clean-test-data bench-pricing localstripe bench-payments
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -14,10 +14,13 @@ services: ## Install (apt) and start PostgreSQL and NATS JetStream if they are n
 python: ## A virtualenv with the Python `ocpp` package used as the charger in end-to-end tests
 	@bash scripts/ensure-python.sh
 
+localstripe: ## localstripe (PyPI), the Stripe emulator the Stripe adapter's tests run against, in .venv
+	@bash scripts/localstripe.sh --install
+
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
 
-test: services python ## Run every test: unit, integration (real PostgreSQL + NATS) and end to end
+test: services python localstripe ## Run every test: unit, integration (real PostgreSQL + NATS) and end to end
 	$(CARGO) test --workspace --no-fail-fast
 
 lint: ## cargo fmt --check and clippy -D warnings
@@ -35,3 +38,16 @@ run: services ## Run all services in one process (JOULE_* settings, see README)
 	$(CARGO) run --bin joule -- run --all
 
 ci: lint test ## What CI runs (.ci/run)
+
+bench-pricing: services ## Pricing throughput vs ocpi-tariffs 0.48.0 on one corpus, and re-rating 1M stored sessions
+	@bash scripts/bench-pricing.sh
+
+.PHONY: bench-gateway bench-gateway-quick
+bench-gateway: services ## Gateway at scale: idle connections (memory each), msgs/s and p99 latency, reconnect storm (BENCHMARKS.md)
+	@bash scripts/bench-gateway.sh
+
+bench-gateway-quick: services ## The same benchmark at small scale (2,000 chargers, 30 s load runs) to check it works
+	@BENCH_CHARGERS=2000 BENCH_LOAD_CHARGERS=200 BENCH_LOAD_SECS=30 bash scripts/bench-gateway.sh
+
+bench-payments: services ## Authorisations + captures per second through the payments service (sandbox provider)
+	$(CARGO) run --release -p joule-payments --example bench

@@ -3,11 +3,17 @@ authors did not write). It runs one charging session against a CSMS and prints w
 as one JSON object on stdout.
 
 usage: charge_point_16.py URL CHARGE_POINT_ID ID_TAG METER_START_WH METER_STOP_WH MINUTES
-       [--duplicate-stop] [--malformed-frame]
+       [--duplicate-stop] [--malformed-frame] [--hours-ago H] [--kwh-as-wh] [--password PW]
+
+--hours-ago H  the session happened H hours ago while the charger was offline: its messages carry
+               past timestamps and are sent now
+--kwh-as-wh    meter values (MeterValues and transactionData) are sent in kWh but labelled Wh
+--password PW  HTTP Basic auth (security profile 1) with user = charge point id
 """
 
 import argparse
 import asyncio
+import base64
 import datetime as dt
 import json
 import sys
@@ -27,7 +33,12 @@ def iso(t: dt.datetime) -> str:
 
 async def run(args) -> dict:
     out = {}
-    async with websockets.connect(f"{args.url}/{args.charge_point_id}", subprotocols=["ocpp1.6"]) as ws:
+    headers = {}
+    if args.password:
+        token = base64.b64encode(f"{args.charge_point_id}:{args.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    async with websockets.connect(f"{args.url}/{args.charge_point_id}", subprotocols=["ocpp1.6"],
+                                  additional_headers=headers) as ws:
         cp = ChargePoint(args.charge_point_id, ws)
         if args.malformed_frame:
             # Not OCPP at all; the CSMS must answer with a CallError and keep the connection (checked
@@ -42,7 +53,7 @@ async def run(args) -> dict:
         auth = await cp.call(call.Authorize(id_tag=args.id_tag))
         out["authorize_status"] = auth.id_tag_info["status"]
 
-        stop_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        stop_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=args.hours_ago)
         start_time = stop_time - dt.timedelta(minutes=args.minutes)
         start = await cp.call(call.StartTransaction(
             connector_id=1, id_tag=args.id_tag, meter_start=args.meter_start, timestamp=iso(start_time)))
@@ -52,19 +63,24 @@ async def run(args) -> dict:
 
         middle = start_time + (stop_time - start_time) / 2
         halfway = args.meter_start + (args.meter_stop - args.meter_start) // 2
+        # A firmware bug: the register in kWh, labelled Wh.
+        halfway_value = str(halfway / 1000) if args.kwh_as_wh else str(halfway)
         await cp.call(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=[{
             "timestamp": iso(middle),
             "sampled_value": [
-                {"value": str(halfway), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+                {"value": halfway_value, "measurand": "Energy.Active.Import.Register", "unit": "Wh",
                  "context": "Sample.Periodic"},
                 {"value": "11000", "measurand": "Power.Active.Import", "unit": "W", "context": "Sample.Periodic"},
             ],
         }]))
         stops = 2 if args.duplicate_stop else 1
         for _ in range(stops):
+            end_value = str(args.meter_stop / 1000) if args.kwh_as_wh else str(args.meter_stop)
             stop = await cp.call(call.StopTransaction(
                 meter_stop=args.meter_stop, timestamp=iso(stop_time), transaction_id=tx, id_tag=args.id_tag,
-                reason="Local"))
+                reason="Local", transaction_data=[{"timestamp": iso(stop_time), "sampled_value": [
+                    {"value": end_value, "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+                     "context": "Transaction.End"}]}]))
             out.setdefault("stop_status", []).append((stop.id_tag_info or {}).get("status"))
         listener.cancel()
     return out
@@ -80,6 +96,9 @@ def main() -> int:
     parser.add_argument("minutes", type=int)
     parser.add_argument("--duplicate-stop", action="store_true")
     parser.add_argument("--malformed-frame", action="store_true")
+    parser.add_argument("--hours-ago", type=float, default=0)
+    parser.add_argument("--kwh-as-wh", action="store_true")
+    parser.add_argument("--password")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))))
     return 0

@@ -67,6 +67,19 @@ impl Api {
         Ok(body)
     }
 
+    /// POST returning the status and body, whatever the status (for expected refusals).
+    pub async fn post_raw(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         let r = self
             .http
@@ -111,6 +124,15 @@ pub struct Fixture {
 }
 
 pub async fn register(api: &Api, suffix: &str) -> anyhow::Result<Fixture> {
+    register_with_password(api, suffix, None).await
+}
+
+/// Like [`register`], the charger registered with an OCPP password (security profile 1).
+pub async fn register_with_password(
+    api: &Api,
+    suffix: &str,
+    password: Option<&str>,
+) -> anyhow::Result<Fixture> {
     let site = api
         .post(
             "/v1/sites",
@@ -119,12 +141,11 @@ pub async fn register(api: &Api, suffix: &str) -> anyhow::Result<Fixture> {
         .await?;
     let tariff = api.post("/v1/tariffs", tariff()).await?;
     let charge_point_id = format!("E2E-{suffix}");
-    let charger = api
-        .post(
-            "/v1/chargers",
-            json!({"charge_point_id": charge_point_id, "site_id": site["id"], "tariff_id": tariff["id"]}),
-        )
-        .await?;
+    let mut charger_body = json!({"charge_point_id": charge_point_id, "site_id": site["id"], "tariff_id": tariff["id"]});
+    if let Some(password) = password {
+        charger_body["password"] = json!(password);
+    }
+    let charger = api.post("/v1/chargers", charger_body).await?;
     let account = api
         .post(
             "/v1/accounts",
@@ -166,6 +187,16 @@ fn repo_root() -> PathBuf {
 
 /// Runs `tests/python/charge_point_16.py` with the Python `ocpp` package (`make python` installs it).
 pub async fn python_charge_point(args: &[&str]) -> anyhow::Result<Value> {
+    python_script("charge_point_16.py", args).await
+}
+
+/// Runs `tests/python/charge_point_201.py`: an OCPP 2.0.1 charging station.
+pub async fn python_charge_point_201(args: &[&str]) -> anyhow::Result<Value> {
+    python_script("charge_point_201.py", args).await
+}
+
+/// Runs a script of `tests/python` and reads the JSON object it prints.
+pub async fn python_script(script: &str, args: &[&str]) -> anyhow::Result<Value> {
     let root = repo_root();
     let python = root.join(".venv/bin/python");
     if !python.exists() {
@@ -175,7 +206,7 @@ pub async fn python_charge_point(args: &[&str]) -> anyhow::Result<Value> {
         );
     }
     let output = tokio::process::Command::new(python)
-        .arg(root.join("tests/python/charge_point_16.py"))
+        .arg(root.join("tests/python").join(script))
         .args(args)
         .output()
         .await?;
@@ -281,4 +312,42 @@ impl Drop for JouleProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Waits until the gateway has the charger's password hash (from the REGISTRY stream), so that a
+/// connection without it is refused rather than accepted as profile 0.
+pub async fn wait_until_password_known(env: &TestEnv, charge_point_id: &str) -> anyhow::Result<()> {
+    let pool = env.pool().await;
+    for _ in 0..300 {
+        let known: Option<i64> = sqlx::query_scalar(
+            "SELECT 1::bigint FROM gateway.charger_credentials WHERE charge_point_id = $1 AND password_hash <> ''",
+        )
+        .bind(charge_point_id)
+        .fetch_optional(&pool)
+        .await
+        .ok()
+        .flatten();
+        if known.is_some() {
+            pool.close().await;
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the gateway never learnt the password of {charge_point_id}")
+}
+
+/// Waits until the charger's sessions are all invoiced and there are `count` of them.
+pub async fn invoiced_sessions(
+    api: &Api,
+    charger_id: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Value>> {
+    let sessions = api
+        .wait_for(&format!("/v1/sessions?charger_id={charger_id}"), |v| {
+            v["data"]
+                .as_array()
+                .is_some_and(|d| d.len() == count && d.iter().all(|s| s["invoice_id"].is_string()))
+        })
+        .await?;
+    Ok(sessions["data"].as_array().cloned().unwrap_or_default())
 }

@@ -112,16 +112,19 @@ pub enum Domain {
     Invoice,
     /// Ledger events: `<ns>.ledger.<entry_id>.<kind>`.
     Ledger,
+    /// Payment events: `<ns>.payment.<intent_id>.<kind>` (wallets and settlement lines use their own id).
+    Payment,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 6] = [
+    pub const ALL: [Domain; 7] = [
         Domain::Charger,
         Domain::Registry,
         Domain::Session,
         Domain::Pricing,
         Domain::Invoice,
         Domain::Ledger,
+        Domain::Payment,
     ];
 
     pub fn subject_root(self) -> &'static str {
@@ -132,6 +135,7 @@ impl Domain {
             Domain::Pricing => "pricing",
             Domain::Invoice => "invoice",
             Domain::Ledger => "ledger",
+            Domain::Payment => "payment",
         }
     }
 
@@ -143,6 +147,7 @@ impl Domain {
             Domain::Pricing => "PRICING",
             Domain::Invoice => "INVOICE",
             Domain::Ledger => "LEDGER",
+            Domain::Payment => "PAYMENT",
         }
     }
 }

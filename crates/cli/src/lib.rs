@@ -3,6 +3,8 @@
 
 pub mod demo;
 pub mod services;
+pub mod tariff;
+pub mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,11 +50,24 @@ enum Command {
         #[arg(long)]
         serve: bool,
     },
+    /// Simulates chargers against a gateway: thousands of OCPP 1.6/2.0.1 chargers with realistic
+    /// sessions and field faults, as a load generator with a latency summary (`joule sim --help`).
+    Sim(Box<sim::SimArgs>),
+    /// The tariff engine offline: price a CDR, lint or explain a tariff, benchmark a corpus.
+    Tariff {
+        #[command(subcommand)]
+        command: tariff::TariffCommand,
+    },
 }
 
 /// The `joule` command line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Offline tariff work needs no settings (and must not fail on a broken JOULE_* environment).
+    let cli = match cli.command {
+        Command::Tariff { command } => return tariff::run(command),
+        command => Cli { command, ..cli },
+    };
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -71,6 +86,7 @@ pub fn main() -> ExitCode {
             };
             joule_runtime::main_with(settings, "joule", &defs)
         }
+        Command::Sim(args) => sim::main(settings, *args),
         Command::Demo {
             chargers,
             sessions,
@@ -89,5 +105,6 @@ pub fn main() -> ExitCode {
                 }
             })
         }
+        Command::Tariff { command } => tariff::run(command),
     }
 }

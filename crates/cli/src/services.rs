@@ -2,13 +2,14 @@
 
 use joule_runtime::ServiceDef;
 
-pub const ALL: [ServiceDef; 6] = [
+pub const ALL: [ServiceDef; 7] = [
     joule_gateway::SERVICE,
     joule_sessions::SERVICE,
     joule_pricing::SERVICE,
     joule_invoicing::SERVICE,
     joule_ledger::SERVICE,
     joule_api::SERVICE,
+    joule_payments::SERVICE,
 ];
 
 pub fn select(all: bool, names: &[String]) -> Result<Vec<ServiceDef>, String> {

@@ -45,6 +45,45 @@ pub struct Settings {
     pub heartbeat_interval_secs: u32,
     /// How long a stopping process waits for its tasks to drain, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Where the api reaches the gateway's `joule.v1.ChargerCommands`; empty means this process.
+    pub gateway_grpc_url: String,
+    /// Refuse chargers without a password (no security profile 0).
+    pub ocpp_require_auth: bool,
+    /// PEM certificate chain and private key for TLS on the OCPP listener (security profile 2);
+    /// both empty means plain WebSocket.
+    pub ocpp_tls_cert: String,
+    pub ocpp_tls_key: String,
+    /// Days raw OCPP frames are kept in the gateway's audit trail; 0 records none.
+    pub ocpp_frame_retention_days: u32,
+    /// How long a command to a charger waits for the charger's answer, in seconds.
+    pub ocpp_command_timeout_secs: u64,
+    /// Charger clock drift beyond which messages are flagged, in seconds.
+    pub ocpp_clock_drift_secs: u64,
+    /// The most power a charger can deliver, in kW: energy above it over a time span is flagged.
+    pub max_charger_power_kw: u32,
+    /// How long sessions waits for missing 2.0.1 transaction events (a seqNo gap) before it
+    /// completes a session without them, flagged, in seconds.
+    pub session_event_wait_secs: u64,
+    /// Where the api reaches the payments service; empty means this process.
+    pub payments_grpc_url: String,
+    /// The hold placed at session start per currency, as `EUR=50.00,GBP=40.00`, until pricing
+    /// offers a quote; a currency without an entry gets no hold (the session is billed by invoice).
+    pub payments_default_holds: String,
+    /// How often a failed capture is tried in all before the amount goes to dunning.
+    pub payments_capture_max_attempts: u32,
+    /// Wait before the second capture attempt, in seconds; it doubles for each further attempt.
+    pub payments_capture_retry_secs: u64,
+    /// Stripe's API base URL (tests point it at localstripe). Production Stripe (https) needs a
+    /// TLS-enabled build of the HTTP client; see the payments section of the README.
+    pub payments_stripe_api_base: String,
+    /// Stripe secret API key (`sk_...`); empty disables the Stripe provider. Never logged.
+    pub payments_stripe_secret_key: String,
+    /// Stripe webhook signing secret (`whsec_...`); webhooks are refused without one.
+    pub payments_stripe_webhook_secret: String,
+    /// Listen address for provider webhooks (`POST /webhooks/stripe`); empty means none.
+    pub payments_webhook_addr: String,
+    /// How long one call to a payment provider may take, in seconds.
+    pub payments_provider_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -67,6 +106,24 @@ impl Default for Settings {
             log_format: "text".into(),
             heartbeat_interval_secs: 300,
             shutdown_grace_secs: 10,
+            gateway_grpc_url: String::new(),
+            ocpp_require_auth: false,
+            ocpp_tls_cert: String::new(),
+            ocpp_tls_key: String::new(),
+            ocpp_frame_retention_days: 30,
+            ocpp_command_timeout_secs: 30,
+            ocpp_clock_drift_secs: 300,
+            max_charger_power_kw: 350,
+            session_event_wait_secs: 900,
+            payments_grpc_url: String::new(),
+            payments_default_holds: "EUR=50.00,USD=50.00,GBP=40.00,CHF=50.00".into(),
+            payments_capture_max_attempts: 4,
+            payments_capture_retry_secs: 60,
+            payments_stripe_api_base: "https://api.stripe.com".into(),
+            payments_stripe_secret_key: String::new(),
+            payments_stripe_webhook_secret: String::new(),
+            payments_webhook_addr: String::new(),
+            payments_provider_timeout_secs: 20,
         }
     }
 }
@@ -107,6 +164,19 @@ impl Settings {
             return Err(ConfigError(
                 "heartbeat_interval_secs must be positive".into(),
             ));
+        }
+        if self.ocpp_tls_cert.is_empty() != self.ocpp_tls_key.is_empty() {
+            return Err(ConfigError(
+                "ocpp_tls_cert and ocpp_tls_key must be set together".into(),
+            ));
+        }
+        if self.payments_capture_max_attempts == 0 {
+            return Err(ConfigError(
+                "payments_capture_max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.max_charger_power_kw == 0 {
+            return Err(ConfigError("max_charger_power_kw must be positive".into()));
         }
         Ok(())
     }

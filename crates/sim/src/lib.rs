@@ -1,6 +1,25 @@
-//! A charger simulator. A [`Charger`] speaks OCPP-J 1.6 over a real WebSocket to a gateway, the way a
-//! charge point does: BootNotification, Authorize, StartTransaction, MeterValues, StopTransaction.
-//! Used by `joule sim` and `joule demo`; it knows nothing about Joule's internals.
+//! A charger simulator and load generator. It speaks OCPP-J over real WebSockets the way charge
+//! points do and knows nothing about Joule's internals.
+//!
+//! - [`Charger`]: one OCPP 1.6 charge point driven step by step (the demo and end-to-end tests).
+//! - [`fleet`]: thousands of chargers in one process (`joule sim`): 1.6 and 2.0.1, realistic sessions
+//!   ([`plan`]), field faults ([`faults`]), rate limits ([`pace`]), and counts and latency
+//!   histograms per action ([`stats`]), milestones such as "all reconnected" ([`monitor`]).
+//! - [`ocpp`]: versions, actions and OCPP-J framing; [`link`]: one charger's connection.
+
+pub mod faults;
+pub mod fleet;
+pub mod link;
+pub mod monitor;
+pub mod ocpp;
+pub mod pace;
+pub mod plan;
+mod report;
+pub mod stats;
+
+pub use fleet::{FleetConfig, Mode, Summary};
+/// Stops a fleet run early; re-exported so callers need no tokio-util of their own.
+pub use tokio_util::sync::CancellationToken;
 
 use std::time::Duration;
 
@@ -28,6 +47,8 @@ pub enum SimError {
     Timeout(String),
     #[error("connection closed")]
     Closed,
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// One simulated charge point with one open OCPP 1.6 connection.

@@ -42,10 +42,82 @@ pub struct PricedSession {
     pub subtotal_incl_vat: Decimal,
     /// Set when `min_price` or `max_price` changed the total.
     pub price_limit: Option<PriceLimitApplied>,
+    /// What OCPI cannot express, applied after `min_price` / `max_price`: an idle fee, discounts,
+    /// energy included in a subscription. Empty for a plain OCPI price.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<ExtraLine>,
+    /// What is payable: the tariff's total (bounded by `min_price` / `max_price`) plus the extras.
     pub total_excl_vat: Decimal,
     pub total_incl_vat: Decimal,
     /// Assumptions the engine made (a component without VAT, a restriction it could not check).
     pub notes: Vec<String>,
+}
+
+impl PricedSession {
+    /// The OCPI price of the tariff alone: the total before the extras.
+    pub fn tariff_total(&self) -> (Decimal, Decimal) {
+        let (e, i) = self.extras_total();
+        (
+            (self.total_excl_vat - e).normalize(),
+            (self.total_incl_vat - i).normalize(),
+        )
+    }
+
+    /// The sum of the extras, excl. and incl. VAT.
+    pub fn extras_total(&self) -> (Decimal, Decimal) {
+        self.extras.iter().fold((Decimal::ZERO, Decimal::ZERO), |(e, i), x| {
+            (e + x.amount_excl_vat, i + x.amount_incl_vat)
+        })
+    }
+
+    /// Appends an extra line and moves the payable totals by its amounts.
+    pub fn push_extra(&mut self, line: ExtraLine) {
+        self.total_excl_vat = (self.total_excl_vat + line.amount_excl_vat).normalize();
+        self.total_incl_vat = (self.total_incl_vat + line.amount_incl_vat).normalize();
+        self.extras.push(line);
+    }
+}
+
+/// What kind of price beyond OCPI an [`ExtraLine`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExtraKind {
+    /// Overstay after charging ended and the grace period passed.
+    IdleFee,
+    /// Energy included in a subscription, credited at the energy lines' prices.
+    SubscriptionAllowance,
+    /// A percentage or amount off, for an account, a fleet or a promotion code.
+    Discount,
+    /// A subscription's monthly fee (on the subscription's own invoice).
+    SubscriptionFee,
+}
+
+impl ExtraKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExtraKind::IdleFee => "IDLE_FEE",
+            ExtraKind::SubscriptionAllowance => "SUBSCRIPTION_ALLOWANCE",
+            ExtraKind::Discount => "DISCOUNT",
+            ExtraKind::SubscriptionFee => "SUBSCRIPTION_FEE",
+        }
+    }
+}
+
+/// A priced line beyond OCPI. Credits are negative.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraLine {
+    pub kind: ExtraKind,
+    /// Where it comes from: `joule.idle_fee`, a discount id, a subscription plan id.
+    pub source: String,
+    pub description: String,
+    /// Billed volume and its unit, when the line has one (idle hours, included kWh).
+    pub volume: Option<Decimal>,
+    pub unit: Option<String>,
+    pub unit_price: Option<Decimal>,
+    /// `None` when the line mixes rates (a discount on a whole session) or states none.
+    pub vat_percent: Option<Decimal>,
+    pub amount_excl_vat: Decimal,
+    pub amount_incl_vat: Decimal,
 }
 
 /// The price of one component over the session.
@@ -66,6 +138,10 @@ pub struct PriceLine {
     pub vat_percent: Option<Decimal>,
     pub amount_excl_vat: Decimal,
     pub amount_incl_vat: Decimal,
+    /// The component prices a reservation (its element has a `reservation` restriction): OCPI
+    /// counts it in `total_reservation_cost`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reservation: bool,
 }
 
 /// A stretch of the session during which the same components were in force.

@@ -11,6 +11,9 @@
 //! [`price_periods`] takes periods from any source so that pricing a CDR's charging periods can reuse
 //! it; [`price_session`] builds them from Joule's own measurements.
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use joule_domain::Energy;
 use rust_decimal::Decimal;
 
 use crate::breakdown::{
@@ -44,27 +47,75 @@ pub fn price_session(tariff: &Tariff, usage: &SessionUsage) -> Result<PricedSess
         });
     }
     let periods = periods::split(tariff, usage);
-    let priced = price_periods(tariff, &periods);
-    Ok(PricedSession {
+    Ok(finish(
+        tariff,
+        &periods,
+        false,
+        ExtrasContext {
+            time_zone: usage.time_zone,
+            start: usage.start,
+            end: usage.end,
+            charging_end: usage
+                .charging_end
+                .filter(|c| *c > usage.start && *c < usage.end),
+            energy: usage.energy,
+        },
+    ))
+}
+
+/// What the session-level parts of a price need besides the periods.
+pub(crate) struct ExtrasContext {
+    pub time_zone: Tz,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// When charging stopped, if it did before the end.
+    pub charging_end: Option<DateTime<Utc>>,
+    pub energy: Energy,
+}
+
+/// Prices the periods and adds the tariff's own extras (the idle fee).
+pub(crate) fn finish(
+    tariff: &Tariff,
+    periods: &[PeriodFacts],
+    reservation_expired: bool,
+    ctx: ExtrasContext,
+) -> PricedSession {
+    let priced = price_periods(tariff, periods, reservation_expired);
+    let mut session = PricedSession {
         tariff_id: tariff.id.clone(),
         currency: tariff.currency,
-        time_zone: usage.time_zone.name().to_owned(),
-        start: usage.start,
-        end: usage.end,
-        charging_end: usage
-            .charging_end
-            .filter(|c| *c > usage.start && *c < usage.end),
-        energy: usage.energy,
+        time_zone: ctx.time_zone.name().to_owned(),
+        start: ctx.start,
+        end: ctx.end,
+        charging_end: ctx.charging_end,
+        energy: ctx.energy,
         lines: priced.lines,
         periods: priced.periods,
         dimensions: priced.dimensions,
         subtotal_excl_vat: priced.subtotal_excl_vat,
         subtotal_incl_vat: priced.subtotal_incl_vat,
         price_limit: priced.price_limit,
+        extras: Vec::new(),
         total_excl_vat: priced.total_excl_vat,
         total_incl_vat: priced.total_incl_vat,
         notes: priced.notes,
-    })
+    };
+    if let Some(fee) = tariff.joule.as_ref().and_then(|j| j.idle_fee.as_ref()) {
+        // Idle is the parking after charging stopped for good.
+        let after = periods
+            .iter()
+            .rposition(|p| !p.reservation && p.state == PeriodState::Charging)
+            .map_or(0, |i| i + 1);
+        let idle_s: Decimal = periods[after..]
+            .iter()
+            .filter(|p| !p.reservation)
+            .map(|p| p.parking_s)
+            .sum();
+        if let Some(line) = crate::extras::idle_fee_line(fee, idle_s, tariff.currency) {
+            session.push_extra(line);
+        }
+    }
+    session
 }
 
 /// The priced parts that do not depend on where the periods came from.
@@ -80,94 +131,155 @@ pub(crate) struct PricedPeriods {
     pub notes: Vec<String>,
 }
 
+/// The volumes `step_size` rounds separately: energy, charging time, parking time, and the time of a
+/// reservation (priced by its own elements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Flat,
+    Energy,
+    Time,
+    Parking,
+    ReservationFlat,
+    ReservationTime,
+}
+
+impl Bucket {
+    const ALL: [Bucket; 6] = [
+        Bucket::Flat,
+        Bucket::Energy,
+        Bucket::Time,
+        Bucket::Parking,
+        Bucket::ReservationFlat,
+        Bucket::ReservationTime,
+    ];
+
+    fn dimension(self) -> Dimension {
+        match self {
+            Bucket::Flat | Bucket::ReservationFlat => Dimension::Flat,
+            Bucket::Energy => Dimension::Energy,
+            Bucket::Time | Bucket::ReservationTime => Dimension::Time,
+            Bucket::Parking => Dimension::ParkingTime,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Volume consumed under one component, in the dimension's base unit (Wh, seconds, sessions).
 struct Usage {
-    dimension: Dimension,
+    bucket: Bucket,
     component: ComponentRef,
     consumed: Decimal,
     step_added: Decimal,
 }
 
-pub(crate) fn price_periods(tariff: &Tariff, periods: &[PeriodFacts]) -> PricedPeriods {
+/// Prices periods of any origin. `reservation_expired`: the session was a reservation that ended
+/// without charging.
+pub(crate) fn price_periods(
+    tariff: &Tariff,
+    periods: &[PeriodFacts],
+    reservation_expired: bool,
+) -> PricedPeriods {
     let selections: Vec<[Option<ComponentRef>; 4]> = periods
         .iter()
-        .map(|p| Dimension::ALL.map(|d| select(tariff, d, p)))
+        .map(|p| Dimension::ALL.map(|d| select(tariff, d, p, reservation_expired)))
         .collect();
 
-    let mut usages: Vec<Usage> = Vec::new();
-    let mut add = |dimension: Dimension, component: ComponentRef, volume: Decimal| match usages
+    let mut usages: Vec<Usage> = Vec::with_capacity(4);
+    let mut add = |bucket: Bucket, component: ComponentRef, volume: Decimal| match usages
         .iter_mut()
-        .find(|u| u.dimension == dimension && u.component == component)
+        .find(|u| u.bucket == bucket && u.component == component)
     {
         Some(u) => u.consumed += volume,
         None => usages.push(Usage {
-            dimension,
+            bucket,
             component,
             consumed: volume,
             step_added: Decimal::ZERO,
         }),
     };
-    if let Some(flat) = selections.iter().find_map(|s| s[0]) {
-        add(Dimension::Flat, flat, Decimal::ONE);
+    // FLAT is billed once per session, from the first period that has one; a reservation's own
+    // FLAT (a booking fee) once more, from its first reservation period.
+    if let Some(flat) = periods
+        .iter()
+        .zip(&selections)
+        .find_map(|(p, s)| s[0].filter(|_| !p.reservation))
+    {
+        add(Bucket::Flat, flat, Decimal::ONE);
     }
-    // The component of the last period that billed each dimension: its step_size rounds the total.
-    let mut last: [Option<ComponentRef>; 4] = [None; 4];
+    if let Some(flat) = periods
+        .iter()
+        .zip(&selections)
+        .find_map(|(p, s)| s[0].filter(|_| p.reservation))
+    {
+        add(Bucket::ReservationFlat, flat, Decimal::ONE);
+    }
+    // The component of the last period that billed each bucket: its step_size rounds the total.
+    let mut last: [Option<ComponentRef>; 6] = [None; 6];
     for (p, s) in periods.iter().zip(&selections) {
-        for (i, dimension) in Dimension::ALL.into_iter().enumerate().skip(1) {
-            let volume = match dimension {
-                Dimension::Energy => p.energy_wh,
-                Dimension::Time if p.state == PeriodState::Charging => p.duration_s,
-                Dimension::ParkingTime if p.state == PeriodState::Parking => p.duration_s,
-                _ => continue,
-            };
-            if let Some(component) = s[i]
+        let volumes = [
+            (Bucket::Energy, s[1], p.energy_wh),
+            if p.reservation {
+                (Bucket::ReservationTime, s[2], p.reservation_s)
+            } else {
+                (Bucket::Time, s[2], p.time_s)
+            },
+            (Bucket::Parking, s[3], p.parking_s),
+        ];
+        for (bucket, component, volume) in volumes {
+            if let Some(component) = component
                 && volume > Decimal::ZERO
             {
-                add(dimension, component, volume);
-                last[i] = Some(component);
+                add(bucket, component, volume);
+                last[bucket.index()] = Some(component);
             }
         }
     }
 
-    let total = |usages: &[Usage], d: Dimension| -> Decimal {
+    let total = |usages: &[Usage], b: Bucket| -> Decimal {
         usages
             .iter()
-            .filter(|u| u.dimension == d)
+            .filter(|u| u.bucket == b)
             .map(|u| u.consumed)
             .sum()
     };
-    let parking = total(&usages, Dimension::ParkingTime);
-    let rounded: &[Dimension] = if parking > Decimal::ZERO {
-        &[Dimension::Energy, Dimension::ParkingTime]
+    // When both charging and parking time are billed, step_size applies to parking only
+    // (mod_tariffs, PriceComponent.step_size, 2.2.1 errata).
+    let parking = total(&usages, Bucket::Parking);
+    let rounded: &[Bucket] = if parking > Decimal::ZERO {
+        &[Bucket::Energy, Bucket::Parking, Bucket::ReservationTime]
     } else {
-        &[Dimension::Energy, Dimension::Time]
+        &[Bucket::Energy, Bucket::Time, Bucket::ReservationTime]
     };
-    let mut steps: [Option<u32>; 4] = [None; 4];
-    for &dimension in rounded {
-        let i = dimension_index(dimension);
-        let Some(component) = last[i] else { continue };
+    let mut steps: [Option<u32>; 6] = [None; 6];
+    for &bucket in rounded {
+        let Some(component) = last[bucket.index()] else {
+            continue;
+        };
         let step =
             tariff.elements[component.element].price_components[component.component].step_size;
-        steps[i] = Some(step);
-        let consumed = total(&usages, dimension);
+        steps[bucket.index()] = Some(step);
+        let consumed = total(&usages, bucket);
         let added = round_up(consumed, Decimal::from(step)) - consumed;
         if let Some(u) = usages
             .iter_mut()
-            .find(|u| u.dimension == dimension && u.component == component)
+            .find(|u| u.bucket == bucket && u.component == component)
         {
             u.step_added = added;
         }
     }
 
     let mut notes = Vec::new();
-    let mut lines: Vec<PriceLine> = Vec::new();
+    let mut lines: Vec<PriceLine> = Vec::with_capacity(usages.len());
     for dimension in Dimension::ALL {
-        for u in usages.iter().filter(|u| u.dimension == dimension) {
+        for u in usages.iter().filter(|u| u.bucket.dimension() == dimension) {
             let pc = &tariff.elements[u.component.element].price_components[u.component.component];
             let billed = u.consumed + u.step_added;
-            let amount_excl_vat = (pc.price * billed / base_units_per_unit(dimension)).normalize();
+            let amount_excl_vat = pc.price * billed / base_units_per_unit(dimension);
             let amount_incl_vat = match pc.vat {
-                Some(vat) => (amount_excl_vat * (HUNDRED + vat) / HUNDRED).normalize(),
+                Some(vat) => amount_excl_vat * (HUNDRED + vat) / HUNDRED,
                 None => {
                     notes.push(format!(
                         "elements[{}].price_components[{}] ({dimension}) states no VAT; priced at 0 %",
@@ -186,20 +298,23 @@ pub(crate) fn price_periods(tariff: &Tariff, periods: &[PeriodFacts]) -> PricedP
                 unit: dimension.unit(),
                 unit_price: pc.price,
                 vat_percent: pc.vat,
-                amount_excl_vat,
-                amount_incl_vat,
+                amount_excl_vat: amount_excl_vat.normalize(),
+                amount_incl_vat: amount_incl_vat.normalize(),
+                reservation: matches!(u.bucket, Bucket::ReservationFlat | Bucket::ReservationTime),
             });
         }
     }
-    for (i, element) in tariff.elements.iter().enumerate() {
-        if element
-            .restrictions
-            .as_ref()
-            .is_some_and(|r| r.min_current.is_some() || r.max_current.is_some())
-        {
-            notes.push(format!(
-                "elements[{i}] is restricted by current, which Joule does not measure per period; it did not apply"
-            ));
+    if periods.iter().any(|p| p.current_a.is_none()) {
+        for (i, element) in tariff.elements.iter().enumerate() {
+            if element
+                .restrictions
+                .as_ref()
+                .is_some_and(|r| r.min_current.is_some() || r.max_current.is_some())
+            {
+                notes.push(format!(
+                    "elements[{i}] is restricted by current, which was not measured for every period; it did not apply where unknown"
+                ));
+            }
         }
     }
 
@@ -207,12 +322,16 @@ pub(crate) fn price_periods(tariff: &Tariff, periods: &[PeriodFacts]) -> PricedP
         .into_iter()
         .filter_map(|dimension| {
             let of: Vec<&PriceLine> = lines.iter().filter(|l| l.dimension == dimension).collect();
+            let step = Bucket::ALL
+                .into_iter()
+                .filter(|b| b.dimension() == dimension)
+                .find_map(|b| steps[b.index()]);
             (!of.is_empty()).then(|| DimensionTotal {
                 dimension,
                 unit: dimension.unit(),
                 consumed: of.iter().map(|l| l.consumed).sum::<Decimal>().normalize(),
                 billed: of.iter().map(|l| l.volume).sum::<Decimal>().normalize(),
-                step_size: steps[dimension_index(dimension)],
+                step_size: step,
                 amount_excl_vat: of
                     .iter()
                     .map(|l| l.amount_excl_vat)
@@ -253,21 +372,30 @@ pub(crate) fn price_periods(tariff: &Tariff, periods: &[PeriodFacts]) -> PricedP
     }
 }
 
-fn select(tariff: &Tariff, dimension: Dimension, period: &PeriodFacts) -> Option<ComponentRef> {
-    match (dimension, period.state) {
-        (Dimension::Time, PeriodState::Parking)
-        | (Dimension::ParkingTime, PeriodState::Charging) => return None,
-        _ => {}
+fn select(
+    tariff: &Tariff,
+    dimension: Dimension,
+    period: &PeriodFacts,
+    reservation_expired: bool,
+) -> Option<ComponentRef> {
+    let relevant = match dimension {
+        Dimension::Flat => true,
+        Dimension::Energy => !period.reservation,
+        Dimension::Time if period.reservation => true,
+        Dimension::Time => period.state == PeriodState::Charging || period.time_s > Decimal::ZERO,
+        Dimension::ParkingTime => {
+            !period.reservation
+                && (period.state == PeriodState::Parking || period.parking_s > Decimal::ZERO)
+        }
+    };
+    if !relevant {
+        return None;
     }
     tariff.elements.iter().enumerate().find_map(|(element, e)| {
         let (component, _) = e.component(dimension)?;
-        e.applies_to(period)
+        e.applies_to(period, reservation_expired)
             .then_some(ComponentRef { element, component })
     })
-}
-
-fn dimension_index(d: Dimension) -> usize {
-    Dimension::ALL.iter().position(|x| *x == d).unwrap_or(0)
 }
 
 /// Base units (Wh, seconds, sessions) per billing unit (kWh, hour, session).

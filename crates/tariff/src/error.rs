@@ -23,6 +23,13 @@ pub enum PricingError {
     },
     #[error("session energy must not be negative, got {0} Wh")]
     NegativeEnergy(rust_decimal::Decimal),
+    #[error("quote: {0}")]
+    InvalidQuote(String),
+    #[error("the CDR is in {cdr} but the tariff in {tariff}")]
+    CurrencyMismatch {
+        cdr: joule_domain::Currency,
+        tariff: joule_domain::Currency,
+    },
     #[error("tariff {tariff_id} is not in force at the session start {at}")]
     TariffNotActive {
         tariff_id: String,

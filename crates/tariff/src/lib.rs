@@ -16,24 +16,38 @@
 //! idle fees, quotes and discounts are not here yet; they are meant to reuse the period pricing.
 
 mod breakdown;
+mod cdr;
 mod engine;
 mod error;
+mod explain;
+mod extras;
+mod json;
+mod lint;
 mod model;
 mod parse;
 mod periods;
 mod restrictions;
+mod totals;
 mod usage;
 
 pub use breakdown::{
-    ComponentRef, DimensionTotal, PriceBound, PriceLimitApplied, PriceLine, PricedPeriod,
-    PricedSession,
+    ComponentRef, DimensionTotal, ExtraKind, ExtraLine, PriceBound, PriceLimitApplied, PriceLine,
+    PricedPeriod, PricedSession,
 };
+pub use cdr::{Cdr, CdrDimension, CdrPeriod, price_cdr};
 pub use engine::price_session;
 pub use error::{PricingError, TariffError};
-pub use model::{
-    DayOfWeek, Dimension, DisplayText, Price, PriceComponent, ReservationRestriction, Tariff,
-    TariffElement, TariffRestrictions, TariffType, TimeOfDay, Unit,
+pub use explain::{explain, zone_of_country};
+pub use lint::{Finding, FindingKind, lint};
+pub use extras::{
+    Customer, Discount, DiscountScope, DiscountValue, QuoteRequest, RunningSession,
+    SubscriptionPlan, apply_discounts, apply_subscription, quote, running_estimate,
 };
+pub use model::{
+    DayOfWeek, Dimension, DisplayText, IdleFee, JouleExtensions, Price, PriceComponent,
+    ReservationRestriction, Tariff, TariffElement, TariffRestrictions, TariffType, TimeOfDay, Unit,
+};
+pub use totals::{OcpiTotals, PriceTotal};
 pub use periods::PeriodState;
 pub use usage::SessionUsage;
 

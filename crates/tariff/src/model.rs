@@ -44,20 +44,46 @@ pub struct Tariff {
     pub end_date_time: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_updated: Option<DateTime<Utc>>,
+    /// What OCPI cannot express, under the extension key `joule` (OCPI receivers ignore unknown
+    /// fields, so the tariff stays valid OCPI for roaming partners).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joule: Option<JouleExtensions>,
+}
+
+/// Joule's extensions to an OCPI tariff.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct JouleExtensions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_fee: Option<IdleFee>,
+}
+
+/// An overstay fee (ocpi/ocpi#543): once charging has stopped and a grace period has passed, every
+/// further started `step_size` seconds costs `price_per_hour` pro rata, up to `max_price` excl. VAT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdleFee {
+    /// Excl. VAT.
+    pub price_per_hour: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vat: Option<Decimal>,
+    pub grace_period_seconds: u64,
+    /// Billing block in seconds; 0 bills to the second.
+    pub step_size: u32,
+    /// Cap of the fee, excl. VAT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<Decimal>,
 }
 
 impl Tariff {
     /// Parses and validates OCPI 2.2.1 Tariff JSON. Errors name the offending field by its path, for
     /// example `elements[0].price_components[1].price: must not be negative`.
     pub fn parse(json: &str) -> Result<Tariff, TariffError> {
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| TariffError::Json(e.to_string()))?;
-        Self::from_value(&value)
+        let tree = crate::json::Json::parse(json).map_err(|e| TariffError::Json(e.to_string()))?;
+        crate::parse::tariff(&tree)
     }
 
     /// Like [`Tariff::parse`], from JSON already decoded.
     pub fn from_value(value: &serde_json::Value) -> Result<Tariff, TariffError> {
-        crate::parse::tariff(value)
+        crate::parse::tariff(&crate::json::Json::from_value(value))
     }
 
     /// Whether the tariff is in force at `at` (`start_date_time` inclusive, `end_date_time` exclusive).

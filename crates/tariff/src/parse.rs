@@ -10,25 +10,27 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use joule_domain::Currency;
 use rust_decimal::Decimal;
-use serde_json::{Map, Value};
+
+use crate::json::Json;
+use std::borrow::Cow;
 
 use crate::error::TariffError;
 use crate::model::{
-    DayOfWeek, Dimension, DisplayText, Price, PriceComponent, ReservationRestriction, Tariff,
+    DayOfWeek, Dimension, DisplayText, IdleFee, JouleExtensions, Price, PriceComponent, ReservationRestriction, Tariff,
     TariffElement, TariffRestrictions, TariffType, TimeOfDay,
 };
 
-type Result<T> = std::result::Result<T, TariffError>;
+pub(crate) type Result<T> = std::result::Result<T, TariffError>;
 
-fn invalid(path: impl Into<String>, message: impl Into<String>) -> TariffError {
+pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> TariffError {
     TariffError::Invalid {
         path: path.into(),
         message: message.into(),
     }
 }
 
-pub(crate) fn tariff(value: &Value) -> Result<Tariff> {
-    let root = Obj::new(value, String::new(), "an OCPI Tariff")?;
+pub(crate) fn tariff(value: &Json<'_>) -> Result<Tariff> {
+    let root = Obj::new(value, Path::ROOT, "an OCPI Tariff")?;
 
     let id = root.req_str("id")?;
     if id.trim().is_empty() {
@@ -60,7 +62,7 @@ pub(crate) fn tariff(value: &Value) -> Result<Tariff> {
 
     let tariff_type = root
         .opt_str("type")?
-        .map(|s| one_of(s, TariffType::NAMES, &root.path("type")))
+        .map(|s| one_of(s, TariffType::NAMES, &root.child("type")))
         .transpose()?;
 
     let mut tariff_alt_text = Vec::new();
@@ -121,7 +123,7 @@ pub(crate) fn tariff(value: &Value) -> Result<Tariff> {
 
     let energy_mix = match root.get("energy_mix") {
         None => None,
-        Some(v) if v.is_object() => Some(v.clone()),
+        Some(v) if v.as_object().is_some() => Some(v.to_value()),
         Some(_) => return Err(invalid("energy_mix", "must be an object")),
     };
 
@@ -133,6 +135,7 @@ pub(crate) fn tariff(value: &Value) -> Result<Tariff> {
         return Err(invalid("end_date_time", "must be after start_date_time"));
     }
     let last_updated = root.opt_date_time("last_updated")?;
+    let joule = root.opt_obj("joule")?.map(|o| extensions(&o)).transpose()?;
 
     Ok(Tariff {
         id: id.to_owned(),
@@ -149,20 +152,53 @@ pub(crate) fn tariff(value: &Value) -> Result<Tariff> {
         start_date_time,
         end_date_time,
         last_updated,
+        joule,
     })
 }
 
-fn price(o: &Obj<'_>) -> Result<Price> {
+fn extensions(o: &Obj<'_, '_>) -> Result<JouleExtensions> {
+    let idle_fee = match o.opt_obj("idle_fee")? {
+        None => None,
+        Some(f) => {
+            let price_per_hour = f.req_decimal("price_per_hour")?;
+            f.non_negative(price_per_hour, "price_per_hour")?;
+            let vat = f.opt_decimal("vat")?;
+            if let Some(v) = vat {
+                f.non_negative(v, "vat")?;
+            }
+            let max_price = f.opt_decimal("max_price")?;
+            if let Some(v) = max_price {
+                f.non_negative(v, "max_price")?;
+            }
+            let step_size = match f.opt_whole("step_size")? {
+                None => 0,
+                Some(n) => {
+                    u32::try_from(n).map_err(|_| invalid(f.path("step_size"), "is too large"))?
+                }
+            };
+            Some(IdleFee {
+                price_per_hour,
+                vat,
+                grace_period_seconds: f.opt_whole("grace_period_seconds")?.unwrap_or(0),
+                step_size,
+                max_price,
+            })
+        }
+    };
+    Ok(JouleExtensions { idle_fee })
+}
+
+fn price(o: &Obj<'_, '_>) -> Result<Price> {
     let excl_vat = o.req_decimal("excl_vat")?;
-    non_negative(excl_vat, &o.path("excl_vat"))?;
+    o.non_negative(excl_vat, "excl_vat")?;
     let incl_vat = o.opt_decimal("incl_vat")?;
     if let Some(v) = incl_vat {
-        non_negative(v, &o.path("incl_vat"))?;
+        o.non_negative(v, "incl_vat")?;
     }
     Ok(Price { excl_vat, incl_vat })
 }
 
-fn element(value: &Value, path: String) -> Result<TariffElement> {
+fn element(value: &Json<'_>, path: Path<'_>) -> Result<TariffElement> {
     let o = Obj::new(value, path, "a tariff element")?;
     let Some(items) = o.opt_array("price_components")? else {
         return Err(invalid(o.path("price_components"), "is required"));
@@ -187,7 +223,7 @@ fn element(value: &Value, path: String) -> Result<TariffElement> {
     })
 }
 
-fn component(value: &Value, path: String) -> Result<PriceComponent> {
+fn component(value: &Json<'_>, path: Path<'_>) -> Result<PriceComponent> {
     let o = Obj::new(value, path, "a price component")?;
     let name = o.req_str("type")?;
     let dimension = Dimension::from_name(name).ok_or_else(|| {
@@ -197,10 +233,10 @@ fn component(value: &Value, path: String) -> Result<PriceComponent> {
         )
     })?;
     let price = o.req_decimal("price")?;
-    non_negative(price, &o.path("price"))?;
+    o.non_negative(price, "price")?;
     let vat = o.opt_decimal("vat")?;
     if let Some(v) = vat {
-        non_negative(v, &o.path("vat"))?;
+        o.non_negative(v, "vat")?;
     }
     // OCPI makes step_size required; tariffs written by hand often leave it out, and its absence can
     // only mean "no rounding", so it defaults to 0.
@@ -216,7 +252,7 @@ fn component(value: &Value, path: String) -> Result<PriceComponent> {
     })
 }
 
-fn restrictions(o: &Obj<'_>) -> Result<TariffRestrictions> {
+fn restrictions(o: &Obj<'_, '_>) -> Result<TariffRestrictions> {
     let time = |key: &str| -> Result<Option<TimeOfDay>> {
         o.opt_str(key)?
             .map(|s| {
@@ -241,7 +277,7 @@ fn restrictions(o: &Obj<'_>) -> Result<TariffRestrictions> {
     let number = |key: &str| -> Result<Option<Decimal>> {
         let v = o.opt_decimal(key)?;
         if let Some(v) = v {
-            non_negative(v, &o.path(key))?;
+            o.non_negative(v, key)?;
         }
         Ok(v)
     };
@@ -264,7 +300,7 @@ fn restrictions(o: &Obj<'_>) -> Result<TariffRestrictions> {
                 .into_iter()
                 .map(|(path, v)| match v.as_str() {
                     Some(s) => one_of(s, DayOfWeek::NAMES, &path),
-                    None => Err(invalid(path, "must be a day name such as MONDAY")),
+                    None => Err(invalid(path.to_string(), "must be a day name such as MONDAY")),
                 })
                 .collect::<Result<Vec<_>>>()?,
         },
@@ -280,7 +316,7 @@ fn restrictions(o: &Obj<'_>) -> Result<TariffRestrictions> {
                             ReservationRestriction::ReservationExpires,
                         ),
                     ],
-                    &o.path("reservation"),
+                    &o.child("reservation"),
                 )
             })
             .transpose()?,
@@ -335,15 +371,11 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
     }
 }
 
-fn non_negative(v: Decimal, path: &str) -> Result<()> {
-    if v.is_sign_negative() && !v.is_zero() {
-        Err(invalid(path, "must not be negative"))
-    } else {
-        Ok(())
-    }
-}
-
-fn one_of<T: Copy>(s: &str, names: &[(&str, T)], path: &str) -> Result<T> {
+pub(crate) fn one_of<T: Copy>(
+    s: &str,
+    names: &[(&str, T)],
+    path: &dyn std::fmt::Display,
+) -> Result<T> {
     names
         .iter()
         .find(|(n, _)| *n == s)
@@ -351,65 +383,128 @@ fn one_of<T: Copy>(s: &str, names: &[(&str, T)], path: &str) -> Result<T> {
         .ok_or_else(|| {
             let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
             invalid(
-                path,
+                path.to_string(),
                 format!("must be one of {}, not {s:?}", all.join(", ")),
             )
         })
 }
 
-/// A JSON object being read, with the path that names it in errors.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
+/// Where a value sits in the document (`elements[0].price_components[1]`), built as a chain on the
+/// stack and written out only when an error names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Path<'p> {
+    parent: Option<&'p Path<'p>>,
+    key: &'p str,
+    index: Option<usize>,
 }
 
-impl<'a> Obj<'a> {
-    fn new(value: &'a Value, path: String, what: &str) -> Result<Self> {
+impl Path<'static> {
+    pub(crate) const ROOT: Path<'static> = Path {
+        parent: None,
+        key: "",
+        index: None,
+    };
+}
+
+impl Path<'_> {
+    fn is_root(&self) -> bool {
+        self.parent.is_none() && self.key.is_empty() && self.index.is_none()
+    }
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(parent) = self.parent {
+            parent.fmt(f)?;
+            if !parent.is_root() && !self.key.is_empty() {
+                f.write_str(".")?;
+            }
+        }
+        f.write_str(self.key)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// A JSON object being read, with the path that names it in errors.
+pub(crate) struct Obj<'a, 'p> {
+    fields: &'a [(Cow<'a, str>, Json<'a>)],
+    path: Path<'p>,
+}
+
+impl<'a, 'p> Obj<'a, 'p> {
+    pub(crate) fn new(value: &'a Json<'a>, path: Path<'p>, what: &str) -> Result<Self> {
         match value.as_object() {
-            Some(map) => Ok(Obj { map, path }),
+            Some(fields) => Ok(Obj { fields, path }),
             None => Err(invalid(
-                if path.is_empty() {
+                if path.is_root() {
                     "tariff".to_owned()
                 } else {
-                    path
+                    path.to_string()
                 },
                 format!("must be {what} (a JSON object)"),
             )),
         }
     }
 
-    fn path(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
+    /// The path of `key` in this object.
+    pub(crate) fn child<'s>(&'s self, key: &'s str) -> Path<'s> {
+        Path {
+            parent: Some(&self.path),
+            key,
+            index: None,
         }
     }
 
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+    /// `Ok` unless `v` is negative; the path is built only for the error.
+    pub(crate) fn non_negative(&self, v: Decimal, key: &str) -> Result<()> {
+        if v.is_sign_negative() && !v.is_zero() {
+            Err(invalid(self.path(key), "must not be negative"))
+        } else {
+            Ok(())
+        }
     }
 
-    fn opt_str(&self, key: &str) -> Result<Option<&'a str>> {
+    pub(crate) fn path(&self, key: &str) -> String {
+        self.child(key).to_string()
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Json<'a>> {
+        Json::field(self.fields, key).filter(|v| !v.is_null())
+    }
+
+    pub(crate) fn opt_str(&self, key: &str) -> Result<Option<&'a str>> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(Json::String(s)) => Ok(Some(s)),
             Some(_) => Err(invalid(self.path(key), "must be a string")),
         }
     }
 
-    fn req_str(&self, key: &str) -> Result<&'a str> {
+    pub(crate) fn req_str(&self, key: &str) -> Result<&'a str> {
         self.opt_str(key)?
             .ok_or_else(|| invalid(self.path(key), "is required"))
     }
 
-    fn opt_decimal(&self, key: &str) -> Result<Option<Decimal>> {
+    pub(crate) fn opt_decimal(&self, key: &str) -> Result<Option<Decimal>> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        let text = match v {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) => s.trim().to_owned(),
+        let text: Cow<'_, str> = match v {
+            Json::Number(n) => {
+                // Integers need no text; the rest read as `Value` prints them.
+                if let Some(i) = n.as_u64() {
+                    return Ok(Some(Decimal::from(i)));
+                }
+                if let Some(i) = n.as_i64() {
+                    return Ok(Some(Decimal::from(i)));
+                }
+                Cow::Owned(n.to_string())
+            }
+            Json::Raw(r) => Cow::Borrowed(*r),
+            Json::String(s) => Cow::Borrowed(s.trim()),
             _ => return Err(invalid(self.path(key), "must be a number")),
         };
         Decimal::from_str(&text)
@@ -423,17 +518,17 @@ impl<'a> Obj<'a> {
             })
     }
 
-    fn req_decimal(&self, key: &str) -> Result<Decimal> {
+    pub(crate) fn req_decimal(&self, key: &str) -> Result<Decimal> {
         self.opt_decimal(key)?
             .ok_or_else(|| invalid(self.path(key), "is required"))
     }
 
     /// A whole, non-negative number (seconds, Wh).
-    fn opt_whole(&self, key: &str) -> Result<Option<u64>> {
+    pub(crate) fn opt_whole(&self, key: &str) -> Result<Option<u64>> {
         let Some(d) = self.opt_decimal(key)? else {
             return Ok(None);
         };
-        non_negative(d, &self.path(key))?;
+        self.non_negative(d, key)?;
         if !d.fract().is_zero() {
             return Err(invalid(self.path(key), "must be a whole number"));
         }
@@ -442,31 +537,41 @@ impl<'a> Obj<'a> {
             .map_err(|_| invalid(self.path(key), "is too large"))
     }
 
-    fn opt_obj(&self, key: &str) -> Result<Option<Obj<'a>>> {
+    pub(crate) fn opt_obj<'s>(&'s self, key: &'s str) -> Result<Option<Obj<'a, 's>>> {
         self.get(key)
-            .map(|v| Obj::new(v, self.path(key), "an object"))
+            .map(|v| Obj::new(v, self.child(key), "an object"))
             .transpose()
     }
 
     /// The array under `key` with each item's path (`elements[2]`).
-    fn opt_array(&self, key: &str) -> Result<Option<Vec<(String, &'a Value)>>> {
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn opt_array<'s>(
+        &'s self,
+        key: &'s str,
+    ) -> Result<Option<Vec<(Path<'s>, &'a Json<'a>)>>> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Array(items)) => {
-                let base = self.path(key);
-                Ok(Some(
-                    items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| (format!("{base}[{i}]"), v))
-                        .collect(),
-                ))
-            }
+            Some(Json::Array(items)) => Ok(Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        (
+                            Path {
+                                parent: Some(&self.path),
+                                key,
+                                index: Some(i),
+                            },
+                            v,
+                        )
+                    })
+                    .collect(),
+            )),
             Some(_) => Err(invalid(self.path(key), "must be an array")),
         }
     }
 
-    fn opt_date_time(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
+    pub(crate) fn opt_date_time(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
         let Some(s) = self.opt_str(key)? else {
             return Ok(None);
         };

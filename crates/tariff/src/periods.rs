@@ -38,11 +38,89 @@ pub(crate) struct PeriodFacts {
     pub energy_wh: Decimal,
     /// Seconds since the session started, at `start`.
     pub elapsed_s: Decimal,
-    pub duration_s: Decimal,
-    /// Average charging power in kW; `None` when unknown (an instantaneous session).
-    pub power_kw: Option<Decimal>,
-    /// Current over all phases in A; Joule's chargers do not report it per period yet, so `None`.
-    pub current_a: Option<Decimal>,
+    /// Billable volumes of the period in seconds: charging (TIME), parking (PARKING_TIME) and
+    /// reservation time. For Joule's own sessions one of the first two is the period's length; a CDR
+    /// states them.
+    pub time_s: Decimal,
+    pub parking_s: Decimal,
+    pub reservation_s: Decimal,
+    /// The period belongs to a reservation (a CDR period with RESERVATION_TIME): only elements with a
+    /// `reservation` restriction price it.
+    pub reservation: bool,
+    /// Charging power in kW over the period as (lowest, highest); `None` when unknown.
+    pub power_kw: Option<(Decimal, Decimal)>,
+    /// Current over all phases in A as (lowest, highest); Joule's chargers do not report it per
+    /// period, a CDR may.
+    pub current_a: Option<(Decimal, Decimal)>,
+}
+
+/// Which restrictions the tariff uses, so that periods are cut only where something can change.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CutPlan {
+    /// Local times of day at which some element switches (start/end times, and midnight when a date,
+    /// a day of the week or a time window is restricted).
+    pub times: BTreeSet<TimeOfDay>,
+    /// Whether a DST jump can switch an element (some time-of-day restriction exists).
+    pub offset_changes: bool,
+    pub kwh_wh: Vec<Decimal>,
+    pub durations_s: Vec<u64>,
+}
+
+impl CutPlan {
+    pub fn of(tariff: &Tariff) -> CutPlan {
+        let mut plan = CutPlan::default();
+        for r in tariff.elements.iter().filter_map(|e| e.restrictions.as_ref()) {
+            let clock = [r.start_time, r.end_time];
+            plan.times.extend(clock.into_iter().flatten());
+            if r.start_time.is_some() || r.end_time.is_some() {
+                plan.offset_changes = true;
+                plan.times.insert(TimeOfDay::MIDNIGHT);
+            }
+            if r.start_date.is_some() || r.end_date.is_some() || !r.day_of_week.is_empty() {
+                plan.times.insert(TimeOfDay::MIDNIGHT);
+            }
+            plan.kwh_wh.extend(
+                [r.min_kwh, r.max_kwh]
+                    .into_iter()
+                    .flatten()
+                    .map(|kwh| kwh * Decimal::ONE_THOUSAND),
+            );
+            plan.durations_s
+                .extend([r.min_duration, r.max_duration].into_iter().flatten());
+        }
+        plan
+    }
+
+    /// Every instant in `(from, to)` where a local-time or duration restriction can change, sorted.
+    /// `session_start` anchors the durations.
+    pub fn clock_cuts(
+        &self,
+        tz: Tz,
+        session_start: DateTime<Utc>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>> {
+        let mut cuts: Vec<DateTime<Utc>> = Vec::new();
+        if !self.times.is_empty() {
+            cuts.extend(local_boundaries(tz, from, to, &self.times));
+        }
+        if self.offset_changes {
+            cuts.extend(offset_changes(tz, from, to));
+        }
+        for &seconds in &self.durations_s {
+            if let Some(t) = i64::try_from(seconds)
+                .ok()
+                .and_then(TimeDelta::try_seconds)
+                .and_then(|d| session_start.checked_add_signed(d))
+                .filter(|t| *t > from && *t < to)
+            {
+                cuts.push(t);
+            }
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts
+    }
 }
 
 /// The periods of `usage` for `tariff`, in time order, covering `[start, end]` without gaps.
@@ -63,47 +141,22 @@ pub(crate) fn split(tariff: &Tariff, usage: &SessionUsage) -> Vec<PeriodFacts> {
             energy_before_wh: Decimal::ZERO,
             energy_wh: usage.energy.wh(),
             elapsed_s: Decimal::ZERO,
-            duration_s: Decimal::ZERO,
+            time_s: Decimal::ZERO,
+            parking_s: Decimal::ZERO,
+            reservation_s: Decimal::ZERO,
+            reservation: false,
             power_kw: None,
             current_a: None,
         }];
     }
 
-    let restrictions = || {
-        tariff
-            .elements
-            .iter()
-            .filter_map(|e| e.restrictions.as_ref())
-    };
+    let plan = CutPlan::of(tariff);
     let mut curve = EnergyCurve::new(usage);
-    curve.add_thresholds(
-        restrictions()
-            .flat_map(|r| [r.min_kwh, r.max_kwh])
-            .flatten()
-            .map(|kwh| kwh * Decimal::ONE_THOUSAND),
-    );
+    curve.add_thresholds(plan.kwh_wh.iter().copied());
 
     let mut cuts: BTreeSet<DateTime<Utc>> = curve.vertex_times().collect();
     cuts.extend(charging_end);
-    cuts.extend(offset_changes(tz, usage.start, usage.end));
-    let mut times: BTreeSet<TimeOfDay> = restrictions()
-        .flat_map(|r| [r.start_time, r.end_time])
-        .flatten()
-        .collect();
-    times.insert(TimeOfDay::MIDNIGHT);
-    cuts.extend(local_boundaries(tz, usage.start, usage.end, &times));
-    for seconds in restrictions()
-        .flat_map(|r| [r.min_duration, r.max_duration])
-        .flatten()
-    {
-        if let Some(t) = i64::try_from(seconds)
-            .ok()
-            .and_then(TimeDelta::try_seconds)
-            .and_then(|d| usage.start.checked_add_signed(d))
-        {
-            cuts.insert(t);
-        }
-    }
+    cuts.extend(plan.clock_cuts(tz, usage.start, usage.start, usage.end));
     let cuts: Vec<DateTime<Utc>> = cuts
         .into_iter()
         .filter(|t| *t >= usage.start && *t <= usage.end)
@@ -113,16 +166,25 @@ pub(crate) fn split(tariff: &Tariff, usage: &SessionUsage) -> Vec<PeriodFacts> {
         .map(|w| {
             let (start, end) = (w[0], w[1]);
             let energy_before_wh = curve.energy_at(start);
+            let state = state_at(start);
+            let duration = seconds_between(start, end);
+            let (time_s, parking_s) = match state {
+                PeriodState::Charging => (duration, Decimal::ZERO),
+                PeriodState::Parking => (Decimal::ZERO, duration),
+            };
             PeriodFacts {
                 start,
                 end,
                 local_start: local(tz, start),
-                state: state_at(start),
+                state,
                 energy_before_wh,
                 energy_wh: curve.energy_at(end) - energy_before_wh,
                 elapsed_s: seconds_between(usage.start, start),
-                duration_s: seconds_between(start, end),
-                power_kw: curve.power_at(start),
+                time_s,
+                parking_s,
+                reservation_s: Decimal::ZERO,
+                reservation: false,
+                power_kw: curve.power_at(start).map(|p| (p, p)),
                 current_a: None,
             }
         })
@@ -142,14 +204,24 @@ fn local_boundaries(
     to: DateTime<Utc>,
     times: &BTreeSet<TimeOfDay>,
 ) -> Vec<DateTime<Utc>> {
-    let first = local(tz, from).date() - TimeDelta::days(1);
-    let last = local(tz, to).date() + TimeDelta::days(1);
+    let (local_from, local_to) = (local(tz, from), local(tz, to));
+    // A wall-clock reading more than a day away from the session's own can never fall inside it
+    // (zones move by at most a few hours), so most candidates need no zone lookup.
+    let (lo, hi) = (local_from - TimeDelta::days(1), local_to + TimeDelta::days(1));
     let mut out = Vec::new();
-    for day in first.iter_days().take_while(|d| *d <= last) {
+    for day in (local_from.date() - TimeDelta::days(1))
+        .iter_days()
+        .take_while(|d| *d <= local_to.date() + TimeDelta::days(1))
+    {
         for time in times {
+            let naive = day.and_time(time.as_naive());
+            if naive < lo || naive > hi {
+                continue;
+            }
             out.extend(
                 local_instants(tz, day, *time)
                     .into_iter()
+                    .flatten()
                     .filter(|t| *t > from && *t < to),
             );
         }
@@ -157,11 +229,13 @@ fn local_boundaries(
     out
 }
 
-fn local_instants(tz: Tz, day: NaiveDate, time: TimeOfDay) -> Vec<DateTime<Utc>> {
+fn local_instants(tz: Tz, day: NaiveDate, time: TimeOfDay) -> [Option<DateTime<Utc>>; 2] {
     match tz.from_local_datetime(&day.and_time(time.as_naive())) {
-        chrono::LocalResult::Single(t) => vec![t.with_timezone(&Utc)],
-        chrono::LocalResult::Ambiguous(a, b) => vec![a.with_timezone(&Utc), b.with_timezone(&Utc)],
-        chrono::LocalResult::None => vec![],
+        chrono::LocalResult::Single(t) => [Some(t.with_timezone(&Utc)), None],
+        chrono::LocalResult::Ambiguous(a, b) => {
+            [Some(a.with_timezone(&Utc)), Some(b.with_timezone(&Utc))]
+        }
+        chrono::LocalResult::None => [None, None],
     }
 }
 
@@ -177,6 +251,11 @@ fn offset_changes(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTim
     };
     let (first, last) = (from.timestamp(), to.timestamp() + 1);
     let mut out = Vec::new();
+    // Zones change offset at most a few times a year: within a few weeks, the same offset at both
+    // ends means no change in between.
+    if last - first < 20 * 86_400 && offset_at(first) == offset_at(last) {
+        return out;
+    }
     let mut a = first;
     while a < last {
         let b = (a + 3600).min(last);
@@ -223,11 +302,11 @@ mod tests {
         let t0230 = TimeOfDay::new(2, 30).unwrap();
         assert_eq!(
             local_instants(tz, fall, t0230),
-            vec![
-                Utc.with_ymd_and_hms(2024, 10, 27, 0, 30, 0).unwrap(),
-                Utc.with_ymd_and_hms(2024, 10, 27, 1, 30, 0).unwrap()
+            [
+                Some(Utc.with_ymd_and_hms(2024, 10, 27, 0, 30, 0).unwrap()),
+                Some(Utc.with_ymd_and_hms(2024, 10, 27, 1, 30, 0).unwrap())
             ]
         );
-        assert!(local_instants(tz, spring, t0230).is_empty());
+        assert_eq!(local_instants(tz, spring, t0230), [None, None]);
     }
 }

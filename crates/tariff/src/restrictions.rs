@@ -7,36 +7,54 @@
 use chrono::{Datelike, Timelike};
 use rust_decimal::Decimal;
 
-use crate::model::{TariffElement, TariffRestrictions};
+use crate::model::{ReservationRestriction, TariffElement, TariffRestrictions};
 use crate::periods::PeriodFacts;
 
 impl TariffElement {
-    /// Whether this element applies during `period` (of a charging session, not a reservation).
-    pub(crate) fn applies_to(&self, period: &PeriodFacts) -> bool {
-        self.restrictions
-            .as_ref()
-            .is_none_or(|r| r.hold_for(period))
+    /// Whether this element applies during `period`. `reservation_expired` says whether the
+    /// session's reservation ended without charging (RESERVATION_EXPIRES elements price only those).
+    pub(crate) fn applies_to(&self, period: &PeriodFacts, reservation_expired: bool) -> bool {
+        match &self.restrictions {
+            None => !period.reservation,
+            Some(r) => r.hold_for(period, reservation_expired),
+        }
     }
 }
 
 impl TariffRestrictions {
-    pub(crate) fn hold_for(&self, p: &PeriodFacts) -> bool {
-        // A reservation element prices reservations only; Joule's sessions carry none yet.
-        if self.reservation.is_some() {
+    pub(crate) fn hold_for(&self, p: &PeriodFacts, reservation_expired: bool) -> bool {
+        // A reservation element prices reservations only, and only reservation elements price them
+        // (mod_tariffs, TariffRestrictions.reservation). RESERVATION_EXPIRES prices a reservation
+        // that ended without charging; RESERVATION prices any reservation.
+        let reservation_ok = match self.reservation {
+            None => !p.reservation,
+            Some(ReservationRestriction::Reservation) => p.reservation,
+            Some(ReservationRestriction::ReservationExpires) => p.reservation && reservation_expired,
+        };
+        if !reservation_ok {
             return false;
         }
         let date = p.local_start.date();
         let minute = (p.local_start.hour() * 60 + p.local_start.minute()) as u16;
+        // "00:00" as an end is the end of the day ("To stop at end of the day use: 00:00").
+        let end_of = |e: crate::model::TimeOfDay| match e.minutes() {
+            0 => 24 * 60,
+            m => m,
+        };
         let in_window = match (self.start_time, self.end_time) {
             (None, None) => true,
             (Some(s), None) => minute >= s.minutes(),
-            // "00:00" as an end is the end of the day: every minute is before it.
-            (None, Some(e)) => e.minutes() == 0 || minute < e.minutes(),
-            (Some(s), Some(e)) if s.minutes() < e.minutes() => {
-                minute >= s.minutes() && minute < e.minutes()
+            (None, Some(e)) => minute < end_of(e),
+            (Some(s), Some(e)) if s.minutes() < end_of(e) => {
+                minute >= s.minutes() && minute < end_of(e)
             }
-            // The window wraps past midnight (and covers the whole day when both are equal).
-            (Some(s), Some(e)) => minute >= s.minutes() || minute < e.minutes(),
+            // "If end_time < start_time then the period wraps around to the next day."
+            (Some(s), Some(e)) if s.minutes() > end_of(e) => {
+                minute >= s.minutes() || minute < e.minutes()
+            }
+            // From a time until the same time: an empty window (the text wraps only when the end
+            // is before the start).
+            (Some(_), Some(_)) => false,
         };
         in_window
             && self.start_date.is_none_or(|d| date >= d)
@@ -51,8 +69,8 @@ impl TariffRestrictions {
                 self.min_kwh,
                 self.max_kwh,
             )
-            && in_range(p.current_a, self.min_current, self.max_current)
-            && in_range(p.power_kw, self.min_power, self.max_power)
+            && span_in_range(p.current_a, self.min_current, self.max_current)
+            && span_in_range(p.power_kw, self.min_power, self.max_power)
             && in_range(
                 Some(p.elapsed_s),
                 self.min_duration.map(Decimal::from),
@@ -115,10 +133,27 @@ fn in_range(value: Option<Decimal>, min: Option<Decimal>, max: Option<Decimal>) 
     min.is_none_or(|m| v >= m) && max.is_none_or(|m| v < m)
 }
 
+/// A power or current restriction over a period whose value ranged over `(lowest, highest)`: the
+/// element is valid "from" `min` and "up to" `max` (mod_tariffs, TariffRestrictions), so the whole
+/// period must lie in `[min, max)`: its lowest value at least `min`, its highest below `max`.
+fn span_in_range(
+    value: Option<(Decimal, Decimal)>,
+    min: Option<Decimal>,
+    max: Option<Decimal>,
+) -> bool {
+    if min.is_none() && max.is_none() {
+        return true;
+    }
+    let Some((low, high)) = value else {
+        return false;
+    };
+    min.is_none_or(|m| low >= m) && max.is_none_or(|m| high < m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DayOfWeek, ReservationRestriction, TimeOfDay};
+    use crate::model::{DayOfWeek, TimeOfDay};
     use crate::periods::PeriodState;
     use chrono::{NaiveDate, TimeZone, Utc};
     use rust_decimal_macros::dec;
@@ -137,8 +172,11 @@ mod tests {
             energy_before_wh: Decimal::ZERO,
             energy_wh: Decimal::ZERO,
             elapsed_s: Decimal::ZERO,
-            duration_s: Decimal::ZERO,
-            power_kw: Some(dec!(11)),
+            time_s: Decimal::ZERO,
+            parking_s: Decimal::ZERO,
+            reservation_s: Decimal::ZERO,
+            reservation: false,
+            power_kw: Some((dec!(11), dec!(11))),
             current_a: None,
         }
     }
@@ -153,35 +191,41 @@ mod tests {
 
     const MON: (i32, u32, u32) = (2024, 3, 4);
 
+    impl TariffRestrictions {
+        fn hold_for_charging(&self, p: &PeriodFacts) -> bool {
+            self.hold_for(p, false)
+        }
+    }
+
     #[test]
     fn time_window_is_start_inclusive_end_exclusive() {
         let r = times(Some((17, 0)), Some((23, 0)));
-        assert!(!r.hold_for(&at(MON, 16, 59)));
-        assert!(r.hold_for(&at(MON, 17, 0)));
-        assert!(r.hold_for(&at(MON, 22, 59)));
-        assert!(!r.hold_for(&at(MON, 23, 0)));
+        assert!(!r.hold_for_charging(&at(MON, 16, 59)));
+        assert!(r.hold_for_charging(&at(MON, 17, 0)));
+        assert!(r.hold_for_charging(&at(MON, 22, 59)));
+        assert!(!r.hold_for_charging(&at(MON, 23, 0)));
     }
 
     #[test]
     fn time_window_wraps_past_midnight() {
         let r = times(Some((22, 0)), Some((6, 0)));
-        assert!(r.hold_for(&at(MON, 23, 30)));
-        assert!(r.hold_for(&at(MON, 0, 0)));
-        assert!(r.hold_for(&at(MON, 5, 59)));
-        assert!(!r.hold_for(&at(MON, 6, 0)));
-        assert!(!r.hold_for(&at(MON, 12, 0)));
+        assert!(r.hold_for_charging(&at(MON, 23, 30)));
+        assert!(r.hold_for_charging(&at(MON, 0, 0)));
+        assert!(r.hold_for_charging(&at(MON, 5, 59)));
+        assert!(!r.hold_for_charging(&at(MON, 6, 0)));
+        assert!(!r.hold_for_charging(&at(MON, 12, 0)));
     }
 
     #[test]
     fn end_time_midnight_means_end_of_day() {
         let r = times(Some((18, 0)), Some((0, 0)));
-        assert!(r.hold_for(&at(MON, 23, 59)));
-        assert!(!r.hold_for(&at(MON, 0, 0)));
-        assert!(!r.hold_for(&at(MON, 17, 59)));
+        assert!(r.hold_for_charging(&at(MON, 23, 59)));
+        assert!(!r.hold_for_charging(&at(MON, 0, 0)));
+        assert!(!r.hold_for_charging(&at(MON, 17, 59)));
         // Without a start time, "until the end of the day" holds all day (ocpi-tariffs never matches).
         let r = times(None, Some((0, 0)));
-        assert!(r.hold_for(&at(MON, 0, 0)));
-        assert!(r.hold_for(&at(MON, 23, 59)));
+        assert!(r.hold_for_charging(&at(MON, 0, 0)));
+        assert!(r.hold_for_charging(&at(MON, 23, 59)));
     }
 
     #[test]
@@ -191,10 +235,10 @@ mod tests {
             end_date: NaiveDate::from_ymd_opt(2024, 3, 6),
             ..Default::default()
         };
-        assert!(!r.hold_for(&at((2024, 3, 3), 23, 59)));
-        assert!(r.hold_for(&at((2024, 3, 4), 0, 0)));
-        assert!(r.hold_for(&at((2024, 3, 5), 23, 59)));
-        assert!(!r.hold_for(&at((2024, 3, 6), 0, 0)));
+        assert!(!r.hold_for_charging(&at((2024, 3, 3), 23, 59)));
+        assert!(r.hold_for_charging(&at((2024, 3, 4), 0, 0)));
+        assert!(r.hold_for_charging(&at((2024, 3, 5), 23, 59)));
+        assert!(!r.hold_for_charging(&at((2024, 3, 6), 0, 0)));
     }
 
     #[test]
@@ -203,9 +247,9 @@ mod tests {
             day_of_week: vec![DayOfWeek::Saturday, DayOfWeek::Sunday],
             ..Default::default()
         };
-        assert!(!r.hold_for(&at(MON, 12, 0)));
-        assert!(r.hold_for(&at((2024, 3, 9), 12, 0)));
-        assert!(r.hold_for(&at((2024, 3, 10), 23, 59)));
+        assert!(!r.hold_for_charging(&at(MON, 12, 0)));
+        assert!(r.hold_for_charging(&at((2024, 3, 9), 12, 0)));
+        assert!(r.hold_for_charging(&at((2024, 3, 10), 23, 59)));
     }
 
     #[test]
@@ -219,10 +263,10 @@ mod tests {
             energy_before_wh: wh,
             ..at(MON, 12, 0)
         };
-        assert!(!r.hold_for(&with(dec!(999.9))));
-        assert!(r.hold_for(&with(dec!(1000))));
-        assert!(r.hold_for(&with(dec!(9999.99))));
-        assert!(!r.hold_for(&with(dec!(10000))));
+        assert!(!r.hold_for_charging(&with(dec!(999.9))));
+        assert!(r.hold_for_charging(&with(dec!(1000))));
+        assert!(r.hold_for_charging(&with(dec!(9999.99))));
+        assert!(!r.hold_for_charging(&with(dec!(10000))));
     }
 
     #[test]
@@ -233,24 +277,24 @@ mod tests {
             ..Default::default()
         };
         let with = |kw: Option<Decimal>| PeriodFacts {
-            power_kw: kw,
+            power_kw: kw.map(|k| (k, k)),
             ..at(MON, 12, 0)
         };
-        assert!(r.hold_for(&with(Some(dec!(11)))));
-        assert!(!r.hold_for(&with(Some(dec!(22)))));
-        assert!(!r.hold_for(&with(Some(dec!(10.9)))));
-        assert!(!r.hold_for(&with(None)));
+        assert!(r.hold_for_charging(&with(Some(dec!(11)))));
+        assert!(!r.hold_for_charging(&with(Some(dec!(22)))));
+        assert!(!r.hold_for_charging(&with(Some(dec!(10.9)))));
+        assert!(!r.hold_for_charging(&with(None)));
         // Joule does not know the current: a current restriction cannot be shown to hold.
         let r = TariffRestrictions {
             max_current: Some(dec!(32)),
             ..Default::default()
         };
-        assert!(!r.hold_for(&at(MON, 12, 0)));
+        assert!(!r.hold_for_charging(&at(MON, 12, 0)));
         let with_current = PeriodFacts {
-            current_a: Some(dec!(16)),
+            current_a: Some((dec!(16), dec!(16))),
             ..at(MON, 12, 0)
         };
-        assert!(r.hold_for(&with_current));
+        assert!(r.hold_for_charging(&with_current));
     }
 
     #[test]
@@ -264,18 +308,48 @@ mod tests {
             elapsed_s: s,
             ..at(MON, 12, 0)
         };
-        assert!(!r.hold_for(&with(dec!(1799.999))));
-        assert!(r.hold_for(&with(dec!(1800))));
-        assert!(!r.hold_for(&with(dec!(3600))));
+        assert!(!r.hold_for_charging(&with(dec!(1799.999))));
+        assert!(r.hold_for_charging(&with(dec!(1800))));
+        assert!(!r.hold_for_charging(&with(dec!(3600))));
     }
 
     #[test]
-    fn reservation_elements_never_price_a_charging_session() {
+    fn reservation_elements_price_reservations_only() {
         let r = TariffRestrictions {
             reservation: Some(ReservationRestriction::Reservation),
             ..Default::default()
         };
-        assert!(!r.hold_for(&at(MON, 12, 0)));
+        assert!(!r.hold_for_charging(&at(MON, 12, 0)));
+        let reserved = PeriodFacts {
+            reservation: true,
+            ..at(MON, 12, 0)
+        };
+        assert!(r.hold_for(&reserved, false));
+        let expires = TariffRestrictions {
+            reservation: Some(ReservationRestriction::ReservationExpires),
+            ..Default::default()
+        };
+        assert!(!expires.hold_for(&reserved, false));
+        assert!(expires.hold_for(&reserved, true));
+        // An unrestricted element does not price a reservation.
+        assert!(!TariffRestrictions::default().hold_for(&reserved, true));
+    }
+
+    #[test]
+    fn power_ranges_must_lie_within_the_bounds() {
+        let r = TariffRestrictions {
+            min_power: Some(dec!(11)),
+            max_power: Some(dec!(22)),
+            ..Default::default()
+        };
+        let with = |low: Decimal, high: Decimal| PeriodFacts {
+            power_kw: Some((low, high)),
+            ..at(MON, 12, 0)
+        };
+        assert!(r.hold_for_charging(&with(dec!(11), dec!(21.9))));
+        // Reaching max_power somewhere in the period: not valid "up to" it.
+        assert!(!r.hold_for_charging(&with(dec!(12), dec!(22))));
+        assert!(!r.hold_for_charging(&with(dec!(10), dec!(12))));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(crate) fn nanos_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
 
 /// Exact seconds from `a` to `b` (nanosecond precision).
 pub(crate) fn seconds_between(a: DateTime<Utc>, b: DateTime<Utc>) -> Decimal {
-    Decimal::from_i128_with_scale(i128::from(nanos_between(a, b)), 9).normalize()
+    Decimal::from_i128_with_scale(i128::from(nanos_between(a, b)), 9)
 }
 
 /// Cumulative energy delivered since the session start, as a non-decreasing piecewise-linear curve

@@ -1,9 +1,11 @@
-//! gRPC clients of the services the api reads through: pricing (tariffs), sessions, invoicing and
-//! ledger. Channels connect lazily, so the api starts even when a service is not up yet; a call to a
+//! gRPC clients of the services the api reads through: pricing (tariffs), sessions, invoicing,
+//! ledger, and the gateway (commands to chargers). Channels connect lazily, so the api starts even when a service is not up yet; a call to a
 //! service that is down fails with `Unavailable`, which the problem module turns into a 503.
 
+use joule_proto::v1::charger_commands_client::ChargerCommandsClient;
 use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
 use joule_proto::v1::ledger_service_client::LedgerServiceClient;
+use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use joule_proto::v1::sessions_service_client::SessionsServiceClient;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use joule_runtime::{BoxError, Context};
@@ -20,6 +22,8 @@ pub struct Upstreams {
     pub sessions: SessionsServiceClient<Traced>,
     pub invoicing: InvoicingServiceClient<Traced>,
     pub ledger: LedgerServiceClient<Traced>,
+    pub payments: PaymentsServiceClient<Traced>,
+    pub commands: ChargerCommandsClient<Traced>,
 }
 
 impl Upstreams {
@@ -40,6 +44,14 @@ impl Upstreams {
             ),
             ledger: LedgerServiceClient::with_interceptor(
                 ctx.grpc_channel(&s.ledger_grpc_url)?,
+                TracePropagation,
+            ),
+            payments: PaymentsServiceClient::with_interceptor(
+                ctx.grpc_channel(&s.payments_grpc_url)?,
+                TracePropagation,
+            ),
+            commands: ChargerCommandsClient::with_interceptor(
+                ctx.grpc_channel(&s.gateway_grpc_url)?,
                 TracePropagation,
             ),
         })

@@ -75,6 +75,23 @@ impl RegistryEvent {
                     joule_bus::envelope(&message, event.meta(0, *registered_at)),
                 )
             }
+            // Only the hash travels: the gateway checks chargers' Basic auth against it.
+            RegistryEvent::Charger(ChargerEvent::ChargerCredentialsSet {
+                charger_id,
+                charge_point_id,
+                password_hash,
+                set_at,
+            }) => {
+                let message = v1::ChargerCredentialsSet {
+                    charger_id: charger_id.to_string(),
+                    charge_point_id: charge_point_id.to_string(),
+                    password_hash: password_hash.clone(),
+                };
+                (
+                    format!("registry.credentials.{charger_id}"),
+                    joule_bus::envelope(&message, event.meta(0, *set_at)),
+                )
+            }
             RegistryEvent::Account(AccountEvent::AccountOpened {
                 account_id,
                 name,
@@ -171,6 +188,8 @@ impl RegistryRelay {
                 .execute(conn)
                 .await?;
             }
+            // No read table holds credentials.
+            RegistryEvent::Charger(ChargerEvent::ChargerCredentialsSet { .. }) => {}
             RegistryEvent::Account(AccountEvent::AccountOpened {
                 account_id,
                 name,

@@ -1,35 +1,88 @@
 //! One charger's WebSocket connection: a single task reads frames, handles each CALL to the end
 //! (including the durable publish) and writes its answer before reading the next, so a charger's
 //! messages are processed in the order it sent them.
+//!
+//! The same task sends the charger the commands routed to it ([`crate::presence`]): one CALL at a
+//! time (OCPP allows one outstanding CALL per direction), the rest queued, each answered to its
+//! requester when the charger's CALLRESULT or CALLERROR arrives, or failed on timeout or when the
+//! connection closes. Every frame in and out goes to the audit trail.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use chrono::{DateTime, Utc};
 use joule_proto::time::to_proto;
-use joule_proto::v1::{ChargerConnected, ChargerDisconnected};
+use joule_proto::v1::{
+    ChargerAlarm, ChargerCommandReply, ChargerCommandResult, ChargerConnected, ChargerDisconnected,
+    charger_command_reply,
+};
+use serde_json::Value;
+use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::audit::Direction;
+use crate::commands::{self, FAILURE_DISCONNECTED, FAILURE_REJECTED, FAILURE_TIMEOUT};
+use crate::context::{ALARM_OFFLINE, Cx};
 use crate::frame::{self, ErrorCode, Frame};
+use crate::presence::{self, CommandJob};
 use crate::protocol::OcppVersion;
 use crate::publish::{EventKind, key_time};
 use crate::registry::KnownCharger;
 use crate::server::Gateway;
+
+/// A command sent to the charger, waiting for its answer.
+struct Pending {
+    message_id: String,
+    action: &'static str,
+    reply: Option<async_nats::Subject>,
+    deadline: Instant,
+}
+
+/// The connection's state besides the socket.
+struct Conn {
+    gateway: Arc<Gateway>,
+    charger: KnownCharger,
+    version: OcppVersion,
+    pending: Option<Pending>,
+    queued: VecDeque<Box<CommandJob>>,
+}
+
+/// The socket broke while writing.
+struct Lost;
 
 pub async fn run(
     mut socket: WebSocket,
     gateway: Arc<Gateway>,
     charger: KnownCharger,
     version: OcppVersion,
+    security_profile: &'static str,
 ) {
     let cp = charger.charge_point_id.clone();
-    tracing::info!(charge_point_id = %cp, ocpp = version.label(), "charger connected");
+    tracing::info!(charge_point_id = %cp, ocpp = version.label(), security_profile, "charger connected");
+    let presence::Registered {
+        conn_id,
+        mut commands,
+        kicked,
+    } = gateway.live.register(&cp);
+    if let Err(e) = presence::claim(
+        &gateway.pool,
+        &gateway.bus,
+        &cp,
+        &gateway.live.replica_id,
+        conn_id,
+    )
+    .await
+    {
+        tracing::error!(charge_point_id = %cp, error = %e, "cannot record presence; commands will not reach this charger");
+    }
     let connected_at = Utc::now();
     let connected = ChargerConnected {
         charger_id: charger.charger_id.to_string(),
         charge_point_id: cp.to_string(),
         ocpp_version: version.label().into(),
         received_at: Some(to_proto(connected_at)),
+        security_profile: security_profile.into(),
     };
     let key = format!("{cp}/connected/{}", key_time(connected_at));
     publish_connection_event(
@@ -42,50 +95,126 @@ pub async fn run(
     )
     .await;
 
-    loop {
+    let mut conn = Conn {
+        gateway: gateway.clone(),
+        charger: charger.clone(),
+        version,
+        pending: None,
+        queued: VecDeque::new(),
+    };
+    let idle = gateway.idle_timeout();
+    let mut last_heard = Instant::now();
+    let reason = loop {
+        let pending_deadline = conn.pending.as_ref().map(|p| p.deadline);
         let message = tokio::select! {
             _ = gateway.shutdown.cancelled() => {
-                let close = CloseFrame { code: close_code::AWAY, reason: "gateway shutting down".into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
-                break;
+                close(&mut socket, close_code::AWAY, "gateway shutting down").await;
+                break "shutdown";
+            }
+            _ = kicked.cancelled() => {
+                tracing::info!(charge_point_id = %cp, "replaced by a newer connection; closing");
+                close(&mut socket, close_code::POLICY, "replaced by a newer connection").await;
+                break "replaced";
             }
             // A charger that vanished without closing (power cut, mobile network) would otherwise
             // count as connected until TCP gives up; its heartbeats stopping is the earlier sign.
-            _ = tokio::time::sleep(gateway.idle_timeout()) => {
+            _ = tokio::time::sleep_until(last_heard + idle) => {
                 tracing::info!(charge_point_id = %cp, "no message within the idle limit; closing");
-                let close = CloseFrame { code: close_code::AWAY, reason: "idle".into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
-                break;
+                close(&mut socket, close_code::AWAY, "idle").await;
+                break "idle";
+            }
+            _ = sleep_until_some(pending_deadline) => {
+                if let Some(p) = conn.pending.take() {
+                    tracing::info!(charge_point_id = %cp, action = p.action, "command not answered in time");
+                    let why = format!("no answer to {} within {:?}", p.action, gateway.command_timeout);
+                    presence::reply_failure(&gateway.bus, p.reply, FAILURE_TIMEOUT, why).await;
+                }
+                if conn.send_next(&mut socket).await.is_err() {
+                    break "lost";
+                }
+                continue;
+            }
+            Some(job) = commands.recv() => {
+                conn.queued.push_back(job);
+                if conn.send_next(&mut socket).await.is_err() {
+                    break "lost";
+                }
+                continue;
             }
             message = socket.recv() => message,
         };
         let received_at = Utc::now();
-        let answer = match message {
-            None | Some(Ok(Message::Close(_))) => break,
+        last_heard = Instant::now();
+        let text = match message {
+            None | Some(Ok(Message::Close(_))) => break "closed",
             Some(Err(e)) => {
                 tracing::info!(charge_point_id = %cp, error = %e, "connection lost");
-                break;
+                break "lost";
             }
-            Some(Ok(Message::Text(text))) => {
-                answer(&gateway, &charger, version, text.as_str(), received_at).await
-            }
+            Some(Ok(Message::Text(text))) => text.as_str().to_owned(),
             // OCPP-J is text; a binary frame that holds UTF-8 is read as text all the same.
-            Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
-                Ok(text) => answer(&gateway, &charger, version, text, received_at).await,
-                Err(_) => Some(frame::call_error(
-                    frame::UNKNOWN_MESSAGE_ID,
-                    ErrorCode::FormationViolation,
-                    "binary frame is not UTF-8 text",
-                )),
+            Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => text,
+                Err(_) => {
+                    let answer = frame::call_error_named(
+                        frame::UNKNOWN_MESSAGE_ID,
+                        version.error_code(ErrorCode::FormationViolation),
+                        "binary frame is not UTF-8 text",
+                    );
+                    if send(&gateway, &cp, &mut socket, answer).await.is_err() {
+                        break "lost";
+                    }
+                    continue;
+                }
             },
             // Pings are answered by the WebSocket layer.
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
         };
-        let Some(answer) = answer else { continue };
-        if let Err(e) = socket.send(Message::Text(answer.into())).await {
-            tracing::info!(charge_point_id = %cp, error = %e, "cannot write answer; connection lost");
-            break;
+        gateway
+            .frames
+            .record(cp.as_str(), Direction::In, &text)
+            .await;
+        let Some(answer) = conn.receive(&text, received_at).await else {
+            if conn.send_next(&mut socket).await.is_err() {
+                break "lost";
+            }
+            continue;
+        };
+        if send(&gateway, &cp, &mut socket, answer).await.is_err() {
+            tracing::info!(charge_point_id = %cp, "cannot write answer; connection lost");
+            break "lost";
         }
+    };
+
+    // Commands still waiting will not be answered on this connection.
+    let waiting = conn
+        .pending
+        .take()
+        .map(|p| p.reply)
+        .into_iter()
+        .chain(conn.queued.drain(..).map(|j| j.reply));
+    for reply in waiting {
+        presence::reply_failure(
+            &gateway.bus,
+            reply,
+            FAILURE_DISCONNECTED,
+            "the connection closed before the charger answered".into(),
+        )
+        .await;
+    }
+    commands.close();
+    while let Ok(job) = commands.try_recv() {
+        presence::reply_failure(
+            &gateway.bus,
+            job.reply,
+            FAILURE_DISCONNECTED,
+            "the connection closed".into(),
+        )
+        .await;
+    }
+    gateway.live.unregister(&cp, conn_id);
+    if let Err(e) = presence::release(&gateway.pool, &cp, &gateway.live.replica_id, conn_id).await {
+        tracing::warn!(charge_point_id = %cp, error = %e, "cannot clear presence");
     }
 
     let disconnected_at = Utc::now();
@@ -93,6 +222,7 @@ pub async fn run(
         charger_id: charger.charger_id.to_string(),
         charge_point_id: cp.to_string(),
         received_at: Some(to_proto(disconnected_at)),
+        reason: reason.into(),
     };
     let key = format!("{cp}/disconnected/{}", key_time(disconnected_at));
     publish_connection_event(
@@ -104,56 +234,195 @@ pub async fn run(
         &disconnected,
     )
     .await;
-    tracing::info!(charge_point_id = %cp, "charger disconnected");
+    if matches!(reason, "idle" | "lost") {
+        let alarm = ChargerAlarm {
+            charger_id: charger.charger_id.to_string(),
+            charge_point_id: cp.to_string(),
+            kind: ALARM_OFFLINE.into(),
+            raised: true,
+            code: reason.into(),
+            detail: "connection went silent or broke".into(),
+            received_at: Some(to_proto(disconnected_at)),
+            ..Default::default()
+        };
+        let key = format!("{cp}/alarm/offline/{}", key_time(disconnected_at));
+        publish_connection_event(
+            &gateway,
+            &charger,
+            EventKind::Alarm,
+            &key,
+            disconnected_at,
+            &alarm,
+        )
+        .await;
+    }
+    tracing::info!(charge_point_id = %cp, reason, "charger disconnected");
 }
 
-/// The answer to one received text frame; `None` for answers from the charger to the gateway's calls.
-async fn answer(
-    gateway: &Gateway,
-    charger: &KnownCharger,
-    version: OcppVersion,
-    text: &str,
-    received_at: DateTime<Utc>,
-) -> Option<String> {
-    let call = match frame::parse(text) {
-        Ok(Frame::Call(call)) => call,
-        Ok(Frame::CallResult { id, .. } | Frame::CallError { id, .. }) => {
-            // The gateway sends no CALLs yet, so nothing waits for these.
-            tracing::debug!(charge_point_id = %charger.charge_point_id, message_id = %id, "unsolicited answer ignored");
-            return None;
-        }
-        Err(e) => {
-            tracing::warn!(charge_point_id = %charger.charge_point_id, error = %e, "unreadable frame");
-            return Some(e.to_call_error());
-        }
-    };
-    // Each CALL starts its own trace (no parent): a trace follows one charger message through the system.
-    let span = tracing::info_span!(
-        parent: None,
-        "ocpp.call",
-        ocpp.version = version.label(),
-        ocpp.action = %call.action,
-        ocpp.message_id = %call.id,
-        charge_point_id = %charger.charge_point_id,
-    );
-    let outcome = version
-        .handle(gateway, charger, &call, received_at)
-        .instrument(span.clone())
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
         .await;
-    Some(match outcome {
-        Ok(payload) => frame::call_result(&call.id, payload),
-        Err(failure) => {
-            let (code, description) = failure.answer();
-            span.in_scope(|| {
-                if failure.is_infrastructure() {
-                    tracing::error!(error = %failure, "call failed; answering {}", code.as_str());
-                } else {
-                    tracing::warn!(error = %failure, "call refused; answering {}", code.as_str());
+}
+
+async fn send(
+    gateway: &Gateway,
+    cp: &joule_domain::ChargePointId,
+    socket: &mut WebSocket,
+    text: String,
+) -> Result<(), Lost> {
+    gateway
+        .frames
+        .record(cp.as_str(), Direction::Out, &text)
+        .await;
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| Lost)
+}
+
+impl Conn {
+    /// Sends the next queued command if none is outstanding.
+    async fn send_next(&mut self, socket: &mut WebSocket) -> Result<(), Lost> {
+        while self.pending.is_none() {
+            let Some(job) = self.queued.pop_front() else {
+                return Ok(());
+            };
+            let CommandJob { request, reply } = *job;
+            let Some(command) = request.command else {
+                presence::reply_failure(
+                    &self.gateway.bus,
+                    reply,
+                    commands::FAILURE_INVALID,
+                    "command: required".into(),
+                )
+                .await;
+                continue;
+            };
+            let (action, payload) = match commands::to_call(self.version, &command, Utc::now()) {
+                Ok(call) => call,
+                Err(e) => {
+                    let failure = e.into_failure();
+                    presence::reply_failure(
+                        &self.gateway.bus,
+                        reply,
+                        &failure.kind,
+                        failure.message,
+                    )
+                    .await;
+                    continue;
                 }
+            };
+            let message_id = uuid::Uuid::new_v4().to_string();
+            tracing::info!(charge_point_id = %self.charger.charge_point_id, action, %message_id, "sending command");
+            let text = frame::call(&message_id, action, &payload);
+            self.pending = Some(Pending {
+                message_id,
+                action,
+                reply,
+                deadline: Instant::now() + self.gateway.command_timeout,
             });
-            frame::call_error(&call.id, code, &description)
+            send(&self.gateway, &self.charger.charge_point_id, socket, text).await?;
         }
-    })
+        Ok(())
+    }
+
+    /// The answer to one received text frame; `None` for the charger's answers to commands.
+    async fn receive(&mut self, text: &str, received_at: DateTime<Utc>) -> Option<String> {
+        let version = self.version;
+        let cp = &self.charger.charge_point_id;
+        let call = match frame::parse(text) {
+            Ok(Frame::Call(call)) => call,
+            Ok(Frame::CallResult { id, payload }) => {
+                self.answered(&id, Ok(payload)).await;
+                return None;
+            }
+            Ok(Frame::CallError {
+                id,
+                code,
+                description,
+            }) => {
+                self.answered(&id, Err(format!("{code}: {description}")))
+                    .await;
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(charge_point_id = %cp, error = %e, "unreadable frame");
+                return Some(frame::call_error_named(
+                    e.id.as_deref().unwrap_or(frame::UNKNOWN_MESSAGE_ID),
+                    version.error_code(e.code),
+                    &e.description,
+                ));
+            }
+        };
+        // Each CALL starts its own trace (no parent): a trace follows one charger message through the system.
+        let span = tracing::info_span!(
+            parent: None,
+            "ocpp.call",
+            ocpp.version = version.label(),
+            ocpp.action = %call.action,
+            ocpp.message_id = %call.id,
+            charge_point_id = %cp,
+        );
+        let cx = Cx {
+            gateway: &self.gateway,
+            charger: &self.charger,
+            received_at,
+            version,
+        };
+        let outcome = version.handle(&cx, &call).instrument(span.clone()).await;
+        Some(match outcome {
+            Ok(payload) => frame::call_result(&call.id, payload),
+            Err(failure) => {
+                let (code, description) = failure.answer();
+                span.in_scope(|| {
+                    if failure.is_infrastructure() {
+                        tracing::error!(error = %failure, "call failed; answering {}", code.as_str());
+                    } else {
+                        tracing::warn!(error = %failure, "call refused; answering {}", code.as_str());
+                    }
+                });
+                frame::call_error_named(&call.id, version.error_code(code), &description)
+            }
+        })
+    }
+
+    /// Routes the charger's answer to the command waiting for it.
+    async fn answered(&mut self, id: &str, outcome: Result<Value, String>) {
+        let Some(pending) = self.pending.take_if(|p| p.message_id == id) else {
+            tracing::debug!(charge_point_id = %self.charger.charge_point_id, message_id = %id, "answer to no pending command ignored");
+            return;
+        };
+        let answer = match outcome {
+            Ok(payload) => ChargerCommandReply {
+                outcome: Some(charger_command_reply::Outcome::Result(
+                    ChargerCommandResult {
+                        charge_point_id: self.charger.charge_point_id.to_string(),
+                        ocpp_version: self.version.label().into(),
+                        action: pending.action.into(),
+                        status: commands::answer_status(&payload),
+                        response_json: payload.to_string(),
+                    },
+                )),
+            },
+            Err(error) => {
+                presence::reply_failure(&self.gateway.bus, pending.reply, FAILURE_REJECTED, error)
+                    .await;
+                return;
+            }
+        };
+        presence::reply_with(&self.gateway.bus, pending.reply, &answer).await;
+    }
 }
 
 /// Connection events are informational: losing one to a broken bus must not keep a charger from

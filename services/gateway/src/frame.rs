@@ -228,7 +228,17 @@ pub fn call_result(id: &str, payload: Value) -> String {
 
 /// `[4,id,code,description,{}]`
 pub fn call_error(id: &str, code: ErrorCode, description: &str) -> String {
-    json!([CALL_ERROR, id, code.as_str(), description, {}]).to_string()
+    call_error_named(id, code.as_str(), description)
+}
+
+/// Like [`call_error`], with the code spelled as the connection's OCPP version spells it.
+pub fn call_error_named(id: &str, code: &str, description: &str) -> String {
+    json!([CALL_ERROR, id, code, description, {}]).to_string()
+}
+
+/// `[2,id,action,payload]`: a CALL from the gateway to the charger.
+pub fn call(id: &str, action: &str, payload: &Value) -> String {
+    json!([CALL, id, action, payload]).to_string()
 }
 
 #[cfg(test)]

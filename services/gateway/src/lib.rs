@@ -1,33 +1,51 @@
 //! OCPP-J gateway: chargers connect over WebSockets; their messages become durable charger events on NATS.
 //!
-//! The gateway owns the `gateway` schema: its projection of registered chargers and tokens (fed by
-//! REGISTRY), and the OCPP 1.6 transaction ids it hands out with their start de-duplication. It
-//! publishes CHARGER events and answers a charger only once the event is durable in JetStream. It
-//! does not interpret sessions, energy or prices: that is the sessions service's business.
+//! The gateway owns the `gateway` schema: its projection of registered chargers, their password
+//! hashes and tokens (fed by REGISTRY), the OCPP 1.6 transaction ids it hands out with their start
+//! de-duplication, which replica holds which charger (presence), connector states, and the raw frame
+//! audit trail. It publishes CHARGER events and answers a charger only once the event is durable in
+//! JetStream. It serves `joule.v1.ChargerCommands` (gRPC) and routes each command over NATS to the
+//! replica holding the charger. It does not interpret sessions, energy or prices: that is the
+//! sessions service's business.
 //!
 //! - [`frame`]: OCPP-J framing and CALLERROR codes; [`payload`]: lenient field reading.
-//! - [`protocol`]: the versions spoken, chosen by subprotocol; [`v16`]: OCPP 1.6J messages.
-//! - [`meter`]: meter sample normalisation (Wh, W); [`transactions`]: transaction ids.
-//! - [`registry`]: the REGISTRY projection; [`publish`]: CHARGER events.
-//! - [`server`] and [`connection`]: the WebSocket endpoint and one task per charger.
+//! - [`protocol`]: the versions spoken, chosen by subprotocol; [`v16`] (OCPP 1.6J) and [`v201`]
+//!   (OCPP 2.0.1) messages, mapped onto protocol-neutral events; [`context`]: what handlers share.
+//! - [`meter`]: meter sample normalisation (Wh, W, signed values); [`clock`]: charger clock flags;
+//!   [`transactions`]: 1.6 transaction ids.
+//! - [`registry`]: the REGISTRY projection; [`credentials`]: password hashes and HTTP Basic auth;
+//!   [`publish`]: CHARGER events; [`audit`]: raw frames.
+//! - [`server`], [`tls`] and [`connection`]: the WebSocket endpoint and one task per charger;
+//!   [`presence`] and [`commands`]: commands to chargers across replicas.
 
+pub mod audit;
+pub mod clock;
+pub mod commands;
 pub mod connection;
+pub mod context;
+pub mod credentials;
 pub mod error;
 pub mod frame;
 pub mod meter;
 pub mod payload;
+pub mod presence;
 pub mod protocol;
 pub mod publish;
 pub mod registry;
 pub mod server;
+pub mod tls;
 pub mod transactions;
 pub mod v16;
+pub mod v201;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use joule_bus::{ConsumerSpec, Domain};
+use joule_proto::v1::charger_commands_server::ChargerCommandsServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use joule_store::Migration;
+use tonic::server::NamedService;
 
 pub const SERVICE: ServiceDef = ServiceDef {
     name: "gateway",
@@ -37,10 +55,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
 /// The schema this service owns.
 pub const SCHEMA: &str = "gateway";
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry projection and transaction ids",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry projection and transaction ids",
+        sql: r#"
 CREATE TABLE {schema}.chargers (
     charge_point_id text PRIMARY KEY,
     charger_id      text NOT NULL,
@@ -67,18 +86,95 @@ CREATE TABLE {schema}.transactions (
     UNIQUE (charge_point_id, connector_id, id_tag, meter_start_wh, charger_time)
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "credentials, presence, connector status and the frame audit trail",
+        sql: r#"
+-- Only hashes (PHC strings); an empty hash means no password.
+CREATE TABLE {schema}.charger_credentials (
+    charge_point_id text PRIMARY KEY,
+    password_hash   text NOT NULL
+);
+-- The replica holding each charger's connection, for routing commands.
+CREATE TABLE {schema}.presence (
+    charge_point_id text PRIMARY KEY,
+    replica_id      text NOT NULL,
+    conn_id         bigint NOT NULL,
+    connected_at    timestamptz NOT NULL
+);
+CREATE TABLE {schema}.connector_status (
+    charge_point_id text NOT NULL,
+    evse_id         bigint NOT NULL,
+    connector_id    bigint NOT NULL,
+    status          text NOT NULL,
+    error_code      text NOT NULL,
+    faulted         boolean NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    PRIMARY KEY (charge_point_id, evse_id, connector_id)
+);
+CREATE TABLE {schema}.frames (
+    id              bigserial PRIMARY KEY,
+    charge_point_id text NOT NULL,
+    direction       text NOT NULL CHECK (direction IN ('in', 'out')),
+    at              timestamptz NOT NULL,
+    frame           text NOT NULL
+);
+CREATE INDEX frames_by_charger ON {schema}.frames (charge_point_id, at);
+CREATE INDEX frames_by_age ON {schema}.frames (at);
+"#,
+    },
+];
 
-/// Migrates the schema; returns the registry consumer and the OCPP listener as tasks.
+/// Migrates the schema; returns the registry consumer, the OCPP listener, the replica's command
+/// subscription and the frame audit tasks, and serves `joule.v1.ChargerCommands`.
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
-    let listener = ctx.bind("ocpp", &ctx.settings.ocpp_addr).await?;
-    let events = publish::ChargerEvents::new(ctx.bus.clone(), ctx.settings.tenant.clone());
+    let s = &ctx.settings;
+    let tls = if s.ocpp_tls_cert.is_empty() {
+        None
+    } else {
+        Some(tls::acceptor(&s.ocpp_tls_cert, &s.ocpp_tls_key)?)
+    };
+    let listener = ctx.bind("ocpp", &s.ocpp_addr).await?;
+    let events = publish::ChargerEvents::new(ctx.bus.clone(), s.tenant.clone());
+    let command_timeout = Duration::from_secs(s.ocpp_command_timeout_secs.max(1));
+    let policy = server::Policy {
+        heartbeat_interval_secs: s.heartbeat_interval_secs,
+        clock: clock::ClockPolicy::from_secs(s.ocpp_clock_drift_secs),
+        require_auth: s.ocpp_require_auth,
+        tls: tls.is_some(),
+        command_timeout,
+    };
+    let mut tasks = Vec::new();
+    let frames = if s.ocpp_frame_retention_days == 0 {
+        audit::FrameLog::disabled()
+    } else {
+        let (log, writer) = audit::FrameLog::new(ctx.pool.clone());
+        tasks.push(Task::new("gateway-frames", writer.run()));
+        tasks.push(Task::new(
+            "gateway-frames-purge",
+            audit::run_purge(
+                ctx.pool.clone(),
+                s.ocpp_frame_retention_days,
+                ctx.shutdown.clone(),
+            ),
+        ));
+        log
+    };
     let gateway = Arc::new(server::Gateway::new(
         ctx.pool.clone(),
+        ctx.bus.clone(),
         events,
-        ctx.settings.heartbeat_interval_secs,
+        policy,
+        frames,
         ctx.shutdown.clone(),
+    ));
+    let replica = presence::Replica::subscribe(&ctx.bus, &gateway.live.replica_id).await?;
+    let (bus, live, shutdown) = (ctx.bus.clone(), gateway.live.clone(), ctx.shutdown.clone());
+    tasks.push(Task::new(
+        "gateway-replica",
+        replica.run(bus, live, shutdown),
     ));
 
     let projection = registry::RegistryProjection::new(ctx.pool.clone());
@@ -91,9 +187,19 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let registry_task = Task::new("gateway-registry", async move {
         bus.run_consumer(spec, projection, shutdown).await
     });
-    let ocpp_task = Task::new("gateway-ocpp", server::serve(listener, gateway));
+    tasks.push(registry_task);
+    tasks.push(Task::new(
+        "gateway-ocpp",
+        server::serve(listener, tls, gateway),
+    ));
+    let commands = ChargerCommandsServer::new(commands::ChargerCommandsGrpc {
+        pool: ctx.pool.clone(),
+        bus: ctx.bus.clone(),
+        timeout: command_timeout,
+    });
+    let name = <ChargerCommandsServer<commands::ChargerCommandsGrpc> as NamedService>::NAME;
     Ok(Started {
-        tasks: vec![registry_task, ocpp_task],
-        grpc: None,
+        tasks,
+        grpc: Some((tonic::service::Routes::new(commands), vec![name])),
     })
 }

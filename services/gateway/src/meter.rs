@@ -5,7 +5,7 @@
 //! given: they are evidence, and the sessions service flags what it cannot use.
 
 use chrono::{DateTime, Utc};
-use joule_proto::v1::MeterSample;
+use joule_proto::v1::{MeterSample, SignedMeterValue};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
@@ -30,6 +30,25 @@ pub struct RawSample {
     pub multiplier: i32,
     pub context: Option<String>,
     pub phase: Option<String>,
+    /// 1.6 `format` ("Raw" or "SignedData").
+    pub format: Option<String>,
+    /// 2.0.1 `signedMeterValue`, byte-exact.
+    pub signed: Option<SignedMeterValue>,
+}
+
+/// The 1.6 format of a sampled value that holds signed meter data rather than a number.
+pub const SIGNED_DATA: &str = "SignedData";
+
+/// The encoding of signed meter data, recognised from its first bytes (1.6 sends no encodingMethod).
+pub fn recognise_encoding(data: &str) -> &'static str {
+    let data = data.trim_start();
+    if data.starts_with("OCMF|") {
+        "OCMF"
+    } else if data.starts_with('<') {
+        "XML"
+    } else {
+        ""
+    }
 }
 
 /// Normalises one sample: defaults filled in, numeric values scaled to the base unit.
@@ -43,12 +62,33 @@ pub fn normalise(raw: &RawSample) -> MeterSample {
     let scaled = parse_decimal(&raw.value)
         .and_then(|number| apply_multiplier(number, raw.multiplier))
         .and_then(|number| to_base_unit(number, &unit));
+    let signed_in_value = raw
+        .format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case(SIGNED_DATA))
+        || raw.value.trim_start().starts_with("OCMF|");
     let (value, unit) = match scaled {
-        Some((number, unit)) => (number.normalize().to_string(), unit),
-        None => {
-            tracing::warn!(value = %raw.value, %measurand, "meter value is not a number in range; kept as sent");
+        Some((number, unit)) if !signed_in_value => (number.normalize().to_string(), unit),
+        _ => {
+            if !signed_in_value {
+                tracing::warn!(value = %raw.value, %measurand, "meter value is not a number in range; kept as sent");
+            }
             (raw.value.clone(), unit)
         }
+    };
+    // 1.6 carries signed data in the value itself; 2.0.1 beside the value.
+    let signed = raw.signed.clone().or_else(|| {
+        signed_in_value.then(|| SignedMeterValue {
+            signed_meter_data: raw.value.clone(),
+            signing_method: String::new(),
+            encoding_method: recognise_encoding(&raw.value).to_owned(),
+            public_key: String::new(),
+        })
+    });
+    let raw_value = if value == raw.value {
+        String::new()
+    } else {
+        raw.value.clone()
     };
     MeterSample {
         charger_time: Some(joule_proto::time::to_proto(raw.timestamp)),
@@ -59,7 +99,20 @@ pub fn normalise(raw: &RawSample) -> MeterSample {
             .unwrap_or(DEFAULT_CONTEXT)
             .to_owned(),
         phase: raw.phase.clone().unwrap_or_default(),
+        format: raw.format.clone().unwrap_or_default(),
+        signed,
+        raw_value,
     }
+}
+
+/// The energy register reading of a given context among normalised samples (the import register,
+/// in Wh, as a number), for 2.0.1 Transaction.Begin / Transaction.End.
+pub fn register_in_context(samples: &[MeterSample], context: &str) -> Option<Decimal> {
+    samples
+        .iter()
+        .filter(|s| s.context == context && s.measurand == DEFAULT_MEASURAND && s.unit == "Wh")
+        .filter(|s| s.signed.is_none() || parse_decimal(&s.value).is_some())
+        .find_map(|s| parse_decimal(&s.value))
 }
 
 /// A fingerprint of normalised samples, for business keys: the same readings give the same hash.
@@ -217,8 +270,54 @@ mod tests {
 
     #[test]
     fn values_that_are_not_numbers_are_kept_as_sent() {
-        let s = normalise(&raw("OCMF|{}|{}", None, Some("Wh")));
-        assert_eq!((s.value.as_str(), s.unit.as_str()), ("OCMF|{}|{}", "Wh"));
+        let s = normalise(&raw("garbage", None, Some("Wh")));
+        assert_eq!((s.value.as_str(), s.unit.as_str()), ("garbage", "Wh"));
+        assert!(s.signed.is_none());
+    }
+
+    #[test]
+    fn signed_data_is_kept_byte_exact_with_its_encoding() {
+        let ocmf = r#"OCMF|{"FV":"1.0","RD":[{"RV":"1.5","RU":"kWh"}]}|{"SD":"3045"}"#;
+        let s = normalise(&raw(ocmf, None, Some("Wh")));
+        assert_eq!(s.value, ocmf);
+        let signed = s.signed.unwrap();
+        assert_eq!(signed.signed_meter_data, ocmf);
+        assert_eq!(signed.encoding_method, "OCMF");
+        // 1.6 `format: SignedData` with a vendor's hex: signed, encoding unknown.
+        let mut r = raw("0A1B2C", None, None);
+        r.format = Some("SignedData".into());
+        let s = normalise(&r);
+        assert_eq!(s.value, "0A1B2C", "not read as a number");
+        assert_eq!(s.format, "SignedData");
+        assert_eq!(s.signed.unwrap().encoding_method, "");
+    }
+
+    #[test]
+    fn the_raw_value_is_kept_when_normalisation_changed_it() {
+        let s = normalise(&raw("1.5", None, Some("kWh")));
+        assert_eq!((s.value.as_str(), s.raw_value.as_str()), ("1500", "1.5"));
+        let s = normalise(&raw("1500", None, Some("Wh")));
+        assert_eq!(s.raw_value, "");
+    }
+
+    #[test]
+    fn begin_and_end_registers_are_found_by_context() {
+        let mut begin = raw("1.0", None, Some("kWh"));
+        begin.context = Some("Transaction.Begin".into());
+        let mut power = raw("7000", Some("Power.Active.Import"), None);
+        power.context = Some("Transaction.End".into());
+        let mut end = raw("13500", None, None);
+        end.context = Some("Transaction.End".into());
+        let samples: Vec<_> = [begin, power, end].iter().map(normalise).collect();
+        assert_eq!(
+            register_in_context(&samples, "Transaction.Begin"),
+            Some(Decimal::ONE_THOUSAND)
+        );
+        assert_eq!(
+            register_in_context(&samples, "Transaction.End"),
+            Some(Decimal::from(13500))
+        );
+        assert_eq!(register_in_context(&samples, "Sample.Clock"), None);
     }
 
     #[test]

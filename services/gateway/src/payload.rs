@@ -138,6 +138,47 @@ impl<'a> Object<'a> {
         })
     }
 
+    pub fn opt_decimal(&self, name: &str) -> Result<Option<Decimal>, PayloadError> {
+        self.optional(name, |o, v| o.as_decimal(name, v))
+    }
+
+    /// A boolean; `"true"` and `"false"` as strings count too.
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, PayloadError> {
+        self.optional(name, |o, v| match v {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+            _ => Err(o.error(
+                ErrorCode::TypeConstraintViolation,
+                name,
+                "expected a boolean",
+            )),
+        })
+    }
+
+    /// A nested object.
+    pub fn object(&self, name: &str) -> Result<Object<'a>, PayloadError> {
+        self.required(name, |o, v| o.as_object(name, v))
+    }
+
+    pub fn opt_object(&self, name: &str) -> Result<Option<Object<'a>>, PayloadError> {
+        self.optional(name, |o, v| o.as_object(name, v))
+    }
+
+    fn as_object(&self, name: &str, value: &'a Value) -> Result<Object<'a>, PayloadError> {
+        match value {
+            Value::Object(map) => Ok(Object {
+                map,
+                path: self.path_of(name),
+            }),
+            _ => Err(self.error(
+                ErrorCode::TypeConstraintViolation,
+                name,
+                "expected an object",
+            )),
+        }
+    }
+
     /// A whole number of any size, as its canonical decimal text (transaction ids beyond 32 bits).
     pub fn integer_text(&self, name: &str) -> Result<String, PayloadError> {
         self.required(name, |o, v| o.as_integer_text(name, v))
@@ -176,6 +217,31 @@ impl<'a> Object<'a> {
                 "must be between 0 and 4294967295",
             )
         })
+    }
+
+    pub fn opt_connector_id(&self, name: &str) -> Result<Option<u32>, PayloadError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(_) => self.connector_id(name).map(Some),
+        }
+    }
+
+    /// A signed 32-bit integer (OCPP `integer`), given as a number or a numeric string.
+    pub fn opt_i32(&self, name: &str) -> Result<Option<i32>, PayloadError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(_) => self
+                .integer_text(name)?
+                .parse::<i32>()
+                .map(Some)
+                .map_err(|_| {
+                    self.error(
+                        ErrorCode::PropertyConstraintViolation,
+                        name,
+                        "must fit a 32-bit integer",
+                    )
+                }),
+        }
     }
 
     pub fn timestamp(&self, name: &str) -> Result<DateTime<Utc>, PayloadError> {
@@ -236,6 +302,56 @@ impl<'a> Object<'a> {
                 "expected an array of objects",
             )),
         }
+    }
+}
+
+/// What a lenient reading of a transaction message could not use. A transaction message is never
+/// refused for its content (the energy would be lost to billing): each unreadable field is left out
+/// and becomes a flag `unreadable_field:<path>` on the events it produces.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    /// The value, or `None` with the problem noted.
+    pub fn take<T>(&mut self, read: Result<T, PayloadError>) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.note(&e);
+                None
+            }
+        }
+    }
+
+    /// Like [`Problems::take`] for optional fields.
+    pub fn take_opt<T>(&mut self, read: Result<Option<T>, PayloadError>) -> Option<T> {
+        self.take(read).flatten()
+    }
+
+    pub fn note(&mut self, error: &PayloadError) {
+        let flag = format!("unreadable_field:{}", error.field);
+        if !self.0.contains(&flag) {
+            self.0.push(flag);
+        }
+    }
+
+    pub fn push(&mut self, flag: impl Into<String>) {
+        let flag = flag.into();
+        if !self.0.contains(&flag) {
+            self.0.push(flag);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn flags(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn into_flags(self) -> Vec<String> {
+        self.0
     }
 }
 

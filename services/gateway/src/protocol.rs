@@ -1,27 +1,28 @@
 //! The OCPP versions the gateway speaks, chosen per connection by WebSocket subprotocol.
 //! Adding a version means a variant here and a module like [`crate::v16`].
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::context::Cx;
 use crate::error::CallFailure;
-use crate::frame::Call;
-use crate::registry::KnownCharger;
-use crate::server::Gateway;
-use crate::v16;
+use crate::frame::{Call, ErrorCode};
+use crate::{v16, v201};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OcppVersion {
     V16,
+    V201,
 }
 
 impl OcppVersion {
-    /// In order of preference when a charger offers several.
-    pub const SUPPORTED: [OcppVersion; 1] = [OcppVersion::V16];
+    /// In order of preference when a charger offers several: the newer protocol says more
+    /// (seqNo, offline flag, signed meter values).
+    pub const SUPPORTED: [OcppVersion; 2] = [OcppVersion::V201, OcppVersion::V16];
 
     pub fn subprotocol(self) -> &'static str {
         match self {
             OcppVersion::V16 => v16::SUBPROTOCOL,
+            OcppVersion::V201 => v201::SUBPROTOCOL,
         }
     }
 
@@ -35,19 +36,26 @@ impl OcppVersion {
     pub fn label(self) -> &'static str {
         match self {
             OcppVersion::V16 => "1.6",
+            OcppVersion::V201 => "2.0.1",
+        }
+    }
+
+    /// A CALLERROR code as this version spells it (2.0.1 renamed two of them).
+    pub fn error_code(self, code: ErrorCode) -> &'static str {
+        match (self, code) {
+            (OcppVersion::V201, ErrorCode::FormationViolation) => "FormatViolation",
+            (OcppVersion::V201, ErrorCode::OccurenceConstraintViolation) => {
+                "OccurrenceConstraintViolation"
+            }
+            _ => code.as_str(),
         }
     }
 
     /// Handles one CALL and returns the CALLRESULT payload.
-    pub async fn handle(
-        self,
-        gateway: &Gateway,
-        charger: &KnownCharger,
-        call: &Call,
-        received_at: DateTime<Utc>,
-    ) -> Result<Value, CallFailure> {
+    pub async fn handle(self, cx: &Cx<'_>, call: &Call) -> Result<Value, CallFailure> {
         match self {
-            OcppVersion::V16 => v16::handle(gateway, charger, call, received_at).await,
+            OcppVersion::V16 => v16::handle(cx, call).await,
+            OcppVersion::V201 => v201::handle(cx, call).await,
         }
     }
 }

@@ -16,6 +16,7 @@ pub enum EventKind {
     Started,
     Meter,
     Stopped,
+    Alarm,
 }
 
 impl EventKind {
@@ -28,6 +29,7 @@ impl EventKind {
             EventKind::Started => "started",
             EventKind::Meter => "meter",
             EventKind::Stopped => "stopped",
+            EventKind::Alarm => "alarm",
         }
     }
 }

@@ -5,7 +5,7 @@
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_domain::{AccountId, ChargePointId, ChargerId, TokenId};
 use joule_proto::EventName;
-use joule_proto::v1::{ChargerRegistered, TokenIssued};
+use joule_proto::v1::{ChargerCredentialsSet, ChargerRegistered, TokenIssued};
 use sqlx::PgPool;
 
 /// A charger as the gateway knows it.
@@ -40,6 +40,19 @@ pub async fn find_charger(
             charger_id,
         })
     }))
+}
+
+/// The charger's password hash, if it has one (security profiles 1 and 2).
+pub async fn password_hash(
+    pool: &PgPool,
+    charge_point_id: &ChargePointId,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT password_hash FROM gateway.charger_credentials WHERE charge_point_id = $1 AND password_hash <> ''",
+    )
+    .bind(charge_point_id.as_str())
+    .fetch_optional(pool)
+    .await
 }
 
 /// Looks up a token by the idTag a charger sent. OCPP idTags are case-insensitive (CiString), and
@@ -89,6 +102,27 @@ impl RegistryProjection {
         Ok(())
     }
 
+    /// Only a hash ever arrives here; an empty one removes the password.
+    async fn credentials_set(&self, event: ChargerCredentialsSet) -> Result<(), HandlerError> {
+        let charge_point_id: ChargePointId = event.charge_point_id.parse().map_err(rejected)?;
+        if !event.password_hash.is_empty() && !event.password_hash.starts_with('$') {
+            return Err(HandlerError::Rejected(
+                "ChargerCredentialsSet.password_hash is not a PHC hash".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO gateway.charger_credentials (charge_point_id, password_hash) VALUES ($1, $2)
+             ON CONFLICT (charge_point_id) DO UPDATE SET password_hash = EXCLUDED.password_hash",
+        )
+        .bind(charge_point_id.as_str())
+        .bind(&event.password_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(transient)?;
+        tracing::info!(%charge_point_id, password = !event.password_hash.is_empty(), "charger credentials known to the gateway");
+        Ok(())
+    }
+
     async fn token_issued(&self, event: TokenIssued) -> Result<(), HandlerError> {
         if event.uid.is_empty() {
             return Err(HandlerError::Rejected("TokenIssued.uid is empty".into()));
@@ -118,6 +152,10 @@ impl Handler for RegistryProjection {
                         .await
                 }
                 TokenIssued::NAME => self.token_issued(message.decode().map_err(rejected)?).await,
+                ChargerCredentialsSet::NAME => {
+                    self.credentials_set(message.decode().map_err(rejected)?)
+                        .await
+                }
                 // Sites and accounts: the gateway needs nothing from them.
                 _ => Ok(()),
             }

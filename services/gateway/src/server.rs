@@ -1,6 +1,8 @@
-//! The OCPP-J endpoint: `GET /ocpp/{charge_point_id}` upgraded to a WebSocket. Chargers the registry
-//! projection does not know get 404 and subprotocols the gateway does not speak get 400, both before
-//! the upgrade and without any event.
+//! The OCPP-J endpoint: `GET /ocpp/{charge_point_id}` upgraded to a WebSocket, over plain TCP or TLS.
+//! Before the upgrade, and without any event: chargers the registry projection does not know get
+//! 404, subprotocols the gateway does not speak get 400, and a charger with a password (security
+//! profiles 1 and 2) that does not present it in HTTP Basic auth gets 401. A charger without a
+//! password connects without authentication (profile 0) unless `JOULE_OCPP_REQUIRE_AUTH` is set.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,26 +10,52 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use joule_bus::Bus;
 use joule_domain::ChargePointId;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::audit::FrameLog;
+use crate::clock::ClockPolicy;
 use crate::connection;
+use crate::credentials;
+use crate::presence::Live;
 use crate::protocol::OcppVersion;
 use crate::publish::ChargerEvents;
 use crate::registry;
+use crate::tls::TlsListener;
+
+/// How the gateway treats connections; from the settings.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Given to chargers in the BootNotification answer.
+    pub heartbeat_interval_secs: u32,
+    pub clock: ClockPolicy,
+    pub require_auth: bool,
+    /// Whether the listener terminates TLS (security profile 2 rather than 1).
+    pub tls: bool,
+    /// How long a charger may take to answer a command.
+    pub command_timeout: Duration,
+}
 
 /// What every connection shares.
 pub struct Gateway {
     pub pool: PgPool,
+    pub bus: Bus,
     pub events: ChargerEvents,
-    /// Given to chargers in the BootNotification answer.
     pub heartbeat_interval_secs: u32,
+    pub clock: ClockPolicy,
+    pub require_auth: bool,
+    pub tls: bool,
+    pub command_timeout: Duration,
+    pub frames: FrameLog,
+    pub live: Arc<Live>,
     pub shutdown: CancellationToken,
     /// Open connections, so that shutdown waits for them to close (axum stops tracking a connection
     /// once it is upgraded).
@@ -40,14 +68,23 @@ const MISSED_HEARTBEATS: u32 = 3;
 impl Gateway {
     pub fn new(
         pool: PgPool,
+        bus: Bus,
         events: ChargerEvents,
-        heartbeat_interval_secs: u32,
+        policy: Policy,
+        frames: FrameLog,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             pool,
+            bus,
             events,
-            heartbeat_interval_secs,
+            heartbeat_interval_secs: policy.heartbeat_interval_secs,
+            clock: policy.clock,
+            require_auth: policy.require_auth,
+            tls: policy.tls,
+            command_timeout: policy.command_timeout,
+            frames,
+            live: Arc::new(Live::default()),
             shutdown,
             connections: TaskTracker::new(),
         }
@@ -66,20 +103,90 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 /// Serves until shutdown, then waits for open connections to close (each closes on shutdown).
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    gateway: Arc<Gateway>,
+) -> std::io::Result<()> {
     let shutdown = gateway.shutdown.clone();
     let connections = gateway.connections.clone();
-    axum::serve(listener, router(gateway))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    let app = router(gateway);
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await?
+        }
+        Some(acceptor) => {
+            axum::serve(TlsListener::new(listener, acceptor)?, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await?
+        }
+    }
     connections.close();
     connections.wait().await;
     Ok(())
 }
 
+fn unauthorized(charge_point_id: &str, why: &str) -> Response {
+    tracing::info!(%charge_point_id, why, "upgrade refused: not authenticated");
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"joule-ocpp\"")],
+        "charger authentication required (HTTP Basic, user = charge point id)",
+    )
+        .into_response()
+}
+
+/// The security profile the upgrade qualifies for, or the refusal.
+async fn authenticate(
+    gateway: &Gateway,
+    id: &ChargePointId,
+    headers: &HeaderMap,
+) -> Result<&'static str, Response> {
+    let stored = registry::password_hash(&gateway.pool, id)
+        .await
+        .map_err(|e| {
+            tracing::error!(charge_point_id = %id, error = %e, "cannot look up charger credentials");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        })?;
+    let Some(stored) = stored else {
+        if gateway.require_auth {
+            return Err(unauthorized(id.as_str(), "no password registered"));
+        }
+        return Ok("0");
+    };
+    let Some((user, password)) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(credentials::parse_basic)
+    else {
+        return Err(unauthorized(id.as_str(), "no Basic credentials"));
+    };
+    if user != id.as_str() {
+        return Err(unauthorized(id.as_str(), "user is not the charge point id"));
+    }
+    // Key derivation is deliberately slow: off the async workers.
+    let verified =
+        tokio::task::spawn_blocking(move || credentials::verify_password(&stored, &password)).await;
+    match verified {
+        Ok(Ok(true)) => Ok(if gateway.tls { "2" } else { "1" }),
+        Ok(Ok(false)) => Err(unauthorized(id.as_str(), "wrong password")),
+        Ok(Err(e)) => {
+            tracing::error!(charge_point_id = %id, error = %e, "stored password hash unusable");
+            Err(unauthorized(id.as_str(), "unusable stored hash"))
+        }
+        Err(e) => {
+            tracing::error!(charge_point_id = %id, error = %e, "password check failed");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
+}
+
 async fn upgrade(
     State(gateway): State<Arc<Gateway>>,
     Path(charge_point_id): Path<String>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let ws = ws.protocols(OcppVersion::SUPPORTED.map(OcppVersion::subprotocol));
@@ -121,10 +228,14 @@ async fn upgrade(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
+    let profile = match authenticate(&gateway, &id, &headers).await {
+        Ok(profile) => profile,
+        Err(refusal) => return refusal,
+    };
     // Taken before the upgrade so that a shutdown starting now still waits for this connection.
     let tracked = gateway.connections.token();
     ws.on_upgrade(move |socket| async move {
-        connection::run(socket, gateway, charger, version).await;
+        connection::run(socket, gateway, charger, version, profile).await;
         drop(tracked);
     })
 }

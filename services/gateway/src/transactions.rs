@@ -43,3 +43,14 @@ pub async fn transaction_id_for(
     .fetch_one(pool)
     .await
 }
+
+/// Whether the gateway gave out `transaction_id` (a stop or meter values for any other id are
+/// recorded all the same, flagged).
+pub async fn was_issued(pool: &PgPool, transaction_id: i32) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM gateway.transactions WHERE transaction_id = $1)",
+    )
+    .bind(transaction_id)
+    .fetch_one(pool)
+    .await
+}

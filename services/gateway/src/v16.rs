@@ -1,61 +1,57 @@
 //! OCPP 1.6J: the messages a charge point sends, read leniently, and what the gateway does with each.
 //!
-//! Transaction messages (StartTransaction, MeterValues, StopTransaction) are never refused for what
-//! they say (unknown token, unknown transaction): they are recorded, published and acknowledged, and
-//! the sessions service flags anomalies. Every published event is durable before the answer leaves.
+//! Transaction messages (StartTransaction, MeterValues, StopTransaction) are never refused, neither
+//! for what they say (unknown token, unknown transaction, `transactionId = -1`) nor for fields that
+//! cannot be read: what is readable is recorded, published and acknowledged, and each problem becomes
+//! a flag that sessions puts on the session for review. Every published event is durable before the
+//! answer leaves.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use joule_proto::time::to_proto;
 use joule_proto::v1::{
-    ChargerBooted, ConnectorStatusChanged, MeterSample, MeterValuesSampled, TransactionStarted,
-    TransactionStopped,
+    ChargerBooted, MeterSample, MeterValuesSampled, TransactionStarted, TransactionStopped,
 };
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+use crate::context::{ConnectorStatus, Cx};
 use crate::error::CallFailure;
 use crate::frame::Call;
 use crate::meter::{self, RawSample};
-use crate::payload::{Object, PayloadError};
+use crate::payload::{Object, PayloadError, Problems};
 use crate::publish::{EventKind, key_time};
-use crate::registry::{self, KnownCharger};
-use crate::server::Gateway;
 use crate::transactions::{self, StartKey};
 
 /// The WebSocket subprotocol of OCPP 1.6J.
 pub const SUBPROTOCOL: &str = "ocpp1.6";
 
+/// Flag on a stop whose transactionId identifies nothing (-1, 0, missing).
+pub const INVALID_TRANSACTION_ID: &str = "invalid_transaction_id";
+/// Flag on a stop or meter values for a transaction id the gateway never gave.
+pub const UNKNOWN_TRANSACTION: &str = "unknown_transaction";
+
 /// Handles one CALL from a connected charger and returns the CALLRESULT payload.
-pub async fn handle(
-    gateway: &Gateway,
-    charger: &KnownCharger,
-    call: &Call,
-    received_at: DateTime<Utc>,
-) -> Result<Value, CallFailure> {
+pub async fn handle(cx: &Cx<'_>, call: &Call) -> Result<Value, CallFailure> {
     let payload = &call.payload;
-    let cx = Cx {
-        gateway,
-        charger,
-        received_at,
-    };
     match call.action.as_str() {
-        "BootNotification" => cx.boot(BootNotification::parse(payload)?).await,
-        "Heartbeat" => Ok(json!({ "currentTime": ocpp_time(received_at) })),
-        "StatusNotification" => cx.status(StatusNotification::parse(payload)?).await,
-        "Authorize" => cx.authorize(Authorize::parse(payload)?).await,
-        "StartTransaction" => cx.start(StartTransaction::parse(payload)?).await,
-        "MeterValues" => cx.meter_values(MeterValues::parse(payload)?).await,
-        "StopTransaction" => cx.stop(StopTransaction::parse(payload)?).await,
+        "BootNotification" => boot(cx, BootNotification::parse(payload)?).await,
+        "Heartbeat" => Ok(json!({ "currentTime": ocpp_time(cx.received_at) })),
+        "StatusNotification" => status(cx, StatusNotification::parse(payload)?).await,
+        "Authorize" => authorize(cx, Authorize::parse(payload)?).await,
+        "StartTransaction" => start(cx, StartTransaction::parse(payload, cx.received_at)?).await,
+        "MeterValues" => meter_values(cx, MeterValues::parse(payload, cx.received_at)?).await,
+        "StopTransaction" => stop(cx, StopTransaction::parse(payload, cx.received_at)?).await,
         // Vendor extensions: the gateway knows none, which DataTransfer has an answer for.
         "DataTransfer" => Ok(json!({ "status": "UnknownVendorId" })),
-        // Informational only; acknowledged so that chargers do not retry them.
+        // Informational only; kept in the frame audit trail and acknowledged so that chargers do not
+        // retry them.
         "DiagnosticsStatusNotification" | "FirmwareStatusNotification" => Ok(json!({})),
         other => Err(CallFailure::NotImplemented(other.to_owned())),
     }
 }
 
 /// dateTime as OCPP writes it: UTC, milliseconds, `Z`.
-fn ocpp_time(t: DateTime<Utc>) -> String {
+pub fn ocpp_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -88,6 +84,8 @@ pub struct StatusNotification {
     pub error_code: String,
     pub status: String,
     pub timestamp: Option<DateTime<Utc>>,
+    pub info: Option<String>,
+    pub vendor_error_code: Option<String>,
 }
 
 impl StatusNotification {
@@ -98,6 +96,8 @@ impl StatusNotification {
             error_code: o.string("errorCode")?,
             status: o.string("status")?,
             timestamp: o.opt_timestamp("timestamp")?,
+            info: o.opt_string("info")?,
+            vendor_error_code: o.opt_string("vendorErrorCode")?,
         })
     }
 }
@@ -119,19 +119,32 @@ impl Authorize {
 pub struct StartTransaction {
     pub connector_id: u32,
     pub id_tag: String,
-    /// OCPP 1.6 meterStart is in Wh by definition.
-    pub meter_start_wh: Decimal,
+    /// OCPP 1.6 meterStart is in Wh by definition; `None` when unreadable.
+    pub meter_start_wh: Option<Decimal>,
+    /// The receive time when the charger's is unreadable (flagged).
     pub timestamp: DateTime<Utc>,
+    pub problems: Problems,
 }
 
 impl StartTransaction {
-    pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
+    /// Fails only when the payload is not an object; unreadable fields become problems.
+    pub fn parse(payload: &Value, received_at: DateTime<Utc>) -> Result<Self, PayloadError> {
         let o = Object::root(payload)?;
+        let mut problems = Problems::default();
+        let connector_id = problems.take(o.connector_id("connectorId")).unwrap_or(0);
+        let id_tag = problems.take(o.string("idTag")).unwrap_or_default();
+        let meter_start_wh = problems
+            .take(o.decimal("meterStart"))
+            .map(|d| d.normalize());
+        let timestamp = problems
+            .take(o.timestamp("timestamp"))
+            .unwrap_or(received_at);
         Ok(Self {
-            connector_id: o.connector_id("connectorId")?,
-            id_tag: o.string("idTag")?,
-            meter_start_wh: o.decimal("meterStart")?.normalize(),
-            timestamp: o.timestamp("timestamp")?,
+            connector_id,
+            id_tag,
+            meter_start_wh,
+            timestamp,
+            problems,
         })
     }
 }
@@ -142,256 +155,301 @@ pub struct MeterValues {
     /// Kept as text: chargers send ids beyond 32 bits, and ids the gateway never gave.
     pub transaction_id: Option<String>,
     pub samples: Vec<RawSample>,
+    pub problems: Problems,
 }
 
 impl MeterValues {
-    pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
+    pub fn parse(payload: &Value, received_at: DateTime<Utc>) -> Result<Self, PayloadError> {
         let o = Object::root(payload)?;
+        let mut problems = Problems::default();
+        let connector_id = problems.take(o.connector_id("connectorId")).unwrap_or(0);
+        let transaction_id = problems.take_opt(o.opt_integer_text("transactionId"));
+        let meter_values = problems.take(o.objects("meterValue")).unwrap_or_default();
+        let samples = samples(&meter_values, received_at, &mut problems);
         Ok(Self {
-            connector_id: o.connector_id("connectorId")?,
-            transaction_id: o.opt_integer_text("transactionId")?,
-            samples: samples(&o.objects("meterValue")?)?,
+            connector_id,
+            transaction_id,
+            samples,
+            problems,
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StopTransaction {
-    pub transaction_id: String,
-    pub meter_stop_wh: Decimal,
+    /// `None` when missing or unreadable.
+    pub transaction_id: Option<String>,
+    pub meter_stop_wh: Option<Decimal>,
     pub timestamp: DateTime<Utc>,
     pub id_tag: Option<String>,
     pub reason: Option<String>,
-    /// Unreadable transaction data does not cost the stop: the error is kept for the log.
-    pub transaction_data: Result<Vec<RawSample>, PayloadError>,
+    pub transaction_data: Vec<RawSample>,
+    pub problems: Problems,
 }
 
 impl StopTransaction {
-    pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
+    pub fn parse(payload: &Value, received_at: DateTime<Utc>) -> Result<Self, PayloadError> {
         let o = Object::root(payload)?;
+        let mut problems = Problems::default();
+        let transaction_id = problems.take(o.integer_text("transactionId"));
+        let meter_stop_wh = problems.take(o.decimal("meterStop")).map(|d| d.normalize());
+        let timestamp = problems
+            .take(o.timestamp("timestamp"))
+            .unwrap_or(received_at);
+        let id_tag = problems.take_opt(o.opt_string("idTag"));
+        let reason = problems.take_opt(o.opt_string("reason"));
+        let data = problems
+            .take(o.opt_objects("transactionData"))
+            .unwrap_or_default();
+        let transaction_data = samples(&data, timestamp, &mut problems);
         Ok(Self {
-            transaction_id: o.integer_text("transactionId")?,
-            meter_stop_wh: o.decimal("meterStop")?.normalize(),
-            timestamp: o.timestamp("timestamp")?,
-            id_tag: o.opt_string("idTag")?,
-            reason: o.opt_string("reason")?,
-            transaction_data: o
-                .opt_objects("transactionData")
-                .and_then(|values| samples(&values)),
+            transaction_id,
+            meter_stop_wh,
+            timestamp,
+            id_tag,
+            reason,
+            transaction_data,
+            problems,
         })
     }
 }
 
-/// Flattens `MeterValue[]` (each with a timestamp and `SampledValue[]`) into samples.
-fn samples(meter_values: &[Object<'_>]) -> Result<Vec<RawSample>, PayloadError> {
+/// Flattens `MeterValue[]` (each with a timestamp and `SampledValue[]`) into samples. A sample
+/// without a readable value is left out, a meter value without a readable timestamp gets
+/// `fallback_time`; both are noted as problems.
+pub fn samples(
+    meter_values: &[Object<'_>],
+    fallback_time: DateTime<Utc>,
+    problems: &mut Problems,
+) -> Vec<RawSample> {
     let mut out = Vec::new();
     for mv in meter_values {
-        let timestamp = mv.timestamp("timestamp")?;
-        for sv in mv.objects("sampledValue")? {
+        let timestamp = problems
+            .take(mv.timestamp("timestamp"))
+            .unwrap_or(fallback_time);
+        for sv in problems
+            .take(mv.objects("sampledValue"))
+            .unwrap_or_default()
+        {
+            let Some(value) = problems.take(sv.string("value")) else {
+                continue;
+            };
             out.push(RawSample {
                 timestamp,
-                value: sv.string("value")?,
-                measurand: sv.opt_string("measurand")?,
-                unit: sv.opt_string("unit")?,
+                value,
+                measurand: problems.take_opt(sv.opt_string("measurand")),
+                unit: problems.take_opt(sv.opt_string("unit")),
                 multiplier: 0,
-                context: sv.opt_string("context")?,
-                phase: sv.opt_string("phase")?,
+                context: problems.take_opt(sv.opt_string("context")),
+                phase: problems.take_opt(sv.opt_string("phase")),
+                format: problems.take_opt(sv.opt_string("format")),
+                signed: None,
             });
         }
     }
-    Ok(out)
+    out
 }
 
 fn id_tag_info(status: &str) -> Value {
     json!({ "status": status })
 }
 
-/// What every handler needs: where to publish, who is calling, and when the frame arrived.
-struct Cx<'a> {
-    gateway: &'a Gateway,
-    charger: &'a KnownCharger,
-    received_at: DateTime<Utc>,
+/// A transaction id the gateway could have given: a positive 32-bit integer.
+fn issued_id(transaction_id: &str) -> Option<i32> {
+    transaction_id.parse::<i32>().ok().filter(|id| *id > 0)
 }
 
-impl Cx<'_> {
-    fn cp(&self) -> String {
-        self.charger.charge_point_id.to_string()
-    }
+async fn boot(cx: &Cx<'_>, req: BootNotification) -> Result<Value, CallFailure> {
+    let event = ChargerBooted {
+        charger_id: cx.charger_id(),
+        charge_point_id: cx.cp(),
+        vendor: req.vendor,
+        model: req.model,
+        serial_number: req.serial_number.unwrap_or_default(),
+        firmware_version: req.firmware_version.unwrap_or_default(),
+        received_at: Some(to_proto(cx.received_at)),
+    };
+    let key = format!("{}/boot/{}", cx.cp(), key_time(cx.received_at));
+    cx.publish(EventKind::Booted, &key, &event).await?;
+    Ok(json!({
+        "status": "Accepted",
+        "currentTime": ocpp_time(cx.received_at),
+        "interval": cx.gateway.heartbeat_interval_secs,
+    }))
+}
 
-    fn charger_id(&self) -> String {
-        self.charger.charger_id.to_string()
-    }
+async fn status(cx: &Cx<'_>, req: StatusNotification) -> Result<Value, CallFailure> {
+    let detail = [req.info, req.vendor_error_code]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    cx.connector_status(ConnectorStatus {
+        connector_id: req.connector_id,
+        evse_id: 0,
+        status: req.status,
+        error_code: req.error_code,
+        charger_time: req.timestamp,
+        detail,
+    })
+    .await?;
+    Ok(json!({}))
+}
 
-    async fn publish<M: joule_proto::Message + joule_proto::EventName>(
-        &self,
-        kind: EventKind,
-        business_key: &str,
-        message: &M,
-    ) -> Result<(), CallFailure> {
-        self.gateway
-            .events
-            .publish(
-                &self.charger.charge_point_id,
-                kind,
-                business_key,
-                self.received_at,
-                message,
-            )
-            .await?;
-        Ok(())
-    }
+async fn authorize(cx: &Cx<'_>, req: Authorize) -> Result<Value, CallFailure> {
+    let known = cx.find_token(&req.id_tag).await?;
+    let status = if known.is_some() {
+        "Accepted"
+    } else {
+        "Invalid"
+    };
+    tracing::info!(id_tag = %req.id_tag, status, "authorize");
+    Ok(json!({ "idTagInfo": id_tag_info(status) }))
+}
 
-    async fn boot(&self, req: BootNotification) -> Result<Value, CallFailure> {
-        let event = ChargerBooted {
-            charger_id: self.charger_id(),
-            charge_point_id: self.cp(),
-            vendor: req.vendor,
-            model: req.model,
-            serial_number: req.serial_number.unwrap_or_default(),
-            firmware_version: req.firmware_version.unwrap_or_default(),
-            received_at: Some(to_proto(self.received_at)),
-        };
-        let key = format!("{}/boot/{}", self.cp(), key_time(self.received_at));
-        self.publish(EventKind::Booted, &key, &event).await?;
-        Ok(json!({
-            "status": "Accepted",
-            "currentTime": ocpp_time(self.received_at),
-            "interval": self.gateway.heartbeat_interval_secs,
-        }))
+async fn start(cx: &Cx<'_>, mut req: StartTransaction) -> Result<Value, CallFailure> {
+    let token = cx.find_token(&req.id_tag).await?;
+    // A missing meterStart still needs a key: -1 never occurs as a real register.
+    let key_meter = req.meter_start_wh.unwrap_or(Decimal::NEGATIVE_ONE);
+    let key = StartKey {
+        charge_point_id: &cx.charger.charge_point_id,
+        connector_id: req.connector_id,
+        id_tag: &req.id_tag,
+        meter_start_wh: key_meter,
+        charger_time: req.timestamp,
+    };
+    let transaction_id =
+        transactions::transaction_id_for(&cx.gateway.pool, &key, cx.received_at).await?;
+    if let Some(flag) = cx.clock_flag(req.timestamp, None) {
+        req.problems.push(flag);
     }
+    let business_key = format!(
+        "{}/{}/{}/{}/{}",
+        cx.cp(),
+        req.connector_id,
+        req.id_tag,
+        key_meter,
+        key_time(req.timestamp)
+    );
+    let event = TransactionStarted {
+        charger_id: cx.charger_id(),
+        charge_point_id: cx.cp(),
+        connector_id: req.connector_id,
+        transaction_id: transaction_id.to_string(),
+        id_tag: req.id_tag.clone(),
+        account_id: token
+            .as_ref()
+            .map(|t| t.account_id.to_string())
+            .unwrap_or_default(),
+        meter_start_wh: req
+            .meter_start_wh
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        charger_time: Some(to_proto(req.timestamp)),
+        received_at: Some(to_proto(cx.received_at)),
+        ocpp_version: cx.version.label().into(),
+        flags: req.problems.into_flags(),
+        ..Default::default()
+    };
+    cx.publish(EventKind::Started, &business_key, &event)
+        .await?;
+    // An unknown token still gets its transaction: the charger may already be charging, and
+    // refusing would lose the energy to billing. The status tells the charger to stop.
+    let status = if token.is_some() {
+        "Accepted"
+    } else {
+        "Invalid"
+    };
+    tracing::info!(transaction_id, id_tag = %req.id_tag, status, "transaction started");
+    Ok(json!({ "transactionId": transaction_id, "idTagInfo": id_tag_info(status) }))
+}
 
-    async fn status(&self, req: StatusNotification) -> Result<Value, CallFailure> {
-        let key = format!(
-            "{}/status/{}/{}/{}/{}",
-            self.cp(),
-            req.connector_id,
-            req.status,
-            req.error_code,
-            key_time(self.received_at)
-        );
-        let event = ConnectorStatusChanged {
-            charger_id: self.charger_id(),
-            charge_point_id: self.cp(),
-            connector_id: req.connector_id,
-            status: req.status,
-            error_code: req.error_code,
-            charger_time: req.timestamp.map(to_proto),
-            received_at: Some(to_proto(self.received_at)),
-        };
-        self.publish(EventKind::Status, &key, &event).await?;
-        Ok(json!({}))
+async fn meter_values(cx: &Cx<'_>, mut req: MeterValues) -> Result<Value, CallFailure> {
+    let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
+    let transaction_id = req.transaction_id.unwrap_or_default();
+    if let Some(first) = req.samples.first()
+        && let Some(flag) = cx.clock_flag(first.timestamp, None)
+    {
+        req.problems.push(flag);
     }
+    let first_time = req
+        .samples
+        .first()
+        .map(|s| key_time(s.timestamp))
+        .unwrap_or_default();
+    let key = format!(
+        "{}/meter/{}/{}/{}/{}",
+        cx.cp(),
+        transaction_id,
+        req.connector_id,
+        first_time,
+        meter::fingerprint(&samples)
+    );
+    let event = MeterValuesSampled {
+        charger_id: cx.charger_id(),
+        charge_point_id: cx.cp(),
+        connector_id: req.connector_id,
+        transaction_id,
+        samples,
+        received_at: Some(to_proto(cx.received_at)),
+        ocpp_version: cx.version.label().into(),
+        flags: req.problems.into_flags(),
+        charger_time: req.samples.first().map(|s| to_proto(s.timestamp)),
+        ..Default::default()
+    };
+    cx.publish(EventKind::Meter, &key, &event).await?;
+    Ok(json!({}))
+}
 
-    async fn authorize(&self, req: Authorize) -> Result<Value, CallFailure> {
-        let known = registry::find_token(&self.gateway.pool, &req.id_tag).await?;
-        let status = if known.is_some() {
-            "Accepted"
-        } else {
-            "Invalid"
-        };
-        tracing::info!(id_tag = %req.id_tag, status, "authorize");
-        Ok(json!({ "idTagInfo": id_tag_info(status) }))
+async fn stop(cx: &Cx<'_>, mut req: StopTransaction) -> Result<Value, CallFailure> {
+    let transaction_id = req.transaction_id.clone().unwrap_or_default();
+    let meter_text = req.meter_stop_wh.map(|d| d.to_string()).unwrap_or_default();
+    // A stop is identified by its transaction id; one whose id identifies nothing (-1: the
+    // charger never got its start confirmed) by its own content, so that two such stops stay two
+    // sessions and a retry of one stays one.
+    let (key, session_key) = match issued_id(&transaction_id) {
+        Some(id) => {
+            if !transactions::was_issued(&cx.gateway.pool, id).await? {
+                req.problems.push(UNKNOWN_TRANSACTION);
+            }
+            (format!("{}/stop/{transaction_id}", cx.cp()), String::new())
+        }
+        None => {
+            req.problems.push(INVALID_TRANSACTION_ID);
+            let session_key = format!("{transaction_id}@{}/{meter_text}", key_time(req.timestamp));
+            (format!("{}/stop/{session_key}", cx.cp()), session_key)
+        }
+    };
+    if let Some(flag) = cx.clock_flag(req.timestamp, None) {
+        req.problems.push(flag);
     }
-
-    async fn start(&self, req: StartTransaction) -> Result<Value, CallFailure> {
-        let token = registry::find_token(&self.gateway.pool, &req.id_tag).await?;
-        let key = StartKey {
-            charge_point_id: &self.charger.charge_point_id,
-            connector_id: req.connector_id,
-            id_tag: &req.id_tag,
-            meter_start_wh: req.meter_start_wh,
-            charger_time: req.timestamp,
-        };
-        let transaction_id =
-            transactions::transaction_id_for(&self.gateway.pool, &key, self.received_at).await?;
-        let business_key = format!(
-            "{}/{}/{}/{}/{}",
-            self.cp(),
-            req.connector_id,
-            req.id_tag,
-            req.meter_start_wh,
-            key_time(req.timestamp)
-        );
-        let event = TransactionStarted {
-            charger_id: self.charger_id(),
-            charge_point_id: self.cp(),
-            connector_id: req.connector_id,
-            transaction_id: transaction_id.to_string(),
-            id_tag: req.id_tag.clone(),
-            account_id: token
-                .as_ref()
-                .map(|t| t.account_id.to_string())
-                .unwrap_or_default(),
-            meter_start_wh: req.meter_start_wh.to_string(),
-            charger_time: Some(to_proto(req.timestamp)),
-            received_at: Some(to_proto(self.received_at)),
-        };
-        self.publish(EventKind::Started, &business_key, &event)
-            .await?;
-        // An unknown token still gets its transaction: the charger may already be charging, and
-        // refusing would lose the energy to billing. The status tells the charger to stop.
-        let status = if token.is_some() {
-            "Accepted"
-        } else {
-            "Invalid"
-        };
-        tracing::info!(transaction_id, id_tag = %req.id_tag, status, "transaction started");
-        Ok(json!({ "transactionId": transaction_id, "idTagInfo": id_tag_info(status) }))
-    }
-
-    async fn meter_values(&self, req: MeterValues) -> Result<Value, CallFailure> {
-        let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
-        let transaction_id = req.transaction_id.unwrap_or_default();
-        let first_time = req
-            .samples
-            .first()
-            .map(|s| key_time(s.timestamp))
-            .unwrap_or_default();
-        let key = format!(
-            "{}/meter/{}/{}/{}/{}",
-            self.cp(),
-            transaction_id,
-            req.connector_id,
-            first_time,
-            meter::fingerprint(&samples)
-        );
-        let event = MeterValuesSampled {
-            charger_id: self.charger_id(),
-            charge_point_id: self.cp(),
-            connector_id: req.connector_id,
-            transaction_id,
-            samples,
-            received_at: Some(to_proto(self.received_at)),
-        };
-        self.publish(EventKind::Meter, &key, &event).await?;
-        Ok(json!({}))
-    }
-
-    async fn stop(&self, req: StopTransaction) -> Result<Value, CallFailure> {
-        let transaction_data = req.transaction_data.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "unreadable transactionData; stop recorded without it");
-            Vec::new()
-        });
-        let key = format!("{}/stop/{}", self.cp(), req.transaction_id);
-        let event = TransactionStopped {
-            charger_id: self.charger_id(),
-            charge_point_id: self.cp(),
-            transaction_id: req.transaction_id.clone(),
-            meter_stop_wh: req.meter_stop_wh.to_string(),
-            id_tag: req.id_tag.clone().unwrap_or_default(),
-            reason: req.reason.unwrap_or_default(),
-            charger_time: Some(to_proto(req.timestamp)),
-            received_at: Some(to_proto(self.received_at)),
-            transaction_data: transaction_data.iter().map(meter::normalise).collect(),
-        };
-        self.publish(EventKind::Stopped, &key, &event).await?;
-        tracing::info!(transaction_id = %req.transaction_id, meter_stop_wh = %req.meter_stop_wh, "transaction stopped");
-        // The stop is recorded whatever the token; the idTagInfo only updates the charger's cache.
-        Ok(match req.id_tag {
-            Some(_) => json!({ "idTagInfo": id_tag_info("Accepted") }),
-            None => json!({}),
-        })
-    }
+    let token = match &req.id_tag {
+        Some(tag) => cx.find_token(tag).await?,
+        None => None,
+    };
+    let event = TransactionStopped {
+        charger_id: cx.charger_id(),
+        charge_point_id: cx.cp(),
+        transaction_id: transaction_id.clone(),
+        meter_stop_wh: meter_text.clone(),
+        id_tag: req.id_tag.clone().unwrap_or_default(),
+        reason: req.reason.clone().unwrap_or_default(),
+        charger_time: Some(to_proto(req.timestamp)),
+        received_at: Some(to_proto(cx.received_at)),
+        transaction_data: req.transaction_data.iter().map(meter::normalise).collect(),
+        ocpp_version: cx.version.label().into(),
+        flags: req.problems.into_flags(),
+        account_id: token.map(|t| t.account_id.to_string()).unwrap_or_default(),
+        session_key,
+        ..Default::default()
+    };
+    cx.publish(EventKind::Stopped, &key, &event).await?;
+    tracing::info!(%transaction_id, meter_stop_wh = %meter_text, "transaction stopped");
+    // The stop is recorded whatever the token; the idTagInfo only updates the charger's cache.
+    Ok(match req.id_tag {
+        Some(_) => json!({ "idTagInfo": id_tag_info("Accepted") }),
+        None => json!({}),
+    })
 }
 
 #[cfg(test)]
@@ -400,53 +458,68 @@ mod tests {
     use crate::frame::ErrorCode;
     use rust_decimal_macros::dec;
 
+    fn now() -> DateTime<Utc> {
+        "2024-03-01T12:00:00Z".parse().unwrap()
+    }
+
     #[test]
     fn start_transaction_reads_numbers_given_as_strings() {
-        let req = StartTransaction::parse(&json!({
-            "connectorId": "1", "idTag": "04A2B3C4", "meterStart": "1000", "timestamp": "2024-03-01T10:00:00Z"
-        }))
+        let req = StartTransaction::parse(
+            &json!({
+                "connectorId": "1", "idTag": "04A2B3C4", "meterStart": "1000", "timestamp": "2024-03-01T10:00:00Z"
+            }),
+            now(),
+        )
         .unwrap();
         assert_eq!(req.connector_id, 1);
-        assert_eq!(req.meter_start_wh, dec!(1000));
+        assert_eq!(req.meter_start_wh, Some(dec!(1000)));
         assert_eq!(
             req.timestamp,
             DateTime::parse_from_rfc3339("2024-03-01T10:00:00Z").unwrap()
         );
+        assert!(req.problems.is_empty());
     }
 
     #[test]
-    fn start_transaction_names_the_missing_or_mistyped_field() {
-        let err = StartTransaction::parse(
-            &json!({"connectorId": 1, "idTag": "A", "timestamp": "2024-03-01T10:00:00Z"}),
+    fn an_unreadable_start_is_still_a_start_with_its_problems_named() {
+        let req = StartTransaction::parse(
+            &json!({"connectorId": [1], "idTag": "A", "timestamp": "yesterday"}),
+            now(),
         )
-        .unwrap_err();
+        .unwrap();
+        assert_eq!(req.meter_start_wh, None);
+        assert_eq!(req.timestamp, now(), "the receive time stands in");
         assert_eq!(
-            (err.code, err.field.as_str()),
-            (ErrorCode::FormationViolation, "meterStart")
+            req.problems.flags(),
+            [
+                "unreadable_field:connectorId",
+                "unreadable_field:meterStart",
+                "unreadable_field:timestamp"
+            ]
         );
-        let err = StartTransaction::parse(&json!({
-            "connectorId": [1], "idTag": "A", "meterStart": 0, "timestamp": "2024-03-01T10:00:00Z"
-        }))
-        .unwrap_err();
+        let err = StartTransaction::parse(&json!([1]), now()).unwrap_err();
         assert_eq!(
             (err.code, err.field.as_str()),
-            (ErrorCode::TypeConstraintViolation, "connectorId")
+            (ErrorCode::FormationViolation, "payload")
         );
     }
 
     #[test]
     fn meter_values_accept_an_object_for_the_array_and_long_transaction_ids() {
-        let req = MeterValues::parse(&json!({
-            "connectorId": 2,
-            "transactionId": 5_000_000_000u64,
-            "meterValue": {
-                "timestamp": "2024-03-01T10:05:00Z",
-                "sampledValue": [
-                    {"value": "1.5", "unit": "kWh"},
-                    {"value": 7400, "measurand": "Power.Active.Import", "unit": "W"}
-                ]
-            }
-        }))
+        let req = MeterValues::parse(
+            &json!({
+                "connectorId": 2,
+                "transactionId": 5_000_000_000u64,
+                "meterValue": {
+                    "timestamp": "2024-03-01T10:05:00Z",
+                    "sampledValue": [
+                        {"value": "1.5", "unit": "kWh"},
+                        {"value": 7400, "measurand": "Power.Active.Import", "unit": "W"}
+                    ]
+                }
+            }),
+            now(),
+        )
         .unwrap();
         assert_eq!(req.transaction_id.as_deref(), Some("5000000000"));
         let samples: Vec<_> = req.samples.iter().map(meter::normalise).collect();
@@ -457,29 +530,47 @@ mod tests {
     }
 
     #[test]
-    fn meter_values_name_the_nested_field() {
-        let err = MeterValues::parse(&json!({
-            "connectorId": 1,
-            "meterValue": [{"timestamp": "2024-03-01T10:05:00Z", "sampledValue": [{"unit": "Wh"}]}]
-        }))
-        .unwrap_err();
-        assert_eq!(err.field, "meterValue[0].sampledValue[0].value");
-        assert_eq!(err.code, ErrorCode::FormationViolation);
+    fn unreadable_samples_are_left_out_and_named() {
+        let req = MeterValues::parse(
+            &json!({
+                "connectorId": 1,
+                "meterValue": [{"timestamp": "2024-03-01T10:05:00Z", "sampledValue": [{"unit": "Wh"}, {"value": "5"}]}]
+            }),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(req.samples.len(), 1);
+        assert_eq!(
+            req.problems.flags(),
+            ["unreadable_field:meterValue[0].sampledValue[0].value"]
+        );
     }
 
     #[test]
     fn a_stop_survives_unreadable_transaction_data() {
-        let req = StopTransaction::parse(&json!({
-            "transactionId": -1, "meterStop": 2500, "timestamp": "2024-03-01T11:00:00Z",
-            "transactionData": [{"sampledValue": []}]
-        }))
+        let req = StopTransaction::parse(
+            &json!({
+                "transactionId": -1, "meterStop": 2500, "timestamp": "2024-03-01T11:00:00Z",
+                "transactionData": [{"sampledValue": [{"value": "2.5", "unit": "kWh"}]}]
+            }),
+            now(),
+        )
         .unwrap();
-        assert_eq!(req.transaction_id, "-1");
-        assert_eq!(req.meter_stop_wh, dec!(2500));
+        assert_eq!(req.transaction_id.as_deref(), Some("-1"));
+        assert_eq!(req.meter_stop_wh, Some(dec!(2500)));
         assert_eq!(
-            req.transaction_data.unwrap_err().field,
-            "transactionData[0].timestamp"
+            req.problems.flags(),
+            ["unreadable_field:transactionData[0].timestamp"]
         );
+        assert_eq!(
+            req.transaction_data[0].timestamp,
+            "2024-03-01T11:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+            "the stop's time stands in"
+        );
+        assert_eq!(issued_id("-1"), None);
+        assert_eq!(issued_id("0"), None);
+        assert_eq!(issued_id("5000000000"), None);
+        assert_eq!(issued_id("17"), Some(17));
     }
 
     #[test]

@@ -206,9 +206,9 @@ async fn unknown_or_invalid_charge_points_get_404_and_nothing_is_recorded() {
 }
 
 #[tokio::test]
-async fn upgrades_without_the_ocpp16_subprotocol_are_refused() {
+async fn upgrades_without_a_supported_subprotocol_are_refused() {
     let h = Harness::start().await;
-    for offered in [None, Some("ocpp2.0.1"), Some("ocpp1.5, wamp")] {
+    for offered in [None, Some("ocpp2.0"), Some("ocpp1.5, wamp")] {
         match h.try_connect(CP, offered).await {
             Err(tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status(), 400, "{offered:?}")
@@ -218,11 +218,18 @@ async fn upgrades_without_the_ocpp16_subprotocol_are_refused() {
         }
     }
     assert!(h.charger_events().await.is_empty());
-    // A charger offering several versions gets the one the gateway speaks.
+    // A charger offering several versions gets the newest the gateway speaks.
     let charger = h
-        .try_connect(CP, Some("ocpp2.0.1, ocpp1.6"))
+        .try_connect(CP, Some("ocpp1.6, ocpp2.0.1"))
         .await
         .expect("upgrade accepted");
+    assert_eq!(charger.protocol, "ocpp2.0.1");
+    charger.close().await;
+    let charger = h
+        .try_connect(CP, Some("wamp, ocpp1.6"))
+        .await
+        .expect("upgrade accepted");
+    assert_eq!(charger.protocol, "ocpp1.6");
     charger.close().await;
     h.stop().await;
 }
@@ -253,17 +260,6 @@ async fn malformed_frames_get_call_errors_and_the_connection_keeps_answering() {
     assert_eq!(answer[2], "NotImplemented");
     let answer = charger
         .call(
-            "StartTransaction",
-            json!({"connectorId": 1, "idTag": KNOWN_TAG, "timestamp": "2024-03-01T10:00:00Z"}),
-        )
-        .await;
-    assert_eq!(answer[2], "FormationViolation");
-    assert!(
-        answer[3].as_str().unwrap().contains("meterStart"),
-        "names the field: {answer}"
-    );
-    let answer = charger
-        .call(
             "StatusNotification",
             json!({"connectorId": {"id": 1}, "errorCode": "NoError", "status": "Available"}),
         )
@@ -273,16 +269,10 @@ async fn malformed_frames_get_call_errors_and_the_connection_keeps_answering() {
         answer[3].as_str().unwrap().contains("connectorId"),
         "names the field: {answer}"
     );
-    let answer = charger
-        .call("MeterValues", json!({"connectorId": 1, "meterValue": [{"timestamp": "soon", "sampledValue": [{"value": "1"}]}]}))
-        .await;
-    assert_eq!(answer[2], "TypeConstraintViolation");
-    assert!(
-        answer[3]
-            .as_str()
-            .unwrap()
-            .contains("meterValue[0].timestamp"),
-        "names the field: {answer}"
+    let answer = charger.call("StartTransaction", json!([1, 2])).await;
+    assert_eq!(
+        answer[2], "FormationViolation",
+        "a payload that is no object"
     );
 
     let heartbeat = charger.ok("Heartbeat", json!({})).await;
@@ -297,6 +287,92 @@ async fn malformed_frames_get_call_errors_and_the_connection_keeps_answering() {
         [ChargerConnected::NAME],
         "refused messages record nothing"
     );
+    charger.close().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unreadable_transaction_messages_are_acknowledged_and_flagged() {
+    let h = Harness::start().await;
+    let mut charger = h.connect(CP).await;
+    // No meterStart: still a transaction (the charger may be charging), flagged for review.
+    let started = charger
+        .ok(
+            "StartTransaction",
+            json!({"connectorId": 1, "idTag": KNOWN_TAG, "timestamp": "2024-03-01T10:00:00Z"}),
+        )
+        .await;
+    let transaction_id = started["transactionId"].as_i64().unwrap();
+    assert!(transaction_id > 0);
+    let meter = charger
+        .ok("MeterValues", json!({"connectorId": 1, "transactionId": transaction_id,
+             "meterValue": [{"timestamp": "soon", "sampledValue": [{"value": "1"}, {"unit": "Wh"}]}]}))
+        .await;
+    assert_eq!(meter, json!({}));
+    let stopped = charger
+        .ok(
+            "StopTransaction",
+            json!({"transactionId": transaction_id, "meterStop": "lots", "timestamp": "2024-03-01T11:00:00Z"}),
+        )
+        .await;
+    assert_eq!(stopped, json!({}));
+
+    let events = h.charger_events().await;
+    let start: TransactionStarted = of_type(&events, TransactionStarted::NAME)[0].decode();
+    assert_eq!(start.meter_start_wh, "", "unknown, not zero");
+    assert!(
+        start
+            .flags
+            .contains(&"unreadable_field:meterStart".to_string()),
+        "{:?}",
+        start.flags
+    );
+    let sampled: MeterValuesSampled = of_type(&events, MeterValuesSampled::NAME)[0].decode();
+    assert_eq!(sampled.samples.len(), 1, "the readable sample is kept");
+    assert!(
+        sampled
+            .flags
+            .contains(&"unreadable_field:meterValue[0].timestamp".to_string())
+    );
+    assert!(
+        sampled
+            .flags
+            .contains(&"unreadable_field:meterValue[0].sampledValue[1].value".to_string())
+    );
+    let stop: TransactionStopped = of_type(&events, TransactionStopped::NAME)[0].decode();
+    assert_eq!(stop.meter_stop_wh, "");
+    assert_eq!(stop.flags[0], "unreadable_field:meterStop");
+    charger.close().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn stops_with_transaction_id_minus_one_stay_apart_and_retries_stay_one() {
+    let h = Harness::start().await;
+    let mut charger = h.connect(CP).await;
+    let stop = |meter: i64, at: &str| json!({"transactionId": -1, "meterStop": meter, "timestamp": at, "idTag": KNOWN_TAG});
+    charger
+        .ok("StopTransaction", stop(5000, "2024-03-01T10:00:00Z"))
+        .await;
+    charger
+        .ok("StopTransaction", stop(5000, "2024-03-01T10:00:00Z"))
+        .await;
+    charger
+        .ok("StopTransaction", stop(9000, "2024-03-01T12:00:00Z"))
+        .await;
+    let events = h.charger_events().await;
+    let stops: Vec<TransactionStopped> = of_type(&events, TransactionStopped::NAME)
+        .iter()
+        .map(|e| e.decode())
+        .collect();
+    assert_eq!(stops.len(), 2, "the retry is stored once");
+    assert_ne!(stops[0].session_key, stops[1].session_key);
+    for stop in &stops {
+        assert_eq!(stop.transaction_id, "-1");
+        assert!(stop.session_key.starts_with("-1@"));
+        assert!(stop.flags.contains(&"invalid_transaction_id".to_string()));
+        assert_eq!(stop.account_id, h.account_id.to_string());
+    }
     charger.close().await;
     h.stop().await;
 }
@@ -367,6 +443,12 @@ async fn a_repeated_start_gets_the_same_transaction_id_and_is_stored_once() {
         .collect();
     assert_eq!(stops.len(), 1);
     assert_eq!(stops[0].transaction_id, "999999");
+    assert_eq!(stops[0].flags[0], "unknown_transaction");
+    assert!(
+        stops[0].flags[1].starts_with("late_delivery:"),
+        "a 2024 timestamp arrives late: {:?}",
+        stops[0].flags
+    );
     charger.close().await;
     h.stop().await;
 }

@@ -5,6 +5,7 @@
 //! its outbox relay, and serves `joule.v1.InvoicingService`. It does not post to the ledger; the ledger
 //! service reads the published invoices.
 
+pub mod adjustment;
 pub mod grpc;
 pub mod invoice;
 pub mod issuer;
@@ -60,6 +61,7 @@ CREATE INDEX invoices_by_account ON {schema}.invoices (tenant_id, account_id, ye
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
+    joule_store::migrate(&ctx.pool, SCHEMA, adjustment::MIGRATIONS).await?;
     let default_tenant: TenantId = ctx
         .settings
         .tenant
@@ -78,11 +80,25 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         bus.run_consumer(spec, handler, shutdown).await
     });
 
+    let notes = adjustment::AdjustedHandler::new(
+        Arc::new(adjustment::NoteIssuer::new(ctx.pool.clone(), SCHEMA)),
+        default_tenant.clone(),
+    );
+    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let adjustments = Task::new("invoicing-adjustments", async move {
+        let spec = ConsumerSpec {
+            domain: Domain::Pricing,
+            durable: "invoicing-adjustments".into(),
+            filter: Some("pricing.*.adjusted".into()),
+        };
+        bus.run_consumer(spec, notes, shutdown).await
+    });
+
     let relay = Relay::new(
         ctx.pool.clone(),
         SCHEMA,
         ctx.bus.clone(),
-        outbox::InvoicingOutbox::new(SCHEMA),
+        adjustment::WithAdjustments::new(outbox::InvoicingOutbox::new(SCHEMA), SCHEMA),
     )?;
     let relay = Task::new("invoicing-relay", relay.run(ctx.shutdown.clone()));
 
@@ -92,7 +108,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let routes = tonic::service::Routes::from(tonic::service::AxumRouter::new())
         .add_service(InvoicingServiceServer::new(grpc));
     Ok(Started {
-        tasks: vec![consumer, relay],
+        tasks: vec![consumer, adjustments, relay],
         grpc: Some((routes, vec![SERVICE_NAME])),
     })
 }

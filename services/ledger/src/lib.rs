@@ -7,10 +7,12 @@
 //!
 //! The trial balance's totals add every row; they are meaningful for a tenant that books one currency.
 
+pub mod adjustments;
 pub mod grpc;
 pub mod invoices;
 pub mod journal;
 pub mod outbox;
+pub mod payments;
 pub mod rules;
 
 use joule_bus::{ConsumerSpec, Domain};
@@ -75,6 +77,36 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         bus.run_consumer(spec, handler, shutdown).await
     });
 
+    // Money movements of the payments service (holds, captures, refunds, fees, payouts).
+    let payments = payments::PaymentHandler::new(
+        joule_store::cqrs::<journal::JournalEntry>(ctx.pool.clone(), SCHEMA, ()),
+        default_tenant.to_string(),
+    );
+    let spec = ConsumerSpec {
+        domain: Domain::Payment,
+        durable: "ledger-payments".into(),
+        filter: None,
+    };
+    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let payments = Task::new("ledger-payments", async move {
+        bus.run_consumer(spec, payments, shutdown).await
+    });
+
+    // Adjustment notes for re-rated sessions (credit notes and additional charges).
+    let adjustments = adjustments::AdjustmentHandler::new(
+        joule_store::cqrs::<journal::JournalEntry>(ctx.pool.clone(), SCHEMA, ()),
+        default_tenant.to_string(),
+    );
+    let spec = ConsumerSpec {
+        domain: Domain::Invoice,
+        durable: "ledger-adjustments".into(),
+        filter: Some("invoice.*.adjusted".into()),
+    };
+    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let adjustments = Task::new("ledger-adjustments", async move {
+        bus.run_consumer(spec, adjustments, shutdown).await
+    });
+
     let outbox = outbox::LedgerOutbox::new(SCHEMA, default_tenant.as_str());
     let relay = Relay::new(ctx.pool.clone(), SCHEMA, ctx.bus.clone(), outbox)?;
     let relay = Task::new("ledger-relay", relay.run(ctx.shutdown.clone()));
@@ -85,7 +117,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let routes = tonic::service::Routes::from(tonic::service::AxumRouter::new())
         .add_service(LedgerServiceServer::new(grpc));
     Ok(Started {
-        tasks: vec![consumer, relay],
+        tasks: vec![consumer, payments, adjustments, relay],
         grpc: Some((routes, vec![SERVICE_NAME])),
     })
 }

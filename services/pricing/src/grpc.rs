@@ -14,12 +14,21 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use chrono::DateTime;
+use joule_domain::SessionId;
+use joule_proto::time::{from_proto, to_proto};
+use joule_tariff::Discount;
+use rust_decimal::Decimal;
+
+use crate::priced_session::PricedSession;
 use crate::read;
-use crate::tariff::{Tariff, TariffCommand, TariffError};
+use crate::rerate::{self, RerateError};
+use crate::tariff::{Party, Scope, Tariff, TariffCommand, TariffError};
 
 pub struct TariffGrpc {
     pub pool: PgPool,
     pub cqrs: Arc<PostgresCqrs<Tariff>>,
+    pub sessions: Arc<PostgresCqrs<PricedSession>>,
     /// The tenant of requests that name none.
     pub default_tenant: String,
 }
@@ -45,10 +54,105 @@ fn status(error: AggregateError<TariffError>) -> Status {
         AggregateError::UserError(TariffError::AlreadyExists) => {
             Status::already_exists("tariff already exists")
         }
+        AggregateError::UserError(TariffError::NotFound) => {
+            Status::not_found("tariff does not exist")
+        }
+        AggregateError::UserError(e @ (TariffError::Retired | TariffError::NotAfterLatest(_))) => {
+            Status::failed_precondition(e.to_string())
+        }
+        AggregateError::UserError(e) => Status::invalid_argument(e.to_string()),
         other => {
             tracing::error!(error = %other, "tariff command failed");
             Status::unavailable("tariff store unavailable")
         }
+    }
+}
+
+fn rerate_status(error: RerateError) -> Status {
+    match error {
+        RerateError::NoTariff(_) | RerateError::BadSession(_) => {
+            Status::not_found(error.to_string())
+        }
+        RerateError::Busy | RerateError::Lagging => Status::unavailable(error.to_string()),
+        RerateError::Unparseable { .. } => Status::failed_precondition(error.to_string()),
+        RerateError::Store(e) => store_unavailable(e),
+    }
+}
+
+fn timestamp(t: Option<&joule_proto::Timestamp>, field: &str) -> Result<Option<DateTime<Utc>>, Status> {
+    match t {
+        None => Ok(None),
+        Some(ts) => from_proto(Some(ts))
+            .map(Some)
+            .ok_or_else(|| Status::invalid_argument(format!("{field}: not a valid time"))),
+    }
+}
+
+fn decimal(raw: &str, field: &str) -> Result<Decimal, Status> {
+    raw.trim()
+        .parse()
+        .map_err(|_| Status::invalid_argument(format!("{field}: {raw:?} is not a decimal number")))
+}
+
+fn version_to_proto(tariff_id: &str, v: &read::StoredVersion) -> v1::TariffVersion {
+    v1::TariffVersion {
+        tariff_id: tariff_id.to_owned(),
+        version: v.version,
+        valid_from: v.valid_from.map(to_proto),
+        ocpi_json: v.ocpi_json.clone(),
+        published_at: Some(to_proto(v.published_at)),
+        corrected_at: v.corrected_at.map(to_proto),
+        correction_reason: v.correction_reason.clone().unwrap_or_default(),
+    }
+}
+
+impl TariffGrpc {
+    fn meta(&self, tenant_id: String) -> CommandMeta {
+        CommandMeta {
+            tenant_id,
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+            causation_id: String::new(),
+        }
+    }
+
+    /// The tariff, checked to belong to the tenant.
+    async fn owned(&self, tenant_id: &str, raw: &str) -> Result<TariffId, Status> {
+        let id: TariffId = raw
+            .parse()
+            .map_err(|e| Status::invalid_argument(format!("tariff_id: {e}")))?;
+        let not_found = || Status::not_found(format!("tariff {id} not found"));
+        let stored = read::tariff(&self.pool, &id.to_string())
+            .await
+            .map_err(store_unavailable)?
+            .ok_or_else(not_found)?;
+        if stored.tenant_id != tenant_id {
+            return Err(not_found());
+        }
+        Ok(id)
+    }
+
+    async fn command(&self, id: TariffId, command: TariffCommand, tenant: String) -> Result<(), Status> {
+        joule_store::execute(&self.cqrs, &id.to_string(), command, self.meta(tenant))
+            .await
+            .map_err(status)
+    }
+
+    /// The versions once the command's event is projected (the relay runs right after the commit).
+    async fn version_after(&self, id: TariffId, version: Option<u32>) -> Result<v1::TariffVersion, Status> {
+        for _ in 0..50 {
+            let versions = read::versions(&self.pool, &id.to_string())
+                .await
+                .map_err(store_unavailable)?;
+            let found = match version {
+                Some(n) => versions.iter().find(|v| v.version == n && v.corrected_at.is_some()),
+                None => versions.last(),
+            };
+            if let Some(v) = found {
+                return Ok(version_to_proto(&id.to_string(), v));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err(Status::unavailable("the version is recorded but not readable yet"))
     }
 }
 
@@ -124,6 +228,338 @@ impl TariffService for TariffGrpc {
                 id: stored.id,
                 currency: stored.currency,
                 ocpi_json: stored.ocpi_json,
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn publish_tariff_version(
+        &self,
+        request: Request<v1::PublishTariffVersionRequest>,
+    ) -> Result<Response<v1::TariffVersion>, Status> {
+        let span = joule_telemetry::grpc_server_span("PublishTariffVersion", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let id = self.owned(&tenant, &r.tariff_id).await?;
+            let valid_from = timestamp(r.valid_from.as_ref(), "valid_from")?
+                .ok_or_else(|| Status::invalid_argument("valid_from: is required"))?;
+            let before = read::versions(&self.pool, &id.to_string())
+                .await
+                .map_err(store_unavailable)?
+                .len();
+            let command = TariffCommand::PublishVersion {
+                ocpi_json: r.ocpi_json,
+                valid_from,
+                published_at: Utc::now(),
+            };
+            self.command(id, command, tenant).await?;
+            let version = u32::try_from(before + 1).unwrap_or(u32::MAX);
+            for _ in 0..50 {
+                let versions = read::versions(&self.pool, &id.to_string())
+                    .await
+                    .map_err(store_unavailable)?;
+                if let Some(v) = versions.iter().find(|v| v.version == version) {
+                    return Ok(Response::new(version_to_proto(&id.to_string(), v)));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            self.version_after(id, None).await.map(Response::new)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn correct_tariff_version(
+        &self,
+        request: Request<v1::CorrectTariffVersionRequest>,
+    ) -> Result<Response<v1::TariffVersion>, Status> {
+        let span = joule_telemetry::grpc_server_span("CorrectTariffVersion", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let id = self.owned(&tenant, &r.tariff_id).await?;
+            let command = TariffCommand::CorrectVersion {
+                version: r.version,
+                ocpi_json: r.ocpi_json,
+                reason: r.reason,
+                corrected_at: Utc::now(),
+            };
+            self.command(id, command, tenant).await?;
+            self.version_after(id, Some(r.version)).await.map(Response::new)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn list_tariff_versions(
+        &self,
+        request: Request<v1::ListTariffVersionsRequest>,
+    ) -> Result<Response<v1::ListTariffVersionsResponse>, Status> {
+        let span = joule_telemetry::grpc_server_span("ListTariffVersions", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let id = self.owned(&tenant, &r.tariff_id).await?;
+            let versions = read::versions(&self.pool, &id.to_string())
+                .await
+                .map_err(store_unavailable)?;
+            let retired = read::retired(&self.pool, &id.to_string())
+                .await
+                .map_err(store_unavailable)?;
+            Ok(Response::new(v1::ListTariffVersionsResponse {
+                versions: versions
+                    .iter()
+                    .map(|v| version_to_proto(&id.to_string(), v))
+                    .collect(),
+                retired,
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn retire_tariff(
+        &self,
+        request: Request<v1::RetireTariffRequest>,
+    ) -> Result<Response<v1::Acknowledged>, Status> {
+        let span = joule_telemetry::grpc_server_span("RetireTariff", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let id = self.owned(&tenant, &r.tariff_id).await?;
+            let command = TariffCommand::Retire {
+                retired_at: Utc::now(),
+            };
+            self.command(id, command, tenant).await?;
+            Ok(Response::new(v1::Acknowledged { id: id.to_string() }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn assign_tariff(
+        &self,
+        request: Request<v1::AssignTariffRequest>,
+    ) -> Result<Response<v1::Acknowledged>, Status> {
+        let span = joule_telemetry::grpc_server_span("AssignTariff", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let id = self.owned(&tenant, &r.tariff_id).await?;
+            let scope_id = r.scope_id.trim().to_owned();
+            if scope_id.is_empty() {
+                return Err(Status::invalid_argument("scope_id: is required"));
+            }
+            let scope = match r.scope.as_str() {
+                "site" => Scope::Site { site_id: scope_id },
+                "charger" => Scope::Charger {
+                    charger_id: scope_id,
+                },
+                "connector" if r.connector_id > 0 => Scope::Connector {
+                    charger_id: scope_id,
+                    connector_id: r.connector_id,
+                },
+                "connector" => {
+                    return Err(Status::invalid_argument(
+                        "connector_id: a connector assignment needs a connector id from 1",
+                    ));
+                }
+                other => {
+                    return Err(Status::invalid_argument(format!(
+                        "scope: must be site, charger or connector, not {other:?}"
+                    )));
+                }
+            };
+            let command = TariffCommand::Assign {
+                scope,
+                assigned_at: Utc::now(),
+            };
+            self.command(id, command, tenant).await?;
+            Ok(Response::new(v1::Acknowledged { id: id.to_string() }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn set_contract(
+        &self,
+        request: Request<v1::SetContractRequest>,
+    ) -> Result<Response<v1::Acknowledged>, Status> {
+        let span = joule_telemetry::grpc_server_span("SetContract", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let id = self.owned(&tenant, &r.tariff_id).await?;
+            let party = match r.party_type.as_str() {
+                "account" => Party::Account {
+                    account_id: r.party_id,
+                },
+                "fleet" => Party::Fleet {
+                    fleet_id: r.party_id,
+                    account_ids: r.account_ids,
+                },
+                other => {
+                    return Err(Status::invalid_argument(format!(
+                        "party_type: must be account or fleet, not {other:?}"
+                    )));
+                }
+            };
+            let discounts: Vec<Discount> = if r.discounts_json.trim().is_empty() {
+                vec![]
+            } else {
+                serde_json::from_str(&r.discounts_json)
+                    .map_err(|e| Status::invalid_argument(format!("discounts: {e}")))?
+            };
+            let command = TariffCommand::Contract {
+                party,
+                discounts,
+                valid_from: timestamp(r.valid_from.as_ref(), "valid_from")?,
+                valid_until: timestamp(r.valid_until.as_ref(), "valid_until")?,
+                contracted_at: Utc::now(),
+            };
+            self.command(id, command, tenant).await?;
+            Ok(Response::new(v1::Acknowledged { id: id.to_string() }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn quote(
+        &self,
+        request: Request<v1::QuoteRequest>,
+    ) -> Result<Response<v1::PriceBreakdown>, Status> {
+        let span = joule_telemetry::grpc_server_span("Quote", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let id = self.owned(&tenant, &r.tariff_id).await?;
+            let start = timestamp(r.start.as_ref(), "start")?.unwrap_or_else(Utc::now);
+            let zone = if r.time_zone.is_empty() { "UTC" } else { r.time_zone.as_str() };
+            let tz: joule_tariff::Tz = zone.parse().map_err(|_| {
+                Status::invalid_argument(format!("time_zone: {zone:?} is not an IANA time zone"))
+            })?;
+            let versions = read::versions(&self.pool, &id.to_string())
+                .await
+                .map_err(store_unavailable)?;
+            let version = read::in_force(&versions, start)
+                .ok_or_else(|| Status::failed_precondition("no version of the tariff is in force then"))?;
+            let tariff = joule_tariff::Tariff::parse(&version.ocpi_json)
+                .map_err(|e| Status::failed_precondition(format!("stored tariff: {e}")))?;
+            let request = joule_tariff::QuoteRequest {
+                start,
+                energy_kwh: decimal(&r.energy_kwh, "energy_kwh")?,
+                power_kw: decimal(&r.power_kw, "power_kw")?,
+                parking_minutes: r.parking_minutes,
+            };
+            let priced = joule_tariff::quote(&tariff, &request, tz)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let totals = joule_tariff::OcpiTotals::of(&priced);
+            Ok(Response::new(v1::PriceBreakdown {
+                tariff_id: id.to_string(),
+                tariff_version: version.version,
+                breakdown_json: serde_json::to_string(&priced)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+                totals_json: serde_json::to_string(&totals)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn get_priced_session(
+        &self,
+        request: Request<v1::GetPricedSessionRequest>,
+    ) -> Result<Response<v1::PricedSessionView>, Status> {
+        let span = joule_telemetry::grpc_server_span("GetPricedSession", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let session_id: SessionId = r
+                .session_id
+                .parse()
+                .map_err(|e| Status::invalid_argument(format!("session_id: {e}")))?;
+            read::priced_session_view(&self.pool, &tenant, &session_id.to_string())
+                .await
+                .map_err(store_unavailable)?
+                .map(Response::new)
+                .ok_or_else(|| Status::not_found(format!("session {session_id} has no price yet")))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn rerate(
+        &self,
+        request: Request<v1::RerateRequest>,
+    ) -> Result<Response<v1::RerateResponse>, Status> {
+        let span = joule_telemetry::grpc_server_span("Rerate", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            if r.reason.trim().is_empty() {
+                return Err(Status::invalid_argument("reason: a re-rating needs a reason"));
+            }
+            let stats = if !r.session_ids.is_empty() {
+                let ids = r
+                    .session_ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        s.parse::<SessionId>()
+                            .map_err(|e| Status::invalid_argument(format!("session_ids[{i}]: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let corrected = match r.corrected_energy_wh.trim() {
+                    "" => None,
+                    raw => {
+                        if ids.len() != 1 {
+                            return Err(Status::invalid_argument(
+                                "corrected_energy_wh: a meter correction names exactly one session",
+                            ));
+                        }
+                        let wh = decimal(raw, "corrected_energy_wh")?;
+                        if wh < Decimal::ZERO {
+                            return Err(Status::invalid_argument(
+                                "corrected_energy_wh: must not be negative",
+                            ));
+                        }
+                        Some(wh)
+                    }
+                };
+                rerate::rerate_sessions(
+                    &self.pool,
+                    &self.sessions,
+                    &ids,
+                    corrected,
+                    &r.reason,
+                    self.meta(tenant),
+                )
+                .await
+                .map_err(rerate_status)?
+            } else {
+                let id = self.owned(&tenant, &r.tariff_id).await?;
+                rerate::rerate_tariff(
+                    &self.pool,
+                    &id.to_string(),
+                    timestamp(r.from.as_ref(), "from")?,
+                    timestamp(r.until.as_ref(), "until")?,
+                    &r.reason,
+                    &tenant,
+                    uuid::Uuid::new_v4().to_string(),
+                    Utc::now(),
+                )
+                .await
+                .map_err(rerate_status)?
+            };
+            tracing::info!(rerating_id = %stats.rerating_id, examined = stats.examined, adjusted = stats.adjusted, failed = stats.failed, "re-rating done");
+            Ok(Response::new(v1::RerateResponse {
+                rerating_id: stats.rerating_id,
+                sessions_examined: stats.examined,
+                sessions_adjusted: stats.adjusted,
+                sessions_failed: stats.failed,
             }))
         }
         .instrument(span)

@@ -14,7 +14,7 @@ use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-use crate::priced_session::{PricedSession, PricedSessionCommand, SessionFacts};
+use crate::priced_session::{PricedSession, PricedSessionCommand, Pricing, SessionFacts};
 use crate::read;
 
 /// How often a session whose charger or tariff is unknown is retried before it is recorded as
@@ -88,49 +88,83 @@ impl SessionIntake {
             .map_err(transient)?
         {
             None => format!("charger {charger_id} is not registered"),
-            Some(c) if c.tariff_id.is_empty() => format!("charger {charger_id} has no tariff"),
-            Some(c) => match read::tariff(&self.pool, &c.tariff_id)
-                .await
-                .map_err(transient)?
+            Some(c) => match read::resolve(
+                &self.pool,
+                &charger_id.to_string(),
+                m.connector_id,
+                &c,
+                &m.account_id,
+                started_at,
+            )
+            .await
+            .map_err(transient)?
             {
-                None => format!(
-                    "tariff {} of charger {charger_id} does not exist",
-                    c.tariff_id
-                ),
-                Some(stored) => {
-                    let tariff_id: TariffId = match stored.id.parse() {
+                None => format!("charger {charger_id} has no tariff"),
+                Some(resolved) => {
+                    let tariff_id: TariffId = match resolved.tariff_id.parse() {
                         Ok(t) => t,
                         Err(e) => {
                             return Ok(fail(format!(
                                 "charger {charger_id} names tariff {}: {e}",
-                                stored.id
+                                resolved.tariff_id
                             )));
                         }
                     };
-                    let tariff = match joule_tariff::Tariff::parse(&stored.ocpi_json) {
-                        Ok(t) => t,
-                        Err(e) => {
+                    let versions = read::versions(&self.pool, &resolved.tariff_id)
+                        .await
+                        .map_err(transient)?;
+                    // The versions table may lag a tariff created a moment ago: its creation
+                    // event is version 1.
+                    let chosen = match read::in_force(&versions, started_at) {
+                        Some(v) => Some((v.version, v.ocpi_json.clone())),
+                        None if versions.is_empty() => read::tariff(&self.pool, &resolved.tariff_id)
+                            .await
+                            .map_err(transient)?
+                            .map(|t| (1, t.ocpi_json)),
+                        None => {
                             return Ok(fail(format!(
-                                "stored tariff {tariff_id} no longer parses: {e}"
+                                "tariff {tariff_id} has no version in force at {started_at}"
                             )));
                         }
                     };
-                    return Ok(PricedSessionCommand::PriceSession {
-                        session: SessionFacts {
-                            session_id,
-                            charger_id: m.charger_id.clone(),
-                            account_id: m.account_id.clone(),
-                            token_uid: m.token_uid.clone(),
-                            started_at,
-                            stopped_at,
-                            energy_wh,
-                        },
-                        charger_id,
-                        tariff_id,
-                        tariff: Box::new(tariff),
-                        time_zone: c.time_zone,
-                        priced_at: now,
-                    });
+                    match chosen {
+                        None => format!(
+                            "tariff {} of charger {charger_id} does not exist",
+                            resolved.tariff_id
+                        ),
+                        Some((version, ocpi_json)) => {
+                            let tariff = match joule_tariff::Tariff::parse(&ocpi_json) {
+                                Ok(t) => t,
+                                Err(e) => {
+                                    return Ok(fail(format!(
+                                        "stored tariff {tariff_id} version {version} no longer parses: {e}"
+                                    )));
+                                }
+                            };
+                            return Ok(PricedSessionCommand::PriceSession {
+                                session: SessionFacts {
+                                    session_id,
+                                    charger_id: m.charger_id.clone(),
+                                    account_id: m.account_id.clone(),
+                                    token_uid: m.token_uid.clone(),
+                                    started_at,
+                                    stopped_at,
+                                    energy_wh,
+                                },
+                                charger_id,
+                                connector_id: m.connector_id,
+                                pricing: Pricing {
+                                    tariff_id,
+                                    tariff_version: version,
+                                    tariff_source: resolved.source.to_owned(),
+                                    tariff: Box::new(tariff),
+                                    discounts: resolved.discounts,
+                                },
+                                time_zone: c.time_zone,
+                                priced_at: now,
+                            });
+                        }
+                    }
                 }
             },
         };

@@ -12,7 +12,7 @@ use sqlx::types::Json;
 
 use crate::SCHEMA;
 use crate::priced_session::PricedSessionEvent;
-use crate::tariff::TariffEvent;
+use crate::tariff::{Party, Scope, TariffEvent};
 
 pub struct PricingOutbox;
 
@@ -44,8 +44,13 @@ impl OutboxHandler for PricingOutbox {
                 stopped_at,
                 priced_at,
                 breakdown,
+                tariff_version,
+                tariff_source,
+                ..
             } => {
                 let message = v1::SessionPriced {
+                    tariff_version,
+                    tariff_source,
                     session_id: session_id.to_string(),
                     account_id,
                     charger_id: charger_id.to_string(),
@@ -66,6 +71,37 @@ impl OutboxHandler for PricingOutbox {
                 }])
             }
             PricedSessionEvent::PricingFailed { .. } => Ok(vec![]),
+            PricedSessionEvent::SessionRerated(r) => {
+                let (delta_excl, delta_incl) = r.delta();
+                let message = v1::SessionPriceAdjusted {
+                    adjustment_id: r.adjustment_id.clone(),
+                    session_id: r.session_id.to_string(),
+                    account_id: r.account_id.clone(),
+                    charger_id: r.charger_id.clone(),
+                    tariff_id: r.tariff_id.to_string(),
+                    tariff_version: r.tariff_version,
+                    currency: r.currency.clone(),
+                    reason: r.reason.clone(),
+                    lines: r
+                        .reversed_lines
+                        .iter()
+                        .chain(&r.new_lines)
+                        .map(|l| l.to_proto())
+                        .collect(),
+                    delta_excl_vat: delta_excl.to_string(),
+                    delta_incl_vat: delta_incl.to_string(),
+                    total_excl_vat: r.total_excl_vat.normalize().to_string(),
+                    total_incl_vat: r.total_incl_vat.normalize().to_string(),
+                    adjusted_at: Some(to_proto(r.rerated_at)),
+                    token_uid: r.token_uid.clone(),
+                    rerating_id: r.rerating_id.clone(),
+                };
+                Ok(vec![Outgoing {
+                    subject: format!("pricing.{}.adjusted", r.session_id),
+                    envelope: envelope(&message, event.meta(0, r.rerated_at)),
+                    trace_headers: event.trace_headers(),
+                }])
+            }
         }
     }
 }
@@ -118,32 +154,159 @@ pub fn wire_lines(b: &Breakdown) -> Vec<v1::PriceLine> {
     lines
 }
 
+async fn project_tariff(
+    conn: &mut PgConnection,
+    event: &StoredEvent,
+    tenant_id: &str,
+) -> Result<(), sqlx::Error> {
+    let decode_error = |e: serde_json::Error| {
+        sqlx::Error::Decode(format!("undecodable {}: {e}", event.event_type).into())
+    };
+    let id = &event.aggregate_id;
+    match event.decode::<TariffEvent>().map_err(decode_error)? {
+        TariffEvent::TariffCreated {
+            tariff,
+            ocpi_id,
+            currency,
+            created_at,
+        } => {
+            sqlx::query(&format!(
+                "INSERT INTO {SCHEMA}.tariffs (id, tenant_id, ocpi_id, currency, ocpi_json, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(id)
+            .bind(tenant_id)
+            .bind(ocpi_id)
+            .bind(currency)
+            .bind(tariff.to_string())
+            .bind(created_at)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(&format!(
+                "INSERT INTO {SCHEMA}.tariff_versions (tariff_id, version, valid_from, ocpi_json, published_at)
+                 VALUES ($1, 1, NULL, $2, $3) ON CONFLICT DO NOTHING"
+            ))
+            .bind(id)
+            .bind(tariff.to_string())
+            .bind(created_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        TariffEvent::TariffVersionPublished {
+            version,
+            tariff,
+            valid_from,
+            published_at,
+        } => {
+            sqlx::query(&format!(
+                "INSERT INTO {SCHEMA}.tariff_versions (tariff_id, version, valid_from, ocpi_json, published_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+            ))
+            .bind(id)
+            .bind(i32::try_from(version).unwrap_or(i32::MAX))
+            .bind(valid_from)
+            .bind(tariff.to_string())
+            .bind(published_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        TariffEvent::TariffVersionCorrected {
+            version,
+            tariff,
+            reason,
+            corrected_at,
+        } => {
+            sqlx::query(&format!(
+                "UPDATE {SCHEMA}.tariff_versions SET ocpi_json = $3, corrected_at = $4, correction_reason = $5
+                  WHERE tariff_id = $1 AND version = $2"
+            ))
+            .bind(id)
+            .bind(i32::try_from(version).unwrap_or(i32::MAX))
+            .bind(tariff.to_string())
+            .bind(corrected_at)
+            .bind(reason)
+            .execute(&mut *conn)
+            .await?;
+        }
+        TariffEvent::TariffAssigned { scope, assigned_at } => {
+            let (scope_type, scope_id, connector) = match scope {
+                Scope::Site { site_id } => ("site", site_id, 0),
+                Scope::Charger { charger_id } => ("charger", charger_id, 0),
+                Scope::Connector {
+                    charger_id,
+                    connector_id,
+                } => ("connector", charger_id, connector_id),
+            };
+            sqlx::query(&format!(
+                "INSERT INTO {SCHEMA}.tariff_assignments (scope_type, scope_id, connector_id, tariff_id, assigned_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (scope_type, scope_id, connector_id) DO UPDATE
+                 SET tariff_id = EXCLUDED.tariff_id, assigned_at = EXCLUDED.assigned_at
+                 WHERE {SCHEMA}.tariff_assignments.assigned_at <= EXCLUDED.assigned_at"
+            ))
+            .bind(scope_type)
+            .bind(scope_id)
+            .bind(i32::try_from(connector).unwrap_or(i32::MAX))
+            .bind(id)
+            .bind(assigned_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        TariffEvent::TariffContracted {
+            party,
+            discounts,
+            valid_from,
+            valid_until,
+            contracted_at,
+        } => {
+            let (party_type, party_id, accounts) = match party {
+                Party::Account { account_id } => ("account", account_id.clone(), vec![account_id]),
+                Party::Fleet {
+                    fleet_id,
+                    account_ids,
+                } => ("fleet", fleet_id, account_ids),
+            };
+            sqlx::query(&format!(
+                "INSERT INTO {SCHEMA}.tariff_contracts (party_type, party_id, tariff_id, account_ids, discounts,
+                     valid_from, valid_until, contracted_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (party_type, party_id) DO UPDATE
+                 SET tariff_id = EXCLUDED.tariff_id, account_ids = EXCLUDED.account_ids,
+                     discounts = EXCLUDED.discounts, valid_from = EXCLUDED.valid_from,
+                     valid_until = EXCLUDED.valid_until, contracted_at = EXCLUDED.contracted_at
+                 WHERE {SCHEMA}.tariff_contracts.contracted_at <= EXCLUDED.contracted_at"
+            ))
+            .bind(party_type)
+            .bind(party_id)
+            .bind(id)
+            .bind(accounts)
+            .bind(Json(&discounts))
+            .bind(valid_from)
+            .bind(valid_until)
+            .bind(contracted_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        TariffEvent::TariffRetired { retired_at } => {
+            sqlx::query(&format!(
+                "UPDATE {SCHEMA}.tariffs SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL"
+            ))
+            .bind(id)
+            .bind(retired_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sqlx::Error> {
     let decode_error = |e: serde_json::Error| {
         sqlx::Error::Decode(format!("undecodable {}: {e}", event.event_type).into())
     };
     let tenant_id = event.metadata.get("tenant_id").cloned().unwrap_or_default();
     match event.aggregate_type.as_str() {
-        "Tariff" => {
-            let TariffEvent::TariffCreated {
-                tariff,
-                ocpi_id,
-                currency,
-                created_at,
-            } = event.decode::<TariffEvent>().map_err(decode_error)?;
-            sqlx::query(&format!(
-                "INSERT INTO {SCHEMA}.tariffs (id, tenant_id, ocpi_id, currency, ocpi_json, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(&event.aggregate_id)
-            .bind(&tenant_id)
-            .bind(ocpi_id)
-            .bind(currency)
-            .bind(tariff.to_string())
-            .bind(created_at)
-            .execute(conn)
-            .await?;
-        }
+        "Tariff" => project_tariff(conn, event, &tenant_id).await?,
         "PricedSession" => match event.decode::<PricedSessionEvent>().map_err(decode_error)? {
             PricedSessionEvent::SessionPriced {
                 session_id,
@@ -156,12 +319,19 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                 stopped_at,
                 priced_at,
                 breakdown,
+                tariff_version,
+                tariff_source,
+                connector_id,
             } => {
+                let lines = crate::priced_session::wire_lines(&breakdown);
                 sqlx::query(&format!(
                     "INSERT INTO {SCHEMA}.priced_sessions
                        (session_id, tenant_id, status, charger_id, account_id, token_uid, tariff_id, currency,
-                        energy_wh, started_at, stopped_at, total_excl_vat, total_incl_vat, breakdown, recorded_at)
-                     VALUES ($1, $2, 'priced', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                        energy_wh, started_at, stopped_at, total_excl_vat, total_incl_vat, breakdown, recorded_at,
+                        tariff_version, tariff_source, connector_id, time_zone,
+                        current_total_excl_vat, current_total_incl_vat, current_lines)
+                     VALUES ($1, $2, 'priced', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                             $15, $16, $17, $18, $11, $12, $19)
                      ON CONFLICT (session_id) DO NOTHING"
                 ))
                 .bind(session_id.to_string())
@@ -178,8 +348,53 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                 .bind(breakdown.total_incl_vat)
                 .bind(Json(&*breakdown))
                 .bind(priced_at)
+                .bind(i32::try_from(tariff_version).unwrap_or(i32::MAX))
+                .bind(tariff_source)
+                .bind(i32::try_from(connector_id).unwrap_or(i32::MAX))
+                .bind(&breakdown.time_zone)
+                .bind(Json(&lines))
                 .execute(conn)
                 .await?;
+            }
+            PricedSessionEvent::SessionRerated(r) => {
+                let (delta_excl, delta_incl) = r.delta();
+                let lines: Vec<_> = r.reversed_lines.iter().chain(&r.new_lines).collect();
+                let inserted = sqlx::query(&format!(
+                    "INSERT INTO {SCHEMA}.price_adjustments (adjustment_id, session_id, rerating_id, tariff_id,
+                         tariff_version, reason, delta_excl_vat, delta_incl_vat, total_excl_vat, total_incl_vat,
+                         lines, adjusted_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     ON CONFLICT (adjustment_id) DO NOTHING"
+                ))
+                .bind(&r.adjustment_id)
+                .bind(r.session_id.to_string())
+                .bind(&r.rerating_id)
+                .bind(r.tariff_id.to_string())
+                .bind(i32::try_from(r.tariff_version).unwrap_or(i32::MAX))
+                .bind(&r.reason)
+                .bind(delta_excl)
+                .bind(delta_incl)
+                .bind(r.total_excl_vat)
+                .bind(r.total_incl_vat)
+                .bind(Json(&lines))
+                .bind(r.rerated_at)
+                .execute(&mut *conn)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    sqlx::query(&format!(
+                        "UPDATE {SCHEMA}.priced_sessions
+                            SET current_total_excl_vat = $2, current_total_incl_vat = $3, current_lines = $4,
+                                energy_wh = $5, adjustments = adjustments + 1
+                          WHERE session_id = $1"
+                    ))
+                    .bind(r.session_id.to_string())
+                    .bind(r.total_excl_vat)
+                    .bind(r.total_incl_vat)
+                    .bind(Json(&r.new_lines))
+                    .bind(r.energy_wh)
+                    .execute(&mut *conn)
+                    .await?;
+                }
             }
             PricedSessionEvent::PricingFailed {
                 session_id,

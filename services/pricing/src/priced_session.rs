@@ -1,6 +1,11 @@
 //! The `PricedSession` aggregate, one per charging session (aggregate id = the session id): the
-//! outcome of pricing it, either its price breakdown or why it could not be priced. It settles once;
-//! a repeated command (a redelivered `SessionCompleted`) emits nothing.
+//! outcome of pricing it, either its price breakdown or why it could not be priced, and every later
+//! change of that price.
+//!
+//! It settles once; a repeated command (a redelivered `SessionCompleted`) emits nothing. Re-rating
+//! (after a tariff or meter correction) never edits the first price: it appends `SessionRerated`,
+//! which carries the difference as lines (the previous lines reversed, the new ones added) and the
+//! totals before and after. A re-rating run applies at most once per session.
 
 use std::convert::Infallible;
 
@@ -8,7 +13,8 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use joule_domain::{ChargerId, Energy, SessionId, TariffId};
-use joule_tariff::{PricedSession as Breakdown, SessionUsage, Tz};
+use joule_proto::v1;
+use joule_tariff::{Customer, Discount, PricedSession as Breakdown, SessionUsage, Tz};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -25,14 +31,25 @@ pub struct SessionFacts {
     pub energy_wh: Decimal,
 }
 
+/// Which tariff version priced a session, and why that tariff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pricing {
+    pub tariff_id: TariffId,
+    pub tariff_version: u32,
+    /// `account_contract`, `fleet_contract`, `connector`, `charger`, `site` or `registry`.
+    pub tariff_source: String,
+    pub tariff: Box<joule_tariff::Tariff>,
+    pub discounts: Vec<Discount>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum PricedSessionCommand {
     /// Price the session with the charger's tariff, evaluated in the site's zone.
     PriceSession {
         session: SessionFacts,
         charger_id: ChargerId,
-        tariff_id: TariffId,
-        tariff: Box<joule_tariff::Tariff>,
+        connector_id: u32,
+        pricing: Pricing,
         time_zone: String,
         priced_at: DateTime<Utc>,
     },
@@ -43,6 +60,80 @@ pub enum PricedSessionCommand {
         reason: String,
         failed_at: DateTime<Utc>,
     },
+    /// Price the session again: with a corrected tariff version, or a corrected meter reading.
+    Rerate {
+        rerating_id: String,
+        pricing: Pricing,
+        corrected_energy_wh: Option<Decimal>,
+        reason: String,
+        rerated_at: DateTime<Utc>,
+    },
+}
+
+/// A price line as published (`joule.v1.PriceLine`), kept in events so that an adjustment can
+/// reverse exactly what was published before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireLine {
+    pub dimension: String,
+    pub description: String,
+    pub volume: String,
+    pub unit: String,
+    pub unit_price: String,
+    pub vat_percent: String,
+    pub amount_excl_vat: String,
+    pub amount_incl_vat: String,
+}
+
+impl WireLine {
+    pub fn to_proto(&self) -> v1::PriceLine {
+        v1::PriceLine {
+            dimension: self.dimension.clone(),
+            description: self.description.clone(),
+            volume: self.volume.clone(),
+            unit: self.unit.clone(),
+            unit_price: self.unit_price.clone(),
+            vat_percent: self.vat_percent.clone(),
+            amount_excl_vat: self.amount_excl_vat.clone(),
+            amount_incl_vat: self.amount_incl_vat.clone(),
+        }
+    }
+
+    fn from_proto(l: v1::PriceLine) -> Self {
+        WireLine {
+            dimension: l.dimension,
+            description: l.description,
+            volume: l.volume,
+            unit: l.unit,
+            unit_price: l.unit_price,
+            vat_percent: l.vat_percent,
+            amount_excl_vat: l.amount_excl_vat,
+            amount_incl_vat: l.amount_incl_vat,
+        }
+    }
+
+    /// The same line with its volume and amounts negated: it cancels the original.
+    pub fn reversed(&self) -> Self {
+        let neg = |s: &str| {
+            s.parse::<Decimal>()
+                .map(|d| (-d).normalize().to_string())
+                .unwrap_or_else(|_| s.to_owned())
+        };
+        WireLine {
+            description: format!("Reversal: {}", self.description),
+            volume: neg(&self.volume),
+            amount_excl_vat: neg(&self.amount_excl_vat),
+            amount_incl_vat: neg(&self.amount_incl_vat),
+            ..self.clone()
+        }
+    }
+}
+
+/// The published lines of a breakdown.
+pub fn wire_lines(b: &Breakdown) -> Vec<WireLine> {
+    crate::outbox::wire_lines(b)
+        .into_iter()
+        .map(WireLine::from_proto)
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +149,12 @@ pub enum PricedSessionEvent {
         stopped_at: DateTime<Utc>,
         priced_at: DateTime<Utc>,
         breakdown: Box<Breakdown>,
+        #[serde(default)]
+        tariff_version: u32,
+        #[serde(default)]
+        tariff_source: String,
+        #[serde(default)]
+        connector_id: u32,
     },
     PricingFailed {
         session_id: SessionId,
@@ -65,6 +162,43 @@ pub enum PricedSessionEvent {
         reason: String,
         failed_at: DateTime<Utc>,
     },
+    SessionRerated(Box<Rerated>),
+}
+
+/// A change of a session's price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rerated {
+    /// Derived from the run and the session: `<rerating_id>/<session_id>`.
+    pub adjustment_id: String,
+    pub rerating_id: String,
+    pub session_id: SessionId,
+    pub account_id: String,
+    pub charger_id: String,
+    pub token_uid: String,
+    pub currency: String,
+    pub tariff_id: TariffId,
+    pub tariff_version: u32,
+    pub reason: String,
+    /// The energy priced (a meter correction changes it).
+    pub energy_wh: Decimal,
+    pub previous_total_excl_vat: Decimal,
+    pub previous_total_incl_vat: Decimal,
+    pub total_excl_vat: Decimal,
+    pub total_incl_vat: Decimal,
+    /// What was published before, reversed.
+    pub reversed_lines: Vec<WireLine>,
+    /// The new price's lines.
+    pub new_lines: Vec<WireLine>,
+    pub rerated_at: DateTime<Utc>,
+}
+
+impl Rerated {
+    pub fn delta(&self) -> (Decimal, Decimal) {
+        (
+            (self.total_excl_vat - self.previous_total_excl_vat).normalize(),
+            (self.total_incl_vat - self.previous_total_incl_vat).normalize(),
+        )
+    }
 }
 
 impl DomainEvent for PricedSessionEvent {
@@ -72,6 +206,7 @@ impl DomainEvent for PricedSessionEvent {
         match self {
             PricedSessionEvent::SessionPriced { .. } => "SessionPriced".into(),
             PricedSessionEvent::PricingFailed { .. } => "PricingFailed".into(),
+            PricedSessionEvent::SessionRerated(_) => "SessionRerated".into(),
         }
     }
 
@@ -80,9 +215,92 @@ impl DomainEvent for PricedSessionEvent {
     }
 }
 
+/// What a priced session remembers to be priced again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Current {
+    pub session_id: Option<SessionId>,
+    pub account_id: String,
+    pub charger_id: String,
+    pub token_uid: String,
+    pub currency: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub energy_wh: Decimal,
+    pub time_zone: String,
+    pub total_excl_vat: Decimal,
+    pub total_incl_vat: Decimal,
+    pub lines: Vec<WireLine>,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct PricedSession {
     settled: bool,
+    priced: Option<Current>,
+    reratings: Vec<String>,
+}
+
+/// The facts a session is priced from again, and its current price.
+pub struct RerateInput<'a> {
+    pub session_id: SessionId,
+    pub account_id: &'a str,
+    pub charger_id: &'a str,
+    pub token_uid: &'a str,
+    pub currency: &'a str,
+    pub started_at: DateTime<Utc>,
+    pub stopped_at: DateTime<Utc>,
+    pub energy_wh: Decimal,
+    pub time_zone: &'a str,
+    pub total_excl_vat: Decimal,
+    pub total_incl_vat: Decimal,
+    pub lines: &'a [WireLine],
+}
+
+/// The adjustment of re-pricing `input` with `pricing`, or `None` when the price does not change.
+/// Shared by the aggregate and the bulk re-rating run, so both record the very same event.
+pub fn rerate(
+    input: &RerateInput<'_>,
+    pricing: &Pricing,
+    corrected_energy_wh: Option<Decimal>,
+    rerating_id: &str,
+    reason: &str,
+    rerated_at: DateTime<Utc>,
+) -> Result<Option<Rerated>, String> {
+    let energy_wh = corrected_energy_wh.unwrap_or(input.energy_wh);
+    let facts = SessionFacts {
+        session_id: input.session_id,
+        charger_id: String::new(),
+        account_id: input.account_id.to_owned(),
+        token_uid: String::new(),
+        started_at: input.started_at,
+        stopped_at: input.stopped_at,
+        energy_wh,
+    };
+    let breakdown = price(&facts, pricing, input.time_zone)?;
+    if breakdown.total_excl_vat == input.total_excl_vat
+        && breakdown.total_incl_vat == input.total_incl_vat
+    {
+        return Ok(None);
+    }
+    Ok(Some(Rerated {
+        adjustment_id: format!("{rerating_id}/{}", input.session_id),
+        rerating_id: rerating_id.to_owned(),
+        session_id: input.session_id,
+        account_id: input.account_id.to_owned(),
+        charger_id: input.charger_id.to_owned(),
+        token_uid: input.token_uid.to_owned(),
+        currency: input.currency.to_owned(),
+        tariff_id: pricing.tariff_id,
+        tariff_version: pricing.tariff_version,
+        reason: reason.to_owned(),
+        energy_wh,
+        previous_total_excl_vat: input.total_excl_vat,
+        previous_total_incl_vat: input.total_incl_vat,
+        total_excl_vat: breakdown.total_excl_vat,
+        total_incl_vat: breakdown.total_incl_vat,
+        reversed_lines: input.lines.iter().map(WireLine::reversed).collect(),
+        new_lines: wire_lines(&breakdown),
+        rerated_at,
+    }))
 }
 
 impl Aggregate for PricedSession {
@@ -99,22 +317,67 @@ impl Aggregate for PricedSession {
         _: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), Infallible> {
-        if self.settled {
-            return Ok(());
-        }
         let event = match command {
+            PricedSessionCommand::Rerate {
+                rerating_id,
+                pricing,
+                corrected_energy_wh,
+                reason,
+                rerated_at,
+            } => {
+                // Only a priced session can be re-rated, and a run applies once.
+                let Some(current) = &self.priced else {
+                    return Ok(());
+                };
+                if self.reratings.contains(&rerating_id) {
+                    return Ok(());
+                }
+                let (Some(session_id), Some(started_at), Some(stopped_at)) =
+                    (current.session_id, current.started_at, current.stopped_at)
+                else {
+                    return Ok(());
+                };
+                let input = RerateInput {
+                    session_id,
+                    account_id: &current.account_id,
+                    charger_id: &current.charger_id,
+                    token_uid: &current.token_uid,
+                    currency: &current.currency,
+                    started_at,
+                    stopped_at,
+                    energy_wh: current.energy_wh,
+                    time_zone: &current.time_zone,
+                    total_excl_vat: current.total_excl_vat,
+                    total_incl_vat: current.total_incl_vat,
+                    lines: &current.lines,
+                };
+                match rerate(
+                    &input,
+                    &pricing,
+                    corrected_energy_wh,
+                    &rerating_id,
+                    &reason,
+                    rerated_at,
+                ) {
+                    Ok(Some(r)) => PricedSessionEvent::SessionRerated(Box::new(r)),
+                    // Unchanged, or not priceable with the correction: the price stands (the run
+                    // reports it).
+                    Ok(None) | Err(_) => return Ok(()),
+                }
+            }
+            _ if self.settled => return Ok(()),
             PricedSessionCommand::PriceSession {
                 session,
                 charger_id,
-                tariff_id,
-                tariff,
+                connector_id,
+                pricing,
                 time_zone,
                 priced_at,
-            } => match price(&session, &tariff, &time_zone) {
+            } => match price(&session, &pricing, &time_zone) {
                 Ok(breakdown) => PricedSessionEvent::SessionPriced {
                     session_id: session.session_id,
                     charger_id,
-                    tariff_id,
+                    tariff_id: pricing.tariff_id,
                     account_id: session.account_id,
                     token_uid: session.token_uid,
                     energy_wh: session.energy_wh,
@@ -122,6 +385,9 @@ impl Aggregate for PricedSession {
                     stopped_at: session.stopped_at,
                     priced_at,
                     breakdown: Box::new(breakdown),
+                    tariff_version: pricing.tariff_version,
+                    tariff_source: pricing.tariff_source,
+                    connector_id,
                 },
                 Err(reason) => PricedSessionEvent::PricingFailed {
                     session_id: session.session_id,
@@ -148,18 +414,49 @@ impl Aggregate for PricedSession {
 
     fn apply(&mut self, event: PricedSessionEvent) {
         match event {
-            PricedSessionEvent::SessionPriced { .. } | PricedSessionEvent::PricingFailed { .. } => {
-                self.settled = true
+            PricedSessionEvent::SessionPriced {
+                session_id,
+                charger_id,
+                account_id,
+                token_uid,
+                energy_wh,
+                started_at,
+                stopped_at,
+                breakdown,
+                ..
+            } => {
+                self.settled = true;
+                self.priced = Some(Current {
+                    session_id: Some(session_id),
+                    account_id,
+                    charger_id: charger_id.to_string(),
+                    token_uid,
+                    currency: breakdown.currency.code().to_owned(),
+                    started_at: Some(started_at),
+                    stopped_at: Some(stopped_at),
+                    energy_wh,
+                    time_zone: breakdown.time_zone.clone(),
+                    total_excl_vat: breakdown.total_excl_vat,
+                    total_incl_vat: breakdown.total_incl_vat,
+                    lines: wire_lines(&breakdown),
+                });
+            }
+            PricedSessionEvent::PricingFailed { .. } => self.settled = true,
+            PricedSessionEvent::SessionRerated(r) => {
+                self.reratings.push(r.rerating_id.clone());
+                if let Some(current) = &mut self.priced {
+                    current.energy_wh = r.energy_wh;
+                    current.total_excl_vat = r.total_excl_vat;
+                    current.total_incl_vat = r.total_incl_vat;
+                    current.lines = r.new_lines;
+                }
             }
         }
     }
 }
 
-fn price(
-    session: &SessionFacts,
-    tariff: &joule_tariff::Tariff,
-    time_zone: &str,
-) -> Result<Breakdown, String> {
+/// Prices a session's facts: the tariff version, then the contract's discounts.
+pub fn price(session: &SessionFacts, pricing: &Pricing, time_zone: &str) -> Result<Breakdown, String> {
     let time_zone: Tz = time_zone.parse().map_err(|_| {
         format!(
             "charger {} has no valid time zone: {time_zone:?}",
@@ -175,7 +472,16 @@ fn price(
         samples: vec![],
         charging_end: None,
     };
-    joule_tariff::price_session(tariff, &usage).map_err(|e| e.to_string())
+    let mut breakdown =
+        joule_tariff::price_session(&pricing.tariff, &usage).map_err(|e| e.to_string())?;
+    if !pricing.discounts.is_empty() {
+        let customer = Customer {
+            account_id: Some(session.account_id.clone()).filter(|a| !a.is_empty()),
+            ..Customer::default()
+        };
+        joule_tariff::apply_discounts(&mut breakdown, &pricing.discounts, &customer);
+    }
+    Ok(breakdown)
 }
 
 #[cfg(test)]
@@ -208,15 +514,91 @@ mod tests {
         }
     }
 
+    fn pricing(tariff: Box<joule_tariff::Tariff>) -> Pricing {
+        Pricing {
+            tariff_id: TariffId::derived("t"),
+            tariff_version: 1,
+            tariff_source: "charger".into(),
+            tariff,
+            discounts: vec![],
+        }
+    }
+
     fn price_command(time_zone: &str) -> PricedSessionCommand {
         PricedSessionCommand::PriceSession {
             session: session(),
             charger_id: ChargerId::derived("cp-1"),
-            tariff_id: TariffId::derived("t"),
-            tariff: tariff(),
+            connector_id: 1,
+            pricing: pricing(tariff()),
             time_zone: time_zone.into(),
             priced_at: Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 5).unwrap(),
         }
+    }
+
+    fn rerate_command(id: &str, price: &str, energy: Option<Decimal>) -> PricedSessionCommand {
+        let t = joule_tariff::Tariff::parse(&format!(
+            r#"{{ "id": "T", "currency": "EUR", "elements": [{{ "price_components": [
+                 {{ "type": "FLAT", "price": 0.50, "vat": 20, "step_size": 0 }},
+                 {{ "type": "ENERGY", "price": {price}, "vat": 10, "step_size": 1 }}] }}] }}"#
+        ))
+        .unwrap();
+        let mut p = pricing(Box::new(t));
+        p.tariff_version = 2;
+        PricedSessionCommand::Rerate {
+            rerating_id: id.into(),
+            pricing: p,
+            corrected_energy_wh: energy,
+            reason: "price typo".into(),
+            rerated_at: Utc.with_ymd_and_hms(2024, 5, 2, 9, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn rerating_appends_the_difference_and_applies_once() {
+        let events = TestFramework::<PricedSession>::with(())
+            .given(vec![priced_event()])
+            .when(rerate_command("r1", "0.20", None))
+            .inspect_result()
+            .unwrap();
+        let [PricedSessionEvent::SessionRerated(r)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        // Was 0.50 + 20 * 0.25 = 5.50 (6.10); now 0.50 + 20 * 0.20 = 4.50 (5.00).
+        assert_eq!(r.delta(), (dec!(-1), dec!(-1.1)));
+        assert_eq!(r.tariff_version, 2);
+        assert_eq!(r.reversed_lines.len(), 2);
+        assert_eq!(r.reversed_lines[1].amount_excl_vat, "-5");
+        assert_eq!(r.new_lines[1].amount_excl_vat, "4");
+        let sum: Decimal = r
+            .reversed_lines
+            .iter()
+            .chain(&r.new_lines)
+            .map(|l| l.amount_excl_vat.parse::<Decimal>().unwrap())
+            .sum();
+        assert_eq!(sum, dec!(-1));
+        TestFramework::<PricedSession>::with(())
+            .given(vec![priced_event(), events[0].clone()])
+            .when(rerate_command("r1", "0.10", None))
+            .then_expect_events(vec![]);
+        // The same price again: nothing to adjust.
+        TestFramework::<PricedSession>::with(())
+            .given(vec![priced_event()])
+            .when(rerate_command("r2", "0.25", None))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_meter_correction_reprices_the_corrected_energy() {
+        let events = TestFramework::<PricedSession>::with(())
+            .given(vec![priced_event()])
+            .when(rerate_command("m1", "0.25", Some(dec!(24000))))
+            .inspect_result()
+            .unwrap();
+        let [PricedSessionEvent::SessionRerated(r)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        // 4 kWh more at 0.25: +1.00 (+1.10).
+        assert_eq!((r.energy_wh, r.delta()), (dec!(24000), (dec!(1), dec!(1.1))));
     }
 
     fn priced_event() -> PricedSessionEvent {
@@ -294,8 +676,8 @@ mod tests {
         let PricedSessionCommand::PriceSession {
             mut session,
             charger_id,
-            tariff_id,
-            tariff,
+            connector_id,
+            pricing,
             time_zone,
             priced_at,
         } = price_command("UTC")
@@ -308,8 +690,8 @@ mod tests {
             .when(PricedSessionCommand::PriceSession {
                 session,
                 charger_id,
-                tariff_id,
-                tariff,
+                connector_id,
+                pricing,
                 time_zone,
                 priced_at,
             })

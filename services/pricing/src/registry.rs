@@ -26,14 +26,16 @@ impl Handler for RegistryProjection {
             })?;
             // A re-registration (new tariff, site moved) replaces what was known; replaying is harmless.
             sqlx::query(&format!(
-                "INSERT INTO {SCHEMA}.chargers (charger_id, tariff_id, time_zone, updated_at)
-                 VALUES ($1, $2, $3, now())
+                "INSERT INTO {SCHEMA}.chargers (charger_id, tariff_id, time_zone, site_id, updated_at)
+                 VALUES ($1, $2, $3, $4, now())
                  ON CONFLICT (charger_id) DO UPDATE
-                 SET tariff_id = EXCLUDED.tariff_id, time_zone = EXCLUDED.time_zone, updated_at = now()"
+                 SET tariff_id = EXCLUDED.tariff_id, time_zone = EXCLUDED.time_zone,
+                     site_id = EXCLUDED.site_id, updated_at = now()"
             ))
             .bind(charger_id.to_string())
             .bind(&m.tariff_id)
             .bind(&m.time_zone)
+            .bind(&m.site_id)
             .execute(&self.pool)
             .await
             .map_err(|e| HandlerError::Transient(e.to_string()))?;

@@ -1,4 +1,5 @@
-//! `joule.v1.SessionsService`: reads of the session read model.
+//! `joule.v1.SessionsService`: reads of the session read model; `joule.v1.SessionEvidenceService`:
+//! the signed meter values of a session, byte-exact, for tying to invoice lines.
 
 use chrono::{DateTime, Utc};
 use joule_proto::time::to_proto;
@@ -127,6 +128,70 @@ impl SessionsService for SessionsGrpc {
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(format!("session {} not found", r.session_id)))?;
             Ok(Response::new(to_session(&row).map_err(internal)?))
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+pub struct SessionEvidenceGrpc {
+    pub pool: PgPool,
+}
+
+#[tonic::async_trait]
+impl v1::session_evidence_service_server::SessionEvidenceService for SessionEvidenceGrpc {
+    async fn list_signed_meter_values(
+        &self,
+        request: Request<v1::ListSignedMeterValuesRequest>,
+    ) -> Result<Response<v1::ListSignedMeterValuesResponse>, Status> {
+        let span = joule_telemetry::grpc_server_span("ListSignedMeterValues", &request);
+        let r = request.into_inner();
+        async move {
+            let transaction_id: Option<String> = sqlx::query_scalar(
+                "SELECT transaction_id FROM sessions.session_view WHERE id = $1",
+            )
+            .bind(&r.session_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(internal)?;
+            let Some(transaction_id) = transaction_id else {
+                return Err(Status::not_found(format!(
+                    "session {} not found",
+                    r.session_id
+                )));
+            };
+            let rows = sqlx::query(
+                "SELECT context, measurand, charger_time, format, signed_meter_data, signing_method,
+                        encoding_method, public_key
+                 FROM sessions.signed_meter_values WHERE session_id = $1 ORDER BY charger_time, id",
+            )
+            .bind(&r.session_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(internal)?;
+            let values = rows
+                .iter()
+                .map(|row| -> Result<v1::SessionSignedMeterValue, sqlx::Error> {
+                    Ok(v1::SessionSignedMeterValue {
+                        session_id: r.session_id.clone(),
+                        transaction_id: transaction_id.clone(),
+                        context: row.try_get("context")?,
+                        measurand: row.try_get("measurand")?,
+                        charger_time: row
+                            .try_get::<Option<DateTime<Utc>>, _>("charger_time")?
+                            .map(to_proto),
+                        format: row.try_get("format")?,
+                        signed: Some(v1::SignedMeterValue {
+                            signed_meter_data: row.try_get("signed_meter_data")?,
+                            signing_method: row.try_get("signing_method")?,
+                            encoding_method: row.try_get("encoding_method")?,
+                            public_key: row.try_get("public_key")?,
+                        }),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            Ok(Response::new(v1::ListSignedMeterValuesResponse { values }))
         }
         .instrument(span)
         .await

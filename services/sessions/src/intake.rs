@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_domain::{Energy, SessionId};
 use joule_proto::time::from_proto;
@@ -14,7 +14,10 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use std::sync::Arc;
 
-use crate::session::{ChargingSession, Reading, SessionCommand, StartDetails, StopDetails};
+use crate::session::{
+    ChargingSession, Extras, Reading, SessionCommand, SignedValue, StartDetails, StopDetails,
+    TokenRef,
+};
 
 /// The session a charger transaction belongs to. Transaction ids are unique per charger only
 /// (OCPP 2.0.1 chargers choose them), so the key includes tenant and charge point.
@@ -24,17 +27,28 @@ pub fn session_id(tenant: &str, charge_point_id: &str, transaction_id: &str) -> 
 
 const ENERGY_REGISTER: &str = "Energy.Active.Import.Register";
 
-fn energy(field: &str, value: &str) -> Result<Energy, HandlerError> {
+/// A register from an event: empty means the charger sent none.
+fn energy(field: &str, value: &str) -> Result<Option<Energy>, HandlerError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
     Decimal::from_str(value)
-        .map(Energy::from_wh)
+        .map(|wh| Some(Energy::from_wh(wh)))
         .map_err(|e| HandlerError::Rejected(format!("{field} {value:?} is not a decimal: {e}")))
 }
 
+/// The charger's time, unless missing or from a clock that was never set (before 2000: the
+/// gateway flags those), then the receive time.
 fn time(
     charger: Option<&joule_proto::Timestamp>,
     received: Option<&joule_proto::Timestamp>,
 ) -> DateTime<Utc> {
+    let plausible = Utc
+        .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     from_proto(charger)
+        .filter(|t| *t >= plausible)
         .or_else(|| from_proto(received))
         .unwrap_or_else(Utc::now)
 }
@@ -46,6 +60,7 @@ fn readings(
     samples
         .iter()
         .filter(|s| s.measurand.is_empty() || s.measurand == ENERGY_REGISTER)
+        .filter(|s| s.unit.is_empty() || s.unit == "Wh")
         .filter_map(|s| {
             let register = Decimal::from_str(&s.value).ok()?;
             Some(Reading {
@@ -54,6 +69,44 @@ fn readings(
             })
         })
         .collect()
+}
+
+fn signed_values(samples: &[v1::MeterSample]) -> Vec<SignedValue> {
+    samples
+        .iter()
+        .filter_map(|s| {
+            let signed = s.signed.as_ref()?;
+            Some(SignedValue {
+                context: s.context.clone(),
+                measurand: s.measurand.clone(),
+                charger_time: from_proto(s.charger_time.as_ref()),
+                format: s.format.clone(),
+                signed_meter_data: signed.signed_meter_data.clone(),
+                signing_method: signed.signing_method.clone(),
+                encoding_method: signed.encoding_method.clone(),
+                public_key: signed.public_key.clone(),
+            })
+        })
+        .collect()
+}
+
+fn extras(
+    samples: &[v1::MeterSample],
+    received: Option<&joule_proto::Timestamp>,
+    flags: Vec<String>,
+) -> Extras {
+    Extras {
+        readings: readings(samples, received),
+        signed: signed_values(samples),
+        flags,
+    }
+}
+
+fn token(id_tag: &str, account_id: &str) -> Option<TokenRef> {
+    (!id_tag.is_empty() || !account_id.is_empty()).then(|| TokenRef {
+        token_uid: id_tag.to_owned(),
+        account_id: account_id.to_owned(),
+    })
 }
 
 pub struct ChargerIntake {
@@ -91,7 +144,13 @@ impl ChargerIntake {
         match message.event_type() {
             "joule.v1.TransactionStarted" => {
                 let m: v1::TransactionStarted = message.decode().map_err(reject)?;
+                if m.transaction_id.is_empty() {
+                    // Nothing to group it under; the frame stays in the gateway's audit trail.
+                    tracing::warn!(charge_point_id = %m.charge_point_id, "start without a transaction id not tracked");
+                    return Ok(());
+                }
                 let id = session_id(tenant, &m.charge_point_id, &m.transaction_id);
+                let extras = extras(&m.samples, m.received_at.as_ref(), m.flags);
                 let start = StartDetails {
                     meter_start: energy("meter_start_wh", &m.meter_start_wh)?,
                     started_at: time(m.charger_time.as_ref(), m.received_at.as_ref()),
@@ -102,8 +161,9 @@ impl ChargerIntake {
                     transaction_id: m.transaction_id,
                     token_uid: m.id_tag,
                     account_id: m.account_id,
+                    seq_no: m.seq_no,
                 };
-                self.execute(id, SessionCommand::Start(start), &message.envelope)
+                self.execute(id, SessionCommand::Start(start, extras), &message.envelope)
                     .await
             }
             "joule.v1.MeterValuesSampled" => {
@@ -113,41 +173,37 @@ impl ChargerIntake {
                     return Ok(());
                 }
                 let id = session_id(tenant, &m.charge_point_id, &m.transaction_id);
-                let readings = readings(&m.samples, m.received_at.as_ref());
-                self.execute(
-                    id,
-                    SessionCommand::RecordReadings { readings },
-                    &message.envelope,
-                )
-                .await
+                let command = SessionCommand::RecordReadings {
+                    seq_no: m.seq_no,
+                    token: token(&m.id_tag, &m.account_id),
+                    extras: extras(&m.samples, m.received_at.as_ref(), m.flags),
+                };
+                self.execute(id, command, &message.envelope).await
             }
             "joule.v1.TransactionStopped" => {
                 let m: v1::TransactionStopped = message.decode().map_err(reject)?;
-                let id = session_id(tenant, &m.charge_point_id, &m.transaction_id);
-                let from_data = readings(&m.transaction_data, m.received_at.as_ref());
-                if !from_data.is_empty() {
-                    self.execute(
-                        id,
-                        SessionCommand::RecordReadings {
-                            readings: from_data,
-                        },
-                        &message.envelope,
-                    )
-                    .await?;
-                }
+                let key = if m.session_key.is_empty() {
+                    &m.transaction_id
+                } else {
+                    &m.session_key
+                };
+                let id = session_id(tenant, &m.charge_point_id, key);
+                let extras = extras(&m.transaction_data, m.received_at.as_ref(), m.flags);
                 let stop = StopDetails {
                     meter_stop: energy("meter_stop_wh", &m.meter_stop_wh)?,
                     stopped_at: time(m.charger_time.as_ref(), m.received_at.as_ref()),
                     received_at: time(m.received_at.as_ref(), None),
+                    token: token(&m.id_tag, &m.account_id),
                     charger_id: m.charger_id,
                     charge_point_id: m.charge_point_id,
                     transaction_id: m.transaction_id,
                     reason: m.reason,
+                    seq_no: m.seq_no,
                 };
-                self.execute(id, SessionCommand::Stop(stop), &message.envelope)
+                self.execute(id, SessionCommand::Stop(stop, extras), &message.envelope)
                     .await
             }
-            // Presence, boot and status events are not part of a session.
+            // Presence, boot, status and alarm events are not part of a session.
             _ => Ok(()),
         }
     }

@@ -1,18 +1,23 @@
 //! The sessions service: one event-sourced `ChargingSession` per charger transaction, built from the
-//! gateway's charger events, robust to what chargers really send (duplicates, stops without starts,
-//! meter regressions). It publishes `SessionStarted` / `SessionCompleted` on stream SESSION and serves
-//! the session read model (with cost and invoice, copied from PRICING and INVOICE) over gRPC.
+//! gateway's protocol-neutral charger events, robust to what chargers really send (duplicates,
+//! stops without starts, meter regressions and unit errors, OCPP 2.0.1 events out of order or with
+//! gaps). It publishes `SessionStarted` / `SessionCompleted` on stream SESSION and serves the session
+//! read model (with cost and invoice, copied from PRICING and INVOICE) and the sessions' signed meter
+//! values over gRPC.
 //!
 //! It does not price or invoice; it only says what energy was delivered, when, on whose token.
 
 pub mod grpc;
 pub mod intake;
 pub mod outbox;
+pub mod plausibility;
 pub mod session;
+pub mod sweeper;
 
 use std::sync::Arc;
 
 use joule_bus::{ConsumerSpec, Domain};
+use joule_proto::v1::session_evidence_service_server::SessionEvidenceServiceServer;
 use joule_proto::v1::sessions_service_server::SessionsServiceServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use joule_store::{Migration, Relay};
@@ -25,10 +30,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "session read model",
-    sql: "CREATE TABLE {schema}.session_view (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "session read model",
+        sql: "CREATE TABLE {schema}.session_view (
               seq             bigserial UNIQUE,
               id              text PRIMARY KEY,
               charger_id      text NOT NULL,
@@ -51,14 +57,39 @@ const MIGRATIONS: &[Migration] = &[Migration {
           );
           CREATE INDEX ON {schema}.session_view (charger_id, seq);
           CREATE INDEX ON {schema}.session_view (account_id, seq);",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "sessions waiting for events, signed meter values",
+        sql: "ALTER TABLE {schema}.session_view ADD COLUMN awaiting_since timestamptz;
+          CREATE INDEX ON {schema}.session_view (awaiting_since) WHERE status = 'ended';
+          CREATE TABLE {schema}.signed_meter_values (
+              id                bigserial PRIMARY KEY,
+              session_id        text NOT NULL,
+              context           text NOT NULL,
+              measurand         text NOT NULL,
+              charger_time      timestamptz,
+              format            text NOT NULL,
+              signed_meter_data text NOT NULL,
+              signing_method    text NOT NULL,
+              encoding_method   text NOT NULL,
+              public_key        text NOT NULL,
+              data_hash         text GENERATED ALWAYS AS (md5(signed_meter_data)) STORED,
+              UNIQUE (session_id, context, data_hash)
+          );",
+    },
+];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
+    let rules = session::SessionRules {
+        max_power_w: rust_decimal::Decimal::from(ctx.settings.max_charger_power_kw)
+            * rust_decimal::Decimal::ONE_THOUSAND,
+    };
     let cqrs = Arc::new(joule_store::cqrs::<session::ChargingSession>(
         ctx.pool.clone(),
         SCHEMA,
-        (),
+        rules,
     ));
 
     let mut tasks = Vec::new();
@@ -71,6 +102,16 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     tasks.push(Task::new("sessions-relay", relay.run(ctx.shutdown.clone())));
 
     let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let sweeper = sweeper::Sweeper {
+        pool: ctx.pool.clone(),
+        cqrs: cqrs.clone(),
+        wait: std::time::Duration::from_secs(ctx.settings.session_event_wait_secs),
+        tenant: ctx.settings.tenant.clone(),
+    };
+    tasks.push(Task::new(
+        "sessions-sweeper",
+        sweeper.run(ctx.shutdown.clone()),
+    ));
     let intake = intake::ChargerIntake { cqrs };
     tasks.push(Task::new("sessions-charger-consumer", async move {
         let spec = ConsumerSpec {
@@ -101,9 +142,16 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let server = SessionsServiceServer::new(grpc::SessionsGrpc {
         pool: ctx.pool.clone(),
     });
-    let name = <SessionsServiceServer<grpc::SessionsGrpc> as NamedService>::NAME;
+    let evidence = SessionEvidenceServiceServer::new(grpc::SessionEvidenceGrpc {
+        pool: ctx.pool.clone(),
+    });
+    let names = vec![
+        <SessionsServiceServer<grpc::SessionsGrpc> as NamedService>::NAME,
+        <SessionEvidenceServiceServer<grpc::SessionEvidenceGrpc> as NamedService>::NAME,
+    ];
+    let routes = tonic::service::Routes::new(server).add_service(evidence);
     Ok(Started {
         tasks,
-        grpc: Some((tonic::service::Routes::new(server), vec![name])),
+        grpc: Some((routes, names)),
     })
 }

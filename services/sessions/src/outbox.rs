@@ -9,6 +9,12 @@ use sqlx::PgConnection;
 
 use crate::session::{SessionEvent, StartDetails};
 
+/// The start register as events and the read model carry it; `None` (2.0.1 without a
+/// Transaction.Begin sample) until the session completes with a fallback.
+fn register(e: Option<joule_domain::Energy>) -> Option<rust_decimal::Decimal> {
+    e.map(|e| e.wh())
+}
+
 pub struct SessionOutbox;
 
 impl OutboxHandler for SessionOutbox {
@@ -43,7 +49,7 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                        charger_id = EXCLUDED.charger_id, connector_id = EXCLUDED.connector_id,
                        token_uid = EXCLUDED.token_uid, account_id = EXCLUDED.account_id,
                        started_at = EXCLUDED.started_at, meter_start_wh = EXCLUDED.meter_start_wh,
-                       status = CASE WHEN sessions.session_view.status = 'completed' THEN 'completed' ELSE 'active' END",
+                       status = CASE WHEN sessions.session_view.status IN ('completed', 'ended') THEN sessions.session_view.status ELSE 'active' END",
                 )
                 .bind(id)
                 .bind(&s.charger_id)
@@ -53,9 +59,52 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                 .bind(&s.token_uid)
                 .bind(&s.account_id)
                 .bind(s.started_at)
-                .bind(s.meter_start.wh())
+                .bind(register(s.meter_start))
                 .execute(conn)
                 .await?;
+        }
+        SessionEvent::StopReceived(stop) => {
+            // Waiting for missing 2.0.1 events; the sweeper completes it after a while.
+            sqlx::query(
+                "INSERT INTO sessions.session_view
+                   (id, charger_id, charge_point_id, transaction_id, status, stopped_at, meter_stop_wh, awaiting_since)
+                 VALUES ($1,$2,$3,$4,'ended',$5,$6,$7)
+                 ON CONFLICT (id) DO UPDATE SET
+                   stopped_at = EXCLUDED.stopped_at, meter_stop_wh = EXCLUDED.meter_stop_wh,
+                   awaiting_since = EXCLUDED.awaiting_since,
+                   status = CASE WHEN sessions.session_view.status = 'completed' THEN 'completed' ELSE 'ended' END",
+            )
+            .bind(id)
+            .bind(&stop.charger_id)
+            .bind(&stop.charge_point_id)
+            .bind(&stop.transaction_id)
+            .bind(stop.stopped_at)
+            .bind(register(stop.meter_stop))
+            .bind(stop.received_at)
+            .execute(conn)
+            .await?;
+        }
+        SessionEvent::SignedValuesRecorded { values } => {
+            for v in values {
+                sqlx::query(
+                    "INSERT INTO sessions.signed_meter_values
+                       (session_id, context, measurand, charger_time, format, signed_meter_data,
+                        signing_method, encoding_method, public_key)
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+                     ON CONFLICT (session_id, context, data_hash) DO NOTHING",
+                )
+                .bind(id)
+                .bind(&v.context)
+                .bind(&v.measurand)
+                .bind(v.charger_time)
+                .bind(&v.format)
+                .bind(&v.signed_meter_data)
+                .bind(&v.signing_method)
+                .bind(&v.encoding_method)
+                .bind(&v.public_key)
+                .execute(&mut *conn)
+                .await?;
+            }
         }
         SessionEvent::SessionCompleted {
             start,
@@ -64,8 +113,17 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
             meter_start,
             energy,
             flags,
+            meter_stop,
+            token,
         } => {
             let start = start.as_ref();
+            let token = token.or_else(|| {
+                start.map(|s| crate::session::TokenRef {
+                    token_uid: s.token_uid.clone(),
+                    account_id: s.account_id.clone(),
+                })
+            });
+            let meter_stop = meter_stop.or(stop.meter_stop).unwrap_or(meter_start);
             sqlx::query(
                     "INSERT INTO sessions.session_view
                        (id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
@@ -74,19 +132,21 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                      ON CONFLICT (id) DO UPDATE SET
                        status = 'completed', started_at = EXCLUDED.started_at, stopped_at = EXCLUDED.stopped_at,
                        meter_start_wh = EXCLUDED.meter_start_wh, meter_stop_wh = EXCLUDED.meter_stop_wh,
-                       energy_wh = EXCLUDED.energy_wh, flags = EXCLUDED.flags",
+                       energy_wh = EXCLUDED.energy_wh, flags = EXCLUDED.flags,
+                       token_uid = EXCLUDED.token_uid, account_id = EXCLUDED.account_id,
+                       awaiting_since = NULL",
                 )
                 .bind(id)
                 .bind(&stop.charger_id)
                 .bind(&stop.charge_point_id)
                 .bind(start.map_or(0, |s| s.connector_id as i32))
                 .bind(&stop.transaction_id)
-                .bind(start.map_or("", |s| &s.token_uid))
-                .bind(start.map_or("", |s| &s.account_id))
+                .bind(token.as_ref().map_or("", |t| &t.token_uid))
+                .bind(token.as_ref().map_or("", |t| &t.account_id))
                 .bind(started_at)
                 .bind(stop.stopped_at)
                 .bind(meter_start.wh())
-                .bind(stop.meter_stop.wh())
+                .bind(meter_stop.wh())
                 .bind(energy.wh())
                 .bind(&flags)
                 .execute(conn)
@@ -121,7 +181,10 @@ fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
                 token_uid: s.token_uid,
                 account_id: s.account_id,
                 started_at: Some(to_proto(s.started_at)),
-                meter_start_wh: s.meter_start.wh().to_string(),
+                meter_start_wh: s
+                    .meter_start
+                    .map(|m| m.wh().to_string())
+                    .unwrap_or_default(),
             };
             (
                 format!("session.{id}.started"),
@@ -135,18 +198,26 @@ fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
             meter_start,
             energy,
             flags,
+            meter_stop,
+            token,
         } => {
-            let start = start.unwrap_or_else(|| StartDetails {
+            let mut start = start.unwrap_or_else(|| StartDetails {
                 charger_id: stop.charger_id.clone(),
                 charge_point_id: stop.charge_point_id.clone(),
                 connector_id: 0,
                 transaction_id: stop.transaction_id.clone(),
                 token_uid: String::new(),
                 account_id: String::new(),
-                meter_start,
+                meter_start: Some(meter_start),
                 started_at,
                 received_at: stop.received_at,
+                seq_no: None,
             });
+            if let Some(token) = token {
+                start.token_uid = token.token_uid;
+                start.account_id = token.account_id;
+            }
+            let meter_stop = meter_stop.or(stop.meter_stop).unwrap_or(meter_start);
             let message = v1::SessionCompleted {
                 session_id: id.clone(),
                 charger_id: stop.charger_id,
@@ -158,7 +229,7 @@ fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
                 started_at: Some(to_proto(started_at)),
                 stopped_at: Some(to_proto(stop.stopped_at)),
                 meter_start_wh: meter_start.wh().to_string(),
-                meter_stop_wh: stop.meter_stop.wh().to_string(),
+                meter_stop_wh: meter_stop.wh().to_string(),
                 energy_wh: energy.wh().to_string(),
                 flags,
             };
@@ -167,7 +238,10 @@ fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
                 envelope(&message, event.meta(0, stop.received_at)),
             )
         }
-        SessionEvent::ReadingsRecorded { .. } | SessionEvent::SessionFlagged { .. } => {
+        SessionEvent::ReadingsRecorded { .. }
+        | SessionEvent::SessionFlagged { .. }
+        | SessionEvent::StopReceived(_)
+        | SessionEvent::SignedValuesRecorded { .. } => {
             return Ok(vec![]);
         }
     };

@@ -1,9 +1,17 @@
 //! The `ChargingSession` aggregate: one per charger transaction.
 //!
 //! It accepts what chargers really send: a stop without a start, a start or stop delivered twice,
-//! meter values before the start, a stop register below the start register. None of these is an
-//! error; each is recorded, and anomalies become flags for review. Energy billed is
-//! stop register − start register of the same meter, never negative.
+//! meter values before the start, a stop register below the start register, OCPP 2.0.1 events out of
+//! order or with gaps. None of these is an error; each is recorded, and anomalies become flags for
+//! review. Energy billed is stop register − start register of the same meter, never negative.
+//!
+//! Completion: a stop without a sequence number (1.6) completes the session at once. A 2.0.1
+//! session completes once its Ended event and every event from Started to it (by `seqNo`) are in,
+//! so the same events give the same session whatever order they arrived in; if some never arrive,
+//! [`SessionCommand::CompleteOverdue`] (sent by the sweeper after a wait) completes it without them,
+//! flagged `sequence_gap`. Each event's `seqNo` is recorded; a repeat changes nothing.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -12,6 +20,8 @@ use joule_domain::Energy;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::plausibility;
+
 /// Review flags. They never block billing; they tell an operator where to look.
 pub mod flags {
     pub const STOP_WITHOUT_START: &str = "stop_without_start";
@@ -19,6 +29,28 @@ pub mod flags {
     pub const METER_REGRESSION: &str = "meter_regression";
     pub const UNKNOWN_TOKEN: &str = "unknown_token";
     pub const NO_METER_START: &str = "no_meter_start";
+    pub const NO_METER_STOP: &str = "no_meter_stop";
+    pub const KWH_LABELLED_AS_WH: &str = "kwh_labelled_as_wh";
+    pub const NEGATIVE_METER_VALUE: &str = "negative_meter_value";
+    pub const IMPLAUSIBLE_POWER: &str = "implausible_power";
+    pub const SEQUENCE_GAP: &str = "sequence_gap";
+    pub const EVENT_AFTER_END: &str = "event_after_end";
+    pub const DUPLICATE_END: &str = "duplicate_end";
+}
+
+/// What the aggregate needs from configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionRules {
+    /// The most power a charger delivers, in W.
+    pub max_power_w: Decimal,
+}
+
+impl Default for SessionRules {
+    fn default() -> Self {
+        Self {
+            max_power_w: Decimal::from(350_000),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,9 +61,13 @@ pub struct StartDetails {
     pub transaction_id: String,
     pub token_uid: String,
     pub account_id: String,
-    pub meter_start: Energy,
+    /// `None` when the charger sent no usable start register (2.0.1 without Transaction.Begin).
+    pub meter_start: Option<Energy>,
     pub started_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
+    /// 2.0.1 seqNo of the Started event.
+    #[serde(default)]
+    pub seq_no: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,10 +75,17 @@ pub struct StopDetails {
     pub charger_id: String,
     pub charge_point_id: String,
     pub transaction_id: String,
-    pub meter_stop: Energy,
+    /// `None` when the charger sent no usable stop register (2.0.1 without Transaction.End).
+    pub meter_stop: Option<Energy>,
     pub stopped_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
     pub reason: String,
+    /// 2.0.1 seqNo of the Ended event; `None` in 1.6.
+    #[serde(default)]
+    pub seq_no: Option<u32>,
+    /// A token presented at the stop, used when the start named none.
+    #[serde(default)]
+    pub token: Option<TokenRef>,
 }
 
 /// An energy register reading.
@@ -52,11 +95,52 @@ pub struct Reading {
     pub register: Energy,
 }
 
+/// A token and the account it bills.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRef {
+    pub token_uid: String,
+    pub account_id: String,
+}
+
+/// A signed meter value, byte-exact as the charger sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedValue {
+    pub context: String,
+    pub measurand: String,
+    pub charger_time: Option<DateTime<Utc>>,
+    pub format: String,
+    pub signed_meter_data: String,
+    pub signing_method: String,
+    pub encoding_method: String,
+    pub public_key: String,
+}
+
+impl SignedValue {
+    fn key(&self) -> String {
+        format!("{}\u{1f}{}", self.context, self.signed_meter_data)
+    }
+}
+
+/// What a charger message adds to a session besides its main content.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extras {
+    pub readings: Vec<Reading>,
+    pub signed: Vec<SignedValue>,
+    /// Flags raised by the gateway, as `flag` or `flag:detail`.
+    pub flags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum SessionCommand {
-    Start(StartDetails),
-    RecordReadings { readings: Vec<Reading> },
-    Stop(StopDetails),
+    Start(StartDetails, Extras),
+    RecordReadings {
+        seq_no: Option<u32>,
+        token: Option<TokenRef>,
+        extras: Extras,
+    },
+    Stop(StopDetails, Extras),
+    /// Complete a stopped session whose missing events did not arrive in time.
+    CompleteOverdue,
 }
 
 // Events are built once and serialised; their in-memory size does not matter.
@@ -66,7 +150,14 @@ pub enum SessionEvent {
     SessionStarted(StartDetails),
     ReadingsRecorded {
         readings: Vec<Reading>,
+        /// The 2.0.1 event that carried them (its seqNo is then recorded).
+        #[serde(default)]
+        seq_no: Option<u32>,
+        #[serde(default)]
+        token: Option<TokenRef>,
     },
+    /// The stop, recorded while events before it are still missing (2.0.1).
+    StopReceived(StopDetails),
     /// Self-contained: carries the start too, so consumers need no other event.
     SessionCompleted {
         start: Option<StartDetails>,
@@ -77,10 +168,19 @@ pub enum SessionEvent {
         meter_start: Energy,
         energy: Energy,
         flags: Vec<String>,
+        /// The stop register used for billing (from the stop, else the last reading).
+        #[serde(default)]
+        meter_stop: Option<Energy>,
+        /// Who pays: the start's token, else one presented later.
+        #[serde(default)]
+        token: Option<TokenRef>,
     },
     SessionFlagged {
         flag: String,
         detail: String,
+    },
+    SignedValuesRecorded {
+        values: Vec<SignedValue>,
     },
 }
 
@@ -89,12 +189,15 @@ impl DomainEvent for SessionEvent {
         match self {
             SessionEvent::SessionStarted(_) => "SessionStarted",
             SessionEvent::ReadingsRecorded { .. } => "ReadingsRecorded",
+            SessionEvent::StopReceived(_) => "StopReceived",
             SessionEvent::SessionCompleted { .. } => "SessionCompleted",
             SessionEvent::SessionFlagged { .. } => "SessionFlagged",
+            SessionEvent::SignedValuesRecorded { .. } => "SignedValuesRecorded",
         }
         .to_owned()
     }
 
+    // Fields added since 1.0 are optional with serde defaults: 1.0 payloads read unchanged.
     fn event_version(&self) -> String {
         "1.0".to_owned()
     }
@@ -113,23 +216,100 @@ pub enum Status {
     Completed,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChargingSession {
     status: Status,
     start: Option<StartDetails>,
-    first_reading: Option<Reading>,
+    stop: Option<StopDetails>,
+    readings: Vec<Reading>,
+    seen_seq: BTreeSet<u32>,
+    /// The token presented during the transaction with the lowest seqNo.
+    late_token: Option<(u32, TokenRef)>,
+    signed: BTreeSet<String>,
     flags: Vec<String>,
 }
 
+/// `flag` or `flag:detail` as the gateway sends them.
+fn split_flag(raw: &str) -> (String, String) {
+    match raw.split_once(':') {
+        Some((flag, detail)) => (flag.to_owned(), detail.to_owned()),
+        None => (raw.to_owned(), String::new()),
+    }
+}
+
 impl ChargingSession {
-    fn flag(&self, flag: &str) -> Option<SessionEvent> {
-        (!self.flags.iter().any(|f| f == flag)).then(|| SessionEvent::SessionFlagged {
-            flag: flag.to_owned(),
-            detail: String::new(),
-        })
+    fn flag_once(&self, flag: &str, detail: String, events: &mut Vec<SessionEvent>) {
+        let raised_now = events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::SessionFlagged { flag: f, .. } if f == flag));
+        if !raised_now && !self.flags.iter().any(|f| f == flag) {
+            events.push(SessionEvent::SessionFlagged {
+                flag: flag.to_owned(),
+                detail,
+            });
+        }
     }
 
-    fn completion(&self, stop: StopDetails) -> Vec<SessionEvent> {
+    fn seen(&self, seq_no: Option<u32>) -> bool {
+        seq_no.is_some_and(|s| self.seen_seq.contains(&s))
+    }
+
+    /// Events for what a message brings besides its main content.
+    fn extras(&self, extras: Extras, events: &mut Vec<SessionEvent>) {
+        if !extras.readings.is_empty() {
+            events.push(SessionEvent::ReadingsRecorded {
+                readings: extras.readings,
+                seq_no: None,
+                token: None,
+            });
+        }
+        let mut keys = BTreeSet::new();
+        let new: Vec<SignedValue> = extras
+            .signed
+            .into_iter()
+            .filter(|v| !self.signed.contains(&v.key()) && keys.insert(v.key()))
+            .collect();
+        if !new.is_empty() {
+            events.push(SessionEvent::SignedValuesRecorded { values: new });
+        }
+        for raw in extras.flags {
+            let (flag, detail) = split_flag(&raw);
+            self.flag_once(&flag, detail, events);
+        }
+    }
+
+    /// Whether everything needed to complete is in.
+    fn ready(&self) -> bool {
+        let Some(stop) = &self.stop else {
+            return false;
+        };
+        match (stop.seq_no, &self.start) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(end), Some(start)) => {
+                (start.seq_no.unwrap_or(0)..=end).all(|s| self.seen_seq.contains(&s))
+            }
+        }
+    }
+
+    fn missing_seq(&self) -> Vec<u32> {
+        match &self.stop {
+            Some(StopDetails {
+                seq_no: Some(end), ..
+            }) => {
+                let from = self.start.as_ref().and_then(|s| s.seq_no).unwrap_or(0);
+                (from..=*end)
+                    .filter(|s| !self.seen_seq.contains(s))
+                    .collect()
+            }
+            _ => vec![],
+        }
+    }
+
+    fn completion(&self, rules: &SessionRules, overdue: bool) -> Vec<SessionEvent> {
+        let Some(stop) = self.stop.clone() else {
+            return vec![];
+        };
         let mut events = Vec::new();
         let mut flags = self.flags.clone();
         let mut raise = |flag: &str, detail: String, events: &mut Vec<SessionEvent>| {
@@ -141,46 +321,226 @@ impl ChargingSession {
                 });
             }
         };
-        let (meter_start, started_at) = match (&self.start, &self.first_reading) {
-            (Some(start), _) => (start.meter_start, start.started_at),
-            (None, Some(reading)) => {
+        if overdue {
+            let missing = self.missing_seq();
+            if !missing.is_empty() || self.start.is_none() {
+                let list: Vec<String> = missing.iter().map(u32::to_string).collect();
                 raise(
-                    flags::STOP_WITHOUT_START,
-                    "start register taken from the first meter reading".into(),
+                    flags::SEQUENCE_GAP,
+                    format!("completed without seqNo {}", list.join(", ")),
                     &mut events,
                 );
-                (reading.register, reading.at)
+            }
+        }
+        let start_register = self
+            .start
+            .as_ref()
+            .and_then(|s| s.meter_start.map(|m| (m, s.started_at)));
+        let stop_register = stop.meter_stop.map(|m| (m, stop.stopped_at));
+        let checked = plausibility::check(
+            start_register,
+            &self.readings,
+            stop_register,
+            rules.max_power_w,
+        );
+        for (flag, detail) in &checked.flags {
+            raise(flag, detail.clone(), &mut events);
+        }
+        let (meter_start, started_at) =
+            match (&self.start, checked.meter_start, &checked.first_reading) {
+                (Some(start), Some(register), _) => (register, start.started_at),
+                (Some(start), None, Some(reading)) => {
+                    raise(
+                        flags::NO_METER_START,
+                        "start register taken from the first meter reading".into(),
+                        &mut events,
+                    );
+                    (reading.register, start.started_at)
+                }
+                (None, _, Some(reading)) => {
+                    raise(
+                        flags::STOP_WITHOUT_START,
+                        "start register taken from the first meter reading".into(),
+                        &mut events,
+                    );
+                    (reading.register, reading.at)
+                }
+                (start, _, None) => {
+                    if start.is_none() {
+                        raise(
+                            flags::STOP_WITHOUT_START,
+                            "no start and no meter reading: no billable energy".into(),
+                            &mut events,
+                        );
+                    }
+                    raise(flags::NO_METER_START, String::new(), &mut events);
+                    let at = start.as_ref().map_or(stop.stopped_at, |s| s.started_at);
+                    (checked.meter_stop.unwrap_or(Energy::ZERO), at)
+                }
+            };
+        let meter_stop = match (checked.meter_stop, &checked.last_reading) {
+            (Some(register), _) => register,
+            (None, Some(reading)) => {
+                raise(
+                    flags::NO_METER_STOP,
+                    "stop register taken from the last meter reading".into(),
+                    &mut events,
+                );
+                reading.register
             }
             (None, None) => {
                 raise(
-                    flags::STOP_WITHOUT_START,
-                    "no start and no meter reading: no billable energy".into(),
+                    flags::NO_METER_STOP,
+                    "no stop register and no meter reading: no billable energy".into(),
                     &mut events,
                 );
-                raise(flags::NO_METER_START, String::new(), &mut events);
-                (stop.meter_stop, stop.stopped_at)
+                meter_start
             }
         };
-        let raw = stop.meter_stop - meter_start;
+        let raw = meter_stop - meter_start;
         if raw.wh() < Decimal::ZERO {
             raise(
                 flags::METER_REGRESSION,
                 format!(
                     "meter stop {} Wh is below meter start {} Wh",
-                    stop.meter_stop.wh(),
+                    meter_stop.wh(),
                     meter_start.wh()
                 ),
                 &mut events,
             );
+        }
+        let energy = raw.clamp_non_negative();
+        if plausibility::exceeds_power(energy, started_at, stop.stopped_at, rules.max_power_w) {
+            raise(
+                flags::IMPLAUSIBLE_POWER,
+                format!(
+                    "{} Wh between {} and {} exceeds the charger maximum of {} W",
+                    energy.wh(),
+                    started_at.to_rfc3339(),
+                    stop.stopped_at.to_rfc3339(),
+                    rules.max_power_w
+                ),
+                &mut events,
+            );
+        }
+        let token = self.token();
+        if token.as_ref().is_none_or(|t| t.account_id.is_empty()) {
+            raise(flags::UNKNOWN_TOKEN, String::new(), &mut events);
         }
         events.push(SessionEvent::SessionCompleted {
             start: self.start.clone(),
             stop,
             started_at,
             meter_start,
-            energy: raw.clamp_non_negative(),
+            energy,
             flags,
+            meter_stop: Some(meter_stop),
+            token,
         });
+        events
+    }
+
+    /// Who pays: the start's token if it is known, else one presented later, else the stop's.
+    fn token(&self) -> Option<TokenRef> {
+        let from_start = self.start.as_ref().map(|s| TokenRef {
+            token_uid: s.token_uid.clone(),
+            account_id: s.account_id.clone(),
+        });
+        let late = self.late_token.as_ref().map(|(_, t)| t.clone());
+        let at_stop = self.stop.as_ref().and_then(|s| s.token.clone());
+        [from_start.clone(), late, at_stop]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.account_id.is_empty())
+            .or(from_start)
+    }
+
+    fn decide(&self, command: SessionCommand, rules: &SessionRules) -> Vec<SessionEvent> {
+        let mut events = Vec::new();
+        let completed = self.status == Status::Completed;
+        match command {
+            SessionCommand::Start(start, extras) => {
+                if completed {
+                    if self.start.is_none() {
+                        self.flag_once(flags::START_AFTER_STOP, String::new(), &mut events);
+                    }
+                    return events;
+                }
+                // A repeated start (retry, duplicate delivery) changes nothing.
+                if self.start.is_some() || self.seen(start.seq_no) {
+                    return events;
+                }
+                events.push(SessionEvent::SessionStarted(start));
+                self.extras(extras, &mut events);
+            }
+            SessionCommand::RecordReadings {
+                seq_no,
+                token,
+                extras,
+            } => {
+                if completed {
+                    if seq_no.is_some() && !self.seen(seq_no) {
+                        self.flag_once(
+                            flags::EVENT_AFTER_END,
+                            format!("seqNo {} arrived after completion", seq_no.unwrap_or(0)),
+                            &mut events,
+                        );
+                    }
+                    return events;
+                }
+                if self.seen(seq_no) {
+                    return events;
+                }
+                let Extras {
+                    readings,
+                    signed,
+                    flags: raised,
+                } = extras;
+                if !readings.is_empty() || seq_no.is_some() || token.is_some() {
+                    events.push(SessionEvent::ReadingsRecorded {
+                        readings,
+                        seq_no,
+                        token,
+                    });
+                }
+                self.extras(
+                    Extras {
+                        readings: vec![],
+                        signed,
+                        flags: raised,
+                    },
+                    &mut events,
+                );
+            }
+            SessionCommand::Stop(stop, extras) => {
+                if completed || self.seen(stop.seq_no) {
+                    return events;
+                }
+                if self.stop.is_some() {
+                    self.flag_once(
+                        flags::DUPLICATE_END,
+                        format!("a second stop (seqNo {:?}) was ignored", stop.seq_no),
+                        &mut events,
+                    );
+                    return events;
+                }
+                self.extras(extras, &mut events);
+                events.push(SessionEvent::StopReceived(stop));
+            }
+            SessionCommand::CompleteOverdue => {
+                if !completed && self.stop.is_some() {
+                    return self.completion(rules, true);
+                }
+                return events;
+            }
+        }
+        let mut next = self.clone();
+        for event in &events {
+            next.apply(event.clone());
+        }
+        if next.status != Status::Completed && next.ready() {
+            events.extend(next.completion(rules, false));
+        }
         events
     }
 }
@@ -190,42 +550,15 @@ impl Aggregate for ChargingSession {
     type Command = SessionCommand;
     type Event = SessionEvent;
     type Error = SessionError;
-    type Services = ();
+    type Services = SessionRules;
 
     async fn handle(
         &mut self,
         command: Self::Command,
-        _: &(),
+        rules: &SessionRules,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        let events = match command {
-            SessionCommand::Start(start) => match self.status {
-                // A repeated start (retry, duplicate delivery) changes nothing.
-                Status::Active => vec![],
-                Status::Completed if self.start.is_some() => vec![],
-                Status::Completed => self.flag(flags::START_AFTER_STOP).into_iter().collect(),
-                Status::Unknown => {
-                    let mut events = Vec::new();
-                    if start.account_id.is_empty() {
-                        events.extend(self.flag(flags::UNKNOWN_TOKEN));
-                    }
-                    events.insert(0, SessionEvent::SessionStarted(start));
-                    events
-                }
-            },
-            SessionCommand::RecordReadings { readings } => {
-                if self.status == Status::Completed || readings.is_empty() {
-                    vec![]
-                } else {
-                    vec![SessionEvent::ReadingsRecorded { readings }]
-                }
-            }
-            SessionCommand::Stop(stop) => match self.status {
-                Status::Completed => vec![],
-                _ => self.completion(stop),
-            },
-        };
-        for event in events {
+        for event in self.decide(command, rules) {
             sink.write(event, self).await;
         }
         Ok(())
@@ -234,16 +567,45 @@ impl Aggregate for ChargingSession {
     fn apply(&mut self, event: Self::Event) {
         match event {
             SessionEvent::SessionStarted(start) => {
-                self.status = Status::Active;
+                if self.status == Status::Unknown {
+                    self.status = Status::Active;
+                }
+                if let Some(seq) = start.seq_no {
+                    self.seen_seq.insert(seq);
+                }
                 self.start = Some(start);
             }
-            SessionEvent::ReadingsRecorded { readings } => {
-                if self.first_reading.is_none() {
-                    self.first_reading = readings.into_iter().min_by_key(|r| r.at);
+            SessionEvent::ReadingsRecorded {
+                readings,
+                seq_no,
+                token,
+            } => {
+                self.readings.extend(readings);
+                if let Some(seq) = seq_no {
+                    self.seen_seq.insert(seq);
+                    if let Some(token) = token
+                        && self.late_token.as_ref().is_none_or(|(s, _)| seq < *s)
+                    {
+                        self.late_token = Some((seq, token));
+                    }
                 }
             }
-            SessionEvent::SessionCompleted { .. } => self.status = Status::Completed,
+            SessionEvent::StopReceived(stop) => {
+                if let Some(seq) = stop.seq_no {
+                    self.seen_seq.insert(seq);
+                }
+                self.stop = Some(stop);
+            }
+            SessionEvent::SessionCompleted { stop, .. } => {
+                self.status = Status::Completed;
+                if self.stop.is_none() {
+                    self.stop = Some(stop);
+                }
+            }
             SessionEvent::SessionFlagged { flag, .. } => self.flags.push(flag),
+            SessionEvent::SignedValuesRecorded { values } => {
+                self.signed.extend(values.iter().map(SignedValue::key));
+            }
         }
     }
 }
@@ -260,6 +622,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn rules() -> SessionRules {
+        SessionRules::default()
+    }
+
     fn start(meter_wh: Decimal) -> StartDetails {
         StartDetails {
             charger_id: "c".into(),
@@ -268,9 +634,10 @@ mod tests {
             transaction_id: "7".into(),
             token_uid: "TAG".into(),
             account_id: "acc".into(),
-            meter_start: Energy::from_wh(meter_wh),
+            meter_start: Some(Energy::from_wh(meter_wh)),
             started_at: t("2026-11-21T10:00:00Z"),
             received_at: t("2026-11-21T10:00:01Z"),
+            seq_no: None,
         }
     }
 
@@ -279,82 +646,108 @@ mod tests {
             charger_id: "c".into(),
             charge_point_id: "CP1".into(),
             transaction_id: "7".into(),
-            meter_stop: Energy::from_wh(meter_wh),
+            meter_stop: Some(Energy::from_wh(meter_wh)),
             stopped_at: t("2026-11-21T11:00:00Z"),
             received_at: t("2026-11-21T11:00:01Z"),
             reason: "Local".into(),
+            seq_no: None,
+            token: None,
         }
+    }
+
+    fn token() -> Option<TokenRef> {
+        Some(TokenRef {
+            token_uid: "TAG".into(),
+            account_id: "acc".into(),
+        })
     }
 
     fn completed(
         start: Option<StartDetails>,
+        stop: StopDetails,
         meter_start: Decimal,
         energy: Decimal,
-        stop_wh: Decimal,
         flags: &[&str],
     ) -> SessionEvent {
+        let stop_register = stop.meter_stop;
         SessionEvent::SessionCompleted {
             started_at: start
                 .as_ref()
                 .map_or(t("2026-11-21T10:10:00Z"), |s| s.started_at),
+            token: start.as_ref().map(|s| TokenRef {
+                token_uid: s.token_uid.clone(),
+                account_id: s.account_id.clone(),
+            }),
             start,
-            stop: stop(stop_wh),
+            stop,
             meter_start: Energy::from_wh(meter_start),
             energy: Energy::from_wh(energy),
             flags: flags.iter().map(|f| f.to_string()).collect(),
+            meter_stop: stop_register,
+        }
+    }
+
+    fn flagged(flag: &str, detail: &str) -> SessionEvent {
+        SessionEvent::SessionFlagged {
+            flag: flag.into(),
+            detail: detail.into(),
         }
     }
 
     #[test]
     fn a_stop_completes_with_the_register_difference() {
-        Given::with(())
+        Given::with(rules())
             .given(vec![SessionEvent::SessionStarted(start(dec!(1000)))])
-            .when(SessionCommand::Stop(stop(dec!(13500))))
-            .then_expect_events(vec![completed(
-                Some(start(dec!(1000))),
-                dec!(1000),
-                dec!(12500),
-                dec!(13500),
-                &[],
-            )]);
+            .when(SessionCommand::Stop(stop(dec!(13500)), Extras::default()))
+            .then_expect_events(vec![
+                SessionEvent::StopReceived(stop(dec!(13500))),
+                completed(
+                    Some(start(dec!(1000))),
+                    stop(dec!(13500)),
+                    dec!(1000),
+                    dec!(12500),
+                    &[],
+                ),
+            ]);
     }
 
     #[test]
     fn a_repeated_start_or_stop_changes_nothing() {
-        Given::with(())
+        Given::with(rules())
             .given(vec![SessionEvent::SessionStarted(start(dec!(1000)))])
-            .when(SessionCommand::Start(start(dec!(1000))))
+            .when(SessionCommand::Start(start(dec!(1000)), Extras::default()))
             .then_expect_events(vec![]);
-        Given::with(())
+        Given::with(rules())
             .given(vec![
                 SessionEvent::SessionStarted(start(dec!(1000))),
                 completed(
                     Some(start(dec!(1000))),
+                    stop(dec!(1500)),
                     dec!(1000),
                     dec!(500),
-                    dec!(1500),
                     &[],
                 ),
             ])
-            .when(SessionCommand::Stop(stop(dec!(1500))))
+            .when(SessionCommand::Stop(stop(dec!(1500)), Extras::default()))
             .then_expect_events(vec![]);
     }
 
     #[test]
     fn a_meter_regression_bills_nothing_and_is_flagged() {
-        Given::with(())
+        Given::with(rules())
             .given(vec![SessionEvent::SessionStarted(start(dec!(5000)))])
-            .when(SessionCommand::Stop(stop(dec!(4000))))
+            .when(SessionCommand::Stop(stop(dec!(4000)), Extras::default()))
             .then_expect_events(vec![
-                SessionEvent::SessionFlagged {
-                    flag: flags::METER_REGRESSION.into(),
-                    detail: "meter stop 4000 Wh is below meter start 5000 Wh".into(),
-                },
+                SessionEvent::StopReceived(stop(dec!(4000))),
+                flagged(
+                    flags::METER_REGRESSION,
+                    "meter stop 4000 Wh is below meter start 5000 Wh",
+                ),
                 completed(
                     Some(start(dec!(5000))),
+                    stop(dec!(4000)),
                     dec!(5000),
                     dec!(0),
-                    dec!(4000),
                     &[flags::METER_REGRESSION],
                 ),
             ]);
@@ -372,67 +765,301 @@ mod tests {
                 register: Energy::from_wh(dec!(2000)),
             },
         ];
-        Given::with(())
-            .given(vec![SessionEvent::ReadingsRecorded { readings }])
-            .when(SessionCommand::Stop(stop(dec!(3000))))
+        let mut expected = completed(
+            None,
+            stop(dec!(3000)),
+            dec!(2000),
+            dec!(1000),
+            &[flags::STOP_WITHOUT_START, flags::UNKNOWN_TOKEN],
+        );
+        if let SessionEvent::SessionCompleted { token, .. } = &mut expected {
+            *token = None;
+        }
+        Given::with(rules())
+            .given(vec![SessionEvent::ReadingsRecorded {
+                readings,
+                seq_no: None,
+                token: None,
+            }])
+            .when(SessionCommand::Stop(stop(dec!(3000)), Extras::default()))
             .then_expect_events(vec![
-                SessionEvent::SessionFlagged {
-                    flag: flags::STOP_WITHOUT_START.into(),
-                    detail: "start register taken from the first meter reading".into(),
-                },
-                completed(
-                    None,
-                    dec!(2000),
-                    dec!(1000),
-                    dec!(3000),
-                    &[flags::STOP_WITHOUT_START],
+                SessionEvent::StopReceived(stop(dec!(3000))),
+                flagged(
+                    flags::STOP_WITHOUT_START,
+                    "start register taken from the first meter reading",
                 ),
+                flagged(flags::UNKNOWN_TOKEN, ""),
+                expected,
             ]);
     }
 
-    #[test]
-    fn a_stop_with_nothing_before_bills_no_energy() {
-        let result = Given::with(())
-            .given_no_previous_events()
-            .when(SessionCommand::Stop(stop(dec!(3000))))
-            .inspect_result()
-            .unwrap();
-        match result.last() {
+    fn completion_of(events: &[SessionEvent]) -> (Energy, Vec<String>, Option<TokenRef>) {
+        match events.last() {
             Some(SessionEvent::SessionCompleted {
-                energy, flags: f, ..
+                energy,
+                flags,
+                token,
+                ..
             }) => {
-                assert_eq!(*energy, Energy::ZERO);
-                assert!(f.contains(&flags::STOP_WITHOUT_START.to_string()));
+                let mut flags = flags.clone();
+                flags.sort();
+                (*energy, flags, token.clone())
             }
-            other => panic!("expected completion, got {other:?}"),
+            other => panic!("expected a completion, got {other:?}"),
         }
     }
 
     #[test]
-    fn a_start_with_an_unknown_token_is_flagged() {
+    fn a_stop_with_nothing_before_bills_no_energy() {
+        let events = Given::with(rules())
+            .given_no_previous_events()
+            .when(SessionCommand::Stop(stop(dec!(3000)), Extras::default()))
+            .inspect_result()
+            .unwrap();
+        let (energy, f, _) = completion_of(&events);
+        assert_eq!(energy, Energy::ZERO);
+        assert!(f.contains(&flags::STOP_WITHOUT_START.to_string()));
+    }
+
+    #[test]
+    fn an_unknown_token_is_flagged_at_completion() {
         let mut unknown = start(dec!(0));
         unknown.account_id = String::new();
-        Given::with(())
-            .given_no_previous_events()
-            .when(SessionCommand::Start(unknown.clone()))
-            .then_expect_events(vec![
-                SessionEvent::SessionStarted(unknown),
-                SessionEvent::SessionFlagged {
-                    flag: flags::UNKNOWN_TOKEN.into(),
-                    detail: String::new(),
-                },
-            ]);
+        let events = Given::with(rules())
+            .given(vec![SessionEvent::SessionStarted(unknown)])
+            .when(SessionCommand::Stop(stop(dec!(1000)), Extras::default()))
+            .inspect_result()
+            .unwrap();
+        let (energy, f, _) = completion_of(&events);
+        assert_eq!(energy, Energy::from_wh(dec!(1000)));
+        assert_eq!(f, [flags::UNKNOWN_TOKEN]);
     }
 
     #[test]
     fn a_late_start_after_a_stop_is_flagged_once() {
-        let given = vec![completed(None, dec!(3000), dec!(0), dec!(3000), &[])];
-        Given::with(())
+        let given = vec![completed(None, stop(dec!(3000)), dec!(3000), dec!(0), &[])];
+        Given::with(rules())
             .given(given)
-            .when(SessionCommand::Start(start(dec!(1000))))
-            .then_expect_events(vec![SessionEvent::SessionFlagged {
-                flag: flags::START_AFTER_STOP.into(),
-                detail: String::new(),
-            }]);
+            .when(SessionCommand::Start(start(dec!(1000)), Extras::default()))
+            .then_expect_events(vec![flagged(flags::START_AFTER_STOP, "")]);
+    }
+
+    #[test]
+    fn gateway_flags_and_signed_values_are_kept_once() {
+        let signed = SignedValue {
+            context: "Transaction.End".into(),
+            measurand: "Energy.Active.Import.Register".into(),
+            charger_time: Some(t("2026-11-21T11:00:00Z")),
+            format: String::new(),
+            signed_meter_data: "OCMF|{}|{}".into(),
+            signing_method: String::new(),
+            encoding_method: "OCMF".into(),
+            public_key: "KEY".into(),
+        };
+        let extras = Extras {
+            readings: vec![],
+            signed: vec![signed.clone(), signed.clone()],
+            flags: vec!["clock_drift:charger clock 600s ahead".into()],
+        };
+        Given::with(rules())
+            .given(vec![SessionEvent::SessionStarted(start(dec!(0)))])
+            .when(SessionCommand::RecordReadings {
+                seq_no: None,
+                token: None,
+                extras: extras.clone(),
+            })
+            .then_expect_events(vec![
+                SessionEvent::SignedValuesRecorded {
+                    values: vec![signed.clone()],
+                },
+                flagged("clock_drift", "charger clock 600s ahead"),
+            ]);
+        Given::with(rules())
+            .given(vec![
+                SessionEvent::SessionStarted(start(dec!(0))),
+                SessionEvent::SignedValuesRecorded {
+                    values: vec![signed],
+                },
+                flagged("clock_drift", "charger clock 600s ahead"),
+            ])
+            .when(SessionCommand::RecordReadings {
+                seq_no: None,
+                token: None,
+                extras,
+            })
+            .then_expect_events(vec![]);
+    }
+
+    /// A 2.0.1 transaction: Started (seq 0, Begin 1000 Wh, no token), Updated (seq 1, the token, a
+    /// reading), Updated (seq 2, a reading), Ended (seq 3, End 13500 Wh).
+    fn transaction_201() -> Vec<SessionCommand> {
+        let mut s = start(dec!(1000));
+        s.seq_no = Some(0);
+        s.token_uid = String::new();
+        s.account_id = String::new();
+        let reading = |at: &str, wh: Decimal| Extras {
+            readings: vec![Reading {
+                at: t(at),
+                register: Energy::from_wh(wh),
+            }],
+            ..Default::default()
+        };
+        let mut e = stop(dec!(13500));
+        e.seq_no = Some(3);
+        vec![
+            SessionCommand::Start(s, Extras::default()),
+            SessionCommand::RecordReadings {
+                seq_no: Some(1),
+                token: token(),
+                extras: reading("2026-11-21T10:20:00Z", dec!(5000)),
+            },
+            SessionCommand::RecordReadings {
+                seq_no: Some(2),
+                token: None,
+                extras: reading("2026-11-21T10:40:00Z", dec!(9000)),
+            },
+            SessionCommand::Stop(e, Extras::default()),
+        ]
+    }
+
+    fn run(commands: impl IntoIterator<Item = SessionCommand>) -> Vec<SessionEvent> {
+        let mut session = ChargingSession::default();
+        let mut all = Vec::new();
+        for command in commands {
+            for event in session.decide(command, &rules()) {
+                session.apply(event.clone());
+                all.push(event);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn a_201_transaction_converges_whatever_the_order_of_its_events() {
+        let in_order = run(transaction_201());
+        let (energy, f, token) = completion_of(&in_order);
+        assert_eq!(energy, Energy::from_wh(dec!(12500)));
+        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(token.unwrap().account_id, "acc");
+        // Every permutation of the four events, with each delivered twice.
+        let commands = transaction_201();
+        let mut orders = vec![];
+        permutations(&mut (0..commands.len()).collect(), 0, &mut orders);
+        for order in orders {
+            let sequence = order
+                .iter()
+                .chain(order.iter())
+                .map(|&i| commands[i].clone());
+            let events = run(sequence);
+            let completions = events
+                .iter()
+                .filter(|e| matches!(e, SessionEvent::SessionCompleted { .. }))
+                .count();
+            assert_eq!(completions, 1, "{order:?}");
+            let at = events
+                .iter()
+                .position(|e| matches!(e, SessionEvent::SessionCompleted { .. }))
+                .unwrap();
+            assert_eq!(
+                completion_of(&events[..=at]),
+                completion_of(&in_order),
+                "{order:?}"
+            );
+        }
+    }
+
+    fn permutations(items: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+        if k == items.len() {
+            out.push(items.clone());
+            return;
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permutations(items, k + 1, out);
+            items.swap(k, i);
+        }
+    }
+
+    #[test]
+    fn ended_first_waits_and_a_gap_completes_when_overdue() {
+        let commands = transaction_201();
+        // Ended first: nothing completes.
+        let events = run([commands[3].clone()]);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::SessionCompleted { .. }))
+        );
+        // Started and Ended, seq 1 and 2 lost: the sweeper completes it, flagged.
+        let events = run([
+            commands[3].clone(),
+            commands[0].clone(),
+            SessionCommand::CompleteOverdue,
+        ]);
+        let (energy, f, _) = completion_of(&events);
+        assert_eq!(energy, Energy::from_wh(dec!(12500)));
+        assert!(f.contains(&flags::SEQUENCE_GAP.to_string()), "{f:?}");
+        let gap = events
+            .iter()
+            .find_map(|e| match e {
+                SessionEvent::SessionFlagged { flag, detail } if flag == flags::SEQUENCE_GAP => {
+                    Some(detail.clone())
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(gap, "completed without seqNo 1, 2");
+        // A late event after completion is flagged, not applied.
+        let late = run([
+            commands[3].clone(),
+            commands[0].clone(),
+            SessionCommand::CompleteOverdue,
+            commands[1].clone(),
+        ]);
+        assert!(matches!(
+            late.last(),
+            Some(SessionEvent::SessionFlagged { flag, .. }) if flag == flags::EVENT_AFTER_END
+        ));
+    }
+
+    #[test]
+    fn missing_begin_and_end_registers_fall_back_to_readings() {
+        let mut commands = transaction_201();
+        if let SessionCommand::Start(s, _) = &mut commands[0] {
+            s.meter_start = None;
+        }
+        if let SessionCommand::Stop(s, _) = &mut commands[3] {
+            s.meter_stop = None;
+        }
+        let events = run(commands);
+        let (energy, f, _) = completion_of(&events);
+        assert_eq!(energy, Energy::from_wh(dec!(4000)), "9000 - 5000");
+        assert_eq!(f, [flags::NO_METER_START, flags::NO_METER_STOP]);
+    }
+
+    #[test]
+    fn a_kwh_stop_labelled_wh_is_read_as_kwh() {
+        let events = Given::with(rules())
+            .given(vec![SessionEvent::SessionStarted(start(dec!(1000)))])
+            .when(SessionCommand::Stop(stop(dec!(13.5)), Extras::default()))
+            .inspect_result()
+            .unwrap();
+        let (energy, f, _) = completion_of(&events);
+        assert_eq!(energy, Energy::from_wh(dec!(12500)));
+        assert_eq!(f, [flags::KWH_LABELLED_AS_WH]);
+    }
+
+    #[test]
+    fn a_second_ended_event_is_flagged_not_applied() {
+        let commands = transaction_201();
+        let mut second = commands[3].clone();
+        if let SessionCommand::Stop(s, _) = &mut second {
+            s.seq_no = Some(9);
+        }
+        let events = run([commands[0].clone(), commands[3].clone(), second]);
+        assert!(matches!(
+            events.last(),
+            Some(SessionEvent::SessionFlagged { flag, .. }) if flag == flags::DUPLICATE_END
+        ));
     }
 }

@@ -23,6 +23,12 @@ pub enum ChargerCommand {
         time_zone: String,
         at: DateTime<Utc>,
     },
+    /// Sets (or, with an empty hash, removes) the charger's OCPP password. Only a hash ever
+    /// reaches the aggregate: the route hashes the password it received.
+    SetPassword {
+        password_hash: String,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,12 +41,20 @@ pub enum ChargerEvent {
         time_zone: String,
         registered_at: DateTime<Utc>,
     },
+    ChargerCredentialsSet {
+        charger_id: ChargerId,
+        charge_point_id: ChargePointId,
+        /// PHC string; empty when the password was removed.
+        password_hash: String,
+        set_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ChargerEvent {
     fn event_type(&self) -> String {
         match self {
             ChargerEvent::ChargerRegistered { .. } => "ChargerRegistered".into(),
+            ChargerEvent::ChargerCredentialsSet { .. } => "ChargerCredentialsSet".into(),
         }
     }
 
@@ -53,11 +67,15 @@ impl DomainEvent for ChargerEvent {
 pub enum ChargerError {
     #[error("charge point {0} is already registered")]
     AlreadyRegistered(ChargePointId),
+    #[error("the charger is not registered")]
+    NotRegistered,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Charger {
     charge_point_id: Option<ChargePointId>,
+    #[serde(default)]
+    charger_id: Option<ChargerId>,
 }
 
 impl Aggregate for Charger {
@@ -95,6 +113,20 @@ impl Aggregate for Charger {
                 };
                 sink.write(event, self).await;
             }
+            ChargerCommand::SetPassword { password_hash, at } => {
+                let (Some(charger_id), Some(charge_point_id)) =
+                    (self.charger_id, self.charge_point_id.clone())
+                else {
+                    return Err(ChargerError::NotRegistered);
+                };
+                let event = ChargerEvent::ChargerCredentialsSet {
+                    charger_id,
+                    charge_point_id,
+                    password_hash,
+                    set_at: at,
+                };
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -102,8 +134,14 @@ impl Aggregate for Charger {
     fn apply(&mut self, event: ChargerEvent) {
         match event {
             ChargerEvent::ChargerRegistered {
-                charge_point_id, ..
-            } => self.charge_point_id = Some(charge_point_id),
+                charge_point_id,
+                charger_id,
+                ..
+            } => {
+                self.charge_point_id = Some(charge_point_id);
+                self.charger_id = Some(charger_id);
+            }
+            ChargerEvent::ChargerCredentialsSet { .. } => {}
         }
     }
 }
@@ -172,6 +210,29 @@ mod tests {
             .given(vec![f.registered()])
             .when(f.register(SiteId::new()))
             .then_expect_error_message("charge point CP-1 is already registered");
+    }
+
+    #[test]
+    fn a_password_hash_is_set_on_a_registered_charger_only() {
+        let f = Fixture::new();
+        let at = DateTime::from_timestamp(1_700_000_100, 0).unwrap();
+        let set = ChargerCommand::SetPassword {
+            password_hash: "$pbkdf2-sha256$i=1$AA$AA".into(),
+            at,
+        };
+        TestFramework::<Charger>::with(())
+            .given(vec![f.registered()])
+            .when(set.clone())
+            .then_expect_events(vec![ChargerEvent::ChargerCredentialsSet {
+                charger_id: f.id(),
+                charge_point_id: f.cp.clone(),
+                password_hash: "$pbkdf2-sha256$i=1$AA$AA".into(),
+                set_at: at,
+            }]);
+        TestFramework::<Charger>::with(())
+            .given_no_previous_events()
+            .when(set)
+            .then_expect_error_message("the charger is not registered");
     }
 
     #[test]

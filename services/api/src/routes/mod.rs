@@ -1,11 +1,15 @@
 //! The HTTP surface: `/v1/...` routes, every one behind bearer authentication, JSON in and out,
 //! errors as problem+json.
 
+mod charger_commands;
 mod invoices;
 mod ledger;
+mod payments;
+mod pricing;
 mod registry;
 mod sessions;
 mod tariffs;
+mod wallets;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -66,12 +70,19 @@ pub fn router(state: AppState, auth: Authenticator) -> Router {
         )
         .route("/v1/tokens/{id}", get(registry::get_token))
         .route("/v1/tariffs", axum::routing::post(tariffs::create_tariff))
-        .route("/v1/tariffs/{id}", get(tariffs::get_tariff))
+        .route(
+            "/v1/tariffs/{id}",
+            get(tariffs::get_tariff).delete(tariffs::retire_tariff),
+        )
         .route("/v1/sessions", get(sessions::list_sessions))
         .route("/v1/sessions/{id}", get(sessions::get_session))
         .route("/v1/invoices", get(invoices::list_invoices))
         .route("/v1/invoices/{id}", get(invoices::get_invoice))
         .route("/v1/ledger/trial-balance", get(ledger::trial_balance))
+        .merge(payments::routes())
+        .merge(pricing::routes())
+        .merge(wallets::routes())
+        .merge(charger_commands::routes())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Authentication wraps the fallbacks too, so an anonymous caller learns nothing about routes.

@@ -76,6 +76,9 @@ pub struct NewCharger {
     charge_point_id: String,
     site_id: String,
     tariff_id: String,
+    /// OCPP security profiles 1 and 2: the charger's HTTP Basic password, hashed at once.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 pub async fn create_charger(
@@ -90,6 +93,10 @@ pub async fn create_charger(
     );
     let site = v.check("site_id", body.site_id.parse::<SiteId>());
     let tariff = v.check("tariff_id", body.tariff_id.parse::<TariffId>());
+    let password_hash = match body.password.as_deref() {
+        None => None,
+        Some(password) => v.check("password", super::charger_commands::hash(password)),
+    };
     let (Some(cp), Some(site_id), Some(tariff_id)) = (cp, site, tariff) else {
         return Err(v.into_error());
     };
@@ -133,6 +140,10 @@ pub async fn create_charger(
         &caller,
     )
     .await?;
+    if let Some(password_hash) = password_hash {
+        let set = ChargerCommand::SetPassword { password_hash, at };
+        execute(&state.registry.chargers, charger_id.as_uuid(), set, &caller).await?;
+    }
     created(&state, &caller.tenant, "/v1/chargers", fallback).await
 }
 
@@ -328,7 +339,7 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-async fn execute<A: Aggregate>(
+pub(super) async fn execute<A: Aggregate>(
     cqrs: &PostgresCqrs<A>,
     id: Uuid,
     command: A::Command,

@@ -1,4 +1,5 @@
-//! `/v1/tariffs`: OCPI 2.2.1 Tariff objects, kept by the pricing service.
+//! `/v1/tariffs`: OCPI 2.2.1 Tariff objects, kept by the pricing service. Versions, assignments,
+//! contracts and quotes are in `routes::pricing`.
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -77,6 +78,27 @@ pub async fn get_tariff(
         .await
         .map_err(ApiError::upstream("pricing"))?;
     tariff_view(tariff.into_inner()).map(Json)
+}
+
+/// `DELETE /v1/tariffs/{id}`: retires the tariff. Priced sessions keep their price; the tariff takes
+/// no new versions, assignments or contracts, and its assignments and contracts stop applying.
+pub async fn retire_tariff(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let tariff_id: TariffId = path_id(&id, "tariff")?;
+    state
+        .upstream
+        .tariffs
+        .clone()
+        .retire_tariff(v1::RetireTariffRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id: tariff_id.to_string(),
+        })
+        .await
+        .map_err(ApiError::upstream("pricing"))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use async_nats::jetstream::{self, consumer};
 use futures::{SinkExt, StreamExt};
 use joule_bus::{Bus, EventMeta, Outgoing};
 use joule_domain::{AccountId, ChargerId, EventId, SiteId, TariffId, TokenId};
-use joule_proto::v1::{ChargerRegistered, Envelope, SiteRegistered, TokenIssued};
+use joule_proto::v1::{
+    ChargerCredentialsSet, ChargerRegistered, Envelope, SiteRegistered, TokenIssued,
+};
 use joule_proto::{EventName, Message as _};
 use joule_runtime::Running;
 use joule_testkit::TestEnv;
@@ -126,10 +128,30 @@ impl Harness {
             .expect("upgrade accepted")
     }
 
+    pub async fn connect_201(&self, charge_point_id: &str) -> Charger {
+        let charger = self
+            .try_connect(charge_point_id, Some("ocpp2.0.1"))
+            .await
+            .expect("upgrade accepted");
+        assert_eq!(charger.protocol, "ocpp2.0.1");
+        charger
+    }
+
     pub async fn try_connect(
         &self,
         charge_point_id: &str,
         subprotocol: Option<&str>,
+    ) -> Result<Charger, tungstenite::Error> {
+        self.try_connect_as(charge_point_id, subprotocol, None)
+            .await
+    }
+
+    /// Connects with HTTP Basic credentials (security profile 1).
+    pub async fn try_connect_as(
+        &self,
+        charge_point_id: &str,
+        subprotocol: Option<&str>,
+        basic: Option<(&str, &str)>,
     ) -> Result<Charger, tungstenite::Error> {
         let mut request = format!("ws://{}/ocpp/{charge_point_id}", self.addr)
             .into_client_request()
@@ -139,12 +161,93 @@ impl Harness {
                 .headers_mut()
                 .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
         }
+        if let Some((user, password)) = basic {
+            use base64::Engine;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            request
+                .headers_mut()
+                .insert("Authorization", format!("Basic {token}").parse().unwrap());
+        }
         let (ws, response) = tokio_tungstenite::connect_async(request).await?;
-        assert_eq!(
-            response.headers().get("Sec-WebSocket-Protocol").unwrap(),
-            "ocpp1.6"
-        );
-        Ok(Charger { ws, next_id: 0 })
+        let protocol = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Charger {
+            ws,
+            next_id: 0,
+            protocol,
+        })
+    }
+
+    /// Registers another charger with the gateway, as the api would.
+    pub async fn register_charger(&self, charge_point_id: &str) -> ChargerId {
+        let charger_id = ChargerId::new();
+        publish_registry(
+            &self.bus,
+            &format!("registry.charger.{charger_id}"),
+            &ChargerRegistered {
+                charger_id: charger_id.to_string(),
+                charge_point_id: charge_point_id.into(),
+                site_id: SiteId::new().to_string(),
+                tariff_id: TariffId::new().to_string(),
+                time_zone: "Europe/Berlin".into(),
+            },
+        )
+        .await;
+        let pool = self.env.pool().await;
+        eventually("the projection knows the charger", || {
+            let pool = pool.clone();
+            let cp = charge_point_id.to_owned();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM gateway.chargers WHERE charge_point_id = $1",
+                )
+                .bind(cp)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                    == 1
+            }
+        })
+        .await;
+        pool.close().await;
+        charger_id
+    }
+
+    /// Sets a charger's password hash, as the api publishes it.
+    pub async fn set_password(&self, charger_id: ChargerId, charge_point_id: &str, password: &str) {
+        let hash = joule_gateway::credentials::hash_password(password).unwrap();
+        publish_registry(
+            &self.bus,
+            &format!("registry.credentials.{charger_id}"),
+            &ChargerCredentialsSet {
+                charger_id: charger_id.to_string(),
+                charge_point_id: charge_point_id.into(),
+                password_hash: hash,
+            },
+        )
+        .await;
+        let pool = self.env.pool().await;
+        eventually("the projection knows the password", || {
+            let pool = pool.clone();
+            let cp = charge_point_id.to_owned();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM gateway.charger_credentials WHERE charge_point_id = $1 AND password_hash <> ''",
+                )
+                .bind(cp)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                    == 1
+            }
+        })
+        .await;
+        pool.close().await;
     }
 
     /// Everything on this namespace's CHARGER stream, in stream order.
@@ -226,6 +329,8 @@ pub fn of_type<'a>(events: &'a [Stored], name: &str) -> Vec<&'a Stored> {
 pub struct Charger {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub next_id: u64,
+    /// The subprotocol the gateway selected.
+    pub protocol: String,
 }
 
 impl Charger {
@@ -249,6 +354,11 @@ impl Charger {
 
     pub async fn send_raw(&mut self, text: &str) -> Value {
         self.ws.send(Message::text(text)).await.unwrap();
+        self.next_frame().await
+    }
+
+    /// The next text frame from the gateway (an answer, or a CALL of a command).
+    pub async fn next_frame(&mut self) -> Value {
         loop {
             let next = tokio::time::timeout(DEADLINE, self.ws.next())
                 .await
@@ -273,6 +383,14 @@ impl Charger {
                 other => panic!("expected a close frame, got {other:?}"),
             }
         }
+    }
+
+    /// Answers a CALL from the gateway with a CALLRESULT.
+    pub async fn answer(&mut self, id: &Value, payload: Value) {
+        self.ws
+            .send(Message::text(json!([3, id, payload]).to_string()))
+            .await
+            .unwrap();
     }
 
     pub async fn close(mut self) {

@@ -1,0 +1,458 @@
+//! OCPI 2.2.1 CDRs (`mod_cdrs`): reading one, and pricing its charging periods with a tariff.
+//!
+//! A CDR states per charging period how much energy, charging time, parking time and reservation
+//! time was used, and sometimes the power and current. Its periods are priced as the text says
+//! restrictions work, while they hold: a period that crosses a point where a restriction changes
+//! (a local time of day, midnight, a duration, a kWh threshold) is cut there, its volumes shared in
+//! proportion to time, as if consumed at a constant rate within the period. `ocpi-tariffs` prices
+//! such a period at its starting rate instead (see `ocpi-pricing-rules.md`).
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use joule_domain::{Currency, Energy};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::breakdown::PricedSession;
+use crate::engine::{ExtrasContext, finish};
+use crate::error::{PricingError, TariffError};
+use crate::json::Json;
+use crate::model::Tariff;
+use crate::parse::{Obj, Path, invalid};
+use crate::periods::{CutPlan, PeriodFacts, PeriodState, local};
+use crate::usage::{nanos_between, seconds_between};
+
+const SECONDS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);
+
+/// OCPI `CdrDimensionType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CdrDimension {
+    Current,
+    Energy,
+    EnergyExport,
+    EnergyImport,
+    MaxCurrent,
+    MinCurrent,
+    MaxPower,
+    MinPower,
+    ParkingTime,
+    Power,
+    ReservationTime,
+    StateOfCharge,
+    Time,
+}
+
+impl CdrDimension {
+    const NAMES: &'static [(&'static str, CdrDimension)] = &[
+        ("CURRENT", CdrDimension::Current),
+        ("ENERGY", CdrDimension::Energy),
+        ("ENERGY_EXPORT", CdrDimension::EnergyExport),
+        ("ENERGY_IMPORT", CdrDimension::EnergyImport),
+        ("MAX_CURRENT", CdrDimension::MaxCurrent),
+        ("MIN_CURRENT", CdrDimension::MinCurrent),
+        ("MAX_POWER", CdrDimension::MaxPower),
+        ("MIN_POWER", CdrDimension::MinPower),
+        ("PARKING_TIME", CdrDimension::ParkingTime),
+        ("POWER", CdrDimension::Power),
+        ("RESERVATION_TIME", CdrDimension::ReservationTime),
+        ("STATE_OF_CHARGE", CdrDimension::StateOfCharge),
+        ("TIME", CdrDimension::Time),
+    ];
+}
+
+/// One OCPI `ChargingPeriod`: what was used from `start_date_time` until the next period starts
+/// (the last one until the CDR's end).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CdrPeriod {
+    pub start_date_time: DateTime<Utc>,
+    /// Volumes in OCPI units: kWh, hours, kW, A, percent.
+    pub dimensions: Vec<(CdrDimension, Decimal)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tariff_id: Option<String>,
+}
+
+impl CdrPeriod {
+    fn get(&self, d: CdrDimension) -> Option<Decimal> {
+        self.dimensions
+            .iter()
+            .filter(|(x, _)| *x == d)
+            .map(|(_, v)| *v)
+            .reduce(|a, b| a + b)
+    }
+
+    fn volume(&self, d: CdrDimension) -> Decimal {
+        self.get(d).unwrap_or_default()
+    }
+}
+
+/// The parts of an OCPI 2.2.1 CDR that pricing uses. The totals a CDR carries are its sender's
+/// answer, not input, and are not read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cdr {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    /// `cdr_location.country` (ISO 3166-1 alpha-3 in OCPI), used to guess a zone when none is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    pub start_date_time: DateTime<Utc>,
+    pub end_date_time: DateTime<Utc>,
+    /// In time order (sorted when read).
+    pub charging_periods: Vec<CdrPeriod>,
+}
+
+impl Cdr {
+    /// Parses and validates OCPI 2.2.1 CDR JSON. Errors name the field by its path, for example
+    /// `charging_periods[1].dimensions[0].volume: must not be negative`.
+    pub fn parse(json: &str) -> Result<Cdr, TariffError> {
+        // Only the fields pricing reads are kept; the rest (token, location details, the sender's
+        // totals, embedded tariffs) are checked to be JSON and skipped without being built.
+        let tree = Json::parse_fields(json, &[
+            "id",
+            "currency",
+            "cdr_location",
+            "start_date_time",
+            "end_date_time",
+            "charging_periods",
+        ])
+        .map_err(|e| TariffError::Json(e.to_string()))?;
+        Self::read(&tree)
+    }
+
+    /// Like [`Cdr::parse`], from JSON already decoded.
+    pub fn from_value(value: &Value) -> Result<Cdr, TariffError> {
+        Self::read(&Json::from_value(value))
+    }
+
+    fn read(value: &Json<'_>) -> Result<Cdr, TariffError> {
+        let root = Obj::new(value, Path::ROOT, "an OCPI CDR")?;
+        let id = root.opt_str("id")?.map(str::to_owned);
+        let currency = root
+            .opt_str("currency")?
+            .map(|c| Currency::from_str(c).map_err(|e| invalid("currency", e.to_string())))
+            .transpose()?;
+        let country = match root.opt_obj("cdr_location")? {
+            Some(loc) => loc.opt_str("country")?.map(str::to_owned),
+            None => None,
+        };
+        let start_date_time = root
+            .opt_date_time("start_date_time")?
+            .ok_or_else(|| invalid("start_date_time", "is required"))?;
+        let end_date_time = root
+            .opt_date_time("end_date_time")?
+            .ok_or_else(|| invalid("end_date_time", "is required"))?;
+        if end_date_time < start_date_time {
+            return Err(invalid(
+                "end_date_time",
+                "must not be before start_date_time",
+            ));
+        }
+        let Some(items) = root.opt_array("charging_periods")? else {
+            return Err(invalid("charging_periods", "is required"));
+        };
+        if items.is_empty() {
+            return Err(invalid(
+                "charging_periods",
+                "must contain at least one charging period",
+            ));
+        }
+        let mut charging_periods = Vec::with_capacity(items.len());
+        for (path, item) in items {
+            let o = Obj::new(item, path, "a charging period")?;
+            let start = o
+                .opt_date_time("start_date_time")?
+                .ok_or_else(|| invalid(o.path("start_date_time"), "is required"))?;
+            if start < start_date_time || start > end_date_time {
+                return Err(invalid(
+                    o.path("start_date_time"),
+                    "must lie between the CDR's start_date_time and end_date_time",
+                ));
+            }
+            let Some(dims) = o.opt_array("dimensions")? else {
+                return Err(invalid(o.path("dimensions"), "is required"));
+            };
+            let mut dimensions = Vec::with_capacity(dims.len());
+            for (path, dim) in dims {
+                let d = Obj::new(dim, path, "a CDR dimension")?;
+                let name = d.req_str("type")?;
+                let kind = CdrDimension::NAMES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, k)| *k)
+                    .ok_or_else(|| {
+                        invalid(
+                            d.path("type"),
+                            format!("must be an OCPI CdrDimensionType such as ENERGY or TIME, not {name:?}"),
+                        )
+                    })?;
+                let volume = d.req_decimal("volume")?;
+                d.non_negative(volume, "volume")?;
+                dimensions.push((kind, volume));
+            }
+            charging_periods.push(CdrPeriod {
+                start_date_time: start,
+                dimensions,
+                tariff_id: o.opt_str("tariff_id")?.map(str::to_owned),
+            });
+        }
+        // OCPI lists periods in time order; a sender that did not is forgiven.
+        charging_periods.sort_by_key(|p| p.start_date_time);
+        Ok(Cdr {
+            id,
+            currency,
+            country,
+            start_date_time,
+            end_date_time,
+            charging_periods,
+        })
+    }
+
+    /// Energy of all periods.
+    pub fn energy(&self) -> Energy {
+        Energy::from_kwh(
+            self.charging_periods
+                .iter()
+                .map(|p| p.volume(CdrDimension::Energy))
+                .sum(),
+        )
+    }
+}
+
+impl FromStr for Cdr {
+    type Err = TariffError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Cdr::parse(s)
+    }
+}
+
+/// Prices `cdr` with `tariff`, evaluating local-time restrictions in `time_zone`.
+pub fn price_cdr(tariff: &Tariff, cdr: &Cdr, time_zone: Tz) -> Result<PricedSession, PricingError> {
+    if let Some(currency) = cdr.currency
+        && currency != tariff.currency
+    {
+        return Err(PricingError::CurrencyMismatch {
+            cdr: currency,
+            tariff: tariff.currency,
+        });
+    }
+    if !tariff.is_active_at(cdr.start_date_time) {
+        return Err(PricingError::TariffNotActive {
+            tariff_id: tariff.id.clone(),
+            at: cdr.start_date_time,
+        });
+    }
+    let (facts, split) = cdr_facts(tariff, cdr, time_zone);
+    let has_reservation = facts.iter().any(|f| f.reservation);
+    let charged = facts.iter().any(|f| {
+        !f.reservation
+            && (f.energy_wh > Decimal::ZERO
+                || f.time_s > Decimal::ZERO
+                || f.parking_s > Decimal::ZERO)
+    });
+    let reservation_expired = has_reservation && !charged;
+    let mut priced = finish(
+        tariff,
+        &facts,
+        reservation_expired,
+        ExtrasContext {
+            time_zone,
+            start: cdr.start_date_time,
+            end: cdr.end_date_time,
+            charging_end: None,
+            energy: cdr.energy(),
+        },
+    );
+    priced.notes.extend(split.into_iter().map(|(i, at)| {
+        format!(
+            "charging_periods[{i}] crosses a change of the tariff's restrictions at {at}; its volumes were shared in proportion to time"
+        )
+    }));
+    Ok(priced)
+}
+
+/// The CDR's periods as facts, each cut where a restriction of `tariff` can change, and the cuts
+/// made inside a CDR period (its index and the instant).
+pub(crate) fn cdr_facts(
+    tariff: &Tariff,
+    cdr: &Cdr,
+    tz: Tz,
+) -> (Vec<PeriodFacts>, Vec<(usize, DateTime<Utc>)>) {
+    let plan = CutPlan::of(tariff);
+    let clock_cuts = plan.clock_cuts(tz, cdr.start_date_time, cdr.start_date_time, cdr.end_date_time);
+    let mut out = Vec::with_capacity(cdr.charging_periods.len() + clock_cuts.len());
+    let mut energy_before = Decimal::ZERO;
+    let mut split = Vec::new();
+    for (i, p) in cdr.charging_periods.iter().enumerate() {
+        let start = p.start_date_time;
+        let end = cdr
+            .charging_periods
+            .get(i + 1)
+            .map_or(cdr.end_date_time, |next| next.start_date_time)
+            .max(start);
+        let energy_wh = p.volume(CdrDimension::Energy) * Decimal::ONE_THOUSAND;
+        let time_s = p.volume(CdrDimension::Time) * SECONDS_PER_HOUR;
+        let parking_s = p.volume(CdrDimension::ParkingTime) * SECONDS_PER_HOUR;
+        let reservation_s = p.volume(CdrDimension::ReservationTime) * SECONDS_PER_HOUR;
+        let reservation = p.get(CdrDimension::ReservationTime).is_some();
+        let state = if parking_s > Decimal::ZERO && time_s.is_zero() && energy_wh.is_zero() {
+            PeriodState::Parking
+        } else {
+            PeriodState::Charging
+        };
+        // The period's power: as stated (MIN_/MAX_POWER, else the average POWER), else the average
+        // over its charging time, as Joule derives it for its own sessions.
+        let average_power = p.get(CdrDimension::Power).or_else(|| {
+            if time_s > Decimal::ZERO {
+                Some(energy_wh * SECONDS_PER_HOUR / Decimal::ONE_THOUSAND / time_s)
+            } else if reservation || parking_s > Decimal::ZERO {
+                Some(Decimal::ZERO)
+            } else {
+                None
+            }
+        });
+        let power_kw = match (
+            p.get(CdrDimension::MinPower).or(average_power),
+            p.get(CdrDimension::MaxPower).or(average_power),
+        ) {
+            (Some(low), Some(high)) => Some((low.min(high), high.max(low))),
+            (Some(v), None) | (None, Some(v)) => Some((v, v)),
+            (None, None) => None,
+        };
+        let average_current = p.get(CdrDimension::Current);
+        let current_a = match (
+            p.get(CdrDimension::MinCurrent).or(average_current),
+            p.get(CdrDimension::MaxCurrent).or(average_current),
+        ) {
+            (Some(low), Some(high)) => Some((low.min(high), high.max(low))),
+            (Some(v), None) | (None, Some(v)) => Some((v, v)),
+            (None, None) => None,
+        };
+
+        // Cut points inside the period: clock boundaries and kWh thresholds crossed by its energy.
+        let mut cuts: Vec<DateTime<Utc>> = Vec::new();
+        if end > start {
+            let lo = clock_cuts.partition_point(|t| *t <= start);
+            let hi = clock_cuts.partition_point(|t| *t < end);
+            cuts.extend_from_slice(&clock_cuts[lo..hi]);
+            if energy_wh > Decimal::ZERO {
+                let span = nanos_between(start, end);
+                for &k in &plan.kwh_wh {
+                    if k > energy_before && k < energy_before + energy_wh {
+                        let offset = ((k - energy_before) * Decimal::from(span) / energy_wh).ceil();
+                        if let Ok(offset) = i64::try_from(offset)
+                            && offset > 0
+                            && offset < span
+                        {
+                            cuts.push(start + chrono::TimeDelta::nanoseconds(offset));
+                        }
+                    }
+                }
+                cuts.sort_unstable();
+                cuts.dedup();
+            }
+        }
+        split.extend(cuts.iter().map(|t| (i, *t)));
+        let whole = seconds_between(start, end);
+        let mut from = start;
+        let mut used = [Decimal::ZERO; 4];
+        let pieces = cuts.len() + 1;
+        for (j, to) in cuts.into_iter().chain(std::iter::once(end)).enumerate() {
+            // The last piece takes what is left, so that the pieces add up exactly.
+            let share = |total: Decimal, k: usize, used: &mut [Decimal; 4]| -> Decimal {
+                let v = if j + 1 == pieces {
+                    total - used[k]
+                } else {
+                    total * seconds_between(from, to) / whole
+                };
+                used[k] += v;
+                v
+            };
+            let e = share(energy_wh, 0, &mut used);
+            let t = share(time_s, 1, &mut used);
+            let pk = share(parking_s, 2, &mut used);
+            let r = share(reservation_s, 3, &mut used);
+            out.push(PeriodFacts {
+                start: from,
+                end: to,
+                local_start: local(tz, from),
+                state,
+                energy_before_wh: energy_before,
+                energy_wh: e,
+                elapsed_s: seconds_between(cdr.start_date_time, from),
+                time_s: t,
+                parking_s: pk,
+                reservation_s: r,
+                reservation,
+                power_kw,
+                current_a,
+            });
+            energy_before += e;
+            from = to;
+        }
+    }
+    (out, split)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn cdr(periods: &str) -> String {
+        format!(
+            r#"{{ "id": "c1", "currency": "EUR", "start_date_time": "2024-03-04T10:00:00Z",
+                 "end_date_time": "2024-03-04T12:00:00Z", "charging_periods": {periods} }}"#
+        )
+    }
+
+    #[test]
+    fn reads_periods_in_time_order_with_their_dimensions() {
+        let c = Cdr::parse(&cdr(
+            r#"[ { "start_date_time": "2024-03-04T11:00:00Z", "dimensions": [{ "type": "PARKING_TIME", "volume": 1 }] },
+                 { "start_date_time": "2024-03-04T10:00:00Z", "dimensions": [{ "type": "ENERGY", "volume": 20 }, { "type": "TIME", "volume": 1 }] } ]"#,
+        ))
+        .unwrap();
+        assert_eq!(c.charging_periods.len(), 2);
+        assert_eq!(
+            c.charging_periods[0].dimensions,
+            vec![(CdrDimension::Energy, dec!(20)), (CdrDimension::Time, dec!(1))]
+        );
+        assert_eq!(c.energy(), Energy::from_kwh(dec!(20)));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = |json: &str| Cdr::parse(json).unwrap_err().to_string();
+        assert_eq!(
+            err(&cdr(r#"[]"#)),
+            "charging_periods: must contain at least one charging period"
+        );
+        assert_eq!(
+            err(&cdr(
+                r#"[ { "start_date_time": "2024-03-04T10:00:00Z", "dimensions": [{ "type": "ENERGY", "volume": -1 }] } ]"#
+            )),
+            "charging_periods[0].dimensions[0].volume: must not be negative"
+        );
+        assert!(
+            err(&cdr(
+                r#"[ { "start_date_time": "2024-03-04T10:00:00Z", "dimensions": [{ "type": "KWH", "volume": 1 }] } ]"#
+            ))
+            .starts_with("charging_periods[0].dimensions[0].type: must be an OCPI CdrDimensionType")
+        );
+        assert_eq!(
+            err(&cdr(
+                r#"[ { "start_date_time": "2024-03-04T09:00:00Z", "dimensions": [] } ]"#
+            )),
+            "charging_periods[0].start_date_time: must lie between the CDR's start_date_time and end_date_time"
+        );
+        assert_eq!(
+            err(r#"{ "start_date_time": "2024-03-04T10:00:00Z" }"#),
+            "end_date_time: is required"
+        );
+    }
+}

@@ -1,0 +1,562 @@
+//! Payments, through the payments service's `joule.v1.PaymentsService`:
+//!
+//! - `POST /v1/payment_methods`, `GET /v1/payment_methods?account_id=`: saved provider tokens.
+//! - `GET /v1/payments?session_id=&account_id=&cursor=&limit=`, `GET /v1/payments/{id}`: intents with
+//!   their event history.
+//! - `POST /v1/payments/{id}/refunds`, `/capture`, `/void`, `/extend`: money movements.
+//! - `POST /v1/settlements`: a provider's settlement report (CSV or JSON).
+//! - Wallets: see [`super::wallets`].
+//!
+//! Every POST needs an `Idempotency-Key` header: the same key with the same body answers as the first
+//! time; with another body it is a 409. Amounts are decimal strings (numbers are accepted).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use joule_proto::v1;
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, next_cursor, path_id};
+use crate::auth::Caller;
+use crate::extract::{ApiJson, RawQuery};
+use crate::problem::{ApiError, FieldError, Validator};
+
+pub(super) const SERVICE: &str = "payments";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/payment_methods",
+            get(list_payment_methods).post(save_payment_method),
+        )
+        .route("/v1/payments", get(list_payments))
+        .route("/v1/payments/{id}", get(get_payment))
+        .route("/v1/payments/{id}/refunds", post(refund))
+        .route("/v1/payments/{id}/capture", post(capture))
+        .route("/v1/payments/{id}/void", post(void))
+        .route("/v1/payments/{id}/extend", post(extend))
+        .route("/v1/settlements", post(import_settlement))
+}
+
+/// The `Idempotency-Key` header every write needs.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    match headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::trim))
+    {
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Ok(k.to_owned()),
+        Some(Ok(k)) if !k.is_empty() => Err(ApiError::field(
+            "Idempotency-Key",
+            "must be at most 255 characters",
+        )),
+        Some(Err(_)) => Err(ApiError::field("Idempotency-Key", "must be visible ASCII")),
+        _ => Err(ApiError::field(
+            "Idempotency-Key",
+            "this write needs an Idempotency-Key header (any unique string, reused on retries)",
+        )),
+    }
+}
+
+/// The payments service refuses with `<field>: <reason>`; the problem names the field.
+pub(super) fn upstream(status: tonic::Status) -> ApiError {
+    if status.code() == tonic::Code::InvalidArgument
+        && let Some((field, reason)) = status.message().split_once(": ")
+        && !field.contains(' ')
+    {
+        return ApiError::Validation(vec![FieldError::new(field, reason)]);
+    }
+    ApiError::upstream(SERVICE)(status)
+}
+
+/// A decimal amount as a JSON string or number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Amount {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl Amount {
+    pub(super) fn text(&self) -> String {
+        match self {
+            Amount::Text(s) => s.clone(),
+            Amount::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MethodView {
+    pub id: String,
+    pub account_id: String,
+    pub provider: String,
+    pub kind: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+    pub is_default: bool,
+}
+
+fn method_view(m: v1::PaymentMethod) -> MethodView {
+    MethodView {
+        id: m.id,
+        account_id: m.account_id,
+        provider: m.provider,
+        kind: m.kind,
+        brand: m.brand,
+        last4: m.last4,
+        exp_month: m.exp_month,
+        exp_year: m.exp_year,
+        is_default: m.is_default,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub sequence: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount: Option<String>,
+    pub detail: String,
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentView {
+    pub id: String,
+    pub session_id: Option<String>,
+    pub order_id: Option<String>,
+    pub account_id: String,
+    pub provider: String,
+    pub kind: String,
+    pub purpose: String,
+    pub payment_method_id: String,
+    pub status: String,
+    pub amount_authorized: String,
+    pub amount_captured: String,
+    pub amount_refunded: String,
+    pub currency: String,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub events: Vec<EventView>,
+}
+
+fn some(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+pub(super) fn payment_view(p: v1::PaymentIntent) -> PaymentView {
+    PaymentView {
+        id: p.id,
+        session_id: some(p.session_id),
+        order_id: some(p.order_id),
+        account_id: p.account_id,
+        provider: p.provider,
+        kind: p.kind,
+        purpose: p.purpose,
+        payment_method_id: p.payment_method_id,
+        status: p.status,
+        amount_authorized: p.amount_authorized,
+        amount_captured: p.amount_captured,
+        amount_refunded: p.amount_refunded,
+        currency: p.currency,
+        failure_code: some(p.failure_code),
+        failure_message: some(p.failure_message),
+        events: p
+            .events
+            .into_iter()
+            .map(|e| EventView {
+                sequence: e.sequence,
+                kind: e.r#type,
+                amount: some(e.amount),
+                detail: e.detail,
+                occurred_at: joule_proto::time::from_proto(e.occurred_at.as_ref()),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaveMethodBody {
+    pub account_id: String,
+    pub provider: String,
+    pub provider_token: String,
+    #[serde(default)]
+    pub make_default: bool,
+}
+
+async fn save_payment_method(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SaveMethodBody>,
+) -> Result<(StatusCode, Json<MethodView>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let method = state
+        .upstream
+        .payments
+        .clone()
+        .save_payment_method(v1::SavePaymentMethodRequest {
+            tenant_id: caller.tenant.to_string(),
+            idempotency_key: key,
+            account_id: body.account_id,
+            provider: body.provider,
+            provider_token: body.provider_token,
+            make_default: body.make_default,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(method_view(method))))
+}
+
+#[derive(Debug, Serialize)]
+pub struct MethodList {
+    pub data: Vec<MethodView>,
+}
+
+async fn list_payment_methods(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<MethodList>, ApiError> {
+    let mut v = Validator::default();
+    let account_id = query.get("account_id").map(str::to_owned);
+    if account_id.is_none() {
+        v.reject("account_id", "is required");
+    }
+    v.finish()?;
+    let response = state
+        .upstream
+        .payments
+        .clone()
+        .list_payment_methods(v1::ListPaymentMethodsRequest {
+            tenant_id: caller.tenant.to_string(),
+            account_id: account_id.unwrap_or_default(),
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(MethodList {
+        data: response
+            .payment_methods
+            .into_iter()
+            .map(method_view)
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentList {
+    pub data: Vec<PaymentView>,
+    pub next_cursor: Option<String>,
+}
+
+async fn list_payments(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<PaymentList>, ApiError> {
+    let page = query.page()?;
+    let response = state
+        .upstream
+        .payments
+        .clone()
+        .list_payments(v1::ListPaymentsRequest {
+            tenant_id: caller.tenant.to_string(),
+            session_id: query.get("session_id").unwrap_or_default().to_owned(),
+            account_id: query.get("account_id").unwrap_or_default().to_owned(),
+            page_size: page.limit,
+            cursor: page.cursor.unwrap_or_default(),
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(PaymentList {
+        data: response.payments.into_iter().map(payment_view).collect(),
+        next_cursor: next_cursor(response.next_cursor),
+    }))
+}
+
+fn intent_id(raw: &str) -> Result<String, ApiError> {
+    path_id::<uuid::Uuid>(raw, "payment").map(|u| u.to_string())
+}
+
+async fn get_payment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let payment = state
+        .upstream
+        .payments
+        .clone()
+        .get_payment(v1::GetPaymentRequest {
+            tenant_id: caller.tenant.to_string(),
+            intent_id: intent_id(&id)?,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(payment_view(payment)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    pub amount: Amount,
+    #[serde(default)]
+    pub currency: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundView {
+    pub id: String,
+    pub payment_id: String,
+    pub amount: String,
+    pub currency: String,
+    pub reason: String,
+    pub status: String,
+    pub failure_code: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundAnswer {
+    pub refund: Option<RefundView>,
+    pub payment: Option<PaymentView>,
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> Result<(StatusCode, Json<RefundAnswer>), ApiError> {
+    let intent_id = intent_id(&id)?;
+    let key = idempotency_key(&headers)?;
+    let answer = state
+        .upstream
+        .payments
+        .clone()
+        .refund_payment(v1::RefundPaymentRequest {
+            tenant_id: caller.tenant.to_string(),
+            idempotency_key: key,
+            intent_id,
+            amount: body.amount.text(),
+            currency: body.currency,
+            reason: body.reason,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((
+        StatusCode::CREATED,
+        Json(RefundAnswer {
+            refund: answer.refund.map(|r| RefundView {
+                id: r.id,
+                payment_id: r.intent_id,
+                amount: r.amount,
+                currency: r.currency,
+                reason: r.reason,
+                status: r.status,
+                failure_code: some(r.failure_code),
+            }),
+            payment: answer.intent.map(payment_view),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureBody {
+    pub amount: Amount,
+    #[serde(default)]
+    pub currency: String,
+}
+
+async fn capture(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CaptureBody>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let intent_id = intent_id(&id)?;
+    let key = idempotency_key(&headers)?;
+    let payment = state
+        .upstream
+        .payments
+        .clone()
+        .capture_payment(v1::CapturePaymentRequest {
+            tenant_id: caller.tenant.to_string(),
+            idempotency_key: key,
+            intent_id,
+            amount: body.amount.text(),
+            currency: body.currency,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(payment_view(payment)))
+}
+
+async fn void(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<PaymentView>, ApiError> {
+    let intent_id = intent_id(&id)?;
+    let key = idempotency_key(&headers)?;
+    let payment = state
+        .upstream
+        .payments
+        .clone()
+        .void_payment(v1::VoidPaymentRequest {
+            tenant_id: caller.tenant.to_string(),
+            idempotency_key: key,
+            intent_id,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(payment_view(payment)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    pub new_amount: Amount,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExtendAnswer {
+    pub extended: bool,
+    pub mode: Option<String>,
+    pub exhausted_reason: Option<String>,
+    pub provider_code: Option<String>,
+    pub payment: Option<PaymentView>,
+}
+
+async fn extend(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ExtendBody>,
+) -> Result<Json<ExtendAnswer>, ApiError> {
+    let intent_id = intent_id(&id)?;
+    let key = idempotency_key(&headers)?;
+    let answer = state
+        .upstream
+        .payments
+        .clone()
+        .extend_hold(v1::ExtendHoldRequest {
+            tenant_id: caller.tenant.to_string(),
+            idempotency_key: key,
+            intent_id,
+            new_amount: body.new_amount.text(),
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(ExtendAnswer {
+        extended: answer.extended,
+        mode: some(answer.mode),
+        exhausted_reason: some(answer.exhausted_reason),
+        provider_code: some(answer.provider_code),
+        payment: answer.intent.map(payment_view),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementBody {
+    pub provider: String,
+    pub format: String,
+    pub content: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SettlementAnswer {
+    pub lines: u32,
+    pub lines_new: u32,
+    pub currency: String,
+    pub fees: String,
+    pub payouts: String,
+}
+
+async fn import_settlement(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SettlementBody>,
+) -> Result<(StatusCode, Json<SettlementAnswer>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let answer = state
+        .upstream
+        .payments
+        .clone()
+        .import_settlement_report(v1::ImportSettlementReportRequest {
+            tenant_id: caller.tenant.to_string(),
+            idempotency_key: key,
+            provider: body.provider,
+            format: body.format,
+            content: body.content,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((
+        StatusCode::CREATED,
+        Json(SettlementAnswer {
+            lines: answer.lines,
+            lines_new: answer.lines_new,
+            currency: answer.currency,
+            fees: answer.fees,
+            payouts: answer.payouts,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_its_field() {
+        let e = upstream(tonic::Status::invalid_argument(
+            "amount: 12 is more than the 10 captured and not yet refunded",
+        ));
+        match e {
+            ApiError::Validation(errors) => assert_eq!(errors[0].field, "amount"),
+            other => panic!("expected a validation problem, got {other:?}"),
+        }
+        assert!(matches!(
+            upstream(tonic::Status::already_exists("idempotency_key: reused")),
+            ApiError::Upstream { .. }
+        ));
+    }
+
+    #[test]
+    fn writes_need_an_idempotency_key() {
+        let mut headers = HeaderMap::new();
+        assert!(idempotency_key(&headers).is_err());
+        headers.insert("idempotency-key", "k1".parse().unwrap());
+        assert_eq!(idempotency_key(&headers).unwrap(), "k1");
+    }
+
+    #[test]
+    fn amounts_may_be_strings_or_numbers() {
+        let body: RefundBody = serde_json::from_str(r#"{"amount": 12.5}"#).unwrap();
+        assert_eq!(body.amount.text(), "12.5");
+        let body: RefundBody = serde_json::from_str(r#"{"amount": "12.50"}"#).unwrap();
+        assert_eq!(body.amount.text(), "12.50");
+    }
+}

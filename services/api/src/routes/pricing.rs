@@ -1,0 +1,460 @@
+//! Pricing beyond creating a tariff, all passed to the pricing service over gRPC:
+//!
+//! - `GET|POST /v1/tariffs/{id}/versions` (the OCPI tariff as body, `?valid_from=` RFC 3339) and
+//!   `PUT /v1/tariffs/{id}/versions/{version}?reason=` (a correction; the OCPI tariff as body);
+//! - `POST /v1/tariffs/{id}/assignments` and `POST /v1/tariffs/{id}/contracts`;
+//! - `POST /v1/tariffs/{id}/quote`: the price of a planned session;
+//! - `GET /v1/pricing/sessions/{id}`: a session's price breakdown and its adjustments;
+//! - `POST /v1/pricing/reratings`: re-price sessions after a tariff or meter correction.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, Utc};
+use joule_domain::{SessionId, TariffId};
+use joule_proto::v1;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, path_id};
+use crate::auth::Caller;
+use crate::extract::{ApiJson, JsonObjectText, RawQuery};
+use crate::problem::{ApiError, Validator};
+
+const SERVICE: &str = "pricing";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/tariffs/{id}/versions",
+            get(list_versions).post(publish_version),
+        )
+        .route("/v1/tariffs/{id}/versions/{version}", put(correct_version))
+        .route("/v1/tariffs/{id}/assignments", post(assign))
+        .route("/v1/tariffs/{id}/contracts", post(contract))
+        .route("/v1/tariffs/{id}/quote", post(quote))
+        .route("/v1/pricing/sessions/{id}", get(priced_session))
+        .route("/v1/pricing/reratings", post(rerate))
+}
+
+fn ts(t: DateTime<Utc>) -> joule_proto::Timestamp {
+    joule_proto::time::to_proto(t)
+}
+
+fn json_value(service_field: &str, raw: &str) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_str(raw).map_err(|e| ApiError::UpstreamContract {
+        service: SERVICE,
+        reason: format!("{service_field} is not JSON: {e}"),
+    })
+}
+
+fn time_param(query: &RawQuery, name: &str, v: &mut Validator) -> Option<DateTime<Utc>> {
+    query.get(name).and_then(|raw| {
+        v.check(
+            name,
+            DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| format!("must be an RFC 3339 time such as 2026-06-01T00:00:00Z, not {raw:?}")),
+        )
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct VersionView {
+    pub tariff_id: String,
+    pub version: u32,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub corrected_at: Option<DateTime<Utc>>,
+    pub correction_reason: Option<String>,
+    pub tariff: serde_json::Value,
+}
+
+fn version_view(v: v1::TariffVersion) -> Result<VersionView, ApiError> {
+    let from = |t: Option<joule_proto::Timestamp>| joule_proto::time::from_proto(t.as_ref());
+    Ok(VersionView {
+        tariff: json_value("ocpi_json", &v.ocpi_json)?,
+        tariff_id: v.tariff_id,
+        version: v.version,
+        valid_from: from(v.valid_from),
+        published_at: from(v.published_at),
+        corrected_at: from(v.corrected_at),
+        correction_reason: Some(v.correction_reason).filter(|r| !r.is_empty()),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct VersionList {
+    pub data: Vec<VersionView>,
+    pub retired: bool,
+}
+
+pub async fn list_versions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<VersionList>, ApiError> {
+    let tariff_id: TariffId = path_id(&id, "tariff")?;
+    let response = state
+        .upstream
+        .tariffs
+        .clone()
+        .list_tariff_versions(v1::ListTariffVersionsRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id: tariff_id.to_string(),
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    Ok(Json(VersionList {
+        data: response
+            .versions
+            .into_iter()
+            .map(version_view)
+            .collect::<Result<_, _>>()?,
+        retired: response.retired,
+    }))
+}
+
+pub async fn publish_version(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    query: RawQuery,
+    JsonObjectText(ocpi_json): JsonObjectText,
+) -> Result<Response, ApiError> {
+    let tariff_id: TariffId = path_id(&id, "tariff")?;
+    let mut v = Validator::default();
+    let valid_from = time_param(&query, "valid_from", &mut v);
+    if valid_from.is_none() && query.get("valid_from").is_none() {
+        v.reject("valid_from", "is required (query parameter, RFC 3339)");
+    }
+    v.finish()?;
+    let version = state
+        .upstream
+        .tariffs
+        .clone()
+        .publish_tariff_version(v1::PublishTariffVersionRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id: tariff_id.to_string(),
+            ocpi_json,
+            valid_from: valid_from.map(ts),
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(version_view(version)?)).into_response())
+}
+
+pub async fn correct_version(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, version)): Path<(String, String)>,
+    query: RawQuery,
+    JsonObjectText(ocpi_json): JsonObjectText,
+) -> Result<Json<VersionView>, ApiError> {
+    let tariff_id: TariffId = path_id(&id, "tariff")?;
+    let version: u32 = path_id(&version, "tariff version")?;
+    let reason = query
+        .get("reason")
+        .ok_or_else(|| ApiError::field("reason", "is required: say why the version is corrected"))?;
+    let corrected = state
+        .upstream
+        .tariffs
+        .clone()
+        .correct_tariff_version(v1::CorrectTariffVersionRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id: tariff_id.to_string(),
+            version,
+            ocpi_json,
+            reason: reason.to_owned(),
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    version_view(corrected).map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// `site`, `charger` or `connector`.
+    pub scope: String,
+    pub scope_id: String,
+    #[serde(default)]
+    pub connector_id: u32,
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AssignBody>,
+) -> Result<StatusCode, ApiError> {
+    let tariff_id: TariffId = path_id(&id, "tariff")?;
+    state
+        .upstream
+        .tariffs
+        .clone()
+        .assign_tariff(v1::AssignTariffRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id: tariff_id.to_string(),
+            scope: body.scope,
+            scope_id: body.scope_id,
+            connector_id: body.connector_id,
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractBody {
+    /// `account` or `fleet`.
+    pub party_type: String,
+    pub party_id: String,
+    #[serde(default)]
+    pub account_ids: Vec<String>,
+    /// `joule_tariff::Discount` objects, passed to pricing as they are.
+    #[serde(default)]
+    pub discounts: Vec<serde_json::Value>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+pub async fn contract(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ContractBody>,
+) -> Result<StatusCode, ApiError> {
+    let tariff_id: TariffId = path_id(&id, "tariff")?;
+    state
+        .upstream
+        .tariffs
+        .clone()
+        .set_contract(v1::SetContractRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id: tariff_id.to_string(),
+            party_type: body.party_type,
+            party_id: body.party_id,
+            account_ids: body.account_ids,
+            discounts_json: serde_json::Value::Array(body.discounts).to_string(),
+            valid_from: body.valid_from.map(ts),
+            valid_until: body.valid_until.map(ts),
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteBody {
+    /// Default: now.
+    pub start: Option<DateTime<Utc>>,
+    pub energy_kwh: Decimal,
+    pub power_kw: Decimal,
+    #[serde(default)]
+    pub parking_minutes: u32,
+    /// IANA zone of the site; default UTC.
+    #[serde(default)]
+    pub time_zone: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BreakdownView {
+    pub tariff_id: String,
+    pub tariff_version: u32,
+    /// OCPI totals (`total_cost`, `total_energy_cost`, ...), each excl. and incl. VAT.
+    pub totals: serde_json::Value,
+    /// Lines, periods, dimensions, price limits, extras and notes.
+    pub breakdown: serde_json::Value,
+}
+
+fn breakdown_view(b: v1::PriceBreakdown) -> Result<BreakdownView, ApiError> {
+    Ok(BreakdownView {
+        totals: json_value("totals_json", &b.totals_json)?,
+        breakdown: json_value("breakdown_json", &b.breakdown_json)?,
+        tariff_id: b.tariff_id,
+        tariff_version: b.tariff_version,
+    })
+}
+
+pub async fn quote(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<QuoteBody>,
+) -> Result<Json<BreakdownView>, ApiError> {
+    let tariff_id: TariffId = path_id(&id, "tariff")?;
+    let quoted = state
+        .upstream
+        .tariffs
+        .clone()
+        .quote(v1::QuoteRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id: tariff_id.to_string(),
+            start: body.start.map(ts),
+            energy_kwh: body.energy_kwh.to_string(),
+            power_kw: body.power_kw.to_string(),
+            parking_minutes: body.parking_minutes,
+            time_zone: body.time_zone,
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    breakdown_view(quoted).map(Json)
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdjustmentView {
+    pub adjustment_id: String,
+    pub rerating_id: String,
+    pub reason: String,
+    pub tariff_version: u32,
+    pub delta_excl_vat: String,
+    pub delta_incl_vat: String,
+    pub total_excl_vat: String,
+    pub total_incl_vat: String,
+    pub adjusted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PricedSessionView {
+    pub session_id: String,
+    pub status: String,
+    pub tariff_id: Option<String>,
+    pub tariff_version: u32,
+    pub tariff_source: Option<String>,
+    pub currency: Option<String>,
+    /// The current total, after every adjustment.
+    pub total_excl_vat: Option<String>,
+    pub total_incl_vat: Option<String>,
+    /// The first price with its full breakdown.
+    pub priced: Option<BreakdownView>,
+    pub adjustments: Vec<AdjustmentView>,
+    /// Why the session could not be priced, when it could not.
+    pub reason: Option<String>,
+}
+
+pub async fn priced_session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<PricedSessionView>, ApiError> {
+    let session_id: SessionId = path_id(&id, "session")?;
+    let v = state
+        .upstream
+        .tariffs
+        .clone()
+        .get_priced_session(v1::GetPricedSessionRequest {
+            tenant_id: caller.tenant.to_string(),
+            session_id: session_id.to_string(),
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    let some = |s: String| Some(s).filter(|s| !s.is_empty());
+    Ok(Json(PricedSessionView {
+        session_id: v.session_id,
+        status: v.status,
+        tariff_id: some(v.tariff_id),
+        tariff_version: v.tariff_version,
+        tariff_source: some(v.tariff_source),
+        currency: some(v.currency),
+        total_excl_vat: some(v.total_excl_vat),
+        total_incl_vat: some(v.total_incl_vat),
+        priced: v.priced.map(breakdown_view).transpose()?,
+        adjustments: v
+            .adjustments
+            .into_iter()
+            .map(|a| AdjustmentView {
+                adjusted_at: joule_proto::time::from_proto(a.adjusted_at.as_ref()),
+                adjustment_id: a.adjustment_id,
+                rerating_id: a.rerating_id,
+                reason: a.reason,
+                tariff_version: a.tariff_version,
+                delta_excl_vat: a.delta_excl_vat,
+                delta_incl_vat: a.delta_incl_vat,
+                total_excl_vat: a.total_excl_vat,
+                total_incl_vat: a.total_incl_vat,
+            })
+            .collect(),
+        reason: some(v.reason),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RerateBody {
+    /// Re-price every session this tariff priced (that started in `[from, until)`)...
+    pub tariff_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// ...or these sessions.
+    #[serde(default)]
+    pub session_ids: Vec<String>,
+    /// A meter correction of the one session in `session_ids`, in Wh.
+    pub corrected_energy_wh: Option<Decimal>,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RerateView {
+    pub rerating_id: String,
+    pub sessions_examined: u64,
+    pub sessions_adjusted: u64,
+    pub sessions_failed: u64,
+}
+
+pub async fn rerate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<RerateBody>,
+) -> Result<Json<RerateView>, ApiError> {
+    let mut v = Validator::default();
+    match (&body.tariff_id, body.session_ids.is_empty()) {
+        (None, true) => v.reject("tariff_id", "name a tariff or session_ids to re-rate"),
+        (Some(_), false) => v.reject("session_ids", "give either tariff_id or session_ids, not both"),
+        _ => {}
+    }
+    if body.reason.trim().is_empty() {
+        v.reject("reason", "must say why the sessions are re-rated");
+    }
+    if let Some(t) = &body.tariff_id {
+        v.check("tariff_id", t.parse::<TariffId>());
+    }
+    for (i, s) in body.session_ids.iter().enumerate() {
+        v.check(&format!("session_ids[{i}]"), s.parse::<SessionId>());
+    }
+    v.finish()?;
+    let run = state
+        .upstream
+        .tariffs
+        .clone()
+        .rerate(v1::RerateRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id: body.tariff_id.unwrap_or_default(),
+            from: body.from.map(ts),
+            until: body.until.map(ts),
+            session_ids: body.session_ids,
+            corrected_energy_wh: body
+                .corrected_energy_wh
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            reason: body.reason,
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    Ok(Json(RerateView {
+        rerating_id: run.rerating_id,
+        sessions_examined: run.sessions_examined,
+        sessions_adjusted: run.sessions_adjusted,
+        sessions_failed: run.sessions_failed,
+    }))
+}

@@ -1,0 +1,192 @@
+//! Prepaid wallets, through the payments service: `POST /v1/wallets` {account_id, currency,
+//! make_default}, `GET /v1/wallets/{id}`, `POST /v1/wallets/{id}/top_ups` {amount, reference} or
+//! {amount, payment_method_id} (charged to a saved card), `GET /v1/wallets/{id}/transactions` (the
+//! balance history). Writes need an `Idempotency-Key` header.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use joule_proto::v1;
+use serde::{Deserialize, Serialize};
+
+use super::payments::{Amount, idempotency_key, upstream};
+use super::{AppState, path_id};
+use crate::auth::Caller;
+use crate::extract::ApiJson;
+use crate::problem::ApiError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/wallets", post(create_wallet))
+        .route("/v1/wallets/{id}", get(get_wallet))
+        .route("/v1/wallets/{id}/top_ups", post(top_up))
+        .route("/v1/wallets/{id}/transactions", get(transactions))
+}
+
+#[derive(Debug, Serialize)]
+pub struct WalletView {
+    pub id: String,
+    pub account_id: String,
+    pub currency: String,
+    pub balance: String,
+    pub held: String,
+    pub available: String,
+}
+
+fn wallet_view(w: v1::Wallet) -> WalletView {
+    WalletView {
+        id: w.id,
+        account_id: w.account_id,
+        currency: w.currency,
+        balance: w.balance,
+        held: w.held,
+        available: w.available,
+    }
+}
+
+fn wallet_id(raw: &str) -> Result<String, ApiError> {
+    path_id::<uuid::Uuid>(raw, "wallet").map(|u| u.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub account_id: String,
+    pub currency: String,
+    #[serde(default)]
+    pub make_default: bool,
+}
+
+async fn create_wallet(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(StatusCode, Json<WalletView>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let wallet = state
+        .upstream
+        .payments
+        .clone()
+        .create_wallet(v1::CreateWalletRequest {
+            tenant_id: caller.tenant.to_string(),
+            idempotency_key: key,
+            account_id: body.account_id,
+            currency: body.currency,
+            make_default: body.make_default,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(wallet_view(wallet))))
+}
+
+async fn get_wallet(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<WalletView>, ApiError> {
+    let wallet = state
+        .upstream
+        .payments
+        .clone()
+        .get_wallet(v1::GetWalletRequest {
+            tenant_id: caller.tenant.to_string(),
+            wallet_id: wallet_id(&id)?,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(wallet_view(wallet)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpBody {
+    pub amount: Amount,
+    #[serde(default)]
+    pub currency: String,
+    #[serde(default)]
+    pub reference: String,
+    #[serde(default)]
+    pub payment_method_id: String,
+}
+
+async fn top_up(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TopUpBody>,
+) -> Result<(StatusCode, Json<WalletView>), ApiError> {
+    let wallet_id = wallet_id(&id)?;
+    let key = idempotency_key(&headers)?;
+    let wallet = state
+        .upstream
+        .payments
+        .clone()
+        .top_up_wallet(v1::TopUpWalletRequest {
+            tenant_id: caller.tenant.to_string(),
+            idempotency_key: key,
+            wallet_id,
+            amount: body.amount.text(),
+            currency: body.currency,
+            reference: body.reference,
+            payment_method_id: body.payment_method_id,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(wallet_view(wallet))))
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransactionView {
+    pub sequence: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount: String,
+    pub balance: String,
+    pub held: String,
+    pub reference: String,
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransactionList {
+    pub data: Vec<TransactionView>,
+}
+
+async fn transactions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<TransactionList>, ApiError> {
+    let answer = state
+        .upstream
+        .payments
+        .clone()
+        .list_wallet_transactions(v1::GetWalletRequest {
+            tenant_id: caller.tenant.to_string(),
+            wallet_id: wallet_id(&id)?,
+        })
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(TransactionList {
+        data: answer
+            .transactions
+            .into_iter()
+            .map(|t| TransactionView {
+                sequence: t.sequence,
+                kind: t.r#type,
+                amount: t.amount,
+                balance: t.balance,
+                held: t.held,
+                reference: t.reference,
+                occurred_at: joule_proto::time::from_proto(t.occurred_at.as_ref()),
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,350 @@
+//! Which replica holds which charger's connection.
+//!
+//! Each replica has a random id for its lifetime. The connection table ([`Live`]) of a replica is in
+//! its memory; who holds a charger is in the database (`gateway.presence`), so any replica can route
+//! a command: it sends a core NATS request to `<ns>.gateway.<replica_id>.command`, which only the
+//! holder subscribes to ([`Replica`]). A charger that connects again (to any replica) takes over: the
+//! previous holder is told on `<ns>.gateway.<replica_id>.kick` and closes its stale connection.
+//! One subscription per replica, not per charger, keeps a replica with 100k chargers cheap.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Utc;
+use futures::StreamExt;
+use joule_bus::Bus;
+use joule_domain::ChargePointId;
+use joule_proto::Message;
+use joule_proto::v1::{
+    ChargerCommandFailure, ChargerCommandReply, ChargerCommandRequest, charger_command_reply,
+};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::FAILURE_DISCONNECTED;
+
+/// A command for one connection, with where to send the answer.
+#[derive(Debug)]
+pub struct CommandJob {
+    pub request: ChargerCommandRequest,
+    pub reply: Option<async_nats::Subject>,
+}
+
+/// Commands a connection may have queued before more are refused.
+pub const COMMAND_QUEUE: usize = 4;
+
+struct LiveConnection {
+    conn_id: u64,
+    commands: mpsc::Sender<Box<CommandJob>>,
+    kick: CancellationToken,
+}
+
+/// This replica's open connections.
+pub struct Live {
+    pub replica_id: String,
+    next_conn: AtomicU64,
+    connections: Mutex<HashMap<ChargePointId, LiveConnection>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self {
+            replica_id: uuid::Uuid::new_v4().simple().to_string(),
+            next_conn: AtomicU64::new(1),
+            connections: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A registered connection: its id, its command queue and the token that closes it.
+pub struct Registered {
+    pub conn_id: u64,
+    pub commands: mpsc::Receiver<Box<CommandJob>>,
+    pub kicked: CancellationToken,
+}
+
+impl Live {
+    /// Registers a new connection of `cp`, closing an older one of the same charger here.
+    pub fn register(&self, cp: &ChargePointId) -> Registered {
+        let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let kicked = CancellationToken::new();
+        let previous = self.lock().insert(
+            cp.clone(),
+            LiveConnection {
+                conn_id,
+                commands: tx,
+                kick: kicked.clone(),
+            },
+        );
+        if let Some(previous) = previous {
+            previous.kick.cancel();
+        }
+        Registered {
+            conn_id,
+            commands: rx,
+            kicked,
+        }
+    }
+
+    /// Removes the connection unless a newer one of the charger replaced it.
+    pub fn unregister(&self, cp: &ChargePointId, conn_id: u64) {
+        let mut connections = self.lock();
+        if connections.get(cp).is_some_and(|c| c.conn_id == conn_id) {
+            connections.remove(cp);
+        }
+    }
+
+    /// Closes the charger's connection if it is `conn_id` (or any, for `None`).
+    pub fn kick(&self, cp: &ChargePointId, conn_id: Option<u64>) {
+        if let Some(c) = self.lock().get(cp)
+            && conn_id.is_none_or(|id| id == c.conn_id)
+        {
+            c.kick.cancel();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn sender(&self, cp: &ChargePointId) -> Option<mpsc::Sender<Box<CommandJob>>> {
+        self.lock().get(cp).map(|c| c.commands.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChargePointId, LiveConnection>> {
+        // A panic while holding this lock cannot leave the map inconsistent (single operations).
+        self.connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The replica holding a charger's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub replica_id: String,
+    pub conn_id: i64,
+}
+
+pub fn command_subject(bus: &Bus, replica_id: &str) -> String {
+    bus.namespace()
+        .subject(&format!("gateway.{replica_id}.command"))
+}
+
+fn kick_subject(bus: &Bus, replica_id: &str) -> String {
+    bus.namespace()
+        .subject(&format!("gateway.{replica_id}.kick"))
+}
+
+/// Records that this replica holds `cp`'s connection; tells a previous holder elsewhere to close
+/// its stale connection.
+pub async fn claim(
+    pool: &PgPool,
+    bus: &Bus,
+    cp: &ChargePointId,
+    replica_id: &str,
+    conn_id: u64,
+) -> Result<(), sqlx::Error> {
+    let conn_id = conn_id as i64;
+    let previous: (Option<String>, Option<i64>) = sqlx::query_as(
+        "WITH old AS (SELECT replica_id, conn_id FROM gateway.presence WHERE charge_point_id = $1)
+         INSERT INTO gateway.presence (charge_point_id, replica_id, conn_id, connected_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (charge_point_id) DO UPDATE
+         SET replica_id = EXCLUDED.replica_id, conn_id = EXCLUDED.conn_id, connected_at = EXCLUDED.connected_at
+         RETURNING (SELECT replica_id FROM old), (SELECT conn_id FROM old)",
+    )
+    .bind(cp.as_str())
+    .bind(replica_id)
+    .bind(conn_id)
+    .bind(Utc::now())
+    .fetch_one(pool)
+    .await?;
+    if let (Some(old_replica), Some(old_conn)) = previous
+        && old_replica != replica_id
+    {
+        let payload = format!("{cp}\n{old_conn}");
+        if let Err(e) = bus
+            .client()
+            .publish(kick_subject(bus, &old_replica), payload.into())
+            .await
+        {
+            // The old connection then closes when its heartbeats stop.
+            tracing::warn!(%cp, error = %e, "cannot tell the previous replica to close its connection");
+        }
+    }
+    Ok(())
+}
+
+/// Forgets the presence row of a connection that closed (unless a newer one replaced it).
+pub async fn release(
+    pool: &PgPool,
+    cp: &ChargePointId,
+    replica_id: &str,
+    conn_id: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM gateway.presence WHERE charge_point_id = $1 AND replica_id = $2 AND conn_id = $3",
+    )
+    .bind(cp.as_str())
+    .bind(replica_id)
+    .bind(conn_id as i64)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn holder(pool: &PgPool, cp: &ChargePointId) -> Result<Option<Holder>, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT replica_id, conn_id FROM gateway.presence WHERE charge_point_id = $1",
+    )
+    .bind(cp.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(replica_id, conn_id)| Holder {
+        replica_id,
+        conn_id,
+    }))
+}
+
+/// Removes a presence row whose replica no longer answers (it died without cleaning up).
+pub async fn forget(pool: &PgPool, cp: &ChargePointId, holder: &Holder) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM gateway.presence WHERE charge_point_id = $1 AND replica_id = $2 AND conn_id = $3",
+    )
+    .bind(cp.as_str())
+    .bind(&holder.replica_id)
+    .bind(holder.conn_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Sends a failure answer to a command's requester.
+pub async fn reply_failure(
+    bus: &Bus,
+    reply: Option<async_nats::Subject>,
+    kind: &str,
+    message: String,
+) {
+    let answer = ChargerCommandReply {
+        outcome: Some(charger_command_reply::Outcome::Failure(
+            ChargerCommandFailure {
+                kind: kind.into(),
+                message,
+            },
+        )),
+    };
+    reply_with(bus, reply, &answer).await;
+}
+
+pub async fn reply_with(
+    bus: &Bus,
+    reply: Option<async_nats::Subject>,
+    answer: &ChargerCommandReply,
+) {
+    let Some(reply) = reply else { return };
+    if let Err(e) = bus
+        .client()
+        .publish(reply, answer.encode_to_vec().into())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot send a command answer");
+    }
+}
+
+/// This replica's subscription to commands and take-overs.
+pub struct Replica {
+    subscriber: async_nats::Subscriber,
+}
+
+impl Replica {
+    /// Subscribes before the OCPP listener accepts anyone, so commands reach the first connection.
+    pub async fn subscribe(
+        bus: &Bus,
+        replica_id: &str,
+    ) -> Result<Self, async_nats::SubscribeError> {
+        let subject = bus.namespace().subject(&format!("gateway.{replica_id}.*"));
+        Ok(Self {
+            subscriber: bus.client().subscribe(subject).await?,
+        })
+    }
+
+    /// Hands commands to the connections they are for and closes connections taken over elsewhere,
+    /// until shutdown.
+    pub async fn run(
+        mut self,
+        bus: Bus,
+        live: std::sync::Arc<Live>,
+        shutdown: CancellationToken,
+    ) -> Result<(), std::io::Error> {
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                message = self.subscriber.next() => match message {
+                    Some(m) => m,
+                    None => return Err(std::io::Error::other("NATS subscription of the gateway replica ended")),
+                },
+            };
+            if message.subject.ends_with(".kick") {
+                let text = String::from_utf8_lossy(&message.payload);
+                let mut lines = text.lines();
+                if let (Some(Ok(cp)), Some(Ok(conn_id))) = (
+                    lines.next().map(str::parse::<ChargePointId>),
+                    lines.next().map(str::parse::<u64>),
+                ) {
+                    tracing::info!(%cp, conn_id, "connection taken over by another replica");
+                    live.kick(&cp, Some(conn_id));
+                }
+                continue;
+            }
+            let request = match ChargerCommandRequest::decode(message.payload.as_ref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable command request");
+                    continue;
+                }
+            };
+            let sender = request
+                .charge_point_id
+                .parse::<ChargePointId>()
+                .ok()
+                .and_then(|cp| live.sender(&cp));
+            let Some(sender) = sender else {
+                reply_failure(
+                    &bus,
+                    message.reply,
+                    FAILURE_DISCONNECTED,
+                    "the charger's connection closed".into(),
+                )
+                .await;
+                continue;
+            };
+            let job = Box::new(CommandJob {
+                request,
+                reply: message.reply,
+            });
+            if let Err(refused) = sender.try_send(job) {
+                let (job, kind, why) = match refused {
+                    mpsc::error::TrySendError::Full(job) => (
+                        job,
+                        crate::commands::FAILURE_REJECTED,
+                        "too many commands queued for the charger",
+                    ),
+                    mpsc::error::TrySendError::Closed(job) => {
+                        (job, FAILURE_DISCONNECTED, "the charger's connection closed")
+                    }
+                };
+                reply_failure(&bus, job.reply, kind, why.into()).await;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,654 @@
+//! OCPP 2.0.1: the messages a charging station sends, read leniently, mapped onto the same
+//! protocol-neutral charger events as 1.6, so that sessions needs to know no protocol.
+//!
+//! TransactionEvent: `Started` becomes `TransactionStarted` (meter start from the Transaction.Begin
+//! sample), `Updated` becomes `MeterValuesSampled`, `Ended` becomes `TransactionStopped` (meter stop
+//! from the Transaction.End sample); each carries the charger's `transactionId`, `seqNo` and
+//! `offline` flag. An event is identified by (transactionId, seqNo): a repeat is stored once.
+//! TransactionEvents are never refused; unreadable fields become flags.
+//!
+//! The answer carries `idTokenInfo` when the event carries an idToken. It carries no `totalCost`:
+//! pricing offers no running cost yet, and an omitted totalCost means "not free" (OCPP 2.0.1
+//! E01.FR.xx); a running or final cost can be pushed with the CostUpdated command.
+
+use chrono::{DateTime, Utc};
+use joule_proto::time::to_proto;
+use joule_proto::v1::{
+    ChargerAlarm, ChargerBooted, MeterSample, MeterValuesSampled, SignedMeterValue,
+    TransactionStarted, TransactionStopped,
+};
+use serde_json::{Value, json};
+
+use crate::context::{ALARM_CHARGER_EVENT, ConnectorStatus, Cx};
+use crate::error::CallFailure;
+use crate::frame::Call;
+use crate::meter::{self, RawSample};
+use crate::payload::{Object, PayloadError, Problems};
+use crate::publish::{EventKind, key_time};
+use crate::v16::{INVALID_TRANSACTION_ID, ocpp_time};
+
+/// The WebSocket subprotocol of OCPP 2.0.1.
+pub const SUBPROTOCOL: &str = "ocpp2.0.1";
+
+pub const TRANSACTION_BEGIN: &str = "Transaction.Begin";
+pub const TRANSACTION_END: &str = "Transaction.End";
+
+/// Handles one CALL and returns the CALLRESULT payload.
+pub async fn handle(cx: &Cx<'_>, call: &Call) -> Result<Value, CallFailure> {
+    let payload = &call.payload;
+    match call.action.as_str() {
+        "BootNotification" => boot(cx, BootNotification::parse(payload)?).await,
+        "Heartbeat" => Ok(json!({ "currentTime": ocpp_time(cx.received_at) })),
+        "StatusNotification" => status(cx, StatusNotification::parse(payload)?).await,
+        "Authorize" => authorize(cx, &IdToken::parse_in(payload)?).await,
+        "TransactionEvent" => {
+            transaction_event(cx, TransactionEvent::parse(payload, cx.received_at)?).await
+        }
+        "MeterValues" => meter_values(cx, MeterValues::parse(payload, cx.received_at)?).await,
+        "NotifyEvent" => notify_event(cx, payload).await,
+        "DataTransfer" => Ok(json!({ "status": "UnknownVendorId" })),
+        // Informational; kept in the frame audit trail and acknowledged so that stations do not
+        // retry them.
+        "SecurityEventNotification"
+        | "FirmwareStatusNotification"
+        | "LogStatusNotification"
+        | "NotifyReport"
+        | "NotifyMonitoringReport"
+        | "NotifyChargingLimit"
+        | "ClearedChargingLimit"
+        | "ReportChargingProfiles"
+        | "ReservationStatusUpdate"
+        | "NotifyDisplayMessages"
+        | "NotifyCustomerInformation"
+        | "PublishFirmwareStatusNotification" => Ok(json!({})),
+        other => Err(CallFailure::NotImplemented(other.to_owned())),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootNotification {
+    pub vendor: String,
+    pub model: String,
+    pub serial_number: Option<String>,
+    pub firmware_version: Option<String>,
+}
+
+impl BootNotification {
+    pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
+        let station = Object::root(payload)?.object("chargingStation")?;
+        Ok(Self {
+            vendor: station.string("vendorName")?,
+            model: station.string("model")?,
+            serial_number: station.opt_string("serialNumber")?,
+            firmware_version: station.opt_string("firmwareVersion")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusNotification {
+    pub timestamp: DateTime<Utc>,
+    pub connector_status: String,
+    pub evse_id: u32,
+    pub connector_id: u32,
+}
+
+impl StatusNotification {
+    pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
+        let o = Object::root(payload)?;
+        Ok(Self {
+            timestamp: o.timestamp("timestamp")?,
+            connector_status: o.string("connectorStatus")?,
+            evse_id: o.connector_id("evseId")?,
+            connector_id: o.connector_id("connectorId")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdToken {
+    pub id_token: String,
+    pub kind: String,
+}
+
+impl IdToken {
+    fn read(o: &Object<'_>) -> Result<Self, PayloadError> {
+        Ok(Self {
+            id_token: o.string("idToken")?,
+            kind: o.opt_string("type")?.unwrap_or_default(),
+        })
+    }
+
+    /// The `idToken` object of a payload (Authorize).
+    pub fn parse_in(payload: &Value) -> Result<Self, PayloadError> {
+        Self::read(&Object::root(payload)?.object("idToken")?)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Started,
+    Updated,
+    Ended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionEvent {
+    pub event_type: EventType,
+    pub timestamp: DateTime<Utc>,
+    pub trigger_reason: String,
+    pub seq_no: Option<u32>,
+    pub offline: bool,
+    pub transaction_id: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub id_token: Option<IdToken>,
+    pub evse_id: u32,
+    pub connector_id: u32,
+    pub samples: Vec<RawSample>,
+    pub problems: Problems,
+}
+
+impl TransactionEvent {
+    /// Fails only when the payload is not an object: a TransactionEvent is never refused.
+    pub fn parse(payload: &Value, received_at: DateTime<Utc>) -> Result<Self, PayloadError> {
+        let o = Object::root(payload)?;
+        let mut problems = Problems::default();
+        let event_type = match problems.take(o.string("eventType")).as_deref() {
+            Some("Started") => EventType::Started,
+            Some("Ended") => EventType::Ended,
+            Some("Updated") => EventType::Updated,
+            // Readable but unknown: recorded as an update, so its readings still count.
+            Some(_) => {
+                problems.push("unreadable_field:eventType");
+                EventType::Updated
+            }
+            None => EventType::Updated,
+        };
+        let timestamp = problems
+            .take(o.timestamp("timestamp"))
+            .unwrap_or(received_at);
+        let trigger_reason = problems.take(o.string("triggerReason")).unwrap_or_default();
+        let seq_no = problems.take(o.connector_id("seqNo"));
+        let offline = problems.take_opt(o.opt_bool("offline")).unwrap_or(false);
+        let info = problems.take(o.object("transactionInfo"));
+        let (transaction_id, stopped_reason) = match &info {
+            Some(info) => (
+                problems.take(info.string("transactionId")),
+                problems.take_opt(info.opt_string("stoppedReason")),
+            ),
+            None => (None, None),
+        };
+        let id_token = problems
+            .take_opt(o.opt_object("idToken"))
+            .and_then(|t| problems.take(IdToken::read(&t)));
+        let evse = problems.take_opt(o.opt_object("evse"));
+        let (evse_id, connector_id) = match &evse {
+            Some(e) => (
+                problems.take(e.connector_id("id")).unwrap_or(0),
+                problems
+                    .take_opt(e.opt_connector_id("connectorId"))
+                    .unwrap_or(0),
+            ),
+            None => (0, 0),
+        };
+        let meter_values = problems
+            .take(o.opt_objects("meterValue"))
+            .unwrap_or_default();
+        let samples = samples(&meter_values, timestamp, &mut problems);
+        Ok(Self {
+            event_type,
+            timestamp,
+            trigger_reason,
+            seq_no,
+            offline,
+            transaction_id,
+            stopped_reason,
+            id_token,
+            evse_id,
+            connector_id,
+            samples,
+            problems,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterValues {
+    pub evse_id: u32,
+    pub samples: Vec<RawSample>,
+    pub problems: Problems,
+}
+
+impl MeterValues {
+    pub fn parse(payload: &Value, received_at: DateTime<Utc>) -> Result<Self, PayloadError> {
+        let o = Object::root(payload)?;
+        let mut problems = Problems::default();
+        let evse_id = problems.take(o.connector_id("evseId")).unwrap_or(0);
+        let meter_values = problems.take(o.objects("meterValue")).unwrap_or_default();
+        let samples = samples(&meter_values, received_at, &mut problems);
+        Ok(Self {
+            evse_id,
+            samples,
+            problems,
+        })
+    }
+}
+
+/// 2.0.1 `MeterValueType[]`: values are numbers (read from strings too), units and multipliers sit
+/// in `unitOfMeasure`, signed data beside the value in `signedMeterValue`.
+pub fn samples(
+    meter_values: &[Object<'_>],
+    fallback_time: DateTime<Utc>,
+    problems: &mut Problems,
+) -> Vec<RawSample> {
+    let mut out = Vec::new();
+    for mv in meter_values {
+        let timestamp = problems
+            .take(mv.timestamp("timestamp"))
+            .unwrap_or(fallback_time);
+        for sv in problems
+            .take(mv.objects("sampledValue"))
+            .unwrap_or_default()
+        {
+            let Some(value) = problems.take(sv.string("value")) else {
+                continue;
+            };
+            let unit_of_measure = problems.take_opt(sv.opt_object("unitOfMeasure"));
+            let (unit, multiplier) = match &unit_of_measure {
+                Some(u) => (
+                    problems.take_opt(u.opt_string("unit")),
+                    problems.take_opt(u.opt_i32("multiplier")).unwrap_or(0),
+                ),
+                None => (None, 0),
+            };
+            let signed = problems
+                .take_opt(sv.opt_object("signedMeterValue"))
+                .and_then(|s| {
+                    let data = problems.take(s.string("signedMeterData"))?;
+                    Some(SignedMeterValue {
+                        signed_meter_data: data,
+                        signing_method: problems
+                            .take_opt(s.opt_string("signingMethod"))
+                            .unwrap_or_default(),
+                        encoding_method: problems
+                            .take_opt(s.opt_string("encodingMethod"))
+                            .unwrap_or_default(),
+                        public_key: problems
+                            .take_opt(s.opt_string("publicKey"))
+                            .unwrap_or_default(),
+                    })
+                });
+            out.push(RawSample {
+                timestamp,
+                value,
+                measurand: problems.take_opt(sv.opt_string("measurand")),
+                unit,
+                multiplier,
+                context: problems.take_opt(sv.opt_string("context")),
+                phase: problems.take_opt(sv.opt_string("phase")),
+                format: None,
+                signed,
+            });
+        }
+    }
+    out
+}
+
+async fn boot(cx: &Cx<'_>, req: BootNotification) -> Result<Value, CallFailure> {
+    let event = ChargerBooted {
+        charger_id: cx.charger_id(),
+        charge_point_id: cx.cp(),
+        vendor: req.vendor,
+        model: req.model,
+        serial_number: req.serial_number.unwrap_or_default(),
+        firmware_version: req.firmware_version.unwrap_or_default(),
+        received_at: Some(to_proto(cx.received_at)),
+    };
+    let key = format!("{}/boot/{}", cx.cp(), key_time(cx.received_at));
+    cx.publish(EventKind::Booted, &key, &event).await?;
+    Ok(json!({
+        "status": "Accepted",
+        "currentTime": ocpp_time(cx.received_at),
+        "interval": cx.gateway.heartbeat_interval_secs,
+    }))
+}
+
+async fn status(cx: &Cx<'_>, req: StatusNotification) -> Result<Value, CallFailure> {
+    cx.connector_status(ConnectorStatus {
+        connector_id: req.connector_id,
+        evse_id: req.evse_id,
+        status: req.connector_status,
+        error_code: String::new(),
+        charger_time: Some(req.timestamp),
+        detail: String::new(),
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+async fn token_status(cx: &Cx<'_>, token: &IdToken) -> Result<(&'static str, String), CallFailure> {
+    let known = cx.find_token(&token.id_token).await?;
+    Ok(match known {
+        Some(t) => ("Accepted", t.account_id.to_string()),
+        None => ("Invalid", String::new()),
+    })
+}
+
+async fn authorize(cx: &Cx<'_>, token: &IdToken) -> Result<Value, CallFailure> {
+    let (status, _) = token_status(cx, token).await?;
+    tracing::info!(id_token = %token.id_token, status, "authorize");
+    Ok(json!({ "idTokenInfo": { "status": status } }))
+}
+
+async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Value, CallFailure> {
+    let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
+    let (token_status, account_id) = match &req.id_token {
+        Some(token) => {
+            let (status, account) = token_status(cx, token).await?;
+            (Some(status), account)
+        }
+        None => (None, String::new()),
+    };
+    if let Some(flag) = cx.clock_flag(req.timestamp, Some(req.offline)) {
+        req.problems.push(flag);
+    }
+    let transaction_id = req.transaction_id.clone().unwrap_or_default();
+    if transaction_id.is_empty() {
+        req.problems.push(INVALID_TRANSACTION_ID);
+    }
+    let kind = match req.event_type {
+        EventType::Started => "started",
+        EventType::Updated => "updated",
+        EventType::Ended => "ended",
+    };
+    // (transactionId, seqNo) identifies an event; without a seqNo its content does.
+    let key = match req.seq_no {
+        Some(seq) => format!("{}/tx201/{transaction_id}/{seq}", cx.cp()),
+        None => format!(
+            "{}/tx201/{transaction_id}/{kind}/{}/{}",
+            cx.cp(),
+            key_time(req.timestamp),
+            meter::fingerprint(&samples)
+        ),
+    };
+    let id_tag = req
+        .id_token
+        .as_ref()
+        .map(|t| t.id_token.clone())
+        .unwrap_or_default();
+    let version = cx.version.label().to_owned();
+    let flags = req.problems.clone().into_flags();
+    match req.event_type {
+        EventType::Started => {
+            let event = TransactionStarted {
+                charger_id: cx.charger_id(),
+                charge_point_id: cx.cp(),
+                connector_id: req.evse_id,
+                transaction_id: transaction_id.clone(),
+                id_tag,
+                account_id,
+                meter_start_wh: meter::register_in_context(&samples, TRANSACTION_BEGIN)
+                    .map(|d| d.normalize().to_string())
+                    .unwrap_or_default(),
+                charger_time: Some(to_proto(req.timestamp)),
+                received_at: Some(to_proto(cx.received_at)),
+                ocpp_version: version,
+                seq_no: req.seq_no,
+                offline: req.offline,
+                flags,
+                samples,
+                evse_id: req.evse_id,
+            };
+            cx.publish(EventKind::Started, &key, &event).await?;
+        }
+        EventType::Updated => {
+            let event = MeterValuesSampled {
+                charger_id: cx.charger_id(),
+                charge_point_id: cx.cp(),
+                connector_id: req.evse_id,
+                transaction_id: transaction_id.clone(),
+                samples,
+                received_at: Some(to_proto(cx.received_at)),
+                ocpp_version: version,
+                seq_no: req.seq_no,
+                offline: req.offline,
+                flags,
+                evse_id: req.evse_id,
+                id_tag,
+                account_id,
+                charger_time: Some(to_proto(req.timestamp)),
+            };
+            cx.publish(EventKind::Meter, &key, &event).await?;
+        }
+        EventType::Ended => {
+            let session_key = if transaction_id.is_empty() {
+                format!("@{}", key_time(req.timestamp))
+            } else {
+                String::new()
+            };
+            let event = TransactionStopped {
+                charger_id: cx.charger_id(),
+                charge_point_id: cx.cp(),
+                transaction_id: transaction_id.clone(),
+                meter_stop_wh: meter::register_in_context(&samples, TRANSACTION_END)
+                    .map(|d| d.normalize().to_string())
+                    .unwrap_or_default(),
+                id_tag,
+                reason: req.stopped_reason.clone().unwrap_or_default(),
+                charger_time: Some(to_proto(req.timestamp)),
+                received_at: Some(to_proto(cx.received_at)),
+                transaction_data: samples,
+                ocpp_version: version,
+                seq_no: req.seq_no,
+                offline: req.offline,
+                flags,
+                connector_id: req.connector_id,
+                evse_id: req.evse_id,
+                account_id,
+                session_key,
+            };
+            cx.publish(EventKind::Stopped, &key, &event).await?;
+        }
+    }
+    tracing::info!(%transaction_id, seq_no = ?req.seq_no, event_type = kind, offline = req.offline, trigger = %req.trigger_reason, "transaction event");
+    Ok(match token_status {
+        Some(status) => json!({ "idTokenInfo": { "status": status } }),
+        None => json!({}),
+    })
+}
+
+async fn meter_values(cx: &Cx<'_>, mut req: MeterValues) -> Result<Value, CallFailure> {
+    let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
+    if let Some(first) = req.samples.first()
+        && let Some(flag) = cx.clock_flag(first.timestamp, Some(false))
+    {
+        req.problems.push(flag);
+    }
+    let first_time = req
+        .samples
+        .first()
+        .map(|s| key_time(s.timestamp))
+        .unwrap_or_default();
+    let key = format!(
+        "{}/meter201/{}/{}/{}",
+        cx.cp(),
+        req.evse_id,
+        first_time,
+        meter::fingerprint(&samples)
+    );
+    let event = MeterValuesSampled {
+        charger_id: cx.charger_id(),
+        charge_point_id: cx.cp(),
+        connector_id: req.evse_id,
+        samples,
+        received_at: Some(to_proto(cx.received_at)),
+        ocpp_version: cx.version.label().into(),
+        flags: req.problems.into_flags(),
+        evse_id: req.evse_id,
+        charger_time: req.samples.first().map(|s| to_proto(s.timestamp)),
+        ..Default::default()
+    };
+    cx.publish(EventKind::Meter, &key, &event).await?;
+    Ok(json!({}))
+}
+
+/// NotifyEvent: alerting or cleared device events become alarms; the rest stay in the frame audit
+/// trail. Unreadable entries are skipped (the message is informational and always acknowledged).
+async fn notify_event(cx: &Cx<'_>, payload: &Value) -> Result<Value, CallFailure> {
+    let o = Object::root(payload)?;
+    let mut problems = Problems::default();
+    for data in problems.take(o.objects("eventData")).unwrap_or_default() {
+        let trigger = problems.take(data.string("trigger")).unwrap_or_default();
+        let cleared = problems.take_opt(data.opt_bool("cleared")).unwrap_or(false);
+        if trigger != "Alerting" && !cleared {
+            continue;
+        }
+        let component = problems.take(data.object("component"));
+        let variable = problems.take(data.object("variable"));
+        let name = |o: &Option<Object<'_>>| {
+            o.as_ref()
+                .and_then(|o| o.opt_string("name").ok().flatten())
+                .unwrap_or_default()
+        };
+        let evse = component
+            .as_ref()
+            .and_then(|c| c.opt_object("evse").ok().flatten());
+        let evse_id = evse
+            .as_ref()
+            .and_then(|e| e.connector_id("id").ok())
+            .unwrap_or(0);
+        let connector_id = evse
+            .as_ref()
+            .and_then(|e| e.opt_connector_id("connectorId").ok().flatten())
+            .unwrap_or(0);
+        let detail = [
+            problems.take_opt(data.opt_string("actualValue")),
+            problems.take_opt(data.opt_string("techCode")),
+            problems.take_opt(data.opt_string("techInfo")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        cx.alarm(ChargerAlarm {
+            kind: ALARM_CHARGER_EVENT.into(),
+            raised: !cleared,
+            connector_id,
+            evse_id,
+            code: format!("{}.{}", name(&component), name(&variable)),
+            detail,
+            charger_time: problems.take(data.timestamp("timestamp")).map(to_proto),
+            ..Default::default()
+        })
+        .await?;
+    }
+    if !problems.is_empty() {
+        tracing::warn!(problems = ?problems.flags(), "NotifyEvent partly unreadable");
+    }
+    Ok(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-21T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_started_event_reads_token_evse_and_the_begin_register() {
+        let req = TransactionEvent::parse(
+            &json!({
+                "eventType": "Started", "timestamp": "2026-11-21T10:00:00Z", "triggerReason": "Authorized",
+                "seqNo": 0, "offline": false,
+                "transactionInfo": {"transactionId": "f3b9-11"},
+                "idToken": {"idToken": "04A2B3C4", "type": "ISO14443"},
+                "evse": {"id": 1, "connectorId": 1},
+                "meterValue": [{"timestamp": "2026-11-21T10:00:00Z", "sampledValue": [
+                    {"value": 1.5, "context": "Transaction.Begin", "measurand": "Energy.Active.Import.Register",
+                     "unitOfMeasure": {"unit": "kWh"}}
+                ]}]
+            }),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(req.event_type, EventType::Started);
+        assert_eq!(req.seq_no, Some(0));
+        assert_eq!(req.transaction_id.as_deref(), Some("f3b9-11"));
+        assert_eq!(req.id_token.unwrap().id_token, "04A2B3C4");
+        assert_eq!((req.evse_id, req.connector_id), (1, 1));
+        let samples: Vec<_> = req.samples.iter().map(meter::normalise).collect();
+        assert_eq!(
+            meter::register_in_context(&samples, TRANSACTION_BEGIN),
+            Some(Decimal::from(1500))
+        );
+        assert!(req.problems.is_empty());
+    }
+
+    #[test]
+    fn multipliers_strings_and_signed_values_are_read() {
+        let req = TransactionEvent::parse(
+            &json!({
+                "eventType": "Ended", "timestamp": "2026-11-21T11:00:00Z", "triggerReason": "EVDeparted",
+                "seqNo": "7", "offline": "true",
+                "transactionInfo": {"transactionId": "T1", "stoppedReason": "EVDisconnected"},
+                "meterValue": {"timestamp": "2026-11-21T11:00:00Z", "sampledValue": [
+                    {"value": "135", "context": "Transaction.End", "unitOfMeasure": {"unit": "Wh", "multiplier": 2},
+                     "signedMeterValue": {"signedMeterData": "T0NNRnx7fXx7fQ==", "signingMethod": "ECDSA-secp256r1-SHA256",
+                                          "encodingMethod": "OCMF", "publicKey": "3059301306"}}
+                ]}
+            }),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(req.seq_no, Some(7));
+        assert!(req.offline);
+        assert_eq!(req.stopped_reason.as_deref(), Some("EVDisconnected"));
+        let samples: Vec<_> = req.samples.iter().map(meter::normalise).collect();
+        assert_eq!(
+            meter::register_in_context(&samples, TRANSACTION_END),
+            Some(Decimal::from(13500))
+        );
+        let signed = samples[0].signed.as_ref().unwrap();
+        assert_eq!(signed.signed_meter_data, "T0NNRnx7fXx7fQ==");
+        assert_eq!(signed.encoding_method, "OCMF");
+        assert_eq!(signed.public_key, "3059301306");
+    }
+
+    #[test]
+    fn an_unreadable_event_is_still_an_event_with_its_problems_named() {
+        let req =
+            TransactionEvent::parse(&json!({"eventType": "Paused", "seqNo": -1}), now()).unwrap();
+        assert_eq!(req.event_type, EventType::Updated);
+        assert_eq!(req.timestamp, now());
+        assert_eq!(req.transaction_id, None);
+        assert_eq!(
+            req.problems.flags(),
+            [
+                "unreadable_field:eventType",
+                "unreadable_field:timestamp",
+                "unreadable_field:triggerReason",
+                "unreadable_field:seqNo",
+                "unreadable_field:transactionInfo"
+            ]
+        );
+    }
+
+    #[test]
+    fn boot_and_status_follow_the_201_shapes() {
+        let boot = BootNotification::parse(&json!({
+            "reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V", "serialNumber": "S"}
+        }))
+        .unwrap();
+        assert_eq!((boot.vendor.as_str(), boot.model.as_str()), ("V", "M"));
+        let err = BootNotification::parse(&json!({"chargingStation": {"model": "M"}})).unwrap_err();
+        assert_eq!(err.field, "chargingStation.vendorName");
+        let status = StatusNotification::parse(&json!({
+            "timestamp": "2026-11-21T10:00:00Z", "connectorStatus": "Faulted", "evseId": 2, "connectorId": 1
+        }))
+        .unwrap();
+        assert_eq!((status.evse_id, status.connector_id), (2, 1));
+    }
+}

@@ -1,0 +1,135 @@
+//! `make bench-payments`: authorisations and captures per second through the payments service (gRPC,
+//! idempotency keys, the event store, the sandbox provider's books, the outbox relay to NATS), on a
+//! fresh database and namespace of the local PostgreSQL and NATS.
+//!
+//! Each pair is `AuthorizeSessionPayment` (a 50.00 hold on a sandbox card) then `CapturePayment`
+//! (12.34, the rest released), with `BENCH_CONCURRENCY` pairs in flight (default 32) and
+//! `BENCH_PAIRS` pairs in all (default 4000). It prints pairs/s and operations/s (two per pair) and
+//! how long the relay took to publish every resulting event.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use joule_domain::{AccountId, SessionId};
+use joule_proto::v1;
+use joule_proto::v1::payments_service_client::PaymentsServiceClient;
+use joule_testkit::TestEnv;
+use tokio::sync::Semaphore;
+use tonic::transport::Channel;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let pairs = env_number("BENCH_PAIRS", 4000);
+    let concurrency = env_number("BENCH_CONCURRENCY", 32);
+    let accounts = 200;
+    let env = TestEnv::new().await;
+    let mut settings = env.settings();
+    settings.database_max_connections = 40;
+    let running = joule_runtime::spawn(settings, &[joule_payments::SERVICE])
+        .await
+        .expect("payments starts");
+    let channel = Channel::from_shared(format!("http://{}", running.addr("grpc").unwrap()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let client = PaymentsServiceClient::new(channel);
+
+    // Accounts with a default sandbox card; the card's limit is per account, so holds spread out.
+    for i in 0..accounts {
+        let account = AccountId::derived(&format!("bench-{i}"));
+        client
+            .clone()
+            .save_payment_method(v1::SavePaymentMethodRequest {
+                idempotency_key: format!("save-{i}"),
+                account_id: account.to_string(),
+                provider: "sandbox".into(),
+                provider_token: "tok_sandbox_ok".into(),
+                make_default: true,
+                ..Default::default()
+            })
+            .await
+            .expect("save card");
+    }
+
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(pairs);
+    for n in 0..pairs {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let account = AccountId::derived(&format!("bench-{}", n % accounts));
+            let session = SessionId::derived(&format!("bench/{n}"));
+            let held = client
+                .authorize_session_payment(v1::AuthorizeSessionPaymentRequest {
+                    idempotency_key: format!("auth-{n}"),
+                    session_id: session.to_string(),
+                    account_id: account.to_string(),
+                    currency: "EUR".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("authorize")
+                .into_inner();
+            assert_eq!(held.decision, "approved", "{held:?}");
+            let captured = client
+                .capture_payment(v1::CapturePaymentRequest {
+                    idempotency_key: format!("capture-{n}"),
+                    intent_id: held.intent.unwrap().id,
+                    amount: "12.34".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("capture")
+                .into_inner();
+            assert_eq!(captured.status, "captured");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+
+    // The relay publishes behind the commands; wait until the outbox is empty.
+    let pool = env.pool().await;
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM payments.outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let drained = started.elapsed();
+    let captured: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM payments.sandbox_holds WHERE status = 'captured'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(captured as usize, pairs, "every pair captured exactly once");
+
+    let secs = elapsed.as_secs_f64();
+    println!("payments bench: {pairs} authorisation+capture pairs, concurrency {concurrency}");
+    println!("  elapsed            {secs:.2} s");
+    println!("  pairs/s            {:.0}", pairs as f64 / secs);
+    println!(
+        "  operations/s       {:.0} (authorisations + captures)",
+        2.0 * pairs as f64 / secs
+    );
+    println!(
+        "  events published   {:.2} s after the start (outbox drained)",
+        drained.as_secs_f64()
+    );
+    running.stop().await.unwrap();
+}

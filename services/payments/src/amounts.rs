@@ -1,0 +1,289 @@
+//! Amount rules, with no I/O: what a request may ask for, what a priced session captures, and how much
+//! a session holds.
+//!
+//! Every amount a provider sees is in whole minor units of its currency. The captured amount of a
+//! priced session is computed exactly as its receipt is: each line's net rounded with
+//! [`Money::round_invoice_line`], its VAT with [`Money::round_tax`] on the rounded net, and the gross
+//! is the sum of the rounded lines. So the card is charged the invoice's `total_incl_vat` to the cent,
+//! and the capture clears the receivable the invoice posted.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use joule_domain::{AccountId, Currency, Money, SessionId};
+use joule_proto::v1::SessionPriced;
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct AmountError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl AmountError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Whether `amount` is a whole number of `currency`'s minor units.
+pub fn is_whole_minor_units(amount: Decimal, currency: Currency) -> bool {
+    amount.normalize().scale() <= currency.minor_units()
+}
+
+/// A decimal string of a request: must parse, be positive (or zero when `allow_zero`), and be in
+/// whole minor units of the currency.
+pub fn parse_amount(
+    field: &str,
+    raw: &str,
+    currency: Currency,
+    allow_zero: bool,
+) -> Result<Decimal, AmountError> {
+    let amount = Decimal::from_str(raw.trim())
+        .map_err(|_| AmountError::new(field, format!("{raw:?} is not a decimal amount")))?;
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(AmountError::new(field, "must not be negative"));
+    }
+    if amount.is_zero() && !allow_zero {
+        return Err(AmountError::new(field, "must be greater than zero"));
+    }
+    if !is_whole_minor_units(amount, currency) {
+        return Err(AmountError::new(
+            field,
+            format!(
+                "must be in whole minor units of {currency} ({} decimals)",
+                currency.minor_units()
+            ),
+        ));
+    }
+    Ok(amount)
+}
+
+/// A currency field of a request; empty means `default`.
+pub fn parse_currency(
+    field: &str,
+    raw: &str,
+    default: Option<Currency>,
+) -> Result<Currency, AmountError> {
+    match (raw.trim(), default) {
+        ("", Some(c)) => Ok(c),
+        ("", None) => Err(AmountError::new(field, "is required")),
+        (code, _) => code
+            .parse()
+            .map_err(|e: joule_domain::CurrencyError| AmountError::new(field, e.to_string())),
+    }
+}
+
+/// An amount as it travels on the wire: in the currency's minor unit ("12.30", also for "12.3000").
+/// The amounts it sees are whole minor units already; it never changes a value.
+pub fn wire(amount: Decimal, currency: Currency) -> String {
+    let mut d = amount.normalize();
+    if d.scale() < currency.minor_units() {
+        d.rescale(currency.minor_units());
+    }
+    d.to_string()
+}
+
+/// What a priced session captures: its receipt's gross, line by line with the invoice rounding rules.
+pub fn capture_amount(priced: &SessionPriced) -> Result<Money, AmountError> {
+    let currency: Currency = priced
+        .currency
+        .parse()
+        .map_err(|e: joule_domain::CurrencyError| AmountError::new("currency", e.to_string()))?;
+    let mut gross = Money::zero(currency);
+    for (i, line) in priced.lines.iter().enumerate() {
+        let net = Decimal::from_str(line.amount_excl_vat.trim()).map_err(|_| {
+            AmountError::new(
+                format!("lines[{i}].amount_excl_vat"),
+                format!("{:?} is not a decimal", line.amount_excl_vat),
+            )
+        })?;
+        let vat_percent = match line.vat_percent.trim() {
+            "" => Decimal::ZERO,
+            v => Decimal::from_str(v).map_err(|_| {
+                AmountError::new(
+                    format!("lines[{i}].vat_percent"),
+                    format!("{v:?} is not a decimal"),
+                )
+            })?,
+        };
+        let net = Money::new(net, currency).round_invoice_line();
+        let vat = Money::new(net.amount * vat_percent / Decimal::ONE_HUNDRED, currency).round_tax();
+        gross.amount += net.amount + vat.amount;
+    }
+    // A receipt never goes below zero (a price cap line cannot make the driver owed money).
+    if gross.amount.is_sign_negative() {
+        gross.amount = Decimal::ZERO;
+    }
+    Ok(gross)
+}
+
+/// The operator's hold per currency (`JOULE_PAYMENTS_DEFAULT_HOLDS`, `EUR=50.00,GBP=40.00`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefaultHolds(BTreeMap<Currency, Decimal>);
+
+impl DefaultHolds {
+    pub fn parse(raw: &str) -> Result<Self, AmountError> {
+        let mut map = BTreeMap::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (code, amount) = entry.split_once('=').ok_or_else(|| {
+                AmountError::new(
+                    "payments_default_holds",
+                    format!("{entry:?} is not CURRENCY=AMOUNT"),
+                )
+            })?;
+            let currency = parse_currency("payments_default_holds", code, None)?;
+            let amount = parse_amount(
+                &format!("payments_default_holds.{currency}"),
+                amount,
+                currency,
+                false,
+            )?;
+            map.insert(currency, amount);
+        }
+        Ok(Self(map))
+    }
+
+    pub fn get(&self, currency: Currency) -> Option<Money> {
+        self.0.get(&currency).map(|a| Money::new(*a, currency))
+    }
+}
+
+/// What a session's hold is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldQuoteRequest {
+    pub account_id: AccountId,
+    pub session_id: SessionId,
+    pub charger_id: Option<String>,
+    pub currency: Currency,
+}
+
+/// Where the amount of a session's hold comes from. Today the operator's settings
+/// ([`SettingsHoldAmount`]); once pricing serves a quote for a charger, tariff and account over gRPC,
+/// an implementation that asks it (and falls back to the settings) takes its place without touching
+/// the payment flow.
+#[async_trait::async_trait]
+pub trait HoldAmountSource: Send + Sync {
+    /// `None`: no hold can be sized for this currency; the session is billed by invoice.
+    async fn hold_amount(&self, request: &HoldQuoteRequest) -> Option<Money>;
+}
+
+pub struct SettingsHoldAmount(pub DefaultHolds);
+
+#[async_trait::async_trait]
+impl HoldAmountSource for SettingsHoldAmount {
+    async fn hold_amount(&self, request: &HoldQuoteRequest) -> Option<Money> {
+        self.0.get(request.currency)
+    }
+}
+
+/// The running-cost rule: when the running cost reaches `threshold_percent` of what is held, raise the
+/// hold to the running cost plus `headroom` (never lower it). `None`: the hold is still enough.
+pub fn extension_target(
+    running_cost: Decimal,
+    held: Decimal,
+    threshold_percent: Decimal,
+    headroom: Decimal,
+) -> Option<Decimal> {
+    if running_cost < held * threshold_percent / Decimal::ONE_HUNDRED {
+        return None;
+    }
+    Some((running_cost + headroom).max(held))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use joule_proto::v1::PriceLine;
+    use rust_decimal_macros::dec;
+
+    fn line(net: &str, vat: &str) -> PriceLine {
+        PriceLine {
+            amount_excl_vat: net.into(),
+            vat_percent: vat.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn amounts_must_be_positive_and_whole_minor_units() {
+        let eur = Currency::EUR;
+        assert_eq!(parse_amount("amount", "12.30", eur, false), Ok(dec!(12.30)));
+        assert_eq!(
+            parse_amount("amount", "12.300", eur, false),
+            Ok(dec!(12.300))
+        );
+        assert_eq!(
+            parse_amount("amount", "0", eur, false).unwrap_err().reason,
+            "must be greater than zero"
+        );
+        assert!(parse_amount("amount", "0", eur, true).is_ok());
+        assert_eq!(
+            parse_amount("amount", "-1", eur, true).unwrap_err().reason,
+            "must not be negative"
+        );
+        assert!(parse_amount("amount", "1.001", eur, false).is_err());
+        assert!(parse_amount("amount", "ten", eur, false).is_err());
+        let jpy: Currency = "JPY".parse().unwrap();
+        assert!(parse_amount("amount", "10.5", jpy, false).is_err());
+    }
+
+    #[test]
+    fn capture_rounds_each_line_like_the_invoice() {
+        // 4.32075 -> 4.32 net, 19 % of 4.32 = 0.8208 -> 0.82; 0.50 + 0.095 -> 0.60 (0.095 rounds up).
+        let priced = SessionPriced {
+            currency: "EUR".into(),
+            lines: vec![line("4.32075", "19"), line("0.50", "19")],
+            ..Default::default()
+        };
+        assert_eq!(capture_amount(&priced).unwrap().amount, dec!(5.74));
+        let free = SessionPriced {
+            currency: "EUR".into(),
+            ..Default::default()
+        };
+        assert_eq!(capture_amount(&free).unwrap().amount, dec!(0));
+        let bad = SessionPriced {
+            currency: "EUR".into(),
+            lines: vec![line("x", "")],
+            ..Default::default()
+        };
+        assert_eq!(
+            capture_amount(&bad).unwrap_err().field,
+            "lines[0].amount_excl_vat"
+        );
+    }
+
+    #[test]
+    fn default_holds_parse_and_refuse_bad_entries() {
+        let holds = DefaultHolds::parse("EUR=50.00, JPY=5000").unwrap();
+        assert_eq!(holds.get(Currency::EUR).unwrap().amount, dec!(50.00));
+        assert!(holds.get("USD".parse().unwrap()).is_none());
+        assert!(DefaultHolds::parse("EUR").is_err());
+        assert!(DefaultHolds::parse("EUR=-5").is_err());
+        assert!(DefaultHolds::parse("XXX=5").is_err());
+        assert_eq!(DefaultHolds::parse("").unwrap(), DefaultHolds::default());
+    }
+
+    #[test]
+    fn wire_pads_to_the_minor_unit() {
+        assert_eq!(wire(dec!(12.3), Currency::EUR), "12.30");
+        assert_eq!(wire(dec!(12.3000), Currency::EUR), "12.30");
+        assert_eq!(wire(dec!(5), "JPY".parse().unwrap()), "5");
+    }
+
+    #[test]
+    fn the_hold_is_raised_near_the_running_cost() {
+        assert_eq!(
+            extension_target(dec!(30), dec!(50), dec!(80), dec!(25)),
+            None
+        );
+        assert_eq!(
+            extension_target(dec!(41), dec!(50), dec!(80), dec!(25)),
+            Some(dec!(66))
+        );
+    }
+}

@@ -1,0 +1,532 @@
+//! The engine: runs a payment intent's pending operation against its provider and records the answer.
+//!
+//! Every operation is first recorded in the intent (`*Requested`, with an attempt number), then asked
+//! of the provider with an idempotency key derived from the intent, the operation and the attempt, then
+//! the answer is recorded. [`Engine::drive`] repeats this until nothing is pending, from wherever it
+//! stopped: after a crash between the provider call and the record, the next driver (the redelivered
+//! message, the API client's retry with its idempotency key, or the sweeper) asks again with the same
+//! key and records the provider's first answer. An unknown outcome (timeout, 5xx) leaves the operation
+//! pending; only a hold that never got an answer is given up on (recorded as failed with the code).
+//!
+//! Fault injection: `JOULE_FAULT_PAYMENTS_CRASH_AFTER_PROVIDER=<operation>` (authorize, extend,
+//! capture, void, refund) makes the process exit abruptly right after the provider answered that
+//! operation and before the answer is recorded. The kill test uses it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use cqrs_es::AggregateError;
+use joule_domain::Money;
+use joule_store::CommandMeta;
+use rust_decimal::Decimal;
+
+use crate::ids::{IntentId, RefundId};
+use crate::intent::{
+    Approval, Decline, Extension, ExtensionMode, IntentCommand, IntentError, Open, PaymentIntent,
+    PendingOp, RetryPolicy, VoidReason,
+};
+use crate::methods::AccountMethods;
+use crate::provider::{
+    AuthorizeCall, HoldCall, Provider, ProviderError, ProviderErrorKind, Providers, RefundCall,
+};
+use crate::store::Aggregates;
+use crate::wallet::Wallet;
+
+pub const FAULT_CRASH_AFTER_PROVIDER: &str = "JOULE_FAULT_PAYMENTS_CRASH_AFTER_PROVIDER";
+
+/// Tries of a call whose outcome is unknown, with the same key, before the engine gives up for now.
+const UNKNOWN_OUTCOME_TRIES: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Intent(#[from] IntentError),
+    /// The provider did not answer; the operation stays pending and is asked again later.
+    #[error("payment provider unavailable: {0}")]
+    ProviderUnavailable(String),
+    #[error("payments store: {0}")]
+    Store(String),
+}
+
+impl From<AggregateError<IntentError>> for EngineError {
+    fn from(e: AggregateError<IntentError>) -> Self {
+        match e {
+            AggregateError::UserError(e) => EngineError::Intent(e),
+            other => EngineError::Store(other.to_string()),
+        }
+    }
+}
+
+/// How an extension ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtendOutcome {
+    Extended(ExtensionMode),
+    Exhausted { reason: String, code: String },
+}
+
+pub struct Engine {
+    pub intents: Aggregates<PaymentIntent>,
+    pub methods: Aggregates<AccountMethods>,
+    pub wallets: Arc<Aggregates<Wallet>>,
+    pub providers: Providers,
+    pub policy: RetryPolicy,
+    crash_after: Option<String>,
+}
+
+fn key(intent: IntentId, operation: &str, attempt: impl std::fmt::Display, part: usize) -> String {
+    format!("joule-{intent}-{operation}-{attempt}-{part}")
+}
+
+fn decline(e: ProviderError) -> Decline {
+    Decline::new(e.code, e.message)
+}
+
+/// Asks again, with the same key, while the outcome is unknown.
+async fn retried<T, F, Fut>(mut call: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Err(e)
+                if e.kind == ProviderErrorKind::Unavailable
+                    && tries + 1 < UNKNOWN_OUTCOME_TRIES =>
+            {
+                tries += 1;
+                tracing::warn!(code = %e.code, error = %e.message, retry_in = ?delay, "provider outcome unknown; asking again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How much of `total` each hold takes, in order: the first holds are used up first.
+fn spread(total: Decimal, amounts: &[Decimal]) -> Vec<Decimal> {
+    let mut left = total;
+    amounts
+        .iter()
+        .map(|a| {
+            let take = left.min(*a).max(Decimal::ZERO);
+            left -= take;
+            take
+        })
+        .collect()
+}
+
+impl Engine {
+    pub fn new(
+        intents: Aggregates<PaymentIntent>,
+        methods: Aggregates<AccountMethods>,
+        wallets: Arc<Aggregates<Wallet>>,
+        providers: Providers,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            intents,
+            methods,
+            wallets,
+            providers,
+            policy,
+            crash_after: std::env::var(FAULT_CRASH_AFTER_PROVIDER)
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+
+    fn crash_point(&self, operation: &str, intent: IntentId) {
+        if self.crash_after.as_deref() == Some(operation) {
+            tracing::error!(operation, %intent, "fault injection: exiting after the provider call, before recording it");
+            std::process::exit(137);
+        }
+    }
+
+    pub async fn load(&self, id: IntentId) -> Result<PaymentIntent, EngineError> {
+        Ok(self.intents.load(&id.to_string()).await?)
+    }
+
+    async fn execute(
+        &self,
+        id: IntentId,
+        command: IntentCommand,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        Ok(self.intents.execute(&id.to_string(), command, meta).await?)
+    }
+
+    /// Opens the intent (once) and places its hold.
+    pub async fn open(
+        &self,
+        id: IntentId,
+        open: Open,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        let intent = self.execute(id, IntentCommand::Open(open), meta).await?;
+        self.drive(id, intent, meta).await
+    }
+
+    /// Runs pending operations until none is left.
+    pub async fn drive(
+        &self,
+        id: IntentId,
+        mut intent: PaymentIntent,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        while let Some(op) = intent.pending.clone() {
+            intent = self.perform(id, &intent, op, meta).await?;
+        }
+        Ok(intent)
+    }
+
+    fn provider(&self, intent: &PaymentIntent) -> Result<&Arc<dyn Provider>, EngineError> {
+        let context = intent.context.as_ref().ok_or(IntentError::NotFound)?;
+        self.providers
+            .get(context.provider)
+            .map_err(|e| EngineError::ProviderUnavailable(e.message))
+    }
+
+    async fn perform(
+        &self,
+        id: IntentId,
+        intent: &PaymentIntent,
+        op: PendingOp,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        let context = intent.context.clone().ok_or(IntentError::NotFound)?;
+        let provider = self.provider(intent)?;
+        let currency = context.currency;
+        let unknown = |e: ProviderError| EngineError::ProviderUnavailable(e.to_string());
+        let command = match op {
+            PendingOp::Authorize { attempt, amount } => {
+                let call = AuthorizeCall {
+                    idempotency_key: key(id, "authorize", attempt, 0),
+                    intent_id: id.to_string(),
+                    token: &context.token,
+                    customer: &context.customer,
+                    amount: Money::new(amount, currency),
+                };
+                let result = retried(|| provider.authorize(&call)).await;
+                self.crash_point("authorize", id);
+                // A hold that never got an answer is given up on: the session must not wait for it.
+                IntentCommand::RecordAuthorization {
+                    attempt,
+                    result: result
+                        .map(|a| Approval {
+                            reference: a.reference,
+                            amount: a.amount,
+                            incremental: a.incremental,
+                        })
+                        .map_err(decline),
+                    at: Utc::now(),
+                }
+            }
+            PendingOp::Extend { attempt, new_total } => {
+                let added = new_total - intent.authorized();
+                let first = intent.holds.first().cloned().ok_or(IntentError::NotFound)?;
+                let incremental = if intent.incremental {
+                    let call = HoldCall {
+                        idempotency_key: key(id, "extend", attempt, 0),
+                        reference: &first.reference,
+                        amount: Money::new(first.amount + added, currency),
+                    };
+                    retried(|| provider.increment(&call)).await
+                } else {
+                    Err(ProviderError::unsupported("the hold cannot be raised"))
+                };
+                let result = match incremental {
+                    Ok(_) => Ok(Extension {
+                        mode: ExtensionMode::Incremental,
+                        reference: first.reference.clone(),
+                        added,
+                    }),
+                    Err(e) if e.kind == ProviderErrorKind::Unsupported => {
+                        let call = AuthorizeCall {
+                            idempotency_key: key(id, "extend", attempt, 1),
+                            intent_id: id.to_string(),
+                            token: &context.token,
+                            customer: &context.customer,
+                            amount: Money::new(added, currency),
+                        };
+                        match retried(|| provider.authorize(&call)).await {
+                            Ok(a) => Ok(Extension {
+                                mode: ExtensionMode::SecondHold,
+                                reference: a.reference,
+                                added: a.amount,
+                            }),
+                            Err(e) if e.kind == ProviderErrorKind::Unavailable => {
+                                return Err(unknown(e));
+                            }
+                            Err(e) => Err(decline(e)),
+                        }
+                    }
+                    Err(e) if e.kind == ProviderErrorKind::Unavailable => return Err(unknown(e)),
+                    Err(e) => Err(decline(e)),
+                };
+                self.crash_point("extend", id);
+                IntentCommand::RecordExtension {
+                    attempt,
+                    result,
+                    at: Utc::now(),
+                }
+            }
+            PendingOp::Capture { attempt, amount } => {
+                let holds: Vec<Decimal> = intent.holds.iter().map(|h| h.amount).collect();
+                let mut result = Ok(());
+                for (part, (hold, take)) in
+                    intent.holds.iter().zip(spread(amount, &holds)).enumerate()
+                {
+                    if hold.amount.is_zero() {
+                        continue;
+                    }
+                    let call = HoldCall {
+                        idempotency_key: key(id, "capture", attempt, part),
+                        reference: &hold.reference,
+                        amount: Money::new(take, currency),
+                    };
+                    let answer = if take.is_zero() {
+                        retried(|| provider.cancel(&call)).await
+                    } else {
+                        retried(|| provider.capture(&call)).await.map(|_| ())
+                    };
+                    match answer {
+                        Ok(()) => {}
+                        Err(e) if e.kind == ProviderErrorKind::Unavailable => {
+                            return Err(unknown(e));
+                        }
+                        Err(e) => {
+                            result = Err(decline(e));
+                            break;
+                        }
+                    }
+                }
+                self.crash_point("capture", id);
+                IntentCommand::RecordCapture {
+                    attempt,
+                    result,
+                    at: Utc::now(),
+                    policy: self.policy,
+                }
+            }
+            PendingOp::Void { attempt, .. } => {
+                for (part, hold) in intent.holds.iter().enumerate() {
+                    if hold.amount.is_zero() {
+                        continue;
+                    }
+                    let call = HoldCall {
+                        idempotency_key: key(id, "void", attempt, part),
+                        reference: &hold.reference,
+                        amount: Money::zero(currency),
+                    };
+                    match retried(|| provider.cancel(&call)).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind == ProviderErrorKind::Unavailable => {
+                            return Err(unknown(e));
+                        }
+                        // A hold the provider will not cancel lapses by itself; nothing was taken.
+                        Err(e) => {
+                            tracing::warn!(intent = %id, code = %e.code, error = %e.message, "provider refused to cancel a hold");
+                        }
+                    }
+                }
+                self.crash_point("void", id);
+                IntentCommand::RecordVoid {
+                    attempt,
+                    at: Utc::now(),
+                }
+            }
+            PendingOp::Refund { refund_id, amount } => {
+                let holds: Vec<Decimal> = intent.holds.iter().map(|h| h.amount).collect();
+                let captured = spread(intent.captured, &holds);
+                let refunded = spread(intent.refunded, &captured);
+                let left: Vec<Decimal> =
+                    captured.iter().zip(&refunded).map(|(c, r)| c - r).collect();
+                let reason = intent
+                    .refunds
+                    .iter()
+                    .find(|r| r.refund_id == refund_id)
+                    .map(|r| r.reason.clone())
+                    .unwrap_or_default();
+                let mut references = Vec::new();
+                let mut result = Ok(());
+                for (part, (hold, piece)) in
+                    intent.holds.iter().zip(spread(amount, &left)).enumerate()
+                {
+                    if piece.is_zero() {
+                        continue;
+                    }
+                    let call = RefundCall {
+                        idempotency_key: key(id, "refund", refund_id, part),
+                        reference: &hold.reference,
+                        amount: Money::new(piece, currency),
+                        refund_id: refund_id.to_string(),
+                        reason: &reason,
+                    };
+                    match retried(|| provider.refund(&call)).await {
+                        Ok(reference) => references.push(reference),
+                        Err(e) if e.kind == ProviderErrorKind::Unavailable => {
+                            return Err(unknown(e));
+                        }
+                        Err(e) => {
+                            result = Err(decline(e));
+                            break;
+                        }
+                    }
+                }
+                self.crash_point("refund", id);
+                IntentCommand::RecordRefund {
+                    refund_id,
+                    result: result.map(|()| references.join(",")),
+                    at: Utc::now(),
+                }
+            }
+        };
+        self.execute(id, command, meta).await
+    }
+
+    /// Raises the hold to `new_total`: incremental authorisation where the provider offers it, a
+    /// second hold where it does not; when neither works the intent records `HoldExhausted`, which is
+    /// published for the gateway to stop or limit the charge.
+    pub async fn extend(
+        &self,
+        id: IntentId,
+        new_total: Decimal,
+        meta: &CommandMeta,
+    ) -> Result<(PaymentIntent, ExtendOutcome), EngineError> {
+        let before = self.load(id).await?;
+        let holds_before = before.holds.len();
+        let intent = self
+            .execute(id, IntentCommand::RequestExtension { new_total }, meta)
+            .await?;
+        let intent = self.drive(id, intent, meta).await?;
+        let outcome = if intent.authorized() >= new_total {
+            ExtendOutcome::Extended(if intent.holds.len() > holds_before {
+                ExtensionMode::SecondHold
+            } else {
+                ExtensionMode::Incremental
+            })
+        } else {
+            let failure = intent
+                .failure
+                .clone()
+                .unwrap_or_else(|| Decline::new("", ""));
+            ExtendOutcome::Exhausted {
+                reason: failure.message,
+                code: failure.code,
+            }
+        };
+        Ok((intent, outcome))
+    }
+
+    /// Captures `amount` (what is held at most; the rest is released). Zero voids the hold.
+    pub async fn capture(
+        &self,
+        id: IntentId,
+        amount: Money,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        let intent = self
+            .execute(
+                id,
+                IntentCommand::RequestCapture {
+                    amount: amount.amount,
+                    currency: amount.currency,
+                },
+                meta,
+            )
+            .await?;
+        self.drive(id, intent, meta).await
+    }
+
+    pub async fn void(
+        &self,
+        id: IntentId,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        let intent = self
+            .execute(
+                id,
+                IntentCommand::RequestVoid {
+                    reason: VoidReason::Requested,
+                },
+                meta,
+            )
+            .await?;
+        self.drive(id, intent, meta).await
+    }
+
+    pub async fn refund(
+        &self,
+        id: IntentId,
+        refund_id: RefundId,
+        amount: Money,
+        reason: String,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        let intent = self
+            .execute(
+                id,
+                IntentCommand::RequestRefund {
+                    refund_id,
+                    amount: amount.amount,
+                    currency: amount.currency,
+                    reason,
+                },
+                meta,
+            )
+            .await?;
+        self.drive(id, intent, meta).await
+    }
+
+    /// A failed capture whose retry time has come is asked again.
+    pub async fn retry_capture(
+        &self,
+        id: IntentId,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        let intent = self
+            .execute(id, IntentCommand::RetryCapture { at: Utc::now() }, meta)
+            .await?;
+        self.drive(id, intent, meta).await
+    }
+
+    /// Resumes whatever is pending on an intent (after a crash or a provider outage).
+    pub async fn resume(
+        &self,
+        id: IntentId,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        let intent = self.load(id).await?;
+        self.drive(id, intent, meta).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn amounts_are_spread_over_the_holds_in_order() {
+        assert_eq!(
+            spread(dec!(70), &[dec!(50), dec!(30)]),
+            vec![dec!(50), dec!(20)]
+        );
+        assert_eq!(
+            spread(dec!(20), &[dec!(50), dec!(30)]),
+            vec![dec!(20), dec!(0)]
+        );
+        assert_eq!(spread(dec!(0), &[dec!(50)]), vec![dec!(0)]);
+    }
+
+    #[test]
+    fn keys_name_the_intent_operation_and_attempt() {
+        let id = IntentId::derived("x");
+        assert_eq!(key(id, "capture", 2, 1), format!("joule-{id}-capture-2-1"));
+        assert_ne!(key(id, "capture", 1, 0), key(id, "capture", 2, 0));
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    joule_runtime::main("joule-payments", &[joule_payments::SERVICE])
+}

@@ -1,0 +1,238 @@
+//! The AccountMethods aggregate: the payment methods saved for one account and which is the default.
+//! A method is a provider token with what may be shown of it (brand, last 4, expiry), never a card
+//! number. An account with a default method pays by card or wallet; without one it pays on invoice.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use joule_domain::AccountId;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::MethodId;
+use crate::intent::ProviderKind;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedMethod {
+    pub method_id: MethodId,
+    pub provider: ProviderKind,
+    /// The provider's token (`pm_...`, `tok_sandbox_ok`; a wallet's id).
+    pub token: String,
+    /// The provider's customer the token is attached to.
+    pub customer: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodsCommand {
+    Save {
+        tenant_id: String,
+        account_id: AccountId,
+        method: SavedMethod,
+        make_default: bool,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MethodsEvent {
+    PaymentMethodSaved {
+        tenant_id: String,
+        account_id: AccountId,
+        method: SavedMethod,
+        at: DateTime<Utc>,
+    },
+    DefaultMethodChanged {
+        account_id: AccountId,
+        method_id: MethodId,
+        at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for MethodsEvent {
+    fn event_type(&self) -> String {
+        match self {
+            MethodsEvent::PaymentMethodSaved { .. } => "PaymentMethodSaved",
+            MethodsEvent::DefaultMethodChanged { .. } => "DefaultMethodChanged",
+        }
+        .into()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MethodsError {
+    #[error("provider_token: this method was saved for another account")]
+    OtherAccount,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountMethods {
+    pub account_id: Option<AccountId>,
+    pub methods: Vec<SavedMethod>,
+    pub default: Option<MethodId>,
+}
+
+impl AccountMethods {
+    /// The method the account pays with, if any.
+    pub fn default_method(&self) -> Option<&SavedMethod> {
+        let id = self.default?;
+        self.methods.iter().find(|m| m.method_id == id)
+    }
+
+    pub fn get(&self, id: MethodId) -> Option<&SavedMethod> {
+        self.methods.iter().find(|m| m.method_id == id)
+    }
+
+    /// The customer a provider knows this account as, from a method saved earlier.
+    pub fn customer(&self, provider: ProviderKind) -> Option<&str> {
+        self.methods
+            .iter()
+            .find(|m| m.provider == provider && !m.customer.is_empty())
+            .map(|m| m.customer.as_str())
+    }
+}
+
+impl Aggregate for AccountMethods {
+    const TYPE: &'static str = "AccountMethods";
+    type Command = MethodsCommand;
+    type Event = MethodsEvent;
+    type Error = MethodsError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: MethodsCommand,
+        _: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), MethodsError> {
+        let MethodsCommand::Save {
+            tenant_id,
+            account_id,
+            method,
+            make_default,
+            at,
+        } = command;
+        if self.account_id.is_some_and(|a| a != account_id) {
+            return Err(MethodsError::OtherAccount);
+        }
+        let method_id = method.method_id;
+        if self.get(method_id).is_none() {
+            sink.write(
+                MethodsEvent::PaymentMethodSaved {
+                    tenant_id,
+                    account_id,
+                    method,
+                    at,
+                },
+                self,
+            )
+            .await;
+        }
+        if make_default && self.default != Some(method_id) {
+            sink.write(
+                MethodsEvent::DefaultMethodChanged {
+                    account_id,
+                    method_id,
+                    at,
+                },
+                self,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: MethodsEvent) {
+        match event {
+            MethodsEvent::PaymentMethodSaved {
+                account_id, method, ..
+            } => {
+                self.account_id = Some(account_id);
+                self.methods.push(method);
+            }
+            MethodsEvent::DefaultMethodChanged { method_id, .. } => self.default = Some(method_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
+    }
+
+    fn card() -> SavedMethod {
+        SavedMethod {
+            method_id: MethodId::derived("m1"),
+            provider: ProviderKind::Sandbox,
+            token: "tok_sandbox_ok".into(),
+            customer: String::new(),
+            brand: "visa".into(),
+            last4: "4242".into(),
+            exp_month: 12,
+            exp_year: 2034,
+        }
+    }
+
+    fn save(make_default: bool) -> MethodsCommand {
+        MethodsCommand::Save {
+            tenant_id: "default".into(),
+            account_id: AccountId::derived("a"),
+            method: card(),
+            make_default,
+            at: at(),
+        }
+    }
+
+    fn saved() -> MethodsEvent {
+        MethodsEvent::PaymentMethodSaved {
+            tenant_id: "default".into(),
+            account_id: AccountId::derived("a"),
+            method: card(),
+            at: at(),
+        }
+    }
+
+    fn defaulted() -> MethodsEvent {
+        MethodsEvent::DefaultMethodChanged {
+            account_id: AccountId::derived("a"),
+            method_id: MethodId::derived("m1"),
+            at: at(),
+        }
+    }
+
+    #[test]
+    fn a_method_is_saved_once_and_made_default_when_asked() {
+        TestFramework::<AccountMethods>::with(())
+            .given_no_previous_events()
+            .when(save(true))
+            .then_expect_events(vec![saved(), defaulted()]);
+        TestFramework::<AccountMethods>::with(())
+            .given(vec![saved(), defaulted()])
+            .when(save(true))
+            .then_expect_events(vec![]);
+        TestFramework::<AccountMethods>::with(())
+            .given_no_previous_events()
+            .when(save(false))
+            .then_expect_events(vec![saved()]);
+    }
+
+    #[test]
+    fn without_a_default_the_account_pays_on_invoice() {
+        let mut methods = AccountMethods::default();
+        methods.apply(saved());
+        assert!(methods.default_method().is_none());
+        methods.apply(defaulted());
+        assert_eq!(methods.default_method().unwrap().last4, "4242");
+    }
+}

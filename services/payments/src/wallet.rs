@@ -1,0 +1,592 @@
+//! The Wallet aggregate: an account's prepaid balance in one currency. Top-ups add to the balance;
+//! holds set part of it aside for a running session; a capture takes from a hold and releases the
+//! rest; a refund gives back to the balance. Every operation names itself (top-up, hold or refund id),
+//! so a repeated command changes nothing, and the wallet never holds more than it has.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use joule_domain::{AccountId, Currency};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::IntentId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Funding {
+    /// Received outside Joule (bank transfer, cash desk), recorded by the operator.
+    External,
+    /// A card payment captured by a payment intent.
+    Card,
+}
+
+impl Funding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Funding::External => "external",
+            Funding::Card => "card",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalletCommand {
+    Open {
+        tenant_id: String,
+        account_id: AccountId,
+        currency: Currency,
+        at: DateTime<Utc>,
+    },
+    TopUp {
+        top_up_id: String,
+        amount: Decimal,
+        funding: Funding,
+        reference: String,
+        intent_id: Option<IntentId>,
+        at: DateTime<Utc>,
+    },
+    PlaceHold {
+        hold_id: String,
+        amount: Decimal,
+        at: DateTime<Utc>,
+    },
+    RaiseHold {
+        hold_id: String,
+        new_amount: Decimal,
+        at: DateTime<Utc>,
+    },
+    CaptureHold {
+        hold_id: String,
+        amount: Decimal,
+        at: DateTime<Utc>,
+    },
+    ReleaseHold {
+        hold_id: String,
+        at: DateTime<Utc>,
+    },
+    Refund {
+        refund_id: String,
+        amount: Decimal,
+        at: DateTime<Utc>,
+    },
+}
+
+/// Wallet events carry the balance and the held amount after them, for the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WalletEvent {
+    WalletOpened {
+        tenant_id: String,
+        account_id: AccountId,
+        currency: Currency,
+        at: DateTime<Utc>,
+    },
+    WalletToppedUp {
+        account_id: AccountId,
+        currency: Currency,
+        top_up_id: String,
+        amount: Decimal,
+        funding: Funding,
+        reference: String,
+        intent_id: Option<IntentId>,
+        balance: Decimal,
+        held: Decimal,
+        at: DateTime<Utc>,
+    },
+    WalletHoldPlaced {
+        hold_id: String,
+        amount: Decimal,
+        balance: Decimal,
+        held: Decimal,
+        at: DateTime<Utc>,
+    },
+    WalletHoldRaised {
+        hold_id: String,
+        added: Decimal,
+        balance: Decimal,
+        held: Decimal,
+        at: DateTime<Utc>,
+    },
+    WalletHoldCaptured {
+        hold_id: String,
+        amount: Decimal,
+        released: Decimal,
+        balance: Decimal,
+        held: Decimal,
+        at: DateTime<Utc>,
+    },
+    WalletHoldReleased {
+        hold_id: String,
+        released: Decimal,
+        balance: Decimal,
+        held: Decimal,
+        at: DateTime<Utc>,
+    },
+    WalletRefunded {
+        refund_id: String,
+        amount: Decimal,
+        balance: Decimal,
+        held: Decimal,
+        at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for WalletEvent {
+    fn event_type(&self) -> String {
+        match self {
+            WalletEvent::WalletOpened { .. } => "WalletOpened",
+            WalletEvent::WalletToppedUp { .. } => "WalletToppedUp",
+            WalletEvent::WalletHoldPlaced { .. } => "WalletHoldPlaced",
+            WalletEvent::WalletHoldRaised { .. } => "WalletHoldRaised",
+            WalletEvent::WalletHoldCaptured { .. } => "WalletHoldCaptured",
+            WalletEvent::WalletHoldReleased { .. } => "WalletHoldReleased",
+            WalletEvent::WalletRefunded { .. } => "WalletRefunded",
+        }
+        .into()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WalletError {
+    #[error("no such wallet")]
+    NotFound,
+    #[error("the account already has a wallet in {0}")]
+    OpenedDifferently(Currency),
+    #[error("amount: must be greater than zero")]
+    NotPositive,
+    #[error("insufficient_funds: the wallet has {available} available, {requested} was asked for")]
+    InsufficientFunds {
+        available: Decimal,
+        requested: Decimal,
+    },
+    #[error("no hold {0} on this wallet")]
+    UnknownHold(String),
+    #[error("amount: {requested} is more than the {held} held")]
+    AboveHold { requested: Decimal, held: Decimal },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wallet {
+    pub account_id: Option<AccountId>,
+    pub currency: Option<Currency>,
+    pub balance: Decimal,
+    pub holds: BTreeMap<String, Decimal>,
+    /// Every top-up, closed hold and refund id seen, so a repeat is recognised.
+    pub done: BTreeSet<String>,
+}
+
+impl Wallet {
+    pub fn held(&self) -> Decimal {
+        self.holds.values().copied().sum()
+    }
+
+    pub fn available(&self) -> Decimal {
+        self.balance - self.held()
+    }
+
+    fn opened(&self) -> Result<(AccountId, Currency), WalletError> {
+        match (self.account_id, self.currency) {
+            (Some(a), Some(c)) => Ok((a, c)),
+            _ => Err(WalletError::NotFound),
+        }
+    }
+
+    fn decide(&self, command: WalletCommand) -> Result<Vec<WalletEvent>, WalletError> {
+        if let WalletCommand::Open {
+            tenant_id,
+            account_id,
+            currency,
+            at,
+        } = command
+        {
+            return match self.currency {
+                Some(c) if c == currency => Ok(vec![]),
+                Some(c) => Err(WalletError::OpenedDifferently(c)),
+                None => Ok(vec![WalletEvent::WalletOpened {
+                    tenant_id,
+                    account_id,
+                    currency,
+                    at,
+                }]),
+            };
+        }
+        let (account_id, currency) = self.opened()?;
+        let held = self.held();
+        let event = match command {
+            WalletCommand::Open { .. } => return Ok(vec![]),
+            WalletCommand::TopUp {
+                top_up_id,
+                amount,
+                funding,
+                reference,
+                intent_id,
+                at,
+            } => {
+                if self.done.contains(&top_up_id) {
+                    return Ok(vec![]);
+                }
+                if amount <= Decimal::ZERO {
+                    return Err(WalletError::NotPositive);
+                }
+                WalletEvent::WalletToppedUp {
+                    account_id,
+                    currency,
+                    top_up_id,
+                    amount,
+                    funding,
+                    reference,
+                    intent_id,
+                    balance: self.balance + amount,
+                    held,
+                    at,
+                }
+            }
+            WalletCommand::PlaceHold {
+                hold_id,
+                amount,
+                at,
+            } => {
+                if self.holds.contains_key(&hold_id) || self.done.contains(&hold_id) {
+                    return Ok(vec![]);
+                }
+                if amount <= Decimal::ZERO {
+                    return Err(WalletError::NotPositive);
+                }
+                if amount > self.available() {
+                    return Err(WalletError::InsufficientFunds {
+                        available: self.available(),
+                        requested: amount,
+                    });
+                }
+                WalletEvent::WalletHoldPlaced {
+                    hold_id,
+                    amount,
+                    balance: self.balance,
+                    held: held + amount,
+                    at,
+                }
+            }
+            WalletCommand::RaiseHold {
+                hold_id,
+                new_amount,
+                at,
+            } => {
+                let current = *self
+                    .holds
+                    .get(&hold_id)
+                    .ok_or_else(|| WalletError::UnknownHold(hold_id.clone()))?;
+                if new_amount <= current {
+                    return Ok(vec![]);
+                }
+                let added = new_amount - current;
+                if added > self.available() {
+                    return Err(WalletError::InsufficientFunds {
+                        available: self.available(),
+                        requested: added,
+                    });
+                }
+                WalletEvent::WalletHoldRaised {
+                    hold_id,
+                    added,
+                    balance: self.balance,
+                    held: held + added,
+                    at,
+                }
+            }
+            WalletCommand::CaptureHold {
+                hold_id,
+                amount,
+                at,
+            } => {
+                if self.done.contains(&hold_id) {
+                    return Ok(vec![]);
+                }
+                let current = *self
+                    .holds
+                    .get(&hold_id)
+                    .ok_or_else(|| WalletError::UnknownHold(hold_id.clone()))?;
+                if amount > current {
+                    return Err(WalletError::AboveHold {
+                        requested: amount,
+                        held: current,
+                    });
+                }
+                WalletEvent::WalletHoldCaptured {
+                    hold_id,
+                    amount,
+                    released: current - amount,
+                    balance: self.balance - amount,
+                    held: held - current,
+                    at,
+                }
+            }
+            WalletCommand::ReleaseHold { hold_id, at } => {
+                let Some(current) = self.holds.get(&hold_id).copied() else {
+                    return Ok(vec![]);
+                };
+                WalletEvent::WalletHoldReleased {
+                    hold_id,
+                    released: current,
+                    balance: self.balance,
+                    held: held - current,
+                    at,
+                }
+            }
+            WalletCommand::Refund {
+                refund_id,
+                amount,
+                at,
+            } => {
+                if self.done.contains(&refund_id) {
+                    return Ok(vec![]);
+                }
+                if amount <= Decimal::ZERO {
+                    return Err(WalletError::NotPositive);
+                }
+                WalletEvent::WalletRefunded {
+                    refund_id,
+                    amount,
+                    balance: self.balance + amount,
+                    held,
+                    at,
+                }
+            }
+        };
+        Ok(vec![event])
+    }
+}
+
+impl Aggregate for Wallet {
+    const TYPE: &'static str = "Wallet";
+    type Command = WalletCommand;
+    type Event = WalletEvent;
+    type Error = WalletError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: WalletCommand,
+        _: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), WalletError> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: WalletEvent) {
+        match event {
+            WalletEvent::WalletOpened {
+                account_id,
+                currency,
+                ..
+            } => {
+                self.account_id = Some(account_id);
+                self.currency = Some(currency);
+            }
+            WalletEvent::WalletToppedUp {
+                top_up_id, balance, ..
+            } => {
+                self.balance = balance;
+                self.done.insert(top_up_id);
+            }
+            WalletEvent::WalletHoldPlaced {
+                hold_id, amount, ..
+            } => {
+                self.holds.insert(hold_id, amount);
+            }
+            WalletEvent::WalletHoldRaised { hold_id, added, .. } => {
+                *self.holds.entry(hold_id).or_default() += added;
+            }
+            WalletEvent::WalletHoldCaptured {
+                hold_id, balance, ..
+            }
+            | WalletEvent::WalletHoldReleased {
+                hold_id, balance, ..
+            } => {
+                self.balance = balance;
+                self.holds.remove(&hold_id);
+                self.done.insert(hold_id);
+            }
+            WalletEvent::WalletRefunded {
+                refund_id, balance, ..
+            } => {
+                self.balance = balance;
+                self.done.insert(refund_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+    use rust_decimal_macros::dec;
+
+    type W = TestFramework<Wallet>;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
+    }
+
+    fn funded(amount: Decimal) -> Vec<WalletEvent> {
+        vec![
+            WalletEvent::WalletOpened {
+                tenant_id: "default".into(),
+                account_id: AccountId::derived("a"),
+                currency: Currency::EUR,
+                at: at(),
+            },
+            WalletEvent::WalletToppedUp {
+                account_id: AccountId::derived("a"),
+                currency: Currency::EUR,
+                top_up_id: "t1".into(),
+                amount,
+                funding: Funding::External,
+                reference: "bank".into(),
+                intent_id: None,
+                balance: amount,
+                held: dec!(0),
+                at: at(),
+            },
+        ]
+    }
+
+    fn held(amount: Decimal) -> Vec<WalletEvent> {
+        let mut events = funded(dec!(30));
+        events.push(WalletEvent::WalletHoldPlaced {
+            hold_id: "h1".into(),
+            amount,
+            balance: dec!(30),
+            held: amount,
+            at: at(),
+        });
+        events
+    }
+
+    #[test]
+    fn a_hold_cannot_exceed_the_available_balance() {
+        W::with(())
+            .given(funded(dec!(30)))
+            .when(WalletCommand::PlaceHold {
+                hold_id: "h1".into(),
+                amount: dec!(30.01),
+                at: at(),
+            })
+            .then_expect_error(WalletError::InsufficientFunds {
+                available: dec!(30),
+                requested: dec!(30.01),
+            });
+        W::with(())
+            .given(held(dec!(20)))
+            .when(WalletCommand::PlaceHold {
+                hold_id: "h2".into(),
+                amount: dec!(11),
+                at: at(),
+            })
+            .then_expect_error(WalletError::InsufficientFunds {
+                available: dec!(10),
+                requested: dec!(11),
+            });
+    }
+
+    #[test]
+    fn a_capture_takes_from_the_hold_and_releases_the_rest_once() {
+        W::with(())
+            .given(held(dec!(20)))
+            .when(WalletCommand::CaptureHold {
+                hold_id: "h1".into(),
+                amount: dec!(12.5),
+                at: at(),
+            })
+            .then_expect_events(vec![WalletEvent::WalletHoldCaptured {
+                hold_id: "h1".into(),
+                amount: dec!(12.5),
+                released: dec!(7.5),
+                balance: dec!(17.5),
+                held: dec!(0),
+                at: at(),
+            }]);
+        let mut history = held(dec!(20));
+        history.push(WalletEvent::WalletHoldCaptured {
+            hold_id: "h1".into(),
+            amount: dec!(12.5),
+            released: dec!(7.5),
+            balance: dec!(17.5),
+            held: dec!(0),
+            at: at(),
+        });
+        W::with(())
+            .given(history)
+            .when(WalletCommand::CaptureHold {
+                hold_id: "h1".into(),
+                amount: dec!(12.5),
+                at: at(),
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_top_up_counts_once() {
+        W::with(())
+            .given(funded(dec!(30)))
+            .when(WalletCommand::TopUp {
+                top_up_id: "t1".into(),
+                amount: dec!(30),
+                funding: Funding::External,
+                reference: "bank".into(),
+                intent_id: None,
+                at: at(),
+            })
+            .then_expect_events(vec![]);
+        W::with(())
+            .given(funded(dec!(30)))
+            .when(WalletCommand::TopUp {
+                top_up_id: "t2".into(),
+                amount: dec!(-1),
+                funding: Funding::External,
+                reference: "bank".into(),
+                intent_id: None,
+                at: at(),
+            })
+            .then_expect_error(WalletError::NotPositive);
+    }
+
+    #[test]
+    fn raising_a_hold_checks_the_balance() {
+        W::with(())
+            .given(held(dec!(20)))
+            .when(WalletCommand::RaiseHold {
+                hold_id: "h1".into(),
+                new_amount: dec!(25),
+                at: at(),
+            })
+            .then_expect_events(vec![WalletEvent::WalletHoldRaised {
+                hold_id: "h1".into(),
+                added: dec!(5),
+                balance: dec!(30),
+                held: dec!(25),
+                at: at(),
+            }]);
+        W::with(())
+            .given(held(dec!(20)))
+            .when(WalletCommand::RaiseHold {
+                hold_id: "h1".into(),
+                new_amount: dec!(31),
+                at: at(),
+            })
+            .then_expect_error(WalletError::InsufficientFunds {
+                available: dec!(10),
+                requested: dec!(11),
+            });
+    }
+}

@@ -1,0 +1,523 @@
+//! Re-rating: after a tariff or meter correction, the affected sessions are priced again and each
+//! change is appended as `SessionRerated` (published as `SessionPriceAdjusted`) carrying the
+//! difference. Nothing already recorded is edited.
+//!
+//! Two paths record the very same event ([`crate::priced_session::rerate`] computes it for both):
+//! - a few sessions (by id, or one meter correction) go through the `PricedSession` aggregate;
+//! - a tariff run ([`rerate_tariff`]) re-prices every session the tariff priced in a window, in bulk:
+//!   it streams the `priced_sessions` read table, prices on every core, and appends the events in
+//!   batches with the aggregate's optimistic sequence rule (the next sequence of each session; a
+//!   concurrent writer makes the batch fail and it is retried). Because it reads current prices
+//!   from the read table, it first waits for the relay to have projected every priced-session event,
+//!   and one run at a time holds an advisory lock. See docs/adr/007-*.md.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use joule_domain::{SessionId, TariffId};
+use joule_store::CommandMeta;
+use joule_tariff::Discount;
+use postgres_es::PostgresCqrs;
+use rust_decimal::Decimal;
+use sqlx::types::Json;
+use sqlx::{PgPool, Row};
+
+use crate::SCHEMA;
+use crate::priced_session::{
+    PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing, RerateInput, WireLine,
+    rerate,
+};
+use crate::read::{self, StoredVersion};
+
+/// Sessions read, priced and written per batch.
+const BATCH: usize = 10_000;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RerateStats {
+    pub rerating_id: String,
+    pub examined: u64,
+    pub adjusted: u64,
+    /// Sessions that could not be priced with the correction (their price stands).
+    pub failed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RerateError {
+    #[error("tariff_id: tariff {0} does not exist")]
+    NoTariff(String),
+    #[error("tariff {tariff_id} version {version} no longer parses: {reason}")]
+    Unparseable {
+        tariff_id: String,
+        version: u32,
+        reason: String,
+    },
+    #[error("another re-rating run is in progress; try again when it has finished")]
+    Busy,
+    #[error("the relay has not projected every priced session yet; try again shortly")]
+    Lagging,
+    #[error("session_ids: {0}")]
+    BadSession(String),
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// A tariff's versions, parsed, to pick the one in force at each session start.
+pub struct Versions {
+    tariff_id: TariffId,
+    versions: Vec<(StoredVersion, Arc<joule_tariff::Tariff>)>,
+}
+
+impl Versions {
+    pub async fn load(pool: &PgPool, tariff_id: &str) -> Result<Versions, RerateError> {
+        let id: TariffId = tariff_id
+            .parse()
+            .map_err(|_| RerateError::NoTariff(tariff_id.to_owned()))?;
+        let stored = read::versions(pool, tariff_id).await?;
+        if stored.is_empty() {
+            return Err(RerateError::NoTariff(tariff_id.to_owned()));
+        }
+        let versions = stored
+            .into_iter()
+            .map(|v| {
+                joule_tariff::Tariff::parse(&v.ocpi_json)
+                    .map(|t| (v.clone(), Arc::new(t)))
+                    .map_err(|e| RerateError::Unparseable {
+                        tariff_id: tariff_id.to_owned(),
+                        version: v.version,
+                        reason: e.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Versions {
+            tariff_id: id,
+            versions,
+        })
+    }
+
+    pub fn pricing_at(&self, at: DateTime<Utc>, discounts: Vec<Discount>) -> Option<Pricing> {
+        let (v, t) = self
+            .versions
+            .iter()
+            .rev()
+            .find(|(v, _)| v.valid_from.is_none_or(|f| f <= at))?;
+        Some(Pricing {
+            tariff_id: self.tariff_id,
+            tariff_version: v.version,
+            tariff_source: String::new(),
+            tariff: Box::new((**t).clone()),
+            discounts,
+        })
+    }
+
+    /// Like [`Versions::pricing_at`] without cloning the tariff, for the bulk path.
+    fn version_at(&self, at: DateTime<Utc>) -> Option<(u32, &joule_tariff::Tariff)> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|(v, _)| v.valid_from.is_none_or(|f| f <= at))
+            .map(|(v, t)| (v.version, t.as_ref()))
+    }
+}
+
+/// Re-prices the given sessions through their aggregates: each with the version of its tariff in
+/// force at its start (as corrected), and for a meter correction with the corrected energy.
+pub async fn rerate_sessions(
+    pool: &PgPool,
+    cqrs: &PostgresCqrs<PricedSession>,
+    session_ids: &[SessionId],
+    corrected_energy_wh: Option<Decimal>,
+    reason: &str,
+    meta: CommandMeta,
+) -> Result<RerateStats, RerateError> {
+    let rerating_id = uuid::Uuid::new_v4().to_string();
+    let mut stats = RerateStats {
+        rerating_id: rerating_id.clone(),
+        ..RerateStats::default()
+    };
+    let mut cache: HashMap<String, Versions> = HashMap::new();
+    for session_id in session_ids {
+        let row = sqlx::query(&format!(
+            "SELECT tariff_id, account_id, started_at FROM {SCHEMA}.priced_sessions
+              WHERE session_id = $1 AND status = 'priced'"
+        ))
+        .bind(session_id.to_string())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| RerateError::BadSession(format!("{session_id} has no price to correct")))?;
+        let tariff_id: String = row.try_get("tariff_id")?;
+        let account_id: String = row.try_get("account_id")?;
+        let started_at: DateTime<Utc> = row.try_get("started_at")?;
+        if !cache.contains_key(&tariff_id) {
+            cache.insert(tariff_id.clone(), Versions::load(pool, &tariff_id).await?);
+        }
+        let discounts = read::contract_discounts(pool, &tariff_id, &account_id).await?;
+        stats.examined += 1;
+        let Some(pricing) = cache[&tariff_id].pricing_at(started_at, discounts) else {
+            stats.failed += 1;
+            continue;
+        };
+        let before = count_reratings(pool, session_id).await?;
+        joule_store::execute(
+            cqrs,
+            &session_id.to_string(),
+            PricedSessionCommand::Rerate {
+                rerating_id: rerating_id.clone(),
+                pricing,
+                corrected_energy_wh,
+                reason: reason.to_owned(),
+                rerated_at: Utc::now(),
+            },
+            meta.clone(),
+        )
+        .await
+        .map_err(|e| RerateError::Store(sqlx::Error::Protocol(e.to_string())))?;
+        if count_reratings(pool, session_id).await? > before {
+            stats.adjusted += 1;
+        }
+    }
+    Ok(stats)
+}
+
+async fn count_reratings(pool: &PgPool, session_id: &SessionId) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {SCHEMA}.events
+          WHERE aggregate_type = 'PricedSession' AND aggregate_id = $1 AND event_type = 'SessionRerated'"
+    ))
+    .bind(session_id.to_string())
+    .fetch_one(pool)
+    .await
+}
+
+/// One session as the bulk run reads it.
+struct Row_ {
+    session_id: SessionId,
+    account_id: String,
+    charger_id: String,
+    token_uid: String,
+    currency: String,
+    started_at: DateTime<Utc>,
+    stopped_at: DateTime<Utc>,
+    energy_wh: Decimal,
+    time_zone: String,
+    total_excl_vat: Decimal,
+    total_incl_vat: Decimal,
+    lines: Vec<WireLine>,
+}
+
+/// Re-prices every session `tariff_id` priced that started in `[from, until)`, in bulk.
+#[allow(clippy::too_many_arguments)]
+pub async fn rerate_tariff(
+    pool: &PgPool,
+    tariff_id: &str,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    reason: &str,
+    tenant_id: &str,
+    rerating_id: String,
+    rerated_at: DateTime<Utc>,
+) -> Result<RerateStats, RerateError> {
+    let versions = Arc::new(Versions::load(pool, tariff_id).await?);
+    // One run at a time: two runs reading the same current prices would both adjust from them.
+    let mut lock = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind(format!("{SCHEMA}.rerate"))
+        .fetch_one(&mut *lock)
+        .await?;
+    if !locked {
+        return Err(RerateError::Busy);
+    }
+    let result = run(
+        pool,
+        &versions,
+        tariff_id,
+        from,
+        until,
+        reason,
+        tenant_id,
+        rerating_id,
+        rerated_at,
+    )
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(format!("{SCHEMA}.rerate"))
+        .execute(&mut *lock)
+        .await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    pool: &PgPool,
+    versions: &Arc<Versions>,
+    tariff_id: &str,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    reason: &str,
+    tenant_id: &str,
+    rerating_id: String,
+    rerated_at: DateTime<Utc>,
+) -> Result<RerateStats, RerateError> {
+    // Current prices come from the read table: it must have caught up with the event store.
+    let mut waited = 0;
+    loop {
+        let pending: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {SCHEMA}.outbox WHERE aggregate_type = 'PricedSession'"
+        ))
+        .fetch_one(pool)
+        .await?;
+        if pending == 0 {
+            break;
+        }
+        if waited >= 100 {
+            return Err(RerateError::Lagging);
+        }
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let discounts = Arc::new(contracts_of(pool, tariff_id).await?);
+    let mut stats = RerateStats {
+        rerating_id: rerating_id.clone(),
+        ..RerateStats::default()
+    };
+    let meta = serde_json::json!({
+        "tenant_id": tenant_id,
+        "correlation_id": rerating_id,
+        "causation_id": "",
+    })
+    .to_string();
+    // The breakdown is read only for sessions priced before re-rating existed (no current_lines).
+    let sql = format!(
+        "SELECT session_id, account_id, charger_id, token_uid, currency, started_at, stopped_at, energy_wh,
+                time_zone, current_total_excl_vat, current_total_incl_vat, current_lines,
+                CASE WHEN current_lines IS NULL THEN breakdown END AS breakdown
+           FROM {SCHEMA}.priced_sessions
+          WHERE status = 'priced' AND tariff_id = $1
+            AND ($2::timestamptz IS NULL OR started_at >= $2) AND ($3::timestamptz IS NULL OR started_at < $3)"
+    );
+    let mut rows = sqlx::query(&sql)
+    .bind(tariff_id)
+    .bind(from)
+    .bind(until)
+    .fetch(pool);
+    let mut batch: Vec<Row_> = Vec::with_capacity(BATCH);
+    loop {
+        let next = rows.try_next().await?;
+        if let Some(r) = &next {
+            batch.push(read_row(r)?);
+        }
+        if batch.len() == BATCH || (next.is_none() && !batch.is_empty()) {
+            let sessions = std::mem::take(&mut batch);
+            stats.examined += sessions.len() as u64;
+            let (events, failed) = price_batch(
+                sessions,
+                Arc::clone(versions),
+                Arc::clone(&discounts),
+                rerating_id.clone(),
+                reason.to_owned(),
+                rerated_at,
+            )
+            .await;
+            stats.failed += failed;
+            stats.adjusted += append(pool, &events, &meta, &rerating_id).await?;
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(stats)
+}
+
+fn read_row(r: &sqlx::postgres::PgRow) -> Result<Row_, RerateError> {
+    let session_id: String = r.try_get("session_id")?;
+    let lines = match r.try_get::<Option<Json<Vec<WireLine>>>, _>("current_lines")? {
+        Some(l) => l.0,
+        // Sessions priced before re-rating existed: their published lines come from the breakdown.
+        None => match r.try_get::<Option<Json<joule_tariff::PricedSession>>, _>("breakdown")? {
+            Some(b) => crate::priced_session::wire_lines(&b.0),
+            None => vec![],
+        },
+    };
+    Ok(Row_ {
+        session_id: session_id
+            .parse()
+            .map_err(|e| RerateError::BadSession(format!("{session_id}: {e}")))?,
+        account_id: r.try_get("account_id")?,
+        charger_id: r.try_get("charger_id")?,
+        token_uid: r.try_get("token_uid")?,
+        currency: r
+            .try_get::<Option<String>, _>("currency")?
+            .unwrap_or_default(),
+        started_at: r
+            .try_get::<Option<DateTime<Utc>>, _>("started_at")?
+            .unwrap_or_default(),
+        stopped_at: r
+            .try_get::<Option<DateTime<Utc>>, _>("stopped_at")?
+            .unwrap_or_default(),
+        energy_wh: r
+            .try_get::<Option<Decimal>, _>("energy_wh")?
+            .unwrap_or_default(),
+        time_zone: r
+            .try_get::<Option<String>, _>("time_zone")?
+            .unwrap_or_else(|| "UTC".into()),
+        total_excl_vat: r
+            .try_get::<Option<Decimal>, _>("current_total_excl_vat")?
+            .unwrap_or_default(),
+        total_incl_vat: r
+            .try_get::<Option<Decimal>, _>("current_total_incl_vat")?
+            .unwrap_or_default(),
+        lines,
+    })
+}
+
+/// Account → discounts of the tariff's contracts (an account's own contract before its fleet's).
+async fn contracts_of(
+    pool: &PgPool,
+    tariff_id: &str,
+) -> Result<HashMap<String, Vec<Discount>>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT account_ids, discounts FROM {SCHEMA}.tariff_contracts WHERE tariff_id = $1
+          ORDER BY party_type = 'account', contracted_at"
+    ))
+    .bind(tariff_id)
+    .fetch_all(pool)
+    .await?;
+    let mut map = HashMap::new();
+    for r in rows {
+        let accounts: Vec<String> = r.try_get("account_ids")?;
+        let discounts: Json<Vec<Discount>> = r.try_get("discounts")?;
+        for a in accounts {
+            map.insert(a, discounts.0.clone());
+        }
+    }
+    Ok(map)
+}
+
+/// Prices a batch on every core; the events of the sessions whose price changed, and how many
+/// could not be priced.
+async fn price_batch(
+    sessions: Vec<Row_>,
+    versions: Arc<Versions>,
+    discounts: Arc<HashMap<String, Vec<Discount>>>,
+    rerating_id: String,
+    reason: String,
+    rerated_at: DateTime<Utc>,
+) -> (Vec<(String, String)>, u64) {
+    let work = move || {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let chunk = sessions.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = sessions
+                .chunks(chunk)
+                .map(|part| {
+                    let (versions, discounts) = (&versions, &discounts);
+                    let (rerating_id, reason) = (&rerating_id, &reason);
+                    scope.spawn(move || {
+                        let mut events = Vec::new();
+                        let mut failed = 0u64;
+                        for s in part {
+                            let Some((version, tariff)) = versions.version_at(s.started_at) else {
+                                failed += 1;
+                                continue;
+                            };
+                            let pricing = Pricing {
+                                tariff_id: versions.tariff_id,
+                                tariff_version: version,
+                                tariff_source: String::new(),
+                                // Cloning a parsed tariff is far cheaper than parsing it again.
+                                tariff: Box::new(tariff.clone()),
+                                discounts: discounts.get(&s.account_id).cloned().unwrap_or_default(),
+                            };
+                            let input = RerateInput {
+                                session_id: s.session_id,
+                                account_id: &s.account_id,
+                                charger_id: &s.charger_id,
+                                token_uid: &s.token_uid,
+                                currency: &s.currency,
+                                started_at: s.started_at,
+                                stopped_at: s.stopped_at,
+                                energy_wh: s.energy_wh,
+                                time_zone: &s.time_zone,
+                                total_excl_vat: s.total_excl_vat,
+                                total_incl_vat: s.total_incl_vat,
+                                lines: &s.lines,
+                            };
+                            match rerate(&input, &pricing, None, rerating_id, reason, rerated_at) {
+                                Ok(Some(r)) => {
+                                    let event = PricedSessionEvent::SessionRerated(Box::new(r));
+                                    match serde_json::to_string(&event) {
+                                        Ok(json) => events.push((s.session_id.to_string(), json)),
+                                        Err(_) => failed += 1,
+                                    }
+                                }
+                                Ok(None) => {}
+                                Err(_) => failed += 1,
+                            }
+                        }
+                        (events, failed)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .fold((Vec::new(), 0), |(mut all, f), (events, failed)| {
+                    all.extend(events);
+                    (all, f + failed)
+                })
+        })
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_default()
+}
+
+/// Appends `SessionRerated` events, each as the next event of its session, in one transaction;
+/// retried when a concurrent writer took a sequence first. Returns how many were appended.
+async fn append(
+    pool: &PgPool,
+    events: &[(String, String)],
+    meta: &str,
+    rerating_id: &str,
+) -> Result<u64, RerateError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = events.iter().map(|(id, _)| id.as_str()).collect();
+    let payloads: Vec<&str> = events.iter().map(|(_, p)| p.as_str()).collect();
+    let mut attempt = 0;
+    loop {
+        let result = sqlx::query(&format!(
+            "INSERT INTO {SCHEMA}.events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT 'PricedSession', x.id,
+                    (SELECT COALESCE(max(e.sequence), 0) + 1 FROM {SCHEMA}.events e
+                      WHERE e.aggregate_type = 'PricedSession' AND e.aggregate_id = x.id),
+                    'SessionRerated', '1.0', x.payload::json, $3::json
+               FROM unnest($1::text[], $2::text[]) AS x(id, payload)
+              WHERE NOT EXISTS (
+                    SELECT 1 FROM {SCHEMA}.events e
+                     WHERE e.aggregate_type = 'PricedSession' AND e.aggregate_id = x.id
+                       AND e.event_type = 'SessionRerated'
+                       AND e.payload::jsonb -> 'SessionRerated' ->> 'rerating_id' = $4)"
+        ))
+        .bind(&ids)
+        .bind(&payloads)
+        .bind(meta)
+        .bind(rerating_id)
+        .execute(pool)
+        .await;
+        match result {
+            Ok(done) => return Ok(done.rows_affected()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

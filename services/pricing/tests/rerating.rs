@@ -1,0 +1,336 @@
+//! Tariff management and re-rating against real PostgreSQL and NATS: versions with validity windows,
+//! assignments and contracts choose the tariff, the version in force at the start is recorded, and a
+//! correction re-prices sessions as `SessionPriceAdjusted` events carrying the difference.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
+use joule_domain::{AccountId, ChargerId, SessionId};
+use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_proto::v1::{self, ChargerRegistered, SessionCompleted, SessionPriceAdjusted, SessionPriced};
+use joule_proto::{EventName, Message};
+use joule_testkit::TestEnv;
+use tonic::transport::Channel;
+
+fn tariff(price: &str) -> String {
+    format!(
+        r#"{{ "id": "AC", "currency": "EUR", "elements": [{{ "price_components": [
+             {{ "type": "FLAT", "price": 0.50, "vat": 20, "step_size": 0 }},
+             {{ "type": "ENERGY", "price": {price}, "vat": 10, "step_size": 1 }} ] }}] }}"#
+    )
+}
+
+struct Harness {
+    _env: TestEnv,
+    _running: joule_runtime::Running,
+    bus: Bus,
+    client: TariffServiceClient<Channel>,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let env = TestEnv::new().await;
+        let running = joule_runtime::spawn(env.settings(), &[joule_pricing::SERVICE])
+            .await
+            .expect("pricing starts");
+        let addr = running.addr("grpc").expect("gRPC address");
+        let client = TariffServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("gRPC connects");
+        let bus = env.bus().await;
+        Self {
+            _env: env,
+            _running: running,
+            bus,
+            client,
+        }
+    }
+
+    async fn publish<M: Message + EventName>(&self, subject: String, id: &str, message: &M) {
+        let meta = EventMeta {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: "default".into(),
+            aggregate_type: "test".into(),
+            aggregate_id: id.into(),
+            sequence: 1,
+            occurred_at: Utc::now(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+        };
+        self.bus
+            .publish(Outgoing {
+                subject,
+                envelope: envelope(message, meta),
+                trace_headers: HashMap::new(),
+            })
+            .await
+            .expect("publish");
+    }
+
+    async fn create(&mut self, json: &str) -> String {
+        self.client
+            .create_tariff(v1::CreateTariffRequest {
+                tenant_id: String::new(),
+                ocpi_json: json.into(),
+            })
+            .await
+            .expect("tariff created")
+            .into_inner()
+            .id
+    }
+
+    async fn register(&self, charger: ChargerId, site: &str, tariff_id: &str) {
+        let m = ChargerRegistered {
+            charger_id: charger.to_string(),
+            charge_point_id: "CP".into(),
+            site_id: site.into(),
+            tariff_id: tariff_id.into(),
+            time_zone: "Europe/Berlin".into(),
+        };
+        self.publish(format!("registry.charger.{charger}"), &charger.to_string(), &m)
+            .await;
+    }
+
+    async fn complete(
+        &self,
+        session: SessionId,
+        charger: ChargerId,
+        account: &str,
+        start: DateTime<Utc>,
+        wh: &str,
+    ) {
+        let m = SessionCompleted {
+            session_id: session.to_string(),
+            charger_id: charger.to_string(),
+            charge_point_id: "CP".into(),
+            connector_id: 2,
+            transaction_id: "1".into(),
+            token_uid: "TAG".into(),
+            account_id: account.into(),
+            started_at: Some(joule_proto::time::to_proto(start)),
+            stopped_at: Some(joule_proto::time::to_proto(
+                start + chrono::TimeDelta::hours(2),
+            )),
+            meter_start_wh: "0".into(),
+            meter_stop_wh: wh.into(),
+            energy_wh: wh.into(),
+            flags: vec![],
+        };
+        self.publish(format!("session.{session}.completed"), &session.to_string(), &m)
+            .await;
+    }
+
+    async fn messages<M: Message + EventName + Default>(&self, session: SessionId) -> Vec<M> {
+        self.bus
+            .read_stream(Domain::Pricing)
+            .await
+            .expect("read PRICING")
+            .into_iter()
+            .filter(|(subject, e)| e.event_type == M::NAME && subject.contains(&session.to_string()))
+            .map(|(_, e)| decode_payload::<M>(&e).expect("decodes"))
+            .collect()
+    }
+
+    async fn wait<M: Message + EventName + Default>(&self, session: SessionId, n: usize) -> Vec<M> {
+        for _ in 0..300 {
+            let found = self.messages::<M>(session).await;
+            if found.len() >= n {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("fewer than {n} {} for {session} within 30 s", M::NAME);
+    }
+}
+
+#[tokio::test]
+async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adjust_it() {
+    let mut h = Harness::start().await;
+    let default_tariff = h.create(&tariff("0.25")).await;
+    let site_tariff = h.create(&tariff("0.30")).await;
+    let contract_tariff = h.create(&tariff("0.20")).await;
+
+    // Version 2 of the site tariff from 1 June.
+    let june = Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap();
+    let v2 = h
+        .client
+        .publish_tariff_version(v1::PublishTariffVersionRequest {
+            tenant_id: String::new(),
+            tariff_id: site_tariff.clone(),
+            ocpi_json: tariff("0.40"),
+            valid_from: Some(joule_proto::time::to_proto(june)),
+        })
+        .await
+        .expect("version published")
+        .into_inner();
+    assert_eq!(v2.version, 2);
+    // A version must start after the latest one.
+    let early = h
+        .client
+        .publish_tariff_version(v1::PublishTariffVersionRequest {
+            tenant_id: String::new(),
+            tariff_id: site_tariff.clone(),
+            ocpi_json: tariff("0.50"),
+            valid_from: Some(joule_proto::time::to_proto(june - chrono::TimeDelta::days(1))),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), tonic::Code::FailedPrecondition, "{early}");
+
+    h.client
+        .assign_tariff(v1::AssignTariffRequest {
+            tenant_id: String::new(),
+            tariff_id: site_tariff.clone(),
+            scope: "site".into(),
+            scope_id: "site-1".into(),
+            connector_id: 0,
+        })
+        .await
+        .expect("assigned");
+    let member = AccountId::new().to_string();
+    h.client
+        .set_contract(v1::SetContractRequest {
+            tenant_id: String::new(),
+            tariff_id: contract_tariff.clone(),
+            party_type: "fleet".into(),
+            party_id: "fleet-9".into(),
+            account_ids: vec![member.clone()],
+            discounts_json: r#"[{"id":"fleet10","description":"Fleet","scope":{"type":"ALL"},"value":{"type":"PERCENT","value":"10"}}]"#.into(),
+            valid_from: None,
+            valid_until: None,
+        })
+        .await
+        .expect("contract set");
+
+    let charger = ChargerId::new();
+    h.register(charger, "site-1", &default_tariff).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // May: the site's version 1 (0.30): 0.50 + 20 * 0.30 = 6.50. June: version 2 (0.40): 8.50.
+    // A fleet member in June: the contract tariff (0.20) with 10 % off: 4.50 * 0.9 = 4.05.
+    let (may, june_s, fleet) = (SessionId::new(), SessionId::new(), SessionId::new());
+    let someone = AccountId::new().to_string();
+    h.complete(may, charger, &someone, Utc.with_ymd_and_hms(2024, 5, 20, 8, 0, 0).unwrap(), "20000")
+        .await;
+    h.complete(june_s, charger, &someone, Utc.with_ymd_and_hms(2024, 6, 20, 8, 0, 0).unwrap(), "20000")
+        .await;
+    h.complete(fleet, charger, &member, Utc.with_ymd_and_hms(2024, 6, 21, 8, 0, 0).unwrap(), "20000")
+        .await;
+    let may_priced = h.wait::<SessionPriced>(may, 1).await.remove(0);
+    let june_priced = h.wait::<SessionPriced>(june_s, 1).await.remove(0);
+    let fleet_priced = h.wait::<SessionPriced>(fleet, 1).await.remove(0);
+    assert_eq!(
+        (may_priced.total_excl_vat.as_str(), may_priced.tariff_version, may_priced.tariff_source.as_str()),
+        ("6.5", 1, "site")
+    );
+    assert_eq!((june_priced.total_excl_vat.as_str(), june_priced.tariff_version), ("8.5", 2));
+    assert_eq!(
+        (fleet_priced.total_excl_vat.as_str(), fleet_priced.tariff_source.as_str(), fleet_priced.tariff_id.as_str()),
+        ("4.05", "fleet_contract", contract_tariff.as_str())
+    );
+
+    // Version 1 of the site tariff had a typo: 0.30 should have been 0.28. Correct it, re-rate.
+    h.client
+        .correct_tariff_version(v1::CorrectTariffVersionRequest {
+            tenant_id: String::new(),
+            tariff_id: site_tariff.clone(),
+            version: 1,
+            ocpi_json: tariff("0.28"),
+            reason: "price typo".into(),
+        })
+        .await
+        .expect("corrected");
+    let run = h
+        .client
+        .rerate(v1::RerateRequest {
+            tenant_id: String::new(),
+            tariff_id: site_tariff.clone(),
+            from: None,
+            until: None,
+            session_ids: vec![],
+            corrected_energy_wh: String::new(),
+            reason: "tariff correction".into(),
+        })
+        .await
+        .expect("re-rated")
+        .into_inner();
+    // Both sessions of the site tariff were examined; only May's (version 1) changed.
+    assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 1));
+    let adjusted = h.wait::<SessionPriceAdjusted>(may, 1).await.remove(0);
+    // 20 kWh * -0.02 = -0.40 (-0.44 incl. 10 % VAT); the lines reverse the old ones and add the new.
+    assert_eq!(
+        (adjusted.delta_excl_vat.as_str(), adjusted.delta_incl_vat.as_str(), adjusted.total_excl_vat.as_str()),
+        ("-0.4", "-0.44", "6.1")
+    );
+    let sum: rust_decimal::Decimal = adjusted
+        .lines
+        .iter()
+        .map(|l| l.amount_excl_vat.parse::<rust_decimal::Decimal>().unwrap())
+        .sum();
+    assert_eq!(sum, rust_decimal::Decimal::new(-4, 1));
+    assert_eq!(adjusted.account_id, someone);
+    assert!(h.messages::<SessionPriceAdjusted>(june_s).await.is_empty());
+
+    // A meter correction of the June session: 22 kWh instead of 20, at 0.40: +0.80.
+    let meter = h
+        .client
+        .rerate(v1::RerateRequest {
+            tenant_id: String::new(),
+            tariff_id: String::new(),
+            from: None,
+            until: None,
+            session_ids: vec![june_s.to_string()],
+            corrected_energy_wh: "22000".into(),
+            reason: "meter correction".into(),
+        })
+        .await
+        .expect("meter corrected")
+        .into_inner();
+    assert_eq!(meter.sessions_adjusted, 1);
+    let corrected = h.wait::<SessionPriceAdjusted>(june_s, 1).await.remove(0);
+    assert_eq!(corrected.delta_excl_vat, "0.8");
+
+    // The breakdown of a session shows the first price and every adjustment since.
+    let mut view = None;
+    for _ in 0..50 {
+        let v = h
+            .client
+            .get_priced_session(v1::GetPricedSessionRequest {
+                tenant_id: String::new(),
+                session_id: may.to_string(),
+            })
+            .await
+            .expect("view")
+            .into_inner();
+        if !v.adjustments.is_empty() {
+            view = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let view = view.expect("adjustment projected");
+    assert_eq!((view.total_excl_vat.as_str(), view.tariff_version), ("6.1", 1));
+    assert_eq!(view.adjustments[0].reason, "tariff correction");
+    assert!(view.priced.unwrap().breakdown_json.contains("\"lines\""));
+
+    // Quotes price a planned session with the version in force at its start.
+    let quote = h
+        .client
+        .quote(v1::QuoteRequest {
+            tenant_id: String::new(),
+            tariff_id: site_tariff.clone(),
+            start: Some(joule_proto::time::to_proto(june + chrono::TimeDelta::days(3))),
+            energy_kwh: "30".into(),
+            power_kw: "50".into(),
+            parking_minutes: 0,
+            time_zone: "Europe/Berlin".into(),
+        })
+        .await
+        .expect("quote")
+        .into_inner();
+    assert_eq!(quote.tariff_version, 2);
+    let totals: serde_json::Value = serde_json::from_str(&quote.totals_json).unwrap();
+    assert_eq!(totals["total_cost"]["excl_vat"], "12.5");
+}
