@@ -50,4 +50,4 @@ bench-gateway-quick: services ## The same benchmark at small scale (2,000 charge
 	@BENCH_CHARGERS=2000 BENCH_LOAD_CHARGERS=200 BENCH_LOAD_SECS=30 bash scripts/bench-gateway.sh
 
 bench-payments: services ## Authorisations + captures per second through the payments service (sandbox provider)
-	$(CARGO) run --release -p joule-payments --example bench
+	JOULE_LOG=$${JOULE_LOG:-warn} $(CARGO) run --release -p joule-payments --example bench

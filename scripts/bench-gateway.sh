@@ -27,6 +27,7 @@ cd "$ROOT"
 : "${BENCH_RATE:=20000}"          # offered CALLs/s of the latency run
 : "${BENCH_METER_SAMPLES:=10}"    # MeterValues per session in the load runs
 : "${BENCH_PHASES:=idle storm load full}"
+: "${BENCH_LOAD_RUNS:=max target half}"  # unlimited, at BENCH_RATE, at half the unlimited rate
 : "${BENCH_LOG:=warn}"            # JOULE_LOG of the measured processes
 : "${BENCH_SKIP_BUILD:=0}"
 : "${BENCH_OUT:=${CARGO_TARGET_DIR:-target}/bench-gateway/$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -129,7 +130,9 @@ in_log() { grep -q -- "$2" "$1" 2>/dev/null; }
 
 start_gateway() {  # start_gateway LOGFILE
   GATEWAY_LOG=$1
-  (ulimit -n "$(ulimit -Hn)"; exec env "${COMMON_ENV[@]}" JOULE_OCPP_ADDR="$OCPP" \
+  # BENCH_GATEWAY_ENV: extra VAR=value words for the gateway alone (experiments, e.g. LD_PRELOAD).
+  # shellcheck disable=SC2086
+  (ulimit -n "$(ulimit -Hn)"; exec env "${COMMON_ENV[@]}" ${BENCH_GATEWAY_ENV:-} JOULE_OCPP_ADDR="$OCPP" \
     JOULE_GRPC_ADDR="127.0.0.1:$GRPC_G_PORT" JOULE_SHUTDOWN_GRACE_SECS=30 "$BIN" run gateway) >"$1" 2>&1 &
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")
@@ -277,11 +280,12 @@ print("  " + cpu)
 EOF
 }
 
+run_wanted() { [[ " $BENCH_LOAD_RUNS " == *" $1 "* ]]; }
 if has load; then
-  load_run max 0
-  load_run target "$BENCH_RATE"
-  MAX=$(json_get "$BENCH_OUT/load-max.json" 'int(d["milestones"]["steady"]["answered"] / (d["milestones"]["steady"]["to_s"] - d["milestones"]["steady"]["from_s"]))' || echo 0)
-  if [ "${MAX:-0}" -gt 0 ] && [ "$MAX" -lt "$BENCH_RATE" ]; then
+  run_wanted max && load_run max 0
+  run_wanted target && load_run target "$BENCH_RATE"
+  MAX=$(json_get "$BENCH_OUT/load-max.json" 'int(d["milestones"]["steady"]["answered"] / (d["milestones"]["steady"]["to_s"] - d["milestones"]["steady"]["from_s"]))' 2>/dev/null || echo 0)
+  if run_wanted half && [ "${MAX:-0}" -gt 0 ] && [ "$MAX" -lt "$BENCH_RATE" ]; then
     load_run half $((MAX / 2))
   fi
 fi

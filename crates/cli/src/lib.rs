@@ -3,8 +3,8 @@
 
 pub mod demo;
 pub mod services;
-pub mod tariff;
 pub mod sim;
+pub mod tariff;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

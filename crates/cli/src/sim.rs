@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use joule_config::Settings;
+use joule_sim::CancellationToken;
 use joule_sim::faults::{FaultMix, VersionMix};
 use joule_sim::fleet::{self, FleetConfig, Mode, Summary};
 use joule_sim::monitor::{Event, Tracker};
@@ -18,7 +19,6 @@ use joule_sim::stats::{Counts, Progress};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio::task::JoinSet;
-use joule_sim::CancellationToken;
 
 /// Sockets a worker keeps free for everything but chargers.
 const FD_RESERVE: u64 = 256;
@@ -257,7 +257,8 @@ impl Printer {
             println!("[{at:8.2}s] {e}");
         }
         if at >= self.next {
-            let rate = (p.answered - self.last.1.min(p.answered)) as f64 / (at - self.last.0).max(1e-9);
+            let rate =
+                (p.answered - self.last.1.min(p.answered)) as f64 / (at - self.last.0).max(1e-9);
             println!(
                 "[{at:8.2}s] connected {}/{} ready {} answered {} ({rate:.0}/s) sessions {}",
                 p.connected, self.fleet, p.ready, p.answered, p.sessions_completed
@@ -366,7 +367,9 @@ async fn run_workers(settings: &Settings, args: &SimArgs, k: u64) -> anyhow::Res
             let mut counts = None;
             while let Some(line) = lines.next_line().await? {
                 match Report::parse(&line) {
-                    Some(Report::Progress(p)) => latest.lock().expect("progress lock")[i as usize] = p,
+                    Some(Report::Progress(p)) => {
+                        latest.lock().expect("progress lock")[i as usize] = p
+                    }
                     Some(Report::Counts(c)) => counts = Some(*c),
                     None => eprintln!("worker {i}: {line}"),
                 }
@@ -409,7 +412,11 @@ async fn run_workers(settings: &Settings, args: &SimArgs, k: u64) -> anyhow::Res
         }
     }
     if !failures.is_empty() {
-        bail!("{} worker(s) failed: {}", failures.len(), failures.join("; "));
+        bail!(
+            "{} worker(s) failed: {}",
+            failures.len(),
+            failures.join("; ")
+        );
     }
     Ok(Summary::new(
         &cfg,
@@ -475,7 +482,10 @@ pub async fn register(
         .await?
         .context("site")?;
     let tariff = client
-        .post("/v1/tariffs", &tariff(&format!("SIM{}", tag.to_uppercase())))
+        .post(
+            "/v1/tariffs",
+            &tariff(&format!("SIM{}", tag.to_uppercase())),
+        )
         .await?
         .context("tariff")?;
     let account = client
@@ -486,7 +496,10 @@ pub async fn register(
         .await?
         .context("account")?;
     let id = |v: &Value| -> anyhow::Result<String> {
-        v["id"].as_str().map(str::to_owned).context("answer has no id")
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("answer has no id")
     };
     let (site_id, tariff_id, account_id) = (id(&site)?, id(&tariff)?, id(&account)?);
 
@@ -504,8 +517,14 @@ pub async fn register(
         })
         .collect();
     let progress = verbose.then_some("chargers");
-    let (created, existing) =
-        bulk(&client, "/v1/chargers", chargers, fleet.concurrency, progress).await?;
+    let (created, existing) = bulk(
+        &client,
+        "/v1/chargers",
+        chargers,
+        fleet.concurrency,
+        progress,
+    )
+    .await?;
     if verbose {
         println!(
             "registered {created} chargers ({existing} already known) and {} tokens in {:.1} s",
@@ -536,11 +555,9 @@ async fn bulk(
     let (mut created, mut existing, mut done) = (0u64, 0u64, 0usize);
     let started = Instant::now();
     let mut report_at = Instant::now() + Duration::from_secs(5);
-    let finish = |outcome: Option<Value>, created: &mut u64, existing: &mut u64| {
-        match outcome {
-            Some(_) => *created += 1,
-            None => *existing += 1,
-        }
+    let finish = |outcome: Option<Value>, created: &mut u64, existing: &mut u64| match outcome {
+        Some(_) => *created += 1,
+        None => *existing += 1,
     };
     for body in bodies {
         let permit = semaphore.clone().acquire_owned().await?;

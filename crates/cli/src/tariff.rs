@@ -74,8 +74,11 @@ fn load_tariff(path: &Path) -> Result<Tariff, Failure> {
 }
 
 fn zone(name: &str) -> Result<Tz, Failure> {
-    name.parse()
-        .map_err(|_| Failure(format!("--tz: {name:?} is not an IANA time zone such as Europe/Berlin")))
+    name.parse().map_err(|_| {
+        Failure(format!(
+            "--tz: {name:?} is not an IANA time zone such as Europe/Berlin"
+        ))
+    })
 }
 
 #[derive(Serialize)]
@@ -94,11 +97,23 @@ fn price(tariff_path: &Path, cdr_path: &Path, tz: Option<&str>) -> Result<ExitCo
         .map_err(|e| Failure(format!("{}: {e}", cdr_path.display())))?;
     let (tz, guessed) = match tz {
         Some(name) => (zone(name)?, None),
-        None => match cdr.country.as_deref().and_then(joule_tariff::zone_of_country) {
-            Some(z) => (z, Some(format!("time zone {} taken from cdr_location.country", z.name()))),
+        None => match cdr
+            .country
+            .as_deref()
+            .and_then(joule_tariff::zone_of_country)
+        {
+            Some(z) => (
+                z,
+                Some(format!(
+                    "time zone {} taken from cdr_location.country",
+                    z.name()
+                )),
+            ),
             None => (
                 Tz::UTC,
-                Some("no --tz and no single zone for the CDR's country: local times are UTC".into()),
+                Some(
+                    "no --tz and no single zone for the CDR's country: local times are UTC".into(),
+                ),
             ),
         },
     };
@@ -191,7 +206,13 @@ fn bench(dir: &Path, rounds: usize) -> Result<ExitCode, Failure> {
 
     let parsed: Vec<(Tariff, Cdr, Tz)> = ok
         .iter()
-        .filter_map(|c| Some((Tariff::parse(&c.tariff).ok()?, Cdr::parse(&c.cdr).ok()?, c.tz)))
+        .filter_map(|c| {
+            Some((
+                Tariff::parse(&c.tariff).ok()?,
+                Cdr::parse(&c.cdr).ok()?,
+                c.tz,
+            ))
+        })
         .collect();
     let start = Instant::now();
     let mut priced = 0usize;
@@ -205,6 +226,10 @@ fn bench(dir: &Path, rounds: usize) -> Result<ExitCode, Failure> {
 
     println!("parse+price sessions/s {parse_price:.0}");
     println!("price-only sessions/s {price_only:.0}");
-    eprintln!("joule tariff bench: {} of {} cases priceable", ok.len(), cases.len());
+    eprintln!(
+        "joule tariff bench: {} of {} cases priceable",
+        ok.len(),
+        cases.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -67,7 +67,11 @@ async fn a_simulated_fleet_gets_every_call_answered_and_its_sessions_recorded() 
     assert_eq!(summary.counts.sessions_completed, CHARGERS * SESSIONS);
     assert_eq!(summary.counts.sessions_aborted, 0);
     let sent = |label: &str| summary.counts.actions.get(label).map_or(0, |a| a.sent);
-    assert_eq!(sent("StartTransaction"), 2 * SESSIONS, "each 1.6 start sent twice");
+    assert_eq!(
+        sent("StartTransaction"),
+        2 * SESSIONS,
+        "each 1.6 start sent twice"
+    );
     assert_eq!(
         sent("TransactionEvent(Started)"),
         2 * (CHARGERS - 1) * SESSIONS,
@@ -103,10 +107,19 @@ async fn a_simulated_fleet_gets_every_call_answered_and_its_sessions_recorded() 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(completed.len() as u64, CHARGERS * SESSIONS, "{completed:#?}");
+    assert_eq!(
+        completed.len() as u64,
+        CHARGERS * SESSIONS,
+        "{completed:#?}"
+    );
     let mut transactions: Vec<_> = completed
         .iter()
-        .map(|s| (s["charge_point_id"].to_string(), s["transaction_id"].to_string()))
+        .map(|s| {
+            (
+                s["charge_point_id"].to_string(),
+                s["transaction_id"].to_string(),
+            )
+        })
         .collect();
     transactions.sort();
     transactions.dedup();

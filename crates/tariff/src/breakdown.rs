@@ -65,9 +65,11 @@ impl PricedSession {
 
     /// The sum of the extras, excl. and incl. VAT.
     pub fn extras_total(&self) -> (Decimal, Decimal) {
-        self.extras.iter().fold((Decimal::ZERO, Decimal::ZERO), |(e, i), x| {
-            (e + x.amount_excl_vat, i + x.amount_incl_vat)
-        })
+        self.extras
+            .iter()
+            .fold((Decimal::ZERO, Decimal::ZERO), |(e, i), x| {
+                (e + x.amount_excl_vat, i + x.amount_incl_vat)
+            })
     }
 
     /// Appends an extra line and moves the payable totals by its amounts.

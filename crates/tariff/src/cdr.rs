@@ -112,14 +112,17 @@ impl Cdr {
     pub fn parse(json: &str) -> Result<Cdr, TariffError> {
         // Only the fields pricing reads are kept; the rest (token, location details, the sender's
         // totals, embedded tariffs) are checked to be JSON and skipped without being built.
-        let tree = Json::parse_fields(json, &[
-            "id",
-            "currency",
-            "cdr_location",
-            "start_date_time",
-            "end_date_time",
-            "charging_periods",
-        ])
+        let tree = Json::parse_fields(
+            json,
+            &[
+                "id",
+                "currency",
+                "cdr_location",
+                "start_date_time",
+                "end_date_time",
+                "charging_periods",
+            ],
+        )
         .map_err(|e| TariffError::Json(e.to_string()))?;
         Self::read(&tree)
     }
@@ -283,7 +286,12 @@ pub(crate) fn cdr_facts(
     tz: Tz,
 ) -> (Vec<PeriodFacts>, Vec<(usize, DateTime<Utc>)>) {
     let plan = CutPlan::of(tariff);
-    let clock_cuts = plan.clock_cuts(tz, cdr.start_date_time, cdr.start_date_time, cdr.end_date_time);
+    let clock_cuts = plan.clock_cuts(
+        tz,
+        cdr.start_date_time,
+        cdr.start_date_time,
+        cdr.end_date_time,
+    );
     let mut out = Vec::with_capacity(cdr.charging_periods.len() + clock_cuts.len());
     let mut energy_before = Decimal::ZERO;
     let mut split = Vec::new();
@@ -420,7 +428,10 @@ mod tests {
         assert_eq!(c.charging_periods.len(), 2);
         assert_eq!(
             c.charging_periods[0].dimensions,
-            vec![(CdrDimension::Energy, dec!(20)), (CdrDimension::Time, dec!(1))]
+            vec![
+                (CdrDimension::Energy, dec!(20)),
+                (CdrDimension::Time, dec!(1))
+            ]
         );
         assert_eq!(c.energy(), Energy::from_kwh(dec!(20)));
     }

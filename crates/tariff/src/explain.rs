@@ -26,10 +26,10 @@ fn step(c: &PriceComponent) -> Option<String> {
     }
     Some(match c.dimension {
         Dimension::Energy => format!("billed per started {} Wh", s),
-        Dimension::Time | Dimension::ParkingTime if s % 3600 == 0 => {
+        Dimension::Time | Dimension::ParkingTime if s.is_multiple_of(3600) => {
             format!("billed per started {} h", s / 3600)
         }
-        Dimension::Time | Dimension::ParkingTime if s % 60 == 0 => {
+        Dimension::Time | Dimension::ParkingTime if s.is_multiple_of(60) => {
             format!("billed per started {} min", s / 60)
         }
         Dimension::Time | Dimension::ParkingTime => format!("billed per started {s} s"),
@@ -171,7 +171,9 @@ pub fn explain(tariff: &Tariff) -> String {
                 .unwrap_or_default()
         );
     }
-    out.push_str("Times of day are local to the charging location. Prices exclude VAT unless stated.\n");
+    out.push_str(
+        "Times of day are local to the charging location. Prices exclude VAT unless stated.\n",
+    );
     out
 }
 
@@ -229,11 +231,23 @@ mod tests {
         )
         .unwrap();
         let text = explain(&t);
-        assert!(text.contains("Start fee (once per session):\n  - 0.50 EUR (0.60 incl. 20% VAT)"), "{text}");
+        assert!(
+            text.contains("Start fee (once per session):\n  - 0.50 EUR (0.60 incl. 20% VAT)"),
+            "{text}"
+        );
         assert!(text.contains("  - 22:00-06:00: 0.20 EUR per kWh (0.24 incl. 20% VAT)\n  - otherwise: 0.30 EUR per kWh"), "{text}");
-        assert!(text.contains("2.00 EUR per hour (2.40 incl. 20% VAT), billed per started 15 min"), "{text}");
-        assert!(text.contains("at most 10.00 EUR (12.00 incl. VAT)"), "{text}");
-        assert!(text.contains("after 10 min of grace, 12.00 EUR per hour, at most 20.00 EUR"), "{text}");
+        assert!(
+            text.contains("2.00 EUR per hour (2.40 incl. 20% VAT), billed per started 15 min"),
+            "{text}"
+        );
+        assert!(
+            text.contains("at most 10.00 EUR (12.00 incl. VAT)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("after 10 min of grace, 12.00 EUR per hour, at most 20.00 EUR"),
+            "{text}"
+        );
     }
 
     #[test]

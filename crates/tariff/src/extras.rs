@@ -20,7 +20,11 @@ const SECONDS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 
 /// The idle fee for `idle_s` seconds of parking after charging, or `None` when nothing is due.
-pub(crate) fn idle_fee_line(fee: &IdleFee, idle_s: Decimal, currency: Currency) -> Option<ExtraLine> {
+pub(crate) fn idle_fee_line(
+    fee: &IdleFee,
+    idle_s: Decimal,
+    currency: Currency,
+) -> Option<ExtraLine> {
     let billable = idle_s - Decimal::from(fee.grace_period_seconds);
     if billable <= Decimal::ZERO {
         return None;
@@ -100,9 +104,9 @@ pub fn quote(
         ));
     }
     // Whole nanoseconds, rounded up so the energy is delivered within the charging time.
-    let nanos = (request.energy_kwh / request.power_kw * SECONDS_PER_HOUR
-        * Decimal::from(1_000_000_000))
-    .ceil();
+    let nanos =
+        (request.energy_kwh / request.power_kw * SECONDS_PER_HOUR * Decimal::from(1_000_000_000))
+            .ceil();
     let nanos = i64::try_from(nanos)
         .map_err(|_| PricingError::InvalidQuote("the charge would take too long".into()))?;
     let charging_end = request.start + TimeDelta::nanoseconds(nanos);
@@ -155,7 +159,9 @@ pub fn running_estimate(
         charging_end: session.charging_end,
     };
     let mut priced = crate::engine::price_session(tariff, &usage)?;
-    priced.notes.push(format!("estimate: the session as if it stopped at {now}"));
+    priced
+        .notes
+        .push(format!("estimate: the session as if it stopped at {now}"));
     Ok(priced)
 }
 
@@ -205,8 +211,8 @@ pub struct Customer {
 
 impl Discount {
     pub fn applies(&self, customer: &Customer, at: DateTime<Utc>) -> bool {
-        let in_time = self.valid_from.is_none_or(|f| at >= f)
-            && self.valid_until.is_none_or(|u| at < u);
+        let in_time =
+            self.valid_from.is_none_or(|f| at >= f) && self.valid_until.is_none_or(|u| at < u);
         let for_them = match &self.scope {
             DiscountScope::All => true,
             DiscountScope::Account(a) => customer.account_id.as_deref() == Some(a.as_str()),
@@ -235,9 +241,16 @@ pub fn apply_discounts(session: &mut PricedSession, discounts: &[Discount], cust
         }
         let off_incl = incl * off_excl / excl;
         let (description, vat_percent) = match d.value {
-            DiscountValue::Percent(p) => (format!("{} ({}% off)", d.description, p.normalize()), None),
+            DiscountValue::Percent(p) => {
+                (format!("{} ({}% off)", d.description, p.normalize()), None)
+            }
             DiscountValue::Amount(a) => (
-                format!("{} ({} {} off)", d.description, a.normalize(), session.currency),
+                format!(
+                    "{} ({} {} off)",
+                    d.description,
+                    a.normalize(),
+                    session.currency
+                ),
                 None,
             ),
         };
@@ -325,7 +338,9 @@ pub fn apply_subscription(
                 "{} kWh included in {} ({} of {} kWh left before)",
                 covered.normalize(),
                 plan.name,
-                (plan.included_kwh - used_kwh).max(Decimal::ZERO).normalize(),
+                (plan.included_kwh - used_kwh)
+                    .max(Decimal::ZERO)
+                    .normalize(),
                 plan.included_kwh.normalize()
             ),
             volume: Some(covered.normalize()),
@@ -365,10 +380,16 @@ mod tests {
         assert!(idle_fee_line(&fee, dec!(840), Currency::EUR).is_none());
         // 45 min 30 s idle: 30 min 30 s billable, rounded to 31 min: 3.10 (3.72 incl.).
         let line = idle_fee_line(&fee, dec!(2730), Currency::EUR).unwrap();
-        assert_eq!((line.amount_excl_vat, line.amount_incl_vat), (dec!(3.1), dec!(3.72)));
+        assert_eq!(
+            (line.amount_excl_vat, line.amount_incl_vat),
+            (dec!(3.1), dec!(3.72))
+        );
         // 5 hours idle: 6/h * 4.75 h = 28.50, capped at 10.
         let line = idle_fee_line(&fee, dec!(18000), Currency::EUR).unwrap();
-        assert_eq!((line.amount_excl_vat, line.amount_incl_vat), (dec!(10), dec!(12)));
+        assert_eq!(
+            (line.amount_excl_vat, line.amount_incl_vat),
+            (dec!(10), dec!(12))
+        );
         assert!(line.description.contains("capped"));
     }
 

@@ -455,9 +455,22 @@ mod tests {
         let text = r#"{ "a": [1, -2, 0.25, 1e3, "x\"y\u00e9", null, true, false, {}, []], "b": { "c": -0.5E-2 } }"#;
         let value: Value = serde_json::from_str(text).unwrap();
         let fast = Reader::new(text).document(None).unwrap();
-        assert!(matches!(&fast, Json::Object(f) if matches!(f[0].1, Json::Array(ref a) if a[2] == Json::Raw("0.25"))));
+        assert!(
+            matches!(&fast, Json::Object(f) if matches!(f[0].1, Json::Array(ref a) if a[2] == Json::Raw("0.25")))
+        );
         assert_eq!(fast.to_value(), value);
-        for bad in ["{", "[1,]", "01", "1.", "-", "{\"a\" 1}", "\"a\u{1}\"", "[1] x", "tru", "{\"a\":1,}"] {
+        for bad in [
+            "{",
+            "[1,]",
+            "01",
+            "1.",
+            "-",
+            "{\"a\" 1}",
+            "\"a\u{1}\"",
+            "[1] x",
+            "tru",
+            "{\"a\":1,}",
+        ] {
             assert!(Reader::new(bad).document(None).is_none(), "{bad}");
         }
         assert!(Json::parse("{").is_err());

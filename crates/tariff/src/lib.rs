@@ -38,17 +38,17 @@ pub use cdr::{Cdr, CdrDimension, CdrPeriod, price_cdr};
 pub use engine::price_session;
 pub use error::{PricingError, TariffError};
 pub use explain::{explain, zone_of_country};
-pub use lint::{Finding, FindingKind, lint};
 pub use extras::{
     Customer, Discount, DiscountScope, DiscountValue, QuoteRequest, RunningSession,
     SubscriptionPlan, apply_discounts, apply_subscription, quote, running_estimate,
 };
+pub use lint::{Finding, FindingKind, lint};
 pub use model::{
     DayOfWeek, Dimension, DisplayText, IdleFee, JouleExtensions, Price, PriceComponent,
     ReservationRestriction, Tariff, TariffElement, TariffRestrictions, TariffType, TimeOfDay, Unit,
 };
-pub use totals::{OcpiTotals, PriceTotal};
 pub use periods::PeriodState;
+pub use totals::{OcpiTotals, PriceTotal};
 pub use usage::SessionUsage;
 
 /// Re-exported so callers name zones without depending on `chrono-tz` themselves.

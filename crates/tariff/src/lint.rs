@@ -211,7 +211,10 @@ pub fn lint(tariff: &Tariff) -> Vec<Finding> {
                 format!(
                     "never applies: {} before it, without restrictions, already price {}",
                     by.join(" and "),
-                    dims.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
+                    dims.iter()
+                        .map(|d| d.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
@@ -226,7 +229,10 @@ pub fn lint(tariff: &Tariff) -> Vec<Finding> {
             "min_price equals max_price: every session costs the same".into(),
         );
     }
-    for (name, p) in [("min_price", &tariff.min_price), ("max_price", &tariff.max_price)] {
+    for (name, p) in [
+        ("min_price", &tariff.min_price),
+        ("max_price", &tariff.max_price),
+    ] {
         if let Some(p) = p
             && let Some(incl) = p.incl_vat
             && incl < p.excl_vat
@@ -297,9 +303,20 @@ mod tests {
             ] }"#,
         );
         assert!(f.contains(&"unreachable elements[1]: never applies: elements[0] before it, without restrictions, already price ENERGY".to_owned()), "{f:?}");
-        assert!(f.iter().any(|x| x.starts_with("unreachable elements[2]")), "{f:?}");
-        assert!(f.iter().any(|x| x.starts_with("contradictory elements[3].price_components[0]")), "{f:?}");
-        assert!(f.iter().any(|x| x.starts_with("ambiguous elements[4].restrictions.end_time")), "{f:?}");
+        assert!(
+            f.iter().any(|x| x.starts_with("unreachable elements[2]")),
+            "{f:?}"
+        );
+        assert!(
+            f.iter()
+                .any(|x| x.starts_with("contradictory elements[3].price_components[0]")),
+            "{f:?}"
+        );
+        assert!(
+            f.iter()
+                .any(|x| x.starts_with("ambiguous elements[4].restrictions.end_time")),
+            "{f:?}"
+        );
     }
 
     #[test]

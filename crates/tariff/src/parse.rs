@@ -16,8 +16,8 @@ use std::borrow::Cow;
 
 use crate::error::TariffError;
 use crate::model::{
-    DayOfWeek, Dimension, DisplayText, IdleFee, JouleExtensions, Price, PriceComponent, ReservationRestriction, Tariff,
-    TariffElement, TariffRestrictions, TariffType, TimeOfDay,
+    DayOfWeek, Dimension, DisplayText, IdleFee, JouleExtensions, Price, PriceComponent,
+    ReservationRestriction, Tariff, TariffElement, TariffRestrictions, TariffType, TimeOfDay,
 };
 
 pub(crate) type Result<T> = std::result::Result<T, TariffError>;
@@ -300,7 +300,10 @@ fn restrictions(o: &Obj<'_, '_>) -> Result<TariffRestrictions> {
                 .into_iter()
                 .map(|(path, v)| match v.as_str() {
                     Some(s) => one_of(s, DayOfWeek::NAMES, &path),
-                    None => Err(invalid(path.to_string(), "must be a day name such as MONDAY")),
+                    None => Err(invalid(
+                        path.to_string(),
+                        "must be a day name such as MONDAY",
+                    )),
                 })
                 .collect::<Result<Vec<_>>>()?,
         },

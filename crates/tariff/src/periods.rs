@@ -69,7 +69,11 @@ pub(crate) struct CutPlan {
 impl CutPlan {
     pub fn of(tariff: &Tariff) -> CutPlan {
         let mut plan = CutPlan::default();
-        for r in tariff.elements.iter().filter_map(|e| e.restrictions.as_ref()) {
+        for r in tariff
+            .elements
+            .iter()
+            .filter_map(|e| e.restrictions.as_ref())
+        {
             let clock = [r.start_time, r.end_time];
             plan.times.extend(clock.into_iter().flatten());
             if r.start_time.is_some() || r.end_time.is_some() {
@@ -207,7 +211,10 @@ fn local_boundaries(
     let (local_from, local_to) = (local(tz, from), local(tz, to));
     // A wall-clock reading more than a day away from the session's own can never fall inside it
     // (zones move by at most a few hours), so most candidates need no zone lookup.
-    let (lo, hi) = (local_from - TimeDelta::days(1), local_to + TimeDelta::days(1));
+    let (lo, hi) = (
+        local_from - TimeDelta::days(1),
+        local_to + TimeDelta::days(1),
+    );
     let mut out = Vec::new();
     for day in (local_from.date() - TimeDelta::days(1))
         .iter_days()

@@ -29,7 +29,9 @@ impl TariffRestrictions {
         let reservation_ok = match self.reservation {
             None => !p.reservation,
             Some(ReservationRestriction::Reservation) => p.reservation,
-            Some(ReservationRestriction::ReservationExpires) => p.reservation && reservation_expired,
+            Some(ReservationRestriction::ReservationExpires) => {
+                p.reservation && reservation_expired
+            }
         };
         if !reservation_ok {
             return false;

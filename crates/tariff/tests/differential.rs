@@ -53,7 +53,12 @@ enum Departure {
 impl Departure {
     fn features(tariff: &Tariff, priced: &PricedSession) -> Vec<Departure> {
         let mut out = Vec::new();
-        let restrictions = || tariff.elements.iter().filter_map(|e| e.restrictions.as_ref());
+        let restrictions = || {
+            tariff
+                .elements
+                .iter()
+                .filter_map(|e| e.restrictions.as_ref())
+        };
         if restrictions().any(|r| r.reservation.is_some()) {
             out.push(Departure::Reservation);
         }
@@ -75,7 +80,9 @@ impl Departure {
         let unbilled = |d: Dimension| {
             priced.lines.iter().any(|l| l.dimension == d)
                 && priced.periods.iter().any(|p| match d {
-                    Dimension::Energy => p.energy.wh() > Decimal::ZERO && p.energy_component.is_none(),
+                    Dimension::Energy => {
+                        p.energy.wh() > Decimal::ZERO && p.energy_component.is_none()
+                    }
                     Dimension::Time => {
                         p.state == joule_tariff::PeriodState::Charging && p.time.is_none()
                     }
@@ -139,12 +146,18 @@ fn disagreements(ours: &OcpiTotals, theirs: &Value) -> Vec<String> {
     for (name, mine) in fields {
         let (excl, incl) = ocpi_price(&theirs[name]).unwrap_or((Decimal::ZERO, None));
         if !close(mine.excl_vat, excl) {
-            out.push(format!("{name}.excl_vat: {} vs {excl}", ocpi_scale(mine.excl_vat)));
+            out.push(format!(
+                "{name}.excl_vat: {} vs {excl}",
+                ocpi_scale(mine.excl_vat)
+            ));
         }
         if let Some(incl) = incl
             && !close(mine.incl_vat, incl)
         {
-            out.push(format!("{name}.incl_vat: {} vs {incl}", ocpi_scale(mine.incl_vat)));
+            out.push(format!(
+                "{name}.incl_vat: {} vs {incl}",
+                ocpi_scale(mine.incl_vat)
+            ));
         }
     }
     out
@@ -158,7 +171,8 @@ struct Outcome {
 }
 
 fn run(seed: u64, n: usize, mix: corpus::Mix, label: &str) -> Outcome {
-    let dir = std::env::temp_dir().join(format!("joule-differential-{label}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("joule-differential-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let cases = corpus::generate(seed, n, mix);
     corpus::write(&dir, &cases).expect("corpus written");
@@ -249,11 +263,21 @@ fn agrees_with_ocpi_tariffs_except_for_the_listed_departures() {
         full.unexplained.is_empty(),
         "{} unexplained disagreements, first ones:\n{}",
         full.unexplained.len(),
-        full.unexplained.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+        full.unexplained
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     // The comparison is only worth something if most cases are compared for real.
     // The full mix leans on the departures on purpose; still, a large share must agree outright.
-    assert!(full.agreed * 10 >= full.cases * 4, "only {} of {} agree", full.agreed, full.cases);
+    assert!(
+        full.agreed * 10 >= full.cases * 4,
+        "only {} of {} agree",
+        full.agreed,
+        full.cases
+    );
 }
 
 #[test]
@@ -267,7 +291,18 @@ fn agrees_on_plain_tariffs() {
         plain.unexplained.is_empty(),
         "{} unexplained disagreements, first ones:\n{}",
         plain.unexplained.len(),
-        plain.unexplained.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+        plain
+            .unexplained
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    assert!(plain.agreed * 2 >= plain.cases, "only {} of {} agree", plain.agreed, plain.cases);
+    assert!(
+        plain.agreed * 2 >= plain.cases,
+        "only {} of {} agree",
+        plain.agreed,
+        plain.cases
+    );
 }

@@ -363,10 +363,7 @@ fn failure<E: std::error::Error>(step: &'static str) -> impl Fn(AggregateError<E
 }
 
 async fn load<A: Aggregate + Clone>(store: &Store<A>, id: &str) -> Result<A, HandlerError> {
-    let mut context = store
-        .load_aggregate(id)
-        .await
-        .map_err(failure("loading"))?;
+    let mut context = store.load_aggregate(id).await.map_err(failure("loading"))?;
     Ok(cqrs_es::AggregateContext::aggregate(&mut context).clone())
 }
 
@@ -445,8 +442,9 @@ fn issued(event: &StoredEvent) -> Result<Option<(InvoiceId, IssuedAdjustment)>, 
         .aggregate_id
         .parse()
         .map_err(|e| format!("aggregate id: {e}"))?;
-    let AdjustmentEvent::AdjustmentNoteIssued(note) =
-        event.decode::<AdjustmentEvent>().map_err(|e| e.to_string())?;
+    let AdjustmentEvent::AdjustmentNoteIssued(note) = event
+        .decode::<AdjustmentEvent>()
+        .map_err(|e| e.to_string())?;
     Ok(Some((id, note)))
 }
 
@@ -590,6 +588,9 @@ mod tests {
     #[test]
     fn notes_have_their_own_series() {
         let tenant = TenantId::default_tenant();
-        assert_ne!(series_id(&tenant, 2026), crate::series::series_id(&tenant, 2026));
+        assert_ne!(
+            series_id(&tenant, 2026),
+            crate::series::series_id(&tenant, 2026)
+        );
     }
 }

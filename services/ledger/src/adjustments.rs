@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn an_additional_charge_posts_like_an_invoice() {
         let (_, entry) = adjustment_entry(&note("0.88", "0.80", "0.08"), Utc::now()).unwrap();
-        assert_eq!(entry.postings[0], Posting::debit(ACCOUNTS_RECEIVABLE, dec!(0.88)));
+        assert_eq!(
+            entry.postings[0],
+            Posting::debit(ACCOUNTS_RECEIVABLE, dec!(0.88))
+        );
         crate::journal::check(&entry).expect("a valid entry");
         let (_, zero) = adjustment_entry(&note("0.00", "0.00", "0.00"), Utc::now()).unwrap();
         assert!(zero.postings.is_empty());

@@ -119,7 +119,12 @@ async fn an_adjustment_becomes_a_numbered_credit_note_and_a_balanced_entry_once(
     );
     let note = notes[0].adjustment.as_ref().unwrap();
     assert_eq!(
-        (note.status.as_str(), note.total_excl_vat.as_str(), note.total_vat.as_str(), note.total_incl_vat.as_str()),
+        (
+            note.status.as_str(),
+            note.total_excl_vat.as_str(),
+            note.total_vat.as_str(),
+            note.total_incl_vat.as_str()
+        ),
         ("adjustment", "-0.40", "-0.04", "-0.44")
     );
     assert_eq!(entries.len(), 2);

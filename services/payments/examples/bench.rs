@@ -4,8 +4,9 @@
 //!
 //! Each pair is `AuthorizeSessionPayment` (a 50.00 hold on a sandbox card) then `CapturePayment`
 //! (12.34, the rest released), with `BENCH_CONCURRENCY` pairs in flight (default 32) and
-//! `BENCH_PAIRS` pairs in all (default 4000). It prints pairs/s and operations/s (two per pair) and
-//! how long the relay took to publish every resulting event.
+//! `BENCH_PAIRS` pairs in all (default 4000), on a pool of `BENCH_POOL` connections (default 48).
+//! It prints pairs/s and operations/s (two per pair) and how long the relay took to publish every
+//! resulting event.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,12 +27,16 @@ fn env_number(name: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() {
+    // The service's logs on stderr, filtered by `JOULE_LOG` (`make bench-payments` sets `warn`).
+    let _telemetry =
+        joule_telemetry::init("payments-bench", None, joule_telemetry::LogFormat::Text)
+            .expect("telemetry");
     let pairs = env_number("BENCH_PAIRS", 4000);
     let concurrency = env_number("BENCH_CONCURRENCY", 32);
     let accounts = 200;
     let env = TestEnv::new().await;
     let mut settings = env.settings();
-    settings.database_max_connections = 40;
+    settings.database_max_connections = env_number("BENCH_POOL", 48) as u32;
     let running = joule_runtime::spawn(settings, &[joule_payments::SERVICE])
         .await
         .expect("payments starts");

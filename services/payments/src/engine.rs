@@ -30,7 +30,7 @@ use crate::methods::AccountMethods;
 use crate::provider::{
     AuthorizeCall, HoldCall, Provider, ProviderError, ProviderErrorKind, Providers, RefundCall,
 };
-use crate::store::Aggregates;
+use crate::store::{Aggregates, Versioned};
 use crate::wallet::Wallet;
 
 pub const FAULT_CRASH_AFTER_PROVIDER: &str = "JOULE_FAULT_PAYMENTS_CRASH_AFTER_PROVIDER";
@@ -153,10 +153,14 @@ impl Engine {
     async fn execute(
         &self,
         id: IntentId,
+        known: Option<Versioned<PaymentIntent>>,
         command: IntentCommand,
         meta: &CommandMeta,
-    ) -> Result<PaymentIntent, EngineError> {
-        Ok(self.intents.execute(&id.to_string(), command, meta).await?)
+    ) -> Result<Versioned<PaymentIntent>, EngineError> {
+        Ok(self
+            .intents
+            .execute_on(&id.to_string(), known, command, meta)
+            .await?)
     }
 
     /// Opens the intent (once) and places its hold.
@@ -166,21 +170,38 @@ impl Engine {
         open: Open,
         meta: &CommandMeta,
     ) -> Result<PaymentIntent, EngineError> {
-        let intent = self.execute(id, IntentCommand::Open(open), meta).await?;
-        self.drive(id, intent, meta).await
+        let intent = self
+            .execute(id, None, IntentCommand::Open(open), meta)
+            .await?;
+        self.drive_on(id, intent, meta).await
     }
 
     /// Runs pending operations until none is left.
     pub async fn drive(
         &self,
         id: IntentId,
-        mut intent: PaymentIntent,
+        intent: PaymentIntent,
         meta: &CommandMeta,
     ) -> Result<PaymentIntent, EngineError> {
-        while let Some(op) = intent.pending.clone() {
-            intent = self.perform(id, &intent, op, meta).await?;
+        let Some(op) = intent.pending.clone() else {
+            return Ok(intent);
+        };
+        // The caller's state carries no sequence: the first record reads the events again.
+        let intent = self.perform(id, &intent, None, op, meta).await?;
+        self.drive_on(id, intent, meta).await
+    }
+
+    async fn drive_on(
+        &self,
+        id: IntentId,
+        mut intent: Versioned<PaymentIntent>,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        while let Some(op) = intent.state.pending.clone() {
+            let state = intent.state.clone();
+            intent = self.perform(id, &state, Some(intent), op, meta).await?;
         }
-        Ok(intent)
+        Ok(intent.state)
     }
 
     fn provider(&self, intent: &PaymentIntent) -> Result<&Arc<dyn Provider>, EngineError> {
@@ -194,9 +215,10 @@ impl Engine {
         &self,
         id: IntentId,
         intent: &PaymentIntent,
+        known: Option<Versioned<PaymentIntent>>,
         op: PendingOp,
         meta: &CommandMeta,
-    ) -> Result<PaymentIntent, EngineError> {
+    ) -> Result<Versioned<PaymentIntent>, EngineError> {
         let context = intent.context.clone().ok_or(IntentError::NotFound)?;
         let provider = self.provider(intent)?;
         let currency = context.currency;
@@ -385,7 +407,7 @@ impl Engine {
                 }
             }
         };
-        self.execute(id, command, meta).await
+        self.execute(id, known, command, meta).await
     }
 
     /// Raises the hold to `new_total`: incremental authorisation where the provider offers it, a
@@ -400,9 +422,14 @@ impl Engine {
         let before = self.load(id).await?;
         let holds_before = before.holds.len();
         let intent = self
-            .execute(id, IntentCommand::RequestExtension { new_total }, meta)
+            .execute(
+                id,
+                None,
+                IntentCommand::RequestExtension { new_total },
+                meta,
+            )
             .await?;
-        let intent = self.drive(id, intent, meta).await?;
+        let intent = self.drive_on(id, intent, meta).await?;
         let outcome = if intent.authorized() >= new_total {
             ExtendOutcome::Extended(if intent.holds.len() > holds_before {
                 ExtensionMode::SecondHold
@@ -432,6 +459,7 @@ impl Engine {
         let intent = self
             .execute(
                 id,
+                None,
                 IntentCommand::RequestCapture {
                     amount: amount.amount,
                     currency: amount.currency,
@@ -439,7 +467,7 @@ impl Engine {
                 meta,
             )
             .await?;
-        self.drive(id, intent, meta).await
+        self.drive_on(id, intent, meta).await
     }
 
     pub async fn void(
@@ -450,13 +478,14 @@ impl Engine {
         let intent = self
             .execute(
                 id,
+                None,
                 IntentCommand::RequestVoid {
                     reason: VoidReason::Requested,
                 },
                 meta,
             )
             .await?;
-        self.drive(id, intent, meta).await
+        self.drive_on(id, intent, meta).await
     }
 
     pub async fn refund(
@@ -470,6 +499,7 @@ impl Engine {
         let intent = self
             .execute(
                 id,
+                None,
                 IntentCommand::RequestRefund {
                     refund_id,
                     amount: amount.amount,
@@ -479,7 +509,7 @@ impl Engine {
                 meta,
             )
             .await?;
-        self.drive(id, intent, meta).await
+        self.drive_on(id, intent, meta).await
     }
 
     /// A failed capture whose retry time has come is asked again.
@@ -489,9 +519,14 @@ impl Engine {
         meta: &CommandMeta,
     ) -> Result<PaymentIntent, EngineError> {
         let intent = self
-            .execute(id, IntentCommand::RetryCapture { at: Utc::now() }, meta)
+            .execute(
+                id,
+                None,
+                IntentCommand::RetryCapture { at: Utc::now() },
+                meta,
+            )
             .await?;
-        self.drive(id, intent, meta).await
+        self.drive_on(id, intent, meta).await
     }
 
     /// Resumes whatever is pending on an intent (after a crash or a provider outage).

@@ -1016,8 +1016,10 @@ impl PaymentIntent {
                 _ => vec![],
             },
             Observed::Captured { reference, amount } => {
-                let known = self.holds.iter().any(|h| h.reference == reference);
-                if self.status == Some(Status::Authorized) && self.captured.is_zero() && known {
+                // With several holds, one hold's capture is not the intent's: the engine records
+                // the whole capture itself.
+                let only = self.holds.len() == 1 && self.holds[0].reference == reference;
+                if self.status == Some(Status::Authorized) && self.captured.is_zero() && only {
                     vec![IntentEvent::PaymentCaptured {
                         context,
                         amount,
@@ -1820,6 +1822,30 @@ mod tests {
                 observed: Observed::Captured {
                     reference: "h1".into(),
                     amount: dec!(12),
+                },
+                at: at(),
+            })
+            .then_expect_events(vec![]);
+        // With a second hold, one hold's capture is not the intent's: nothing.
+        let mut two_holds = authorized();
+        two_holds.push(IntentEvent::ExtensionRequested {
+            attempt: 1,
+            new_total: dec!(80),
+        });
+        two_holds.push(IntentEvent::HoldExtended {
+            context: context(),
+            mode: ExtensionMode::SecondHold,
+            reference: "h2".into(),
+            added: dec!(30),
+            total: dec!(80),
+            at: at(),
+        });
+        Intent::with(())
+            .given(two_holds)
+            .when(IntentCommand::Reconcile {
+                observed: Observed::Captured {
+                    reference: "h2".into(),
+                    amount: dec!(10),
                 },
                 at: at(),
             })

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore as _};
 use joule_store::CommandMeta;
 use postgres_es::PostgresEventRepository;
@@ -48,18 +48,43 @@ where
         command: A::Command,
         meta: &CommandMeta,
     ) -> Result<A, AggregateError<A::Error>> {
+        Ok(self.execute_on(id, None, command, meta).await?.state)
+    }
+
+    /// Like [`Aggregates::execute`], starting from `known` (the state and sequence a previous command
+    /// of this process left) instead of reading the events again. If another writer committed since,
+    /// the commit conflicts and the command runs again on the events as stored.
+    pub async fn execute_on(
+        &self,
+        id: &str,
+        known: Option<Versioned<A>>,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Versioned<A>, AggregateError<A::Error>> {
         let metadata = metadata(meta);
+        let mut known = known;
         let mut attempt = 0u32;
         loop {
-            let mut context = self.store.load_aggregate(id).await?;
+            let mut context = match known.take() {
+                Some(v) => EventStoreAggregateContext {
+                    aggregate_id: id.to_owned(),
+                    aggregate: v.state,
+                    current_sequence: v.sequence,
+                    current_snapshot: None,
+                },
+                None => self.store.load_aggregate(id).await?,
+            };
             let sink = cqrs_es::event_sink::EventSink::default();
             context
                 .aggregate()
                 .handle(command.clone(), &(), &sink)
                 .await
                 .map_err(AggregateError::UserError)?;
-            let after = context.aggregate().clone();
             let events = sink.collect().await;
+            let after = Versioned {
+                state: context.aggregate().clone(),
+                sequence: context.current_sequence + events.len(),
+            };
             if events.is_empty() {
                 return Ok(after);
             }
@@ -73,4 +98,11 @@ where
             }
         }
     }
+}
+
+/// An aggregate with the sequence number of its last event.
+#[derive(Debug, Clone)]
+pub struct Versioned<A> {
+    pub state: A,
+    pub sequence: usize,
 }

@@ -79,7 +79,10 @@ fn rerate_status(error: RerateError) -> Status {
     }
 }
 
-fn timestamp(t: Option<&joule_proto::Timestamp>, field: &str) -> Result<Option<DateTime<Utc>>, Status> {
+fn timestamp(
+    t: Option<&joule_proto::Timestamp>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, Status> {
     match t {
         None => Ok(None),
         Some(ts) => from_proto(Some(ts))
@@ -131,20 +134,31 @@ impl TariffGrpc {
         Ok(id)
     }
 
-    async fn command(&self, id: TariffId, command: TariffCommand, tenant: String) -> Result<(), Status> {
+    async fn command(
+        &self,
+        id: TariffId,
+        command: TariffCommand,
+        tenant: String,
+    ) -> Result<(), Status> {
         joule_store::execute(&self.cqrs, &id.to_string(), command, self.meta(tenant))
             .await
             .map_err(status)
     }
 
     /// The versions once the command's event is projected (the relay runs right after the commit).
-    async fn version_after(&self, id: TariffId, version: Option<u32>) -> Result<v1::TariffVersion, Status> {
+    async fn version_after(
+        &self,
+        id: TariffId,
+        version: Option<u32>,
+    ) -> Result<v1::TariffVersion, Status> {
         for _ in 0..50 {
             let versions = read::versions(&self.pool, &id.to_string())
                 .await
                 .map_err(store_unavailable)?;
             let found = match version {
-                Some(n) => versions.iter().find(|v| v.version == n && v.corrected_at.is_some()),
+                Some(n) => versions
+                    .iter()
+                    .find(|v| v.version == n && v.corrected_at.is_some()),
                 None => versions.last(),
             };
             if let Some(v) = found {
@@ -152,7 +166,9 @@ impl TariffGrpc {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        Err(Status::unavailable("the version is recorded but not readable yet"))
+        Err(Status::unavailable(
+            "the version is recorded but not readable yet",
+        ))
     }
 }
 
@@ -245,22 +261,18 @@ impl TariffService for TariffGrpc {
             let id = self.owned(&tenant, &r.tariff_id).await?;
             let valid_from = timestamp(r.valid_from.as_ref(), "valid_from")?
                 .ok_or_else(|| Status::invalid_argument("valid_from: is required"))?;
-            let before = read::versions(&self.pool, &id.to_string())
-                .await
-                .map_err(store_unavailable)?
-                .len();
             let command = TariffCommand::PublishVersion {
                 ocpi_json: r.ocpi_json,
                 valid_from,
                 published_at: Utc::now(),
             };
             self.command(id, command, tenant).await?;
-            let version = u32::try_from(before + 1).unwrap_or(u32::MAX);
-            for _ in 0..50 {
+            // Versions start strictly after each other, so valid_from names the new one.
+            for _ in 0..100 {
                 let versions = read::versions(&self.pool, &id.to_string())
                     .await
                     .map_err(store_unavailable)?;
-                if let Some(v) = versions.iter().find(|v| v.version == version) {
+                if let Some(v) = versions.iter().find(|v| v.valid_from == Some(valid_from)) {
                     return Ok(Response::new(version_to_proto(&id.to_string(), v)));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -287,7 +299,9 @@ impl TariffService for TariffGrpc {
                 corrected_at: Utc::now(),
             };
             self.command(id, command, tenant).await?;
-            self.version_after(id, Some(r.version)).await.map(Response::new)
+            self.version_after(id, Some(r.version))
+                .await
+                .map(Response::new)
         }
         .instrument(span)
         .await
@@ -436,15 +450,20 @@ impl TariffService for TariffGrpc {
             let tenant = self.tenant(&r.tenant_id)?;
             let id = self.owned(&tenant, &r.tariff_id).await?;
             let start = timestamp(r.start.as_ref(), "start")?.unwrap_or_else(Utc::now);
-            let zone = if r.time_zone.is_empty() { "UTC" } else { r.time_zone.as_str() };
+            let zone = if r.time_zone.is_empty() {
+                "UTC"
+            } else {
+                r.time_zone.as_str()
+            };
             let tz: joule_tariff::Tz = zone.parse().map_err(|_| {
                 Status::invalid_argument(format!("time_zone: {zone:?} is not an IANA time zone"))
             })?;
             let versions = read::versions(&self.pool, &id.to_string())
                 .await
                 .map_err(store_unavailable)?;
-            let version = read::in_force(&versions, start)
-                .ok_or_else(|| Status::failed_precondition("no version of the tariff is in force then"))?;
+            let version = read::in_force(&versions, start).ok_or_else(|| {
+                Status::failed_precondition("no version of the tariff is in force then")
+            })?;
             let tariff = joule_tariff::Tariff::parse(&version.ocpi_json)
                 .map_err(|e| Status::failed_precondition(format!("stored tariff: {e}")))?;
             let request = joule_tariff::QuoteRequest {

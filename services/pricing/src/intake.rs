@@ -117,10 +117,12 @@ impl SessionIntake {
                     // event is version 1.
                     let chosen = match read::in_force(&versions, started_at) {
                         Some(v) => Some((v.version, v.ocpi_json.clone())),
-                        None if versions.is_empty() => read::tariff(&self.pool, &resolved.tariff_id)
-                            .await
-                            .map_err(transient)?
-                            .map(|t| (1, t.ocpi_json)),
+                        None if versions.is_empty() => {
+                            read::tariff(&self.pool, &resolved.tariff_id)
+                                .await
+                                .map_err(transient)?
+                                .map(|t| (1, t.ocpi_json))
+                        }
                         None => {
                             return Ok(fail(format!(
                                 "tariff {tariff_id} has no version in force at {started_at}"

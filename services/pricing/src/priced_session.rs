@@ -456,7 +456,11 @@ impl Aggregate for PricedSession {
 }
 
 /// Prices a session's facts: the tariff version, then the contract's discounts.
-pub fn price(session: &SessionFacts, pricing: &Pricing, time_zone: &str) -> Result<Breakdown, String> {
+pub fn price(
+    session: &SessionFacts,
+    pricing: &Pricing,
+    time_zone: &str,
+) -> Result<Breakdown, String> {
     let time_zone: Tz = time_zone.parse().map_err(|_| {
         format!(
             "charger {} has no valid time zone: {time_zone:?}",
@@ -598,7 +602,10 @@ mod tests {
             panic!("{events:?}");
         };
         // 4 kWh more at 0.25: +1.00 (+1.10).
-        assert_eq!((r.energy_wh, r.delta()), (dec!(24000), (dec!(1), dec!(1.1))));
+        assert_eq!(
+            (r.energy_wh, r.delta()),
+            (dec!(24000), (dec!(1), dec!(1.1)))
+        );
     }
 
     fn priced_event() -> PricedSessionEvent {

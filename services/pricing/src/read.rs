@@ -278,9 +278,13 @@ pub async fn priced_session_view(
     if row.try_get::<String, _>("tenant_id")? != tenant_id {
         return Ok(None);
     }
-    let s = |d: Option<rust_decimal::Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
-    let breakdown: Option<sqlx::types::Json<joule_tariff::PricedSession>> = row.try_get("breakdown")?;
-    let tariff_id: String = row.try_get::<Option<String>, _>("tariff_id")?.unwrap_or_default();
+    let s =
+        |d: Option<rust_decimal::Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+    let breakdown: Option<sqlx::types::Json<joule_tariff::PricedSession>> =
+        row.try_get("breakdown")?;
+    let tariff_id: String = row
+        .try_get::<Option<String>, _>("tariff_id")?
+        .unwrap_or_default();
     let version = row
         .try_get::<Option<i32>, _>("tariff_version")?
         .and_then(|v| u32::try_from(v).ok())
@@ -289,7 +293,8 @@ pub async fn priced_session_view(
         Some(b) => Some(v1::PriceBreakdown {
             tariff_id: tariff_id.clone(),
             tariff_version: version,
-            breakdown_json: serde_json::to_string(&b.0).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            breakdown_json: serde_json::to_string(&b.0)
+                .map_err(|e| sqlx::Error::Decode(e.into()))?,
             totals_json: serde_json::to_string(&joule_tariff::OcpiTotals::of(&b.0))
                 .map_err(|e| sqlx::Error::Decode(e.into()))?,
         }),
@@ -325,12 +330,18 @@ pub async fn priced_session_view(
         status: row.try_get("status")?,
         tariff_id,
         tariff_version: version,
-        tariff_source: row.try_get::<Option<String>, _>("tariff_source")?.unwrap_or_default(),
-        currency: row.try_get::<Option<String>, _>("currency")?.unwrap_or_default(),
+        tariff_source: row
+            .try_get::<Option<String>, _>("tariff_source")?
+            .unwrap_or_default(),
+        currency: row
+            .try_get::<Option<String>, _>("currency")?
+            .unwrap_or_default(),
         priced,
         adjustments,
         total_excl_vat: s(current_excl.or(row.try_get("total_excl_vat")?)),
         total_incl_vat: s(current_incl.or(row.try_get("total_incl_vat")?)),
-        reason: row.try_get::<Option<String>, _>("reason")?.unwrap_or_default(),
+        reason: row
+            .try_get::<Option<String>, _>("reason")?
+            .unwrap_or_default(),
     }))
 }

@@ -9,7 +9,7 @@
 //!   batches with the aggregate's optimistic sequence rule (the next sequence of each session; a
 //!   concurrent writer makes the batch fail and it is retried). Because it reads current prices
 //!   from the read table, it first waits for the relay to have projected every priced-session event,
-//!   and one run at a time holds an advisory lock. See docs/adr/007-*.md.
+//!   and one run at a time holds an advisory lock. See docs/adr/014-*.md.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,8 +27,7 @@ use sqlx::{PgPool, Row};
 
 use crate::SCHEMA;
 use crate::priced_session::{
-    PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing, RerateInput, WireLine,
-    rerate,
+    PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing, RerateInput, WireLine, rerate,
 };
 use crate::read::{self, StoredVersion};
 
@@ -299,11 +298,14 @@ async fn run(
             AND ($2::timestamptz IS NULL OR started_at >= $2) AND ($3::timestamptz IS NULL OR started_at < $3)"
     );
     let mut rows = sqlx::query(&sql)
-    .bind(tariff_id)
-    .bind(from)
-    .bind(until)
-    .fetch(pool);
+        .bind(tariff_id)
+        .bind(from)
+        .bind(until)
+        .fetch(pool);
     let mut batch: Vec<Row_> = Vec::with_capacity(BATCH);
+    // Appending is the slow part: up to APPENDS_IN_FLIGHT batches are written at once, each on its own
+    // connection, while the next batch is read and priced.
+    let mut appends: tokio::task::JoinSet<Result<u64, RerateError>> = tokio::task::JoinSet::new();
     loop {
         let next = rows.try_next().await?;
         if let Some(r) = &next {
@@ -322,13 +324,34 @@ async fn run(
             )
             .await;
             stats.failed += failed;
-            stats.adjusted += append(pool, &events, &meta, &rerating_id).await?;
+            while appends.len() >= APPENDS_IN_FLIGHT {
+                stats.adjusted += joined(appends.join_next().await)?;
+            }
+            let (pool, meta) = (pool.clone(), meta.clone());
+            appends.spawn(async move { append(&pool, &events, &meta).await });
         }
         if next.is_none() {
             break;
         }
     }
+    while let Some(done) = appends.join_next().await {
+        stats.adjusted += joined(Some(done))?;
+    }
     Ok(stats)
+}
+
+const APPENDS_IN_FLIGHT: usize = 2;
+
+fn joined(
+    done: Option<Result<Result<u64, RerateError>, tokio::task::JoinError>>,
+) -> Result<u64, RerateError> {
+    match done {
+        None => Ok(0),
+        Some(Ok(result)) => result,
+        Some(Err(e)) => Err(RerateError::Store(sqlx::Error::Protocol(format!(
+            "an append task failed: {e}"
+        )))),
+    }
 }
 
 fn read_row(r: &sqlx::postgres::PgRow) -> Result<Row_, RerateError> {
@@ -431,7 +454,10 @@ async fn price_batch(
                                 tariff_source: String::new(),
                                 // Cloning a parsed tariff is far cheaper than parsing it again.
                                 tariff: Box::new(tariff.clone()),
-                                discounts: discounts.get(&s.account_id).cloned().unwrap_or_default(),
+                                discounts: discounts
+                                    .get(&s.account_id)
+                                    .cloned()
+                                    .unwrap_or_default(),
                             };
                             let input = RerateInput {
                                 session_id: s.session_id,
@@ -463,27 +489,28 @@ async fn price_batch(
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .filter_map(|h| h.join().ok())
-                .fold((Vec::new(), 0), |(mut all, f), (events, failed)| {
+            handles.into_iter().filter_map(|h| h.join().ok()).fold(
+                (Vec::new(), 0),
+                |(mut all, f), (events, failed)| {
                     all.extend(events);
                     (all, f + failed)
-                })
+                },
+            )
         })
     };
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_default()
+    tokio::task::spawn_blocking(work).await.unwrap_or_default()
 }
 
-/// Appends `SessionRerated` events, each as the next event of its session, in one transaction;
-/// retried when a concurrent writer took a sequence first. Returns how many were appended.
+/// Appends `SessionRerated` events, each as the next event of its session, in one statement (all or
+/// nothing); retried when a concurrent writer took a sequence first. Returns how many were appended.
+///
+/// A run reads each session once, so it never appends twice for a session; a run that is started
+/// again after a crash reads the prices the first one already adjusted (once the relay projected
+/// them) and finds nothing left to change.
 async fn append(
     pool: &PgPool,
     events: &[(String, String)],
     meta: &str,
-    rerating_id: &str,
 ) -> Result<u64, RerateError> {
     if events.is_empty() {
         return Ok(0);
@@ -498,17 +525,11 @@ async fn append(
                     (SELECT COALESCE(max(e.sequence), 0) + 1 FROM {SCHEMA}.events e
                       WHERE e.aggregate_type = 'PricedSession' AND e.aggregate_id = x.id),
                     'SessionRerated', '1.0', x.payload::json, $3::json
-               FROM unnest($1::text[], $2::text[]) AS x(id, payload)
-              WHERE NOT EXISTS (
-                    SELECT 1 FROM {SCHEMA}.events e
-                     WHERE e.aggregate_type = 'PricedSession' AND e.aggregate_id = x.id
-                       AND e.event_type = 'SessionRerated'
-                       AND e.payload::jsonb -> 'SessionRerated' ->> 'rerating_id' = $4)"
+               FROM unnest($1::text[], $2::text[]) AS x(id, payload)"
         ))
         .bind(&ids)
         .bind(&payloads)
         .bind(meta)
-        .bind(rerating_id)
         .execute(pool)
         .await;
         match result {

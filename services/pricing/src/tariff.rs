@@ -19,17 +19,29 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Scope {
-    Site { site_id: String },
-    Charger { charger_id: String },
-    Connector { charger_id: String, connector_id: u32 },
+    Site {
+        site_id: String,
+    },
+    Charger {
+        charger_id: String,
+    },
+    Connector {
+        charger_id: String,
+        connector_id: u32,
+    },
 }
 
 /// Whom a contract override is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Party {
-    Account { account_id: String },
-    Fleet { fleet_id: String, account_ids: Vec<String> },
+    Account {
+        account_id: String,
+    },
+    Fleet {
+        fleet_id: String,
+        account_ids: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

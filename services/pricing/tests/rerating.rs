@@ -9,7 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
 use joule_domain::{AccountId, ChargerId, SessionId};
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
-use joule_proto::v1::{self, ChargerRegistered, SessionCompleted, SessionPriceAdjusted, SessionPriced};
+use joule_proto::v1::{
+    self, ChargerRegistered, SessionCompleted, SessionPriceAdjusted, SessionPriced,
+};
 use joule_proto::{EventName, Message};
 use joule_testkit::TestEnv;
 use tonic::transport::Channel;
@@ -89,8 +91,12 @@ impl Harness {
             tariff_id: tariff_id.into(),
             time_zone: "Europe/Berlin".into(),
         };
-        self.publish(format!("registry.charger.{charger}"), &charger.to_string(), &m)
-            .await;
+        self.publish(
+            format!("registry.charger.{charger}"),
+            &charger.to_string(),
+            &m,
+        )
+        .await;
     }
 
     async fn complete(
@@ -118,8 +124,12 @@ impl Harness {
             energy_wh: wh.into(),
             flags: vec![],
         };
-        self.publish(format!("session.{session}.completed"), &session.to_string(), &m)
-            .await;
+        self.publish(
+            format!("session.{session}.completed"),
+            &session.to_string(),
+            &m,
+        )
+        .await;
     }
 
     async fn messages<M: Message + EventName + Default>(&self, session: SessionId) -> Vec<M> {
@@ -128,7 +138,9 @@ impl Harness {
             .await
             .expect("read PRICING")
             .into_iter()
-            .filter(|(subject, e)| e.event_type == M::NAME && subject.contains(&session.to_string()))
+            .filter(|(subject, e)| {
+                e.event_type == M::NAME && subject.contains(&session.to_string())
+            })
             .map(|(_, e)| decode_payload::<M>(&e).expect("decodes"))
             .collect()
     }
@@ -173,7 +185,9 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
             tenant_id: String::new(),
             tariff_id: site_tariff.clone(),
             ocpi_json: tariff("0.50"),
-            valid_from: Some(joule_proto::time::to_proto(june - chrono::TimeDelta::days(1))),
+            valid_from: Some(joule_proto::time::to_proto(
+                june - chrono::TimeDelta::days(1),
+            )),
         })
         .await
         .unwrap_err();
@@ -212,22 +226,54 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
     // A fleet member in June: the contract tariff (0.20) with 10 % off: 4.50 * 0.9 = 4.05.
     let (may, june_s, fleet) = (SessionId::new(), SessionId::new(), SessionId::new());
     let someone = AccountId::new().to_string();
-    h.complete(may, charger, &someone, Utc.with_ymd_and_hms(2024, 5, 20, 8, 0, 0).unwrap(), "20000")
-        .await;
-    h.complete(june_s, charger, &someone, Utc.with_ymd_and_hms(2024, 6, 20, 8, 0, 0).unwrap(), "20000")
-        .await;
-    h.complete(fleet, charger, &member, Utc.with_ymd_and_hms(2024, 6, 21, 8, 0, 0).unwrap(), "20000")
-        .await;
+    h.complete(
+        may,
+        charger,
+        &someone,
+        Utc.with_ymd_and_hms(2024, 5, 20, 8, 0, 0).unwrap(),
+        "20000",
+    )
+    .await;
+    h.complete(
+        june_s,
+        charger,
+        &someone,
+        Utc.with_ymd_and_hms(2024, 6, 20, 8, 0, 0).unwrap(),
+        "20000",
+    )
+    .await;
+    h.complete(
+        fleet,
+        charger,
+        &member,
+        Utc.with_ymd_and_hms(2024, 6, 21, 8, 0, 0).unwrap(),
+        "20000",
+    )
+    .await;
     let may_priced = h.wait::<SessionPriced>(may, 1).await.remove(0);
     let june_priced = h.wait::<SessionPriced>(june_s, 1).await.remove(0);
     let fleet_priced = h.wait::<SessionPriced>(fleet, 1).await.remove(0);
     assert_eq!(
-        (may_priced.total_excl_vat.as_str(), may_priced.tariff_version, may_priced.tariff_source.as_str()),
+        (
+            may_priced.total_excl_vat.as_str(),
+            may_priced.tariff_version,
+            may_priced.tariff_source.as_str()
+        ),
         ("6.5", 1, "site")
     );
-    assert_eq!((june_priced.total_excl_vat.as_str(), june_priced.tariff_version), ("8.5", 2));
     assert_eq!(
-        (fleet_priced.total_excl_vat.as_str(), fleet_priced.tariff_source.as_str(), fleet_priced.tariff_id.as_str()),
+        (
+            june_priced.total_excl_vat.as_str(),
+            june_priced.tariff_version
+        ),
+        ("8.5", 2)
+    );
+    assert_eq!(
+        (
+            fleet_priced.total_excl_vat.as_str(),
+            fleet_priced.tariff_source.as_str(),
+            fleet_priced.tariff_id.as_str()
+        ),
         ("4.05", "fleet_contract", contract_tariff.as_str())
     );
 
@@ -261,7 +307,11 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
     let adjusted = h.wait::<SessionPriceAdjusted>(may, 1).await.remove(0);
     // 20 kWh * -0.02 = -0.40 (-0.44 incl. 10 % VAT); the lines reverse the old ones and add the new.
     assert_eq!(
-        (adjusted.delta_excl_vat.as_str(), adjusted.delta_incl_vat.as_str(), adjusted.total_excl_vat.as_str()),
+        (
+            adjusted.delta_excl_vat.as_str(),
+            adjusted.delta_incl_vat.as_str(),
+            adjusted.total_excl_vat.as_str()
+        ),
         ("-0.4", "-0.44", "6.1")
     );
     let sum: rust_decimal::Decimal = adjusted
@@ -311,7 +361,10 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let view = view.expect("adjustment projected");
-    assert_eq!((view.total_excl_vat.as_str(), view.tariff_version), ("6.1", 1));
+    assert_eq!(
+        (view.total_excl_vat.as_str(), view.tariff_version),
+        ("6.1", 1)
+    );
     assert_eq!(view.adjustments[0].reason, "tariff correction");
     assert!(view.priced.unwrap().breakdown_json.contains("\"lines\""));
 
@@ -321,7 +374,9 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
         .quote(v1::QuoteRequest {
             tenant_id: String::new(),
             tariff_id: site_tariff.clone(),
-            start: Some(joule_proto::time::to_proto(june + chrono::TimeDelta::days(3))),
+            start: Some(joule_proto::time::to_proto(
+                june + chrono::TimeDelta::days(3),
+            )),
             energy_kwh: "30".into(),
             power_kw: "50".into(),
             parking_minutes: 0,

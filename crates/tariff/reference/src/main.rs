@@ -140,7 +140,11 @@ fn bench(dir: &Path, rounds: usize) -> Result<(), String> {
     let price_only = priced as f64 / start.elapsed().as_secs_f64();
     println!("parse+price sessions/s {parse_price:.0}");
     println!("price-only sessions/s {price_only:.0}");
-    eprintln!("ocpi-reference: {} of {} cases priceable", ok.len(), cases.len());
+    eprintln!(
+        "ocpi-reference: {} of {} cases priceable",
+        ok.len(),
+        cases.len()
+    );
     Ok(())
 }
 
@@ -151,7 +155,9 @@ fn main() -> ExitCode {
         [cmd, dir] if cmd == "bench" => bench(Path::new(dir), 3),
         [cmd, dir, flag, n] if cmd == "bench" && flag == "--rounds" => match n.parse() {
             Ok(n) if n > 0 => bench(Path::new(dir), n),
-            _ => Err(format!("--rounds: must be a positive whole number, not {n:?}")),
+            _ => Err(format!(
+                "--rounds: must be a positive whole number, not {n:?}"
+            )),
         },
         _ => Err("usage: ocpi-reference price DIR | ocpi-reference bench DIR [--rounds N]".into()),
     };

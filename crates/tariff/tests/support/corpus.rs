@@ -161,7 +161,11 @@ fn restrictions(rng: &mut Rng, mix: Mix, start_day: i64) -> Option<String> {
     let mut seen = std::collections::BTreeSet::new();
     parts.retain(|p| {
         let key = p.split(':').next().unwrap_or("");
-        let key = key.replace("min_", "").replace("max_", "").replace("start_", "").replace("end_", "");
+        let key = key
+            .replace("min_", "")
+            .replace("max_", "")
+            .replace("start_", "")
+            .replace("end_", "");
         seen.insert(key)
     });
     (!parts.is_empty()).then(|| format!("{{{}}}", parts.join(",")))
@@ -203,7 +207,7 @@ fn tariff(rng: &mut Rng, mix: Mix, id: usize, start_day: i64) -> String {
     }
     if mix == Mix::Full && rng.chance(15) {
         // Above any min_price (at most 5.00), incl. VAT above excl.
-        let v = 500_00 + rng.range(0, 3000_00);
+        let v = 50_000 + rng.range(0, 300_000);
         let _ = write!(
             extra,
             r#","max_price":{{"excl_vat":{}.{:02},"incl_vat":{}.{:02}}}"#,
@@ -312,11 +316,12 @@ pub fn generate(seed: u64, n: usize, mix: Mix) -> Vec<Case> {
             let start_day = (start - Y2024) / 86_400;
             let tariff = tariff(&mut rng, mix, i, start_day);
             let with_power = tariff.contains("_power");
+            let zone: &&'static str = rng.pick(ZONES);
             Case {
                 name: format!("case-{i:06}"),
                 cdr: cdr(&mut rng, mix, i, start, with_power),
                 tariff,
-                tz: *rng.pick(ZONES),
+                tz: zone,
             }
         })
         .collect()

@@ -56,7 +56,9 @@ fn time_param(query: &RawQuery, name: &str, v: &mut Validator) -> Option<DateTim
             name,
             DateTime::parse_from_rfc3339(raw)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| format!("must be an RFC 3339 time such as 2026-06-01T00:00:00Z, not {raw:?}")),
+                .map_err(|_| {
+                    format!("must be an RFC 3339 time such as 2026-06-01T00:00:00Z, not {raw:?}")
+                }),
         )
     })
 }
@@ -157,9 +159,9 @@ pub async fn correct_version(
 ) -> Result<Json<VersionView>, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     let version: u32 = path_id(&version, "tariff version")?;
-    let reason = query
-        .get("reason")
-        .ok_or_else(|| ApiError::field("reason", "is required: say why the version is corrected"))?;
+    let reason = query.get("reason").ok_or_else(|| {
+        ApiError::field("reason", "is required: say why the version is corrected")
+    })?;
     let corrected = state
         .upstream
         .tariffs
@@ -419,7 +421,10 @@ pub async fn rerate(
     let mut v = Validator::default();
     match (&body.tariff_id, body.session_ids.is_empty()) {
         (None, true) => v.reject("tariff_id", "name a tariff or session_ids to re-rate"),
-        (Some(_), false) => v.reject("session_ids", "give either tariff_id or session_ids, not both"),
+        (Some(_), false) => v.reject(
+            "session_ids",
+            "give either tariff_id or session_ids, not both",
+        ),
         _ => {}
     }
     if body.reason.trim().is_empty() {

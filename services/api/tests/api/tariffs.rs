@@ -60,3 +60,113 @@ async fn invalid_and_unknown_tariffs_are_problems() {
         .await
         .problem(StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn tariff_versions_corrections_quotes_and_retirement() {
+    let app = App::spawn_with_pricing().await;
+    let id = app.create("/v1/tariffs", &ocpi_tariff()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut v2 = ocpi_tariff();
+    v2["elements"][0]["price_components"][0]["price"] = json!(0.35);
+    let published = app
+        .post(
+            &format!("/v1/tariffs/{id}/versions?valid_from=2026-06-01T00:00:00Z"),
+            &v2,
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::CREATED, "{}", published.body);
+    assert_eq!(published.body["version"], 2);
+    assert_eq!(published.body["valid_from"], "2026-06-01T00:00:00Z");
+    app.post(&format!("/v1/tariffs/{id}/versions"), &v2)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A correction of version 1 needs a reason, and keeps the version number.
+    let mut fixed = ocpi_tariff();
+    fixed["elements"][0]["price_components"][0]["price"] = json!(0.29);
+    let put = |path: String| {
+        app.client
+            .put(app.url(&path))
+            .bearer_auth(&app.token)
+            .json(&fixed)
+            .send()
+    };
+    let no_reason = put(format!("/v1/tariffs/{id}/versions/1")).await.unwrap();
+    assert_eq!(no_reason.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let corrected = put(format!("/v1/tariffs/{id}/versions/1?reason=typo"))
+        .await
+        .unwrap();
+    assert_eq!(corrected.status(), StatusCode::OK);
+    let versions = app.get(&format!("/v1/tariffs/{id}/versions")).await;
+    assert_eq!(versions.body["data"][0]["correction_reason"], "typo");
+    assert_eq!(
+        versions.body["data"][0]["tariff"]["elements"][0]["price_components"][0]["price"],
+        0.29
+    );
+    assert_eq!(versions.body["data"].as_array().unwrap().len(), 2);
+
+    // 30 kWh at 50 kW on 2 June 2026: version 2, 0.35/kWh: 10.50 (12.495 incl. 19 %).
+    let quote = app
+        .post(
+            &format!("/v1/tariffs/{id}/quote"),
+            &json!({ "start": "2026-06-02T10:00:00Z", "energy_kwh": "30", "power_kw": "50", "time_zone": "Europe/Berlin" }),
+        )
+        .await;
+    assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
+    assert_eq!(quote.body["tariff_version"], 2);
+    assert_eq!(quote.body["totals"]["total_cost"]["excl_vat"], "10.5");
+    assert_eq!(quote.body["totals"]["total_cost"]["incl_vat"], "12.495");
+    app.post(
+        &format!("/v1/tariffs/{id}/quote"),
+        &json!({ "energy_kwh": "30", "power_kw": "0" }),
+    )
+    .await
+    .problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    let assigned = app
+        .post(
+            &format!("/v1/tariffs/{id}/assignments"),
+            &json!({ "scope": "building", "scope_id": "s1" }),
+        )
+        .await;
+    assigned.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let assigned = app
+        .post(
+            &format!("/v1/tariffs/{id}/assignments"),
+            &json!({ "scope": "site", "scope_id": "s1" }),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::NO_CONTENT);
+
+    app.post("/v1/pricing/reratings", &json!({ "reason": "" }))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let run = app
+        .post(
+            "/v1/pricing/reratings",
+            &json!({ "tariff_id": id, "reason": "typo in version 1" }),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    assert_eq!(run.body["sessions_examined"], 0);
+
+    let retired = app
+        .client
+        .delete(app.url(&format!("/v1/tariffs/{id}")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retired.status(), StatusCode::NO_CONTENT);
+    app.post(
+        &format!("/v1/tariffs/{id}/versions?valid_from=2027-01-01T00:00:00Z"),
+        &v2,
+    )
+    .await
+    .problem(StatusCode::CONFLICT);
+    app.get(&format!("/v1/pricing/sessions/{}", uuid::Uuid::new_v4()))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+}
