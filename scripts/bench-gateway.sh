@@ -118,7 +118,16 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }  # user nice system irq softirq
-sum_ticks() { local t=0; for p in "$@"; do t=$((t + $(ticks "$p"))); done; echo $t; }
+snap_ticks() { for p in "$@"; do echo "$p:$(ticks "$p")"; done; }  # pid:ticks words
+delta_ticks() {  # delta_ticks "BEFORE-SNAPSHOT": ticks used since, by the processes still alive
+  local t=0 entry pid before now
+  for entry in $1; do
+    pid=${entry%%:*}; before=${entry#*:}
+    [ -r "/proc/$pid/stat" ] || continue
+    now=$(ticks "$pid"); t=$((t + now - before))
+  done
+  echo $t
+}
 established() { ss -Htn state established "( src 127.0.0.1:$OCPP_PORT )" | wc -l; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: polls every 0.2 s
@@ -235,7 +244,7 @@ fi
 
 # --- throughput and latency --------------------------------------------------------------------
 load_run() {  # load_run NAME RATE
-  local name=$1 rate=$2 nats pg g0 n0 p0 s0 g1 n1 p1 s1 secs
+  local name=$1 rate=$2 nats pg g0 n0 p0 s0 b0 t0 g1 n1 p1 s1 b1 t1 secs
   log "load $name: $BENCH_LOAD_CHARGERS chargers, rate ${rate:-unlimited}, $BENCH_LOAD_SECS s"
   sim "$BENCH_OUT/load-$name-sim.log" --mode load --chargers "$BENCH_LOAD_CHARGERS" \
     --duration "$BENCH_LOAD_SECS" --drain 20 --rate "$rate" --connect-rate 5000 \
@@ -244,13 +253,15 @@ load_run() {  # load_run NAME RATE
   wait_for 120 "load chargers ready" in_log "$BENCH_OUT/load-$name-sim.log" "milestone all-ready" || true
   sleep 5
   nats=$(pgrep -x nats-server | tr '\n' ' '); pg=$(pgrep -x postgres | tr '\n' ' ')
-  g0=$(ticks "$GATEWAY_PID"); n0=$(sum_ticks $nats); p0=$(sum_ticks $pg); s0=$(ticks "$simpid"); b0=$(busy_ticks); t0=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  g0=$(ticks "$GATEWAY_PID"); n0=$(snap_ticks $nats); p0=$(snap_ticks $pg); s0=$(ticks "$simpid"); b0=$(busy_ticks); t0=$(date +%s.%N)
   if [ "$name" = max ] && command -v perf >/dev/null; then
     perf record -F 199 -g -p "$GATEWAY_PID" -o "$BENCH_OUT/perf-gateway.data" -- sleep 15 >/dev/null 2>&1 || true
   else
     sleep 15
   fi
-  g1=$(ticks "$GATEWAY_PID"); n1=$(sum_ticks $nats); p1=$(sum_ticks $pg); s1=$(ticks "$simpid"); b1=$(busy_ticks); t1=$(date +%s.%N)
+  g1=$(ticks "$GATEWAY_PID"); n1=$(delta_ticks "$n0"); p1=$(delta_ticks "$p0"); s1=$(ticks "$simpid"); b1=$(busy_ticks); t1=$(date +%s.%N)
+  n0=0; p0=0
   local hz; hz=$(getconf CLK_TCK)
   secs=$(python3 -c "print($t1 - $t0)")
   CPU_LINE=$(python3 -c "

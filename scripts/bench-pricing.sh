@@ -22,15 +22,15 @@ if [ ! -d "$CORPUS" ]; then
   cargo run --release --quiet -p joule-tariff --example corpus -- "$CORPUS" --cases "$CASES" --mix full
 fi
 
-rate() { awk -v k="$1" '$0 ~ k {print $NF}'; }
+rate() { awk -v k="$1" 'index($0, k) {print $NF}'; }
 best() { sort -n | tail -1; }
 
 joule_pp=(); joule_po=(); ref_pp=(); ref_po=()
 for run in $(seq 1 "$RUNS"); do
   out=$(./target/release/joule tariff bench "$CORPUS" --rounds "$ROUNDS" 2>/dev/null)
-  joule_pp+=("$(echo "$out" | rate 'parse\+price')"); joule_po+=("$(echo "$out" | rate 'price-only')")
+  joule_pp+=("$(echo "$out" | rate 'parse+price')"); joule_po+=("$(echo "$out" | rate 'price-only')")
   out=$(./target/ocpi-reference/release/ocpi-reference bench "$CORPUS" --rounds "$ROUNDS" 2>/dev/null)
-  ref_pp+=("$(echo "$out" | rate 'parse\+price')"); ref_po+=("$(echo "$out" | rate 'price-only')")
+  ref_pp+=("$(echo "$out" | rate 'parse+price')"); ref_po+=("$(echo "$out" | rate 'price-only')")
   echo "run $run: joule ${joule_pp[-1]} / ${joule_po[-1]}   ocpi-tariffs ${ref_pp[-1]} / ${ref_po[-1]}  (parse+price / price-only, sessions/s)"
 done
 jpp=$(printf '%s\n' "${joule_pp[@]}" | best); jpo=$(printf '%s\n' "${joule_po[@]}" | best)

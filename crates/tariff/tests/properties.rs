@@ -206,8 +206,17 @@ proptest! {
 /// A CDR of one charging period of `units` * 36 s at `wh_per_unit` Wh per 36 s, optionally followed by
 /// a parking period, or the same with the charging period split after `cut` units (volumes shared
 /// exactly in proportion).
-fn cdr_json(start_min: i64, units: i64, wh_per_unit: i64, parking_units: i64, cut: Option<i64>) -> String {
-    let t = |s: i64| (base() + TimeDelta::minutes(start_min) + TimeDelta::seconds(s)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+fn cdr_json(
+    start_min: i64,
+    units: i64,
+    wh_per_unit: i64,
+    parking_units: i64,
+    cut: Option<i64>,
+) -> String {
+    let t = |s: i64| {
+        (base() + TimeDelta::minutes(start_min) + TimeDelta::seconds(s))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
     let period = |from: i64, n: i64| {
         format!(
             r#"{{"start_date_time":"{}","dimensions":[{{"type":"ENERGY","volume":{}}},{{"type":"TIME","volume":{}}}]}}"#,
