@@ -1,19 +1,22 @@
-//! The tariff engine: the OCPI 2.2.1 Tariff model and the pure function that prices a charging
-//! session with it.
+//! The tariff engine: the OCPI 2.2.1 Tariff model and the pure functions that price with it.
 //!
-//! - [`Tariff::parse`] reads OCPI 2.2.1 Tariff JSON and validates it; every error names the field by
-//!   its path (`elements[0].price_components[1].price: must not be negative`).
+//! - [`Tariff::parse`] / [`Cdr::parse`] read OCPI 2.2.1 JSON and validate it; every error names the
+//!   field by its path (`elements[0].price_components[1].price: must not be negative`).
 //! - [`price_session`] prices one of Joule's own sessions ([`SessionUsage`]: times, energy, the site's
-//!   zone, optional meter samples, end of charging) and returns a [`PricedSession`] that explains the
-//!   price: one line per component used, the periods with the components in force, per-dimension
-//!   totals, `min_price`/`max_price` adjustments, and the assumptions made.
+//!   zone, meter samples, end of charging), cut at every point where a restriction can change;
+//!   [`price_cdr`] prices an OCPI CDR's charging periods. Both return a [`PricedSession`] that
+//!   explains the price: a line per component, the periods with the components in force, per-dimension
+//!   totals before and after `step_size`, `min_price`/`max_price` adjustments, extras and notes;
+//!   [`OcpiTotals`] gives the CDR totals.
+//! - Beyond OCPI: an idle fee (the tariff's `joule.idle_fee`), [`quote`], [`running_estimate`],
+//!   [`apply_discounts`] and [`apply_subscription`].
+//! - [`lint`] and [`explain`] describe a tariff for operators and drivers.
 //!
-//! The rules follow the OCPI 2.2.1 text with its errata (see `shared/reference/ocpi-pricing-rules.md`),
-//! including where the `ocpi-tariffs` crate departs from it. Amounts are never rounded here: that is
-//! the invoice's job, with `joule_domain::Money`.
+//! The rules follow the OCPI 2.2.1 text with its errata, including where the `ocpi-tariffs` crate
+//! departs from it (docs/adr/013). Amounts are never rounded here: that is the invoice's job, with
+//! `joule_domain::Money`.
 //!
-//! This crate does no I/O and knows nothing of sessions' storage, events or invoices. Pricing CDRs,
-//! idle fees, quotes and discounts are not here yet; they are meant to reuse the period pricing.
+//! This crate does no I/O and knows nothing of storage, events or invoices.
 
 mod breakdown;
 mod cdr;
