@@ -727,23 +727,36 @@ macro_rules! traced {
     }};
 }
 
+/// A write that takes an idempotency key: the key is taken out of the request, the rest of the request
+/// is what "the same body" means, and the operation runs at most once per key.
+macro_rules! idempotent_write {
+    ($self:ident, $name:literal, $op:literal, $request:ident, $method:ident) => {
+        traced!($name, $request, {
+            let r = $request.into_inner();
+            let key = r.idempotency_key.clone();
+            let mut hashed = r.clone();
+            hashed.idempotency_key = String::new();
+            $self
+                .idempotency
+                .run($op, &key, &hashed, || $self.$method(r))
+                .await
+        })
+    };
+}
+
 #[tonic::async_trait]
 impl PaymentsService for PaymentsGrpc {
     async fn save_payment_method(
         &self,
         request: Request<v1::SavePaymentMethodRequest>,
     ) -> Result<Response<v1::PaymentMethod>, Status> {
-        traced!("SavePaymentMethod", request, {
-            let r = request.into_inner();
-            let key = r.idempotency_key.clone();
-            let hashed = v1::SavePaymentMethodRequest {
-                idempotency_key: String::new(),
-                ..r.clone()
-            };
-            self.idempotency
-                .run("save_payment_method", &key, &hashed, || self.save_method(r))
-                .await
-        })
+        idempotent_write!(
+            self,
+            "SavePaymentMethod",
+            "save_payment_method",
+            request,
+            save_method
+        )
     }
 
     async fn list_payment_methods(
@@ -784,51 +797,21 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<v1::ExtendHoldRequest>,
     ) -> Result<Response<v1::ExtendHoldResponse>, Status> {
-        traced!("ExtendHold", request, {
-            let r = request.into_inner();
-            let key = r.idempotency_key.clone();
-            let hashed = v1::ExtendHoldRequest {
-                idempotency_key: String::new(),
-                ..r.clone()
-            };
-            self.idempotency
-                .run("extend_hold", &key, &hashed, || self.extend(r))
-                .await
-        })
+        idempotent_write!(self, "ExtendHold", "extend_hold", request, extend)
     }
 
     async fn capture_payment(
         &self,
         request: Request<v1::CapturePaymentRequest>,
     ) -> Result<Response<v1::PaymentIntent>, Status> {
-        traced!("CapturePayment", request, {
-            let r = request.into_inner();
-            let key = r.idempotency_key.clone();
-            let hashed = v1::CapturePaymentRequest {
-                idempotency_key: String::new(),
-                ..r.clone()
-            };
-            self.idempotency
-                .run("capture_payment", &key, &hashed, || self.capture(r))
-                .await
-        })
+        idempotent_write!(self, "CapturePayment", "capture_payment", request, capture)
     }
 
     async fn void_payment(
         &self,
         request: Request<v1::VoidPaymentRequest>,
     ) -> Result<Response<v1::PaymentIntent>, Status> {
-        traced!("VoidPayment", request, {
-            let r = request.into_inner();
-            let key = r.idempotency_key.clone();
-            let hashed = v1::VoidPaymentRequest {
-                idempotency_key: String::new(),
-                ..r.clone()
-            };
-            self.idempotency
-                .run("void_payment", &key, &hashed, || self.void(r))
-                .await
-        })
+        idempotent_write!(self, "VoidPayment", "void_payment", request, void)
     }
 
     async fn refund_payment(
@@ -916,34 +899,20 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<v1::CreateWalletRequest>,
     ) -> Result<Response<v1::Wallet>, Status> {
-        traced!("CreateWallet", request, {
-            let r = request.into_inner();
-            let key = r.idempotency_key.clone();
-            let hashed = v1::CreateWalletRequest {
-                idempotency_key: String::new(),
-                ..r.clone()
-            };
-            self.idempotency
-                .run("create_wallet", &key, &hashed, || self.create_wallet(r))
-                .await
-        })
+        idempotent_write!(
+            self,
+            "CreateWallet",
+            "create_wallet",
+            request,
+            create_wallet
+        )
     }
 
     async fn top_up_wallet(
         &self,
         request: Request<v1::TopUpWalletRequest>,
     ) -> Result<Response<v1::Wallet>, Status> {
-        traced!("TopUpWallet", request, {
-            let r = request.into_inner();
-            let key = r.idempotency_key.clone();
-            let hashed = v1::TopUpWalletRequest {
-                idempotency_key: String::new(),
-                ..r.clone()
-            };
-            self.idempotency
-                .run("top_up_wallet", &key, &hashed, || self.top_up(r))
-                .await
-        })
+        idempotent_write!(self, "TopUpWallet", "top_up_wallet", request, top_up)
     }
 
     async fn get_wallet(
@@ -981,16 +950,12 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<v1::ImportSettlementReportRequest>,
     ) -> Result<Response<v1::ImportSettlementReportResponse>, Status> {
-        traced!("ImportSettlementReport", request, {
-            let r = request.into_inner();
-            let key = r.idempotency_key.clone();
-            let hashed = v1::ImportSettlementReportRequest {
-                idempotency_key: String::new(),
-                ..r.clone()
-            };
-            self.idempotency
-                .run("import_settlement_report", &key, &hashed, || self.import(r))
-                .await
-        })
+        idempotent_write!(
+            self,
+            "ImportSettlementReport",
+            "import_settlement_report",
+            request,
+            import
+        )
     }
 }
