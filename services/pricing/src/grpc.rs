@@ -510,6 +510,21 @@ impl TariffService for TariffGrpc {
         .await
     }
 
+    // TODO(H1, this session): replaced by the running-cost implementation.
+    async fn get_running_cost(
+        &self,
+        _request: Request<v1::GetRunningCostRequest>,
+    ) -> Result<Response<v1::RunningCost>, Status> {
+        Err(Status::unimplemented("running cost"))
+    }
+
+    async fn estimate_session_cost(
+        &self,
+        _request: Request<v1::EstimateSessionCostRequest>,
+    ) -> Result<Response<v1::RunningCost>, Status> {
+        Err(Status::unimplemented("running cost"))
+    }
+
     async fn rerate(
         &self,
         request: Request<v1::RerateRequest>,

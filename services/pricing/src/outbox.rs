@@ -63,6 +63,8 @@ impl OutboxHandler for PricingOutbox {
                     total_excl_vat: breakdown.total_excl_vat.normalize().to_string(),
                     total_incl_vat: breakdown.total_incl_vat.normalize().to_string(),
                     token_uid,
+                    // TODO(H1, this session): fill from the session facts.
+                    ..Default::default()
                 };
                 Ok(vec![Outgoing {
                     subject: format!("pricing.{session_id}.priced"),

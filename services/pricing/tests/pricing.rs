@@ -163,6 +163,7 @@ fn completed(
         meter_stop_wh: "21000".into(),
         energy_wh: wh.into(),
         flags: vec![],
+        ..Default::default()
     }
 }
 

@@ -123,6 +123,7 @@ impl Harness {
             meter_stop_wh: wh.into(),
             energy_wh: wh.into(),
             flags: vec![],
+            ..Default::default()
         };
         self.publish(
             format!("session.{session}.completed"),

@@ -232,6 +232,8 @@ fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
                 meter_stop_wh: meter_stop.wh().to_string(),
                 energy_wh: energy.wh().to_string(),
                 flags,
+                // TODO(H1, this session): the readings and the end of charging.
+                ..Default::default()
             };
             (
                 format!("session.{id}.completed"),
