@@ -347,6 +347,17 @@ impl Bus {
     /// Publishes durably: returns once JetStream has stored the message (or recognised it as a
     /// duplicate of one it stored within the duplicate window).
     pub async fn publish(&self, message: Outgoing) -> Result<Published, BusError> {
+        self.publish_pipelined(message).await?.await
+    }
+
+    /// Sends `message` and returns the wait for its JetStream ack without waiting. Messages sent on
+    /// one connection reach the server in the order they were sent, so a caller can send many and then
+    /// await all their acks (the outbox relay does); it must not treat a message as stored before its
+    /// ack arrived.
+    pub async fn publish_pipelined(
+        &self,
+        message: Outgoing,
+    ) -> Result<impl Future<Output = Result<Published, BusError>> + Send + use<>, BusError> {
         use joule_proto::Message;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", message.envelope.event_id.as_str());
@@ -360,12 +371,13 @@ impl Bus {
             .js
             .publish_with_headers(subject, headers, payload.into())
             .await
-            .map_err(|e| BusError::js("publish", e))?
-            .await
-            .map_err(|e| BusError::js("publish ack", e))?;
-        Ok(Published {
-            stream_sequence: ack.sequence,
-            duplicate: ack.duplicate,
+            .map_err(|e| BusError::js("publish", e))?;
+        Ok(async move {
+            let ack = ack.await.map_err(|e| BusError::js("publish ack", e))?;
+            Ok(Published {
+                stream_sequence: ack.sequence,
+                duplicate: ack.duplicate,
+            })
         })
     }
 

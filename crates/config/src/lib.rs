@@ -73,8 +73,8 @@ pub struct Settings {
     pub payments_capture_max_attempts: u32,
     /// Wait before the second capture attempt, in seconds; it doubles for each further attempt.
     pub payments_capture_retry_secs: u64,
-    /// Stripe's API base URL (tests point it at localstripe). Production Stripe (https) needs a
-    /// TLS-enabled build of the HTTP client; see the payments section of the README.
+    /// Stripe's API base URL (tests point it at localstripe over http); https uses rustls with the
+    /// webpki roots built in.
     pub payments_stripe_api_base: String,
     /// Stripe secret API key (`sk_...`); empty disables the Stripe provider. Never logged.
     pub payments_stripe_secret_key: String,
@@ -84,6 +84,26 @@ pub struct Settings {
     pub payments_webhook_addr: String,
     /// How long one call to a payment provider may take, in seconds.
     pub payments_provider_timeout_secs: u64,
+    /// How a session's hold follows its running cost, as `threshold=80,factor=1.5,step=10`: at
+    /// `threshold` percent of the hold, raise it to cost x `factor` rounded up to whole `step`s, by
+    /// at least the first hold.
+    pub payments_hold_extension: String,
+    /// The session a hold is sized for by pricing's quote, as `energy_kwh=30,power_kw=50`; empty
+    /// means `payments_default_holds` only. Pricing is reached at `pricing_grpc_url`.
+    pub payments_hold_quote: String,
+    /// Gateway: show running and final costs on chargers (2.0.1 CostUpdated, 1.6 California
+    /// Pricing DataTransfer), from pricing's SessionCostUpdated and SessionPriced.
+    pub ocpp_cost_display: bool,
+    /// Gateway: how long a cost display waits for the charger, in ms (best effort: then dropped).
+    pub ocpp_cost_display_timeout_ms: u64,
+    /// Gateway: put pricing's estimate as totalCost in the 2.0.1 TransactionEvent(Ended) answer.
+    pub ocpp_total_cost: bool,
+    /// Gateway: how long the Ended answer waits for the estimate, in ms (at most 300).
+    pub ocpp_total_cost_timeout_ms: u64,
+    /// Gateway: ask payments for a hold at a transaction start and answer Blocked on a decline.
+    pub ocpp_payment_check: bool,
+    /// Gateway: how long a start waits for payments' decision, in ms (then Accepted).
+    pub ocpp_payment_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -124,6 +144,14 @@ impl Default for Settings {
             payments_stripe_webhook_secret: String::new(),
             payments_webhook_addr: String::new(),
             payments_provider_timeout_secs: 20,
+            payments_hold_extension: "threshold=80,factor=1.5,step=10".into(),
+            payments_hold_quote: String::new(),
+            ocpp_cost_display: true,
+            ocpp_cost_display_timeout_ms: 2000,
+            ocpp_total_cost: true,
+            ocpp_total_cost_timeout_ms: 300,
+            ocpp_payment_check: true,
+            ocpp_payment_timeout_ms: 3000,
         }
     }
 }

@@ -60,8 +60,11 @@ impl Context {
     }
 
     /// Binds a TCP listener and records its address under `name`.
+    /// Binds a listener with a backlog of [`LISTEN_BACKLOG`]: tokio's `TcpListener::bind` queues only
+    /// 1,024 pending connections, and a reconnect storm of many thousand chargers would see its SYNs
+    /// dropped and retried seconds later.
     pub async fn bind(&self, name: &str, addr: &str) -> Result<TcpListener, BoxError> {
-        let listener = TcpListener::bind(addr)
+        let listener = listen(addr)
             .await
             .map_err(|e| format!("cannot bind {name} on {addr}: {e}"))?;
         let local = listener.local_addr()?;
@@ -69,6 +72,28 @@ impl Context {
         tracing::info!(%local, "{name} listening");
         Ok(listener)
     }
+}
+
+/// Pending connections a listener queues (the kernel caps it at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 8192;
+
+async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing")
+    }))
 }
 
 /// A named long-lived task. If it ends before shutdown, the process shuts down.

@@ -35,6 +35,9 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // No ping before each acquire: a broken connection shows as the failing query, which the
+        // callers retry; the ping would cost a round trip on every query of a busy service.
+        .test_before_acquire(false)
         .connect(database_url)
         .await
         .map_err(StoreError::Connect)

@@ -68,7 +68,7 @@ fn invalid(message: impl Into<String>) -> CommandError {
 /// A decimal as a JSON number for the OCPP wire. serde_json holds numbers as f64 here, which
 /// represents any decimal of up to 15 significant digits exactly when printed back; a value that
 /// would not survive that is refused rather than silently rounded.
-fn json_number(field: &str, text: &str) -> Result<Value, CommandError> {
+pub(crate) fn json_number(field: &str, text: &str) -> Result<Value, CommandError> {
     let decimal = Decimal::from_str(text.trim())
         .map_err(|_| invalid(format!("{field}: {text:?} is not a decimal number")))?
         .normalize();
@@ -339,66 +339,82 @@ impl ChargerCommandsGrpc {
         &self,
         request: ChargerCommandRequest,
     ) -> Result<ChargerCommandResult, Status> {
-        if request.command.is_none() {
-            return Err(Status::invalid_argument("command: required"));
+        route(
+            &self.pool,
+            &self.bus,
+            request,
+            self.timeout + Duration::from_secs(2),
+        )
+        .await
+    }
+}
+
+/// Sends `request` to the replica holding the charger and waits up to `wait` for the charger's
+/// answer. Used by the gRPC service and by the gateway's own cost display ([`crate::cost`]).
+pub async fn route(
+    pool: &PgPool,
+    bus: &Bus,
+    request: ChargerCommandRequest,
+    wait: Duration,
+) -> Result<ChargerCommandResult, Status> {
+    if request.command.is_none() {
+        return Err(Status::invalid_argument("command: required"));
+    }
+    let cp = ChargePointId::from_str(&request.charge_point_id)
+        .map_err(|e| Status::invalid_argument(format!("charge_point_id: {e}")))?;
+    let internal = |e: sqlx::Error| {
+        tracing::error!(error = %e, "command lookup failed");
+        Status::unavailable("gateway store unavailable")
+    };
+    if registry::find_charger(pool, &cp)
+        .await
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(Status::not_found(format!("charger {cp} is not registered")));
+    }
+    let offline = || Status::failed_precondition(format!("charger {cp} is not connected"));
+    let Some(holder) = presence::holder(pool, &cp).await.map_err(internal)? else {
+        return Err(offline());
+    };
+    let subject = presence::command_subject(bus, &holder.replica_id);
+    let sent = bus
+        .client()
+        .send_request(
+            subject,
+            async_nats::Request::new()
+                .payload(request.encode_to_vec().into())
+                .timeout(Some(wait)),
+        )
+        .await;
+    let message = match sent {
+        Ok(message) => message,
+        Err(e) => {
+            use async_nats::client::RequestErrorKind;
+            return Err(match e.kind() {
+                // The replica that held the connection is gone.
+                RequestErrorKind::NoResponders => {
+                    presence::forget(pool, &cp, &holder).await.ok();
+                    offline()
+                }
+                RequestErrorKind::TimedOut => {
+                    Status::deadline_exceeded(format!("charger {cp} did not answer in time"))
+                }
+                _ => {
+                    tracing::error!(error = %e, "command request failed");
+                    Status::unavailable("event bus unavailable")
+                }
+            });
         }
-        let cp = ChargePointId::from_str(&request.charge_point_id)
-            .map_err(|e| Status::invalid_argument(format!("charge_point_id: {e}")))?;
-        let internal = |e: sqlx::Error| {
-            tracing::error!(error = %e, "command lookup failed");
-            Status::unavailable("gateway store unavailable")
-        };
-        if registry::find_charger(&self.pool, &cp)
-            .await
-            .map_err(internal)?
-            .is_none()
-        {
-            return Err(Status::not_found(format!("charger {cp} is not registered")));
-        }
-        let offline = || Status::failed_precondition(format!("charger {cp} is not connected"));
-        let Some(holder) = presence::holder(&self.pool, &cp).await.map_err(internal)? else {
-            return Err(offline());
-        };
-        let subject = presence::command_subject(&self.bus, &holder.replica_id);
-        let sent = self
-            .bus
-            .client()
-            .send_request(
-                subject,
-                async_nats::Request::new()
-                    .payload(request.encode_to_vec().into())
-                    .timeout(Some(self.timeout + Duration::from_secs(2))),
-            )
-            .await;
-        let message = match sent {
-            Ok(message) => message,
-            Err(e) => {
-                use async_nats::client::RequestErrorKind;
-                return Err(match e.kind() {
-                    // The replica that held the connection is gone.
-                    RequestErrorKind::NoResponders => {
-                        presence::forget(&self.pool, &cp, &holder).await.ok();
-                        offline()
-                    }
-                    RequestErrorKind::TimedOut => {
-                        Status::deadline_exceeded(format!("charger {cp} did not answer in time"))
-                    }
-                    _ => {
-                        tracing::error!(error = %e, "command request failed");
-                        Status::unavailable("event bus unavailable")
-                    }
-                });
-            }
-        };
-        let reply = ChargerCommandReply::decode(message.payload.as_ref()).map_err(|e| {
-            tracing::error!(error = %e, "undecodable command reply");
-            Status::internal("undecodable command reply")
-        })?;
-        match reply.outcome {
-            Some(Outcome::Result(result)) => Ok(result),
-            Some(Outcome::Failure(failure)) => Err(failure_status(failure, cp.as_str())),
-            None => Err(Status::internal("empty command reply")),
-        }
+    };
+    let reply = ChargerCommandReply::decode(message.payload.as_ref()).map_err(|e| {
+        tracing::error!(error = %e, "undecodable command reply");
+        Status::internal("undecodable command reply")
+    })?;
+    match reply.outcome {
+        Some(Outcome::Result(result)) => Ok(result),
+        Some(Outcome::Failure(failure)) => Err(failure_status(failure, cp.as_str())),
+        None => Err(Status::internal("empty command reply")),
     }
 }
 

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::audit::Direction;
 use crate::commands::{self, FAILURE_DISCONNECTED, FAILURE_REJECTED, FAILURE_TIMEOUT};
+use crate::connectors::ChargerConnectors;
 use crate::context::{ALARM_OFFLINE, Cx};
 use crate::frame::{self, ErrorCode, Frame};
 use crate::presence::{self, CommandJob};
@@ -46,6 +47,7 @@ struct Conn {
     version: OcppVersion,
     pending: Option<Pending>,
     queued: VecDeque<Box<CommandJob>>,
+    connectors: ChargerConnectors,
 }
 
 /// The socket broke while writing.
@@ -101,6 +103,7 @@ pub async fn run(
         version,
         pending: None,
         queued: VecDeque::new(),
+        connectors: ChargerConnectors::default(),
     };
     let idle = gateway.idle_timeout();
     let mut last_heard = Instant::now();
@@ -377,6 +380,7 @@ impl Conn {
         let cx = Cx {
             gateway: &self.gateway,
             charger: &self.charger,
+            connectors: &self.connectors,
             received_at,
             version,
         };

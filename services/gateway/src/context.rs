@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 use joule_proto::time::to_proto;
 use joule_proto::v1::{ChargerAlarm, ConnectorStatusChanged};
 
+use crate::connectors::{ChargerConnectors, ConnectorChange, ConnectorState};
 use crate::error::CallFailure;
+use crate::hold::{self, HoldOutcome};
 use crate::protocol::OcppVersion;
 use crate::publish::{EventKind, key_time};
-use crate::registry::{self, KnownCharger, KnownToken};
+use crate::registry::{KnownCharger, KnownToken};
 use crate::server::Gateway;
 
 pub const ALARM_CONNECTOR_FAULT: &str = "connector_fault";
@@ -19,6 +21,8 @@ pub const ALARM_CHARGER_EVENT: &str = "charger_event";
 pub struct Cx<'a> {
     pub gateway: &'a Gateway,
     pub charger: &'a KnownCharger,
+    /// The charger's connector states, kept by its connection.
+    pub connectors: &'a ChargerConnectors,
     pub received_at: DateTime<Utc>,
     pub version: OcppVersion,
 }
@@ -80,11 +84,39 @@ impl Cx<'_> {
         if id_tag.is_empty() {
             return Ok(None);
         }
-        Ok(registry::find_token(&self.gateway.pool, id_tag).await?)
+        Ok(self
+            .gateway
+            .registry
+            .find_token(&self.gateway.pool, id_tag)
+            .await?)
+    }
+
+    /// Payments' decision on the hold for a known token's new transaction; Proceed when there
+    /// is no token or no payments link ([`crate::hold`]).
+    pub async fn payment_hold(
+        &self,
+        token: Option<&KnownToken>,
+        transaction_id: &str,
+    ) -> HoldOutcome {
+        let (Some(token), Some(holds)) = (token, &self.gateway.holds) else {
+            return HoldOutcome::Proceed;
+        };
+        if transaction_id.is_empty() {
+            return HoldOutcome::Proceed;
+        }
+        let session = hold::session_id(
+            holds.tenant(),
+            self.charger.charge_point_id.as_str(),
+            transaction_id,
+        );
+        holds
+            .authorize(session, &token.account_id, &self.charger_id())
+            .await
     }
 
     /// Publishes the status, and a connector-fault alarm when the connector became faulted or
-    /// recovered (the last state per connector is kept in the gateway schema, so any replica knows).
+    /// recovered (the last state per connector is kept by the connection and, when it changes, in
+    /// the gateway schema, so any replica knows: [`crate::connectors`]).
     pub async fn connector_status(&self, s: ConnectorStatus) -> Result<(), CallFailure> {
         let key = format!(
             "{}/status/{}/{}/{}/{}/{}",
@@ -108,38 +140,39 @@ impl Cx<'_> {
         };
         self.publish(EventKind::Status, &key, &event).await?;
 
-        let faulted = s.faulted();
-        let was_faulted: Option<bool> = sqlx::query_scalar(
-            "SELECT faulted FROM gateway.connector_status
-             WHERE charge_point_id = $1 AND evse_id = $2 AND connector_id = $3",
-        )
-        .bind(self.charger.charge_point_id.as_str())
-        .bind(i64::from(s.evse_id))
-        .bind(i64::from(s.connector_id))
-        .fetch_optional(&self.gateway.pool)
-        .await?;
-        sqlx::query(
-            "INSERT INTO gateway.connector_status
-                 (charge_point_id, evse_id, connector_id, status, error_code, faulted, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (charge_point_id, evse_id, connector_id) DO UPDATE
-             SET status = EXCLUDED.status, error_code = EXCLUDED.error_code,
-                 faulted = EXCLUDED.faulted, updated_at = EXCLUDED.updated_at",
-        )
-        .bind(self.charger.charge_point_id.as_str())
-        .bind(i64::from(s.evse_id))
-        .bind(i64::from(s.connector_id))
-        .bind(&s.status)
-        .bind(&s.error_code)
-        .bind(faulted)
-        .bind(self.received_at)
-        .execute(&self.gateway.pool)
-        .await?;
-        let changed = match was_faulted {
+        let state = ConnectorState {
+            status: s.status.clone(),
+            error_code: s.error_code.clone(),
+            faulted: s.faulted(),
+        };
+        let faulted = state.faulted;
+        let key = (s.evse_id, s.connector_id);
+        let (previous, changed) = self
+            .connectors
+            .report(
+                &self.gateway.pool,
+                self.charger.charge_point_id.as_str(),
+                key,
+                &state,
+            )
+            .await?;
+        if changed {
+            self.gateway
+                .connector_log
+                .record(ConnectorChange {
+                    charge_point_id: self.cp(),
+                    key,
+                    state,
+                    at: self.received_at,
+                })
+                .await;
+        }
+        let was_faulted = previous.map(|p| p.faulted);
+        let fault_changed = match was_faulted {
             Some(before) => before != faulted,
             None => faulted,
         };
-        if changed {
+        if fault_changed {
             let code = if s.error_code.is_empty() || s.error_code.eq_ignore_ascii_case("NoError") {
                 s.status.clone()
             } else {

@@ -13,19 +13,28 @@
 //!   (OCPP 2.0.1) messages, mapped onto protocol-neutral events; [`context`]: what handlers share.
 //! - [`meter`]: meter sample normalisation (Wh, W, signed values); [`clock`]: charger clock flags;
 //!   [`transactions`]: 1.6 transaction ids.
-//! - [`registry`]: the REGISTRY projection; [`credentials`]: password hashes and HTTP Basic auth;
+//! - [`registry`]: the REGISTRY projection, [`cache`]: this replica's copy; [`credentials`]: password hashes and HTTP Basic auth;
 //!   [`publish`]: CHARGER events; [`audit`]: raw frames.
 //! - [`server`], [`tls`] and [`connection`]: the WebSocket endpoint and one task per charger;
+//!   [`connectors`]: connector states kept per connection, stored on change;
 //!   [`presence`] and [`commands`]: commands to chargers across replicas.
+//! - Links to other services: [`cost`] shows pricing's running and final costs on chargers,
+//!   [`estimate`] puts pricing's estimate in the 2.0.1 Ended answer, [`hold`] answers Blocked when
+//!   payments declines the hold at a start.
 
 pub mod audit;
+pub mod cache;
 pub mod clock;
 pub mod commands;
 pub mod connection;
+pub mod connectors;
 pub mod context;
+pub mod cost;
 pub mod credentials;
 pub mod error;
+pub mod estimate;
 pub mod frame;
+pub mod hold;
 pub mod meter;
 pub mod payload;
 pub mod presence;
@@ -124,10 +133,47 @@ CREATE INDEX frames_by_charger ON {schema}.frames (charge_point_id, at);
 CREATE INDEX frames_by_age ON {schema}.frames (at);
 "#,
     },
+    Migration {
+        version: 3,
+        name: "cost display bookkeeping",
+        sql: r#"
+-- Per session, the last running cost shown on the charger (SessionCostUpdated.sequence) and
+-- whether the final cost was: older or repeated updates are not shown.
+CREATE TABLE {schema}.cost_display (
+    session_id text PRIMARY KEY,
+    sequence   bigint NOT NULL,
+    final      boolean NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX cost_display_by_age ON {schema}.cost_display (updated_at);
+"#,
+    },
 ];
 
-/// Migrates the schema; returns the registry consumer, the OCPP listener, the replica's command
-/// subscription and the frame audit tasks, and serves `joule.v1.ChargerCommands`.
+/// A gRPC channel to another service when `enabled` (its url; empty: this process's server).
+/// A link that cannot be made is logged and left out: the gateway works without it.
+fn link(
+    ctx: &Context,
+    service: &str,
+    enabled: bool,
+    url: &str,
+) -> Option<tonic::transport::Channel> {
+    if !enabled {
+        return None;
+    }
+    match ctx.grpc_channel(url) {
+        Ok(channel) => Some(channel),
+        Err(e) => {
+            tracing::warn!(service, error = %e, "no gRPC link; the gateway works without it");
+            None
+        }
+    }
+}
+
+/// Migrates the schema and loads the registry copy; returns the registry consumer, the OCPP
+/// listener, the replica's command subscription, the frame audit, transaction id and connector
+/// state writers, and (unless turned off) the cost display consumers; serves
+/// `joule.v1.ChargerCommands`.
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
     let s = &ctx.settings;
@@ -162,12 +208,43 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ));
         log
     };
+    let registry_cache = Arc::new(cache::RegistryCache::load(&ctx.pool).await?);
+    let (transaction_ids, allocator) = transactions::TransactionIds::new(ctx.pool.clone());
+    tasks.push(Task::new(
+        "gateway-transaction-ids",
+        allocator.run(ctx.shutdown.clone()),
+    ));
+    let (connector_log, connector_writer) = connectors::ConnectorLog::new(ctx.pool.clone());
+    tasks.push(Task::new("gateway-connectors", connector_writer.run()));
+    let links = server::Links {
+        connector_log,
+        tenant: s.tenant.clone(),
+        registry: registry_cache.clone(),
+        transaction_ids,
+        holds: link(&ctx, "payments", s.ocpp_payment_check, &s.payments_grpc_url).map(|c| {
+            hold::HoldCheck::new(
+                c,
+                s.tenant.clone(),
+                Duration::from_millis(s.ocpp_payment_timeout_ms.max(1)),
+                s.payments_grpc_url.is_empty(),
+            )
+        }),
+        estimates: link(&ctx, "pricing", s.ocpp_total_cost, &s.pricing_grpc_url).map(|c| {
+            estimate::CostEstimates::new(
+                c,
+                s.tenant.clone(),
+                Duration::from_millis(s.ocpp_total_cost_timeout_ms.max(1)),
+                s.pricing_grpc_url.is_empty(),
+            )
+        }),
+    };
     let gateway = Arc::new(server::Gateway::new(
         ctx.pool.clone(),
         ctx.bus.clone(),
         events,
         policy,
         frames,
+        links,
         ctx.shutdown.clone(),
     ));
     let replica = presence::Replica::subscribe(&ctx.bus, &gateway.live.replica_id).await?;
@@ -177,7 +254,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         replica.run(bus, live, shutdown),
     ));
 
-    let projection = registry::RegistryProjection::new(ctx.pool.clone());
+    let projection = registry::RegistryProjection::new(ctx.pool.clone(), registry_cache);
     let spec = ConsumerSpec {
         domain: Domain::Registry,
         durable: "gateway-registry".into(),
@@ -188,6 +265,28 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         bus.run_consumer(spec, projection, shutdown).await
     });
     tasks.push(registry_task);
+    if s.ocpp_cost_display {
+        let timeout = Duration::from_millis(s.ocpp_cost_display_timeout_ms.max(1));
+        for kind in [cost::CostKind::Running, cost::CostKind::Final] {
+            let consumer = cost::CostDisplayConsumer {
+                pool: ctx.pool.clone(),
+                bus: ctx.bus.clone(),
+                tenant: s.tenant.clone(),
+                kind,
+                timeout,
+            };
+            let spec = kind.spec();
+            let name = spec.durable.clone();
+            let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+            tasks.push(Task::new(name, async move {
+                bus.run_consumer(spec, consumer, shutdown).await
+            }));
+        }
+        tasks.push(Task::new(
+            "gateway-cost-purge",
+            cost::run_purge(ctx.pool.clone(), ctx.shutdown.clone()),
+        ));
+    }
     tasks.push(Task::new(
         "gateway-ocpp",
         server::serve(listener, tls, gateway),

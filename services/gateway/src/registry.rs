@@ -1,12 +1,17 @@
 //! The gateway's projection of the registry: which charge points may connect (and which charger they
 //! are), and which token uids exist (and whose account they bill). Fed by REGISTRY events; read at
-//! every upgrade and authorisation. Upserts make replays harmless; the latest registration wins.
+//! every upgrade and authorisation, through this replica's copy ([`crate::cache`]). Upserts make
+//! replays harmless; the latest registration wins.
+
+use std::sync::Arc;
 
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_domain::{AccountId, ChargePointId, ChargerId, TokenId};
 use joule_proto::EventName;
 use joule_proto::v1::{ChargerCredentialsSet, ChargerRegistered, TokenIssued};
 use sqlx::PgPool;
+
+use crate::cache::RegistryCache;
 
 /// A charger as the gateway knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,14 +78,15 @@ pub async fn find_token(pool: &PgPool, id_tag: &str) -> Result<Option<KnownToken
     }))
 }
 
-/// The REGISTRY consumer that keeps the projection.
+/// The REGISTRY consumer that keeps the projection (and this replica's copy of it).
 pub struct RegistryProjection {
     pool: PgPool,
+    cache: Arc<RegistryCache>,
 }
 
 impl RegistryProjection {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, cache: Arc<RegistryCache>) -> Self {
+        Self { pool, cache }
     }
 
     async fn charger_registered(&self, event: ChargerRegistered) -> Result<(), HandlerError> {
@@ -99,6 +105,10 @@ impl RegistryProjection {
         .await
         .map_err(transient)?;
         tracing::info!(%charge_point_id, %charger_id, "charger known to the gateway");
+        self.cache.put_charger(KnownCharger {
+            charge_point_id,
+            charger_id,
+        });
         Ok(())
     }
 
@@ -139,6 +149,7 @@ impl RegistryProjection {
         .execute(&self.pool)
         .await
         .map_err(transient)?;
+        self.cache.token_changed(&event.uid);
         Ok(())
     }
 }

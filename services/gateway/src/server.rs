@@ -12,6 +12,10 @@ use axum::extract::ws::WebSocketUpgrade;
 
 /// Read buffer per WebSocket connection; larger frames still arrive, in several reads.
 const OCPP_READ_BUFFER: usize = 4 * 1024;
+/// The largest message (and frame) a charger may send, and the most the gateway buffers for
+/// writing to one charger: OCPP messages are a few KiB (a signed meter value batch stays far
+/// below), and the limit bounds what one charger can make the gateway hold in memory.
+const OCPP_MAX_MESSAGE: usize = 1 << 20;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,14 +29,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::FrameLog;
+use crate::cache::RegistryCache;
 use crate::clock::ClockPolicy;
 use crate::connection;
+use crate::connectors::ConnectorLog;
 use crate::credentials;
+use crate::estimate::CostEstimates;
+use crate::hold::HoldCheck;
 use crate::presence::Live;
 use crate::protocol::OcppVersion;
 use crate::publish::ChargerEvents;
 use crate::registry;
 use crate::tls::TlsListener;
+use crate::transactions::TransactionIds;
 
 /// How the gateway treats connections; from the settings.
 #[derive(Debug, Clone)]
@@ -58,11 +67,35 @@ pub struct Gateway {
     pub tls: bool,
     pub command_timeout: Duration,
     pub frames: FrameLog,
+    /// This replica's copy of the registry projection.
+    pub registry: Arc<RegistryCache>,
+    /// 1.6 transaction ids, allocated in batches.
+    pub transaction_ids: TransactionIds,
+    /// Where changed connector states are stored.
+    pub connector_log: ConnectorLog,
+    /// Payments' hold decision at transaction starts; `None` when turned off.
+    pub holds: Option<HoldCheck>,
+    /// Pricing's estimate for the 2.0.1 Ended answer; `None` when turned off.
+    pub estimates: Option<CostEstimates>,
+    /// The tenant this gateway serves (part of the session ids it derives).
+    pub tenant: String,
     pub live: Arc<Live>,
     pub shutdown: CancellationToken,
     /// Open connections, so that shutdown waits for them to close (axum stops tracking a connection
     /// once it is upgraded).
     connections: TaskTracker,
+}
+
+/// What the gateway is wired to besides the pool and the bus: its in-memory helpers (registry
+/// copy, id allocator, connector writer) and the other services it asks while answering chargers.
+#[derive(Clone)]
+pub struct Links {
+    pub tenant: String,
+    pub registry: Arc<RegistryCache>,
+    pub transaction_ids: TransactionIds,
+    pub connector_log: ConnectorLog,
+    pub holds: Option<HoldCheck>,
+    pub estimates: Option<CostEstimates>,
 }
 
 /// Missed heartbeats after which a silent connection counts as gone.
@@ -75,6 +108,7 @@ impl Gateway {
         events: ChargerEvents,
         policy: Policy,
         frames: FrameLog,
+        links: Links,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -87,6 +121,12 @@ impl Gateway {
             tls: policy.tls,
             command_timeout: policy.command_timeout,
             frames,
+            registry: links.registry,
+            transaction_ids: links.transaction_ids,
+            connector_log: links.connector_log,
+            holds: links.holds,
+            estimates: links.estimates,
+            tenant: links.tenant,
             live: Arc::new(Live::default()),
             shutdown,
             connections: TaskTracker::new(),
@@ -220,7 +260,7 @@ async fn upgrade(
         tracing::info!(%charge_point_id, "upgrade refused: invalid charge point id");
         return StatusCode::NOT_FOUND.into_response();
     };
-    let charger = match registry::find_charger(&gateway.pool, &id).await {
+    let charger = match gateway.registry.find_charger(&gateway.pool, &id).await {
         Ok(Some(charger)) => charger,
         Ok(None) => {
             tracing::info!(%charge_point_id, "upgrade refused: unknown charge point");
@@ -241,6 +281,9 @@ async fn upgrade(
     // connection (zero-filled on every read) dominated memory per charger (BENCHMARKS.md).
     ws.read_buffer_size(OCPP_READ_BUFFER)
         .write_buffer_size(0)
+        .max_write_buffer_size(OCPP_MAX_MESSAGE)
+        .max_message_size(OCPP_MAX_MESSAGE)
+        .max_frame_size(OCPP_MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             connection::run(socket, gateway, charger, version, profile).await;
             drop(tracked);

@@ -17,10 +17,11 @@ use serde_json::{Value, json};
 use crate::context::{ConnectorStatus, Cx};
 use crate::error::CallFailure;
 use crate::frame::Call;
+use crate::hold::HoldOutcome;
 use crate::meter::{self, RawSample};
 use crate::payload::{Object, PayloadError, Problems};
 use crate::publish::{EventKind, key_time};
-use crate::transactions::{self, StartKey};
+use crate::transactions::StartKey;
 
 /// The WebSocket subprotocol of OCPP 1.6J.
 pub const SUBPROTOCOL: &str = "ocpp1.6";
@@ -318,8 +319,11 @@ async fn start(cx: &Cx<'_>, mut req: StartTransaction) -> Result<Value, CallFail
         meter_start_wh: key_meter,
         charger_time: req.timestamp,
     };
-    let transaction_id =
-        transactions::transaction_id_for(&cx.gateway.pool, &key, cx.received_at).await?;
+    let transaction_id = cx
+        .gateway
+        .transaction_ids
+        .id_for(&key, cx.received_at)
+        .await?;
     if let Some(flag) = cx.clock_flag(req.timestamp, None) {
         req.problems.push(flag);
     }
@@ -351,14 +355,19 @@ async fn start(cx: &Cx<'_>, mut req: StartTransaction) -> Result<Value, CallFail
         flags: req.problems.into_flags(),
         ..Default::default()
     };
-    cx.publish(EventKind::Started, &business_key, &event)
-        .await?;
+    // The hold is asked for while the event is made durable: neither waits for the other.
+    let transaction_text = transaction_id.to_string();
+    let hold = cx.payment_hold(token.as_ref(), &transaction_text);
+    let (published, hold) =
+        tokio::join!(cx.publish(EventKind::Started, &business_key, &event), hold);
+    published?;
     // An unknown token still gets its transaction: the charger may already be charging, and
-    // refusing would lose the energy to billing. The status tells the charger to stop.
-    let status = if token.is_some() {
-        "Accepted"
-    } else {
-        "Invalid"
+    // refusing would lose the energy to billing. The status tells the charger to stop; so does
+    // Blocked when the card declined the hold.
+    let status = match (&token, hold) {
+        (None, _) => "Invalid",
+        (Some(_), HoldOutcome::Declined) => "Blocked",
+        (Some(_), HoldOutcome::Proceed) => "Accepted",
     };
     tracing::info!(transaction_id, id_tag = %req.id_tag, status, "transaction started");
     Ok(json!({ "transactionId": transaction_id, "idTagInfo": id_tag_info(status) }))
@@ -409,7 +418,7 @@ async fn stop(cx: &Cx<'_>, mut req: StopTransaction) -> Result<Value, CallFailur
     // sessions and a retry of one stays one.
     let (key, session_key) = match issued_id(&transaction_id) {
         Some(id) => {
-            if !transactions::was_issued(&cx.gateway.pool, id).await? {
+            if !cx.gateway.transaction_ids.was_issued(id).await? {
                 req.problems.push(UNKNOWN_TRANSACTION);
             }
             (format!("{}/stop/{transaction_id}", cx.cp()), String::new())

@@ -7,9 +7,11 @@
 //! `offline` flag. An event is identified by (transactionId, seqNo): a repeat is stored once.
 //! TransactionEvents are never refused; unreadable fields become flags.
 //!
-//! The answer carries `idTokenInfo` when the event carries an idToken. It carries no `totalCost`:
-//! pricing offers no running cost yet, and an omitted totalCost means "not free" (OCPP 2.0.1
-//! E01.FR.xx); a running or final cost can be pushed with the CostUpdated command.
+//! The answer carries `idTokenInfo` when the event carries an idToken: `Blocked` for a Started
+//! event whose hold payments declined ([`crate::hold`]). The Ended answer carries `totalCost` from
+//! pricing's estimate when it comes within the short wait ([`crate::estimate`]); otherwise it is
+//! omitted, which means "cost unknown", not "free". Running costs reach the charger as CostUpdated
+//! ([`crate::cost`]).
 
 use chrono::{DateTime, Utc};
 use joule_proto::time::to_proto;
@@ -22,6 +24,7 @@ use serde_json::{Value, json};
 use crate::context::{ALARM_CHARGER_EVENT, ConnectorStatus, Cx};
 use crate::error::CallFailure;
 use crate::frame::Call;
+use crate::hold::{self, HoldOutcome};
 use crate::meter::{self, RawSample};
 use crate::payload::{Object, PayloadError, Problems};
 use crate::publish::{EventKind, key_time};
@@ -342,13 +345,22 @@ async fn authorize(cx: &Cx<'_>, token: &IdToken) -> Result<Value, CallFailure> {
 
 async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Value, CallFailure> {
     let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
-    let (token_status, account_id) = match &req.id_token {
-        Some(token) => {
-            let (status, account) = token_status(cx, token).await?;
-            (Some(status), account)
-        }
-        None => (None, String::new()),
+    let known = match &req.id_token {
+        Some(token) => cx.find_token(&token.id_token).await?,
+        None => None,
     };
+    let account_id = known
+        .as_ref()
+        .map(|t| t.account_id.to_string())
+        .unwrap_or_default();
+    let mut answer_status = req.id_token.as_ref().map(|_| {
+        if known.is_some() {
+            "Accepted"
+        } else {
+            "Invalid"
+        }
+    });
+    let mut total_cost = None;
     if let Some(flag) = cx.clock_flag(req.timestamp, Some(req.offline)) {
         req.problems.push(flag);
     }
@@ -399,7 +411,14 @@ async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Val
                 samples,
                 evse_id: req.evse_id,
             };
-            cx.publish(EventKind::Started, &key, &event).await?;
+            // The hold is asked for while the event is made durable ([`crate::hold`]).
+            let hold = cx.payment_hold(known.as_ref(), &transaction_id);
+            let (published, hold) =
+                tokio::join!(cx.publish(EventKind::Started, &key, &event), hold);
+            published?;
+            if known.is_some() && hold == HoldOutcome::Declined {
+                answer_status = Some("Blocked");
+            }
         }
         EventType::Updated => {
             let event = MeterValuesSampled {
@@ -447,14 +466,28 @@ async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Val
                 account_id,
                 session_key,
             };
+            let meter_stop_wh =
+                meter::register_in_context(&event.transaction_data, TRANSACTION_END);
             cx.publish(EventKind::Stopped, &key, &event).await?;
+            if let Some(estimates) = &cx.gateway.estimates
+                && !transaction_id.is_empty()
+            {
+                let session = hold::session_id(&cx.gateway.tenant, &cx.cp(), &transaction_id);
+                total_cost = estimates
+                    .total_cost(session, req.timestamp, meter_stop_wh)
+                    .await;
+            }
         }
     }
     tracing::info!(%transaction_id, seq_no = ?req.seq_no, event_type = kind, offline = req.offline, trigger = %req.trigger_reason, "transaction event");
-    Ok(match token_status {
-        Some(status) => json!({ "idTokenInfo": { "status": status } }),
-        None => json!({}),
-    })
+    let mut answer = json!({});
+    if let Some(status) = answer_status {
+        answer["idTokenInfo"] = json!({ "status": status });
+    }
+    if let Some(total) = total_cost {
+        answer["totalCost"] = total;
+    }
+    Ok(answer)
 }
 
 async fn meter_values(cx: &Cx<'_>, mut req: MeterValues) -> Result<Value, CallFailure> {

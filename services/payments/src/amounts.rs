@@ -162,10 +162,8 @@ pub struct HoldQuoteRequest {
     pub currency: Currency,
 }
 
-/// Where the amount of a session's hold comes from. Today the operator's settings
-/// ([`SettingsHoldAmount`]); once pricing serves a quote for a charger, tariff and account over gRPC,
-/// an implementation that asks it (and falls back to the settings) takes its place without touching
-/// the payment flow.
+/// Where the amount of a session's hold comes from: the operator's settings ([`SettingsHoldAmount`]),
+/// or pricing's quote with the settings as minimum and fallback ([`crate::quote::QuoteHoldAmount`]).
 #[async_trait::async_trait]
 pub trait HoldAmountSource: Send + Sync {
     /// `None`: no hold can be sized for this currency; the session is billed by invoice.
@@ -181,18 +179,77 @@ impl HoldAmountSource for SettingsHoldAmount {
     }
 }
 
-/// The running-cost rule: when the running cost reaches `threshold_percent` of what is held, raise the
-/// hold to the running cost plus `headroom` (never lower it). `None`: the hold is still enough.
-pub fn extension_target(
-    running_cost: Decimal,
-    held: Decimal,
-    threshold_percent: Decimal,
-    headroom: Decimal,
-) -> Option<Decimal> {
-    if running_cost < held * threshold_percent / Decimal::ONE_HUNDRED {
-        return None;
+/// How a session's hold follows its running cost (`JOULE_PAYMENTS_HOLD_EXTENSION`,
+/// `threshold=80,factor=1.5,step=10`): when the running cost (incl. VAT) reaches `threshold` percent
+/// of what is held, the hold is raised to the running cost times `factor`, rounded up to a whole
+/// `step` (major units), and by at least the amount first held. Raising by whole steps, and by no less
+/// than the first hold, keeps the number of provider calls per session small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldRule {
+    pub threshold_percent: Decimal,
+    pub factor: Decimal,
+    pub step: Decimal,
+}
+
+impl Default for HoldRule {
+    fn default() -> Self {
+        Self {
+            threshold_percent: Decimal::from(80),
+            factor: Decimal::new(15, 1),
+            step: Decimal::from(10),
+        }
     }
-    Some((running_cost + headroom).max(held))
+}
+
+impl HoldRule {
+    pub fn parse(raw: &str) -> Result<Self, AmountError> {
+        const FIELD: &str = "payments_hold_extension";
+        let mut rule = Self::default();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, value) = entry
+                .split_once('=')
+                .ok_or_else(|| AmountError::new(FIELD, format!("{entry:?} is not NAME=VALUE")))?;
+            let value = Decimal::from_str(value.trim())
+                .map_err(|_| AmountError::new(FIELD, format!("{entry:?}: not a decimal")))?;
+            match name.trim() {
+                "threshold" if value > Decimal::ZERO && value <= Decimal::ONE_HUNDRED => {
+                    rule.threshold_percent = value
+                }
+                "threshold" => {
+                    return Err(AmountError::new(FIELD, "threshold must be in (0, 100]"));
+                }
+                "factor" if value >= Decimal::ONE => rule.factor = value,
+                "factor" => return Err(AmountError::new(FIELD, "factor must be at least 1")),
+                // Whole cents at most: the step is added to amounts of any two-decimal currency.
+                "step" if value > Decimal::ZERO && value.normalize().scale() <= 2 => {
+                    rule.step = value
+                }
+                "step" => {
+                    return Err(AmountError::new(
+                        FIELD,
+                        "step must be positive, in whole cents",
+                    ));
+                }
+                other => {
+                    return Err(AmountError::new(
+                        FIELD,
+                        format!("unknown {other:?} (threshold, factor, step)"),
+                    ));
+                }
+            }
+        }
+        Ok(rule)
+    }
+
+    /// The new total to hold for `running_cost` when `held` is held and `first` was held at start;
+    /// `None` while the hold is still enough.
+    pub fn target(&self, running_cost: Decimal, held: Decimal, first: Decimal) -> Option<Decimal> {
+        if running_cost < held * self.threshold_percent / Decimal::ONE_HUNDRED {
+            return None;
+        }
+        let steps = (running_cost * self.factor / self.step).ceil();
+        Some((steps * self.step).max(held + first.max(Decimal::ZERO)))
+    }
 }
 
 #[cfg(test)]
@@ -276,14 +333,37 @@ mod tests {
     }
 
     #[test]
-    fn the_hold_is_raised_near_the_running_cost() {
+    fn the_hold_follows_the_running_cost_in_steps() {
+        let rule = HoldRule::default();
+        // Below 80 % of 50: nothing.
+        assert_eq!(rule.target(dec!(39.99), dec!(50), dec!(50)), None);
+        // 40 x 1.5 = 60, but at least 50 + 50.
+        assert_eq!(rule.target(dec!(40), dec!(50), dec!(50)), Some(dec!(100)));
+        // 90 x 1.5 = 135 -> 140 (whole steps of 10), but at least 100 + 50.
+        assert_eq!(rule.target(dec!(90), dec!(100), dec!(50)), Some(dec!(150)));
+        assert_eq!(rule.target(dec!(97), dec!(100), dec!(30)), Some(dec!(150)));
+        // 85 x 1.5 = 127.5 -> 130 beats 100 + 10.
+        assert_eq!(rule.target(dec!(85), dec!(100), dec!(10)), Some(dec!(130)));
+        let fine = HoldRule::parse("threshold=50, factor=2, step=0.50").unwrap();
         assert_eq!(
-            extension_target(dec!(30), dec!(50), dec!(80), dec!(25)),
-            None
+            fine.target(dec!(10.10), dec!(20), dec!(0.10)),
+            Some(dec!(20.50))
         );
+    }
+
+    #[test]
+    fn hold_rules_parse_and_refuse_bad_entries() {
+        assert_eq!(HoldRule::parse("").unwrap(), HoldRule::default());
         assert_eq!(
-            extension_target(dec!(41), dec!(50), dec!(80), dec!(25)),
-            Some(dec!(66))
+            HoldRule::parse("threshold=90").unwrap().threshold_percent,
+            dec!(90)
         );
+        assert!(HoldRule::parse("threshold=0").is_err());
+        assert!(HoldRule::parse("threshold=101").is_err());
+        assert!(HoldRule::parse("factor=0.5").is_err());
+        assert!(HoldRule::parse("step=0").is_err());
+        assert!(HoldRule::parse("step=0.001").is_err());
+        assert!(HoldRule::parse("headroom=5").is_err());
+        assert!(HoldRule::parse("factor").is_err());
     }
 }

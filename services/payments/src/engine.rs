@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use crate::ids::{IntentId, RefundId};
 use crate::intent::{
     Approval, Decline, Extension, ExtensionMode, IntentCommand, IntentError, Open, PaymentIntent,
-    PendingOp, RetryPolicy, VoidReason,
+    PendingOp, RetryPolicy, StopRequest, VoidReason,
 };
 use crate::methods::AccountMethods;
 use crate::provider::{
@@ -170,8 +170,15 @@ impl Engine {
         open: Open,
         meta: &CommandMeta,
     ) -> Result<PaymentIntent, EngineError> {
+        // A new intent has no events: its first commit starts from the empty state without reading
+        // the store. If it exists after all (a redelivered start), that commit conflicts and the
+        // command runs again on the stored events, where opening again records nothing.
+        let empty = Versioned {
+            state: PaymentIntent::default(),
+            sequence: 0,
+        };
         let intent = self
-            .execute(id, None, IntentCommand::Open(open), meta)
+            .execute(id, Some(empty), IntentCommand::Open(open), meta)
             .await?;
         self.drive_on(id, intent, meta).await
     }
@@ -468,6 +475,27 @@ impl Engine {
             )
             .await?;
         self.drive_on(id, intent, meta).await
+    }
+
+    /// Records that the gateway was asked to stop the charge of an exhausted hold (and its answer).
+    pub async fn record_stop(
+        &self,
+        id: IntentId,
+        stop: StopRequest,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
+        let intent = self
+            .execute(
+                id,
+                None,
+                IntentCommand::RecordStopRequest {
+                    stop,
+                    at: Utc::now(),
+                },
+                meta,
+            )
+            .await?;
+        Ok(intent.state)
     }
 
     pub async fn void(

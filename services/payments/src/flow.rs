@@ -3,7 +3,9 @@
 //! - At session start, an account whose default method is a card or a wallet gets a hold; an account
 //!   without one pays later, by invoice. The first to decide for a session wins (`session_decisions`):
 //!   a session priced before payments saw its start is settled by invoice, and a start seen after its
-//!   price asks for nothing.
+//!   price asks for nothing. The `hold` decision is written by the intent's opening commit itself (a
+//!   trigger on the event store), so a hold costs one commit less and a decided hold always has its
+//!   intent.
 //! - When the session is priced, the intent captures the receipt's gross (see [`crate::amounts`]) and
 //!   releases the rest; zero voids the hold; a hold that was declined captures nothing and the invoice
 //!   stays receivable.
@@ -146,7 +148,14 @@ impl Flow {
         let intent_id = IntentId::for_session(session);
         match self.recorded(session).await?.as_deref() {
             Some("pay_later") => return Ok(Decision::PayLater("decided before")),
-            Some(_) => return self.hold_outcome(intent_id, meta).await,
+            Some(_) => {
+                let intent = self.engine.load(intent_id).await?;
+                if intent.context.is_some() {
+                    return Ok(outcome(self.engine.drive(intent_id, intent, meta).await?));
+                }
+                // Decided by a version that recorded the decision before opening, and it died in
+                // between: open it now.
+            }
             None => {}
         }
         let methods = self
@@ -196,9 +205,6 @@ impl Flow {
                 .settled_later(session, "no hold amount for the currency", intent_id, meta)
                 .await;
         };
-        if self.decide(session, "hold").await? != "hold" {
-            return Ok(Decision::PayLater("priced before its start was seen"));
-        }
         let context = IntentContext {
             tenant_id: start.tenant_id,
             account_id: start.account_id,
@@ -211,7 +217,9 @@ impl Flow {
             customer: method.customer.clone(),
             currency,
         };
-        let intent = self
+        // The opening commits the session's `hold` decision with it (a trigger, migration 4), and is
+        // refused when the session was decided to pay later meanwhile.
+        let opened = self
             .engine
             .open(
                 intent_id,
@@ -222,8 +230,15 @@ impl Flow {
                 },
                 meta,
             )
-            .await?;
-        Ok(outcome(intent))
+            .await;
+        match opened {
+            Ok(intent) => Ok(outcome(intent)),
+            Err(EngineError::Store(e)) => match self.recorded(session).await?.as_deref() {
+                Some("pay_later") => Ok(Decision::PayLater("priced before its start was seen")),
+                _ => Err(EngineError::Store(e).into()),
+            },
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn settled_later(

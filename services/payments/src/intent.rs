@@ -358,6 +358,26 @@ pub enum IntentCommand {
         observed: Observed,
         at: DateTime<Utc>,
     },
+    /// The hold could not follow the running cost and the gateway was asked to stop the charge.
+    RecordStopRequest {
+        stop: StopRequest,
+        at: DateTime<Utc>,
+    },
+}
+
+/// Why and how the gateway was asked to stop a charge whose hold is exhausted, and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopRequest {
+    pub charge_point_id: String,
+    pub transaction_id: String,
+    /// The running cost (incl. VAT) that the hold could not cover.
+    pub running_cost: Decimal,
+    /// The charger took the command (OCPP `Accepted`); `false` also when the gateway was unreachable.
+    pub delivered: bool,
+    /// The charger's status, or why the command did not reach it.
+    pub answer: String,
+    /// Calls made to the gateway.
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -466,6 +486,15 @@ pub enum IntentEvent {
         message: String,
         at: DateTime<Utc>,
     },
+    /// The hold is exhausted, so the gateway was asked to stop the charge; `reason` and `code` are the
+    /// exhaustion's.
+    ChargeStopRequested {
+        context: IntentContext,
+        stop: StopRequest,
+        reason: String,
+        code: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for IntentEvent {
@@ -487,6 +516,7 @@ impl DomainEvent for IntentEvent {
             IntentEvent::RefundRequested { .. } => "RefundRequested",
             IntentEvent::PaymentRefunded { .. } => "PaymentRefunded",
             IntentEvent::RefundFailed { .. } => "RefundFailed",
+            IntentEvent::ChargeStopRequested { .. } => "ChargeStopRequested",
         }
         .into()
     }
@@ -546,6 +576,12 @@ pub struct PaymentIntent {
     pub next_capture_at: Option<DateTime<Utc>>,
     pub refunds: Vec<RefundRecord>,
     pub failure: Option<Decline>,
+    /// The amount first asked to hold: the least step by which the hold follows the running cost.
+    pub opened_amount: Decimal,
+    /// The last extension failed (`HoldExhausted`) and none succeeded since.
+    pub exhausted: bool,
+    /// The charger took the stop command asked because the hold is exhausted.
+    pub stop_delivered: bool,
 }
 
 impl PaymentIntent {
@@ -721,6 +757,26 @@ impl PaymentIntent {
                 code: d.code,
                 at,
             },
+        }])
+    }
+
+    fn record_stop_request(
+        &self,
+        stop: StopRequest,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<IntentEvent>, IntentError> {
+        let context = self.context()?.clone();
+        // Once the charger took the stop, asking again (a redelivered cost update) records nothing.
+        if self.stop_delivered || !self.exhausted {
+            return Ok(vec![]);
+        }
+        let failure = self.failure.clone().unwrap_or_else(|| Decline::new("", ""));
+        Ok(vec![IntentEvent::ChargeStopRequested {
+            context,
+            stop,
+            reason: failure.message,
+            code: failure.code,
+            at,
         }])
     }
 
@@ -1137,6 +1193,7 @@ impl Aggregate for PaymentIntent {
                 at,
             } => self.record_refund(refund_id, result, at),
             IntentCommand::Reconcile { observed, at } => self.reconcile(observed, at),
+            IntentCommand::RecordStopRequest { stop, at } => self.record_stop_request(stop, at),
         }?;
         for event in events {
             sink.write(event, self).await;
@@ -1146,9 +1203,12 @@ impl Aggregate for PaymentIntent {
 
     fn apply(&mut self, event: IntentEvent) {
         match event {
-            IntentEvent::IntentOpened { context, .. } => {
+            IntentEvent::IntentOpened {
+                context, amount, ..
+            } => {
                 self.context = Some(context);
                 self.status = Some(Status::Pending);
+                self.opened_amount = amount;
             }
             IntentEvent::AuthorizationRequested { attempt, amount } => {
                 self.authorize_attempts = attempt;
@@ -1192,9 +1252,11 @@ impl Aggregate for PaymentIntent {
                     }),
                 }
                 self.pending = None;
+                self.exhausted = false;
             }
             IntentEvent::HoldExhausted { code, reason, .. } => {
                 self.pending = None;
+                self.exhausted = true;
                 self.failure = Some(Decline {
                     code,
                     message: reason,
@@ -1286,6 +1348,9 @@ impl Aggregate for PaymentIntent {
                     r.code = code;
                 }
                 self.pending = None;
+            }
+            IntentEvent::ChargeStopRequested { stop, .. } => {
+                self.stop_delivered = stop.delivered;
             }
         }
     }
@@ -1774,6 +1839,74 @@ mod tests {
                 code: "insufficient_funds".into(),
                 at: at(),
             }]);
+    }
+
+    #[test]
+    fn a_stop_is_recorded_for_an_exhausted_hold_until_the_charger_took_it() {
+        let stop = |delivered| StopRequest {
+            charge_point_id: "CP-1".into(),
+            transaction_id: "7".into(),
+            running_cost: dec!(45),
+            delivered,
+            answer: "RemoteStopTransaction: Accepted".into(),
+            attempts: 1,
+        };
+        let record = |delivered| IntentCommand::RecordStopRequest {
+            stop: stop(delivered),
+            at: at(),
+        };
+        // A hold that is not exhausted has no charge to stop.
+        Intent::with(())
+            .given(authorized())
+            .when(record(true))
+            .then_expect_events(vec![]);
+        let mut history = authorized();
+        history.push(IntentEvent::ExtensionRequested {
+            attempt: 1,
+            new_total: dec!(80),
+        });
+        history.push(IntentEvent::HoldExhausted {
+            context: context(),
+            requested_total: dec!(80),
+            total: dec!(50),
+            reason: "insufficient_funds".into(),
+            code: "insufficient_funds".into(),
+            at: at(),
+        });
+        let stopped = IntentEvent::ChargeStopRequested {
+            context: context(),
+            stop: stop(false),
+            reason: "insufficient_funds".into(),
+            code: "insufficient_funds".into(),
+            at: at(),
+        };
+        Intent::with(())
+            .given(history.clone())
+            .when(record(false))
+            .then_expect_events(vec![stopped.clone()]);
+        // Not delivered: asked and recorded again; delivered: nothing more.
+        history.push(stopped);
+        Intent::with(())
+            .given(history.clone())
+            .when(record(true))
+            .then_expect_events(vec![IntentEvent::ChargeStopRequested {
+                context: context(),
+                stop: stop(true),
+                reason: "insufficient_funds".into(),
+                code: "insufficient_funds".into(),
+                at: at(),
+            }]);
+        history.push(IntentEvent::ChargeStopRequested {
+            context: context(),
+            stop: stop(true),
+            reason: "insufficient_funds".into(),
+            code: "insufficient_funds".into(),
+            at: at(),
+        });
+        Intent::with(())
+            .given(history)
+            .when(record(true))
+            .then_expect_events(vec![]);
     }
 
     #[test]

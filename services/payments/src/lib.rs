@@ -5,9 +5,11 @@
 //! [`methods::AccountMethods`] (saved provider tokens and the default per account),
 //! [`wallet::Wallet`] (prepaid balances) and [`settlement::SettlementRecord`] (provider settlement
 //! lines), their read tables, the API's idempotency keys, the webhook log, and the sandbox provider's
-//! books. Consumes REGISTRY (account currencies), SESSION (`session.*.started`: place the hold) and
-//! PRICING (`pricing.*.priced`: capture); publishes PAYMENT (`payment.<id>.<kind>`) through its outbox
-//! relay; serves `joule.v1.PaymentsService`; optionally listens for provider webhooks. Providers sit
+//! books. Consumes REGISTRY (account currencies; chargers' tariffs for [`quote`]d holds), SESSION
+//! (`session.*.started`: place the hold) and PRICING (`pricing.*.priced`: capture;
+//! `pricing.*.cost_updated`: the hold follows the running cost, [`live_cost`]); publishes PAYMENT
+//! (`payment.<id>.<kind>`) through its outbox relay; asks the gateway to stop a charge whose hold is
+//! exhausted; serves `joule.v1.PaymentsService`; optionally listens for provider webhooks. Providers sit
 //! behind [`provider::Provider`]: the sandbox, Stripe and the wallet. What it does not own: accounts
 //! (the api's registry), prices (pricing), receivables and their ledger postings (invoicing, ledger).
 
@@ -19,9 +21,11 @@ pub mod grpc;
 pub mod idempotency;
 pub mod ids;
 pub mod intent;
+pub mod live_cost;
 pub mod methods;
 pub mod outbox;
 pub mod provider;
+pub mod quote;
 pub mod settlement;
 pub mod store;
 pub mod views;
@@ -33,13 +37,14 @@ use std::time::Duration;
 
 use joule_bus::{ConsumerSpec, Domain};
 use joule_proto::v1::payments_service_server::{PaymentsServiceServer, SERVICE_NAME};
+use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use joule_store::{CommandMeta, Migration, Relay};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::amounts::{DefaultHolds, SettingsHoldAmount};
+use crate::amounts::{DefaultHolds, HoldRule, SettingsHoldAmount};
 use crate::engine::Engine;
 use crate::flow::Flow;
 use crate::ids::IntentId;
@@ -54,10 +59,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "intents, methods, wallets, settlement, idempotency, webhooks, sandbox",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "intents, methods, wallets, settlement, idempotency, webhooks, sandbox",
+        sql: r#"
 CREATE TABLE {schema}.accounts (
     account_id uuid PRIMARY KEY,
     tenant_id  text NOT NULL,
@@ -194,7 +200,61 @@ CREATE TABLE {schema}.sandbox_holds (
 );
 CREATE INDEX sandbox_holds_active ON {schema}.sandbox_holds (customer, token) WHERE status = 'authorized';
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "the running cost followed per session",
+        sql: r#"
+-- The highest SessionCostUpdated.sequence acted on per session: older and repeated ones are ignored.
+CREATE TABLE {schema}.cost_updates (
+    session_id uuid PRIMARY KEY,
+    sequence   bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+"#,
+    },
+    Migration {
+        version: 3,
+        name: "chargers' registry tariffs, for hold quotes",
+        sql: r#"
+CREATE TABLE {schema}.chargers (
+    charger_id text PRIMARY KEY,
+    tariff_id  text NOT NULL,
+    time_zone  text NOT NULL
+);
+"#,
+    },
+    Migration {
+        version: 4,
+        name: "a session's hold decision commits with its intent's opening",
+        sql: r#"
+-- A session is decided for a hold in the transaction that opens its intent (one commit, not two). A
+-- session already decided to pay later (priced before its start was seen) refuses the opening.
+CREATE FUNCTION {schema}.decide_session_hold() RETURNS trigger AS $$
+DECLARE
+    session uuid := (NEW.payload->'IntentOpened'->'context'->>'session_id')::uuid;
+    decided text;
+BEGIN
+    IF session IS NULL THEN
+        RETURN NEW;
+    END IF;
+    INSERT INTO {schema}.session_decisions (session_id, decision) VALUES (session, 'hold')
+        ON CONFLICT (session_id) DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT decision INTO decided FROM {schema}.session_decisions WHERE session_id = session;
+        IF decided <> 'hold' THEN
+            RAISE EXCEPTION 'session % is settled by invoice', session;
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER events_session_decision AFTER INSERT ON {schema}.events
+    FOR EACH ROW WHEN (NEW.aggregate_type = 'PaymentIntent' AND NEW.event_type = 'IntentOpened')
+    EXECUTE FUNCTION {schema}.decide_session_hold();
+"#,
+    },
+];
 
 /// How often the sweeper looks for failed captures due again and operations left pending.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -207,6 +267,10 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let default_tenant = settings.tenant.clone();
     let holds = DefaultHolds::parse(&settings.payments_default_holds)
         .map_err(|e| format!("JOULE_PAYMENTS_DEFAULT_HOLDS: {e}"))?;
+    let hold_rule = HoldRule::parse(&settings.payments_hold_extension)
+        .map_err(|e| format!("JOULE_PAYMENTS_HOLD_EXTENSION: {e}"))?;
+    let quoted = quote::QuotedSession::parse(&settings.payments_hold_quote)
+        .map_err(|e| format!("JOULE_PAYMENTS_HOLD_QUOTE: {e}"))?;
 
     let wallets = Arc::new(Aggregates::new(ctx.pool.clone(), SCHEMA));
     let mut providers = Providers::default()
@@ -241,7 +305,17 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         engine: engine.clone(),
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
-        holds: Arc::new(SettingsHoldAmount(holds)),
+        holds: match quoted {
+            Some(session) => Arc::new(quote::QuoteHoldAmount {
+                pricing: TariffServiceClient::new(ctx.grpc_channel(&settings.pricing_grpc_url)?),
+                pool: ctx.pool.clone(),
+                schema: SCHEMA.into(),
+                session,
+                tenant_id: default_tenant.clone(),
+                configured: SettingsHoldAmount(holds),
+            }),
+            None => Arc::new(SettingsHoldAmount(holds)),
+        },
     });
 
     let mut tasks = Vec::new();
@@ -261,6 +335,15 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         bus.run_consumer(spec, handler, shutdown).await
     }));
     let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let handler = quote::ChargersHandler {
+        pool: ctx.pool.clone(),
+        schema: SCHEMA.into(),
+    };
+    let spec = consumer(Domain::Registry, "payments-chargers", "registry.charger.*");
+    tasks.push(Task::new("payments-chargers", async move {
+        bus.run_consumer(spec, handler, shutdown).await
+    }));
+    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
     let handler = consumers::SessionsHandler {
         flow: flow.clone(),
         default_tenant: default_tenant.clone(),
@@ -276,6 +359,19 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     };
     let spec = consumer(Domain::Pricing, "payments-priced", "pricing.*.priced");
     tasks.push(Task::new("payments-priced", async move {
+        bus.run_consumer(spec, handler, shutdown).await
+    }));
+    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let handler = live_cost::CostUpdatedHandler {
+        engine: engine.clone(),
+        pool: ctx.pool.clone(),
+        schema: SCHEMA.into(),
+        rule: hold_rule,
+        stopper: live_cost::GatewayStopper::new(ctx.grpc_channel(&settings.gateway_grpc_url)?),
+        default_tenant: default_tenant.clone(),
+    };
+    let spec = consumer(Domain::Pricing, "payments-cost", "pricing.*.cost_updated");
+    tasks.push(Task::new("payments-cost", async move {
         bus.run_consumer(spec, handler, shutdown).await
     }));
 

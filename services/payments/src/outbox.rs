@@ -97,6 +97,13 @@ fn history(event: &IntentEvent) -> (Option<Decimal>, String) {
             amount, reference, ..
         } => (Some(*amount), reference.clone()),
         IntentEvent::RefundFailed { amount, code, .. } => (Some(*amount), code.clone()),
+        IntentEvent::ChargeStopRequested { stop, reason, .. } => (
+            Some(stop.running_cost),
+            format!(
+                "stop {} transaction {}: {} ({reason})",
+                stop.charge_point_id, stop.transaction_id, stop.answer
+            ),
+        ),
     }
 }
 
@@ -112,7 +119,8 @@ fn event_time(event: &IntentEvent) -> Option<DateTime<Utc>> {
         | IntentEvent::DunningStarted { at, .. }
         | IntentEvent::PaymentVoided { at, .. }
         | IntentEvent::PaymentRefunded { at, .. }
-        | IntentEvent::RefundFailed { at, .. } => Some(*at),
+        | IntentEvent::RefundFailed { at, .. }
+        | IntentEvent::ChargeStopRequested { at, .. } => Some(*at),
         _ => None,
     }
 }
@@ -294,6 +302,8 @@ impl PaymentsOutbox {
                     .execute(&mut *conn)
                     .await?;
             }
+            // Only in the history: the status and amounts do not change.
+            IntentEvent::ChargeStopRequested { .. } => {}
         }
         let (amount, detail) = history(&event);
         sqlx::query(&format!(

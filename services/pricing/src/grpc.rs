@@ -23,6 +23,7 @@ use rust_decimal::Decimal;
 use crate::priced_session::PricedSession;
 use crate::read;
 use crate::rerate::{self, RerateError};
+use crate::running;
 use crate::tariff::{Party, Scope, Tariff, TariffCommand, TariffError};
 
 pub struct TariffGrpc {
@@ -110,6 +111,23 @@ fn version_to_proto(tariff_id: &str, v: &read::StoredVersion) -> v1::TariffVersi
 }
 
 impl TariffGrpc {
+    /// The running state of a session of the tenant; NOT_FOUND when pricing has not seen its start.
+    async fn running_state(
+        &self,
+        tenant_id: &str,
+        session_id: &str,
+    ) -> Result<running::RunningState, Status> {
+        let tenant = self.tenant(tenant_id)?;
+        let session_id: SessionId = session_id
+            .parse()
+            .map_err(|e| Status::invalid_argument(format!("session_id: {e}")))?;
+        running::load(&self.pool, &session_id.to_string())
+            .await
+            .map_err(store_unavailable)?
+            .filter(|s| s.start.tenant_id == tenant)
+            .ok_or_else(|| Status::not_found(format!("session {session_id} is not running")))
+    }
+
     fn meta(&self, tenant_id: String) -> CommandMeta {
         CommandMeta {
             tenant_id,
@@ -510,19 +528,93 @@ impl TariffService for TariffGrpc {
         .await
     }
 
-    // TODO(H1, this session): replaced by the running-cost implementation.
     async fn get_running_cost(
         &self,
-        _request: Request<v1::GetRunningCostRequest>,
+        request: Request<v1::GetRunningCostRequest>,
     ) -> Result<Response<v1::RunningCost>, Status> {
-        Err(Status::unimplemented("running cost"))
+        let span = joule_telemetry::grpc_server_span("GetRunningCost", &request);
+        async move {
+            let r = request.into_inner();
+            let state = self.running_state(&r.tenant_id, &r.session_id).await?;
+            let latest = state.latest.as_ref().ok_or_else(|| {
+                Status::not_found(format!(
+                    "session {} has no running cost: {}",
+                    state.start.session_id,
+                    state
+                        .unpriced_reason
+                        .as_deref()
+                        .unwrap_or("no estimate yet")
+                ))
+            })?;
+            Ok(Response::new(running::running_cost(&state, latest)))
+        }
+        .instrument(span)
+        .await
     }
 
     async fn estimate_session_cost(
         &self,
-        _request: Request<v1::EstimateSessionCostRequest>,
+        request: Request<v1::EstimateSessionCostRequest>,
     ) -> Result<Response<v1::RunningCost>, Status> {
-        Err(Status::unimplemented("running cost"))
+        let span = joule_telemetry::grpc_server_span("EstimateSessionCost", &request);
+        async move {
+            let r = request.into_inner();
+            let ended_at = timestamp(r.ended_at.as_ref(), "ended_at")?
+                .ok_or_else(|| Status::invalid_argument("ended_at: is required"))?;
+            let meter_stop = match r.meter_stop_wh.trim() {
+                "" => None,
+                raw => {
+                    let wh = decimal(raw, "meter_stop_wh")?;
+                    if wh < Decimal::ZERO {
+                        return Err(Status::invalid_argument(
+                            "meter_stop_wh: must not be negative",
+                        ));
+                    }
+                    Some(wh)
+                }
+            };
+            let state = self.running_state(&r.tenant_id, &r.session_id).await?;
+            if ended_at < state.start.started_at {
+                return Err(Status::invalid_argument(format!(
+                    "ended_at: {ended_at} is before the session started at {}",
+                    state.start.started_at
+                )));
+            }
+            let latest = state.latest.as_ref();
+            let (energy_wh, sequence) = match meter_stop {
+                // Stop register − start register (else the first reading), never negative, as
+                // sessions bills it.
+                Some(stop) => {
+                    let from = state
+                        .start
+                        .meter_start_wh
+                        .or_else(|| state.readings.first().map(|s| s.register_wh))
+                        .unwrap_or(stop);
+                    (
+                        (stop - from).max(Decimal::ZERO),
+                        latest.map_or(0, |l| l.sequence),
+                    )
+                }
+                None => latest.map_or((Decimal::ZERO, 0), |l| (l.energy_wh, l.sequence)),
+            };
+            let input = running::EstimateInput {
+                readings: &state.readings,
+                energy_wh,
+                final_wh: meter_stop,
+                as_of: ended_at,
+            };
+            let breakdown = running::estimate(&state, &input).map_err(|e| match e {
+                running::EstimateError::Unpriced(reason) => Status::not_found(format!(
+                    "session {} has no running cost: {reason}",
+                    state.start.session_id
+                )),
+                running::EstimateError::Engine(reason) => Status::invalid_argument(reason),
+            })?;
+            let latest = running::latest(sequence, energy_wh, ended_at, &breakdown);
+            Ok(Response::new(running::running_cost(&state, &latest)))
+        }
+        .instrument(span)
+        .await
     }
 
     async fn rerate(

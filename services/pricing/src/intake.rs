@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
-use joule_domain::{ChargerId, SessionId, TariffId};
+use joule_domain::{ChargerId, SessionId};
 use joule_proto::time::from_proto;
 use joule_proto::v1::SessionCompleted;
 use joule_store::CommandMeta;
@@ -14,7 +14,8 @@ use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-use crate::priced_session::{PricedSession, PricedSessionCommand, Pricing, SessionFacts};
+use crate::choice::{self, Choice, Chosen};
+use crate::priced_session::{Metering, PricedSession, PricedSessionCommand, Sample, SessionFacts};
 use crate::read;
 
 /// How often a session whose charger or tariff is unknown is retried before it is recorded as
@@ -82,93 +83,44 @@ impl SessionIntake {
             Ok(c) => c,
             Err(e) => return Ok(fail(format!("charger_id: {e}"))),
         };
-        let transient = |e: sqlx::Error| HandlerError::Transient(e.to_string());
-        let missing = match read::charger(&self.pool, &charger_id.to_string())
-            .await
-            .map_err(transient)?
+        let metering = match metering(m, started_at) {
+            Ok(metering) => metering,
+            Err(reason) => return Ok(fail(reason)),
+        };
+        let missing = match choice::choose(
+            &self.pool,
+            &charger_id.to_string(),
+            m.connector_id,
+            &m.account_id,
+            started_at,
+        )
+        .await
+        .map_err(|e| HandlerError::Transient(e.to_string()))?
         {
-            None => format!("charger {charger_id} is not registered"),
-            Some(c) => match read::resolve(
-                &self.pool,
-                &charger_id.to_string(),
-                m.connector_id,
-                &c,
-                &m.account_id,
-                started_at,
-            )
-            .await
-            .map_err(transient)?
-            {
-                None => format!("charger {charger_id} has no tariff"),
-                Some(resolved) => {
-                    let tariff_id: TariffId = match resolved.tariff_id.parse() {
-                        Ok(t) => t,
-                        Err(e) => {
-                            return Ok(fail(format!(
-                                "charger {charger_id} names tariff {}: {e}",
-                                resolved.tariff_id
-                            )));
-                        }
-                    };
-                    let versions = read::versions(&self.pool, &resolved.tariff_id)
-                        .await
-                        .map_err(transient)?;
-                    // The versions table may lag a tariff created a moment ago: its creation
-                    // event is version 1.
-                    let chosen = match read::in_force(&versions, started_at) {
-                        Some(v) => Some((v.version, v.ocpi_json.clone())),
-                        None if versions.is_empty() => {
-                            read::tariff(&self.pool, &resolved.tariff_id)
-                                .await
-                                .map_err(transient)?
-                                .map(|t| (1, t.ocpi_json))
-                        }
-                        None => {
-                            return Ok(fail(format!(
-                                "tariff {tariff_id} has no version in force at {started_at}"
-                            )));
-                        }
-                    };
-                    match chosen {
-                        None => format!(
-                            "tariff {} of charger {charger_id} does not exist",
-                            resolved.tariff_id
-                        ),
-                        Some((version, ocpi_json)) => {
-                            let tariff = match joule_tariff::Tariff::parse(&ocpi_json) {
-                                Ok(t) => t,
-                                Err(e) => {
-                                    return Ok(fail(format!(
-                                        "stored tariff {tariff_id} version {version} no longer parses: {e}"
-                                    )));
-                                }
-                            };
-                            return Ok(PricedSessionCommand::PriceSession {
-                                session: SessionFacts {
-                                    session_id,
-                                    charger_id: m.charger_id.clone(),
-                                    account_id: m.account_id.clone(),
-                                    token_uid: m.token_uid.clone(),
-                                    started_at,
-                                    stopped_at,
-                                    energy_wh,
-                                },
-                                charger_id,
-                                connector_id: m.connector_id,
-                                pricing: Pricing {
-                                    tariff_id,
-                                    tariff_version: version,
-                                    tariff_source: resolved.source.to_owned(),
-                                    tariff: Box::new(tariff),
-                                    discounts: resolved.discounts,
-                                },
-                                time_zone: c.time_zone,
-                                priced_at: now,
-                            });
-                        }
-                    }
-                }
-            },
+            Choice::Chosen(chosen) => {
+                let Chosen {
+                    pricing, time_zone, ..
+                } = *chosen;
+                return Ok(PricedSessionCommand::PriceSession {
+                    session: SessionFacts {
+                        session_id,
+                        charger_id: m.charger_id.clone(),
+                        account_id: m.account_id.clone(),
+                        token_uid: m.token_uid.clone(),
+                        started_at,
+                        stopped_at,
+                        energy_wh,
+                        metering,
+                    },
+                    charger_id,
+                    connector_id: m.connector_id,
+                    pricing,
+                    time_zone,
+                    priced_at: now,
+                });
+            }
+            Choice::Unpriceable(reason) => return Ok(fail(reason)),
+            Choice::Missing(missing) => missing,
         };
         let attempts = self.count_attempt(received);
         if attempts > MAX_ATTEMPTS {
@@ -180,6 +132,36 @@ impl SessionIntake {
             Err(HandlerError::Transient(missing))
         }
     }
+}
+
+/// The session's readings (the start register first) and end of charging, as the engine takes them.
+/// A reading that is not a decimal breaks the contract: the session is not priced on a guess.
+fn metering(m: &SessionCompleted, started_at: DateTime<Utc>) -> Result<Metering, String> {
+    let mut samples = Vec::with_capacity(m.samples.len() + 1);
+    if let Ok(register_wh) = Decimal::from_str(m.meter_start_wh.trim()) {
+        samples.push(Sample {
+            at: started_at,
+            register_wh,
+        });
+    }
+    for (i, r) in m.samples.iter().enumerate() {
+        let at = from_proto(r.at.as_ref())
+            .ok_or_else(|| format!("samples[{i}].at: missing or not a valid time"))?;
+        let register_wh = Decimal::from_str(r.register_wh.trim()).map_err(|_| {
+            format!(
+                "samples[{i}].register_wh: {:?} is not a decimal",
+                r.register_wh
+            )
+        })?;
+        samples.push(Sample { at, register_wh });
+    }
+    samples.sort_by_key(|s| s.at);
+    Ok(Metering {
+        charge_point_id: m.charge_point_id.clone(),
+        transaction_id: m.transaction_id.clone(),
+        samples,
+        charging_ended_at: from_proto(m.charging_ended_at.as_ref()),
+    })
 }
 
 impl Handler for SessionIntake {

@@ -12,8 +12,14 @@
 //! tariff or meter correction and appends `SessionRerated` (published as `SessionPriceAdjusted`,
 //! `pricing.<session_id>.adjusted`) with the difference; nothing is edited in place.
 //!
+//! While a session runs, [`running_intake`] keeps its running state ([`running`]: the tariff chosen
+//! at the start, the readings so far) and publishes `SessionCostUpdated`
+//! (`pricing.<session_id>.cost_updated`) for every `SessionMetered`; gRPC `GetRunningCost` and
+//! `EstimateSessionCost` answer from it.
+//!
 //! It does not round amounts (invoicing does) and does not know accounts beyond passing their ids on.
 
+pub mod choice;
 pub mod grpc;
 pub mod intake;
 pub mod outbox;
@@ -21,6 +27,8 @@ pub mod priced_session;
 pub mod read;
 pub mod registry;
 pub mod rerate;
+pub mod running;
+pub mod running_intake;
 pub mod tariff;
 
 use std::sync::Arc;
@@ -143,6 +151,10 @@ const MIGRATIONS: &[Migration] = &[Migration {
               adjusted_at    timestamptz NOT NULL
           );
           CREATE INDEX ON {schema}.price_adjustments (session_id);",
+}, Migration {
+    version: 3,
+    name: "running costs of sessions in progress",
+    sql: running::MIGRATION_SQL,
 }];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
@@ -189,6 +201,18 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             filter: Some("session.*.completed".into()),
         };
         bus.run_consumer(spec, intake, shutdown).await
+    }));
+
+    // All of SESSION, not one subject: a session's start, readings and completion in their order.
+    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    let running = running_intake::RunningCostIntake::new(ctx.pool.clone(), ctx.bus.clone());
+    tasks.push(Task::new("pricing-running-cost", async move {
+        let spec = ConsumerSpec {
+            domain: Domain::Session,
+            durable: "pricing-running-cost".into(),
+            filter: None,
+        };
+        bus.run_consumer(spec, running, shutdown).await
     }));
 
     let server = TariffServiceServer::new(grpc::TariffGrpc {

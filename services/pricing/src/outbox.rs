@@ -46,7 +46,8 @@ impl OutboxHandler for PricingOutbox {
                 breakdown,
                 tariff_version,
                 tariff_source,
-                ..
+                connector_id,
+                metering,
             } => {
                 let message = v1::SessionPriced {
                     tariff_version,
@@ -63,8 +64,9 @@ impl OutboxHandler for PricingOutbox {
                     total_excl_vat: breakdown.total_excl_vat.normalize().to_string(),
                     total_incl_vat: breakdown.total_incl_vat.normalize().to_string(),
                     token_uid,
-                    // TODO(H1, this session): fill from the session facts.
-                    ..Default::default()
+                    charge_point_id: metering.charge_point_id,
+                    transaction_id: metering.transaction_id,
+                    connector_id,
                 };
                 Ok(vec![Outgoing {
                     subject: format!("pricing.{session_id}.priced"),
@@ -109,7 +111,8 @@ impl OutboxHandler for PricingOutbox {
 }
 
 /// The published lines: one per component used, then, when `min_price`/`max_price` moved the total, an
-/// adjustment line, so that the lines always add up to the totals. Its VAT percentage is the one that
+/// adjustment line, then one per extra (idle fee, discount, subscription allowance), so that the lines
+/// always add up to the totals. An adjustment's or a mixed-rate extra's VAT percentage is the one that
 /// turns its excl.-VAT amount into its incl.-VAT amount, empty when there is none.
 pub fn wire_lines(b: &Breakdown) -> Vec<v1::PriceLine> {
     let s = |d: Decimal| d.normalize().to_string();
@@ -153,6 +156,28 @@ pub fn wire_lines(b: &Breakdown) -> Vec<v1::PriceLine> {
             amount_incl_vat: s(incl),
         });
     }
+    let effective_vat = |excl: Decimal, incl: Decimal| {
+        if excl.is_zero() {
+            String::new()
+        } else {
+            s((incl - excl) * Decimal::ONE_HUNDRED / excl)
+        }
+    };
+    lines.extend(b.extras.iter().map(|e| {
+        v1::PriceLine {
+            dimension: e.kind.as_str().to_owned(),
+            description: e.description.clone(),
+            volume: e.volume.map(s).unwrap_or_else(|| "1".to_owned()),
+            unit: e.unit.clone().unwrap_or_else(|| "session".to_owned()),
+            unit_price: e.unit_price.map(s).unwrap_or_else(|| s(e.amount_excl_vat)),
+            vat_percent: e
+                .vat_percent
+                .map(s)
+                .unwrap_or_else(|| effective_vat(e.amount_excl_vat, e.amount_incl_vat)),
+            amount_excl_vat: s(e.amount_excl_vat),
+            amount_incl_vat: s(e.amount_incl_vat),
+        }
+    }));
     lines
 }
 
@@ -324,6 +349,7 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                 tariff_version,
                 tariff_source,
                 connector_id,
+                ..
             } => {
                 let lines = crate::priced_session::wire_lines(&breakdown);
                 sqlx::query(&format!(

@@ -18,6 +18,27 @@ use joule_tariff::{Customer, Discount, PricedSession as Breakdown, SessionUsage,
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// An energy register reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    pub at: DateTime<Utc>,
+    pub register_wh: Decimal,
+}
+
+/// Where a session ran and how its energy was drawn, from `SessionCompleted`: kept on the priced
+/// session so that `SessionPriced` names the charger's transaction and a re-rating prices the same
+/// curve and idle time again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metering {
+    pub charge_point_id: String,
+    pub transaction_id: String,
+    /// Register readings, oldest first, the start register at the start time included. Empty:
+    /// constant power from start to stop.
+    pub samples: Vec<Sample>,
+    /// When the car stopped drawing energy; the rest of the session is idle (parking) time.
+    pub charging_ended_at: Option<DateTime<Utc>>,
+}
+
 /// What pricing needs to know about a completed session, from `SessionCompleted`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionFacts {
@@ -29,6 +50,7 @@ pub struct SessionFacts {
     pub started_at: DateTime<Utc>,
     pub stopped_at: DateTime<Utc>,
     pub energy_wh: Decimal,
+    pub metering: Metering,
 }
 
 /// Which tariff version priced a session, and why that tariff.
@@ -155,6 +177,8 @@ pub enum PricedSessionEvent {
         tariff_source: String,
         #[serde(default)]
         connector_id: u32,
+        #[serde(default)]
+        metering: Metering,
     },
     PricingFailed {
         session_id: SessionId,
@@ -230,6 +254,8 @@ pub struct Current {
     pub total_excl_vat: Decimal,
     pub total_incl_vat: Decimal,
     pub lines: Vec<WireLine>,
+    #[serde(default)]
+    pub metering: Metering,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -265,6 +291,28 @@ pub fn rerate(
     reason: &str,
     rerated_at: DateTime<Utc>,
 ) -> Result<Option<Rerated>, String> {
+    rerate_metered(
+        input,
+        &Metering::default(),
+        pricing,
+        corrected_energy_wh,
+        rerating_id,
+        reason,
+        rerated_at,
+    )
+}
+
+/// [`rerate`] with the session's readings and end of charging, so that the curve and the idle time
+/// are priced again as they were (the aggregate keeps them; the bulk run does not read them yet).
+pub fn rerate_metered(
+    input: &RerateInput<'_>,
+    metering: &Metering,
+    pricing: &Pricing,
+    corrected_energy_wh: Option<Decimal>,
+    rerating_id: &str,
+    reason: &str,
+    rerated_at: DateTime<Utc>,
+) -> Result<Option<Rerated>, String> {
     let energy_wh = corrected_energy_wh.unwrap_or(input.energy_wh);
     let facts = SessionFacts {
         session_id: input.session_id,
@@ -274,6 +322,7 @@ pub fn rerate(
         started_at: input.started_at,
         stopped_at: input.stopped_at,
         energy_wh,
+        metering: metering.clone(),
     };
     let breakdown = price(&facts, pricing, input.time_zone)?;
     if breakdown.total_excl_vat == input.total_excl_vat
@@ -351,8 +400,9 @@ impl Aggregate for PricedSession {
                     total_incl_vat: current.total_incl_vat,
                     lines: &current.lines,
                 };
-                match rerate(
+                match rerate_metered(
                     &input,
+                    &current.metering,
                     &pricing,
                     corrected_energy_wh,
                     &rerating_id,
@@ -388,6 +438,7 @@ impl Aggregate for PricedSession {
                     tariff_version: pricing.tariff_version,
                     tariff_source: pricing.tariff_source,
                     connector_id,
+                    metering: session.metering,
                 },
                 Err(reason) => PricedSessionEvent::PricingFailed {
                     session_id: session.session_id,
@@ -423,6 +474,7 @@ impl Aggregate for PricedSession {
                 started_at,
                 stopped_at,
                 breakdown,
+                metering,
                 ..
             } => {
                 self.settled = true;
@@ -439,6 +491,7 @@ impl Aggregate for PricedSession {
                     total_excl_vat: breakdown.total_excl_vat,
                     total_incl_vat: breakdown.total_incl_vat,
                     lines: wire_lines(&breakdown),
+                    metering,
                 });
             }
             PricedSessionEvent::PricingFailed { .. } => self.settled = true,
@@ -472,9 +525,15 @@ pub fn price(
         end: session.stopped_at,
         energy: Energy::from_wh(session.energy_wh),
         time_zone,
-        // SessionCompleted carries no meter samples yet: constant power is assumed.
-        samples: vec![],
-        charging_end: None,
+        // The readings shape when the energy was drawn (time-of-day and power restrictions); the
+        // engine keeps the billed energy exactly `energy_wh`.
+        samples: session
+            .metering
+            .samples
+            .iter()
+            .map(|s| (s.at, Energy::from_wh(s.register_wh)))
+            .collect(),
+        charging_end: session.metering.charging_ended_at,
     };
     let mut breakdown =
         joule_tariff::price_session(&pricing.tariff, &usage).map_err(|e| e.to_string())?;
@@ -515,6 +574,7 @@ mod tests {
             started_at: Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).unwrap(),
             stopped_at: Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap(),
             energy_wh: dec!(20000),
+            metering: Metering::default(),
         }
     }
 
@@ -640,6 +700,73 @@ mod tests {
         );
         assert_eq!(breakdown.time_zone, "Europe/Amsterdam");
         assert_eq!(breakdown.lines.len(), 2);
+    }
+
+    #[test]
+    fn readings_and_the_end_of_charging_are_priced_and_kept_for_re_rating() {
+        let idle = |energy_price: &str| {
+            Box::new(
+                joule_tariff::Tariff::parse(&format!(
+                    r#"{{ "id": "I", "currency": "EUR",
+                     "elements": [{{ "price_components": [{{ "type": "ENERGY", "price": {energy_price}, "vat": 20, "step_size": 1 }}] }}],
+                     "joule": {{ "idle_fee": {{ "price_per_hour": 12, "vat": 20, "grace_period_seconds": 600, "step_size": 60 }} }} }}"#
+                ))
+                .unwrap(),
+            )
+        };
+        let at = |h, m| Utc.with_ymd_and_hms(2024, 5, 1, h, m, 0).unwrap();
+        let mut facts = session();
+        facts.stopped_at = at(9, 40);
+        facts.metering = Metering {
+            charge_point_id: "CP-1".into(),
+            transaction_id: "7".into(),
+            samples: vec![
+                Sample {
+                    at: at(8, 0),
+                    register_wh: dec!(1000),
+                },
+                Sample {
+                    at: at(9, 0),
+                    register_wh: dec!(21000),
+                },
+            ],
+            charging_ended_at: Some(at(9, 0)),
+        };
+        let events = TestFramework::<PricedSession>::with(())
+            .given_no_previous_events()
+            .when(PricedSessionCommand::PriceSession {
+                session: facts,
+                charger_id: ChargerId::derived("cp-1"),
+                connector_id: 1,
+                pricing: pricing(idle("0.30")),
+                time_zone: "UTC".into(),
+                priced_at: at(9, 41),
+            })
+            .inspect_result()
+            .unwrap();
+        // 20 kWh at 0.30 = 6.00; 40 min idle - 10 min grace = 30 min at 12/h = 6.00.
+        let [PricedSessionEvent::SessionPriced { breakdown, .. }] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(breakdown.total_excl_vat, dec!(12));
+        // A re-rating of the energy price keeps the idle fee: it prices the same readings.
+        let mut p = pricing(idle("0.20"));
+        p.tariff_version = 2;
+        let rerated = TestFramework::<PricedSession>::with(())
+            .given(events)
+            .when(PricedSessionCommand::Rerate {
+                rerating_id: "r".into(),
+                pricing: p,
+                corrected_energy_wh: None,
+                reason: "energy price".into(),
+                rerated_at: at(12, 0),
+            })
+            .inspect_result()
+            .unwrap();
+        let [PricedSessionEvent::SessionRerated(r)] = &rerated[..] else {
+            panic!("{rerated:?}");
+        };
+        assert_eq!(r.total_excl_vat, dec!(10), "4.00 energy + 6.00 idle");
     }
 
     #[test]

@@ -360,3 +360,85 @@ async fn invalid_and_unknown_tariffs_are_refused_with_their_reason() {
     assert_eq!(status.code(), Code::InvalidArgument);
     h.running.stop().await.expect("stops cleanly");
 }
+
+const IDLE_FEE_TARIFF: &str = r#"{
+  "country_code": "NL", "party_id": "JOU", "id": "idle", "currency": "EUR",
+  "elements": [{ "price_components": [{ "type": "ENERGY", "price": 0.30, "vat": 20, "step_size": 1 }] }],
+  "joule": { "idle_fee": { "price_per_hour": 12, "vat": 20, "grace_period_seconds": 600, "step_size": 60 } }
+}"#;
+
+fn reading(at: DateTime<Utc>, wh: &str) -> v1::EnergyReading {
+    v1::EnergyReading {
+        at: Some(joule_proto::time::to_proto(at)),
+        register_wh: wh.into(),
+    }
+}
+
+#[tokio::test]
+async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_its_transaction() {
+    let mut h = Harness::start().await;
+    let tariff = h
+        .create_tariff(IDLE_FEE_TARIFF)
+        .await
+        .expect("tariff created");
+    let charger = ChargerId::new();
+    h.register_charger(charger, &tariff.id, "UTC").await;
+    // 1000 Wh at 10:00; the register rises to 21000 Wh at 11:00 and stays there until the stop at
+    // 11:40: the car stopped drawing energy 40 minutes before the stop.
+    let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2024, 7, 1, h, m, 0).unwrap();
+    let session = SessionId::new();
+    let mut message = completed(session, charger, at(10, 0), at(11, 40), "20000");
+    message.samples = vec![
+        reading(at(10, 30), "11000"),
+        reading(at(11, 0), "21000"),
+        reading(at(11, 20), "21000"),
+    ];
+    message.charging_ended_at = Some(joule_proto::time::to_proto(at(11, 0)));
+    h.complete_session(&message).await;
+
+    let (_, priced) = h.wait_priced(&session.to_string()).await;
+    // 20 kWh at 0.30 = 6.00 (7.20); idle 40 min - 10 min grace = 30 min at 12/h = 6.00 (7.20).
+    assert_eq!(
+        (
+            priced.total_excl_vat.as_str(),
+            priced.total_incl_vat.as_str()
+        ),
+        ("12", "14.4")
+    );
+    let idle = priced
+        .lines
+        .iter()
+        .find(|l| l.dimension == "IDLE_FEE")
+        .expect("an idle fee line");
+    assert_eq!(
+        (
+            idle.volume.as_str(),
+            idle.unit.as_str(),
+            idle.amount_excl_vat.as_str(),
+            idle.amount_incl_vat.as_str(),
+            idle.vat_percent.as_str()
+        ),
+        ("0.5", "h", "6", "7.2", "20")
+    );
+    let sum: rust_decimal::Decimal = priced
+        .lines
+        .iter()
+        .map(|l| l.amount_incl_vat.parse::<rust_decimal::Decimal>().unwrap())
+        .sum();
+    assert_eq!(sum.to_string(), "14.4", "the lines add up to the total");
+    assert_eq!(
+        (
+            priced.charge_point_id.as_str(),
+            priced.transaction_id.as_str(),
+            priced.connector_id
+        ),
+        ("CP-1", "7", 1)
+    );
+
+    // Without readings showing the end of charging, the same session bills no idle fee.
+    let other = SessionId::new();
+    h.complete_session(&completed(other, charger, at(10, 0), at(11, 40), "20000"))
+        .await;
+    let (_, priced) = h.wait_priced(&other.to_string()).await;
+    assert_eq!(priced.total_excl_vat, "6");
+}

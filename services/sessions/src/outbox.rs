@@ -1,5 +1,6 @@
 //! What happens to each committed session event: the read model is updated, and the integration
-//! events `SessionStarted` / `SessionCompleted` are published on stream SESSION.
+//! events `SessionStarted` / `SessionMetered` (readings of a running session) / `SessionCompleted`
+//! are published on stream SESSION.
 
 use joule_bus::{Outgoing, envelope};
 use joule_proto::time::to_proto;
@@ -7,7 +8,14 @@ use joule_proto::v1;
 use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
 use sqlx::PgConnection;
 
-use crate::session::{SessionEvent, StartDetails};
+use crate::session::{Reading, Running, SessionEvent, StartDetails, TokenRef, ordered};
+
+fn energy_reading(r: &Reading) -> v1::EnergyReading {
+    v1::EnergyReading {
+        at: Some(to_proto(r.at)),
+        register_wh: r.register.wh().to_string(),
+    }
+}
 
 /// The start register as events and the read model carry it; `None` (2.0.1 without a
 /// Transaction.Begin sample) until the session completes with a fallback.
@@ -115,6 +123,7 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
             flags,
             meter_stop,
             token,
+            ..
         } => {
             let start = start.as_ref();
             let token = token.or_else(|| {
@@ -200,6 +209,8 @@ fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
             flags,
             meter_stop,
             token,
+            samples,
+            charging_ended_at,
         } => {
             let mut start = start.unwrap_or_else(|| StartDetails {
                 charger_id: stop.charger_id.clone(),
@@ -232,12 +243,50 @@ fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
                 meter_stop_wh: meter_stop.wh().to_string(),
                 energy_wh: energy.wh().to_string(),
                 flags,
-                // TODO(H1, this session): the readings and the end of charging.
-                ..Default::default()
+                samples: samples.iter().map(energy_reading).collect(),
+                charging_ended_at: charging_ended_at.map(to_proto),
             };
             (
                 format!("session.{id}.completed"),
                 envelope(&message, event.meta(0, stop.received_at)),
+            )
+        }
+        SessionEvent::ReadingsRecorded {
+            readings,
+            running: Some(running),
+            ..
+        } => {
+            let Running {
+                start,
+                token,
+                meter_start,
+                energy,
+                as_of,
+            } = running;
+            let token = token.unwrap_or(TokenRef {
+                token_uid: start.token_uid,
+                account_id: start.account_id,
+            });
+            let sequence = u64::try_from(event.sequence)
+                .map_err(|_| format!("negative event sequence {}", event.sequence))?;
+            let message = v1::SessionMetered {
+                session_id: id.clone(),
+                charger_id: start.charger_id,
+                charge_point_id: start.charge_point_id,
+                connector_id: start.connector_id,
+                transaction_id: start.transaction_id,
+                token_uid: token.token_uid,
+                account_id: token.account_id,
+                started_at: Some(to_proto(start.started_at)),
+                meter_start_wh: meter_start.wh().to_string(),
+                samples: ordered(&readings).iter().map(energy_reading).collect(),
+                energy_wh: energy.wh().to_string(),
+                as_of: Some(to_proto(as_of)),
+                sequence,
+            };
+            (
+                format!("session.{id}.metered"),
+                envelope(&message, event.meta(0, as_of)),
             )
         }
         SessionEvent::ReadingsRecorded { .. }

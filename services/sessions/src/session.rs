@@ -95,6 +95,50 @@ pub struct Reading {
     pub register: Energy,
 }
 
+/// A running session as of its latest reading: the start, who pays, and the energy so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Running {
+    pub start: StartDetails,
+    pub token: Option<TokenRef>,
+    /// The register energy is counted from: the start's, else the first reading's.
+    pub meter_start: Energy,
+    /// Latest register − `meter_start`, never negative.
+    pub energy: Energy,
+    /// Time of the latest reading.
+    pub as_of: DateTime<Utc>,
+}
+
+/// The readings in time order (ties by register, so the order never depends on arrival), repeats
+/// removed.
+pub fn ordered(readings: &[Reading]) -> Vec<Reading> {
+    let mut out = readings.to_vec();
+    out.sort_by_key(|r| (r.at, r.register.wh()));
+    out.dedup();
+    out
+}
+
+/// When the car stopped drawing energy: the time of the first reading at the final register, when
+/// at least one later reading confirms the register stayed there (readings are in time order and
+/// taken up to `stopped_at`). `None` when the energy rose until the last reading, so no idle time is
+/// ever billed without a reading that shows it.
+pub fn charging_ended_at(
+    readings: &[Reading],
+    final_register: Energy,
+    stopped_at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let taken: Vec<&Reading> = readings.iter().filter(|r| r.at <= stopped_at).collect();
+    let plateau = taken
+        .iter()
+        .rev()
+        .take_while(|r| r.register == final_register)
+        .count();
+    if plateau < 2 {
+        return None;
+    }
+    let first = taken[taken.len() - plateau];
+    (first.at < stopped_at).then_some(first.at)
+}
+
 /// A token and the account it bills.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRef {
@@ -155,6 +199,10 @@ pub enum SessionEvent {
         seq_no: Option<u32>,
         #[serde(default)]
         token: Option<TokenRef>,
+        /// Set when the readings arrived while the session was running (started, not stopped):
+        /// what `SessionMetered` publishes besides the readings, so the outbox needs no other event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        running: Option<Running>,
     },
     /// The stop, recorded while events before it are still missing (2.0.1).
     StopReceived(StopDetails),
@@ -174,6 +222,13 @@ pub enum SessionEvent {
         /// Who pays: the start's token, else one presented later.
         #[serde(default)]
         token: Option<TokenRef>,
+        /// Every reading of the session, oldest first.
+        #[serde(default)]
+        samples: Vec<Reading>,
+        /// When the car stopped drawing energy, if readings show it did before the stop
+        /// ([`charging_ended_at`]).
+        #[serde(default)]
+        charging_ended_at: Option<DateTime<Utc>>,
     },
     SessionFlagged {
         flag: String,
@@ -261,6 +316,7 @@ impl ChargingSession {
                 readings: extras.readings,
                 seq_no: None,
                 token: None,
+                running: None,
             });
         }
         let mut keys = BTreeSet::new();
@@ -427,6 +483,8 @@ impl ChargingSession {
         if token.as_ref().is_none_or(|t| t.account_id.is_empty()) {
             raise(flags::UNKNOWN_TOKEN, String::new(), &mut events);
         }
+        let samples = ordered(&self.readings);
+        let charging_ended_at = charging_ended_at(&samples, meter_stop, stop.stopped_at);
         events.push(SessionEvent::SessionCompleted {
             start: self.start.clone(),
             stop,
@@ -436,8 +494,36 @@ impl ChargingSession {
             flags,
             meter_stop: Some(meter_stop),
             token,
+            samples,
+            charging_ended_at,
         });
         events
+    }
+
+    /// The running session as of its latest reading, while it is started and not stopped; the
+    /// registers are repaired as at completion (a kWh value labelled Wh counts as kWh).
+    fn running(&self, rules: &SessionRules) -> Option<Running> {
+        let start = self.start.as_ref()?;
+        if self.stop.is_some() || self.status == Status::Completed {
+            return None;
+        }
+        let checked = plausibility::check(
+            start.meter_start.map(|m| (m, start.started_at)),
+            &self.readings,
+            None,
+            rules.max_power_w,
+        );
+        let last = checked.last_reading?;
+        let meter_start = checked
+            .meter_start
+            .or(checked.first_reading.map(|r| r.register))?;
+        Some(Running {
+            start: start.clone(),
+            token: self.token(),
+            meter_start,
+            energy: (last.register - meter_start).clamp_non_negative(),
+            as_of: last.at,
+        })
     }
 
     /// Who pays: the start's token if it is known, else one presented later, else the stop's.
@@ -501,6 +587,7 @@ impl ChargingSession {
                         readings,
                         seq_no,
                         token,
+                        running: None,
                     });
                 }
                 self.extras(
@@ -537,6 +624,19 @@ impl ChargingSession {
         let mut next = self.clone();
         for event in &events {
             next.apply(event.clone());
+        }
+        if let Some(running) = next.running(rules) {
+            for event in &mut events {
+                if let SessionEvent::ReadingsRecorded {
+                    readings,
+                    running: slot,
+                    ..
+                } = event
+                    && !readings.is_empty()
+                {
+                    *slot = Some(running.clone());
+                }
+            }
         }
         if next.status != Status::Completed && next.ready() {
             events.extend(next.completion(rules, false));
@@ -579,6 +679,7 @@ impl Aggregate for ChargingSession {
                 readings,
                 seq_no,
                 token,
+                ..
             } => {
                 self.readings.extend(readings);
                 if let Some(seq) = seq_no {
@@ -684,6 +785,8 @@ mod tests {
             energy: Energy::from_wh(energy),
             flags: flags.iter().map(|f| f.to_string()).collect(),
             meter_stop: stop_register,
+            samples: vec![],
+            charging_ended_at: None,
         }
     }
 
@@ -772,14 +875,16 @@ mod tests {
             dec!(1000),
             &[flags::STOP_WITHOUT_START, flags::UNKNOWN_TOKEN],
         );
-        if let SessionEvent::SessionCompleted { token, .. } = &mut expected {
+        if let SessionEvent::SessionCompleted { token, samples, .. } = &mut expected {
             *token = None;
+            *samples = ordered(&readings);
         }
         Given::with(rules())
             .given(vec![SessionEvent::ReadingsRecorded {
                 readings,
                 seq_no: None,
                 token: None,
+                running: None,
             }])
             .when(SessionCommand::Stop(stop(dec!(3000)), Extras::default()))
             .then_expect_events(vec![
@@ -1061,5 +1166,177 @@ mod tests {
             events.last(),
             Some(SessionEvent::SessionFlagged { flag, .. }) if flag == flags::DUPLICATE_END
         ));
+    }
+
+    fn reading(at: &str, wh: Decimal) -> Reading {
+        Reading {
+            at: t(at),
+            register: Energy::from_wh(wh),
+        }
+    }
+
+    fn with_readings(readings: Vec<Reading>) -> Extras {
+        Extras {
+            readings,
+            ..Default::default()
+        }
+    }
+
+    fn charging_end_of(events: &[SessionEvent]) -> (Option<DateTime<Utc>>, Vec<Reading>) {
+        match events.last() {
+            Some(SessionEvent::SessionCompleted {
+                charging_ended_at,
+                samples,
+                ..
+            }) => (*charging_ended_at, samples.clone()),
+            other => panic!("expected a completion, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn readings_that_stop_rising_before_the_stop_end_charging_at_the_first_final_reading() {
+        // Given a session whose register reaches its final value at 10:20 and stays there,
+        let given = vec![
+            SessionEvent::SessionStarted(start(dec!(1000))),
+            SessionEvent::ReadingsRecorded {
+                readings: vec![
+                    reading("2026-11-21T10:40:00Z", dec!(13500)),
+                    reading("2026-11-21T10:10:00Z", dec!(7000)),
+                    reading("2026-11-21T10:20:00Z", dec!(13500)),
+                ],
+                seq_no: None,
+                token: None,
+                running: None,
+            },
+        ];
+        // when it stops at 11:00 on that register,
+        let events = Given::with(rules())
+            .given(given)
+            .when(SessionCommand::Stop(stop(dec!(13500)), Extras::default()))
+            .inspect_result()
+            .unwrap();
+        // then charging ended at 10:20, and every reading is carried oldest first.
+        let (ended, samples) = charging_end_of(&events);
+        assert_eq!(ended, Some(t("2026-11-21T10:20:00Z")));
+        let times: Vec<_> = samples.iter().map(|r| r.at).collect();
+        assert_eq!(
+            times,
+            [
+                t("2026-11-21T10:10:00Z"),
+                t("2026-11-21T10:20:00Z"),
+                t("2026-11-21T10:40:00Z")
+            ]
+        );
+    }
+
+    #[test]
+    fn energy_rising_until_the_last_reading_means_no_idle_time() {
+        // Given readings that rise until the last one, which is at the stop register,
+        let given = vec![
+            SessionEvent::SessionStarted(start(dec!(1000))),
+            SessionEvent::ReadingsRecorded {
+                readings: vec![
+                    reading("2026-11-21T10:20:00Z", dec!(5000)),
+                    reading("2026-11-21T10:50:00Z", dec!(13500)),
+                ],
+                seq_no: None,
+                token: None,
+                running: None,
+            },
+        ];
+        // when the session stops,
+        let events = Given::with(rules())
+            .given(given)
+            .when(SessionCommand::Stop(stop(dec!(13500)), Extras::default()))
+            .inspect_result()
+            .unwrap();
+        // then it charged until the stop.
+        assert_eq!(charging_end_of(&events).0, None);
+        // Nor does a session without readings, or one whose last reading is below the stop.
+        let events = run([
+            SessionCommand::Start(start(dec!(1000)), Extras::default()),
+            SessionCommand::RecordReadings {
+                seq_no: None,
+                token: None,
+                extras: with_readings(vec![
+                    reading("2026-11-21T10:20:00Z", dec!(9000)),
+                    reading("2026-11-21T10:30:00Z", dec!(9000)),
+                ]),
+            },
+            SessionCommand::Stop(stop(dec!(13500)), Extras::default()),
+        ]);
+        assert_eq!(charging_end_of(&events).0, None);
+    }
+
+    #[test]
+    fn readings_after_the_stop_do_not_count_for_the_end_of_charging() {
+        let readings = vec![
+            reading("2026-11-21T10:20:00Z", dec!(13500)),
+            reading("2026-11-21T11:30:00Z", dec!(13500)),
+        ];
+        assert_eq!(
+            charging_ended_at(
+                &readings,
+                Energy::from_wh(dec!(13500)),
+                t("2026-11-21T11:00:00Z")
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn readings_of_a_running_session_carry_what_session_metered_publishes() {
+        // Given a started session,
+        let given = vec![SessionEvent::SessionStarted(start(dec!(1000)))];
+        // when readings arrive,
+        let events = Given::with(rules())
+            .given(given)
+            .when(SessionCommand::RecordReadings {
+                seq_no: None,
+                token: None,
+                extras: with_readings(vec![
+                    reading("2026-11-21T10:30:00Z", dec!(6000)),
+                    reading("2026-11-21T10:15:00Z", dec!(3000)),
+                ]),
+            })
+            .inspect_result()
+            .unwrap();
+        // then they carry the start, the payer and the energy up to the latest reading.
+        let [
+            SessionEvent::ReadingsRecorded {
+                running: Some(running),
+                ..
+            },
+        ] = &events[..]
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!(running.energy, Energy::from_wh(dec!(5000)));
+        assert_eq!(running.as_of, t("2026-11-21T10:30:00Z"));
+        assert_eq!(running.meter_start, Energy::from_wh(dec!(1000)));
+        assert_eq!(running.token.as_ref().unwrap().account_id, "acc");
+        // Readings before the start, or after the stop, are not a running session's.
+        let events = run([SessionCommand::RecordReadings {
+            seq_no: None,
+            token: None,
+            extras: with_readings(vec![reading("2026-11-21T10:15:00Z", dec!(3000))]),
+        }]);
+        assert!(matches!(
+            &events[..],
+            [SessionEvent::ReadingsRecorded { running: None, .. }]
+        ));
+        let mut ended = transaction_201();
+        ended.swap(1, 3);
+        let events = run(ended[..3].iter().cloned());
+        assert!(
+            events.iter().all(|e| !matches!(
+                e,
+                SessionEvent::ReadingsRecorded {
+                    running: Some(_),
+                    ..
+                }
+            )),
+            "{events:?}"
+        );
     }
 }

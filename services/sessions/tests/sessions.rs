@@ -351,3 +351,141 @@ async fn ocpp_201_events_out_of_order_or_with_gaps_converge_and_keep_signed_valu
     assert_eq!(values[0].transaction_id, "T-ORDER");
     running.stop().await.unwrap();
 }
+
+fn meter(cp: &str, tx: &str, readings: &[(&str, &str)]) -> v1::MeterValuesSampled {
+    v1::MeterValuesSampled {
+        charger_id: "charger-1".into(),
+        charge_point_id: cp.into(),
+        connector_id: 1,
+        transaction_id: tx.into(),
+        samples: readings
+            .iter()
+            .map(|(at, wh)| sample(at, "Sample.Periodic", wh))
+            .collect(),
+        received_at: Some(to_proto(Utc::now())),
+        ocpp_version: "1.6".into(),
+        ..Default::default()
+    }
+}
+
+async fn messages_of<M: joule_proto::Message + joule_proto::EventName + Default>(
+    bus: &Bus,
+    want: usize,
+) -> Vec<(String, u64, M)> {
+    for _ in 0..100 {
+        let found: Vec<(String, u64, M)> = bus
+            .read_stream(Domain::Session)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, e)| e.event_type == M::NAME)
+            .map(|(subject, e)| (subject, e.sequence, joule_bus::decode_payload(&e).unwrap()))
+            .collect();
+        if found.len() >= want {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {want} {} arrived", M::NAME);
+}
+
+#[tokio::test]
+async fn readings_of_a_running_session_are_published_and_completion_carries_them_all() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let _running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE])
+        .await
+        .unwrap();
+
+    publish_charger_event(
+        &bus,
+        "CPM",
+        "started",
+        "m-start",
+        &started("CPM", "5", "1000"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CPM",
+        "meter",
+        "m-1",
+        &meter(
+            "CPM",
+            "5",
+            &[
+                ("2026-11-21T10:10:00Z", "4000"),
+                ("2026-11-21T10:20:00Z", "9000"),
+            ],
+        ),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CPM",
+        "meter",
+        "m-2",
+        &meter(
+            "CPM",
+            "5",
+            &[
+                ("2026-11-21T10:30:00Z", "13500"),
+                ("2026-11-21T10:40:00Z", "13500"),
+            ],
+        ),
+    )
+    .await;
+
+    let metered = messages_of::<v1::SessionMetered>(&bus, 2).await;
+    assert_eq!(metered.len(), 2);
+    let (subject, envelope_sequence, first) = &metered[0];
+    assert_eq!(
+        subject,
+        &format!("{}.session.{}.metered", env.namespace, first.session_id)
+    );
+    assert_eq!(first.energy_wh, "8000", "9000 - 1000");
+    assert_eq!(first.meter_start_wh, "1000");
+    assert_eq!(first.account_id, "acc-1");
+    assert_eq!(first.samples.len(), 2);
+    assert_eq!(first.samples[1].register_wh, "9000");
+    assert_eq!(
+        joule_proto::time::from_proto(first.as_of.as_ref()),
+        Some("2026-11-21T10:20:00Z".parse().unwrap())
+    );
+    assert_eq!(*envelope_sequence, first.sequence);
+    let second = &metered[1].2;
+    assert!(
+        second.sequence > first.sequence,
+        "the aggregate version grows"
+    );
+    assert_eq!(second.energy_wh, "12500");
+
+    publish_charger_event(
+        &bus,
+        "CPM",
+        "stopped",
+        "m-stop",
+        &stopped("CPM", "5", "13500"),
+    )
+    .await;
+    let completed = completed_sessions(&bus, 1).await;
+    let c = &completed[0];
+    let registers: Vec<&str> = c.samples.iter().map(|s| s.register_wh.as_str()).collect();
+    assert_eq!(registers, ["4000", "9000", "13500", "13500"]);
+    assert_eq!(
+        joule_proto::time::from_proto(c.charging_ended_at.as_ref()),
+        Some("2026-11-21T10:30:00Z".parse().unwrap()),
+        "the car stopped drawing energy at the first reading at the final register"
+    );
+    // A completed session publishes no more readings.
+    publish_charger_event(
+        &bus,
+        "CPM",
+        "meter",
+        "m-late",
+        &meter("CPM", "5", &[("2026-11-21T11:05:00Z", "13500")]),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(messages_of::<v1::SessionMetered>(&bus, 2).await.len(), 2);
+}

@@ -76,6 +76,7 @@ pub fn router(state: AppState, auth: Authenticator) -> Router {
         )
         .route("/v1/sessions", get(sessions::list_sessions))
         .route("/v1/sessions/{id}", get(sessions::get_session))
+        .route("/v1/sessions/{id}/cost", get(sessions::get_session_cost))
         .route("/v1/invoices", get(invoices::list_invoices))
         .route("/v1/invoices/{id}", get(invoices::get_invoice))
         .route("/v1/ledger/trial-balance", get(ledger::trial_balance))

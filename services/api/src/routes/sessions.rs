@@ -1,4 +1,5 @@
-//! `/v1/sessions`: charging sessions, read from the sessions service.
+//! `/v1/sessions`: charging sessions, read from the sessions service, and the running cost of one,
+//! read from pricing.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -136,6 +137,95 @@ pub async fn get_session(
     session_view(session.into_inner()).map(Json)
 }
 
+/// The cost so far of a running session, from pricing (`GetRunningCost`).
+#[derive(Debug, PartialEq, Serialize)]
+pub struct RunningCostView {
+    pub session_id: String,
+    pub currency: String,
+    pub energy_kwh: Decimal,
+    /// Unrounded, incl. everything a stop at `as_of` would cost (idle fee included).
+    pub total_excl_vat: Decimal,
+    pub total_incl_vat: Decimal,
+    pub tariff_id: String,
+    pub tariff_version: u32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub as_of: Option<DateTime<Utc>>,
+    /// The session's reading this estimate answers (0: the estimate at the start).
+    pub sequence: u64,
+    pub lines: Vec<CostLine>,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct CostLine {
+    pub dimension: String,
+    pub description: String,
+    pub volume: Option<Decimal>,
+    pub unit: String,
+    pub unit_price: Option<Decimal>,
+    pub vat_percent: Option<Decimal>,
+    pub amount_excl_vat: Decimal,
+    pub amount_incl_vat: Decimal,
+}
+
+const PRICING: &str = "pricing";
+
+pub fn running_cost_view(r: v1::RunningCost) -> Result<RunningCostView, ApiError> {
+    let cost = r.cost.ok_or_else(|| ApiError::UpstreamContract {
+        service: PRICING,
+        reason: "RunningCost without cost".into(),
+    })?;
+    let lines = r
+        .lines
+        .into_iter()
+        .map(|l| {
+            Ok(CostLine {
+                volume: optional_decimal(PRICING, "volume", &l.volume)?,
+                unit_price: optional_decimal(PRICING, "unit_price", &l.unit_price)?,
+                vat_percent: optional_decimal(PRICING, "vat_percent", &l.vat_percent)?,
+                amount_excl_vat: upstream_decimal(PRICING, "amount_excl_vat", &l.amount_excl_vat)?,
+                amount_incl_vat: upstream_decimal(PRICING, "amount_incl_vat", &l.amount_incl_vat)?,
+                dimension: l.dimension,
+                description: l.description,
+                unit: l.unit,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(RunningCostView {
+        energy_kwh: Energy::from_wh(upstream_decimal(PRICING, "energy_wh", &cost.energy_wh)?).kwh(),
+        total_excl_vat: upstream_decimal(PRICING, "total_excl_vat", &cost.total_excl_vat)?,
+        total_incl_vat: upstream_decimal(PRICING, "total_incl_vat", &cost.total_incl_vat)?,
+        started_at: joule_proto::time::from_proto(cost.started_at.as_ref()),
+        as_of: joule_proto::time::from_proto(cost.as_of.as_ref()),
+        session_id: cost.session_id,
+        currency: cost.currency,
+        tariff_id: cost.tariff_id,
+        tariff_version: cost.tariff_version,
+        sequence: cost.sequence,
+        lines,
+    })
+}
+
+/// `GET /v1/sessions/{id}/cost`: the latest running cost; 404 when pricing knows no running state
+/// of the session for the caller's tenant.
+pub async fn get_session_cost(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<RunningCostView>, ApiError> {
+    let session_id: SessionId = path_id(&id, "session")?;
+    let cost = state
+        .upstream
+        .tariffs
+        .clone()
+        .get_running_cost(v1::GetRunningCostRequest {
+            tenant_id: caller.tenant.to_string(),
+            session_id: session_id.to_string(),
+        })
+        .await
+        .map_err(ApiError::upstream(PRICING))?;
+    running_cost_view(cost.into_inner()).map(Json)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -203,6 +293,43 @@ mod tests {
         assert_eq!(value["cost"], json!(null));
         assert_eq!(value["invoice_id"], json!(null));
         assert_eq!(value["account_id"], json!(null));
+    }
+
+    #[test]
+    fn a_running_cost_reads_as_decimals_and_kwh() {
+        let cost = v1::RunningCost {
+            cost: Some(v1::SessionCostUpdated {
+                session_id: "s1".into(),
+                currency: "EUR".into(),
+                energy_wh: "20000".into(),
+                total_excl_vat: "8".into(),
+                total_incl_vat: "9.6".into(),
+                sequence: 5,
+                ..Default::default()
+            }),
+            lines: vec![v1::PriceLine {
+                dimension: "IDLE_FEE".into(),
+                volume: "0.1666".into(),
+                unit: "h".into(),
+                amount_excl_vat: "2".into(),
+                amount_incl_vat: "2.4".into(),
+                ..Default::default()
+            }],
+        };
+        let value = serde_json::to_value(running_cost_view(cost).unwrap()).unwrap();
+        assert_eq!(value["energy_kwh"], json!("20"));
+        assert_eq!(value["total_incl_vat"], json!("9.6"));
+        assert_eq!(value["sequence"], json!(5));
+        assert_eq!(value["lines"][0]["vat_percent"], json!(null));
+        assert_eq!(value["lines"][0]["amount_incl_vat"], json!("2.4"));
+        let broken = v1::RunningCost {
+            cost: None,
+            lines: vec![],
+        };
+        assert!(matches!(
+            running_cost_view(broken),
+            Err(ApiError::UpstreamContract { .. })
+        ));
     }
 
     #[test]

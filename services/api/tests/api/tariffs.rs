@@ -170,3 +170,112 @@ async fn tariff_versions_corrections_quotes_and_retirement() {
         .await
         .problem(StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_running_cost_of_a_session_is_read_through_pricing() {
+    use joule_bus::{EventMeta, Outgoing, envelope};
+    use joule_proto::time::to_proto;
+    use joule_proto::v1;
+
+    let app = App::spawn_with_pricing().await;
+    let unknown = uuid::Uuid::new_v4();
+    app.get(&format!("/v1/sessions/{unknown}/cost"))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    app.get("/v1/sessions/not-a-session/cost")
+        .await
+        .problem(StatusCode::NOT_FOUND);
+
+    let site = app.create_site().await;
+    let tariff = app.create("/v1/tariffs", &ocpi_tariff()).await;
+    let charger = app
+        .create(
+            "/v1/chargers",
+            &json!({"charge_point_id": "CP-COST", "site_id": site["id"], "tariff_id": tariff["id"]}),
+        )
+        .await;
+    let bus = app.env.bus().await;
+    let session = uuid::Uuid::new_v4().to_string();
+    let started_at = "2026-11-21T10:00:00Z".parse().unwrap();
+    let publish = |subject: String, id: &'static str, payload: joule_proto::v1::Envelope| {
+        let bus = bus.clone();
+        async move {
+            let mut payload = payload;
+            payload.event_id = id.into();
+            bus.publish(Outgoing {
+                subject,
+                envelope: payload,
+                trace_headers: Default::default(),
+            })
+            .await
+            .expect("publish");
+        }
+    };
+    let meta = || EventMeta {
+        event_id: String::new(),
+        tenant_id: app.env.settings().tenant,
+        aggregate_type: "ChargingSession".into(),
+        aggregate_id: session.clone(),
+        sequence: 1,
+        occurred_at: started_at,
+        correlation_id: String::new(),
+        causation_id: String::new(),
+    };
+    let start = v1::SessionStarted {
+        session_id: session.clone(),
+        charger_id: charger["id"].as_str().unwrap().into(),
+        charge_point_id: "CP-COST".into(),
+        connector_id: 1,
+        transaction_id: "1".into(),
+        token_uid: "TAG".into(),
+        account_id: String::new(),
+        started_at: Some(to_proto(started_at)),
+        meter_start_wh: "1000".into(),
+    };
+    publish(
+        format!("session.{session}.started"),
+        "cost-start",
+        envelope(&start, meta()),
+    )
+    .await;
+    let metered = v1::SessionMetered {
+        session_id: session.clone(),
+        charger_id: start.charger_id.clone(),
+        charge_point_id: "CP-COST".into(),
+        connector_id: 1,
+        transaction_id: "1".into(),
+        token_uid: "TAG".into(),
+        started_at: start.started_at,
+        meter_start_wh: "1000".into(),
+        samples: vec![v1::EnergyReading {
+            at: Some(to_proto("2026-11-21T10:30:00Z".parse().unwrap())),
+            register_wh: "11000".into(),
+        }],
+        energy_wh: "10000".into(),
+        as_of: Some(to_proto("2026-11-21T10:30:00Z".parse().unwrap())),
+        sequence: 2,
+        ..Default::default()
+    };
+    publish(
+        format!("session.{session}.metered"),
+        "cost-metered",
+        envelope(&metered, meta()),
+    )
+    .await;
+
+    // 10 kWh at 0.30 (+19 %): 3.00 (3.57), once pricing caught up (the charger registration first).
+    let mut body = Value::Null;
+    for _ in 0..300 {
+        let reply = app.get(&format!("/v1/sessions/{session}/cost")).await;
+        if reply.status == StatusCode::OK && reply.body["sequence"] == 2 {
+            body = reply.body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(body["total_excl_vat"], "3", "{body}");
+    assert_eq!(body["total_incl_vat"], "3.57");
+    assert_eq!(body["energy_kwh"], "10");
+    assert_eq!(body["currency"], "EUR");
+    assert_eq!(body["lines"][0]["dimension"], "ENERGY");
+}

@@ -43,6 +43,14 @@ impl Harness {
 
     /// Like [`Harness::start`], with adjusted settings.
     pub async fn start_with(adjust: impl FnOnce(&mut joule_config::Settings)) -> Self {
+        Self::start_services(adjust, &[joule_gateway::SERVICE]).await
+    }
+
+    /// Like [`Harness::start_with`], running `services` (the gateway among them) in one process.
+    pub async fn start_services(
+        adjust: impl FnOnce(&mut joule_config::Settings),
+        services: &[joule_runtime::ServiceDef],
+    ) -> Self {
         let env = TestEnv::new().await;
         let bus = env.bus().await;
         let charger_id = ChargerId::new();
@@ -86,7 +94,7 @@ impl Harness {
 
         let mut settings = env.settings();
         adjust(&mut settings);
-        let running = joule_runtime::spawn(settings, &[joule_gateway::SERVICE])
+        let running = joule_runtime::spawn(settings, services)
             .await
             .expect("gateway starts");
         let addr = running.addr("ocpp").expect("ocpp listener");
@@ -216,6 +224,74 @@ impl Harness {
         .await;
         pool.close().await;
         charger_id
+    }
+
+    /// Issues another token on a new account, as the api would; returns the account.
+    pub async fn issue_token(&self, uid: &str) -> AccountId {
+        let account_id = AccountId::new();
+        let token_id = TokenId::new();
+        publish_registry(
+            &self.bus,
+            &format!("registry.token.{token_id}"),
+            &TokenIssued {
+                token_id: token_id.to_string(),
+                uid: uid.into(),
+                account_id: account_id.to_string(),
+            },
+        )
+        .await;
+        let pool = self.env.pool().await;
+        eventually("the projection knows the token", || {
+            let pool = pool.clone();
+            let uid = uid.to_owned();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM gateway.tokens WHERE uid = $1")
+                    .bind(uid)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    == 1
+            }
+        })
+        .await;
+        pool.close().await;
+        account_id
+    }
+
+    /// The in-process gRPC server's address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.running
+            .as_ref()
+            .and_then(|r| r.addr("grpc"))
+            .expect("grpc listener")
+    }
+
+    /// Publishes an event as another service would (subject relative to the namespace).
+    pub async fn publish_as<M: joule_proto::Message + EventName>(
+        &self,
+        subject: &str,
+        key: &str,
+        message: &M,
+    ) {
+        let event_id = EventId::derived(key).to_string();
+        let meta = EventMeta {
+            event_id: event_id.clone(),
+            tenant_id: "default".into(),
+            aggregate_type: "Test".into(),
+            aggregate_id: key.into(),
+            sequence: 1,
+            occurred_at: chrono::Utc::now(),
+            correlation_id: event_id,
+            causation_id: String::new(),
+        };
+        self.bus
+            .publish(Outgoing {
+                subject: subject.into(),
+                envelope: joule_bus::envelope(message, meta),
+                trace_headers: Default::default(),
+            })
+            .await
+            .expect("event published");
     }
 
     /// Sets a charger's password hash, as the api publishes it.
@@ -389,6 +465,16 @@ impl Charger {
     pub async fn answer(&mut self, id: &Value, payload: Value) {
         self.ws
             .send(Message::text(json!([3, id, payload]).to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// Answers a CALL from the gateway with a CALLERROR.
+    pub async fn answer_error(&mut self, id: &Value, code: &str, description: &str) {
+        self.ws
+            .send(Message::text(
+                json!([4, id, code, description, {}]).to_string(),
+            ))
             .await
             .unwrap();
     }

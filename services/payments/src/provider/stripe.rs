@@ -11,9 +11,9 @@
 //!   `code` kept; 409, 429, 5xx and transport failures are "unknown outcome" and retried with the same
 //!   key.
 //!
-//! The HTTP client is the workspace's reqwest without a TLS feature: it speaks plain HTTP, which is
-//! what the tests use against localstripe on loopback. Production Stripe (`https://api.stripe.com`)
-//! needs reqwest's `rustls-tls` feature enabled (see the README).
+//! The HTTP client is the workspace's reqwest with rustls (ring provider) and the webpki root
+//! certificates compiled in: it reaches `https://api.stripe.com` without the host's CA store, and
+//! still speaks plain HTTP to localstripe on loopback in the tests.
 
 use std::time::Duration;
 
@@ -404,6 +404,34 @@ mod tests {
     //! traffic, which these tests cannot reach.
     use super::*;
     use rust_decimal_macros::dec;
+
+    /// The client speaks https (rustls): a TLS handshake is attempted (and fails against a listener
+    /// that hangs up) instead of the URL being refused as an unsupported scheme, as it was without a
+    /// TLS feature. Production Stripe is `https://api.stripe.com`.
+    #[tokio::test]
+    async fn the_client_speaks_https() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            drop(socket);
+        });
+        let stripe = Stripe::new(
+            &format!("https://{addr}"),
+            "sk_test_x",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let error = stripe
+            .http
+            .get(format!("{}/v1/balance", stripe.base))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(!error.is_builder(), "{error:?}");
+        assert!(error.is_connect() || error.is_request(), "{error:?}");
+        server.await.unwrap();
+    }
     use serde_json::json;
 
     fn requires_capture(incremental: &str) -> Value {

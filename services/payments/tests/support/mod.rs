@@ -34,13 +34,22 @@ impl Harness {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_services(&[], configure).await
+    }
+
+    /// Payments and the ledger, with `others` (such as the gateway) in the same process.
+    pub async fn start_services(
+        others: &[joule_runtime::ServiceDef],
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let env = TestEnv::new().await;
         let mut settings = env.settings();
         configure(&mut settings);
-        let running =
-            joule_runtime::spawn(settings, &[joule_payments::SERVICE, joule_ledger::SERVICE])
-                .await
-                .expect("payments and ledger start");
+        let mut services = vec![joule_payments::SERVICE, joule_ledger::SERVICE];
+        services.extend_from_slice(others);
+        let running = joule_runtime::spawn(settings, &services)
+            .await
+            .expect("payments and ledger start");
         let channel = Channel::from_shared(format!("http://{}", running.addr("grpc").unwrap()))
             .unwrap()
             .connect()

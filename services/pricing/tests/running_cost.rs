@@ -1,0 +1,405 @@
+//! The running cost against real PostgreSQL and NATS: `SessionStarted` and `SessionMetered` in,
+//! `SessionCostUpdated` out (once per reading, whatever is redelivered), `GetRunningCost` and
+//! `EstimateSessionCost` over gRPC.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
+use joule_domain::{ChargerId, SessionId};
+use joule_proto::time::to_proto;
+use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_proto::v1::{self, SessionCostUpdated, SessionMetered, SessionStarted};
+use joule_proto::{EventName, Message};
+use joule_testkit::TestEnv;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const TARIFF: &str = r#"{
+  "country_code": "NL", "party_id": "JOU", "id": "idle", "currency": "EUR",
+  "elements": [{ "price_components": [{ "type": "ENERGY", "price": 0.30, "vat": 20, "step_size": 1 }] }],
+  "joule": { "idle_fee": { "price_per_hour": 12, "vat": 20, "grace_period_seconds": 600, "step_size": 60 } }
+}"#;
+
+struct Harness {
+    env: TestEnv,
+    _running: joule_runtime::Running,
+    bus: Bus,
+    client: TariffServiceClient<Channel>,
+}
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 7, 1, h, m, 0).unwrap()
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let env = TestEnv::new().await;
+        let running = joule_runtime::spawn(env.settings(), &[joule_pricing::SERVICE])
+            .await
+            .expect("pricing starts");
+        let addr = running.addr("grpc").expect("gRPC address");
+        let client = TariffServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("gRPC connects");
+        let bus = env.bus().await;
+        Self {
+            env,
+            _running: running,
+            bus,
+            client,
+        }
+    }
+
+    /// Publishes under `event_id`: a new id is a new message to JetStream (a redelivery by the
+    /// sessions relay after a crash would reuse it; a duplicate with a new id is the harder case).
+    async fn publish<M: Message + EventName>(&self, subject: String, event_id: &str, message: &M) {
+        let meta = EventMeta {
+            event_id: event_id.into(),
+            tenant_id: "default".into(),
+            aggregate_type: "ChargingSession".into(),
+            aggregate_id: "test".into(),
+            sequence: 1,
+            occurred_at: Utc::now(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+        };
+        self.bus
+            .publish(Outgoing {
+                subject,
+                envelope: envelope(message, meta),
+                trace_headers: HashMap::new(),
+            })
+            .await
+            .expect("publish");
+    }
+
+    async fn charger_with_tariff(&mut self) -> ChargerId {
+        let tariff = self
+            .client
+            .create_tariff(v1::CreateTariffRequest {
+                tenant_id: String::new(),
+                ocpi_json: TARIFF.into(),
+            })
+            .await
+            .expect("tariff created")
+            .into_inner();
+        let charger = ChargerId::new();
+        let m = v1::ChargerRegistered {
+            charger_id: charger.to_string(),
+            charge_point_id: "CP-1".into(),
+            site_id: String::new(),
+            tariff_id: tariff.id,
+            time_zone: "UTC".into(),
+        };
+        self.publish(
+            format!("registry.charger.{charger}"),
+            &uuid::Uuid::new_v4().to_string(),
+            &m,
+        )
+        .await;
+        charger
+    }
+
+    /// Every `SessionCostUpdated` on PRICING for the session, with its subject.
+    async fn updates(&self, session: SessionId) -> Vec<(String, SessionCostUpdated)> {
+        self.bus
+            .read_stream(Domain::Pricing)
+            .await
+            .expect("read PRICING")
+            .into_iter()
+            .filter(|(_, e)| e.event_type == SessionCostUpdated::NAME)
+            .map(|(s, e)| (s, decode_payload::<SessionCostUpdated>(&e).unwrap()))
+            .filter(|(_, m)| m.session_id == session.to_string())
+            .collect()
+    }
+
+    async fn wait_updates(
+        &self,
+        session: SessionId,
+        want: usize,
+    ) -> Vec<(String, SessionCostUpdated)> {
+        for _ in 0..300 {
+            let found = self.updates(session).await;
+            if found.len() >= want {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("fewer than {want} SessionCostUpdated for {session} within 30 s");
+    }
+
+    async fn running_cost(&mut self, session: &str) -> Result<v1::RunningCost, tonic::Status> {
+        self.client
+            .get_running_cost(v1::GetRunningCostRequest {
+                tenant_id: String::new(),
+                session_id: session.into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+fn started(session: SessionId, charger: ChargerId) -> SessionStarted {
+    SessionStarted {
+        session_id: session.to_string(),
+        charger_id: charger.to_string(),
+        charge_point_id: "CP-1".into(),
+        connector_id: 2,
+        transaction_id: "77".into(),
+        token_uid: "TAG-1".into(),
+        account_id: String::new(),
+        started_at: Some(to_proto(at(10, 0))),
+        meter_start_wh: "1000".into(),
+    }
+}
+
+fn metered(
+    session: SessionId,
+    charger: ChargerId,
+    sequence: u64,
+    readings: &[(DateTime<Utc>, &str)],
+    energy_wh: &str,
+) -> SessionMetered {
+    SessionMetered {
+        session_id: session.to_string(),
+        charger_id: charger.to_string(),
+        charge_point_id: "CP-1".into(),
+        connector_id: 2,
+        transaction_id: "77".into(),
+        token_uid: "TAG-1".into(),
+        account_id: String::new(),
+        started_at: Some(to_proto(at(10, 0))),
+        meter_start_wh: "1000".into(),
+        samples: readings
+            .iter()
+            .map(|(t, wh)| v1::EnergyReading {
+                at: Some(to_proto(*t)),
+                register_wh: (*wh).into(),
+            })
+            .collect(),
+        energy_wh: energy_wh.into(),
+        as_of: readings.last().map(|(t, _)| to_proto(*t)),
+        sequence,
+    }
+}
+
+fn totals(m: &SessionCostUpdated) -> (&str, &str) {
+    (m.total_excl_vat.as_str(), m.total_incl_vat.as_str())
+}
+
+#[tokio::test]
+async fn every_reading_publishes_the_cost_so_far_once_and_grpc_answers_it() {
+    let mut h = Harness::start().await;
+    let charger = h.charger_with_tariff().await;
+    let session = SessionId::new();
+    let subject = |kind: &str| format!("session.{session}.{kind}");
+
+    h.publish(subject("started"), "start-1", &started(session, charger))
+        .await;
+    // Before the first reading: the cost of stopping at once.
+    let mut at_start = None;
+    for _ in 0..300 {
+        match h.running_cost(&session.to_string()).await {
+            Ok(c) => {
+                at_start = Some(c);
+                break;
+            }
+            Err(s) if s.code() == Code::NotFound => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(s) => panic!("{s:?}"),
+        }
+    }
+    let at_start = at_start.expect("the start is recorded");
+    let cost = at_start.cost.unwrap();
+    assert_eq!((totals(&cost), cost.sequence), (("0", "0"), 0));
+
+    // 10 kWh by 10:30: 3.00 (3.60).
+    let first = metered(session, charger, 3, &[(at(10, 30), "11000")], "10000");
+    h.publish(subject("metered"), "metered-3", &first).await;
+    let updates = h.wait_updates(session, 1).await;
+    let (subject_seen, update) = &updates[0];
+    assert_eq!(
+        subject_seen,
+        &format!("{}.pricing.{session}.cost_updated", h.env.namespace)
+    );
+    assert_eq!(totals(update), ("3", "3.6"));
+    assert_eq!(
+        (
+            update.sequence,
+            update.energy_wh.as_str(),
+            update.currency.as_str(),
+            update.charge_point_id.as_str(),
+            update.connector_id,
+            update.transaction_id.as_str(),
+            update.tariff_version,
+            update.token_uid.as_str()
+        ),
+        (3, "10000", "EUR", "CP-1", 2, "77", 1, "TAG-1")
+    );
+    assert_eq!(update.as_of, Some(to_proto(at(10, 30))));
+
+    // The running state as it was before the next reading, to replay a crash below.
+    let pool = h.env.pool().await;
+    // (The state is stored right after the publish: wait for it.)
+    let mut before: (serde_json::Value, serde_json::Value, i64) = Default::default();
+    for _ in 0..100 {
+        before = sqlx::query_as(
+            "SELECT readings, latest, sequence FROM pricing.running_costs WHERE session_id = $1",
+        )
+        .bind(session.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if before.2 == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(before.2, 3);
+
+    // The same reading again under a new message id, and an older one: nothing new is published.
+    h.publish(subject("metered"), "metered-3-again", &first)
+        .await;
+    let older = metered(session, charger, 2, &[(at(10, 20), "8000")], "7000");
+    h.publish(subject("metered"), "metered-2", &older).await;
+    // 20 kWh by 11:00, then nothing more by 11:20: charging ended at 11:00; 20 min idle - 10 min
+    // grace = 10 min at 12/h = 2.00 (2.40), plus 6.00 (7.20) of energy.
+    let second = metered(
+        session,
+        charger,
+        5,
+        &[(at(11, 0), "21000"), (at(11, 20), "21000")],
+        "20000",
+    );
+    h.publish(subject("metered"), "metered-5", &second).await;
+    let updates = h.wait_updates(session, 2).await;
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert_eq!(
+        (updates[1].1.sequence, totals(&updates[1].1)),
+        (5, ("8", "9.6"))
+    );
+    // A redelivery of the latest publishes nothing either.
+    h.publish(subject("metered"), "metered-5-again", &second)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.updates(session).await.len(), 2, "no second message");
+    // A crash after the publish but before the state was stored: the redelivered reading is
+    // estimated again from the same state, and JetStream drops the identical message by its id.
+    sqlx::query(
+        "UPDATE pricing.running_costs SET readings = $2, latest = $3, sequence = $4 WHERE session_id = $1",
+    )
+    .bind(session.to_string())
+    .bind(&before.0)
+    .bind(&before.1)
+    .bind(before.2)
+    .execute(&pool)
+    .await
+    .unwrap();
+    h.publish(subject("metered"), "metered-5-after-crash", &second)
+        .await;
+    let mut stored = 0;
+    for _ in 0..100 {
+        stored = sqlx::query_scalar::<_, i64>(
+            "SELECT sequence FROM pricing.running_costs WHERE session_id = $1",
+        )
+        .bind(session.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if stored == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, 5, "the replayed reading is stored");
+    assert_eq!(h.updates(session).await.len(), 2, "and not published twice");
+
+    let running = h.running_cost(&session.to_string()).await.unwrap();
+    let cost = running.cost.clone().unwrap();
+    assert_eq!((cost.sequence, totals(&cost)), (5, ("8", "9.6")));
+    let dimensions: Vec<&str> = running.lines.iter().map(|l| l.dimension.as_str()).collect();
+    assert_eq!(dimensions, ["ENERGY", "IDLE_FEE"]);
+
+    // The cost if it stopped at 11:40 on 21000 Wh: 6.00 + 30 min idle 6.00 = 12.00 (14.40).
+    let estimate = h
+        .client
+        .estimate_session_cost(v1::EstimateSessionCostRequest {
+            tenant_id: String::new(),
+            session_id: session.to_string(),
+            ended_at: Some(to_proto(at(11, 40))),
+            meter_stop_wh: "21000".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let cost = estimate.cost.unwrap();
+    assert_eq!(
+        (totals(&cost), cost.energy_wh.as_str(), cost.as_of),
+        (("12", "14.4"), "20000", Some(to_proto(at(11, 40))))
+    );
+    // Without a stop register: the latest energy known.
+    let estimate = h
+        .client
+        .estimate_session_cost(v1::EstimateSessionCostRequest {
+            tenant_id: String::new(),
+            session_id: session.to_string(),
+            ended_at: Some(to_proto(at(11, 20))),
+            meter_stop_wh: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(totals(&estimate.cost.unwrap()), ("8", "9.6"));
+}
+
+#[tokio::test]
+async fn unknown_sessions_and_bad_input_are_refused() {
+    let mut h = Harness::start().await;
+    let unknown = h.running_cost(&SessionId::new().to_string()).await;
+    assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
+    let bad = h.running_cost("not-a-session").await;
+    assert_eq!(bad.unwrap_err().code(), Code::InvalidArgument);
+
+    let charger = h.charger_with_tariff().await;
+    let session = SessionId::new();
+    h.publish(
+        format!("session.{session}.started"),
+        "start",
+        &started(session, charger),
+    )
+    .await;
+    for _ in 0..300 {
+        if h.running_cost(&session.to_string()).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let estimate = |ended_at: Option<DateTime<Utc>>, stop: &str| v1::EstimateSessionCostRequest {
+        tenant_id: String::new(),
+        session_id: session.to_string(),
+        ended_at: ended_at.map(to_proto),
+        meter_stop_wh: stop.into(),
+    };
+    for (request, field) in [
+        (estimate(None, "2000"), "ended_at"),
+        (estimate(Some(at(11, 0)), "12,5"), "meter_stop_wh"),
+        (estimate(Some(at(11, 0)), "-5"), "meter_stop_wh"),
+        (estimate(Some(at(9, 0)), "2000"), "ended_at"),
+    ] {
+        let status = h.client.estimate_session_cost(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().starts_with(field), "{status:?}");
+    }
+    // Another tenant does not see it.
+    let other = h
+        .client
+        .get_running_cost(v1::GetRunningCostRequest {
+            tenant_id: "other-tenant".into(),
+            session_id: session.to_string(),
+        })
+        .await;
+    assert_eq!(other.unwrap_err().code(), Code::NotFound);
+}
