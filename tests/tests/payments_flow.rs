@@ -2,7 +2,7 @@
 //! account has a default card; payments holds at the session's start, captures the receipt's gross
 //! after pricing, and the ledger balances with the invoice's receivable cleared by the capture.
 //! Once with the sandbox provider, once through the Stripe adapter against localstripe (started by
-//! `scripts/localstripe.sh`).
+//! `scripts/localstripe.sh`). And once from a prepaid wallet topped up by bank transfer.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -300,5 +300,93 @@ async fn an_ocpp_session_is_paid_through_the_stripe_adapter_against_localstripe(
     assert_eq!(pi["amount"], 5000, "the hold");
     assert_eq!(pi["latest_charge"]["captured"], true);
     balanced_with_receivable_cleared(&api, "7.62").await;
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_ocpp_session_paid_from_a_prepaid_wallet_is_held_and_captured_from_its_balance() {
+    init_tracing();
+    let env = TestEnv::new().await;
+    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
+        .await
+        .unwrap();
+    let api = Api::new(running.addr("api").unwrap());
+    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
+    let fx = register(&api, "pay-wallet").await.unwrap();
+    let wallet = post_with_key(
+        &api,
+        "/v1/wallets",
+        "wallet-1",
+        json!({"account_id": fx.account_id, "currency": "EUR", "make_default": true}),
+    )
+    .await;
+    let wallet_id = wallet["id"].as_str().unwrap().to_owned();
+    post_with_key(
+        &api,
+        &format!("/v1/wallets/{wallet_id}/top_ups"),
+        "top-up-1",
+        json!({"amount": "60.00", "reference": "bank transfer 0001"}),
+    )
+    .await;
+    wait_until_charger_known(&ocpp, &fx.charge_point_id)
+        .await
+        .unwrap();
+
+    let (payment, session) = charge(&api, &ocpp, &fx).await;
+    assert_eq!(payment["provider"], "wallet", "{payment}");
+    assert_eq!(payment["amount_authorized"], "50.00");
+    let invoice = api
+        .get(&format!(
+            "/v1/invoices/{}",
+            session["invoice_id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(invoice["total_incl_vat"], "7.62");
+    assert_eq!(payment["amount_captured"], "7.62");
+
+    // The balance paid the receipt; nothing stays held.
+    let wallet = api
+        .wait_for(&format!("/v1/wallets/{wallet_id}"), |w| {
+            w["balance"] == "52.38" && w["available"] == "52.38"
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        wallet["held"]
+            .as_str()
+            .map(|h| h.trim_end_matches(['0', '.'])),
+        Some("")
+    );
+    let history = api
+        .get(&format!("/v1/wallets/{wallet_id}/transactions"))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = history["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{history}"))
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(&kinds[..3], ["top_up", "hold", "capture"], "{history}");
+
+    // Ledger: the bank holds the top-up, the wallet owes the rest to the driver, the receipt's
+    // receivable is cleared by the capture, and the books balance.
+    let tb = api
+        .wait_for("/v1/ledger/trial-balance", |tb| {
+            let row = |name: &str| {
+                tb["accounts"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|r| r["account"] == name))
+                    .and_then(|r| r["balance"].as_str())
+                    .map(str::to_owned)
+            };
+            row("accounts_receivable").as_deref() == Some("0.00")
+                && row("bank").as_deref() == Some("60.00")
+                && row("wallet_liability").as_deref() == Some("-52.38")
+        })
+        .await
+        .unwrap();
+    assert_eq!(tb["total_debit"], tb["total_credit"]);
     running.stop().await.unwrap();
 }
