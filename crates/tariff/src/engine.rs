@@ -5,7 +5,8 @@
 //! from the first period that has one. TIME counts charging periods, PARKING_TIME parking periods,
 //! ENERGY every period's energy. `step_size` rounds a dimension's session total up once, with the
 //! step of the component of the last period that billed that dimension, and the added volume is billed
-//! at that component's price; when both TIME and PARKING_TIME are billed, only PARKING_TIME is rounded.
+//! at that component's price; parking that lies wholly within the charging time step_size added is
+//! not billed again.
 //! `min_price` / `max_price` then bound the totals, excl. and incl. VAT independently.
 //!
 //! [`price_periods`] takes periods from any source so that pricing a CDR's charging periods can reuse
@@ -245,23 +246,20 @@ pub(crate) fn price_periods(
             .map(|u| u.consumed)
             .sum()
     };
-    // When both charging and parking time are billed, step_size applies to parking only
-    // (mod_tariffs, PriceComponent.step_size, 2.2.1 errata).
-    let parking = total(&usages, Bucket::Parking);
-    let rounded: &[Bucket] = if parking > Decimal::ZERO {
-        &[Bucket::Energy, Bucket::Parking, Bucket::ReservationTime]
-    } else {
-        &[Bucket::Energy, Bucket::Time, Bucket::ReservationTime]
-    };
+    // Every billed dimension is rounded, charging time included when parking follows: the text's
+    // Complex Tariff example bills 147 charging minutes as 150 and 42 parked as 45. Parking that lies
+    // wholly within the charging time step_size added is not billed again ("Example: switching to
+    // different Tariff Element #1": the 2 minutes parked fall within the extra 5 minutes of
+    // charging). See ocpi-pricing-rules.md and the fixtures tariffs-14* and tariffs-21*.
     let mut steps: [Option<u32>; 6] = [None; 6];
-    for &bucket in rounded {
+    let mut round = |usages: &mut Vec<Usage>, bucket: Bucket| -> Decimal {
         let Some(component) = last[bucket.index()] else {
-            continue;
+            return Decimal::ZERO;
         };
         let step =
             tariff.elements[component.element].price_components[component.component].step_size;
         steps[bucket.index()] = Some(step);
-        let consumed = total(&usages, bucket);
+        let consumed = total(usages, bucket);
         let added = round_up(consumed, Decimal::from(step)) - consumed;
         if let Some(u) = usages
             .iter_mut()
@@ -269,9 +267,24 @@ pub(crate) fn price_periods(
         {
             u.step_added = added;
         }
+        added
+    };
+    let mut notes = Vec::new();
+    round(&mut usages, Bucket::Energy);
+    round(&mut usages, Bucket::ReservationTime);
+    let time_added = round(&mut usages, Bucket::Time);
+    let parking = total(&usages, Bucket::Parking);
+    if parking > Decimal::ZERO && parking <= time_added {
+        usages.retain(|u| u.bucket != Bucket::Parking);
+        notes.push(format!(
+            "{} s of parking lie within the {} s of charging time step_size added; not billed again",
+            parking.normalize(),
+            time_added.normalize()
+        ));
+    } else {
+        round(&mut usages, Bucket::Parking);
     }
 
-    let mut notes = Vec::new();
     let mut lines: Vec<PriceLine> = Vec::with_capacity(usages.len());
     for dimension in Dimension::ALL {
         for u in usages.iter().filter(|u| u.bucket.dimension() == dimension) {

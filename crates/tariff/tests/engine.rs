@@ -242,10 +242,8 @@ fn time_step_rounds_the_session_total() {
     assert_eq!(price(tariff, &u).total_excl_vat, dec!(3.3));
 }
 
-#[test]
-fn charging_then_parking_rounds_only_the_parking() {
-    // 1/h charging, 2/h parking, both step 600 s. 21 min charging (not rounded: 0.35) and 16 min
-    // parking rounded to 20 min (2 * 1200 / 3600).
+fn charging_then_parking(parking_until_minute: u32) -> PricedSession {
+    // 1/h charging, 2/h parking, both step 600 s; 21 minutes of charging from 10:00.
     let tariff = r#"{ "id": "p", "currency": "EUR", "elements": [
       { "price_components": [{ "type": "TIME", "price": 1, "step_size": 600 },
                              { "type": "PARKING_TIME", "price": 2, "step_size": 600 }] } ] }"#;
@@ -254,15 +252,36 @@ fn charging_then_parking_rounds_only_the_parking() {
         ..usage(
             "UTC",
             utc(2024, 1, 15, 10, 0),
-            utc(2024, 1, 15, 10, 37),
+            utc(2024, 1, 15, 10, parking_until_minute),
             dec!(3),
         )
     };
-    let p = price(tariff, &u);
-    assert_eq!(p.total_excl_vat, dec!(0.35) + dec!(2400) / dec!(3600));
+    price(tariff, &u)
+}
+
+#[test]
+fn charging_then_parking_rounds_both() {
+    // As the Complex Tariff example of mod_tariffs (147 charging minutes billed 150, 42 parked billed
+    // 45): 21 min charging billed 30 (0.50), 16 min parking billed 20 (2 * 1200 / 3600).
+    let p = charging_then_parking(37);
+    assert_eq!(p.total_excl_vat, dec!(0.5) + dec!(2400) / dec!(3600));
     assert_eq!(
         element_volumes(&p, Dimension::ParkingTime),
         vec![(0, dec!(1200) / dec!(3600))]
+    );
+}
+
+#[test]
+fn parking_within_the_charging_time_step_size_added_is_not_billed() {
+    // mod_tariffs, "Example: switching to different Tariff Element #1": 21 min charging billed 30;
+    // the 5 min parked lie within the 9 min added, so no parking is billed.
+    let p = charging_then_parking(26);
+    assert_eq!(p.total_excl_vat, dec!(0.5));
+    assert!(element_volumes(&p, Dimension::ParkingTime).is_empty());
+    assert!(
+        p.notes.iter().any(|n| n.contains("not billed again")),
+        "{:?}",
+        p.notes
     );
 }
 

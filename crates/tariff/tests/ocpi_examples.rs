@@ -265,14 +265,9 @@ fn max_duration_makes_the_first_half_hour_free() {
     assert_eq!(totals(&p), (dec!(0.3), dec!(0.36)));
 }
 
-const STEP_SIZE_SWITCH: &str = r#"{
-  "id": "14", "currency": "EUR",
-  "elements": [
-    { "price_components": [{ "type": "TIME", "price": 1.20, "step_size": 1800 }], "restrictions": { "end_time": "17:00" } },
-    { "price_components": [{ "type": "TIME", "price": 2.40, "step_size": 900 }], "restrictions": { "start_time": "17:00" } },
-    { "price_components": [{ "type": "PARKING_TIME", "price": 1.00, "step_size": 900 }], "restrictions": { "end_time": "20:00" } }
-  ]
-}"#;
+/// `examples/tariff_14_step_size.json` of the spec, as the step_size switching examples use it.
+const STEP_SIZE_SWITCH: &str =
+    include_str!("fixtures/tariffs-21a-step-size-switching-1/tariff.json");
 
 #[test]
 fn step_size_of_the_last_element_rounds_the_session_total() {
@@ -306,9 +301,10 @@ fn step_size_of_the_last_element_rounds_the_session_total() {
 }
 
 #[test]
-fn with_charging_and_parking_billed_only_parking_is_rounded() {
-    // Switching example #1 read with the 2.2.1 errata: 16:55-17:05 charging (5 min at 1.20/h, 5 min at
-    // 2.40/h, not rounded), 2 min parking rounded to 15 min at 1.00/h: 0.10 + 0.20 + 0.25 = 0.55.
+fn parking_within_the_charging_time_added_by_step_size_is_not_billed() {
+    // Switching example #1 as the spec text reads: 16:55-17:05 charging, 5 min at 1.20/h (0.10), the
+    // charging total rounded to 15 min by the last element's step, so 10 min at 2.40/h (0.40); the
+    // 2 min parked lie within the 5 extra minutes of charging and are not billed: 0.50 (15 min billed).
     let usage = SessionUsage {
         start: at(16, 55, 0),
         end: at(17, 7, 0),
@@ -318,22 +314,23 @@ fn with_charging_and_parking_billed_only_parking_is_rounded() {
         charging_end: Some(at(17, 5, 0)),
     };
     let p = price(STEP_SIZE_SWITCH, &usage);
-    assert_eq!(p.total_excl_vat, dec!(0.55));
+    assert_eq!(p.total_excl_vat, dec!(0.5));
     let time = p
         .dimensions
         .iter()
         .find(|d| d.dimension == Dimension::Time)
         .unwrap();
-    assert_eq!(
-        (time.consumed, time.billed, time.step_size),
-        (time.consumed, time.consumed, None)
+    assert_eq!((time.billed, time.step_size), (dec!(0.25), Some(900)));
+    assert!(
+        p.dimensions
+            .iter()
+            .all(|d| d.dimension != Dimension::ParkingTime || d.billed.is_zero())
     );
-    let parking = p
-        .dimensions
-        .iter()
-        .find(|d| d.dimension == Dimension::ParkingTime)
-        .unwrap();
-    assert_eq!((parking.billed, parking.step_size), (dec!(0.25), Some(900)));
+    assert!(
+        p.lines
+            .iter()
+            .all(|l| l.dimension != Dimension::ParkingTime)
+    );
 }
 
 #[test]
@@ -386,7 +383,7 @@ fn the_breakdown_lists_each_period_with_its_components() {
         vec![
             (at(16, 55, 0), at(17, 0, 0), Some(0), None),
             (at(17, 0, 0), at(17, 5, 0), Some(1), None),
-            (at(17, 5, 0), at(17, 7, 0), None, Some(2)),
+            (at(17, 5, 0), at(17, 7, 0), None, Some(1)),
         ]
     );
     let energy: Decimal = p.periods.iter().map(|x| x.energy.wh()).sum();

@@ -70,6 +70,7 @@ async fn rerate_stored_sessions() {
         tariff_version: 1,
         tariff_source: "charger".into(),
         connector_id: 1,
+        metering: Default::default(),
     };
     let payload = serde_json::to_string(&event).unwrap();
     let lines = serde_json::to_string(&wire_lines(&breakdown)).unwrap();
