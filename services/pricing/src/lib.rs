@@ -155,6 +155,11 @@ const MIGRATIONS: &[Migration] = &[Migration {
     version: 3,
     name: "running costs of sessions in progress",
     sql: running::MIGRATION_SQL,
+}, Migration {
+    version: 4,
+    name: "priced sessions keep their readings for bulk re-rating",
+    // NULL: priced from start, stop and energy only (constant power, no idle time).
+    sql: "ALTER TABLE {schema}.priced_sessions ADD COLUMN metering jsonb;",
 }];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {

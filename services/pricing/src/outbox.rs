@@ -349,17 +349,23 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                 tariff_version,
                 tariff_source,
                 connector_id,
+                metering,
                 ..
             } => {
                 let lines = crate::priced_session::wire_lines(&breakdown);
+                // Kept for bulk re-rating, which prices from this table: the readings shape the
+                // curve and the idle time exactly as the first pricing used them.
+                let metering = (!metering.samples.is_empty()
+                    || metering.charging_ended_at.is_some())
+                .then_some(Json(&metering));
                 sqlx::query(&format!(
                     "INSERT INTO {SCHEMA}.priced_sessions
                        (session_id, tenant_id, status, charger_id, account_id, token_uid, tariff_id, currency,
                         energy_wh, started_at, stopped_at, total_excl_vat, total_incl_vat, breakdown, recorded_at,
                         tariff_version, tariff_source, connector_id, time_zone,
-                        current_total_excl_vat, current_total_incl_vat, current_lines)
+                        current_total_excl_vat, current_total_incl_vat, current_lines, metering)
                      VALUES ($1, $2, 'priced', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                             $15, $16, $17, $18, $11, $12, $19)
+                             $15, $16, $17, $18, $11, $12, $19, $20)
                      ON CONFLICT (session_id) DO NOTHING"
                 ))
                 .bind(session_id.to_string())
@@ -381,6 +387,7 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                 .bind(i32::try_from(connector_id).unwrap_or(i32::MAX))
                 .bind(&breakdown.time_zone)
                 .bind(Json(&lines))
+                .bind(metering)
                 .execute(conn)
                 .await?;
             }

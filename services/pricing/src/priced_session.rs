@@ -303,7 +303,8 @@ pub fn rerate(
 }
 
 /// [`rerate`] with the session's readings and end of charging, so that the curve and the idle time
-/// are priced again as they were (the aggregate keeps them; the bulk run does not read them yet).
+/// are priced again as they were (the aggregate keeps them; the bulk run reads them from
+/// `priced_sessions.metering`).
 pub fn rerate_metered(
     input: &RerateInput<'_>,
     metering: &Metering,

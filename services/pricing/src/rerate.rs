@@ -27,7 +27,8 @@ use sqlx::{PgPool, Row};
 
 use crate::SCHEMA;
 use crate::priced_session::{
-    PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing, RerateInput, WireLine, rerate,
+    Metering, PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing, RerateInput,
+    WireLine, rerate_metered,
 };
 use crate::read::{self, StoredVersion};
 
@@ -204,6 +205,8 @@ struct Row_ {
     total_excl_vat: Decimal,
     total_incl_vat: Decimal,
     lines: Vec<WireLine>,
+    /// The readings and end of charging the session was priced with (default: none kept).
+    metering: Metering,
 }
 
 /// Re-prices every session `tariff_id` priced that started in `[from, until)`, in bulk.
@@ -381,7 +384,7 @@ async fn read_batches(
     // The breakdown is read only for sessions priced before re-rating existed (no current_lines).
     let sql = format!(
         "SELECT session_id, account_id, charger_id, token_uid, currency, started_at, stopped_at, energy_wh,
-                time_zone, current_total_excl_vat, current_total_incl_vat, current_lines,
+                time_zone, current_total_excl_vat, current_total_incl_vat, current_lines, metering,
                 CASE WHEN current_lines IS NULL THEN breakdown END AS breakdown
            FROM {SCHEMA}.priced_sessions
           WHERE status = 'priced' AND tariff_id = $1
@@ -477,6 +480,10 @@ fn read_row(r: &sqlx::postgres::PgRow) -> Result<Row_, RerateError> {
             .try_get::<Option<Decimal>, _>("current_total_incl_vat")?
             .unwrap_or_default(),
         lines,
+        metering: r
+            .try_get::<Option<Json<Metering>>, _>("metering")?
+            .map(|m| m.0)
+            .unwrap_or_default(),
     })
 }
 
@@ -605,7 +612,15 @@ fn price_part(
             total_incl_vat: s.total_incl_vat,
             lines: &s.lines,
         };
-        match rerate(&input, pricing, None, rerating_id, reason, rerated_at) {
+        match rerate_metered(
+            &input,
+            &s.metering,
+            pricing,
+            None,
+            rerating_id,
+            reason,
+            rerated_at,
+        ) {
             Ok(Some(r)) => {
                 let event = PricedSessionEvent::SessionRerated(Box::new(r));
                 match serde_json::to_string(&event) {

@@ -8,7 +8,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
 use joule_domain::{ChargerId, SessionId};
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
-use joule_proto::v1::{self, ChargerRegistered, SessionCompleted, SessionPriced};
+use joule_proto::v1::{
+    self, ChargerRegistered, SessionCompleted, SessionPriceAdjusted, SessionPriced,
+};
 use joule_proto::{EventName, Message};
 use joule_testkit::TestEnv;
 use tonic::Code;
@@ -441,4 +443,51 @@ async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_i
         .await;
     let (_, priced) = h.wait_priced(&other.to_string()).await;
     assert_eq!(priced.total_excl_vat, "6");
+
+    // A bulk re-rating after a price correction prices the same readings again: the idle fee stays,
+    // only the energy price changes (20 kWh at 0.40 = 8.00, +2.00).
+    h.client
+        .correct_tariff_version(v1::CorrectTariffVersionRequest {
+            tenant_id: String::new(),
+            tariff_id: tariff.id.clone(),
+            version: 1,
+            ocpi_json: IDLE_FEE_TARIFF.replace("0.30", "0.40"),
+            reason: "energy price typo".into(),
+        })
+        .await
+        .expect("version corrected");
+    let run = h
+        .client
+        .rerate(v1::RerateRequest {
+            tariff_id: tariff.id.clone(),
+            reason: "energy price typo".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("re-rating runs")
+        .into_inner();
+    assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 2));
+    let mut adjusted = HashMap::new();
+    for _ in 0..300 {
+        adjusted = h
+            .bus
+            .read_stream(Domain::Pricing)
+            .await
+            .expect("read PRICING")
+            .into_iter()
+            .filter(|(_, e)| e.event_type == SessionPriceAdjusted::NAME)
+            .map(|(_, e)| decode_payload::<SessionPriceAdjusted>(&e).expect("decodes"))
+            .map(|a| (a.session_id.clone(), a))
+            .collect::<HashMap<_, _>>();
+        if adjusted.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let totals = |id: SessionId| {
+        let a = &adjusted[&id.to_string()];
+        (a.total_excl_vat.clone(), a.delta_excl_vat.clone())
+    };
+    assert_eq!(totals(session), ("14".to_owned(), "2".to_owned()));
+    assert_eq!(totals(other), ("8".to_owned(), "2".to_owned()));
 }
