@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Subcommand;
-use joule_tariff::{Cdr, OcpiTotals, PricedSession, Tariff, Tz, price_cdr};
+use joule_tariff::{Cdr, OcpiTotals, PricedSession, Tariff, Tz, price_cdr, price_cdr_in_zone};
 use serde::Serialize;
 
 #[derive(Subcommand)]
@@ -95,31 +95,9 @@ fn price(tariff_path: &Path, cdr_path: &Path, tz: Option<&str>) -> Result<ExitCo
     let tariff = load_tariff(tariff_path)?;
     let cdr = Cdr::parse(&read(cdr_path)?)
         .map_err(|e| Failure(format!("{}: {e}", cdr_path.display())))?;
-    let (tz, guessed) = match tz {
-        Some(name) => (zone(name)?, None),
-        None => match cdr
-            .country
-            .as_deref()
-            .and_then(joule_tariff::zone_of_country)
-        {
-            Some(z) => (
-                z,
-                Some(format!(
-                    "time zone {} taken from cdr_location.country",
-                    z.name()
-                )),
-            ),
-            None => (
-                Tz::UTC,
-                Some(
-                    "no --tz and no single zone for the CDR's country: local times are UTC".into(),
-                ),
-            ),
-        },
-    };
-    let mut priced = price_cdr(&tariff, &cdr, tz)
+    let tz = tz.map(zone).transpose()?;
+    let (priced, tz) = price_cdr_in_zone(&tariff, &cdr, tz)
         .map_err(|e| Failure(format!("{}: {e}", cdr_path.display())))?;
-    priced.notes.extend(guessed);
     let output = PriceOutput {
         totals: OcpiTotals::of(&priced),
         tariff_id: &tariff.id,

@@ -406,6 +406,42 @@ pub(crate) fn cdr_facts(
     (out, split)
 }
 
+/// Prices `cdr` in `time_zone`, or, when none is given, in the single zone of the CDR's country
+/// (else UTC), saying in the breakdown's notes which zone was guessed. `joule tariff price` and the
+/// pricing service's `PriceCdr` both price CDRs this way, so they answer alike.
+pub fn price_cdr_in_zone(
+    tariff: &Tariff,
+    cdr: &Cdr,
+    time_zone: Option<Tz>,
+) -> Result<(PricedSession, Tz), PricingError> {
+    let (tz, guessed) = match time_zone {
+        Some(tz) => (tz, None),
+        None => match cdr
+            .country
+            .as_deref()
+            .and_then(crate::explain::zone_of_country)
+        {
+            Some(z) => (
+                z,
+                Some(format!(
+                    "time zone {} taken from cdr_location.country",
+                    z.name()
+                )),
+            ),
+            None => (
+                Tz::UTC,
+                Some(
+                    "no time zone given and no single zone for the CDR's country: local times are UTC"
+                        .into(),
+                ),
+            ),
+        },
+    };
+    let mut priced = price_cdr(tariff, cdr, tz)?;
+    priced.notes.extend(guessed);
+    Ok((priced, tz))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

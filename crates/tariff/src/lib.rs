@@ -37,7 +37,7 @@ pub use breakdown::{
     ComponentRef, DimensionTotal, ExtraKind, ExtraLine, PriceBound, PriceLimitApplied, PriceLine,
     PricedPeriod, PricedSession,
 };
-pub use cdr::{Cdr, CdrDimension, CdrPeriod, price_cdr};
+pub use cdr::{Cdr, CdrDimension, CdrPeriod, price_cdr, price_cdr_in_zone};
 pub use engine::price_session;
 pub use error::{PricingError, TariffError};
 pub use explain::{explain, zone_of_country};

@@ -506,6 +506,74 @@ impl TariffService for TariffGrpc {
         .await
     }
 
+    async fn price_cdr(
+        &self,
+        request: Request<v1::PriceCdrRequest>,
+    ) -> Result<Response<v1::PriceBreakdown>, Status> {
+        let span = joule_telemetry::grpc_server_span("PriceCdr", &request);
+        async move {
+            let r = request.into_inner();
+            let tenant = self.tenant(&r.tenant_id)?;
+            let cdr = joule_tariff::Cdr::parse(&r.cdr_json)
+                .map_err(|e| Status::invalid_argument(format!("cdr: {e}")))?;
+            let tz = match r.time_zone.trim() {
+                "" => None,
+                zone => Some(zone.parse::<joule_tariff::Tz>().map_err(|_| {
+                    Status::invalid_argument(format!(
+                        "time_zone: {zone:?} is not an IANA time zone"
+                    ))
+                })?),
+            };
+            let (id, json) = (r.tariff_id.trim(), r.tariff_json.trim());
+            let (tariff, tariff_id, version) = match (id.is_empty(), json.is_empty()) {
+                (true, true) => {
+                    return Err(Status::invalid_argument(
+                        "tariff: give the OCPI tariff (tariff_json) or a stored tariff's id",
+                    ));
+                }
+                (false, false) => {
+                    return Err(Status::invalid_argument(
+                        "tariff: give either tariff_json or tariff_id, not both",
+                    ));
+                }
+                (false, true) => {
+                    let id = self.owned(&tenant, id).await?;
+                    let versions = read::versions(&self.pool, &id.to_string())
+                        .await
+                        .map_err(store_unavailable)?;
+                    let version =
+                        read::in_force(&versions, cdr.start_date_time).ok_or_else(|| {
+                            Status::failed_precondition(format!(
+                                "no version of tariff {id} is in force at the CDR's start"
+                            ))
+                        })?;
+                    let tariff = joule_tariff::Tariff::parse(&version.ocpi_json)
+                        .map_err(|e| Status::failed_precondition(format!("stored tariff: {e}")))?;
+                    (tariff, id.to_string(), version.version)
+                }
+                (true, false) => {
+                    let tariff = joule_tariff::Tariff::parse(json)
+                        .map_err(|e| Status::invalid_argument(format!("tariff: {e}")))?;
+                    let id = tariff.id.clone();
+                    (tariff, id, 0)
+                }
+            };
+            let (priced, _) = joule_tariff::price_cdr_in_zone(&tariff, &cdr, tz)
+                .map_err(|e| Status::invalid_argument(format!("cdr: {e}")))?;
+            let totals = joule_tariff::OcpiTotals::of(&priced);
+            Ok(Response::new(v1::PriceBreakdown {
+                tariff_id,
+                tariff_version: version,
+                breakdown_json: serde_json::to_string(&priced)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+                totals_json: serde_json::to_string(&totals)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
     async fn get_priced_session(
         &self,
         request: Request<v1::GetPricedSessionRequest>,

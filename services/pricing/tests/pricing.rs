@@ -491,3 +491,122 @@ async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_i
     assert_eq!(totals(session), ("14".to_owned(), "2".to_owned()));
     assert_eq!(totals(other), ("8".to_owned(), "2".to_owned()));
 }
+
+/// Every OCPI worked example (`crates/tariff/tests/fixtures`) priced by the service over gRPC, to the
+/// precision the spec writes its totals: the service prices CDRs exactly as `joule tariff price`.
+#[tokio::test]
+async fn the_service_prices_every_ocpi_example_to_the_cent() {
+    let mut h = Harness::start().await;
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/tariff/tests/fixtures");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 33, "only {} fixtures", dirs.len());
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("fixture file");
+        let want: serde_json::Value =
+            serde_json::from_str(&read("expected.json")).expect("expected.json");
+        let priced = h
+            .client
+            .price_cdr(v1::PriceCdrRequest {
+                tariff_json: read("tariff.json"),
+                cdr_json: read("cdr.json"),
+                time_zone: read("tz").trim().into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .into_inner();
+        let totals: serde_json::Value = serde_json::from_str(&priced.totals_json).expect("totals");
+        for field in [
+            "total_cost",
+            "total_fixed_cost",
+            "total_energy_cost",
+            "total_time_cost",
+            "total_parking_cost",
+            "total_reservation_cost",
+        ] {
+            for part in ["excl_vat", "incl_vat"] {
+                let dec = |v: &serde_json::Value| {
+                    v.as_str()
+                        .unwrap_or_else(|| panic!("{field}.{part} in {v}"))
+                        .parse::<rust_decimal::Decimal>()
+                        .expect("decimal")
+                };
+                let expected = dec(&want["expected"][field][part]);
+                let got = dec(&totals[field][part]).round_dp_with_strategy(
+                    expected.scale().max(2),
+                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                );
+                if got != expected {
+                    failures.push(format!(
+                        "{} {field}.{part}: got {got}, expected {expected}",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A stored tariff by id: the version in force at the CDR's start prices it.
+    let simple = root.join("tariffs-01-simple-0.25-per-kwh");
+    let read = |f: &str| std::fs::read_to_string(simple.join(f)).expect("fixture file");
+    let stored = h
+        .create_tariff(&read("tariff.json"))
+        .await
+        .expect("tariff created");
+    let priced = h
+        .client
+        .price_cdr(v1::PriceCdrRequest {
+            tariff_id: stored.id.clone(),
+            cdr_json: read("cdr.json"),
+            time_zone: read("tz").trim().into(),
+            ..Default::default()
+        })
+        .await
+        .expect("priced")
+        .into_inner();
+    assert_eq!(
+        (priced.tariff_id.as_str(), priced.tariff_version),
+        (stored.id.as_str(), 1)
+    );
+    let totals: serde_json::Value = serde_json::from_str(&priced.totals_json).expect("totals");
+    assert_eq!(totals["total_cost"]["excl_vat"], "5");
+
+    // Bad input names the field.
+    for (request, field) in [
+        (
+            v1::PriceCdrRequest {
+                cdr_json: read("cdr.json"),
+                ..Default::default()
+            },
+            "tariff",
+        ),
+        (
+            v1::PriceCdrRequest {
+                tariff_json: read("tariff.json"),
+                cdr_json: r#"{"start_date_time": "yesterday"}"#.into(),
+                ..Default::default()
+            },
+            "cdr",
+        ),
+        (
+            v1::PriceCdrRequest {
+                tariff_json: read("tariff.json"),
+                cdr_json: read("cdr.json"),
+                time_zone: "Mars/Olympus".into(),
+                ..Default::default()
+            },
+            "time_zone",
+        ),
+    ] {
+        let status = h.client.price_cdr(request).await.expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().starts_with(field), "{}", status.message());
+    }
+}

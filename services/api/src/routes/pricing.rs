@@ -4,6 +4,7 @@
 //!   `PUT /v1/tariffs/{id}/versions/{version}?reason=` (a correction; the OCPI tariff as body);
 //! - `POST /v1/tariffs/{id}/assignments` and `POST /v1/tariffs/{id}/contracts`;
 //! - `POST /v1/tariffs/{id}/quote`: the price of a planned session;
+//! - `POST /v1/pricing/cdrs`: the price of an OCPI CDR with an inline or stored tariff;
 //! - `GET /v1/pricing/sessions/{id}`: a session's price breakdown and its adjustments;
 //! - `POST /v1/pricing/reratings`: re-price sessions after a tariff or meter correction.
 
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/tariffs/{id}/assignments", post(assign))
         .route("/v1/tariffs/{id}/contracts", post(contract))
         .route("/v1/tariffs/{id}/quote", post(quote))
+        .route("/v1/pricing/cdrs", post(price_cdr))
         .route("/v1/pricing/sessions/{id}", get(priced_session))
         .route("/v1/pricing/reratings", post(rerate))
 }
@@ -310,6 +312,67 @@ pub async fn quote(
         .map_err(ApiError::upstream(SERVICE))?
         .into_inner();
     breakdown_view(quoted).map(Json)
+}
+
+/// An OCPI 2.2.1 CDR to price, with the tariff inline (an OCPI Tariff object) or a stored tariff's id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceCdrBody {
+    #[serde(default)]
+    pub tariff: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tariff_id: Option<String>,
+    pub cdr: serde_json::Value,
+    /// IANA zone of the location; default: the zone of the CDR's country, else UTC.
+    #[serde(default)]
+    pub time_zone: String,
+}
+
+pub async fn price_cdr(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<PriceCdrBody>,
+) -> Result<Json<BreakdownView>, ApiError> {
+    let (tariff_id, tariff_json) = match (body.tariff_id, body.tariff) {
+        (Some(id), None) => (
+            id.parse::<TariffId>()
+                .map_err(|_| ApiError::field("tariff_id", "must be a tariff id (a UUID)"))?
+                .to_string(),
+            String::new(),
+        ),
+        (None, Some(tariff)) if tariff.is_object() => (String::new(), tariff.to_string()),
+        (None, Some(_)) => return Err(ApiError::field("tariff", "must be an OCPI Tariff object")),
+        (None, None) => {
+            return Err(ApiError::field(
+                "tariff",
+                "give the OCPI tariff (tariff) or a stored tariff's id (tariff_id)",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "tariff_id",
+                "give tariff or tariff_id, not both",
+            ));
+        }
+    };
+    if !body.cdr.is_object() {
+        return Err(ApiError::field("cdr", "must be an OCPI CDR object"));
+    }
+    let priced = state
+        .upstream
+        .tariffs
+        .clone()
+        .price_cdr(v1::PriceCdrRequest {
+            tenant_id: caller.tenant.to_string(),
+            tariff_id,
+            tariff_json,
+            cdr_json: body.cdr.to_string(),
+            time_zone: body.time_zone,
+        })
+        .await
+        .map_err(ApiError::upstream(SERVICE))?
+        .into_inner();
+    breakdown_view(priced).map(Json)
 }
 
 #[derive(Debug, Serialize)]

@@ -279,3 +279,50 @@ async fn the_running_cost_of_a_session_is_read_through_pricing() {
     assert_eq!(body["currency"], "EUR");
     assert_eq!(body["lines"][0]["dimension"], "ENERGY");
 }
+
+#[tokio::test]
+async fn an_ocpi_cdr_is_priced_with_an_inline_or_a_stored_tariff() {
+    let app = App::spawn_with_pricing().await;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/tariff/tests/fixtures/tariffs-04-start-fee-and-0.25-per-kwh");
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(fixture.join(f)).unwrap()).unwrap()
+    };
+    let (tariff, cdr) = (read("tariff.json"), read("cdr.json"));
+    // The spec's example: a 0.50 start fee and 20 kWh at 0.25 = 5.50 excl. VAT, 6.10 incl.
+    let priced = app
+        .post(
+            "/v1/pricing/cdrs",
+            &json!({ "tariff": tariff, "cdr": cdr, "time_zone": "Europe/Amsterdam" }),
+        )
+        .await;
+    assert_eq!(priced.status, StatusCode::OK, "{}", priced.body);
+    assert_eq!(priced.body["totals"]["total_cost"]["excl_vat"], "5.5");
+    assert_eq!(priced.body["totals"]["total_cost"]["incl_vat"], "6.1");
+    assert!(priced.body["breakdown"]["lines"].is_array());
+
+    let id = app.create("/v1/tariffs", &tariff).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored = app
+        .post(
+            "/v1/pricing/cdrs",
+            &json!({ "tariff_id": id, "cdr": cdr, "time_zone": "Europe/Amsterdam" }),
+        )
+        .await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    assert_eq!(stored.body["tariff_version"], 1);
+    assert_eq!(stored.body["totals"]["total_cost"]["incl_vat"], "6.1");
+
+    for body in [
+        json!({ "cdr": cdr }),
+        json!({ "tariff": tariff, "tariff_id": id, "cdr": cdr }),
+        json!({ "tariff_id": "not-an-id", "cdr": cdr }),
+        json!({ "tariff": tariff, "cdr": { "start_date_time": "soon" } }),
+    ] {
+        app.post("/v1/pricing/cdrs", &body)
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
