@@ -216,7 +216,13 @@ pub async fn run(
         .await;
     }
     gateway.live.unregister(&cp, conn_id);
-    if let Err(e) = presence::release(&gateway.pool, &cp, &gateway.live.replica_id, conn_id).await {
+    // At shutdown the replica clears all its presence rows in one statement
+    // (`presence::release_replica`): one DELETE per connection would keep every closing connection
+    // waiting for the pool, and chargers cannot reconnect until the old process has exited.
+    if reason != "shutdown"
+        && let Err(e) =
+            presence::release(&gateway.pool, &cp, &gateway.live.replica_id, conn_id).await
+    {
         tracing::warn!(charge_point_id = %cp, error = %e, "cannot clear presence");
     }
 

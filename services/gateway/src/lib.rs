@@ -249,10 +249,16 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     ));
     let replica = presence::Replica::subscribe(&ctx.bus, &gateway.live.replica_id).await?;
     let (bus, live, shutdown) = (ctx.bus.clone(), gateway.live.clone(), ctx.shutdown.clone());
-    tasks.push(Task::new(
-        "gateway-replica",
-        replica.run(bus, live, shutdown),
-    ));
+    let (pool, replica_id) = (ctx.pool.clone(), gateway.live.replica_id.clone());
+    tasks.push(Task::new("gateway-replica", async move {
+        replica.run(bus, live, shutdown).await?;
+        // Shutting down: connections skip their own presence clean-up (see connection.rs).
+        match presence::release_replica(&pool, &replica_id).await {
+            Ok(n) => tracing::info!(connections = n, "presence of this replica cleared"),
+            Err(e) => tracing::warn!(error = %e, "cannot clear this replica's presence"),
+        }
+        Ok::<(), std::io::Error>(())
+    }));
 
     let projection = registry::RegistryProjection::new(ctx.pool.clone(), registry_cache);
     let spec = ConsumerSpec {

@@ -201,6 +201,18 @@ pub async fn release(
     Ok(())
 }
 
+/// Forgets every presence row of this replica: at shutdown, once its connections are closing. A row
+/// a charger's new connection to another replica claimed meanwhile names that replica and stays.
+pub async fn release_replica(pool: &PgPool, replica_id: &str) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM gateway.presence WHERE replica_id = $1")
+            .bind(replica_id)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
 pub async fn holder(pool: &PgPool, cp: &ChargePointId) -> Result<Option<Holder>, sqlx::Error> {
     let row: Option<(String, i64)> = sqlx::query_as(
         "SELECT replica_id, conn_id FROM gateway.presence WHERE charge_point_id = $1",

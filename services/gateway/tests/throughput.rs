@@ -176,3 +176,38 @@ async fn tokens_issued_after_start_are_found_and_case_is_ignored() {
     charger.close().await;
     h.stop().await;
 }
+
+/// At shutdown the replica clears its presence in one statement instead of one per connection; a
+/// charger's row ends up gone either way, and its disconnection is still published.
+#[tokio::test]
+async fn a_stopping_gateway_clears_its_presence_and_publishes_each_disconnection() {
+    let mut h = Harness::start().await;
+    let pool = h.env.pool().await;
+    let mut charger = h.connect(CP).await;
+    charger
+        .ok(
+            "BootNotification",
+            json!({"chargePointVendor": "V", "chargePointModel": "M"}),
+        )
+        .await;
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM gateway.presence")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+    h.stop_running().await;
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM gateway.presence")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 0, "the stopped replica left presence rows");
+    let events = h.charger_events().await;
+    let gone = of_type(&events, "joule.v1.ChargerDisconnected");
+    assert_eq!(gone.len(), 1);
+    assert_eq!(
+        gone[0]
+            .decode::<joule_proto::v1::ChargerDisconnected>()
+            .reason,
+        "shutdown"
+    );
+}
