@@ -19,7 +19,7 @@ use joule_config::Settings;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+pub use tokio_util::sync::CancellationToken;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -74,6 +74,36 @@ impl Context {
     }
 }
 
+/// Runs `round` now and then every `period` until shutdown: housekeeping such as purging rows past
+/// their retention. A failed round is logged and left to the next one (it is housekeeping: nothing
+/// waits for it); a round's `Ok(n)` is the number of items it handled, logged when not zero.
+pub async fn every<F, Fut, E>(
+    name: &'static str,
+    period: Duration,
+    shutdown: CancellationToken,
+    mut round: F,
+) -> Result<(), std::convert::Infallible>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, E>>,
+    E: std::fmt::Display,
+{
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        match round().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(task = name, items = n, "housekeeping round done"),
+            Err(e) => {
+                tracing::warn!(task = name, error = %e, "housekeeping round failed; next round retries")
+            }
+        }
+    }
+}
+
 /// Pending connections a listener queues (the kernel caps it at `net.core.somaxconn`).
 pub const LISTEN_BACKLOG: u32 = 8192;
 
@@ -92,7 +122,10 @@ async fn listen(addr: &str) -> std::io::Result<TcpListener> {
         }
     }
     Err(last.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing")
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
     }))
 }
 

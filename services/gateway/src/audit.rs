@@ -170,20 +170,11 @@ pub async fn run_purge(
     pool: PgPool,
     retention_days: u32,
     shutdown: CancellationToken,
-) -> Result<(), sqlx::Error> {
-    let mut tick = tokio::time::interval(PURGE_EVERY);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tick.tick() => {}
-        }
-        match purge(&pool, retention_days).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(frames = n, retention_days, "old frames purged"),
-            // Transient: the next round purges them.
-            Err(e) => tracing::warn!(error = %e, "cannot purge old frames"),
-        }
-    }
+) -> Result<(), std::convert::Infallible> {
+    joule_runtime::every("gateway-frames-purge", PURGE_EVERY, shutdown, || {
+        purge(&pool, retention_days)
+    })
+    .await
 }
 
 #[cfg(test)]

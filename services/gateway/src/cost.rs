@@ -222,22 +222,24 @@ fn rejected(e: impl std::fmt::Display) -> HandlerError {
 }
 
 /// Deletes display bookkeeping of long-finished sessions, hourly until shutdown.
-pub async fn run_purge(pool: PgPool, shutdown: CancellationToken) -> Result<(), sqlx::Error> {
-    let mut tick = tokio::time::interval(PURGE_EVERY);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tick.tick() => {}
-        }
-        let cutoff = chrono::Utc::now() - chrono::Duration::days(KEEP_DAYS);
-        if let Err(e) = sqlx::query("DELETE FROM gateway.cost_display WHERE updated_at < $1")
-            .bind(cutoff)
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot purge cost display bookkeeping");
-        }
-    }
+pub async fn run_purge(
+    pool: PgPool,
+    shutdown: CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    joule_runtime::every(
+        "gateway-cost-display-purge",
+        PURGE_EVERY,
+        shutdown,
+        || async {
+            let cutoff = chrono::Utc::now() - chrono::Duration::days(KEEP_DAYS);
+            sqlx::query("DELETE FROM gateway.cost_display WHERE updated_at < $1")
+                .bind(cutoff)
+                .execute(&pool)
+                .await
+                .map(|done| done.rows_affected())
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

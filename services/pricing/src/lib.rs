@@ -210,6 +210,10 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
 
     // All of SESSION, not one subject: a session's start, readings and completion in their order.
     let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    tasks.push(Task::new(
+        "pricing-running-costs-purge",
+        running::run_purge(ctx.pool.clone(), ctx.shutdown.clone()),
+    ));
     let running = running_intake::RunningCostIntake::new(ctx.pool.clone(), ctx.bus.clone());
     tasks.push(Task::new("pricing-running-cost", async move {
         let spec = ConsumerSpec {

@@ -259,6 +259,32 @@ pub const MIGRATION_SQL: &str = "CREATE TABLE {schema}.running_costs (
               updated_at      timestamptz NOT NULL
           );";
 
+/// Running state is kept this long after the session completed (for late questions about it).
+const KEEP_COMPLETED_DAYS: i64 = 7;
+/// A session silent this long without completing (its stop was lost) is forgotten too.
+const KEEP_SILENT_DAYS: i64 = 30;
+
+/// Deletes the running state of sessions long completed or long silent, hourly until shutdown.
+pub async fn run_purge(
+    pool: PgPool,
+    shutdown: joule_runtime::CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    let hourly = std::time::Duration::from_secs(3600);
+    joule_runtime::every("pricing-running-costs-purge", hourly, shutdown, || async {
+        let now = chrono::Utc::now();
+        sqlx::query(&format!(
+            "DELETE FROM {SCHEMA}.running_costs
+              WHERE (completed AND updated_at < $1) OR updated_at < $2"
+        ))
+        .bind(now - chrono::Duration::days(KEEP_COMPLETED_DAYS))
+        .bind(now - chrono::Duration::days(KEEP_SILENT_DAYS))
+        .execute(&pool)
+        .await
+        .map(|done| done.rows_affected())
+    })
+    .await
+}
+
 /// The running state of a session.
 pub async fn load(pool: &PgPool, session_id: &str) -> Result<Option<RunningState>, sqlx::Error> {
     let Some(r) = sqlx::query(&format!(

@@ -403,3 +403,49 @@ async fn unknown_sessions_and_bad_input_are_refused() {
         .await;
     assert_eq!(other.unwrap_err().code(), Code::NotFound);
 }
+
+/// Housekeeping: running state of sessions completed over a week ago, or silent for a month, is
+/// deleted; the rest stays.
+#[tokio::test]
+async fn running_state_of_long_finished_sessions_is_purged() {
+    let h = Harness::start().await;
+    let pool = h.env.pool().await;
+    let now = Utc::now();
+    for (id, completed, age_days) in [
+        ("done-old", true, 8),
+        ("done-recent", true, 1),
+        ("silent-old", false, 31),
+        ("running", false, 2),
+    ] {
+        sqlx::query(
+            "INSERT INTO pricing.running_costs (session_id, tenant_id, charger_id, charge_point_id,
+                 connector_id, transaction_id, token_uid, account_id, started_at, completed, updated_at)
+             VALUES ($1, 'default', 'c', 'CP', 1, '1', 'T', '', $2, $3, $2)",
+        )
+        .bind(id)
+        .bind(now - chrono::Duration::days(age_days))
+        .bind(completed)
+        .execute(&pool)
+        .await
+        .expect("row inserted");
+    }
+    let shutdown = joule_runtime::CancellationToken::new();
+    let purge = tokio::spawn(joule_pricing::running::run_purge(
+        pool.clone(),
+        shutdown.clone(),
+    ));
+    let mut left: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        left = sqlx::query_scalar("SELECT session_id FROM pricing.running_costs ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+        if left.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    purge.await.expect("purge task").expect("ends at shutdown");
+    assert_eq!(left, ["done-recent", "running"]);
+}
