@@ -53,6 +53,9 @@ pub struct Settings {
     /// both empty means plain WebSocket.
     pub ocpp_tls_cert: String,
     pub ocpp_tls_key: String,
+    /// PEM file of the CA certificate(s) that sign chargers' client certificates (security profile
+    /// 3); empty: no client certificates are asked for. Needs `ocpp_tls_cert`.
+    pub ocpp_tls_client_ca: String,
     /// Days raw OCPP frames are kept in the gateway's audit trail; 0 records none.
     pub ocpp_frame_retention_days: u32,
     /// How long a command to a charger waits for the charger's answer, in seconds.
@@ -130,6 +133,7 @@ impl Default for Settings {
             ocpp_require_auth: false,
             ocpp_tls_cert: String::new(),
             ocpp_tls_key: String::new(),
+            ocpp_tls_client_ca: String::new(),
             ocpp_frame_retention_days: 30,
             ocpp_command_timeout_secs: 30,
             ocpp_clock_drift_secs: 300,
@@ -196,6 +200,11 @@ impl Settings {
         if self.ocpp_tls_cert.is_empty() != self.ocpp_tls_key.is_empty() {
             return Err(ConfigError(
                 "ocpp_tls_cert and ocpp_tls_key must be set together".into(),
+            ));
+        }
+        if !self.ocpp_tls_client_ca.is_empty() && self.ocpp_tls_cert.is_empty() {
+            return Err(ConfigError(
+                "ocpp_tls_client_ca needs TLS: set ocpp_tls_cert and ocpp_tls_key too".into(),
             ));
         }
         if self.payments_capture_max_attempts == 0 {

@@ -180,7 +180,8 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let tls = if s.ocpp_tls_cert.is_empty() {
         None
     } else {
-        Some(tls::acceptor(&s.ocpp_tls_cert, &s.ocpp_tls_key)?)
+        let client_ca = (!s.ocpp_tls_client_ca.is_empty()).then_some(s.ocpp_tls_client_ca.as_str());
+        Some(tls::acceptor(&s.ocpp_tls_cert, &s.ocpp_tls_key, client_ca)?)
     };
     let listener = ctx.bind("ocpp", &s.ocpp_addr).await?;
     let events = publish::ChargerEvents::new(ctx.bus.clone(), s.tenant.clone());

@@ -16,7 +16,7 @@ const OCPP_READ_BUFFER: usize = 4 * 1024;
 /// writing to one charger: OCPP messages are a few KiB (a signed meter value batch stays far
 /// below), and the limit bounds what one charger can make the gateway hold in memory.
 const OCPP_MAX_MESSAGE: usize = 1 << 20;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -40,7 +40,7 @@ use crate::presence::Live;
 use crate::protocol::OcppVersion;
 use crate::publish::ChargerEvents;
 use crate::registry;
-use crate::tls::TlsListener;
+use crate::tls::{Peer, TlsListener};
 use crate::transactions::TransactionIds;
 
 /// How the gateway treats connections; from the settings.
@@ -156,14 +156,17 @@ pub async fn serve(
     let app = router(gateway);
     match tls {
         None => {
-            axum::serve(listener, app)
+            axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await?
         }
         Some(acceptor) => {
-            axum::serve(TlsListener::new(listener, acceptor)?, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await?
+            axum::serve(
+                TlsListener::new(listener, acceptor)?,
+                app.into_make_service_with_connect_info::<Peer>(),
+            )
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?
         }
     }
     connections.close();
@@ -186,7 +189,21 @@ async fn authenticate(
     gateway: &Gateway,
     id: &ChargePointId,
     headers: &HeaderMap,
+    peer: &Peer,
 ) -> Result<&'static str, Response> {
+    // Profile 3: the handshake verified the certificate against the client CA; it must name this
+    // charge point.
+    if let Some(cn) = &peer.certificate_cn {
+        return if cn == id.as_str() {
+            Ok("3")
+        } else {
+            tracing::info!(charge_point_id = %id, certificate_cn = %cn, "client certificate names another charge point");
+            Err(unauthorized(
+                id.as_str(),
+                "the client certificate is for another charge point",
+            ))
+        };
+    }
     let stored = registry::password_hash(&gateway.pool, id)
         .await
         .map_err(|e| {
@@ -229,6 +246,7 @@ async fn authenticate(
 async fn upgrade(
     State(gateway): State<Arc<Gateway>>,
     Path(charge_point_id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -271,7 +289,7 @@ async fn upgrade(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let profile = match authenticate(&gateway, &id, &headers).await {
+    let profile = match authenticate(&gateway, &id, &headers, &peer).await {
         Ok(profile) => profile,
         Err(refusal) => return refusal,
     };

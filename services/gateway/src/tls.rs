@@ -1,6 +1,10 @@
-//! TLS termination on the OCPP listener (security profile 2: HTTP Basic auth over TLS), with rustls
-//! and the ring provider that async-nats already brings. Configured by PEM files
-//! (`JOULE_OCPP_TLS_CERT`, `JOULE_OCPP_TLS_KEY`); without them the listener speaks plain WebSocket.
+//! TLS termination on the OCPP listener, with rustls and the ring provider that async-nats already
+//! brings. Configured by PEM files (`JOULE_OCPP_TLS_CERT`, `JOULE_OCPP_TLS_KEY`); without them the
+//! listener speaks plain WebSocket. Security profile 2 is HTTP Basic auth over TLS; with
+//! `JOULE_OCPP_TLS_CLIENT_CA` the handshake also asks for a client certificate signed by that CA
+//! (profile 3): its subject common name must be the charge point id (OCPP 2.0.1 A00.FR.4xx: the CSMS
+//! checks the certificate's CN against the identity the charger connects as). A charger without a
+//! certificate still connects by profile 2.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,10 +36,41 @@ pub enum TlsError {
     },
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    #[error("client CA file {path}: {reason}")]
+    ClientCa { path: String, reason: String },
 }
 
-/// A TLS acceptor for the certificate chain and key in PEM files.
-pub fn acceptor(cert_path: &str, key_path: &str) -> Result<TlsAcceptor, TlsError> {
+/// Who is at the other end of a connection: its address, and the subject common name of the client
+/// certificate it presented (verified against the client CA during the handshake).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub certificate_cn: Option<String>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Peer {
+            addr: *stream.remote_addr(),
+            certificate_cn: None,
+        }
+    }
+}
+
+/// A TLS acceptor for the certificate chain and key in PEM files; with `client_ca`, it asks clients
+/// for a certificate signed by one of the CA certificates in that PEM file (optional, so that chargers
+/// on profile 2 still connect).
+pub fn acceptor(
+    cert_path: &str,
+    key_path: &str,
+    client_ca: Option<&str>,
+) -> Result<TlsAcceptor, TlsError> {
     let cert_error = |source| TlsError::Certificate {
         path: cert_path.to_owned(),
         source,
@@ -48,11 +83,33 @@ pub fn acceptor(cert_path: &str, key_path: &str) -> Result<TlsAcceptor, TlsError
         path: key_path.to_owned(),
         source,
     })?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let config = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let ca_error = |reason: String| TlsError::ClientCa {
+                path: path.to_owned(),
+                reason,
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| ca_error(e.to_string()))? {
+                roots
+                    .add(cert.map_err(|e| ca_error(e.to_string()))?)
+                    .map_err(|e| ca_error(e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(ca_error("holds no certificate".into()));
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| ca_error(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    }
     .with_single_cert(certs, key)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -60,7 +117,7 @@ pub fn acceptor(cert_path: &str, key_path: &str) -> Result<TlsAcceptor, TlsError
 /// A listener that hands out connections once their TLS handshake completed. Handshakes run
 /// concurrently, so one slow client does not hold up the others.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, Peer)>,
     local: SocketAddr,
     accept_loop: tokio::task::JoinHandle<()>,
 }
@@ -87,6 +144,16 @@ impl TlsListener {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
+                            let certificate_cn = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .and_then(|cert| subject_common_name(cert.as_ref()));
+                            let peer = Peer {
+                                addr: peer,
+                                certificate_cn,
+                            };
                             let _ = tx.send((tls, peer)).await;
                         }
                         Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
@@ -111,7 +178,7 @@ impl Drop for TlsListener {
 
 impl axum::serve::Listener for TlsListener {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+    type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.ready.recv().await {
@@ -122,6 +189,151 @@ impl axum::serve::Listener for TlsListener {
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+        Ok(Peer {
+            addr: self.local,
+            certificate_cn: None,
+        })
+    }
+}
+
+/// One DER element: its tag, its content and what follows it.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let (bytes, after) = rest.split_at(n);
+        rest = after;
+        bytes.iter().fold(0, |acc, b| (acc << 8) | usize::from(*b))
+    };
+    (rest.len() >= len).then(|| {
+        let (content, after) = rest.split_at(len);
+        (tag, content, after)
+    })
+}
+
+const SEQUENCE: u8 = 0x30;
+const SET: u8 = 0x31;
+const OID: u8 = 0x06;
+const VERSION: u8 = 0xa0;
+/// id-at-commonName, 2.5.4.3.
+const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+
+/// The subject common name of an X.509 certificate (DER), read just far enough to find it: the
+/// certificate itself was verified by rustls. `None` when it has none or it is not text.
+pub fn subject_common_name(certificate: &[u8]) -> Option<String> {
+    let (SEQUENCE, certificate, _) = der(certificate)? else {
+        return None;
+    };
+    let (SEQUENCE, tbs, _) = der(certificate)? else {
+        return None;
+    };
+    let mut rest = tbs;
+    if let Some((VERSION, _, after)) = der(rest) {
+        rest = after;
+    }
+    // serialNumber, signature, issuer, validity, then the subject.
+    for _ in 0..4 {
+        rest = der(rest)?.2;
+    }
+    let (SEQUENCE, mut names, _) = der(rest)? else {
+        return None;
+    };
+    while !names.is_empty() {
+        let (SET, mut attributes, after) = der(names)? else {
+            return None;
+        };
+        names = after;
+        while !attributes.is_empty() {
+            let (SEQUENCE, attribute, after) = der(attributes)? else {
+                return None;
+            };
+            attributes = after;
+            let (OID, oid, value) = der(attribute)? else {
+                return None;
+            };
+            if oid == COMMON_NAME {
+                // UTF8String, PrintableString, IA5String.
+                let (0x0c | 0x13 | 0x16, text, _) = der(value)? else {
+                    return None;
+                };
+                return std::str::from_utf8(text).ok().map(str::to_owned);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A certificate cut down to what the reader walks: TBSCertificate with a version, four
+    /// elements before the subject, and a subject of one RDN.
+    fn certificate_with_subject(subject: &[u8]) -> Vec<u8> {
+        let element = |tag: u8, content: &[u8]| {
+            let mut out = vec![tag];
+            if content.len() < 0x80 {
+                out.push(content.len() as u8);
+            } else {
+                out.push(0x82);
+                out.extend((content.len() as u16).to_be_bytes());
+            }
+            out.extend(content);
+            out
+        };
+        let mut tbs = element(VERSION, &element(0x02, &[2]));
+        for _ in 0..4 {
+            tbs.extend(element(SEQUENCE, &[]));
+        }
+        tbs.extend(element(SEQUENCE, subject));
+        element(SEQUENCE, &element(SEQUENCE, &tbs))
+    }
+
+    fn name(oid: &[u8], tag: u8, text: &[u8]) -> Vec<u8> {
+        let mut attribute = vec![OID, oid.len() as u8];
+        attribute.extend(oid);
+        attribute.extend([tag, text.len() as u8]);
+        attribute.extend(text);
+        let mut rdn = vec![SEQUENCE, attribute.len() as u8];
+        rdn.extend(attribute);
+        let mut set = vec![SET, rdn.len() as u8];
+        set.extend(rdn);
+        set
+    }
+
+    #[test]
+    fn the_common_name_is_read_from_the_subject() {
+        let mut subject = name(&[0x55, 0x04, 0x0a], 0x0c, b"Operator");
+        subject.extend(name(COMMON_NAME, 0x13, b"CP-1"));
+        assert_eq!(
+            subject_common_name(&certificate_with_subject(&subject)).as_deref(),
+            Some("CP-1")
+        );
+    }
+
+    #[test]
+    fn no_common_name_or_broken_der_gives_none() {
+        let only_org = name(&[0x55, 0x04, 0x0a], 0x0c, b"Operator");
+        assert_eq!(
+            subject_common_name(&certificate_with_subject(&only_org)),
+            None
+        );
+        let binary = name(COMMON_NAME, 0x04, b"CP-1");
+        assert_eq!(
+            subject_common_name(&certificate_with_subject(&binary)),
+            None
+        );
+        assert_eq!(subject_common_name(&[]), None);
+        assert_eq!(subject_common_name(&[0x30, 0x05, 0x30]), None);
+        let whole = certificate_with_subject(&name(COMMON_NAME, 0x0c, b"CP-1"));
+        for cut in 0..whole.len() {
+            assert_eq!(subject_common_name(&whole[..cut]), None, "cut at {cut}");
+        }
     }
 }
