@@ -69,6 +69,33 @@ impl fmt::Display for Energy {
     }
 }
 
+/// When the car stopped drawing energy: the time of the first reading at `final_register`, when at
+/// least one later reading confirms the register stayed there. `readings` are (time, register) in
+/// time order; those after `until` (the stop, or the moment of an estimate) are ignored. `None` when
+/// the energy rose until the last reading, so no idle time is ever billed without a reading that
+/// shows it. sessions (`SessionCompleted.charging_ended_at`) and pricing (running estimates) share it,
+/// so an estimate bills the idle time the final price will.
+pub fn charging_ended_at(
+    readings: impl IntoIterator<Item = (chrono::DateTime<chrono::Utc>, Energy)>,
+    final_register: Energy,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let taken: Vec<_> = readings
+        .into_iter()
+        .filter(|(at, _)| *at <= until)
+        .collect();
+    let plateau = taken
+        .iter()
+        .rev()
+        .take_while(|(_, register)| *register == final_register)
+        .count();
+    if plateau < 2 {
+        return None;
+    }
+    let (first, _) = taken[taken.len() - plateau];
+    (first < until).then_some(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

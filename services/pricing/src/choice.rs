@@ -67,25 +67,21 @@ pub async fn choose(
             )));
         }
     };
-    let versions = read::versions(pool, &resolved.tariff_id).await?;
-    // The versions table may lag a tariff created a moment ago: its creation event is version 1.
-    let chosen = match read::in_force(&versions, started_at) {
-        Some(v) => Some((v.version, v.ocpi_json.clone())),
-        None if versions.is_empty() => read::tariff(pool, &resolved.tariff_id)
-            .await?
-            .map(|t| (1, t.ocpi_json)),
-        None => {
-            return Ok(Choice::Unpriceable(format!(
-                "tariff {tariff_id} has no version in force at {started_at}"
-            )));
-        }
-    };
-    let Some((version, ocpi_json)) = chosen else {
-        return Ok(Choice::Missing(format!(
-            "tariff {} of charger {charger_id} does not exist",
-            resolved.tariff_id
-        )));
-    };
+    let (version, ocpi_json) =
+        match read::version_in_force(pool, &resolved.tariff_id, started_at).await? {
+            read::InForce::Version(version, json) => (version, json),
+            read::InForce::NoneYet => {
+                return Ok(Choice::Unpriceable(format!(
+                    "tariff {tariff_id} has no version in force at {started_at}"
+                )));
+            }
+            read::InForce::NoTariff => {
+                return Ok(Choice::Missing(format!(
+                    "tariff {} of charger {charger_id} does not exist",
+                    resolved.tariff_id
+                )));
+            }
+        };
     let tariff = match joule_tariff::Tariff::parse(&ocpi_json) {
         Ok(t) => t,
         Err(e) => {

@@ -46,6 +46,22 @@ impl TariffGrpc {
     }
 }
 
+/// A priced session (a quote, a CDR) with its OCPI totals, as the API passes it on.
+fn breakdown_response(
+    tariff_id: String,
+    tariff_version: u32,
+    priced: &joule_tariff::PricedSession,
+) -> Result<v1::PriceBreakdown, Status> {
+    Ok(v1::PriceBreakdown {
+        tariff_id,
+        tariff_version,
+        breakdown_json: serde_json::to_string(priced)
+            .map_err(|e| Status::internal(e.to_string()))?,
+        totals_json: serde_json::to_string(&joule_tariff::OcpiTotals::of(priced))
+            .map_err(|e| Status::internal(e.to_string()))?,
+    })
+}
+
 /// The mapping from pricing's errors to gRPC status.
 fn status(error: AggregateError<TariffError>) -> Status {
     match error {
@@ -137,6 +153,26 @@ impl TariffGrpc {
     }
 
     /// The tariff, checked to belong to the tenant.
+    /// The parsed version of a tariff (already checked to be the caller's) in force at `at`.
+    async fn version_in_force(
+        &self,
+        id: &TariffId,
+        at: DateTime<Utc>,
+    ) -> Result<(u32, joule_tariff::Tariff), Status> {
+        match read::version_in_force(&self.pool, &id.to_string(), at)
+            .await
+            .map_err(store_unavailable)?
+        {
+            read::InForce::Version(version, json) => joule_tariff::Tariff::parse(&json)
+                .map(|t| (version, t))
+                .map_err(|e| Status::failed_precondition(format!("stored tariff: {e}"))),
+            read::InForce::NoneYet => Err(Status::failed_precondition(format!(
+                "no version of tariff {id} is in force at {at}"
+            ))),
+            read::InForce::NoTariff => Err(Status::not_found(format!("tariff {id} not found"))),
+        }
+    }
+
     async fn owned(&self, tenant_id: &str, raw: &str) -> Result<TariffId, Status> {
         let id: TariffId = raw
             .parse()
@@ -476,14 +512,7 @@ impl TariffService for TariffGrpc {
             let tz: joule_tariff::Tz = zone.parse().map_err(|_| {
                 Status::invalid_argument(format!("time_zone: {zone:?} is not an IANA time zone"))
             })?;
-            let versions = read::versions(&self.pool, &id.to_string())
-                .await
-                .map_err(store_unavailable)?;
-            let version = read::in_force(&versions, start).ok_or_else(|| {
-                Status::failed_precondition("no version of the tariff is in force then")
-            })?;
-            let tariff = joule_tariff::Tariff::parse(&version.ocpi_json)
-                .map_err(|e| Status::failed_precondition(format!("stored tariff: {e}")))?;
+            let (version, tariff) = self.version_in_force(&id, start).await?;
             let request = joule_tariff::QuoteRequest {
                 start,
                 energy_kwh: decimal(&r.energy_kwh, "energy_kwh")?,
@@ -492,15 +521,7 @@ impl TariffService for TariffGrpc {
             };
             let priced = joule_tariff::quote(&tariff, &request, tz)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            let totals = joule_tariff::OcpiTotals::of(&priced);
-            Ok(Response::new(v1::PriceBreakdown {
-                tariff_id: id.to_string(),
-                tariff_version: version.version,
-                breakdown_json: serde_json::to_string(&priced)
-                    .map_err(|e| Status::internal(e.to_string()))?,
-                totals_json: serde_json::to_string(&totals)
-                    .map_err(|e| Status::internal(e.to_string()))?,
-            }))
+            breakdown_response(id.to_string(), version, &priced).map(Response::new)
         }
         .instrument(span)
         .await
@@ -538,18 +559,8 @@ impl TariffService for TariffGrpc {
                 }
                 (false, true) => {
                     let id = self.owned(&tenant, id).await?;
-                    let versions = read::versions(&self.pool, &id.to_string())
-                        .await
-                        .map_err(store_unavailable)?;
-                    let version =
-                        read::in_force(&versions, cdr.start_date_time).ok_or_else(|| {
-                            Status::failed_precondition(format!(
-                                "no version of tariff {id} is in force at the CDR's start"
-                            ))
-                        })?;
-                    let tariff = joule_tariff::Tariff::parse(&version.ocpi_json)
-                        .map_err(|e| Status::failed_precondition(format!("stored tariff: {e}")))?;
-                    (tariff, id.to_string(), version.version)
+                    let (version, tariff) = self.version_in_force(&id, cdr.start_date_time).await?;
+                    (tariff, id.to_string(), version)
                 }
                 (true, false) => {
                     let tariff = joule_tariff::Tariff::parse(json)
@@ -560,15 +571,7 @@ impl TariffService for TariffGrpc {
             };
             let (priced, _) = joule_tariff::price_cdr_in_zone(&tariff, &cdr, tz)
                 .map_err(|e| Status::invalid_argument(format!("cdr: {e}")))?;
-            let totals = joule_tariff::OcpiTotals::of(&priced);
-            Ok(Response::new(v1::PriceBreakdown {
-                tariff_id,
-                tariff_version: version,
-                breakdown_json: serde_json::to_string(&priced)
-                    .map_err(|e| Status::internal(e.to_string()))?,
-                totals_json: serde_json::to_string(&totals)
-                    .map_err(|e| Status::internal(e.to_string()))?,
-            }))
+            breakdown_response(tariff_id, version, &priced).map(Response::new)
         }
         .instrument(span)
         .await

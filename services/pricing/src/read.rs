@@ -219,6 +219,35 @@ pub fn in_force(versions: &[StoredVersion], at: DateTime<Utc>) -> Option<&Stored
         .find(|v| v.valid_from.is_none_or(|f| f <= at))
 }
 
+/// Which version of a tariff prices something that happened at a given time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InForce {
+    /// The version number and its OCPI JSON.
+    Version(u32, String),
+    /// The tariff exists, but none of its versions is valid yet at that time.
+    NoneYet,
+    /// No such tariff.
+    NoTariff,
+}
+
+/// The version of `tariff_id` in force at `at`. The versions table may lag a tariff created a
+/// moment ago (the relay projects it): its creation is version 1, read from the tariffs table.
+pub async fn version_in_force(
+    pool: &PgPool,
+    tariff_id: &str,
+    at: DateTime<Utc>,
+) -> Result<InForce, sqlx::Error> {
+    let versions = versions(pool, tariff_id).await?;
+    Ok(match in_force(&versions, at) {
+        Some(v) => InForce::Version(v.version, v.ocpi_json.clone()),
+        None if versions.is_empty() => match tariff(pool, tariff_id).await? {
+            Some(t) => InForce::Version(1, t.ocpi_json),
+            None => InForce::NoTariff,
+        },
+        None => InForce::NoneYet,
+    })
+}
+
 /// Whether the tariff is retired.
 pub async fn retired(pool: &PgPool, tariff_id: &str) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query_scalar::<_, Option<DateTime<Utc>>>(&format!(

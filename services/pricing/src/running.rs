@@ -95,25 +95,21 @@ pub fn merge(readings: &[Sample], more: &[Sample]) -> Vec<Sample> {
     all
 }
 
-/// When the car stopped drawing energy: the first reading at `final_wh` when at least one later
-/// reading (up to `until`) confirms it stayed there. The same rule sessions applies to
-/// `SessionCompleted.charging_ended_at`, so the estimate bills the idle time the final price will.
+/// When the car stopped drawing energy: the rule sessions applies to
+/// `SessionCompleted.charging_ended_at` (`joule_domain::energy::charging_ended_at`), so the estimate
+/// bills the idle time the final price will.
 pub fn charging_ended_at(
     readings: &[Sample],
     final_wh: Decimal,
     until: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let taken: Vec<&Sample> = readings.iter().filter(|r| r.at <= until).collect();
-    let plateau = taken
-        .iter()
-        .rev()
-        .take_while(|r| r.register_wh == final_wh)
-        .count();
-    if plateau < 2 {
-        return None;
-    }
-    let first = taken[taken.len() - plateau];
-    (first.at < until).then_some(first.at)
+    joule_domain::energy::charging_ended_at(
+        readings
+            .iter()
+            .map(|r| (r.at, Energy::from_wh(r.register_wh))),
+        Energy::from_wh(final_wh),
+        until,
+    )
 }
 
 /// What an estimate is computed from.

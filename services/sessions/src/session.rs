@@ -117,26 +117,17 @@ pub fn ordered(readings: &[Reading]) -> Vec<Reading> {
     out
 }
 
-/// When the car stopped drawing energy: the time of the first reading at the final register, when
-/// at least one later reading confirms the register stayed there (readings are in time order and
-/// taken up to `stopped_at`). `None` when the energy rose until the last reading, so no idle time is
-/// ever billed without a reading that shows it.
-pub fn charging_ended_at(
+/// When the car stopped drawing energy (the shared rule, `joule_domain::energy::charging_ended_at`).
+fn charging_ended_at(
     readings: &[Reading],
     final_register: Energy,
     stopped_at: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let taken: Vec<&Reading> = readings.iter().filter(|r| r.at <= stopped_at).collect();
-    let plateau = taken
-        .iter()
-        .rev()
-        .take_while(|r| r.register == final_register)
-        .count();
-    if plateau < 2 {
-        return None;
-    }
-    let first = taken[taken.len() - plateau];
-    (first.at < stopped_at).then_some(first.at)
+    joule_domain::energy::charging_ended_at(
+        readings.iter().map(|r| (r.at, r.register)),
+        final_register,
+        stopped_at,
+    )
 }
 
 /// A token and the account it bills.
