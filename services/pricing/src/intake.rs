@@ -1,8 +1,7 @@
 //! The consumer of `SessionCompleted`: every completed session is priced with its charger's tariff.
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
@@ -14,6 +13,7 @@ use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
+use crate::attempts::Attempts;
 use crate::choice::{self, Choice, Chosen};
 use crate::priced_session::{Metering, PricedSession, PricedSessionCommand, Sample, SessionFacts};
 use crate::read;
@@ -26,9 +26,7 @@ pub const MAX_ATTEMPTS: i64 = 20;
 pub struct SessionIntake {
     pool: PgPool,
     cqrs: Arc<PostgresCqrs<PricedSession>>,
-    /// Attempts per stream sequence. The bus retries a transient failure in place, which JetStream
-    /// does not count as a redelivery, so `Received::delivered` alone would never reach the limit.
-    attempts: Mutex<HashMap<u64, i64>>,
+    attempts: Attempts,
 }
 
 impl SessionIntake {
@@ -36,22 +34,8 @@ impl SessionIntake {
         Self {
             pool,
             cqrs,
-            attempts: Mutex::new(HashMap::new()),
+            attempts: Attempts::default(),
         }
-    }
-
-    fn count_attempt(&self, received: &Received) -> i64 {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        let n = attempts.entry(received.stream_sequence).or_insert(0);
-        *n += 1;
-        (*n).max(received.delivered)
-    }
-
-    fn forget(&self, received: &Received) {
-        self.attempts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&received.stream_sequence);
     }
 
     async fn command(
@@ -122,7 +106,7 @@ impl SessionIntake {
             Choice::Unpriceable(reason) => return Ok(fail(reason)),
             Choice::Missing(missing) => missing,
         };
-        let attempts = self.count_attempt(received);
+        let attempts = self.attempts.count(received);
         if attempts > MAX_ATTEMPTS {
             tracing::warn!(%session_id, %missing, attempts, "giving up waiting for the registry");
             Ok(fail(format!(
@@ -178,7 +162,7 @@ impl Handler for SessionIntake {
                 .await
                 .map_err(|e| HandlerError::Transient(e.to_string()))?;
             if settled {
-                self.forget(received);
+                self.attempts.forget(received);
                 tracing::debug!(%session_id, "session already priced; nothing to do");
                 return Ok(());
             }
@@ -191,7 +175,7 @@ impl Handler for SessionIntake {
             )
             .await
             .map_err(|e| HandlerError::Transient(e.to_string()))?;
-            self.forget(received);
+            self.attempts.forget(received);
             tracing::info!(%session_id, "session priced");
             Ok(())
         })

@@ -19,6 +19,7 @@
 //!
 //! It does not round amounts (invoicing does) and does not know accounts beyond passing their ids on.
 
+pub mod attempts;
 pub mod choice;
 pub mod grpc;
 pub mod intake;

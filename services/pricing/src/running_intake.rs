@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 use joule_bus::{BoxFuture, Bus, EventMeta, Handler, HandlerError, Outgoing, Received, envelope};
 use joule_domain::{EventId, SessionId};
@@ -25,6 +24,7 @@ use joule_proto::v1::{SessionCompleted, SessionMetered, SessionStarted};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
+use crate::attempts::Attempts;
 use crate::choice::{self, Choice};
 use crate::intake::MAX_ATTEMPTS;
 use crate::priced_session::Sample;
@@ -34,7 +34,7 @@ pub struct RunningCostIntake {
     pool: PgPool,
     bus: Bus,
     /// Attempts per stream sequence while the tariff is not resolvable (see `SessionIntake`).
-    attempts: Mutex<HashMap<u64, i64>>,
+    attempts: Attempts,
 }
 
 fn transient(e: impl std::fmt::Display) -> HandlerError {
@@ -65,22 +65,8 @@ impl RunningCostIntake {
         Self {
             pool,
             bus,
-            attempts: Mutex::new(HashMap::new()),
+            attempts: Attempts::default(),
         }
-    }
-
-    fn count_attempt(&self, received: &Received) -> i64 {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        let n = attempts.entry(received.stream_sequence).or_insert(0);
-        *n += 1;
-        (*n).max(received.delivered)
-    }
-
-    fn forget(&self, received: &Received) {
-        self.attempts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&received.stream_sequence);
     }
 
     /// The session's running state, recorded first when this is the first event of it pricing sees.
@@ -119,7 +105,7 @@ impl RunningCostIntake {
             ),
             Choice::Unpriceable(reason) => (None, Some(reason)),
             Choice::Missing(missing) => {
-                let attempts = self.count_attempt(received);
+                let attempts = self.attempts.count(received);
                 if attempts <= MAX_ATTEMPTS {
                     return Err(HandlerError::Transient(missing));
                 }
@@ -319,7 +305,7 @@ impl Handler for RunningCostIntake {
                 _ => Ok(()),
             };
             if outcome.is_ok() {
-                self.forget(received);
+                self.attempts.forget(received);
             }
             outcome
         })
