@@ -7,6 +7,12 @@
 //! `BENCH_PAIRS` pairs in all (default 4000), on a pool of `BENCH_POOL` connections (default 48).
 //! It prints pairs/s and operations/s (two per pair) and how long the relay took to publish every
 //! resulting event.
+//!
+//! Database work per pair, counted rather than timed (the machine is shared, timings are noisy): the
+//! bench prints the bench database's commits and rows written (`pg_stat_database`, and per table from
+//! `pg_stat_user_tables`) over the pairs, divided by the number of pairs. With `BENCH_LOG_STATEMENTS=1`
+//! it also sets `log_min_duration_statement = 0` on its own database, so every statement of the run is
+//! in the PostgreSQL log under that database's name (count them with `grep`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,8 +41,38 @@ async fn main() {
     let concurrency = env_number("BENCH_CONCURRENCY", 32);
     let accounts = 200;
     let env = TestEnv::new().await;
+    if std::env::var("BENCH_LOG_STATEMENTS").is_ok_and(|v| v == "1") {
+        // Only this database, and only connections opened after this (the service's pool).
+        let admin = env.pool().await;
+        sqlx::query(&format!(
+            "ALTER DATABASE {} SET log_min_duration_statement = 0",
+            env.database
+        ))
+        .execute(&admin)
+        .await
+        .expect("log statements");
+        admin.close().await;
+        println!("logging every statement of database {}", env.database);
+    }
     let mut settings = env.settings();
     settings.database_max_connections = env_number("BENCH_POOL", 48) as u32;
+    // PostgreSQL on the same host (loopback): TLS there protects nothing and costs CPU on both ends
+    // of every statement, so the bench connects without it, as a deployment next to its database
+    // would (`sslmode=disable` in its database URL). `BENCH_DB_TLS=1` keeps the URL as it is.
+    let loopback = ["@127.0.0.1", "@localhost", "@[::1]"]
+        .iter()
+        .any(|h| settings.database_url.contains(h));
+    let tls = !loopback
+        || settings.database_url.contains("sslmode=")
+        || std::env::var("BENCH_DB_TLS").is_ok_and(|v| v == "1");
+    if !tls {
+        let sep = if settings.database_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        settings.database_url = format!("{}{sep}sslmode=disable", settings.database_url);
+    }
     let running = joule_runtime::spawn(settings, &[joule_payments::SERVICE])
         .await
         .expect("payments starts");
@@ -63,6 +99,9 @@ async fn main() {
             .await
             .expect("save card");
     }
+
+    let stats_pool = env.pool().await;
+    let before = counts(&stats_pool).await;
 
     let gate = Arc::new(Semaphore::new(concurrency));
     let started = Instant::now();
@@ -125,7 +164,14 @@ async fn main() {
     assert_eq!(captured as usize, pairs, "every pair captured exactly once");
 
     let secs = elapsed.as_secs_f64();
-    println!("payments bench: {pairs} authorisation+capture pairs, concurrency {concurrency}");
+    println!(
+        "payments bench: {pairs} authorisation+capture pairs, concurrency {concurrency}, database TLS {}",
+        if tls {
+            "as configured"
+        } else {
+            "off (loopback)"
+        }
+    );
     println!("  elapsed            {secs:.2} s");
     println!("  pairs/s            {:.0}", pairs as f64 / secs);
     println!(
@@ -137,4 +183,46 @@ async fn main() {
         drained.as_secs_f64()
     );
     running.stop().await.unwrap();
+    // Closed connections flush their statistics; the bench's own pools count too, but they only
+    // ran the few counting queries above.
+    pool.close().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = counts(&stats_pool).await;
+    println!("  database work per pair (pg_stat counters, whole run incl. relay):");
+    for (name, n) in &after {
+        let d = n - before
+            .iter()
+            .find(|(b, _)| b == name)
+            .map_or(0, |(_, v)| *v);
+        if d != 0 {
+            println!("    {name:<40} {:>8.2}", d as f64 / pairs as f64);
+        }
+    }
+}
+
+/// The bench database's commits and rows written, in all and per table.
+async fn counts(pool: &sqlx::PgPool) -> Vec<(String, i64)> {
+    let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(pool)
+        .await;
+    let mut out: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT k, v FROM pg_stat_database d, LATERAL (VALUES
+            ('commits', d.xact_commit), ('rollbacks', d.xact_rollback),
+            ('rows inserted', d.tup_inserted), ('rows updated', d.tup_updated),
+            ('rows deleted', d.tup_deleted), ('rows fetched', d.tup_fetched)) AS t(k, v)
+         WHERE d.datname = current_database()",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("pg_stat_database");
+    let tables: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT schemaname || '.' || relname || ' ' || k, v FROM pg_stat_user_tables,
+            LATERAL (VALUES ('ins', n_tup_ins), ('upd', n_tup_upd), ('del', n_tup_del)) AS t(k, v)
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("pg_stat_user_tables");
+    out.extend(tables);
+    out
 }

@@ -456,6 +456,15 @@ impl Engine {
         Ok((intent, outcome))
     }
 
+    /// The intent with the sequence of its last event: a caller that checks the intent before a
+    /// command hands it on, so the command does not read the events a second time.
+    pub async fn load_versioned(
+        &self,
+        id: IntentId,
+    ) -> Result<Versioned<PaymentIntent>, EngineError> {
+        Ok(self.intents.load_versioned(&id.to_string()).await?)
+    }
+
     /// Captures `amount` (what is held at most; the rest is released). Zero voids the hold.
     pub async fn capture(
         &self,
@@ -463,10 +472,22 @@ impl Engine {
         amount: Money,
         meta: &CommandMeta,
     ) -> Result<PaymentIntent, EngineError> {
+        self.capture_on(id, None, amount, meta).await
+    }
+
+    /// [`Engine::capture`] on the state the caller loaded (`known`), without reading it again; if
+    /// another writer committed since, the request's commit conflicts and runs on the stored events.
+    pub async fn capture_on(
+        &self,
+        id: IntentId,
+        known: Option<Versioned<PaymentIntent>>,
+        amount: Money,
+        meta: &CommandMeta,
+    ) -> Result<PaymentIntent, EngineError> {
         let intent = self
             .execute(
                 id,
-                None,
+                known,
                 IntentCommand::RequestCapture {
                     amount: amount.amount,
                     currency: amount.currency,

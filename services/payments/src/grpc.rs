@@ -397,18 +397,26 @@ impl PaymentsGrpc {
 
     async fn capture(&self, r: v1::CapturePaymentRequest) -> Result<v1::PaymentIntent, Status> {
         let tenant = tenant(&self.default_tenant, &r.tenant_id);
-        let (id, intent) = self.load_intent(&r.intent_id).await?;
-        let held = intent
+        let id: IntentId = parse_id("intent_id", &r.intent_id)?;
+        // Loaded once: the capture's request commits on this state (one read of the events less).
+        let loaded = self.flow.engine.load_versioned(id).await?;
+        let held = loaded
+            .state
             .context
             .as_ref()
             .map(|c| c.currency)
-            .ok_or(IntentError::NotFound)?;
+            .ok_or_else(|| Status::not_found(format!("no payment {id}")))?;
         let currency = parse_currency("currency", &r.currency, Some(held))?;
         let amount = parse_amount("amount", &r.amount, currency, true)?;
         let intent = self
             .flow
             .engine
-            .capture(id, Money::new(amount, currency), &meta(&tenant))
+            .capture_on(
+                id,
+                Some(loaded),
+                Money::new(amount, currency),
+                &meta(&tenant),
+            )
             .await?;
         Ok(intent_proto(id, &intent))
     }

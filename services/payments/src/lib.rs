@@ -380,7 +380,9 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         SCHEMA,
         ctx.bus.clone(),
         outbox::PaymentsOutbox::new(SCHEMA),
-    )?;
+    )?
+    // Safe to lose in a PostgreSQL crash: the batch is relayed again (see `with_async_commit`).
+    .with_async_commit();
     tasks.push(Task::new("payments-relay", relay.run(ctx.shutdown.clone())));
     tasks.push(Task::new(
         "payments-sweeper",

@@ -125,7 +125,24 @@ fn event_time(event: &IntentEvent) -> Option<DateTime<Utc>> {
     }
 }
 
+/// A value of an intent projection's statement, bound in order after the fixed parameters.
+enum Arg {
+    Text(String),
+    OptText(Option<String>),
+    Uuid(Uuid),
+    OptUuid(Option<Uuid>),
+    Dec(Decimal),
+    Time(DateTime<Utc>),
+    Flag(bool),
+}
+
 impl PaymentsOutbox {
+    /// Projects one intent event in ONE statement: the `intents` row change (a data-modifying CTE)
+    /// and the history line together. The relay runs this for every event of every intent, so each
+    /// round trip saved here is saved on every event (it was two statements per event).
+    ///
+    /// Parameters: `$1` intent id, `$2` event time, `$3`..`$6` the history line (sequence, type,
+    /// amount, detail), `$7` onwards the change's own values ([`Arg`]s, in order).
     async fn project_intent(
         &self,
         conn: &mut PgConnection,
@@ -135,189 +152,128 @@ impl PaymentsOutbox {
         let id = uuid(&stored.aggregate_id)?;
         let event: IntentEvent = stored.decode().map_err(decode_error)?;
         let at = event_time(&event).unwrap_or(stored.relayed_at);
-        let update =
-            |set: &str| format!("UPDATE {s}.intents SET {set}, updated_at = $2 WHERE id = $1");
-        match &event {
-            IntentEvent::IntentOpened { context, .. } => {
-                sqlx::query(&format!(
-                    "INSERT INTO {s}.intents (id, tenant_id, session_id, order_id, account_id, provider, kind, purpose,
-                        payment_method_id, status, currency, pending_op, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, 'authorize', $11, $11)
-                     ON CONFLICT (id) DO NOTHING"
-                ))
-                .bind(id)
-                .bind(&context.tenant_id)
-                .bind(context.session_id.map(|s| s.as_uuid()))
-                .bind(&context.order_id)
-                .bind(context.account_id.as_uuid())
-                .bind(context.provider.as_str())
-                .bind(context.provider.kind())
-                .bind(context.purpose.as_str())
-                .bind(context.method_id.as_uuid())
-                .bind(context.currency.code())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
+        let update = |set: &str| {
+            format!(
+                "WITH changed AS (UPDATE {s}.intents SET {set}, updated_at = $2 WHERE id = $1) "
+            )
+        };
+        let (change, args): (String, Vec<Arg>) = match &event {
+            IntentEvent::IntentOpened { context, .. } => (
+                format!(
+                    "WITH opened AS (INSERT INTO {s}.intents (id, tenant_id, session_id, order_id, account_id, provider,
+                        kind, purpose, payment_method_id, status, currency, pending_op, created_at, updated_at)
+                     VALUES ($1, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, 'authorize', $2, $2)
+                     ON CONFLICT (id) DO NOTHING) "
+                ),
+                vec![
+                    Arg::Text(context.tenant_id.clone()),
+                    Arg::OptUuid(context.session_id.map(|s| s.as_uuid())),
+                    Arg::OptText(context.order_id.clone()),
+                    Arg::Uuid(context.account_id.as_uuid()),
+                    Arg::Text(context.provider.as_str().into()),
+                    Arg::Text(context.provider.kind().into()),
+                    Arg::Text(context.purpose.as_str().into()),
+                    Arg::Uuid(context.method_id.as_uuid()),
+                    Arg::Text(context.currency.code().into()),
+                ],
+            ),
             IntentEvent::AuthorizationRequested { .. } => {
-                sqlx::query(&update("pending_op = 'authorize'"))
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
+                (update("pending_op = 'authorize'"), vec![])
             }
-            IntentEvent::PaymentAuthorized { amount, .. } => {
-                sqlx::query(&update(
-                    "status = 'authorized', amount_authorized = amount_authorized + $3, pending_op = NULL,
+            IntentEvent::PaymentAuthorized { amount, .. } => (
+                update(
+                    "status = 'authorized', amount_authorized = amount_authorized + $7, pending_op = NULL,
                      failure_code = '', failure_message = ''",
-                ))
-                .bind(id)
-                .bind(at)
-                .bind(amount)
-                .execute(&mut *conn)
-                .await?;
-            }
-            IntentEvent::PaymentFailed { code, message, .. } => {
-                sqlx::query(&update(
-                    "status = 'failed', pending_op = NULL, failure_code = $3, failure_message = $4",
-                ))
-                .bind(id)
-                .bind(at)
-                .bind(code)
-                .bind(message)
-                .execute(&mut *conn)
-                .await?;
-            }
-            IntentEvent::ExtensionRequested { .. } => {
-                sqlx::query(&update("pending_op = 'extend'"))
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            IntentEvent::HoldExtended { total, .. } => {
-                sqlx::query(&update("amount_authorized = $3, pending_op = NULL"))
-                    .bind(id)
-                    .bind(at)
-                    .bind(total)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            IntentEvent::HoldExhausted { reason, code, .. } => {
-                sqlx::query(&update(
-                    "pending_op = NULL, failure_code = $3, failure_message = $4",
-                ))
-                .bind(id)
-                .bind(at)
-                .bind(code)
-                .bind(reason)
-                .execute(&mut *conn)
-                .await?;
-            }
-            IntentEvent::CaptureRequested { .. } => {
-                sqlx::query(&update("pending_op = 'capture', next_capture_at = NULL"))
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            IntentEvent::PaymentCaptured { amount, .. } => {
-                sqlx::query(&update(
-                    "status = 'captured', amount_captured = $3, pending_op = NULL, next_capture_at = NULL,
+                ),
+                vec![Arg::Dec(*amount)],
+            ),
+            IntentEvent::PaymentFailed { code, message, .. } => (
+                update("status = 'failed', pending_op = NULL, failure_code = $7, failure_message = $8"),
+                vec![Arg::Text(code.clone()), Arg::Text(message.clone())],
+            ),
+            IntentEvent::ExtensionRequested { .. } => (update("pending_op = 'extend'"), vec![]),
+            IntentEvent::HoldExtended { total, .. } => (
+                update("amount_authorized = $7, pending_op = NULL"),
+                vec![Arg::Dec(*total)],
+            ),
+            IntentEvent::HoldExhausted { reason, code, .. } => (
+                update("pending_op = NULL, failure_code = $7, failure_message = $8"),
+                vec![Arg::Text(code.clone()), Arg::Text(reason.clone())],
+            ),
+            IntentEvent::CaptureRequested { .. } => (
+                update("pending_op = 'capture', next_capture_at = NULL"),
+                vec![],
+            ),
+            IntentEvent::PaymentCaptured { amount, .. } => (
+                update(
+                    "status = 'captured', amount_captured = $7, pending_op = NULL, next_capture_at = NULL,
                      failure_code = '', failure_message = ''",
-                ))
-                .bind(id)
-                .bind(at)
-                .bind(amount)
-                .execute(&mut *conn)
-                .await?;
-            }
+                ),
+                vec![Arg::Dec(*amount)],
+            ),
             IntentEvent::CaptureFailed {
                 code,
                 message,
                 next_attempt_at,
                 ..
-            } => {
-                sqlx::query(&update(
-                    "pending_op = NULL, next_capture_at = $3, failure_code = $4, failure_message = $5",
-                ))
-                .bind(id)
-                .bind(at)
-                .bind(next_attempt_at)
-                .bind(code)
-                .bind(message)
-                .execute(&mut *conn)
-                .await?;
-            }
-            IntentEvent::DunningStarted { code, .. } => {
-                sqlx::query(&update(
-                    "status = 'dunning', pending_op = NULL, next_capture_at = NULL, failure_code = $3,
+            } => (
+                update(
+                    "pending_op = NULL, next_capture_at = $7, failure_code = $8, failure_message = $9",
+                ),
+                vec![
+                    Arg::Time(*next_attempt_at),
+                    Arg::Text(code.clone()),
+                    Arg::Text(message.clone()),
+                ],
+            ),
+            IntentEvent::DunningStarted { code, .. } => (
+                update(
+                    "status = 'dunning', pending_op = NULL, next_capture_at = NULL, failure_code = $7,
                      failure_message = 'capture failed; collected by dunning'",
-                ))
-                .bind(id)
-                .bind(at)
-                .bind(code)
-                .execute(&mut *conn)
-                .await?;
-            }
-            IntentEvent::VoidRequested { .. } => {
-                sqlx::query(&update("pending_op = 'void'"))
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            IntentEvent::PaymentVoided { reason, .. } => {
-                sqlx::query(&update(
-                    "status = CASE WHEN $3 THEN status ELSE 'voided' END, pending_op = NULL",
-                ))
-                .bind(id)
-                .bind(at)
-                .bind(*reason == crate::intent::VoidReason::Dunning)
-                .execute(&mut *conn)
-                .await?;
-            }
-            IntentEvent::RefundRequested { .. } => {
-                sqlx::query(&update("pending_op = 'refund'"))
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            IntentEvent::PaymentRefunded { total_refunded, .. } => {
-                sqlx::query(&update(
-                    "amount_refunded = $3, pending_op = NULL,
-                     status = CASE WHEN $3 >= amount_captured THEN 'refunded' ELSE 'partially_refunded' END",
-                ))
-                .bind(id)
-                .bind(at)
-                .bind(total_refunded)
-                .execute(&mut *conn)
-                .await?;
-            }
-            IntentEvent::RefundFailed { .. } => {
-                sqlx::query(&update("pending_op = NULL"))
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+                ),
+                vec![Arg::Text(code.clone())],
+            ),
+            IntentEvent::VoidRequested { .. } => (update("pending_op = 'void'"), vec![]),
+            IntentEvent::PaymentVoided { reason, .. } => (
+                update("status = CASE WHEN $7 THEN status ELSE 'voided' END, pending_op = NULL"),
+                vec![Arg::Flag(*reason == crate::intent::VoidReason::Dunning)],
+            ),
+            IntentEvent::RefundRequested { .. } => (update("pending_op = 'refund'"), vec![]),
+            IntentEvent::PaymentRefunded { total_refunded, .. } => (
+                update(
+                    "amount_refunded = $7, pending_op = NULL,
+                     status = CASE WHEN $7 >= amount_captured THEN 'refunded' ELSE 'partially_refunded' END",
+                ),
+                vec![Arg::Dec(*total_refunded)],
+            ),
+            IntentEvent::RefundFailed { .. } => (update("pending_op = NULL"), vec![]),
             // Only in the history: the status and amounts do not change.
-            IntentEvent::ChargeStopRequested { .. } => {}
-        }
+            IntentEvent::ChargeStopRequested { .. } => (String::new(), vec![]),
+        };
         let (amount, detail) = history(&event);
-        sqlx::query(&format!(
-            "INSERT INTO {s}.intent_events (intent_id, sequence, type, amount, detail, occurred_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
-        ))
-        .bind(id)
-        .bind(stored.sequence)
-        .bind(&stored.event_type)
-        .bind(amount)
-        .bind(detail)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
+        let sql = format!(
+            "{change}INSERT INTO {s}.intent_events (intent_id, sequence, type, amount, detail, occurred_at)
+             VALUES ($1, $3, $4, $5, $6, $2) ON CONFLICT DO NOTHING"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(id)
+            .bind(at)
+            .bind(stored.sequence)
+            .bind(&stored.event_type)
+            .bind(amount)
+            .bind(detail);
+        for arg in args {
+            query = match arg {
+                Arg::Text(v) => query.bind(v),
+                Arg::OptText(v) => query.bind(v),
+                Arg::Uuid(v) => query.bind(v),
+                Arg::OptUuid(v) => query.bind(v),
+                Arg::Dec(v) => query.bind(v),
+                Arg::Time(v) => query.bind(v),
+                Arg::Flag(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut *conn).await?;
         Ok(())
     }
 

@@ -5,14 +5,135 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::persist::{
+    EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore, PersistenceError,
+    ReplayStream, SerializedEvent, SerializedSnapshot,
+};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore as _};
 use joule_store::CommandMeta;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
 pub struct Aggregates<A: Aggregate<Services = ()>> {
-    store: PersistedEventStore<PostgresEventRepository, A>,
+    store: PersistedEventStore<OneStatementRepository, A>,
+}
+
+/// postgres-es's repository, except that a commit is ONE statement: postgres-es writes
+/// `BEGIN`, one `INSERT` per event and `COMMIT` (three round trips for the usual single event), this
+/// writes every event of the commit with one multi-row `INSERT` outside an explicit transaction.
+/// A single statement is atomic just the same, the outbox and session-decision triggers fire per row
+/// as before, and a sequence already taken is the same unique violation, reported as a conflict.
+/// Reads (and the snapshot path, unused here) are postgres-es's own.
+pub struct OneStatementRepository {
+    inner: PostgresEventRepository,
+    pool: PgPool,
+    insert: String,
+}
+
+impl OneStatementRepository {
+    fn new(pool: PgPool, schema: &str) -> Self {
+        let inner = PostgresEventRepository::new(pool.clone())
+            .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
+        let insert = format!(
+            "INSERT INTO {schema}.events
+                 (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json
+             FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+                 WITH ORDINALITY AS e(sequence, event_type, event_version, payload, metadata, n)
+             ORDER BY e.n"
+        );
+        Self {
+            inner,
+            pool,
+            insert,
+        }
+    }
+}
+
+fn persistence_error(e: sqlx::Error) -> PersistenceError {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => {
+            PersistenceError::OptimisticLockError
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+            PersistenceError::ConnectionError(Box::new(e))
+        }
+        _ => PersistenceError::UnknownError(Box::new(e)),
+    }
+}
+
+impl PersistedEventRepository for OneStatementRepository {
+    async fn get_events<B: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.inner.get_events::<B>(aggregate_id).await
+    }
+
+    async fn get_last_events<B: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.inner
+            .get_last_events::<B>(aggregate_id, last_sequence)
+            .await
+    }
+
+    async fn get_snapshot<B: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.inner.get_snapshot::<B>(aggregate_id).await
+    }
+
+    async fn persist<B: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, serde_json::Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        if snapshot_update.is_some() {
+            return self.inner.persist::<B>(events, snapshot_update).await;
+        }
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let mut sequences = Vec::with_capacity(events.len());
+        let mut types = Vec::with_capacity(events.len());
+        let mut versions = Vec::with_capacity(events.len());
+        let mut payloads = Vec::with_capacity(events.len());
+        let mut metadata = Vec::with_capacity(events.len());
+        for e in events {
+            sequences.push(e.sequence as i64);
+            types.push(e.event_type.clone());
+            versions.push(e.event_version.clone());
+            payloads.push(serde_json::to_string(&e.payload)?);
+            metadata.push(serde_json::to_string(&e.metadata)?);
+        }
+        sqlx::query(&self.insert)
+            .bind(B::TYPE)
+            .bind(&first.aggregate_id)
+            .bind(sequences)
+            .bind(types)
+            .bind(versions)
+            .bind(payloads)
+            .bind(metadata)
+            .execute(&self.pool)
+            .await
+            .map_err(persistence_error)?;
+        Ok(())
+    }
+
+    async fn stream_events<B: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.inner.stream_events::<B>(aggregate_id).await
+    }
+
+    async fn stream_all_events<B: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.inner.stream_all_events::<B>().await
+    }
 }
 
 fn metadata(meta: &CommandMeta) -> HashMap<String, String> {
@@ -28,10 +149,8 @@ where
     A::Command: Clone,
 {
     pub fn new(pool: PgPool, schema: &str) -> Self {
-        let repo = PostgresEventRepository::new(pool)
-            .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
         Self {
-            store: PersistedEventStore::new_event_store(repo),
+            store: PersistedEventStore::new_event_store(OneStatementRepository::new(pool, schema)),
         }
     }
 
@@ -39,6 +158,17 @@ where
     pub async fn load(&self, id: &str) -> Result<A, AggregateError<A::Error>> {
         let mut context = self.store.load_aggregate(id).await?;
         Ok(std::mem::take(context.aggregate()))
+    }
+
+    /// The aggregate's current state with the sequence of its last event, for a command that is to
+    /// run on it without reading the events again ([`Aggregates::execute_on`]).
+    pub async fn load_versioned(&self, id: &str) -> Result<Versioned<A>, AggregateError<A::Error>> {
+        let mut context = self.store.load_aggregate(id).await?;
+        let sequence = context.current_sequence;
+        Ok(Versioned {
+            state: std::mem::take(context.aggregate()),
+            sequence,
+        })
     }
 
     /// Executes `command` and returns the aggregate as the command left it.

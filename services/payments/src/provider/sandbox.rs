@@ -187,12 +187,11 @@ impl Sandbox {
         // The sandbox stands for a remote provider: its books must survive Joule's process dying
         // (they do: the commit is done before the call returns), not a PostgreSQL crash, so it does
         // not wait for the WAL flush.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("sandbox/{key}"))
+        // (One round trip for both: the setting and the key's lock.)
+        sqlx::query(
+            "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(hashtext($1))",
+        )
+        .bind(format!("sandbox/{key}"))
             .execute(&mut *tx)
             .await
             .map_err(db)?;
