@@ -9,13 +9,14 @@ pub mod migrate;
 pub mod relay;
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::time::Duration;
 
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 pub use migrate::{Migration, migrate};
 pub use relay::{BoxFuture, OutboxHandler, Relay, StoredEvent};
@@ -31,6 +32,11 @@ pub enum StoreError {
 }
 
 /// Opens a connection pool.
+///
+/// A database on this host (loopback address or Unix socket) is reached without TLS unless the URL
+/// asks for it with `sslmode`: TLS on loopback protects nothing and cost every statement encryption
+/// on both ends (about a fifth of the payments throughput, BENCHMARKS.md), while sqlx's default
+/// (`prefer`) would use it whenever the server offers it.
 pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
     PgPoolOptions::new()
         .max_connections(max_connections)
@@ -38,9 +44,24 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
         // No ping before each acquire: a broken connection shows as the failing query, which the
         // callers retry; the ping would cost a round trip on every query of a busy service.
         .test_before_acquire(false)
-        .connect(database_url)
+        .connect_with(connect_options(database_url).map_err(StoreError::Connect)?)
         .await
         .map_err(StoreError::Connect)
+}
+
+/// The connection options of `database_url`, without TLS to a database on this host unless the URL
+/// names an `sslmode`.
+pub fn connect_options(database_url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options = PgConnectOptions::from_str(database_url)?;
+    let local = matches!(
+        options.get_host(),
+        "127.0.0.1" | "localhost" | "::1" | "[::1]"
+    ) || options.get_host().starts_with('/');
+    Ok(if local && !database_url.contains("sslmode=") {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    })
 }
 
 /// A cqrs-es framework whose events live in `<schema>.events`.
@@ -160,5 +181,28 @@ mod send_checks {
         fn messages(&self, _: &StoredEvent) -> Result<Vec<joule_bus::Outgoing>, String> {
             Ok(vec![])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::postgres::PgSslMode;
+
+    use super::connect_options;
+
+    fn mode(url: &str) -> String {
+        format!("{:?}", connect_options(url).unwrap().get_ssl_mode())
+    }
+
+    #[test]
+    fn a_database_on_this_host_is_reached_without_tls_unless_the_url_asks() {
+        let disabled = format!("{:?}", PgSslMode::Disable);
+        assert_eq!(mode("postgres://postgres@127.0.0.1:5432/joule"), disabled);
+        assert_eq!(mode("postgres://postgres@localhost/joule"), disabled);
+        assert_eq!(
+            mode("postgres://postgres@127.0.0.1/joule?sslmode=require"),
+            format!("{:?}", PgSslMode::Require)
+        );
+        assert_ne!(mode("postgres://postgres@db.example.com/joule"), disabled);
     }
 }

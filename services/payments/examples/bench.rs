@@ -56,22 +56,16 @@ async fn main() {
     }
     let mut settings = env.settings();
     settings.database_max_connections = env_number("BENCH_POOL", 48) as u32;
-    // PostgreSQL on the same host (loopback): TLS there protects nothing and costs CPU on both ends
-    // of every statement, so the bench connects without it, as a deployment next to its database
-    // would (`sslmode=disable` in its database URL). `BENCH_DB_TLS=1` keeps the URL as it is.
-    let loopback = ["@127.0.0.1", "@localhost", "@[::1]"]
-        .iter()
-        .any(|h| settings.database_url.contains(h));
-    let tls = !loopback
-        || settings.database_url.contains("sslmode=")
-        || std::env::var("BENCH_DB_TLS").is_ok_and(|v| v == "1");
-    if !tls {
+    // A database on this host is reached without TLS (`joule_store::connect`), as a deployment next
+    // to its database is; `BENCH_DB_TLS=1` measures with TLS (sqlx's `prefer`) instead.
+    let tls = std::env::var("BENCH_DB_TLS").is_ok_and(|v| v == "1");
+    if tls && !settings.database_url.contains("sslmode=") {
         let sep = if settings.database_url.contains('?') {
             '&'
         } else {
             '?'
         };
-        settings.database_url = format!("{}{sep}sslmode=disable", settings.database_url);
+        settings.database_url = format!("{}{sep}sslmode=prefer", settings.database_url);
     }
     let running = joule_runtime::spawn(settings, &[joule_payments::SERVICE])
         .await
@@ -167,7 +161,7 @@ async fn main() {
     println!(
         "payments bench: {pairs} authorisation+capture pairs, concurrency {concurrency}, database TLS {}",
         if tls {
-            "as configured"
+            "on (sslmode=prefer)"
         } else {
             "off (loopback)"
         }
