@@ -17,27 +17,45 @@ pub struct IdError {
 
 /// Namespace for deterministic (UUID v5) ids, so that the same business key always gives the same id
 /// in every service and on every replay.
-const JOULE_NAMESPACE: Uuid = Uuid::from_u128(0x6a6f_756c_6500_4000_8000_0000_0000_0001);
+pub const JOULE_NAMESPACE: Uuid = Uuid::from_u128(0x6a6f_756c_6500_4000_8000_0000_0000_0001);
 
+#[doc(hidden)]
+pub mod __private {
+    pub use uuid::Uuid;
+}
+
+/// Defines a typed UUID id: `new`, `derived` (UUID v5 of `"<kind>:<key>"` in the namespace, the
+/// crate's [`JOULE_NAMESPACE`] unless one is given), parsing with [`IdError`], display, and serde as a
+/// string. Services define their own ids with it (the caller needs `serde`).
+#[macro_export]
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident, $kind:literal) => {
+        $crate::uuid_id!($(#[$meta])* $name, $kind, $crate::ids::JOULE_NAMESPACE);
+    };
+    ($(#[$meta:meta])* $name:ident, $kind:literal, $namespace:expr) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize,
+            ::serde::Deserialize,
+        )]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(Uuid);
+        pub struct $name($crate::ids::__private::Uuid);
 
         impl $name {
             /// A fresh random id.
             pub fn new() -> Self {
-                Self(Uuid::new_v4())
+                Self($crate::ids::__private::Uuid::new_v4())
             }
 
             /// The id that a business key always maps to.
             pub fn derived(key: &str) -> Self {
-                Self(Uuid::new_v5(&JOULE_NAMESPACE, format!("{}:{}", $kind, key).as_bytes()))
+                Self($crate::ids::__private::Uuid::new_v5(
+                    &$namespace,
+                    format!("{}:{}", $kind, key).as_bytes(),
+                ))
             }
 
-            pub fn as_uuid(&self) -> Uuid {
+            pub fn as_uuid(&self) -> $crate::ids::__private::Uuid {
                 self.0
             }
         }
@@ -48,30 +66,32 @@ macro_rules! uuid_id {
             }
         }
 
-        impl From<Uuid> for $name {
-            fn from(value: Uuid) -> Self {
+        impl From<$crate::ids::__private::Uuid> for $name {
+            fn from(value: $crate::ids::__private::Uuid) -> Self {
                 Self(value)
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 self.0.fmt(f)
             }
         }
 
-        impl FromStr for $name {
-            type Err = IdError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::IdError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self).map_err(|e| IdError {
-                    kind: $kind,
-                    reason: e.to_string(),
-                })
+                $crate::ids::__private::Uuid::parse_str(s)
+                    .map(Self)
+                    .map_err(|e| $crate::IdError {
+                        kind: $kind,
+                        reason: e.to_string(),
+                    })
             }
         }
 
         impl TryFrom<String> for $name {
-            type Error = IdError;
+            type Error = $crate::IdError;
             fn try_from(value: String) -> Result<Self, Self::Error> {
                 value.parse()
             }

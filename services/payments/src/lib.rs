@@ -461,7 +461,7 @@ async fn sweep(
             }
         };
         for (id, retry) in due {
-            let id = IntentId::from_uuid(id);
+            let id = IntentId::from(id);
             let meta = CommandMeta {
                 tenant_id: tenant.clone(),
                 correlation_id: Uuid::new_v4().to_string(),

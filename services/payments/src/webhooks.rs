@@ -253,7 +253,7 @@ async fn apply(state: &WebhookState, event_id: &str, event: &Value) -> Result<()
             .fetch_optional(&state.pool)
             .await
             .map_err(|e| e.to_string())?
-            .map(IntentId::from_uuid),
+            .map(IntentId::from),
         };
         match intent {
             Some(id) => {
