@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use joule_proto::time::to_proto;
-use joule_proto::v1::{ChargerAlarm, ConnectorStatusChanged};
+use joule_proto::v1::{ChargerAlarm, ChargerBooted, ConnectorStatusChanged};
+use serde_json::{Value, json};
 
 use crate::connectors::{ChargerConnectors, ConnectorChange, ConnectorState};
 use crate::error::CallFailure;
@@ -78,6 +79,33 @@ impl Cx<'_> {
         self.gateway
             .clock
             .assess(charger_time, self.received_at, offline)
+    }
+
+    /// A BootNotification, the same in both versions: recorded as `ChargerBooted`, always Accepted
+    /// with the server time and the heartbeat interval.
+    pub async fn booted(
+        &self,
+        vendor: String,
+        model: String,
+        serial_number: Option<String>,
+        firmware_version: Option<String>,
+    ) -> Result<Value, CallFailure> {
+        let event = ChargerBooted {
+            charger_id: self.charger_id(),
+            charge_point_id: self.cp(),
+            vendor,
+            model,
+            serial_number: serial_number.unwrap_or_default(),
+            firmware_version: firmware_version.unwrap_or_default(),
+            received_at: Some(to_proto(self.received_at)),
+        };
+        let key = format!("{}/boot/{}", self.cp(), key_time(self.received_at));
+        self.publish(EventKind::Booted, &key, &event).await?;
+        Ok(json!({
+            "status": "Accepted",
+            "currentTime": crate::v16::ocpp_time(self.received_at),
+            "interval": self.gateway.heartbeat_interval_secs,
+        }))
     }
 
     pub async fn find_token(&self, id_tag: &str) -> Result<Option<KnownToken>, CallFailure> {

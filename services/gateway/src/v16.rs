@@ -8,9 +8,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use joule_proto::time::to_proto;
-use joule_proto::v1::{
-    ChargerBooted, MeterSample, MeterValuesSampled, TransactionStarted, TransactionStopped,
-};
+use joule_proto::v1::{MeterSample, MeterValuesSampled, TransactionStarted, TransactionStopped};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -261,22 +259,13 @@ fn issued_id(transaction_id: &str) -> Option<i32> {
 }
 
 async fn boot(cx: &Cx<'_>, req: BootNotification) -> Result<Value, CallFailure> {
-    let event = ChargerBooted {
-        charger_id: cx.charger_id(),
-        charge_point_id: cx.cp(),
-        vendor: req.vendor,
-        model: req.model,
-        serial_number: req.serial_number.unwrap_or_default(),
-        firmware_version: req.firmware_version.unwrap_or_default(),
-        received_at: Some(to_proto(cx.received_at)),
-    };
-    let key = format!("{}/boot/{}", cx.cp(), key_time(cx.received_at));
-    cx.publish(EventKind::Booted, &key, &event).await?;
-    Ok(json!({
-        "status": "Accepted",
-        "currentTime": ocpp_time(cx.received_at),
-        "interval": cx.gateway.heartbeat_interval_secs,
-    }))
+    cx.booted(
+        req.vendor,
+        req.model,
+        req.serial_number,
+        req.firmware_version,
+    )
+    .await
 }
 
 async fn status(cx: &Cx<'_>, req: StatusNotification) -> Result<Value, CallFailure> {
