@@ -282,30 +282,10 @@ pub struct RerateInput<'a> {
 }
 
 /// The adjustment of re-pricing `input` with `pricing`, or `None` when the price does not change.
-/// Shared by the aggregate and the bulk re-rating run, so both record the very same event.
+/// The session's readings and end of charging (`metering`) price the curve and the idle time again
+/// as they were. Shared by the aggregate and the bulk re-rating run (which reads the readings from
+/// `priced_sessions.metering`), so both record the very same event.
 pub fn rerate(
-    input: &RerateInput<'_>,
-    pricing: &Pricing,
-    corrected_energy_wh: Option<Decimal>,
-    rerating_id: &str,
-    reason: &str,
-    rerated_at: DateTime<Utc>,
-) -> Result<Option<Rerated>, String> {
-    rerate_metered(
-        input,
-        &Metering::default(),
-        pricing,
-        corrected_energy_wh,
-        rerating_id,
-        reason,
-        rerated_at,
-    )
-}
-
-/// [`rerate`] with the session's readings and end of charging, so that the curve and the idle time
-/// are priced again as they were (the aggregate keeps them; the bulk run reads them from
-/// `priced_sessions.metering`).
-pub fn rerate_metered(
     input: &RerateInput<'_>,
     metering: &Metering,
     pricing: &Pricing,
@@ -401,7 +381,7 @@ impl Aggregate for PricedSession {
                     total_incl_vat: current.total_incl_vat,
                     lines: &current.lines,
                 };
-                match rerate_metered(
+                match rerate(
                     &input,
                     &current.metering,
                     &pricing,

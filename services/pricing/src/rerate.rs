@@ -28,7 +28,7 @@ use sqlx::{PgPool, Row};
 use crate::SCHEMA;
 use crate::priced_session::{
     Metering, PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing, RerateInput,
-    WireLine, rerate_metered,
+    WireLine, rerate,
 };
 use crate::read::{self, StoredVersion};
 
@@ -612,7 +612,7 @@ fn price_part(
             total_incl_vat: s.total_incl_vat,
             lines: &s.lines,
         };
-        match rerate_metered(
+        match rerate(
             &input,
             &s.metering,
             pricing,
