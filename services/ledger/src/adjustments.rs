@@ -10,11 +10,10 @@ use chrono::{DateTime, Utc};
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_domain::{Currency, InvoiceId, JournalEntryId};
 use joule_proto::v1::AdjustmentIssued;
-use joule_store::CommandMeta;
 use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 
-use crate::journal::{JournalCommand, JournalEntry, PostEntry, Posting, Source};
+use crate::journal::{JournalEntry, PostEntry, Posting, Source, post_for};
 use crate::rules::{ACCOUNTS_RECEIVABLE, REVENUE_CHARGING, VAT_PAYABLE};
 
 pub const SOURCE_ADJUSTMENT: &str = "adjustment";
@@ -103,30 +102,18 @@ impl Handler for AdjustmentHandler {
             if entry.postings.is_empty() {
                 return Ok(());
             }
-            let mut meta = CommandMeta::caused_by(&received.envelope);
-            if meta.tenant_id.is_empty() {
-                meta.tenant_id = self.default_tenant.clone();
-            }
-            match joule_store::execute(
+            let what = format!("adjustment {}", message.adjustment_id);
+            post_for(
                 &self.journal,
-                &entry_id.to_string(),
-                JournalCommand::Post(entry),
-                meta,
+                &self.default_tenant,
+                received,
+                entry_id,
+                entry,
+                &what,
             )
-            .await
-            {
-                Ok(()) => {
-                    tracing::info!(adjustment = %message.adjustment_id, entry = %entry_id, "adjustment posted");
-                    Ok(())
-                }
-                Err(e) if joule_store::is_transient(&e) => {
-                    Err(HandlerError::Transient(e.to_string()))
-                }
-                Err(e) => Err(HandlerError::Rejected(format!(
-                    "adjustment {}: {e}",
-                    message.adjustment_id
-                ))),
-            }
+            .await?;
+            tracing::info!(adjustment = %message.adjustment_id, entry = %entry_id, "adjustment posted");
+            Ok(())
         })
     }
 }

@@ -3,10 +3,9 @@
 use chrono::Utc;
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_proto::v1::InvoiceIssued;
-use joule_store::CommandMeta;
 use postgres_es::PostgresCqrs;
 
-use crate::journal::{JournalCommand, JournalEntry};
+use crate::journal::{JournalEntry, post_for};
 use crate::rules::invoice_entry;
 
 pub struct InvoiceHandler {
@@ -38,30 +37,18 @@ impl Handler for InvoiceHandler {
                 tracing::info!(invoice = %invoice.id, number = %invoice.number, "invoice of zero; nothing to post");
                 return Ok(());
             }
-            let mut meta = CommandMeta::caused_by(&received.envelope);
-            if meta.tenant_id.is_empty() {
-                meta.tenant_id = self.default_tenant.clone();
-            }
-            match joule_store::execute(
+            let what = format!("invoice {} ({})", invoice.id, invoice.number);
+            post_for(
                 &self.journal,
-                &entry_id.to_string(),
-                JournalCommand::Post(entry),
-                meta,
+                &self.default_tenant,
+                received,
+                entry_id,
+                entry,
+                &what,
             )
-            .await
-            {
-                Ok(()) => {
-                    tracing::info!(invoice = %invoice.id, entry = %entry_id, "invoice posted");
-                    Ok(())
-                }
-                Err(e) if joule_store::is_transient(&e) => {
-                    Err(HandlerError::Transient(e.to_string()))
-                }
-                Err(e) => Err(HandlerError::Rejected(format!(
-                    "invoice {} ({}): {e}",
-                    invoice.id, invoice.number
-                ))),
-            }
+            .await?;
+            tracing::info!(invoice = %invoice.id, entry = %entry_id, "invoice posted");
+            Ok(())
         })
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use joule_domain::Currency;
+use joule_domain::{Currency, JournalEntryId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +114,36 @@ pub struct JournalEntry {
 impl JournalEntry {
     pub fn is_posted(&self) -> bool {
         self.posted
+    }
+}
+
+/// Posts `entry` as journal entry `entry_id`, caused by the message `received` (in its tenant, else
+/// `default_tenant`). A transient store error is left for the bus to retry; anything else rejects
+/// the message, named by `what` in the error.
+pub async fn post_for(
+    journal: &postgres_es::PostgresCqrs<JournalEntry>,
+    default_tenant: &str,
+    received: &joule_bus::Received,
+    entry_id: JournalEntryId,
+    entry: PostEntry,
+    what: &str,
+) -> Result<(), joule_bus::HandlerError> {
+    use joule_bus::HandlerError;
+    let mut meta = joule_store::CommandMeta::caused_by(&received.envelope);
+    if meta.tenant_id.is_empty() {
+        meta.tenant_id = default_tenant.to_owned();
+    }
+    match joule_store::execute(
+        journal,
+        &entry_id.to_string(),
+        JournalCommand::Post(entry),
+        meta,
+    )
+    .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if joule_store::is_transient(&e) => Err(HandlerError::Transient(e.to_string())),
+        Err(e) => Err(HandlerError::Rejected(format!("{what}: {e}"))),
     }
 }
 

@@ -20,11 +20,10 @@ use chrono::{DateTime, Utc};
 use joule_bus::{BoxFuture, Envelope, Handler, HandlerError, Received};
 use joule_domain::{Currency, JournalEntryId};
 use joule_proto::v1;
-use joule_store::CommandMeta;
 use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 
-use crate::journal::{JournalCommand, JournalEntry, PostEntry, Posting, Source};
+use crate::journal::{JournalEntry, PostEntry, Posting, Source, post_for};
 use crate::rules::{ACCOUNTS_RECEIVABLE, FieldError};
 
 pub const PAYMENT_HOLDS: &str = "payment_holds";
@@ -273,28 +272,16 @@ impl Handler for PaymentHandler {
             else {
                 return Ok(());
             };
-            let mut meta = CommandMeta::caused_by(&received.envelope);
-            if meta.tenant_id.is_empty() {
-                meta.tenant_id = self.default_tenant.clone();
-            }
-            match joule_store::execute(
+            let what = format!("{} {}", received.event_type(), received.envelope.event_id);
+            post_for(
                 &self.journal,
-                &entry_id.to_string(),
-                JournalCommand::Post(entry),
-                meta,
+                &self.default_tenant,
+                received,
+                entry_id,
+                entry,
+                &what,
             )
             .await
-            {
-                Ok(()) => Ok(()),
-                Err(e) if joule_store::is_transient(&e) => {
-                    Err(HandlerError::Transient(e.to_string()))
-                }
-                Err(e) => Err(HandlerError::Rejected(format!(
-                    "{} {}: {e}",
-                    received.event_type(),
-                    received.envelope.event_id
-                ))),
-            }
         })
     }
 }
