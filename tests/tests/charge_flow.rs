@@ -76,7 +76,11 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     assert_eq!(invoice["total_incl_vat"], "7.62");
     assert_eq!(invoice["id"], session["invoice_id"]);
 
-    let tb = api.get("/v1/ledger/trial-balance").await.unwrap();
+    // The ledger posts the invoice after it was issued: wait for it.
+    let tb = api
+        .wait_for("/v1/ledger/trial-balance", |tb| tb["total_debit"] == "7.62")
+        .await
+        .unwrap();
     assert_eq!(
         tb["total_debit"], tb["total_credit"],
         "the ledger balances: {tb}"
