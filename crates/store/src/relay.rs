@@ -212,14 +212,23 @@ impl<H: OutboxHandler> Relay<H> {
     pub async fn relay_batch(&self) -> Result<usize, RelayError> {
         let s = &self.schema;
         let mut tx = self.pool.begin().await?;
+        // The batch's outbox rows first, then each one's event by the events' primary key. A plain
+        // join of the two tables lets the planner hash the whole events table on every batch (20 ms
+        // at 50,000 events, growing with the table, where this takes 0.5 ms); the literal limit and
+        // the lateral subquery's `LIMIT 1` (which keeps it from being flattened into a join) hold
+        // the nested loop in custom and generic plans alike, whatever the tables' statistics say.
         let rows = sqlx::query(&format!(
             "SELECT o.id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version,
                     e.payload, e.metadata
-             FROM {s}.outbox o
-             JOIN {s}.events e USING (aggregate_type, aggregate_id, sequence)
-             ORDER BY o.id LIMIT $1 FOR UPDATE OF o"
+             FROM (SELECT id, aggregate_type, aggregate_id, sequence FROM {s}.outbox
+                   ORDER BY id LIMIT {BATCH} FOR UPDATE) o
+             CROSS JOIN LATERAL (SELECT * FROM {s}.events ev
+                                 WHERE ev.aggregate_type = o.aggregate_type
+                                   AND ev.aggregate_id = o.aggregate_id
+                                   AND ev.sequence = o.sequence
+                                 LIMIT 1) e
+             ORDER BY o.id"
         ))
-        .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
