@@ -146,18 +146,10 @@ impl Flow {
     ) -> Result<Decision, FlowError> {
         let session = start.session_id;
         let intent_id = IntentId::for_session(session);
-        match self.recorded(session).await?.as_deref() {
-            Some("pay_later") => return Ok(Decision::PayLater("decided before")),
-            Some(_) => {
-                let intent = self.engine.load(intent_id).await?;
-                if intent.context.is_some() {
-                    return Ok(outcome(self.engine.drive(intent_id, intent, meta).await?));
-                }
-                // Decided by a version that recorded the decision before opening, and it died in
-                // between: open it now.
-            }
-            None => {}
-        }
+        // No read of the session's decision first: the opening below settles every case in its one
+        // commit. A session decided to pay later refuses the opening (the trigger); a start seen
+        // again finds its intent open (the commit conflicts and opening again records nothing) and
+        // drives it; a `hold` decision left without its intent by an older version is opened.
         let methods = self
             .engine
             .methods

@@ -2,11 +2,12 @@
 //! event history, payment methods, wallets with their history, settlement lines), updated in the
 //! relay's transaction, and the PAYMENT stream's messages.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use joule_bus::Outgoing;
 use joule_proto::v1;
 use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
 use rust_decimal::Decimal;
+use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -125,155 +126,83 @@ fn event_time(event: &IntentEvent) -> Option<DateTime<Utc>> {
     }
 }
 
-/// A value of an intent projection's statement, bound in order after the fixed parameters.
-enum Arg {
-    Text(String),
-    OptText(Option<String>),
-    Uuid(Uuid),
-    OptUuid(Option<Uuid>),
-    Dec(Decimal),
-    Time(DateTime<Utc>),
-    Flag(bool),
+/// One intent event as the projection function `project_intent_events` (migration 6) reads it: the
+/// history line and the values its change of the `intents` row needs.
+fn intent_line(stored: &StoredEvent) -> Result<serde_json::Value, sqlx::Error> {
+    let event: IntentEvent = stored.decode().map_err(decode_error)?;
+    // Microseconds, as PostgreSQL keeps them (truncated, as a bound timestamp is).
+    let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let at = event_time(&event).unwrap_or(stored.relayed_at);
+    let (amount, detail) = history(&event);
+    let mut line = json!({
+        "id": uuid(&stored.aggregate_id)?,
+        "at": time(&at),
+        "sequence": stored.sequence,
+        "type": stored.event_type,
+        "amount": amount.map(|a| a.to_string()),
+        "detail": detail,
+    });
+    let change = match &event {
+        IntentEvent::IntentOpened { context, .. } => json!({
+            "tenant_id": context.tenant_id,
+            "session_id": context.session_id.map(|s| s.as_uuid()),
+            "order_id": context.order_id,
+            "account_id": context.account_id.as_uuid(),
+            "provider": context.provider.as_str(),
+            "kind": context.provider.kind(),
+            "purpose": context.purpose.as_str(),
+            "method_id": context.method_id.as_uuid(),
+            "currency": context.currency.code(),
+        }),
+        IntentEvent::PaymentAuthorized { amount: value, .. }
+        | IntentEvent::PaymentCaptured { amount: value, .. }
+        | IntentEvent::HoldExtended { total: value, .. }
+        | IntentEvent::PaymentRefunded {
+            total_refunded: value,
+            ..
+        } => json!({ "value": value.to_string() }),
+        IntentEvent::PaymentFailed { code, message, .. } => {
+            json!({ "code": code, "message": message })
+        }
+        IntentEvent::HoldExhausted { reason, code, .. } => {
+            json!({ "code": code, "message": reason })
+        }
+        IntentEvent::CaptureFailed {
+            code,
+            message,
+            next_attempt_at,
+            ..
+        } => json!({ "code": code, "message": message, "next_at": time(next_attempt_at) }),
+        IntentEvent::DunningStarted { code, .. } => json!({ "code": code }),
+        IntentEvent::PaymentVoided { reason, .. } => {
+            json!({ "keep_status": *reason == crate::intent::VoidReason::Dunning })
+        }
+        _ => json!({}),
+    };
+    if let (Some(line), serde_json::Value::Object(change)) = (line.as_object_mut(), change) {
+        line.extend(change);
+    }
+    Ok(line)
 }
 
 impl PaymentsOutbox {
-    /// Projects one intent event in ONE statement: the `intents` row change (a data-modifying CTE)
-    /// and the history line together. The relay runs this for every event of every intent, so each
-    /// round trip saved here is saved on every event (it was two statements per event).
-    ///
-    /// Parameters: `$1` intent id, `$2` event time, `$3`..`$6` the history line (sequence, type,
-    /// amount, detail), `$7` onwards the change's own values ([`Arg`]s, in order).
-    async fn project_intent(
+    /// Projects a batch's intent events in ONE statement (the function `project_intent_events`).
+    async fn project_intents(
         &self,
         conn: &mut PgConnection,
-        stored: &StoredEvent,
+        events: &[&StoredEvent],
     ) -> Result<(), sqlx::Error> {
-        let s = &self.schema;
-        let id = uuid(&stored.aggregate_id)?;
-        let event: IntentEvent = stored.decode().map_err(decode_error)?;
-        let at = event_time(&event).unwrap_or(stored.relayed_at);
-        let update = |set: &str| {
-            format!(
-                "WITH changed AS (UPDATE {s}.intents SET {set}, updated_at = $2 WHERE id = $1) "
-            )
-        };
-        let (change, args): (String, Vec<Arg>) = match &event {
-            IntentEvent::IntentOpened { context, .. } => (
-                format!(
-                    "WITH opened AS (INSERT INTO {s}.intents (id, tenant_id, session_id, order_id, account_id, provider,
-                        kind, purpose, payment_method_id, status, currency, pending_op, created_at, updated_at)
-                     VALUES ($1, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, 'authorize', $2, $2)
-                     ON CONFLICT (id) DO NOTHING) "
-                ),
-                vec![
-                    Arg::Text(context.tenant_id.clone()),
-                    Arg::OptUuid(context.session_id.map(|s| s.as_uuid())),
-                    Arg::OptText(context.order_id.clone()),
-                    Arg::Uuid(context.account_id.as_uuid()),
-                    Arg::Text(context.provider.as_str().into()),
-                    Arg::Text(context.provider.kind().into()),
-                    Arg::Text(context.purpose.as_str().into()),
-                    Arg::Uuid(context.method_id.as_uuid()),
-                    Arg::Text(context.currency.code().into()),
-                ],
-            ),
-            IntentEvent::AuthorizationRequested { .. } => {
-                (update("pending_op = 'authorize'"), vec![])
-            }
-            IntentEvent::PaymentAuthorized { amount, .. } => (
-                update(
-                    "status = 'authorized', amount_authorized = amount_authorized + $7, pending_op = NULL,
-                     failure_code = '', failure_message = ''",
-                ),
-                vec![Arg::Dec(*amount)],
-            ),
-            IntentEvent::PaymentFailed { code, message, .. } => (
-                update("status = 'failed', pending_op = NULL, failure_code = $7, failure_message = $8"),
-                vec![Arg::Text(code.clone()), Arg::Text(message.clone())],
-            ),
-            IntentEvent::ExtensionRequested { .. } => (update("pending_op = 'extend'"), vec![]),
-            IntentEvent::HoldExtended { total, .. } => (
-                update("amount_authorized = $7, pending_op = NULL"),
-                vec![Arg::Dec(*total)],
-            ),
-            IntentEvent::HoldExhausted { reason, code, .. } => (
-                update("pending_op = NULL, failure_code = $7, failure_message = $8"),
-                vec![Arg::Text(code.clone()), Arg::Text(reason.clone())],
-            ),
-            IntentEvent::CaptureRequested { .. } => (
-                update("pending_op = 'capture', next_capture_at = NULL"),
-                vec![],
-            ),
-            IntentEvent::PaymentCaptured { amount, .. } => (
-                update(
-                    "status = 'captured', amount_captured = $7, pending_op = NULL, next_capture_at = NULL,
-                     failure_code = '', failure_message = ''",
-                ),
-                vec![Arg::Dec(*amount)],
-            ),
-            IntentEvent::CaptureFailed {
-                code,
-                message,
-                next_attempt_at,
-                ..
-            } => (
-                update(
-                    "pending_op = NULL, next_capture_at = $7, failure_code = $8, failure_message = $9",
-                ),
-                vec![
-                    Arg::Time(*next_attempt_at),
-                    Arg::Text(code.clone()),
-                    Arg::Text(message.clone()),
-                ],
-            ),
-            IntentEvent::DunningStarted { code, .. } => (
-                update(
-                    "status = 'dunning', pending_op = NULL, next_capture_at = NULL, failure_code = $7,
-                     failure_message = 'capture failed; collected by dunning'",
-                ),
-                vec![Arg::Text(code.clone())],
-            ),
-            IntentEvent::VoidRequested { .. } => (update("pending_op = 'void'"), vec![]),
-            IntentEvent::PaymentVoided { reason, .. } => (
-                update("status = CASE WHEN $7 THEN status ELSE 'voided' END, pending_op = NULL"),
-                vec![Arg::Flag(*reason == crate::intent::VoidReason::Dunning)],
-            ),
-            IntentEvent::RefundRequested { .. } => (update("pending_op = 'refund'"), vec![]),
-            IntentEvent::PaymentRefunded { total_refunded, .. } => (
-                update(
-                    "amount_refunded = $7, pending_op = NULL,
-                     status = CASE WHEN $7 >= amount_captured THEN 'refunded' ELSE 'partially_refunded' END",
-                ),
-                vec![Arg::Dec(*total_refunded)],
-            ),
-            IntentEvent::RefundFailed { .. } => (update("pending_op = NULL"), vec![]),
-            // Only in the history: the status and amounts do not change.
-            IntentEvent::ChargeStopRequested { .. } => (String::new(), vec![]),
-        };
-        let (amount, detail) = history(&event);
-        let sql = format!(
-            "{change}INSERT INTO {s}.intent_events (intent_id, sequence, type, amount, detail, occurred_at)
-             VALUES ($1, $3, $4, $5, $6, $2) ON CONFLICT DO NOTHING"
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(id)
-            .bind(at)
-            .bind(stored.sequence)
-            .bind(&stored.event_type)
-            .bind(amount)
-            .bind(detail);
-        for arg in args {
-            query = match arg {
-                Arg::Text(v) => query.bind(v),
-                Arg::OptText(v) => query.bind(v),
-                Arg::Uuid(v) => query.bind(v),
-                Arg::OptUuid(v) => query.bind(v),
-                Arg::Dec(v) => query.bind(v),
-                Arg::Time(v) => query.bind(v),
-                Arg::Flag(v) => query.bind(v),
-            };
+        if events.is_empty() {
+            return Ok(());
         }
-        query.execute(&mut *conn).await?;
+        let lines = events
+            .iter()
+            .map(|e| intent_line(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        sqlx::query(&format!("SELECT {}.project_intent_events($1)", self.schema))
+            .bind(serde_json::Value::Array(lines))
+            .execute(&mut *conn)
+            .await?;
         Ok(())
     }
 
@@ -748,12 +677,31 @@ impl OutboxHandler for PaymentsOutbox {
     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(async move {
             match event.aggregate_type.as_str() {
-                PaymentIntent::TYPE => self.project_intent(conn, event).await,
+                PaymentIntent::TYPE => self.project_intents(conn, &[event]).await,
                 AccountMethods::TYPE => self.project_methods(conn, event).await,
                 Wallet::TYPE => self.project_wallet(conn, event).await,
                 SettlementRecord::TYPE => self.project_settlement(conn, event).await,
                 _ => Ok(()),
             }
+        })
+    }
+
+    /// The batch's intent events in one statement, then the others (methods, wallets, settlement)
+    /// one by one: they touch other tables, so the order between the two groups does not matter.
+    fn project_batch<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let (intents, others): (Vec<&StoredEvent>, Vec<&StoredEvent>) = events
+                .iter()
+                .partition(|e| e.aggregate_type == PaymentIntent::TYPE);
+            self.project_intents(conn, &intents).await?;
+            for event in others {
+                self.project(conn, event).await?;
+            }
+            Ok(())
         })
     }
 

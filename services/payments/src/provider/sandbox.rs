@@ -11,18 +11,20 @@
 //! | `tok_sandbox_timeout` | never answers an authorisation (network timeout) |
 //! | `tok_sandbox_capture_fail` | approves; every capture fails with `processing_error` |
 //!
-//! Like a real provider it keeps books, in the payments schema (`sandbox_holds`, `sandbox_calls`), in
-//! transactions of its own: a call with an idempotency key it has seen returns the first answer, so a
-//! restarted Joule that repeats a call finds the hold or capture it already made. Those tables stand
-//! for the provider's side and are what the crash tests compare Joule's state with.
+//! Like a real provider it keeps books, in the payments schema (`sandbox_holds`, `sandbox_calls`): a
+//! call with an idempotency key it has seen returns the first answer, so a restarted Joule that
+//! repeats a call finds the hold or capture it already made. Those tables stand for the provider's
+//! side and are what the crash tests compare Joule's state with. As one call to a remote provider is
+//! one request, one call to the sandbox is one statement: the function `sandbox_call` (migration 5 of
+//! the payments schema) keeps the books; this side decides what each test card does.
 
 use std::str::FromStr;
 
 use joule_domain::Currency;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use super::{
     Authorization, AuthorizeCall, DescribeCall, HoldCall, MethodDetails, Provider, ProviderError,
@@ -95,7 +97,7 @@ fn card(token: &str) -> Option<Card> {
 }
 
 /// An answer as the sandbox remembers it under an idempotency key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Answer {
     Ok(serde_json::Value),
@@ -104,23 +106,6 @@ enum Answer {
         message: String,
         kind: String,
     },
-}
-
-fn to_answer(result: Result<serde_json::Value, ProviderError>) -> Answer {
-    match result {
-        Ok(v) => Answer::Ok(v),
-        Err(e) => Answer::Err {
-            kind: match e.kind {
-                ProviderErrorKind::Declined => "declined",
-                ProviderErrorKind::Unsupported => "unsupported",
-                ProviderErrorKind::Unavailable => "unavailable",
-                ProviderErrorKind::Invalid => "invalid",
-            }
-            .into(),
-            code: e.code,
-            message: e.message,
-        },
-    }
 }
 
 fn from_answer(answer: Answer) -> Result<serde_json::Value, ProviderError> {
@@ -155,75 +140,35 @@ fn decimal(v: &serde_json::Value, field: &str) -> Result<Decimal, ProviderError>
 
 pub struct Sandbox {
     pool: PgPool,
-    schema: String,
+    call: String,
 }
 
 impl Sandbox {
     pub fn new(pool: PgPool, schema: &str) -> Self {
         Self {
             pool,
-            schema: schema.to_owned(),
+            call: format!("SELECT {schema}.sandbox_call($1, $2, $3)"),
         }
     }
 
-    /// Runs `operation` once per idempotency key, in one transaction with its record; a repeated key
-    /// gets the recorded answer. A timeout is not recorded: like a lost request, nothing happened.
-    async fn once<F>(
+    /// Runs `operation` once per idempotency key (the function `sandbox_call` of the payments schema,
+    /// one statement and one transaction with its record); a repeated key gets the recorded answer.
+    async fn once(
         &self,
         key: &str,
         operation: &str,
-        run: F,
-    ) -> Result<serde_json::Value, ProviderError>
-    where
-        F: for<'c> FnOnce(
-                &'c mut sqlx::PgConnection,
-            ) -> futures::future::BoxFuture<
-                'c,
-                Result<serde_json::Value, ProviderError>,
-            > + Send,
-    {
-        let s = &self.schema;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        // The sandbox stands for a remote provider: its books must survive Joule's process dying
-        // (they do: the commit is done before the call returns), not a PostgreSQL crash, so it does
-        // not wait for the WAL flush.
-        // (One round trip for both: the setting and the key's lock.)
-        sqlx::query(
-            "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(hashtext($1))",
-        )
-        .bind(format!("sandbox/{key}"))
-            .execute(&mut *tx)
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let answer: serde_json::Value = sqlx::query_scalar(&self.call)
+            .bind(key)
+            .bind(operation)
+            .bind(args)
+            .fetch_one(&self.pool)
             .await
             .map_err(db)?;
-        let seen: Option<serde_json::Value> = sqlx::query_scalar(&format!(
-            "SELECT answer FROM {s}.sandbox_calls WHERE idempotency_key = $1"
-        ))
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(seen) = seen {
-            let answer: Answer = serde_json::from_value(seen)
-                .map_err(|e| ProviderError::invalid("sandbox_corrupt", e.to_string()))?;
-            return from_answer(answer);
-        }
-        let result = run(&mut tx).await;
-        if matches!(&result, Err(e) if e.kind == ProviderErrorKind::Unavailable) {
-            return result;
-        }
-        let answer = serde_json::to_value(to_answer(result.clone()))
+        let answer: Answer = serde_json::from_value(answer)
             .map_err(|e| ProviderError::invalid("sandbox_corrupt", e.to_string()))?;
-        sqlx::query(&format!(
-            "INSERT INTO {s}.sandbox_calls (idempotency_key, operation, answer) VALUES ($1, $2, $3)"
-        ))
-        .bind(key)
-        .bind(operation)
-        .bind(answer)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        result
+        from_answer(answer)
     }
 }
 
@@ -237,65 +182,6 @@ fn make_reference(prefix: &str, key: &str) -> String {
 /// The same 10,000 in every currency's major unit: plenty for EUR, tight for JPY, on purpose simple.
 fn limit(_currency: Currency) -> Decimal {
     CARD_LIMIT
-}
-
-struct HoldRow {
-    token: String,
-    customer: String,
-    currency: String,
-    amount: Decimal,
-    captured: Decimal,
-    refunded: Decimal,
-    status: String,
-}
-
-async fn hold(
-    conn: &mut sqlx::PgConnection,
-    schema: &str,
-    reference: &str,
-) -> Result<HoldRow, ProviderError> {
-    let row = sqlx::query(&format!(
-        "SELECT token, customer, currency, amount, captured, refunded, status
-         FROM {schema}.sandbox_holds WHERE reference = $1 FOR UPDATE"
-    ))
-    .bind(reference)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?
-    .ok_or_else(|| ProviderError::invalid("resource_missing", format!("no hold {reference}")))?;
-    Ok(HoldRow {
-        token: row.get("token"),
-        customer: row.get("customer"),
-        currency: row.get("currency"),
-        amount: row.get("amount"),
-        captured: row.get("captured"),
-        refunded: row.get("refunded"),
-        status: row.get("status"),
-    })
-}
-
-/// What a customer holds on a token now, other holds included.
-async fn held(
-    conn: &mut sqlx::PgConnection,
-    schema: &str,
-    customer: &str,
-    token: &str,
-) -> Result<Decimal, ProviderError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-        .bind(format!("sandbox-card/{customer}/{token}"))
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    let held: Option<Decimal> = sqlx::query_scalar(&format!(
-        "SELECT sum(amount) FROM {schema}.sandbox_holds
-         WHERE customer = $1 AND token = $2 AND status = 'authorized'"
-    ))
-    .bind(customer)
-    .bind(token)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
-    Ok(held.unwrap_or_default())
 }
 
 #[async_trait::async_trait]
@@ -329,47 +215,20 @@ impl Provider for Sandbox {
                 "the sandbox did not answer in time",
             ));
         }
-        let (schema, token, customer) = (
-            self.schema.clone(),
-            call.token.to_owned(),
-            call.customer.to_owned(),
-        );
-        let (amount, key) = (call.amount, call.idempotency_key.clone());
-        let value = self
-            .once(&call.idempotency_key, "authorize", move |conn| {
-                Box::pin(async move {
-                    if let Some((code, message)) = c.authorize {
-                        return Err(ProviderError::declined(code, message));
-                    }
-                    let held = held(conn, &schema, &customer, &token).await?;
-                    if held + amount.amount > limit(amount.currency) {
-                        return Err(ProviderError::declined(
-                            "insufficient_funds",
-                            "Your card has insufficient funds.",
-                        ));
-                    }
-                    let reference = make_reference("hold_sandbox", &key);
-                    sqlx::query(&format!(
-                        "INSERT INTO {schema}.sandbox_holds
-                           (reference, token, customer, currency, amount, captured, refunded, status)
-                         VALUES ($1, $2, $3, $4, $5, 0, 0, 'authorized')"
-                    ))
-                    .bind(&reference)
-                    .bind(&token)
-                    .bind(&customer)
-                    .bind(amount.currency.code())
-                    .bind(amount.amount)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    Ok(json!({
-                        "reference": reference,
-                        "amount": amount.amount.to_string(),
-                        "incremental": c.incremental,
-                    }))
-                })
-            })
-            .await?;
+        let (decline_code, decline_message) = c.authorize.unzip();
+        let args = json!({
+            "reference": make_reference("hold_sandbox", &call.idempotency_key),
+            "token": call.token,
+            "customer": call.customer,
+            "currency": call.amount.currency.code(),
+            "amount": call.amount.amount.to_string(),
+            "limit": limit(call.amount.currency).to_string(),
+            "incremental": c.incremental,
+            "capture_fails": c.capture_fails,
+            "decline_code": decline_code,
+            "decline_message": decline_message,
+        });
+        let value = self.once(&call.idempotency_key, "authorize", args).await?;
         Ok(Authorization {
             reference: value["reference"].as_str().unwrap_or_default().to_owned(),
             amount: decimal(&value, "amount")?,
@@ -378,148 +237,39 @@ impl Provider for Sandbox {
     }
 
     async fn increment(&self, call: &HoldCall<'_>) -> Result<Decimal, ProviderError> {
-        let (schema, reference, new_total) =
-            (self.schema.clone(), call.reference.to_owned(), call.amount);
-        let value = self
-            .once(&call.idempotency_key, "increment", move |conn| {
-                Box::pin(async move {
-                    let h = hold(conn, &schema, &reference).await?;
-                    let c = card(&h.token).ok_or_else(|| {
-                        ProviderError::invalid("unknown_token", "not a sandbox test card")
-                    })?;
-                    if !c.incremental {
-                        return Err(ProviderError::unsupported(
-                            "this card does not support incremental authorisation",
-                        ));
-                    }
-                    if h.status != "authorized" || h.currency != new_total.currency.code() {
-                        return Err(ProviderError::invalid(
-                            "payment_intent_unexpected_state",
-                            format!("the hold is {}", h.status),
-                        ));
-                    }
-                    let others = held(conn, &schema, &h.customer, &h.token).await? - h.amount;
-                    if others + new_total.amount > limit(new_total.currency) {
-                        return Err(ProviderError::declined(
-                            "insufficient_funds",
-                            "Your card has insufficient funds.",
-                        ));
-                    }
-                    sqlx::query(&format!(
-                        "UPDATE {schema}.sandbox_holds SET amount = $2 WHERE reference = $1"
-                    ))
-                    .bind(&reference)
-                    .bind(new_total.amount)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    Ok(json!({ "amount": new_total.amount.to_string() }))
-                })
-            })
-            .await?;
+        let args = json!({
+            "reference": call.reference,
+            "currency": call.amount.currency.code(),
+            "amount": call.amount.amount.to_string(),
+            "limit": limit(call.amount.currency).to_string(),
+        });
+        let value = self.once(&call.idempotency_key, "increment", args).await?;
         decimal(&value, "amount")
     }
 
     async fn capture(&self, call: &HoldCall<'_>) -> Result<Decimal, ProviderError> {
-        let (schema, reference, amount) =
-            (self.schema.clone(), call.reference.to_owned(), call.amount);
-        let value = self
-            .once(&call.idempotency_key, "capture", move |conn| {
-                Box::pin(async move {
-                    let h = hold(conn, &schema, &reference).await?;
-                    if card(&h.token).is_some_and(|c| c.capture_fails) {
-                        return Err(ProviderError::declined(
-                            "processing_error",
-                            "An error occurred while processing the capture.",
-                        ));
-                    }
-                    // Capturing a captured hold again with the same amount is answered as done, like
-                    // a provider that keys captures on the hold.
-                    if h.status == "captured" && h.captured == amount.amount {
-                        return Ok(json!({ "captured": h.captured.to_string() }));
-                    }
-                    if h.status != "authorized" {
-                        return Err(ProviderError::invalid(
-                            "payment_intent_unexpected_state",
-                            format!("the hold is {}", h.status),
-                        ));
-                    }
-                    if amount.amount > h.amount {
-                        return Err(ProviderError::invalid(
-                            "amount_too_large",
-                            format!("{} is more than the {} held", amount.amount, h.amount),
-                        ));
-                    }
-                    sqlx::query(&format!(
-                        "UPDATE {schema}.sandbox_holds SET captured = $2, status = 'captured'
-                         WHERE reference = $1"
-                    ))
-                    .bind(&reference)
-                    .bind(amount.amount)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    Ok(json!({ "captured": amount.amount.to_string() }))
-                })
-            })
-            .await?;
+        let args = json!({
+            "reference": call.reference,
+            "amount": call.amount.amount.to_string(),
+        });
+        let value = self.once(&call.idempotency_key, "capture", args).await?;
         decimal(&value, "captured")
     }
 
     async fn cancel(&self, call: &HoldCall<'_>) -> Result<(), ProviderError> {
-        let (schema, reference) = (self.schema.clone(), call.reference.to_owned());
-        self.once(&call.idempotency_key, "cancel", move |conn| {
-            Box::pin(async move {
-                let h = hold(conn, &schema, &reference).await?;
-                if h.status == "authorized" {
-                    sqlx::query(&format!(
-                        "UPDATE {schema}.sandbox_holds SET status = 'canceled' WHERE reference = $1"
-                    ))
-                    .bind(&reference)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                }
-                Ok(json!({ "status": "canceled" }))
-            })
-        })
-        .await
-        .map(|_| ())
+        let args = json!({ "reference": call.reference });
+        self.once(&call.idempotency_key, "cancel", args)
+            .await
+            .map(|_| ())
     }
 
     async fn refund(&self, call: &RefundCall<'_>) -> Result<String, ProviderError> {
-        let (schema, reference, amount, key) = (
-            self.schema.clone(),
-            call.reference.to_owned(),
-            call.amount,
-            call.idempotency_key.clone(),
-        );
-        let value = self
-            .once(&call.idempotency_key, "refund", move |conn| {
-                Box::pin(async move {
-                    let h = hold(conn, &schema, &reference).await?;
-                    if h.status != "captured" || h.refunded + amount.amount > h.captured {
-                        return Err(ProviderError::invalid(
-                            "charge_already_refunded",
-                            format!(
-                                "{} is more than the {} left to refund",
-                                amount.amount,
-                                h.captured - h.refunded
-                            ),
-                        ));
-                    }
-                    sqlx::query(&format!(
-                        "UPDATE {schema}.sandbox_holds SET refunded = refunded + $2 WHERE reference = $1"
-                    ))
-                    .bind(&reference)
-                    .bind(amount.amount)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    Ok(json!({ "refund": make_reference("re_sandbox", &key) }))
-                })
-            })
-            .await?;
+        let args = json!({
+            "reference": call.reference,
+            "amount": call.amount.amount.to_string(),
+            "refund": make_reference("re_sandbox", &call.idempotency_key),
+        });
+        let value = self.once(&call.idempotency_key, "refund", args).await?;
         Ok(value["refund"].as_str().unwrap_or_default().to_owned())
     }
 }
