@@ -585,6 +585,18 @@ pub struct PaymentIntent {
 }
 
 impl PaymentIntent {
+    /// The events that only record what is about to be asked of a provider (ADR 009's first step).
+    /// A commit of nothing else does not wait for the WAL flush (ADR 019): the answer's commit,
+    /// which does, follows before anyone is answered.
+    pub const REQUEST_EVENTS: &'static [&'static str] = &[
+        "IntentOpened",
+        "AuthorizationRequested",
+        "ExtensionRequested",
+        "CaptureRequested",
+        "VoidRequested",
+        "RefundRequested",
+    ];
+
     pub fn authorized(&self) -> Decimal {
         self.holds.iter().map(|h| h.amount).sum()
     }

@@ -48,7 +48,7 @@ use crate::amounts::{DefaultHolds, HoldRule, SettingsHoldAmount};
 use crate::engine::Engine;
 use crate::flow::Flow;
 use crate::ids::IntentId;
-use crate::intent::{ProviderKind, RetryPolicy};
+use crate::intent::{PaymentIntent, ProviderKind, RetryPolicy};
 use crate::provider::Providers;
 use crate::store::Aggregates;
 
@@ -513,7 +513,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         first_delay: chrono::Duration::seconds(settings.payments_capture_retry_secs as i64),
     };
     let engine = Arc::new(Engine::new(
-        Aggregates::new(ctx.pool.clone(), SCHEMA),
+        Aggregates::committing(ctx.pool.clone(), SCHEMA, PaymentIntent::REQUEST_EVENTS),
         Aggregates::new(ctx.pool.clone(), SCHEMA),
         wallets.clone(),
         providers,

@@ -24,10 +24,18 @@ pub struct Aggregates<A: Aggregate<Services = ()>> {
 /// A single statement is atomic just the same, the outbox and session-decision triggers fire per row
 /// as before, and a sequence already taken is the same unique violation, reported as a conflict.
 /// Reads (and the snapshot path, unused here) are postgres-es's own.
+///
+/// A commit made only of the event types in `unflushed` does not wait for the WAL flush (ADR 019):
+/// those are the records of what is about to be asked of a provider, and the provider's answer is
+/// committed with the flush after them, which makes them durable too (the WAL is flushed in order).
+/// A PostgreSQL crash in between loses only a request that nobody was answered for; it is asked
+/// again with the same attempt number, so under the same idempotency key.
 pub struct OneStatementRepository {
     inner: PostgresEventRepository,
     pool: PgPool,
     insert: String,
+    insert_unflushed: String,
+    unflushed: &'static [&'static str],
 }
 
 impl OneStatementRepository {
@@ -42,10 +50,21 @@ impl OneStatementRepository {
                  WITH ORDINALITY AS e(sequence, event_type, event_version, payload, metadata, n)
              ORDER BY e.n"
         );
+        let insert_unflushed = format!(
+            "WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
+             INSERT INTO {schema}.events
+                 (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json
+             FROM unflushed, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+                 WITH ORDINALITY AS e(sequence, event_type, event_version, payload, metadata, n)
+             ORDER BY e.n"
+        );
         Self {
             inner,
             pool,
             insert,
+            insert_unflushed,
+            unflushed: &[],
         }
     }
 }
@@ -110,7 +129,15 @@ impl PersistedEventRepository for OneStatementRepository {
             payloads.push(serde_json::to_string(&e.payload)?);
             metadata.push(serde_json::to_string(&e.metadata)?);
         }
-        sqlx::query(&self.insert)
+        let unflushed = events
+            .iter()
+            .all(|e| self.unflushed.contains(&e.event_type.as_str()));
+        let insert = if unflushed {
+            &self.insert_unflushed
+        } else {
+            &self.insert
+        };
+        sqlx::query(insert)
             .bind(B::TYPE)
             .bind(&first.aggregate_id)
             .bind(sequences)
@@ -149,8 +176,16 @@ where
     A::Command: Clone,
 {
     pub fn new(pool: PgPool, schema: &str) -> Self {
+        Self::committing(pool, schema, &[])
+    }
+
+    /// Like [`Aggregates::new`]; a commit made only of `unflushed` event types does not wait for the
+    /// WAL flush (see [`OneStatementRepository`]).
+    pub fn committing(pool: PgPool, schema: &str, unflushed: &'static [&'static str]) -> Self {
+        let mut repository = OneStatementRepository::new(pool, schema);
+        repository.unflushed = unflushed;
         Self {
-            store: PersistedEventStore::new_event_store(OneStatementRepository::new(pool, schema)),
+            store: PersistedEventStore::new_event_store(repository),
         }
     }
 
