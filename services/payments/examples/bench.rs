@@ -5,8 +5,10 @@
 //! Each pair is `AuthorizeSessionPayment` (a 50.00 hold on a sandbox card) then `CapturePayment`
 //! (12.34, the rest released), with `BENCH_CONCURRENCY` pairs in flight (default 32) and
 //! `BENCH_PAIRS` pairs in all (default 4000), on a pool of `BENCH_POOL` connections (default 48).
-//! It prints pairs/s and operations/s (two per pair) and how long the relay took to publish every
-//! resulting event.
+//! It prints pairs/s and operations/s (two per pair), how long the relay took to publish every
+//! resulting event, and the sustained rate: operations over that time (the figure to quote: a rate
+//! the relay does not keep up with would leave a growing outbox). `BENCH_DB_SOCKET=<dir>` reaches
+//! PostgreSQL through its Unix socket in `<dir>` instead of TCP.
 //!
 //! Database work per pair, counted rather than timed (the machine is shared, timings are noisy): the
 //! bench prints the bench database's commits and rows written (`pg_stat_database`, and per table from
