@@ -287,6 +287,12 @@ print(f"load {name} (offered {offered}): {tput:.0f} answered/s in the steady pha
       f"answered {a['answered']}, CallErrors {err}, timeouts {timeouts}; sessions {c['sessions_completed']} completed")
 for label, p in lat.items():
     print(f"  {label:<27} n={p['answered']:>9}  p50 {p['p50']} ms  p90 {p['p90']} ms  p99 {p['p99']} ms  max {p['max']} ms")
+# The same without the ramp (the whole fleet connecting and booting at once, which the storm phase
+# measures): calls sent once every charger was ready.
+print("  steady phase only (calls sent after every charger was ready):")
+for label, p in d.get("steady_latency_ms", {}).items():
+    if p["answered"]:
+        print(f"  {label:<27} n={p['answered']:>9}  p50 {p['p50']} ms  p90 {p['p90']} ms  p99 {p['p99']} ms  max {p['max']} ms")
 print("  " + cpu)
 EOF
 }

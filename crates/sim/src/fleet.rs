@@ -32,7 +32,7 @@ use crate::monitor::{Milestones, Tracker};
 use crate::ocpp::{Action, Version};
 use crate::pace::Pacer;
 use crate::plan::{self, SessionSpec, Step, TxUse};
-use crate::stats::{ActionStats, Counts, Progress, Recorder};
+use crate::stats::{ActionStats, Counts, Histogram, Progress, Recorder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -175,6 +175,10 @@ pub struct Summary {
     pub milestones: Milestones,
     /// Latency percentiles per action label, plus `transaction messages` and `all`, for scripts.
     pub latency_ms: BTreeMap<String, Percentiles>,
+    /// The same for calls sent once every charger was ready: the run without its ramp, when the
+    /// whole fleet connects and boots at once.
+    #[serde(default)]
+    pub steady_latency_ms: BTreeMap<String, Percentiles>,
 }
 
 /// Call→answer latency of one action, in milliseconds.
@@ -190,10 +194,13 @@ pub struct Percentiles {
 
 impl Percentiles {
     pub fn of(stats: &ActionStats) -> Self {
+        Self::of_histogram(&stats.latency)
+    }
+
+    pub fn of_histogram(h: &Histogram) -> Self {
         let ms = |us: Option<u64>| us.map(|us| us as f64 / 1000.0);
-        let h = &stats.latency;
         Self {
-            answered: stats.answered,
+            answered: h.total(),
             p50: ms(h.quantile(0.5)),
             p90: ms(h.quantile(0.9)),
             p99: ms(h.quantile(0.99)),
@@ -221,6 +228,17 @@ impl Summary {
             Percentiles::of(&counts.transaction_actions()),
         );
         latency_ms.insert("all".into(), Percentiles::of(&counts.all_actions()));
+        let steady = |stats: &ActionStats| Percentiles::of_histogram(&stats.steady_latency);
+        let mut steady_latency_ms: BTreeMap<String, Percentiles> = counts
+            .actions
+            .iter()
+            .map(|(label, stats)| (label.clone(), steady(stats)))
+            .collect();
+        steady_latency_ms.insert(
+            "transaction messages".into(),
+            steady(&counts.transaction_actions()),
+        );
+        steady_latency_ms.insert("all".into(), steady(&counts.all_actions()));
         Self {
             mode: cfg.mode,
             chargers,
@@ -230,6 +248,7 @@ impl Summary {
             counts,
             milestones,
             latency_ms,
+            steady_latency_ms,
         }
     }
 }
@@ -301,7 +320,13 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => observe(started.elapsed().as_secs_f64(), shared.recorder.progress()),
+            _ = tick.tick() => {
+                let progress = shared.recorder.progress();
+                if progress.ready >= shared.cfg.my_count() {
+                    shared.recorder.steady.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                observe(started.elapsed().as_secs_f64(), progress)
+            }
             joined = tasks.join_next() => match joined {
                 None => break,
                 Some(Err(e)) if e.is_panic() => tracing::error!(error = %e, "a charger task panicked"),

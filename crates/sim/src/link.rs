@@ -223,6 +223,7 @@ impl Link {
         self.next_id += 1;
         let frame = ocpp::call_frame(&id, action.wire_name(), payload);
         recorder.sent(action);
+        let steady = recorder.in_steady_phase();
         let sent_at = Instant::now();
         self.ws.send(Message::text(frame)).await?;
         let deadline = sent_at + timeout;
@@ -243,7 +244,7 @@ impl Link {
                     id: answered,
                     payload,
                 } if answered == id => {
-                    recorder.answered(action, sent_at.elapsed());
+                    recorder.answered(action, sent_at.elapsed(), steady);
                     return Ok(Answer::Result(payload));
                 }
                 Incoming::Error {
@@ -251,7 +252,7 @@ impl Link {
                     code,
                     description,
                 } if answered == id => {
-                    recorder.call_error(action, &code, sent_at.elapsed());
+                    recorder.call_error(action, &code, sent_at.elapsed(), steady);
                     return Ok(Answer::Error { code, description });
                 }
                 _ => {}

@@ -150,6 +150,9 @@ struct ActionCounters {
     call_errors: AtomicU64,
     timeouts: AtomicU64,
     latency: AtomicHistogram,
+    /// Only the answers to calls sent once every charger of this process was ready: the run
+    /// without its ramp (the fleet connecting and booting at once).
+    steady_latency: AtomicHistogram,
 }
 
 /// Everything the fleet counts, shared by all charger tasks of one process.
@@ -177,6 +180,8 @@ pub struct Recorder {
     pub ready: AtomicU64,
     /// Chargers whose task has ended.
     pub finished: AtomicU64,
+    /// Set once every charger of this process was ready: later calls also count as steady.
+    pub steady: std::sync::atomic::AtomicBool,
     /// Why connections failed, by kind, with one example each.
     connect_errors: Mutex<BTreeMap<String, (u64, String)>>,
 }
@@ -202,6 +207,7 @@ impl Default for Recorder {
             connected: AtomicU64::new(0),
             ready: AtomicU64::new(0),
             finished: AtomicU64::new(0),
+            steady: std::sync::atomic::AtomicBool::new(false),
             connect_errors: Mutex::default(),
         }
     }
@@ -216,15 +222,24 @@ impl Recorder {
         self.action(action).sent.fetch_add(1, Relaxed);
     }
 
-    pub fn answered(&self, action: Action, latency: Duration) {
+    /// `steady`: the call was sent in the steady phase (see [`Recorder::steady`]).
+    pub fn answered(&self, action: Action, latency: Duration, steady: bool) {
         let a = self.action(action);
         a.answered.fetch_add(1, Relaxed);
         a.latency.record(latency);
+        if steady {
+            a.steady_latency.record(latency);
+        }
+    }
+
+    /// Whether a call sent now belongs to the steady phase.
+    pub fn in_steady_phase(&self) -> bool {
+        self.steady.load(Relaxed)
     }
 
     /// A CALLERROR is an answer too: it is counted as answered, with its latency, and by code.
-    pub fn call_error(&self, action: Action, code: &str, latency: Duration) {
-        self.answered(action, latency);
+    pub fn call_error(&self, action: Action, code: &str, latency: Duration, steady: bool) {
+        self.answered(action, latency, steady);
         self.action(action).call_errors.fetch_add(1, Relaxed);
         *self
             .error_codes
@@ -272,6 +287,7 @@ impl Recorder {
                     call_errors: a.call_errors.load(Relaxed),
                     timeouts: a.timeouts.load(Relaxed),
                     latency: a.latency.snapshot(),
+                    steady_latency: a.steady_latency.snapshot(),
                 };
                 (stats.sent > 0).then(|| (action.label().to_owned(), stats))
             })
@@ -332,6 +348,9 @@ pub struct ActionStats {
     pub call_errors: u64,
     pub timeouts: u64,
     pub latency: Histogram,
+    /// Calls sent after every charger was ready (the run without its ramp).
+    #[serde(default)]
+    pub steady_latency: Histogram,
 }
 
 impl ActionStats {
@@ -341,6 +360,7 @@ impl ActionStats {
         self.call_errors += other.call_errors;
         self.timeouts += other.timeouts;
         self.latency.merge(&other.latency);
+        self.steady_latency.merge(&other.steady_latency);
     }
 }
 
@@ -475,8 +495,13 @@ mod tests {
         r.sent(Action::Heartbeat);
         r.sent(Action::Heartbeat);
         r.sent(Action::Heartbeat);
-        r.answered(Action::Heartbeat, Duration::from_millis(2));
-        r.call_error(Action::Heartbeat, "InternalError", Duration::from_millis(3));
+        r.answered(Action::Heartbeat, Duration::from_millis(2), false);
+        r.call_error(
+            Action::Heartbeat,
+            "InternalError",
+            Duration::from_millis(3),
+            true,
+        );
         r.timeout(Action::Heartbeat);
         let counts = r.snapshot();
         let hb = &counts.actions["Heartbeat"];
@@ -486,27 +511,32 @@ mod tests {
         );
         assert_eq!(counts.error_codes["Heartbeat InternalError"], 1);
         assert!(!counts.actions.contains_key("MeterValues"));
+        // Only the call sent in the steady phase counts there.
+        assert_eq!((hb.latency.total(), hb.steady_latency.total()), (2, 1));
     }
 
     #[test]
     fn counts_merge_across_processes() {
         let (a, b) = (Recorder::default(), Recorder::default());
         a.sent(Action::StartTransaction);
-        a.answered(Action::StartTransaction, Duration::from_millis(4));
+        a.answered(Action::StartTransaction, Duration::from_millis(4), true);
         b.sent(Action::StartTransaction);
         b.call_error(
             Action::StartTransaction,
             "InternalError",
             Duration::from_millis(9),
+            true,
         );
         b.sent(Action::MeterValues);
-        b.answered(Action::MeterValues, Duration::from_millis(1));
+        b.answered(Action::MeterValues, Duration::from_millis(1), false);
         b.sessions_completed.fetch_add(2, Relaxed);
         let mut merged = a.snapshot();
         merged.merge(&b.snapshot());
         let start = &merged.actions["StartTransaction"];
         assert_eq!((start.sent, start.answered, start.call_errors), (2, 2, 1));
         assert_eq!(start.latency.total(), 2);
+        assert_eq!(start.steady_latency.total(), 2);
+        assert_eq!(merged.actions["MeterValues"].steady_latency.total(), 0);
         assert_eq!(merged.sessions_completed, 2);
         assert_eq!(merged.all_actions().sent, 3);
         assert_eq!(merged.transaction_actions().sent, 2);
