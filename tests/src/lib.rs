@@ -248,8 +248,16 @@ impl JouleProcess {
         }
     }
 
-    /// Starts the process with extra environment (for example a fault-injection variable).
+    /// Starts the process with extra environment (for example a fault-injection variable) and
+    /// waits until its API listens.
     pub async fn start(&mut self, env: &TestEnv, extra: &[(&str, &str)]) -> anyhow::Result<()> {
+        self.spawn(env, extra)?;
+        self.wait_listening().await
+    }
+
+    /// Starts the process without waiting for it to listen: for a run that is expected to exit
+    /// by itself (an injected crash), which may come before the API is up.
+    pub fn spawn(&mut self, env: &TestEnv, extra: &[(&str, &str)]) -> anyhow::Result<()> {
         let mut command = Command::new(&self.binary);
         command
             .args(["run", "--all"])
@@ -267,6 +275,10 @@ impl JouleProcess {
             command.env(k, v);
         }
         self.child = Some(command.spawn().context("spawn joule")?);
+        Ok(())
+    }
+
+    async fn wait_listening(&mut self) -> anyhow::Result<()> {
         for _ in 0..300 {
             if tokio::net::TcpStream::connect(&self.api_addr).await.is_ok() {
                 return Ok(());
