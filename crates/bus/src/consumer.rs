@@ -318,7 +318,8 @@ impl<H: Handler> Runner<'_, H> {
             })
             .collect();
         let envelope = received.map(|r| &r.envelope);
-        let field = |f: fn(&crate::Envelope) -> &String| envelope.map(f).cloned().unwrap_or_default();
+        let field =
+            |f: fn(&crate::Envelope) -> &String| envelope.map(f).cloned().unwrap_or_default();
         DeadLetter {
             id: DeadLetter::id_for(
                 self.bus.namespace.as_str(),
@@ -433,11 +434,7 @@ impl<H: Handler> Runner<'_, H> {
                 at: Utc::now(),
             };
             let mut backoff = self.bus.retry.initial_backoff;
-            while let Err(e) = self
-                .bus
-                .record_outcome(&self.spec.durable, &outcome)
-                .await
-            {
+            while let Err(e) = self.bus.record_outcome(&self.spec.durable, &outcome).await {
                 tracing::error!(consumer = %self.durable, error = %e, "cannot record a replay outcome; retrying");
                 if !self.wait(backoff, &message).await {
                     return;

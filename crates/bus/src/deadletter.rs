@@ -305,7 +305,10 @@ impl Bus {
         };
         let body = serde_json::to_vec(&request).map_err(|e| BusError::Decode(e.to_string()))?;
         self.js
-            .publish(self.deadletter_subject("replay", &record.consumer), body.into())
+            .publish(
+                self.deadletter_subject("replay", &record.consumer),
+                body.into(),
+            )
             .await
             .map_err(|e| BusError::js("publish", e))?
             .await

@@ -159,7 +159,10 @@ async fn a_panicking_message_is_parked_after_the_bounded_attempts_and_the_next_i
     assert!(r.error.contains("poisoned message e1"), "{}", r.error);
     assert_eq!(r.attempts, 3);
     assert_eq!(r.consumer, "test-consumer");
-    assert_eq!(r.stream, format!("{}_SESSION", env.namespace.to_uppercase()));
+    assert_eq!(
+        r.stream,
+        format!("{}_SESSION", env.namespace.to_uppercase())
+    );
     assert_eq!(r.subject, format!("{}.session.s1.sampled", env.namespace));
     assert_eq!(r.stream_sequence, 1);
     assert_eq!(r.aggregate_id, "s1");
@@ -167,7 +170,10 @@ async fn a_panicking_message_is_parked_after_the_bounded_attempts_and_the_next_i
         r.headers.get("traceparent").map(String::as_str),
         Some("00-abc-def-01")
     );
-    let envelope = r.to_received().expect("the payload is the envelope").envelope;
+    let envelope = r
+        .to_received()
+        .expect("the payload is the envelope")
+        .envelope;
     assert_eq!(envelope.event_id, "e1");
     assert_eq!(envelope.payload, vec![1, 2, 3]);
     // The alarm: the parked record on `<ns>.deadletter.parked.<consumer>`.
@@ -252,7 +258,11 @@ async fn a_held_aggregate_waits_for_its_head_across_a_restart_and_a_replay_relea
     let failed = entry(&bus, "a1").await.unwrap();
     assert_eq!(failed.status, DeadLetterStatus::Parked);
     assert_eq!(failed.last_replay_error.as_deref(), Some("a1 is poison"));
-    assert_eq!(handler.calls("a2"), 0, "the head failed: followers stay held");
+    assert_eq!(
+        handler.calls("a2"),
+        0,
+        "the head failed: followers stay held"
+    );
 
     // After the fix, replaying the follower replays the aggregate from its head, in order.
     handler.cure("a1");

@@ -453,7 +453,11 @@ async fn keep_running(
 
 /// Runs one incarnation of a task on its own tokio task, so that a panic is caught and named. `Ok`
 /// only when it ended after shutdown was requested.
-async fn run_once(name: &str, future: TaskFuture, shutdown: &CancellationToken) -> Result<(), String> {
+async fn run_once(
+    name: &str,
+    future: TaskFuture,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
     /// Aborts the spawned task when the supervisor is dropped (aborted after the drain deadline).
     struct AbortOnDrop(tokio::task::JoinHandle<Result<(), BoxError>>);
     impl Drop for AbortOnDrop {

@@ -65,7 +65,10 @@ async fn a_task_that_panics_is_restarted_and_the_process_stays_up() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!running.shutdown.is_cancelled(), "the process goes on");
-    running.stop().await.expect("a clean stop after the restarts");
+    running
+        .stop()
+        .await
+        .expect("a clean stop after the restarts");
     assert_eq!(FLAKY_STARTS.load(Ordering::SeqCst), 3);
 }
 
@@ -82,7 +85,10 @@ async fn a_task_that_keeps_panicking_stops_the_process_with_an_error() {
         .expect("the runtime gives up")
         .expect_err("a failure");
     let text = error.to_string();
-    assert!(text.contains("task broken panicked: broken run 3"), "{text}");
+    assert!(
+        text.contains("task broken panicked: broken run 3"),
+        "{text}"
+    );
     assert!(text.contains("giving up"), "{text}");
     assert_eq!(BROKEN_STARTS.load(Ordering::SeqCst), 3, "two restarts");
 }

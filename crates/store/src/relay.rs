@@ -175,7 +175,10 @@ impl<H: OutboxHandler> Relay<H> {
     }
 
     /// [`Relay::run`] on a shared relay, so a supervisor can run it again after a failure.
-    pub async fn run_shared(self: std::sync::Arc<Self>, shutdown: CancellationToken) -> Result<(), StoreError> {
+    pub async fn run_shared(
+        self: std::sync::Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Result<(), StoreError> {
         self.lead(shutdown).await
     }
 

@@ -62,7 +62,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.bus.clone(),
         relay::RegistryRelay,
     )?;
-    let relay = Task::new("api-relay", relay.run(ctx.shutdown.clone()));
+    let relay = ctx.relay("api-relay", relay);
 
     Ok(Started {
         tasks: vec![http, relay],
