@@ -18,7 +18,7 @@ pub mod sweeper;
 
 use std::sync::Arc;
 
-use joule_bus::{ConsumerSpec, Domain};
+use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_proto::v1::session_evidence_service_server::SessionEvidenceServiceServer;
 use joule_proto::v1::sessions_service_server::SessionsServiceServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
@@ -101,44 +101,43 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.bus.clone(),
         outbox::SessionOutbox,
     )?;
-    tasks.push(Task::new("sessions-relay", relay.run(ctx.shutdown.clone())));
+    tasks.push(ctx.relay("sessions-relay", relay));
 
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
     let sweeper = sweeper::Sweeper {
         pool: ctx.pool.clone(),
         cqrs: cqrs.clone(),
         wait: std::time::Duration::from_secs(ctx.settings.session_event_wait_secs),
         tenant: ctx.settings.tenant.clone(),
     };
-    tasks.push(Task::new(
-        "sessions-sweeper",
-        sweeper.run(ctx.shutdown.clone()),
-    ));
-    let intake = intake::ChargerIntake { cqrs };
-    tasks.push(Task::new("sessions-charger-consumer", async move {
-        let spec = ConsumerSpec {
-            domain: Domain::Charger,
-            durable: "sessions-charger".into(),
-            filter: None,
-        };
-        bus.run_consumer(spec, intake, shutdown).await
+    let shutdown = ctx.shutdown.clone();
+    tasks.push(Task::restartable("sessions-sweeper", move || {
+        sweeper.clone().run(shutdown.clone())
     }));
+    let intake = intake::ChargerIntake { cqrs };
+    let spec = ConsumerSpec {
+        domain: Domain::Charger,
+        durable: "sessions-charger".into(),
+        filter: None,
+        // A charger's events: holding them would stop all billing on the charger for one bad
+        // sample; the session tolerates a gap (flags it) and the parked message is listed.
+        on_park: OnPark::Skip,
+    };
+    tasks.push(ctx.consumer(spec, intake));
     for (domain, durable) in [
         (Domain::Pricing, "sessions-pricing"),
         (Domain::Invoice, "sessions-invoices"),
     ] {
-        let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
         let billing = intake::BillingIntake {
             pool: ctx.pool.clone(),
         };
-        tasks.push(Task::new(durable, async move {
-            let spec = ConsumerSpec {
-                domain,
-                durable: durable.into(),
-                filter: None,
-            };
-            bus.run_consumer(spec, billing, shutdown).await
-        }));
+        let spec = ConsumerSpec {
+            domain,
+            durable: durable.into(),
+            filter: None,
+            // Copies of billing results onto the read model; each event sets its own columns.
+            on_park: OnPark::Skip,
+        };
+        tasks.push(ctx.consumer(spec, billing));
     }
 
     let server = SessionsServiceServer::new(grpc::SessionsGrpc {

@@ -17,6 +17,7 @@ use crate::session::{ChargingSession, SessionCommand};
 /// Sessions completed per round, so that one round stays short.
 const BATCH: i64 = 200;
 
+#[derive(Clone)]
 pub struct Sweeper {
     pub pool: PgPool,
     pub cqrs: Arc<PostgresCqrs<ChargingSession>>,

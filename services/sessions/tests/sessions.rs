@@ -489,3 +489,81 @@ async fn readings_of_a_running_session_are_published_and_completion_carries_them
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(messages_of::<v1::SessionMetered>(&bus, 2).await.len(), 2);
 }
+
+/// Containment (ADR 022): a charger event sessions cannot decode, and bytes that are not an envelope
+/// at all, are parked in the dead-letter stream; the consumer and the process go on and bill the
+/// honest charge after them.
+#[tokio::test]
+async fn a_poisoned_charger_event_is_parked_and_the_next_session_is_still_billed() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE])
+        .await
+        .unwrap();
+
+    let mut poisoned = envelope(
+        &started("CPBAD", "1", "1000"),
+        EventMeta {
+            event_id: joule_domain::EventId::derived("poison").to_string(),
+            tenant_id: "default".into(),
+            aggregate_type: "Charger".into(),
+            aggregate_id: "CPBAD".into(),
+            sequence: 0,
+            occurred_at: Utc::now(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+        },
+    );
+    poisoned.payload = vec![0xff; 16];
+    bus.publish(Outgoing {
+        subject: "charger.CPBAD.started".into(),
+        envelope: poisoned,
+        trace_headers: Default::default(),
+    })
+    .await
+    .expect("publish");
+    // Core NATS: the stream stores it; the honest events below follow on the same connection.
+    bus.client()
+        .publish(
+            format!("{}.charger.CPBAD.meter", env.namespace),
+            vec![0xde, 0xad].into(),
+        )
+        .await
+        .unwrap();
+    bus.client().flush().await.unwrap();
+
+    publish_charger_event(
+        &bus,
+        "CP2",
+        "started",
+        "honest-start",
+        &started("CP2", "7", "0"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CP2",
+        "stopped",
+        "honest-stop",
+        &stopped("CP2", "7", "4200"),
+    )
+    .await;
+    let completed = completed_sessions(&bus, 1).await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].charge_point_id, "CP2");
+
+    let parked = bus.dead_letters().await.unwrap();
+    let reasons: Vec<_> = parked
+        .iter()
+        .map(|e| (e.record.consumer.as_str(), e.record.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("sessions-charger", joule_bus::ParkReason::Rejected),
+            ("sessions-charger", joule_bus::ParkReason::Undecodable),
+        ]
+    );
+    assert!(!running.shutdown.is_cancelled(), "the process is up");
+    running.stop().await.unwrap();
+}

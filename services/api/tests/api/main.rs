@@ -3,6 +3,7 @@
 
 mod auth;
 mod chargers;
+mod dead_letters;
 mod helpers;
 mod registry;
 mod tariffs;
