@@ -18,6 +18,8 @@ use crate::Currency;
 pub const MAX_SPAN_DAYS: i64 = 31;
 /// The most energy one quote or CDR may state (all its charging periods together), in kWh.
 pub const MAX_SESSION_ENERGY_KWH: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
+/// [`MAX_SESSION_ENERGY_KWH`] in Wh, for requests that state energy in Wh (a meter correction).
+pub const MAX_SESSION_ENERGY_WH: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
 /// The highest power a quote or a CDR period may state, in kW (a megawatt truck charger is 3.75 MW).
 pub const MAX_POWER_KW: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 /// The highest current a CDR period may state, in A.
@@ -141,6 +143,37 @@ fn check_range(
 /// Energy of a quote or a CDR: 0 to [`MAX_SESSION_ENERGY_KWH`].
 pub fn check_energy_kwh(field: &str, kwh: Decimal) -> Result<(), LimitError> {
     check_range(field, kwh, MAX_SESSION_ENERGY_KWH, "kWh", true)
+}
+
+/// Energy of one session in Wh (a meter correction): 0 to [`MAX_SESSION_ENERGY_WH`].
+pub fn check_energy_wh(field: &str, wh: Decimal) -> Result<(), LimitError> {
+    check_range(field, wh, MAX_SESSION_ENERGY_WH, "Wh", true)
+}
+
+/// A duration in hours (a CDR's charging, parking or reservation time): 0 to the longest span.
+pub fn check_hours(field: &str, hours: Decimal) -> Result<(), LimitError> {
+    check_range(
+        field,
+        hours,
+        Decimal::from(MAX_SPAN_DAYS * 24),
+        "hours",
+        true,
+    )
+}
+
+/// A power stated by a CDR period, in kW: 0 to [`MAX_POWER_KW`].
+pub fn check_stated_power_kw(field: &str, kw: Decimal) -> Result<(), LimitError> {
+    check_range(field, kw, MAX_POWER_KW, "kW", true)
+}
+
+/// A current stated by a CDR period, in A: 0 to [`MAX_CURRENT_A`].
+pub fn check_current_a(field: &str, amps: Decimal) -> Result<(), LimitError> {
+    check_range(field, amps, MAX_CURRENT_A, "A", true)
+}
+
+/// A percentage (state of charge): 0 to 100.
+pub fn check_percent(field: &str, percent: Decimal) -> Result<(), LimitError> {
+    check_range(field, percent, Decimal::ONE_HUNDRED, "%", true)
 }
 
 /// A meter register in Wh: 0 to [`MAX_METER_REGISTER_WH`].
