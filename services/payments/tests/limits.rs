@@ -15,7 +15,8 @@ const TOO_MUCH: &str = "1000000.01";
 fn assert_refused(e: &tonic::Status, field: &str) {
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(
-        e.message().starts_with(&format!("{field}: must be at most")),
+        e.message()
+            .starts_with(&format!("{field}: must be at most")),
         "{field}: {}",
         e.message()
     );

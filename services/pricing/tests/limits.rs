@@ -155,14 +155,8 @@ async fn cdrs_outside_the_limits_are_refused_naming_the_field() {
         (century, "cdr.end_date_time"),
         (too_many_periods, "cdr.charging_periods"),
         (one_day(energy("100001")), dims),
-        (
-            one_day(json!([{ "type": "TIME", "volume": 745 }])),
-            dims,
-        ),
-        (
-            one_day(json!([{ "type": "POWER", "volume": 10001 }])),
-            dims,
-        ),
+        (one_day(json!([{ "type": "TIME", "volume": 745 }])), dims),
+        (one_day(json!([{ "type": "POWER", "volume": 10001 }])), dims),
         (
             one_day(json!([{ "type": "STATE_OF_CHARGE", "volume": 101 }])),
             dims,
