@@ -13,6 +13,11 @@
 //! behind [`provider::Provider`]: the sandbox, Stripe and the wallet. What it does not own: accounts
 //! (the api's registry), prices (pricing), receivables and their ledger postings (invoicing, ledger).
 
+// Values from outside (requests, events, provider answers) never reach an operator that can panic
+// on overflow: checked operations that turn overflow into a refusal, or saturating ones with the
+// reason beside them (ADR 024). Tests may use plain arithmetic.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod amounts;
 pub mod consumers;
 pub mod engine;

@@ -19,6 +19,11 @@
 //!
 //! It does not round amounts (invoicing does) and does not know accounts beyond passing their ids on.
 
+// Values from outside (requests, events, provider answers) never reach an operator that can panic
+// on overflow: checked operations that turn overflow into a refusal, or saturating ones with the
+// reason beside them (ADR 024). Tests may use plain arithmetic.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod attempts;
 pub mod choice;
 pub mod grpc;

@@ -5,5 +5,6 @@ mod auth;
 mod chargers;
 mod dead_letters;
 mod helpers;
+mod limits;
 mod registry;
 mod tariffs;
