@@ -11,6 +11,7 @@
 
 pub mod grpc;
 pub mod intake;
+pub mod matching;
 pub mod outbox;
 pub mod plausibility;
 pub mod session;
@@ -80,6 +81,29 @@ const MIGRATIONS: &[Migration] = &[
               UNIQUE (session_id, context, data_hash)
           );",
     },
+    Migration {
+        version: 3,
+        name: "inactivity of open sessions, the sessions each charger started",
+        sql: "ALTER TABLE {schema}.session_view ADD COLUMN last_activity_at timestamptz;
+          UPDATE {schema}.session_view SET last_activity_at = COALESCE(started_at, now())
+              WHERE status = 'active';
+          CREATE INDEX ON {schema}.session_view (id) WHERE status = 'active';
+          CREATE TABLE {schema}.charger_sessions (
+              session_id      text PRIMARY KEY,
+              tenant_id       text NOT NULL,
+              charge_point_id text NOT NULL,
+              connector_id    bigint NOT NULL,
+              started_at      timestamptz NOT NULL
+          );
+          CREATE INDEX ON {schema}.charger_sessions (tenant_id, charge_point_id, connector_id);
+          CREATE TABLE {schema}.matched_stops (
+              stop_session_id text PRIMARY KEY,
+              session_id      text NOT NULL,
+              transaction_id  text NOT NULL,
+              detail          text NOT NULL,
+              matched_at      timestamptz NOT NULL DEFAULT now()
+          );",
+    },
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
@@ -108,13 +132,18 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         pool: ctx.pool.clone(),
         cqrs: cqrs.clone(),
         wait: std::time::Duration::from_secs(ctx.settings.session_event_wait_secs),
+        inactivity: (ctx.settings.session_inactivity_secs > 0)
+            .then(|| std::time::Duration::from_secs(ctx.settings.session_inactivity_secs)),
         tenant: ctx.settings.tenant.clone(),
     };
     tasks.push(Task::new(
         "sessions-sweeper",
         sweeper.run(ctx.shutdown.clone()),
     ));
-    let intake = intake::ChargerIntake { cqrs };
+    let intake = intake::ChargerIntake {
+        cqrs,
+        charger_sessions: matching::ChargerSessions::new(ctx.pool.clone(), SCHEMA),
+    };
     tasks.push(Task::new("sessions-charger-consumer", async move {
         let spec = ConsumerSpec {
             domain: Domain::Charger,
