@@ -1,7 +1,9 @@
 //! The sessions service: one event-sourced `ChargingSession` per charger transaction, built from the
 //! gateway's protocol-neutral charger events, robust to what chargers really send (duplicates,
 //! stops without starts, meter regressions and unit errors, OCPP 2.0.1 events out of order or with
-//! gaps). It publishes `SessionStarted`, `SessionMetered` (the readings of a running session, with
+//! gaps). A 1.6 stop with an unusable transaction id is matched to the charger's open transaction
+//! ([`matching`]), and open sessions without messages are closed after an inactivity limit
+//! ([`sweeper`]), so that no session stays open for ever (ADR 027). It publishes `SessionStarted`, `SessionMetered` (the readings of a running session, with
 //! the aggregate version as `sequence`) and `SessionCompleted` (with every reading and the end of
 //! charging) on stream SESSION and serves the session
 //! read model (with cost and invoice, copied from PRICING and INVOICE) and the sessions' signed meter

@@ -10,6 +10,10 @@
 //! so the same events give the same session whatever order they arrived in; if some never arrive,
 //! [`SessionCommand::CompleteOverdue`] (sent by the sweeper after a wait) completes it without them,
 //! flagged `sequence_gap`. Each event's `seqNo` is recorded; a repeat changes nothing.
+//!
+//! An open session without a message for the inactivity limit is closed at its last reading by
+//! [`SessionCommand::CloseInactive`] (sent by the sweeper), flagged `closed_for_inactivity`; a stop
+//! that still comes is flagged `stop_after_inactivity_close` and bills nothing more (ADR 027).
 
 use std::collections::BTreeSet;
 
