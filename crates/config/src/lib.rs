@@ -67,6 +67,9 @@ pub struct Settings {
     /// How long sessions waits for missing 2.0.1 transaction events (a seqNo gap) before it
     /// completes a session without them, flagged, in seconds.
     pub session_event_wait_secs: u64,
+    /// How long an open session may go without a message (start, meter values) before sessions
+    /// closes it from its last reading, flagged `closed_for_inactivity`, in seconds; 0 never.
+    pub session_inactivity_secs: u64,
     /// Where the api reaches the payments service; empty means this process.
     pub payments_grpc_url: String,
     /// The hold placed at session start per currency, as `EUR=50.00,GBP=40.00`, until pricing
@@ -149,6 +152,7 @@ impl Default for Settings {
             ocpp_clock_drift_secs: 300,
             max_charger_power_kw: 350,
             session_event_wait_secs: 900,
+            session_inactivity_secs: 48 * 3600,
             payments_grpc_url: String::new(),
             payments_default_holds: "EUR=50.00,USD=50.00,GBP=40.00,CHF=50.00".into(),
             payments_capture_max_attempts: 4,
