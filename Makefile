@@ -1,7 +1,7 @@
 # Joule: the one entry point for building, testing and running. `make help` lists the targets.
 SHELL := /bin/bash
 CARGO ?= cargo
-export JOULE_ADMIN_TOKEN ?= demo-admin-token
+export JOULE_ADMIN_TOKEN ?= demo-admin-token-8d3f6b1e9a4c27
 
 .PHONY: help services python build test lint fmt demo run ci clean-test-data bench-pricing localstripe bench-payments
 

@@ -44,14 +44,14 @@ impl TestEnv {
     /// Settings pointing at this environment, with every listener on port 0.
     pub fn settings(&self) -> Settings {
         Settings {
-            database_url: self.database_url.clone(),
+            database_url: self.database_url.clone().into(),
             database_max_connections: 20,
             nats_url: self.nats_url.clone(),
             namespace: self.namespace.clone(),
             api_addr: "127.0.0.1:0".into(),
             ocpp_addr: "127.0.0.1:0".into(),
             grpc_addr: "127.0.0.1:0".into(),
-            admin_token: "test-admin-token".into(),
+            admin_token: "joule-test-admin-token-5c8e2a9f41b7d3".into(),
             heartbeat_interval_secs: 60,
             shutdown_grace_secs: 5,
             ..Settings::default()
