@@ -6,6 +6,8 @@
 //! and its gRPC routes. `joule run --all` starts every definition in one process; a service's own
 //! `main.rs` starts just one.
 
+mod dev_certs;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -13,6 +15,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use dev_certs::{DevCa, DevCertFiles, IssuedCert, write_dev_certs};
 use futures::future::BoxFuture;
 use joule_bus::{Bus, Namespace, NatsUser};
 use joule_config::Settings;
