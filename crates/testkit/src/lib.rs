@@ -2,6 +2,16 @@
 //! unique NATS namespace, and dropping the [`TestEnv`] removes exactly those (never anything it did
 //! not create). `JOULE_TEST_DATABASE_URL` (an admin connection, default the local `postgres`
 //! database) and `JOULE_TEST_NATS_URL` point it elsewhere.
+//!
+//! For the internal plane (ADR 028): [`NatsServer`] starts a private `nats-server` with a
+//! configuration of its own (the users and permissions of `deploy/nats/joule.conf`), and
+//! [`TestPki`] makes gRPC certificates.
+
+mod nats;
+mod pki;
+
+pub use nats::{NatsServer, deploy_nats_dir, dev_nats_password};
+pub use pki::TestPki;
 
 use joule_bus::{Bus, Namespace};
 use joule_config::Settings;
