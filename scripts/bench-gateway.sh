@@ -50,7 +50,7 @@ BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/joule
 SUFFIX=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 DB=joule_bench_$SUFFIX
 NS=bench$SUFFIX
-TOKEN=bench-$SUFFIX
+TOKEN=bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')  # the api refuses a weak token
 PREFIX=BENCH
 read -r API_PORT GRPC_A_PORT GRPC_G_PORT OCPP_PORT < <(python3 - <<'EOF'
 import socket

@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use joule_testkit::TestEnv;
 use serde_json::{Value, json};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "joule-test-admin-token-5c8e2a9f41b7d3";
 
 static TELEMETRY: std::sync::OnceLock<Option<joule_telemetry::TelemetryGuard>> =
     std::sync::OnceLock::new();

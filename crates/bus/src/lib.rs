@@ -53,6 +53,8 @@ pub enum BusError {
     JetStream { op: &'static str, message: String },
     #[error("undecodable message: {0}")]
     Decode(String),
+    #[error("invalid NATS user {0:?}: use letters, digits, '-' and '_'")]
+    InvalidUser(String),
 }
 
 impl BusError {
@@ -276,10 +278,51 @@ pub struct Bus {
     retry: RetryPolicy,
 }
 
+/// A NATS user of the server's configuration (`deploy/nats/joule.conf`: one per service, each allowed
+/// to publish only its own domain's subjects).
+#[derive(Clone, Copy)]
+pub struct NatsUser<'a> {
+    pub name: &'a str,
+    pub password: &'a str,
+}
+
+impl fmt::Debug for NatsUser<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsUser")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Bus {
+    /// Connects without credentials (a local server, `joule run --all`).
     pub async fn connect(url: &str, namespace: Namespace) -> Result<Self, BusError> {
-        let client = async_nats::ConnectOptions::new()
-            .name(format!("joule-{namespace}"))
+        Self::connect_as(url, namespace, None).await
+    }
+
+    /// Connects as `user` when given. A user's replies come to the inbox prefix `_INBOX_<user>`,
+    /// which the server configuration lets only that user subscribe to, so no service reads
+    /// another's replies (JetStream acks, pulled messages, command answers).
+    pub async fn connect_as(
+        url: &str,
+        namespace: Namespace,
+        user: Option<NatsUser<'_>>,
+    ) -> Result<Self, BusError> {
+        let mut options = async_nats::ConnectOptions::new().name(format!("joule-{namespace}"));
+        if let Some(user) = user {
+            if user.name.is_empty()
+                || !user
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(BusError::InvalidUser(user.name.to_owned()));
+            }
+            options = options
+                .user_and_password(user.name.to_owned(), user.password.to_owned())
+                .custom_inbox_prefix(format!("_INBOX_{}", user.name));
+        }
+        let client = options
             .connect(url)
             .await
             .map_err(|source| BusError::Connect {

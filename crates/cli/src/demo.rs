@@ -77,11 +77,14 @@ pub async fn run(
     serve: bool,
 ) -> anyhow::Result<()> {
     if settings.admin_token.is_empty() {
-        settings.admin_token = uuid::Uuid::new_v4().simple().to_string();
-        println!(
-            "No JOULE_ADMIN_TOKEN set; this demo's admin token is {}",
-            settings.admin_token
+        // 64 random hex digits: far past the api's strength rule (ADR 028).
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
         );
+        println!("No JOULE_ADMIN_TOKEN set; this demo's admin token is {token}");
+        settings.admin_token = token.into();
     }
     let running = joule_runtime::spawn(settings.clone(), &services::ALL)
         .await
@@ -93,7 +96,7 @@ pub async fn run(
     let api = Api {
         http: reqwest::Client::new(),
         base: format!("http://{api_addr}"),
-        token: settings.admin_token.clone(),
+        token: settings.admin_token.expose().to_owned(),
     };
     let run_tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
 

@@ -1,6 +1,7 @@
 //! `joule`: one binary for every way Joule runs. The command-line interface lives in this library so
 //! that the end-to-end tests can run the very same entry point as a child process.
 
+pub mod certs;
 pub mod demo;
 pub mod services;
 pub mod sim;
@@ -58,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: tariff::TariffCommand,
     },
+    /// Certificates for gRPC mutual TLS between services: `joule certs dev`.
+    Certs {
+        #[command(subcommand)]
+        command: certs::CertsCommand,
+    },
 }
 
 /// The `joule` command line.
@@ -66,6 +72,7 @@ pub fn main() -> ExitCode {
     // Offline tariff work needs no settings (and must not fail on a broken JOULE_* environment).
     let cli = match cli.command {
         Command::Tariff { command } => return tariff::run(command),
+        Command::Certs { command } => return certs::run(command),
         command => Cli { command, ..cli },
     };
     let settings = match Settings::load(cli.config.as_deref()) {
@@ -106,5 +113,6 @@ pub fn main() -> ExitCode {
             })
         }
         Command::Tariff { command } => tariff::run(command),
+        Command::Certs { command } => certs::run(command),
     }
 }

@@ -189,7 +189,7 @@ async fn run(settings: &Settings, args: &SimArgs) -> anyhow::Result<()> {
         let token = args
             .token
             .clone()
-            .unwrap_or_else(|| settings.admin_token.clone());
+            .unwrap_or_else(|| settings.admin_token.expose().to_owned());
         if token.is_empty() {
             bail!("--api needs --token or JOULE_ADMIN_TOKEN");
         }

@@ -19,7 +19,7 @@ const SESSIONS: u64 = 2;
 async fn a_simulated_fleet_gets_every_call_answered_and_its_sessions_recorded() {
     let env = TestEnv::new().await;
     let settings = env.settings();
-    let token = settings.admin_token.clone();
+    let token = settings.admin_token.expose().to_owned();
     let running = joule_runtime::spawn(settings, &joule_cli::services::ALL)
         .await
         .expect("services start");

@@ -1,7 +1,11 @@
 //! Joule's configuration, layered: built-in defaults, then an optional TOML file (`--config` or
 //! `JOULE_CONFIG`), then `JOULE_*` environment variables (`JOULE_DATABASE_URL` sets `database_url`).
 //! Every setting is documented in the README's configuration table.
+//!
+//! Secrets (the database URL, the admin token, Stripe keys, the NATS password) are [`Secret`]s: their
+//! `Debug` and `Display` print `[redacted]`, so printing `Settings` shows none of them.
 
+use std::fmt;
 use std::path::Path;
 
 use figment::Figment;
@@ -12,14 +16,91 @@ use serde::{Deserialize, Serialize};
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
 
+/// A setting that must never be printed: `Debug` and `Display` write `[redacted]`; the value is
+/// read with [`Secret::expose`], at the one place that uses it. (Serialization writes the value:
+/// figment layers the settings through it.)
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself. Pass it to what needs it; never format it into a message.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+/// The shortest admin token accepted, and the fewest distinct characters it must hold.
+pub const ADMIN_TOKEN_MIN_LEN: usize = 24;
+pub const ADMIN_TOKEN_MIN_DISTINCT: usize = 10;
+
+/// Why `token` is too weak to guard the REST API, or `None` if it is strong enough: at least
+/// [`ADMIN_TOKEN_MIN_LEN`] characters, of which at least [`ADMIN_TOKEN_MIN_DISTINCT`] distinct (a
+/// random 32-character hex or base64 string passes; a word, `aaaa...` or `123123...` does not).
+pub fn admin_token_weakness(token: &str) -> Option<String> {
+    let length = token.chars().count();
+    if length < ADMIN_TOKEN_MIN_LEN {
+        return Some(format!(
+            "it has {length} characters; at least {ADMIN_TOKEN_MIN_LEN} are required"
+        ));
+    }
+    let mut distinct: Vec<char> = token.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < ADMIN_TOKEN_MIN_DISTINCT {
+        return Some(format!(
+            "it has {} distinct characters; at least {ADMIN_TOKEN_MIN_DISTINCT} are required",
+            distinct.len()
+        ));
+    }
+    None
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// PostgreSQL connection string; each service migrates its own schema in this database at start.
-    pub database_url: String,
+    /// May hold a password: never logged.
+    pub database_url: Secret,
     pub database_max_connections: u32,
     /// NATS server with JetStream.
     pub nats_url: String,
+    /// NATS user and password of this process (a per-service user of `deploy/nats/joule.conf`);
+    /// both empty means no credentials (the local set-up of `joule run --all`).
+    pub nats_user: String,
+    pub nats_password: Secret,
     /// Prefix of every NATS stream and subject of this instance.
     pub namespace: String,
     /// Tenant that the admin token acts for.
@@ -30,13 +111,24 @@ pub struct Settings {
     pub ocpp_addr: String,
     /// gRPC listen address (all services of the process share one server).
     pub grpc_addr: String,
+    /// PEM files of this process's certificate chain and key, and of the CA certificate(s) that
+    /// sign every service's certificate: with all three, gRPC is mutual TLS both ways (the server
+    /// requires a client certificate signed by the CA; clients present this certificate and verify
+    /// the server's against the CA and the URL's host). All empty: plain h2c.
+    pub grpc_tls_cert: String,
+    pub grpc_tls_key: String,
+    pub grpc_tls_ca: String,
+    /// Allow plain (non-TLS) gRPC on a non-loopback address; without it such a process refuses to
+    /// start.
+    pub grpc_insecure: bool,
     /// Where the api service reaches the other services over gRPC; empty means this process.
     pub sessions_grpc_url: String,
     pub pricing_grpc_url: String,
     pub invoicing_grpc_url: String,
     pub ledger_grpc_url: String,
-    /// Bearer token with full access to the REST API. Required by the api service. Never logged.
-    pub admin_token: String,
+    /// Bearer token with full access to the REST API. Required by the api service, which refuses a
+    /// weak one ([`admin_token_weakness`]). Never logged.
+    pub admin_token: Secret,
     /// OTLP gRPC endpoint for traces (for example `http://127.0.0.1:4317`); empty means no export.
     pub otlp_endpoint: String,
     /// `text` or `json`.
@@ -83,9 +175,9 @@ pub struct Settings {
     /// webpki roots built in.
     pub payments_stripe_api_base: String,
     /// Stripe secret API key (`sk_...`); empty disables the Stripe provider. Never logged.
-    pub payments_stripe_secret_key: String,
-    /// Stripe webhook signing secret (`whsec_...`); webhooks are refused without one.
-    pub payments_stripe_webhook_secret: String,
+    pub payments_stripe_secret_key: Secret,
+    /// Stripe webhook signing secret (`whsec_...`); webhooks are refused without one. Never logged.
+    pub payments_stripe_webhook_secret: Secret,
     /// Listen address for provider webhooks (`POST /webhooks/stripe`); empty means none.
     pub payments_webhook_addr: String,
     /// How long one call to a payment provider may take, in seconds.
@@ -128,16 +220,22 @@ impl Default for Settings {
             database_url: "postgres://postgres@127.0.0.1:5432/joule".into(),
             database_max_connections: 20,
             nats_url: "nats://127.0.0.1:4222".into(),
+            nats_user: String::new(),
+            nats_password: Secret::default(),
             namespace: "joule".into(),
             tenant: "default".into(),
             api_addr: "127.0.0.1:8080".into(),
             ocpp_addr: "127.0.0.1:9000".into(),
             grpc_addr: "127.0.0.1:50051".into(),
+            grpc_tls_cert: String::new(),
+            grpc_tls_key: String::new(),
+            grpc_tls_ca: String::new(),
+            grpc_insecure: false,
             sessions_grpc_url: String::new(),
             pricing_grpc_url: String::new(),
             invoicing_grpc_url: String::new(),
             ledger_grpc_url: String::new(),
-            admin_token: String::new(),
+            admin_token: Secret::default(),
             otlp_endpoint: String::new(),
             log_format: "text".into(),
             heartbeat_interval_secs: 300,
@@ -158,8 +256,8 @@ impl Default for Settings {
             payments_capture_max_attempts: 4,
             payments_capture_retry_secs: 60,
             payments_stripe_api_base: "https://api.stripe.com".into(),
-            payments_stripe_secret_key: String::new(),
-            payments_stripe_webhook_secret: String::new(),
+            payments_stripe_secret_key: Secret::default(),
+            payments_stripe_webhook_secret: Secret::default(),
             payments_webhook_addr: String::new(),
             payments_provider_timeout_secs: 20,
             payments_hold_extension: "threshold=80,factor=1.5,step=10".into(),
@@ -179,6 +277,11 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// gRPC runs over mutual TLS (`grpc_tls_*` are set).
+    pub fn grpc_tls(&self) -> bool {
+        !self.grpc_tls_cert.is_empty()
+    }
+
     /// Defaults, then `file` (or `JOULE_CONFIG`) if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
@@ -225,6 +328,15 @@ impl Settings {
                 "ocpp_tls_client_ca needs TLS: set ocpp_tls_cert and ocpp_tls_key too".into(),
             ));
         }
+        let tls = [&self.grpc_tls_cert, &self.grpc_tls_key, &self.grpc_tls_ca];
+        if tls.iter().any(|s| s.is_empty()) && tls.iter().any(|s| !s.is_empty()) {
+            return Err(ConfigError(
+                "grpc_tls_cert, grpc_tls_key and grpc_tls_ca must be set together".into(),
+            ));
+        }
+        if self.nats_user.is_empty() && !self.nats_password.is_empty() {
+            return Err(ConfigError("nats_password needs nats_user".into()));
+        }
         if self.payments_capture_max_attempts == 0 {
             return Err(ConfigError(
                 "payments_capture_max_attempts must be at least 1".into(),
@@ -269,6 +381,69 @@ mod tests {
             assert_eq!(s.namespace, "fromfile");
             assert_eq!(s.api_addr, "0.0.0.0:2");
             assert_eq!(s.nats_url, "nats://127.0.0.1:4222");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_of_the_settings_shows_no_secret() {
+        let settings = Settings {
+            database_url: "postgres://joule:db-pass-4e1f@db:5432/joule".into(),
+            nats_user: "pricing".into(),
+            nats_password: "nats-pass-9c2d".into(),
+            admin_token: "admin-token-5b7a0c9e1d3f".into(),
+            payments_stripe_secret_key: "sk_live_7f3e".into(),
+            payments_stripe_webhook_secret: "whsec_2a8b".into(),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?} {settings:#?}");
+        for secret in [
+            "db-pass-4e1f",
+            "nats-pass-9c2d",
+            "admin-token-5b7a0c9e1d3f",
+            "sk_live_7f3e",
+            "whsec_2a8b",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("[redacted]"));
+        assert!(shown.contains("pricing"), "non-secrets still show: {shown}");
+        assert_eq!(settings.nats_password.expose(), "nats-pass-9c2d");
+        assert_eq!(settings.admin_token.to_string(), "[redacted]");
+    }
+
+    #[test]
+    fn secrets_load_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("JOULE_ADMIN_TOKEN", "from-env");
+            jail.set_env("JOULE_NATS_USER", "api");
+            jail.set_env("JOULE_NATS_PASSWORD", "pw");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.admin_token.expose(), "from-env");
+            assert_eq!(s.nats_password.expose(), "pw");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn weak_admin_tokens_are_named() {
+        assert!(admin_token_weakness("demo-admin-token").is_some());
+        assert!(admin_token_weakness("test-admin-token").is_some());
+        assert!(admin_token_weakness(&"ab".repeat(20)).is_some());
+        assert!(admin_token_weakness("0123456789012345678901234").is_none());
+        assert!(admin_token_weakness("3f9c1a7e5b2d4c6e8a0f1b3d5e7c9a1b").is_none());
+    }
+
+    #[test]
+    fn tls_and_nats_settings_go_together() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("JOULE_GRPC_TLS_CERT", "svc.pem");
+            assert!(Settings::load(None).is_err());
+            jail.set_env("JOULE_GRPC_TLS_KEY", "svc.key");
+            jail.set_env("JOULE_GRPC_TLS_CA", "ca.pem");
+            assert!(Settings::load(None).map_err(|e| e.to_string())?.grpc_tls());
+            jail.set_env("JOULE_NATS_PASSWORD", "pw");
+            assert!(Settings::load(None).is_err());
             Ok(())
         });
     }

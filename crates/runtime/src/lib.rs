@@ -13,19 +13,23 @@
 //! and its gRPC routes. `joule run --all` starts every definition in one process; a service's own
 //! `main.rs` starts just one.
 
+mod dev_certs;
+
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use dev_certs::{DevCa, DevCertFiles, IssuedCert, write_dev_certs};
 use futures::future::BoxFuture;
-use joule_bus::{Bus, ConsumerSpec, Handler, Namespace, RetryPolicy};
+use joule_bus::{Bus, ConsumerSpec, Handler, Namespace, NatsUser, RetryPolicy};
 use joule_config::Settings;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 pub use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -38,6 +42,7 @@ pub struct Context {
     pub shutdown: CancellationToken,
     addrs: Arc<Mutex<HashMap<String, SocketAddr>>>,
     grpc_addr: Option<SocketAddr>,
+    grpc_tls: Option<Arc<GrpcTls>>,
 }
 
 impl Context {
@@ -50,19 +55,23 @@ impl Context {
     }
 
     /// A lazily connecting gRPC channel to `configured`, or to this process's gRPC server when empty.
+    /// With `JOULE_GRPC_TLS_*` set it is mutual TLS (see [`GrpcTls::channel`]).
     pub fn grpc_channel(&self, configured: &str) -> Result<tonic::transport::Channel, BoxError> {
         let url = if configured.is_empty() {
             let addr = self
                 .grpc_addr
                 .ok_or("no gRPC url configured and no local gRPC server")?;
-            format!("http://{addr}")
+            // A server bound to 0.0.0.0 or [::] is reached on loopback, a name its certificate holds.
+            let ip = match addr.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                ip => ip,
+            };
+            format!("http://{}", SocketAddr::new(ip, addr.port()))
         } else {
             configured.to_owned()
         };
-        Ok(tonic::transport::Endpoint::from_shared(url)?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .connect_lazy())
+        grpc_channel(&url, self.grpc_tls.as_deref())
     }
 
     /// A restartable task running the durable consumer `spec` through `handler`, named after its
@@ -101,6 +110,73 @@ impl Context {
         tracing::info!(%local, "{name} listening");
         Ok(listener)
     }
+}
+
+/// How long a TLS handshake on the gRPC listener, or of a gRPC client, may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The process's mutual-TLS material for gRPC (ADR 028), read from the PEM files named by
+/// `JOULE_GRPC_TLS_CERT`, `JOULE_GRPC_TLS_KEY` and `JOULE_GRPC_TLS_CA` (Kubernetes secrets): one
+/// certificate serves as this process's server identity and as its client identity.
+pub struct GrpcTls {
+    identity: Identity,
+    ca: Certificate,
+}
+
+impl GrpcTls {
+    /// The settings' TLS material, or `None` when `grpc_tls_*` are empty (plain h2c).
+    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, BoxError> {
+        if !settings.grpc_tls() {
+            return Ok(None);
+        }
+        let read = |what: &str, path: &str| {
+            std::fs::read(path).map_err(|e| format!("cannot read {what} {path}: {e}"))
+        };
+        Ok(Some(Self {
+            identity: Identity::from_pem(
+                read("JOULE_GRPC_TLS_CERT", &settings.grpc_tls_cert)?,
+                read("JOULE_GRPC_TLS_KEY", &settings.grpc_tls_key)?,
+            ),
+            ca: Certificate::from_pem(read("JOULE_GRPC_TLS_CA", &settings.grpc_tls_ca)?),
+        }))
+    }
+
+    /// The listener's configuration: a client certificate signed by the CA is required, so a
+    /// caller without one is refused at the handshake.
+    fn server_config(&self) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(self.identity.clone())
+            .client_ca_root(self.ca.clone())
+            .timeout(TLS_HANDSHAKE_TIMEOUT)
+    }
+
+    /// A client's configuration: presents this process's certificate; the server's must be signed
+    /// by the CA and name the URL's host (tonic takes the name from the URL).
+    fn client_config(&self) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .identity(self.identity.clone())
+            .ca_certificate(self.ca.clone())
+            .timeout(TLS_HANDSHAKE_TIMEOUT)
+    }
+}
+
+/// A lazily connecting channel to `url`. With `tls`, the channel is mutual TLS and an `http://` URL
+/// is dialled as `https://` (a TLS server refuses h2c anyway, and the k8s URLs stay one spelling).
+pub fn grpc_channel(
+    url: &str,
+    tls: Option<&GrpcTls>,
+) -> Result<tonic::transport::Channel, BoxError> {
+    let url = match (tls, url.strip_prefix("http://")) {
+        (Some(_), Some(rest)) => format!("https://{rest}"),
+        _ => url.to_owned(),
+    };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url)?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30));
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.client_config())?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 /// Runs `round` now and then every `period` until shutdown: housekeeping such as purging rows past
@@ -270,9 +346,26 @@ impl Running {
 /// Connects, migrates and starts `services`; returns once they are started.
 pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Running, BoxError> {
     let namespace = Namespace::new(&settings.namespace)?;
-    let pool =
-        joule_store::connect(&settings.database_url, settings.database_max_connections).await?;
-    let bus = Bus::connect(&settings.nats_url, namespace)
+    let grpc_tls = GrpcTls::from_settings(&settings)?.map(Arc::new);
+    // Built first so that unusable certificates stop the process before anything starts.
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &grpc_tls {
+        server = server
+            .tls_config(tls.server_config())
+            .map_err(|e| format!("gRPC TLS (JOULE_GRPC_TLS_*): {e}"))?;
+        // The client side parses the same files: check it here too, not at the first call.
+        grpc_channel("https://localhost", Some(tls))?;
+    }
+    let pool = joule_store::connect(
+        settings.database_url.expose(),
+        settings.database_max_connections,
+    )
+    .await?;
+    let nats_user = (!settings.nats_user.is_empty()).then(|| NatsUser {
+        name: &settings.nats_user,
+        password: settings.nats_password.expose(),
+    });
+    let bus = Bus::connect_as(&settings.nats_url, namespace, nats_user)
         .await?
         .with_retry(RetryPolicy {
             max_attempts: settings.consumer_max_attempts,
@@ -287,6 +380,22 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
         .await
         .map_err(|e| format!("cannot bind gRPC on {}: {e}", settings.grpc_addr))?;
     let grpc_addr = grpc_listener.local_addr()?;
+    if grpc_tls.is_none() && !grpc_addr.ip().is_loopback() {
+        if !settings.grpc_insecure {
+            return Err(format!(
+                "gRPC on {grpc_addr} without TLS: any host that reaches it could call every \
+                 service. Set JOULE_GRPC_TLS_CERT, JOULE_GRPC_TLS_KEY and JOULE_GRPC_TLS_CA \
+                 (`joule certs dev` makes development ones), bind a loopback address, or set \
+                 JOULE_GRPC_INSECURE=true"
+            )
+            .into());
+        }
+        tracing::warn!(
+            %grpc_addr,
+            "INSECURE: gRPC listens on a non-loopback address without TLS (JOULE_GRPC_INSECURE=true); \
+             anyone who reaches it can call every service"
+        );
+    }
     addrs
         .lock()
         .expect("addrs lock")
@@ -299,6 +408,7 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
         shutdown: shutdown.clone(),
         addrs: addrs.clone(),
         grpc_addr: Some(grpc_addr),
+        grpc_tls: grpc_tls.clone(),
     };
 
     let mut tasks = Vec::new();
@@ -329,9 +439,9 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
     )
     .add_service(health_service);
     let grpc_shutdown = shutdown.clone();
-    tracing::info!(%grpc_addr, "gRPC listening");
+    tracing::info!(%grpc_addr, mtls = grpc_tls.is_some(), "gRPC listening");
     tasks.push(Task::new("grpc", async move {
-        tonic::transport::Server::builder()
+        server
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 tokio_stream_listener(grpc_listener),

@@ -2,6 +2,16 @@
 //! unique NATS namespace, and dropping the [`TestEnv`] removes exactly those (never anything it did
 //! not create). `JOULE_TEST_DATABASE_URL` (an admin connection, default the local `postgres`
 //! database) and `JOULE_TEST_NATS_URL` point it elsewhere.
+//!
+//! For the internal plane (ADR 028): [`NatsServer`] starts a private `nats-server` with a
+//! configuration of its own (the users and permissions of `deploy/nats/joule.conf`), and
+//! [`TestPki`] makes gRPC certificates.
+
+mod nats;
+mod pki;
+
+pub use nats::{NatsServer, deploy_nats_dir, dev_nats_password};
+pub use pki::TestPki;
 
 use joule_bus::{Bus, Namespace};
 use joule_config::Settings;
@@ -44,14 +54,14 @@ impl TestEnv {
     /// Settings pointing at this environment, with every listener on port 0.
     pub fn settings(&self) -> Settings {
         Settings {
-            database_url: self.database_url.clone(),
+            database_url: self.database_url.clone().into(),
             database_max_connections: 20,
             nats_url: self.nats_url.clone(),
             namespace: self.namespace.clone(),
             api_addr: "127.0.0.1:0".into(),
             ocpp_addr: "127.0.0.1:0".into(),
             grpc_addr: "127.0.0.1:0".into(),
-            admin_token: "test-admin-token".into(),
+            admin_token: "joule-test-admin-token-5c8e2a9f41b7d3".into(),
             heartbeat_interval_secs: 60,
             shutdown_grace_secs: 5,
             ..Settings::default()

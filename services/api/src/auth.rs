@@ -12,9 +12,17 @@ use subtle::ConstantTimeEq;
 
 use crate::problem::ApiError;
 
+/// Why the api refuses to start with the configured admin token.
 #[derive(Debug, thiserror::Error)]
-#[error("JOULE_ADMIN_TOKEN must be set: the api refuses to start without an admin token")]
-pub struct MissingAdminToken;
+pub enum AdminTokenError {
+    #[error("JOULE_ADMIN_TOKEN must be set: the api refuses to start without an admin token")]
+    Missing,
+    /// The reason names lengths only, never the token.
+    #[error(
+        "JOULE_ADMIN_TOKEN is too weak: {0}. Use a random one, for example `openssl rand -hex 32`"
+    )]
+    Weak(String),
+}
 
 /// Who may call the API and for which tenant.
 #[derive(Clone)]
@@ -38,9 +46,12 @@ pub struct Caller {
 }
 
 impl Authenticator {
-    pub fn new(admin_token: &str, admin_tenant: TenantId) -> Result<Self, MissingAdminToken> {
+    pub fn new(admin_token: &str, admin_tenant: TenantId) -> Result<Self, AdminTokenError> {
         if admin_token.trim().is_empty() {
-            return Err(MissingAdminToken);
+            return Err(AdminTokenError::Missing);
+        }
+        if let Some(reason) = joule_config::admin_token_weakness(admin_token) {
+            return Err(AdminTokenError::Weak(reason));
         }
         Ok(Self {
             admin_digest: digest(admin_token),
@@ -94,28 +105,56 @@ mod tests {
     use super::*;
 
     fn auth() -> Authenticator {
-        Authenticator::new("s3cret", TenantId::default_tenant()).unwrap()
+        Authenticator::new("s3cret-9f4c1e7a2b6d8e0f5a", TenantId::default_tenant()).unwrap()
     }
 
     #[test]
     fn accepts_only_the_admin_token() {
         assert_eq!(
-            auth().authenticate(Some("Bearer s3cret")).unwrap().tenant,
+            auth()
+                .authenticate(Some("Bearer s3cret-9f4c1e7a2b6d8e0f5a"))
+                .unwrap()
+                .tenant,
             TenantId::default_tenant()
         );
-        assert!(auth().authenticate(Some("bearer s3cret")).is_ok());
+        assert!(
+            auth()
+                .authenticate(Some("bearer s3cret-9f4c1e7a2b6d8e0f5a"))
+                .is_ok()
+        );
         assert!(auth().authenticate(Some("Bearer s3cre")).is_err());
-        assert!(auth().authenticate(Some("Bearer s3cret2")).is_err());
-        assert!(auth().authenticate(Some("Basic s3cret")).is_err());
+        assert!(
+            auth()
+                .authenticate(Some("Bearer s3cret-9f4c1e7a2b6d8e0f5a2"))
+                .is_err()
+        );
+        assert!(
+            auth()
+                .authenticate(Some("Basic s3cret-9f4c1e7a2b6d8e0f5a"))
+                .is_err()
+        );
         assert!(auth().authenticate(Some("Bearer ")).is_err());
-        assert!(auth().authenticate(Some("s3cret")).is_err());
+        assert!(
+            auth()
+                .authenticate(Some("s3cret-9f4c1e7a2b6d8e0f5a"))
+                .is_err()
+        );
         assert!(auth().authenticate(None).is_err());
     }
 
     #[test]
-    fn refuses_an_empty_admin_token_and_never_shows_it() {
+    fn refuses_an_empty_or_weak_admin_token_and_never_shows_it() {
         assert!(Authenticator::new("", TenantId::default_tenant()).is_err());
         assert!(Authenticator::new("  ", TenantId::default_tenant()).is_err());
-        assert!(!format!("{:?}", auth()).contains("s3cret"));
+        for weak in [
+            "demo-admin-token",
+            "test-admin-token",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            let error = Authenticator::new(weak, TenantId::default_tenant()).unwrap_err();
+            assert!(matches!(error, AdminTokenError::Weak(_)), "{weak}");
+            assert!(!error.to_string().contains(weak), "{error}");
+        }
+        assert!(!format!("{:?}", auth()).contains("s3cret-9f4c1e7a2b6d8e0f5a"));
     }
 }

@@ -35,7 +35,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         .tenant
         .parse()
         .map_err(|e| format!("JOULE_TENANT {:?}: {e}", ctx.settings.tenant))?;
-    let auth = auth::Authenticator::new(&ctx.settings.admin_token, tenant)?;
+    let auth = auth::Authenticator::new(ctx.settings.admin_token.expose(), tenant)?;
     joule_store::migrate(&ctx.pool, read::SCHEMA, read::MIGRATIONS).await?;
 
     let registry = routes::Registry {

@@ -61,13 +61,10 @@ async fn main() {
     // A database on this host is reached without TLS (`joule_store::connect`), as a deployment next
     // to its database is; `BENCH_DB_TLS=1` measures with TLS (sqlx's `prefer`) instead.
     let tls = std::env::var("BENCH_DB_TLS").is_ok_and(|v| v == "1");
-    if tls && !settings.database_url.contains("sslmode=") {
-        let sep = if settings.database_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        settings.database_url = format!("{}{sep}sslmode=prefer", settings.database_url);
+    let url = settings.database_url.expose().to_owned();
+    if tls && !url.contains("sslmode=") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        settings.database_url = format!("{url}{sep}sslmode=prefer").into();
     }
     // `BENCH_DB_SOCKET=/var/run/postgresql` reaches the same server through its Unix socket instead
     // of TCP on loopback, as a service deployed on the database's host can.
@@ -75,7 +72,8 @@ async fn main() {
         .ok()
         .filter(|v| !v.is_empty());
     if let Some(dir) = &socket {
-        settings.database_url = format!("postgres:///{}?host={dir}&user=postgres", env.database);
+        settings.database_url =
+            format!("postgres:///{}?host={dir}&user=postgres", env.database).into();
     }
     let running = joule_runtime::spawn(settings, &[joule_payments::SERVICE])
         .await

@@ -508,7 +508,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     if !settings.payments_stripe_secret_key.is_empty() {
         let stripe = provider::stripe::Stripe::new(
             &settings.payments_stripe_api_base,
-            &settings.payments_stripe_secret_key,
+            settings.payments_stripe_secret_key.expose(),
             Duration::from_secs(settings.payments_provider_timeout_secs.max(1)),
         )?;
         providers = providers.with(ProviderKind::Stripe, Arc::new(stripe));
@@ -646,7 +646,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             engine: engine.clone(),
             pool: ctx.pool.clone(),
             schema: SCHEMA.into(),
-            secret: settings.payments_stripe_webhook_secret.clone(),
+            secret: settings.payments_stripe_webhook_secret.expose().to_owned(),
             default_tenant: default_tenant.clone(),
         });
         let shutdown = ctx.shutdown.clone();

@@ -61,7 +61,7 @@ async fn unknown_routes_and_methods_are_problems() {
 async fn the_api_refuses_to_start_without_an_admin_token() {
     let env = joule_testkit::TestEnv::new().await;
     let mut settings = env.settings();
-    settings.admin_token = String::new();
+    settings.admin_token = Default::default();
     let error = match joule_runtime::spawn(settings, &[joule_api::SERVICE]).await {
         Ok(running) => {
             running.shutdown.cancel();
@@ -70,4 +70,20 @@ async fn the_api_refuses_to_start_without_an_admin_token() {
         Err(e) => e.to_string(),
     };
     assert!(error.contains("JOULE_ADMIN_TOKEN must be set"), "{error}");
+}
+
+#[tokio::test]
+async fn the_api_refuses_to_start_with_a_weak_admin_token() {
+    let env = joule_testkit::TestEnv::new().await;
+    let mut settings = env.settings();
+    settings.admin_token = "demo-admin-token".into();
+    let error = match joule_runtime::spawn(settings, &[joule_api::SERVICE]).await {
+        Ok(running) => {
+            running.shutdown.cancel();
+            panic!("started with a weak admin token");
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("JOULE_ADMIN_TOKEN is too weak"), "{error}");
+    assert!(!error.contains("demo-admin-token"), "{error}");
 }

@@ -56,7 +56,7 @@ impl App {
     async fn spawn_with(services: &[ServiceDef]) -> App {
         let env = TestEnv::new().await;
         let settings = env.settings();
-        let token = settings.admin_token.clone();
+        let token = settings.admin_token.expose().to_owned();
         let running = joule_runtime::spawn(settings, services)
             .await
             .expect("services start");
