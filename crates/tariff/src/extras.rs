@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::breakdown::{ExtraKind, ExtraLine, PricedSession};
 use crate::engine::round_up;
 use crate::error::PricingError;
+use crate::limits;
 use crate::model::{Dimension, IdleFee, Tariff};
 use crate::usage::SessionUsage;
 
@@ -93,24 +94,52 @@ pub fn quote(
     request: &QuoteRequest,
     time_zone: Tz,
 ) -> Result<PricedSession, PricingError> {
+    let invalid = |m: &str| PricingError::InvalidQuote(m.to_owned());
     if request.power_kw <= Decimal::ZERO {
-        return Err(PricingError::InvalidQuote(
-            "power_kw must be greater than 0".into(),
-        ));
+        return Err(invalid("power_kw must be greater than 0"));
+    }
+    if request.power_kw > Decimal::from(limits::MAX_POWER_KW) {
+        return Err(PricingError::InvalidQuote(format!(
+            "power_kw must be at most {} kW",
+            limits::MAX_POWER_KW
+        )));
     }
     if request.energy_kwh < Decimal::ZERO {
-        return Err(PricingError::InvalidQuote(
-            "energy_kwh must not be negative".into(),
-        ));
+        return Err(invalid("energy_kwh must not be negative"));
     }
-    // Whole nanoseconds, rounded up so the energy is delivered within the charging time.
-    let nanos =
-        (request.energy_kwh / request.power_kw * SECONDS_PER_HOUR * Decimal::from(1_000_000_000))
-            .ceil();
-    let nanos = i64::try_from(nanos)
-        .map_err(|_| PricingError::InvalidQuote("the charge would take too long".into()))?;
-    let charging_end = request.start + TimeDelta::nanoseconds(nanos);
-    let end = charging_end + TimeDelta::minutes(i64::from(request.parking_minutes));
+    if request.energy_kwh > Decimal::from(limits::MAX_KWH) {
+        return Err(PricingError::InvalidQuote(format!(
+            "energy_kwh must be at most {} kWh",
+            limits::MAX_KWH
+        )));
+    }
+    // Whole nanoseconds, rounded up so the energy is delivered within the charging time. Checked:
+    // a tiny power makes the charge take longer than any session.
+    let too_long = || {
+        PricingError::InvalidQuote(format!(
+            "the session would last more than {} days",
+            limits::MAX_SESSION_SECONDS / 86_400
+        ))
+    };
+    let nanos = request
+        .energy_kwh
+        .checked_div(request.power_kw)
+        .and_then(|h| h.checked_mul(SECONDS_PER_HOUR))
+        .and_then(|s| s.checked_mul(Decimal::from(1_000_000_000)))
+        .map(|n| n.ceil())
+        .and_then(|n| i64::try_from(n).ok())
+        .ok_or_else(too_long)?;
+    let charging = TimeDelta::nanoseconds(nanos);
+    let parking = TimeDelta::minutes(i64::from(request.parking_minutes));
+    if (charging + parking).num_seconds() > limits::MAX_SESSION_SECONDS {
+        return Err(too_long());
+    }
+    let (Some(charging_end), Some(end)) = (
+        request.start.checked_add_signed(charging),
+        request.start.checked_add_signed(charging + parking),
+    ) else {
+        return Err(invalid("start is too late"));
+    };
     let usage = SessionUsage {
         start: request.start,
         end,
@@ -445,6 +474,100 @@ mod tests {
                 Tz::UTC
             )
             .is_err()
+        );
+    }
+
+    /// The largest prices Joule accepts, every dimension, with min/max_price and an idle fee.
+    const AT_THE_LIMITS: &str = r#"{ "id": "max", "currency": "EUR",
+        "min_price": { "excl_vat": 1000000, "incl_vat": 1000000 },
+        "max_price": { "excl_vat": 1000000, "incl_vat": 1000000 },
+        "elements": [
+          { "price_components": [{ "type": "ENERGY", "price": 1000000, "vat": 100, "step_size": 86400 },
+                                 { "type": "TIME", "price": 1000000, "vat": 100, "step_size": 86400 }],
+            "restrictions": { "start_time": "22:00", "end_time": "06:00", "max_kwh": 100000 } },
+          { "price_components": [{ "type": "FLAT", "price": 1000000, "vat": 100, "step_size": 1 },
+                                 { "type": "ENERGY", "price": 1000000, "vat": 100, "step_size": 1 },
+                                 { "type": "TIME", "price": 1000000, "vat": 100, "step_size": 1 },
+                                 { "type": "PARKING_TIME", "price": 1000000, "vat": 100, "step_size": 86400 }] } ],
+        "joule": { "idle_fee": { "price_per_hour": 1000000, "vat": 100, "max_price": 1000000 } } }"#;
+
+    #[test]
+    fn a_quote_at_the_largest_prices_and_the_longest_session_answers() {
+        let without_bounds = |json: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+            v.as_object_mut().unwrap().remove("min_price");
+            v.as_object_mut().unwrap().remove("max_price");
+            Tariff::from_value(&v).unwrap()
+        };
+        let bounded = Tariff::parse(AT_THE_LIMITS).unwrap();
+        let unbounded = without_bounds(AT_THE_LIMITS);
+        // 100,000 kWh at 11.5 kW: 8,695.7 h of charging, then parking up to 366 days in all.
+        let request = QuoteRequest {
+            start: t(10, 0),
+            energy_kwh: dec!(100000),
+            power_kw: dec!(11.5),
+            parking_minutes: 3_000,
+        };
+        let q = quote(&unbounded, &request, Tz::Europe__Berlin).unwrap();
+        assert!(
+            q.total_excl_vat > dec!(100000000000),
+            "{}",
+            q.total_excl_vat
+        );
+        assert_eq!(q.total_incl_vat, q.total_excl_vat * dec!(2));
+        // max_price bounds the tariff's price; the idle fee (capped on its own) comes on top.
+        let q = quote(&bounded, &request, Tz::Europe__Berlin).unwrap();
+        assert_eq!(q.tariff_total(), (dec!(1000000), dec!(1000000)));
+        assert_eq!(q.total_excl_vat, dec!(2000000));
+
+        let refused = |energy_kwh, power_kw, parking_minutes| {
+            quote(
+                &bounded,
+                &QuoteRequest {
+                    start: t(10, 0),
+                    energy_kwh,
+                    power_kw,
+                    parking_minutes,
+                },
+                Tz::UTC,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            refused(dec!(100000), dec!(11), 0),
+            "quote: the session would last more than 366 days"
+        );
+        assert_eq!(
+            refused(dec!(30), dec!(50), u32::MAX),
+            "quote: the session would last more than 366 days"
+        );
+        assert_eq!(
+            refused(dec!(100000), Decimal::new(1, 28), 0),
+            "quote: the session would last more than 366 days"
+        );
+        assert_eq!(
+            refused(Decimal::MAX, dec!(50), 0),
+            "quote: energy_kwh must be at most 100000 kWh"
+        );
+        assert_eq!(
+            refused(dec!(30), dec!(10001), 0),
+            "quote: power_kw must be at most 10000 kW"
+        );
+        assert_eq!(
+            quote(
+                &bounded,
+                &QuoteRequest {
+                    start: DateTime::<Utc>::MAX_UTC,
+                    energy_kwh: dec!(30),
+                    power_kw: dec!(50),
+                    parking_minutes: 0,
+                },
+                Tz::UTC,
+            )
+            .unwrap_err()
+            .to_string(),
+            "quote: start is too late"
         );
     }
 
