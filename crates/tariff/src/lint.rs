@@ -350,8 +350,13 @@ pub fn lint(tariff: &Tariff) -> Vec<Finding> {
                 kind,
                 "elements".into(),
                 format!(
-                    "no element prices {dimension} {}{when} (local time): {costs}",
-                    gap.windows
+                    "no element prices {dimension} {}{}{when}: {costs}",
+                    gap.windows,
+                    if gap.windows == "at any time" {
+                        ""
+                    } else {
+                        " (local time)"
+                    }
                 ),
             );
         }
