@@ -21,6 +21,13 @@ const MINUTES_PER_DAY: u16 = 24 * 60;
 /// Beyond this many cells of the non-clock restrictions the tariff is not analysed (no finding).
 const MAX_CELLS: usize = 4096;
 
+/// A piece of the week: (weekday from Monday = 0, start minute, end minute), local time.
+type Segment = (u32, u16, u16);
+/// The segments in which no element prices the dimension.
+type Uncovered = BTreeSet<Segment>;
+/// Minutes of a day, start inclusive, end exclusive.
+type Span = (u16, u16);
+
 /// A gap: the windows in which no element prices the dimension, and the condition (empty: always).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Gap {
@@ -184,7 +191,7 @@ pub(crate) fn gaps(tariff: &Tariff, dimension: Dimension) -> Vec<Gap> {
     }
 
     // For each cell: the uncovered (weekday from Monday, start minute, end minute) segments.
-    let mut by_cell: Vec<(String, BTreeSet<(u32, u16, u16)>)> = Vec::new();
+    let mut by_cell: Vec<(String, Uncovered)> = Vec::new();
     let mut index = [0usize; 4];
     let epoch = DateTime::<Utc>::UNIX_EPOCH;
     for d in 0..dates.cells() {
@@ -252,7 +259,7 @@ pub(crate) fn gaps(tariff: &Tariff, dimension: Dimension) -> Vec<Gap> {
     }
 
     // Cells with the same gap are reported together; a gap of every cell needs no condition.
-    let mut groups: Vec<(BTreeSet<(u32, u16, u16)>, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(Uncovered, Vec<String>)> = Vec::new();
     for (condition, uncovered) in &by_cell {
         if uncovered.is_empty() {
             continue;
@@ -289,9 +296,9 @@ pub(crate) fn gaps(tariff: &Tariff, dimension: Dimension) -> Vec<Gap> {
 }
 
 /// `Mon-Fri 00:00-06:00, Sat-Sun all day` from the uncovered segments.
-fn windows(uncovered: &BTreeSet<(u32, u16, u16)>) -> String {
+fn windows(uncovered: &Uncovered) -> String {
     // Per weekday, the segments joined where they touch.
-    let mut days: Vec<Vec<(u16, u16)>> = vec![Vec::new(); 7];
+    let mut days: Vec<Vec<Span>> = vec![Vec::new(); 7];
     for &(day, from, to) in uncovered {
         let spans = &mut days[day as usize];
         match spans.last_mut() {
@@ -303,7 +310,7 @@ fn windows(uncovered: &BTreeSet<(u32, u16, u16)>) -> String {
         return "at any time".into();
     }
     // Weekdays with the same spans, in order of their first day.
-    let mut groups: Vec<(Vec<(u16, u16)>, Vec<u32>)> = Vec::new();
+    let mut groups: Vec<(Vec<Span>, Vec<u32>)> = Vec::new();
     for (day, spans) in days.into_iter().enumerate() {
         if spans.is_empty() {
             continue;
