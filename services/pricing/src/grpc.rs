@@ -30,6 +30,9 @@ use crate::tariff::{Identity, Party, Scope, Tariff, TariffCommand, TariffError};
 /// the OCPI identity already.
 pub const EXISTING_TARIFF: &str = "joule-existing-tariff-id";
 
+/// How an ALREADY_EXISTS answer to `CreateTariff` for a tariff in use ends.
+pub const PUBLISH_INSTEAD: &str = "publish a new version of it instead";
+
 pub struct TariffGrpc {
     pub pool: PgPool,
     pub cqrs: Arc<PostgresCqrs<Tariff>>,
@@ -195,13 +198,16 @@ impl TariffGrpc {
     /// ALREADY_EXISTS for a second tariff with `identity`, naming the existing one (also in the
     /// `joule-existing-tariff-id` metadata, for callers that link to it).
     async fn duplicate(&self, identity: &Identity, existing: &str) -> Status {
-        let retired = match read::retired_at(&self.pool, existing).await {
-            Ok(Some(at)) => format!(" (retired at {})", at.to_rfc3339()),
-            Ok(None) => String::new(),
+        let then = match read::retired_at(&self.pool, existing).await {
+            Ok(Some(at)) => format!(
+                ", retired at {}; a retired tariff takes no new versions: give the new one another OCPI id",
+                at.to_rfc3339()
+            ),
+            Ok(None) => format!("; {PUBLISH_INSTEAD}"),
             Err(e) => return store_unavailable(e),
         };
         let mut status = Status::already_exists(format!(
-            "a tariff with OCPI identity {identity} (country_code, party_id, id) already exists: {existing}{retired}; publish a new version of it instead"
+            "a tariff with OCPI identity {identity} (country_code, party_id, id) already exists: {existing}{then}"
         ));
         if let Ok(value) = existing.parse() {
             status.metadata_mut().insert(EXISTING_TARIFF, value);

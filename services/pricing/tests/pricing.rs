@@ -693,7 +693,10 @@ async fn one_tariff_per_ocpi_identity_even_when_created_concurrently() {
         .expect_err("retired, not free");
     assert_eq!(existing_tariff(&status), id);
     assert!(
-        status.message().contains(" (retired at "),
+        status.message().contains(", retired at ")
+            && status
+                .message()
+                .ends_with("give the new one another OCPI id"),
         "{}",
         status.message()
     );

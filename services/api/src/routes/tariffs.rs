@@ -18,6 +18,8 @@ use crate::problem::{ApiError, Validator};
 /// The gRPC metadata in which pricing names the tariff that has an OCPI identity already
 /// (`joule_pricing::grpc::EXISTING_TARIFF`; the API does not link the pricing crate).
 const EXISTING_TARIFF: &str = "joule-existing-tariff-id";
+/// How pricing's ALREADY_EXISTS message ends for a tariff in use (`joule_pricing::grpc::PUBLISH_INSTEAD`).
+const PUBLISH_INSTEAD: &str = "publish a new version of it instead";
 
 #[derive(Debug, PartialEq, Serialize)]
 pub struct TariffView {
@@ -83,17 +85,20 @@ pub async fn create_tariff(
         .create_tariff(request)
         .await
         .map_err(|status| match existing_tariff(&status) {
-            Some(existing) => ApiError::AlreadyExists {
-                detail: format!(
-                    "{}; the existing tariff is /v1/tariffs/{existing}: publish a new version of it with POST /v1/tariffs/{existing}/versions",
-                    status
-                        .message()
-                        .split("; publish")
-                        .next()
-                        .unwrap_or_default()
-                ),
-                existing: format!("/v1/tariffs/{existing}"),
-            },
+            Some(existing) => {
+                let url = format!("/v1/tariffs/{existing}");
+                // Pricing's advice in REST terms: a tariff in use takes a new version.
+                let detail = match status.message().strip_suffix(PUBLISH_INSTEAD) {
+                    Some(head) => format!(
+                        "{head}publish a new version of it with POST {url}/versions instead"
+                    ),
+                    None => status.message().to_owned(),
+                };
+                ApiError::AlreadyExists {
+                    detail,
+                    existing: url,
+                }
+            }
             None => ApiError::upstream("pricing")(status),
         })?;
     let view = tariff_view(tariff.into_inner())?;

@@ -362,10 +362,10 @@ async fn a_second_tariff_with_the_same_ocpi_identity_is_a_conflict_naming_the_fi
         assert_eq!(reply.body["existing"], url.as_str(), "{}", reply.body);
         let detail = reply.body["detail"].as_str().unwrap();
         assert!(
-            detail.starts_with("a tariff with OCPI identity DE*JOU*AC-STANDARD (country_code, party_id, id) already exists")
-                && detail.ends_with(&format!(
-                    "the existing tariff is {url}: publish a new version of it with POST {url}/versions"
-                )),
+            detail
+                == format!(
+                    "a tariff with OCPI identity DE*JOU*AC-STANDARD (country_code, party_id, id) already exists: {id}; publish a new version of it with POST {url}/versions instead"
+                ),
             "{detail}"
         );
     }
@@ -426,13 +426,13 @@ async fn a_retired_tariff_says_so_when_read() {
     let reply = app.post("/v1/tariffs", &ocpi_tariff()).await;
     reply.problem(StatusCode::CONFLICT);
     assert_eq!(reply.body["existing"], url.as_str());
+    let detail = reply.body["detail"].as_str().unwrap();
     assert!(
-        reply.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("(retired at "),
-        "{}",
-        reply.body
+        detail.contains(", retired at ")
+            && detail.ends_with(
+                "a retired tariff takes no new versions: give the new one another OCPI id"
+            ),
+        "{detail}"
     );
 }
 
