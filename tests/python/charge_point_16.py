@@ -4,11 +4,15 @@ as one JSON object on stdout.
 
 usage: charge_point_16.py URL CHARGE_POINT_ID ID_TAG METER_START_WH METER_STOP_WH MINUTES
        [--duplicate-stop] [--malformed-frame] [--hours-ago H] [--kwh-as-wh] [--password PW]
+       [--stop-transaction-id ID] [--no-stop]
 
 --hours-ago H  the session happened H hours ago while the charger was offline: its messages carry
                past timestamps and are sent now
 --kwh-as-wh    meter values (MeterValues and transactionData) are sent in kWh but labelled Wh
 --password PW  HTTP Basic auth (security profile 1) with user = charge point id
+--stop-transaction-id ID  the StopTransaction carries ID (e.g. -1, as a charger whose start was never
+               confirmed) instead of the transaction id the CSMS gave
+--no-stop      the charger goes away after its meter values: no StopTransaction
 """
 
 import argparse
@@ -73,11 +77,12 @@ async def run(args) -> dict:
                 {"value": "11000", "measurand": "Power.Active.Import", "unit": "W", "context": "Sample.Periodic"},
             ],
         }]))
-        stops = 2 if args.duplicate_stop else 1
+        stops = 0 if args.no_stop else 2 if args.duplicate_stop else 1
+        stop_id = tx if args.stop_transaction_id is None else args.stop_transaction_id
         for _ in range(stops):
             end_value = str(args.meter_stop / 1000) if args.kwh_as_wh else str(args.meter_stop)
             stop = await cp.call(call.StopTransaction(
-                meter_stop=args.meter_stop, timestamp=iso(stop_time), transaction_id=tx, id_tag=args.id_tag,
+                meter_stop=args.meter_stop, timestamp=iso(stop_time), transaction_id=stop_id, id_tag=args.id_tag,
                 reason="Local", transaction_data=[{"timestamp": iso(stop_time), "sampled_value": [
                     {"value": end_value, "measurand": "Energy.Active.Import.Register", "unit": "Wh",
                      "context": "Transaction.End"}]}]))
@@ -99,6 +104,8 @@ def main() -> int:
     parser.add_argument("--hours-ago", type=float, default=0)
     parser.add_argument("--kwh-as-wh", action="store_true")
     parser.add_argument("--password")
+    parser.add_argument("--stop-transaction-id", type=int)
+    parser.add_argument("--no-stop", action="store_true")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))))
     return 0

@@ -5,22 +5,28 @@
 //! - [`Domain`] lists the streams, one per domain, with their subject roots.
 //! - [`Bus::publish`] is durable (it waits for the JetStream ack) and de-duplicated (`Nats-Msg-Id`).
 //! - [`Bus::run_consumer`] drives a durable pull consumer through an idempotent [`Handler`], in order,
-//!   retrying transient failures in place and acknowledging only after the handler succeeded.
+//!   retrying transient failures in place and acknowledging only after the handler succeeded. A
+//!   message the handler cannot process (it panics on every attempt, rejects it, or it is not an
+//!   envelope) is parked in the `<NS>_DEADLETTER` stream and the consumer goes on ([`deadletter`],
+//!   ADR 022).
 //!
 //! The bus does not know what the events mean; that is the services' business.
 
+mod consumer;
+pub mod deadletter;
 mod envelope;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
-use futures::StreamExt;
+use async_nats::jetstream::{self, stream};
 pub use futures::future::BoxFuture;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
+pub use deadletter::{
+    DeadLetter, DeadLetterEntry, DeadLetterStatus, OnPark, ParkReason, ReplayOutcome,
+};
 pub use envelope::{EventMeta, Received, decode_payload, envelope};
 pub use joule_proto::v1::Envelope;
 
@@ -88,6 +94,11 @@ impl Namespace {
     /// The stream name for a domain: `<NAMESPACE>_<DOMAIN>` (stream names cannot hold '.').
     pub fn stream_name(&self, domain: Domain) -> String {
         format!("{}_{}", self.0.to_uppercase(), domain.stream_suffix())
+    }
+
+    /// The dead-letter stream: `<NAMESPACE>_DEADLETTER`, subjects `<ns>.deadletter.>`.
+    pub fn deadletter_stream(&self) -> String {
+        format!("{}_DEADLETTER", self.0.to_uppercase())
     }
 }
 
@@ -186,14 +197,24 @@ pub struct Published {
     pub duplicate: bool,
 }
 
+/// A message as stored in a stream, undecoded.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    pub sequence: u64,
+    pub subject: String,
+    pub headers: HashMap<String, String>,
+    pub payload: bytes::Bytes,
+}
+
 /// Why a handler did not finish a message.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Infrastructure trouble (database down, conflict): the same message is retried in place.
+    /// Infrastructure trouble (database down, conflict): the same message is retried in place, with
+    /// backoff, for as long as it takes. It is never parked: an outage would park every message.
     #[error("transient: {0}")]
     Transient(String),
-    /// The message can never be processed (undecodable, violates the contract): it is logged and
-    /// terminated so the consumer moves on; it stays in the stream for inspection.
+    /// The message can never be processed (undecodable, violates the contract): it is parked in the
+    /// dead-letter stream at once and the consumer moves on.
     #[error("rejected: {0}")]
     Rejected(String),
 }
@@ -206,6 +227,34 @@ pub trait Handler: Send + Sync + 'static {
     fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>>;
 }
 
+/// A shared handler, so a restarted consumer task runs the same one.
+impl<H: Handler> Handler for Arc<H> {
+    fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
+        (**self).handle(message)
+    }
+}
+
+/// How a consumer retries a message before parking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Handler attempts on a message that panics before it is parked (at least 1). A transient
+    /// failure is retried without this bound (and logged at error level once it is reached).
+    pub max_attempts: u32,
+    /// The first wait between attempts; it doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
 /// A durable consumer's identity and what it reads.
 #[derive(Debug, Clone)]
 pub struct ConsumerSpec {
@@ -214,6 +263,8 @@ pub struct ConsumerSpec {
     pub durable: String,
     /// Subject filter relative to the namespace, for example `session.*.completed`; `None` reads all.
     pub filter: Option<String>,
+    /// What a parked message means for the messages after it (ADR 022).
+    pub on_park: OnPark,
 }
 
 /// A connection to NATS JetStream within one namespace.
@@ -222,6 +273,7 @@ pub struct Bus {
     client: async_nats::Client,
     js: jetstream::Context,
     namespace: Namespace,
+    retry: RetryPolicy,
 }
 
 impl Bus {
@@ -239,7 +291,21 @@ impl Bus {
             client,
             js,
             namespace,
+            retry: RetryPolicy::default(),
         })
+    }
+
+    /// The same connection with consumers retrying by `retry`.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = RetryPolicy {
+            max_attempts: retry.max_attempts.max(1),
+            ..retry
+        };
+        self
+    }
+
+    pub fn retry(&self) -> RetryPolicy {
+        self.retry
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -250,15 +316,25 @@ impl Bus {
         &self.client
     }
 
+    /// The namespace's stream names: one per domain, and the dead-letter stream.
+    fn stream_names(&self) -> Vec<(String, &'static str)> {
+        let mut names: Vec<_> = Domain::ALL
+            .into_iter()
+            .map(|d| (self.namespace.stream_name(d), d.subject_root()))
+            .collect();
+        names.push((
+            self.namespace.deadletter_stream(),
+            deadletter::DEADLETTER_ROOT,
+        ));
+        names
+    }
+
     /// Creates the namespace's streams that do not exist yet. Safe to call from every replica.
     pub async fn ensure_streams(&self) -> Result<(), BusError> {
-        for domain in Domain::ALL {
+        for (name, root) in self.stream_names() {
             let config = stream::Config {
-                name: self.namespace.stream_name(domain),
-                subjects: vec![
-                    self.namespace
-                        .subject(&format!("{}.>", domain.subject_root())),
-                ],
+                name,
+                subjects: vec![self.namespace.subject(&format!("{root}.>"))],
                 storage: stream::StorageType::File,
                 retention: stream::RetentionPolicy::Limits,
                 duplicate_window: DUPLICATE_WINDOW,
@@ -274,8 +350,7 @@ impl Bus {
 
     /// Deletes this namespace's streams. For tests and `joule` tooling that created the namespace.
     pub async fn delete_streams(&self) -> Result<(), BusError> {
-        for domain in Domain::ALL {
-            let name = self.namespace.stream_name(domain);
+        for (name, _) in self.stream_names() {
             match self.js.delete_stream(&name).await {
                 Err(e) if !e.to_string().contains("not found") => {
                     return Err(BusError::js("delete stream", e));
@@ -303,9 +378,26 @@ impl Bus {
         domain: Domain,
     ) -> Result<Vec<StoredMessage>, BusError> {
         use joule_proto::Message;
+        self.read_raw(&self.namespace.stream_name(domain))
+            .await?
+            .into_iter()
+            .map(|m| {
+                let envelope = Envelope::decode(m.payload.as_ref())
+                    .map_err(|e| BusError::Decode(e.to_string()))?;
+                Ok(StoredMessage {
+                    subject: m.subject,
+                    envelope,
+                    headers: m.headers,
+                })
+            })
+            .collect()
+    }
+
+    /// Every message currently stored in the stream `name`, in order.
+    pub(crate) async fn read_raw(&self, name: &str) -> Result<Vec<RawMessage>, BusError> {
         let mut stream = self
             .js
-            .get_stream(self.namespace.stream_name(domain))
+            .get_stream(name)
             .await
             .map_err(|e| BusError::js("get stream", e))?;
         let state = stream
@@ -318,8 +410,6 @@ impl Bus {
         for seq in state.first_sequence.max(1)..=state.last_sequence {
             match stream.get_raw_message(seq).await {
                 Ok(m) => {
-                    let envelope = Envelope::decode(m.payload.as_ref())
-                        .map_err(|e| BusError::Decode(e.to_string()))?;
                     let headers = m
                         .headers
                         .iter()
@@ -330,10 +420,11 @@ impl Bus {
                             )
                         })
                         .collect();
-                    out.push(StoredMessage {
+                    out.push(RawMessage {
+                        sequence: seq,
                         subject: m.subject.to_string(),
-                        envelope,
                         headers,
+                        payload: m.payload,
                     });
                 }
                 // Deleted messages leave holes in the sequence.
@@ -379,125 +470,5 @@ impl Bus {
                 duplicate: ack.duplicate,
             })
         })
-    }
-
-    /// Runs a durable pull consumer until `shutdown` fires. Messages are handled one at a time in
-    /// stream order; a message is acknowledged (and the ack confirmed) only after the handler succeeded.
-    pub async fn run_consumer<H: Handler>(
-        &self,
-        spec: ConsumerSpec,
-        handler: H,
-        shutdown: CancellationToken,
-    ) -> Result<(), BusError> {
-        let stream_name = self.namespace.stream_name(spec.domain);
-        let stream = self
-            .js
-            .get_stream(&stream_name)
-            .await
-            .map_err(|e| BusError::js("get stream", e))?;
-        let durable = format!("{}_{}", self.namespace, spec.durable);
-        let consumer: consumer::PullConsumer = stream
-            .get_or_create_consumer(
-                &durable,
-                consumer::pull::Config {
-                    durable_name: Some(durable.clone()),
-                    filter_subject: spec
-                        .filter
-                        .as_deref()
-                        .map(|f| self.namespace.subject(f))
-                        .unwrap_or_default(),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: ACK_WAIT,
-                    max_deliver: -1,
-                    max_ack_pending: 1024,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| BusError::js("create consumer", e))?;
-        // Short pull expiry and small batches: after a crash, messages the server routed to the dead
-        // process's pull request wait for `ack_wait` before redelivery, and stale pull requests keep
-        // attracting messages until they expire.
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(64)
-            .expires(PULL_EXPIRY)
-            .messages()
-            .await
-            .map_err(|e| BusError::js("pull", e))?;
-        tracing::info!(consumer = %durable, "consumer started");
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                next = messages.next() => next,
-            };
-            let message = match next {
-                None => return Err(BusError::js("pull", "message stream ended")),
-                Some(Err(e)) => {
-                    tracing::warn!(consumer = %durable, error = %e, "pull failed; continuing");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-                Some(Ok(m)) => m,
-            };
-            self.process(&durable, &handler, message, &shutdown).await;
-        }
-        tracing::info!(consumer = %durable, "consumer stopped");
-        Ok(())
-    }
-
-    async fn process<H: Handler>(
-        &self,
-        durable: &str,
-        handler: &H,
-        message: jetstream::Message,
-        shutdown: &CancellationToken,
-    ) {
-        let span = tracing::info_span!("consume", consumer = durable, subject = %message.subject);
-        if let Some(headers) = &message.headers {
-            let map = ["traceparent", "tracestate"]
-                .into_iter()
-                .filter_map(|k| Some((k.to_owned(), headers.get(k)?.as_str().to_owned())))
-                .collect();
-            joule_telemetry::set_parent_from_headers(&span, &map);
-        }
-        async {
-            let received = match Received::from_message(&message) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "undecodable envelope; terminating message");
-                    let _ = message.ack_with(jetstream::AckKind::Term).await;
-                    return;
-                }
-            };
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                match handler.handle(&received).await {
-                    Ok(()) => {
-                        if let Err(e) = message.double_ack().await {
-                            // Not confirmed: JetStream redelivers, and the handler is idempotent.
-                            tracing::warn!(error = %e, "ack not confirmed; message will be redelivered");
-                        }
-                        return;
-                    }
-                    Err(HandlerError::Rejected(reason)) => {
-                        tracing::error!(event_type = %received.envelope.event_type, event_id = %received.envelope.event_id, %reason, "message rejected; terminating");
-                        let _ = message.ack_with(jetstream::AckKind::Term).await;
-                        return;
-                    }
-                    Err(HandlerError::Transient(reason)) => {
-                        tracing::warn!(%reason, retry_in = ?backoff, "handler failed; retrying");
-                        let _ = message.ack_with(jetstream::AckKind::Progress).await;
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
-                }
-            }
-        }
-        .instrument(span)
-        .await
     }
 }

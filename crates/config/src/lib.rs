@@ -67,6 +67,9 @@ pub struct Settings {
     /// How long sessions waits for missing 2.0.1 transaction events (a seqNo gap) before it
     /// completes a session without them, flagged, in seconds.
     pub session_event_wait_secs: u64,
+    /// How long an open session may go without a message (start, meter values) before sessions
+    /// closes it from its last reading, flagged `closed_for_inactivity`, in seconds; 0 never.
+    pub session_inactivity_secs: u64,
     /// Where the api reaches the payments service; empty means this process.
     pub payments_grpc_url: String,
     /// The hold placed at session start per currency, as `EUR=50.00,GBP=40.00`, until pricing
@@ -107,6 +110,16 @@ pub struct Settings {
     pub ocpp_payment_check: bool,
     /// Gateway: how long a start waits for payments' decision, in ms (then Accepted).
     pub ocpp_payment_timeout_ms: u64,
+    /// Consumers: handler attempts on a message that panics before it is parked in the dead-letter
+    /// stream (a rejected or undecodable message is parked at once; a transient failure is retried
+    /// until it passes).
+    pub consumer_max_attempts: u32,
+    /// Consumers: the longest wait between two attempts on one message, in ms.
+    pub consumer_max_backoff_ms: u64,
+    /// Runtime: restarts of a failed task allowed within `task_restart_window_secs`; one more failure
+    /// stops the process.
+    pub task_max_restarts: u32,
+    pub task_restart_window_secs: u64,
 }
 
 impl Default for Settings {
@@ -139,6 +152,7 @@ impl Default for Settings {
             ocpp_clock_drift_secs: 300,
             max_charger_power_kw: 350,
             session_event_wait_secs: 900,
+            session_inactivity_secs: 48 * 3600,
             payments_grpc_url: String::new(),
             payments_default_holds: "EUR=50.00,USD=50.00,GBP=40.00,CHF=50.00".into(),
             payments_capture_max_attempts: 4,
@@ -156,6 +170,10 @@ impl Default for Settings {
             ocpp_total_cost_timeout_ms: 300,
             ocpp_payment_check: true,
             ocpp_payment_timeout_ms: 3000,
+            consumer_max_attempts: 5,
+            consumer_max_backoff_ms: 30_000,
+            task_max_restarts: 5,
+            task_restart_window_secs: 300,
         }
     }
 }
@@ -210,6 +228,21 @@ impl Settings {
         if self.payments_capture_max_attempts == 0 {
             return Err(ConfigError(
                 "payments_capture_max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.consumer_max_attempts == 0 {
+            return Err(ConfigError(
+                "consumer_max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.consumer_max_backoff_ms == 0 {
+            return Err(ConfigError(
+                "consumer_max_backoff_ms must be positive".into(),
+            ));
+        }
+        if self.task_restart_window_secs == 0 {
+            return Err(ConfigError(
+                "task_restart_window_secs must be positive".into(),
             ));
         }
         if self.max_charger_power_kw == 0 {

@@ -6,6 +6,7 @@
 
 pub mod energy;
 pub mod ids;
+pub mod limits;
 pub mod money;
 
 pub use energy::Energy;

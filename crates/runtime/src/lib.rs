@@ -1,20 +1,26 @@
 //! The process runtime. It owns what services share inside one process (the PostgreSQL pool, the NATS
-//! connection, the gRPC server and its `grpc.health.v1` service) and the one shutdown path: a signal or
-//! a failed task cancels every task, which then drain within the grace period.
+//! connection, the gRPC server and its `grpc.health.v1` service), the supervision of the services'
+//! tasks, and the one shutdown path: a signal or a task that cannot go on cancels every task, which
+//! then drain within the grace period.
+//!
+//! Supervision: a task that fails, panics or ends before shutdown is logged with its name. A
+//! restartable task ([`Task::restartable`], [`Context::consumer`], [`Context::relay`]) is started
+//! again after a backoff, unless it failed more than `task_max_restarts` times within
+//! `task_restart_window_secs`; a one-shot task ([`Task::new`]: listeners, writers that own a channel)
+//! cannot be, and its failure stops the process as before.
 //!
 //! A service is a [`ServiceDef`]: a name and a `start` function that returns its long-lived [`Task`]s
 //! and its gRPC routes. `joule run --all` starts every definition in one process; a service's own
 //! `main.rs` starts just one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use joule_bus::{Bus, Namespace};
+use joule_bus::{Bus, ConsumerSpec, Handler, Namespace, RetryPolicy};
 use joule_config::Settings;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -57,6 +63,29 @@ impl Context {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .connect_lazy())
+    }
+
+    /// A restartable task running the durable consumer `spec` through `handler`, named after its
+    /// durable name.
+    pub fn consumer<H: Handler>(&self, spec: ConsumerSpec, handler: H) -> Task {
+        let handler = Arc::new(handler);
+        let (bus, shutdown) = (self.bus.clone(), self.shutdown.clone());
+        Task::restartable(spec.durable.clone(), move || {
+            let (bus, spec, handler, shutdown) =
+                (bus.clone(), spec.clone(), handler.clone(), shutdown.clone());
+            async move { bus.run_consumer(spec, handler, shutdown).await }
+        })
+    }
+
+    /// A restartable task running an outbox relay.
+    pub fn relay<H: joule_store::OutboxHandler>(
+        &self,
+        name: &str,
+        relay: joule_store::Relay<H>,
+    ) -> Task {
+        let relay = Arc::new(relay);
+        let shutdown = self.shutdown.clone();
+        Task::restartable(name, move || relay.clone().run_shared(shutdown.clone()))
     }
 
     /// Binds a TCP listener and records its address under `name`.
@@ -129,13 +158,22 @@ async fn listen(addr: &str) -> std::io::Result<TcpListener> {
     }))
 }
 
-/// A named long-lived task. If it ends before shutdown, the process shuts down.
+/// A named long-lived task, supervised by the runtime (see the crate docs).
 pub struct Task {
     pub name: String,
-    future: Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>,
+    run: Run,
+}
+
+type TaskFuture = BoxFuture<'static, Result<(), BoxError>>;
+
+enum Run {
+    Once(TaskFuture),
+    Restartable(Box<dyn FnMut() -> TaskFuture + Send>),
 }
 
 impl Task {
+    /// A task that runs once: if it fails, panics or ends before shutdown, the process shuts down.
+    /// For tasks that own what cannot be made again (a bound listener, a channel's receiver).
     pub fn new<F, E>(name: impl Into<String>, future: F) -> Self
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
@@ -143,7 +181,46 @@ impl Task {
     {
         Self {
             name: name.into(),
-            future: Box::pin(async move { future.await.map_err(Into::into) }),
+            run: Run::Once(Box::pin(async move { future.await.map_err(Into::into) })),
+        }
+    }
+
+    /// A task the runtime starts again (with `start`) after it failed, panicked or ended before
+    /// shutdown, within the restart limits.
+    pub fn restartable<S, F, E>(name: impl Into<String>, mut start: S) -> Self
+    where
+        S: FnMut() -> F + Send + 'static,
+        F: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        Self {
+            name: name.into(),
+            run: Run::Restartable(Box::new(move || {
+                let future = start();
+                Box::pin(async move { future.await.map_err(Into::into) })
+            })),
+        }
+    }
+}
+
+/// When the runtime gives up restarting a task.
+#[derive(Debug, Clone, Copy)]
+pub struct RestartPolicy {
+    /// Restarts allowed within `window`; the next failure stops the process.
+    pub max_restarts: u32,
+    pub window: Duration,
+    /// The wait before the first restart; it doubles with each failure in the window.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl RestartPolicy {
+    fn from_settings(settings: &Settings) -> Self {
+        Self {
+            max_restarts: settings.task_max_restarts,
+            window: Duration::from_secs(settings.task_restart_window_secs),
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
         }
     }
 }
@@ -195,7 +272,13 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
     let namespace = Namespace::new(&settings.namespace)?;
     let pool =
         joule_store::connect(&settings.database_url, settings.database_max_connections).await?;
-    let bus = Bus::connect(&settings.nats_url, namespace).await?;
+    let bus = Bus::connect(&settings.nats_url, namespace)
+        .await?
+        .with_retry(RetryPolicy {
+            max_attempts: settings.consumer_max_attempts,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(settings.consumer_max_backoff_ms),
+        });
     bus.ensure_streams().await?;
 
     let shutdown = CancellationToken::new();
@@ -258,7 +341,8 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
     }));
 
     let grace = Duration::from_secs(context.settings.shutdown_grace_secs);
-    let join = tokio::spawn(supervise(tasks, shutdown.clone(), grace));
+    let policy = RestartPolicy::from_settings(&context.settings);
+    let join = tokio::spawn(supervise(tasks, shutdown.clone(), grace, policy));
     Ok(Running {
         shutdown,
         addrs,
@@ -282,24 +366,19 @@ async fn supervise(
     tasks: Vec<Task>,
     shutdown: CancellationToken,
     grace: Duration,
+    policy: RestartPolicy,
 ) -> Result<(), BoxError> {
     let mut set = JoinSet::new();
     for task in tasks {
-        let name = task.name;
-        let future = task.future;
-        set.spawn(async move { (name, future.await) });
+        set.spawn(keep_running(task, shutdown.clone(), policy));
     }
     let mut failure: Option<String> = None;
-    let mut record = |joined: Result<(String, Result<(), BoxError>), tokio::task::JoinError>,
+    let mut record = |joined: Result<Result<(), String>, tokio::task::JoinError>,
                       shutdown: &CancellationToken| {
         let msg = match joined {
-            Ok((name, Ok(()))) if shutdown.is_cancelled() => {
-                tracing::debug!(task = %name, "task stopped");
-                return;
-            }
-            Ok((name, Ok(()))) => format!("task {name} ended unexpectedly"),
-            Ok((name, Err(e))) => format!("task {name} failed: {e}"),
-            Err(e) => format!("task panicked: {e}"),
+            Ok(Ok(())) => return,
+            Ok(Err(msg)) => msg,
+            Err(e) => format!("a task supervisor stopped: {e}"),
         };
         tracing::error!("{msg}");
         failure.get_or_insert(msg);
@@ -322,6 +401,94 @@ async fn supervise(
     match failure {
         Some(msg) => Err(msg.into()),
         None => Ok(()),
+    }
+}
+
+/// Runs `task` until shutdown, restarting a restartable one within `policy`. `Err` when the task
+/// cannot go on, which stops the process.
+async fn keep_running(
+    task: Task,
+    shutdown: CancellationToken,
+    policy: RestartPolicy,
+) -> Result<(), String> {
+    let name = task.name;
+    let mut start = match task.run {
+        Run::Once(future) => return run_once(&name, future, &shutdown).await,
+        Run::Restartable(start) => start,
+    };
+    let mut failures: VecDeque<tokio::time::Instant> = VecDeque::new();
+    loop {
+        let error = match run_once(&name, start(), &shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(error) if shutdown.is_cancelled() => return Err(error),
+            Err(error) => error,
+        };
+        let now = tokio::time::Instant::now();
+        failures.push_back(now);
+        while failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > policy.window)
+        {
+            failures.pop_front();
+        }
+        let recent = u32::try_from(failures.len()).unwrap_or(u32::MAX);
+        if recent > policy.max_restarts {
+            return Err(format!(
+                "{error}; it failed {recent} times within {:?}, giving up",
+                policy.window
+            ));
+        }
+        let backoff = policy
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(recent.saturating_sub(1)))
+            .min(policy.max_backoff);
+        tracing::error!(task = %name, %error, failures = recent, restart_in = ?backoff, "task failed; restarting it");
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        tracing::info!(task = %name, "task restarted");
+    }
+}
+
+/// Runs one incarnation of a task on its own tokio task, so that a panic is caught and named. `Ok`
+/// only when it ended after shutdown was requested.
+async fn run_once(
+    name: &str,
+    future: TaskFuture,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    /// Aborts the spawned task when the supervisor is dropped (aborted after the drain deadline).
+    struct AbortOnDrop(tokio::task::JoinHandle<Result<(), BoxError>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut handle = AbortOnDrop(tokio::spawn(future));
+    match (&mut handle.0).await {
+        Ok(Ok(())) if shutdown.is_cancelled() => {
+            tracing::debug!(task = %name, "task stopped");
+            Ok(())
+        }
+        Ok(Ok(())) => Err(format!("task {name} ended unexpectedly")),
+        Ok(Err(e)) => Err(format!("task {name} failed: {e}")),
+        Err(e) if e.is_panic() => Err(format!(
+            "task {name} panicked: {}",
+            panic_text(e.into_panic().as_ref())
+        )),
+        Err(e) => Err(format!("task {name} was cancelled: {e}")),
+    }
+}
+
+/// The text a panic was raised with.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_owned()
     }
 }
 

@@ -171,6 +171,18 @@ impl<H: OutboxHandler> Relay<H> {
 
     /// Runs until `shutdown`: waits for leadership, then relays as events are committed.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
+        self.lead(shutdown).await
+    }
+
+    /// [`Relay::run`] on a shared relay, so a supervisor can run it again after a failure.
+    pub async fn run_shared(
+        self: std::sync::Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Result<(), StoreError> {
+        self.lead(shutdown).await
+    }
+
+    async fn lead(&self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let span = tracing::info_span!("relay", schema = %self.schema);
         async {
             // A connection of its own, outside the pool: it holds the session-level advisory lock for

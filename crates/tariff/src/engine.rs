@@ -3,10 +3,12 @@
 //! For each period and each dimension the active component is the first, in list order, of the
 //! elements that have a component of that dimension and whose restrictions hold. FLAT is billed once,
 //! from the first period that has one. TIME counts charging periods, PARKING_TIME parking periods,
-//! ENERGY every period's energy. `step_size` rounds a dimension's session total up once, with the
-//! step of the component of the last period that billed that dimension, and the added volume is billed
-//! at that component's price; parking that lies wholly within the charging time step_size added is
-//! not billed again.
+//! ENERGY every period's energy. `step_size` is applied once per session to ENERGY and once to TIME
+//! and PARKING_TIME combined (OCPI 2.2.1 `mod_cdrs`, step_size): the energy total is rounded up with
+//! the step of the component of the last period that billed energy; of the two time dimensions only
+//! the one of the last period that billed time is rounded, with that period's component's step, so
+//! charging time followed by billed parking is billed as measured. The added volume is billed at
+//! that component's price.
 //! `min_price` / `max_price` then bound the totals, excl. and incl. VAT independently.
 //!
 //! [`price_periods`] takes periods from any source so that pricing a CDR's charging periods can reuse
@@ -219,6 +221,8 @@ pub(crate) fn price_periods(
     }
     // The component of the last period that billed each bucket: its step_size rounds the total.
     let mut last: [Option<ComponentRef>; 6] = [None; 6];
+    // TIME and PARKING_TIME share one rounding: the time bucket of the last period that billed time.
+    let mut last_time_based: Option<Bucket> = None;
     for (p, s) in periods.iter().zip(&selections) {
         let volumes = [
             (Bucket::Energy, s[1], p.energy_wh),
@@ -235,6 +239,9 @@ pub(crate) fn price_periods(
             {
                 add(bucket, component, volume);
                 last[bucket.index()] = Some(component);
+                if matches!(bucket, Bucket::Time | Bucket::Parking) {
+                    last_time_based = Some(bucket);
+                }
             }
         }
     }
@@ -246,15 +253,16 @@ pub(crate) fn price_periods(
             .map(|u| u.consumed)
             .sum()
     };
-    // Every billed dimension is rounded, charging time included when parking follows: the text's
-    // Complex Tariff example bills 147 charging minutes as 150 and 42 parked as 45. Parking that lies
-    // wholly within the charging time step_size added is not billed again ("Example: switching to
-    // different Tariff Element #1": the 2 minutes parked fall within the extra 5 minutes of
-    // charging). See ocpi-pricing-rules.md and the fixtures tariffs-14* and tariffs-21*.
+    // OCPI 2.2.1 `mod_cdrs`, step_size (release-2.2.1-bugfixes ca8c04c): "step_size SHALL only be
+    // taken into account once per session for ... ENERGY and once for PARKING_TIME and TIME
+    // combined"; "the charging duration is not rounded up, as it is followed by another time based
+    // period". The `mod_tariffs` examples (Complex Tariff, switching to different Tariff Element #1,
+    // switching to Free-of-Charge) round only the billable parking when billed parking follows
+    // charging. ADR 021; the fixtures tariffs-14* and tariffs-21*.
     let mut steps: [Option<u32>; 6] = [None; 6];
-    let mut round = |usages: &mut Vec<Usage>, bucket: Bucket| -> Decimal {
+    let mut round = |usages: &mut Vec<Usage>, bucket: Bucket| {
         let Some(component) = last[bucket.index()] else {
-            return Decimal::ZERO;
+            return;
         };
         let step =
             tariff.elements[component.element].price_components[component.component].step_size;
@@ -267,22 +275,12 @@ pub(crate) fn price_periods(
         {
             u.step_added = added;
         }
-        added
     };
     let mut notes = Vec::new();
     round(&mut usages, Bucket::Energy);
     round(&mut usages, Bucket::ReservationTime);
-    let time_added = round(&mut usages, Bucket::Time);
-    let parking = total(&usages, Bucket::Parking);
-    if parking > Decimal::ZERO && parking <= time_added {
-        usages.retain(|u| u.bucket != Bucket::Parking);
-        notes.push(format!(
-            "{} s of parking lie within the {} s of charging time step_size added; not billed again",
-            parking.normalize(),
-            time_added.normalize()
-        ));
-    } else {
-        round(&mut usages, Bucket::Parking);
+    if let Some(bucket) = last_time_based {
+        round(&mut usages, bucket);
     }
 
     let mut lines: Vec<PriceLine> = Vec::with_capacity(usages.len());

@@ -48,11 +48,6 @@ enum Departure {
     /// rounded. ocpi-tariffs rounds the session's total volume of a dimension, including volume no
     /// component priced.
     StepOnUnbilledVolume,
-    /// mod_tariffs, PriceComponent.step_size, "Complex Tariff example" (147 charging minutes billed
-    /// as 150 with 42 parked billed as 45) and "Example: switching to different Tariff Element #1"
-    /// (parking within the extra charging time step_size added is not billed): Joule rounds charging
-    /// time when parking follows. ocpi-tariffs rounds only parking when a session has both.
-    TimeStepWithParking,
 }
 
 impl Departure {
@@ -99,14 +94,6 @@ impl Departure {
             .any(unbilled)
         {
             out.push(Departure::StepOnUnbilledVolume);
-        }
-        let has = |d: Dimension| priced.lines.iter().any(|l| l.dimension == d);
-        let parked = priced
-            .periods
-            .iter()
-            .any(|p| p.state == joule_tariff::PeriodState::Parking);
-        if has(Dimension::Time) && parked {
-            out.push(Departure::TimeStepWithParking);
         }
         let _ = ReservationRestriction::Reservation;
         out

@@ -242,11 +242,16 @@ fn time_step_rounds_the_session_total() {
     assert_eq!(price(tariff, &u).total_excl_vat, dec!(3.3));
 }
 
-fn charging_then_parking(parking_until_minute: u32) -> PricedSession {
-    // 1/h charging, 2/h parking, both step 600 s; 21 minutes of charging from 10:00.
-    let tariff = r#"{ "id": "p", "currency": "EUR", "elements": [
-      { "price_components": [{ "type": "TIME", "price": 1, "step_size": 600 },
-                             { "type": "PARKING_TIME", "price": 2, "step_size": 600 }] } ] }"#;
+fn charging_then_parking(parking_until_minute: u32, parking_price: Option<u32>) -> PricedSession {
+    // 1/h charging, step 300 s; 21 minutes of charging from 10:00; parking at `parking_price`/h with
+    // step 300 s, or no PARKING_TIME component (free parking).
+    let parking = parking_price
+        .map(|p| format!(r#", {{ "type": "PARKING_TIME", "price": {p}, "step_size": 300 }}"#))
+        .unwrap_or_default();
+    let tariff = format!(
+        r#"{{ "id": "p", "currency": "EUR", "elements": [
+      {{ "price_components": [{{ "type": "TIME", "price": 1, "step_size": 300 }}{parking}] }} ] }}"#
+    );
     let u = SessionUsage {
         charging_end: Some(utc(2024, 1, 15, 10, 21)),
         ..usage(
@@ -256,15 +261,24 @@ fn charging_then_parking(parking_until_minute: u32) -> PricedSession {
             dec!(3),
         )
     };
-    price(tariff, &u)
+    price(&tariff, &u)
 }
 
 #[test]
-fn charging_then_parking_rounds_both() {
-    // As the Complex Tariff example of mod_tariffs (147 charging minutes billed 150, 42 parked billed
-    // 45): 21 min charging billed 30 (0.50), 16 min parking billed 20 (2 * 1200 / 3600).
-    let p = charging_then_parking(37);
-    assert_eq!(p.total_excl_vat, dec!(0.5) + dec!(2400) / dec!(3600));
+fn charging_followed_by_billed_parking_rounds_only_the_parking() {
+    // mod_cdrs, step_size: "If a driver charges 21 minutes, and keeps his EV connected while it is
+    // full for another 16 minutes, then the step_size rounds the parking duration up to 20 minutes,
+    // making it a total of 41 minutes. Note that the charging duration is not rounded up".
+    // 21 min at 1/h + 20 min at 2/h.
+    let p = charging_then_parking(37, Some(2));
+    assert_eq!(
+        p.total_excl_vat,
+        (dec!(1260) / dec!(3600) + dec!(2) * dec!(1200) / dec!(3600)).normalize()
+    );
+    assert_eq!(
+        element_volumes(&p, Dimension::Time),
+        vec![(0, dec!(1260) / dec!(3600))]
+    );
     assert_eq!(
         element_volumes(&p, Dimension::ParkingTime),
         vec![(0, dec!(1200) / dec!(3600))]
@@ -272,17 +286,15 @@ fn charging_then_parking_rounds_both() {
 }
 
 #[test]
-fn parking_within_the_charging_time_step_size_added_is_not_billed() {
-    // mod_tariffs, "Example: switching to different Tariff Element #1": 21 min charging billed 30;
-    // the 5 min parked lie within the 9 min added, so no parking is billed.
-    let p = charging_then_parking(26);
-    assert_eq!(p.total_excl_vat, dec!(0.5));
-    assert!(element_volumes(&p, Dimension::ParkingTime).is_empty());
-    assert!(
-        p.notes.iter().any(|n| n.contains("not billed again")),
-        "{:?}",
-        p.notes
-    );
+fn charging_that_ends_the_billed_time_is_rounded() {
+    // No parking: 21 min charging billed 25.
+    let alone = charging_then_parking(21, Some(2));
+    assert_eq!(alone.total_excl_vat, (dec!(1500) / dec!(3600)).normalize());
+    // Free parking (no PARKING_TIME component) is not rounded into a charge; the charging time is
+    // the last billed time, so it is rounded.
+    let free = charging_then_parking(37, None);
+    assert_eq!(free.total_excl_vat, (dec!(1500) / dec!(3600)).normalize());
+    assert!(element_volumes(&free, Dimension::ParkingTime).is_empty());
 }
 
 #[test]

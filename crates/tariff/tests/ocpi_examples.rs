@@ -301,10 +301,11 @@ fn step_size_of_the_last_element_rounds_the_session_total() {
 }
 
 #[test]
-fn parking_within_the_charging_time_added_by_step_size_is_not_billed() {
-    // Switching example #1 as the spec text reads: 16:55-17:05 charging, 5 min at 1.20/h (0.10), the
-    // charging total rounded to 15 min by the last element's step, so 10 min at 2.40/h (0.40); the
-    // 2 min parked lie within the 5 extra minutes of charging and are not billed: 0.50 (15 min billed).
+fn charging_followed_by_parking_is_billed_as_measured_and_parking_is_rounded() {
+    // Switching example #1 at the head of the 2.2.1 bug-fix branch: 16:55-17:05 charging, 5 min at
+    // 1.20/h (0.10) and 5 min at 2.40/h (0.20), not rounded; "The parking time of 2 minutes is
+    // rounded to 15 minutes according to the step size of the last parking time period" (0.25):
+    // 0.55.
     let usage = SessionUsage {
         start: at(16, 55, 0),
         end: at(17, 7, 0),
@@ -314,23 +315,43 @@ fn parking_within_the_charging_time_added_by_step_size_is_not_billed() {
         charging_end: Some(at(17, 5, 0)),
     };
     let p = price(STEP_SIZE_SWITCH, &usage);
-    assert_eq!(p.total_excl_vat, dec!(0.5));
-    let time = p
-        .dimensions
+    assert_eq!(p.total_excl_vat, dec!(0.55));
+    let billed = |d: Dimension| {
+        let t = p.dimensions.iter().find(|t| t.dimension == d).unwrap();
+        (t.consumed.round_dp(9), t.billed.round_dp(9), t.step_size)
+    };
+    assert_eq!(
+        billed(Dimension::Time),
+        (dec!(0.166666667), dec!(0.166666667), None)
+    );
+    assert_eq!(
+        billed(Dimension::ParkingTime),
+        (dec!(0.033333333), dec!(0.25), Some(900))
+    );
+}
+
+#[test]
+fn billable_parking_before_free_parking_is_rounded() {
+    // Switching to Free-of-Charge at the head (a57ecb6): 19:40-19:52 charging at 2.40/h (0.48, not
+    // rounded), parked until 20:12; the 8 billable minutes before 20:00 are rounded up to 15 at
+    // 1.00/h (0.25), parking after 20:00 is free: 0.73.
+    let usage = SessionUsage {
+        start: at(19, 40, 0),
+        end: at(20, 12, 0),
+        energy: kwh(dec!(2)),
+        time_zone: Tz::UTC,
+        samples: vec![],
+        charging_end: Some(at(19, 52, 0)),
+    };
+    let p = price(STEP_SIZE_SWITCH, &usage);
+    assert_eq!(p.total_excl_vat, dec!(0.73));
+    let parking: Vec<(usize, Decimal, Decimal)> = p
+        .lines
         .iter()
-        .find(|d| d.dimension == Dimension::Time)
-        .unwrap();
-    assert_eq!((time.billed, time.step_size), (dec!(0.25), Some(900)));
-    assert!(
-        p.dimensions
-            .iter()
-            .all(|d| d.dimension != Dimension::ParkingTime || d.billed.is_zero())
-    );
-    assert!(
-        p.lines
-            .iter()
-            .all(|l| l.dimension != Dimension::ParkingTime)
-    );
+        .filter(|l| l.dimension == Dimension::ParkingTime)
+        .map(|l| (l.element, l.consumed, l.volume))
+        .collect();
+    assert_eq!(parking, vec![(1, dec!(8) / dec!(60), dec!(0.25))]);
 }
 
 #[test]

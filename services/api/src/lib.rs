@@ -4,6 +4,8 @@
 //!   their read tables, and the REGISTRY stream (`<ns>.registry.<kind>.<id>`) through the outbox relay.
 //! - Pass-through reads and commands over gRPC: tariffs (pricing), sessions, invoices (invoicing) and
 //!   the trial balance (ledger). The api keeps none of their data.
+//! - Dead letters: parked messages read from the `<NS>_DEADLETTER` stream through the bus, and their
+//!   replay (a request the owning consumer serves).
 //!
 //! Every route needs `Authorization: Bearer <JOULE_ADMIN_TOKEN>`; the admin acts for the configured
 //! tenant. Errors are `application/problem+json` (see [`problem`]).
@@ -46,6 +48,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         pool: ctx.pool.clone(),
         registry: Arc::new(registry),
         upstream: grpc::Upstreams::new(&ctx)?,
+        bus: ctx.bus.clone(),
     };
     let app = routes::router(state, auth);
     let listener = ctx.bind("api", &ctx.settings.api_addr).await?;
@@ -62,7 +65,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.bus.clone(),
         relay::RegistryRelay,
     )?;
-    let relay = Task::new("api-relay", relay.run(ctx.shutdown.clone()));
+    let relay = ctx.relay("api-relay", relay);
 
     Ok(Started {
         tasks: vec![http, relay],

@@ -182,6 +182,7 @@ impl ApiError {
         };
         let errors = match self {
             ApiError::Validation(errors) => errors.clone(),
+            ApiError::Upstream { status, .. } => upstream_field(status).into_iter().collect(),
             _ => Vec::new(),
         };
         Problem {
@@ -196,6 +197,16 @@ impl ApiError {
             },
         }
     }
+}
+
+/// The field a service's `InvalidArgument` names: services refuse with `<field>: <reason>`, the field
+/// a path such as `cdr.charging_periods[3].dimensions[0].volume`.
+fn upstream_field(status: &tonic::Status) -> Option<FieldError> {
+    if status.code() != tonic::Code::InvalidArgument {
+        return None;
+    }
+    let (field, reason) = status.message().split_once(": ")?;
+    (!field.is_empty() && !field.contains(' ')).then(|| FieldError::new(field, reason))
 }
 
 /// Registry aggregates refuse a command only because the record already exists (ids are derived from
@@ -323,6 +334,12 @@ mod tests {
             ApiError::upstream("pricing")(tonic::Status::invalid_argument("currency: required"))
                 .problem();
         assert_eq!(p.detail, "currency: required");
+        assert_eq!(p.errors, [FieldError::new("currency", "required")]);
+        let p = ApiError::upstream("pricing")(tonic::Status::invalid_argument(
+            "the charge would take too long",
+        ))
+        .problem();
+        assert!(p.errors.is_empty());
         let p =
             ApiError::upstream("pricing")(tonic::Status::internal("password=hunter2")).problem();
         assert!(!p.detail.contains("hunter2"));

@@ -15,7 +15,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use joule_bus::{BoxFuture, Bus, ConsumerSpec, Domain, Handler, HandlerError, Received};
+use joule_bus::{BoxFuture, Bus, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
 use joule_domain::{Currency, Money};
 use joule_proto::EventName;
 use joule_proto::v1::charger_command_request::Command;
@@ -52,6 +52,8 @@ impl CostKind {
             domain: Domain::Pricing,
             durable: durable.into(),
             filter: Some(filter.into()),
+            // A display on the charger: the next cost supersedes a parked one.
+            on_park: OnPark::Skip,
         }
     }
 }

@@ -50,7 +50,7 @@ pub mod v201;
 use std::sync::Arc;
 use std::time::Duration;
 
-use joule_bus::{ConsumerSpec, Domain};
+use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_proto::v1::charger_commands_server::ChargerCommandsServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use joule_store::Migration;
@@ -199,14 +199,14 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     } else {
         let (log, writer) = audit::FrameLog::new(ctx.pool.clone());
         tasks.push(Task::new("gateway-frames", writer.run()));
-        tasks.push(Task::new(
-            "gateway-frames-purge",
-            audit::run_purge(
-                ctx.pool.clone(),
-                s.ocpp_frame_retention_days,
-                ctx.shutdown.clone(),
-            ),
-        ));
+        let (pool, days, shutdown) = (
+            ctx.pool.clone(),
+            s.ocpp_frame_retention_days,
+            ctx.shutdown.clone(),
+        );
+        tasks.push(Task::restartable("gateway-frames-purge", move || {
+            audit::run_purge(pool.clone(), days, shutdown.clone())
+        }));
         log
     };
     let registry_cache = Arc::new(cache::RegistryCache::load(&ctx.pool).await?);
@@ -266,12 +266,10 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         domain: Domain::Registry,
         durable: "gateway-registry".into(),
         filter: None,
+        // A projection: a record's later change waits for its earlier one, or a replay would regress it.
+        on_park: OnPark::HoldAggregate,
     };
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
-    let registry_task = Task::new("gateway-registry", async move {
-        bus.run_consumer(spec, projection, shutdown).await
-    });
-    tasks.push(registry_task);
+    tasks.push(ctx.consumer(spec, projection));
     if s.ocpp_cost_display {
         let timeout = Duration::from_millis(s.ocpp_cost_display_timeout_ms.max(1));
         for kind in [cost::CostKind::Running, cost::CostKind::Final] {
@@ -282,17 +280,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
                 kind,
                 timeout,
             };
-            let spec = kind.spec();
-            let name = spec.durable.clone();
-            let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
-            tasks.push(Task::new(name, async move {
-                bus.run_consumer(spec, consumer, shutdown).await
-            }));
+            tasks.push(ctx.consumer(kind.spec(), consumer));
         }
-        tasks.push(Task::new(
-            "gateway-cost-purge",
-            cost::run_purge(ctx.pool.clone(), ctx.shutdown.clone()),
-        ));
+        let (pool, shutdown) = (ctx.pool.clone(), ctx.shutdown.clone());
+        tasks.push(Task::restartable("gateway-cost-purge", move || {
+            cost::run_purge(pool.clone(), shutdown.clone())
+        }));
     }
     tasks.push(Task::new(
         "gateway-ocpp",

@@ -17,10 +17,10 @@ pub mod wire;
 
 use std::sync::Arc;
 
-use joule_bus::{ConsumerSpec, Domain};
+use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_domain::TenantId;
 use joule_proto::v1::invoicing_service_server::{InvoicingServiceServer, SERVICE_NAME};
-use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
+use joule_runtime::{BoxError, Context, ServiceDef, Started};
 use joule_store::{Migration, Relay};
 
 pub const SCHEMA: &str = "invoicing";
@@ -70,29 +70,31 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
 
     let issuer = Arc::new(issuer::Issuer::new(ctx.pool.clone(), SCHEMA));
     let handler = priced::PricedHandler::new(issuer, default_tenant.clone());
-    let spec = ConsumerSpec {
-        domain: Domain::Pricing,
-        durable: "invoicing-priced".into(),
-        filter: Some("pricing.*.priced".into()),
-    };
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
-    let consumer = Task::new("invoicing-priced", async move {
-        bus.run_consumer(spec, handler, shutdown).await
-    });
+    let consumer = ctx.consumer(
+        ConsumerSpec {
+            domain: Domain::Pricing,
+            durable: "invoicing-priced".into(),
+            filter: Some("pricing.*.priced".into()),
+            // Money: a session's invoice waits for its parked price, never skips it.
+            on_park: OnPark::HoldAggregate,
+        },
+        handler,
+    );
 
     let notes = adjustment::AdjustedHandler::new(
         Arc::new(adjustment::NoteIssuer::new(ctx.pool.clone(), SCHEMA)),
         default_tenant.clone(),
     );
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
-    let adjustments = Task::new("invoicing-adjustments", async move {
-        let spec = ConsumerSpec {
+    let adjustments = ctx.consumer(
+        ConsumerSpec {
             domain: Domain::Pricing,
             durable: "invoicing-adjustments".into(),
             filter: Some("pricing.*.adjusted".into()),
-        };
-        bus.run_consumer(spec, notes, shutdown).await
-    });
+            // Money: a session's adjustment notes are issued in the order of its re-ratings.
+            on_park: OnPark::HoldAggregate,
+        },
+        notes,
+    );
 
     let relay = Relay::new(
         ctx.pool.clone(),
@@ -100,7 +102,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.bus.clone(),
         adjustment::WithAdjustments::new(outbox::InvoicingOutbox::new(SCHEMA), SCHEMA),
     )?;
-    let relay = Task::new("invoicing-relay", relay.run(ctx.shutdown.clone()));
+    let relay = ctx.relay("invoicing-relay", relay);
 
     let grpc = grpc::InvoicingGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);
     // Built on a router without a fallback: `Routes::new` adds one, and the runtime cannot merge two

@@ -15,10 +15,10 @@ pub mod outbox;
 pub mod payments;
 pub mod rules;
 
-use joule_bus::{ConsumerSpec, Domain};
+use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_domain::TenantId;
 use joule_proto::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
-use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
+use joule_runtime::{BoxError, Context, ServiceDef, Started};
 use joule_store::{Migration, Relay};
 
 pub const SCHEMA: &str = "ledger";
@@ -67,49 +67,52 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
 
     let journal = joule_store::cqrs::<journal::JournalEntry>(ctx.pool.clone(), SCHEMA, ());
     let handler = invoices::InvoiceHandler::new(journal, default_tenant.to_string());
-    let spec = ConsumerSpec {
-        domain: Domain::Invoice,
-        durable: "ledger-invoices".into(),
-        filter: Some("invoice.*.issued".into()),
-    };
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
-    let consumer = Task::new("ledger-invoices", async move {
-        bus.run_consumer(spec, handler, shutdown).await
-    });
+    let consumer = ctx.consumer(
+        ConsumerSpec {
+            domain: Domain::Invoice,
+            durable: "ledger-invoices".into(),
+            filter: Some("invoice.*.issued".into()),
+            // Money: an invoice's postings are never skipped.
+            on_park: OnPark::HoldAggregate,
+        },
+        handler,
+    );
 
     // Money movements of the payments service (holds, captures, refunds, fees, payouts).
     let payments = payments::PaymentHandler::new(
         joule_store::cqrs::<journal::JournalEntry>(ctx.pool.clone(), SCHEMA, ()),
         default_tenant.to_string(),
     );
-    let spec = ConsumerSpec {
-        domain: Domain::Payment,
-        durable: "ledger-payments".into(),
-        filter: None,
-    };
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
-    let payments = Task::new("ledger-payments", async move {
-        bus.run_consumer(spec, payments, shutdown).await
-    });
+    let payments = ctx.consumer(
+        ConsumerSpec {
+            domain: Domain::Payment,
+            durable: "ledger-payments".into(),
+            filter: None,
+            // Money: a capture is not posted before the hold it clears.
+            on_park: OnPark::HoldAggregate,
+        },
+        payments,
+    );
 
     // Adjustment notes for re-rated sessions (credit notes and additional charges).
     let adjustments = adjustments::AdjustmentHandler::new(
         joule_store::cqrs::<journal::JournalEntry>(ctx.pool.clone(), SCHEMA, ()),
         default_tenant.to_string(),
     );
-    let spec = ConsumerSpec {
-        domain: Domain::Invoice,
-        durable: "ledger-adjustments".into(),
-        filter: Some("invoice.*.adjusted".into()),
-    };
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
-    let adjustments = Task::new("ledger-adjustments", async move {
-        bus.run_consumer(spec, adjustments, shutdown).await
-    });
+    let adjustments = ctx.consumer(
+        ConsumerSpec {
+            domain: Domain::Invoice,
+            durable: "ledger-adjustments".into(),
+            filter: Some("invoice.*.adjusted".into()),
+            // Money: adjustment notes are posted in their order, none skipped.
+            on_park: OnPark::HoldAggregate,
+        },
+        adjustments,
+    );
 
     let outbox = outbox::LedgerOutbox::new(SCHEMA, default_tenant.as_str());
     let relay = Relay::new(ctx.pool.clone(), SCHEMA, ctx.bus.clone(), outbox)?;
-    let relay = Task::new("ledger-relay", relay.run(ctx.shutdown.clone()));
+    let relay = ctx.relay("ledger-relay", relay);
 
     let grpc = grpc::LedgerGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);
     // Built on a router without a fallback: `Routes::new` adds one, and the runtime cannot merge two

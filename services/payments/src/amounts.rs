@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use joule_domain::{AccountId, Currency, Money, SessionId};
+use joule_domain::{AccountId, Currency, Money, SessionId, limits};
 use joule_proto::v1::SessionPriced;
 use rust_decimal::Decimal;
 
@@ -35,8 +35,8 @@ pub fn is_whole_minor_units(amount: Decimal, currency: Currency) -> bool {
     amount.normalize().scale() <= currency.minor_units()
 }
 
-/// A decimal string of a request: must parse, be positive (or zero when `allow_zero`), and be in
-/// whole minor units of the currency.
+/// A decimal string of a request: must parse, be positive (or zero when `allow_zero`), be in whole
+/// minor units of the currency, and be at most the currency's maximum (`joule_domain::limits`).
 pub fn parse_amount(
     field: &str,
     raw: &str,
@@ -45,21 +45,8 @@ pub fn parse_amount(
 ) -> Result<Decimal, AmountError> {
     let amount = Decimal::from_str(raw.trim())
         .map_err(|_| AmountError::new(field, format!("{raw:?} is not a decimal amount")))?;
-    if amount.is_sign_negative() && !amount.is_zero() {
-        return Err(AmountError::new(field, "must not be negative"));
-    }
-    if amount.is_zero() && !allow_zero {
-        return Err(AmountError::new(field, "must be greater than zero"));
-    }
-    if !is_whole_minor_units(amount, currency) {
-        return Err(AmountError::new(
-            field,
-            format!(
-                "must be in whole minor units of {currency} ({} decimals)",
-                currency.minor_units()
-            ),
-        ));
-    }
+    limits::check_money(field, amount, currency, allow_zero)
+        .map_err(|e| AmountError::new(e.field, e.reason))?;
     Ok(amount)
 }
 
@@ -111,9 +98,19 @@ pub fn capture_amount(priced: &SessionPriced) -> Result<Money, AmountError> {
                 )
             })?,
         };
+        let out_of_range = || AmountError::new(format!("lines[{i}]"), "is out of range");
         let net = Money::new(net, currency).round_invoice_line();
-        let vat = Money::new(net.amount * vat_percent / Decimal::ONE_HUNDRED, currency).round_tax();
-        gross.amount += net.amount + vat.amount;
+        let vat = net
+            .amount
+            .checked_mul(vat_percent)
+            .and_then(|v| v.checked_div(Decimal::ONE_HUNDRED))
+            .ok_or_else(out_of_range)?;
+        let vat = Money::new(vat, currency).round_tax();
+        gross.amount = gross
+            .amount
+            .checked_add(net.amount)
+            .and_then(|g| g.checked_add(vat.amount))
+            .ok_or_else(out_of_range)?;
     }
     // A receipt never goes below zero (a price cap line cannot make the driver owed money).
     if gross.amount.is_sign_negative() {
@@ -242,13 +239,26 @@ impl HoldRule {
     }
 
     /// The new total to hold for `running_cost` when `held` is held and `first` was held at start;
-    /// `None` while the hold is still enough.
+    /// `None` while the hold is still enough. A running cost so large that the target overflows
+    /// asks for `Decimal::MAX`: more than any currency's maximum, so the engine refuses it
+    /// (`amount_too_large`), the hold is exhausted and the charge is stopped.
     pub fn target(&self, running_cost: Decimal, held: Decimal, first: Decimal) -> Option<Decimal> {
-        if running_cost < held * self.threshold_percent / Decimal::ONE_HUNDRED {
+        // threshold <= 100: the share of what is held is at most what is held.
+        let share = held
+            .checked_mul(self.threshold_percent)
+            .and_then(|h| h.checked_div(Decimal::ONE_HUNDRED))
+            .unwrap_or(held);
+        if running_cost < share {
             return None;
         }
-        let steps = (running_cost * self.factor / self.step).ceil();
-        Some((steps * self.step).max(held + first.max(Decimal::ZERO)))
+        let target = running_cost
+            .checked_mul(self.factor)
+            .and_then(|c| c.checked_div(self.step))
+            .map(|steps| steps.ceil())
+            .and_then(|steps| steps.checked_mul(self.step))
+            .zip(held.checked_add(first.max(Decimal::ZERO)))
+            .map(|(stepped, least)| stepped.max(least));
+        Some(target.unwrap_or(Decimal::MAX))
     }
 }
 
@@ -344,6 +354,11 @@ mod tests {
         assert_eq!(rule.target(dec!(97), dec!(100), dec!(30)), Some(dec!(150)));
         // 85 x 1.5 = 127.5 -> 130 beats 100 + 10.
         assert_eq!(rule.target(dec!(85), dec!(100), dec!(10)), Some(dec!(130)));
+        // A running cost beyond any hold asks for more than any currency's maximum.
+        assert_eq!(
+            rule.target(Decimal::MAX, dec!(100), dec!(50)),
+            Some(Decimal::MAX)
+        );
         let fine = HoldRule::parse("threshold=50, factor=2, step=0.50").unwrap();
         assert_eq!(
             fine.target(dec!(10.10), dec!(20), dec!(0.10)),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cqrs_es::AggregateError;
-use joule_domain::Money;
+use joule_domain::{Currency, Money, limits};
 use joule_store::CommandMeta;
 use rust_decimal::Decimal;
 
@@ -89,21 +89,30 @@ where
     Fut: std::future::Future<Output = Result<T, ProviderError>>,
 {
     let mut delay = Duration::from_millis(100);
-    let mut tries = 0;
+    let mut tries: u32 = 0;
     loop {
         match call().await {
             Err(e)
                 if e.kind == ProviderErrorKind::Unavailable
-                    && tries + 1 < UNKNOWN_OUTCOME_TRIES =>
+                    && tries < UNKNOWN_OUTCOME_TRIES.saturating_sub(1) =>
             {
-                tries += 1;
+                // At most UNKNOWN_OUTCOME_TRIES tries: the count and the delay stay small.
+                tries = tries.saturating_add(1);
                 tracing::warn!(code = %e.code, error = %e.message, retry_in = ?delay, "provider outcome unknown; asking again");
                 tokio::time::sleep(delay).await;
-                delay *= 2;
+                delay = delay.saturating_mul(2);
             }
             other => return other,
         }
     }
+}
+
+/// An amount a provider may be asked for: at most the currency's maximum
+/// (`joule_domain::limits::max_amount`). Requests are checked at the edge; this guards what was
+/// recorded before the limit existed and what the running cost asks for.
+fn within_limit(amount: Decimal, currency: Currency) -> Result<(), ProviderError> {
+    limits::check_max_amount("amount", amount, currency)
+        .map_err(|e| ProviderError::invalid("amount_too_large", e.to_string()))
 }
 
 /// How much of `total` each hold takes, in order: the first holds are used up first.
@@ -113,7 +122,8 @@ fn spread(total: Decimal, amounts: &[Decimal]) -> Vec<Decimal> {
         .iter()
         .map(|a| {
             let take = left.min(*a).max(Decimal::ZERO);
-            left -= take;
+            // take <= left: the difference cannot overflow.
+            left = left.saturating_sub(take);
             take
         })
         .collect()
@@ -239,7 +249,10 @@ impl Engine {
                     customer: &context.customer,
                     amount: Money::new(amount, currency),
                 };
-                let result = retried(|| provider.authorize(&call)).await;
+                let result = match within_limit(amount, currency) {
+                    Ok(()) => retried(|| provider.authorize(&call)).await,
+                    Err(refused) => Err(refused),
+                };
                 self.crash_point("authorize", id);
                 // A hold that never got an answer is given up on: the session must not wait for it.
                 IntentCommand::RecordAuthorization {
@@ -255,46 +268,62 @@ impl Engine {
                 }
             }
             PendingOp::Extend { attempt, new_total } => {
-                let added = new_total - intent.authorized();
                 let first = intent.holds.first().cloned().ok_or(IntentError::NotFound)?;
-                let incremental = if intent.incremental {
-                    let call = HoldCall {
-                        idempotency_key: key(id, "extend", attempt, 0),
-                        reference: &first.reference,
-                        amount: Money::new(first.amount + added, currency),
-                    };
-                    retried(|| provider.increment(&call)).await
-                } else {
-                    Err(ProviderError::unsupported("the hold cannot be raised"))
-                };
-                let result = match incremental {
-                    Ok(_) => Ok(Extension {
-                        mode: ExtensionMode::Incremental,
-                        reference: first.reference.clone(),
-                        added,
-                    }),
-                    Err(e) if e.kind == ProviderErrorKind::Unsupported => {
-                        let call = AuthorizeCall {
-                            idempotency_key: key(id, "extend", attempt, 1),
-                            intent_id: id.to_string(),
-                            token: &context.token,
-                            customer: &context.customer,
-                            amount: Money::new(added, currency),
+                // An extension above the currency's maximum (one an older version recorded, or a
+                // running cost beyond any hold) is refused here, before the provider is asked: it
+                // ends as a failed extension (`HoldExhausted`, `amount_too_large`).
+                let amounts = within_limit(new_total, currency).and_then(|()| {
+                    let added = new_total.checked_sub(intent.authorized());
+                    let raised = added.and_then(|a| first.amount.checked_add(a));
+                    added.zip(raised).ok_or_else(|| {
+                        ProviderError::invalid("amount_too_large", new_total.to_string())
+                    })
+                });
+                let result = match amounts {
+                    Err(refused) => Err(decline(refused)),
+                    Ok((added, raised)) => {
+                        let incremental = if intent.incremental {
+                            let call = HoldCall {
+                                idempotency_key: key(id, "extend", attempt, 0),
+                                reference: &first.reference,
+                                amount: Money::new(raised, currency),
+                            };
+                            retried(|| provider.increment(&call)).await
+                        } else {
+                            Err(ProviderError::unsupported("the hold cannot be raised"))
                         };
-                        match retried(|| provider.authorize(&call)).await {
-                            Ok(a) => Ok(Extension {
-                                mode: ExtensionMode::SecondHold,
-                                reference: a.reference,
-                                added: a.amount,
+                        match incremental {
+                            Ok(_) => Ok(Extension {
+                                mode: ExtensionMode::Incremental,
+                                reference: first.reference.clone(),
+                                added,
                             }),
+                            Err(e) if e.kind == ProviderErrorKind::Unsupported => {
+                                let call = AuthorizeCall {
+                                    idempotency_key: key(id, "extend", attempt, 1),
+                                    intent_id: id.to_string(),
+                                    token: &context.token,
+                                    customer: &context.customer,
+                                    amount: Money::new(added, currency),
+                                };
+                                match retried(|| provider.authorize(&call)).await {
+                                    Ok(a) => Ok(Extension {
+                                        mode: ExtensionMode::SecondHold,
+                                        reference: a.reference,
+                                        added: a.amount,
+                                    }),
+                                    Err(e) if e.kind == ProviderErrorKind::Unavailable => {
+                                        return Err(unknown(e));
+                                    }
+                                    Err(e) => Err(decline(e)),
+                                }
+                            }
                             Err(e) if e.kind == ProviderErrorKind::Unavailable => {
                                 return Err(unknown(e));
                             }
                             Err(e) => Err(decline(e)),
                         }
                     }
-                    Err(e) if e.kind == ProviderErrorKind::Unavailable => return Err(unknown(e)),
-                    Err(e) => Err(decline(e)),
                 };
                 self.crash_point("extend", id);
                 IntentCommand::RecordExtension {
@@ -372,8 +401,12 @@ impl Engine {
                 let holds: Vec<Decimal> = intent.holds.iter().map(|h| h.amount).collect();
                 let captured = spread(intent.captured, &holds);
                 let refunded = spread(intent.refunded, &captured);
-                let left: Vec<Decimal> =
-                    captured.iter().zip(&refunded).map(|(c, r)| c - r).collect();
+                let left: Vec<Decimal> = captured
+                    .iter()
+                    .zip(&refunded)
+                    // Each refunded piece is at most its captured piece (`spread`).
+                    .map(|(c, r)| c.saturating_sub(*r))
+                    .collect();
                 let reason = intent
                     .refunds
                     .iter()

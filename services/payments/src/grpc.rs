@@ -649,6 +649,9 @@ impl PaymentsGrpc {
             .await
             .map_err(|e| match e {
                 AggregateError::UserError(e @ WalletError::NotPositive) => invalid("amount", e),
+                AggregateError::UserError(e @ WalletError::OutOfRange) => {
+                    Status::invalid_argument(e.to_string())
+                }
                 AggregateError::UserError(e) => Status::failed_precondition(e.to_string()),
                 other => store_error(other),
             })?;
@@ -688,13 +691,20 @@ impl PaymentsGrpc {
                 .await
                 .map_err(store_error)?;
             if !before.recorded {
-                new += 1;
+                // At most MAX_SETTLEMENT_LINES lines.
+                new = new.saturating_add(1);
             }
             if line.currency == currency {
-                fees += line.fee;
-                if line.category == "payout" {
-                    payouts += -line.net;
-                }
+                // Lines are at most the currency's maximum and at most MAX_SETTLEMENT_LINES of them:
+                // far inside Decimal's range, still checked.
+                let sums = fees
+                    .checked_add(line.fee)
+                    .zip(match line.category.as_str() {
+                        "payout" => payouts.checked_sub(line.net),
+                        _ => Some(payouts),
+                    })
+                    .ok_or_else(|| invalid("content", "the report's totals are out of range"))?;
+                (fees, payouts) = sums;
             }
         }
         Ok(v1::ImportSettlementReportResponse {

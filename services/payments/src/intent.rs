@@ -236,6 +236,7 @@ impl Decline {
             "timeout" | "provider_unavailable" => "provider_unavailable",
             "expired_card" => "expired_card",
             "authentication_required" => "authentication_required",
+            "amount_too_large" => "amount_too_large",
             _ => "declined",
         }
     }
@@ -526,6 +527,21 @@ impl DomainEvent for IntentEvent {
     }
 }
 
+/// The attempt after `n`. Attempts of one operation on one intent are a handful; saturating keeps an
+/// impossible count where it is instead of panicking.
+fn next_attempt(n: u32) -> u32 {
+    n.saturating_add(1)
+}
+
+/// A sum of amounts in a command: every amount was checked at the edge, so an overflow means a value
+/// from outside slipped past; it is refused, naming the field, never a panic.
+fn out_of_range(field: &'static str, value: Option<Decimal>) -> Result<Decimal, IntentError> {
+    value.ok_or_else(|| IntentError::InvalidAmount {
+        field,
+        reason: "is out of range".into(),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntentError {
     #[error("no such payment")]
@@ -598,7 +614,11 @@ impl PaymentIntent {
     ];
 
     pub fn authorized(&self) -> Decimal {
-        self.holds.iter().map(|h| h.amount).sum()
+        // Each hold was checked when it was added (`record_extension`); saturating, not panicking,
+        // for events an older version recorded.
+        self.holds
+            .iter()
+            .fold(Decimal::ZERO, |sum, h| sum.saturating_add(h.amount))
     }
 
     pub fn status(&self) -> Option<Status> {
@@ -729,7 +749,7 @@ impl PaymentIntent {
             });
         }
         Ok(vec![IntentEvent::ExtensionRequested {
-            attempt: self.extend_attempts + 1,
+            attempt: next_attempt(self.extend_attempts),
             new_total,
         }])
     }
@@ -758,7 +778,7 @@ impl PaymentIntent {
                 mode: e.mode,
                 reference: e.reference,
                 added: e.added,
-                total: held + e.added,
+                total: out_of_range("new_amount", held.checked_add(e.added))?,
                 at,
             },
             Err(d) => IntentEvent::HoldExhausted {
@@ -836,14 +856,15 @@ impl PaymentIntent {
         }
         if amount.is_zero() {
             return Ok(vec![IntentEvent::VoidRequested {
-                attempt: self.void_attempts + 1,
+                attempt: next_attempt(self.void_attempts),
                 reason: VoidReason::ZeroAmount,
             }]);
         }
         Ok(vec![IntentEvent::CaptureRequested {
-            attempt: self.capture_attempts + 1,
+            attempt: next_attempt(self.capture_attempts),
             amount: take,
-            uncollected: amount - take,
+            // take = min(amount, held), both not negative.
+            uncollected: amount.saturating_sub(take),
         }])
     }
 
@@ -870,20 +891,21 @@ impl PaymentIntent {
             Ok(()) => Ok(vec![IntentEvent::PaymentCaptured {
                 context,
                 amount,
-                released: self.authorized() - amount,
+                // The captured amount is at most what is held (`request_capture`).
+                released: self.authorized().saturating_sub(amount),
                 uncollected: self.uncollected,
                 at,
             }]),
             Err(d) if attempt >= policy.max_attempts => Ok(vec![
                 IntentEvent::DunningStarted {
                     context,
-                    amount_due: amount + self.uncollected,
+                    amount_due: out_of_range("amount", amount.checked_add(self.uncollected))?,
                     attempts: attempt,
                     code: d.code,
                     at,
                 },
                 IntentEvent::VoidRequested {
-                    attempt: self.void_attempts + 1,
+                    attempt: next_attempt(self.void_attempts),
                     reason: VoidReason::Dunning,
                 },
             ]),
@@ -895,7 +917,13 @@ impl PaymentIntent {
                     amount,
                     code: d.code,
                     message: d.message,
-                    next_attempt_at: at + policy.first_delay * factor,
+                    // The delay doubles at most 20 times from the configured first delay; a time
+                    // beyond chrono's range would be a misconfiguration, kept at the latest time.
+                    next_attempt_at: policy
+                        .first_delay
+                        .checked_mul(factor)
+                        .and_then(|delay| at.checked_add_signed(delay))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
                     at,
                 }])
             }
@@ -912,7 +940,7 @@ impl PaymentIntent {
         ) {
             (Some(Status::Authorized), None, Some(next), Some(amount)) if next <= at => {
                 Ok(vec![IntentEvent::CaptureRequested {
-                    attempt: self.capture_attempts + 1,
+                    attempt: next_attempt(self.capture_attempts),
                     amount,
                     uncollected: self.uncollected,
                 }])
@@ -939,7 +967,7 @@ impl PaymentIntent {
             None => {}
         }
         Ok(vec![IntentEvent::VoidRequested {
-            attempt: self.void_attempts + 1,
+            attempt: next_attempt(self.void_attempts),
             reason,
         }])
     }
@@ -990,7 +1018,8 @@ impl PaymentIntent {
             _ => return Err(self.state_error("refunded")),
         }
         self.busy()?;
-        let available = self.captured - self.refunded;
+        // Refunds never exceed the capture (checked below when each was asked).
+        let available = self.captured.saturating_sub(self.refunded);
         if amount > available {
             return Err(IntentError::RefundExceedsCaptured {
                 requested: amount,
@@ -1032,7 +1061,8 @@ impl PaymentIntent {
                 context,
                 refund_id,
                 amount: *amount,
-                total_refunded: self.refunded + *amount,
+                // At most what was captured (`request_refund`).
+                total_refunded: self.refunded.saturating_add(*amount),
                 captured: self.captured,
                 reason,
                 reference,
@@ -1074,8 +1104,12 @@ impl PaymentIntent {
                             context,
                             mode: ExtensionMode::Incremental,
                             reference,
-                            added: amount - h.amount,
-                            total: self.authorized() + amount - h.amount,
+                            // amount > h.amount, and h.amount is part of what is held.
+                            added: amount.saturating_sub(h.amount),
+                            total: self
+                                .authorized()
+                                .saturating_sub(h.amount)
+                                .saturating_add(amount),
                             at,
                         }],
                         _ => vec![],
@@ -1091,7 +1125,7 @@ impl PaymentIntent {
                     vec![IntentEvent::PaymentCaptured {
                         context,
                         amount,
-                        released: (self.authorized() - amount).max(Decimal::ZERO),
+                        released: self.authorized().saturating_sub(amount).max(Decimal::ZERO),
                         uncollected: self.uncollected,
                         at,
                     }]
@@ -1257,7 +1291,10 @@ impl Aggregate for PaymentIntent {
                     mode,
                     self.holds.iter_mut().find(|h| h.reference == reference),
                 ) {
-                    (ExtensionMode::Incremental, Some(hold)) => hold.amount += added,
+                    (ExtensionMode::Incremental, Some(hold)) => {
+                        // `record_extension` checked the new total.
+                        hold.amount = hold.amount.saturating_add(added)
+                    }
                     _ => self.holds.push(Hold {
                         reference,
                         amount: added,

@@ -13,6 +13,11 @@
 //! behind [`provider::Provider`]: the sandbox, Stripe and the wallet. What it does not own: accounts
 //! (the api's registry), prices (pricing), receivables and their ledger postings (invoicing, ledger).
 
+// Values from outside (requests, events, provider answers) never reach an operator that can panic
+// on overflow: checked operations that turn overflow into a refusal, or saturating ones with the
+// reason beside them (ADR 024). Tests may use plain arithmetic.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod amounts;
 pub mod consumers;
 pub mod engine;
@@ -35,7 +40,7 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use joule_bus::{ConsumerSpec, Domain};
+use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_proto::v1::payments_service_server::{PaymentsServiceServer, SERVICE_NAME};
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
@@ -537,49 +542,61 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     });
 
     let mut tasks = Vec::new();
-    let consumer = |domain, durable: &str, filter: &str| ConsumerSpec {
+    let consumer = |domain, durable: &str, filter: &str, on_park| ConsumerSpec {
         domain,
         durable: durable.into(),
         filter: Some(filter.into()),
+        on_park,
     };
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
     let handler = consumers::AccountsHandler {
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
         default_tenant: default_tenant.clone(),
     };
-    let spec = consumer(Domain::Registry, "payments-accounts", "registry.account.*");
-    tasks.push(Task::new("payments-accounts", async move {
-        bus.run_consumer(spec, handler, shutdown).await
-    }));
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    // A projection: an account's later change waits for its earlier one, or a replay would regress it.
+    let spec = consumer(
+        Domain::Registry,
+        "payments-accounts",
+        "registry.account.*",
+        OnPark::HoldAggregate,
+    );
+    tasks.push(ctx.consumer(spec, handler));
     let handler = quote::ChargersHandler {
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
     };
-    let spec = consumer(Domain::Registry, "payments-chargers", "registry.charger.*");
-    tasks.push(Task::new("payments-chargers", async move {
-        bus.run_consumer(spec, handler, shutdown).await
-    }));
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    // A projection, as for accounts.
+    let spec = consumer(
+        Domain::Registry,
+        "payments-chargers",
+        "registry.charger.*",
+        OnPark::HoldAggregate,
+    );
+    tasks.push(ctx.consumer(spec, handler));
     let handler = consumers::SessionsHandler {
         flow: flow.clone(),
         default_tenant: default_tenant.clone(),
     };
-    let spec = consumer(Domain::Session, "payments-sessions", "session.*.started");
-    tasks.push(Task::new("payments-sessions", async move {
-        bus.run_consumer(spec, handler, shutdown).await
-    }));
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    // Money: a session's card hold is placed before anything else happens to it.
+    let spec = consumer(
+        Domain::Session,
+        "payments-sessions",
+        "session.*.started",
+        OnPark::HoldAggregate,
+    );
+    tasks.push(ctx.consumer(spec, handler));
     let handler = consumers::PricedHandler {
         flow: flow.clone(),
         default_tenant: default_tenant.clone(),
     };
-    let spec = consumer(Domain::Pricing, "payments-priced", "pricing.*.priced");
-    tasks.push(Task::new("payments-priced", async move {
-        bus.run_consumer(spec, handler, shutdown).await
-    }));
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
+    // Money: a session's capture and re-rating captures in their order, none skipped.
+    let spec = consumer(
+        Domain::Pricing,
+        "payments-priced",
+        "pricing.*.priced",
+        OnPark::HoldAggregate,
+    );
+    tasks.push(ctx.consumer(spec, handler));
     let handler = live_cost::CostUpdatedHandler {
         engine: engine.clone(),
         pool: ctx.pool.clone(),
@@ -588,10 +605,14 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         stopper: live_cost::GatewayStopper::new(ctx.grpc_channel(&settings.gateway_grpc_url)?),
         default_tenant: default_tenant.clone(),
     };
-    let spec = consumer(Domain::Pricing, "payments-cost", "pricing.*.cost_updated");
-    tasks.push(Task::new("payments-cost", async move {
-        bus.run_consumer(spec, handler, shutdown).await
-    }));
+    // Each update carries the whole running cost: the next one supersedes a parked one.
+    let spec = consumer(
+        Domain::Pricing,
+        "payments-cost",
+        "pricing.*.cost_updated",
+        OnPark::Skip,
+    );
+    tasks.push(ctx.consumer(spec, handler));
 
     let relay = Relay::new(
         ctx.pool.clone(),
@@ -601,16 +622,21 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     )?
     // Safe to lose in a PostgreSQL crash: the batch is relayed again (see `with_async_commit`).
     .with_async_commit();
-    tasks.push(Task::new("payments-relay", relay.run(ctx.shutdown.clone())));
-    tasks.push(Task::new(
-        "payments-sweeper",
+    tasks.push(ctx.relay("payments-relay", relay));
+    let (sweep_engine, pool, tenant, shutdown) = (
+        engine.clone(),
+        ctx.pool.clone(),
+        default_tenant.clone(),
+        ctx.shutdown.clone(),
+    );
+    tasks.push(Task::restartable("payments-sweeper", move || {
         sweep(
-            engine.clone(),
-            ctx.pool.clone(),
-            default_tenant.clone(),
-            ctx.shutdown.clone(),
-        ),
-    ));
+            sweep_engine.clone(),
+            pool.clone(),
+            tenant.clone(),
+            shutdown.clone(),
+        )
+    }));
 
     if !settings.payments_webhook_addr.is_empty() {
         let listener = ctx

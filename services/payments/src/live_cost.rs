@@ -67,9 +67,10 @@ impl GatewayStopper {
             })),
         };
         let mut delay = STOP_FIRST_DELAY;
-        let mut tries = 0;
+        let mut tries: u32 = 0;
         loop {
-            tries += 1;
+            // At most STOP_TRIES calls.
+            tries = tries.saturating_add(1);
             match self.client.clone().execute(request.clone()).await {
                 Ok(answer) => {
                     let answer = answer.into_inner();
@@ -94,7 +95,7 @@ impl GatewayStopper {
                     }
                     tracing::warn!(charge_point_id, answer, retry_in = ?delay, "stop request did not reach the gateway; asking again");
                     tokio::time::sleep(delay).await;
-                    delay *= 2;
+                    delay = delay.saturating_mul(2);
                 }
             }
         }

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use joule_domain::Currency;
+use joule_domain::{Currency, limits};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,8 @@ fn line_from(
                 format!("{raw} is finer than {currency}'s minor unit"),
             ));
         }
+        limits::check_max_amount(&format!("{at}.{name}"), d, currency)
+            .map_err(|e| err(e.field, e.reason))?;
         Ok(d)
     };
     let category = required("reporting_category")?.to_lowercase();
@@ -87,7 +89,8 @@ fn line_from(
         ));
     }
     let (gross, fee, net) = (amount("gross")?, amount("fee")?, amount("net")?);
-    if gross - fee != net {
+    // Each is at most the currency's maximum: the difference cannot overflow.
+    if gross.checked_sub(fee) != Some(net) {
         return Err(err(
             format!("{at}.net"),
             format!("{net} is not gross {gross} minus fee {fee}"),
@@ -216,6 +219,8 @@ pub fn parse_report(
     if rows.is_empty() {
         return Err(err("content", "the report has no lines"));
     }
+    limits::check_count("content", rows.len(), limits::MAX_SETTLEMENT_LINES)
+        .map_err(|e| err(e.field, format!("lines: {}", e.reason)))?;
     rows.iter()
         .enumerate()
         .map(|(i, row)| line_from(provider, row, &format!("lines[{i}]")))

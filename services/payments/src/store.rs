@@ -248,7 +248,8 @@ where
             let events = sink.collect().await;
             let after = Versioned {
                 state: context.aggregate().clone(),
-                sequence: context.current_sequence + events.len(),
+                // A handful of events on a stored count: far from usize::MAX.
+                sequence: context.current_sequence.saturating_add(events.len()),
             };
             if events.is_empty() {
                 return Ok(after);
@@ -256,7 +257,8 @@ where
             match self.store.commit(events, context, metadata.clone()).await {
                 Ok(_) => return Ok(after),
                 Err(AggregateError::AggregateConflict) if attempt < 20 => {
-                    attempt += 1;
+                    // At most 20 retries.
+                    attempt = attempt.saturating_add(1);
                     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
                 }
                 Err(e) => return Err(e),

@@ -132,7 +132,8 @@ pub async fn intents(
     .bind(session)
     .bind(account)
     .bind(after)
-    .bind(limit + 1)
+    // The page size is capped by the callers (500).
+    .bind(limit.saturating_add(1))
     .fetch_all(pool)
     .await?;
     let more = rows.len() as i64 > limit;

@@ -169,6 +169,14 @@ pub enum WalletError {
     UnknownHold(String),
     #[error("amount: {requested} is more than the {held} held")]
     AboveHold { requested: Decimal, held: Decimal },
+    /// A sum beyond `Decimal`'s range: amounts are bounded at the edge, so only a value that slipped
+    /// past gets here; it is refused, never a panic.
+    #[error("amount: the wallet's balance would be out of range")]
+    OutOfRange,
+}
+
+fn in_range(value: Option<Decimal>) -> Result<Decimal, WalletError> {
+    value.ok_or(WalletError::OutOfRange)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,11 +191,15 @@ pub struct Wallet {
 
 impl Wallet {
     pub fn held(&self) -> Decimal {
-        self.holds.values().copied().sum()
+        // Each hold is at most the balance it was placed on (`decide`).
+        self.holds
+            .values()
+            .fold(Decimal::ZERO, |sum, h| sum.saturating_add(*h))
     }
 
     pub fn available(&self) -> Decimal {
-        self.balance - self.held()
+        // Holds are at most the balance (`decide`): both within range, never far apart.
+        self.balance.saturating_sub(self.held())
     }
 
     fn opened(&self) -> Result<(AccountId, Currency), WalletError> {
@@ -242,7 +254,7 @@ impl Wallet {
                     funding,
                     reference,
                     intent_id,
-                    balance: self.balance + amount,
+                    balance: in_range(self.balance.checked_add(amount))?,
                     held,
                     at,
                 }
@@ -268,7 +280,7 @@ impl Wallet {
                     hold_id,
                     amount,
                     balance: self.balance,
-                    held: held + amount,
+                    held: in_range(held.checked_add(amount))?,
                     at,
                 }
             }
@@ -284,7 +296,8 @@ impl Wallet {
                 if new_amount <= current {
                     return Ok(vec![]);
                 }
-                let added = new_amount - current;
+                // new_amount > current.
+                let added = in_range(new_amount.checked_sub(current))?;
                 if added > self.available() {
                     return Err(WalletError::InsufficientFunds {
                         available: self.available(),
@@ -295,7 +308,7 @@ impl Wallet {
                     hold_id,
                     added,
                     balance: self.balance,
-                    held: held + added,
+                    held: in_range(held.checked_add(added))?,
                     at,
                 }
             }
@@ -320,9 +333,9 @@ impl Wallet {
                 WalletEvent::WalletHoldCaptured {
                     hold_id,
                     amount,
-                    released: current - amount,
-                    balance: self.balance - amount,
-                    held: held - current,
+                    released: in_range(current.checked_sub(amount))?,
+                    balance: in_range(self.balance.checked_sub(amount))?,
+                    held: in_range(held.checked_sub(current))?,
                     at,
                 }
             }
@@ -334,7 +347,7 @@ impl Wallet {
                     hold_id,
                     released: current,
                     balance: self.balance,
-                    held: held - current,
+                    held: in_range(held.checked_sub(current))?,
                     at,
                 }
             }
@@ -352,7 +365,7 @@ impl Wallet {
                 WalletEvent::WalletRefunded {
                     refund_id,
                     amount,
-                    balance: self.balance + amount,
+                    balance: in_range(self.balance.checked_add(amount))?,
                     held,
                     at,
                 }
@@ -403,7 +416,9 @@ impl Aggregate for Wallet {
                 self.holds.insert(hold_id, amount);
             }
             WalletEvent::WalletHoldRaised { hold_id, added, .. } => {
-                *self.holds.entry(hold_id).or_default() += added;
+                // `decide` checked the raised total.
+                let hold = self.holds.entry(hold_id).or_default();
+                *hold = hold.saturating_add(added);
             }
             WalletEvent::WalletHoldCaptured {
                 hold_id, balance, ..

@@ -63,7 +63,12 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > TOLERANCE_SECS {
+    // The timestamp is the sender's: a difference beyond i64 is as stale as any.
+    if now
+        .checked_sub(timestamp)
+        .and_then(i64::checked_abs)
+        .is_none_or(|age| age > TOLERANCE_SECS)
+    {
         return Err(SignatureError::Stale);
     }
     let mut mac =
@@ -148,10 +153,9 @@ pub fn observation(event: &Value) -> Option<Observation> {
                 .as_i64()
                 .or_else(|| charge["amount_captured"].as_i64())
                 .or_else(|| {
-                    Some(
-                        charge["amount"].as_i64()?
-                            - charge["amount_refunded"].as_i64().unwrap_or(0),
-                    )
+                    charge["amount"]
+                        .as_i64()?
+                        .checked_sub(charge["amount_refunded"].as_i64().unwrap_or(0))
                 })?;
             Observed::Captured {
                 reference: reference.clone(),

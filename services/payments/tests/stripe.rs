@@ -331,3 +331,86 @@ async fn the_stripe_adapter_holds_extends_captures_refunds_and_verifies_webhooks
     let (_, tb) = h.balances().await;
     assert_eq!(tb.total_debit, tb.total_credit);
 }
+
+/// An extension to an amount no currency can hold, left pending by an earlier version (which let
+/// `new_amount` through unbounded and then panicked in `to_minor`, in the request and again in every
+/// sweep). The sweeper resumes it: the intent records the failed extension (`HoldExhausted`,
+/// `amount_too_large`) without asking Stripe, and the service goes on serving.
+#[tokio::test]
+async fn the_sweeper_records_a_huge_pending_extension_as_failed_instead_of_panicking() {
+    let stripe = LocalStripe::start().await;
+    let base = stripe.base.clone();
+    let h = Harness::start_with(|s| {
+        s.payments_stripe_api_base = base;
+        s.payments_stripe_secret_key = SECRET_KEY.into();
+    })
+    .await;
+    let account = save_stripe(&h, "stripe-huge", &stripe.card("4242424242424242").await).await;
+    let answer = authorize(&h, account, 1).await;
+    assert_eq!(answer.decision, "approved", "{answer:?}");
+    let intent = answer.intent.unwrap();
+    let session: SessionId = intent.session_id.parse().unwrap();
+    h.wait_payment(session, |p| p.status == "authorized").await;
+
+    // The event the earlier version stored, after the intent's last one.
+    sqlx::query(
+        "INSERT INTO payments.events
+             (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT aggregate_type, aggregate_id, sequence + 1, 'ExtensionRequested', '1.0',
+                json_build_object('ExtensionRequested',
+                    json_build_object('attempt', 1, 'new_total', '79228162514264337593543950335')),
+                metadata
+           FROM payments.events
+          WHERE aggregate_type = 'PaymentIntent' AND aggregate_id = $1
+          ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(&intent.id)
+    .execute(&h.pool)
+    .await
+    .expect("store the pending extension");
+    // Left pending long ago: the sweeper's next round takes it.
+    eventually("the pending extension projected", || async {
+        let done = sqlx::query(
+            "UPDATE payments.intents SET updated_at = now() - interval '1 minute'
+              WHERE id = $1::uuid AND pending_op = 'extend'",
+        )
+        .bind(&intent.id)
+        .execute(&h.pool)
+        .await
+        .unwrap()
+        .rows_affected();
+        (done == 1).then_some(())
+    })
+    .await;
+
+    let failed = h
+        .wait_payment(session, |p| {
+            p.events.iter().any(|e| e.r#type == "HoldExhausted")
+        })
+        .await;
+    assert_eq!(failed.failure_code, "amount_too_large", "{failed:?}");
+    assert_eq!(
+        (failed.status.as_str(), failed.amount_authorized.as_str()),
+        ("authorized", "50.00")
+    );
+    assert_eq!(
+        references(&failed).len(),
+        1,
+        "Stripe was not asked for a second hold"
+    );
+
+    // The process is up and the sweeper's service still moves money: an ordinary extension.
+    let extended = h
+        .payments
+        .clone()
+        .extend_hold(v1::ExtendHoldRequest {
+            idempotency_key: "extend-after".into(),
+            intent_id: intent.id.clone(),
+            new_amount: "80.00".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the service answers")
+        .into_inner();
+    assert!(extended.extended, "{extended:?}");
+}

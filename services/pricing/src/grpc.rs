@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use chrono::DateTime;
 use joule_domain::SessionId;
+use joule_domain::limits::{self, LimitError};
 use joule_proto::time::{from_proto, to_proto};
 use joule_tariff::Discount;
 use rust_decimal::Decimal;
@@ -113,6 +114,61 @@ fn timestamp(
             .map(Some)
             .ok_or_else(|| Status::invalid_argument(format!("{field}: not a valid time"))),
     }
+}
+
+/// A value outside its domain (`joule_domain::limits`): the caller's mistake, naming the field.
+fn out_of_limits(e: LimitError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+/// A CDR within the request limits: at most 31 days from start to end, a bounded number of charging
+/// periods and dimensions, each volume within its dimension's domain, and its energy in all at most
+/// a session's maximum. Checked before the engine splits the CDR's periods.
+fn check_cdr(cdr: &joule_tariff::Cdr) -> Result<(), LimitError> {
+    use joule_tariff::CdrDimension as D;
+    limits::check_span("cdr.end_date_time", cdr.start_date_time, cdr.end_date_time)?;
+    limits::check_count(
+        "cdr.charging_periods",
+        cdr.charging_periods.len(),
+        limits::MAX_CDR_CHARGING_PERIODS,
+    )?;
+    let mut energy_kwh = Decimal::ZERO;
+    for (i, period) in cdr.charging_periods.iter().enumerate() {
+        limits::check_count(
+            &format!("cdr.charging_periods[{i}].dimensions"),
+            period.dimensions.len(),
+            limits::MAX_CDR_PERIOD_DIMENSIONS,
+        )?;
+        for (j, (kind, volume)) in period.dimensions.iter().enumerate() {
+            let field = format!("cdr.charging_periods[{i}].dimensions[{j}].volume");
+            let volume = *volume;
+            match kind {
+                D::Energy | D::EnergyExport | D::EnergyImport => {
+                    limits::check_energy_kwh(&field, volume)?
+                }
+                D::Time | D::ParkingTime | D::ReservationTime => {
+                    limits::check_hours(&field, volume)?
+                }
+                D::Power | D::MaxPower | D::MinPower => {
+                    limits::check_stated_power_kw(&field, volume)?
+                }
+                D::Current | D::MaxCurrent | D::MinCurrent => {
+                    limits::check_current_a(&field, volume)?
+                }
+                D::StateOfCharge => limits::check_percent(&field, volume)?,
+            }
+            if *kind == D::Energy {
+                // Each at most MAX_SESSION_ENERGY_KWH, MAX_CDR_CHARGING_PERIODS x 32 of them.
+                energy_kwh = energy_kwh.saturating_add(volume);
+            }
+        }
+    }
+    limits::check_energy_kwh("cdr.charging_periods", energy_kwh).map_err(|e| {
+        LimitError::new(
+            e.field,
+            format!("the energy of all periods together {}", e.reason),
+        )
+    })
 }
 
 fn decimal(raw: &str, field: &str) -> Result<Decimal, Status> {
@@ -568,13 +624,20 @@ impl TariffService for TariffGrpc {
             let tz: joule_tariff::Tz = zone.parse().map_err(|_| {
                 Status::invalid_argument(format!("time_zone: {zone:?} is not an IANA time zone"))
             })?;
-            let (version, tariff) = self.version_in_force(&id, start).await?;
             let request = joule_tariff::QuoteRequest {
                 start,
                 energy_kwh: decimal(&r.energy_kwh, "energy_kwh")?,
                 power_kw: decimal(&r.power_kw, "power_kw")?,
                 parking_minutes: r.parking_minutes,
             };
+            limits::check_quote(
+                start,
+                request.energy_kwh,
+                request.power_kw,
+                request.parking_minutes,
+            )
+            .map_err(out_of_limits)?;
+            let (version, tariff) = self.version_in_force(&id, start).await?;
             let priced = joule_tariff::quote(&tariff, &request, tz)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
             breakdown_response(id.to_string(), version, &priced).map(Response::new)
@@ -593,6 +656,7 @@ impl TariffService for TariffGrpc {
             let tenant = self.tenant(&r.tenant_id)?;
             let cdr = joule_tariff::Cdr::parse(&r.cdr_json)
                 .map_err(|e| Status::invalid_argument(format!("cdr: {e}")))?;
+            check_cdr(&cdr).map_err(out_of_limits)?;
             let tz = match r.time_zone.trim() {
                 "" => None,
                 zone => Some(zone.parse::<joule_tariff::Tz>().map_err(|_| {
@@ -697,11 +761,7 @@ impl TariffService for TariffGrpc {
                 "" => None,
                 raw => {
                     let wh = decimal(raw, "meter_stop_wh")?;
-                    if wh < Decimal::ZERO {
-                        return Err(Status::invalid_argument(
-                            "meter_stop_wh: must not be negative",
-                        ));
-                    }
+                    limits::check_register_wh("meter_stop_wh", wh).map_err(out_of_limits)?;
                     Some(wh)
                 }
             };
@@ -712,6 +772,8 @@ impl TariffService for TariffGrpc {
                     state.start.started_at
                 )));
             }
+            limits::check_span("ended_at", state.start.started_at, ended_at)
+                .map_err(out_of_limits)?;
             let latest = state.latest.as_ref();
             let (energy_wh, sequence) = match meter_stop {
                 // Stop register − start register (else the first reading), never negative, as
@@ -722,10 +784,12 @@ impl TariffService for TariffGrpc {
                         .meter_start_wh
                         .or_else(|| state.readings.first().map(|s| s.register_wh))
                         .unwrap_or(stop);
-                    (
-                        (stop - from).max(Decimal::ZERO),
-                        latest.map_or(0, |l| l.sequence),
-                    )
+                    let energy = stop.checked_sub(from).ok_or_else(|| {
+                        Status::invalid_argument(
+                            "meter_stop_wh: out of range of the start register",
+                        )
+                    })?;
+                    (energy.max(Decimal::ZERO), latest.map_or(0, |l| l.sequence))
                 }
                 None => latest.map_or((Decimal::ZERO, 0), |l| (l.energy_wh, l.sequence)),
             };
@@ -760,6 +824,8 @@ impl TariffService for TariffGrpc {
             if r.reason.trim().is_empty() {
                 return Err(Status::invalid_argument("reason: a re-rating needs a reason"));
             }
+            limits::check_count("session_ids", r.session_ids.len(), limits::MAX_RERATE_SESSIONS)
+                .map_err(out_of_limits)?;
             let stats = if !r.session_ids.is_empty() {
                 let ids = r
                     .session_ids
@@ -779,11 +845,8 @@ impl TariffService for TariffGrpc {
                             ));
                         }
                         let wh = decimal(raw, "corrected_energy_wh")?;
-                        if wh < Decimal::ZERO {
-                            return Err(Status::invalid_argument(
-                                "corrected_energy_wh: must not be negative",
-                            ));
-                        }
+                        limits::check_energy_wh("corrected_energy_wh", wh)
+                            .map_err(out_of_limits)?;
                         Some(wh)
                     }
                 };

@@ -121,7 +121,7 @@ impl SessionIntake {
 /// The session's readings (the start register first) and end of charging, as the engine takes them.
 /// A reading that is not a decimal breaks the contract: the session is not priced on a guess.
 fn metering(m: &SessionCompleted, started_at: DateTime<Utc>) -> Result<Metering, String> {
-    let mut samples = Vec::with_capacity(m.samples.len() + 1);
+    let mut samples = Vec::with_capacity(m.samples.len().saturating_add(1));
     if let Ok(register_wh) = Decimal::from_str(m.meter_start_wh.trim()) {
         samples.push(Sample {
             at: started_at,

@@ -19,6 +19,11 @@
 //!
 //! It does not round amounts (invoicing does) and does not know accounts beyond passing their ids on.
 
+// Values from outside (requests, events, provider answers) never reach an operator that can panic
+// on overflow: checked operations that turn overflow into a refusal, or saturating ones with the
+// reason beside them (ADR 024). Tests may use plain arithmetic.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod attempts;
 pub mod choice;
 pub mod grpc;
@@ -34,7 +39,7 @@ pub mod tariff;
 
 use std::sync::Arc;
 
-use joule_bus::{ConsumerSpec, Domain};
+use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_proto::v1::tariff_service_server::TariffServiceServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use joule_store::{Migration, Relay};
@@ -195,47 +200,46 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.bus.clone(),
         outbox::PricingOutbox,
     )?;
-    tasks.push(Task::new("pricing-relay", relay.run(ctx.shutdown.clone())));
+    tasks.push(ctx.relay("pricing-relay", relay));
 
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
     let projection = registry::RegistryProjection {
         pool: ctx.pool.clone(),
     };
-    tasks.push(Task::new("pricing-registry", async move {
-        let spec = ConsumerSpec {
-            domain: Domain::Registry,
-            durable: "pricing-registry".into(),
-            filter: Some("registry.charger.*".into()),
-        };
-        bus.run_consumer(spec, projection, shutdown).await
-    }));
+    let spec = ConsumerSpec {
+        domain: Domain::Registry,
+        durable: "pricing-registry".into(),
+        filter: Some("registry.charger.*".into()),
+        // A projection: a charger's later change waits for its earlier one, or a replay would regress it.
+        on_park: OnPark::HoldAggregate,
+    };
+    tasks.push(ctx.consumer(spec, projection));
 
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
     let intake = intake::SessionIntake::new(ctx.pool.clone(), priced.clone());
-    tasks.push(Task::new("pricing-sessions", async move {
-        let spec = ConsumerSpec {
-            domain: Domain::Session,
-            durable: "pricing-sessions".into(),
-            filter: Some("session.*.completed".into()),
-        };
-        bus.run_consumer(spec, intake, shutdown).await
-    }));
+    let spec = ConsumerSpec {
+        domain: Domain::Session,
+        durable: "pricing-sessions".into(),
+        filter: Some("session.*.completed".into()),
+        // Money: a session's price is never skipped.
+        on_park: OnPark::HoldAggregate,
+    };
+    tasks.push(ctx.consumer(spec, intake));
 
-    // All of SESSION, not one subject: a session's start, readings and completion in their order.
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
-    tasks.push(Task::new(
+    let (pool, shutdown) = (ctx.pool.clone(), ctx.shutdown.clone());
+    tasks.push(Task::restartable(
         "pricing-running-costs-purge",
-        running::run_purge(ctx.pool.clone(), ctx.shutdown.clone()),
+        move || running::run_purge(pool.clone(), shutdown.clone()),
     ));
+    // All of SESSION, not one subject: a session's start, readings and completion in their order.
     let running = running_intake::RunningCostIntake::new(ctx.pool.clone(), ctx.bus.clone());
-    tasks.push(Task::new("pricing-running-cost", async move {
-        let spec = ConsumerSpec {
-            domain: Domain::Session,
-            durable: "pricing-running-cost".into(),
-            filter: None,
-        };
-        bus.run_consumer(spec, running, shutdown).await
-    }));
+    let spec = ConsumerSpec {
+        domain: Domain::Session,
+        durable: "pricing-running-cost".into(),
+        filter: None,
+        // An estimate for display and holds: the next reading recomputes it; the bill comes from
+        // the completed session (pricing-sessions).
+        on_park: OnPark::Skip,
+    };
+    tasks.push(ctx.consumer(spec, running));
 
     let server = TariffServiceServer::new(grpc::TariffGrpc {
         pool: ctx.pool.clone(),

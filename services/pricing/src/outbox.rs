@@ -110,6 +110,19 @@ impl OutboxHandler for PricingOutbox {
     }
 }
 
+/// The VAT percentage that turns `excl` into `incl`; empty when there is none, or when the amounts
+/// are so far apart that it is out of `Decimal`'s range (then no percentage is stated).
+fn effective_vat_percent(excl: Decimal, incl: Decimal) -> String {
+    if excl.is_zero() {
+        return String::new();
+    }
+    incl.checked_sub(excl)
+        .and_then(|vat| vat.checked_mul(Decimal::ONE_HUNDRED))
+        .and_then(|vat| vat.checked_div(excl))
+        .map(|percent| percent.normalize().to_string())
+        .unwrap_or_default()
+}
+
 /// The published lines: one per component used, then, when `min_price`/`max_price` moved the total, an
 /// adjustment line, then one per extra (idle fee, discount, subscription allowance), so that the lines
 /// always add up to the totals. An adjustment's or a mixed-rate extra's VAT percentage is the one that
@@ -140,11 +153,7 @@ pub fn wire_lines(b: &Breakdown) -> Vec<v1::PriceLine> {
             PriceBound::MaxPrice => ("MAX_PRICE", "Maximum price of the tariff"),
         };
         let (excl, incl) = (limit.adjustment_excl_vat, limit.adjustment_incl_vat);
-        let vat_percent = if excl.is_zero() {
-            String::new()
-        } else {
-            s((incl - excl) * Decimal::ONE_HUNDRED / excl)
-        };
+        let vat_percent = effective_vat_percent(excl, incl);
         lines.push(v1::PriceLine {
             dimension: dimension.to_owned(),
             description: description.to_owned(),
@@ -156,13 +165,7 @@ pub fn wire_lines(b: &Breakdown) -> Vec<v1::PriceLine> {
             amount_incl_vat: s(incl),
         });
     }
-    let effective_vat = |excl: Decimal, incl: Decimal| {
-        if excl.is_zero() {
-            String::new()
-        } else {
-            s((incl - excl) * Decimal::ONE_HUNDRED / excl)
-        }
-    };
+    let effective_vat = effective_vat_percent;
     lines.extend(b.extras.iter().map(|e| {
         v1::PriceLine {
             dimension: e.kind.as_str().to_owned(),

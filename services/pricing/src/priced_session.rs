@@ -137,7 +137,7 @@ impl WireLine {
     pub fn reversed(&self) -> Self {
         let neg = |s: &str| {
             s.parse::<Decimal>()
-                .map(|d| (-d).normalize().to_string())
+                .map(|d| negated(d).normalize().to_string())
                 .unwrap_or_else(|_| s.to_owned())
         };
         WireLine {
@@ -216,11 +216,23 @@ pub struct Rerated {
     pub rerated_at: DateTime<Utc>,
 }
 
+/// `-d`: a sign flip, which `Decimal`'s symmetric range never overflows.
+fn negated(mut d: Decimal) -> Decimal {
+    d.set_sign_negative(!d.is_sign_negative());
+    d
+}
+
 impl Rerated {
     pub fn delta(&self) -> (Decimal, Decimal) {
+        // Totals of sessions priced within the request limits (ADR 024) are far inside Decimal's
+        // range; saturating keeps a total an older version stored from panicking the relay.
         (
-            (self.total_excl_vat - self.previous_total_excl_vat).normalize(),
-            (self.total_incl_vat - self.previous_total_incl_vat).normalize(),
+            self.total_excl_vat
+                .saturating_sub(self.previous_total_excl_vat)
+                .normalize(),
+            self.total_incl_vat
+                .saturating_sub(self.previous_total_incl_vat)
+                .normalize(),
         )
     }
 }

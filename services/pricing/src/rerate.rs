@@ -154,9 +154,10 @@ pub async fn rerate_sessions(
             cache.insert(tariff_id.clone(), Versions::load(pool, &tariff_id).await?);
         }
         let discounts = read::contract_discounts(pool, &tariff_id, &account_id).await?;
-        stats.examined += 1;
+        // Counts of sessions: far below u64::MAX; saturating instead of a panic.
+        stats.examined = stats.examined.saturating_add(1);
         let Some(pricing) = cache[&tariff_id].pricing_at(started_at, discounts) else {
-            stats.failed += 1;
+            stats.failed = stats.failed.saturating_add(1);
             continue;
         };
         let before = count_reratings(pool, session_id).await?;
@@ -175,7 +176,7 @@ pub async fn rerate_sessions(
         .await
         .map_err(|e| RerateError::Store(sqlx::Error::Protocol(e.to_string())))?;
         if count_reratings(pool, session_id).await? > before {
-            stats.adjusted += 1;
+            stats.adjusted = stats.adjusted.saturating_add(1);
         }
     }
     Ok(stats)
@@ -263,7 +264,7 @@ async fn run(
     rerated_at: DateTime<Utc>,
 ) -> Result<RerateStats, RerateError> {
     // Current prices come from the read table: it must have caught up with the event store.
-    let mut waited = 0;
+    let mut waited: u32 = 0;
     loop {
         let pending: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {SCHEMA}.outbox WHERE aggregate_type = 'PricedSession'"
@@ -276,7 +277,7 @@ async fn run(
         if waited >= 100 {
             return Err(RerateError::Lagging);
         }
-        waited += 1;
+        waited = waited.saturating_add(1);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -319,7 +320,7 @@ async fn run(
     let outcome: Result<(), RerateError> = async {
         while let Some(sessions) = incoming.recv().await {
             let sessions = sessions?;
-            stats.examined += sessions.len() as u64;
+            stats.examined = stats.examined.saturating_add(sessions.len() as u64);
             let (events, failed) = price_batch(
                 sessions,
                 Arc::clone(versions),
@@ -329,15 +330,17 @@ async fn run(
                 rerated_at,
             )
             .await;
-            stats.failed += failed;
+            stats.failed = stats.failed.saturating_add(failed);
             while appends.len() >= APPENDS_IN_FLIGHT {
-                stats.adjusted += joined(appends.join_next().await)?;
+                stats.adjusted = stats
+                    .adjusted
+                    .saturating_add(joined(appends.join_next().await)?);
             }
             let (pool, meta) = (pool.clone(), meta.clone());
             appends.spawn(async move { append(&pool, &events, &meta).await });
         }
         while let Some(done) = appends.join_next().await {
-            stats.adjusted += joined(Some(done))?;
+            stats.adjusted = stats.adjusted.saturating_add(joined(Some(done))?);
         }
         Ok(())
     }
@@ -367,8 +370,16 @@ async fn passes(pool: &PgPool) -> Result<Vec<IdRange>, RerateError> {
 }
 
 fn id_ranges(n: usize) -> Vec<IdRange> {
-    let bound = |i: usize| (i > 0 && i < n).then(|| format!("{:02x}", i * 256 / n));
-    (0..n).map(|i| (bound(i), bound(i + 1))).collect()
+    // n is at most 16: i * 256 and i + 1 stay tiny, and n > i > 0 where it divides.
+    let bound = |i: usize| {
+        (i > 0 && i < n).then(|| {
+            let at = i.saturating_mul(256).checked_div(n).unwrap_or(0);
+            format!("{at:02x}")
+        })
+    };
+    (0..n)
+        .map(|i| (bound(i), bound(i.saturating_add(1))))
+        .collect()
 }
 
 /// Streams the sessions of the run whose id is in `range` to `batches`, BATCH at a time. Stops at
@@ -530,12 +541,16 @@ async fn price_batch(
     let parts: Vec<_> = (0..sessions.len())
         .step_by(chunk)
         .map(|start| {
-            let len = (start + chunk).min(sessions.len()) - start;
+            // start < sessions.len() (the range steps below it): no overflow either way.
+            let len = start
+                .saturating_add(chunk)
+                .min(sessions.len())
+                .saturating_sub(start);
             let (sessions, job) = (Arc::clone(&sessions), Arc::clone(&job));
             let part = tokio::task::spawn_blocking(move || {
                 let (versions, discounts, rerating_id, reason) = &*job;
                 price_part(
-                    &sessions[start..start + len],
+                    &sessions[start..start.saturating_add(len)],
                     versions,
                     discounts,
                     rerating_id,
@@ -547,15 +562,15 @@ async fn price_batch(
         })
         .collect();
     let mut all = Vec::with_capacity(sessions.len());
-    let mut failed = 0;
+    let mut failed: u64 = 0;
     for (len, part) in parts {
         match part.await {
             Ok((events, f)) => {
                 all.extend(events);
-                failed += f;
+                failed = failed.saturating_add(f);
             }
             // A part that panicked priced nothing: its sessions keep their price and count as failed.
-            Err(_) => failed += len as u64,
+            Err(_) => failed = failed.saturating_add(len as u64),
         }
     }
     (all, failed)
@@ -585,7 +600,7 @@ fn price_part(
     let mut failed = 0u64;
     for s in part {
         let Some((version, tariff)) = versions.version_at(s.started_at) else {
-            failed += 1;
+            failed = failed.saturating_add(1);
             continue;
         };
         let contract;
@@ -625,11 +640,11 @@ fn price_part(
                 let event = PricedSessionEvent::SessionRerated(Box::new(r));
                 match serde_json::to_string(&event) {
                     Ok(json) => events.push((s.session_id.to_string(), json)),
-                    Err(_) => failed += 1,
+                    Err(_) => failed = failed.saturating_add(1),
                 }
             }
             Ok(None) => {}
-            Err(_) => failed += 1,
+            Err(_) => failed = failed.saturating_add(1),
         }
     }
     (events, failed)
@@ -651,7 +666,7 @@ async fn append(
     }
     let ids: Vec<&str> = events.iter().map(|(id, _)| id.as_str()).collect();
     let payloads: Vec<&str> = events.iter().map(|(_, p)| p.as_str()).collect();
-    let mut attempt = 0;
+    let mut attempt: u64 = 0;
     loop {
         let result = sqlx::query(&format!(
             "INSERT INTO {SCHEMA}.events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -669,8 +684,9 @@ async fn append(
         match result {
             Ok(done) => return Ok(done.rows_affected()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < 5 => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                // At most 5 retries.
+                attempt = attempt.saturating_add(1);
+                tokio::time::sleep(Duration::from_millis(attempt.saturating_mul(20))).await;
             }
             Err(e) => return Err(e.into()),
         }

@@ -272,8 +272,15 @@ pub async fn run_purge(
             "DELETE FROM {SCHEMA}.running_costs
               WHERE (completed AND updated_at < $1) OR updated_at < $2"
         ))
-        .bind(now - chrono::Duration::days(KEEP_COMPLETED_DAYS))
-        .bind(now - chrono::Duration::days(KEEP_SILENT_DAYS))
+        // The clock is far from chrono's earliest time; the fallback keeps everything.
+        .bind(
+            now.checked_sub_signed(chrono::Duration::days(KEEP_COMPLETED_DAYS))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        )
+        .bind(
+            now.checked_sub_signed(chrono::Duration::days(KEEP_SILENT_DAYS))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        )
         .execute(&pool)
         .await
         .map(|done| done.rows_affected())

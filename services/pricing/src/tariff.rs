@@ -307,7 +307,8 @@ impl Aggregate for Tariff {
                     return Err(TariffError::NotAfterLatest(*latest));
                 }
                 TariffEvent::TariffVersionPublished {
-                    version: self.versions.len() as u32 + 1,
+                    // Versions of one tariff are published by hand: far below u32::MAX.
+                    version: (self.versions.len() as u32).saturating_add(1),
                     tariff: value,
                     valid_from,
                     published_at,

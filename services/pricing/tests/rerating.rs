@@ -390,3 +390,167 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
     let totals: serde_json::Value = serde_json::from_str(&quote.totals_json).unwrap();
     assert_eq!(totals["total_cost"]["excl_vat"], "12.5");
 }
+
+/// Charging at 1.00/h and parking at 2.00/h, both with a 5-minute step (the mod_cdrs step_size
+/// example's tariff), no VAT stated.
+const TIME_AND_PARKING_STEPS: &str = r#"{ "id": "TP", "currency": "EUR", "elements": [{ "price_components": [
+     { "type": "TIME", "price": 1.00, "step_size": 300 },
+     { "type": "PARKING_TIME", "price": 2.00, "step_size": 300 } ] }] }"#;
+
+#[tokio::test]
+async fn a_session_priced_under_adr_018_is_re_rated_to_the_current_step_rule_with_an_adjustment() {
+    use joule_pricing::priced_session::{Metering, PricedSessionEvent};
+    use joule_tariff::{Dimension, SessionUsage, Tariff, Tz, price_session};
+    use rust_decimal::Decimal;
+    use rust_decimal_macros::dec;
+
+    let mut h = Harness::start().await;
+    let tariff_id = h.create(TIME_AND_PARKING_STEPS).await;
+    let charger = ChargerId::new();
+    h.register(charger, "site-1", &tariff_id).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // mod_cdrs, step_size: 21 minutes of charging, then 16 parked. Priced now: the charging time as
+    // measured (0.35) and the parking rounded up to 20 minutes (0.6667).
+    let start = Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap();
+    let charging_end = start + chrono::TimeDelta::minutes(21);
+    let stop = start + chrono::TimeDelta::minutes(37);
+    let current = SessionId::new();
+    let m = SessionCompleted {
+        session_id: current.to_string(),
+        charger_id: charger.to_string(),
+        charge_point_id: "CP".into(),
+        connector_id: 1,
+        transaction_id: "1".into(),
+        token_uid: "TAG".into(),
+        started_at: Some(joule_proto::time::to_proto(start)),
+        stopped_at: Some(joule_proto::time::to_proto(stop)),
+        meter_start_wh: "0".into(),
+        meter_stop_wh: "3000".into(),
+        energy_wh: "3000".into(),
+        charging_ended_at: Some(joule_proto::time::to_proto(charging_end)),
+        ..Default::default()
+    };
+    h.publish(
+        format!("session.{current}.completed"),
+        &current.to_string(),
+        &m,
+    )
+    .await;
+    let priced = h.wait::<SessionPriced>(current, 1).await.remove(0);
+    let now_rule = dec!(0.35) + dec!(2) * dec!(1200) / dec!(3600);
+    assert_eq!(
+        priced
+            .total_excl_vat
+            .parse::<Decimal>()
+            .unwrap()
+            .round_dp(6),
+        now_rule.round_dp(6)
+    );
+
+    // The same session as the release before ADR 021 stored it (ADR 018): the charging time rounded
+    // too, 21 minutes billed as 25 (0.4167), the parking as 20 minutes.
+    let legacy = SessionId::new();
+    let usage = SessionUsage {
+        start,
+        end: stop,
+        energy: joule_domain::Energy::from_wh(dec!(3000)),
+        time_zone: Tz::UTC,
+        samples: vec![],
+        charging_end: Some(charging_end),
+    };
+    let mut breakdown =
+        price_session(&Tariff::parse(TIME_AND_PARKING_STEPS).unwrap(), &usage).expect("prices");
+    let added = dec!(4) / dec!(60);
+    for line in breakdown
+        .lines
+        .iter_mut()
+        .filter(|l| l.dimension == Dimension::Time)
+    {
+        line.volume += added;
+        line.amount_excl_vat += added;
+        line.amount_incl_vat += added;
+    }
+    for total in breakdown
+        .dimensions
+        .iter_mut()
+        .filter(|d| d.dimension == Dimension::Time)
+    {
+        total.billed += added;
+        total.step_size = Some(300);
+        total.amount_excl_vat += added;
+        total.amount_incl_vat += added;
+    }
+    for amount in [
+        &mut breakdown.subtotal_excl_vat,
+        &mut breakdown.subtotal_incl_vat,
+        &mut breakdown.total_excl_vat,
+        &mut breakdown.total_incl_vat,
+    ] {
+        *amount += added;
+    }
+    let old_total = breakdown.total_excl_vat;
+    let event = PricedSessionEvent::SessionPriced {
+        session_id: legacy,
+        charger_id: charger,
+        tariff_id: tariff_id.parse().unwrap(),
+        account_id: String::new(),
+        token_uid: "TAG".into(),
+        energy_wh: dec!(3000),
+        started_at: start,
+        stopped_at: stop,
+        priced_at: stop,
+        breakdown: Box::new(breakdown),
+        tariff_version: 1,
+        tariff_source: "charger".into(),
+        connector_id: 1,
+        metering: Metering {
+            charge_point_id: "CP".into(),
+            transaction_id: "2".into(),
+            samples: vec![],
+            charging_ended_at: Some(charging_end),
+        },
+    };
+    let pool = h._env.pool().await;
+    sqlx::query(
+        "INSERT INTO pricing.events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('PricedSession', $1, 1, 'SessionPriced', '1.0', $2::json, '{\"tenant_id\":\"default\"}'::json)",
+    )
+    .bind(legacy.to_string())
+    .bind(serde_json::to_string(&event).unwrap())
+    .execute(&pool)
+    .await
+    .expect("legacy price stored");
+    // The relay projects and publishes it like any other.
+    h.wait::<SessionPriced>(legacy, 1).await;
+
+    // The upgrade note's step: re-rate the tariff. Only the legacy session changes.
+    let run = h
+        .client
+        .rerate(v1::RerateRequest {
+            tenant_id: String::new(),
+            tariff_id: tariff_id.clone(),
+            from: None,
+            until: None,
+            session_ids: vec![],
+            corrected_energy_wh: String::new(),
+            reason: "OCPI 2.2.1 step_size with parking (ADR 021)".into(),
+        })
+        .await
+        .expect("re-rated")
+        .into_inner();
+    assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 1));
+    let adjusted = h.wait::<SessionPriceAdjusted>(legacy, 1).await.remove(0);
+    let delta: Decimal = adjusted.delta_excl_vat.parse().unwrap();
+    assert_eq!(delta.round_dp(6), (-added).round_dp(6));
+    assert_eq!(
+        adjusted
+            .total_excl_vat
+            .parse::<Decimal>()
+            .unwrap()
+            .round_dp(6),
+        now_rule.round_dp(6)
+    );
+    assert_eq!((old_total - added).round_dp(6), now_rule.round_dp(6));
+    assert!(h.messages::<SessionPriceAdjusted>(current).await.is_empty());
+}

@@ -14,10 +14,20 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use std::sync::Arc;
 
+use crate::matching::{ChargerSessions, StopFacts};
 use crate::session::{
     ChargingSession, Extras, Reading, SessionCommand, SignedValue, StartDetails, StopDetails,
-    TokenRef,
+    TokenRef, flags,
 };
+
+/// Flag the gateway puts on a 1.6 stop for a transaction id it never gave.
+const UNKNOWN_TRANSACTION: &str = "unknown_transaction";
+
+/// 1.6 is the protocol whose stops may carry an unusable transaction id (2.0.1 chargers choose
+/// their own ids); events without a version are taken as 1.6.
+fn is_16(ocpp_version: &str) -> bool {
+    ocpp_version != "2.0.1"
+}
 
 /// The session a charger transaction belongs to. Transaction ids are unique per charger only
 /// (OCPP 2.0.1 chargers choose them), so the key includes tenant and charge point.
@@ -99,6 +109,7 @@ fn extras(
         readings: readings(samples, received),
         signed: signed_values(samples),
         flags,
+        received_at: from_proto(received),
     }
 }
 
@@ -111,23 +122,20 @@ fn token(id_tag: &str, account_id: &str) -> Option<TokenRef> {
 
 pub struct ChargerIntake {
     pub cqrs: Arc<PostgresCqrs<ChargingSession>>,
+    /// The sessions each 1.6 charger started, for stops with an unusable transaction id.
+    pub charger_sessions: ChargerSessions,
 }
 
 impl ChargerIntake {
     async fn execute(
         &self,
-        id: SessionId,
+        id: &str,
         command: SessionCommand,
         envelope: &v1::Envelope,
     ) -> Result<(), HandlerError> {
-        joule_store::execute(
-            &self.cqrs,
-            &id.to_string(),
-            command,
-            CommandMeta::caused_by(envelope),
-        )
-        .await
-        .map_err(|e| HandlerError::Transient(e.to_string()))
+        joule_store::execute(&self.cqrs, id, command, CommandMeta::caused_by(envelope))
+            .await
+            .map_err(|e| HandlerError::Transient(e.to_string()))
     }
 }
 
@@ -149,8 +157,9 @@ impl ChargerIntake {
                     tracing::warn!(charge_point_id = %m.charge_point_id, "start without a transaction id not tracked");
                     return Ok(());
                 }
-                let id = session_id(tenant, &m.charge_point_id, &m.transaction_id);
+                let id = session_id(tenant, &m.charge_point_id, &m.transaction_id).to_string();
                 let extras = extras(&m.samples, m.received_at.as_ref(), m.flags);
+                let version = m.ocpp_version;
                 let start = StartDetails {
                     meter_start: energy("meter_start_wh", &m.meter_start_wh)?,
                     started_at: time(m.charger_time.as_ref(), m.received_at.as_ref()),
@@ -163,8 +172,20 @@ impl ChargerIntake {
                     account_id: m.account_id,
                     seq_no: m.seq_no,
                 };
-                self.execute(id, SessionCommand::Start(start, extras), &message.envelope)
-                    .await
+                let opened = (
+                    start.charge_point_id.clone(),
+                    start.connector_id,
+                    start.started_at,
+                );
+                self.execute(&id, SessionCommand::Start(start, extras), &message.envelope)
+                    .await?;
+                if is_16(&version) {
+                    let (charge_point_id, connector_id, started_at) = opened;
+                    self.charger_sessions
+                        .started(tenant, &charge_point_id, connector_id, &id, started_at)
+                        .await?;
+                }
+                Ok(())
             }
             "joule.v1.MeterValuesSampled" => {
                 let m: v1::MeterValuesSampled = message.decode().map_err(reject)?;
@@ -172,13 +193,13 @@ impl ChargerIntake {
                     // Readings outside a transaction bill nothing.
                     return Ok(());
                 }
-                let id = session_id(tenant, &m.charge_point_id, &m.transaction_id);
+                let id = session_id(tenant, &m.charge_point_id, &m.transaction_id).to_string();
                 let command = SessionCommand::RecordReadings {
                     seq_no: m.seq_no,
                     token: token(&m.id_tag, &m.account_id),
                     extras: extras(&m.samples, m.received_at.as_ref(), m.flags),
                 };
-                self.execute(id, command, &message.envelope).await
+                self.execute(&id, command, &message.envelope).await
             }
             "joule.v1.TransactionStopped" => {
                 let m: v1::TransactionStopped = message.decode().map_err(reject)?;
@@ -187,21 +208,53 @@ impl ChargerIntake {
                 } else {
                     &m.session_key
                 };
-                let id = session_id(tenant, &m.charge_point_id, key);
-                let extras = extras(&m.transaction_data, m.received_at.as_ref(), m.flags);
+                let own = session_id(tenant, &m.charge_point_id, key).to_string();
+                let meter_stop = energy("meter_stop_wh", &m.meter_stop_wh)?;
+                let unusable_id = !m.session_key.is_empty()
+                    || m.flags
+                        .iter()
+                        .any(|f| f.split(':').next() == Some(UNKNOWN_TRANSACTION));
+                let matched = if is_16(&m.ocpp_version) && unusable_id {
+                    let facts = StopFacts {
+                        id_tag: &m.id_tag,
+                        meter_stop,
+                    };
+                    self.charger_sessions
+                        .target(tenant, &m.charge_point_id, &own, &facts, &m.transaction_id)
+                        .await?
+                } else {
+                    None
+                };
+                let is_16 = is_16(&m.ocpp_version);
+                let mut extras = extras(&m.transaction_data, m.received_at.as_ref(), m.flags);
+                let (id, transaction_id) = match matched {
+                    Some(matched) => {
+                        extras.flags.push(format!(
+                            "{}:{}",
+                            flags::STOP_MATCHED_TO_OPEN_TRANSACTION,
+                            matched.detail
+                        ));
+                        (matched.session_id, matched.transaction_id)
+                    }
+                    None => (own, m.transaction_id),
+                };
                 let stop = StopDetails {
-                    meter_stop: energy("meter_stop_wh", &m.meter_stop_wh)?,
+                    meter_stop,
                     stopped_at: time(m.charger_time.as_ref(), m.received_at.as_ref()),
                     received_at: time(m.received_at.as_ref(), None),
                     token: token(&m.id_tag, &m.account_id),
                     charger_id: m.charger_id,
                     charge_point_id: m.charge_point_id,
-                    transaction_id: m.transaction_id,
+                    transaction_id,
                     reason: m.reason,
                     seq_no: m.seq_no,
                 };
-                self.execute(id, SessionCommand::Stop(stop, extras), &message.envelope)
-                    .await
+                self.execute(&id, SessionCommand::Stop(stop, extras), &message.envelope)
+                    .await?;
+                if is_16 {
+                    self.charger_sessions.stopped(&id).await?;
+                }
+                Ok(())
             }
             // Presence, boot, status and alarm events are not part of a session.
             _ => Ok(()),

@@ -1,7 +1,9 @@
 //! The sessions service: one event-sourced `ChargingSession` per charger transaction, built from the
 //! gateway's protocol-neutral charger events, robust to what chargers really send (duplicates,
 //! stops without starts, meter regressions and unit errors, OCPP 2.0.1 events out of order or with
-//! gaps). It publishes `SessionStarted`, `SessionMetered` (the readings of a running session, with
+//! gaps). A 1.6 stop with an unusable transaction id is matched to the charger's open transaction
+//! ([`matching`]), and open sessions without messages are closed after an inactivity limit
+//! ([`sweeper`]), so that no session stays open for ever (ADR 027). It publishes `SessionStarted`, `SessionMetered` (the readings of a running session, with
 //! the aggregate version as `sequence`) and `SessionCompleted` (with every reading and the end of
 //! charging) on stream SESSION and serves the session
 //! read model (with cost and invoice, copied from PRICING and INVOICE) and the sessions' signed meter
@@ -11,6 +13,7 @@
 
 pub mod grpc;
 pub mod intake;
+pub mod matching;
 pub mod outbox;
 pub mod plausibility;
 pub mod session;
@@ -18,7 +21,7 @@ pub mod sweeper;
 
 use std::sync::Arc;
 
-use joule_bus::{ConsumerSpec, Domain};
+use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_proto::v1::session_evidence_service_server::SessionEvidenceServiceServer;
 use joule_proto::v1::sessions_service_server::SessionsServiceServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
@@ -80,6 +83,29 @@ const MIGRATIONS: &[Migration] = &[
               UNIQUE (session_id, context, data_hash)
           );",
     },
+    Migration {
+        version: 3,
+        name: "inactivity of open sessions, the sessions each charger started",
+        sql: "ALTER TABLE {schema}.session_view ADD COLUMN last_activity_at timestamptz;
+          UPDATE {schema}.session_view SET last_activity_at = COALESCE(started_at, now())
+              WHERE status = 'active';
+          CREATE INDEX ON {schema}.session_view (id) WHERE status = 'active';
+          CREATE TABLE {schema}.charger_sessions (
+              session_id      text PRIMARY KEY,
+              tenant_id       text NOT NULL,
+              charge_point_id text NOT NULL,
+              connector_id    bigint NOT NULL,
+              started_at      timestamptz NOT NULL
+          );
+          CREATE INDEX ON {schema}.charger_sessions (tenant_id, charge_point_id, connector_id);
+          CREATE TABLE {schema}.matched_stops (
+              stop_session_id text PRIMARY KEY,
+              session_id      text NOT NULL,
+              transaction_id  text NOT NULL,
+              detail          text NOT NULL,
+              matched_at      timestamptz NOT NULL DEFAULT now()
+          );",
+    },
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
@@ -101,44 +127,48 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.bus.clone(),
         outbox::SessionOutbox,
     )?;
-    tasks.push(Task::new("sessions-relay", relay.run(ctx.shutdown.clone())));
+    tasks.push(ctx.relay("sessions-relay", relay));
 
-    let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
     let sweeper = sweeper::Sweeper {
         pool: ctx.pool.clone(),
         cqrs: cqrs.clone(),
         wait: std::time::Duration::from_secs(ctx.settings.session_event_wait_secs),
+        inactivity: (ctx.settings.session_inactivity_secs > 0)
+            .then(|| std::time::Duration::from_secs(ctx.settings.session_inactivity_secs)),
         tenant: ctx.settings.tenant.clone(),
     };
-    tasks.push(Task::new(
-        "sessions-sweeper",
-        sweeper.run(ctx.shutdown.clone()),
-    ));
-    let intake = intake::ChargerIntake { cqrs };
-    tasks.push(Task::new("sessions-charger-consumer", async move {
-        let spec = ConsumerSpec {
-            domain: Domain::Charger,
-            durable: "sessions-charger".into(),
-            filter: None,
-        };
-        bus.run_consumer(spec, intake, shutdown).await
+    let shutdown = ctx.shutdown.clone();
+    tasks.push(Task::restartable("sessions-sweeper", move || {
+        sweeper.clone().run(shutdown.clone())
     }));
+    let intake = intake::ChargerIntake {
+        cqrs,
+        charger_sessions: matching::ChargerSessions::new(ctx.pool.clone(), SCHEMA),
+    };
+    let spec = ConsumerSpec {
+        domain: Domain::Charger,
+        durable: "sessions-charger".into(),
+        filter: None,
+        // A charger's events: holding them would stop all billing on the charger for one bad
+        // sample; the session tolerates a gap (flags it) and the parked message is listed.
+        on_park: OnPark::Skip,
+    };
+    tasks.push(ctx.consumer(spec, intake));
     for (domain, durable) in [
         (Domain::Pricing, "sessions-pricing"),
         (Domain::Invoice, "sessions-invoices"),
     ] {
-        let (bus, shutdown) = (ctx.bus.clone(), ctx.shutdown.clone());
         let billing = intake::BillingIntake {
             pool: ctx.pool.clone(),
         };
-        tasks.push(Task::new(durable, async move {
-            let spec = ConsumerSpec {
-                domain,
-                durable: durable.into(),
-                filter: None,
-            };
-            bus.run_consumer(spec, billing, shutdown).await
-        }));
+        let spec = ConsumerSpec {
+            domain,
+            durable: durable.into(),
+            filter: None,
+            // Copies of billing results onto the read model; each event sets its own columns.
+            on_park: OnPark::Skip,
+        };
+        tasks.push(ctx.consumer(spec, billing));
     }
 
     let server = SessionsServiceServer::new(grpc::SessionsGrpc {

@@ -51,12 +51,13 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
             sqlx::query(
                     "INSERT INTO sessions.session_view
                        (id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
-                        status, started_at, meter_start_wh)
-                     VALUES ($1,$2,$3,$4,$5,$6,$7,'active',$8,$9)
+                        status, started_at, meter_start_wh, last_activity_at)
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,'active',$8,$9,$10)
                      ON CONFLICT (id) DO UPDATE SET
                        charger_id = EXCLUDED.charger_id, connector_id = EXCLUDED.connector_id,
                        token_uid = EXCLUDED.token_uid, account_id = EXCLUDED.account_id,
                        started_at = EXCLUDED.started_at, meter_start_wh = EXCLUDED.meter_start_wh,
+                       last_activity_at = GREATEST(sessions.session_view.last_activity_at, EXCLUDED.last_activity_at),
                        status = CASE WHEN sessions.session_view.status IN ('completed', 'ended') THEN sessions.session_view.status ELSE 'active' END",
                 )
                 .bind(id)
@@ -68,6 +69,7 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
                 .bind(&s.account_id)
                 .bind(s.started_at)
                 .bind(register(s.meter_start))
+                .bind(s.received_at)
                 .execute(conn)
                 .await?;
         }
@@ -171,7 +173,26 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sql
             .execute(conn)
             .await?;
         }
-        SessionEvent::ReadingsRecorded { .. } => {}
+        SessionEvent::ReadingsRecorded {
+            readings,
+            received_at,
+            ..
+        } => {
+            // The session's latest sign of life, as the aggregate counts it (only while open),
+            // for the inactivity sweep.
+            let at = received_at.or_else(|| readings.iter().map(|r| r.at).max());
+            if let Some(at) = at {
+                sqlx::query(
+                    "UPDATE sessions.session_view
+                     SET last_activity_at = GREATEST(last_activity_at, $2)
+                     WHERE id = $1 AND status = 'active'",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(conn)
+                .await?;
+            }
+        }
     }
     Ok(())
 }

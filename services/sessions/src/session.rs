@@ -10,6 +10,10 @@
 //! so the same events give the same session whatever order they arrived in; if some never arrive,
 //! [`SessionCommand::CompleteOverdue`] (sent by the sweeper after a wait) completes it without them,
 //! flagged `sequence_gap`. Each event's `seqNo` is recorded; a repeat changes nothing.
+//!
+//! An open session without a message for the inactivity limit is closed at its last reading by
+//! [`SessionCommand::CloseInactive`] (sent by the sweeper), flagged `closed_for_inactivity`; a stop
+//! that still comes is flagged `stop_after_inactivity_close` and bills nothing more (ADR 027).
 
 use std::collections::BTreeSet;
 
@@ -36,6 +40,13 @@ pub mod flags {
     pub const SEQUENCE_GAP: &str = "sequence_gap";
     pub const EVENT_AFTER_END: &str = "event_after_end";
     pub const DUPLICATE_END: &str = "duplicate_end";
+    /// No message for the session within the inactivity limit: closed from its last reading.
+    pub const CLOSED_FOR_INACTIVITY: &str = "closed_for_inactivity";
+    /// A stop for a session already closed for inactivity; recorded, not billed again.
+    pub const STOP_AFTER_INACTIVITY_CLOSE: &str = "stop_after_inactivity_close";
+    /// A 1.6 stop with an unusable transaction id (-1, never issued) that was matched to the
+    /// charger's open transaction (set by the intake, [`crate::matching`]).
+    pub const STOP_MATCHED_TO_OPEN_TRANSACTION: &str = "stop_matched_to_open_transaction";
 }
 
 /// What the aggregate needs from configuration.
@@ -130,6 +141,20 @@ fn charging_ended_at(
     )
 }
 
+/// A session an unusable 1.6 stop may belong to ([`ChargingSession::stop_candidate`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopCandidate {
+    pub transaction_id: String,
+    pub connector_id: u32,
+    /// The token the session started with.
+    pub id_tag: String,
+    pub started_at: DateTime<Utc>,
+    /// The latest register: the last reading's, else the start's.
+    pub last_register: Option<Energy>,
+    /// Closed for inactivity and waiting for its late stop (which is then flagged, not billed).
+    pub closed_for_inactivity: bool,
+}
+
 /// A token and the account it bills.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRef {
@@ -163,6 +188,9 @@ pub struct Extras {
     pub signed: Vec<SignedValue>,
     /// Flags raised by the gateway, as `flag` or `flag:detail`.
     pub flags: Vec<String>,
+    /// When the message arrived: the session's latest sign of life (see
+    /// [`SessionCommand::CloseInactive`]).
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +204,13 @@ pub enum SessionCommand {
     Stop(StopDetails, Extras),
     /// Complete a stopped session whose missing events did not arrive in time.
     CompleteOverdue,
+    /// Close a started session that received no message for `limit` before `now`: it stops at its
+    /// last reading (or its start, without readings), flagged `closed_for_inactivity`, and completes
+    /// as any other. A session that is not open, or not idle long enough, is left alone.
+    CloseInactive {
+        now: DateTime<Utc>,
+        limit: chrono::Duration,
+    },
 }
 
 // Events are built once and serialised; their in-memory size does not matter.
@@ -194,6 +229,10 @@ pub enum SessionEvent {
         /// what `SessionMetered` publishes besides the readings, so the outbox needs no other event.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         running: Option<Running>,
+        /// When the message that carried them arrived (absent in events recorded before the
+        /// inactivity limit existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_at: Option<DateTime<Utc>>,
     },
     /// The stop, recorded while events before it are still missing (2.0.1).
     StopReceived(StopDetails),
@@ -273,6 +312,9 @@ pub struct ChargingSession {
     late_token: Option<(u32, TokenRef)>,
     signed: BTreeSet<String>,
     flags: Vec<String>,
+    /// When the latest message of the started, unstopped session arrived.
+    #[serde(default)]
+    last_activity: Option<DateTime<Utc>>,
 }
 
 /// `flag` or `flag:detail` as the gateway sends them.
@@ -308,6 +350,7 @@ impl ChargingSession {
                 seq_no: None,
                 token: None,
                 running: None,
+                received_at: extras.received_at,
             });
         }
         let mut keys = BTreeSet::new();
@@ -532,6 +575,126 @@ impl ChargingSession {
             .or(from_start)
     }
 
+    fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+
+    /// Started and not stopped: the charger may still send readings and its stop.
+    fn is_open(&self) -> bool {
+        self.status == Status::Active && self.stop.is_none()
+    }
+
+    /// Nothing recorded yet under this id.
+    pub fn is_blank(&self) -> bool {
+        self.start.is_none()
+            && self.stop.is_none()
+            && self.readings.is_empty()
+            && self.seen_seq.is_empty()
+    }
+
+    /// What matching an unusable 1.6 stop needs to know of this session, if a stop may still be
+    /// applied to it: it is open, or it was closed for inactivity and no stop came since.
+    pub fn stop_candidate(&self) -> Option<StopCandidate> {
+        let start = self.start.as_ref()?;
+        let closed_for_inactivity = self.status == Status::Completed
+            && self.has_flag(flags::CLOSED_FOR_INACTIVITY)
+            && !self.has_flag(flags::STOP_AFTER_INACTIVITY_CLOSE);
+        if !self.is_open() && !closed_for_inactivity {
+            return None;
+        }
+        let last_register = ordered(&self.readings)
+            .last()
+            .map(|r| r.register)
+            .or(start.meter_start);
+        Some(StopCandidate {
+            transaction_id: start.transaction_id.clone(),
+            connector_id: start.connector_id,
+            id_tag: start.token_uid.clone(),
+            started_at: start.started_at,
+            last_register,
+            closed_for_inactivity,
+        })
+    }
+
+    /// A stop for a completed session: a repeat of its own stop changes nothing; one after an
+    /// inactivity close, or a different 1.6 stop, is flagged and not billed. Whether it was one of
+    /// those.
+    fn late_stop(&self, stop: &StopDetails, events: &mut Vec<SessionEvent>) -> bool {
+        let what = format!(
+            "transactionId {}, meterStop {}, at {}",
+            stop.transaction_id,
+            stop.meter_stop
+                .map_or_else(|| "none".to_owned(), |m| format!("{} Wh", m.wh())),
+            stop.stopped_at.to_rfc3339()
+        );
+        if self.has_flag(flags::CLOSED_FOR_INACTIVITY) {
+            self.flag_once(flags::STOP_AFTER_INACTIVITY_CLOSE, what, events);
+            true
+        } else if stop.seq_no.is_none()
+            && self.stop.as_ref().is_some_and(|own| {
+                (own.meter_stop, own.stopped_at) != (stop.meter_stop, stop.stopped_at)
+            })
+        {
+            self.flag_once(
+                flags::DUPLICATE_END,
+                format!("a second stop ({what}) was ignored"),
+                events,
+            );
+            true
+        } else {
+            false
+        }
+    }
+
+    /// [`SessionCommand::CloseInactive`].
+    fn close_inactive(
+        &self,
+        now: DateTime<Utc>,
+        limit: chrono::Duration,
+        rules: &SessionRules,
+    ) -> Vec<SessionEvent> {
+        let (Some(start), Some(last)) = (&self.start, self.last_activity) else {
+            return vec![];
+        };
+        if !self.is_open() || now.signed_duration_since(last) < limit {
+            return vec![];
+        }
+        // The last reading as completion will count it (repaired, implausible ones left out).
+        let stopped_at = self
+            .running(rules)
+            .map_or(start.started_at, |running| running.as_of);
+        let stop = StopDetails {
+            charger_id: start.charger_id.clone(),
+            charge_point_id: start.charge_point_id.clone(),
+            transaction_id: start.transaction_id.clone(),
+            meter_stop: None,
+            stopped_at,
+            received_at: now,
+            reason: "Other".into(),
+            seq_no: None,
+            token: None,
+        };
+        let events = vec![
+            SessionEvent::SessionFlagged {
+                flag: flags::CLOSED_FOR_INACTIVITY.to_owned(),
+                detail: format!(
+                    "no message since {} (limit {} s); stopped at {}",
+                    last.to_rfc3339(),
+                    limit.num_seconds(),
+                    stopped_at.to_rfc3339()
+                ),
+            },
+            SessionEvent::StopReceived(stop),
+        ];
+        let mut next = self.clone();
+        for event in &events {
+            next.apply(event.clone());
+        }
+        let mut all = events;
+        all.extend(next.completion(rules, false));
+        all
+    }
+
     fn decide(&self, command: SessionCommand, rules: &SessionRules) -> Vec<SessionEvent> {
         let mut events = Vec::new();
         let completed = self.status == Status::Completed;
@@ -572,6 +735,7 @@ impl ChargingSession {
                     readings,
                     signed,
                     flags: raised,
+                    received_at,
                 } = extras;
                 if !readings.is_empty() || seq_no.is_some() || token.is_some() {
                     events.push(SessionEvent::ReadingsRecorded {
@@ -579,6 +743,7 @@ impl ChargingSession {
                         seq_no,
                         token,
                         running: None,
+                        received_at,
                     });
                 }
                 self.extras(
@@ -586,12 +751,23 @@ impl ChargingSession {
                         readings: vec![],
                         signed,
                         flags: raised,
+                        received_at,
                     },
                     &mut events,
                 );
             }
             SessionCommand::Stop(stop, extras) => {
-                if completed || self.seen(stop.seq_no) {
+                if self.seen(stop.seq_no) {
+                    return events;
+                }
+                if completed {
+                    if self.late_stop(&stop, &mut events) {
+                        // What the gateway (or the matching) said about that stop, for review.
+                        for raw in extras.flags {
+                            let (flag, detail) = split_flag(&raw);
+                            self.flag_once(&flag, detail, &mut events);
+                        }
+                    }
                     return events;
                 }
                 if self.stop.is_some() {
@@ -610,6 +786,9 @@ impl ChargingSession {
                     return self.completion(rules, true);
                 }
                 return events;
+            }
+            SessionCommand::CloseInactive { now, limit } => {
+                return self.close_inactive(now, limit, rules);
             }
         }
         let mut next = self.clone();
@@ -661,6 +840,7 @@ impl Aggregate for ChargingSession {
                 if self.status == Status::Unknown {
                     self.status = Status::Active;
                 }
+                self.last_activity = self.last_activity.max(Some(start.received_at));
                 if let Some(seq) = start.seq_no {
                     self.seen_seq.insert(seq);
                 }
@@ -670,8 +850,15 @@ impl Aggregate for ChargingSession {
                 readings,
                 seq_no,
                 token,
+                received_at,
                 ..
             } => {
+                // Only what arrives while the session is open keeps it alive; the read model's
+                // `last_activity_at` follows the same rule, so the sweeper and the aggregate agree.
+                if self.is_open() {
+                    let at = received_at.or_else(|| readings.iter().map(|r| r.at).max());
+                    self.last_activity = self.last_activity.max(at);
+                }
                 self.readings.extend(readings);
                 if let Some(seq) = seq_no {
                     self.seen_seq.insert(seq);
@@ -876,6 +1063,7 @@ mod tests {
                 seq_no: None,
                 token: None,
                 running: None,
+                received_at: None,
             }])
             .when(SessionCommand::Stop(stop(dec!(3000)), Extras::default()))
             .then_expect_events(vec![
@@ -956,6 +1144,7 @@ mod tests {
             readings: vec![],
             signed: vec![signed.clone(), signed.clone()],
             flags: vec!["clock_drift:charger clock 600s ahead".into()],
+            received_at: None,
         };
         Given::with(rules())
             .given(vec![SessionEvent::SessionStarted(start(dec!(0)))])
@@ -1198,6 +1387,7 @@ mod tests {
                 seq_no: None,
                 token: None,
                 running: None,
+                received_at: None,
             },
         ];
         // when it stops at 11:00 on that register,
@@ -1233,6 +1423,7 @@ mod tests {
                 seq_no: None,
                 token: None,
                 running: None,
+                received_at: None,
             },
         ];
         // when the session stops,
@@ -1328,6 +1519,281 @@ mod tests {
                 }
             )),
             "{events:?}"
+        );
+    }
+
+    fn hours(h: i64) -> chrono::Duration {
+        chrono::Duration::hours(h)
+    }
+
+    /// A started session whose last message (readings up to 6000 Wh) arrived at 10:30:05.
+    fn idle_session() -> Vec<SessionEvent> {
+        vec![
+            SessionEvent::SessionStarted(start(dec!(1000))),
+            SessionEvent::ReadingsRecorded {
+                readings: vec![
+                    reading("2026-11-21T10:15:00Z", dec!(3000)),
+                    reading("2026-11-21T10:30:00Z", dec!(6000)),
+                ],
+                seq_no: None,
+                token: None,
+                running: None,
+                received_at: Some(t("2026-11-21T10:30:05Z")),
+            },
+        ]
+    }
+
+    fn close_at(now: &str) -> SessionCommand {
+        SessionCommand::CloseInactive {
+            now: t(now),
+            limit: hours(24),
+        }
+    }
+
+    fn inactivity_close(given: Vec<SessionEvent>, now: &str) -> Vec<SessionEvent> {
+        Given::with(rules())
+            .given(given)
+            .when(close_at(now))
+            .inspect_result()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_open_session_is_left_alone_until_the_inactivity_limit() {
+        // Given a session whose last message came at 10:30:05,
+        // when the sweeper asks a second before 24 h have passed, then nothing happens.
+        Given::with(rules())
+            .given(idle_session())
+            .when(close_at("2026-11-22T10:30:04Z"))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_idle_session_is_closed_from_its_last_reading_flagged() {
+        // Given a session whose last message came at 10:30:05,
+        // when 24 h have passed,
+        let events = inactivity_close(idle_session(), "2026-11-22T10:30:05Z");
+        // then it is flagged and completes with the energy up to its last reading, stopped then.
+        assert!(matches!(
+            &events[0],
+            SessionEvent::SessionFlagged { flag, .. } if flag == flags::CLOSED_FOR_INACTIVITY
+        ));
+        let (energy, f, token) = completion_of(&events);
+        assert_eq!(energy, Energy::from_wh(dec!(5000)));
+        assert_eq!(f, [flags::CLOSED_FOR_INACTIVITY, flags::NO_METER_STOP]);
+        assert_eq!(token.unwrap().account_id, "acc");
+        let Some(SessionEvent::SessionCompleted {
+            stop, meter_stop, ..
+        }) = events.last()
+        else {
+            unreachable!()
+        };
+        assert_eq!(stop.stopped_at, t("2026-11-21T10:30:00Z"));
+        assert_eq!(stop.received_at, t("2026-11-22T10:30:05Z"));
+        assert_eq!(stop.transaction_id, "7");
+        assert_eq!(*meter_stop, Some(Energy::from_wh(dec!(6000))));
+    }
+
+    #[test]
+    fn an_idle_session_without_readings_closes_at_its_start_with_no_energy() {
+        // Given a session started (received 10:00:01) that never sent a reading,
+        let events = inactivity_close(
+            vec![SessionEvent::SessionStarted(start(dec!(1000)))],
+            "2026-11-22T10:00:01Z",
+        );
+        // then it closes at its start, billing nothing it cannot show.
+        let (energy, f, _) = completion_of(&events);
+        assert_eq!(energy, Energy::ZERO);
+        assert!(
+            f.contains(&flags::CLOSED_FOR_INACTIVITY.to_owned()),
+            "{f:?}"
+        );
+        let Some(SessionEvent::SessionCompleted { stop, .. }) = events.last() else {
+            unreachable!()
+        };
+        assert_eq!(stop.stopped_at, t("2026-11-21T10:00:00Z"));
+    }
+
+    #[test]
+    fn only_open_sessions_are_closed_for_inactivity() {
+        // A completed session, a stopped 2.0.1 session waiting for its gap, and readings without
+        // a start are not closed, however old.
+        let completed_session = run([
+            SessionCommand::Start(start(dec!(1000)), Extras::default()),
+            SessionCommand::Stop(stop(dec!(2000)), Extras::default()),
+        ]);
+        let commands = transaction_201();
+        let waiting = run([commands[0].clone(), commands[3].clone()]);
+        let no_start = run([SessionCommand::RecordReadings {
+            seq_no: None,
+            token: None,
+            extras: Extras {
+                received_at: Some(t("2026-11-21T10:00:00Z")),
+                ..with_readings(vec![reading("2026-11-21T10:00:00Z", dec!(10))])
+            },
+        }]);
+        for given in [completed_session, waiting, no_start] {
+            Given::with(rules())
+                .given(given)
+                .when(close_at("2027-01-01T00:00:00Z"))
+                .then_expect_events(vec![]);
+        }
+    }
+
+    #[test]
+    fn a_late_reading_keeps_the_session_open_and_readings_before_the_start_do_not() {
+        // Given the idle session, a reading received a day later resets the clock.
+        let mut given = idle_session();
+        given.push(SessionEvent::ReadingsRecorded {
+            readings: vec![reading("2026-11-22T09:00:00Z", dec!(7000))],
+            seq_no: None,
+            token: None,
+            running: None,
+            received_at: Some(t("2026-11-22T09:00:01Z")),
+        });
+        Given::with(rules())
+            .given(given)
+            .when(close_at("2026-11-22T10:30:05Z"))
+            .then_expect_events(vec![]);
+        // Readings before the start do not count: the start's arrival does.
+        let before = vec![
+            SessionEvent::ReadingsRecorded {
+                readings: vec![reading("2026-11-21T09:00:00Z", dec!(900))],
+                seq_no: None,
+                token: None,
+                running: None,
+                received_at: Some(t("2026-11-23T00:00:00Z")),
+            },
+            SessionEvent::SessionStarted(start(dec!(1000))),
+        ];
+        let events = inactivity_close(before, "2026-11-22T10:00:01Z");
+        assert!(matches!(
+            events.last(),
+            Some(SessionEvent::SessionCompleted { .. })
+        ));
+    }
+
+    fn closed_for_inactivity() -> Vec<SessionEvent> {
+        let mut events = idle_session();
+        events.extend(inactivity_close(idle_session(), "2026-11-22T10:30:05Z"));
+        events
+    }
+
+    #[test]
+    fn a_stop_after_an_inactivity_close_is_flagged_once_and_bills_nothing() {
+        // Given a session closed for inactivity,
+        // when its stop arrives late (matched from a -1 stop, with the gateway's flag),
+        let extras = Extras {
+            flags: vec![
+                "invalid_transaction_id".into(),
+                "stop_matched_to_open_transaction:transactionId \"-1\" matched".into(),
+            ],
+            ..Default::default()
+        };
+        // then it is flagged, with what the stop said, and nothing completes again.
+        Given::with(rules())
+            .given(closed_for_inactivity())
+            .when(SessionCommand::Stop(stop(dec!(9000)), extras.clone()))
+            .then_expect_events(vec![
+                flagged(
+                    flags::STOP_AFTER_INACTIVITY_CLOSE,
+                    "transactionId 7, meterStop 9000 Wh, at 2026-11-21T11:00:00+00:00",
+                ),
+                flagged("invalid_transaction_id", ""),
+                flagged(
+                    flags::STOP_MATCHED_TO_OPEN_TRANSACTION,
+                    "transactionId \"-1\" matched",
+                ),
+            ]);
+        // The same stop again changes nothing.
+        let mut given = closed_for_inactivity();
+        given.push(flagged(flags::STOP_AFTER_INACTIVITY_CLOSE, ""));
+        Given::with(rules())
+            .given(given)
+            .when(SessionCommand::Stop(stop(dec!(9000)), Extras::default()))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_different_second_16_stop_is_flagged_and_a_repeat_is_not() {
+        let session = [
+            SessionCommand::Start(start(dec!(1000)), Extras::default()),
+            SessionCommand::Stop(stop(dec!(2000)), Extras::default()),
+        ];
+        // Given a completed session, the same stop again changes nothing,
+        Given::with(rules())
+            .given(run(session.clone()))
+            .when(SessionCommand::Stop(stop(dec!(2000)), Extras::default()))
+            .then_expect_events(vec![]);
+        // and another stop is flagged, not applied.
+        let events = Given::with(rules())
+            .given(run(session))
+            .when(SessionCommand::Stop(stop(dec!(2500)), Extras::default()))
+            .inspect_result()
+            .unwrap();
+        assert!(matches!(
+            &events[..],
+            [SessionEvent::SessionFlagged { flag, .. }] if flag == flags::DUPLICATE_END
+        ));
+    }
+
+    fn state(events: Vec<SessionEvent>) -> ChargingSession {
+        let mut session = ChargingSession::default();
+        for event in events {
+            session.apply(event);
+        }
+        session
+    }
+
+    #[test]
+    fn a_session_takes_an_unusable_stop_while_open_or_closed_for_inactivity() {
+        // An open session is a candidate with its last register,
+        let open = state(idle_session()).stop_candidate().unwrap();
+        assert_eq!(open.last_register, Some(Energy::from_wh(dec!(6000))));
+        assert_eq!((open.connector_id, open.id_tag.as_str()), (1, "TAG"));
+        assert!(!open.closed_for_inactivity);
+        // so is one closed for inactivity until its late stop came,
+        let idle = state(closed_for_inactivity()).stop_candidate().unwrap();
+        assert!(idle.closed_for_inactivity);
+        let mut late = closed_for_inactivity();
+        late.push(flagged(flags::STOP_AFTER_INACTIVITY_CLOSE, ""));
+        assert_eq!(state(late).stop_candidate(), None);
+        // and a session that stopped, or never started, is not.
+        let stopped = run([
+            SessionCommand::Start(start(dec!(1000)), Extras::default()),
+            SessionCommand::Stop(stop(dec!(2000)), Extras::default()),
+        ]);
+        assert_eq!(state(stopped).stop_candidate(), None);
+        assert_eq!(ChargingSession::default().stop_candidate(), None);
+        assert!(ChargingSession::default().is_blank());
+        assert!(!state(idle_session()).is_blank());
+    }
+
+    #[test]
+    fn a_matched_stop_completes_the_open_session_with_its_flags() {
+        // Given an open session, when the intake sends it a -1 stop it matched (carrying the
+        // session's transaction id), then the session completes and the audit shows the match.
+        let extras = Extras {
+            flags: vec![
+                "invalid_transaction_id".into(),
+                "stop_matched_to_open_transaction:transactionId \"-1\" matched to transaction 7"
+                    .into(),
+            ],
+            ..Default::default()
+        };
+        let events = Given::with(rules())
+            .given(idle_session())
+            .when(SessionCommand::Stop(stop(dec!(8000)), extras))
+            .inspect_result()
+            .unwrap();
+        let (energy, f, _) = completion_of(&events);
+        assert_eq!(energy, Energy::from_wh(dec!(7000)));
+        assert_eq!(
+            f,
+            [
+                "invalid_transaction_id",
+                flags::STOP_MATCHED_TO_OPEN_TRANSACTION
+            ]
         );
     }
 }

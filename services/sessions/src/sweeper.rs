@@ -1,7 +1,12 @@
-//! Completes sessions that stopped but whose earlier 2.0.1 events never arrived (a `seqNo` gap):
-//! after `JOULE_SESSION_EVENT_WAIT_SECS` the session completes with what it has, flagged
-//! `sequence_gap`, so that energy is billed rather than left waiting forever. Safe on every
-//! replica: the command is idempotent.
+//! Completes sessions that would otherwise wait forever, so that their energy is billed:
+//! - sessions that stopped but whose earlier 2.0.1 events never arrived (a `seqNo` gap): after
+//!   `JOULE_SESSION_EVENT_WAIT_SECS` the session completes with what it has, flagged `sequence_gap`;
+//! - open sessions without a message for `JOULE_SESSION_INACTIVITY_SECS` (a lost stop, a stop the
+//!   matching could not place, a charger gone): closed from the last reading, flagged
+//!   `closed_for_inactivity` (ADR 027).
+//!
+//! The read model only proposes candidates; each session's aggregate decides, so the sweep is safe
+//! on every replica and with a read model a little behind: the commands are idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,17 +22,68 @@ use crate::session::{ChargingSession, SessionCommand};
 /// Sessions completed per round, so that one round stays short.
 const BATCH: i64 = 200;
 
+#[derive(Clone)]
 pub struct Sweeper {
     pub pool: PgPool,
     pub cqrs: Arc<PostgresCqrs<ChargingSession>>,
     pub wait: Duration,
+    /// `None`: open sessions are never closed for inactivity.
+    pub inactivity: Option<Duration>,
     pub tenant: String,
 }
 
 impl Sweeper {
     /// How often to look: often enough that a session waits at most about `wait` plus a quarter.
     fn interval(&self) -> Duration {
-        (self.wait / 4).clamp(Duration::from_millis(200), Duration::from_secs(60))
+        let shortest = self.inactivity.map_or(self.wait, |i| i.min(self.wait));
+        (shortest / 4).clamp(Duration::from_millis(200), Duration::from_secs(60))
+    }
+
+    fn meta(&self) -> CommandMeta {
+        CommandMeta {
+            tenant_id: self.tenant.clone(),
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+            causation_id: String::new(),
+        }
+    }
+
+    /// Closes the open sessions without a message since `inactivity`, up to [`BATCH`] per call,
+    /// from `after` (a session id) on; returns how many it looked at (their aggregates decide
+    /// whether to close) and where the next call goes on (`None`: from the start). Walking by id rather than by age keeps a
+    /// candidate that its aggregate finds still active (its read model row is behind) from
+    /// holding back the others.
+    pub async fn sweep_inactive(
+        &self,
+        after: Option<String>,
+    ) -> Result<(usize, Option<String>), sqlx::Error> {
+        let Some(inactivity) = self.inactivity else {
+            return Ok((0, None));
+        };
+        let now = Utc::now();
+        let limit = chrono::Duration::from_std(inactivity).unwrap_or(chrono::Duration::MAX);
+        let cutoff = now
+            .checked_sub_signed(limit)
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM sessions.session_view
+             WHERE status = 'active' AND last_activity_at < $1 AND id > $2
+             ORDER BY id LIMIT $3",
+        )
+        .bind(cutoff)
+        .bind(after.unwrap_or_default())
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        let next = (ids.len() as i64 == BATCH)
+            .then(|| ids.last().cloned())
+            .flatten();
+        for id in &ids {
+            let command = SessionCommand::CloseInactive { now, limit };
+            if let Err(e) = joule_store::execute(&self.cqrs, id, command, self.meta()).await {
+                tracing::warn!(session_id = %id, error = %e, "cannot close an inactive session");
+            }
+        }
+        Ok((ids.len(), next))
     }
 
     /// Completes the overdue sessions once; returns how many it completed.
@@ -43,12 +99,13 @@ impl Sweeper {
         .await?;
         let mut done = 0;
         for id in ids {
-            let meta = CommandMeta {
-                tenant_id: self.tenant.clone(),
-                correlation_id: uuid::Uuid::new_v4().to_string(),
-                causation_id: String::new(),
-            };
-            match joule_store::execute(&self.cqrs, &id, SessionCommand::CompleteOverdue, meta).await
+            match joule_store::execute(
+                &self.cqrs,
+                &id,
+                SessionCommand::CompleteOverdue,
+                self.meta(),
+            )
+            .await
             {
                 Ok(()) => done += 1,
                 Err(e) => {
@@ -61,6 +118,7 @@ impl Sweeper {
 
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), std::io::Error> {
         let mut tick = tokio::time::interval(self.interval());
+        let mut after = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -73,6 +131,18 @@ impl Sweeper {
                     "overdue sessions completed without their missing events"
                 ),
                 Err(e) => tracing::warn!(error = %e, "cannot look for overdue sessions"),
+            }
+            match self.sweep_inactive(after.take()).await {
+                Ok((looked, next)) => {
+                    after = next;
+                    if looked > 0 {
+                        tracing::info!(
+                            sessions = looked,
+                            "sessions without messages looked at for closing"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot look for inactive sessions"),
             }
         }
     }

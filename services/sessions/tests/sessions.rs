@@ -489,3 +489,439 @@ async fn readings_of_a_running_session_are_published_and_completion_carries_them
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(messages_of::<v1::SessionMetered>(&bus, 2).await.len(), 2);
 }
+
+/// Containment (ADR 022): a charger event sessions cannot decode, and bytes that are not an envelope
+/// at all, are parked in the dead-letter stream; the consumer and the process go on and bill the
+/// honest charge after them.
+#[tokio::test]
+async fn a_poisoned_charger_event_is_parked_and_the_next_session_is_still_billed() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE])
+        .await
+        .unwrap();
+
+    let mut poisoned = envelope(
+        &started("CPBAD", "1", "1000"),
+        EventMeta {
+            event_id: joule_domain::EventId::derived("poison").to_string(),
+            tenant_id: "default".into(),
+            aggregate_type: "Charger".into(),
+            aggregate_id: "CPBAD".into(),
+            sequence: 0,
+            occurred_at: Utc::now(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+        },
+    );
+    poisoned.payload = vec![0xff; 16];
+    bus.publish(Outgoing {
+        subject: "charger.CPBAD.started".into(),
+        envelope: poisoned,
+        trace_headers: Default::default(),
+    })
+    .await
+    .expect("publish");
+    // Core NATS: the stream stores it; the honest events below follow on the same connection.
+    bus.client()
+        .publish(
+            format!("{}.charger.CPBAD.meter", env.namespace),
+            vec![0xde, 0xad].into(),
+        )
+        .await
+        .unwrap();
+    bus.client().flush().await.unwrap();
+
+    publish_charger_event(
+        &bus,
+        "CP2",
+        "started",
+        "honest-start",
+        &started("CP2", "7", "0"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CP2",
+        "stopped",
+        "honest-stop",
+        &stopped("CP2", "7", "4200"),
+    )
+    .await;
+    let completed = completed_sessions(&bus, 1).await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].charge_point_id, "CP2");
+
+    let parked = bus.dead_letters().await.unwrap();
+    let reasons: Vec<_> = parked
+        .iter()
+        .map(|e| (e.record.consumer.as_str(), e.record.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("sessions-charger", joule_bus::ParkReason::Rejected),
+            ("sessions-charger", joule_bus::ParkReason::Undecodable),
+        ]
+    );
+    assert!(!running.shutdown.is_cancelled(), "the process is up");
+    running.stop().await.unwrap();
+}
+
+/// A 1.6 stop as the gateway publishes it when `transactionId` identifies nothing: keyed by its
+/// own content, flagged `invalid_transaction_id`.
+fn unusable_stop(cp: &str, id_tag: &str, meter_stop: &str, at: &str) -> v1::TransactionStopped {
+    v1::TransactionStopped {
+        transaction_id: "-1".into(),
+        id_tag: id_tag.into(),
+        charger_time: Some(to_proto(at.parse().unwrap())),
+        session_key: format!("-1@{at}/{meter_stop}"),
+        flags: vec!["invalid_transaction_id".into()],
+        ocpp_version: "1.6".into(),
+        ..stopped(cp, "-1", meter_stop)
+    }
+}
+
+fn started_on(
+    cp: &str,
+    tx: &str,
+    connector: u32,
+    id_tag: &str,
+    meter: &str,
+) -> v1::TransactionStarted {
+    v1::TransactionStarted {
+        connector_id: connector,
+        id_tag: id_tag.into(),
+        ocpp_version: "1.6".into(),
+        ..started(cp, tx, meter)
+    }
+}
+
+/// Completions of the test's sessions, after a marker session (completed last) shows that every
+/// charger event published before it was handled.
+async fn completions_after_marker(bus: &Bus, marker: &str) -> Vec<v1::SessionCompleted> {
+    publish_charger_event(
+        bus,
+        marker,
+        "started",
+        &format!("{marker}-start"),
+        &started(marker, "1", "0"),
+    )
+    .await;
+    publish_charger_event(
+        bus,
+        marker,
+        "stopped",
+        &format!("{marker}-stop"),
+        &stopped(marker, "1", "1"),
+    )
+    .await;
+    for _ in 0..100 {
+        let completed: Vec<v1::SessionCompleted> = bus
+            .read_stream(Domain::Session)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, e)| e.event_type == "joule.v1.SessionCompleted")
+            .map(|(_, e)| joule_bus::decode_payload(&e).unwrap())
+            .collect::<Vec<v1::SessionCompleted>>();
+        if completed.iter().any(|c| c.charge_point_id == marker) {
+            return completed
+                .into_iter()
+                .filter(|c| !c.charge_point_id.starts_with("MARK"))
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the marker session {marker} did not complete");
+}
+
+/// The read model's flags of a session, once they contain `flag`.
+async fn flags_once_containing(pool: &sqlx::PgPool, session_id: &str, flag: &str) -> Vec<String> {
+    let mut flags = vec![];
+    for _ in 0..100 {
+        flags = sqlx::query_scalar("SELECT flags FROM sessions.session_view WHERE id = $1")
+            .bind(session_id)
+            .fetch_optional(pool)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if flags.iter().any(|f| f == flag) {
+            return flags;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("session {session_id} never got flag {flag}: {flags:?}");
+}
+
+fn session_id(cp: &str, tx: &str) -> String {
+    joule_sessions::intake::session_id("default", cp, tx).to_string()
+}
+
+#[tokio::test]
+async fn a_minus_one_stop_closes_the_chargers_open_transaction() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let pool = env.pool().await;
+    let _running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE])
+        .await
+        .unwrap();
+
+    // One open transaction on CPA with readings, then a stop with transactionId -1.
+    publish_charger_event(
+        &bus,
+        "CPA",
+        "started",
+        "a-start",
+        &started_on("CPA", "1", 2, "TAG1", "1000"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CPA",
+        "meter",
+        "a-meter",
+        &meter("CPA", "1", &[("2026-11-21T10:30:00Z", "6000")]),
+    )
+    .await;
+    let stop = unusable_stop("CPA", "TAG1", "13500", "2026-11-21T11:00:00Z");
+    publish_charger_event(&bus, "CPA", "stopped", "a-stop", &stop).await;
+    // The same stop again beyond JetStream's duplicate window (another message id), and the
+    // session's own stop, late.
+    publish_charger_event(&bus, "CPA", "stopped", "a-stop-again", &stop).await;
+    publish_charger_event(
+        &bus,
+        "CPA",
+        "stopped",
+        "a-stop-real",
+        &stopped("CPA", "1", "14000"),
+    )
+    .await;
+
+    let completed = completions_after_marker(&bus, "MARKA").await;
+    assert_eq!(
+        completed.len(),
+        1,
+        "one session, completed once: {completed:?}"
+    );
+    let c = &completed[0];
+    assert_eq!(c.session_id, session_id("CPA", "1"));
+    assert_eq!(c.transaction_id, "1");
+    assert_eq!(c.connector_id, 2);
+    assert_eq!(c.energy_wh, "12500", "13500 - 1000, from the -1 stop");
+    assert!(
+        c.flags.contains(&"invalid_transaction_id".to_owned()),
+        "{:?}",
+        c.flags
+    );
+    assert!(
+        c.flags
+            .contains(&"stop_matched_to_open_transaction".to_owned()),
+        "{:?}",
+        c.flags
+    );
+    assert!(
+        !c.flags.contains(&"stop_without_start".to_owned()),
+        "{:?}",
+        c.flags
+    );
+    // The late real stop is on the audit trail, not billed.
+    flags_once_containing(&pool, &c.session_id, "duplicate_end").await;
+    let sessions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions.session_view WHERE charge_point_id = 'CPA'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(sessions, 1, "no second session for the -1 stop");
+}
+
+#[tokio::test]
+async fn among_several_open_transactions_the_idtag_and_meter_decide_and_no_match_stays_flagged() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let _running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE])
+        .await
+        .unwrap();
+
+    // Two open transactions on CPB: connector 1 for TAG1 at 1000 Wh, connector 2 for TAG2 at
+    // 50000 Wh.
+    publish_charger_event(
+        &bus,
+        "CPB",
+        "started",
+        "b-start-1",
+        &started_on("CPB", "10", 1, "TAG1", "1000"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CPB",
+        "started",
+        "b-start-2",
+        &started_on("CPB", "11", 2, "TAG2", "50000"),
+    )
+    .await;
+    // A -1 stop for TAG3 fits neither: a session of its own, flagged as before.
+    publish_charger_event(
+        &bus,
+        "CPB",
+        "stopped",
+        "b-stop-3",
+        &unusable_stop("CPB", "TAG3", "60000", "2026-11-21T10:50:00Z"),
+    )
+    .await;
+    // A -1 stop for TAG1 at 5000 Wh is connector 1's; one for TAG2 at 60000 Wh connector 2's.
+    publish_charger_event(
+        &bus,
+        "CPB",
+        "stopped",
+        "b-stop-1",
+        &unusable_stop("CPB", "TAG1", "5000", "2026-11-21T11:00:00Z"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CPB",
+        "stopped",
+        "b-stop-2",
+        &unusable_stop("CPB", "TAG2", "60000", "2026-11-21T11:05:00Z"),
+    )
+    .await;
+    // No open transaction on CPC: the -1 stop is a session of its own.
+    publish_charger_event(
+        &bus,
+        "CPC",
+        "stopped",
+        "c-stop",
+        &unusable_stop("CPC", "TAG1", "3000", "2026-11-21T11:00:00Z"),
+    )
+    .await;
+
+    let completed = completions_after_marker(&bus, "MARKB").await;
+    assert_eq!(completed.len(), 4, "{completed:?}");
+    let of = |tx: &str, cp: &str| {
+        completed
+            .iter()
+            .find(|c| c.session_id == session_id(cp, tx))
+            .unwrap_or_else(|| panic!("no completion for {cp}/{tx}"))
+    };
+    assert_eq!(of("10", "CPB").energy_wh, "4000");
+    assert_eq!(of("10", "CPB").connector_id, 1);
+    assert_eq!(of("11", "CPB").energy_wh, "10000");
+    assert_eq!(of("11", "CPB").connector_id, 2);
+    for own in [
+        of("-1@2026-11-21T10:50:00Z/60000", "CPB"),
+        of("-1@2026-11-21T11:00:00Z/3000", "CPC"),
+    ] {
+        assert_eq!(own.energy_wh, "0");
+        assert!(
+            own.flags.contains(&"stop_without_start".to_owned()),
+            "{:?}",
+            own.flags
+        );
+        assert!(
+            own.flags.contains(&"invalid_transaction_id".to_owned()),
+            "{:?}",
+            own.flags
+        );
+        assert!(
+            !own.flags
+                .contains(&"stop_matched_to_open_transaction".to_owned())
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idle_session_closes_from_its_last_reading_and_a_late_stop_bills_nothing() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let pool = env.pool().await;
+    let mut settings = env.settings();
+    settings.session_inactivity_secs = 2;
+    let _running = joule_runtime::spawn(settings, &[joule_sessions::SERVICE])
+        .await
+        .unwrap();
+
+    // A session with two readings, then silence.
+    publish_charger_event(
+        &bus,
+        "CPI",
+        "started",
+        "i-start",
+        &started_on("CPI", "7", 1, "TAG1", "1000"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CPI",
+        "meter",
+        "i-meter",
+        &meter(
+            "CPI",
+            "7",
+            &[
+                ("2026-11-21T10:20:00Z", "4000"),
+                ("2026-11-21T10:40:00Z", "9000"),
+            ],
+        ),
+    )
+    .await;
+
+    let completed = completed_sessions(&bus, 1).await;
+    let c = &completed[0];
+    assert_eq!(c.session_id, session_id("CPI", "7"));
+    assert_eq!(c.energy_wh, "8000", "9000 - 1000: up to the last reading");
+    assert_eq!(c.meter_stop_wh, "9000");
+    assert_eq!(
+        joule_proto::time::from_proto(c.stopped_at.as_ref()),
+        Some("2026-11-21T10:40:00Z".parse().unwrap())
+    );
+    assert!(
+        c.flags.contains(&"closed_for_inactivity".to_owned()),
+        "{:?}",
+        c.flags
+    );
+    assert_eq!(c.account_id, "acc-1");
+
+    // The stop arrives after all, as -1 (then again with its id): matched to the closed session,
+    // flagged, nothing new.
+    publish_charger_event(
+        &bus,
+        "CPI",
+        "stopped",
+        "i-stop-minus-one",
+        &unusable_stop("CPI", "TAG1", "9600", "2026-11-21T12:00:00Z"),
+    )
+    .await;
+    publish_charger_event(
+        &bus,
+        "CPI",
+        "stopped",
+        "i-stop",
+        &stopped("CPI", "7", "9600"),
+    )
+    .await;
+    let flags = flags_once_containing(&pool, &c.session_id, "stop_after_inactivity_close").await;
+    assert!(
+        flags.contains(&"closed_for_inactivity".to_owned()),
+        "{flags:?}"
+    );
+    assert!(
+        flags.contains(&"stop_matched_to_open_transaction".to_owned()),
+        "the -1 stop found the closed session: {flags:?}"
+    );
+    let completed = completions_after_marker(&bus, "MARKI").await;
+    assert_eq!(
+        completed.len(),
+        1,
+        "the late stops complete nothing: {completed:?}"
+    );
+    let sessions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions.session_view WHERE charge_point_id = 'CPI'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(sessions, 1, "no session for the late -1 stop");
+}

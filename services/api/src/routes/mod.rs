@@ -2,6 +2,7 @@
 //! errors as problem+json.
 
 mod charger_commands;
+mod dead_letters;
 mod invoices;
 mod ledger;
 mod payments;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub registry: Arc<Registry>,
     pub upstream: Upstreams,
+    /// For the dead-letter stream (`/v1/dead-letters`).
+    pub bus: joule_bus::Bus,
 }
 
 pub fn router(state: AppState, auth: Authenticator) -> Router {
@@ -84,6 +87,7 @@ pub fn router(state: AppState, auth: Authenticator) -> Router {
         .merge(pricing::routes())
         .merge(wallets::routes())
         .merge(charger_commands::routes())
+        .merge(dead_letters::routes())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Authentication wraps the fallbacks too, so an anonymous caller learns nothing about routes.

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use joule_domain::{SessionId, TariffId};
+use joule_domain::{SessionId, TariffId, limits};
 use joule_proto::v1;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -304,6 +304,13 @@ pub async fn quote(
     ApiJson(body): ApiJson<QuoteBody>,
 ) -> Result<Json<BreakdownView>, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
+    limits::check_quote(
+        body.start.unwrap_or_else(Utc::now),
+        body.energy_kwh,
+        body.power_kw,
+        body.parking_minutes,
+    )
+    .map_err(|e| ApiError::field(e.field, e.reason))?;
     let quoted = state
         .upstream
         .tariffs
@@ -367,6 +374,15 @@ pub async fn price_cdr(
     };
     if !body.cdr.is_object() {
         return Err(ApiError::field("cdr", "must be an OCPI CDR object"));
+    }
+    // Counted here too, before the CDR travels on; pricing checks every other limit of a CDR.
+    if let Some(periods) = body.cdr["charging_periods"].as_array() {
+        limits::check_count(
+            "cdr.charging_periods",
+            periods.len(),
+            limits::MAX_CDR_CHARGING_PERIODS,
+        )
+        .map_err(|e| ApiError::field(e.field, e.reason))?;
     }
     let priced = state
         .upstream
@@ -506,8 +522,22 @@ pub async fn rerate(
     if let Some(t) = &body.tariff_id {
         v.check("tariff_id", t.parse::<TariffId>());
     }
-    for (i, s) in body.session_ids.iter().enumerate() {
-        v.check(&format!("session_ids[{i}]"), s.parse::<SessionId>());
+    if let Err(e) = limits::check_count(
+        "session_ids",
+        body.session_ids.len(),
+        limits::MAX_RERATE_SESSIONS,
+    ) {
+        v.reject(&e.field, e.reason);
+    } else {
+        for (i, s) in body.session_ids.iter().enumerate() {
+            v.check(&format!("session_ids[{i}]"), s.parse::<SessionId>());
+        }
+    }
+    if let Some(wh) = body.corrected_energy_wh {
+        v.check(
+            "corrected_energy_wh",
+            limits::check_energy_wh("corrected_energy_wh", wh).map_err(|e| e.reason),
+        );
     }
     v.finish()?;
     let run = state

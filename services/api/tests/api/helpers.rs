@@ -29,6 +29,30 @@ impl App {
         Self::spawn_with(&[joule_api::SERVICE, joule_pricing::SERVICE]).await
     }
 
+    pub async fn spawn_with_pricing_and_payments() -> App {
+        Self::spawn_with(&[
+            joule_api::SERVICE,
+            joule_pricing::SERVICE,
+            joule_payments::SERVICE,
+        ])
+        .await
+    }
+
+    /// POST with an `Idempotency-Key` header, as payments' writes need.
+    pub async fn post_idempotent(&self, path: &str, key: &str, body: &Value) -> Reply {
+        Reply::from(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(&self.token)
+                .header("Idempotency-Key", key)
+                .json(body)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
     async fn spawn_with(services: &[ServiceDef]) -> App {
         let env = TestEnv::new().await;
         let settings = env.settings();

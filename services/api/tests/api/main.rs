@@ -3,6 +3,8 @@
 
 mod auth;
 mod chargers;
+mod dead_letters;
 mod helpers;
+mod limits;
 mod registry;
 mod tariffs;

@@ -98,18 +98,25 @@ fn form(pairs: &[(&str, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An amount in the smallest currency unit, as Stripe counts.
+/// An amount in the smallest currency unit, as Stripe counts. An amount that is not a whole number of
+/// minor units, negative, or too large for Stripe's integer is refused (`amount_invalid`,
+/// `amount_too_large`), never rounded and never a panic.
 pub fn to_minor(amount: Money) -> Result<i64, ProviderError> {
-    let scaled = amount.amount * Decimal::from(10i64.pow(amount.currency.minor_units()));
+    let too_large = || ProviderError::invalid("amount_too_large", amount.to_string());
+    let scale = 10i64
+        .checked_pow(amount.currency.minor_units())
+        .ok_or_else(too_large)?;
+    let scaled = amount
+        .amount
+        .checked_mul(Decimal::from(scale))
+        .ok_or_else(too_large)?;
     if scaled.fract() != Decimal::ZERO || scaled.is_sign_negative() {
         return Err(ProviderError::invalid(
             "amount_invalid",
             format!("{amount} is not a whole number of minor units"),
         ));
     }
-    scaled
-        .to_i64()
-        .ok_or_else(|| ProviderError::invalid("amount_too_large", amount.to_string()))
+    scaled.to_i64().ok_or_else(too_large)
 }
 
 pub fn from_minor(minor: i64, currency: Currency) -> Decimal {
@@ -546,6 +553,19 @@ mod tests {
         let jpy: Currency = "JPY".parse().unwrap();
         assert_eq!(to_minor(Money::new(dec!(500), jpy)).unwrap(), 500);
         assert!(to_minor(Money::new(dec!(1.001), Currency::EUR)).is_err());
+        // Beyond Decimal's range once scaled, and beyond i64: refused, not a panic.
+        assert_eq!(
+            to_minor(Money::new(Decimal::MAX, Currency::EUR))
+                .unwrap_err()
+                .code,
+            "amount_too_large"
+        );
+        assert_eq!(
+            to_minor(Money::new(dec!(100000000000000000), Currency::EUR))
+                .unwrap_err()
+                .code,
+            "amount_too_large"
+        );
         assert_eq!(from_minor(1234, Currency::EUR), dec!(12.34));
     }
 

@@ -1,0 +1,251 @@
+//! `/v1/dead-letters`: a message a consumer parked is listed, read, and replayed through the
+//! consumer's handler after a fix.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use joule_bus::{
+    BoxFuture, ConsumerSpec, Domain, Envelope, Handler, HandlerError, OnPark, Outgoing, Received,
+};
+use joule_runtime::CancellationToken;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{App, PROBLEM_JSON, Reply};
+
+/// Rejects the event ids in `poison`; records the others.
+#[derive(Clone, Default)]
+struct Picky {
+    poison: Arc<Mutex<HashSet<String>>>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Handler for Picky {
+    fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let id = message.envelope.event_id.clone();
+            if self.poison.lock().unwrap().contains(&id) {
+                return Err(HandlerError::Rejected(format!("cannot take {id}")));
+            }
+            self.seen.lock().unwrap().push(id);
+            Ok(())
+        })
+    }
+}
+
+/// Runs a consumer `test-ledger` on the app's namespace and parks two poisoned events behind one
+/// good one; returns the handler and the consumer's stop.
+async fn park_two(app: &App) -> (Picky, CancellationToken) {
+    let bus = app.env.bus().await;
+    let handler = Picky::default();
+    handler
+        .poison
+        .lock()
+        .unwrap()
+        .extend(["p1".into(), "p2".into()]);
+    let stop = CancellationToken::new();
+    let spec = ConsumerSpec {
+        domain: Domain::Ledger,
+        durable: "test-ledger".into(),
+        filter: None,
+        on_park: OnPark::Skip,
+    };
+    let (b, h, s) = (bus.clone(), handler.clone(), stop.clone());
+    tokio::spawn(async move { b.run_consumer(spec, h, s).await });
+    for (id, entry) in [("p1", "j1"), ("p2", "j2"), ("ok", "j3")] {
+        bus.publish(Outgoing {
+            subject: format!("ledger.{entry}.posted"),
+            envelope: Envelope {
+                event_id: id.into(),
+                event_type: "joule.v1.JournalEntryPosted".into(),
+                aggregate_type: "journal".into(),
+                aggregate_id: entry.into(),
+                ..Default::default()
+            },
+            trace_headers: Default::default(),
+        })
+        .await
+        .unwrap();
+    }
+    eventually(app, "both parked", |r| {
+        r.body["data"].as_array().is_some_and(|d| d.len() == 2)
+    })
+    .await;
+    (handler, stop)
+}
+
+/// Polls `GET /v1/dead-letters` until `check` holds; fails after a generous deadline.
+async fn eventually(app: &App, what: &str, check: impl Fn(&Reply) -> bool) -> Reply {
+    eventually_at(app, "/v1/dead-letters", what, check).await
+}
+
+async fn eventually_at(app: &App, path: &str, what: &str, check: impl Fn(&Reply) -> bool) -> Reply {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = app.get(path).await;
+        if check(&reply) {
+            return reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never: {what}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ids(reply: &Reply) -> Vec<String> {
+    reply.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["event_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn parked_messages_are_listed_paged_filtered_and_read() {
+    let app = App::spawn().await;
+    let empty = app.get("/v1/dead-letters").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(
+        empty.body,
+        serde_json::json!({"data": [], "next_cursor": null})
+    );
+
+    let (handler, stop) = park_two(&app).await;
+    let all = app.get("/v1/dead-letters").await;
+    assert_eq!(ids(&all), ["p1", "p2"]);
+    let first = &all.body["data"][0];
+    assert_eq!(first["consumer"], "test-ledger");
+    assert_eq!(first["status"], "parked");
+    assert_eq!(first["reason"], "rejected");
+    assert_eq!(first["error"], "cannot take p1");
+    assert_eq!(
+        first["subject"],
+        format!("{}.ledger.j1.posted", app.env.namespace)
+    );
+    assert_eq!(first["aggregate_id"], "j1");
+    assert!(
+        first["payload_base64"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty())
+    );
+    assert_eq!(
+        *handler.seen.lock().unwrap(),
+        ["ok"],
+        "the consumer went on"
+    );
+
+    // Pages.
+    let page = app.get("/v1/dead-letters?limit=1").await;
+    assert_eq!(ids(&page), ["p1"]);
+    let cursor = page.body["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let next = app
+        .get(&format!("/v1/dead-letters?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&next), ["p2"]);
+    assert_eq!(next.body["next_cursor"], Value::Null);
+
+    // Filters.
+    let by_consumer = app
+        .get("/v1/dead-letters?consumer=test-ledger&status=parked")
+        .await;
+    assert_eq!(ids(&by_consumer), ["p1", "p2"]);
+    assert!(ids(&app.get("/v1/dead-letters?consumer=other").await).is_empty());
+    assert!(ids(&app.get("/v1/dead-letters?status=replayed").await).is_empty());
+    let bad = app
+        .get("/v1/dead-letters?status=gone&cursor=x&limit=0")
+        .await;
+    let fields = bad.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(fields.contains(&"limit".to_owned()), "{fields:?}");
+    let bad = app.get("/v1/dead-letters?status=gone&cursor=x").await;
+    assert_eq!(
+        bad.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["status", "cursor"]
+    );
+
+    // One by id.
+    let id = first["id"].as_str().unwrap();
+    let one = app.get(&format!("/v1/dead-letters/{id}")).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.body, *first);
+    let unknown = app.get("/v1/dead-letters/no-such-id").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.content_type, PROBLEM_JSON);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_replay_after_the_fix_runs_the_handler_and_is_recorded() {
+    let app = App::spawn().await;
+    let (handler, stop) = park_two(&app).await;
+    let list = app.get("/v1/dead-letters").await;
+    let id = list.body["data"][0]["id"].as_str().unwrap().to_owned();
+
+    let unknown = app
+        .post("/v1/dead-letters/no-such-id/replay", &Value::Null)
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.content_type, PROBLEM_JSON);
+
+    // Still poisoned: the replay runs and fails; the dead letter stays parked with the error.
+    let replay = app
+        .post(&format!("/v1/dead-letters/{id}/replay"), &Value::Null)
+        .await;
+    assert_eq!(replay.status, StatusCode::ACCEPTED, "{}", replay.body);
+    assert_eq!(replay.body["id"], id.as_str());
+    let path = format!("/v1/dead-letters/{id}");
+    let failed = eventually_at(&app, &path, "replay recorded", |r| {
+        r.body["replay_attempts"] == 1
+    })
+    .await;
+    assert_eq!(failed.body["status"], "parked");
+    assert_eq!(failed.body["last_replay_error"], "cannot take p1");
+
+    // Fixed: the replay goes through the consumer's handler.
+    handler.poison.lock().unwrap().remove("p1");
+    let replay = app
+        .post(&format!("/v1/dead-letters/{id}/replay"), &Value::Null)
+        .await;
+    assert_eq!(replay.status, StatusCode::ACCEPTED);
+    let done = eventually_at(&app, &path, "replayed", |r| r.body["status"] == "replayed").await;
+    assert!(done.body["replayed_at"].is_string());
+    assert_eq!(*handler.seen.lock().unwrap(), ["ok", "p1"]);
+    assert_eq!(
+        ids(&app.get("/v1/dead-letters?status=replayed").await),
+        ["p1"]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/dead-letters?status=parked").await),
+        ["p2"]
+    );
+
+    let again = app
+        .post(&format!("/v1/dead-letters/{id}/replay"), &Value::Null)
+        .await;
+    again.problem(StatusCode::CONFLICT);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn dead_letters_need_the_admin_token() {
+    let app = App::spawn().await;
+    let cases = [
+        app.client.get(app.url("/v1/dead-letters")),
+        app.client
+            .get(app.url("/v1/dead-letters/x"))
+            .bearer_auth("wrong-token"),
+        app.client.post(app.url("/v1/dead-letters/x/replay")),
+    ];
+    for request in cases {
+        let reply = Reply::from(request.send().await.unwrap()).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.content_type, PROBLEM_JSON);
+    }
+}
