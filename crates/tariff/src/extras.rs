@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use crate::breakdown::{ExtraKind, ExtraLine, PricedSession};
 use crate::engine::round_up;
 use crate::error::PricingError;
-use crate::limits;
 use crate::model::{Dimension, IdleFee, Tariff};
 use crate::usage::SessionUsage;
 
@@ -94,33 +93,18 @@ pub fn quote(
     request: &QuoteRequest,
     time_zone: Tz,
 ) -> Result<PricedSession, PricingError> {
-    let invalid = |m: &str| PricingError::InvalidQuote(m.to_owned());
-    if request.power_kw <= Decimal::ZERO {
-        return Err(invalid("power_kw must be greater than 0"));
-    }
-    if request.power_kw > Decimal::from(limits::MAX_POWER_KW) {
-        return Err(PricingError::InvalidQuote(format!(
-            "power_kw must be at most {} kW",
-            limits::MAX_POWER_KW
-        )));
-    }
-    if request.energy_kwh < Decimal::ZERO {
-        return Err(invalid("energy_kwh must not be negative"));
-    }
-    if request.energy_kwh > Decimal::from(limits::MAX_KWH) {
-        return Err(PricingError::InvalidQuote(format!(
-            "energy_kwh must be at most {} kWh",
-            limits::MAX_KWH
-        )));
-    }
-    // Whole nanoseconds, rounded up so the energy is delivered within the charging time. Checked:
-    // a tiny power makes the charge take longer than any session.
-    let too_long = || {
-        PricingError::InvalidQuote(format!(
-            "the session would last more than {} days",
-            limits::MAX_SESSION_SECONDS / 86_400
-        ))
-    };
+    // The request limits (ADR 024) bound the charge and parking to a month: nothing below can
+    // overflow, and the engine cuts the session into few periods.
+    joule_domain::limits::check_quote(
+        request.start,
+        request.energy_kwh,
+        request.power_kw,
+        request.parking_minutes,
+    )
+    .map_err(|e| PricingError::InvalidQuote(e.to_string()))?;
+    // Whole nanoseconds, rounded up so the energy is delivered within the charging time. Checked
+    // all the same: the limits make these hold, the code does not rely on it.
+    let too_long = || PricingError::InvalidQuote("energy_kwh: the charge takes too long".into());
     let nanos = request
         .energy_kwh
         .checked_div(request.power_kw)
@@ -131,14 +115,16 @@ pub fn quote(
         .ok_or_else(too_long)?;
     let charging = TimeDelta::nanoseconds(nanos);
     let parking = TimeDelta::minutes(i64::from(request.parking_minutes));
-    if (charging + parking).num_seconds() > limits::MAX_SESSION_SECONDS {
-        return Err(too_long());
-    }
     let (Some(charging_end), Some(end)) = (
         request.start.checked_add_signed(charging),
-        request.start.checked_add_signed(charging + parking),
+        request
+            .start
+            .checked_add_signed(charging)
+            .and_then(|t| t.checked_add_signed(parking)),
     ) else {
-        return Err(invalid("start is too late"));
+        return Err(PricingError::InvalidQuote(
+            "start: is too far in the future".into(),
+        ));
     };
     let usage = SessionUsage {
         start: request.start,
@@ -501,12 +487,13 @@ mod tests {
         };
         let bounded = Tariff::parse(AT_THE_LIMITS).unwrap();
         let unbounded = without_bounds(AT_THE_LIMITS);
-        // 100,000 kWh at 11.5 kW: 8,695.7 h of charging, then parking up to 366 days in all.
+        // 100,000 kWh at 135 kW: 740.7 h of charging, then 3 h parked: a month in all, the most
+        // a quote may span (ADR 024).
         let request = QuoteRequest {
             start: t(10, 0),
             energy_kwh: dec!(100000),
-            power_kw: dec!(11.5),
-            parking_minutes: 3_000,
+            power_kw: dec!(135),
+            parking_minutes: 180,
         };
         let q = quote(&unbounded, &request, Tz::Europe__Berlin).unwrap();
         assert!(
@@ -514,17 +501,23 @@ mod tests {
             "{}",
             q.total_excl_vat
         );
-        assert_eq!(q.total_incl_vat, q.total_excl_vat * dec!(2));
+        // 100 % VAT, to the 28 digits a Decimal has.
+        assert!(
+            (q.total_incl_vat - q.total_excl_vat * dec!(2)).abs() < dec!(0.000001),
+            "{} {}",
+            q.total_excl_vat,
+            q.total_incl_vat
+        );
         // max_price bounds the tariff's price; the idle fee (capped on its own) comes on top.
         let q = quote(&bounded, &request, Tz::Europe__Berlin).unwrap();
         assert_eq!(q.tariff_total(), (dec!(1000000), dec!(1000000)));
         assert_eq!(q.total_excl_vat, dec!(2000000));
 
-        let refused = |energy_kwh, power_kw, parking_minutes| {
+        let refused = |start, energy_kwh, power_kw, parking_minutes| {
             quote(
                 &bounded,
                 &QuoteRequest {
-                    start: t(10, 0),
+                    start,
                     energy_kwh,
                     power_kw,
                     parking_minutes,
@@ -534,40 +527,31 @@ mod tests {
             .unwrap_err()
             .to_string()
         };
+        let field = |message: String| {
+            message
+                .strip_prefix("quote: ")
+                .and_then(|m| m.split(':').next())
+                .map(str::to_owned)
+                .unwrap_or(message)
+        };
+        for (energy_kwh, power_kw, parking_minutes, named) in [
+            (dec!(100000), dec!(134), 0, "energy_kwh"),
+            (dec!(100000), dec!(135), 240, "parking_minutes"),
+            (dec!(30), dec!(50), u32::MAX, "parking_minutes"),
+            (dec!(100000), Decimal::new(1, 28), 0, "energy_kwh"),
+            (Decimal::MAX, dec!(50), 0, "energy_kwh"),
+            (dec!(30), dec!(10001), 0, "power_kw"),
+            (dec!(30), dec!(0), 0, "power_kw"),
+        ] {
+            assert_eq!(
+                field(refused(t(10, 0), energy_kwh, power_kw, parking_minutes)),
+                named,
+                "{energy_kwh} kWh at {power_kw} kW, {parking_minutes} min"
+            );
+        }
         assert_eq!(
-            refused(dec!(100000), dec!(11), 0),
-            "quote: the session would last more than 366 days"
-        );
-        assert_eq!(
-            refused(dec!(30), dec!(50), u32::MAX),
-            "quote: the session would last more than 366 days"
-        );
-        assert_eq!(
-            refused(dec!(100000), Decimal::new(1, 28), 0),
-            "quote: the session would last more than 366 days"
-        );
-        assert_eq!(
-            refused(Decimal::MAX, dec!(50), 0),
-            "quote: energy_kwh must be at most 100000 kWh"
-        );
-        assert_eq!(
-            refused(dec!(30), dec!(10001), 0),
-            "quote: power_kw must be at most 10000 kW"
-        );
-        assert_eq!(
-            quote(
-                &bounded,
-                &QuoteRequest {
-                    start: DateTime::<Utc>::MAX_UTC,
-                    energy_kwh: dec!(30),
-                    power_kw: dec!(50),
-                    parking_minutes: 0,
-                },
-                Tz::UTC,
-            )
-            .unwrap_err()
-            .to_string(),
-            "quote: start is too late"
+            field(refused(DateTime::<Utc>::MAX_UTC, dec!(30), dec!(50), 0)),
+            "start"
         );
     }
 

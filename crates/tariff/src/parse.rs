@@ -31,10 +31,28 @@ pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Ta
 }
 
 /// The errors found so far. Reading goes on past an error so that one pass names every bad field.
+/// It also holds the tariff's currency once read, which bounds its prices.
 #[derive(Debug, Default)]
-pub(crate) struct Errors(Vec<TariffError>);
+pub(crate) struct Errors(Vec<TariffError>, Option<Currency>);
 
 impl Errors {
+    /// Records why a price is out of range: negative, or above the largest amount of the tariff's
+    /// currency ([`limits::max_price`]).
+    fn price(&mut self, o: &Obj<'_, '_>, v: Decimal, key: &str) {
+        if let Err(e) = o.non_negative(v, key) {
+            self.0.push(e);
+            return;
+        }
+        let max = limits::max_price(self.1);
+        if v > max {
+            let currency = self.1.map(|c| format!(" {c}")).unwrap_or_default();
+            self.0.push(invalid(
+                o.path(key),
+                format!("must be at most {max}{currency}, not {}", v.normalize()),
+            ));
+        }
+    }
+
     /// The value, or `None` after recording why it could not be read.
     fn take<T>(&mut self, result: Result<T>) -> Option<T> {
         match result {
@@ -130,6 +148,8 @@ fn read_tariff(value: &Json<'_>, errs: &mut Errors) -> Option<Tariff> {
         root.req_str("currency")
             .and_then(|c| Currency::from_str(c).map_err(|e| invalid("currency", e.to_string()))),
     );
+    // Read before the prices, which it bounds.
+    errs.1 = currency;
 
     let tariff_type = errs.take(root.opt_str("type").and_then(|t| {
         t.map(|s| one_of(s, TariffType::NAMES, &root.child("type")))
@@ -263,7 +283,7 @@ fn extensions(o: &Obj<'_, '_>, errs: &mut Errors) -> Option<JouleExtensions> {
     };
     let price_per_hour = errs.take(fee.req_decimal("price_per_hour"));
     if let Some(p) = price_per_hour {
-        errs.check(fee.price_in_range(p, "price_per_hour"));
+        errs.price(&fee, p, "price_per_hour");
     }
     let vat = errs.take(fee.opt_decimal("vat"));
     if let Some(Some(v)) = vat {
@@ -271,7 +291,7 @@ fn extensions(o: &Obj<'_, '_>, errs: &mut Errors) -> Option<JouleExtensions> {
     }
     let max_price = errs.take(fee.opt_decimal("max_price"));
     if let Some(Some(v)) = max_price {
-        errs.check(fee.price_in_range(v, "max_price"));
+        errs.price(&fee, v, "max_price");
     }
     let step_size = errs.take(fee.opt_step_size("step_size"));
     let grace = errs.take(fee.opt_whole("grace_period_seconds"));
@@ -297,11 +317,11 @@ fn extensions(o: &Obj<'_, '_>, errs: &mut Errors) -> Option<JouleExtensions> {
 fn price(o: &Obj<'_, '_>, errs: &mut Errors) -> Option<Price> {
     let excl_vat = errs.take(o.req_decimal("excl_vat"));
     if let Some(v) = excl_vat {
-        errs.check(o.price_in_range(v, "excl_vat"));
+        errs.price(o, v, "excl_vat");
     }
     let incl_vat = errs.take(o.opt_decimal("incl_vat"));
     if let Some(Some(v)) = incl_vat {
-        errs.check(o.price_in_range(v, "incl_vat"));
+        errs.price(o, v, "incl_vat");
     }
     Some(Price {
         excl_vat: excl_vat?,
@@ -352,7 +372,7 @@ fn component(value: &Json<'_>, path: Path<'_>, errs: &mut Errors) -> Option<Pric
     }));
     let price = errs.take(o.req_decimal("price"));
     if let Some(p) = price {
-        errs.check(o.price_in_range(p, "price"));
+        errs.price(&o, p, "price");
     }
     let vat = errs.take(o.opt_decimal("vat"));
     if let Some(Some(v)) = vat {
@@ -401,9 +421,9 @@ fn restrictions(o: &Obj<'_, '_>, errs: &mut Errors) -> Option<TariffRestrictions
         }
         Some(v)
     };
-    let kwh = Decimal::from(limits::MAX_KWH);
-    let current = Decimal::from(limits::MAX_CURRENT_A);
-    let power = Decimal::from(limits::MAX_POWER_KW);
+    let kwh = limits::MAX_KWH;
+    let current = limits::MAX_CURRENT_A;
+    let power = limits::MAX_POWER_KW;
     let (min_kwh, max_kwh) = (number("min_kwh", kwh, "kWh"), number("max_kwh", kwh, "kWh"));
     let (min_current, max_current) = (
         number("min_current", current, "A"),
@@ -648,22 +668,6 @@ impl<'a, 'p> Obj<'a, 'p> {
         } else {
             Ok(())
         }
-    }
-
-    /// A price (per unit, or a session bound): from 0 to [`limits::MAX_PRICE`].
-    pub(crate) fn price_in_range(&self, v: Decimal, key: &str) -> Result<()> {
-        self.non_negative(v, key)?;
-        if v > limits::MAX_PRICE {
-            return Err(invalid(
-                self.path(key),
-                format!(
-                    "must be at most {} (Joule's limit for a price), not {}",
-                    limits::MAX_PRICE,
-                    v.normalize()
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// A VAT percentage: from 0 to 100.

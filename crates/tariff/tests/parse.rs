@@ -134,7 +134,7 @@ fn numbers_must_lie_in_joules_ranges() {
         Tariff::parse(r#"{ "id": "T", "currency": "EUR", "elements": [{ "price_components": [{ "type": "ENERGY", "price": 99999999999999999999, "step_size": 1 }] }] }"#)
             .unwrap_err()
             .to_string(),
-        "elements[0].price_components[0].price: must be at most 1000000 (Joule's limit for a price), not 99999999999999999999"
+        "elements[0].price_components[0].price: must be at most 1000000 EUR, not 99999999999999999999"
     );
     assert!(
         Tariff::from_value(&with(
@@ -148,7 +148,7 @@ fn numbers_must_lie_in_joules_ranges() {
             "/elements/0/price_components/0/price",
             json!("1000000.01")
         )),
-        "elements[0].price_components[0].price: must be at most 1000000 (Joule's limit for a price), not 1000000.01"
+        "elements[0].price_components[0].price: must be at most 1000000 EUR, not 1000000.01"
     );
     assert_eq!(
         error_of(with(
@@ -161,7 +161,7 @@ fn numbers_must_lie_in_joules_ranges() {
     v["max_price"] = json!({ "excl_vat": 5, "incl_vat": 2_000_000 });
     assert_eq!(
         error_of(v),
-        "max_price.incl_vat: must be at most 1000000 (Joule's limit for a price), not 2000000"
+        "max_price.incl_vat: must be at most 1000000 EUR, not 2000000"
     );
     let restricted = |r: serde_json::Value| {
         let mut v = minimal();
@@ -196,6 +196,16 @@ fn numbers_must_lie_in_joules_ranges() {
             format!("elements[0].restrictions.{key}: {message}")
         );
     }
+    // Where a currency's unit is worth little, its prices go as far as its amounts.
+    let mut v = with("/elements/0/price_components/0/price", json!(2_000_000));
+    assert!(Tariff::from_value(&v).is_err());
+    v["currency"] = json!("JPY");
+    assert!(Tariff::from_value(&v).is_ok());
+    v["elements"][0]["price_components"][0]["price"] = json!(150_000_001);
+    assert_eq!(
+        error_of(v),
+        "elements[0].price_components[0].price: must be at most 150000000 JPY, not 150000001"
+    );
     let mut v = minimal();
     v["joule"] =
         json!({ "idle_fee": { "price_per_hour": 12, "vat": 101, "grace_period_seconds": 600 } });

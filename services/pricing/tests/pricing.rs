@@ -818,7 +818,7 @@ async fn values_out_of_range_are_refused_and_the_largest_accepted_ones_price() {
     assert_eq!(
         status.message(),
         "elements[0].price_components[0].vat: must be a percentage from 0 to 100, not 190; \
-         elements[2].price_components[0].price: must be at most 1000000 (Joule's limit for a price), not 99999999999999999999"
+         elements[2].price_components[0].price: must be at most 1000000 EUR, not 99999999999999999999"
     );
 
     let tariff = h
@@ -836,10 +836,10 @@ async fn values_out_of_range_are_refused_and_the_largest_accepted_ones_price() {
         parking_minutes,
         time_zone: "Europe/Amsterdam".into(),
     };
-    // 100,000 kWh at 11.5 kW (about 362 days), then parking: it answers.
+    // 100,000 kWh at 135 kW (740.7 h), then 3 h parked: the longest quote (31 days) answers.
     let priced = h
         .client
-        .quote(quote("100000", "11.5", 4_000))
+        .quote(quote("100000", "135", 180))
         .await
         .expect("a quote at the limits answers")
         .into_inner();
@@ -855,7 +855,7 @@ async fn values_out_of_range_are_refused_and_the_largest_accepted_ones_price() {
     );
     // Beyond the limits: refused, not a failure.
     for (energy, power, parking) in [
-        ("100000", "11", 0),
+        ("100000", "134", 0),
         ("100001", "50", 0),
         ("30", "0.0000000000000000000000000001", 0),
         ("30", "50", u32::MAX),

@@ -476,7 +476,7 @@ async fn values_out_of_range_are_422_naming_every_field_and_the_largest_price_qu
     reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         reply.body["errors"][0]["reason"],
-        "must be at most 1000000 (Joule's limit for a price), not 99999999999999999999"
+        "must be at most 1000000 EUR, not 99999999999999999999"
     );
 
     // Nothing was stored: the identity is free, and a version is checked the same way.
@@ -508,7 +508,7 @@ async fn values_out_of_range_are_422_naming_every_field_and_the_largest_price_qu
     let quote = app
         .post(
             &format!("/v1/tariffs/{dear}/quote"),
-            &json!({ "start": "2026-06-02T10:00:00Z", "energy_kwh": "100000", "power_kw": "11.5", "parking_minutes": 4000, "time_zone": "Europe/Berlin" }),
+            &json!({ "start": "2026-06-02T10:00:00Z", "energy_kwh": "100000", "power_kw": "135", "parking_minutes": 180, "time_zone": "Europe/Berlin" }),
         )
         .await;
     assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
@@ -527,12 +527,9 @@ async fn values_out_of_range_are_422_naming_every_field_and_the_largest_price_qu
             &json!({ "energy_kwh": "100000", "power_kw": "0.001" }),
         )
         .await;
-    too_long.problem(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        too_long.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("the session would last more than 366 days"),
+    assert_eq!(
+        too_long.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["energy_kwh"],
         "{}",
         too_long.body
     );
