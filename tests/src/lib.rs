@@ -139,7 +139,10 @@ pub async fn register_with_password(
             json!({"name": "E2E", "country": "DE", "time_zone": "Europe/Berlin"}),
         )
         .await?;
-    let tariff = api.post("/v1/tariffs", tariff()).await?;
+    // One tariff per OCPI identity: each registration in a system its own.
+    let mut ocpi = tariff();
+    ocpi["id"] = json!(format!("E2E-{suffix}"));
+    let tariff = api.post("/v1/tariffs", ocpi).await?;
     let charge_point_id = format!("E2E-{suffix}");
     let mut charger_body = json!({"charge_point_id": charge_point_id, "site_id": site["id"], "tariff_id": tariff["id"]});
     if let Some(password) = password {

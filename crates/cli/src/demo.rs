@@ -22,6 +22,19 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<Value> {
+        match self.answer(method.clone(), path, body).await? {
+            (status, value) if status.is_success() => Ok(value),
+            (status, value) => bail!("{method} {path}: {status}: {value}"),
+        }
+    }
+
+    /// The status and the JSON body (`null` when there is none).
+    async fn answer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -35,10 +48,28 @@ impl Api {
             .with_context(|| format!("{method} {path}"))?;
         let status = response.status();
         let text = response.text().await?;
-        if !status.is_success() {
-            bail!("{method} {path}: {status}: {text}");
+        if text.is_empty() {
+            return Ok((status, Value::Null));
         }
-        Ok(serde_json::from_str(&text)?)
+        let value = serde_json::from_str(&text)
+            .with_context(|| format!("{method} {path}: {status}: {text}"))?;
+        Ok((status, value))
+    }
+
+    /// Creates a resource, or reads the one that exists already (409 naming it in `existing`): a
+    /// demo run against a database an earlier run filled registers the same tariff again.
+    async fn create_or_existing(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        match self
+            .answer(reqwest::Method::POST, path, Some(&body))
+            .await?
+        {
+            (status, value) if status.is_success() => Ok(value),
+            (reqwest::StatusCode::CONFLICT, problem) if problem["existing"].is_string() => {
+                self.get(problem["existing"].as_str().unwrap_or_default())
+                    .await
+            }
+            (status, value) => bail!("POST {path}: {status}: {value}"),
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
@@ -106,7 +137,7 @@ pub async fn run(
             json!({"name": "Demo Hub", "country": "DE", "time_zone": "Europe/Berlin"}),
         )
         .await?;
-    let tariff = api.post("/v1/tariffs", demo_tariff()).await?;
+    let tariff = api.create_or_existing("/v1/tariffs", demo_tariff()).await?;
     let mut cps = Vec::new();
     for i in 1..=chargers {
         let cp = format!("DEMO-{run_tag}-{i}");

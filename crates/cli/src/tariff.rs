@@ -1,7 +1,7 @@
 //! `joule tariff ...`: the tariff engine on the command line, with no services running.
 //!
 //! - `price --tariff T.json --cdr C.json [--tz ZONE]` prints the OCPI totals and the breakdown as JSON;
-//! - `lint T.json` reports contradictory, unreachable or ambiguous elements;
+//! - `lint T.json` reports every error and warning of the tariff in one run;
 //! - `explain T.json` describes the tariff in plain language for drivers;
 //! - `bench DIR [--rounds N]` measures throughput over a corpus of `tariff.json` + `cdr.json` folders.
 //!
@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Subcommand;
-use joule_tariff::{Cdr, OcpiTotals, PricedSession, Tariff, Tz, price_cdr, price_cdr_in_zone};
+use joule_tariff::{
+    Cdr, OcpiTotals, PricedSession, PricingError, Severity, Tariff, Tz, price_cdr,
+    price_cdr_in_zone,
+};
 use serde::Serialize;
 
 #[derive(Subcommand)]
@@ -23,11 +26,14 @@ pub enum TariffCommand {
         tariff: PathBuf,
         #[arg(long)]
         cdr: PathBuf,
-        /// IANA zone of the location; default: the zone of the CDR's country when it has one, else UTC.
+        /// IANA zone of the location, such as Europe/Berlin; default: the zone the CDR's location
+        /// states (`cdr_location.time_zone`). Without either the CDR is not priced.
         #[arg(long)]
         tz: Option<String>,
     },
-    /// Reports contradictory, unreachable or ambiguous tariff elements.
+    /// Reports every error (why Joule refuses the tariff) and warning (unpriced times, elements that
+    /// never apply, contradictions, discouraged step_size) in one run. Exit code 2 when there is an
+    /// error, 1 when there are only warnings or notes, 0 with no findings.
     Lint { tariff: PathBuf },
     /// Describes the tariff in plain language.
     Explain { tariff: PathBuf },
@@ -96,8 +102,14 @@ fn price(tariff_path: &Path, cdr_path: &Path, tz: Option<&str>) -> Result<ExitCo
     let cdr = Cdr::parse(&read(cdr_path)?)
         .map_err(|e| Failure(format!("{}: {e}", cdr_path.display())))?;
     let tz = tz.map(zone).transpose()?;
-    let (priced, tz) = price_cdr_in_zone(&tariff, &cdr, tz)
-        .map_err(|e| Failure(format!("{}: {e}", cdr_path.display())))?;
+    let (priced, tz) = price_cdr_in_zone(&tariff, &cdr, tz).map_err(|e| match &e {
+        PricingError::NoTimeZone { suggestion, .. } => Failure(format!(
+            "{}: {e}; pass the location's IANA zone with --tz, for example --tz {}",
+            cdr_path.display(),
+            suggestion.map_or("Europe/Berlin", |z| z.name())
+        )),
+        _ => Failure(format!("{}: {e}", cdr_path.display())),
+    })?;
     let output = PriceOutput {
         totals: OcpiTotals::of(&priced),
         tariff_id: &tariff.id,
@@ -110,8 +122,7 @@ fn price(tariff_path: &Path, cdr_path: &Path, tz: Option<&str>) -> Result<ExitCo
 }
 
 fn lint(path: &Path) -> Result<ExitCode, Failure> {
-    let tariff = load_tariff(path)?;
-    let findings = joule_tariff::lint(&tariff);
+    let findings = joule_tariff::lint_json(&read(path)?);
     if findings.is_empty() {
         println!("{}: no findings", path.display());
         return Ok(ExitCode::SUCCESS);
@@ -119,8 +130,18 @@ fn lint(path: &Path) -> Result<ExitCode, Failure> {
     for f in &findings {
         println!("{}: {f}", path.display());
     }
-    // Findings are advice, not bad input: the tariff parsed. Exit 1 lets scripts notice them.
-    Ok(ExitCode::from(1))
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    eprintln!(
+        "{}: {errors} error(s), {} warning(s) and note(s)",
+        path.display(),
+        findings.len() - errors
+    );
+    // An error means Joule refuses the tariff (bad input, as elsewhere: 2); warnings and notes are
+    // advice on a tariff that parses (1, so that scripts notice them).
+    Ok(ExitCode::from(if errors > 0 { 2 } else { 1 }))
 }
 
 fn explain(path: &Path) -> Result<ExitCode, Failure> {

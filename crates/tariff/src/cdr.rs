@@ -20,6 +20,7 @@ use crate::breakdown::PricedSession;
 use crate::engine::{ExtrasContext, finish};
 use crate::error::{PricingError, TariffError};
 use crate::json::Json;
+use crate::limits;
 use crate::model::Tariff;
 use crate::parse::{Obj, Path, invalid};
 use crate::periods::{CutPlan, PeriodFacts, PeriodState, local};
@@ -97,9 +98,16 @@ pub struct Cdr {
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<Currency>,
-    /// `cdr_location.country` (ISO 3166-1 alpha-3 in OCPI), used to guess a zone when none is given.
+    /// `cdr_location.country` (ISO 3166-1 alpha-3 in OCPI); named in the error when no zone is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// The location's IANA zone: `cdr_location.time_zone` (OCPI 2.2.1 CdrLocation has none, but
+    /// platforms that copy the Location's add it) or `location.time_zone` (an OCPI 2.1.1 CDR).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_zone"
+    )]
+    pub time_zone: Option<Tz>,
     pub start_date_time: DateTime<Utc>,
     pub end_date_time: DateTime<Utc>,
     /// In time order (sorted when read).
@@ -118,6 +126,7 @@ impl Cdr {
                 "id",
                 "currency",
                 "cdr_location",
+                "location",
                 "start_date_time",
                 "end_date_time",
                 "charging_periods",
@@ -139,10 +148,31 @@ impl Cdr {
             .opt_str("currency")?
             .map(|c| Currency::from_str(c).map_err(|e| invalid("currency", e.to_string())))
             .transpose()?;
-        let country = match root.opt_obj("cdr_location")? {
-            Some(loc) => loc.opt_str("country")?.map(str::to_owned),
-            None => None,
-        };
+        let mut country = None;
+        let mut time_zone = None;
+        for key in ["cdr_location", "location"] {
+            let Some(loc) = root.opt_obj(key)? else {
+                continue;
+            };
+            if country.is_none() {
+                country = loc.opt_str("country")?.map(str::to_owned);
+            }
+            if time_zone.is_none() {
+                time_zone = loc
+                    .opt_str("time_zone")?
+                    .map(|z| {
+                        z.trim().parse::<Tz>().map_err(|_| {
+                            invalid(
+                                loc.path("time_zone"),
+                                format!(
+                                    "must be an IANA time zone such as Europe/Berlin, not {z:?}"
+                                ),
+                            )
+                        })
+                    })
+                    .transpose()?;
+            }
+        }
         let start_date_time = root
             .opt_date_time("start_date_time")?
             .ok_or_else(|| invalid("start_date_time", "is required"))?;
@@ -195,6 +225,12 @@ impl Cdr {
                     })?;
                 let volume = d.req_decimal("volume")?;
                 d.non_negative(volume, "volume")?;
+                d.at_most(
+                    volume,
+                    "volume",
+                    Decimal::from(limits::MAX_CDR_VOLUME),
+                    "(Joule's limit for one dimension of a charging period)",
+                )?;
                 dimensions.push((kind, volume));
             }
             charging_periods.push(CdrPeriod {
@@ -209,6 +245,7 @@ impl Cdr {
             id,
             currency,
             country,
+            time_zone,
             start_date_time,
             end_date_time,
             charging_periods,
@@ -406,40 +443,44 @@ pub(crate) fn cdr_facts(
     (out, split)
 }
 
-/// Prices `cdr` in `time_zone`, or, when none is given, in the single zone of the CDR's country
-/// (else UTC), saying in the breakdown's notes which zone was guessed. `joule tariff price` and the
+/// Prices `cdr` in `time_zone`, or, when none is given, in the zone its location states
+/// ([`Cdr::time_zone`]). With neither it refuses ([`PricingError::NoTimeZone`]) rather than guess:
+/// a country's zone is not the location's (France, Spain, Portugal and the Netherlands have
+/// overseas ones), and pricing in UTC moves every time-of-day boundary. `joule tariff price` and the
 /// pricing service's `PriceCdr` both price CDRs this way, so they answer alike.
 pub fn price_cdr_in_zone(
     tariff: &Tariff,
     cdr: &Cdr,
     time_zone: Option<Tz>,
 ) -> Result<(PricedSession, Tz), PricingError> {
-    let (tz, guessed) = match time_zone {
-        Some(tz) => (tz, None),
-        None => match cdr
-            .country
-            .as_deref()
-            .and_then(crate::explain::zone_of_country)
-        {
-            Some(z) => (
-                z,
-                Some(format!(
-                    "time zone {} taken from cdr_location.country",
-                    z.name()
-                )),
-            ),
-            None => (
-                Tz::UTC,
-                Some(
-                    "no time zone given and no single zone for the CDR's country: local times are UTC"
-                        .into(),
-                ),
-            ),
-        },
+    let tz = match (time_zone, cdr.time_zone) {
+        (Some(tz), _) => tz,
+        (None, Some(tz)) => tz,
+        (None, None) => {
+            return Err(PricingError::NoTimeZone {
+                country: cdr.country.clone(),
+                suggestion: cdr
+                    .country
+                    .as_deref()
+                    .and_then(crate::explain::zone_of_country),
+            });
+        }
     };
     let mut priced = price_cdr(tariff, cdr, tz)?;
-    priced.notes.extend(guessed);
+    if time_zone.is_none() {
+        priced.notes.push(format!(
+            "time zone {} taken from the CDR's location",
+            tz.name()
+        ));
+    }
     Ok((priced, tz))
+}
+
+fn serialize_zone<S: serde::Serializer>(zone: &Option<Tz>, s: S) -> Result<S::Ok, S::Error> {
+    match zone {
+        Some(z) => s.serialize_str(z.name()),
+        None => s.serialize_none(),
+    }
 }
 
 #[cfg(test)]
@@ -500,6 +541,119 @@ mod tests {
         assert_eq!(
             err(r#"{ "start_date_time": "2024-03-04T10:00:00Z" }"#),
             "end_date_time: is required"
+        );
+    }
+
+    const NIGHT: &str = r#"{ "id": "DE-NIGHT", "currency": "EUR", "elements": [
+        { "price_components": [{ "type": "ENERGY", "price": 0.25, "vat": 19, "step_size": 1 }], "restrictions": { "start_time": "22:00", "end_time": "06:00" } },
+        { "price_components": [{ "type": "ENERGY", "price": 0.35, "vat": 19, "step_size": 1 }] } ] }"#;
+
+    /// 30 kWh from 20:30 to 21:30 UTC: 21:30-22:30 in Berlin (half at the night price), all day
+    /// price in UTC.
+    fn berlin_cdr(location: &str) -> Cdr {
+        Cdr::parse(&format!(
+            r#"{{ "id": "c1", "currency": "EUR", {location}
+                 "start_date_time": "2025-01-15T20:30:00Z", "end_date_time": "2025-01-15T21:30:00Z",
+                 "charging_periods": [{{ "start_date_time": "2025-01-15T20:30:00Z", "dimensions": [{{ "type": "ENERGY", "volume": 30 }}] }}] }}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_zone_is_given_or_the_locations_else_refused() {
+        let tariff = Tariff::parse(NIGHT).unwrap();
+        let stated =
+            berlin_cdr(r#""cdr_location": { "country": "DEU", "time_zone": "Europe/Berlin" },"#);
+        assert_eq!(stated.time_zone, Some(Tz::Europe__Berlin));
+        let (p, tz) = price_cdr_in_zone(&tariff, &stated, None).unwrap();
+        assert_eq!((tz, p.total_excl_vat), (Tz::Europe__Berlin, dec!(9)));
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n == "time zone Europe/Berlin taken from the CDR's location")
+        );
+        // A zone given wins over the location's.
+        let (p, tz) = price_cdr_in_zone(&tariff, &stated, Some(Tz::UTC)).unwrap();
+        assert_eq!((tz, p.total_excl_vat), (Tz::UTC, dec!(10.5)));
+        // OCPI 2.1.1 CDRs carry the whole Location.
+        let old = berlin_cdr(r#""location": { "country": "DEU", "time_zone": "Europe/Berlin" },"#);
+        assert_eq!(old.time_zone, Some(Tz::Europe__Berlin));
+
+        // A country alone is not a zone: refused, naming the likely one.
+        let country_only = berlin_cdr(r#""cdr_location": { "country": "DEU" },"#);
+        let e = price_cdr_in_zone(&tariff, &country_only, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no time zone given, and the CDR's location states none (cdr_location.time_zone); the location is in DEU, whose only zone is Europe/Berlin"
+        );
+        let e = price_cdr_in_zone(
+            &tariff,
+            &berlin_cdr(r#""cdr_location": { "country": "ESP" },"#),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "the location is in ESP, which has more than one zone or none Joule knows"
+            ),
+            "{e}"
+        );
+        assert!(matches!(
+            price_cdr_in_zone(&tariff, &berlin_cdr(""), None),
+            Err(PricingError::NoTimeZone {
+                country: None,
+                suggestion: None
+            })
+        ));
+        let (p, _) = price_cdr_in_zone(&tariff, &country_only, Some(Tz::Europe__Berlin)).unwrap();
+        assert_eq!(p.total_excl_vat, dec!(9));
+
+        let err = Cdr::parse(&cdr(r#"[]"#).replace(
+            r#""id": "c1","#,
+            r#""id": "c1", "cdr_location": { "time_zone": "Berlin" },"#,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cdr_location.time_zone: must be an IANA time zone such as Europe/Berlin, not \"Berlin\""
+        );
+    }
+
+    #[test]
+    fn volumes_are_bounded_and_the_largest_price() {
+        let err = |json: &str| Cdr::parse(json).unwrap_err().to_string();
+        assert_eq!(
+            err(&cdr(
+                r#"[ { "start_date_time": "2024-03-04T10:00:00Z", "dimensions": [{ "type": "ENERGY", "volume": 1000001 }] } ]"#
+            )),
+            "charging_periods[0].dimensions[0].volume: must be at most 1000000 (Joule's limit for one dimension of a charging period), not 1000001"
+        );
+        // The largest volumes with the largest prices answer, over a year (the request limits of
+        // pricing's gRPC edge refuse that; the engine does not need them).
+        let tariff = Tariff::parse(
+            r#"{ "id": "max", "currency": "EUR", "elements": [{ "price_components": [
+                 { "type": "FLAT", "price": 1000000, "vat": 100, "step_size": 1 },
+                 { "type": "ENERGY", "price": 1000000, "vat": 100, "step_size": 86400 },
+                 { "type": "TIME", "price": 1000000, "vat": 100, "step_size": 86400 },
+                 { "type": "PARKING_TIME", "price": 1000000, "vat": 100, "step_size": 86400 } ],
+                 "restrictions": { "max_kwh": 100000, "max_power": 10000 } },
+               { "price_components": [{ "type": "ENERGY", "price": 1000000, "vat": 100, "step_size": 1 }] } ] }"#,
+        )
+        .unwrap();
+        let huge = Cdr::parse(
+            r#"{ "currency": "EUR", "start_date_time": "2024-01-01T00:00:00Z", "end_date_time": "2025-01-01T00:00:00Z",
+                 "charging_periods": [
+                   { "start_date_time": "2024-01-01T00:00:00Z", "dimensions": [
+                       { "type": "ENERGY", "volume": 1000000 }, { "type": "ENERGY", "volume": 1000000 },
+                       { "type": "TIME", "volume": 1000000 }, { "type": "MAX_POWER", "volume": 1000000 } ] },
+                   { "start_date_time": "2024-07-01T00:00:00Z", "dimensions": [{ "type": "PARKING_TIME", "volume": 1000000 }] } ] }"#,
+        )
+        .unwrap();
+        let p = price_cdr(&tariff, &huge, Tz::Europe__Amsterdam).unwrap();
+        assert!(
+            p.total_incl_vat > dec!(1000000000000),
+            "{}",
+            p.total_incl_vat
         );
     }
 }

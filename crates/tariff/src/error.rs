@@ -30,9 +30,32 @@ pub enum PricingError {
         cdr: joule_domain::Currency,
         tariff: joule_domain::Currency,
     },
+    /// A CDR priced with no zone given whose location states none either. `suggestion` is the zone
+    /// of the location's country when it has only one, for the message.
+    #[error("{}", no_time_zone(country.as_deref(), *suggestion))]
+    NoTimeZone {
+        country: Option<String>,
+        suggestion: Option<chrono_tz::Tz>,
+    },
     #[error("tariff {tariff_id} is not in force at the session start {at}")]
     TariffNotActive {
         tariff_id: String,
         at: DateTime<Utc>,
     },
+}
+
+fn no_time_zone(country: Option<&str>, suggestion: Option<chrono_tz::Tz>) -> String {
+    let mut s = "no time zone given, and the CDR's location states none (cdr_location.time_zone)"
+        .to_owned();
+    match (country, suggestion) {
+        (Some(c), Some(z)) => s.push_str(&format!(
+            "; the location is in {c}, whose only zone is {}",
+            z.name()
+        )),
+        (Some(c), None) => s.push_str(&format!(
+            "; the location is in {c}, which has more than one zone or none Joule knows"
+        )),
+        (None, _) => {}
+    }
+    s
 }

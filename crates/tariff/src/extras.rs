@@ -93,24 +93,39 @@ pub fn quote(
     request: &QuoteRequest,
     time_zone: Tz,
 ) -> Result<PricedSession, PricingError> {
-    if request.power_kw <= Decimal::ZERO {
+    // The request limits (ADR 024) bound the charge and parking to a month: nothing below can
+    // overflow, and the engine cuts the session into few periods.
+    joule_domain::limits::check_quote(
+        request.start,
+        request.energy_kwh,
+        request.power_kw,
+        request.parking_minutes,
+    )
+    .map_err(|e| PricingError::InvalidQuote(e.to_string()))?;
+    // Whole nanoseconds, rounded up so the energy is delivered within the charging time. Checked
+    // all the same: the limits make these hold, the code does not rely on it.
+    let too_long = || PricingError::InvalidQuote("energy_kwh: the charge takes too long".into());
+    let nanos = request
+        .energy_kwh
+        .checked_div(request.power_kw)
+        .and_then(|h| h.checked_mul(SECONDS_PER_HOUR))
+        .and_then(|s| s.checked_mul(Decimal::from(1_000_000_000)))
+        .map(|n| n.ceil())
+        .and_then(|n| i64::try_from(n).ok())
+        .ok_or_else(too_long)?;
+    let charging = TimeDelta::nanoseconds(nanos);
+    let parking = TimeDelta::minutes(i64::from(request.parking_minutes));
+    let (Some(charging_end), Some(end)) = (
+        request.start.checked_add_signed(charging),
+        request
+            .start
+            .checked_add_signed(charging)
+            .and_then(|t| t.checked_add_signed(parking)),
+    ) else {
         return Err(PricingError::InvalidQuote(
-            "power_kw must be greater than 0".into(),
+            "start: is too far in the future".into(),
         ));
-    }
-    if request.energy_kwh < Decimal::ZERO {
-        return Err(PricingError::InvalidQuote(
-            "energy_kwh must not be negative".into(),
-        ));
-    }
-    // Whole nanoseconds, rounded up so the energy is delivered within the charging time.
-    let nanos =
-        (request.energy_kwh / request.power_kw * SECONDS_PER_HOUR * Decimal::from(1_000_000_000))
-            .ceil();
-    let nanos = i64::try_from(nanos)
-        .map_err(|_| PricingError::InvalidQuote("the charge would take too long".into()))?;
-    let charging_end = request.start + TimeDelta::nanoseconds(nanos);
-    let end = charging_end + TimeDelta::minutes(i64::from(request.parking_minutes));
+    };
     let usage = SessionUsage {
         start: request.start,
         end,
@@ -445,6 +460,98 @@ mod tests {
                 Tz::UTC
             )
             .is_err()
+        );
+    }
+
+    /// The largest prices Joule accepts, every dimension, with min/max_price and an idle fee.
+    const AT_THE_LIMITS: &str = r#"{ "id": "max", "currency": "EUR",
+        "min_price": { "excl_vat": 1000000, "incl_vat": 1000000 },
+        "max_price": { "excl_vat": 1000000, "incl_vat": 1000000 },
+        "elements": [
+          { "price_components": [{ "type": "ENERGY", "price": 1000000, "vat": 100, "step_size": 86400 },
+                                 { "type": "TIME", "price": 1000000, "vat": 100, "step_size": 86400 }],
+            "restrictions": { "start_time": "22:00", "end_time": "06:00", "max_kwh": 100000 } },
+          { "price_components": [{ "type": "FLAT", "price": 1000000, "vat": 100, "step_size": 1 },
+                                 { "type": "ENERGY", "price": 1000000, "vat": 100, "step_size": 1 },
+                                 { "type": "TIME", "price": 1000000, "vat": 100, "step_size": 1 },
+                                 { "type": "PARKING_TIME", "price": 1000000, "vat": 100, "step_size": 86400 }] } ],
+        "joule": { "idle_fee": { "price_per_hour": 1000000, "vat": 100, "max_price": 1000000 } } }"#;
+
+    #[test]
+    fn a_quote_at_the_largest_prices_and_the_longest_session_answers() {
+        let without_bounds = |json: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+            v.as_object_mut().unwrap().remove("min_price");
+            v.as_object_mut().unwrap().remove("max_price");
+            Tariff::from_value(&v).unwrap()
+        };
+        let bounded = Tariff::parse(AT_THE_LIMITS).unwrap();
+        let unbounded = without_bounds(AT_THE_LIMITS);
+        // 100,000 kWh at 135 kW: 740.7 h of charging, then 3 h parked: a month in all, the most
+        // a quote may span (ADR 024).
+        let request = QuoteRequest {
+            start: t(10, 0),
+            energy_kwh: dec!(100000),
+            power_kw: dec!(135),
+            parking_minutes: 180,
+        };
+        let q = quote(&unbounded, &request, Tz::Europe__Berlin).unwrap();
+        assert!(
+            q.total_excl_vat > dec!(100000000000),
+            "{}",
+            q.total_excl_vat
+        );
+        // 100 % VAT, to the 28 digits a Decimal has.
+        assert!(
+            (q.total_incl_vat - q.total_excl_vat * dec!(2)).abs() < dec!(0.000001),
+            "{} {}",
+            q.total_excl_vat,
+            q.total_incl_vat
+        );
+        // max_price bounds the tariff's price; the idle fee (capped on its own) comes on top.
+        let q = quote(&bounded, &request, Tz::Europe__Berlin).unwrap();
+        assert_eq!(q.tariff_total(), (dec!(1000000), dec!(1000000)));
+        assert_eq!(q.total_excl_vat, dec!(2000000));
+
+        let refused = |start, energy_kwh, power_kw, parking_minutes| {
+            quote(
+                &bounded,
+                &QuoteRequest {
+                    start,
+                    energy_kwh,
+                    power_kw,
+                    parking_minutes,
+                },
+                Tz::UTC,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let field = |message: String| {
+            message
+                .strip_prefix("quote: ")
+                .and_then(|m| m.split(':').next())
+                .map(str::to_owned)
+                .unwrap_or(message)
+        };
+        for (energy_kwh, power_kw, parking_minutes, named) in [
+            (dec!(100000), dec!(134), 0, "energy_kwh"),
+            (dec!(100000), dec!(135), 240, "parking_minutes"),
+            (dec!(30), dec!(50), u32::MAX, "parking_minutes"),
+            (dec!(100000), Decimal::new(1, 28), 0, "energy_kwh"),
+            (Decimal::MAX, dec!(50), 0, "energy_kwh"),
+            (dec!(30), dec!(10001), 0, "power_kw"),
+            (dec!(30), dec!(0), 0, "power_kw"),
+        ] {
+            assert_eq!(
+                field(refused(t(10, 0), energy_kwh, power_kw, parking_minutes)),
+                named,
+                "{energy_kwh} kWh at {power_kw} kW, {parking_minutes} min"
+            );
+        }
+        assert_eq!(
+            field(refused(DateTime::<Utc>::MAX_UTC, dec!(30), dec!(50), 0)),
+            "start"
         );
     }
 

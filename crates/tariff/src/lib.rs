@@ -10,7 +10,8 @@
 //!   [`OcpiTotals`] gives the CDR totals.
 //! - Beyond OCPI: an idle fee (the tariff's `joule.idle_fee`), [`quote`], [`running_estimate`],
 //!   [`apply_discounts`] and [`apply_subscription`].
-//! - [`lint`] and [`explain`] describe a tariff for operators and drivers.
+//! - [`lint`] / [`lint_json`] and [`explain`] describe a tariff for operators and drivers;
+//!   [`limits`] are the ranges Joule accepts for its numbers.
 //!
 //! The rules follow the OCPI 2.2.1 text with its errata, including where the `ocpi-tariffs` crate
 //! departs from it (docs/adr/013). Amounts are never rounded here: that is the invoice's job, with
@@ -20,11 +21,13 @@
 
 mod breakdown;
 mod cdr;
+mod coverage;
 mod engine;
 mod error;
 mod explain;
 mod extras;
 mod json;
+pub mod limits;
 mod lint;
 mod model;
 mod parse;
@@ -45,7 +48,7 @@ pub use extras::{
     Customer, Discount, DiscountScope, DiscountValue, QuoteRequest, RunningSession,
     SubscriptionPlan, apply_discounts, apply_subscription, quote, running_estimate,
 };
-pub use lint::{Finding, FindingKind, lint};
+pub use lint::{Finding, FindingKind, Severity, lint, lint_json};
 pub use model::{
     DayOfWeek, Dimension, DisplayText, IdleFee, JouleExtensions, Price, PriceComponent,
     ReservationRestriction, Tariff, TariffElement, TariffRestrictions, TariffType, TimeOfDay, Unit,

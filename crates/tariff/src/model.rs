@@ -86,6 +86,19 @@ impl Tariff {
         crate::parse::tariff(&crate::json::Json::from_value(value))
     }
 
+    /// Like [`Tariff::parse`], with every error of the tariff rather than the first, in document
+    /// order: for callers that show them all at once (the REST API's 422, `joule tariff lint`).
+    pub fn parse_all(json: &str) -> Result<Tariff, Vec<TariffError>> {
+        let tree =
+            crate::json::Json::parse(json).map_err(|e| vec![TariffError::Json(e.to_string())])?;
+        crate::parse::read(&tree).into_result()
+    }
+
+    /// Like [`Tariff::parse_all`], from JSON already decoded.
+    pub fn from_value_all(value: &serde_json::Value) -> Result<Tariff, Vec<TariffError>> {
+        crate::parse::read(&crate::json::Json::from_value(value)).into_result()
+    }
+
     /// Whether the tariff is in force at `at` (`start_date_time` inclusive, `end_date_time` exclusive).
     pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
         self.start_date_time.is_none_or(|s| at >= s) && self.end_date_time.is_none_or(|e| at < e)

@@ -117,8 +117,143 @@ fn errors_name_the_field_by_its_path() {
     );
     assert_eq!(
         error_of(with("/elements/0/price_components/0/vat", json!(-21))),
-        "elements[0].price_components[0].vat: must not be negative"
+        "elements[0].price_components[0].vat: must be a percentage from 0 to 100, not -21"
     );
+}
+
+#[test]
+fn numbers_must_lie_in_joules_ranges() {
+    assert_eq!(
+        error_of(with("/elements/0/price_components/0/vat", json!(190))),
+        "elements[0].price_components[0].vat: must be a percentage from 0 to 100, not 190"
+    );
+    assert!(Tariff::from_value(&with("/elements/0/price_components/0/vat", json!(100))).is_ok());
+    assert!(Tariff::from_value(&with("/elements/0/price_components/0/vat", json!(0))).is_ok());
+    // Read exactly, not through f64.
+    assert_eq!(
+        Tariff::parse(r#"{ "id": "T", "currency": "EUR", "elements": [{ "price_components": [{ "type": "ENERGY", "price": 99999999999999999999, "step_size": 1 }] }] }"#)
+            .unwrap_err()
+            .to_string(),
+        "elements[0].price_components[0].price: must be at most 1000000 EUR, not 99999999999999999999"
+    );
+    assert!(
+        Tariff::from_value(&with(
+            "/elements/0/price_components/0/price",
+            json!(1_000_000)
+        ))
+        .is_ok()
+    );
+    assert_eq!(
+        error_of(with(
+            "/elements/0/price_components/0/price",
+            json!("1000000.01")
+        )),
+        "elements[0].price_components[0].price: must be at most 1000000 EUR, not 1000000.01"
+    );
+    assert_eq!(
+        error_of(with(
+            "/elements/0/price_components/0/step_size",
+            json!(86_401)
+        )),
+        "elements[0].price_components[0].step_size: must be at most 86400 (seconds for TIME and PARKING_TIME, Wh for ENERGY), not 86401"
+    );
+    let mut v = minimal();
+    v["max_price"] = json!({ "excl_vat": 5, "incl_vat": 2_000_000 });
+    assert_eq!(
+        error_of(v),
+        "max_price.incl_vat: must be at most 1000000 EUR, not 2000000"
+    );
+    let restricted = |r: serde_json::Value| {
+        let mut v = minimal();
+        v["elements"][0]["restrictions"] = r;
+        v
+    };
+    for (key, value, message) in [
+        (
+            "max_kwh",
+            json!(100_001),
+            "must be at most 100000 kWh, not 100001",
+        ),
+        ("min_power", json!(-1), "must not be negative"),
+        (
+            "max_power",
+            json!(10_000.5),
+            "must be at most 10000 kW, not 10000.5",
+        ),
+        (
+            "max_current",
+            json!(20_000),
+            "must be at most 10000 A, not 20000",
+        ),
+        (
+            "max_duration",
+            json!(31_622_401),
+            "must be at most 31622400 s, not 31622401",
+        ),
+    ] {
+        assert_eq!(
+            error_of(restricted(json!({ key: value }))),
+            format!("elements[0].restrictions.{key}: {message}")
+        );
+    }
+    // Where a currency's unit is worth little, its prices go as far as its amounts.
+    let mut v = with("/elements/0/price_components/0/price", json!(2_000_000));
+    assert!(Tariff::from_value(&v).is_err());
+    v["currency"] = json!("JPY");
+    assert!(Tariff::from_value(&v).is_ok());
+    v["elements"][0]["price_components"][0]["price"] = json!(150_000_001);
+    assert_eq!(
+        error_of(v),
+        "elements[0].price_components[0].price: must be at most 150000000 JPY, not 150000001"
+    );
+    let mut v = minimal();
+    v["joule"] =
+        json!({ "idle_fee": { "price_per_hour": 12, "vat": 101, "grace_period_seconds": 600 } });
+    assert_eq!(
+        error_of(v),
+        "joule.idle_fee.vat: must be a percentage from 0 to 100, not 101"
+    );
+}
+
+#[test]
+fn parse_all_names_every_bad_field_in_document_order() {
+    let v = json!({
+        "id": "",
+        "currency": "EUR",
+        "max_price": { "excl_vat": -1 },
+        "elements": [
+            { "price_components": [{ "type": "ENERGY", "price": 0.3, "vat": 190, "step_size": 1 }] },
+            { "price_components": [{ "type": "TIME", "price": "abc", "step_size": 1.5 }],
+              "restrictions": { "start_time": "7:00", "min_kwh": 10, "max_kwh": 5 } }
+        ]
+    });
+    let errors: Vec<String> = Tariff::from_value_all(&v)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "id: must not be empty",
+            "max_price.excl_vat: must not be negative",
+            "elements[0].price_components[0].vat: must be a percentage from 0 to 100, not 190",
+            "elements[1].price_components[0].price: must be a decimal number, not \"abc\"",
+            "elements[1].price_components[0].step_size: must be a whole number",
+            "elements[1].restrictions.start_time: must be HH:MM (24-hour, leading zeros), not \"7:00\"",
+            "elements[1].restrictions.min_kwh: must be less than max_kwh",
+        ]
+    );
+    // The first of them is what `parse` says.
+    assert_eq!(error_of(v), "id: must not be empty");
+    assert_eq!(
+        Tariff::parse_all(&minimal().to_string()).unwrap(),
+        Tariff::from_value(&minimal()).unwrap()
+    );
+    assert!(matches!(
+        Tariff::parse_all("{").unwrap_err().as_slice(),
+        [TariffError::Json(_)]
+    ));
 }
 
 #[test]

@@ -38,6 +38,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The resource exists already (a second creation of it); `existing` is its path, given in the
+    /// problem's `existing` member.
+    #[error("{detail}")]
+    AlreadyExists { detail: String, existing: String },
     #[error("missing or invalid bearer token")]
     Unauthenticated,
     #[error("method not allowed")]
@@ -101,6 +105,12 @@ impl ApiError {
             ),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "not-found", "Not found", d.clone()),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", "Conflict", d.clone()),
+            ApiError::AlreadyExists { detail, .. } => (
+                StatusCode::CONFLICT,
+                "already-exists",
+                "Already exists",
+                detail.clone(),
+            ),
             ApiError::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -181,6 +191,10 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            existing: match self {
+                ApiError::AlreadyExists { existing, .. } => Some(existing.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -226,6 +240,9 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// For `already-exists`: the path of the resource that exists (an RFC 9457 extension member).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing: Option<String>,
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";

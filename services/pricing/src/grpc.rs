@@ -25,7 +25,14 @@ use crate::priced_session::PricedSession;
 use crate::read;
 use crate::rerate::{self, RerateError};
 use crate::running;
-use crate::tariff::{Party, Scope, Tariff, TariffCommand, TariffError};
+use crate::tariff::{Identity, Party, Scope, Tariff, TariffCommand, TariffError};
+
+/// gRPC metadata of an ALREADY_EXISTS answer to `CreateTariff`: the Joule id of the tariff that has
+/// the OCPI identity already.
+pub const EXISTING_TARIFF: &str = "joule-existing-tariff-id";
+
+/// How an ALREADY_EXISTS answer to `CreateTariff` for a tariff in use ends.
+pub const PUBLISH_INSTEAD: &str = "publish a new version of it instead";
 
 pub struct TariffGrpc {
     pub pool: PgPool,
@@ -244,6 +251,26 @@ impl TariffGrpc {
         Ok(id)
     }
 
+    /// ALREADY_EXISTS for a second tariff with `identity`, naming the existing one (also in the
+    /// `joule-existing-tariff-id` metadata, for callers that link to it).
+    async fn duplicate(&self, identity: &Identity, existing: &str) -> Status {
+        let then = match read::retired_at(&self.pool, existing).await {
+            Ok(Some(at)) => format!(
+                ", retired at {}; a retired tariff takes no new versions: give the new one another OCPI id",
+                at.to_rfc3339()
+            ),
+            Ok(None) => format!("; {PUBLISH_INSTEAD}"),
+            Err(e) => return store_unavailable(e),
+        };
+        let mut status = Status::already_exists(format!(
+            "a tariff with OCPI identity {identity} (country_code, party_id, id) already exists: {existing}{then}"
+        ));
+        if let Ok(value) = existing.parse() {
+            status.metadata_mut().insert(EXISTING_TARIFF, value);
+        }
+        status
+    }
+
     async fn command(
         &self,
         id: TariffId,
@@ -297,11 +324,28 @@ impl TariffService for TariffGrpc {
         async move {
             let request = request.into_inner();
             let tenant_id = self.tenant(&request.tenant_id)?;
-            // Validated here as well as in the aggregate so that the caller gets the field-naming
-            // message without a round trip through the event store.
-            let parsed = joule_tariff::Tariff::parse(&request.ocpi_json)
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            let id = TariffId::new();
+            // Validated here as well as in the aggregate so that the caller gets every field-naming
+            // message at once, without a round trip through the event store.
+            let parsed = joule_tariff::Tariff::parse_all(&request.ocpi_json).map_err(|errors| {
+                Status::invalid_argument(
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+            // One tariff per OCPI identity. A tariff created before identities were unique has a
+            // random id and is found in the read table; any other has the id derived from its
+            // identity, so a second creation, concurrent or not, meets the first in the aggregate.
+            let identity = Identity::of(&tenant_id, &parsed);
+            if let Some(existing) = read::tariff_by_identity(&self.pool, &identity)
+                .await
+                .map_err(store_unavailable)?
+            {
+                return Err(self.duplicate(&identity, &existing).await);
+            }
+            let id = identity.tariff_id();
             let meta = CommandMeta {
                 tenant_id,
                 correlation_id: uuid::Uuid::new_v4().to_string(),
@@ -311,9 +355,13 @@ impl TariffService for TariffGrpc {
                 ocpi_json: request.ocpi_json.clone(),
                 created_at: Utc::now(),
             };
-            joule_store::execute(&self.cqrs, &id.to_string(), command, meta)
-                .await
-                .map_err(status)?;
+            match joule_store::execute(&self.cqrs, &id.to_string(), command, meta).await {
+                Ok(()) => {}
+                Err(AggregateError::UserError(TariffError::AlreadyExists)) => {
+                    return Err(self.duplicate(&identity, &id.to_string()).await);
+                }
+                Err(e) => return Err(status(e)),
+            }
             let stored = read::tariff(&self.pool, &id.to_string())
                 .await
                 .map_err(store_unavailable)?
@@ -323,6 +371,8 @@ impl TariffService for TariffGrpc {
                 id: id.to_string(),
                 currency: stored.currency,
                 ocpi_json: stored.ocpi_json,
+                retired: false,
+                retired_at: None,
             }))
         }
         .instrument(span)
@@ -350,10 +400,15 @@ impl TariffService for TariffGrpc {
             if stored.tenant_id != tenant_id {
                 return Err(not_found());
             }
+            let retired_at = read::retired_at(&self.pool, &id.to_string())
+                .await
+                .map_err(store_unavailable)?;
             Ok(Response::new(v1::Tariff {
                 id: stored.id,
                 currency: stored.currency,
                 ocpi_json: stored.ocpi_json,
+                retired: retired_at.is_some(),
+                retired_at: retired_at.map(to_proto),
             }))
         }
         .instrument(span)
@@ -429,7 +484,7 @@ impl TariffService for TariffGrpc {
             let versions = read::versions(&self.pool, &id.to_string())
                 .await
                 .map_err(store_unavailable)?;
-            let retired = read::retired(&self.pool, &id.to_string())
+            let retired_at = read::retired_at(&self.pool, &id.to_string())
                 .await
                 .map_err(store_unavailable)?;
             Ok(Response::new(v1::ListTariffVersionsResponse {
@@ -437,7 +492,8 @@ impl TariffService for TariffGrpc {
                     .iter()
                     .map(|v| version_to_proto(&id.to_string(), v))
                     .collect(),
-                retired,
+                retired: retired_at.is_some(),
+                retired_at: retired_at.map(to_proto),
             }))
         }
         .instrument(span)
@@ -633,8 +689,13 @@ impl TariffService for TariffGrpc {
                     (tariff, id, 0)
                 }
             };
-            let (priced, _) = joule_tariff::price_cdr_in_zone(&tariff, &cdr, tz)
-                .map_err(|e| Status::invalid_argument(format!("cdr: {e}")))?;
+            let (priced, _) =
+                joule_tariff::price_cdr_in_zone(&tariff, &cdr, tz).map_err(|e| match &e {
+                    joule_tariff::PricingError::NoTimeZone { .. } => Status::invalid_argument(
+                        format!("time_zone: is required: {e}; give the location's IANA zone"),
+                    ),
+                    _ => Status::invalid_argument(format!("cdr: {e}")),
+                })?;
             breakdown_response(tariff_id, version, &priced).map(Response::new)
         }
         .instrument(span)

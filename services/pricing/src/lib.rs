@@ -166,6 +166,18 @@ const MIGRATIONS: &[Migration] = &[Migration {
     name: "priced sessions keep their readings for bulk re-rating",
     // NULL: priced from start, stop and energy only (constant power, no idle time).
     sql: "ALTER TABLE {schema}.priced_sessions ADD COLUMN metering jsonb;",
+}, Migration {
+    version: 5,
+    name: "a tariff's OCPI identity, to find the one a second creation repeats",
+    // Upper-cased: OCPI compares these case-insensitively. Not unique: tariffs created before
+    // identities were unique may repeat one (new ones cannot: their id derives from it).
+    sql: "ALTER TABLE {schema}.tariffs
+              ADD COLUMN country_code text NOT NULL DEFAULT '',
+              ADD COLUMN party_id text NOT NULL DEFAULT '';
+          UPDATE {schema}.tariffs
+             SET country_code = upper(coalesce(ocpi_json::jsonb->>'country_code', '')),
+                 party_id = upper(coalesce(ocpi_json::jsonb->>'party_id', ''));
+          CREATE INDEX ON {schema}.tariffs (tenant_id, country_code, party_id, upper(ocpi_id));",
 }];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {

@@ -200,9 +200,17 @@ async fn project_tariff(
             currency,
             created_at,
         } => {
+            let part = |key: &str| {
+                tariff
+                    .get(key)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_uppercase()
+            };
             sqlx::query(&format!(
-                "INSERT INTO {SCHEMA}.tariffs (id, tenant_id, ocpi_id, currency, ocpi_json, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING"
+                "INSERT INTO {SCHEMA}.tariffs
+                     (id, tenant_id, ocpi_id, currency, ocpi_json, created_at, country_code, party_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING"
             ))
             .bind(id)
             .bind(tenant_id)
@@ -210,6 +218,8 @@ async fn project_tariff(
             .bind(currency)
             .bind(tariff.to_string())
             .bind(created_at)
+            .bind(part("country_code"))
+            .bind(part("party_id"))
             .execute(&mut *conn)
             .await?;
             sqlx::query(&format!(

@@ -5,7 +5,7 @@ use joule_tariff::Discount;
 use sqlx::{PgPool, Row};
 
 use crate::SCHEMA;
-use crate::tariff::TariffEvent;
+use crate::tariff::{Identity, TariffEvent};
 
 /// A tariff as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,16 +248,48 @@ pub async fn version_in_force(
     })
 }
 
-/// Whether the tariff is retired.
-pub async fn retired(pool: &PgPool, tariff_id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query_scalar::<_, Option<DateTime<Utc>>>(&format!(
-        "SELECT retired_at FROM {SCHEMA}.tariffs WHERE id = $1"
+/// When the tariff was retired, if it was. Read from its events, so that a tariff reads as retired
+/// as soon as `RetireTariff` returned, before the relay projected it.
+pub async fn retired_at(
+    pool: &PgPool,
+    tariff_id: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let payload: Option<serde_json::Value> = sqlx::query_scalar(&format!(
+        "SELECT payload FROM {SCHEMA}.events
+         WHERE aggregate_type = 'Tariff' AND aggregate_id = $1 AND event_type = 'TariffRetired'
+         ORDER BY sequence LIMIT 1"
     ))
     .bind(tariff_id)
     .fetch_optional(pool)
-    .await?
-    .flatten()
-    .is_some())
+    .await?;
+    let Some(payload) = payload else {
+        return Ok(None);
+    };
+    match serde_json::from_value(payload).map_err(|e| sqlx::Error::Decode(e.into()))? {
+        TariffEvent::TariffRetired { retired_at } => Ok(Some(retired_at)),
+        _ => Err(sqlx::Error::Decode(
+            format!("a TariffRetired event of tariff {tariff_id} is not one").into(),
+        )),
+    }
+}
+
+/// The Joule id of the tenant's tariff with this OCPI identity in the read table, the oldest if
+/// several were created before identities were unique.
+pub async fn tariff_by_identity(
+    pool: &PgPool,
+    identity: &Identity,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT id FROM {SCHEMA}.tariffs
+         WHERE tenant_id = $1 AND country_code = $2 AND party_id = $3 AND upper(ocpi_id) = $4
+         ORDER BY created_at, id LIMIT 1"
+    ))
+    .bind(&identity.tenant_id)
+    .bind(&identity.country_code)
+    .bind(&identity.party_id)
+    .bind(&identity.ocpi_id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// The discounts of the contract that priced an account's sessions with `tariff_id`, if any.

@@ -610,3 +610,262 @@ async fn the_service_prices_every_ocpi_example_to_the_cent() {
         assert!(status.message().starts_with(field), "{}", status.message());
     }
 }
+
+/// The OCPI identity of `TARIFF`, as an ALREADY_EXISTS message names it.
+const TARIFF_IDENTITY: &str = "NL*JOU*EVENING-PEAK";
+
+fn existing_tariff(status: &tonic::Status) -> String {
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    status
+        .metadata()
+        .get(joule_pricing::grpc::EXISTING_TARIFF)
+        .expect("the existing tariff's id")
+        .to_str()
+        .expect("ASCII")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn one_tariff_per_ocpi_identity_even_when_created_concurrently() {
+    let mut h = Harness::start().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let mut client = h.client.clone();
+        tasks.spawn(async move {
+            client
+                .create_tariff(v1::CreateTariffRequest {
+                    tenant_id: String::new(),
+                    ocpi_json: TARIFF.into(),
+                })
+                .await
+                .map(|r| r.into_inner())
+        });
+    }
+    let results = tasks.join_all().await;
+    let created: Vec<&v1::Tariff> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(created.len(), 1, "{results:?}");
+    let id = created[0].id.clone();
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(existing_tariff(refused), id);
+        assert!(
+            refused.message().starts_with(&format!(
+                "a tariff with OCPI identity {TARIFF_IDENTITY} (country_code, party_id, id) already exists: {id}; publish a new version"
+            )),
+            "{}",
+            refused.message()
+        );
+    }
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pricing.events WHERE aggregate_type = 'Tariff' AND event_type = 'TariffCreated'",
+    )
+    .fetch_one(&h.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 1);
+
+    // OCPI compares the three case-insensitively; another party's tariff is another tariff.
+    let shouted = TARIFF
+        .replace(r#""NL""#, r#""nl""#)
+        .replace("evening-peak", "EVENING-PEAK");
+    let status = h
+        .create_tariff(&shouted)
+        .await
+        .expect_err("the same identity");
+    assert_eq!(existing_tariff(&status), id);
+    let other = h
+        .create_tariff(&TARIFF.replace(r#""JOU""#, r#""ABC""#))
+        .await
+        .expect("another party's tariff");
+    assert_ne!(other.id, id);
+
+    // A retired tariff keeps its identity, and says so.
+    let retire = h
+        .client
+        .retire_tariff(v1::RetireTariffRequest {
+            tenant_id: String::new(),
+            tariff_id: id.clone(),
+        })
+        .await;
+    assert!(retire.is_ok(), "{retire:?}");
+    let status = h
+        .create_tariff(TARIFF)
+        .await
+        .expect_err("retired, not free");
+    assert_eq!(existing_tariff(&status), id);
+    assert!(
+        status.message().contains(", retired at ")
+            && status
+                .message()
+                .ends_with("give the new one another OCPI id"),
+        "{}",
+        status.message()
+    );
+    h.running.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn a_tariff_created_before_identities_were_unique_is_found_by_its_identity() {
+    use joule_pricing::tariff::{Tariff, TariffCommand};
+    let mut h = Harness::start().await;
+    // As CreateTariff made them before: a random id, found only through the read table.
+    let legacy = joule_domain::TariffId::new().to_string();
+    let cqrs = joule_store::cqrs::<Tariff>(h.pool.clone(), "pricing", ());
+    joule_store::execute(
+        &cqrs,
+        &legacy,
+        TariffCommand::Create {
+            ocpi_json: TARIFF.into(),
+            created_at: Utc::now(),
+        },
+        joule_store::CommandMeta {
+            tenant_id: h._env.settings().tenant,
+            correlation_id: String::new(),
+            causation_id: String::new(),
+        },
+    )
+    .await
+    .expect("legacy tariff stored");
+    let mut projected = false;
+    for _ in 0..200 {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT country_code, party_id FROM pricing.tariffs WHERE id = $1")
+                .bind(&legacy)
+                .fetch_optional(&h.pool)
+                .await
+                .unwrap();
+        if let Some(row) = row {
+            assert_eq!(row, ("NL".to_owned(), "JOU".to_owned()));
+            projected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(projected, "the relay projects the legacy tariff");
+    let status = h.create_tariff(TARIFF).await.expect_err("a repeat");
+    assert_eq!(existing_tariff(&status), legacy);
+    h.running.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn a_retired_tariff_reads_as_retired() {
+    let mut h = Harness::start().await;
+    let tariff = h.create_tariff(TARIFF).await.expect("tariff created");
+    assert!(!tariff.retired && tariff.retired_at.is_none());
+    let get = |client: &mut TariffServiceClient<Channel>, id: String| {
+        let mut client = client.clone();
+        async move {
+            client
+                .get_tariff(v1::GetTariffRequest {
+                    tenant_id: String::new(),
+                    tariff_id: id,
+                })
+                .await
+                .expect("read")
+                .into_inner()
+        }
+    };
+    let before = get(&mut h.client, tariff.id.clone()).await;
+    assert!(!before.retired && before.retired_at.is_none());
+    let asked = Utc::now();
+    h.client
+        .retire_tariff(v1::RetireTariffRequest {
+            tenant_id: String::new(),
+            tariff_id: tariff.id.clone(),
+        })
+        .await
+        .expect("retired");
+    // At once, from its events: no wait for the relay.
+    let after = get(&mut h.client, tariff.id.clone()).await;
+    assert!(after.retired);
+    let at = joule_proto::time::from_proto(after.retired_at.as_ref()).expect("retired_at");
+    assert!(at >= asked - chrono::TimeDelta::seconds(1), "{at} {asked}");
+    let versions = h
+        .client
+        .list_tariff_versions(v1::ListTariffVersionsRequest {
+            tenant_id: String::new(),
+            tariff_id: tariff.id.clone(),
+        })
+        .await
+        .expect("versions")
+        .into_inner();
+    assert!(versions.retired);
+    assert_eq!(versions.retired_at, after.retired_at);
+    h.running.stop().await.expect("stops cleanly");
+}
+
+/// Every price at the largest value Joule accepts.
+const AT_THE_LIMITS: &str = r#"{ "country_code": "NL", "party_id": "JOU", "id": "max", "currency": "EUR",
+  "elements": [{ "price_components": [
+    { "type": "FLAT", "price": 1000000, "vat": 100, "step_size": 1 },
+    { "type": "ENERGY", "price": "1000000", "vat": 100, "step_size": 1 },
+    { "type": "TIME", "price": 1000000, "vat": 100, "step_size": 86400 },
+    { "type": "PARKING_TIME", "price": 1000000, "vat": 100, "step_size": 1 } ] }],
+  "joule": { "idle_fee": { "price_per_hour": 1000000, "vat": 100 } } }"#;
+
+#[tokio::test]
+async fn values_out_of_range_are_refused_and_the_largest_accepted_ones_price() {
+    let mut h = Harness::start().await;
+    // What used to be accepted, then made a quote fail: every bad field at once.
+    let status = h
+        .create_tariff(
+            &TARIFF
+                .replace(r#""vat": 20"#, r#""vat": 190"#)
+                .replace(r#""price": 0.25"#, r#""price": 99999999999999999999"#),
+        )
+        .await
+        .expect_err("out of range");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "elements[0].price_components[0].vat: must be a percentage from 0 to 100, not 190; \
+         elements[2].price_components[0].price: must be at most 1000000 EUR, not 99999999999999999999"
+    );
+
+    let tariff = h
+        .create_tariff(AT_THE_LIMITS)
+        .await
+        .expect("the limits are accepted");
+    let quote = |energy_kwh: &str, power_kw: &str, parking_minutes: u32| v1::QuoteRequest {
+        tenant_id: String::new(),
+        tariff_id: tariff.id.clone(),
+        start: Some(joule_proto::time::to_proto(
+            Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap(),
+        )),
+        energy_kwh: energy_kwh.into(),
+        power_kw: power_kw.into(),
+        parking_minutes,
+        time_zone: "Europe/Amsterdam".into(),
+    };
+    // 100,000 kWh at 135 kW (740.7 h), then 3 h parked: the longest quote (31 days) answers.
+    let priced = h
+        .client
+        .quote(quote("100000", "135", 180))
+        .await
+        .expect("a quote at the limits answers")
+        .into_inner();
+    let totals: serde_json::Value = serde_json::from_str(&priced.totals_json).unwrap();
+    let total: rust_decimal::Decimal = totals["total_cost"]["incl_vat"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        total > rust_decimal::Decimal::from(10_u64.pow(11)),
+        "{total}"
+    );
+    // Beyond the limits: refused, not a failure.
+    for (energy, power, parking) in [
+        ("100000", "134", 0),
+        ("100001", "50", 0),
+        ("30", "0.0000000000000000000000000001", 0),
+        ("30", "50", u32::MAX),
+    ] {
+        let status = h
+            .client
+            .quote(quote(energy, power, parking))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    }
+    h.running.stop().await.expect("stops cleanly");
+}

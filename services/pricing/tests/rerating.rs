@@ -18,7 +18,7 @@ use tonic::transport::Channel;
 
 fn tariff(price: &str) -> String {
     format!(
-        r#"{{ "id": "AC", "currency": "EUR", "elements": [{{ "price_components": [
+        r#"{{ "id": "AC-{price}", "currency": "EUR", "elements": [{{ "price_components": [
              {{ "type": "FLAT", "price": 0.50, "vat": 20, "step_size": 0 }},
              {{ "type": "ENERGY", "price": {price}, "vat": 10, "step_size": 1 }} ] }}] }}"#
     )

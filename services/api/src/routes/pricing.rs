@@ -93,6 +93,7 @@ fn version_view(v: v1::TariffVersion) -> Result<VersionView, ApiError> {
 pub struct VersionList {
     pub data: Vec<VersionView>,
     pub retired: bool,
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 pub async fn list_versions(
@@ -119,6 +120,8 @@ pub async fn list_versions(
             .map(version_view)
             .collect::<Result<_, _>>()?,
         retired: response.retired,
+        retired_at: joule_proto::time::from_proto(response.retired_at.as_ref())
+            .filter(|_| response.retired),
     }))
 }
 
@@ -135,6 +138,7 @@ pub async fn publish_version(
     if valid_from.is_none() && query.get("valid_from").is_none() {
         v.reject("valid_from", "is required (query parameter, RFC 3339)");
     }
+    super::tariffs::check_ocpi(&ocpi_json, &mut v);
     v.finish()?;
     let version = state
         .upstream
@@ -161,9 +165,14 @@ pub async fn correct_version(
 ) -> Result<Json<VersionView>, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     let version: u32 = path_id(&version, "tariff version")?;
-    let reason = query.get("reason").ok_or_else(|| {
-        ApiError::field("reason", "is required: say why the version is corrected")
-    })?;
+    let mut v = Validator::default();
+    let reason = query.get("reason");
+    if reason.is_none() {
+        v.reject("reason", "is required: say why the version is corrected");
+    }
+    super::tariffs::check_ocpi(&ocpi_json, &mut v);
+    v.finish()?;
+    let reason = reason.unwrap_or_default();
     let corrected = state
         .upstream
         .tariffs
@@ -330,7 +339,8 @@ pub struct PriceCdrBody {
     #[serde(default)]
     pub tariff_id: Option<String>,
     pub cdr: serde_json::Value,
-    /// IANA zone of the location; default: the zone of the CDR's country, else UTC.
+    /// IANA zone of the location; default: the zone the CDR's location states
+    /// (`cdr_location.time_zone`); with neither the CDR is refused (422 naming `time_zone`).
     #[serde(default)]
     pub time_zone: String,
 }

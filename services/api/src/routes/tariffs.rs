@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
 use joule_domain::TariffId;
 use joule_proto::v1::{self, CreateTariffRequest, GetTariffRequest};
 use serde::Serialize;
@@ -12,12 +13,21 @@ use serde::Serialize;
 use super::{AppState, path_id};
 use crate::auth::Caller;
 use crate::extract::JsonObjectText;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Validator};
+
+/// The gRPC metadata in which pricing names the tariff that has an OCPI identity already
+/// (`joule_pricing::grpc::EXISTING_TARIFF`; the API does not link the pricing crate).
+const EXISTING_TARIFF: &str = "joule-existing-tariff-id";
+/// How pricing's ALREADY_EXISTS message ends for a tariff in use (`joule_pricing::grpc::PUBLISH_INSTEAD`).
+const PUBLISH_INSTEAD: &str = "publish a new version of it instead";
 
 #[derive(Debug, PartialEq, Serialize)]
 pub struct TariffView {
     pub id: String,
     pub currency: String,
+    /// Retired tariffs (`DELETE /v1/tariffs/{id}`) price no new sessions.
+    pub retired: bool,
+    pub retired_at: Option<DateTime<Utc>>,
     /// The OCPI Tariff object as pricing stored it.
     pub tariff: serde_json::Value,
 }
@@ -27,11 +37,33 @@ pub fn tariff_view(tariff: v1::Tariff) -> Result<TariffView, ApiError> {
         service: "pricing",
         reason: format!("tariff {} has an unreadable ocpi_json: {e}", tariff.id),
     })?;
+    let retired_at = joule_proto::time::from_proto(tariff.retired_at.as_ref());
+    if tariff.retired && retired_at.is_none() {
+        return Err(ApiError::UpstreamContract {
+            service: "pricing",
+            reason: format!("tariff {} is retired with no retired_at", tariff.id),
+        });
+    }
     Ok(TariffView {
         id: tariff.id,
         currency: tariff.currency,
+        retired: tariff.retired,
+        retired_at: retired_at.filter(|_| tariff.retired),
         tariff: ocpi,
     })
+}
+
+/// Checks an OCPI tariff body with the rules pricing applies (`joule_tariff`), recording every bad
+/// field by its path in the body (`elements[0].price_components[0].vat`).
+pub fn check_ocpi(ocpi_json: &str, v: &mut Validator) {
+    if let Err(errors) = joule_tariff::Tariff::parse_all(ocpi_json) {
+        for e in errors {
+            match e {
+                joule_tariff::TariffError::Invalid { path, message } => v.reject(&path, message),
+                joule_tariff::TariffError::Json(message) => v.reject("body", message),
+            }
+        }
+    }
 }
 
 pub async fn create_tariff(
@@ -39,6 +71,9 @@ pub async fn create_tariff(
     Extension(caller): Extension<Caller>,
     JsonObjectText(ocpi_json): JsonObjectText,
 ) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    check_ocpi(&ocpi_json, &mut v);
+    v.finish()?;
     let request = CreateTariffRequest {
         tenant_id: caller.tenant.to_string(),
         ocpi_json,
@@ -49,7 +84,23 @@ pub async fn create_tariff(
         .clone()
         .create_tariff(request)
         .await
-        .map_err(ApiError::upstream("pricing"))?;
+        .map_err(|status| match existing_tariff(&status) {
+            Some(existing) => {
+                let url = format!("/v1/tariffs/{existing}");
+                // Pricing's advice in REST terms: a tariff in use takes a new version.
+                let detail = match status.message().strip_suffix(PUBLISH_INSTEAD) {
+                    Some(head) => format!(
+                        "{head}publish a new version of it with POST {url}/versions instead"
+                    ),
+                    None => status.message().to_owned(),
+                };
+                ApiError::AlreadyExists {
+                    detail,
+                    existing: url,
+                }
+            }
+            None => ApiError::upstream("pricing")(status),
+        })?;
     let view = tariff_view(tariff.into_inner())?;
     let location = format!("/v1/tariffs/{}", view.id);
     Ok((
@@ -58,6 +109,21 @@ pub async fn create_tariff(
         Json(view),
     )
         .into_response())
+}
+
+/// The Joule id of the tariff an ALREADY_EXISTS from pricing names (a well-formed one only: it
+/// becomes part of a URL).
+fn existing_tariff(status: &tonic::Status) -> Option<TariffId> {
+    if status.code() != tonic::Code::AlreadyExists {
+        return None;
+    }
+    status
+        .metadata()
+        .get(EXISTING_TARIFF)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 pub async fn get_tariff(
@@ -111,12 +177,25 @@ mod tests {
             id: "t1".into(),
             currency: "EUR".into(),
             ocpi_json: r#"{"currency":"EUR","elements":[]}"#.into(),
+            ..Default::default()
         })
         .unwrap();
         assert_eq!(
             serde_json::to_value(&view).unwrap(),
-            serde_json::json!({"id": "t1", "currency": "EUR", "tariff": {"currency": "EUR", "elements": []}})
+            serde_json::json!({"id": "t1", "currency": "EUR", "retired": false, "retired_at": null, "tariff": {"currency": "EUR", "elements": []}})
         );
+        let retired_at = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let view = tariff_view(v1::Tariff {
+            id: "t1".into(),
+            currency: "EUR".into(),
+            ocpi_json: "{}".into(),
+            retired: true,
+            retired_at: Some(joule_proto::time::to_proto(retired_at)),
+        })
+        .unwrap();
+        assert_eq!((view.retired, view.retired_at), (true, Some(retired_at)));
     }
 
     #[test]
@@ -125,6 +204,7 @@ mod tests {
             id: "t1".into(),
             currency: "EUR".into(),
             ocpi_json: "{".into(),
+            ..Default::default()
         });
         assert!(matches!(e, Err(ApiError::UpstreamContract { .. })));
     }

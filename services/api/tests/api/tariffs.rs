@@ -326,3 +326,239 @@ async fn an_ocpi_cdr_is_priced_with_an_inline_or_a_stored_tariff() {
             .problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+async fn delete(app: &App, path: &str) -> StatusCode {
+    app.client
+        .delete(app.url(path))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_second_tariff_with_the_same_ocpi_identity_is_a_conflict_naming_the_first() {
+    let app = App::spawn_with_pricing().await;
+    // Concurrent creations of one identity: one tariff, every other answer points at it.
+    let body = ocpi_tariff();
+    let replies = futures::future::join_all((0..6).map(|_| app.post("/v1/tariffs", &body))).await;
+    let created: Vec<&Value> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .map(|r| &r.body)
+        .collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "{:?}",
+        replies.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    let id = created[0]["id"].as_str().unwrap().to_owned();
+    let url = format!("/v1/tariffs/{id}");
+    for reply in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        reply.problem(StatusCode::CONFLICT);
+        assert_eq!(reply.body["type"], "urn:joule:problem:already-exists");
+        assert_eq!(reply.body["existing"], url.as_str(), "{}", reply.body);
+        let detail = reply.body["detail"].as_str().unwrap();
+        assert!(
+            detail
+                == format!(
+                    "a tariff with OCPI identity DE*JOU*AC-STANDARD (country_code, party_id, id) already exists: {id}; publish a new version of it with POST {url}/versions instead"
+                ),
+            "{detail}"
+        );
+    }
+
+    // The same identity in other letters; then a new version goes where the detail says.
+    let mut again = ocpi_tariff();
+    again["party_id"] = json!("jou");
+    again["elements"][0]["price_components"][0]["price"] = json!(0.32);
+    let reply = app.post("/v1/tariffs", &again).await;
+    reply.problem(StatusCode::CONFLICT);
+    assert_eq!(reply.body["existing"], url.as_str());
+    let version = app
+        .post(
+            &format!("{url}/versions?valid_from=2026-06-01T00:00:00Z"),
+            &again,
+        )
+        .await;
+    assert_eq!(version.status, StatusCode::CREATED, "{}", version.body);
+    assert_eq!(version.body["version"], 2);
+
+    // Another OCPI id is another tariff.
+    let mut other = ocpi_tariff();
+    other["id"] = json!("AC-NIGHT");
+    let reply = app.post("/v1/tariffs", &other).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_ne!(reply.body["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_retired_tariff_says_so_when_read() {
+    let app = App::spawn_with_pricing().await;
+    let created = app.create("/v1/tariffs", &ocpi_tariff()).await;
+    assert_eq!(created["retired"], false);
+    assert_eq!(created["retired_at"], Value::Null);
+    let url = format!("/v1/tariffs/{}", created["id"].as_str().unwrap());
+    assert_eq!(app.get(&url).await.body["retired"], false);
+
+    assert_eq!(delete(&app, &url).await, StatusCode::NO_CONTENT);
+    let read = app.get(&url).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.body["retired"], true, "{}", read.body);
+    let at: chrono::DateTime<chrono::Utc> = read.body["retired_at"]
+        .as_str()
+        .expect("retired_at")
+        .parse()
+        .expect("RFC 3339");
+    let versions = app.get(&format!("{url}/versions")).await;
+    assert_eq!(versions.body["retired"], true);
+    assert_eq!(
+        versions.body["retired_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        at
+    );
+    // Retired, its identity is still its own.
+    let reply = app.post("/v1/tariffs", &ocpi_tariff()).await;
+    reply.problem(StatusCode::CONFLICT);
+    assert_eq!(reply.body["existing"], url.as_str());
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(", retired at ")
+            && detail.ends_with(
+                "a retired tariff takes no new versions: give the new one another OCPI id"
+            ),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn values_out_of_range_are_422_naming_every_field_and_the_largest_price_quotes() {
+    let app = App::spawn_with_pricing().await;
+    let mut bad = ocpi_tariff();
+    bad["max_price"] = json!({ "excl_vat": -5 });
+    bad["elements"][0]["price_components"][0]["vat"] = json!(190);
+    bad["elements"][0]["price_components"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "type": "TIME", "price": 99999999999999999999_f64, "vat": 19, "step_size": 90000 }));
+    bad["elements"][0]["restrictions"] = json!({ "max_power": -1, "min_kwh": 1e9 });
+    let reply = app.post("/v1/tariffs", &bad).await;
+    assert_eq!(
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        [
+            "max_price.excl_vat",
+            "elements[0].price_components[0].vat",
+            "elements[0].price_components[1].price",
+            "elements[0].price_components[1].step_size",
+            "elements[0].restrictions.min_kwh",
+            "elements[0].restrictions.max_power",
+        ],
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        reply.body["errors"][1]["reason"],
+        "must be a percentage from 0 to 100, not 190"
+    );
+    // The price exactly as sent, read without a trip through f64.
+    let reply = app
+        .post_raw(
+            "/v1/tariffs",
+            "application/json",
+            r#"{"id": "X", "currency": "EUR", "elements": [{"price_components": [{"type": "ENERGY", "price": 99999999999999999999, "vat": 19, "step_size": 1}]}]}"#,
+        )
+        .await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        reply.body["errors"][0]["reason"],
+        "must be at most 1000000 EUR, not 99999999999999999999"
+    );
+
+    // Nothing was stored: the identity is free, and a version is checked the same way.
+    let id = app.create("/v1/tariffs", &ocpi_tariff()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut v2 = ocpi_tariff();
+    v2["elements"][0]["price_components"][0]["vat"] = json!(101);
+    let reply = app.post(&format!("/v1/tariffs/{id}/versions"), &v2).await;
+    assert_eq!(
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["valid_from", "elements[0].price_components[0].vat"]
+    );
+
+    // The largest accepted prices and the longest quoted session answer (they used to answer 502).
+    let mut dearest = ocpi_tariff();
+    dearest["id"] = json!("AC-MAX");
+    dearest["elements"][0]["price_components"] = json!([
+        { "type": "FLAT", "price": "1000000", "vat": 100, "step_size": 1 },
+        { "type": "ENERGY", "price": "1000000", "vat": 100, "step_size": 1 },
+        { "type": "TIME", "price": "1000000", "vat": 100, "step_size": 86400 },
+        { "type": "PARKING_TIME", "price": "1000000", "vat": 100, "step_size": 1 }
+    ]);
+    let dear = app.create("/v1/tariffs", &dearest).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let quote = app
+        .post(
+            &format!("/v1/tariffs/{dear}/quote"),
+            &json!({ "start": "2026-06-02T10:00:00Z", "energy_kwh": "100000", "power_kw": "135", "parking_minutes": 180, "time_zone": "Europe/Berlin" }),
+        )
+        .await;
+    assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
+    let total: rust_decimal::Decimal = quote.body["totals"]["total_cost"]["incl_vat"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        total > rust_decimal::Decimal::from(200_000_000_000_u64),
+        "{total}"
+    );
+    let too_long = app
+        .post(
+            &format!("/v1/tariffs/{dear}/quote"),
+            &json!({ "energy_kwh": "100000", "power_kw": "0.001" }),
+        )
+        .await;
+    assert_eq!(
+        too_long.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["energy_kwh"],
+        "{}",
+        too_long.body
+    );
+}
+
+#[tokio::test]
+async fn a_cdr_without_a_zone_is_refused_naming_time_zone() {
+    let app = App::spawn_with_pricing().await;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/tariff/tests/fixtures/tariffs-04-start-fee-and-0.25-per-kwh");
+    let read = |f: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixture.join(f)).unwrap()).unwrap()
+    };
+    let (tariff, mut cdr) = (read("tariff.json"), read("cdr.json"));
+    cdr["cdr_location"] = json!({ "country": "NLD" });
+    let reply = app
+        .post("/v1/pricing/cdrs", &json!({ "tariff": tariff, "cdr": cdr }))
+        .await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("time_zone: is required: no time zone given")
+            && detail.contains("NLD, whose only zone is Europe/Amsterdam"),
+        "{detail}"
+    );
+    cdr["cdr_location"]["time_zone"] = json!("Europe/Amsterdam");
+    let priced = app
+        .post("/v1/pricing/cdrs", &json!({ "tariff": tariff, "cdr": cdr }))
+        .await;
+    assert_eq!(priced.status, StatusCode::OK, "{}", priced.body);
+    assert_eq!(priced.body["totals"]["total_cost"]["excl_vat"], "5.5");
+}
