@@ -4,5 +4,6 @@
 mod auth;
 mod chargers;
 mod helpers;
+mod limits;
 mod registry;
 mod tariffs;
