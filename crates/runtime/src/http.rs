@@ -128,15 +128,18 @@ pub async fn serve(
                 let io = Held { io: stream, _slot: slot };
                 return serve_connection(io, peer, app, limits, shutdown).await;
             };
-            let tls = match tokio::time::timeout(
-                limits.tls_handshake_timeout,
-                acceptor.accept(stream),
-            )
-            .await
-            {
+            let handshake =
+                tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream)).await;
+            let tls = match handshake {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return tracing::info!(listener = name, %addr, error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::info!(listener = name, %addr, "TLS handshake timed out"),
+                Ok(Err(e)) => {
+                    tracing::info!(listener = name, %addr, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(listener = name, %addr, "TLS handshake timed out");
+                    return;
+                }
             };
             let client_certificate = tls
                 .get_ref()

@@ -177,7 +177,9 @@ impl FrameLog {
             }
             return self.drop_frame(charger, "the audit buffer is full");
         }
-        self.shared.full.store(false, Ordering::Relaxed);
+        if self.shared.full.load(Ordering::Relaxed) {
+            self.shared.full.store(false, Ordering::Relaxed);
+        }
         charger.queued.fetch_add(bytes, Ordering::Relaxed);
         let record = FrameRecord {
             charge_point_id: charger.charge_point_id.clone(),
