@@ -125,7 +125,10 @@ pub async fn serve(
                     addr,
                     client_certificate: None,
                 };
-                let io = Held { io: stream, _slot: slot };
+                let io = Held {
+                    io: stream,
+                    _slot: slot,
+                };
                 return serve_connection(io, peer, app, limits, shutdown).await;
             };
             let handshake =
@@ -151,7 +154,17 @@ pub async fn serve(
                 addr,
                 client_certificate,
             };
-            serve_connection(Held { io: tls, _slot: slot }, peer, app, limits, shutdown).await
+            serve_connection(
+                Held {
+                    io: tls,
+                    _slot: slot,
+                },
+                peer,
+                app,
+                limits,
+                shutdown,
+            )
+            .await
         });
     }
     connections.close();

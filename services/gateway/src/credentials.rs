@@ -70,13 +70,15 @@ pub fn check_strength(password: &str, charge_point_id: &str) -> Result<(), Crede
     if id.len() >= 4 && password.to_ascii_lowercase().contains(&id) {
         return Err(CredentialsError::Weak("contains the charge point id"));
     }
-    let classes: [(fn(&u8) -> bool, f64); 4] = [
+    /// A character class and how many characters it has.
+    type Class = (fn(&u8) -> bool, f64);
+    const CLASSES: [Class; 4] = [
         (u8::is_ascii_lowercase, 26.0),
         (u8::is_ascii_uppercase, 26.0),
         (u8::is_ascii_digit, 10.0),
         (u8::is_ascii_punctuation, 32.0),
     ];
-    let pool: f64 = classes
+    let pool: f64 = CLASSES
         .iter()
         .filter(|(is, _)| bytes.iter().any(is))
         .map(|(_, size)| size)
