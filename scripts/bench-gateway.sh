@@ -61,8 +61,12 @@ EOF
 )
 API=127.0.0.1:$API_PORT
 OCPP=127.0.0.1:$OCPP_PORT
+# The simulated chargers connect without a password (security profile 0, allowed explicitly), and
+# one simulated charger sends far more than a real one: the per-connection limits are lifted.
 COMMON_ENV=(JOULE_DATABASE_URL="$PG/$DB" JOULE_NAMESPACE="$NS" JOULE_ADMIN_TOKEN="$TOKEN"
-  JOULE_LOG="$BENCH_LOG" JOULE_NATS_URL="nats://$NATS_HOST:$NATS_PORT")
+  JOULE_LOG="$BENCH_LOG" JOULE_NATS_URL="nats://$NATS_HOST:$NATS_PORT"
+  JOULE_OCPP_REQUIRE_AUTH=false JOULE_OCPP_MESSAGE_RATE_PER_SEC=1000000 JOULE_OCPP_MESSAGE_BURST=1000000
+  JOULE_OCPP_MAX_CONNECTIONS=1000000)
 
 PIDS=()
 PLATFORM_PID=""

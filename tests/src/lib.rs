@@ -271,6 +271,8 @@ impl JouleProcess {
             .env("JOULE_OCPP_ADDR", &self.ocpp_addr)
             .env("JOULE_GRPC_ADDR", &self.grpc_addr)
             .env("JOULE_ADMIN_TOKEN", ADMIN_TOKEN)
+            // The Python chargers connect without a password (security profile 0).
+            .env("JOULE_OCPP_REQUIRE_AUTH", "false")
             .env("JOULE_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null());

@@ -117,6 +117,14 @@ pub async fn run(
         println!("No JOULE_ADMIN_TOKEN set; this demo's admin token is {token}");
         settings.admin_token = token.into();
     }
+    // The simulated chargers connect without a password (security profile 0), which the default
+    // refuses; the demo allows it for its own run.
+    if settings.ocpp_require_auth {
+        println!(
+            "The demo's chargers connect without a password: JOULE_OCPP_REQUIRE_AUTH=false for this run"
+        );
+        settings.ocpp_require_auth = false;
+    }
     let running = joule_runtime::spawn(settings.clone(), &services::ALL)
         .await
         .map_err(|e| anyhow::anyhow!("starting services: {e}"))?;

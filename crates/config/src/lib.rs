@@ -139,8 +139,50 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// Where the api reaches the gateway's `joule.v1.ChargerCommands`; empty means this process.
     pub gateway_grpc_url: String,
-    /// Refuse chargers without a password (no security profile 0).
+    /// Refuse chargers without a password (no security profile 0). On by default: profile 0 only
+    /// where it is turned off explicitly.
     pub ocpp_require_auth: bool,
+    /// Failed upgrade authentications of one charge point id before it is locked out.
+    pub ocpp_auth_max_failures: u32,
+    /// Failed upgrade authentications from one source IP address before it is locked out.
+    pub ocpp_auth_max_failures_per_ip: u32,
+    /// The first lock-out, in seconds; each further one doubles, up to `ocpp_auth_lockout_max_secs`.
+    pub ocpp_auth_lockout_secs: u64,
+    pub ocpp_auth_lockout_max_secs: u64,
+    /// Password verifications (PBKDF2 on the blocking pool) running at once; more wait.
+    pub ocpp_auth_hash_concurrency: u32,
+    /// How long an unknown charge point id is remembered as unknown, in seconds.
+    pub ocpp_unknown_id_cache_secs: u64,
+    /// The largest WebSocket message (and frame) a charger may send, in bytes.
+    pub ocpp_max_frame_bytes: u32,
+    /// Messages per second a connection may send on average, and how many at once (token bucket).
+    pub ocpp_message_rate_per_sec: u32,
+    pub ocpp_message_burst: u32,
+    /// Bytes of raw frames waiting for the audit writer, in all and per connection; frames beyond
+    /// are not recorded (counted and logged).
+    pub ocpp_audit_buffer_bytes: u64,
+    pub ocpp_audit_charger_bytes: u64,
+    /// Heartbeat intervals without any traffic after which a connection is closed.
+    pub ocpp_idle_heartbeats: u32,
+    /// Open connections (TLS handshakes included) on the OCPP listener; more are closed at once.
+    pub ocpp_max_connections: u32,
+    /// Every HTTP listener (REST, OCPP upgrade, webhooks): time to receive a request's header, and
+    /// to answer a request, in seconds.
+    pub http_header_read_timeout_secs: u64,
+    pub http_request_timeout_secs: u64,
+    /// Every TLS listener: time to complete the handshake, in seconds.
+    pub tls_handshake_timeout_secs: u64,
+    /// REST API: open connections, and the largest request body (bulk routes: tariffs, CDRs,
+    /// settlement reports, re-ratings get `api_bulk_body_limit_bytes`).
+    pub api_max_connections: u32,
+    pub api_body_limit_bytes: u64,
+    pub api_bulk_body_limit_bytes: u64,
+    /// Payment provider webhooks: open connections and the largest body.
+    pub payments_webhook_max_connections: u32,
+    pub payments_webhook_body_limit_bytes: u64,
+    /// gRPC: open connections, time to answer a call (seconds), and the largest message (bytes).
+    pub grpc_max_connections: u32,
+    pub grpc_request_timeout_secs: u64,
     /// PEM certificate chain and private key for TLS on the OCPP listener (security profile 2);
     /// both empty means plain WebSocket.
     pub ocpp_tls_cert: String,
@@ -241,7 +283,30 @@ impl Default for Settings {
             heartbeat_interval_secs: 300,
             shutdown_grace_secs: 10,
             gateway_grpc_url: String::new(),
-            ocpp_require_auth: false,
+            ocpp_require_auth: true,
+            ocpp_auth_max_failures: 5,
+            ocpp_auth_max_failures_per_ip: 20,
+            ocpp_auth_lockout_secs: 30,
+            ocpp_auth_lockout_max_secs: 900,
+            ocpp_auth_hash_concurrency: 4,
+            ocpp_unknown_id_cache_secs: 30,
+            ocpp_max_frame_bytes: 64 * 1024,
+            ocpp_message_rate_per_sec: 20,
+            ocpp_message_burst: 200,
+            ocpp_audit_buffer_bytes: 64 * 1024 * 1024,
+            ocpp_audit_charger_bytes: 1024 * 1024,
+            ocpp_idle_heartbeats: 3,
+            ocpp_max_connections: 100_000,
+            http_header_read_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            tls_handshake_timeout_secs: 10,
+            api_max_connections: 1024,
+            api_body_limit_bytes: 64 * 1024,
+            api_bulk_body_limit_bytes: 2 * 1024 * 1024,
+            payments_webhook_max_connections: 256,
+            payments_webhook_body_limit_bytes: 512 * 1024,
+            grpc_max_connections: 1024,
+            grpc_request_timeout_secs: 60,
             ocpp_tls_cert: String::new(),
             ocpp_tls_key: String::new(),
             ocpp_tls_client_ca: String::new(),
@@ -360,6 +425,61 @@ impl Settings {
         if self.max_charger_power_kw == 0 {
             return Err(ConfigError("max_charger_power_kw must be positive".into()));
         }
+        // A limit of zero would refuse everything; refuse the setting instead.
+        for (name, value) in [
+            (
+                "ocpp_auth_max_failures",
+                u64::from(self.ocpp_auth_max_failures),
+            ),
+            (
+                "ocpp_auth_max_failures_per_ip",
+                u64::from(self.ocpp_auth_max_failures_per_ip),
+            ),
+            ("ocpp_auth_lockout_secs", self.ocpp_auth_lockout_secs),
+            (
+                "ocpp_auth_hash_concurrency",
+                u64::from(self.ocpp_auth_hash_concurrency),
+            ),
+            ("ocpp_max_frame_bytes", u64::from(self.ocpp_max_frame_bytes)),
+            (
+                "ocpp_message_rate_per_sec",
+                u64::from(self.ocpp_message_rate_per_sec),
+            ),
+            ("ocpp_message_burst", u64::from(self.ocpp_message_burst)),
+            ("ocpp_idle_heartbeats", u64::from(self.ocpp_idle_heartbeats)),
+            ("ocpp_max_connections", u64::from(self.ocpp_max_connections)),
+            (
+                "http_header_read_timeout_secs",
+                self.http_header_read_timeout_secs,
+            ),
+            ("http_request_timeout_secs", self.http_request_timeout_secs),
+            (
+                "tls_handshake_timeout_secs",
+                self.tls_handshake_timeout_secs,
+            ),
+            ("api_max_connections", u64::from(self.api_max_connections)),
+            ("api_body_limit_bytes", self.api_body_limit_bytes),
+            ("api_bulk_body_limit_bytes", self.api_bulk_body_limit_bytes),
+            (
+                "payments_webhook_max_connections",
+                u64::from(self.payments_webhook_max_connections),
+            ),
+            (
+                "payments_webhook_body_limit_bytes",
+                self.payments_webhook_body_limit_bytes,
+            ),
+            ("grpc_max_connections", u64::from(self.grpc_max_connections)),
+            ("grpc_request_timeout_secs", self.grpc_request_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be positive")));
+            }
+        }
+        if self.ocpp_auth_lockout_max_secs < self.ocpp_auth_lockout_secs {
+            return Err(ConfigError(
+                "ocpp_auth_lockout_max_secs must be at least ocpp_auth_lockout_secs".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -456,6 +576,44 @@ mod tests {
             jail.set_env("JOULE_LOG_FORMAT", "json");
             jail.set_env("JOULE_HEARTBEAT_INTERVAL_SECS", "soon");
             assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn chargers_must_authenticate_unless_turned_off_explicitly() {
+        figment::Jail::expect_with(|jail| {
+            assert!(Settings::default().ocpp_require_auth);
+            assert!(
+                Settings::load(None)
+                    .map_err(|e| e.to_string())?
+                    .ocpp_require_auth
+            );
+            jail.set_env("JOULE_OCPP_REQUIRE_AUTH", "false");
+            assert!(
+                !Settings::load(None)
+                    .map_err(|e| e.to_string())?
+                    .ocpp_require_auth
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("JOULE_OCPP_MAX_FRAME_BYTES", "0");
+            assert!(Settings::load(None).is_err());
+            jail.set_env("JOULE_OCPP_MAX_FRAME_BYTES", "1024");
+            jail.set_env("JOULE_API_MAX_CONNECTIONS", "0");
+            assert!(Settings::load(None).is_err());
+            jail.set_env("JOULE_API_MAX_CONNECTIONS", "10");
+            assert_eq!(
+                Settings::load(None)
+                    .map_err(|e| e.to_string())?
+                    .ocpp_max_frame_bytes,
+                1024
+            );
             Ok(())
         });
     }

@@ -14,6 +14,7 @@
 //! `main.rs` starts just one.
 
 mod dev_certs;
+pub mod http;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -440,11 +441,21 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
     .add_service(health_service);
     let grpc_shutdown = shutdown.clone();
     tracing::info!(%grpc_addr, mtls = grpc_tls.is_some(), "gRPC listening");
+    // Limits (README "Limits"): a call timeout, a cap on connections, keep-alive pings that close
+    // connections whose peer went silent, and bounded headers and streams per connection. tonic
+    // keeps its 4 MiB limit on a decoded message.
+    let grpc_timeout = Duration::from_secs(context.settings.grpc_request_timeout_secs);
+    let grpc_max_connections = context.settings.grpc_max_connections as usize;
     tasks.push(Task::new("grpc", async move {
         server
+            .timeout(grpc_timeout)
+            .http2_keepalive_interval(Some(GRPC_KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
+            .http2_max_header_list_size(GRPC_MAX_HEADER_BYTES)
+            .max_concurrent_streams(GRPC_MAX_STREAMS)
             .add_routes(routes)
             .serve_with_incoming_shutdown(
-                tokio_stream_listener(grpc_listener),
+                http::capped_incoming(grpc_listener, grpc_max_connections),
                 grpc_shutdown.cancelled_owned(),
             )
             .await
@@ -460,17 +471,10 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
     })
 }
 
-fn tokio_stream_listener(
-    listener: TcpListener,
-) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
-    futures::stream::unfold(listener, |listener| async move {
-        let next = listener.accept().await.map(|(stream, _)| {
-            let _ = stream.set_nodelay(true);
-            stream
-        });
-        Some((next, listener))
-    })
-}
+const GRPC_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+const GRPC_MAX_HEADER_BYTES: u32 = 16 * 1024;
+const GRPC_MAX_STREAMS: u32 = 256;
 
 async fn supervise(
     tasks: Vec<Task>,

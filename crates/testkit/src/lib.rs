@@ -64,6 +64,9 @@ impl TestEnv {
             admin_token: "joule-test-admin-token-5c8e2a9f41b7d3".into(),
             heartbeat_interval_secs: 60,
             shutdown_grace_secs: 5,
+            // Most tests register chargers without a password (security profile 0), which the
+            // default refuses: allowed here explicitly. Tests of authentication set it back.
+            ocpp_require_auth: false,
             ..Settings::default()
         }
     }

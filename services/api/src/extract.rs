@@ -34,9 +34,30 @@ async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
             "expected `Content-Type: application/json`".into(),
         ));
     }
-    Bytes::from_request(req, state)
-        .await
-        .map_err(|e| ApiError::MalformedJson(e.body_text()))
+    body_bytes(req, state).await
+}
+
+/// The body, within the route's limit (`DefaultBodyLimit`; 413 beyond it).
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::MalformedJson(e.body_text())
+        }
+    })
+}
+
+/// A body of any content type, read within the route's limit, for handlers that parse it
+/// themselves.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        body_bytes(req, state).await.map(RawBody)
+    }
 }
 
 /// A JSON object body kept as the client sent it, for bodies the api passes on (an OCPI tariff):

@@ -50,14 +50,28 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         upstream: grpc::Upstreams::new(&ctx)?,
         bus: ctx.bus.clone(),
     };
-    let app = routes::router(state, auth);
-    let listener = ctx.bind("api", &ctx.settings.api_addr).await?;
-    let http_shutdown = ctx.shutdown.clone();
-    let http = Task::new("api-http", async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
-    });
+    let s = &ctx.settings;
+    let limits = routes::BodyLimits {
+        default: usize::try_from(s.api_body_limit_bytes).unwrap_or(usize::MAX),
+        bulk: usize::try_from(s.api_bulk_body_limit_bytes).unwrap_or(usize::MAX),
+    };
+    let app = joule_runtime::http::request_timeout(
+        routes::router(state, auth, limits),
+        std::time::Duration::from_secs(s.http_request_timeout_secs),
+        || axum::response::IntoResponse::into_response(problem::ApiError::Timeout),
+    );
+    let listener = ctx.bind("api", &s.api_addr).await?;
+    let http = Task::new(
+        "api-http",
+        joule_runtime::http::serve(
+            "api",
+            listener,
+            None,
+            app,
+            joule_runtime::http::Limits::from_settings(s, s.api_max_connections),
+            ctx.shutdown.clone(),
+        ),
+    );
 
     let relay = joule_store::Relay::new(
         ctx.pool.clone(),

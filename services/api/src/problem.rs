@@ -31,6 +31,12 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// The body is larger than the route accepts.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The request was not answered within the request timeout.
+    #[error("request timed out")]
+    Timeout,
     /// Well-formed request with invalid fields.
     #[error("invalid request")]
     Validation(Vec<FieldError>),
@@ -92,6 +98,18 @@ impl ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
                 d.clone(),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "the request body is larger than this route accepts".into(),
+            ),
+            ApiError::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "Request timeout",
+                "the request was not answered in time; retry later".into(),
             ),
             ApiError::Validation(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -7,6 +7,11 @@
 //! (the REGISTRY consumer is shared, so each event reaches one replica) is found at once by the
 //! fallback. A change to an existing entry made through another replica (a token moved to another
 //! account) is seen once the entry is older than [`MAX_AGE`].
+//!
+//! Charge point ids the projection does not know are remembered as unknown for a short time
+//! (`JOULE_OCPP_UNKNOWN_ID_CACHE_SECS`), so that a flood of upgrades with made-up ids costs no
+//! database query; a charger registered through this replica is known at once, one registered
+//! through another replica once its unknown entry expires.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -35,17 +40,25 @@ impl<T: Clone> Entry<T> {
 /// case-insensitive with an exact match winning, so each spelling keeps its own answer.
 type TokenSpellings = Vec<(String, Entry<KnownToken>)>;
 
-/// Chargers by charge point id; token lookups by lower-case idTag.
+/// Unknown charge point ids remembered at most; beyond, expired ones are dropped, then all.
+const MAX_UNKNOWN: usize = 100_000;
+
+/// Chargers by charge point id; token lookups by lower-case idTag; ids known to be unknown.
 #[derive(Default)]
 pub struct RegistryCache {
     chargers: RwLock<HashMap<ChargePointId, Entry<KnownCharger>>>,
     tokens: RwLock<HashMap<String, TokenSpellings>>,
+    unknown: RwLock<HashMap<ChargePointId, Instant>>,
+    unknown_ttl: Duration,
 }
 
 impl RegistryCache {
-    /// Loads every charger and token.
-    pub async fn load(pool: &PgPool) -> Result<Self, sqlx::Error> {
-        let cache = Self::default();
+    /// Loads every charger and token; unknown ids are remembered for `unknown_ttl`.
+    pub async fn load(pool: &PgPool, unknown_ttl: Duration) -> Result<Self, sqlx::Error> {
+        let cache = Self {
+            unknown_ttl,
+            ..Self::default()
+        };
         let now = Instant::now();
         let chargers: Vec<(String, String)> =
             sqlx::query_as("SELECT charge_point_id, charger_id FROM gateway.chargers")
@@ -102,9 +115,25 @@ impl RegistryCache {
         if kept.is_some() {
             return Ok(kept);
         }
+        let unknown_since = self.unknown.read().expect("cache lock").get(cp).copied();
+        if unknown_since.is_some_and(|at| at.elapsed() < self.unknown_ttl) {
+            return Ok(None);
+        }
         let found = registry::find_charger(pool, cp).await?;
-        if let Some(charger) = &found {
-            self.put_charger(charger.clone());
+        match &found {
+            Some(charger) => self.put_charger(charger.clone()),
+            None if !self.unknown_ttl.is_zero() => {
+                let mut unknown = self.unknown.write().expect("cache lock");
+                if unknown.len() >= MAX_UNKNOWN {
+                    let ttl = self.unknown_ttl;
+                    unknown.retain(|_, at| at.elapsed() < ttl);
+                    if unknown.len() >= MAX_UNKNOWN {
+                        unknown.clear();
+                    }
+                }
+                unknown.insert(cp.clone(), Instant::now());
+            }
+            None => {}
         }
         Ok(found)
     }
@@ -141,6 +170,10 @@ impl RegistryCache {
 
     /// A charger the projection just stored.
     pub fn put_charger(&self, charger: KnownCharger) {
+        self.unknown
+            .write()
+            .expect("cache lock")
+            .remove(&charger.charge_point_id);
         self.chargers.write().expect("cache lock").insert(
             charger.charge_point_id.clone(),
             Entry {

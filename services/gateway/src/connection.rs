@@ -5,7 +5,12 @@
 //! The same task sends the charger the commands routed to it ([`crate::presence`]): one CALL at a
 //! time (OCPP allows one outstanding CALL per direction), the rest queued, each answered to its
 //! requester when the charger's CALLRESULT or CALLERROR arrives, or failed on timeout or when the
-//! connection closes. Every frame in and out goes to the audit trail.
+//! connection closes. Every frame in and out goes to the audit trail (within its byte budget).
+//!
+//! Limits (ADR 026): messages beyond the connection's rate ([`crate::rate`]) are refused (a CALL
+//! with a CallError) and a connection that keeps flooding is closed (1008); a message over
+//! `JOULE_OCPP_MAX_FRAME_BYTES` closes the connection (1009); so does silence for
+//! `JOULE_OCPP_IDLE_HEARTBEATS` heartbeat intervals.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::audit::Direction;
+use crate::audit::{ChargerFrames, Direction};
 use crate::commands::{self, FAILURE_DISCONNECTED, FAILURE_REJECTED, FAILURE_TIMEOUT};
 use crate::connectors::ChargerConnectors;
 use crate::context::{ALARM_OFFLINE, Cx};
@@ -29,6 +34,7 @@ use crate::frame::{self, ErrorCode, Frame};
 use crate::presence::{self, CommandJob};
 use crate::protocol::OcppVersion;
 use crate::publish::{EventKind, key_time};
+use crate::rate::{RateLimit, Verdict};
 use crate::registry::KnownCharger;
 use crate::server::Gateway;
 
@@ -48,6 +54,7 @@ struct Conn {
     pending: Option<Pending>,
     queued: VecDeque<Box<CommandJob>>,
     connectors: ChargerConnectors,
+    frames: ChargerFrames,
 }
 
 /// The socket broke while writing.
@@ -65,33 +72,47 @@ pub async fn run(
     gateway: Arc<Gateway>,
     charger: KnownCharger,
     version: OcppVersion,
-    security_profile: &'static str,
+    security_profile: u8,
 ) {
     let cp = charger.charge_point_id.clone();
-    tracing::info!(charge_point_id = %cp, ocpp = version.label(), security_profile, "charger connected");
+    // Checked before the upgrade too; this is the check without a race.
     let presence::Registered {
         conn_id,
         mut commands,
         kicked,
-    } = gateway.live.register(&cp);
-    if let Err(e) = Box::pin(presence::claim(
+    } = match gateway.live.register(&cp, security_profile) {
+        Ok(registered) => registered,
+        Err(downgrade) => {
+            return Box::pin(refuse_downgrade(socket, &cp, security_profile, downgrade)).await;
+        }
+    };
+    match Box::pin(presence::claim(
         &gateway.pool,
         &gateway.bus,
         &cp,
         &gateway.live.replica_id,
         conn_id,
+        security_profile,
     ))
     .await
     {
-        tracing::error!(charge_point_id = %cp, error = %e, "cannot record presence; commands will not reach this charger");
+        Ok(Ok(())) => {}
+        Ok(Err(downgrade)) => {
+            gateway.live.unregister(&cp, conn_id);
+            return Box::pin(refuse_downgrade(socket, &cp, security_profile, downgrade)).await;
+        }
+        Err(e) => {
+            tracing::error!(charge_point_id = %cp, error = %e, "cannot record presence; commands will not reach this charger");
+        }
     }
+    tracing::info!(charge_point_id = %cp, ocpp = version.label(), security_profile, "charger connected");
     let connected_at = Utc::now();
     let connected = ChargerConnected {
         charger_id: charger.charger_id.to_string(),
         charge_point_id: cp.to_string(),
         ocpp_version: version.label().into(),
         received_at: Some(to_proto(connected_at)),
-        security_profile: security_profile.into(),
+        security_profile: security_profile.to_string(),
     };
     let key = format!("{cp}/connected/{}", key_time(connected_at));
     Box::pin(publish_connection_event(
@@ -111,9 +132,11 @@ pub async fn run(
         pending: None,
         queued: VecDeque::new(),
         connectors: ChargerConnectors::default(),
+        frames: gateway.frames.charger(cp.as_str()),
     };
     let idle = gateway.idle_timeout();
     let mut last_heard = Instant::now();
+    let mut rate = RateLimit::new(gateway.message_rate, last_heard);
     let reason = loop {
         let pending_deadline = conn.pending.as_ref().map(|p| p.deadline);
         let message = tokio::select! {
@@ -155,8 +178,27 @@ pub async fn run(
         };
         let received_at = Utc::now();
         last_heard = Instant::now();
+        let verdict = match &message {
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Verdict::Allow,
+            Some(Ok(_)) => rate.take(last_heard),
+        };
+        if verdict == Verdict::Close {
+            tracing::warn!(charge_point_id = %cp, "message rate limit exceeded again and again; closing");
+            Box::pin(close(
+                &mut socket,
+                close_code::POLICY,
+                "message rate limit exceeded",
+            ))
+            .await;
+            break "rate_limited";
+        }
         let text = match message {
             None | Some(Ok(Message::Close(_))) => break "closed",
+            Some(Err(e)) if too_large(&e) => {
+                tracing::warn!(charge_point_id = %cp, max_bytes = gateway.max_frame_bytes, "message larger than the limit; closing");
+                Box::pin(close(&mut socket, close_code::SIZE, "message too large")).await;
+                break "frame_too_large";
+            }
             Some(Err(e)) => {
                 tracing::info!(charge_point_id = %cp, error = %e, "connection lost");
                 break "lost";
@@ -171,7 +213,7 @@ pub async fn run(
                         version.error_code(ErrorCode::FormationViolation),
                         "binary frame is not UTF-8 text",
                     );
-                    if Box::pin(send(&gateway, &cp, &mut socket, answer))
+                    if Box::pin(send(&gateway, &mut conn.frames, &mut socket, answer))
                         .await
                         .is_err()
                     {
@@ -185,15 +227,33 @@ pub async fn run(
         };
         gateway
             .frames
-            .record(cp.as_str(), Direction::In, &text)
-            .await;
+            .record(&mut conn.frames, Direction::In, &text);
+        if verdict == Verdict::Refuse {
+            // Not handled: a CALL gets a CallError (the charger retries later), anything else is
+            // dropped.
+            tracing::debug!(charge_point_id = %cp, "message over the rate limit refused");
+            if let Ok(Frame::Call(call)) = frame::parse(&text) {
+                let answer = frame::call_error_named(
+                    &call.id,
+                    version.error_code(ErrorCode::GenericError),
+                    "message rate limit exceeded; retry later",
+                );
+                if Box::pin(send(&gateway, &mut conn.frames, &mut socket, answer))
+                    .await
+                    .is_err()
+                {
+                    break "lost";
+                }
+            }
+            continue;
+        }
         let Some(answer) = Box::pin(conn.receive(&text, received_at)).await else {
             if Box::pin(conn.send_next(&mut socket)).await.is_err() {
                 break "lost";
             }
             continue;
         };
-        if Box::pin(send(&gateway, &cp, &mut socket, answer))
+        if Box::pin(send(&gateway, &mut conn.frames, &mut socket, answer))
             .await
             .is_err()
         {
@@ -229,6 +289,9 @@ pub async fn run(
         .await;
     }
     gateway.live.unregister(&cp, conn_id);
+    if conn.frames.dropped() > 0 {
+        tracing::warn!(charge_point_id = %cp, dropped = conn.frames.dropped(), "frames of this connection not recorded in the audit trail (over budget)");
+    }
     // At shutdown the replica clears all its presence rows in one statement
     // (`presence::release_replica`): one DELETE per connection would keep every closing connection
     // waiting for the pool, and chargers cannot reconnect until the old process has exited.
@@ -261,7 +324,7 @@ pub async fn run(
         &disconnected,
     ))
     .await;
-    if matches!(reason, "idle" | "lost") {
+    if matches!(reason, "idle" | "lost" | "rate_limited" | "frame_too_large") {
         let alarm = ChargerAlarm {
             charger_id: charger.charger_id.to_string(),
             charge_point_id: cp.to_string(),
@@ -286,6 +349,32 @@ pub async fn run(
     tracing::info!(charge_point_id = %cp, reason, "charger disconnected");
 }
 
+/// Refuses a connection admitted at a lower security profile than the charger's open one.
+async fn refuse_downgrade(
+    mut socket: WebSocket,
+    cp: &joule_domain::ChargePointId,
+    security_profile: u8,
+    downgrade: presence::Downgrade,
+) {
+    tracing::warn!(charge_point_id = %cp, security_profile, open_profile = downgrade.open_profile, "connection refused: the charger is connected at a higher security profile");
+    close(
+        &mut socket,
+        close_code::POLICY,
+        "the charger is connected at a higher security profile",
+    )
+    .await;
+}
+
+/// Whether a receive error is a message over the size limit.
+fn too_large(error: &axum::Error) -> bool {
+    use std::error::Error as _;
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        error.source().and_then(|e| e.downcast_ref::<Error>()),
+        Some(Error::Capacity(_))
+    )
+}
+
 async fn sleep_until_some(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -304,14 +393,11 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 
 async fn send(
     gateway: &Gateway,
-    cp: &joule_domain::ChargePointId,
+    frames: &mut ChargerFrames,
     socket: &mut WebSocket,
     text: String,
 ) -> Result<(), Lost> {
-    gateway
-        .frames
-        .record(cp.as_str(), Direction::Out, &text)
-        .await;
+    gateway.frames.record(frames, Direction::Out, &text);
     socket
         .send(Message::Text(text.into()))
         .await
@@ -359,7 +445,7 @@ impl Conn {
                 reply,
                 deadline: Instant::now() + self.gateway.command_timeout,
             });
-            send(&self.gateway, &self.charger.charge_point_id, socket, text).await?;
+            send(&self.gateway, &mut self.frames, socket, text).await?;
         }
         Ok(())
     }

@@ -31,6 +31,78 @@ pub enum CredentialsError {
     Characters,
     #[error("stored password hash is not a {SCHEME} hash")]
     Format,
+    #[error("password is too weak: {0}")]
+    Weak(&'static str),
+}
+
+/// The least estimated strength of a new password, in bits (length x log2 of the character
+/// classes it draws from): 16 random lower-case letters or hex digits pass, 16 decimal digits do not.
+pub const MIN_STRENGTH_BITS: f64 = 60.0;
+/// The fewest different characters a new password has.
+pub const MIN_DISTINCT_CHARS: usize = 6;
+
+/// Refuses passwords that fit OCPP but are obviously guessable: too few different characters
+/// (one repeated), a run of consecutive or repeated characters over half of it (`abcdefgh...`,
+/// `Password12345678`), the charge point id inside it, or too little estimated strength. Checked
+/// when a password is set (the api), never at the upgrade: stored passwords keep working.
+pub fn check_strength(password: &str, charge_point_id: &str) -> Result<(), CredentialsError> {
+    validate_password(password)?;
+    let bytes = password.as_bytes();
+    let mut distinct = [false; 128];
+    for &b in bytes {
+        distinct[usize::from(b & 0x7f)] = true;
+    }
+    if distinct.iter().filter(|d| **d).count() < MIN_DISTINCT_CHARS {
+        return Err(CredentialsError::Weak("too few different characters"));
+    }
+    let (mut run, mut longest) = (1usize, 1usize);
+    for pair in bytes.windows(2) {
+        let step = i16::from(pair[1]) - i16::from(pair[0]);
+        run = if (-1..=1).contains(&step) { run + 1 } else { 1 };
+        longest = longest.max(run);
+    }
+    if longest * 2 >= bytes.len() {
+        return Err(CredentialsError::Weak(
+            "a run of consecutive or repeated characters",
+        ));
+    }
+    let id = charge_point_id.to_ascii_lowercase();
+    if id.len() >= 4 && password.to_ascii_lowercase().contains(&id) {
+        return Err(CredentialsError::Weak("contains the charge point id"));
+    }
+    /// A character class and how many characters it has.
+    type Class = (fn(&u8) -> bool, f64);
+    const CLASSES: [Class; 4] = [
+        (u8::is_ascii_lowercase, 26.0),
+        (u8::is_ascii_uppercase, 26.0),
+        (u8::is_ascii_digit, 10.0),
+        (u8::is_ascii_punctuation, 32.0),
+    ];
+    let pool: f64 = CLASSES
+        .iter()
+        .filter(|(is, _)| bytes.iter().any(is))
+        .map(|(_, size)| size)
+        .sum();
+    if bytes.len() as f64 * pool.log2() < MIN_STRENGTH_BITS {
+        return Err(CredentialsError::Weak(
+            "too predictable: use more characters or more kinds of characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A hash no password matches (of a random secret nobody knows), with the current work factor:
+/// an upgrade for an unknown charge point id, or one without a password, is checked against it so
+/// that it takes as long as a wrong password for a real one.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let mut salt = [0u8; SALT_LEN];
+        rand::rng().fill_bytes(&mut salt);
+        hash_with(&STANDARD_NO_PAD.encode(secret), &salt, ITERATIONS)
+    });
+    &DUMMY
 }
 
 /// Checks what a charger can send in HTTP Basic auth: printable ASCII, no ':' (it separates the
@@ -168,6 +240,48 @@ mod tests {
             Err(CredentialsError::Characters)
         );
         assert!(validate_password(PASSWORD).is_ok());
+    }
+
+    #[test]
+    fn weak_passwords_are_refused() {
+        for weak in [
+            "aaaaaaaaaaaaaaaa",
+            "abababababababab",
+            "abcdefghijklmnopq",
+            "Password12345678",
+            "1234567890123456",
+            "9482750193847561",
+            "my-CP-0001-secret-x",
+            "cp-0001cp-0001cp-0001",
+        ] {
+            assert!(
+                matches!(
+                    check_strength(weak, "CP-0001"),
+                    Err(CredentialsError::Weak(_))
+                ),
+                "{weak}"
+            );
+        }
+        assert_eq!(
+            check_strength("short", "CP-0001"),
+            Err(CredentialsError::Length)
+        );
+        for strong in [
+            PASSWORD,
+            "3f9c2a7be1d04c58",
+            "qhzvxmrtkplwdnsj",
+            "Zq8-xT2#mW4!pL6$rK",
+        ] {
+            assert_eq!(check_strength(strong, "CP-0001"), Ok(()), "{strong}");
+        }
+    }
+
+    #[test]
+    fn the_dummy_hash_matches_nothing_and_costs_a_real_verification() {
+        let dummy = dummy_hash();
+        assert!(dummy.starts_with(&format!("$pbkdf2-sha256$i={ITERATIONS}$")));
+        assert!(!verify_password(dummy, PASSWORD).unwrap());
+        assert_eq!(dummy, dummy_hash());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`meter`]: meter sample normalisation (Wh, W, signed values); [`clock`]: charger clock flags;
 //!   [`transactions`]: 1.6 transaction ids.
 //! - [`registry`]: the REGISTRY projection, [`cache`]: this replica's copy; [`credentials`]: password hashes and HTTP Basic auth;
+//!   [`throttle`]: failed authentications per id and address; [`rate`]: messages per connection;
 //!   [`publish`]: CHARGER events; [`audit`]: raw frames.
 //! - [`server`], [`tls`] and [`connection`]: the WebSocket endpoint and one task per charger;
 //!   [`connectors`]: connector states kept per connection, stored on change;
@@ -40,8 +41,10 @@ pub mod payload;
 pub mod presence;
 pub mod protocol;
 pub mod publish;
+pub mod rate;
 pub mod registry;
 pub mod server;
+pub mod throttle;
 pub mod tls;
 pub mod transactions;
 pub mod v16;
@@ -148,6 +151,14 @@ CREATE TABLE {schema}.cost_display (
 CREATE INDEX cost_display_by_age ON {schema}.cost_display (updated_at);
 "#,
     },
+    Migration {
+        version: 4,
+        name: "security profile of held connections",
+        sql: r#"
+-- A take-over at a lower security profile is refused while the holder is open (ADR 026).
+ALTER TABLE {schema}.presence ADD COLUMN security_profile smallint NOT NULL DEFAULT 0;
+"#,
+    },
 ];
 
 /// A gRPC channel to another service when `enabled` (its url; empty: this process's server).
@@ -186,18 +197,42 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let listener = ctx.bind("ocpp", &s.ocpp_addr).await?;
     let events = publish::ChargerEvents::new(ctx.bus.clone(), s.tenant.clone());
     let command_timeout = Duration::from_secs(s.ocpp_command_timeout_secs.max(1));
+    if !s.ocpp_require_auth {
+        tracing::warn!(
+            "JOULE_OCPP_REQUIRE_AUTH=false: chargers without a password connect without authentication (security profile 0)"
+        );
+    }
     let policy = server::Policy {
         heartbeat_interval_secs: s.heartbeat_interval_secs,
         clock: clock::ClockPolicy::from_secs(s.ocpp_clock_drift_secs),
         require_auth: s.ocpp_require_auth,
         tls: tls.is_some(),
         command_timeout,
+        throttle: throttle::ThrottlePolicy {
+            max_failures_per_id: s.ocpp_auth_max_failures,
+            max_failures_per_ip: s.ocpp_auth_max_failures_per_ip,
+            lockout: Duration::from_secs(s.ocpp_auth_lockout_secs),
+            max_lockout: Duration::from_secs(s.ocpp_auth_lockout_max_secs),
+        },
+        hash_concurrency: s.ocpp_auth_hash_concurrency as usize,
+        max_frame_bytes: s.ocpp_max_frame_bytes as usize,
+        message_rate: rate::RatePolicy {
+            per_sec: f64::from(s.ocpp_message_rate_per_sec),
+            burst: f64::from(s.ocpp_message_burst),
+        },
+        idle_heartbeats: s.ocpp_idle_heartbeats,
+        limits: joule_runtime::http::Limits::from_settings(s, s.ocpp_max_connections),
+        request_timeout: Duration::from_secs(s.http_request_timeout_secs),
     };
     let mut tasks = Vec::new();
     let frames = if s.ocpp_frame_retention_days == 0 {
         audit::FrameLog::disabled()
     } else {
-        let (log, writer) = audit::FrameLog::new(ctx.pool.clone());
+        let budget = audit::AuditBudget {
+            total_bytes: usize::try_from(s.ocpp_audit_buffer_bytes).unwrap_or(usize::MAX),
+            charger_bytes: usize::try_from(s.ocpp_audit_charger_bytes).unwrap_or(usize::MAX),
+        };
+        let (log, writer) = audit::FrameLog::new(ctx.pool.clone(), budget);
         tasks.push(Task::new("gateway-frames", writer.run()));
         let (pool, days, shutdown) = (
             ctx.pool.clone(),
@@ -209,7 +244,10 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         }));
         log
     };
-    let registry_cache = Arc::new(cache::RegistryCache::load(&ctx.pool).await?);
+    let registry_cache = Arc::new(
+        cache::RegistryCache::load(&ctx.pool, Duration::from_secs(s.ocpp_unknown_id_cache_secs))
+            .await?,
+    );
     let (transaction_ids, allocator) = transactions::TransactionIds::new(ctx.pool.clone());
     tasks.push(Task::new(
         "gateway-transaction-ids",

@@ -6,6 +6,11 @@
 //! holder subscribes to ([`Replica`]). A charger that connects again (to any replica) takes over: the
 //! previous holder is told on `<ns>.gateway.<replica_id>.kick` and closes its stale connection.
 //! One subscription per replica, not per charger, keeps a replica with 100k chargers cheap.
+//!
+//! A take-over never lowers the security profile (ADR 026): a connection admitted at a lower
+//! profile than the charger's open one is refused and the open one kept, on this replica by
+//! [`Live::register`], across replicas by [`claim`], which asks the holder
+//! (`<ns>.gateway.<replica_id>.holds`) whether its connection is still open before it refuses.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -37,8 +42,15 @@ pub const COMMAND_QUEUE: usize = 4;
 
 struct LiveConnection {
     conn_id: u64,
+    security_profile: u8,
     commands: mpsc::Sender<Box<CommandJob>>,
     kick: CancellationToken,
+}
+
+/// A newcomer refused because the charger's open connection has a higher security profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Downgrade {
+    pub open_profile: u8,
 }
 
 /// This replica's open connections.
@@ -66,27 +78,52 @@ pub struct Registered {
 }
 
 impl Live {
-    /// Registers a new connection of `cp`, closing an older one of the same charger here.
-    pub fn register(&self, cp: &ChargePointId) -> Registered {
+    /// Registers a new connection of `cp`, closing an older one of the same charger here, unless
+    /// the older one was admitted at a higher security profile.
+    pub fn register(
+        &self,
+        cp: &ChargePointId,
+        security_profile: u8,
+    ) -> Result<Registered, Downgrade> {
+        let mut connections = self.lock();
+        if let Some(open) = connections.get(cp)
+            && open.security_profile > security_profile
+        {
+            return Err(Downgrade {
+                open_profile: open.security_profile,
+            });
+        }
         let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let kicked = CancellationToken::new();
-        let previous = self.lock().insert(
+        let previous = connections.insert(
             cp.clone(),
             LiveConnection {
                 conn_id,
+                security_profile,
                 commands: tx,
                 kick: kicked.clone(),
             },
         );
+        drop(connections);
         if let Some(previous) = previous {
             previous.kick.cancel();
         }
-        Registered {
+        Ok(Registered {
             conn_id,
             commands: rx,
             kicked,
-        }
+        })
+    }
+
+    /// The security profile of the charger's open connection here, if any.
+    pub fn security_profile(&self, cp: &ChargePointId) -> Option<u8> {
+        self.lock().get(cp).map(|c| c.security_profile)
+    }
+
+    /// Whether `conn_id` is the charger's open connection here.
+    pub fn holds(&self, cp: &ChargePointId, conn_id: u64) -> bool {
+        self.lock().get(cp).is_some_and(|c| c.conn_id == conn_id)
     }
 
     /// Removes the connection unless a newer one of the charger replaced it.
@@ -143,28 +180,68 @@ fn kick_subject(bus: &Bus, replica_id: &str) -> String {
         .subject(&format!("gateway.{replica_id}.kick"))
 }
 
+fn holds_subject(bus: &Bus, replica_id: &str) -> String {
+    bus.namespace()
+        .subject(&format!("gateway.{replica_id}.holds"))
+}
+
+/// How long a claim waits for another replica to say whether it still holds a connection.
+const HOLDS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether another replica still holds the connection `conn_id` of `cp`; no answer means no (the
+/// replica is gone and its presence row stale).
+async fn still_held(bus: &Bus, replica_id: &str, cp: &ChargePointId, conn_id: i64) -> bool {
+    let request = bus.client().request(
+        holds_subject(bus, replica_id),
+        format!("{cp}\n{conn_id}").into(),
+    );
+    matches!(
+        tokio::time::timeout(HOLDS_TIMEOUT, request).await,
+        Ok(Ok(answer)) if answer.payload.as_ref() == b"yes"
+    )
+}
+
 /// Records that this replica holds `cp`'s connection; tells a previous holder elsewhere to close
-/// its stale connection.
+/// its stale connection. A previous connection elsewhere at a higher security profile that is
+/// still open is kept, and this one refused.
 pub async fn claim(
     pool: &PgPool,
     bus: &Bus,
     cp: &ChargePointId,
     replica_id: &str,
     conn_id: u64,
-) -> Result<(), sqlx::Error> {
+    security_profile: u8,
+) -> Result<Result<(), Downgrade>, sqlx::Error> {
     let conn_id = conn_id as i64;
+    let open: Option<(String, i64, i16)> = sqlx::query_as(
+        "SELECT replica_id, conn_id, security_profile FROM gateway.presence WHERE charge_point_id = $1",
+    )
+    .bind(cp.as_str())
+    .fetch_optional(pool)
+    .await?;
+    if let Some((other, other_conn, other_profile)) = open
+        && other != replica_id
+        && other_profile > i16::from(security_profile)
+        && still_held(bus, &other, cp, other_conn).await
+    {
+        return Ok(Err(Downgrade {
+            open_profile: u8::try_from(other_profile).unwrap_or(u8::MAX),
+        }));
+    }
     let previous: (Option<String>, Option<i64>) = sqlx::query_as(
         "WITH old AS (SELECT replica_id, conn_id FROM gateway.presence WHERE charge_point_id = $1)
-         INSERT INTO gateway.presence (charge_point_id, replica_id, conn_id, connected_at)
-         VALUES ($1, $2, $3, $4)
+         INSERT INTO gateway.presence (charge_point_id, replica_id, conn_id, connected_at, security_profile)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (charge_point_id) DO UPDATE
-         SET replica_id = EXCLUDED.replica_id, conn_id = EXCLUDED.conn_id, connected_at = EXCLUDED.connected_at
+         SET replica_id = EXCLUDED.replica_id, conn_id = EXCLUDED.conn_id,
+             connected_at = EXCLUDED.connected_at, security_profile = EXCLUDED.security_profile
          RETURNING (SELECT replica_id FROM old), (SELECT conn_id FROM old)",
     )
     .bind(cp.as_str())
     .bind(replica_id)
     .bind(conn_id)
     .bind(Utc::now())
+    .bind(i16::from(security_profile))
     .fetch_one(pool)
     .await?;
     if let (Some(old_replica), Some(old_conn)) = previous
@@ -180,7 +257,7 @@ pub async fn claim(
             tracing::warn!(%cp, error = %e, "cannot tell the previous replica to close its connection");
         }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Forgets the presence row of a connection that closed (unless a newer one replaced it).
@@ -305,6 +382,24 @@ impl Replica {
                     None => return Err(std::io::Error::other("NATS subscription of the gateway replica ended")),
                 },
             };
+            if message.subject.ends_with(".holds") {
+                let text = String::from_utf8_lossy(&message.payload);
+                let mut lines = text.lines();
+                let held = match (
+                    lines.next().map(str::parse::<ChargePointId>),
+                    lines.next().map(str::parse::<u64>),
+                ) {
+                    (Some(Ok(cp)), Some(Ok(conn_id))) => live.holds(&cp, conn_id),
+                    _ => false,
+                };
+                if let Some(reply) = message.reply {
+                    let answer: &'static [u8] = if held { b"yes" } else { b"no" };
+                    if let Err(e) = bus.client().publish(reply, answer.into()).await {
+                        tracing::warn!(error = %e, "cannot answer whether a connection is held");
+                    }
+                }
+                continue;
+            }
             if message.subject.ends_with(".kick") {
                 let text = String::from_utf8_lossy(&message.payload);
                 let mut lines = text.lines();

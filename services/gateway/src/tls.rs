@@ -4,23 +4,14 @@
 //! `JOULE_OCPP_TLS_CLIENT_CA` the handshake also asks for a client certificate signed by that CA
 //! (profile 3): its subject common name must be the charge point id (OCPP 2.0.1 A00.FR.4xx: the CSMS
 //! checks the certificate's CN against the identity the charger connects as). A charger without a
-//! certificate still connects by profile 2.
+//! certificate still connects by profile 2. The listener itself ([`joule_runtime::http::serve`])
+//! bounds handshakes by `JOULE_TLS_HANDSHAKE_TIMEOUT_SECS` and counts them under the connection cap.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-
-/// A handshake that takes longer is a stalled or hostile client.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Completed handshakes waiting for the HTTP server to take them.
-const READY: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -38,29 +29,6 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
     #[error("client CA file {path}: {reason}")]
     ClientCa { path: String, reason: String },
-}
-
-/// Who is at the other end of a connection: its address, and the subject common name of the client
-/// certificate it presented (verified against the client CA during the handshake).
-#[derive(Debug, Clone)]
-pub struct Peer {
-    pub addr: SocketAddr,
-    pub certificate_cn: Option<String>,
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            certificate_cn: None,
-        }
-    }
 }
 
 /// A TLS acceptor for the certificate chain and key in PEM files; with `client_ca`, it asks clients
@@ -112,88 +80,6 @@ pub fn acceptor(
     }
     .with_single_cert(certs, key)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// A listener that hands out connections once their TLS handshake completed. Handshakes run
-/// concurrently, so one slow client does not hold up the others.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, Peer)>,
-    local: SocketAddr,
-    accept_loop: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, ready) = mpsc::channel(READY);
-        let accept_loop = tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: pause rather than spin.
-                        tracing::warn!(error = %e, "cannot accept a TCP connection");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                // Ends by itself within the handshake timeout.
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let certificate_cn = tls
-                                .get_ref()
-                                .1
-                                .peer_certificates()
-                                .and_then(|chain| chain.first())
-                                .and_then(|cert| subject_common_name(cert.as_ref()));
-                            let peer = Peer {
-                                addr: peer,
-                                certificate_cn,
-                            };
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self {
-            ready,
-            local,
-            accept_loop,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accept_loop.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = Peer;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(accepted) => accepted,
-            // The accept loop only ends when this listener is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(Peer {
-            addr: self.local,
-            certificate_cn: None,
-        })
-    }
 }
 
 /// One DER element: its tag, its content and what follows it.

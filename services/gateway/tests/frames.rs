@@ -182,7 +182,11 @@ proptest! {
 #[test]
 fn a_live_gateway_answers_every_frame_and_loses_no_transaction() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let h = runtime.block_on(Harness::start());
+    // One connection sends hundreds of frames back to back: over any charger's message rate.
+    let h = runtime.block_on(Harness::start_with(|s| {
+        s.ocpp_message_rate_per_sec = 100_000;
+        s.ocpp_message_burst = 100_000;
+    }));
     // TestRunner takes a `Fn`: the connection and the tally live in cells.
     let charger = std::cell::RefCell::new(runtime.block_on(h.connect(CP)));
     let given_ids = std::cell::RefCell::new(Vec::<String>::new());

@@ -192,11 +192,12 @@ async fn a_charge_becomes_durable_charger_events() {
 }
 
 #[tokio::test]
-async fn unknown_or_invalid_charge_points_get_404_and_nothing_is_recorded() {
+async fn unknown_or_invalid_charge_points_get_401_and_nothing_is_recorded() {
     let h = Harness::start().await;
+    // The same answer as a wrong password (tests/security.rs): ids cannot be enumerated.
     for id in ["CP-UNKNOWN", "cp.with.dots", &"x".repeat(49)] {
         match h.try_connect(id, Some("ocpp1.6")).await {
-            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404, "{id}"),
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401, "{id}"),
             Err(e) => panic!("{id}: unexpected error {e}"),
             Ok(_) => panic!("{id}: upgrade accepted"),
         }

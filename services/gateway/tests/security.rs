@@ -1,5 +1,7 @@
 //! Security profiles: HTTP Basic auth per charger with a hashed password (profile 1), the same over
-//! TLS (profile 2), and chargers without a password (profile 0) unless authentication is required.
+//! TLS (profile 2), a client certificate (profile 3), and chargers without a password (profile 0)
+//! only where authentication is turned off. Unknown ids and wrong passwords get one answer, failures
+//! are throttled, and a lower profile never replaces a higher one (ADR 026).
 
 mod support;
 
@@ -76,9 +78,153 @@ async fn a_charger_with_a_password_must_present_it() {
 }
 
 #[tokio::test]
-async fn required_authentication_refuses_chargers_without_a_password() {
-    let h = Harness::start_with(|s| s.ocpp_require_auth = true).await;
+async fn authentication_is_required_by_default() {
+    // The test environment allows profile 0 explicitly; this is the built-in default.
+    let default = joule_config::Settings::default().ocpp_require_auth;
+    let h = Harness::start_with(move |s| s.ocpp_require_auth = default).await;
     assert_eq!(refused_with(h.try_connect(CP, Some("ocpp1.6")).await), 401);
+    assert_eq!(
+        refused_with(
+            h.try_connect_as(CP, Some("ocpp1.6"), Some((CP, PASSWORD)))
+                .await
+        ),
+        401,
+        "no password is registered, so none matches"
+    );
+    assert!(h.charger_events().await.is_empty());
+    h.stop().await;
+}
+
+/// Status, `WWW-Authenticate` and body of a refused upgrade.
+fn refusal(result: Result<Charger, tungstenite::Error>) -> (u16, Option<String>, Vec<u8>) {
+    match result {
+        Err(tungstenite::Error::Http(response)) => (
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            response.body().clone().unwrap_or_default(),
+        ),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("upgrade accepted"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_id_gets_the_same_401_as_a_wrong_password() {
+    let h = Harness::start_with(|s| s.ocpp_require_auth = true).await;
+    h.set_password(h.charger_id, CP, PASSWORD).await;
+    let wrong_password = refusal(
+        h.try_connect_as(CP, Some("ocpp1.6"), Some((CP, "wrong-Password-0001")))
+            .await,
+    );
+    assert_eq!(wrong_password.0, 401);
+    assert!(wrong_password.1.is_some() && !wrong_password.2.is_empty());
+    let unknown = refusal(
+        h.try_connect_as("CP-NOPE", Some("ocpp1.6"), Some(("CP-NOPE", PASSWORD)))
+            .await,
+    );
+    assert_eq!(unknown, wrong_password);
+    let unknown_without_credentials = refusal(h.try_connect("CP-NOPE", Some("ocpp1.6")).await);
+    let known_without_credentials = refusal(h.try_connect(CP, Some("ocpp1.6")).await);
+    assert_eq!(unknown_without_credentials, wrong_password);
+    assert_eq!(known_without_credentials, wrong_password);
+    let invalid = refusal(h.try_connect("cp.with.dots", Some("ocpp1.6")).await);
+    assert_eq!(invalid, wrong_password);
+    h.stop().await;
+}
+
+/// Upgrades as `cp` from the loopback address `source`, with Basic credentials.
+async fn connect_from(
+    addr: std::net::SocketAddr,
+    source: [u8; 4],
+    cp: &str,
+    password: &str,
+) -> Result<(), u16> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from((source, 0)))
+        .unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let mut request = format!("ws://{addr}/ocpp/{cp}")
+        .into_client_request()
+        .unwrap();
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{cp}:{password}"));
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Basic {basic}").parse().unwrap());
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+    match tokio_tungstenite::client_async(request, tcp).await {
+        Ok((mut ws, _)) => {
+            ws.close(None).await.ok();
+            Ok(())
+        }
+        Err(tungstenite::Error::Http(response)) => {
+            if response.status() == 429 {
+                assert!(response.headers().contains_key("retry-after"));
+            }
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+#[tokio::test]
+async fn failed_authentications_lock_out_the_id_and_then_the_address() {
+    let h = Harness::start_with(|s| {
+        s.ocpp_require_auth = true;
+        s.ocpp_auth_max_failures = 3;
+        s.ocpp_auth_max_failures_per_ip = 10;
+        s.ocpp_auth_lockout_secs = 300;
+        s.ocpp_auth_lockout_max_secs = 600;
+    })
+    .await;
+    h.set_password(h.charger_id, CP, PASSWORD).await;
+    let other = h.register_charger("CP-2").await;
+    h.set_password(other, "CP-2", PASSWORD).await;
+    const HERE: [u8; 4] = [127, 0, 0, 1];
+    const ELSEWHERE: [u8; 4] = [127, 0, 0, 2];
+
+    for _ in 0..3 {
+        assert_eq!(
+            connect_from(h.addr, HERE, CP, "wrong-Password-0001").await,
+            Err(401)
+        );
+    }
+    // Locked out: even the right password is answered 429, from anywhere, without a check.
+    assert_eq!(connect_from(h.addr, HERE, CP, PASSWORD).await, Err(429));
+    assert_eq!(
+        connect_from(h.addr, ELSEWHERE, CP, PASSWORD).await,
+        Err(429)
+    );
+    // An unknown id is locked out the same way.
+    for _ in 0..3 {
+        assert_eq!(
+            connect_from(h.addr, HERE, "CP-NOPE", PASSWORD).await,
+            Err(401)
+        );
+    }
+    assert_eq!(
+        connect_from(h.addr, HERE, "CP-NOPE", PASSWORD).await,
+        Err(429)
+    );
+    // Other chargers are not affected, until this address has failed ten times in all.
+    assert_eq!(connect_from(h.addr, HERE, "CP-2", PASSWORD).await, Ok(()));
+    for i in 0..4 {
+        assert_eq!(
+            connect_from(h.addr, HERE, &format!("CP-GUESS-{i}"), PASSWORD).await,
+            Err(401)
+        );
+    }
+    assert_eq!(connect_from(h.addr, HERE, "CP-2", PASSWORD).await, Err(429));
+    assert_eq!(
+        connect_from(h.addr, ELSEWHERE, "CP-2", PASSWORD).await,
+        Ok(())
+    );
     h.stop().await;
 }
 
@@ -248,15 +394,19 @@ fn client_certificate(dir: &std::path::Path, name: &str, cn: &str) {
     );
 }
 
-/// Connects over TLS, presenting `client` (certificate and key file names in `dir`) if given, and
-/// upgrades to OCPP 1.6 as `cp` (no Basic auth).
-async fn connect_with_certificate(
+type TlsCharger =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Opens a TLS WebSocket as `cp` (OCPP 1.6), presenting `client` (certificate and key file names in
+/// `dir`) and Basic credentials with `password` if given; an upgrade refusal is `HTTP <status>`.
+async fn open_tls(
     addr: std::net::SocketAddr,
     server_cert: &str,
     dir: &std::path::Path,
     client: Option<&str>,
     cp: &str,
-) -> Result<(), String> {
+    password: Option<&str>,
+) -> Result<TlsCharger, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -291,25 +441,122 @@ async fn connect_with_certificate(
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(request, tls)
+    if let Some(password) = password {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{cp}:{password}"));
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Basic {basic}").parse().unwrap());
+    }
+    let (ws, _) = tokio_tungstenite::client_async(request, tls)
         .await
         .map_err(|e| match e {
             tungstenite::Error::Http(r) => format!("HTTP {}", r.status().as_u16()),
             other => other.to_string(),
         })?;
+    Ok(ws)
+}
+
+/// A heartbeat on an open TLS connection.
+async fn heartbeat(ws: &mut TlsCharger) -> Result<(), String> {
     use futures::{SinkExt, StreamExt};
     ws.send(tungstenite::Message::text(r#"[2,"h1","Heartbeat",{}]"#))
         .await
         .map_err(|e| e.to_string())?;
-    let answer = ws
-        .next()
-        .await
-        .ok_or("closed")?
-        .map_err(|e| e.to_string())?;
-    let answer: serde_json::Value = serde_json::from_str(answer.to_text().unwrap()).unwrap();
-    assert_eq!(answer[0], 3, "{answer}");
+    loop {
+        let answer = ws
+            .next()
+            .await
+            .ok_or("closed")?
+            .map_err(|e| e.to_string())?;
+        match answer {
+            tungstenite::Message::Text(text) => {
+                let answer: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                assert_eq!(answer[0], 3, "{answer}");
+                return Ok(());
+            }
+            tungstenite::Message::Close(frame) => return Err(format!("closed: {frame:?}")),
+            _ => continue,
+        }
+    }
+}
+
+/// Connects over TLS, presenting `client` (certificate and key file names in `dir`) if given, and
+/// upgrades to OCPP 1.6 as `cp` (no Basic auth); a heartbeat is answered.
+async fn connect_with_certificate(
+    addr: std::net::SocketAddr,
+    server_cert: &str,
+    dir: &std::path::Path,
+    client: Option<&str>,
+    cp: &str,
+) -> Result<(), String> {
+    let mut ws = open_tls(addr, server_cert, dir, client, cp, None).await?;
+    heartbeat(&mut ws).await?;
     ws.close(None).await.ok();
     Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_at_a_lower_profile_never_replaces_one_at_a_higher_profile() {
+    let dir = std::env::temp_dir().join(format!("joule-downgrade-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = certificate(&dir);
+    client_certificate(&dir, "cp1", CP);
+    let ca = dir.join("cp1-ca.pem").to_string_lossy().into_owned();
+    let (cert_s, key_s, ca_s) = (cert.clone(), key.clone(), ca.clone());
+    let h = Harness::start_with(move |s| {
+        s.ocpp_tls_cert = cert_s;
+        s.ocpp_tls_key = key_s;
+        s.ocpp_tls_client_ca = ca_s;
+        s.ocpp_require_auth = true;
+    })
+    .await;
+    h.set_password(h.charger_id, CP, PASSWORD).await;
+
+    let mut profile_3 = open_tls(h.addr, &cert, &dir, Some("cp1"), CP, None)
+        .await
+        .expect("profile 3 connects");
+    heartbeat(&mut profile_3).await.unwrap();
+    // The password is right, but the charger is connected with its certificate: refused, and the
+    // open connection stays.
+    assert_eq!(
+        open_tls(h.addr, &cert, &dir, None, CP, Some(PASSWORD))
+            .await
+            .err(),
+        Some("HTTP 409".to_owned())
+    );
+    heartbeat(&mut profile_3).await.unwrap();
+    profile_3.close(None).await.unwrap();
+    drop(profile_3);
+
+    // Once it closed, profile 2 connects; a profile 3 connection then replaces it.
+    let deadline = tokio::time::Instant::now() + support::DEADLINE;
+    let mut profile_2 = loop {
+        match open_tls(h.addr, &cert, &dir, None, CP, Some(PASSWORD)).await {
+            Ok(ws) => break ws,
+            // The gateway may not have seen the close yet.
+            Err(e) if e == "HTTP 409" && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    heartbeat(&mut profile_2).await.unwrap();
+    let mut again = open_tls(h.addr, &cert, &dir, Some("cp1"), CP, None)
+        .await
+        .expect("a higher profile replaces a lower one");
+    assert!(heartbeat(&mut profile_2).await.is_err(), "replaced");
+    heartbeat(&mut again).await.unwrap();
+    again.close(None).await.ok();
+
+    let events = h.charger_events().await;
+    let profiles: Vec<String> = of_type(&events, ChargerConnected::NAME)
+        .iter()
+        .map(|e| e.decode::<ChargerConnected>().security_profile)
+        .collect();
+    assert_eq!(profiles, ["3", "2", "3"]);
+    h.stop().await;
+    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]

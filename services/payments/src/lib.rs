@@ -649,12 +649,33 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             secret: settings.payments_stripe_webhook_secret.expose().to_owned(),
             default_tenant: default_tenant.clone(),
         });
-        let shutdown = ctx.shutdown.clone();
-        tasks.push(Task::new("payments-webhooks", async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        }));
+        // Limits (README "Limits"): the body limit, the request timeout, the connection cap and
+        // the header read timeout.
+        let body_limit =
+            usize::try_from(settings.payments_webhook_body_limit_bytes).unwrap_or(usize::MAX);
+        let app = joule_runtime::http::request_timeout(
+            app.layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+            Duration::from_secs(settings.http_request_timeout_secs),
+            || {
+                axum::response::IntoResponse::into_response(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                )
+            },
+        );
+        tasks.push(Task::new(
+            "payments-webhooks",
+            joule_runtime::http::serve(
+                "payments-webhooks",
+                listener,
+                None,
+                app,
+                joule_runtime::http::Limits::from_settings(
+                    &settings,
+                    settings.payments_webhook_max_connections,
+                ),
+                ctx.shutdown.clone(),
+            ),
+        ));
     }
 
     let grpc = grpc::PaymentsGrpc {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{AppState, path_id};
 use crate::auth::Caller;
-use crate::extract::parse_json;
+use crate::extract::{RawBody, parse_json};
 use crate::problem::ApiError;
 use crate::read::{self, ChargerView};
 use crate::registry::charger::ChargerCommand;
@@ -30,9 +30,17 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/chargers/{id}/credentials", put(set_credentials))
 }
 
-/// The hash of a charger password; the password itself goes no further than this function.
-pub fn hash(password: &str) -> Result<String, String> {
-    joule_gateway::credentials::hash_password(password).map_err(|e| e.to_string())
+/// The hash of a new charger password, once it proved strong enough for `charge_point_id`; the
+/// password itself goes no further than this function. Hashing is deliberately slow: it runs on the
+/// blocking pool.
+pub async fn hash(password: String, charge_point_id: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        use joule_gateway::credentials::{check_strength, hash_password};
+        check_strength(&password, &charge_point_id).and_then(|()| hash_password(&password))
+    })
+    .await
+    .map_err(|e| format!("cannot hash the password: {e}"))?
+    .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,7 +252,7 @@ async fn send_command(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((id, name)): Path<(String, String)>,
-    bytes: axum::body::Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<CommandAnswer>, ApiError> {
     let charger_id: Uuid = path_id(&id, "charger")?;
     let charger: ChargerView = read::find(&state.pool, &caller.tenant, charger_id).await?;
@@ -288,13 +296,15 @@ async fn set_credentials(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    bytes: axum::body::Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
     let charger_id: Uuid = path_id(&id, "charger")?;
     let body: CredentialsBody = parse_json(&bytes)?;
-    read::find::<ChargerView>(&state.pool, &caller.tenant, charger_id).await?;
-    let password_hash = match body.password.as_deref() {
-        Some(password) => hash(password).map_err(|e| ApiError::field("password", e))?,
+    let charger: ChargerView = read::find(&state.pool, &caller.tenant, charger_id).await?;
+    let password_hash = match body.password {
+        Some(password) => hash(password, charger.charge_point_id)
+            .await
+            .map_err(|e| ApiError::field("password", e))?,
         None => String::new(),
     };
     let command = ChargerCommand::SetPassword {

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
@@ -50,7 +50,16 @@ pub struct AppState {
     pub bus: joule_bus::Bus,
 }
 
-pub fn router(state: AppState, auth: Authenticator) -> Router {
+/// Request body limits: `bulk` for tariffs, CDRs, re-ratings and settlement reports, `default`
+/// for every other route (413 beyond).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub default: usize,
+    pub bulk: usize,
+}
+
+pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Router {
+    let bulk = DefaultBodyLimit::max(limits.bulk);
     Router::new()
         .route(
             "/v1/sites",
@@ -72,7 +81,10 @@ pub fn router(state: AppState, auth: Authenticator) -> Router {
             get(registry::list_tokens).post(registry::create_token),
         )
         .route("/v1/tokens/{id}", get(registry::get_token))
-        .route("/v1/tariffs", axum::routing::post(tariffs::create_tariff))
+        .route(
+            "/v1/tariffs",
+            axum::routing::post(tariffs::create_tariff).layer(bulk),
+        )
         .route(
             "/v1/tariffs/{id}",
             get(tariffs::get_tariff).delete(tariffs::retire_tariff),
@@ -83,8 +95,8 @@ pub fn router(state: AppState, auth: Authenticator) -> Router {
         .route("/v1/invoices", get(invoices::list_invoices))
         .route("/v1/invoices/{id}", get(invoices::get_invoice))
         .route("/v1/ledger/trial-balance", get(ledger::trial_balance))
-        .merge(payments::routes())
-        .merge(pricing::routes())
+        .merge(payments::routes(bulk))
+        .merge(pricing::routes(bulk))
         .merge(wallets::routes())
         .merge(charger_commands::routes())
         .merge(dead_letters::routes())
@@ -92,6 +104,8 @@ pub fn router(state: AppState, auth: Authenticator) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Authentication wraps the fallbacks too, so an anonymous caller learns nothing about routes.
         .layer(from_fn_with_state(auth, require_caller))
+        // The innermost limit wins: bulk routes have their own.
+        .layer(DefaultBodyLimit::max(limits.default))
         .layer(from_fn(trace))
         .with_state(state)
 }

@@ -17,6 +17,8 @@ use axum::{Extension, Json, Router};
 use joule_proto::v1;
 use serde::{Deserialize, Serialize};
 
+use axum::extract::DefaultBodyLimit;
+
 use super::{AppState, next_cursor, path_id};
 use crate::auth::Caller;
 use crate::extract::{ApiJson, RawQuery};
@@ -24,7 +26,8 @@ use crate::problem::{ApiError, FieldError, Validator};
 
 pub(super) const SERVICE: &str = "payments";
 
-pub fn routes() -> Router<AppState> {
+/// `bulk`: the body limit of settlement reports.
+pub fn routes(bulk: DefaultBodyLimit) -> Router<AppState> {
     Router::new()
         .route(
             "/v1/payment_methods",
@@ -36,7 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/payments/{id}/capture", post(capture))
         .route("/v1/payments/{id}/void", post(void))
         .route("/v1/payments/{id}/extend", post(extend))
-        .route("/v1/settlements", post(import_settlement))
+        .route("/v1/settlements", post(import_settlement).layer(bulk))
 }
 
 /// The `Idempotency-Key` header every write needs.

@@ -26,19 +26,23 @@ use crate::problem::{ApiError, Validator};
 
 const SERVICE: &str = "pricing";
 
-pub fn routes() -> Router<AppState> {
+/// `bulk`: the body limit of tariff versions, CDRs and re-ratings.
+pub fn routes(bulk: axum::extract::DefaultBodyLimit) -> Router<AppState> {
     Router::new()
         .route(
             "/v1/tariffs/{id}/versions",
-            get(list_versions).post(publish_version),
+            get(list_versions).post(publish_version).layer(bulk),
         )
-        .route("/v1/tariffs/{id}/versions/{version}", put(correct_version))
+        .route(
+            "/v1/tariffs/{id}/versions/{version}",
+            put(correct_version).layer(bulk),
+        )
         .route("/v1/tariffs/{id}/assignments", post(assign))
         .route("/v1/tariffs/{id}/contracts", post(contract))
         .route("/v1/tariffs/{id}/quote", post(quote))
-        .route("/v1/pricing/cdrs", post(price_cdr))
+        .route("/v1/pricing/cdrs", post(price_cdr).layer(bulk))
         .route("/v1/pricing/sessions/{id}", get(priced_session))
-        .route("/v1/pricing/reratings", post(rerate))
+        .route("/v1/pricing/reratings", post(rerate).layer(bulk))
 }
 
 fn ts(t: DateTime<Utc>) -> joule_proto::Timestamp {

@@ -93,9 +93,14 @@ pub async fn create_charger(
     );
     let site = v.check("site_id", body.site_id.parse::<SiteId>());
     let tariff = v.check("tariff_id", body.tariff_id.parse::<TariffId>());
-    let password_hash = match body.password.as_deref() {
-        None => None,
-        Some(password) => v.check("password", super::charger_commands::hash(password)),
+    let password_hash = match (body.password, &cp) {
+        (None, _) => None,
+        (Some(password), Some(cp)) => v.check(
+            "password",
+            super::charger_commands::hash(password, cp.to_string()).await,
+        ),
+        // The strength check needs the charge point id, which is invalid already.
+        (Some(_), None) => None,
     };
     let (Some(cp), Some(site_id), Some(tariff_id)) = (cp, site, tariff) else {
         return Err(v.into_error());

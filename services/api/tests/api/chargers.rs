@@ -102,3 +102,53 @@ async fn a_charger_needs_an_existing_site_and_tariff() {
     assert_eq!(app.stored_events().await, events);
     assert_eq!(app.get("/v1/chargers").await.body["data"], json!([]));
 }
+
+#[tokio::test]
+async fn weak_charger_passwords_are_refused_naming_the_field() {
+    let app = App::spawn_with_pricing().await;
+    let site = app.create_site().await;
+    let tariff = tariff(&app).await;
+    for weak in [
+        "aaaaaaaaaaaaaaaa",
+        "abcdefghijklmnopqr",
+        "Password12345678",
+        "my-cp-0042-password",
+    ] {
+        let reply = app
+            .post(
+                "/v1/chargers",
+                &json!({"charge_point_id": "CP-0042", "site_id": site["id"], "tariff_id": tariff["id"], "password": weak}),
+            )
+            .await;
+        assert_eq!(
+            reply.problem(StatusCode::UNPROCESSABLE_ENTITY),
+            ["password"],
+            "{weak}"
+        );
+        assert!(
+            !reply.body.to_string().contains(weak),
+            "the password is not echoed"
+        );
+    }
+    let charger = app
+        .create(
+            "/v1/chargers",
+            &json!({"charge_point_id": "CP-0042", "site_id": site["id"], "tariff_id": tariff["id"], "password": "k7#Qz9-vT2m!Lp4x"}),
+        )
+        .await;
+    let credentials = app.url(&format!(
+        "/v1/chargers/{}/credentials",
+        charger["id"].as_str().unwrap()
+    ));
+    let put = |password: &'static str| {
+        app.client
+            .put(&credentials)
+            .bearer_auth(&app.token)
+            .json(&json!({ "password": password }))
+            .send()
+    };
+    let weak = crate::helpers::Reply::from(put("CP-0042CP-0042CP-0042").await.unwrap()).await;
+    assert_eq!(weak.problem(StatusCode::UNPROCESSABLE_ENTITY), ["password"]);
+    let strong = put("Zq8-xT2#mW4!pL6$rK").await.unwrap();
+    assert_eq!(strong.status(), StatusCode::NO_CONTENT);
+}

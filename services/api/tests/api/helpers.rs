@@ -54,8 +54,17 @@ impl App {
     }
 
     async fn spawn_with(services: &[ServiceDef]) -> App {
+        Self::spawn_adjusted(services, |_| {}).await
+    }
+
+    /// `services` with adjusted settings.
+    pub async fn spawn_adjusted(
+        services: &[ServiceDef],
+        adjust: impl FnOnce(&mut joule_config::Settings),
+    ) -> App {
         let env = TestEnv::new().await;
-        let settings = env.settings();
+        let mut settings = env.settings();
+        adjust(&mut settings);
         let token = settings.admin_token.expose().to_owned();
         let running = joule_runtime::spawn(settings, services)
             .await

@@ -8,3 +8,4 @@ mod helpers;
 mod limits;
 mod registry;
 mod tariffs;
+mod transport_limits;
