@@ -51,3 +51,8 @@ bench-gateway-quick: services ## The same benchmark at small scale (2,000 charge
 
 bench-payments: services ## Authorisations + captures per second through the payments service (sandbox provider)
 	JOULE_LOG=$${JOULE_LOG:-warn} $(CARGO) run --release -p joule-payments --example bench
+
+.PHONY: fuzz
+FUZZ_SECS ?= 60
+fuzz: ## Run each cargo-fuzz target (OCPP frames, tariff JSON) for FUZZ_SECS seconds from its committed corpus
+	@bash scripts/fuzz.sh $(FUZZ_SECS)
