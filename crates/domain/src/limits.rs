@@ -1,5 +1,5 @@
 //! The domains of the values that reach Joule through its REST and gRPC edges, stated once
-//! (README "Limits", ADR 024). The api checks a request against them before it calls a service, and
+//! (README "Request value limits", ADR 024). The api checks a request against them before it calls a service, and
 //! the service checks again at its gRPC edge, so both edges refuse the same values with the same
 //! field and reason. A value inside these limits cannot overflow the arithmetic behind it: the
 //! largest amount is far below `Decimal`'s 28 digits and Stripe's `i64` minor units, and a priced span

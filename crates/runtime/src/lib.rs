@@ -441,7 +441,7 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
     .add_service(health_service);
     let grpc_shutdown = shutdown.clone();
     tracing::info!(%grpc_addr, mtls = grpc_tls.is_some(), "gRPC listening");
-    // Limits (README "Limits"): a call timeout, a cap on connections, keep-alive pings that close
+    // Limits (README "Transport limits"): a call timeout, a cap on connections, keep-alive pings that close
     // connections whose peer went silent, and bounded headers and streams per connection. tonic
     // keeps its 4 MiB limit on a decoded message.
     let grpc_timeout = Duration::from_secs(context.settings.grpc_request_timeout_secs);

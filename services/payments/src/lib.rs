@@ -649,7 +649,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             secret: settings.payments_stripe_webhook_secret.expose().to_owned(),
             default_tenant: default_tenant.clone(),
         });
-        // Limits (README "Limits"): the body limit, the request timeout, the connection cap and
+        // Limits (README "Transport limits"): the body limit, the request timeout, the connection cap and
         // the header read timeout.
         let body_limit =
             usize::try_from(settings.payments_webhook_body_limit_bytes).unwrap_or(usize::MAX);
