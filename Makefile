@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export JOULE_ADMIN_TOKEN ?= demo-admin-token
 
-.PHONY: help services python build test lint fmt demo run ci clean-test-data bench-pricing localstripe bench-payments
+.PHONY: help services python build test lint fmt demo run ci fuzz clean-test-data bench-pricing localstripe bench-payments
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ demo: services ## Run all services, drive simulated chargers through real OCPP s
 run: services ## Run all services in one process (JOULE_* settings, see README)
 	$(CARGO) run --bin joule -- run --all
 
-ci: lint test ## What CI runs (.ci/run)
+ci: lint test fuzz ## What CI runs (.ci/run): lint, every test, each fuzz target for FUZZ_SECS
 
 bench-pricing: services ## Pricing throughput vs ocpi-tariffs 0.48.0 on one corpus, and re-rating 1M stored sessions
 	@bash scripts/bench-pricing.sh

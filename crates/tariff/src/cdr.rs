@@ -185,6 +185,13 @@ impl Cdr {
                 "must not be before start_date_time",
             ));
         }
+        // A CDR is cut into periods at every restriction change, day by day: a span of centuries
+        // would take minutes to split. The request limit of a priced span bounds it (ADR 024).
+        if let Err(e) =
+            joule_domain::limits::check_span("end_date_time", start_date_time, end_date_time)
+        {
+            return Err(invalid("end_date_time", e.reason));
+        }
         let Some(items) = root.opt_array("charging_periods")? else {
             return Err(invalid("charging_periods", "is required"));
         };
@@ -628,8 +635,13 @@ mod tests {
             )),
             "charging_periods[0].dimensions[0].volume: must be at most 1000000 (Joule's limit for one dimension of a charging period), not 1000001"
         );
-        // The largest volumes with the largest prices answer, over a year (the request limits of
-        // pricing's gRPC edge refuse that; the engine does not need them).
+        // A CDR of centuries would take minutes to split into periods: its span is bounded.
+        assert_eq!(
+            err(r#"{ "currency": "EUR", "start_date_time": "1012-03-09T13:30:00Z", "end_date_time": "2024-03-09T16:35:00Z",
+                     "charging_periods": [{ "start_date_time": "2024-03-09T13:30:00Z", "dimensions": [{ "type": "ENERGY", "volume": 1 }] }] }"#),
+            "end_date_time: the span must be at most 31 days"
+        );
+        // The largest volumes with the largest prices answer, over the longest span.
         let tariff = Tariff::parse(
             r#"{ "id": "max", "currency": "EUR", "elements": [{ "price_components": [
                  { "type": "FLAT", "price": 1000000, "vat": 100, "step_size": 1 },
@@ -641,12 +653,12 @@ mod tests {
         )
         .unwrap();
         let huge = Cdr::parse(
-            r#"{ "currency": "EUR", "start_date_time": "2024-01-01T00:00:00Z", "end_date_time": "2025-01-01T00:00:00Z",
+            r#"{ "currency": "EUR", "start_date_time": "2024-01-01T00:00:00Z", "end_date_time": "2024-02-01T00:00:00Z",
                  "charging_periods": [
                    { "start_date_time": "2024-01-01T00:00:00Z", "dimensions": [
                        { "type": "ENERGY", "volume": 1000000 }, { "type": "ENERGY", "volume": 1000000 },
                        { "type": "TIME", "volume": 1000000 }, { "type": "MAX_POWER", "volume": 1000000 } ] },
-                   { "start_date_time": "2024-07-01T00:00:00Z", "dimensions": [{ "type": "PARKING_TIME", "volume": 1000000 }] } ] }"#,
+                   { "start_date_time": "2024-01-16T00:00:00Z", "dimensions": [{ "type": "PARKING_TIME", "volume": 1000000 }] } ] }"#,
         )
         .unwrap();
         let p = price_cdr(&tariff, &huge, Tz::Europe__Amsterdam).unwrap();
