@@ -30,7 +30,7 @@ async fn a_remote_stop_through_the_api_reaches_the_charger_on_the_other_replica(
     let (status, problem) = api
         .post_raw(
             &format!("{commands}/remote_stop"),
-            json!({"transaction_id": "x"}),
+            json!({"transaction_id": "7"}),
         )
         .await
         .unwrap();

@@ -89,15 +89,23 @@ async fn amounts_above_the_currencys_maximum_are_refused_naming_the_field() {
         .await
         .unwrap_err();
     assert_refused(&e, "amount");
-    // The hold is as it was: nothing above was recorded.
-    let intent = client
-        .get_payment(v1::GetPaymentRequest {
-            intent_id: id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    // The hold is as it was: nothing above was recorded. (The read model follows the relay: wait
+    // until it shows the authorisation.)
+    let mut intent = v1::PaymentIntent::default();
+    for _ in 0..100 {
+        intent = client
+            .get_payment(v1::GetPaymentRequest {
+                intent_id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if intent.status != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(
         (intent.status.as_str(), intent.amount_authorized.as_str()),
         ("authorized", "50.00")

@@ -654,8 +654,13 @@ impl TariffService for TariffGrpc {
         async move {
             let r = request.into_inner();
             let tenant = self.tenant(&r.tenant_id)?;
-            let cdr = joule_tariff::Cdr::parse(&r.cdr_json)
-                .map_err(|e| Status::invalid_argument(format!("cdr: {e}")))?;
+            let cdr = joule_tariff::Cdr::parse(&r.cdr_json).map_err(|e| match e {
+                // The field inside the CDR, named as the request's field (`cdr.end_date_time`).
+                joule_tariff::TariffError::Invalid { path, message } => {
+                    Status::invalid_argument(format!("cdr.{path}: {message}"))
+                }
+                e => Status::invalid_argument(format!("cdr: {e}")),
+            })?;
             check_cdr(&cdr).map_err(out_of_limits)?;
             let tz = match r.time_zone.trim() {
                 "" => None,
