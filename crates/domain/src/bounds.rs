@@ -24,6 +24,7 @@
 //! | meter values per message | ≤ 1000 |
 //! | sampled values per meter value | ≤ 100 |
 //! | sampled values per message | ≤ 2000 |
+//! | energy readings per session | ≤ 10,000 |
 //! | identifiers (idTag, idToken, transactionId) | ≤ 64 characters |
 //! | enumerations and short texts (measurand, unit, reason, …) | ≤ 255 characters |
 //! | a sampled value's text, signed meter data, public key | ≤ 5000 characters |
@@ -65,6 +66,10 @@ pub const SAMPLED_VALUES_PER_METER_VALUE_MAX: usize = 100;
 /// Sampled values one message may carry in all; with the text lengths below this keeps every
 /// charger event well inside a NATS message.
 pub const SAMPLED_VALUES_PER_MESSAGE_MAX: usize = 2000;
+
+/// Energy readings one session keeps; `SessionCompleted` carries them all (a week of readings
+/// once a minute).
+pub const READINGS_PER_SESSION_MAX: usize = 10_000;
 
 /// idTag (OCPP 1.6: 20), idToken and transactionId (2.0.1: 36), with room for vendors.
 pub const IDENTIFIER_MAX_LEN: usize = 64;

@@ -237,9 +237,15 @@ mod tests {
     #[test]
     fn sums_beyond_a_decimal_fail_instead_of_panicking() {
         let max = Money::new(Decimal::MAX, Currency::EUR);
-        assert!(matches!(max.checked_add(max), Err(MoneyError::Overflow(..))));
+        assert!(matches!(
+            max.checked_add(max),
+            Err(MoneyError::Overflow(..))
+        ));
         let min = Money::new(Decimal::MIN, Currency::EUR);
-        assert!(matches!(min.checked_sub(max), Err(MoneyError::Overflow(..))));
+        assert!(matches!(
+            min.checked_sub(max),
+            Err(MoneyError::Overflow(..))
+        ));
     }
 
     #[test]
