@@ -8,8 +8,10 @@ usage: hostile_charger.py URL CHARGE_POINT_ID ID_TAG (--v16 | --v201)
 Values: the reproducer of issue 11 (two registers at the ends of a decimal at one time), 1e300,
 NaN and Infinity (as JSON words, as Python's encoder writes them), -0, 10^30, huge exponents,
 negative power, SoC 1000, 10^9 V, timestamps in 9999 and 0001, strings of 100,000 characters,
-100 levels of nesting and an array of 100,000 samples. Every answer is recorded: `answers` lists,
-per message, the action and whether a CALLRESULT came back (`acknowledged`).
+100 levels of nesting, 4000 samples in one message (within a 64 KiB frame), and, on a connection
+of its own, a frame of 100,000 samples (beyond the gateway's frame limit). Every answer is recorded:
+`answers` lists, per message, the action and whether a CALLRESULT came back (`acknowledged`);
+`huge_frame` says what became of the 100,000 samples (`closed` or the answer).
 """
 
 import argparse
@@ -19,15 +21,19 @@ import json
 import sys
 
 import websockets
-from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as BaseChargePoint16
 from ocpp.v16 import call as call16
-from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v16 import call_result as call_result16
+from ocpp.v201 import ChargePoint as BaseChargePoint201
 from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as call_result201
 
 HUGE = 79228162514264337593543950335
 NAN = float("nan")
 INF = float("inf")
-LONG = "x" * 100_000
+# Far beyond every text bound (5000), yet two fit in a 64 KiB frame.
+LONG = "x" * 20_000
 
 
 def iso(t: dt.datetime) -> str:
@@ -39,6 +45,39 @@ def nested(depth: int):
     for _ in range(depth):
         value = [value]
     return value
+
+
+class ChargePoint16(BaseChargePoint16):
+    @on("DataTransfer")
+    async def on_data_transfer(self, vendor_id, **kwargs):
+        return call_result16.DataTransfer(status="Accepted")
+
+
+class ChargePoint201(BaseChargePoint201):
+    @on("CostUpdated")
+    async def on_cost_updated(self, total_cost, transaction_id, **kwargs):
+        return call_result201.CostUpdated()
+
+
+async def answer_to(ws, unique_id):
+    """The CSMS's answer to our frame `unique_id`; CALLs from the CSMS in between (cost display)
+    are answered and skipped."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+        if message[0] in (3, 4) and message[1] == unique_id:
+            return message
+        if message[0] == 2:
+            result = {"status": "Accepted"} if message[2] == "DataTransfer" else {}
+            await ws.send(json.dumps([3, message[1], result]))
+
+
+async def stop(listener):
+    """Ends the library's receive loop, so that the socket can be read directly."""
+    listener.cancel()
+    try:
+        await listener
+    except asyncio.CancelledError:
+        pass
 
 
 class Recorder:
@@ -95,7 +134,7 @@ async def run16(args, ws, out):
         [{"timestamp": "9999-12-31T23:59:59Z", "sampled_value": [sv16("2000")]},
          {"timestamp": "0001-01-01T00:00:00Z", "sampled_value": [sv16("2500")]}],
         [{"timestamp": at, "sampled_value": [sv16("3000", vendorExtension=nested(100))]}],
-        [{"timestamp": at, "sampled_value": [sv16("1")] * 100_000}],
+        [{"timestamp": at, "sampled_value": [{"value": "1"}] * 4000}],
     ], 5000, iso(now))
     # 2. Registers at the ends of a decimal, as JSON numbers, in the start and the stop.
     await transaction("decimal-ends", -HUGE, [], HUGE, iso(now), start_at=start_time + dt.timedelta(minutes=1))
@@ -106,7 +145,7 @@ async def run16(args, ws, out):
         {"timestamp": "0001-01-01T00:00:00Z", "sampled_value": [sv16(str(10 ** 30))]}])
     # 4. 1e300 and -0 as numbers, a start in the year 1.
     await transaction("exponents", 1e300, [], -0.0, iso(now), start_at=dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc))
-    listener.cancel()
+    await stop(listener)
     return r.answers
 
 
@@ -128,9 +167,10 @@ async def run201(args, ws, out):
     id_token = {"id_token": args.id_tag, "type": "ISO14443"}
 
     def event(kind, tx, seq, meter_value, timestamp=None, **extra):
+        extra.setdefault("transaction_info", {"transaction_id": tx})
         return call201.TransactionEvent(
             event_type=kind, timestamp=timestamp or at, trigger_reason="MeterValuePeriodic", seq_no=seq,
-            transaction_info={"transaction_id": tx}, meter_value=meter_value, **extra)
+            meter_value=meter_value, **extra)
 
     # 1. Every kind of value in Started / Updated / Ended of one transaction; Ended's seqNo is the
     #    largest there is, so the session waits for the seqNos between and completes overdue.
@@ -148,13 +188,13 @@ async def run201(args, ws, out):
         {"timestamp": at, "sampled_value": [
             sv201(-7400, "Power.Active.Import", "W"), sv201(1000, "SoC", "Percent"),
             sv201(10 ** 9, "Voltage", "V"), sv201(NAN, "Current.Import", "A"),
-            sv201(5, LONG, LONG, LONG)]}]))
+            sv201(5, LONG, LONG)]}]))
     await r.send("values/times", event("Updated", tx, 4, [
         {"timestamp": "9999-12-31T23:59:59Z", "sampled_value": [sv201(2000)]},
         {"timestamp": "0001-01-01T00:00:00Z", "sampled_value": [sv201(2500)]}],
         timestamp="9999-12-31T23:59:59Z"))
-    await r.send("values/huge-array", event("Updated", tx, 5, [
-        {"timestamp": at, "sampled_value": [sv201(1)] * 100_000}]))
+    await r.send("values/many-samples", event("Updated", tx, 5, [
+        {"timestamp": at, "sampled_value": [{"value": 1}] * 4000}]))
     await r.send("values/nested", event("Updated", tx, 6, [
         {"timestamp": at, "sampled_value": [sv201(3000, custom_data={"vendor_id": "x", "deep": nested(100)})]}]))
     await r.send("values/ended", event("Ended", tx, 4294967295, [
@@ -168,7 +208,7 @@ async def run201(args, ws, out):
     await r.send("long-id/ended", event("Ended", LONG, 1, [
         {"timestamp": iso(now), "sampled_value": [sv201(INF, context="Transaction.End")]}],
         timestamp=iso(now)))
-    listener.cancel()
+    await stop(listener)
     return r.answers
 
 
@@ -182,7 +222,27 @@ async def run(args) -> dict:
         out["answers"] = await runner(args, ws, out)
         # A frame nested beyond any parser's depth: answered with a CALLERROR carrying its id.
         await ws.send('[2,"too-deep","Heartbeat",{"a":' + "[" * 10_000 + "]" * 10_000 + "}]")
-        out["too_deep_answer"] = json.loads(await ws.recv())
+        out["too_deep_answer"] = await answer_to(ws, "too-deep")
+    # 100,000 samples in one frame, beyond the gateway's frame limit, on a connection of its own.
+    async with websockets.connect(f"{args.url}/{args.charge_point_id}", subprotocols=[subprotocol],
+                                  max_size=None) as ws:
+        if args.v16:
+            payload = {"connectorId": 1, "transactionId": 1,
+                       "meterValue": [{"timestamp": iso(dt.datetime.now(dt.timezone.utc)),
+                                       "sampledValue": [{"value": "1"}] * 100_000}]}
+            frame = [2, "huge-1", "MeterValues", payload]
+        else:
+            payload = {"eventType": "Updated", "timestamp": iso(dt.datetime.now(dt.timezone.utc)),
+                       "triggerReason": "MeterValuePeriodic", "seqNo": 7,
+                       "transactionInfo": {"transactionId": "hostile-201-1"},
+                       "meterValue": [{"timestamp": iso(dt.datetime.now(dt.timezone.utc)),
+                                       "sampledValue": [{"value": 1}] * 100_000}]}
+            frame = [2, "huge-1", "TransactionEvent", payload]
+        try:
+            await ws.send(json.dumps(frame))
+            out["huge_frame"] = await answer_to(ws, "huge-1")
+        except (websockets.exceptions.ConnectionClosed, ConnectionError):
+            out["huge_frame"] = "closed"
     return out
 
 

@@ -73,7 +73,7 @@ pub fn normalise(raw: &RawSample) -> MeterSample {
         Some((number, unit)) if !signed_in_value => (number.normalize().to_string(), unit),
         _ => {
             if !signed_in_value {
-                tracing::warn!(value = %raw.value, %measurand, "meter value is not a number in range; kept as sent");
+                tracing::warn!(value = %bounds::cut(&raw.value, bounds::RAW_TEXT_KEPT), %measurand, "meter value is not a number in range; kept as sent");
             }
             (raw.value.clone(), unit)
         }

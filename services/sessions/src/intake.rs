@@ -638,7 +638,8 @@ mod tests {
             let max = bounds::ENERGY_REGISTER_MAX_WH;
             for event in &events {
                 match event {
-                    SessionEvent::SessionCompleted { energy, meter_start, meter_stop, samples, .. } => {
+                    SessionEvent::SessionCompleted { energy, meter_start, meter_stop, samples, started_at, stop, .. } => {
+                        prop_assert!(started_at <= &stop.stopped_at, "pricing takes no session that ends before it starts");
                         prop_assert!(energy.wh() >= Decimal::ZERO && energy.wh() <= max);
                         prop_assert!(meter_start.wh() >= Decimal::ZERO && meter_start.wh() <= max);
                         prop_assert!(meter_stop.is_none_or(|m| m.wh() >= Decimal::ZERO && m.wh() <= max));

@@ -510,6 +510,9 @@ impl ChargingSession {
                     (checked.meter_stop.unwrap_or(Energy::ZERO), at)
                 }
             };
+        // A start whose clock was outside its domain carries the time it was received, which can
+        // come after a stop stamped by a sound clock: the session then began no later than its stop.
+        let started_at = started_at.min(stop.stopped_at);
         let meter_stop = match (checked.meter_stop, &checked.last_reading) {
             (Some(register), _) => register,
             (None, Some(reading)) => {
