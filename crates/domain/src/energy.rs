@@ -1,7 +1,6 @@
 //! Energy with an explicit unit. Stored as watt-hours in a [`Decimal`]; never a float.
 
 use std::fmt;
-use std::ops::{Add, Sub};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -23,9 +22,11 @@ impl Energy {
         Self { wh }
     }
 
+    /// Saturates at the largest decimal (about 7.9 × 10^28 Wh): only a quote or a test asks
+    /// for energy in kWh, and both are far inside [`crate::bounds`] before they get here.
     pub fn from_kwh(kwh: Decimal) -> Self {
         Self {
-            wh: kwh * WH_PER_KWH,
+            wh: kwh.saturating_mul(WH_PER_KWH),
         }
     }
 
@@ -34,31 +35,28 @@ impl Energy {
     }
 
     pub fn kwh(&self) -> Decimal {
-        (self.wh / WH_PER_KWH).normalize()
+        // Dividing by 1000 only shrinks the value: it cannot overflow, at worst it rounds away
+        // digits beyond the 28th.
+        self.wh
+            .checked_div(WH_PER_KWH)
+            .unwrap_or(Decimal::ZERO)
+            .normalize()
+    }
+
+    /// `self + rhs`, `None` beyond a decimal's range.
+    pub fn checked_add(self, rhs: Energy) -> Option<Energy> {
+        self.wh.checked_add(rhs.wh).map(Energy::from_wh)
+    }
+
+    /// `self - rhs`, `None` beyond a decimal's range (registers outside [`crate::bounds`]).
+    pub fn checked_sub(self, rhs: Energy) -> Option<Energy> {
+        self.wh.checked_sub(rhs.wh).map(Energy::from_wh)
     }
 
     /// Energy never negative: a meter that ran backwards delivered nothing billable.
     pub fn clamp_non_negative(self) -> Self {
         Self {
             wh: self.wh.max(Decimal::ZERO),
-        }
-    }
-}
-
-impl Add for Energy {
-    type Output = Energy;
-    fn add(self, rhs: Self) -> Self {
-        Energy {
-            wh: self.wh + rhs.wh,
-        }
-    }
-}
-
-impl Sub for Energy {
-    type Output = Energy;
-    fn sub(self, rhs: Self) -> Self {
-        Energy {
-            wh: self.wh - rhs.wh,
         }
     }
 }
@@ -92,8 +90,8 @@ pub fn charging_ended_at(
     if plateau < 2 {
         return None;
     }
-    let (first, _) = taken[taken.len() - plateau];
-    (first < until).then_some(first)
+    let (first, _) = taken.get(taken.len().checked_sub(plateau)?)?;
+    (*first < until).then_some(*first)
 }
 
 #[cfg(test)]
@@ -106,8 +104,15 @@ mod tests {
         assert_eq!(Energy::from_wh(dec!(12345)).kwh(), dec!(12.345));
         assert_eq!(Energy::from_kwh(dec!(0.001)).wh(), dec!(1.000));
         assert_eq!(
-            (Energy::from_wh(dec!(10)) - Energy::from_wh(dec!(20))).clamp_non_negative(),
+            Energy::from_wh(dec!(10))
+                .checked_sub(Energy::from_wh(dec!(20)))
+                .unwrap()
+                .clamp_non_negative(),
             Energy::ZERO
         );
+        let max = Energy::from_wh(Decimal::MAX);
+        assert_eq!(max.checked_sub(Energy::from_wh(Decimal::MIN)), None);
+        assert_eq!(max.checked_add(max), None);
+        assert_eq!(Energy::from_kwh(Decimal::MAX).wh(), Decimal::MAX);
     }
 }

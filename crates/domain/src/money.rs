@@ -120,6 +120,8 @@ impl From<Currency> for String {
 pub enum MoneyError {
     #[error("currency mismatch: {0} and {1}")]
     CurrencyMismatch(Currency, Currency),
+    #[error("amount beyond a decimal's range: {0} and {1}")]
+    Overflow(Money, Money),
 }
 
 /// An amount of money. Full precision until one of the rounding functions is applied.
@@ -143,12 +145,20 @@ impl Money {
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        Ok(Money::new(self.amount + other.amount, self.currency))
+        let amount = self
+            .amount
+            .checked_add(other.amount)
+            .ok_or(MoneyError::Overflow(self, other))?;
+        Ok(Money::new(amount, self.currency))
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        Ok(Money::new(self.amount - other.amount, self.currency))
+        let amount = self
+            .amount
+            .checked_sub(other.amount)
+            .ok_or(MoneyError::Overflow(self, other))?;
+        Ok(Money::new(amount, self.currency))
     }
 
     fn same_currency(&self, other: &Money) -> Result<(), MoneyError> {
@@ -188,6 +198,10 @@ impl fmt::Display for Money {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests build their inputs with plain arithmetic"
+)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -218,6 +232,20 @@ mod tests {
             Money::new(dec!(12.5), jpy).round_invoice_line().amount,
             dec!(13)
         );
+    }
+
+    #[test]
+    fn sums_beyond_a_decimal_fail_instead_of_panicking() {
+        let max = Money::new(Decimal::MAX, Currency::EUR);
+        assert!(matches!(
+            max.checked_add(max),
+            Err(MoneyError::Overflow(..))
+        ));
+        let min = Money::new(Decimal::MIN, Currency::EUR);
+        assert!(matches!(
+            min.checked_sub(max),
+            Err(MoneyError::Overflow(..))
+        ));
     }
 
     #[test]

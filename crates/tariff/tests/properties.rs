@@ -104,7 +104,7 @@ proptest! {
             vec![json!({ "price_components": [{ "type": "ENERGY", "price": cents(price).to_string(), "vat": vat, "step_size": step }] })],
             extra,
         );
-        let bigger = SessionUsage { energy: u.energy + Energy::from_wh(Decimal::new(i64::from(more), 1)), ..u.clone() };
+        let bigger = SessionUsage { energy: u.energy.checked_add(Energy::from_wh(Decimal::new(i64::from(more), 1))).unwrap(), ..u.clone() };
         let (a, b) = (priced(&t, &u), priced(&t, &bigger));
         prop_assert!(a.total_excl_vat <= b.total_excl_vat, "{} > {}", a.total_excl_vat, b.total_excl_vat);
         prop_assert!(a.total_incl_vat <= b.total_incl_vat);
@@ -118,7 +118,7 @@ proptest! {
         let mut elements = elements;
         elements.push(json!({ "price_components": [{ "type": "ENERGY", "price": cents(fallback).to_string(), "step_size": 0 }] }));
         let t = tariff(elements, json!({}));
-        let bigger = SessionUsage { energy: u.energy + Energy::from_wh(Decimal::new(i64::from(more), 1)), ..u.clone() };
+        let bigger = SessionUsage { energy: u.energy.checked_add(Energy::from_wh(Decimal::new(i64::from(more), 1))).unwrap(), ..u.clone() };
         prop_assert!(priced(&t, &u).total_excl_vat <= priced(&t, &bigger).total_excl_vat);
     }
 

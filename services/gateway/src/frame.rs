@@ -107,14 +107,26 @@ impl FrameError {
 }
 
 /// Parses one WebSocket text message as an OCPP-J frame.
+///
+/// JSON has no `NaN` or `Infinity`, but chargers whose software writes JSON with Python's default
+/// encoder send them; such a frame is read with those words as strings, so that a transaction
+/// message carrying them is still acknowledged and the value flagged as out of its domain. A frame
+/// that is still not JSON (or nests deeper than 128 levels) is answered with a CALLERROR bearing
+/// its message id when the id can be read from its start.
 pub fn parse(text: &str) -> Result<Frame, FrameError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        FrameError::new(
-            None,
-            ErrorCode::FormationViolation,
-            format!("frame is not valid JSON: {e}"),
-        )
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .or_else(|e| {
+            quote_non_finite(text)
+                .and_then(|quoted| serde_json::from_str(&quoted).ok())
+                .ok_or(e)
+        })
+        .map_err(|e| {
+            FrameError::new(
+                leading_id(text),
+                ErrorCode::FormationViolation,
+                format!("frame is not valid JSON: {e}"),
+            )
+        })?;
     let Value::Array(items) = value else {
         return Err(FrameError::new(
             None,
@@ -213,6 +225,55 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
 }
 
 /// Message ids are strings; a charger that sends a number gets it answered as a string.
+/// The text with every `NaN`, `Infinity` and `-Infinity` outside strings written as a string;
+/// `None` when there is none.
+fn quote_non_finite(text: &str) -> Option<String> {
+    const WORDS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    let mut out = String::with_capacity(text.len().saturating_add(16));
+    let mut rest = text;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut changed = false;
+    while let Some(c) = rest.chars().next() {
+        if !in_string && let Some(word) = WORDS.iter().find(|w| rest.starts_with(**w)) {
+            out.push('"');
+            out.push_str(word);
+            out.push('"');
+            rest = &rest[word.len()..];
+            changed = true;
+            continue;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    changed.then_some(out)
+}
+
+/// The message id of a frame that is not JSON as a whole, read from its start: `[2,"id",...`.
+fn leading_id(text: &str) -> Option<String> {
+    let rest = text.trim_start().strip_prefix('[')?.trim_start();
+    let rest = rest
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start();
+    let rest = rest.strip_prefix(',')?.trim_start();
+    let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    match de.next() {
+        Some(Ok(id)) if id.chars().count() <= 36 => Some(id),
+        _ => None,
+    }
+}
+
 fn message_id(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
@@ -280,8 +341,44 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_numbers_are_read_as_strings() {
+        let frame = parse(
+            r#"[2,"m1","MeterValues",{"a":NaN,"b":[Infinity,-Infinity],"c":"NaN in a \" string"}]"#,
+        )
+        .unwrap();
+        let Frame::Call(call) = frame else {
+            panic!("{frame:?}")
+        };
+        assert_eq!(
+            call.payload,
+            json!({"a": "NaN", "b": ["Infinity", "-Infinity"], "c": "NaN in a \" string"})
+        );
+    }
+
+    #[test]
+    fn a_frame_too_deep_to_read_is_answered_with_its_id() {
+        let deep = format!(
+            r#"[2,"deep-1","MeterValues",{{"a":{}1{}}}]"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let err = parse(&deep).unwrap_err();
+        assert_eq!(
+            (err.id.as_deref(), err.code),
+            (Some("deep-1"), ErrorCode::FormationViolation)
+        );
+        // 100 levels are read.
+        let nested = format!(
+            r#"[2,"n","MeterValues",{{"a":{}1{}}}]"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(parse(&nested).is_ok());
+    }
+
+    #[test]
     fn invalid_json_is_a_formation_violation_without_id() {
-        let err = parse(r#"[2,"1","Heartbeat",{"#).unwrap_err();
+        let err = parse(r#"{"2","1","Heartbeat","#).unwrap_err();
         assert_eq!(
             (err.id.as_deref(), err.code),
             (None, ErrorCode::FormationViolation)

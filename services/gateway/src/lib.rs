@@ -50,6 +50,9 @@ pub mod transactions;
 pub mod v16;
 pub mod v201;
 
+#[cfg(test)]
+mod hostile;
+
 use std::sync::Arc;
 use std::time::Duration;
 

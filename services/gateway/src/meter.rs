@@ -9,7 +9,9 @@ use joule_proto::v1::{MeterSample, SignedMeterValue};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use crate::payload::parse_decimal;
+use joule_domain::bounds;
+
+use crate::payload::{Object, Problems, parse_decimal};
 
 /// The measurand when a sample names none (OCPP 1.6 §7.31, 2.0.1 SampledValueType).
 pub const DEFAULT_MEASURAND: &str = "Energy.Active.Import.Register";
@@ -71,7 +73,7 @@ pub fn normalise(raw: &RawSample) -> MeterSample {
         Some((number, unit)) if !signed_in_value => (number.normalize().to_string(), unit),
         _ => {
             if !signed_in_value {
-                tracing::warn!(value = %raw.value, %measurand, "meter value is not a number in range; kept as sent");
+                tracing::warn!(value = %bounds::cut(&raw.value, bounds::RAW_TEXT_KEPT), %measurand, "meter value is not a number in range; kept as sent");
             }
             (raw.value.clone(), unit)
         }
@@ -106,13 +108,55 @@ pub fn normalise(raw: &RawSample) -> MeterSample {
 }
 
 /// The energy register reading of a given context among normalised samples (the import register,
-/// in Wh, as a number), for 2.0.1 Transaction.Begin / Transaction.End.
+/// in Wh, inside its domain), for 2.0.1 Transaction.Begin / Transaction.End. One outside its
+/// domain is not taken (sessions flags it with the sample).
 pub fn register_in_context(samples: &[MeterSample], context: &str) -> Option<Decimal> {
     samples
         .iter()
         .filter(|s| s.context == context && s.measurand == DEFAULT_MEASURAND && s.unit == "Wh")
-        .filter(|s| s.signed.is_none() || parse_decimal(&s.value).is_some())
-        .find_map(|s| parse_decimal(&s.value))
+        .find_map(|s| bounds::energy_register(&s.measurand, &s.value).ok())
+        .map(|e| e.wh())
+}
+
+/// The first [`bounds::METER_VALUES_PER_MESSAGE_MAX`] meter values of a message; more are
+/// flagged and left out.
+pub fn bounded_meter_values<'m, 'a>(
+    meter_values: &'m [Object<'a>],
+    problems: &mut Problems,
+) -> &'m [Object<'a>] {
+    let max = bounds::METER_VALUES_PER_MESSAGE_MAX;
+    if let Err(e) = bounds::list_len("meterValue", meter_values.len(), max) {
+        problems.out_of_range(&e);
+    }
+    meter_values.get(..max).unwrap_or(meter_values)
+}
+
+/// The sampled values of one meter value that fit: at most
+/// [`bounds::SAMPLED_VALUES_PER_METER_VALUE_MAX`], and no more than the message's
+/// [`bounds::SAMPLED_VALUES_PER_MESSAGE_MAX`] with the `taken` before them; more are flagged.
+pub fn bounded_sampled_values<'a>(
+    mut sampled: Vec<Object<'a>>,
+    taken: usize,
+    problems: &mut Problems,
+) -> Vec<Object<'a>> {
+    sampled = problems.list(
+        "sampledValue",
+        sampled,
+        bounds::SAMPLED_VALUES_PER_METER_VALUE_MAX,
+    );
+    let room = bounds::SAMPLED_VALUES_PER_MESSAGE_MAX.saturating_sub(taken);
+    if sampled.len() > room {
+        problems.out_of_range(&bounds::OutOfRange::new(
+            "sampled values per message",
+            &bounds::SAMPLED_VALUES_PER_MESSAGE_MAX.to_string(),
+            format!(
+                "more than {}; the rest left out",
+                bounds::SAMPLED_VALUES_PER_MESSAGE_MAX
+            ),
+        ));
+        sampled.truncate(room);
+    }
+    sampled
 }
 
 /// A fingerprint of normalised samples, for business keys: the same readings give the same hash.

@@ -8,8 +8,10 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use joule_domain::bounds::{self, OutOfRange};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::frame::ErrorCode;
 
@@ -97,6 +99,43 @@ impl<'a> Object<'a> {
 
     pub fn opt_string(&self, name: &str) -> Result<Option<String>, PayloadError> {
         self.optional(name, |o, v| o.as_string(name, v))
+    }
+
+    /// A string of at most `max` characters (non-transaction messages: longer is a
+    /// PropertyConstraintViolation).
+    pub fn bounded_string(&self, name: &str, max: usize) -> Result<String, PayloadError> {
+        let s = self.string(name)?;
+        self.within(name, s, max)
+    }
+
+    pub fn opt_bounded_string(
+        &self,
+        name: &str,
+        max: usize,
+    ) -> Result<Option<String>, PayloadError> {
+        self.opt_string(name)?
+            .map(|s| self.within(name, s, max))
+            .transpose()
+    }
+
+    fn within(&self, name: &str, s: String, max: usize) -> Result<String, PayloadError> {
+        bounds::text(name, &s, max)
+            .map_err(|e| self.error(ErrorCode::PropertyConstraintViolation, name, e.reason))?;
+        Ok(s)
+    }
+
+    /// An array of objects of at most `max` items (non-transaction messages: more is an
+    /// OccurenceConstraintViolation).
+    pub fn bounded_objects(&self, name: &str, max: usize) -> Result<Vec<Object<'a>>, PayloadError> {
+        let items = self.objects(name)?;
+        bounds::list_len(name, items.len(), max).map_err(|_| {
+            self.error(
+                ErrorCode::OccurenceConstraintViolation,
+                name,
+                format!("more than {max} items"),
+            )
+        })?;
+        Ok(items)
     }
 
     fn as_string(&self, name: &str, value: &Value) -> Result<String, PayloadError> {
@@ -311,6 +350,9 @@ impl<'a> Object<'a> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Problems(Vec<String>);
 
+/// Flags one message may raise.
+pub const PROBLEMS_MAX: usize = 64;
+
 impl Problems {
     /// The value, or `None` with the problem noted.
     pub fn take<T>(&mut self, read: Result<T, PayloadError>) -> Option<T> {
@@ -337,9 +379,72 @@ impl Problems {
 
     pub fn push(&mut self, flag: impl Into<String>) {
         let flag = flag.into();
-        if !self.0.contains(&flag) {
-            self.0.push(flag);
+        if self.0.contains(&flag) {
+            return;
         }
+        match self.0.len() {
+            n if n < PROBLEMS_MAX => self.0.push(flag),
+            // One flag says the rest was left out; a message's flags stay a short list.
+            PROBLEMS_MAX => self.0.push(
+                OutOfRange::new(
+                    "flags",
+                    &PROBLEMS_MAX.to_string(),
+                    format!("more than {PROBLEMS_MAX} problems in one message; the rest left out"),
+                )
+                .flag(),
+            ),
+            _ => {}
+        }
+    }
+
+    /// Notes a value outside its domain (`joule_domain::bounds`).
+    pub fn out_of_range(&mut self, e: &OutOfRange) {
+        self.push(e.flag());
+    }
+
+    /// An energy register in Wh inside its domain, from the text as sent; `None`, flagged,
+    /// otherwise.
+    pub fn register(&mut self, quantity: &str, text: &str) -> Option<Decimal> {
+        bounds::energy_register(quantity, text)
+            .map(|e| e.wh())
+            .map_err(|e| self.out_of_range(&e))
+            .ok()
+    }
+
+    /// A text of at most `max` characters; a longer one is cut, flagged.
+    pub fn text(&mut self, quantity: &str, text: String, max: usize) -> String {
+        match bounds::text(quantity, &text, max) {
+            Ok(_) => text,
+            Err(e) => {
+                self.out_of_range(&e);
+                text.chars().take(max).collect()
+            }
+        }
+    }
+
+    /// An identifier (idTag, idToken, transactionId) of at most
+    /// [`bounds::IDENTIFIER_MAX_LEN`] characters. A longer one is flagged and replaced by its
+    /// first 32 characters and a digest of the whole: the same id gives the same replacement, so
+    /// the events of one transaction stay together.
+    pub fn identifier(&mut self, quantity: &str, id: String) -> String {
+        match bounds::text(quantity, &id, bounds::IDENTIFIER_MAX_LEN) {
+            Ok(_) => id,
+            Err(e) => {
+                self.out_of_range(&e);
+                let digest = format!("{:x}", Sha256::digest(id.as_bytes()));
+                let head: String = id.chars().take(32).collect();
+                format!("{head}~{}", &digest[..16])
+            }
+        }
+    }
+
+    /// The first `max` items of a list, the rest flagged.
+    pub fn list<T>(&mut self, quantity: &str, mut items: Vec<T>, max: usize) -> Vec<T> {
+        if let Err(e) = bounds::list_len(quantity, items.len(), max) {
+            self.out_of_range(&e);
+            items.truncate(max);
+        }
+        items
     }
 
     pub fn is_empty(&self) -> bool {

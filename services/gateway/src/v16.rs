@@ -7,6 +7,7 @@
 //! answer leaves.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use joule_domain::bounds;
 use joule_proto::time::to_proto;
 use joule_proto::v1::{MeterSample, MeterValuesSampled, TransactionStarted, TransactionStopped};
 use rust_decimal::Decimal;
@@ -65,14 +66,15 @@ pub struct BootNotification {
 impl BootNotification {
     pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
         let o = Object::root(payload)?;
+        let max = bounds::TEXT_MAX_LEN;
         Ok(Self {
-            vendor: o.string("chargePointVendor")?,
-            model: o.string("chargePointModel")?,
-            serial_number: match o.opt_string("chargePointSerialNumber")? {
+            vendor: o.bounded_string("chargePointVendor", max)?,
+            model: o.bounded_string("chargePointModel", max)?,
+            serial_number: match o.opt_bounded_string("chargePointSerialNumber", max)? {
                 Some(s) => Some(s),
-                None => o.opt_string("chargeBoxSerialNumber")?,
+                None => o.opt_bounded_string("chargeBoxSerialNumber", max)?,
             },
-            firmware_version: o.opt_string("firmwareVersion")?,
+            firmware_version: o.opt_bounded_string("firmwareVersion", max)?,
         })
     }
 }
@@ -90,13 +92,14 @@ pub struct StatusNotification {
 impl StatusNotification {
     pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
         let o = Object::root(payload)?;
+        let max = bounds::TEXT_MAX_LEN;
         Ok(Self {
             connector_id: o.connector_id("connectorId")?,
-            error_code: o.string("errorCode")?,
-            status: o.string("status")?,
+            error_code: o.bounded_string("errorCode", max)?,
+            status: o.bounded_string("status", max)?,
             timestamp: o.opt_timestamp("timestamp")?,
-            info: o.opt_string("info")?,
-            vendor_error_code: o.opt_string("vendorErrorCode")?,
+            info: o.opt_bounded_string("info", max)?,
+            vendor_error_code: o.opt_bounded_string("vendorErrorCode", max)?,
         })
     }
 }
@@ -109,7 +112,7 @@ pub struct Authorize {
 impl Authorize {
     pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
         Ok(Self {
-            id_tag: Object::root(payload)?.string("idTag")?,
+            id_tag: Object::root(payload)?.bounded_string("idTag", bounds::IDENTIFIER_MAX_LEN)?,
         })
     }
 }
@@ -131,10 +134,13 @@ impl StartTransaction {
         let o = Object::root(payload)?;
         let mut problems = Problems::default();
         let connector_id = problems.take(o.connector_id("connectorId")).unwrap_or(0);
-        let id_tag = problems.take(o.string("idTag")).unwrap_or_default();
+        let id_tag = problems
+            .take(o.string("idTag"))
+            .map(|t| problems.identifier("idTag", t))
+            .unwrap_or_default();
         let meter_start_wh = problems
-            .take(o.decimal("meterStart"))
-            .map(|d| d.normalize());
+            .take(o.string("meterStart"))
+            .and_then(|t| problems.register("meterStart", &t));
         let timestamp = problems
             .take(o.timestamp("timestamp"))
             .unwrap_or(received_at);
@@ -191,12 +197,18 @@ impl StopTransaction {
         let o = Object::root(payload)?;
         let mut problems = Problems::default();
         let transaction_id = problems.take(o.integer_text("transactionId"));
-        let meter_stop_wh = problems.take(o.decimal("meterStop")).map(|d| d.normalize());
+        let meter_stop_wh = problems
+            .take(o.string("meterStop"))
+            .and_then(|t| problems.register("meterStop", &t));
         let timestamp = problems
             .take(o.timestamp("timestamp"))
             .unwrap_or(received_at);
-        let id_tag = problems.take_opt(o.opt_string("idTag"));
-        let reason = problems.take_opt(o.opt_string("reason"));
+        let id_tag = problems
+            .take_opt(o.opt_string("idTag"))
+            .map(|t| problems.identifier("idTag", t));
+        let reason = problems
+            .take_opt(o.opt_string("reason"))
+            .map(|t| problems.text("reason", t, bounds::TEXT_MAX_LEN));
         let data = problems
             .take(o.opt_objects("transactionData"))
             .unwrap_or_default();
@@ -222,26 +234,31 @@ pub fn samples(
     problems: &mut Problems,
 ) -> Vec<RawSample> {
     let mut out = Vec::new();
-    for mv in meter_values {
+    for mv in meter::bounded_meter_values(meter_values, problems) {
         let timestamp = problems
             .take(mv.timestamp("timestamp"))
             .unwrap_or(fallback_time);
-        for sv in problems
+        let sampled = problems
             .take(mv.objects("sampledValue"))
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        for sv in meter::bounded_sampled_values(sampled, out.len(), problems) {
             let Some(value) = problems.take(sv.string("value")) else {
                 continue;
             };
+            let text = |problems: &mut Problems, name: &str| {
+                problems
+                    .take_opt(sv.opt_string(name))
+                    .map(|t| problems.text(name, t, bounds::TEXT_MAX_LEN))
+            };
             out.push(RawSample {
                 timestamp,
-                value,
-                measurand: problems.take_opt(sv.opt_string("measurand")),
-                unit: problems.take_opt(sv.opt_string("unit")),
+                measurand: text(problems, "measurand"),
+                unit: text(problems, "unit"),
                 multiplier: 0,
-                context: problems.take_opt(sv.opt_string("context")),
-                phase: problems.take_opt(sv.opt_string("phase")),
-                format: problems.take_opt(sv.opt_string("format")),
+                context: text(problems, "context"),
+                phase: text(problems, "phase"),
+                format: text(problems, "format"),
+                value: problems.text("value", value, bounds::VALUE_TEXT_MAX_LEN),
                 signed: None,
             });
         }

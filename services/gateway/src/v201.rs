@@ -14,6 +14,7 @@
 //! ([`crate::cost`]).
 
 use chrono::{DateTime, Utc};
+use joule_domain::bounds;
 use joule_proto::time::to_proto;
 use joule_proto::v1::{
     ChargerAlarm, MeterSample, MeterValuesSampled, SignedMeterValue, TransactionStarted,
@@ -23,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::context::{ALARM_CHARGER_EVENT, ConnectorStatus, Cx};
 use crate::error::CallFailure;
-use crate::frame::Call;
+use crate::frame::{Call, ErrorCode};
 use crate::hold::{self, HoldOutcome};
 use crate::meter::{self, RawSample};
 use crate::payload::{Object, PayloadError, Problems};
@@ -35,6 +36,9 @@ pub const SUBPROTOCOL: &str = "ocpp2.0.1";
 
 pub const TRANSACTION_BEGIN: &str = "Transaction.Begin";
 pub const TRANSACTION_END: &str = "Transaction.End";
+
+/// `eventData` entries one NotifyEvent may carry.
+pub const NOTIFY_EVENT_DATA_MAX: usize = 100;
 
 /// Handles one CALL and returns the CALLRESULT payload.
 pub async fn handle(cx: &Cx<'_>, call: &Call) -> Result<Value, CallFailure> {
@@ -79,11 +83,12 @@ pub struct BootNotification {
 impl BootNotification {
     pub fn parse(payload: &Value) -> Result<Self, PayloadError> {
         let station = Object::root(payload)?.object("chargingStation")?;
+        let max = bounds::TEXT_MAX_LEN;
         Ok(Self {
-            vendor: station.string("vendorName")?,
-            model: station.string("model")?,
-            serial_number: station.opt_string("serialNumber")?,
-            firmware_version: station.opt_string("firmwareVersion")?,
+            vendor: station.bounded_string("vendorName", max)?,
+            model: station.bounded_string("model", max)?,
+            serial_number: station.opt_bounded_string("serialNumber", max)?,
+            firmware_version: station.opt_bounded_string("firmwareVersion", max)?,
         })
     }
 }
@@ -101,7 +106,7 @@ impl StatusNotification {
         let o = Object::root(payload)?;
         Ok(Self {
             timestamp: o.timestamp("timestamp")?,
-            connector_status: o.string("connectorStatus")?,
+            connector_status: o.bounded_string("connectorStatus", bounds::TEXT_MAX_LEN)?,
             evse_id: o.connector_id("evseId")?,
             connector_id: o.connector_id("connectorId")?,
         })
@@ -122,9 +127,15 @@ impl IdToken {
         })
     }
 
-    /// The `idToken` object of a payload (Authorize).
+    /// The `idToken` object of a payload (Authorize), its strings within their bounds.
     pub fn parse_in(payload: &Value) -> Result<Self, PayloadError> {
-        Self::read(&Object::root(payload)?.object("idToken")?)
+        let o = Object::root(payload)?.object("idToken")?;
+        Ok(Self {
+            id_token: o.bounded_string("idToken", bounds::IDENTIFIER_MAX_LEN)?,
+            kind: o
+                .opt_bounded_string("type", bounds::TEXT_MAX_LEN)?
+                .unwrap_or_default(),
+        })
     }
 }
 
@@ -170,20 +181,31 @@ impl TransactionEvent {
         let timestamp = problems
             .take(o.timestamp("timestamp"))
             .unwrap_or(received_at);
-        let trigger_reason = problems.take(o.string("triggerReason")).unwrap_or_default();
+        let trigger_reason = problems
+            .take(o.string("triggerReason"))
+            .map(|t| problems.text("triggerReason", t, bounds::TEXT_MAX_LEN))
+            .unwrap_or_default();
         let seq_no = problems.take(o.connector_id("seqNo"));
         let offline = problems.take_opt(o.opt_bool("offline")).unwrap_or(false);
         let info = problems.take(o.object("transactionInfo"));
         let (transaction_id, stopped_reason) = match &info {
             Some(info) => (
-                problems.take(info.string("transactionId")),
-                problems.take_opt(info.opt_string("stoppedReason")),
+                problems
+                    .take(info.string("transactionId"))
+                    .map(|t| problems.identifier("transactionId", t)),
+                problems
+                    .take_opt(info.opt_string("stoppedReason"))
+                    .map(|t| problems.text("stoppedReason", t, bounds::TEXT_MAX_LEN)),
             ),
             None => (None, None),
         };
         let id_token = problems
             .take_opt(o.opt_object("idToken"))
-            .and_then(|t| problems.take(IdToken::read(&t)));
+            .and_then(|t| problems.take(IdToken::read(&t)))
+            .map(|t| IdToken {
+                id_token: problems.identifier("idToken", t.id_token),
+                kind: problems.text("idToken.type", t.kind, bounds::TEXT_MAX_LEN),
+            });
         let evse = problems.take_opt(o.opt_object("evse"));
         let (evse_id, connector_id) = match &evse {
             Some(e) => (
@@ -245,21 +267,29 @@ pub fn samples(
     problems: &mut Problems,
 ) -> Vec<RawSample> {
     let mut out = Vec::new();
-    for mv in meter_values {
+    let short = |problems: &mut Problems, o: &Object<'_>, name: &str| {
+        problems
+            .take_opt(o.opt_string(name))
+            .map(|t| problems.text(name, t, bounds::TEXT_MAX_LEN))
+    };
+    let long = |problems: &mut Problems, name: &str, t: String| {
+        problems.text(name, t, bounds::VALUE_TEXT_MAX_LEN)
+    };
+    for mv in meter::bounded_meter_values(meter_values, problems) {
         let timestamp = problems
             .take(mv.timestamp("timestamp"))
             .unwrap_or(fallback_time);
-        for sv in problems
+        let sampled = problems
             .take(mv.objects("sampledValue"))
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        for sv in meter::bounded_sampled_values(sampled, out.len(), problems) {
             let Some(value) = problems.take(sv.string("value")) else {
                 continue;
             };
             let unit_of_measure = problems.take_opt(sv.opt_object("unitOfMeasure"));
             let (unit, multiplier) = match &unit_of_measure {
                 Some(u) => (
-                    problems.take_opt(u.opt_string("unit")),
+                    short(problems, u, "unit"),
                     problems.take_opt(u.opt_i32("multiplier")).unwrap_or(0),
                 ),
                 None => (None, 0),
@@ -268,27 +298,24 @@ pub fn samples(
                 .take_opt(sv.opt_object("signedMeterValue"))
                 .and_then(|s| {
                     let data = problems.take(s.string("signedMeterData"))?;
+                    let public_key = problems.take_opt(s.opt_string("publicKey"));
                     Some(SignedMeterValue {
-                        signed_meter_data: data,
-                        signing_method: problems
-                            .take_opt(s.opt_string("signingMethod"))
-                            .unwrap_or_default(),
-                        encoding_method: problems
-                            .take_opt(s.opt_string("encodingMethod"))
-                            .unwrap_or_default(),
-                        public_key: problems
-                            .take_opt(s.opt_string("publicKey"))
+                        signed_meter_data: long(problems, "signedMeterData", data),
+                        signing_method: short(problems, &s, "signingMethod").unwrap_or_default(),
+                        encoding_method: short(problems, &s, "encodingMethod").unwrap_or_default(),
+                        public_key: public_key
+                            .map(|k| long(problems, "publicKey", k))
                             .unwrap_or_default(),
                     })
                 });
             out.push(RawSample {
                 timestamp,
-                value,
-                measurand: problems.take_opt(sv.opt_string("measurand")),
+                value: long(problems, "value", value),
+                measurand: short(problems, &sv, "measurand"),
                 unit,
                 multiplier,
-                context: problems.take_opt(sv.opt_string("context")),
-                phase: problems.take_opt(sv.opt_string("phase")),
+                context: short(problems, &sv, "context"),
+                phase: short(problems, &sv, "phase"),
                 format: None,
                 signed,
             });
@@ -464,9 +491,11 @@ async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Val
                 && !transaction_id.is_empty()
             {
                 let session = hold::session_id(&cx.gateway.tenant, &cx.cp(), &transaction_id);
-                total_cost = estimates
-                    .total_cost(session, req.timestamp, meter_stop_wh)
-                    .await;
+                // A stop time outside its domain (a clock at 9999) is not priced: the receive
+                // time stands in, as it does in sessions.
+                let ended_at = bounds::charger_time("timestamp", req.timestamp, cx.received_at)
+                    .unwrap_or(cx.received_at);
+                total_cost = estimates.total_cost(session, ended_at, meter_stop_wh).await;
             }
         }
     }
@@ -521,7 +550,12 @@ async fn meter_values(cx: &Cx<'_>, mut req: MeterValues) -> Result<Value, CallFa
 async fn notify_event(cx: &Cx<'_>, payload: &Value) -> Result<Value, CallFailure> {
     let o = Object::root(payload)?;
     let mut problems = Problems::default();
-    for data in problems.take(o.objects("eventData")).unwrap_or_default() {
+    // Each alerting entry becomes an alarm event: their number is bounded (a CALLERROR beyond).
+    let entries = match o.bounded_objects("eventData", NOTIFY_EVENT_DATA_MAX) {
+        Err(e) if e.code == ErrorCode::OccurenceConstraintViolation => return Err(e.into()),
+        read => problems.take(read).unwrap_or_default(),
+    };
+    for data in entries {
         let trigger = problems.take(data.string("trigger")).unwrap_or_default();
         let cleared = problems.take_opt(data.opt_bool("cleared")).unwrap_or(false);
         if trigger != "Alerting" && !cleared {

@@ -342,7 +342,11 @@ async fn unreadable_transaction_messages_are_acknowledged_and_flagged() {
     );
     let stop: TransactionStopped = of_type(&events, TransactionStopped::NAME)[0].decode();
     assert_eq!(stop.meter_stop_wh, "");
-    assert_eq!(stop.flags[0], "unreadable_field:meterStop");
+    // Present but not a number: outside the register's domain (ADR 023).
+    assert_eq!(
+        stop.flags[0],
+        "value_out_of_range:meterStop \"lots\": not a number"
+    );
     charger.close().await;
     h.stop().await;
 }

@@ -120,6 +120,8 @@ impl DomainEvent for AdjustmentEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdjustmentError {
+    #[error(transparent)]
+    AmountOverflow(#[from] crate::receipt::AmountOverflow),
     #[error("lines[{line}].vat_percent must not be negative, got {percent}")]
     NegativeVatPercent { line: usize, percent: Decimal },
     #[error("number {number} belongs to another year than issued_at {issued_at}")]
@@ -175,8 +177,8 @@ impl Aggregate for AdjustmentNote {
             .lines
             .iter()
             .map(|l| InvoiceLine::from_priced(l, cmd.currency, cmd.session_id))
-            .collect();
-        let totals = Totals::of(&lines);
+            .collect::<Result<_, _>>()?;
+        let totals = Totals::of(&lines)?;
         let issued = IssuedAdjustment {
             number: cmd.number,
             tenant_id: cmd.tenant_id,

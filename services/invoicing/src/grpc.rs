@@ -120,7 +120,8 @@ impl InvoicingGrpc {
         .bind(account)
         .bind(after.map(|n| n.year))
         .bind(after_sequence)
-        .bind(i64::from(page_size) + 1)
+        // One row more than the page tells whether there is a next page.
+        .bind(i64::from(page_size).saturating_add(1))
         .fetch_all(&self.pool)
         .await?;
         let more = rows.len() > page_size as usize;

@@ -87,6 +87,8 @@ impl DomainEvent for InvoiceEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvoiceError {
+    #[error(transparent)]
+    AmountOverflow(#[from] crate::receipt::AmountOverflow),
     #[error("the lines total {total} excl. VAT; a receipt cannot be negative")]
     NegativeTotal { total: Decimal },
     #[error("lines[{line}].vat_percent must not be negative, got {percent}")]
@@ -168,8 +170,8 @@ impl Aggregate for Invoice {
             .lines
             .iter()
             .map(|l| InvoiceLine::from_priced(l, cmd.currency, cmd.session_id))
-            .collect();
-        let totals = Totals::of(&lines);
+            .collect::<Result<_, _>>()?;
+        let totals = Totals::of(&lines)?;
         let flags = if cmd.account_id.is_none() {
             vec![InvoiceFlag::NoAccount]
         } else {

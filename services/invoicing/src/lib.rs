@@ -4,6 +4,11 @@
 //! `invoices` read table. Consumes `SessionPriced` (PRICING), publishes `InvoiceIssued` (INVOICE) through
 //! its outbox relay, and serves `joule.v1.InvoicingService`. It does not post to the ledger; the ledger
 //! service reads the published invoices.
+//!
+//! No arithmetic here panics: `clippy::arithmetic_side_effects` is denied outside tests; sums of
+//! amounts are checked and an overflow refuses the receipt.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod adjustment;
 pub mod grpc;

@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 
+/// Amounts whose sum or product leaves a decimal's range (about 7.9 × 10^28): no receipt is
+/// issued on them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("amounts beyond a decimal's range: {0}")]
+pub struct AmountOverflow(pub String);
+
 /// A line as pricing computed it: full precision, not yet rounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedLine {
@@ -38,11 +44,27 @@ pub struct InvoiceLine {
 impl InvoiceLine {
     /// Rounds the net with the invoice-line rule, then computes VAT on the rounded net with the tax
     /// rule; the gross is their sum and needs no rounding of its own.
-    pub fn from_priced(line: &PricedLine, currency: Currency, session_id: SessionId) -> Self {
+    pub fn from_priced(
+        line: &PricedLine,
+        currency: Currency,
+        session_id: SessionId,
+    ) -> Result<Self, AmountOverflow> {
         let net = Money::new(line.amount_excl_vat, currency).round_invoice_line();
         let vat_percent = line.vat_percent.unwrap_or(Decimal::ZERO);
-        let vat = Money::new(net.amount * vat_percent / HUNDRED, currency).round_tax();
-        InvoiceLine {
+        let overflow = || {
+            AmountOverflow(format!(
+                "{} excl. VAT at {vat_percent} % VAT",
+                line.amount_excl_vat
+            ))
+        };
+        let vat = net
+            .amount
+            .checked_mul(vat_percent)
+            .and_then(|v| v.checked_div(HUNDRED))
+            .ok_or_else(overflow)?;
+        let vat = Money::new(vat, currency).round_tax();
+        let gross = net.amount.checked_add(vat.amount).ok_or_else(overflow)?;
+        Ok(InvoiceLine {
             description: line.description.clone(),
             quantity: line.quantity,
             unit: line.unit.clone(),
@@ -50,9 +72,9 @@ impl InvoiceLine {
             vat_percent: line.vat_percent,
             amount_excl_vat: net.amount,
             vat: vat.amount,
-            amount_incl_vat: net.amount + vat.amount,
+            amount_incl_vat: gross,
             session_id,
-        }
+        })
     }
 }
 
@@ -65,11 +87,17 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn of(lines: &[InvoiceLine]) -> Self {
-        lines.iter().fold(Totals::default(), |t, l| Totals {
-            excl_vat: t.excl_vat + l.amount_excl_vat,
-            vat: t.vat + l.vat,
-            incl_vat: t.incl_vat + l.amount_incl_vat,
+    pub fn of(lines: &[InvoiceLine]) -> Result<Self, AmountOverflow> {
+        lines.iter().try_fold(Totals::default(), |t, l| {
+            let sum = |a: Decimal, b: Decimal| {
+                a.checked_add(b)
+                    .ok_or_else(|| AmountOverflow(format!("the lines' totals: {a} + {b}")))
+            };
+            Ok(Totals {
+                excl_vat: sum(t.excl_vat, l.amount_excl_vat)?,
+                vat: sum(t.vat, l.vat)?,
+                incl_vat: sum(t.incl_vat, l.amount_incl_vat)?,
+            })
         })
     }
 }
@@ -85,6 +113,10 @@ pub fn wire_amount(amount: Decimal, currency: Currency) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests build their inputs with plain arithmetic"
+)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -109,7 +141,8 @@ mod tests {
             &priced(dec!(4.32075), Some(dec!(19))),
             Currency::EUR,
             session,
-        );
+        )
+        .unwrap();
         assert_eq!(line.amount_excl_vat, dec!(4.32));
         assert_eq!(line.vat, dec!(0.82));
         assert_eq!(line.amount_incl_vat, dec!(5.14));
@@ -120,10 +153,12 @@ mod tests {
         let session = SessionId::derived("cp/1");
         // 0.125 -> 0.13; 10 % of 0.13 = 0.013 -> 0.01. 2.5 % of 0.30 = 0.0075 -> 0.01.
         let a =
-            InvoiceLine::from_priced(&priced(dec!(0.125), Some(dec!(10))), Currency::EUR, session);
+            InvoiceLine::from_priced(&priced(dec!(0.125), Some(dec!(10))), Currency::EUR, session)
+                .unwrap();
         assert_eq!((a.amount_excl_vat, a.vat), (dec!(0.13), dec!(0.01)));
         let b =
-            InvoiceLine::from_priced(&priced(dec!(0.30), Some(dec!(2.5))), Currency::EUR, session);
+            InvoiceLine::from_priced(&priced(dec!(0.30), Some(dec!(2.5))), Currency::EUR, session)
+                .unwrap();
         assert_eq!(b.vat, dec!(0.01));
     }
 
@@ -131,11 +166,22 @@ mod tests {
     fn no_vat_percent_bills_no_vat_and_currencies_round_to_their_minor_unit() {
         let jpy: Currency = "JPY".parse().unwrap();
         let line =
-            InvoiceLine::from_priced(&priced(dec!(1234.5), None), jpy, SessionId::derived("x"));
+            InvoiceLine::from_priced(&priced(dec!(1234.5), None), jpy, SessionId::derived("x"))
+                .unwrap();
         assert_eq!(
             (line.amount_excl_vat, line.vat, line.amount_incl_vat),
             (dec!(1235), dec!(0), dec!(1235))
         );
+    }
+
+    #[test]
+    fn amounts_beyond_a_decimal_are_refused_not_panicked_on() {
+        let session = SessionId::derived("x");
+        let huge = priced(Decimal::MAX, Some(dec!(19)));
+        assert!(InvoiceLine::from_priced(&huge, Currency::EUR, session).is_err());
+        let line =
+            InvoiceLine::from_priced(&priced(Decimal::MAX, None), Currency::EUR, session).unwrap();
+        assert!(Totals::of(&[line.clone(), line]).is_err());
     }
 
     #[test]
@@ -156,10 +202,10 @@ mod tests {
                 .iter()
                 .map(|(units, scale, vat)| {
                     let line = priced(Decimal::new(*units, *scale), vat.map(Decimal::from));
-                    InvoiceLine::from_priced(&line, Currency::EUR, session)
+                    InvoiceLine::from_priced(&line, Currency::EUR, session).unwrap()
                 })
                 .collect();
-            let totals = Totals::of(&invoice_lines);
+            let totals = Totals::of(&invoice_lines).unwrap();
             for line in &invoice_lines {
                 prop_assert_eq!(line.amount_excl_vat, line.amount_excl_vat.round_dp(2));
                 prop_assert_eq!(line.vat, line.vat.round_dp(2));

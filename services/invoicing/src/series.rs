@@ -103,6 +103,8 @@ pub enum SeriesError {
     WrongYear { series: i32, requested: i32 },
     #[error("year {0} is outside 1..=9999 and cannot number an invoice")]
     YearOutOfRange(i32),
+    #[error("the invoice series of {0} has no number left")]
+    Exhausted(i32),
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,10 +155,11 @@ impl Aggregate for InvoiceSeries {
                 if self.allocated.contains_key(&invoice_id) {
                     return Ok(());
                 }
-                let number = InvoiceNumber {
-                    year,
-                    sequence: self.last_sequence + 1,
-                };
+                let sequence = self
+                    .last_sequence
+                    .checked_add(1)
+                    .ok_or(SeriesError::Exhausted(year))?;
+                let number = InvoiceNumber { year, sequence };
                 sink.write(SeriesEvent::NumberAllocated { invoice_id, number }, self)
                     .await;
                 Ok(())

@@ -17,12 +17,15 @@ enum ReadError {
     InvalidArgument { field: &'static str, reason: String },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the balances add up beyond a decimal's range")]
+    Overflow,
 }
 
 impl From<ReadError> for Status {
     fn from(error: ReadError) -> Self {
         match &error {
             ReadError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
+            ReadError::Overflow => Status::out_of_range(error.to_string()),
             ReadError::Database(_) => {
                 tracing::error!(error = %error, "trial balance read failed");
                 Status::unavailable("ledger store unavailable")
@@ -73,9 +76,10 @@ impl LedgerGrpc {
             .unwrap_or(0);
         let (total_debit, total_credit) = rows
             .iter()
-            .fold((Decimal::ZERO, Decimal::ZERO), |(d, c), row| {
-                (d + row.2, c + row.3)
-            });
+            .try_fold((Decimal::ZERO, Decimal::ZERO), |(d, c), row| {
+                Some((d.checked_add(row.2)?, c.checked_add(row.3)?))
+            })
+            .ok_or(ReadError::Overflow)?;
         let rows = rows
             .into_iter()
             .map(|(account, currency, debit, credit)| {
@@ -83,15 +87,16 @@ impl LedgerGrpc {
                     .parse::<Currency>()
                     .map(|c| c.minor_units())
                     .unwrap_or(0);
-                v1::TrialBalanceRow {
-                    balance: wire_amount(debit - credit, minor),
+                let balance = debit.checked_sub(credit).ok_or(ReadError::Overflow)?;
+                Ok(v1::TrialBalanceRow {
+                    balance: wire_amount(balance, minor),
                     debit: wire_amount(debit, minor),
                     credit: wire_amount(credit, minor),
                     account,
                     currency,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, ReadError>>()?;
         Ok(v1::TrialBalance {
             rows,
             total_debit: wire_amount(total_debit, minor_units),

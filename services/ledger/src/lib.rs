@@ -6,6 +6,11 @@
 //! in [`rules`]; the journal only guarantees every entry balances and counts once.
 //!
 //! The trial balance's totals add every row; they are meaningful for a tenant that books one currency.
+//!
+//! No arithmetic here panics: `clippy::arithmetic_side_effects` is denied outside tests; sums are
+//! checked and an overflow is an error, never a wrapped or saturated amount.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod adjustments;
 pub mod grpc;

@@ -14,6 +14,7 @@
 //! released, so the trial balance shows what is held now without touching real balances. Each entry's
 //! id derives from the message's event id, so a redelivered message posts nothing new.
 
+use std::ops::Neg;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -82,8 +83,8 @@ fn release(amount: Decimal) -> [Posting; 2] {
 fn moved(debit: &str, credit: &str, amount: Decimal) -> [Posting; 2] {
     if amount.is_sign_negative() {
         [
-            Posting::debit(credit, -amount),
-            Posting::credit(debit, -amount),
+            Posting::debit(credit, amount.abs()),
+            Posting::credit(debit, amount.abs()),
         ]
     } else {
         [
@@ -132,7 +133,11 @@ pub fn payment_entry(
             let m: v1::PaymentCaptured = decode(envelope)?;
             let captured = amount("amount", &m.amount)?;
             let released = amount("amount_released", &m.amount_released)?;
-            let mut postings = release(captured + released).to_vec();
+            let held = captured.checked_add(released).ok_or_else(|| FieldError {
+                field: "amount_released",
+                reason: format!("{captured} + {released} is beyond a decimal's range"),
+            })?;
+            let mut postings = release(held).to_vec();
             let taken = match (m.kind.as_str(), m.purpose.as_str()) {
                 ("wallet", _) => moved(WALLET_LIABILITY, ACCOUNTS_RECEIVABLE, captured),
                 (_, "wallet_top_up") => moved(CASH_CLEARING, WALLET_LIABILITY, captured),
@@ -209,7 +214,8 @@ pub fn payment_entry(
             let mut postings = moved(PROCESSOR_FEES, CASH_CLEARING, fee).to_vec();
             if m.category == "payout" {
                 // A payout leaves the provider balance (negative net) for the bank.
-                postings.extend(moved(BANK, CASH_CLEARING, -net));
+                // Negating a decimal flips its sign: it cannot overflow.
+                postings.extend(moved(BANK, CASH_CLEARING, net.neg()));
             }
             (
                 postings,

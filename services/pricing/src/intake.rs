@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
-use joule_domain::{ChargerId, SessionId};
+use joule_domain::{ChargerId, SessionId, bounds};
 use joule_proto::time::from_proto;
 use joule_proto::v1::SessionCompleted;
 use joule_store::CommandMeta;
@@ -63,6 +63,14 @@ impl SessionIntake {
                 m.energy_wh
             )));
         };
+        // Sessions publishes values inside their domains (`joule_domain::bounds`); an older
+        // session outside them is recorded as unpriceable rather than priced over centuries.
+        if let Err(e) = bounds::energy_register_wh("energy_wh", energy_wh)
+            .and(bounds::charger_time("started_at", started_at, now))
+            .and(bounds::charger_time("stopped_at", stopped_at, now))
+        {
+            return Ok(fail(e.to_string()));
+        }
         let charger_id: ChargerId = match m.charger_id.parse() {
             Ok(c) => c,
             Err(e) => return Ok(fail(format!("charger_id: {e}"))),
@@ -123,6 +131,7 @@ impl SessionIntake {
 fn metering(m: &SessionCompleted, started_at: DateTime<Utc>) -> Result<Metering, String> {
     let mut samples = Vec::with_capacity(m.samples.len().saturating_add(1));
     if let Ok(register_wh) = Decimal::from_str(m.meter_start_wh.trim()) {
+        bounds::energy_register_wh("meter_start_wh", register_wh).map_err(|e| e.to_string())?;
         samples.push(Sample {
             at: started_at,
             register_wh,
@@ -137,6 +146,9 @@ fn metering(m: &SessionCompleted, started_at: DateTime<Utc>) -> Result<Metering,
                 r.register_wh
             )
         })?;
+        bounds::energy_register_wh("samples.register_wh", register_wh)
+            .and(bounds::charger_time("samples.at", at, Utc::now()))
+            .map_err(|e| format!("samples[{i}]: {e}"))?;
         samples.push(Sample { at, register_wh });
     }
     samples.sort_by_key(|s| s.at);

@@ -41,12 +41,18 @@ fn transient(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::Transient(e.to_string())
 }
 
+/// An energy in Wh from a SESSION message, inside its domain (`joule_domain::bounds`: sessions
+/// publishes nothing else; an older message that does is not priced on).
 fn decimal(field: &str, raw: &str) -> Result<Option<Decimal>, HandlerError> {
     match raw.trim() {
         "" => Ok(None),
         v => Decimal::from_str(v)
-            .map(Some)
-            .map_err(|_| HandlerError::Rejected(format!("{field}: {raw:?} is not a decimal"))),
+            .map_err(|_| HandlerError::Rejected(format!("{field}: {raw:?} is not a decimal")))
+            .and_then(|wh| {
+                joule_domain::bounds::energy_register_wh(field, wh)
+                    .map(|_| Some(wh))
+                    .map_err(|e| HandlerError::Rejected(e.to_string()))
+            }),
     }
 }
 

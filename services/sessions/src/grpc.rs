@@ -88,7 +88,8 @@ impl SessionsService for SessionsGrpc {
             .bind(after)
             .bind(&r.charger_id)
             .bind(&r.account_id)
-            .bind(limit + 1)
+            // One row more than the page tells whether there is a next page.
+            .bind(limit.saturating_add(1))
             .fetch_all(&self.pool)
             .await
             .map_err(internal)?;

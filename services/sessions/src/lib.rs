@@ -10,6 +10,12 @@
 //! values over gRPC.
 //!
 //! It does not price or invoice; it only says what energy was delivered, when, on whose token.
+//!
+//! Values from chargers are read into their domains (`joule_domain::bounds`) at the intake; what
+//! is outside is flagged `value_out_of_range` and takes no part in any computation. No arithmetic
+//! here panics: `clippy::arithmetic_side_effects` is denied outside tests.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod grpc;
 pub mod intake;
@@ -112,7 +118,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
     let rules = session::SessionRules {
         max_power_w: rust_decimal::Decimal::from(ctx.settings.max_charger_power_kw)
-            * rust_decimal::Decimal::ONE_THOUSAND,
+            .saturating_mul(rust_decimal::Decimal::ONE_THOUSAND),
     };
     let cqrs = Arc::new(joule_store::cqrs::<session::ChargingSession>(
         ctx.pool.clone(),

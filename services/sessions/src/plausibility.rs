@@ -6,11 +6,15 @@
 //!   within the charger's power was a kWh value labelled Wh (a common firmware bug): it is scaled
 //!   by 1000 (`kwh_labelled_as_wh`);
 //! - any other decrease is a `meter_regression` (a meter reset or swap);
-//! - a negative register is a `negative_meter_value`;
+//! - a register outside its domain (`joule_domain::bounds`: 0 to 10^12 Wh) is a
+//!   `value_out_of_range` (a negative one also a `negative_meter_value`) and is left out: sessions
+//!   stored before the bounds existed may hold such readings;
 //! - energy faster than the charger's maximum power over at least a minute is `implausible_power`.
+//!
+//! Every computation is checked: a result beyond a decimal raises no flag and repairs nothing.
 
 use chrono::{DateTime, Utc};
-use joule_domain::Energy;
+use joule_domain::{Energy, bounds};
 use rust_decimal::Decimal;
 
 use crate::session::{Reading, flags};
@@ -79,36 +83,46 @@ pub fn check(
             wh: e.wh(),
         }))
         .collect();
+    let mut out = Checked::default();
+    points.retain(
+        |p| match bounds::energy_register_wh(role_name(p.role), p.wh) {
+            Ok(_) => true,
+            Err(e) => {
+                if p.wh < Decimal::ZERO {
+                    out.flag(
+                        flags::NEGATIVE_METER_VALUE,
+                        format!("register {} Wh at {}", p.wh, p.at.to_rfc3339()),
+                    );
+                }
+                out.flag(flags::VALUE_OUT_OF_RANGE, e.to_string());
+                false
+            }
+        },
+    );
     // Time order; the start register first and the stop register last where times tie (and a
     // total order, so that the outcome does not depend on the order events arrived in).
     points.sort_by_key(|p| (p.at, p.role, p.wh));
     points.dedup();
 
-    let mut out = Checked::default();
     // The highest register so far, and when it was read.
     let mut high: Option<(Decimal, DateTime<Utc>)> = None;
     for i in 0..points.len() {
         let v = points[i].wh;
-        if v < Decimal::ZERO {
-            out.flag(
-                flags::NEGATIVE_METER_VALUE,
-                format!("register {v} Wh at {}", points[i].at.to_rfc3339()),
-            );
-        }
         if let Some((h, h_at)) = high
             && v < h
             && v >= Decimal::ZERO
             && let Some(scaled) = v.checked_mul(WH_PER_KWH)
             && scaled >= h
         {
-            let next = points.get(i + 1).map(|p| p.wh);
+            let next = points.get(i.saturating_add(1)).map(|p| p.wh);
             let fits_next = next.is_none_or(|n| {
                 n >= scaled || n.checked_mul(WH_PER_KWH).is_some_and(|n| n >= scaled)
             });
-            let secs = (points[i].at - h_at)
-                .num_seconds()
-                .max(MIN_POWER_INTERVAL_SECS);
-            let within_power = scaled - h <= max_power_w * Decimal::from(secs) / SECS_PER_HOUR;
+            let secs = seconds_between(h_at, points[i].at).max(MIN_POWER_INTERVAL_SECS);
+            let within_power = scaled
+                .checked_sub(h)
+                .zip(power_limit_wh(max_power_w, secs))
+                .is_some_and(|(rise, limit)| rise <= limit);
             if fits_next && within_power {
                 out.flag(
                     flags::KWH_LABELLED_AS_WH,
@@ -148,10 +162,14 @@ pub fn check(
     }
 
     for pair in points.windows(2) {
-        let secs = (pair[1].at - pair[0].at).num_seconds();
-        let delta = pair[1].wh - pair[0].wh;
+        let secs = seconds_between(pair[0].at, pair[1].at);
+        let Some(delta) = pair[1].wh.checked_sub(pair[0].wh) else {
+            continue;
+        };
         if secs >= MIN_POWER_INTERVAL_SECS && delta > Decimal::ZERO {
-            let limit_wh = max_power_w * Decimal::from(secs) / SECS_PER_HOUR;
+            let Some(limit_wh) = power_limit_wh(max_power_w, secs) else {
+                continue;
+            };
             if delta > limit_wh {
                 out.flag(
                     flags::IMPLAUSIBLE_POWER,
@@ -191,12 +209,37 @@ pub fn exceeds_power(
     to: DateTime<Utc>,
     max_power_w: Decimal,
 ) -> bool {
-    let secs = (to - from).num_seconds();
+    let secs = seconds_between(from, to);
     secs >= MIN_POWER_INTERVAL_SECS
-        && energy.wh() > max_power_w * Decimal::from(secs) / SECS_PER_HOUR
+        && power_limit_wh(max_power_w, secs).is_some_and(|limit| energy.wh() > limit)
+}
+
+/// The most energy `max_power_w` delivers in `secs`; `None` beyond a decimal (no limit then).
+fn power_limit_wh(max_power_w: Decimal, secs: i64) -> Option<Decimal> {
+    max_power_w
+        .checked_mul(Decimal::from(secs))?
+        .checked_div(SECS_PER_HOUR)
+}
+
+/// Whole seconds from `from` to `to` (negative when `to` is earlier); chrono's range of times
+/// keeps this far inside an i64.
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    to.signed_duration_since(from).num_seconds()
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Start => "meter start",
+        Role::Reading => "Energy.Active.Import.Register",
+        Role::Stop => "meter stop",
+    }
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests build their inputs with plain arithmetic"
+)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -269,7 +312,19 @@ mod tests {
             Some((Energy::from_wh(dec!(1000000)), t(60))),
             MAX_W,
         );
-        assert_eq!(names(&c), ["negative_meter_value", "implausible_power"]);
+        assert_eq!(
+            names(&c),
+            ["negative_meter_value", "value_out_of_range"],
+            "a negative start takes no part"
+        );
+        assert_eq!(c.meter_start, None);
+        let c = check(
+            Some((Energy::from_wh(dec!(5)), t(0))),
+            &[],
+            Some((Energy::from_wh(dec!(1000000)), t(60))),
+            MAX_W,
+        );
+        assert_eq!(names(&c), ["implausible_power"]);
         assert!(exceeds_power(
             Energy::from_wh(dec!(400000)),
             t(0),
@@ -282,6 +337,23 @@ mod tests {
             t(60),
             MAX_W
         ));
+    }
+
+    #[test]
+    fn registers_at_the_ends_of_a_decimal_do_not_panic() {
+        // The reproducer of issue 11: two samples at the same time, at the two ends of a decimal.
+        let c = check(
+            Some((Energy::from_wh(dec!(1000)), t(0))),
+            &[
+                r(5, dec!(-79228162514264337593543950335)),
+                r(5, dec!(79228162514264337593543950335)),
+            ],
+            None,
+            MAX_W,
+        );
+        assert!(names(&c).contains(&"value_out_of_range"), "{:?}", c.flags);
+        assert_eq!(c.first_reading, None, "neither reading enters arithmetic");
+        assert_eq!(c.meter_start, Some(Energy::from_wh(dec!(1000))));
     }
 
     proptest! {

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use joule_domain::Energy;
+use joule_domain::{Energy, bounds};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,20 @@ pub mod flags {
     /// A 1.6 stop with an unusable transaction id (-1, never issued) that was matched to the
     /// charger's open transaction (set by the intake, [`crate::matching`]).
     pub const STOP_MATCHED_TO_OPEN_TRANSACTION: &str = "stop_matched_to_open_transaction";
+    /// A value outside its domain (`joule_domain::bounds`): kept in the flag's detail, left out
+    /// of every computation.
+    pub const VALUE_OUT_OF_RANGE: &str = joule_domain::bounds::VALUE_OUT_OF_RANGE;
+}
+
+/// How many `value_out_of_range` details a session keeps.
+pub const VALUES_OUT_OF_RANGE_KEPT: usize = 20;
+
+/// How many missing seqNos a `sequence_gap` flag lists.
+const MISSING_SEQ_LISTED: usize = 20;
+
+/// How many seqNos `from..=to` holds (`from <= to`).
+fn span(from: u32, to: u32) -> u64 {
+    u64::from(to.saturating_sub(from)).saturating_add(1)
 }
 
 /// What the aggregate needs from configuration.
@@ -315,6 +329,9 @@ pub struct ChargingSession {
     /// When the latest message of the started, unstopped session arrived.
     #[serde(default)]
     last_activity: Option<DateTime<Utc>>,
+    /// The details of the `value_out_of_range` flags raised (at most [`VALUES_OUT_OF_RANGE_KEPT`]).
+    #[serde(default)]
+    out_of_range: Vec<String>,
 }
 
 /// `flag` or `flag:detail` as the gateway sends them.
@@ -327,6 +344,9 @@ fn split_flag(raw: &str) -> (String, String) {
 
 impl ChargingSession {
     fn flag_once(&self, flag: &str, detail: String, events: &mut Vec<SessionEvent>) {
+        if flag == flags::VALUE_OUT_OF_RANGE {
+            return self.flag_out_of_range(detail, events);
+        }
         let raised_now = events
             .iter()
             .any(|e| matches!(e, SessionEvent::SessionFlagged { flag: f, .. } if f == flag));
@@ -338,15 +358,61 @@ impl ChargingSession {
         }
     }
 
+    /// Each value outside its domain is kept for audit (its quantity and raw text are the flag's
+    /// detail), once, and up to [`VALUES_OUT_OF_RANGE_KEPT`] per session; the gateway's frame audit
+    /// trail has the rest.
+    fn flag_out_of_range(&self, detail: String, events: &mut Vec<SessionEvent>) {
+        let raised_now: Vec<&String> = events
+            .iter()
+            .filter_map(|e| match e {
+                SessionEvent::SessionFlagged { flag, detail }
+                    if flag == flags::VALUE_OUT_OF_RANGE =>
+                {
+                    Some(detail)
+                }
+                _ => None,
+            })
+            .collect();
+        let kept = self.out_of_range.len().saturating_add(raised_now.len());
+        if kept < VALUES_OUT_OF_RANGE_KEPT
+            && !raised_now.contains(&&detail)
+            && !self.out_of_range.contains(&detail)
+        {
+            events.push(SessionEvent::SessionFlagged {
+                flag: flags::VALUE_OUT_OF_RANGE.to_owned(),
+                detail,
+            });
+        }
+    }
+
+    /// The readings a message adds, at most up to [`bounds::READINGS_PER_SESSION_MAX`] in the
+    /// session (flagged beyond), so that `SessionCompleted`, which carries them all, stays a
+    /// message NATS takes.
+    fn admit(&self, mut readings: Vec<Reading>, events: &mut Vec<SessionEvent>) -> Vec<Reading> {
+        let room = bounds::READINGS_PER_SESSION_MAX.saturating_sub(self.readings.len());
+        if readings.len() > room {
+            self.flag_out_of_range(
+                format!(
+                    "readings per session: more than {}; the rest left out",
+                    bounds::READINGS_PER_SESSION_MAX
+                ),
+                events,
+            );
+            readings.truncate(room);
+        }
+        readings
+    }
+
     fn seen(&self, seq_no: Option<u32>) -> bool {
         seq_no.is_some_and(|s| self.seen_seq.contains(&s))
     }
 
     /// Events for what a message brings besides its main content.
     fn extras(&self, extras: Extras, events: &mut Vec<SessionEvent>) {
-        if !extras.readings.is_empty() {
+        let readings = self.admit(extras.readings, events);
+        if !readings.is_empty() {
             events.push(SessionEvent::ReadingsRecorded {
-                readings: extras.readings,
+                readings,
                 seq_no: None,
                 token: None,
                 running: None,
@@ -376,23 +442,36 @@ impl ChargingSession {
         match (stop.seq_no, &self.start) {
             (None, _) => true,
             (Some(_), None) => false,
+            // Every seqNo from the start's to the end's is in: as many seen as the range is long.
+            // Counted, not walked, so that a seqNo of 4294967295 costs no more than one of 3.
             (Some(end), Some(start)) => {
-                (start.seq_no.unwrap_or(0)..=end).all(|s| self.seen_seq.contains(&s))
+                let from = start.seq_no.unwrap_or(0);
+                from <= end
+                    && u64::try_from(self.seen_seq.range(from..=end).count())
+                        .is_ok_and(|seen| seen == span(from, end))
             }
         }
     }
 
-    fn missing_seq(&self) -> Vec<u32> {
+    /// The seqNos missing between the start and the end: at most [`MISSING_SEQ_LISTED`] of them,
+    /// and how many there are in all.
+    fn missing_seq(&self) -> (Vec<u32>, u64) {
         match &self.stop {
             Some(StopDetails {
                 seq_no: Some(end), ..
             }) => {
                 let from = self.start.as_ref().and_then(|s| s.seq_no).unwrap_or(0);
-                (from..=*end)
+                if from > *end {
+                    return (vec![], 0);
+                }
+                let seen = u64::try_from(self.seen_seq.range(from..=*end).count()).unwrap_or(0);
+                let listed = (from..=*end)
                     .filter(|s| !self.seen_seq.contains(s))
-                    .collect()
+                    .take(MISSING_SEQ_LISTED)
+                    .collect();
+                (listed, span(from, *end).saturating_sub(seen))
             }
-            _ => vec![],
+            _ => (vec![], 0),
         }
     }
 
@@ -412,12 +491,18 @@ impl ChargingSession {
             }
         };
         if overdue {
-            let missing = self.missing_seq();
-            if !missing.is_empty() || self.start.is_none() {
+            let (missing, count) = self.missing_seq();
+            if count > 0 || self.start.is_none() {
                 let list: Vec<String> = missing.iter().map(u32::to_string).collect();
+                let more = u64::try_from(missing.len())
+                    .ok()
+                    .and_then(|listed| count.checked_sub(listed))
+                    .filter(|more| *more > 0)
+                    .map(|more| format!(" and {more} more"))
+                    .unwrap_or_default();
                 raise(
                     flags::SEQUENCE_GAP,
-                    format!("completed without seqNo {}", list.join(", ")),
+                    format!("completed without seqNo {}{more}", list.join(", ")),
                     &mut events,
                 );
             }
@@ -468,6 +553,9 @@ impl ChargingSession {
                     (checked.meter_stop.unwrap_or(Energy::ZERO), at)
                 }
             };
+        // A start whose clock was outside its domain carries the time it was received, which can
+        // come after a stop stamped by a sound clock: the session then began no later than its stop.
+        let started_at = started_at.min(stop.stopped_at);
         let meter_stop = match (checked.meter_stop, &checked.last_reading) {
             (Some(register), _) => register,
             (None, Some(reading)) => {
@@ -487,7 +575,20 @@ impl ChargingSession {
                 meter_start
             }
         };
-        let raw = meter_stop - meter_start;
+        // Registers are inside `joule_domain::bounds` (0 to 10^12 Wh), so the difference exists;
+        // were it ever beyond a decimal, nothing would be billed and the session flagged.
+        let raw = meter_stop.checked_sub(meter_start).unwrap_or_else(|| {
+            raise(
+                flags::VALUE_OUT_OF_RANGE,
+                format!(
+                    "meter stop {} Wh minus meter start {} Wh is beyond a decimal",
+                    meter_stop.wh(),
+                    meter_start.wh()
+                ),
+                &mut events,
+            );
+            Energy::ZERO
+        });
         if raw.wh() < Decimal::ZERO {
             raise(
                 flags::METER_REGRESSION,
@@ -555,7 +656,11 @@ impl ChargingSession {
             start: start.clone(),
             token: self.token(),
             meter_start,
-            energy: (last.register - meter_start).clamp_non_negative(),
+            energy: last
+                .register
+                .checked_sub(meter_start)
+                .unwrap_or(Energy::ZERO)
+                .clamp_non_negative(),
             as_of: last.at,
         })
     }
@@ -695,7 +800,11 @@ impl ChargingSession {
         all
     }
 
-    fn decide(&self, command: SessionCommand, rules: &SessionRules) -> Vec<SessionEvent> {
+    pub(crate) fn decide(
+        &self,
+        command: SessionCommand,
+        rules: &SessionRules,
+    ) -> Vec<SessionEvent> {
         let mut events = Vec::new();
         let completed = self.status == Status::Completed;
         match command {
@@ -737,6 +846,7 @@ impl ChargingSession {
                     flags: raised,
                     received_at,
                 } = extras;
+                let readings = self.admit(readings, &mut events);
                 if !readings.is_empty() || seq_no.is_some() || token.is_some() {
                     events.push(SessionEvent::ReadingsRecorded {
                         readings,
@@ -881,7 +991,14 @@ impl Aggregate for ChargingSession {
                     self.stop = Some(stop);
                 }
             }
-            SessionEvent::SessionFlagged { flag, .. } => self.flags.push(flag),
+            SessionEvent::SessionFlagged { flag, detail } => {
+                if flag == flags::VALUE_OUT_OF_RANGE {
+                    self.out_of_range.push(detail);
+                }
+                if !self.flags.contains(&flag) {
+                    self.flags.push(flag);
+                }
+            }
             SessionEvent::SignedValuesRecorded { values } => {
                 self.signed.extend(values.iter().map(SignedValue::key));
             }
@@ -890,6 +1007,10 @@ impl Aggregate for ChargingSession {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests build their inputs with plain arithmetic"
+)]
 mod tests {
     use super::*;
     use cqrs_es::test::TestFramework;

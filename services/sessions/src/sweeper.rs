@@ -36,7 +36,11 @@ impl Sweeper {
     /// How often to look: often enough that a session waits at most about `wait` plus a quarter.
     fn interval(&self) -> Duration {
         let shortest = self.inactivity.map_or(self.wait, |i| i.min(self.wait));
-        (shortest / 4).clamp(Duration::from_millis(200), Duration::from_secs(60))
+        // A quarter of the shortest wait (dividing by 4 cannot fail; the fallback is never taken).
+        shortest
+            .checked_div(4)
+            .unwrap_or(shortest)
+            .clamp(Duration::from_millis(200), Duration::from_secs(60))
     }
 
     fn meta(&self) -> CommandMeta {
@@ -88,7 +92,11 @@ impl Sweeper {
 
     /// Completes the overdue sessions once; returns how many it completed.
     pub async fn sweep(&self) -> Result<usize, sqlx::Error> {
-        let cutoff = Utc::now() - chrono::Duration::from_std(self.wait).unwrap_or_default();
+        // A wait beyond chrono's range means "never": the earliest time then.
+        let cutoff = chrono::Duration::from_std(self.wait)
+            .ok()
+            .and_then(|wait| Utc::now().checked_sub_signed(wait))
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM sessions.session_view
              WHERE status = 'ended' AND awaiting_since < $1 ORDER BY awaiting_since LIMIT $2",
@@ -97,7 +105,7 @@ impl Sweeper {
         .bind(BATCH)
         .fetch_all(&self.pool)
         .await?;
-        let mut done = 0;
+        let mut done: usize = 0;
         for id in ids {
             match joule_store::execute(
                 &self.cqrs,
@@ -107,7 +115,7 @@ impl Sweeper {
             )
             .await
             {
-                Ok(()) => done += 1,
+                Ok(()) => done = done.saturating_add(1),
                 Err(e) => {
                     tracing::warn!(session_id = %id, error = %e, "cannot complete an overdue session")
                 }
