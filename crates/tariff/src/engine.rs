@@ -592,7 +592,86 @@ fn merge_periods(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
     use rust_decimal_macros::dec;
+
+    fn parked(parking_s: Decimal, energy_wh: Decimal) -> PeriodFacts {
+        let t = Utc.with_ymd_and_hms(2024, 3, 4, 10, 0, 0).unwrap();
+        PeriodFacts {
+            start: t,
+            end: t,
+            local_start: t.naive_utc(),
+            state: PeriodState::Parking,
+            energy_before_wh: Decimal::ZERO,
+            energy_wh,
+            elapsed_s: Decimal::ZERO,
+            time_s: Decimal::ZERO,
+            parking_s,
+            reservation_s: Decimal::ZERO,
+            reservation: false,
+            power_kw: None,
+            current_a: None,
+        }
+    }
+
+    fn context() -> ExtrasContext {
+        let t = Utc.with_ymd_and_hms(2024, 3, 4, 10, 0, 0).unwrap();
+        ExtrasContext {
+            time_zone: chrono_tz::UTC,
+            start: t,
+            end: t,
+            charging_end: None,
+            energy: Energy::ZERO,
+        }
+    }
+
+    fn overflow_of(result: Result<PricedSession, PricingError>) -> String {
+        match result {
+            Err(PricingError::Overflow { what }) => what,
+            other => panic!("expected an overflow, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn volumes_summed_over_many_periods_that_overflow_are_an_error() {
+        let tariff = Tariff::parse(
+            r#"{ "id": "t", "currency": "EUR", "elements": [
+                { "price_components": [{ "type": "ENERGY", "price": 0, "step_size": 1 },
+                                       { "type": "PARKING_TIME", "price": 0, "step_size": 1 }] } ] }"#,
+        )
+        .unwrap();
+        let half = Decimal::MAX / dec!(2) + Decimal::ONE;
+        let energy = [parked(Decimal::ZERO, half), parked(Decimal::ZERO, half)];
+        assert_eq!(
+            overflow_of(finish(&tariff, &energy, false, context())),
+            "the energy"
+        );
+        let parking = [parked(half, Decimal::ZERO), parked(half, Decimal::ZERO)];
+        assert_eq!(
+            overflow_of(finish(&tariff, &parking, false, context())),
+            "the parking time"
+        );
+    }
+
+    #[test]
+    fn idle_time_beyond_the_bound_is_an_error() {
+        let tariff = Tariff::parse(
+            r#"{ "id": "i", "currency": "EUR", "elements": [
+                   { "price_components": [{ "type": "ENERGY", "price": 0.30, "step_size": 1 }] }],
+                 "joule": { "idle_fee": { "price_per_hour": 12, "grace_period_seconds": 600, "step_size": 60 } } }"#,
+        )
+        .unwrap();
+        let idle = [parked(MAX_IDLE_SECONDS + Decimal::ONE, Decimal::ZERO)];
+        assert_eq!(
+            overflow_of(finish(&tariff, &idle, false, context())),
+            "the idle time"
+        );
+        // At the bound, the fee is priced: 1e15 s less 600 s of grace, rounded up to whole minutes
+        // (999,999,999,999,420 s), at 12/h.
+        let idle = [parked(MAX_IDLE_SECONDS, Decimal::ZERO)];
+        let priced = finish(&tariff, &idle, false, context()).unwrap();
+        assert_eq!(priced.total_excl_vat, dec!(3333333333331.4));
+    }
 
     #[test]
     fn round_up_goes_to_the_next_multiple_only_when_needed() {

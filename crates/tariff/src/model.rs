@@ -402,3 +402,20 @@ pub enum ReservationRestriction {
     Reservation,
     ReservationExpires,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_of_day_out_of_range_is_none() {
+        assert_eq!(TimeOfDay::new(23, 59).map(TimeOfDay::minutes), Some(1439));
+        assert_eq!(TimeOfDay::new(u16::MAX, u16::MAX), None);
+        assert_eq!(TimeOfDay::new(24, 0), None);
+        assert_eq!(TimeOfDay::parse("99:99"), None);
+        assert_eq!(
+            TimeOfDay::parse("23:05").map(TimeOfDay::minutes),
+            Some(1385)
+        );
+    }
+}
