@@ -8,6 +8,7 @@ use joule_domain::{Currency, Energy};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::error::PricingError;
 use crate::model::{Dimension, Unit};
 use crate::periods::PeriodState;
 
@@ -54,12 +55,17 @@ pub struct PricedSession {
 }
 
 impl PricedSession {
+    // The sums below saturate at `Decimal`'s edge, which the engine's sessions never reach: it
+    // computes the tariff total checked, adds the idle fee checked, and discounts and allowances
+    // lower what is payable but never below zero, so every partial sum of the extras lies between
+    // minus the tariff total and the payable total.
+
     /// The OCPI price of the tariff alone: the total before the extras.
     pub fn tariff_total(&self) -> (Decimal, Decimal) {
         let (e, i) = self.extras_total();
         (
-            (self.total_excl_vat - e).normalize(),
-            (self.total_incl_vat - i).normalize(),
+            self.total_excl_vat.saturating_sub(e).normalize(),
+            self.total_incl_vat.saturating_sub(i).normalize(),
         )
     }
 
@@ -68,15 +74,42 @@ impl PricedSession {
         self.extras
             .iter()
             .fold((Decimal::ZERO, Decimal::ZERO), |(e, i), x| {
-                (e + x.amount_excl_vat, i + x.amount_incl_vat)
+                (
+                    e.saturating_add(x.amount_excl_vat),
+                    i.saturating_add(x.amount_incl_vat),
+                )
             })
     }
 
-    /// Appends an extra line and moves the payable totals by its amounts.
+    /// Appends an extra line and moves the payable totals by its amounts (saturating at `Decimal`'s
+    /// edge, for a line that is not a discount or an allowance of this crate).
     pub fn push_extra(&mut self, line: ExtraLine) {
-        self.total_excl_vat = (self.total_excl_vat + line.amount_excl_vat).normalize();
-        self.total_incl_vat = (self.total_incl_vat + line.amount_incl_vat).normalize();
+        self.total_excl_vat = self
+            .total_excl_vat
+            .saturating_add(line.amount_excl_vat)
+            .normalize();
+        self.total_incl_vat = self
+            .total_incl_vat
+            .saturating_add(line.amount_incl_vat)
+            .normalize();
         self.extras.push(line);
+    }
+
+    /// [`PricedSession::push_extra`] for a line that can raise the total (the idle fee): refuses
+    /// one that would take it beyond `Decimal`.
+    pub(crate) fn checked_push_extra(&mut self, line: ExtraLine) -> Result<(), PricingError> {
+        let overflow = || PricingError::overflow("the total with the extras");
+        let excl = self
+            .total_excl_vat
+            .checked_add(line.amount_excl_vat)
+            .ok_or_else(overflow)?;
+        let incl = self
+            .total_incl_vat
+            .checked_add(line.amount_incl_vat)
+            .ok_or_else(overflow)?;
+        (self.total_excl_vat, self.total_incl_vat) = (excl.normalize(), incl.normalize());
+        self.extras.push(line);
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::arith::per;
 use crate::breakdown::PricedSession;
 use crate::engine::{ExtrasContext, finish};
 use crate::error::{PricingError, TariffError};
@@ -78,11 +79,13 @@ pub struct CdrPeriod {
 
 impl CdrPeriod {
     fn get(&self, d: CdrDimension) -> Option<Decimal> {
+        // bounded: each volume is at most 1e6 (limits.rs), and a period holds far fewer than 1e22
+        // of them.
         self.dimensions
             .iter()
             .filter(|(x, _)| *x == d)
             .map(|(_, v)| *v)
-            .reduce(|a, b| a + b)
+            .reduce(Decimal::saturating_add)
     }
 
     fn volume(&self, d: CdrDimension) -> Decimal {
@@ -261,11 +264,13 @@ impl Cdr {
 
     /// Energy of all periods.
     pub fn energy(&self) -> Energy {
+        // bounded: each period's energy is at most 1e6 kWh per dimension (limits.rs), and a CDR
+        // holds far fewer than 1e19 of them.
         Energy::from_kwh(
             self.charging_periods
                 .iter()
                 .map(|p| p.volume(CdrDimension::Energy))
-                .sum(),
+                .fold(Decimal::ZERO, Decimal::saturating_add),
         )
     }
 }
@@ -293,7 +298,7 @@ pub fn price_cdr(tariff: &Tariff, cdr: &Cdr, time_zone: Tz) -> Result<PricedSess
             at: cdr.start_date_time,
         });
     }
-    let (facts, split) = cdr_facts(tariff, cdr, time_zone);
+    let (facts, split) = cdr_facts(tariff, cdr, time_zone)?;
     let has_reservation = facts.iter().any(|f| f.reservation);
     let charged = facts.iter().any(|f| {
         !f.reservation
@@ -313,7 +318,7 @@ pub fn price_cdr(tariff: &Tariff, cdr: &Cdr, time_zone: Tz) -> Result<PricedSess
             charging_end: None,
             energy: cdr.energy(),
         },
-    );
+    )?;
     priced.notes.extend(split.into_iter().map(|(i, at)| {
         format!(
             "charging_periods[{i}] crosses a change of the tariff's restrictions at {at}; its volumes were shared in proportion to time"
@@ -322,13 +327,20 @@ pub fn price_cdr(tariff: &Tariff, cdr: &Cdr, time_zone: Tz) -> Result<PricedSess
     Ok(priced)
 }
 
+/// A cut inside a CDR period: the period's index and the instant.
+type Split = (usize, DateTime<Utc>);
+
 /// The CDR's periods as facts, each cut where a restriction of `tariff` can change, and the cuts
 /// made inside a CDR period (its index and the instant).
+///
+/// Each volume of a period is bounded (limits.rs) and a CDR spans at most a month, but a CDR may
+/// hold any number of periods and a period's time may be tiny: sums and the average power are
+/// checked.
 pub(crate) fn cdr_facts(
     tariff: &Tariff,
     cdr: &Cdr,
     tz: Tz,
-) -> (Vec<PeriodFacts>, Vec<(usize, DateTime<Utc>)>) {
+) -> Result<(Vec<PeriodFacts>, Vec<Split>), PricingError> {
     let plan = CutPlan::of(tariff);
     let clock_cuts = plan.clock_cuts(
         tz,
@@ -336,20 +348,34 @@ pub(crate) fn cdr_facts(
         cdr.start_date_time,
         cdr.end_date_time,
     );
-    let mut out = Vec::with_capacity(cdr.charging_periods.len() + clock_cuts.len());
+    // Lengths of Vecs: far below usize::MAX.
+    let mut out = Vec::with_capacity(cdr.charging_periods.len().saturating_add(clock_cuts.len()));
     let mut energy_before = Decimal::ZERO;
     let mut split = Vec::new();
     for (i, p) in cdr.charging_periods.iter().enumerate() {
         let start = p.start_date_time;
+        let overflow = |what: &'static str| {
+            move || PricingError::overflow(&format!("the {what} of charging_periods[{i}]"))
+        };
         let end = cdr
             .charging_periods
-            .get(i + 1)
+            // `i` indexes the periods: one more cannot overflow.
+            .get(i.saturating_add(1))
             .map_or(cdr.end_date_time, |next| next.start_date_time)
             .max(start);
-        let energy_wh = p.volume(CdrDimension::Energy) * Decimal::ONE_THOUSAND;
-        let time_s = p.volume(CdrDimension::Time) * SECONDS_PER_HOUR;
-        let parking_s = p.volume(CdrDimension::ParkingTime) * SECONDS_PER_HOUR;
-        let reservation_s = p.volume(CdrDimension::ReservationTime) * SECONDS_PER_HOUR;
+        // bounded: each volume is at most 1e6 kWh or hours (limits.rs).
+        let energy_wh = p
+            .volume(CdrDimension::Energy)
+            .saturating_mul(Decimal::ONE_THOUSAND);
+        let time_s = p
+            .volume(CdrDimension::Time)
+            .saturating_mul(SECONDS_PER_HOUR);
+        let parking_s = p
+            .volume(CdrDimension::ParkingTime)
+            .saturating_mul(SECONDS_PER_HOUR);
+        let reservation_s = p
+            .volume(CdrDimension::ReservationTime)
+            .saturating_mul(SECONDS_PER_HOUR);
         let reservation = p.get(CdrDimension::ReservationTime).is_some();
         let state = if parking_s > Decimal::ZERO && time_s.is_zero() && energy_wh.is_zero() {
             PeriodState::Parking
@@ -358,15 +384,20 @@ pub(crate) fn cdr_facts(
         };
         // The period's power: as stated (MIN_/MAX_POWER, else the average POWER), else the average
         // over its charging time, as Joule derives it for its own sessions.
-        let average_power = p.get(CdrDimension::Power).or_else(|| {
-            if time_s > Decimal::ZERO {
-                Some(energy_wh * SECONDS_PER_HOUR / Decimal::ONE_THOUSAND / time_s)
-            } else if reservation || parking_s > Decimal::ZERO {
-                Some(Decimal::ZERO)
-            } else {
-                None
-            }
-        });
+        let average_power = match p.get(CdrDimension::Power) {
+            Some(power) => Some(power),
+            // A tiny charging time (volumes have up to 28 decimals) can make it overflow.
+            None if time_s > Decimal::ZERO => Some(
+                per(
+                    energy_wh.saturating_mul(SECONDS_PER_HOUR),
+                    Decimal::ONE_THOUSAND,
+                )
+                .checked_div(time_s)
+                .ok_or_else(overflow("average power"))?,
+            ),
+            None if reservation || parking_s > Decimal::ZERO => Some(Decimal::ZERO),
+            None => None,
+        };
         let power_kw = match (
             p.get(CdrDimension::MinPower).or(average_power),
             p.get(CdrDimension::MaxPower).or(average_power),
@@ -393,14 +424,26 @@ pub(crate) fn cdr_facts(
             cuts.extend_from_slice(&clock_cuts[lo..hi]);
             if energy_wh > Decimal::ZERO {
                 let span = nanos_between(start, end);
+                let energy_after = energy_before
+                    .checked_add(energy_wh)
+                    .ok_or_else(overflow("energy"))?;
                 for &k in &plan.kwh_wh {
-                    if k > energy_before && k < energy_before + energy_wh {
-                        let offset = ((k - energy_before) * Decimal::from(span) / energy_wh).ceil();
-                        if let Ok(offset) = i64::try_from(offset)
+                    if k > energy_before && k < energy_after {
+                        // bounded: 0 < k - energy_before < energy_wh <= 1e9 Wh per dimension,
+                        // times a month in ns.
+                        let offset = k
+                            .saturating_sub(energy_before)
+                            .saturating_mul(Decimal::from(span))
+                            .checked_div(energy_wh)
+                            .map(|o| o.ceil());
+                        if let Some(Ok(offset)) = offset.map(i64::try_from)
                             && offset > 0
                             && offset < span
+                            // Before `end`, a valid instant.
+                            && let Some(t) =
+                                start.checked_add_signed(chrono::TimeDelta::nanoseconds(offset))
                         {
-                            cuts.push(start + chrono::TimeDelta::nanoseconds(offset));
+                            cuts.push(t);
                         }
                     }
                 }
@@ -412,16 +455,21 @@ pub(crate) fn cdr_facts(
         let whole = seconds_between(start, end);
         let mut from = start;
         let mut used = [Decimal::ZERO; 4];
-        let pieces = cuts.len() + 1;
+        let last = cuts.len();
         for (j, to) in cuts.into_iter().chain(std::iter::once(end)).enumerate() {
-            // The last piece takes what is left, so that the pieces add up exactly.
+            // The last piece takes what is left, so that the pieces add up exactly. bounded: a
+            // piece is a part of the period's volume (at most 3.6e9 s or 1e9 Wh per dimension),
+            // times at most a month in seconds.
             let share = |total: Decimal, k: usize, used: &mut [Decimal; 4]| -> Decimal {
-                let v = if j + 1 == pieces {
-                    total - used[k]
+                let v = if j == last {
+                    total.saturating_sub(used[k])
                 } else {
-                    total * seconds_between(from, to) / whole
+                    total
+                        .saturating_mul(seconds_between(from, to))
+                        .checked_div(whole)
+                        .unwrap_or_default()
                 };
-                used[k] += v;
+                used[k] = used[k].saturating_add(v);
                 v
             };
             let e = share(energy_wh, 0, &mut used);
@@ -443,11 +491,13 @@ pub(crate) fn cdr_facts(
                 power_kw,
                 current_a,
             });
-            energy_before += e;
+            energy_before = energy_before
+                .checked_add(e)
+                .ok_or_else(overflow("energy"))?;
             from = to;
         }
     }
-    (out, split)
+    Ok((out, split))
 }
 
 /// Prices `cdr` in `time_zone`, or, when none is given, in the zone its location states
@@ -637,8 +687,10 @@ mod tests {
         );
         // A CDR of centuries would take minutes to split into periods: its span is bounded.
         assert_eq!(
-            err(r#"{ "currency": "EUR", "start_date_time": "1012-03-09T13:30:00Z", "end_date_time": "2024-03-09T16:35:00Z",
-                     "charging_periods": [{ "start_date_time": "2024-03-09T13:30:00Z", "dimensions": [{ "type": "ENERGY", "volume": 1 }] }] }"#),
+            err(
+                r#"{ "currency": "EUR", "start_date_time": "1012-03-09T13:30:00Z", "end_date_time": "2024-03-09T16:35:00Z",
+                     "charging_periods": [{ "start_date_time": "2024-03-09T13:30:00Z", "dimensions": [{ "type": "ENERGY", "volume": 1 }] }] }"#
+            ),
             "end_date_time: the span must be at most 31 days"
         );
         // The largest volumes with the largest prices answer, over the longest span.

@@ -55,7 +55,8 @@ impl Axis {
             return None;
         }
         let from = self.cuts[i].normalize();
-        Some(match self.cuts.get(i + 1) {
+        // `i` indexes `cuts`: one more cannot overflow.
+        Some(match self.cuts.get(i.saturating_add(1)) {
             Some(to) if i == 0 => format!("{} below {} {}", self.name, to.normalize(), self.unit),
             Some(to) => format!(
                 "{} from {from} to {} {}",
@@ -76,7 +77,8 @@ struct Dates {
 
 impl Dates {
     fn cells(&self) -> usize {
-        self.cuts.len() + 1
+        // A Vec's length is far below usize::MAX.
+        self.cuts.len().saturating_add(1)
     }
 
     /// Up to a week of dates of cell `i` (one per weekday at most) inside the tariff's validity.
@@ -204,7 +206,11 @@ pub(crate) fn gaps(tariff: &Tariff, dimension: Dimension) -> Vec<Gap> {
             let mut uncovered = BTreeSet::new();
             for date in &sample {
                 for (k, &from) in times.iter().enumerate() {
-                    let to = times.get(k + 1).copied().unwrap_or(MINUTES_PER_DAY);
+                    // `k` indexes `times`: one more cannot overflow.
+                    let to = times
+                        .get(k.saturating_add(1))
+                        .copied()
+                        .unwrap_or(MINUTES_PER_DAY);
                     let Some(local) =
                         date.and_hms_opt(u32::from(from / 60), u32::from(from % 60), 0)
                     else {
@@ -215,7 +221,8 @@ pub(crate) fn gaps(tariff: &Tariff, dimension: Dimension) -> Vec<Gap> {
                         end: epoch,
                         local_start: local,
                         state: PeriodState::Charging,
-                        energy_before_wh: value(0) * Decimal::ONE_THOUSAND,
+                        // bounded: the kWh axis holds min_kwh/max_kwh ≤ 1e5 kWh (limits.rs).
+                        energy_before_wh: value(0).saturating_mul(Decimal::ONE_THOUSAND),
                         energy_wh: Decimal::ZERO,
                         elapsed_s: value(3),
                         time_s: Decimal::ZERO,
@@ -245,12 +252,13 @@ pub(crate) fn gaps(tariff: &Tariff, dimension: Dimension) -> Vec<Gap> {
             // The next cell of the value axes, like an odometer.
             let mut a = 0;
             while a < axes.len() {
-                index[a] += 1;
+                // Indexes into cuts, and a < axes.len() (4): neither can overflow.
+                index[a] = index[a].saturating_add(1);
                 if index[a] < axes[a].cuts.len() {
                     break;
                 }
                 index[a] = 0;
-                a += 1;
+                a = a.saturating_add(1);
             }
             if a == axes.len() {
                 break;
@@ -283,7 +291,8 @@ pub(crate) fn gaps(tariff: &Tariff, dimension: Dimension) -> Vec<Gap> {
                     .collect::<Vec<_>>()
                     .join("; or ");
                 if conditions.len() > SHOWN {
-                    let _ = write!(c, "; and {} more", conditions.len() - SHOWN);
+                    let more = conditions.len().saturating_sub(SHOWN);
+                    let _ = write!(c, "; and {more} more");
                 }
                 c
             };
@@ -353,12 +362,14 @@ fn day_list(days: &[u32]) -> String {
     let mut runs: Vec<(u32, u32)> = Vec::new();
     for &d in days {
         match runs.last_mut() {
-            Some(run) if run.1 + 1 == d => run.1 = d,
+            // Weekdays are 0..=6.
+            Some(run) if run.1.saturating_add(1) == d => run.1 = d,
             _ => runs.push((d, d)),
         }
     }
     runs.iter()
-        .map(|&(a, b)| match b - a {
+        // A run ends at or after its start.
+        .map(|&(a, b)| match b.saturating_sub(a) {
             0 => NAMES[a as usize].to_owned(),
             1 => format!("{}, {}", NAMES[a as usize], NAMES[b as usize]),
             _ => format!("{}-{}", NAMES[a as usize], NAMES[b as usize]),

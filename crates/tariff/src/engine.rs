@@ -19,6 +19,7 @@ use chrono_tz::Tz;
 use joule_domain::Energy;
 use rust_decimal::Decimal;
 
+use crate::arith;
 use crate::breakdown::{
     ComponentRef, DimensionTotal, PriceBound, PriceLimitApplied, PriceLine, PricedPeriod,
     PricedSession,
@@ -49,8 +50,8 @@ pub fn price_session(tariff: &Tariff, usage: &SessionUsage) -> Result<PricedSess
             at: usage.start,
         });
     }
-    let periods = periods::split(tariff, usage);
-    Ok(finish(
+    let periods = periods::split(tariff, usage)?;
+    finish(
         tariff,
         &periods,
         false,
@@ -63,7 +64,7 @@ pub fn price_session(tariff: &Tariff, usage: &SessionUsage) -> Result<PricedSess
                 .filter(|c| *c > usage.start && *c < usage.end),
             energy: usage.energy,
         },
-    ))
+    )
 }
 
 /// What the session-level parts of a price need besides the periods.
@@ -76,14 +77,20 @@ pub(crate) struct ExtrasContext {
     pub energy: Energy,
 }
 
+/// The most idle time priced, in seconds: about 30 million years, beyond any session (a Joule
+/// session spans at most the ~292 years of nanoseconds an i64 holds; a CDR's parking would need
+/// hundreds of thousands of periods at the largest volume). Below it the idle fee cannot overflow:
+/// its price is at most 2.5e10 per hour, its step a day and its VAT 100 % (limits.rs).
+const MAX_IDLE_SECONDS: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
 /// Prices the periods and adds the tariff's own extras (the idle fee).
 pub(crate) fn finish(
     tariff: &Tariff,
     periods: &[PeriodFacts],
     reservation_expired: bool,
     ctx: ExtrasContext,
-) -> PricedSession {
-    let priced = price_periods(tariff, periods, reservation_expired);
+) -> Result<PricedSession, PricingError> {
+    let priced = price_periods(tariff, periods, reservation_expired)?;
     let mut session = PricedSession {
         tariff_id: tariff.id.clone(),
         currency: tariff.currency,
@@ -108,17 +115,21 @@ pub(crate) fn finish(
         let after = periods
             .iter()
             .rposition(|p| !p.reservation && p.state == PeriodState::Charging)
-            .map_or(0, |i| i + 1);
-        let idle_s: Decimal = periods[after..]
-            .iter()
-            .filter(|p| !p.reservation)
-            .map(|p| p.parking_s)
-            .sum();
+            // `i` indexes `periods`: one more cannot overflow.
+            .map_or(0, |i| i.saturating_add(1));
+        let idle_s = arith::sum(
+            periods[after..]
+                .iter()
+                .filter(|p| !p.reservation)
+                .map(|p| p.parking_s),
+        )
+        .filter(|s| *s <= MAX_IDLE_SECONDS)
+        .ok_or_else(|| PricingError::overflow("the idle time"))?;
         if let Some(line) = crate::extras::idle_fee_line(fee, idle_s, tariff.currency) {
-            session.push_extra(line);
+            session.checked_push_extra(line)?;
         }
     }
-    session
+    Ok(session)
 }
 
 /// The priced parts that do not depend on where the periods came from.
@@ -168,6 +179,17 @@ impl Bucket {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// What the bucket's volume is, for [`PricingError::Overflow`].
+    fn what(self) -> &'static str {
+        match self {
+            Bucket::Flat | Bucket::ReservationFlat => "the flat fee",
+            Bucket::Energy => "the energy",
+            Bucket::Time => "the charging time",
+            Bucket::Parking => "the parking time",
+            Bucket::ReservationTime => "the reservation time",
+        }
+    }
 }
 
 /// Volume consumed under one component, in the dimension's base unit (Wh, seconds, sessions).
@@ -184,24 +206,32 @@ pub(crate) fn price_periods(
     tariff: &Tariff,
     periods: &[PeriodFacts],
     reservation_expired: bool,
-) -> PricedPeriods {
+) -> Result<PricedPeriods, PricingError> {
     let selections: Vec<[Option<ComponentRef>; 4]> = periods
         .iter()
         .map(|p| Dimension::ALL.map(|d| select(tariff, d, p, reservation_expired)))
         .collect();
 
     let mut usages: Vec<Usage> = Vec::with_capacity(4);
-    let mut add = |bucket: Bucket, component: ComponentRef, volume: Decimal| match usages
-        .iter_mut()
-        .find(|u| u.bucket == bucket && u.component == component)
-    {
-        Some(u) => u.consumed += volume,
-        None => usages.push(Usage {
-            bucket,
-            component,
-            consumed: volume,
-            step_added: Decimal::ZERO,
-        }),
+    let mut add = |bucket: Bucket, component: ComponentRef, volume: Decimal| {
+        match usages
+            .iter_mut()
+            .find(|u| u.bucket == bucket && u.component == component)
+        {
+            Some(u) => {
+                u.consumed = u
+                    .consumed
+                    .checked_add(volume)
+                    .ok_or_else(|| PricingError::overflow(bucket.what()))?;
+            }
+            None => usages.push(Usage {
+                bucket,
+                component,
+                consumed: volume,
+                step_added: Decimal::ZERO,
+            }),
+        }
+        Ok::<(), PricingError>(())
     };
     // FLAT is billed once per session, from the first period that has one; a reservation's own
     // FLAT (a booking fee) once more, from its first reservation period.
@@ -210,14 +240,14 @@ pub(crate) fn price_periods(
         .zip(&selections)
         .find_map(|(p, s)| s[0].filter(|_| !p.reservation))
     {
-        add(Bucket::Flat, flat, Decimal::ONE);
+        add(Bucket::Flat, flat, Decimal::ONE)?;
     }
     if let Some(flat) = periods
         .iter()
         .zip(&selections)
         .find_map(|(p, s)| s[0].filter(|_| p.reservation))
     {
-        add(Bucket::ReservationFlat, flat, Decimal::ONE);
+        add(Bucket::ReservationFlat, flat, Decimal::ONE)?;
     }
     // The component of the last period that billed each bucket: its step_size rounds the total.
     let mut last: [Option<ComponentRef>; 6] = [None; 6];
@@ -237,7 +267,7 @@ pub(crate) fn price_periods(
             if let Some(component) = component
                 && volume > Decimal::ZERO
             {
-                add(bucket, component, volume);
+                add(bucket, component, volume)?;
                 last[bucket.index()] = Some(component);
                 if matches!(bucket, Bucket::Time | Bucket::Parking) {
                     last_time_based = Some(bucket);
@@ -246,12 +276,9 @@ pub(crate) fn price_periods(
         }
     }
 
-    let total = |usages: &[Usage], b: Bucket| -> Decimal {
-        usages
-            .iter()
-            .filter(|u| u.bucket == b)
-            .map(|u| u.consumed)
-            .sum()
+    let total = |usages: &[Usage], b: Bucket| {
+        arith::sum(usages.iter().filter(|u| u.bucket == b).map(|u| u.consumed))
+            .ok_or_else(|| PricingError::overflow(b.what()))
     };
     // OCPI 2.2.1 `mod_cdrs`, step_size (release-2.2.1-bugfixes ca8c04c): "step_size SHALL only be
     // taken into account once per session for ... ENERGY and once for PARKING_TIME and TIME
@@ -262,35 +289,46 @@ pub(crate) fn price_periods(
     let mut steps: [Option<u32>; 6] = [None; 6];
     let mut round = |usages: &mut Vec<Usage>, bucket: Bucket| {
         let Some(component) = last[bucket.index()] else {
-            return;
+            return Ok(());
         };
         let step =
             tariff.elements[component.element].price_components[component.component].step_size;
         steps[bucket.index()] = Some(step);
-        let consumed = total(usages, bucket);
-        let added = round_up(consumed, Decimal::from(step)) - consumed;
+        let consumed = total(usages, bucket)?;
+        let added = checked_round_up(consumed, Decimal::from(step))
+            .and_then(|r| r.checked_sub(consumed))
+            .ok_or_else(|| PricingError::overflow(bucket.what()))?;
         if let Some(u) = usages
             .iter_mut()
             .find(|u| u.bucket == bucket && u.component == component)
         {
             u.step_added = added;
         }
+        Ok::<(), PricingError>(())
     };
     let mut notes = Vec::new();
-    round(&mut usages, Bucket::Energy);
-    round(&mut usages, Bucket::ReservationTime);
+    round(&mut usages, Bucket::Energy)?;
+    round(&mut usages, Bucket::ReservationTime)?;
     if let Some(bucket) = last_time_based {
-        round(&mut usages, bucket);
+        round(&mut usages, bucket)?;
     }
 
     let mut lines: Vec<PriceLine> = Vec::with_capacity(usages.len());
     for dimension in Dimension::ALL {
         for u in usages.iter().filter(|u| u.bucket.dimension() == dimension) {
             let pc = &tariff.elements[u.component.element].price_components[u.component.component];
-            let billed = u.consumed + u.step_added;
-            let amount_excl_vat = pc.price * billed / base_units_per_unit(dimension);
+            let overflow = || PricingError::overflow(u.bucket.what());
+            let billed = u.consumed.checked_add(u.step_added).ok_or_else(overflow)?;
+            let amount_excl_vat = pc
+                .price
+                .checked_mul(billed)
+                .and_then(|a| a.checked_div(base_units_per_unit(dimension)))
+                .ok_or_else(overflow)?;
             let amount_incl_vat = match pc.vat {
-                Some(vat) => amount_excl_vat * (HUNDRED + vat) / HUNDRED,
+                Some(vat) => amount_excl_vat
+                    .checked_mul(HUNDRED.saturating_add(vat))
+                    .and_then(|a| a.checked_div(HUNDRED))
+                    .ok_or_else(overflow)?,
                 None => {
                     notes.push(format!(
                         "elements[{}].price_components[{}] ({dimension}) states no VAT; priced at 0 %",
@@ -329,50 +367,45 @@ pub(crate) fn price_periods(
         }
     }
 
-    let dimensions = Dimension::ALL
-        .into_iter()
-        .filter_map(|dimension| {
-            let of: Vec<&PriceLine> = lines.iter().filter(|l| l.dimension == dimension).collect();
-            let step = Bucket::ALL
-                .into_iter()
-                .filter(|b| b.dimension() == dimension)
-                .find_map(|b| steps[b.index()]);
-            (!of.is_empty()).then(|| DimensionTotal {
-                dimension,
-                unit: dimension.unit(),
-                consumed: of.iter().map(|l| l.consumed).sum::<Decimal>().normalize(),
-                billed: of.iter().map(|l| l.volume).sum::<Decimal>().normalize(),
-                step_size: step,
-                amount_excl_vat: of
-                    .iter()
-                    .map(|l| l.amount_excl_vat)
-                    .sum::<Decimal>()
-                    .normalize(),
-                amount_incl_vat: of
-                    .iter()
-                    .map(|l| l.amount_incl_vat)
-                    .sum::<Decimal>()
-                    .normalize(),
-            })
-        })
-        .collect();
+    let mut dimensions = Vec::new();
+    for dimension in Dimension::ALL {
+        let of: Vec<&PriceLine> = lines.iter().filter(|l| l.dimension == dimension).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let step = Bucket::ALL
+            .into_iter()
+            .filter(|b| b.dimension() == dimension)
+            .find_map(|b| steps[b.index()]);
+        let sum_of = |what: &str, value: fn(&PriceLine) -> Decimal| {
+            arith::sum(of.iter().map(|l| value(l)))
+                .map(|v| v.normalize())
+                .ok_or_else(|| PricingError::overflow(&format!("the {what} of {dimension}")))
+        };
+        dimensions.push(DimensionTotal {
+            dimension,
+            unit: dimension.unit(),
+            consumed: sum_of("volume", |l| l.consumed)?,
+            billed: sum_of("billed volume", |l| l.volume)?,
+            step_size: step,
+            amount_excl_vat: sum_of("amount", |l| l.amount_excl_vat)?,
+            amount_incl_vat: sum_of("amount incl. VAT", |l| l.amount_incl_vat)?,
+        });
+    }
 
-    let subtotal_excl_vat = lines
-        .iter()
-        .map(|l| l.amount_excl_vat)
-        .sum::<Decimal>()
-        .normalize();
-    let subtotal_incl_vat = lines
-        .iter()
-        .map(|l| l.amount_incl_vat)
-        .sum::<Decimal>()
-        .normalize();
+    let subtotal = |amount: fn(&PriceLine) -> Decimal| {
+        arith::sum(lines.iter().map(amount))
+            .map(|v| v.normalize())
+            .ok_or_else(|| PricingError::overflow("the total"))
+    };
+    let subtotal_excl_vat = subtotal(|l| l.amount_excl_vat)?;
+    let subtotal_incl_vat = subtotal(|l| l.amount_incl_vat)?;
     let (total_excl_vat, total_incl_vat, price_limit) =
-        limit(tariff, subtotal_excl_vat, subtotal_incl_vat);
+        limit(tariff, subtotal_excl_vat, subtotal_incl_vat)?;
 
-    PricedPeriods {
+    Ok(PricedPeriods {
         lines,
-        periods: merge_periods(periods, &selections),
+        periods: merge_periods(periods, &selections)?,
         dimensions,
         subtotal_excl_vat,
         subtotal_incl_vat,
@@ -380,7 +413,7 @@ pub(crate) fn price_periods(
         total_excl_vat,
         total_incl_vat,
         notes,
-    }
+    })
 }
 
 fn select(
@@ -419,21 +452,28 @@ fn base_units_per_unit(d: Dimension) -> Decimal {
 }
 
 fn in_unit(d: Dimension, base: Decimal) -> Decimal {
-    (base / base_units_per_unit(d)).normalize()
+    arith::per(base, base_units_per_unit(d)).normalize()
 }
 
-/// The smallest multiple of `step` that is at least `value` (`value` itself when `step` is 0).
-/// Uses the exact remainder, so a value is never rounded down by division error.
-pub(crate) fn round_up(value: Decimal, step: Decimal) -> Decimal {
+/// The smallest multiple of `step` that is at least `value` (`value` itself when `step` is 0), or
+/// `None` when it does not fit a `Decimal`. Uses the exact remainder, so a value is never rounded
+/// down by division error.
+pub(crate) fn checked_round_up(value: Decimal, step: Decimal) -> Option<Decimal> {
     if step <= Decimal::ZERO {
-        return value;
+        return Some(value);
     }
-    let remainder = value % step;
+    let remainder = value.checked_rem(step)?;
     if remainder.is_zero() {
-        value
+        Some(value)
     } else {
-        value - remainder + step
+        value.checked_sub(remainder)?.checked_add(step)
     }
+}
+
+/// [`checked_round_up`] for a value known to leave room for one more step: saturates at
+/// `Decimal`'s edge otherwise.
+pub(crate) fn round_up(value: Decimal, step: Decimal) -> Decimal {
+    checked_round_up(value, step).unwrap_or(Decimal::MAX)
 }
 
 fn describe(tariff: &Tariff, dimension: Dimension, c: ComponentRef) -> String {
@@ -465,7 +505,8 @@ fn limit(
     tariff: &Tariff,
     excl: Decimal,
     incl: Decimal,
-) -> (Decimal, Decimal, Option<PriceLimitApplied>) {
+) -> Result<(Decimal, Decimal, Option<PriceLimitApplied>), PricingError> {
+    let overflow = || PricingError::overflow("the total within min_price/max_price");
     let mut applied = PriceLimitApplied {
         excl_vat_bound: None,
         incl_vat_bound: None,
@@ -488,7 +529,10 @@ fn limit(
             Some(b) => clamp(i, b),
             None if new_e == e => i,
             None if e.is_zero() => new_e,
-            None => i * new_e / e,
+            None => i
+                .checked_mul(new_e)
+                .and_then(|v| v.checked_div(e))
+                .ok_or_else(overflow)?,
         };
         if new_e != e {
             applied.excl_vat_bound = Some(bound);
@@ -500,18 +544,18 @@ fn limit(
     }
     let (e, i) = (e.normalize(), i.normalize());
     if applied.excl_vat_bound.is_none() && applied.incl_vat_bound.is_none() {
-        return (e, i, None);
+        return Ok((e, i, None));
     }
-    applied.adjustment_excl_vat = (e - excl).normalize();
-    applied.adjustment_incl_vat = (i - incl).normalize();
-    (e, i, Some(applied))
+    applied.adjustment_excl_vat = e.checked_sub(excl).ok_or_else(overflow)?.normalize();
+    applied.adjustment_incl_vat = i.checked_sub(incl).ok_or_else(overflow)?.normalize();
+    Ok((e, i, Some(applied)))
 }
 
 /// Joins neighbouring periods that had the same state and components, for a readable breakdown.
 fn merge_periods(
     periods: &[PeriodFacts],
     selections: &[[Option<ComponentRef>; 4]],
-) -> Vec<PricedPeriod> {
+) -> Result<Vec<PricedPeriod>, PricingError> {
     let mut out: Vec<PricedPeriod> = Vec::new();
     for (p, s) in periods.iter().zip(selections) {
         let energy = joule_domain::Energy::from_wh(p.energy_wh);
@@ -523,8 +567,12 @@ fn merge_periods(
                 .all(|(i, d)| prev.component(*d) == s[i])
         {
             prev.end = p.end;
-            prev.energy =
-                joule_domain::Energy::from_wh((prev.energy.wh() + energy.wh()).normalize());
+            let sum = prev
+                .energy
+                .wh()
+                .checked_add(energy.wh())
+                .ok_or_else(|| PricingError::overflow("the energy of a period"))?;
+            prev.energy = joule_domain::Energy::from_wh(sum.normalize());
             continue;
         }
         out.push(PricedPeriod {
@@ -538,13 +586,92 @@ fn merge_periods(
             parking_time: s[3],
         });
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
     use rust_decimal_macros::dec;
+
+    fn parked(parking_s: Decimal, energy_wh: Decimal) -> PeriodFacts {
+        let t = Utc.with_ymd_and_hms(2024, 3, 4, 10, 0, 0).unwrap();
+        PeriodFacts {
+            start: t,
+            end: t,
+            local_start: t.naive_utc(),
+            state: PeriodState::Parking,
+            energy_before_wh: Decimal::ZERO,
+            energy_wh,
+            elapsed_s: Decimal::ZERO,
+            time_s: Decimal::ZERO,
+            parking_s,
+            reservation_s: Decimal::ZERO,
+            reservation: false,
+            power_kw: None,
+            current_a: None,
+        }
+    }
+
+    fn context() -> ExtrasContext {
+        let t = Utc.with_ymd_and_hms(2024, 3, 4, 10, 0, 0).unwrap();
+        ExtrasContext {
+            time_zone: chrono_tz::UTC,
+            start: t,
+            end: t,
+            charging_end: None,
+            energy: Energy::ZERO,
+        }
+    }
+
+    fn overflow_of(result: Result<PricedSession, PricingError>) -> String {
+        match result {
+            Err(PricingError::Overflow { what }) => what,
+            other => panic!("expected an overflow, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn volumes_summed_over_many_periods_that_overflow_are_an_error() {
+        let tariff = Tariff::parse(
+            r#"{ "id": "t", "currency": "EUR", "elements": [
+                { "price_components": [{ "type": "ENERGY", "price": 0, "step_size": 1 },
+                                       { "type": "PARKING_TIME", "price": 0, "step_size": 1 }] } ] }"#,
+        )
+        .unwrap();
+        let half = Decimal::MAX / dec!(2) + Decimal::ONE;
+        let energy = [parked(Decimal::ZERO, half), parked(Decimal::ZERO, half)];
+        assert_eq!(
+            overflow_of(finish(&tariff, &energy, false, context())),
+            "the energy"
+        );
+        let parking = [parked(half, Decimal::ZERO), parked(half, Decimal::ZERO)];
+        assert_eq!(
+            overflow_of(finish(&tariff, &parking, false, context())),
+            "the parking time"
+        );
+    }
+
+    #[test]
+    fn idle_time_beyond_the_bound_is_an_error() {
+        let tariff = Tariff::parse(
+            r#"{ "id": "i", "currency": "EUR", "elements": [
+                   { "price_components": [{ "type": "ENERGY", "price": 0.30, "step_size": 1 }] }],
+                 "joule": { "idle_fee": { "price_per_hour": 12, "grace_period_seconds": 600, "step_size": 60 } } }"#,
+        )
+        .unwrap();
+        let idle = [parked(MAX_IDLE_SECONDS + Decimal::ONE, Decimal::ZERO)];
+        assert_eq!(
+            overflow_of(finish(&tariff, &idle, false, context())),
+            "the idle time"
+        );
+        // At the bound, the fee is priced: 1e15 s less 600 s of grace, rounded up to whole minutes
+        // (999,999,999,999,420 s), at 12/h.
+        let idle = [parked(MAX_IDLE_SECONDS, Decimal::ZERO)];
+        let priced = finish(&tariff, &idle, false, context()).unwrap();
+        assert_eq!(priced.total_excl_vat, dec!(3333333333331.4));
+    }
 
     #[test]
     fn round_up_goes_to_the_next_multiple_only_when_needed() {

@@ -42,6 +42,19 @@ pub enum PricingError {
         tariff_id: String,
         at: DateTime<Utc>,
     },
+    /// A value of the session (not of the tariff or CDR, which `limits` bound) so large that `what`
+    /// does not fit a `Decimal` (about 7.9e28).
+    #[error("{what} is too large to compute (the session's values exceed what Joule can price)")]
+    Overflow { what: String },
+}
+
+impl PricingError {
+    /// The [`PricingError::Overflow`] of `what`, for `.ok_or_else`.
+    pub(crate) fn overflow(what: &str) -> PricingError {
+        PricingError::Overflow {
+            what: what.to_owned(),
+        }
+    }
 }
 
 fn no_time_zone(country: Option<&str>, suggestion: Option<chrono_tz::Tz>) -> String {

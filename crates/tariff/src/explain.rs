@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
+use crate::arith::per;
 use crate::model::{Dimension, PriceComponent, Tariff};
 
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
@@ -49,7 +50,11 @@ fn price(c: &PriceComponent, currency: &str) -> String {
             let _ = write!(
                 s,
                 " ({} incl. {}% VAT)",
-                money(c.price * (HUNDRED + vat) / HUNDRED),
+                // bounded: price ≤ 2.5e10 and VAT ≤ 100 % (limits.rs, parse).
+                money(per(
+                    c.price.saturating_mul(HUNDRED.saturating_add(vat)),
+                    HUNDRED
+                )),
                 vat.normalize()
             );
         }

@@ -10,6 +10,7 @@ use joule_domain::{Currency, Energy};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::arith::{negated, per, share};
 use crate::breakdown::{ExtraKind, ExtraLine, PricedSession};
 use crate::engine::round_up;
 use crate::error::PricingError;
@@ -20,19 +21,23 @@ const SECONDS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 
 /// The idle fee for `idle_s` seconds of parking after charging, or `None` when nothing is due.
+///
+/// bounded: `idle_s` is between 0 and 1e15 (the engine's `MAX_IDLE_SECONDS`), the price at most
+/// 2.5e10 per hour, the step a day and the VAT 100 % (limits.rs), so no value below comes near
+/// `Decimal`'s edge.
 pub(crate) fn idle_fee_line(
     fee: &IdleFee,
     idle_s: Decimal,
     currency: Currency,
 ) -> Option<ExtraLine> {
-    let billable = idle_s - Decimal::from(fee.grace_period_seconds);
+    let billable = idle_s.saturating_sub(Decimal::from(fee.grace_period_seconds));
     if billable <= Decimal::ZERO {
         return None;
     }
     let billed = round_up(billable, Decimal::from(fee.step_size));
-    let hours = billed / SECONDS_PER_HOUR;
+    let hours = per(billed, SECONDS_PER_HOUR);
     // Multiply before dividing: the hours of a step in seconds rarely divide exactly.
-    let mut excl = fee.price_per_hour * billed / SECONDS_PER_HOUR;
+    let mut excl = per(fee.price_per_hour.saturating_mul(billed), SECONDS_PER_HOUR);
     let mut capped = false;
     if let Some(max) = fee.max_price
         && excl > max
@@ -44,7 +49,7 @@ pub(crate) fn idle_fee_line(
         return None;
     }
     let incl = with_vat(excl, fee.vat);
-    let grace_min = Decimal::from(fee.grace_period_seconds) / Decimal::from(60);
+    let grace_min = per(Decimal::from(fee.grace_period_seconds), Decimal::from(60));
     Some(ExtraLine {
         kind: ExtraKind::IdleFee,
         source: "joule.idle_fee".into(),
@@ -67,9 +72,16 @@ pub(crate) fn idle_fee_line(
     })
 }
 
+/// `excl` with `vat` percent added. Multiplies first, for the exact result; an amount so large that
+/// the product overflows is divided first, and the result saturates at `Decimal`'s edge.
 fn with_vat(excl: Decimal, vat: Option<Decimal>) -> Decimal {
     match vat {
-        Some(v) => excl * (HUNDRED + v) / HUNDRED,
+        Some(v) => {
+            let factor = HUNDRED.saturating_add(v);
+            excl.checked_mul(factor)
+                .and_then(|a| a.checked_div(HUNDRED))
+                .unwrap_or_else(|| per(excl, HUNDRED).saturating_mul(factor))
+        }
         None => excl,
     }
 }
@@ -240,6 +252,7 @@ impl Discount {
 
 /// Applies the discounts that hold for `customer` at the session start, in the order given, each to
 /// what is left to pay. The total never goes below zero; VAT moves with the session's own rate.
+/// Each discount is a share of what is payable, so nothing here can overflow.
 pub fn apply_discounts(session: &mut PricedSession, discounts: &[Discount], customer: &Customer) {
     let start = session.start;
     for d in discounts.iter().filter(|d| d.applies(customer, start)) {
@@ -248,13 +261,14 @@ pub fn apply_discounts(session: &mut PricedSession, discounts: &[Discount], cust
             break;
         }
         let off_excl = match d.value {
-            DiscountValue::Percent(p) => excl * p.clamp(Decimal::ZERO, HUNDRED) / HUNDRED,
+            DiscountValue::Percent(p) => share(excl, p.clamp(Decimal::ZERO, HUNDRED), HUNDRED),
             DiscountValue::Amount(a) => a.clamp(Decimal::ZERO, excl),
         };
         if off_excl.is_zero() {
             continue;
         }
-        let off_incl = incl * off_excl / excl;
+        // 0 < off_excl <= excl.
+        let off_incl = share(incl, off_excl, excl);
         let (description, vat_percent) = match d.value {
             DiscountValue::Percent(p) => {
                 (format!("{} ({}% off)", d.description, p.normalize()), None)
@@ -277,8 +291,8 @@ pub fn apply_discounts(session: &mut PricedSession, discounts: &[Discount], cust
             unit: None,
             unit_price: None,
             vat_percent,
-            amount_excl_vat: (-off_excl).normalize(),
-            amount_incl_vat: (-off_incl).normalize(),
+            amount_excl_vat: negated(off_excl).normalize(),
+            amount_incl_vat: negated(off_incl).normalize(),
         });
     }
 }
@@ -301,7 +315,8 @@ pub struct SubscriptionPlan {
 }
 
 impl SubscriptionPlan {
-    /// The monthly fee as a line, for the subscription's own invoice.
+    /// The monthly fee as a line, for the subscription's own invoice. A fee whose amount incl. VAT
+    /// exceeds `Decimal` (about 7.9e28) saturates at its edge.
     pub fn monthly_fee_line(&self, month: &str) -> ExtraLine {
         ExtraLine {
             kind: ExtraKind::SubscriptionFee,
@@ -319,12 +334,20 @@ impl SubscriptionPlan {
 
 /// Credits the energy still included in the member's plan this month (`used_kwh` already used), at
 /// the prices of the session's energy lines, first line first. Returns the kWh it used.
+///
+/// bounded: the credit is a part of the energy lines, whose volumes and amounts the engine summed
+/// checked, so the sums below cannot reach `Decimal`'s edge.
 pub fn apply_subscription(
     session: &mut PricedSession,
     plan: &SubscriptionPlan,
     used_kwh: Decimal,
 ) -> Decimal {
-    let mut left = (plan.included_kwh - used_kwh).max(Decimal::ZERO);
+    // Saturating is exact once clamped: energy left beyond `Decimal` covers every line anyway.
+    let left_before = plan
+        .included_kwh
+        .saturating_sub(used_kwh)
+        .max(Decimal::ZERO);
+    let mut left = left_before;
     let (mut credit_excl, mut credit_incl, mut covered) =
         (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     for line in session
@@ -336,11 +359,11 @@ pub fn apply_subscription(
             break;
         }
         let kwh = line.volume.min(left);
-        left -= kwh;
-        covered += kwh;
-        let excl = kwh * line.unit_price;
-        credit_excl += excl;
-        credit_incl += with_vat(excl, line.vat_percent);
+        left = left.saturating_sub(kwh);
+        covered = covered.saturating_add(kwh);
+        let excl = kwh.saturating_mul(line.unit_price);
+        credit_excl = credit_excl.saturating_add(excl);
+        credit_incl = credit_incl.saturating_add(with_vat(excl, line.vat_percent));
     }
     // Never credit more than is payable (a max_price may already have lowered it).
     credit_excl = credit_excl.min(session.total_excl_vat.max(Decimal::ZERO));
@@ -353,17 +376,15 @@ pub fn apply_subscription(
                 "{} kWh included in {} ({} of {} kWh left before)",
                 covered.normalize(),
                 plan.name,
-                (plan.included_kwh - used_kwh)
-                    .max(Decimal::ZERO)
-                    .normalize(),
+                left_before.normalize(),
                 plan.included_kwh.normalize()
             ),
             volume: Some(covered.normalize()),
             unit: Some("kWh".into()),
             unit_price: None,
             vat_percent: None,
-            amount_excl_vat: (-credit_excl).normalize(),
-            amount_incl_vat: (-credit_incl).normalize(),
+            amount_excl_vat: negated(credit_excl).normalize(),
+            amount_incl_vat: negated(credit_incl).normalize(),
         });
     }
     covered

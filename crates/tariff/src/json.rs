@@ -208,16 +208,22 @@ impl<'a> Reader<'a> {
         (self.at == self.bytes.len()).then_some(tree)
     }
 
+    /// Moves past `n` bytes. The position never goes more than 2 bytes beyond the end of the text,
+    /// which (a `str`) is at most `isize::MAX` bytes long: the sum cannot reach the edge.
+    fn advance(&mut self, n: usize) {
+        self.at = self.at.saturating_add(n);
+    }
+
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
-            self.at += 1;
+            self.advance(1);
         }
     }
 
     fn eat(&mut self, b: u8) -> bool {
         self.ws();
         if self.bytes.get(self.at) == Some(&b) {
-            self.at += 1;
+            self.advance(1);
             true
         } else {
             false
@@ -226,7 +232,7 @@ impl<'a> Reader<'a> {
 
     fn literal(&mut self, word: &str, value: Json<'a>) -> Option<Json<'a>> {
         if self.text[self.at..].starts_with(word) {
-            self.at += word.len();
+            self.advance(word.len());
             Some(value)
         } else {
             None
@@ -248,13 +254,14 @@ impl<'a> Reader<'a> {
     }
 
     fn nest(&mut self) -> Option<()> {
-        self.depth += 1;
+        // At most MAX_DEPTH + 1: the caller gives up beyond MAX_DEPTH.
+        self.depth = self.depth.saturating_add(1);
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
     fn object(&mut self, keep: Option<&[&str]>) -> Option<Json<'a>> {
         self.nest()?;
-        self.at += 1;
+        self.advance(1);
         let mut fields = Vec::with_capacity(8);
         if !self.eat(b'}') {
             loop {
@@ -279,13 +286,14 @@ impl<'a> Reader<'a> {
                 return None;
             }
         }
-        self.depth -= 1;
+        // `nest` raised it on the way in.
+        self.depth = self.depth.saturating_sub(1);
         Some(Json::Object(fields))
     }
 
     fn array(&mut self) -> Option<Json<'a>> {
         self.nest()?;
-        self.at += 1;
+        self.advance(1);
         let mut items = Vec::with_capacity(4);
         if !self.eat(b']') {
             loop {
@@ -299,66 +307,71 @@ impl<'a> Reader<'a> {
                 return None;
             }
         }
-        self.depth -= 1;
+        // `nest` raised it on the way in.
+        self.depth = self.depth.saturating_sub(1);
         Some(Json::Array(items))
     }
 
     /// At an opening quote.
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.at;
-        self.at += 1;
+        self.advance(1);
         let mut escaped = false;
         loop {
             match *self.bytes.get(self.at)? {
                 b'"' => break,
                 b'\\' => {
                     escaped = true;
-                    self.at += 2;
+                    self.advance(2);
                 }
                 0..=0x1f => return None,
-                _ => self.at += 1,
+                _ => self.advance(1),
             }
         }
-        self.at += 1;
+        self.advance(1);
         let quoted = self.text.get(start..self.at)?;
         if escaped {
             // Escapes are rare in tariffs and CDRs: serde_json decodes them exactly.
             serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
         } else {
-            Some(Cow::Borrowed(&quoted[1..quoted.len() - 1]))
+            quoted
+                .strip_prefix('"')
+                .and_then(|q| q.strip_suffix('"'))
+                .map(Cow::Borrowed)
         }
     }
 
     fn digits(&mut self) -> usize {
         let start = self.at;
         while self.bytes.get(self.at).is_some_and(u8::is_ascii_digit) {
-            self.at += 1;
+            self.advance(1);
         }
-        self.at - start
+        // `at` only moved forward from `start`.
+        self.at.saturating_sub(start)
     }
 
     fn number(&mut self) -> Option<Json<'a>> {
         let start = self.at;
         if self.bytes.get(self.at) == Some(&b'-') {
-            self.at += 1;
+            self.advance(1);
         }
         match self.bytes.get(self.at)? {
-            b'0' => self.at += 1,
+            b'0' => self.advance(1),
             b'1'..=b'9' => {
                 self.digits();
             }
             _ => return None,
         }
         if self.bytes.get(self.at) == Some(&b'.') {
-            self.at += 1;
+            self.advance(1);
             if self.digits() == 0 {
                 return None;
             }
         }
         if let Some(b'e' | b'E') = self.bytes.get(self.at) {
-            self.at += 1;
+            self.advance(1);
             if let Some(b'+' | b'-') = self.bytes.get(self.at) {
-                self.at += 1;
+                self.advance(1);
             }
             if self.digits() == 0 {
                 return None;

@@ -18,7 +18,15 @@
 //! `joule_domain::Money`.
 //!
 //! This crate does no I/O and knows nothing of storage, events or invoices.
+//!
+//! Arithmetic on values from outside is checked: the values a tariff and a CDR may hold are bounded
+//! (`limits`) so that no price can overflow, and `clippy::arithmetic_side_effects` keeps every other
+//! operation explicit (checked, or saturating with its reason beside it). What a caller states
+//! unbounded (a session's energy and times, sums over any number of periods) is checked and answers
+//! [`PricingError::Overflow`] where it does not fit. Tests may use plain arithmetic.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
+mod arith;
 mod breakdown;
 mod cdr;
 mod coverage;

@@ -309,8 +309,12 @@ impl TimeOfDay {
 
     /// `hour` 0..=23, `minute` 0..=59.
     pub fn new(hour: u16, minute: u16) -> Option<TimeOfDay> {
-        (hour < 24 && minute < 60).then_some(TimeOfDay {
-            minutes: hour * 60 + minute,
+        if hour >= 24 || minute >= 60 {
+            return None;
+        }
+        // bounded: at most 23 * 60 + 59 minutes.
+        Some(TimeOfDay {
+            minutes: hour.saturating_mul(60).saturating_add(minute),
         })
     }
 
@@ -334,8 +338,11 @@ impl TimeOfDay {
         if b.len() != 5 || b[2] != b':' || ![0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit()) {
             return None;
         }
-        let digit = |i: usize| u16::from(b[i] - b'0');
-        TimeOfDay::new(digit(0) * 10 + digit(1), digit(3) * 10 + digit(4))
+        // bounded: ASCII digits (checked above), so each is 0..=9 and each pair at most 99.
+        let digit = |i: usize| u16::from(b[i].saturating_sub(b'0'));
+        let pair =
+            |tens: usize, ones: usize| digit(tens).saturating_mul(10).saturating_add(digit(ones));
+        TimeOfDay::new(pair(0, 1), pair(3, 4))
     }
 }
 
@@ -394,4 +401,21 @@ impl DayOfWeek {
 pub enum ReservationRestriction {
     Reservation,
     ReservationExpires,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_of_day_out_of_range_is_none() {
+        assert_eq!(TimeOfDay::new(23, 59).map(TimeOfDay::minutes), Some(1439));
+        assert_eq!(TimeOfDay::new(u16::MAX, u16::MAX), None);
+        assert_eq!(TimeOfDay::new(24, 0), None);
+        assert_eq!(TimeOfDay::parse("99:99"), None);
+        assert_eq!(
+            TimeOfDay::parse("23:05").map(TimeOfDay::minutes),
+            Some(1385)
+        );
+    }
 }

@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::error::PricingError;
 use crate::model::{Tariff, TimeOfDay};
 use crate::usage::{EnergyCurve, SessionUsage, seconds_between};
 
@@ -87,7 +88,8 @@ impl CutPlan {
                 [r.min_kwh, r.max_kwh]
                     .into_iter()
                     .flatten()
-                    .map(|kwh| kwh * Decimal::ONE_THOUSAND),
+                    // bounded: min_kwh/max_kwh <= 1e5 kWh (limits.rs).
+                    .map(|kwh| kwh.saturating_mul(Decimal::ONE_THOUSAND)),
             );
             plan.durations_s
                 .extend([r.min_duration, r.max_duration].into_iter().flatten());
@@ -128,8 +130,12 @@ impl CutPlan {
 }
 
 /// The periods of `usage` for `tariff`, in time order, covering `[start, end]` without gaps.
-/// `usage` must have `start <= end` and non-negative energy.
-pub(crate) fn split(tariff: &Tariff, usage: &SessionUsage) -> Vec<PeriodFacts> {
+/// `usage` must have `start <= end` and non-negative energy. Refuses energy that, over the session's
+/// length, is too large to share out ([`EnergyCurve::check`]).
+pub(crate) fn split(
+    tariff: &Tariff,
+    usage: &SessionUsage,
+) -> Result<Vec<PeriodFacts>, PricingError> {
     let tz = usage.time_zone;
     let charging_end = usage.charging_end.map(|c| c.clamp(usage.start, usage.end));
     let state_at = |t: DateTime<Utc>| match charging_end {
@@ -137,7 +143,7 @@ pub(crate) fn split(tariff: &Tariff, usage: &SessionUsage) -> Vec<PeriodFacts> {
         _ => PeriodState::Charging,
     };
     if usage.start == usage.end {
-        return vec![PeriodFacts {
+        return Ok(vec![PeriodFacts {
             start: usage.start,
             end: usage.end,
             local_start: local(tz, usage.start),
@@ -151,9 +157,10 @@ pub(crate) fn split(tariff: &Tariff, usage: &SessionUsage) -> Vec<PeriodFacts> {
             reservation: false,
             power_kw: None,
             current_a: None,
-        }];
+        }]);
     }
 
+    EnergyCurve::check(usage)?;
     let plan = CutPlan::of(tariff);
     let mut curve = EnergyCurve::new(usage);
     curve.add_thresholds(plan.kwh_wh.iter().copied());
@@ -166,7 +173,8 @@ pub(crate) fn split(tariff: &Tariff, usage: &SessionUsage) -> Vec<PeriodFacts> {
         .filter(|t| *t >= usage.start && *t <= usage.end)
         .collect();
 
-    cuts.windows(2)
+    Ok(cuts
+        .windows(2)
         .map(|w| {
             let (start, end) = (w[0], w[1]);
             let energy_before_wh = curve.energy_at(start);
@@ -182,7 +190,8 @@ pub(crate) fn split(tariff: &Tariff, usage: &SessionUsage) -> Vec<PeriodFacts> {
                 local_start: local(tz, start),
                 state,
                 energy_before_wh,
-                energy_wh: curve.energy_at(end) - energy_before_wh,
+                // The curve does not decrease, and stays within [0, energy].
+                energy_wh: curve.energy_at(end).saturating_sub(energy_before_wh),
                 elapsed_s: seconds_between(usage.start, start),
                 time_s,
                 parking_s,
@@ -192,7 +201,7 @@ pub(crate) fn split(tariff: &Tariff, usage: &SessionUsage) -> Vec<PeriodFacts> {
                 current_a: None,
             }
         })
-        .collect()
+        .collect())
 }
 
 pub(crate) fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
@@ -211,15 +220,19 @@ fn local_boundaries(
     let (local_from, local_to) = (local(tz, from), local(tz, to));
     // A wall-clock reading more than a day away from the session's own can never fall inside it
     // (zones move by at most a few hours), so most candidates need no zone lookup.
+    // At the ends of chrono's range a bound that does not exist is no bound.
+    let day = TimeDelta::days(1);
     let (lo, hi) = (
-        local_from - TimeDelta::days(1),
-        local_to + TimeDelta::days(1),
+        local_from
+            .checked_sub_signed(day)
+            .unwrap_or(NaiveDateTime::MIN),
+        local_to
+            .checked_add_signed(day)
+            .unwrap_or(NaiveDateTime::MAX),
     );
+    let last_day = hi.date();
     let mut out = Vec::new();
-    for day in (local_from.date() - TimeDelta::days(1))
-        .iter_days()
-        .take_while(|d| *d <= local_to.date() + TimeDelta::days(1))
-    {
+    for day in lo.date().iter_days().take_while(|d| *d <= last_day) {
         for time in times {
             let naive = day.and_time(time.as_naive());
             if naive < lo || naive > hi {
@@ -256,20 +269,22 @@ fn offset_changes(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTim
                 .local_minus_utc()
         })
     };
-    let (first, last) = (from.timestamp(), to.timestamp() + 1);
+    // bounded: chrono's timestamps lie within about ±8.2e12 s, far inside an i64, and every value
+    // below stays between `first` and `last`.
+    let (first, last) = (from.timestamp(), to.timestamp().saturating_add(1));
     let mut out = Vec::new();
     // Zones change offset at most a few times a year: within a few weeks, the same offset at both
     // ends means no change in between.
-    if last - first < 20 * 86_400 && offset_at(first) == offset_at(last) {
+    if last.saturating_sub(first) < 20 * 86_400 && offset_at(first) == offset_at(last) {
         return out;
     }
     let mut a = first;
     while a < last {
-        let b = (a + 3600).min(last);
+        let b = a.saturating_add(3600).min(last);
         if offset_at(a) != offset_at(b) {
             let (mut lo, mut hi) = (a, b);
-            while hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
+            while hi.saturating_sub(lo) > 1 {
+                let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
                 if offset_at(mid) == offset_at(lo) {
                     lo = mid
                 } else {

@@ -7,6 +7,7 @@
 use chrono::{Datelike, Timelike};
 use rust_decimal::Decimal;
 
+use crate::arith::per;
 use crate::model::{ReservationRestriction, TariffElement, TariffRestrictions};
 use crate::periods::PeriodFacts;
 
@@ -37,7 +38,12 @@ impl TariffRestrictions {
             return false;
         }
         let date = p.local_start.date();
-        let minute = (p.local_start.hour() * 60 + p.local_start.minute()) as u16;
+        // bounded: chrono's hour is 0..=23 and minute 0..=59.
+        let minute = p
+            .local_start
+            .hour()
+            .saturating_mul(60)
+            .saturating_add(p.local_start.minute()) as u16;
         // "00:00" as an end is the end of the day ("To stop at end of the day use: 00:00").
         let end_of = |e: crate::model::TimeOfDay| match e.minutes() {
             0 => 24 * 60,
@@ -67,7 +73,7 @@ impl TariffRestrictions {
                     .iter()
                     .any(|d| d.weekday() == date.weekday()))
             && in_range(
-                Some(p.energy_before_wh / Decimal::ONE_THOUSAND),
+                Some(per(p.energy_before_wh, Decimal::ONE_THOUSAND)),
                 self.min_kwh,
                 self.max_kwh,
             )

@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::arith::per;
 use crate::breakdown::{PriceLine, PricedSession};
 use crate::model::Dimension;
 
@@ -15,9 +16,11 @@ pub struct PriceTotal {
 }
 
 impl PriceTotal {
+    /// bounded: the amounts of a priced session's lines are not negative and the engine summed
+    /// them checked into its subtotal, so no sum of some of them reaches `Decimal`'s edge.
     fn add(&mut self, excl: Decimal, incl: Decimal) {
-        self.excl_vat += excl;
-        self.incl_vat += incl;
+        self.excl_vat = self.excl_vat.saturating_add(excl);
+        self.incl_vat = self.incl_vat.saturating_add(incl);
     }
 
     fn normalize(self) -> Self {
@@ -73,15 +76,19 @@ impl OcpiTotals {
                     Dimension::Energy => &mut energy,
                     Dimension::Time => &mut time,
                     Dimension::ParkingTime => {
-                        parking_time += l.consumed;
+                        // bounded: the engine summed these volumes checked (its dimension totals).
+                        parking_time = parking_time.saturating_add(l.consumed);
                         &mut parking
                     }
                 }
             };
             target.add(e, i);
         }
-        let hours = Decimal::from((session.end - session.start).num_milliseconds())
-            / Decimal::from(3_600_000);
+        let ms = session
+            .end
+            .signed_duration_since(session.start)
+            .num_milliseconds();
+        let hours = per(Decimal::from(ms), Decimal::from(3_600_000));
         OcpiTotals {
             total_cost: PriceTotal {
                 excl_vat: session.total_excl_vat,

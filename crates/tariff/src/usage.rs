@@ -5,6 +5,8 @@ use chrono_tz::Tz;
 use joule_domain::Energy;
 use rust_decimal::Decimal;
 
+use crate::error::PricingError;
+
 /// A session measured by Joule's own chargers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionUsage {
@@ -21,11 +23,14 @@ pub struct SessionUsage {
     pub charging_end: Option<DateTime<Utc>>,
 }
 
-const NANOS_PER_SECOND: i64 = 1_000_000_000;
+/// kW per Wh/ns: 3600 s/h / 1000 W/kW * 1e9 ns/s.
+const KW_PER_WH_PER_NS: Decimal = Decimal::from_parts(3_600_000_000, 0, 0, false, 0);
 
 /// Nanoseconds from `a` to `b`. Sessions are far shorter than the ~292 years an i64 holds.
 pub(crate) fn nanos_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
-    (b - a).num_nanoseconds().unwrap_or(i64::MAX)
+    b.signed_duration_since(a)
+        .num_nanoseconds()
+        .unwrap_or(i64::MAX)
 }
 
 /// Exact seconds from `a` to `b` (nanosecond precision).
@@ -39,6 +44,11 @@ pub(crate) fn seconds_between(a: DateTime<Utc>, b: DateTime<Utc>) -> Decimal {
 /// Meter registers are turned into delivered energy against the last reading at or before the start
 /// (or the first reading, when none is that early), kept non-decreasing and capped at the session
 /// energy, so that inconsistent meter data can shape but never change the billed total.
+///
+/// Every value on the curve lies between 0 and the session energy, so no product the curve forms
+/// exceeds the energy times the larger of the session's length in nanoseconds and
+/// [`KW_PER_WH_PER_NS`]; [`EnergyCurve::check`] refuses a session where that does not fit a
+/// `Decimal`, and the arithmetic below relies on it.
 #[derive(Debug, Clone)]
 pub(crate) struct EnergyCurve {
     /// (time, Wh since start); strictly increasing times, non-decreasing energy.
@@ -49,7 +59,19 @@ pub(crate) struct EnergyCurve {
 }
 
 impl EnergyCurve {
-    /// `usage.start < usage.end` and non-negative energy are checked by the caller.
+    /// Refuses a session whose energy curve cannot be computed within `Decimal`: see the type.
+    pub(crate) fn check(usage: &SessionUsage) -> Result<(), PricingError> {
+        let span = Decimal::from(nanos_between(usage.start, usage.end)).max(KW_PER_WH_PER_NS);
+        match usage.energy.wh().checked_mul(span) {
+            Some(_) => Ok(()),
+            None => Err(PricingError::overflow(
+                "the session energy over its duration",
+            )),
+        }
+    }
+
+    /// `usage.start < usage.end`, non-negative energy and [`EnergyCurve::check`] are checked by the
+    /// caller.
     pub(crate) fn new(usage: &SessionUsage) -> Self {
         let total = usage.energy.wh();
         let mut samples = usage.samples.clone();
@@ -67,7 +89,8 @@ impl EnergyCurve {
                 continue;
             }
             let last = points.last().map(|p| p.1).unwrap_or_default();
-            let value = (register.wh() - baseline).max(last).min(total);
+            // Clamped to [last, total] next: saturating at the edge gives the same value.
+            let value = register.wh().saturating_sub(baseline).max(last).min(total);
             if points.last().is_some_and(|p| p.0 == t) {
                 continue;
             }
@@ -82,49 +105,65 @@ impl EnergyCurve {
     /// starts below a threshold and ends above it.
     pub(crate) fn add_thresholds(&mut self, thresholds_wh: impl IntoIterator<Item = Decimal>) {
         for k in thresholds_wh {
-            let Some(i) = self
+            let Some((i, &[(ta, ea), (tb, eb)])) = self
                 .points
                 .windows(2)
-                .position(|w| w[0].1 < k && k < w[1].1)
+                .enumerate()
+                .find(|(_, w)| w[0].1 < k && k < w[1].1)
             else {
                 continue;
             };
-            let ((ta, ea), (tb, eb)) = (self.points[i], self.points[i + 1]);
             let span = nanos_between(ta, tb);
-            let offset = ((k - ea) * Decimal::from(span) / (eb - ea)).ceil();
-            let Ok(offset) = i64::try_from(offset) else {
+            // bounded: 0 < k - ea < eb - ea <= the session energy, and the energy times the
+            // session's length fits (`check`).
+            let offset = k
+                .saturating_sub(ea)
+                .saturating_mul(Decimal::from(span))
+                .checked_div(eb.saturating_sub(ea))
+                .map(|o| o.ceil());
+            let Some(offset) = offset.and_then(|o| i64::try_from(o).ok()) else {
                 continue;
             };
             if offset <= 0 || offset >= span {
                 continue;
             }
-            let t = ta + chrono::TimeDelta::nanoseconds(offset);
-            self.points.insert(i + 1, (t, k));
-            self.power_kw.insert(i + 1, self.power_kw[i]);
+            // Before `tb`, a valid instant.
+            let Some(t) = ta.checked_add_signed(chrono::TimeDelta::nanoseconds(offset)) else {
+                continue;
+            };
+            // `i` indexes a window of `points`: `i + 1` is in it.
+            let next = i.saturating_add(1);
+            self.points.insert(next, (t, k));
+            self.power_kw.insert(next, self.power_kw[i]);
         }
     }
 
     /// Wh delivered between the start and `t`.
     pub(crate) fn energy_at(&self, t: DateTime<Utc>) -> Decimal {
         let i = self.points.partition_point(|p| p.0 <= t);
-        if i == 0 {
+        let Some(&(ta, ea)) = i.checked_sub(1).and_then(|j| self.points.get(j)) else {
             return Decimal::ZERO;
-        }
-        let (ta, ea) = self.points[i - 1];
-        if ta == t || i == self.points.len() {
+        };
+        let Some(&(tb, eb)) = self.points.get(i).filter(|_| ta != t) else {
             return ea;
-        }
-        let (tb, eb) = self.points[i];
-        ea + (eb - ea) * Decimal::from(nanos_between(ta, t)) / Decimal::from(nanos_between(ta, tb))
+        };
+        // bounded: 0 <= eb - ea <= the session energy, times at most the session's length in ns
+        // (`check`); the result lies between ea and eb.
+        let rise = eb
+            .saturating_sub(ea)
+            .saturating_mul(Decimal::from(nanos_between(ta, t)))
+            .checked_div(Decimal::from(nanos_between(ta, tb)))
+            .unwrap_or_default();
+        ea.saturating_add(rise)
     }
 
     /// Power (kW) of the segment that contains `t` (segments are half-open, `[a, b)`).
     pub(crate) fn power_at(&self, t: DateTime<Utc>) -> Option<Decimal> {
         let i = self.points.partition_point(|p| p.0 <= t);
-        if i == 0 || i == self.points.len() {
+        if i == self.points.len() {
             None
         } else {
-            Some(self.power_kw[i - 1])
+            i.checked_sub(1).map(|j| self.power_kw[j])
         }
     }
 
@@ -134,9 +173,14 @@ impl EnergyCurve {
 }
 
 fn power_kw(a: (DateTime<Utc>, Decimal), b: (DateTime<Utc>, Decimal)) -> Decimal {
-    // kW = Wh * 3600 s/h / 1000 W/kW / seconds = Wh * 3.6e9 / ns.
+    // kW = Wh * 3600 s/h / 1000 W/kW / seconds = Wh * 3.6e9 / ns. bounded: 0 <= b.1 - a.1 <= the
+    // session energy, and the energy times 3.6e9 fits (`EnergyCurve::check`); times strictly
+    // increase, so ns > 0.
     let ns = Decimal::from(nanos_between(a.0, b.0));
-    (b.1 - a.1) * Decimal::from(36 * NANOS_PER_SECOND / 10) / ns
+    b.1.saturating_sub(a.1)
+        .saturating_mul(KW_PER_WH_PER_NS)
+        .checked_div(ns)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

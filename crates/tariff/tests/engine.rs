@@ -4,7 +4,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 use joule_domain::Energy;
 use joule_tariff::{
-    Dimension, PriceBound, PricedSession, PricingError, SessionUsage, Tariff, Tz, price_session,
+    Cdr, Customer, Dimension, Discount, DiscountScope, DiscountValue, PriceBound, PricedSession,
+    PricingError, RunningSession, SessionUsage, Tariff, Tz, apply_discounts, price_cdr,
+    price_session, running_estimate,
 };
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -520,4 +522,99 @@ fn the_priced_session_round_trips_through_json() {
     let back: PricedSession = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
     assert_eq!(back, p);
     assert_eq!(p.time_zone, Tz::Europe__Berlin.name());
+}
+
+#[test]
+fn energy_too_large_to_price_is_an_error_not_a_panic() {
+    let tariff = Tariff::parse(
+        r#"{ "id": "t", "currency": "EUR", "elements": [
+            { "price_components": [{ "type": "ENERGY", "price": 5, "vat": 20, "step_size": 1 }] } ] }"#,
+    )
+    .unwrap();
+    let overflow = |usage: &SessionUsage| match price_session(&tariff, usage) {
+        Err(PricingError::Overflow { what }) => what,
+        other => panic!("expected an overflow, got {other:?}"),
+    };
+    let start = utc(2024, 3, 4, 10, 0);
+    // A quarter of what a Decimal holds, in Wh.
+    let huge_kwh = Decimal::MAX / Decimal::from(4000);
+    // Shared out over two hours, the energy does not fit the curve's arithmetic.
+    let long = usage("Europe/Berlin", start, utc(2024, 3, 4, 12, 0), huge_kwh);
+    assert_eq!(overflow(&long), "the session energy over its duration");
+    // An instant: the energy is one period, but its price (in Wh times the price) does not fit.
+    let instant = usage("Europe/Berlin", start, start, huge_kwh);
+    assert_eq!(overflow(&instant), "the energy");
+    assert!(
+        PricingError::Overflow {
+            what: "the energy".into()
+        }
+        .to_string()
+        .starts_with("the energy is too large to compute")
+    );
+    // A running session reports the same.
+    let running = RunningSession {
+        start,
+        samples: vec![],
+        energy_so_far: Energy::from_kwh(huge_kwh),
+        charging_end: None,
+        time_zone: Tz::UTC,
+    };
+    assert!(matches!(
+        running_estimate(&tariff, &running, utc(2024, 3, 4, 11, 0)),
+        Err(PricingError::Overflow { .. })
+    ));
+}
+
+#[test]
+fn a_cdr_whose_tiny_charging_time_overflows_the_average_power_is_an_error() {
+    let tariff = Tariff::parse(
+        r#"{ "id": "t", "currency": "EUR", "elements": [
+            { "price_components": [{ "type": "ENERGY", "price": 0.3, "vat": 20, "step_size": 1 }] } ] }"#,
+    )
+    .unwrap();
+    let cdr = Cdr::parse(
+        r#"{ "id": "c", "currency": "EUR", "start_date_time": "2024-03-04T10:00:00Z",
+             "end_date_time": "2024-03-04T12:00:00Z", "charging_periods": [
+               { "start_date_time": "2024-03-04T10:00:00Z", "dimensions": [
+                 { "type": "ENERGY", "volume": 1000 },
+                 { "type": "TIME", "volume": 0.0000000000000000000000000001 } ] } ] }"#,
+    )
+    .unwrap();
+    match price_cdr(&tariff, &cdr, Tz::UTC) {
+        Err(PricingError::Overflow { what }) => {
+            assert_eq!(what, "the average power of charging_periods[0]")
+        }
+        other => panic!("expected an overflow, got {other:?}"),
+    }
+}
+
+#[test]
+fn discounts_on_the_largest_total_do_not_overflow() {
+    let start = utc(2024, 3, 4, 10, 0);
+    let mut p = price(
+        r#"{ "id": "t", "currency": "EUR", "elements": [
+            { "price_components": [{ "type": "FLAT", "price": 1, "vat": 20, "step_size": 0 }] } ] }"#,
+        &usage("UTC", start, utc(2024, 3, 4, 11, 0), Decimal::ONE),
+    );
+    (p.total_excl_vat, p.total_incl_vat) = (Decimal::MAX, Decimal::MAX);
+    let half = Discount {
+        id: "d".into(),
+        description: "Half".into(),
+        scope: DiscountScope::All,
+        value: DiscountValue::Percent(Decimal::from(50)),
+        valid_from: None,
+        valid_until: None,
+    };
+    apply_discounts(&mut p, &[half], &Customer::default());
+    let rest = Decimal::MAX - Decimal::MAX / Decimal::from(2);
+    assert!(
+        (p.total_excl_vat - rest).abs() <= Decimal::ONE,
+        "{}",
+        p.total_excl_vat
+    );
+    assert!(
+        (p.total_incl_vat - rest).abs() <= Decimal::ONE,
+        "{}",
+        p.total_incl_vat
+    );
 }
