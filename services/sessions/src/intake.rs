@@ -202,8 +202,7 @@ impl ChargerIntake {
                     _ => None,
                 };
                 self.execute(&id, command, &message.envelope).await?;
-                if let Some((charge_point_id, connector_id, started_at)) =
-                    opened.filter(|_| is_16)
+                if let Some((charge_point_id, connector_id, started_at)) = opened.filter(|_| is_16)
                 {
                     self.charger_sessions
                         .started(tenant, &charge_point_id, connector_id, &id, started_at)
