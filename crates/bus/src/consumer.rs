@@ -458,8 +458,8 @@ impl<H: Handler> Runner<'_, H> {
     }
 }
 
-/// The text a panic was raised with.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+/// The text a panic was raised with (also used by `joule_runtime`'s task supervision).
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

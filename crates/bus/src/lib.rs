@@ -13,6 +13,8 @@
 //! The bus does not know what the events mean; that is the services' business.
 
 mod consumer;
+
+pub use consumer::panic_text;
 pub mod deadletter;
 mod envelope;
 

@@ -589,20 +589,9 @@ async fn run_once(
         Ok(Err(e)) => Err(format!("task {name} failed: {e}")),
         Err(e) if e.is_panic() => Err(format!(
             "task {name} panicked: {}",
-            panic_text(e.into_panic().as_ref())
+            joule_bus::panic_text(e.into_panic().as_ref())
         )),
         Err(e) => Err(format!("task {name} was cancelled: {e}")),
-    }
-}
-
-/// The text a panic was raised with.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a panic without a message)".to_owned()
     }
 }
 
