@@ -147,6 +147,22 @@ where
     }
 }
 
+/// How a consumer answers a database error. A data exception (SQLSTATE class 22: a value the
+/// statement cannot take, such as a malformed number cast to `numeric`) fails the same way on every
+/// delivery, so the message is rejected and parked (ADR 022) instead of stalling its consumer; any
+/// other error (connection, lock, serialization, an outage) is retried.
+pub fn consumer_error(error: sqlx::Error) -> joule_bus::HandlerError {
+    let data_exception = matches!(
+        &error,
+        sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22"))
+    );
+    if data_exception {
+        joule_bus::HandlerError::Rejected(error.to_string())
+    } else {
+        joule_bus::HandlerError::Transient(error.to_string())
+    }
+}
+
 /// Whether an aggregate error is worth retrying (infrastructure) rather than a business rejection.
 pub fn is_transient<E: std::error::Error>(error: &AggregateError<E>) -> bool {
     !matches!(

@@ -179,5 +179,5 @@ fn rejected(e: impl std::fmt::Display) -> HandlerError {
 }
 
 fn transient(e: sqlx::Error) -> HandlerError {
-    HandlerError::Transient(e.to_string())
+    joule_store::consumer_error(e)
 }

@@ -293,7 +293,7 @@ impl CostUpdatedHandler {
 }
 
 fn transient(e: sqlx::Error) -> HandlerError {
-    HandlerError::Transient(e.to_string())
+    joule_store::consumer_error(e)
 }
 
 fn engine_error(e: EngineError) -> HandlerError {

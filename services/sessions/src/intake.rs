@@ -363,7 +363,7 @@ impl Handler for BillingIntake {
 
 impl BillingIntake {
     async fn handle_billing_event(&self, message: &Received) -> Result<(), HandlerError> {
-        let transient = |e: sqlx::Error| HandlerError::Transient(e.to_string());
+        let transient = joule_store::consumer_error;
         let reject = |e: joule_bus::BusError| HandlerError::Rejected(e.to_string());
         match message.event_type() {
             "joule.v1.SessionPriced" => {

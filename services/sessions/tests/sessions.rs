@@ -925,3 +925,104 @@ async fn an_idle_session_closes_from_its_last_reading_and_a_late_stop_bills_noth
     .unwrap();
     assert_eq!(sessions, 1, "no session for the late -1 stop");
 }
+
+/// A database data exception (here a price that is not a number, cast to `numeric`) fails the same
+/// way on every delivery: the billing copy is rejected and parked (ADR 022) instead of retried for
+/// ever, and the consumer goes on with the next message.
+#[tokio::test]
+async fn a_billing_event_the_database_cannot_take_is_parked_not_retried_for_ever() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let _running = joule_runtime::spawn(env.settings(), &[joule_sessions::SERVICE])
+        .await
+        .unwrap();
+    publish_charger_event(
+        &bus,
+        "CPDX",
+        "started",
+        "dx-start",
+        &started("CPDX", "1", "0"),
+    )
+    .await;
+    let session = joule_sessions::intake::session_id("default", "CPDX", "1").to_string();
+    let priced = |total: &str| v1::SessionPriced {
+        session_id: session.clone(),
+        total_excl_vat: total.into(),
+        total_incl_vat: total.into(),
+        currency: "EUR".into(),
+        ..Default::default()
+    };
+    let publish_priced = |key: &'static str, m: v1::SessionPriced| {
+        let bus = bus.clone();
+        let session = session.clone();
+        async move {
+            let meta = EventMeta {
+                event_id: joule_domain::EventId::derived(key).to_string(),
+                tenant_id: "default".into(),
+                aggregate_type: "PricedSession".into(),
+                aggregate_id: session.clone(),
+                sequence: 1,
+                occurred_at: Utc::now(),
+                correlation_id: String::new(),
+                causation_id: String::new(),
+            };
+            bus.publish(Outgoing {
+                subject: format!("pricing.{session}.priced"),
+                envelope: envelope(&m, meta),
+                trace_headers: Default::default(),
+            })
+            .await
+            .expect("publish");
+        }
+    };
+    // Wait until the session exists, so that the UPDATE has a row to cast for.
+    let pool = env.pool().await;
+    for _ in 0..100 {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions.session_view WHERE id = $1")
+            .bind(&session)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if n == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    publish_priced("dx-bad", priced("not-a-number")).await;
+    publish_priced("dx-good", priced("7.62")).await;
+
+    let mut parked = Vec::new();
+    let mut cost: Option<String> = None;
+    for _ in 0..150 {
+        parked = bus
+            .dead_letters()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.record.consumer == "sessions-pricing")
+            .collect();
+        cost = sqlx::query_scalar(
+            "SELECT cost_excl_vat::text FROM sessions.session_view WHERE id = $1",
+        )
+        .bind(&session)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if !parked.is_empty() && cost.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(
+        parked[0].record.reason,
+        joule_bus::deadletter::ParkReason::Rejected
+    );
+    assert!(
+        parked[0].record.error.contains("numeric"),
+        "{}",
+        parked[0].record.error
+    );
+    // The next message was handled: the consumer did not stall on the bad one.
+    assert_eq!(cost.as_deref(), Some("7.62"));
+}
