@@ -1,7 +1,7 @@
 # Joule: the one entry point for building, testing and running. `make help` lists the targets.
 SHELL := /bin/bash
 CARGO ?= cargo
-export JOULE_ADMIN_TOKEN ?= demo-admin-token
+export JOULE_ADMIN_TOKEN ?= demo-admin-token-8d3f6b1e9a4c27
 
 .PHONY: help services python build test lint fmt demo run ci fuzz clean-test-data bench-pricing localstripe bench-payments
 
@@ -52,7 +52,6 @@ bench-gateway-quick: services ## The same benchmark at small scale (2,000 charge
 bench-payments: services ## Authorisations + captures per second through the payments service (sandbox provider)
 	JOULE_LOG=$${JOULE_LOG:-warn} $(CARGO) run --release -p joule-payments --example bench
 
-.PHONY: fuzz
 FUZZ_SECS ?= 60
 fuzz: ## Run each cargo-fuzz target (OCPP frames, tariff JSON) for FUZZ_SECS seconds from its committed corpus
 	@bash scripts/fuzz.sh $(FUZZ_SECS)
