@@ -444,8 +444,10 @@ mod tests {
             Just("-1".to_owned()),
             Just("9".repeat(10_000)),
             Just("garbage".to_owned()),
-            "[-+]?[0-9]{13,40}(\\.[0-9]{0,12})?",
-            "-[0-9]{1,20}(\\.[0-9]{1,10})?",
+            // At least 10^13 (a leading zero would make "0000000000000", which is 0 and in range).
+            "[-+]?[1-9][0-9]{13,39}(\\.[0-9]{0,12})?",
+            // Below zero (not "-0", which is zero).
+            "-[1-9][0-9]{0,19}(\\.[0-9]{1,10})?",
             "[a-zA-Z ]{1,30}",
         ]
     }
