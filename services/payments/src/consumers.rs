@@ -59,7 +59,7 @@ impl Handler for AccountsHandler {
             .bind(&opened.currency)
             .execute(&self.pool)
             .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
+            .map_err(joule_store::consumer_error)?;
             Ok(())
         })
     }

@@ -186,7 +186,7 @@ impl Handler for ChargersHandler {
             .bind(&registered.time_zone)
             .execute(&self.pool)
             .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
+            .map_err(joule_store::consumer_error)?;
             Ok(())
         })
     }

@@ -172,7 +172,7 @@ impl Handler for SessionIntake {
                 .map_err(|e| HandlerError::Rejected(format!("SessionCompleted.session_id: {e}")))?;
             let settled = read::session_settled(&self.pool, &session_id.to_string())
                 .await
-                .map_err(|e| HandlerError::Transient(e.to_string()))?;
+                .map_err(joule_store::consumer_error)?;
             if settled {
                 self.attempts.forget(received);
                 tracing::debug!(%session_id, "session already priced; nothing to do");

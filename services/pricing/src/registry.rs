@@ -38,7 +38,7 @@ impl Handler for RegistryProjection {
             .bind(&m.site_id)
             .execute(&self.pool)
             .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
+            .map_err(joule_store::consumer_error)?;
             tracing::info!(%charger_id, tariff_id = %m.tariff_id, time_zone = %m.time_zone, "charger tariff recorded");
             Ok(())
         })
