@@ -489,6 +489,25 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// Every service runs in a pod of its own in `k8s/`, so every gRPC URL must be set there: an
+    /// empty one is refused at start for a service the process does not run.
+    #[test]
+    fn the_kubernetes_config_names_every_grpc_url() {
+        let config = include_str!("../../../k8s/config.yaml");
+        let fields = serde_json::to_value(Settings::default()).expect("settings serialise");
+        let urls: Vec<String> = fields
+            .as_object()
+            .expect("an object")
+            .keys()
+            .filter(|k| k.ends_with("_grpc_url"))
+            .map(|k| format!("JOULE_{}:", k.to_uppercase()))
+            .collect();
+        assert!(urls.len() >= 6, "{urls:?}");
+        for url in urls {
+            assert!(config.contains(&url), "k8s/config.yaml lacks {url}");
+        }
+    }
+
     #[test]
     fn environment_overrides_file_overrides_defaults() {
         figment::Jail::expect_with(|jail| {

@@ -44,6 +44,8 @@ pub struct Context {
     addrs: Arc<Mutex<HashMap<String, SocketAddr>>>,
     grpc_addr: Option<SocketAddr>,
     grpc_tls: Option<Arc<GrpcTls>>,
+    /// The services this process runs: an empty gRPC URL may name only these.
+    local_services: Arc<[&'static str]>,
 }
 
 impl Context {
@@ -55,10 +57,25 @@ impl Context {
             .insert(name.to_owned(), addr);
     }
 
-    /// A lazily connecting gRPC channel to `configured`, or to this process's gRPC server when empty.
+    /// A lazily connecting gRPC channel to the `service` service at `configured`, or at this
+    /// process's gRPC server when `configured` is empty, which is an error unless the process runs
+    /// that service (a pod would otherwise dial itself for a service it does not serve).
     /// With `JOULE_GRPC_TLS_*` set it is mutual TLS (see [`GrpcTls::channel`]).
-    pub fn grpc_channel(&self, configured: &str) -> Result<tonic::transport::Channel, BoxError> {
+    pub fn grpc_channel(
+        &self,
+        service: &str,
+        configured: &str,
+    ) -> Result<tonic::transport::Channel, BoxError> {
         let url = if configured.is_empty() {
+            if !self.local_services.contains(&service) {
+                return Err(format!(
+                    "JOULE_{}_GRPC_URL is empty but the {service} service does not run in this \
+                     process (it runs {}): set it to that service's gRPC address",
+                    service.to_uppercase(),
+                    self.local_services.join(", ")
+                )
+                .into());
+            }
             let addr = self
                 .grpc_addr
                 .ok_or("no gRPC url configured and no local gRPC server")?;
@@ -410,6 +427,7 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
         addrs: addrs.clone(),
         grpc_addr: Some(grpc_addr),
         grpc_tls: grpc_tls.clone(),
+        local_services: services.iter().map(|s| s.name).collect(),
     };
 
     let mut tasks = Vec::new();

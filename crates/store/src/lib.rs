@@ -5,8 +5,10 @@
 //! This crate knows nothing of any service's aggregates; services hand it their aggregate types and
 //! an [`relay::OutboxHandler`].
 
+pub mod fault;
 pub mod migrate;
 pub mod relay;
+pub mod upcast;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -19,7 +21,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 pub use migrate::{Migration, migrate};
-pub use relay::{BoxFuture, OutboxHandler, Relay, StoredEvent};
+pub use relay::{BoxFuture, OutboxHandler, ProjectionError, Relay, StoredEvent};
+pub use upcast::Upcaster;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,6 +32,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("invalid schema name {0:?}")]
     InvalidSchema(String),
+    #[error("invalid migration list: {0}")]
+    InvalidMigration(String),
 }
 
 /// Opens a connection pool.
@@ -69,6 +74,21 @@ pub fn cqrs<A: Aggregate>(pool: PgPool, schema: &str, services: A::Services) -> 
     let repo = PostgresEventRepository::new(pool)
         .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
     CqrsFramework::new(PersistedEventStore::new_event_store(repo), vec![], services)
+}
+
+/// Like [`cqrs`], for an aggregate with events stored in older shapes: `upcasters` rewrite them as
+/// they load (see [`upcast`]); give the relay the same list ([`Relay::with_upcasters`]).
+pub fn cqrs_with_upcasters<A: Aggregate>(
+    pool: PgPool,
+    schema: &str,
+    upcasters: &[Upcaster],
+    services: A::Services,
+) -> PostgresCqrs<A> {
+    let repo = PostgresEventRepository::new(pool)
+        .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
+    let store = PersistedEventStore::new_event_store(repo)
+        .with_upcasters(upcast::for_event_store(upcasters));
+    CqrsFramework::new(store, vec![], services)
 }
 
 /// Like [`cqrs`], with a snapshot every `snapshot_size` events, for long-lived aggregates.
@@ -190,7 +210,7 @@ mod send_checks {
             &'a self,
             _: &'a mut sqlx::PgConnection,
             _: &'a StoredEvent,
-        ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        ) -> BoxFuture<'a, Result<(), ProjectionError>> {
             Box::pin(async { Ok(()) })
         }
 

@@ -1,6 +1,10 @@
 //! Schema migrations. Every service owns one PostgreSQL schema; [`migrate`] creates it with the
 //! event-store tables (postgres-es ships none), the outbox fed by a trigger, and then applies the
 //! service's own migrations in order, once each, under an advisory lock so replicas can start together.
+//!
+//! A service keeps its migrations as numbered files, `services/<name>/migrations/NNN_what.sql`, and
+//! lists them with [`migrations!`](crate::migrations): the number is the version, recorded in
+//! `<schema>.schema_migrations`; a file is never edited once released, a change is a new file.
 
 use sqlx::PgPool;
 
@@ -68,6 +72,38 @@ pub(crate) fn check_schema(schema: &str) -> Result<(), StoreError> {
     }
 }
 
+/// The migrations of the calling crate, from its `migrations/` folder, in order:
+/// `joule_store::migrations![1 => "001_session_view", 2 => "002_awaiting"]` includes
+/// `migrations/001_session_view.sql` as version 1, and so on. [`migrate`] refuses a list whose
+/// versions do not match the files' numbers or do not ascend.
+#[macro_export]
+macro_rules! migrations {
+    ($($version:literal => $file:literal),+ $(,)?) => {
+        &[$($crate::Migration {
+            version: $version,
+            name: $file,
+            sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/", $file, ".sql")),
+        }),+]
+    };
+}
+
+/// Checks that versions ascend and that each file name starts with its version, zero-padded to
+/// three digits: a typo in the list would otherwise apply a migration under the wrong number.
+pub(crate) fn check_migrations(migrations: &[Migration]) -> Result<(), StoreError> {
+    let mut previous = 0;
+    for m in migrations {
+        let prefix = format!("{:03}_", m.version);
+        if m.version <= previous || !m.name.starts_with(&prefix) {
+            return Err(StoreError::InvalidMigration(format!(
+                "{} (version {}): versions must ascend from 1 and each file be named `{prefix}...`",
+                m.name, m.version
+            )));
+        }
+        previous = m.version;
+    }
+    Ok(())
+}
+
 /// Creates `schema` with the event store and applies `migrations` that are not applied yet.
 pub async fn migrate(
     pool: &PgPool,
@@ -75,6 +111,7 @@ pub async fn migrate(
     migrations: &[Migration],
 ) -> Result<(), StoreError> {
     check_schema(schema)?;
+    check_migrations(migrations)?;
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind(format!("joule_migrate_{schema}"))
@@ -134,4 +171,27 @@ fn execute_script<'c>(
         sqlx::Executor::execute(&mut **tx, sql.as_str()).await?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(version: i32, name: &'static str) -> Migration {
+        Migration {
+            version,
+            name,
+            sql: "",
+        }
+    }
+
+    #[test]
+    fn versions_ascend_and_match_their_file_names() {
+        assert!(check_migrations(&[m(1, "001_a"), m(2, "002_b"), m(101, "101_c")]).is_ok());
+        assert!(check_migrations(&[m(2, "001_a")]).is_err());
+        assert!(check_migrations(&[m(2, "002_a"), m(1, "001_b")]).is_err());
+        assert!(check_migrations(&[m(1, "001_a"), m(1, "001_b")]).is_err());
+        assert!(check_migrations(&[m(0, "000_a")]).is_err());
+        assert!(check_migrations(&[m(1, "1_a")]).is_err());
+    }
 }

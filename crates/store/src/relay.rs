@@ -23,26 +23,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::StoreError;
+use crate::fault;
 use crate::migrate::check_schema;
+use crate::upcast::{Upcaster, upcast};
 
 const BATCH: i64 = 256;
 const POLL: Duration = Duration::from_secs(1);
-
-/// Fault injection for crash tests: when set to an event type (for example `SessionCompleted`), the
-/// process exits abruptly after that event was committed and before it is published.
-pub const FAULT_CRASH_BEFORE_PUBLISH: &str = "JOULE_FAULT_CRASH_BEFORE_PUBLISH";
-/// Fault injection for crash tests: the process exits abruptly after that event type was published
-/// and before its outbox row is removed, so the restart publishes it again.
-pub const FAULT_CRASH_AFTER_PUBLISH: &str = "JOULE_FAULT_CRASH_AFTER_PUBLISH";
-
-fn fault(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn crash(point: &str, event_type: &str) -> ! {
-    tracing::error!(event_type, point, "fault injection: exiting abruptly");
-    std::process::exit(137)
-}
 
 /// A committed event as stored by postgres-es.
 #[derive(Debug, Clone)]
@@ -63,6 +49,11 @@ impl StoredEvent {
     /// The aggregate's event enum, as cqrs-es serialised it.
     pub fn decode<E: DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
         serde_json::from_value(self.payload.clone())
+    }
+
+    /// [`StoredEvent::decode`] for a projection: an unreadable event is a [`ProjectionError::Decode`].
+    pub fn read<E: DeserializeOwned>(&self) -> Result<E, ProjectionError> {
+        self.decode().map_err(|e| ProjectionError::decode(self, e))
     }
 
     /// Envelope metadata for the `index`-th message this event becomes. The event id is derived from
@@ -100,6 +91,34 @@ impl StoredEvent {
     }
 }
 
+/// Why a projection could not apply a stored event. The relay keeps the event in the outbox and
+/// retries with backoff either way; the variants tell an operator whether the database or the
+/// event (a bug: an event the projection cannot read) is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot read stored {event_type} {aggregate_id}/{sequence}: {reason}")]
+    Decode {
+        event_type: String,
+        aggregate_id: String,
+        sequence: i64,
+        reason: String,
+    },
+}
+
+impl ProjectionError {
+    /// `event` cannot be read or does not fit the read model (`reason`).
+    pub fn decode(event: &StoredEvent, reason: impl std::fmt::Display) -> Self {
+        Self::Decode {
+            event_type: event.event_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// What a service does with each of its committed events.
 pub trait OutboxHandler: Send + Sync + 'static {
     /// Updates the service's read projections. Runs inside the relay's transaction; it is committed
@@ -109,7 +128,7 @@ pub trait OutboxHandler: Send + Sync + 'static {
         &'a self,
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
 
     /// Updates the read projections for a whole batch, in commit order, in the relay's transaction.
     /// The default projects event by event; a handler overrides it to write a batch in fewer
@@ -118,7 +137,7 @@ pub trait OutboxHandler: Send + Sync + 'static {
         &'a self,
         conn: &'a mut PgConnection,
         events: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             for event in events {
                 self.project(conn, event).await?;
@@ -140,6 +159,7 @@ pub struct Relay<H> {
     crash_before_publish: Option<String>,
     crash_after_publish: Option<String>,
     async_commit: bool,
+    upcasters: &'static [Upcaster],
 }
 
 impl<H: OutboxHandler> Relay<H> {
@@ -150,10 +170,18 @@ impl<H: OutboxHandler> Relay<H> {
             schema: schema.to_owned(),
             bus,
             handler,
-            crash_before_publish: fault(FAULT_CRASH_BEFORE_PUBLISH),
-            crash_after_publish: fault(FAULT_CRASH_AFTER_PUBLISH),
+            crash_before_publish: fault::armed(fault::CRASH_BEFORE_PUBLISH),
+            crash_after_publish: fault::armed(fault::CRASH_AFTER_PUBLISH),
             async_commit: false,
+            upcasters: &[],
         })
+    }
+
+    /// Rewrites events stored in an older shape before the handler sees them (the list the
+    /// aggregates' event stores use, [`crate::cqrs_with_upcasters`]).
+    pub fn with_upcasters(mut self, upcasters: &'static [Upcaster]) -> Self {
+        self.upcasters = upcasters;
+        self
     }
 
     /// Commits each batch without waiting for the WAL flush (`synchronous_commit = off` for the
@@ -267,14 +295,21 @@ impl<H: OutboxHandler> Relay<H> {
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             let metadata: serde_json::Value = row.try_get("metadata")?;
+            let event_type: String = row.try_get("event_type")?;
+            let (payload, event_version) = upcast(
+                self.upcasters,
+                &event_type,
+                row.try_get("event_version")?,
+                row.try_get("payload")?,
+            );
             events.push(StoredEvent {
                 schema: s.clone(),
                 aggregate_type: row.try_get("aggregate_type")?,
                 aggregate_id: row.try_get("aggregate_id")?,
                 sequence: row.try_get("sequence")?,
-                event_type: row.try_get("event_type")?,
-                event_version: row.try_get("event_version")?,
-                payload: row.try_get("payload")?,
+                event_type,
+                event_version,
+                payload,
                 metadata: serde_json::from_value(metadata).unwrap_or_default(),
                 relayed_at: now,
             });
@@ -295,7 +330,7 @@ impl<H: OutboxHandler> Relay<H> {
                 }
             }
             if self.crash_before_publish.as_deref() == Some(event.event_type.as_str()) {
-                crash("before publish", &event.event_type);
+                fault::crash("relay before publish", &event.event_type);
             }
             if self.crash_after_publish.as_deref() == Some(event.event_type.as_str()) {
                 crash_after = Some(event.event_type.clone());
@@ -312,7 +347,7 @@ impl<H: OutboxHandler> Relay<H> {
             }
         }
         if let Some(event_type) = crash_after {
-            crash("after publish", &event_type);
+            fault::crash("relay after publish", &event_type);
         }
         // With `async_commit`, the removal also sets the transaction's commit not to wait for the
         // WAL flush (in the same statement: no extra round trip).
@@ -364,6 +399,8 @@ fn waves(outgoing: Vec<Outgoing>) -> Vec<Vec<Outgoing>> {
 pub enum RelayError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("projection: {0}")]
+    Projection(#[from] ProjectionError),
     #[error("publish: {0}")]
     Bus(#[from] joule_bus::BusError),
     #[error("cannot map stored {event_type}: {reason}")]

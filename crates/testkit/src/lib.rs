@@ -9,9 +9,11 @@
 
 mod nats;
 mod pki;
+mod wait;
 
 pub use nats::{NatsServer, deploy_nats_dir, dev_nats_password};
 pub use pki::TestPki;
+pub use wait::{DEADLINE, eventually, wait_for_events};
 
 use joule_bus::{Bus, Namespace};
 use joule_config::Settings;
@@ -71,6 +73,14 @@ impl TestEnv {
         }
     }
 
+    /// [`TestEnv::settings`] for a process that runs only `running` (service names): the gRPC
+    /// URLs of the others point at [`ABSENT`], as a deployment names every service it does not run.
+    pub fn settings_running(&self, running: &[&str]) -> Settings {
+        let mut settings = self.settings();
+        absent_services(&mut settings, running);
+        settings
+    }
+
     pub async fn pool(&self) -> sqlx::PgPool {
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(5)
@@ -121,5 +131,27 @@ impl Drop for TestEnv {
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+/// The gRPC URL of a service a test does not run: nothing listens on port 9 (discard) of loopback,
+/// so a call fails as `Unavailable`, as it does when that service is down.
+pub const ABSENT: &str = "http://127.0.0.1:9";
+
+/// Points every empty gRPC URL of a service not in `running` at [`ABSENT`]: a process refuses to
+/// start with an empty URL for a service it does not run.
+pub fn absent_services(settings: &mut Settings, running: &[&str]) {
+    let urls = [
+        ("sessions", &mut settings.sessions_grpc_url),
+        ("pricing", &mut settings.pricing_grpc_url),
+        ("invoicing", &mut settings.invoicing_grpc_url),
+        ("ledger", &mut settings.ledger_grpc_url),
+        ("payments", &mut settings.payments_grpc_url),
+        ("gateway", &mut settings.gateway_grpc_url),
+    ];
+    for (service, url) in urls {
+        if url.is_empty() && !running.contains(&service) {
+            *url = ABSENT.to_owned();
+        }
     }
 }

@@ -1,6 +1,9 @@
-//! gRPC clients of the services the api reads through: pricing (tariffs), sessions, invoicing,
-//! ledger, and the gateway (commands to chargers). Channels connect lazily, so the api starts even when a service is not up yet; a call to a
-//! service that is down fails with `Unavailable`, which the problem module turns into a 503.
+//! gRPC clients of the services the api reads and commands through: pricing (tariffs, quotes,
+//! re-ratings), sessions, invoicing (receipts and adjustment notes), ledger, payments (intents,
+//! methods, wallets, settlements) and the gateway (commands to chargers). Channels connect lazily, so
+//! the api starts even when a service is not up yet; a call to a service that is down fails with
+//! `Unavailable`, which the problem module turns into a 503. An empty URL means "this process" and is
+//! refused at start for a service the process does not run.
 
 use joule_proto::v1::charger_commands_client::ChargerCommandsClient;
 use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
@@ -31,27 +34,27 @@ impl Upstreams {
         let s = &ctx.settings;
         Ok(Self {
             tariffs: TariffServiceClient::with_interceptor(
-                ctx.grpc_channel(&s.pricing_grpc_url)?,
+                ctx.grpc_channel("pricing", &s.pricing_grpc_url)?,
                 TracePropagation,
             ),
             sessions: SessionsServiceClient::with_interceptor(
-                ctx.grpc_channel(&s.sessions_grpc_url)?,
+                ctx.grpc_channel("sessions", &s.sessions_grpc_url)?,
                 TracePropagation,
             ),
             invoicing: InvoicingServiceClient::with_interceptor(
-                ctx.grpc_channel(&s.invoicing_grpc_url)?,
+                ctx.grpc_channel("invoicing", &s.invoicing_grpc_url)?,
                 TracePropagation,
             ),
             ledger: LedgerServiceClient::with_interceptor(
-                ctx.grpc_channel(&s.ledger_grpc_url)?,
+                ctx.grpc_channel("ledger", &s.ledger_grpc_url)?,
                 TracePropagation,
             ),
             payments: PaymentsServiceClient::with_interceptor(
-                ctx.grpc_channel(&s.payments_grpc_url)?,
+                ctx.grpc_channel("payments", &s.payments_grpc_url)?,
                 TracePropagation,
             ),
             commands: ChargerCommandsClient::with_interceptor(
-                ctx.grpc_channel(&s.gateway_grpc_url)?,
+                ctx.grpc_channel("gateway", &s.gateway_grpc_url)?,
                 TracePropagation,
             ),
         })

@@ -4,7 +4,7 @@
 use cqrs_es::Aggregate;
 use joule_bus::Outgoing;
 use joule_proto::v1;
-use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
+use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
 use crate::read::SCHEMA;
@@ -140,8 +140,9 @@ impl RegistryRelay {
     async fn project_event(
         conn: &mut PgConnection,
         event: &StoredEvent,
-    ) -> Result<(), sqlx::Error> {
-        let decoded = RegistryEvent::decode(event).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    ) -> Result<(), ProjectionError> {
+        let decoded =
+            RegistryEvent::decode(event).map_err(|e| ProjectionError::decode(event, e))?;
         let tenant = event.metadata.get("tenant_id").cloned().unwrap_or_default();
         // ON CONFLICT: the relay applies each event once, but a row must never block the outbox.
         match decoded {
@@ -236,7 +237,7 @@ impl OutboxHandler for RegistryRelay {
         &'a self,
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(Self::project_event(conn, event))
     }
 

@@ -59,7 +59,6 @@ use std::time::Duration;
 use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_proto::v1::charger_commands_server::ChargerCommandsServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
-use joule_store::Migration;
 use tonic::server::NamedService;
 
 pub const SERVICE: ServiceDef = ServiceDef {
@@ -70,98 +69,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
 /// The schema this service owns.
 pub const SCHEMA: &str = "gateway";
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "registry projection and transaction ids",
-        sql: r#"
-CREATE TABLE {schema}.chargers (
-    charge_point_id text PRIMARY KEY,
-    charger_id      text NOT NULL,
-    site_id         text NOT NULL,
-    tariff_id       text NOT NULL
-);
-CREATE TABLE {schema}.tokens (
-    uid        text PRIMARY KEY,
-    token_id   text NOT NULL,
-    account_id text NOT NULL
-);
--- idTags are case-insensitive in OCPP.
-CREATE INDEX tokens_uid_lower ON {schema}.tokens (lower(uid));
--- OCPP 1.6 transactionId is a 32-bit integer; any replica draws from the one sequence.
-CREATE SEQUENCE {schema}.transaction_ids AS integer START 1 NO CYCLE;
-CREATE TABLE {schema}.transactions (
-    transaction_id    integer PRIMARY KEY,
-    charge_point_id   text NOT NULL,
-    connector_id      bigint NOT NULL,
-    id_tag            text NOT NULL,
-    meter_start_wh    numeric NOT NULL,
-    charger_time      timestamptz NOT NULL,
-    first_received_at timestamptz NOT NULL,
-    UNIQUE (charge_point_id, connector_id, id_tag, meter_start_wh, charger_time)
-);
-"#,
-    },
-    Migration {
-        version: 2,
-        name: "credentials, presence, connector status and the frame audit trail",
-        sql: r#"
--- Only hashes (PHC strings); an empty hash means no password.
-CREATE TABLE {schema}.charger_credentials (
-    charge_point_id text PRIMARY KEY,
-    password_hash   text NOT NULL
-);
--- The replica holding each charger's connection, for routing commands.
-CREATE TABLE {schema}.presence (
-    charge_point_id text PRIMARY KEY,
-    replica_id      text NOT NULL,
-    conn_id         bigint NOT NULL,
-    connected_at    timestamptz NOT NULL
-);
-CREATE TABLE {schema}.connector_status (
-    charge_point_id text NOT NULL,
-    evse_id         bigint NOT NULL,
-    connector_id    bigint NOT NULL,
-    status          text NOT NULL,
-    error_code      text NOT NULL,
-    faulted         boolean NOT NULL,
-    updated_at      timestamptz NOT NULL,
-    PRIMARY KEY (charge_point_id, evse_id, connector_id)
-);
-CREATE TABLE {schema}.frames (
-    id              bigserial PRIMARY KEY,
-    charge_point_id text NOT NULL,
-    direction       text NOT NULL CHECK (direction IN ('in', 'out')),
-    at              timestamptz NOT NULL,
-    frame           text NOT NULL
-);
-CREATE INDEX frames_by_charger ON {schema}.frames (charge_point_id, at);
-CREATE INDEX frames_by_age ON {schema}.frames (at);
-"#,
-    },
-    Migration {
-        version: 3,
-        name: "cost display bookkeeping",
-        sql: r#"
--- Per session, the last running cost shown on the charger (SessionCostUpdated.sequence) and
--- whether the final cost was: older or repeated updates are not shown.
-CREATE TABLE {schema}.cost_display (
-    session_id text PRIMARY KEY,
-    sequence   bigint NOT NULL,
-    final      boolean NOT NULL,
-    updated_at timestamptz NOT NULL
-);
-CREATE INDEX cost_display_by_age ON {schema}.cost_display (updated_at);
-"#,
-    },
-    Migration {
-        version: 4,
-        name: "security profile of held connections",
-        sql: r#"
--- A take-over at a lower security profile is refused while the holder is open (ADR 026).
-ALTER TABLE {schema}.presence ADD COLUMN security_profile smallint NOT NULL DEFAULT 0;
-"#,
-    },
+const MIGRATIONS: &[joule_store::Migration] = joule_store::migrations![
+    1 => "001_registry_projection_and_transaction_ids",
+    2 => "002_credentials_presence_connector_status_and_the_frame_audit_trail",
+    3 => "003_cost_display_bookkeeping",
+    4 => "004_security_profile_of_held_connections",
 ];
 
 /// A gRPC channel to another service when `enabled` (its url; empty: this process's server).
@@ -175,7 +87,7 @@ fn link(
     if !enabled {
         return None;
     }
-    match ctx.grpc_channel(url) {
+    match ctx.grpc_channel(service, url) {
         Ok(channel) => Some(channel),
         Err(e) => {
             tracing::warn!(service, error = %e, "no gRPC link; the gateway works without it");

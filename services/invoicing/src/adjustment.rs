@@ -17,7 +17,7 @@ use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
 use joule_bus::{BoxFuture as BusFuture, Handler, HandlerError, Outgoing, Received};
 use joule_domain::{AccountId, Currency, InvoiceId, SessionId, TenantId};
 use joule_proto::v1;
-use joule_store::{BoxFuture, CommandMeta, Migration, OutboxHandler, StoredEvent};
+use joule_store::{BoxFuture, CommandMeta, OutboxHandler, ProjectionError, StoredEvent};
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -26,32 +26,6 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::receipt::{InvoiceLine, PricedLine, Totals, wire_amount};
 use crate::series::{InvoiceNumber, InvoiceSeries, SeriesCommand};
-
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 101,
-    name: "adjustment notes",
-    sql: r#"
-CREATE TABLE {schema}.adjustment_notes (
-    id             uuid PRIMARY KEY,
-    tenant_id      text NOT NULL,
-    number         text NOT NULL,
-    year           int NOT NULL,
-    sequence       bigint NOT NULL,
-    account_id     text NOT NULL,
-    currency       text NOT NULL,
-    session_id     text NOT NULL,
-    adjustment_id  text NOT NULL UNIQUE,
-    reason         text NOT NULL,
-    lines          jsonb NOT NULL,
-    total_excl_vat numeric NOT NULL,
-    total_vat      numeric NOT NULL,
-    total_incl_vat numeric NOT NULL,
-    issued_at      timestamptz NOT NULL,
-    UNIQUE (tenant_id, year, sequence)
-);
-CREATE INDEX adjustment_notes_by_session ON {schema}.adjustment_notes (session_id);
-"#,
-}];
 
 pub const STATUS_ADJUSTMENT: &str = "adjustment";
 
@@ -471,12 +445,13 @@ impl<H: OutboxHandler> OutboxHandler for WithAdjustments<H> {
         &'a self,
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         if event.aggregate_type != AdjustmentNote::TYPE {
             return self.inner.project(conn, event);
         }
         Box::pin(async move {
-            let Some((id, note)) = issued(event).map_err(|e| sqlx::Error::Decode(e.into()))? else {
+            let Some((id, note)) = issued(event).map_err(|e| ProjectionError::decode(event, e))?
+            else {
                 return Ok(());
             };
             sqlx::query(&format!(
@@ -490,7 +465,7 @@ impl<H: OutboxHandler> OutboxHandler for WithAdjustments<H> {
             .bind(note.tenant_id.as_str())
             .bind(note_number(note.number))
             .bind(note.number.year)
-            .bind(i64::try_from(note.number.sequence).map_err(|e| sqlx::Error::Decode(e.into()))?)
+            .bind(i64::try_from(note.number.sequence).map_err(|e| ProjectionError::decode(event, e))?)
             .bind(note.account_id.map(|a| a.to_string()).unwrap_or_default())
             .bind(note.currency.code())
             .bind(note.session_id.to_string())

@@ -1,9 +1,12 @@
-//! Invoicing: every priced session becomes a receipt, numbered gaplessly per tenant and year.
+//! Invoicing: every priced session becomes a receipt, numbered gaplessly per tenant and year, and
+//! every re-rating of a priced session an adjustment note (credit note or additional charge) in a
+//! series of its own (ADR 015).
 //!
-//! Owns the `invoicing` schema: the [`invoice::Invoice`] and [`series::InvoiceSeries`] aggregates and the
-//! `invoices` read table. Consumes `SessionPriced` (PRICING), publishes `InvoiceIssued` (INVOICE) through
-//! its outbox relay, and serves `joule.v1.InvoicingService`. It does not post to the ledger; the ledger
-//! service reads the published invoices.
+//! Owns the `invoicing` schema: the [`invoice::Invoice`], [`series::InvoiceSeries`] and
+//! [`adjustment`] note aggregates, and the `invoices` and `adjustment_notes` read tables. Consumes
+//! `SessionPriced` and `SessionPriceAdjusted` (PRICING), publishes `InvoiceIssued` and
+//! `AdjustmentIssued` (INVOICE) through its outbox relay, and serves `joule.v1.InvoicingService`. It
+//! does not post to the ledger; the ledger service reads the published invoices and notes.
 //!
 //! No arithmetic here panics: `clippy::arithmetic_side_effects` is denied outside tests; sums of
 //! amounts are checked and an overflow refuses the receipt.
@@ -35,38 +38,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "invoices read model",
-    sql: r#"
-CREATE TABLE {schema}.invoices (
-    id             uuid PRIMARY KEY,
-    tenant_id      text NOT NULL,
-    number         text NOT NULL,
-    year           int NOT NULL,
-    sequence       bigint NOT NULL,
-    status         text NOT NULL,
-    -- Empty when pricing knew no account (the invoice is then flagged `no_account`).
-    account_id     text NOT NULL,
-    currency       text NOT NULL,
-    lines          jsonb NOT NULL,
-    total_excl_vat numeric NOT NULL,
-    total_vat      numeric NOT NULL,
-    total_incl_vat numeric NOT NULL,
-    session_ids    text[] NOT NULL,
-    flags          text[] NOT NULL,
-    issued_at      timestamptz NOT NULL,
-    -- The series already guarantees this; the constraint makes a breach stop the relay loudly.
-    UNIQUE (tenant_id, year, sequence),
-    UNIQUE (tenant_id, number)
-);
-CREATE INDEX invoices_by_account ON {schema}.invoices (tenant_id, account_id, year, sequence);
-"#,
-}];
+const MIGRATIONS: &[Migration] =
+    joule_store::migrations![1 => "001_invoices_read_model", 101 => "101_adjustment_notes"];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
-    joule_store::migrate(&ctx.pool, SCHEMA, adjustment::MIGRATIONS).await?;
     let default_tenant: TenantId = ctx
         .settings
         .tenant
@@ -110,10 +86,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let relay = ctx.relay("invoicing-relay", relay);
 
     let grpc = grpc::InvoicingGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);
-    // Built on a router without a fallback: `Routes::new` adds one, and the runtime cannot merge two
-    // services' routers that both have one (axum panics), which `joule run --all` needs.
-    let routes = tonic::service::Routes::from(tonic::service::AxumRouter::new())
-        .add_service(InvoicingServiceServer::new(grpc));
+    let routes = tonic::service::Routes::new(InvoicingServiceServer::new(grpc));
     Ok(Started {
         tasks: vec![consumer, adjustments, relay],
         grpc: Some((routes, vec![SERVICE_NAME])),

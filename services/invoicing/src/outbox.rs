@@ -5,7 +5,7 @@ use cqrs_es::Aggregate;
 use joule_bus::Outgoing;
 use joule_domain::InvoiceId;
 use joule_proto::v1;
-use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
+use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
@@ -42,9 +42,10 @@ impl OutboxHandler for InvoicingOutbox {
         &'a self,
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
-            let Some((id, invoice)) = issued(event).map_err(|e| sqlx::Error::Decode(e.into()))?
+            let Some((id, invoice)) =
+                issued(event).map_err(|e| ProjectionError::decode(event, e))?
             else {
                 return Ok(());
             };
@@ -59,7 +60,7 @@ impl OutboxHandler for InvoicingOutbox {
             .bind(invoice.tenant_id.as_str())
             .bind(invoice.number.to_string())
             .bind(invoice.number.year)
-            .bind(i64::try_from(invoice.number.sequence).map_err(|e| sqlx::Error::Decode(e.into()))?)
+            .bind(i64::try_from(invoice.number.sequence).map_err(|e| ProjectionError::decode(event, e))?)
             .bind(STATUS_ISSUED)
             .bind(invoice.account_id.map(|a| a.to_string()).unwrap_or_default())
             .bind(invoice.currency.code())

@@ -1,8 +1,10 @@
 //! Ledger: event-sourced double-entry journal and its trial balance.
 //!
 //! Owns the `ledger` schema: the [`journal::JournalEntry`] aggregate and the `postings` and `balances`
-//! projections. Consumes `InvoiceIssued` (INVOICE), publishes `JournalEntryPosted` (LEDGER) through its
-//! outbox relay, and serves `joule.v1.LedgerService`. Which entry a business event becomes is decided
+//! projections. Consumes `InvoiceIssued` and `AdjustmentIssued` (INVOICE) and the payment events
+//! (PAYMENT: holds as memo entries, captures clearing receivables, refunds, wallet movements; ADR
+//! 010), publishes `JournalEntryPosted` (LEDGER) through its outbox relay, and serves
+//! `joule.v1.LedgerService`. Which entry a business event becomes is decided
 //! in [`rules`]; the journal only guarantees every entry balances and counts once.
 //!
 //! The trial balance's totals add every row; they are meaningful for a tenant that books one currency.
@@ -33,34 +35,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "postings and balances",
-    sql: r#"
-CREATE TABLE {schema}.postings (
-    entry_id    uuid NOT NULL,
-    line        int NOT NULL,
-    tenant_id   text NOT NULL,
-    account     text NOT NULL,
-    currency    text NOT NULL,
-    debit       numeric NOT NULL CHECK (debit >= 0),
-    credit      numeric NOT NULL CHECK (credit >= 0),
-    posted_at   timestamptz NOT NULL,
-    source_type text NOT NULL,
-    source_id   text NOT NULL,
-    PRIMARY KEY (entry_id, line)
-);
-CREATE INDEX postings_by_account ON {schema}.postings (tenant_id, account, currency, posted_at);
-CREATE TABLE {schema}.balances (
-    tenant_id text NOT NULL,
-    account   text NOT NULL,
-    currency  text NOT NULL,
-    debit     numeric NOT NULL,
-    credit    numeric NOT NULL,
-    PRIMARY KEY (tenant_id, account, currency)
-);
-"#,
-}];
+const MIGRATIONS: &[Migration] = joule_store::migrations![1 => "001_postings_and_balances"];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
@@ -120,10 +95,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let relay = ctx.relay("ledger-relay", relay);
 
     let grpc = grpc::LedgerGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);
-    // Built on a router without a fallback: `Routes::new` adds one, and the runtime cannot merge two
-    // services' routers that both have one (axum panics), which `joule run --all` needs.
-    let routes = tonic::service::Routes::from(tonic::service::AxumRouter::new())
-        .add_service(LedgerServiceServer::new(grpc));
+    let routes = tonic::service::Routes::new(LedgerServiceServer::new(grpc));
     Ok(Started {
         tasks: vec![consumer, payments, adjustments, relay],
         grpc: Some((routes, vec![SERVICE_NAME])),

@@ -5,7 +5,7 @@ use cqrs_es::Aggregate;
 use joule_bus::Outgoing;
 use joule_domain::JournalEntryId;
 use joule_proto::v1;
-use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
+use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
@@ -59,9 +59,9 @@ impl OutboxHandler for LedgerOutbox {
         &'a self,
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
-            let Some((id, entry)) = posted(event).map_err(|e| sqlx::Error::Decode(e.into()))?
+            let Some((id, entry)) = posted(event).map_err(|e| ProjectionError::decode(event, e))?
             else {
                 return Ok(());
             };
@@ -84,7 +84,7 @@ impl OutboxHandler for LedgerOutbox {
                      SET debit = {s}.balances.debit + EXCLUDED.debit, credit = {s}.balances.credit + EXCLUDED.credit"
                 ))
                 .bind(id.as_uuid())
-                .bind(i32::try_from(line).map_err(|e| sqlx::Error::Decode(e.into()))?)
+                .bind(i32::try_from(line).map_err(|e| ProjectionError::decode(event, e))?)
                 .bind(&tenant)
                 .bind(&p.account)
                 .bind(entry.currency.code())

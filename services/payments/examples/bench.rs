@@ -75,6 +75,7 @@ async fn main() {
         settings.database_url =
             format!("postgres:///{}?host={dir}&user=postgres", env.database).into();
     }
+    joule_testkit::absent_services(&mut settings, &["payments"]);
     let running = joule_runtime::spawn(settings, &[joule_payments::SERVICE])
         .await
         .expect("payments starts");

@@ -33,8 +33,6 @@ use crate::provider::{
 use crate::store::{Aggregates, Versioned};
 use crate::wallet::Wallet;
 
-pub const FAULT_CRASH_AFTER_PROVIDER: &str = "JOULE_FAULT_PAYMENTS_CRASH_AFTER_PROVIDER";
-
 /// Tries of a call whose outcome is unknown, with the same key, before the engine gives up for now.
 const UNKNOWN_OUTCOME_TRIES: u32 = 3;
 
@@ -143,16 +141,18 @@ impl Engine {
             wallets,
             providers,
             policy,
-            crash_after: std::env::var(FAULT_CRASH_AFTER_PROVIDER)
-                .ok()
-                .filter(|v| !v.is_empty()),
+            crash_after: joule_store::fault::armed(
+                joule_store::fault::PAYMENTS_CRASH_AFTER_PROVIDER,
+            ),
         }
     }
 
     fn crash_point(&self, operation: &str, intent: IntentId) {
         if self.crash_after.as_deref() == Some(operation) {
-            tracing::error!(operation, %intent, "fault injection: exiting after the provider call, before recording it");
-            std::process::exit(137);
+            joule_store::fault::crash(
+                "payments after the provider call, before recording it",
+                &format!("{operation} {intent}"),
+            );
         }
     }
 

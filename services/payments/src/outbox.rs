@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use joule_bus::Outgoing;
 use joule_proto::v1;
-use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
+use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
 use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -30,12 +30,9 @@ impl PaymentsOutbox {
     }
 }
 
-fn decode_error(e: impl ToString) -> sqlx::Error {
-    sqlx::Error::Decode(e.to_string().into())
-}
-
-fn uuid(raw: &str) -> Result<Uuid, sqlx::Error> {
-    Uuid::parse_str(raw).map_err(decode_error)
+/// The event's aggregate id, a UUID in every payments aggregate.
+fn aggregate_uuid(stored: &StoredEvent) -> Result<Uuid, ProjectionError> {
+    Uuid::parse_str(&stored.aggregate_id).map_err(|e| ProjectionError::decode(stored, e))
 }
 
 /// One line of an intent's history: what happened, the amount it moved, and a short detail.
@@ -128,14 +125,14 @@ fn event_time(event: &IntentEvent) -> Option<DateTime<Utc>> {
 
 /// One intent event as the projection function `project_intent_events` (migration 6) reads it: the
 /// history line and the values its change of the `intents` row needs.
-fn intent_line(stored: &StoredEvent) -> Result<serde_json::Value, sqlx::Error> {
-    let event: IntentEvent = stored.decode().map_err(decode_error)?;
+fn intent_line(stored: &StoredEvent) -> Result<serde_json::Value, ProjectionError> {
+    let event: IntentEvent = stored.read()?;
     // Microseconds, as PostgreSQL keeps them (truncated, as a bound timestamp is).
     let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
     let at = event_time(&event).unwrap_or(stored.relayed_at);
     let (amount, detail) = history(&event);
     let mut line = json!({
-        "id": uuid(&stored.aggregate_id)?,
+        "id": aggregate_uuid(stored)?,
         "at": time(&at),
         "sequence": stored.sequence,
         "type": stored.event_type,
@@ -191,7 +188,7 @@ impl PaymentsOutbox {
         &self,
         conn: &mut PgConnection,
         events: &[&StoredEvent],
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), ProjectionError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -210,9 +207,9 @@ impl PaymentsOutbox {
         &self,
         conn: &mut PgConnection,
         stored: &StoredEvent,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), ProjectionError> {
         let s = &self.schema;
-        match stored.decode::<MethodsEvent>().map_err(decode_error)? {
+        match stored.read::<MethodsEvent>()? {
             MethodsEvent::PaymentMethodSaved {
                 tenant_id,
                 account_id,
@@ -258,10 +255,10 @@ impl PaymentsOutbox {
         &self,
         conn: &mut PgConnection,
         stored: &StoredEvent,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), ProjectionError> {
         let s = &self.schema;
-        let id = uuid(&stored.aggregate_id)?;
-        let event: WalletEvent = stored.decode().map_err(decode_error)?;
+        let id = aggregate_uuid(stored)?;
+        let event: WalletEvent = stored.read()?;
         let (kind, amount, balance, held, reference, at) = match &event {
             WalletEvent::WalletOpened {
                 tenant_id,
@@ -356,19 +353,19 @@ impl PaymentsOutbox {
         &self,
         conn: &mut PgConnection,
         stored: &StoredEvent,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), ProjectionError> {
         let s = &self.schema;
         let SettlementEvent::SettlementLineRecorded {
             tenant_id,
             line,
             intent_id,
-        } = stored.decode().map_err(decode_error)?;
+        } = stored.read()?;
         sqlx::query(&format!(
             "INSERT INTO {s}.settlement_lines (id, tenant_id, provider, transaction_id, category, currency, gross,
                 fee, net, intent_reference, intent_id, payout_id, occurred_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING"
         ))
-        .bind(uuid(&stored.aggregate_id)?)
+        .bind(aggregate_uuid(stored)?)
         .bind(tenant_id)
         .bind(&line.provider)
         .bind(&line.transaction_id)
@@ -674,7 +671,7 @@ impl OutboxHandler for PaymentsOutbox {
         &'a self,
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             match event.aggregate_type.as_str() {
                 PaymentIntent::TYPE => self.project_intents(conn, &[event]).await,
@@ -692,7 +689,7 @@ impl OutboxHandler for PaymentsOutbox {
         &'a self,
         conn: &'a mut PgConnection,
         events: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             let (intents, others): (Vec<&StoredEvent>, Vec<&StoredEvent>) = events
                 .iter()

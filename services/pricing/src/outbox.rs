@@ -4,7 +4,7 @@
 use joule_bus::{Outgoing, envelope};
 use joule_proto::time::to_proto;
 use joule_proto::v1;
-use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
+use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
 use joule_tariff::{PriceBound, PricedSession as Breakdown};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -21,7 +21,7 @@ impl OutboxHandler for PricingOutbox {
         &'a self,
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(project(conn, event))
     }
 
@@ -188,12 +188,9 @@ async fn project_tariff(
     conn: &mut PgConnection,
     event: &StoredEvent,
     tenant_id: &str,
-) -> Result<(), sqlx::Error> {
-    let decode_error = |e: serde_json::Error| {
-        sqlx::Error::Decode(format!("undecodable {}: {e}", event.event_type).into())
-    };
+) -> Result<(), ProjectionError> {
     let id = &event.aggregate_id;
-    match event.decode::<TariffEvent>().map_err(decode_error)? {
+    match event.read::<TariffEvent>()? {
         TariffEvent::TariffCreated {
             tariff,
             ocpi_id,
@@ -340,14 +337,11 @@ async fn project_tariff(
     Ok(())
 }
 
-async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sqlx::Error> {
-    let decode_error = |e: serde_json::Error| {
-        sqlx::Error::Decode(format!("undecodable {}: {e}", event.event_type).into())
-    };
+async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
     let tenant_id = event.metadata.get("tenant_id").cloned().unwrap_or_default();
     match event.aggregate_type.as_str() {
         "Tariff" => project_tariff(conn, event, &tenant_id).await?,
-        "PricedSession" => match event.decode::<PricedSessionEvent>().map_err(decode_error)? {
+        "PricedSession" => match event.read::<PricedSessionEvent>()? {
             PricedSessionEvent::SessionPriced {
                 session_id,
                 charger_id,

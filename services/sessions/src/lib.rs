@@ -41,77 +41,10 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "session read model",
-        sql: "CREATE TABLE {schema}.session_view (
-              seq             bigserial UNIQUE,
-              id              text PRIMARY KEY,
-              charger_id      text NOT NULL,
-              charge_point_id text NOT NULL,
-              connector_id    int NOT NULL DEFAULT 0,
-              transaction_id  text NOT NULL,
-              token_uid       text NOT NULL DEFAULT '',
-              account_id      text NOT NULL DEFAULT '',
-              status          text NOT NULL,
-              started_at      timestamptz,
-              stopped_at      timestamptz,
-              meter_start_wh  numeric,
-              meter_stop_wh   numeric,
-              energy_wh       numeric,
-              flags           text[] NOT NULL DEFAULT '{}',
-              cost_excl_vat   numeric,
-              cost_incl_vat   numeric,
-              currency        text,
-              invoice_id      text
-          );
-          CREATE INDEX ON {schema}.session_view (charger_id, seq);
-          CREATE INDEX ON {schema}.session_view (account_id, seq);",
-    },
-    Migration {
-        version: 2,
-        name: "sessions waiting for events, signed meter values",
-        sql: "ALTER TABLE {schema}.session_view ADD COLUMN awaiting_since timestamptz;
-          CREATE INDEX ON {schema}.session_view (awaiting_since) WHERE status = 'ended';
-          CREATE TABLE {schema}.signed_meter_values (
-              id                bigserial PRIMARY KEY,
-              session_id        text NOT NULL,
-              context           text NOT NULL,
-              measurand         text NOT NULL,
-              charger_time      timestamptz,
-              format            text NOT NULL,
-              signed_meter_data text NOT NULL,
-              signing_method    text NOT NULL,
-              encoding_method   text NOT NULL,
-              public_key        text NOT NULL,
-              data_hash         text GENERATED ALWAYS AS (md5(signed_meter_data)) STORED,
-              UNIQUE (session_id, context, data_hash)
-          );",
-    },
-    Migration {
-        version: 3,
-        name: "inactivity of open sessions, the sessions each charger started",
-        sql: "ALTER TABLE {schema}.session_view ADD COLUMN last_activity_at timestamptz;
-          UPDATE {schema}.session_view SET last_activity_at = COALESCE(started_at, now())
-              WHERE status = 'active';
-          CREATE INDEX ON {schema}.session_view (id) WHERE status = 'active';
-          CREATE TABLE {schema}.charger_sessions (
-              session_id      text PRIMARY KEY,
-              tenant_id       text NOT NULL,
-              charge_point_id text NOT NULL,
-              connector_id    bigint NOT NULL,
-              started_at      timestamptz NOT NULL
-          );
-          CREATE INDEX ON {schema}.charger_sessions (tenant_id, charge_point_id, connector_id);
-          CREATE TABLE {schema}.matched_stops (
-              stop_session_id text PRIMARY KEY,
-              session_id      text NOT NULL,
-              transaction_id  text NOT NULL,
-              detail          text NOT NULL,
-              matched_at      timestamptz NOT NULL DEFAULT now()
-          );",
-    },
+const MIGRATIONS: &[Migration] = joule_store::migrations![
+    1 => "001_session_read_model",
+    2 => "002_sessions_waiting_for_events_signed_meter_values",
+    3 => "003_inactivity_of_open_sessions_the_sessions_each_charger_started",
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {

@@ -5,7 +5,7 @@
 use joule_bus::{Outgoing, envelope};
 use joule_proto::time::to_proto;
 use joule_proto::v1;
-use joule_store::{BoxFuture, OutboxHandler, StoredEvent};
+use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
 use crate::session::{Reading, Running, SessionEvent, StartDetails, TokenRef, ordered};
@@ -30,7 +30,7 @@ impl OutboxHandler for SessionOutbox {
         &'a self,
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(project(conn, event))
     }
 
@@ -39,13 +39,9 @@ impl OutboxHandler for SessionOutbox {
     }
 }
 
-async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sqlx::Error> {
+async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
     let id = &event.aggregate_id;
-    let Ok(decoded) = event.decode::<SessionEvent>() else {
-        return Err(sqlx::Error::Decode(
-            format!("undecodable {}", event.event_type).into(),
-        ));
-    };
+    let decoded: SessionEvent = event.read()?;
     match decoded {
         SessionEvent::SessionStarted(s) => {
             sqlx::query(

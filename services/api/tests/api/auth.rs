@@ -60,7 +60,7 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn the_api_refuses_to_start_without_an_admin_token() {
     let env = joule_testkit::TestEnv::new().await;
-    let mut settings = env.settings();
+    let mut settings = env.settings_running(&["api"]);
     settings.admin_token = Default::default();
     let error = match joule_runtime::spawn(settings, &[joule_api::SERVICE]).await {
         Ok(running) => {
@@ -75,7 +75,7 @@ async fn the_api_refuses_to_start_without_an_admin_token() {
 #[tokio::test]
 async fn the_api_refuses_to_start_with_a_weak_admin_token() {
     let env = joule_testkit::TestEnv::new().await;
-    let mut settings = env.settings();
+    let mut settings = env.settings_running(&["api"]);
     settings.admin_token = "demo-admin-token".into();
     let error = match joule_runtime::spawn(settings, &[joule_api::SERVICE]).await {
         Ok(running) => {

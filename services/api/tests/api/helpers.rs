@@ -65,6 +65,8 @@ impl App {
         let env = TestEnv::new().await;
         let mut settings = env.settings();
         adjust(&mut settings);
+        let running: Vec<&str> = services.iter().map(|s| s.name).collect();
+        joule_testkit::absent_services(&mut settings, &running);
         let token = settings.admin_token.expose().to_owned();
         let running = joule_runtime::spawn(settings, services)
             .await

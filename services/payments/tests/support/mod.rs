@@ -47,6 +47,8 @@ impl Harness {
         configure(&mut settings);
         let mut services = vec![joule_payments::SERVICE, joule_ledger::SERVICE];
         services.extend_from_slice(others);
+        let running: Vec<&str> = services.iter().map(|s| s.name).collect();
+        joule_testkit::absent_services(&mut settings, &running);
         let running = joule_runtime::spawn(settings, &services)
             .await
             .expect("payments and ledger start");

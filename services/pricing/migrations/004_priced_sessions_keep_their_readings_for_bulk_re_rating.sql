@@ -1,0 +1,2 @@
+-- NULL: priced from start, stop and energy only (constant power, no idle time).
+ALTER TABLE {schema}.priced_sessions ADD COLUMN metering jsonb;
