@@ -115,6 +115,53 @@ impl Api {
     }
 }
 
+/// Every service in this test's process, on a fresh database and NATS namespace.
+pub struct Joule {
+    pub env: TestEnv,
+    pub running: joule_runtime::Running,
+    pub api: Api,
+    /// `ws://<addr>/ocpp`, the base of a charger's endpoint.
+    pub ocpp: String,
+}
+
+impl Joule {
+    /// All services with the test settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// All services with `adjust`ed test settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut joule_config::Settings)) -> Self {
+        let env = TestEnv::new().await;
+        let mut settings = env.settings();
+        adjust(&mut settings);
+        let running = joule_runtime::spawn(settings, &joule_cli::services::ALL)
+            .await
+            .expect("every service starts");
+        let api = Api::new(running.addr("api").expect("api listening"));
+        let ocpp = format!(
+            "ws://{}/ocpp",
+            running.addr("ocpp").expect("ocpp listening")
+        );
+        Self {
+            env,
+            running,
+            api,
+            ocpp,
+        }
+    }
+
+    /// [`register`]s a site, the tariff, a charger and an account with a token, and waits until the
+    /// gateway knows the charger.
+    pub async fn register(&self, suffix: &str) -> Fixture {
+        let fx = register(&self.api, suffix).await.expect("registered");
+        wait_until_charger_known(&self.ocpp, &fx.charge_point_id)
+            .await
+            .expect("the gateway knows the charger");
+        fx
+    }
+}
+
 /// What the tests register: a site, the tariff, one charger, one account with one token.
 pub struct Fixture {
     pub charge_point_id: String,

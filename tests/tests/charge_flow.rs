@@ -2,27 +2,19 @@
 //! Joule; the session is priced, invoiced and posted to a ledger that balances.
 
 use joule_bus::Domain;
-use joule_e2e::{Api, init_tracing, python_charge_point, register, wait_until_charger_known};
+use joule_e2e::{Joule, init_tracing, python_charge_point};
 use joule_testkit::TestEnv;
 use serde_json::Value;
 
 #[tokio::test]
 async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     init_tracing();
-    let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    let fx = register(&api, "flow").await.unwrap();
-    wait_until_charger_known(&ocpp, &fx.charge_point_id)
-        .await
-        .unwrap();
+    let j = Joule::spawn().await;
+    let fx = j.register("flow").await;
 
     // 12.5 kWh in 45 minutes; the stop is sent twice and a malformed frame is thrown in.
     let out = python_charge_point(&[
-        &ocpp,
+        &j.ocpp,
         &fx.charge_point_id,
         &fx.token_uid,
         "1000",
@@ -45,7 +37,8 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
         serde_json::json!(["Accepted", "Accepted"])
     );
 
-    let sessions = api
+    let sessions = j
+        .api
         .wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {
             v["data"]
                 .as_array()
@@ -60,7 +53,8 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
 
     // FLAT 0.50 + ENERGY 12.5 kWh x 0.40 + TIME 0.75 h x 1.20 = 6.40 net;
     // VAT per line, rounded: 0.10 + 0.95 + 0.17 = 1.22.
-    let invoices = api
+    let invoices = j
+        .api
         .get(&format!("/v1/invoices?account_id={}", fx.account_id))
         .await
         .unwrap();
@@ -77,7 +71,8 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     assert_eq!(invoice["id"], session["invoice_id"]);
 
     // The ledger posts the invoice after it was issued: wait for it.
-    let tb = api
+    let tb = j
+        .api
         .wait_for("/v1/ledger/trial-balance", |tb| tb["total_debit"] == "7.62")
         .await
         .unwrap();
@@ -101,7 +96,7 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
 
     // One trace follows the charge from the StopTransaction frame through every NATS hop to the
     // ledger posting.
-    let bus = env.bus().await;
+    let bus = j.env.bus().await;
     let trace_of = |messages: &[joule_bus::StoredMessage], event_type: &str| -> String {
         let m = messages
             .iter()
@@ -129,29 +124,29 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
         );
     }
 
-    running.stop().await.unwrap();
+    j.running.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_unknown_token_is_refused_at_authorize() {
-    let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    let fx = register(&api, "unknown").await.unwrap();
-    wait_until_charger_known(&ocpp, &fx.charge_point_id)
-        .await
-        .unwrap();
+    let j = Joule::spawn().await;
+    let fx = j.register("unknown").await;
 
-    let out = python_charge_point(&[&ocpp, &fx.charge_point_id, "NOT-A-TOKEN", "0", "1000", "10"])
-        .await
-        .unwrap();
+    let out = python_charge_point(&[
+        &j.ocpp,
+        &fx.charge_point_id,
+        "NOT-A-TOKEN",
+        "0",
+        "1000",
+        "10",
+    ])
+    .await
+    .unwrap();
     assert_eq!(out["authorize_status"], "Invalid");
     assert_eq!(out["start_status"], "Invalid");
     // The energy still becomes a session, flagged for review, never lost.
-    let sessions = api
+    let sessions = j
+        .api
         .wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {
             v["data"]
                 .as_array()
@@ -161,7 +156,7 @@ async fn an_unknown_token_is_refused_at_authorize() {
         .unwrap();
     let flags = sessions["data"][0]["flags"].as_array().unwrap();
     assert!(flags.iter().any(|f| f == "unknown_token"), "{flags:?}");
-    running.stop().await.unwrap();
+    j.running.stop().await.unwrap();
 }
 
 #[tokio::test]

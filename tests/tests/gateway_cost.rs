@@ -2,29 +2,20 @@
 //! against a running Joule. Its meter readings become pricing's running cost, which the gateway shows
 //! with CostUpdated; the Ended answer carries the total cost pricing estimates for the stop.
 
-use joule_e2e::{Api, init_tracing, python_script, register, wait_until_charger_known};
-use joule_testkit::TestEnv;
+use joule_e2e::{Joule, init_tracing, python_script};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_201_station_sees_its_running_cost_and_the_total_at_the_end() {
     init_tracing();
-    let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    let fx = register(&api, "cost").await.unwrap();
-    wait_until_charger_known(&ocpp, &fx.charge_point_id)
-        .await
-        .unwrap();
+    let j = Joule::spawn().await;
+    let fx = j.register("cost").await;
 
     // 1,000 Wh at the start (30 minutes ago), 4,000 Wh 15 minutes ago, 7,000 Wh now.
     let out = python_script(
         "cost_display_201.py",
         &[
-            &ocpp,
+            &j.ocpp,
             &fx.charge_point_id,
             &fx.token_uid,
             "1000",
@@ -39,11 +30,11 @@ async fn a_201_station_sees_its_running_cost_and_the_total_at_the_end() {
     assert_eq!(out["boot_status"], "Accepted");
     assert_eq!(out["start_status"], "Accepted", "{out}");
     let updates = out["cost_updates"].as_array().unwrap();
-    assert!(!updates.is_empty(), "a running cost was shown: {out}");
+    assert!(!updates.is_empty(), "a j.running cost was shown: {out}");
     assert_eq!(updates[0]["transaction_id"], "py-cost-1");
     assert!(updates[0]["total_cost"].as_f64().unwrap() > 0.0, "{out}");
 
     // FLAT 0.50 + ENERGY 6 kWh x 0.40 + TIME 0.5 h x 1.20 = 3.50 net, 19 % VAT: 4.17.
     assert_eq!(out["ended_total_cost"], json!(4.17), "{out}");
-    running.stop().await.unwrap();
+    j.running.stop().await.unwrap();
 }

@@ -3,34 +3,11 @@
 //! hours later, meter regressions, kWh values labelled Wh, and HTTP Basic auth.
 
 use joule_e2e::{
-    Api, invoiced_sessions, python_charge_point, python_charge_point_201, register,
+    Api, Joule, invoiced_sessions, python_charge_point, python_charge_point_201, register,
     register_with_password, wait_until_charger_known, wait_until_password_known,
 };
 use joule_proto::v1;
-use joule_testkit::TestEnv;
 use serde_json::Value;
-
-struct Joule {
-    env: TestEnv,
-    running: joule_runtime::Running,
-    api: Api,
-    ocpp: String,
-}
-
-async fn joule() -> Joule {
-    let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    Joule {
-        env,
-        running,
-        api,
-        ocpp,
-    }
-}
 
 fn flags(session: &Value) -> Vec<String> {
     session["flags"]
@@ -54,7 +31,7 @@ async fn invoice_total(api: &Api, session: &Value) -> String {
 
 #[tokio::test]
 async fn a_201_charger_sending_ended_first_and_twice_is_billed_once_with_its_signed_value() {
-    let j = joule().await;
+    let j = Joule::spawn().await;
     let fx = register(&j.api, "201order").await.unwrap();
     wait_until_charger_known(&j.ocpp, &fx.charge_point_id)
         .await
@@ -134,7 +111,7 @@ async fn a_201_charger_sending_ended_first_and_twice_is_billed_once_with_its_sig
 
 #[tokio::test]
 async fn offline_sessions_sent_hours_later_bill_at_the_charger_time() {
-    let j = joule().await;
+    let j = Joule::spawn().await;
     let fx16 = register(&j.api, "offline16").await.unwrap();
     let fx201 = register(&j.api, "offline201").await.unwrap();
     for fx in [&fx16, &fx201] {
@@ -192,7 +169,7 @@ async fn offline_sessions_sent_hours_later_bill_at_the_charger_time() {
 
 #[tokio::test]
 async fn meter_regressions_bill_nothing_and_kwh_labelled_wh_bills_right() {
-    let j = joule().await;
+    let j = Joule::spawn().await;
     let regress = register(&j.api, "regress").await.unwrap();
     let kwh16 = register(&j.api, "kwh16").await.unwrap();
     let kwh201 = register(&j.api, "kwh201").await.unwrap();
@@ -257,7 +234,7 @@ async fn meter_regressions_bill_nothing_and_kwh_labelled_wh_bills_right() {
 #[tokio::test]
 async fn a_charger_with_a_password_connects_with_basic_auth_only() {
     const PASSWORD: &str = "py-charger-secret-0001";
-    let j = joule().await;
+    let j = Joule::spawn().await;
     let fx = register_with_password(&j.api, "basic", Some(PASSWORD))
         .await
         .unwrap();

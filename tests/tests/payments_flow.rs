@@ -10,10 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use joule_e2e::{
-    ADMIN_TOKEN, Api, Fixture, init_tracing, python_charge_point, register,
+    ADMIN_TOKEN, Api, Fixture, Joule, init_tracing, python_charge_point, register,
     wait_until_charger_known,
 };
-use joule_testkit::TestEnv;
 use serde_json::{Value, json};
 
 async fn post_with_key(api: &Api, path: &str, key: &str, body: Value) -> Value {
@@ -92,15 +91,10 @@ async fn balanced_with_receivable_cleared(api: &Api, captured: &str) -> Value {
 #[tokio::test]
 async fn an_ocpp_session_on_a_sandbox_card_is_held_at_start_and_captured_after_pricing() {
     init_tracing();
-    let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    let fx = register(&api, "pay-sandbox").await.unwrap();
+    let j = Joule::spawn().await;
+    let fx = register(&j.api, "pay-sandbox").await.unwrap();
     let method = post_with_key(
-        &api,
+        &j.api,
         "/v1/payment_methods",
         "save-card",
         json!({"account_id": fx.account_id, "provider": "sandbox", "provider_token": "tok_sandbox_ok", "make_default": true}),
@@ -110,14 +104,15 @@ async fn an_ocpp_session_on_a_sandbox_card_is_held_at_start_and_captured_after_p
         (method["last4"].as_str(), method["is_default"].as_bool()),
         (Some("4242"), Some(true))
     );
-    wait_until_charger_known(&ocpp, &fx.charge_point_id)
+    wait_until_charger_known(&j.ocpp, &fx.charge_point_id)
         .await
         .unwrap();
 
-    let (payment, session) = charge(&api, &ocpp, &fx).await;
+    let (payment, session) = charge(&j.api, &j.ocpp, &fx).await;
     // The hold came first (50.00), then the capture of the receipt's gross, the rest released.
     assert_eq!(payment["amount_authorized"], "50.00");
-    let invoice = api
+    let invoice = j
+        .api
         .get(&format!(
             "/v1/invoices/{}",
             session["invoice_id"].as_str().unwrap()
@@ -142,19 +137,19 @@ async fn an_ocpp_session_on_a_sandbox_card_is_held_at_start_and_captured_after_p
             "PaymentCaptured"
         ]
     );
-    balanced_with_receivable_cleared(&api, "7.62").await;
+    balanced_with_receivable_cleared(&j.api, "7.62").await;
 
     // A refund through the REST API, with its idempotency key: twice the same, once only.
     let path = format!("/v1/payments/{}/refunds", payment["id"].as_str().unwrap());
     let first = post_with_key(
-        &api,
+        &j.api,
         &path,
         "refund-1",
         json!({"amount": "2.00", "reason": "slow charger"}),
     )
     .await;
     let again = post_with_key(
-        &api,
+        &j.api,
         &path,
         "refund-1",
         json!({"amount": "2.00", "reason": "slow charger"}),
@@ -163,7 +158,7 @@ async fn an_ocpp_session_on_a_sandbox_card_is_held_at_start_and_captured_after_p
     assert_eq!(first["refund"], again["refund"]);
     assert_eq!(first["payment"]["status"], "partially_refunded");
     let conflict = reqwest::Client::new()
-        .post(format!("{}{path}", api.base))
+        .post(format!("{}{path}", j.api.base))
         .bearer_auth(ADMIN_TOKEN)
         .header("Idempotency-Key", "refund-1")
         .json(&json!({"amount": "3.00", "reason": "slow charger"}))
@@ -172,7 +167,7 @@ async fn an_ocpp_session_on_a_sandbox_card_is_held_at_start_and_captured_after_p
         .unwrap();
     assert_eq!(conflict.status(), 409);
     let too_much = reqwest::Client::new()
-        .post(format!("{}{path}", api.base))
+        .post(format!("{}{path}", j.api.base))
         .bearer_auth(ADMIN_TOKEN)
         .header("Idempotency-Key", "refund-2")
         .json(&json!({"amount": "6.00"}))
@@ -186,7 +181,7 @@ async fn an_ocpp_session_on_a_sandbox_card_is_held_at_start_and_captured_after_p
     );
     let problem: Value = too_much.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "amount", "{problem}");
-    running.stop().await.unwrap();
+    j.running.stop().await.unwrap();
 }
 
 struct LocalStripe(Child, u16);
@@ -232,16 +227,12 @@ async fn an_ocpp_session_is_paid_through_the_stripe_adapter_against_localstripe(
     init_tracing();
     let stripe = localstripe().await;
     let base = format!("http://127.0.0.1:{}", stripe.1);
-    let env = TestEnv::new().await;
-    let mut settings = env.settings();
-    settings.payments_stripe_api_base = base.clone();
-    settings.payments_stripe_secret_key = "sk_test_e2e".into();
-    let running = joule_runtime::spawn(settings, &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    let fx = register(&api, "pay-stripe").await.unwrap();
+    let j = Joule::spawn_with(|s| {
+        s.payments_stripe_api_base = base.clone();
+        s.payments_stripe_secret_key = "sk_test_e2e".into();
+    })
+    .await;
+    let fx = register(&j.api, "pay-stripe").await.unwrap();
 
     // The driver's app created this PaymentMethod with Stripe.js; Joule only ever sees its id.
     let pm: Value = reqwest::Client::new()
@@ -261,17 +252,17 @@ async fn an_ocpp_session_is_paid_through_the_stripe_adapter_against_localstripe(
         .await
         .unwrap();
     post_with_key(
-        &api,
+        &j.api,
         "/v1/payment_methods",
         "save-stripe-card",
         json!({"account_id": fx.account_id, "provider": "stripe", "provider_token": pm["id"], "make_default": true}),
     )
     .await;
-    wait_until_charger_known(&ocpp, &fx.charge_point_id)
+    wait_until_charger_known(&j.ocpp, &fx.charge_point_id)
         .await
         .unwrap();
 
-    let (payment, _) = charge(&api, &ocpp, &fx).await;
+    let (payment, _) = charge(&j.api, &j.ocpp, &fx).await;
     assert_eq!(
         (
             payment["provider"].as_str(),
@@ -299,22 +290,17 @@ async fn an_ocpp_session_is_paid_through_the_stripe_adapter_against_localstripe(
     assert_eq!(pi["status"], "succeeded");
     assert_eq!(pi["amount"], 5000, "the hold");
     assert_eq!(pi["latest_charge"]["captured"], true);
-    balanced_with_receivable_cleared(&api, "7.62").await;
-    running.stop().await.unwrap();
+    balanced_with_receivable_cleared(&j.api, "7.62").await;
+    j.running.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_ocpp_session_paid_from_a_prepaid_wallet_is_held_and_captured_from_its_balance() {
     init_tracing();
-    let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    let fx = register(&api, "pay-wallet").await.unwrap();
+    let j = Joule::spawn().await;
+    let fx = register(&j.api, "pay-wallet").await.unwrap();
     let wallet = post_with_key(
-        &api,
+        &j.api,
         "/v1/wallets",
         "wallet-1",
         json!({"account_id": fx.account_id, "currency": "EUR", "make_default": true}),
@@ -322,20 +308,21 @@ async fn an_ocpp_session_paid_from_a_prepaid_wallet_is_held_and_captured_from_it
     .await;
     let wallet_id = wallet["id"].as_str().unwrap().to_owned();
     post_with_key(
-        &api,
+        &j.api,
         &format!("/v1/wallets/{wallet_id}/top_ups"),
         "top-up-1",
         json!({"amount": "60.00", "reference": "bank transfer 0001"}),
     )
     .await;
-    wait_until_charger_known(&ocpp, &fx.charge_point_id)
+    wait_until_charger_known(&j.ocpp, &fx.charge_point_id)
         .await
         .unwrap();
 
-    let (payment, session) = charge(&api, &ocpp, &fx).await;
+    let (payment, session) = charge(&j.api, &j.ocpp, &fx).await;
     assert_eq!(payment["provider"], "wallet", "{payment}");
     assert_eq!(payment["amount_authorized"], "50.00");
-    let invoice = api
+    let invoice = j
+        .api
         .get(&format!(
             "/v1/invoices/{}",
             session["invoice_id"].as_str().unwrap()
@@ -346,7 +333,8 @@ async fn an_ocpp_session_paid_from_a_prepaid_wallet_is_held_and_captured_from_it
     assert_eq!(payment["amount_captured"], "7.62");
 
     // The balance paid the receipt; nothing stays held.
-    let wallet = api
+    let wallet = j
+        .api
         .wait_for(&format!("/v1/wallets/{wallet_id}"), |w| {
             w["balance"] == "52.38" && w["available"] == "52.38"
         })
@@ -358,7 +346,8 @@ async fn an_ocpp_session_paid_from_a_prepaid_wallet_is_held_and_captured_from_it
             .map(|h| h.trim_end_matches(['0', '.'])),
         Some("")
     );
-    let history = api
+    let history = j
+        .api
         .get(&format!("/v1/wallets/{wallet_id}/transactions"))
         .await
         .unwrap();
@@ -372,7 +361,8 @@ async fn an_ocpp_session_paid_from_a_prepaid_wallet_is_held_and_captured_from_it
 
     // Ledger: the bank holds the top-up, the wallet owes the rest to the driver, the receipt's
     // receivable is cleared by the capture, and the books balance.
-    let tb = api
+    let tb = j
+        .api
         .wait_for("/v1/ledger/trial-balance", |tb| {
             let row = |name: &str| {
                 tb["accounts"]
@@ -388,5 +378,5 @@ async fn an_ocpp_session_paid_from_a_prepaid_wallet_is_held_and_captured_from_it
         .await
         .unwrap();
     assert_eq!(tb["total_debit"], tb["total_credit"]);
-    running.stop().await.unwrap();
+    j.running.stop().await.unwrap();
 }

@@ -5,8 +5,7 @@
 //! balances with the receivable cleared.
 
 use chrono::{Duration, Utc};
-use joule_e2e::{ADMIN_TOKEN, Api, init_tracing, register, wait_until_charger_known};
-use joule_testkit::TestEnv;
+use joule_e2e::{ADMIN_TOKEN, Api, Joule, init_tracing, register, wait_until_charger_known};
 use serde_json::{Value, json};
 
 /// The session's one payment, once `done` holds.
@@ -39,15 +38,10 @@ async fn meter(charger: &mut joule_sim::Charger, tx: i64, at: chrono::DateTime<U
 #[tokio::test]
 async fn a_long_dc_session_whose_hold_is_extended_twice_and_then_captured() {
     init_tracing();
-    let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    let fx = register(&api, "pay-live").await.unwrap();
+    let j = Joule::spawn().await;
+    let fx = register(&j.api, "pay-live").await.unwrap();
     let saved = reqwest::Client::new()
-        .post(format!("{}/v1/payment_methods", api.base))
+        .post(format!("{}/v1/payment_methods", j.api.base))
         .bearer_auth(ADMIN_TOKEN)
         .header("Idempotency-Key", "save-card-live")
         .json(&json!({"account_id": fx.account_id, "provider": "sandbox",
@@ -56,11 +50,11 @@ async fn a_long_dc_session_whose_hold_is_extended_twice_and_then_captured() {
         .await
         .unwrap();
     assert!(saved.status().is_success());
-    wait_until_charger_known(&ocpp, &fx.charge_point_id)
+    wait_until_charger_known(&j.ocpp, &fx.charge_point_id)
         .await
         .unwrap();
 
-    let mut charger = joule_sim::Charger::connect(&ocpp, &fx.charge_point_id)
+    let mut charger = joule_sim::Charger::connect(&j.ocpp, &fx.charge_point_id)
         .await
         .unwrap();
     charger.boot().await.unwrap();
@@ -80,7 +74,7 @@ async fn a_long_dc_session_whose_hold_is_extended_twice_and_then_captured() {
         .unwrap();
     assert_eq!(started["idTagInfo"]["status"], "Accepted");
     let tx = started["transactionId"].as_i64().unwrap();
-    let held = payment_of(&api, &fx.account_id, |p| p["status"] == "authorized").await;
+    let held = payment_of(&j.api, &fx.account_id, |p| p["status"] == "authorized").await;
     assert_eq!(
         held["amount_authorized"], "50.00",
         "the operator's EUR hold"
@@ -89,10 +83,16 @@ async fn a_long_dc_session_whose_hold_is_extended_twice_and_then_captured() {
     // E2E tariff: 0.50 flat + 0.40/kWh + 1.20/h, 19 % VAT. 90 kWh after 20 min: 36.90 net, about
     // 43.91 gross, over 80 % of 50: the hold goes to max(65.87 -> 70, 50 + 50) = 100.
     meter(&mut charger, tx, start + Duration::minutes(20), 90_000).await;
-    payment_of(&api, &fx.account_id, |p| p["amount_authorized"] == "100.00").await;
+    payment_of(&j.api, &fx.account_id, |p| {
+        p["amount_authorized"] == "100.00"
+    })
+    .await;
     // 180 kWh after 40 min: 73.30 net, about 87.23 gross, over 80 of 100: max(130.85 -> 140, 150).
     meter(&mut charger, tx, start + Duration::minutes(40), 180_000).await;
-    payment_of(&api, &fx.account_id, |p| p["amount_authorized"] == "150.00").await;
+    payment_of(&j.api, &fx.account_id, |p| {
+        p["amount_authorized"] == "150.00"
+    })
+    .await;
 
     let stop = start + Duration::minutes(60);
     charger
@@ -103,8 +103,9 @@ async fn a_long_dc_session_whose_hold_is_extended_twice_and_then_captured() {
         )
         .await
         .unwrap();
-    let payment = payment_of(&api, &fx.account_id, |p| p["status"] == "captured").await;
-    let sessions = api
+    let payment = payment_of(&j.api, &fx.account_id, |p| p["status"] == "captured").await;
+    let sessions = j
+        .api
         .wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {
             v["data"]
                 .as_array()
@@ -112,7 +113,8 @@ async fn a_long_dc_session_whose_hold_is_extended_twice_and_then_captured() {
         })
         .await
         .unwrap();
-    let invoice = api
+    let invoice = j
+        .api
         .get(&format!(
             "/v1/invoices/{}",
             sessions["data"][0]["invoice_id"].as_str().unwrap()
@@ -136,7 +138,8 @@ async fn a_long_dc_session_whose_hold_is_extended_twice_and_then_captured() {
     );
     assert_eq!(kinds.last(), Some(&"PaymentCaptured"));
 
-    let tb = api
+    let tb = j
+        .api
         .wait_for("/v1/ledger/trial-balance", |tb| {
             let row = |name: &str| {
                 tb["accounts"]
@@ -152,5 +155,5 @@ async fn a_long_dc_session_whose_hold_is_extended_twice_and_then_captured() {
         .unwrap();
     assert_eq!(tb["total_debit"], tb["total_credit"]);
     charger.close().await.unwrap();
-    running.stop().await.unwrap();
+    j.running.stop().await.unwrap();
 }

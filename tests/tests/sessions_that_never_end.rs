@@ -4,7 +4,7 @@
 //! inactivity limit, priced, invoiced, and its card hold captured.
 
 use joule_e2e::{
-    ADMIN_TOKEN, Api, init_tracing, invoiced_sessions, python_charge_point, register,
+    ADMIN_TOKEN, Api, Joule, init_tracing, invoiced_sessions, python_charge_point, register,
     wait_until_charger_known,
 };
 use joule_testkit::TestEnv;
@@ -33,20 +33,12 @@ async fn invoice_total(api: &Api, session: &Value) -> String {
 #[tokio::test]
 async fn a_minus_one_stop_closes_the_chargers_open_session_and_is_billed_once() {
     init_tracing();
-    let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &joule_cli::services::ALL)
-        .await
-        .unwrap();
-    let api = Api::new(running.addr("api").unwrap());
-    let ocpp = format!("ws://{}/ocpp", running.addr("ocpp").unwrap());
-    let fx = register(&api, "minus-one").await.unwrap();
-    wait_until_charger_known(&ocpp, &fx.charge_point_id)
-        .await
-        .unwrap();
+    let j = Joule::spawn().await;
+    let fx = j.register("minus-one").await;
 
     // The charger starts (and gets transaction id N), meters, and stops with transactionId -1.
     let out = python_charge_point(&[
-        &ocpp,
+        &j.ocpp,
         &fx.charge_point_id,
         &fx.token_uid,
         "1000",
@@ -62,7 +54,7 @@ async fn a_minus_one_stop_closes_the_chargers_open_session_and_is_billed_once() 
     assert_eq!(out["stop_status"], json!(["Accepted"]), "{out}");
 
     // One session, the started one, completed by the -1 stop and billed once.
-    let sessions = invoiced_sessions(&api, &fx.charger_id, 1).await.unwrap();
+    let sessions = invoiced_sessions(&j.api, &fx.charger_id, 1).await.unwrap();
     let session = &sessions[0];
     assert_eq!(
         session["transaction_id"],
@@ -83,8 +75,8 @@ async fn a_minus_one_stop_closes_the_chargers_open_session_and_is_billed_once() 
         "{flags:?}"
     );
     // The same tariff and charge as the plain 1.6 flow.
-    assert_eq!(invoice_total(&api, session).await, "7.62");
-    running.stop().await.unwrap();
+    assert_eq!(invoice_total(&j.api, session).await, "7.62");
+    j.running.stop().await.unwrap();
 }
 
 #[tokio::test]
