@@ -6,11 +6,12 @@ use joule_proto::time::to_proto;
 use joule_proto::v1::{ChargerAlarm, ChargerBooted, ConnectorStatusChanged};
 use serde_json::{Value, json};
 
+use crate::clock::ClockPolicy;
 use crate::connectors::{ChargerConnectors, ConnectorChange, ConnectorState};
 use crate::error::CallFailure;
 use crate::hold::{self, HoldOutcome};
 use crate::protocol::OcppVersion;
-use crate::publish::{EventKind, key_time};
+use crate::publish::{ChargerEvent, EventKind, key_time};
 use crate::registry::{KnownCharger, KnownToken};
 use crate::server::Gateway;
 
@@ -26,6 +27,31 @@ pub struct Cx<'a> {
     pub connectors: &'a ChargerConnectors,
     pub received_at: DateTime<Utc>,
     pub version: OcppVersion,
+}
+
+/// Who sent a message, when it arrived, and how far its clock may be trusted: all that turning a
+/// parsed message into the charger events it publishes needs besides the message and the lookups
+/// (transaction id, token). Those functions ([`crate::v16::started`], [`crate::v201::transaction_message`],
+/// ...) are pure, so they run the same without a connection.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub charger_id: String,
+    pub charge_point_id: String,
+    pub received_at: DateTime<Utc>,
+    pub version: OcppVersion,
+    pub clock: ClockPolicy,
+}
+
+impl Origin {
+    /// A flag when the charger's clock cannot be trusted for this message.
+    pub fn clock_flag(&self, charger_time: DateTime<Utc>, offline: Option<bool>) -> Option<String> {
+        self.clock.assess(charger_time, self.received_at, offline)
+    }
+
+    /// The OCPP version as charger events name it.
+    pub fn ocpp_version(&self) -> String {
+        self.version.label().to_owned()
+    }
 }
 
 /// A connector's status as a charger reported it, in protocol-neutral terms.
@@ -74,11 +100,24 @@ impl Cx<'_> {
         Ok(())
     }
 
-    /// A flag when the charger's clock cannot be trusted for this message.
-    pub fn clock_flag(&self, charger_time: DateTime<Utc>, offline: Option<bool>) -> Option<String> {
-        self.gateway
-            .clock
-            .assess(charger_time, self.received_at, offline)
+    /// Publishes a charger event built by one of the pure mappings ([`Origin`]).
+    pub async fn publish_event<M: joule_proto::Message + joule_proto::EventName>(
+        &self,
+        event: &ChargerEvent<M>,
+    ) -> Result<(), CallFailure> {
+        self.publish(event.kind, &event.business_key, &event.message)
+            .await
+    }
+
+    /// This message's origin, for the pure mappings from messages to events.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            charger_id: self.charger_id(),
+            charge_point_id: self.cp(),
+            received_at: self.received_at,
+            version: self.version,
+            clock: self.gateway.clock,
+        }
     }
 
     /// A BootNotification, the same in both versions: recorded as `ChargerBooted`, always Accepted

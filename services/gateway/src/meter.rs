@@ -61,9 +61,15 @@ pub fn normalise(raw: &RawSample) -> MeterSample {
     let unit = non_empty(&raw.unit)
         .map(str::to_owned)
         .unwrap_or_else(|| default_unit(&measurand).to_owned());
-    let scaled = parse_decimal(&raw.value)
-        .and_then(|number| apply_multiplier(number, raw.multiplier))
-        .and_then(|number| to_base_unit(number, &unit));
+    let number = parse_decimal(&raw.value);
+    let multiplied = number.and_then(|number| apply_multiplier(number, raw.multiplier));
+    let scaled = multiplied.and_then(|number| to_base_unit(number, &unit));
+    // A number whose multiplier cannot be applied keeps it in its unit, so that it is never read
+    // as a number of the unit alone (5 × 10^2147483647 Wh is not 5 Wh).
+    let unit = match (number, multiplied) {
+        (Some(_), None) => unapplied(raw.multiplier, &unit),
+        _ => unit,
+    };
     let signed_in_value = raw
         .format
         .as_deref()
@@ -215,6 +221,16 @@ fn apply_multiplier(value: Decimal, multiplier: i32) -> Option<Decimal> {
     })
 }
 
+/// The unit of a number sent with a multiplier that takes it beyond a decimal: `10^<multiplier>
+/// <unit>`, which is not Wh, so sessions flags such an energy register as outside its domain and
+/// bills nothing from it. Cut to [`bounds::TEXT_MAX_LEN`] like every unit.
+fn unapplied(multiplier: i32, unit: &str) -> String {
+    format!("10^{multiplier} {unit}")
+        .chars()
+        .take(bounds::TEXT_MAX_LEN)
+        .collect()
+}
+
 /// Scales kilo-prefixed units to their base unit; unit names are matched case-insensitively
 /// because chargers write "kwh" and "KWH" too.
 fn to_base_unit(value: Decimal, unit: &str) -> Option<(Decimal, String)> {
@@ -310,6 +326,22 @@ mod tests {
         assert_eq!(normalise(&r).value, "5");
         r.multiplier = i32::MIN;
         assert_eq!(normalise(&r).value, "0");
+    }
+
+    #[test]
+    fn a_multiplier_beyond_a_decimal_stays_in_the_unit() {
+        let mut r = raw("5", None, None);
+        r.multiplier = i32::MAX;
+        let s = normalise(&r);
+        assert_eq!(
+            (s.value.as_str(), s.unit.as_str(), s.raw_value.as_str()),
+            ("5", "10^2147483647 Wh", "")
+        );
+        r.unit = Some("x".repeat(300));
+        assert_eq!(normalise(&r).unit.chars().count(), bounds::TEXT_MAX_LEN);
+        // Garbage stays garbage in its unit as given.
+        r.value = "garbage".into();
+        assert_eq!(normalise(&r).unit, "x".repeat(300));
     }
 
     #[test]

@@ -34,6 +34,15 @@ impl EventKind {
     }
 }
 
+/// A charger event as a message handler publishes it: the kind (subject suffix), the business key
+/// its event id derives from, and the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargerEvent<M> {
+    pub kind: EventKind,
+    pub business_key: String,
+    pub message: M,
+}
+
 /// Publishes charger events durably for one tenant.
 #[derive(Clone)]
 pub struct ChargerEvents {

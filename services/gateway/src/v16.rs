@@ -5,6 +5,10 @@
 //! cannot be read: what is readable is recorded, published and acknowledged, and each problem becomes
 //! a flag that sessions puts on the session for review. Every published event is durable before the
 //! answer leaves.
+//!
+//! A CALL is read into a [`Request`]; the event a transaction message publishes is a pure function
+//! of it, its [`Origin`] and what the handler looked up ([`started`], [`meter_sampled`],
+//! [`stopped`]), so that it is the same with or without a connection.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use joule_domain::bounds;
@@ -13,13 +17,14 @@ use joule_proto::v1::{MeterSample, MeterValuesSampled, TransactionStarted, Trans
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::context::{ConnectorStatus, Cx};
+use crate::context::{ConnectorStatus, Cx, Origin};
 use crate::error::CallFailure;
 use crate::frame::Call;
 use crate::hold::HoldOutcome;
 use crate::meter::{self, RawSample};
 use crate::payload::{Object, PayloadError, Problems};
-use crate::publish::{EventKind, key_time};
+use crate::publish::{ChargerEvent, EventKind, key_time};
+use crate::registry::KnownToken;
 use crate::transactions::StartKey;
 
 /// The WebSocket subprotocol of OCPP 1.6J.
@@ -30,23 +35,60 @@ pub const INVALID_TRANSACTION_ID: &str = "invalid_transaction_id";
 /// Flag on a stop or meter values for a transaction id the gateway never gave.
 pub const UNKNOWN_TRANSACTION: &str = "unknown_transaction";
 
+/// A CALL of OCPP 1.6J read into the message its action names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    BootNotification(BootNotification),
+    Heartbeat,
+    StatusNotification(StatusNotification),
+    Authorize(Authorize),
+    StartTransaction(StartTransaction),
+    MeterValues(MeterValues),
+    StopTransaction(StopTransaction),
+    /// Vendor extensions: the gateway knows none, which DataTransfer has an answer for.
+    DataTransfer,
+    /// DiagnosticsStatusNotification and FirmwareStatusNotification: informational only.
+    Informational,
+}
+
+impl Request {
+    /// Reads a CALL's payload as its action says: a payload that does not fit is a
+    /// [`CallFailure::Payload`] (for a transaction message only one that is not an object:
+    /// [`StartTransaction::parse`]), an unknown action [`CallFailure::NotImplemented`].
+    pub fn parse(call: &Call, received_at: DateTime<Utc>) -> Result<Self, CallFailure> {
+        let payload = &call.payload;
+        Ok(match call.action.as_str() {
+            "BootNotification" => Self::BootNotification(BootNotification::parse(payload)?),
+            "Heartbeat" => Self::Heartbeat,
+            "StatusNotification" => Self::StatusNotification(StatusNotification::parse(payload)?),
+            "Authorize" => Self::Authorize(Authorize::parse(payload)?),
+            "StartTransaction" => {
+                Self::StartTransaction(StartTransaction::parse(payload, received_at)?)
+            }
+            "MeterValues" => Self::MeterValues(MeterValues::parse(payload, received_at)?),
+            "StopTransaction" => {
+                Self::StopTransaction(StopTransaction::parse(payload, received_at)?)
+            }
+            "DataTransfer" => Self::DataTransfer,
+            "DiagnosticsStatusNotification" | "FirmwareStatusNotification" => Self::Informational,
+            other => return Err(CallFailure::NotImplemented(other.to_owned())),
+        })
+    }
+}
+
 /// Handles one CALL from a connected charger and returns the CALLRESULT payload.
 pub async fn handle(cx: &Cx<'_>, call: &Call) -> Result<Value, CallFailure> {
-    let payload = &call.payload;
-    match call.action.as_str() {
-        "BootNotification" => boot(cx, BootNotification::parse(payload)?).await,
-        "Heartbeat" => Ok(json!({ "currentTime": ocpp_time(cx.received_at) })),
-        "StatusNotification" => status(cx, StatusNotification::parse(payload)?).await,
-        "Authorize" => authorize(cx, Authorize::parse(payload)?).await,
-        "StartTransaction" => start(cx, StartTransaction::parse(payload, cx.received_at)?).await,
-        "MeterValues" => meter_values(cx, MeterValues::parse(payload, cx.received_at)?).await,
-        "StopTransaction" => stop(cx, StopTransaction::parse(payload, cx.received_at)?).await,
-        // Vendor extensions: the gateway knows none, which DataTransfer has an answer for.
-        "DataTransfer" => Ok(json!({ "status": "UnknownVendorId" })),
-        // Informational only; kept in the frame audit trail and acknowledged so that chargers do not
-        // retry them.
-        "DiagnosticsStatusNotification" | "FirmwareStatusNotification" => Ok(json!({})),
-        other => Err(CallFailure::NotImplemented(other.to_owned())),
+    match Request::parse(call, cx.received_at)? {
+        Request::BootNotification(req) => boot(cx, req).await,
+        Request::Heartbeat => Ok(json!({ "currentTime": ocpp_time(cx.received_at) })),
+        Request::StatusNotification(req) => status(cx, req).await,
+        Request::Authorize(req) => authorize(cx, req).await,
+        Request::StartTransaction(req) => start(cx, req).await,
+        Request::MeterValues(req) => meter_values(cx, req).await,
+        Request::StopTransaction(req) => stop(cx, req).await,
+        Request::DataTransfer => Ok(json!({ "status": "UnknownVendorId" })),
+        // Kept in the frame audit trail and acknowledged so that chargers do not retry them.
+        Request::Informational => Ok(json!({})),
     }
 }
 
@@ -271,7 +313,7 @@ fn id_tag_info(status: &str) -> Value {
 }
 
 /// A transaction id the gateway could have given: a positive 32-bit integer.
-fn issued_id(transaction_id: &str) -> Option<i32> {
+pub fn issued_id(transaction_id: &str) -> Option<i32> {
     transaction_id.parse::<i32>().ok().filter(|id| *id > 0)
 }
 
@@ -314,15 +356,159 @@ async fn authorize(cx: &Cx<'_>, req: Authorize) -> Result<Value, CallFailure> {
     Ok(json!({ "idTagInfo": id_tag_info(status) }))
 }
 
-async fn start(cx: &Cx<'_>, mut req: StartTransaction) -> Result<Value, CallFailure> {
+/// The register a start's transaction id is keyed on: a missing meterStart still needs one, and -1
+/// never occurs as a real register.
+pub fn start_key_meter(req: &StartTransaction) -> Decimal {
+    req.meter_start_wh.unwrap_or(Decimal::NEGATIVE_ONE)
+}
+
+/// The `TransactionStarted` a StartTransaction publishes, given the transaction id the gateway
+/// gave it ([`crate::transactions`]) and the token its idTag names, if known. Unreadable fields
+/// and an untrustworthy clock are flags on it.
+pub fn started(
+    origin: &Origin,
+    mut req: StartTransaction,
+    transaction_id: i32,
+    token: Option<&KnownToken>,
+) -> ChargerEvent<TransactionStarted> {
+    if let Some(flag) = origin.clock_flag(req.timestamp, None) {
+        req.problems.push(flag);
+    }
+    let business_key = format!(
+        "{}/{}/{}/{}/{}",
+        origin.charge_point_id,
+        req.connector_id,
+        req.id_tag,
+        start_key_meter(&req),
+        key_time(req.timestamp)
+    );
+    let message = TransactionStarted {
+        charger_id: origin.charger_id.clone(),
+        charge_point_id: origin.charge_point_id.clone(),
+        connector_id: req.connector_id,
+        transaction_id: transaction_id.to_string(),
+        id_tag: req.id_tag,
+        account_id: token.map(|t| t.account_id.to_string()).unwrap_or_default(),
+        meter_start_wh: req
+            .meter_start_wh
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        charger_time: Some(to_proto(req.timestamp)),
+        received_at: Some(to_proto(origin.received_at)),
+        ocpp_version: origin.ocpp_version(),
+        flags: req.problems.into_flags(),
+        ..Default::default()
+    };
+    ChargerEvent {
+        kind: EventKind::Started,
+        business_key,
+        message,
+    }
+}
+
+/// The `MeterValuesSampled` a MeterValues publishes: its samples normalised ([`meter::normalise`]).
+pub fn meter_sampled(origin: &Origin, mut req: MeterValues) -> ChargerEvent<MeterValuesSampled> {
+    let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
+    let transaction_id = req.transaction_id.unwrap_or_default();
+    if let Some(first) = req.samples.first()
+        && let Some(flag) = origin.clock_flag(first.timestamp, None)
+    {
+        req.problems.push(flag);
+    }
+    let first_time = req
+        .samples
+        .first()
+        .map(|s| key_time(s.timestamp))
+        .unwrap_or_default();
+    let business_key = format!(
+        "{}/meter/{}/{}/{}/{}",
+        origin.charge_point_id,
+        transaction_id,
+        req.connector_id,
+        first_time,
+        meter::fingerprint(&samples)
+    );
+    let message = MeterValuesSampled {
+        charger_id: origin.charger_id.clone(),
+        charge_point_id: origin.charge_point_id.clone(),
+        connector_id: req.connector_id,
+        transaction_id,
+        samples,
+        received_at: Some(to_proto(origin.received_at)),
+        ocpp_version: origin.ocpp_version(),
+        flags: req.problems.into_flags(),
+        charger_time: req.samples.first().map(|s| to_proto(s.timestamp)),
+        ..Default::default()
+    };
+    ChargerEvent {
+        kind: EventKind::Meter,
+        business_key,
+        message,
+    }
+}
+
+/// The `TransactionStopped` a StopTransaction publishes. `issued`: whether the gateway gave its
+/// transaction id (asked only for an id it could have given, [`issued_id`]); `token`: the one its
+/// idTag names, if known.
+///
+/// A stop is identified by its transaction id; one whose id identifies nothing (-1: the charger
+/// never got its start confirmed) by its own content (`session_key`), so that two such stops stay
+/// two sessions and a retry of one stays one.
+pub fn stopped(
+    origin: &Origin,
+    mut req: StopTransaction,
+    issued: bool,
+    token: Option<&KnownToken>,
+) -> ChargerEvent<TransactionStopped> {
+    let transaction_id = req.transaction_id.unwrap_or_default();
+    let meter_text = req.meter_stop_wh.map(|d| d.to_string()).unwrap_or_default();
+    let cp = &origin.charge_point_id;
+    let (business_key, session_key) = match issued_id(&transaction_id) {
+        Some(_) => {
+            if !issued {
+                req.problems.push(UNKNOWN_TRANSACTION);
+            }
+            (format!("{cp}/stop/{transaction_id}"), String::new())
+        }
+        None => {
+            req.problems.push(INVALID_TRANSACTION_ID);
+            let session_key = format!("{transaction_id}@{}/{meter_text}", key_time(req.timestamp));
+            (format!("{cp}/stop/{session_key}"), session_key)
+        }
+    };
+    if let Some(flag) = origin.clock_flag(req.timestamp, None) {
+        req.problems.push(flag);
+    }
+    let message = TransactionStopped {
+        charger_id: origin.charger_id.clone(),
+        charge_point_id: cp.clone(),
+        transaction_id,
+        meter_stop_wh: meter_text,
+        id_tag: req.id_tag.unwrap_or_default(),
+        reason: req.reason.unwrap_or_default(),
+        charger_time: Some(to_proto(req.timestamp)),
+        received_at: Some(to_proto(origin.received_at)),
+        transaction_data: req.transaction_data.iter().map(meter::normalise).collect(),
+        ocpp_version: origin.ocpp_version(),
+        flags: req.problems.into_flags(),
+        account_id: token.map(|t| t.account_id.to_string()).unwrap_or_default(),
+        session_key,
+        ..Default::default()
+    };
+    ChargerEvent {
+        kind: EventKind::Stopped,
+        business_key,
+        message,
+    }
+}
+
+async fn start(cx: &Cx<'_>, req: StartTransaction) -> Result<Value, CallFailure> {
     let token = cx.find_token(&req.id_tag).await?;
-    // A missing meterStart still needs a key: -1 never occurs as a real register.
-    let key_meter = req.meter_start_wh.unwrap_or(Decimal::NEGATIVE_ONE);
     let key = StartKey {
         charge_point_id: &cx.charger.charge_point_id,
         connector_id: req.connector_id,
         id_tag: &req.id_tag,
-        meter_start_wh: key_meter,
+        meter_start_wh: start_key_meter(&req),
         charger_time: req.timestamp,
     };
     let transaction_id = cx
@@ -330,42 +516,11 @@ async fn start(cx: &Cx<'_>, mut req: StartTransaction) -> Result<Value, CallFail
         .transaction_ids
         .id_for(&key, cx.received_at)
         .await?;
-    if let Some(flag) = cx.clock_flag(req.timestamp, None) {
-        req.problems.push(flag);
-    }
-    let business_key = format!(
-        "{}/{}/{}/{}/{}",
-        cx.cp(),
-        req.connector_id,
-        req.id_tag,
-        key_meter,
-        key_time(req.timestamp)
-    );
-    let event = TransactionStarted {
-        charger_id: cx.charger_id(),
-        charge_point_id: cx.cp(),
-        connector_id: req.connector_id,
-        transaction_id: transaction_id.to_string(),
-        id_tag: req.id_tag.clone(),
-        account_id: token
-            .as_ref()
-            .map(|t| t.account_id.to_string())
-            .unwrap_or_default(),
-        meter_start_wh: req
-            .meter_start_wh
-            .map(|d| d.to_string())
-            .unwrap_or_default(),
-        charger_time: Some(to_proto(req.timestamp)),
-        received_at: Some(to_proto(cx.received_at)),
-        ocpp_version: cx.version.label().into(),
-        flags: req.problems.into_flags(),
-        ..Default::default()
-    };
+    let event = started(&cx.origin(), req, transaction_id, token.as_ref());
     // The hold is asked for while the event is made durable: neither waits for the other.
     let transaction_text = transaction_id.to_string();
     let hold = cx.payment_hold(token.as_ref(), &transaction_text);
-    let (published, hold) =
-        tokio::join!(cx.publish(EventKind::Started, &business_key, &event), hold);
+    let (published, hold) = tokio::join!(cx.publish_event(&event), hold);
     published?;
     // An unknown token still gets its transaction: the charger may already be charging, and
     // refusing would lose the energy to billing. The status tells the charger to stop; so does
@@ -375,96 +530,34 @@ async fn start(cx: &Cx<'_>, mut req: StartTransaction) -> Result<Value, CallFail
         (Some(_), HoldOutcome::Declined) => "Blocked",
         (Some(_), HoldOutcome::Proceed) => "Accepted",
     };
-    tracing::info!(transaction_id, id_tag = %req.id_tag, status, "transaction started");
+    tracing::info!(transaction_id, id_tag = %event.message.id_tag, status, "transaction started");
     Ok(json!({ "transactionId": transaction_id, "idTagInfo": id_tag_info(status) }))
 }
 
-async fn meter_values(cx: &Cx<'_>, mut req: MeterValues) -> Result<Value, CallFailure> {
-    let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
-    let transaction_id = req.transaction_id.unwrap_or_default();
-    if let Some(first) = req.samples.first()
-        && let Some(flag) = cx.clock_flag(first.timestamp, None)
-    {
-        req.problems.push(flag);
-    }
-    let first_time = req
-        .samples
-        .first()
-        .map(|s| key_time(s.timestamp))
-        .unwrap_or_default();
-    let key = format!(
-        "{}/meter/{}/{}/{}/{}",
-        cx.cp(),
-        transaction_id,
-        req.connector_id,
-        first_time,
-        meter::fingerprint(&samples)
-    );
-    let event = MeterValuesSampled {
-        charger_id: cx.charger_id(),
-        charge_point_id: cx.cp(),
-        connector_id: req.connector_id,
-        transaction_id,
-        samples,
-        received_at: Some(to_proto(cx.received_at)),
-        ocpp_version: cx.version.label().into(),
-        flags: req.problems.into_flags(),
-        charger_time: req.samples.first().map(|s| to_proto(s.timestamp)),
-        ..Default::default()
-    };
-    cx.publish(EventKind::Meter, &key, &event).await?;
+async fn meter_values(cx: &Cx<'_>, req: MeterValues) -> Result<Value, CallFailure> {
+    cx.publish_event(&meter_sampled(&cx.origin(), req)).await?;
     Ok(json!({}))
 }
 
-async fn stop(cx: &Cx<'_>, mut req: StopTransaction) -> Result<Value, CallFailure> {
-    let transaction_id = req.transaction_id.clone().unwrap_or_default();
-    let meter_text = req.meter_stop_wh.map(|d| d.to_string()).unwrap_or_default();
-    // A stop is identified by its transaction id; one whose id identifies nothing (-1: the
-    // charger never got its start confirmed) by its own content, so that two such stops stay two
-    // sessions and a retry of one stays one.
-    let (key, session_key) = match issued_id(&transaction_id) {
-        Some(id) => {
-            if !cx.gateway.transaction_ids.was_issued(id).await? {
-                req.problems.push(UNKNOWN_TRANSACTION);
-            }
-            (format!("{}/stop/{transaction_id}", cx.cp()), String::new())
-        }
-        None => {
-            req.problems.push(INVALID_TRANSACTION_ID);
-            let session_key = format!("{transaction_id}@{}/{meter_text}", key_time(req.timestamp));
-            (format!("{}/stop/{session_key}", cx.cp()), session_key)
-        }
+async fn stop(cx: &Cx<'_>, req: StopTransaction) -> Result<Value, CallFailure> {
+    let issued = match req.transaction_id.as_deref().and_then(issued_id) {
+        Some(id) => cx.gateway.transaction_ids.was_issued(id).await?,
+        None => false,
     };
-    if let Some(flag) = cx.clock_flag(req.timestamp, None) {
-        req.problems.push(flag);
-    }
     let token = match &req.id_tag {
         Some(tag) => cx.find_token(tag).await?,
         None => None,
     };
-    let event = TransactionStopped {
-        charger_id: cx.charger_id(),
-        charge_point_id: cx.cp(),
-        transaction_id: transaction_id.clone(),
-        meter_stop_wh: meter_text.clone(),
-        id_tag: req.id_tag.clone().unwrap_or_default(),
-        reason: req.reason.clone().unwrap_or_default(),
-        charger_time: Some(to_proto(req.timestamp)),
-        received_at: Some(to_proto(cx.received_at)),
-        transaction_data: req.transaction_data.iter().map(meter::normalise).collect(),
-        ocpp_version: cx.version.label().into(),
-        flags: req.problems.into_flags(),
-        account_id: token.map(|t| t.account_id.to_string()).unwrap_or_default(),
-        session_key,
-        ..Default::default()
-    };
-    cx.publish(EventKind::Stopped, &key, &event).await?;
-    tracing::info!(%transaction_id, meter_stop_wh = %meter_text, "transaction stopped");
     // The stop is recorded whatever the token; the idTagInfo only updates the charger's cache.
-    Ok(match req.id_tag {
+    let answer = match req.id_tag {
         Some(_) => json!({ "idTagInfo": id_tag_info("Accepted") }),
         None => json!({}),
-    })
+    };
+    let event = stopped(&cx.origin(), req, issued, token.as_ref());
+    cx.publish_event(&event).await?;
+    let m = &event.message;
+    tracing::info!(transaction_id = %m.transaction_id, meter_stop_wh = %m.meter_stop_wh, "transaction stopped");
+    Ok(answer)
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! sample), `Updated` becomes `MeterValuesSampled`, `Ended` becomes `TransactionStopped` (meter stop
 //! from the Transaction.End sample); each carries the charger's `transactionId`, `seqNo` and
 //! `offline` flag. An event is identified by (transactionId, seqNo): a repeat is stored once.
-//! TransactionEvents are never refused; unreadable fields become flags.
+//! TransactionEvents are never refused; unreadable fields become flags. What they publish is a pure
+//! function of the parsed [`Request`], its [`Origin`] and the token looked up
+//! ([`transaction_message`], [`meter_sampled`]).
 //!
 //! The answer carries `idTokenInfo` when the event carries an idToken: `Blocked` for a Started
 //! event whose hold payments declined ([`crate::hold`]). The Ended answer carries `totalCost` from
@@ -22,13 +24,14 @@ use joule_proto::v1::{
 };
 use serde_json::{Value, json};
 
-use crate::context::{ALARM_CHARGER_EVENT, ConnectorStatus, Cx};
+use crate::context::{ALARM_CHARGER_EVENT, ConnectorStatus, Cx, Origin};
 use crate::error::CallFailure;
 use crate::frame::{Call, ErrorCode};
 use crate::hold::{self, HoldOutcome};
 use crate::meter::{self, RawSample};
 use crate::payload::{Object, PayloadError, Problems};
-use crate::publish::{EventKind, key_time};
+use crate::publish::{ChargerEvent, EventKind, key_time};
+use crate::registry::KnownToken;
 use crate::v16::{INVALID_TRANSACTION_ID, ocpp_time};
 
 /// The WebSocket subprotocol of OCPP 2.0.1.
@@ -40,35 +43,69 @@ pub const TRANSACTION_END: &str = "Transaction.End";
 /// `eventData` entries one NotifyEvent may carry.
 pub const NOTIFY_EVENT_DATA_MAX: usize = 100;
 
+/// A CALL of OCPP 2.0.1 read into the message its action names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    BootNotification(BootNotification),
+    Heartbeat,
+    StatusNotification(StatusNotification),
+    Authorize(IdToken),
+    TransactionEvent(TransactionEvent),
+    MeterValues(MeterValues),
+    /// Read entry by entry as it is handled ([`NOTIFY_EVENT_DATA_MAX`]).
+    NotifyEvent(&'a Value),
+    DataTransfer,
+    /// Notifications kept in the frame audit trail only.
+    Informational,
+}
+
+impl<'a> Request<'a> {
+    /// Reads a CALL's payload as its action says: a payload that does not fit is a
+    /// [`CallFailure::Payload`] (for a TransactionEvent only one that is not an object:
+    /// [`TransactionEvent::parse`]), an unknown action [`CallFailure::NotImplemented`].
+    pub fn parse(call: &'a Call, received_at: DateTime<Utc>) -> Result<Self, CallFailure> {
+        let payload = &call.payload;
+        Ok(match call.action.as_str() {
+            "BootNotification" => Self::BootNotification(BootNotification::parse(payload)?),
+            "Heartbeat" => Self::Heartbeat,
+            "StatusNotification" => Self::StatusNotification(StatusNotification::parse(payload)?),
+            "Authorize" => Self::Authorize(IdToken::parse_in(payload)?),
+            "TransactionEvent" => {
+                Self::TransactionEvent(TransactionEvent::parse(payload, received_at)?)
+            }
+            "MeterValues" => Self::MeterValues(MeterValues::parse(payload, received_at)?),
+            "NotifyEvent" => Self::NotifyEvent(payload),
+            "DataTransfer" => Self::DataTransfer,
+            "SecurityEventNotification"
+            | "FirmwareStatusNotification"
+            | "LogStatusNotification"
+            | "NotifyReport"
+            | "NotifyMonitoringReport"
+            | "NotifyChargingLimit"
+            | "ClearedChargingLimit"
+            | "ReportChargingProfiles"
+            | "ReservationStatusUpdate"
+            | "NotifyDisplayMessages"
+            | "NotifyCustomerInformation"
+            | "PublishFirmwareStatusNotification" => Self::Informational,
+            other => return Err(CallFailure::NotImplemented(other.to_owned())),
+        })
+    }
+}
+
 /// Handles one CALL and returns the CALLRESULT payload.
 pub async fn handle(cx: &Cx<'_>, call: &Call) -> Result<Value, CallFailure> {
-    let payload = &call.payload;
-    match call.action.as_str() {
-        "BootNotification" => boot(cx, BootNotification::parse(payload)?).await,
-        "Heartbeat" => Ok(json!({ "currentTime": ocpp_time(cx.received_at) })),
-        "StatusNotification" => status(cx, StatusNotification::parse(payload)?).await,
-        "Authorize" => authorize(cx, &IdToken::parse_in(payload)?).await,
-        "TransactionEvent" => {
-            transaction_event(cx, TransactionEvent::parse(payload, cx.received_at)?).await
-        }
-        "MeterValues" => meter_values(cx, MeterValues::parse(payload, cx.received_at)?).await,
-        "NotifyEvent" => notify_event(cx, payload).await,
-        "DataTransfer" => Ok(json!({ "status": "UnknownVendorId" })),
-        // Informational; kept in the frame audit trail and acknowledged so that stations do not
-        // retry them.
-        "SecurityEventNotification"
-        | "FirmwareStatusNotification"
-        | "LogStatusNotification"
-        | "NotifyReport"
-        | "NotifyMonitoringReport"
-        | "NotifyChargingLimit"
-        | "ClearedChargingLimit"
-        | "ReportChargingProfiles"
-        | "ReservationStatusUpdate"
-        | "NotifyDisplayMessages"
-        | "NotifyCustomerInformation"
-        | "PublishFirmwareStatusNotification" => Ok(json!({})),
-        other => Err(CallFailure::NotImplemented(other.to_owned())),
+    match Request::parse(call, cx.received_at)? {
+        Request::BootNotification(req) => boot(cx, req).await,
+        Request::Heartbeat => Ok(json!({ "currentTime": ocpp_time(cx.received_at) })),
+        Request::StatusNotification(req) => status(cx, req).await,
+        Request::Authorize(token) => authorize(cx, &token).await,
+        Request::TransactionEvent(req) => transaction_event(cx, req).await,
+        Request::MeterValues(req) => meter_values(cx, req).await,
+        Request::NotifyEvent(payload) => notify_event(cx, payload).await,
+        Request::DataTransfer => Ok(json!({ "status": "UnknownVendorId" })),
+        // Acknowledged so that stations do not retry them.
+        Request::Informational => Ok(json!({})),
     }
 }
 
@@ -144,6 +181,17 @@ pub enum EventType {
     Started,
     Updated,
     Ended,
+}
+
+impl EventType {
+    /// As business keys and logs name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            EventType::Started => "started",
+            EventType::Updated => "updated",
+            EventType::Ended => "ended",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,42 +409,40 @@ async fn authorize(cx: &Cx<'_>, token: &IdToken) -> Result<Value, CallFailure> {
     Ok(json!({ "idTokenInfo": { "status": status } }))
 }
 
-async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Value, CallFailure> {
+/// What a TransactionEvent publishes, by its eventType.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransactionMessage {
+    Started(ChargerEvent<TransactionStarted>),
+    Updated(ChargerEvent<MeterValuesSampled>),
+    Ended(ChargerEvent<TransactionStopped>),
+}
+
+/// The charger event a TransactionEvent publishes, given the token its idToken names, if known:
+/// `TransactionStarted` with the Transaction.Begin register, `MeterValuesSampled`, or
+/// `TransactionStopped` with the Transaction.End register. Unreadable fields, an untrustworthy
+/// clock and a missing transaction id are flags on it.
+pub fn transaction_message(
+    origin: &Origin,
+    req: &TransactionEvent,
+    token: Option<&KnownToken>,
+) -> TransactionMessage {
     let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
-    let known = match &req.id_token {
-        Some(token) => cx.find_token(&token.id_token).await?,
-        None => None,
-    };
-    let account_id = known
-        .as_ref()
-        .map(|t| t.account_id.to_string())
-        .unwrap_or_default();
-    let mut answer_status = req.id_token.as_ref().map(|_| {
-        if known.is_some() {
-            "Accepted"
-        } else {
-            "Invalid"
-        }
-    });
-    let mut total_cost = None;
-    if let Some(flag) = cx.clock_flag(req.timestamp, Some(req.offline)) {
-        req.problems.push(flag);
+    let account_id = token.map(|t| t.account_id.to_string()).unwrap_or_default();
+    let mut problems = req.problems.clone();
+    if let Some(flag) = origin.clock_flag(req.timestamp, Some(req.offline)) {
+        problems.push(flag);
     }
     let transaction_id = req.transaction_id.clone().unwrap_or_default();
     if transaction_id.is_empty() {
-        req.problems.push(INVALID_TRANSACTION_ID);
+        problems.push(INVALID_TRANSACTION_ID);
     }
-    let kind = match req.event_type {
-        EventType::Started => "started",
-        EventType::Updated => "updated",
-        EventType::Ended => "ended",
-    };
+    let cp = &origin.charge_point_id;
     // (transactionId, seqNo) identifies an event; without a seqNo its content does.
-    let key = match req.seq_no {
-        Some(seq) => format!("{}/tx201/{transaction_id}/{seq}", cx.cp()),
+    let business_key = match req.seq_no {
+        Some(seq) => format!("{cp}/tx201/{transaction_id}/{seq}"),
         None => format!(
-            "{}/tx201/{transaction_id}/{kind}/{}/{}",
-            cx.cp(),
+            "{cp}/tx201/{transaction_id}/{}/{}/{}",
+            req.event_type.label(),
             key_time(req.timestamp),
             meter::fingerprint(&samples)
         ),
@@ -406,46 +452,43 @@ async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Val
         .as_ref()
         .map(|t| t.id_token.clone())
         .unwrap_or_default();
-    let version = cx.version.label().to_owned();
-    let flags = req.problems.clone().into_flags();
+    let (charger_id, charge_point_id) = (origin.charger_id.clone(), cp.clone());
+    let version = origin.ocpp_version();
+    let flags = problems.into_flags();
     match req.event_type {
-        EventType::Started => {
-            let event = TransactionStarted {
-                charger_id: cx.charger_id(),
-                charge_point_id: cx.cp(),
+        EventType::Started => TransactionMessage::Started(ChargerEvent {
+            kind: EventKind::Started,
+            business_key,
+            message: TransactionStarted {
+                charger_id,
+                charge_point_id,
                 connector_id: req.evse_id,
-                transaction_id: transaction_id.clone(),
+                transaction_id,
                 id_tag,
                 account_id,
                 meter_start_wh: meter::register_in_context(&samples, TRANSACTION_BEGIN)
                     .map(|d| d.normalize().to_string())
                     .unwrap_or_default(),
                 charger_time: Some(to_proto(req.timestamp)),
-                received_at: Some(to_proto(cx.received_at)),
+                received_at: Some(to_proto(origin.received_at)),
                 ocpp_version: version,
                 seq_no: req.seq_no,
                 offline: req.offline,
                 flags,
                 samples,
                 evse_id: req.evse_id,
-            };
-            // The hold is asked for while the event is made durable ([`crate::hold`]).
-            let hold = cx.payment_hold(known.as_ref(), &transaction_id);
-            let (published, hold) =
-                tokio::join!(cx.publish(EventKind::Started, &key, &event), hold);
-            published?;
-            if known.is_some() && hold == HoldOutcome::Declined {
-                answer_status = Some("Blocked");
-            }
-        }
-        EventType::Updated => {
-            let event = MeterValuesSampled {
-                charger_id: cx.charger_id(),
-                charge_point_id: cx.cp(),
+            },
+        }),
+        EventType::Updated => TransactionMessage::Updated(ChargerEvent {
+            kind: EventKind::Meter,
+            business_key,
+            message: MeterValuesSampled {
+                charger_id,
+                charge_point_id,
                 connector_id: req.evse_id,
-                transaction_id: transaction_id.clone(),
+                transaction_id,
                 samples,
-                received_at: Some(to_proto(cx.received_at)),
+                received_at: Some(to_proto(origin.received_at)),
                 ocpp_version: version,
                 seq_no: req.seq_no,
                 offline: req.offline,
@@ -454,43 +497,116 @@ async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Val
                 id_tag,
                 account_id,
                 charger_time: Some(to_proto(req.timestamp)),
-            };
-            cx.publish(EventKind::Meter, &key, &event).await?;
-        }
+            },
+        }),
         EventType::Ended => {
             let session_key = if transaction_id.is_empty() {
                 format!("@{}", key_time(req.timestamp))
             } else {
                 String::new()
             };
-            let event = TransactionStopped {
-                charger_id: cx.charger_id(),
-                charge_point_id: cx.cp(),
-                transaction_id: transaction_id.clone(),
-                meter_stop_wh: meter::register_in_context(&samples, TRANSACTION_END)
-                    .map(|d| d.normalize().to_string())
-                    .unwrap_or_default(),
-                id_tag,
-                reason: req.stopped_reason.clone().unwrap_or_default(),
-                charger_time: Some(to_proto(req.timestamp)),
-                received_at: Some(to_proto(cx.received_at)),
-                transaction_data: samples,
-                ocpp_version: version,
-                seq_no: req.seq_no,
-                offline: req.offline,
-                flags,
-                connector_id: req.connector_id,
-                evse_id: req.evse_id,
-                account_id,
-                session_key,
-            };
+            TransactionMessage::Ended(ChargerEvent {
+                kind: EventKind::Stopped,
+                business_key,
+                message: TransactionStopped {
+                    charger_id,
+                    charge_point_id,
+                    transaction_id,
+                    meter_stop_wh: meter::register_in_context(&samples, TRANSACTION_END)
+                        .map(|d| d.normalize().to_string())
+                        .unwrap_or_default(),
+                    id_tag,
+                    reason: req.stopped_reason.clone().unwrap_or_default(),
+                    charger_time: Some(to_proto(req.timestamp)),
+                    received_at: Some(to_proto(origin.received_at)),
+                    transaction_data: samples,
+                    ocpp_version: version,
+                    seq_no: req.seq_no,
+                    offline: req.offline,
+                    flags,
+                    connector_id: req.connector_id,
+                    evse_id: req.evse_id,
+                    account_id,
+                    session_key,
+                },
+            })
+        }
+    }
+}
+
+/// The `MeterValuesSampled` a MeterValues publishes (outside any transaction: 2.0.1 sends
+/// transaction readings in TransactionEvent).
+pub fn meter_sampled(origin: &Origin, mut req: MeterValues) -> ChargerEvent<MeterValuesSampled> {
+    let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
+    if let Some(first) = req.samples.first()
+        && let Some(flag) = origin.clock_flag(first.timestamp, Some(false))
+    {
+        req.problems.push(flag);
+    }
+    let first_time = req
+        .samples
+        .first()
+        .map(|s| key_time(s.timestamp))
+        .unwrap_or_default();
+    let business_key = format!(
+        "{}/meter201/{}/{}/{}",
+        origin.charge_point_id,
+        req.evse_id,
+        first_time,
+        meter::fingerprint(&samples)
+    );
+    let message = MeterValuesSampled {
+        charger_id: origin.charger_id.clone(),
+        charge_point_id: origin.charge_point_id.clone(),
+        connector_id: req.evse_id,
+        samples,
+        received_at: Some(to_proto(origin.received_at)),
+        ocpp_version: origin.ocpp_version(),
+        flags: req.problems.into_flags(),
+        evse_id: req.evse_id,
+        charger_time: req.samples.first().map(|s| to_proto(s.timestamp)),
+        ..Default::default()
+    };
+    ChargerEvent {
+        kind: EventKind::Meter,
+        business_key,
+        message,
+    }
+}
+
+async fn transaction_event(cx: &Cx<'_>, req: TransactionEvent) -> Result<Value, CallFailure> {
+    let known = match &req.id_token {
+        Some(token) => cx.find_token(&token.id_token).await?,
+        None => None,
+    };
+    let mut answer_status = req.id_token.as_ref().map(|_| {
+        if known.is_some() {
+            "Accepted"
+        } else {
+            "Invalid"
+        }
+    });
+    let mut total_cost = None;
+    match transaction_message(&cx.origin(), &req, known.as_ref()) {
+        TransactionMessage::Started(event) => {
+            // The hold is asked for while the event is made durable ([`crate::hold`]).
+            let hold = cx.payment_hold(known.as_ref(), &event.message.transaction_id);
+            let (published, hold) = tokio::join!(cx.publish_event(&event), hold);
+            published?;
+            if known.is_some() && hold == HoldOutcome::Declined {
+                answer_status = Some("Blocked");
+            }
+        }
+        TransactionMessage::Updated(event) => cx.publish_event(&event).await?,
+        TransactionMessage::Ended(event) => {
             let meter_stop_wh =
-                meter::register_in_context(&event.transaction_data, TRANSACTION_END);
-            cx.publish(EventKind::Stopped, &key, &event).await?;
+                meter::register_in_context(&event.message.transaction_data, TRANSACTION_END);
+            cx.publish_event(&event).await?;
+            let transaction_id = &event.message.transaction_id;
             if let Some(estimates) = &cx.gateway.estimates
                 && !transaction_id.is_empty()
             {
-                let session = hold::session_id(&cx.gateway.tenant, &cx.cp(), &transaction_id);
+                let session = hold::session_id(&cx.gateway.tenant, &cx.cp(), transaction_id);
                 // A stop time outside its domain (a clock at 9999) is not priced: the receive
                 // time stands in, as it does in sessions.
                 let ended_at = bounds::charger_time("timestamp", req.timestamp, cx.received_at)
@@ -499,7 +615,8 @@ async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Val
             }
         }
     }
-    tracing::info!(%transaction_id, seq_no = ?req.seq_no, event_type = kind, offline = req.offline, trigger = %req.trigger_reason, "transaction event");
+    let transaction_id = req.transaction_id.as_deref().unwrap_or_default();
+    tracing::info!(%transaction_id, seq_no = ?req.seq_no, event_type = req.event_type.label(), offline = req.offline, trigger = %req.trigger_reason, "transaction event");
     let mut answer = json!({});
     if let Some(status) = answer_status {
         answer["idTokenInfo"] = json!({ "status": status });
@@ -510,38 +627,8 @@ async fn transaction_event(cx: &Cx<'_>, mut req: TransactionEvent) -> Result<Val
     Ok(answer)
 }
 
-async fn meter_values(cx: &Cx<'_>, mut req: MeterValues) -> Result<Value, CallFailure> {
-    let samples: Vec<MeterSample> = req.samples.iter().map(meter::normalise).collect();
-    if let Some(first) = req.samples.first()
-        && let Some(flag) = cx.clock_flag(first.timestamp, Some(false))
-    {
-        req.problems.push(flag);
-    }
-    let first_time = req
-        .samples
-        .first()
-        .map(|s| key_time(s.timestamp))
-        .unwrap_or_default();
-    let key = format!(
-        "{}/meter201/{}/{}/{}",
-        cx.cp(),
-        req.evse_id,
-        first_time,
-        meter::fingerprint(&samples)
-    );
-    let event = MeterValuesSampled {
-        charger_id: cx.charger_id(),
-        charge_point_id: cx.cp(),
-        connector_id: req.evse_id,
-        samples,
-        received_at: Some(to_proto(cx.received_at)),
-        ocpp_version: cx.version.label().into(),
-        flags: req.problems.into_flags(),
-        evse_id: req.evse_id,
-        charger_time: req.samples.first().map(|s| to_proto(s.timestamp)),
-        ..Default::default()
-    };
-    cx.publish(EventKind::Meter, &key, &event).await?;
+async fn meter_values(cx: &Cx<'_>, req: MeterValues) -> Result<Value, CallFailure> {
+    cx.publish_event(&meter_sampled(&cx.origin(), req)).await?;
     Ok(json!({}))
 }
 

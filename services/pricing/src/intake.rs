@@ -51,32 +51,8 @@ impl SessionIntake {
             reason,
             failed_at: now,
         };
-        let (Some(started_at), Some(stopped_at)) = (
-            from_proto(m.started_at.as_ref()),
-            from_proto(m.stopped_at.as_ref()),
-        ) else {
-            return Ok(fail("the session has no start or stop time".into()));
-        };
-        let Ok(energy_wh) = Decimal::from_str(m.energy_wh.trim()) else {
-            return Ok(fail(format!(
-                "energy_wh {:?} is not a decimal",
-                m.energy_wh
-            )));
-        };
-        // Sessions publishes values inside their domains (`joule_domain::bounds`); an older
-        // session outside them is recorded as unpriceable rather than priced over centuries.
-        if let Err(e) = bounds::energy_register_wh("energy_wh", energy_wh)
-            .and(bounds::charger_time("started_at", started_at, now))
-            .and(bounds::charger_time("stopped_at", stopped_at, now))
-        {
-            return Ok(fail(e.to_string()));
-        }
-        let charger_id: ChargerId = match m.charger_id.parse() {
-            Ok(c) => c,
-            Err(e) => return Ok(fail(format!("charger_id: {e}"))),
-        };
-        let metering = match metering(m, started_at) {
-            Ok(metering) => metering,
+        let (session, charger_id) = match session_facts(m, session_id, now) {
+            Ok(facts) => facts,
             Err(reason) => return Ok(fail(reason)),
         };
         let missing = match choice::choose(
@@ -84,7 +60,7 @@ impl SessionIntake {
             &charger_id.to_string(),
             m.connector_id,
             &m.account_id,
-            started_at,
+            session.started_at,
         )
         .await
         .map_err(|e| HandlerError::Transient(e.to_string()))?
@@ -94,16 +70,7 @@ impl SessionIntake {
                     pricing, time_zone, ..
                 } = *chosen;
                 return Ok(PricedSessionCommand::PriceSession {
-                    session: SessionFacts {
-                        session_id,
-                        charger_id: m.charger_id.clone(),
-                        account_id: m.account_id.clone(),
-                        token_uid: m.token_uid.clone(),
-                        started_at,
-                        stopped_at,
-                        energy_wh,
-                        metering,
-                    },
+                    session,
                     charger_id,
                     connector_id: m.connector_id,
                     pricing,
@@ -126,9 +93,54 @@ impl SessionIntake {
     }
 }
 
+/// What pricing prices a completed session on, and its charger (which chooses the tariff); or why
+/// the session cannot be priced (recorded as `PricingFailed`). Sessions publishes values inside
+/// their domains (`joule_domain::bounds`); an older session outside them is recorded as
+/// unpriceable rather than priced over centuries. `now`: when it is priced; no time may be more
+/// than a day after it.
+pub fn session_facts(
+    m: &SessionCompleted,
+    session_id: SessionId,
+    now: DateTime<Utc>,
+) -> Result<(SessionFacts, ChargerId), String> {
+    let (Some(started_at), Some(stopped_at)) = (
+        from_proto(m.started_at.as_ref()),
+        from_proto(m.stopped_at.as_ref()),
+    ) else {
+        return Err("the session has no start or stop time".into());
+    };
+    let Ok(energy_wh) = Decimal::from_str(m.energy_wh.trim()) else {
+        return Err(format!("energy_wh {:?} is not a decimal", m.energy_wh));
+    };
+    bounds::energy_register_wh("energy_wh", energy_wh)
+        .and(bounds::charger_time("started_at", started_at, now))
+        .and(bounds::charger_time("stopped_at", stopped_at, now))
+        .map_err(|e| e.to_string())?;
+    let charger_id: ChargerId = m
+        .charger_id
+        .parse()
+        .map_err(|e| format!("charger_id: {e}"))?;
+    let metering = metering(m, started_at, now)?;
+    let facts = SessionFacts {
+        session_id,
+        charger_id: m.charger_id.clone(),
+        account_id: m.account_id.clone(),
+        token_uid: m.token_uid.clone(),
+        started_at,
+        stopped_at,
+        energy_wh,
+        metering,
+    };
+    Ok((facts, charger_id))
+}
+
 /// The session's readings (the start register first) and end of charging, as the engine takes them.
 /// A reading that is not a decimal breaks the contract: the session is not priced on a guess.
-fn metering(m: &SessionCompleted, started_at: DateTime<Utc>) -> Result<Metering, String> {
+fn metering(
+    m: &SessionCompleted,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Metering, String> {
     let mut samples = Vec::with_capacity(m.samples.len().saturating_add(1));
     if let Ok(register_wh) = Decimal::from_str(m.meter_start_wh.trim()) {
         bounds::energy_register_wh("meter_start_wh", register_wh).map_err(|e| e.to_string())?;
@@ -147,7 +159,7 @@ fn metering(m: &SessionCompleted, started_at: DateTime<Utc>) -> Result<Metering,
             )
         })?;
         bounds::energy_register_wh("samples.register_wh", register_wh)
-            .and(bounds::charger_time("samples.at", at, Utc::now()))
+            .and(bounds::charger_time("samples.at", at, now))
             .map_err(|e| format!("samples[{i}]: {e}"))?;
         samples.push(Sample { at, register_wh });
     }

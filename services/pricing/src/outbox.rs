@@ -29,45 +29,17 @@ impl OutboxHandler for PricingOutbox {
         if event.aggregate_type != "PricedSession" {
             return Ok(vec![]);
         }
-        match event
+        let decoded = event
             .decode::<PricedSessionEvent>()
-            .map_err(|e| e.to_string())?
-        {
+            .map_err(|e| e.to_string())?;
+        match decoded {
             PricedSessionEvent::SessionPriced {
-                session_id,
-                charger_id,
-                tariff_id,
-                account_id,
-                token_uid,
-                energy_wh,
-                started_at,
-                stopped_at,
+                ref session_id,
                 priced_at,
-                breakdown,
-                tariff_version,
-                tariff_source,
-                connector_id,
-                metering,
+                ..
             } => {
-                let message = v1::SessionPriced {
-                    tariff_version,
-                    tariff_source,
-                    session_id: session_id.to_string(),
-                    account_id,
-                    charger_id: charger_id.to_string(),
-                    tariff_id: tariff_id.to_string(),
-                    currency: breakdown.currency.code().to_owned(),
-                    energy_wh: energy_wh.normalize().to_string(),
-                    started_at: Some(to_proto(started_at)),
-                    stopped_at: Some(to_proto(stopped_at)),
-                    lines: wire_lines(&breakdown),
-                    total_excl_vat: breakdown.total_excl_vat.normalize().to_string(),
-                    total_incl_vat: breakdown.total_incl_vat.normalize().to_string(),
-                    token_uid,
-                    charge_point_id: metering.charge_point_id,
-                    transaction_id: metering.transaction_id,
-                    connector_id,
-                };
+                let message = session_priced_message(&decoded)
+                    .ok_or_else(|| format!("session {session_id}: no SessionPriced message"))?;
                 Ok(vec![Outgoing {
                     subject: format!("pricing.{session_id}.priced"),
                     envelope: envelope(&message, event.meta(0, priced_at)),
@@ -108,6 +80,49 @@ impl OutboxHandler for PricingOutbox {
             }
         }
     }
+}
+
+/// The `SessionPriced` a priced session publishes (`None` for any other event): the totals and
+/// the lines that add up to them ([`wire_lines`]), unrounded; invoicing rounds.
+pub fn session_priced_message(event: &PricedSessionEvent) -> Option<v1::SessionPriced> {
+    let PricedSessionEvent::SessionPriced {
+        session_id,
+        charger_id,
+        tariff_id,
+        account_id,
+        token_uid,
+        energy_wh,
+        started_at,
+        stopped_at,
+        breakdown,
+        tariff_version,
+        tariff_source,
+        connector_id,
+        metering,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    Some(v1::SessionPriced {
+        tariff_version: *tariff_version,
+        tariff_source: tariff_source.clone(),
+        session_id: session_id.to_string(),
+        account_id: account_id.clone(),
+        charger_id: charger_id.to_string(),
+        tariff_id: tariff_id.to_string(),
+        currency: breakdown.currency.code().to_owned(),
+        energy_wh: energy_wh.normalize().to_string(),
+        started_at: Some(to_proto(*started_at)),
+        stopped_at: Some(to_proto(*stopped_at)),
+        lines: wire_lines(breakdown),
+        total_excl_vat: breakdown.total_excl_vat.normalize().to_string(),
+        total_incl_vat: breakdown.total_incl_vat.normalize().to_string(),
+        token_uid: token_uid.clone(),
+        charge_point_id: metering.charge_point_id.clone(),
+        transaction_id: metering.transaction_id.clone(),
+        connector_id: *connector_id,
+    })
 }
 
 /// The VAT percentage that turns `excl` into `incl`; empty when there is none, or when the amounts

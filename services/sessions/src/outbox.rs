@@ -193,6 +193,61 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
     Ok(())
 }
 
+/// The `SessionCompleted` a completion publishes (`None` for any other event): self-contained, with
+/// the start (or what stands in for a missing one), who pays, the registers and readings billed.
+/// This is what pricing prices.
+pub fn completed_message(session_id: &str, event: &SessionEvent) -> Option<v1::SessionCompleted> {
+    let SessionEvent::SessionCompleted {
+        start,
+        stop,
+        started_at,
+        meter_start,
+        energy,
+        flags,
+        meter_stop,
+        token,
+        samples,
+        charging_ended_at,
+    } = event
+    else {
+        return None;
+    };
+    let mut start = start.clone().unwrap_or_else(|| StartDetails {
+        charger_id: stop.charger_id.clone(),
+        charge_point_id: stop.charge_point_id.clone(),
+        connector_id: 0,
+        transaction_id: stop.transaction_id.clone(),
+        token_uid: String::new(),
+        account_id: String::new(),
+        meter_start: Some(*meter_start),
+        started_at: *started_at,
+        received_at: stop.received_at,
+        seq_no: None,
+    });
+    if let Some(token) = token {
+        start.token_uid = token.token_uid.clone();
+        start.account_id = token.account_id.clone();
+    }
+    let meter_stop = meter_stop.or(stop.meter_stop).unwrap_or(*meter_start);
+    Some(v1::SessionCompleted {
+        session_id: session_id.to_owned(),
+        charger_id: stop.charger_id.clone(),
+        charge_point_id: stop.charge_point_id.clone(),
+        connector_id: start.connector_id,
+        transaction_id: stop.transaction_id.clone(),
+        token_uid: start.token_uid,
+        account_id: start.account_id,
+        started_at: Some(to_proto(*started_at)),
+        stopped_at: Some(to_proto(stop.stopped_at)),
+        meter_start_wh: meter_start.wh().to_string(),
+        meter_stop_wh: meter_stop.wh().to_string(),
+        energy_wh: energy.wh().to_string(),
+        flags: flags.clone(),
+        samples: samples.iter().map(energy_reading).collect(),
+        charging_ended_at: charging_ended_at.map(to_proto),
+    })
+}
+
 fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
     let decoded: SessionEvent = event.decode().map_err(|e| e.to_string())?;
     let id = &event.aggregate_id;
@@ -217,52 +272,9 @@ fn messages(event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
                 envelope(&message, event.meta(0, s.received_at)),
             )
         }
-        SessionEvent::SessionCompleted {
-            start,
-            stop,
-            started_at,
-            meter_start,
-            energy,
-            flags,
-            meter_stop,
-            token,
-            samples,
-            charging_ended_at,
-        } => {
-            let mut start = start.unwrap_or_else(|| StartDetails {
-                charger_id: stop.charger_id.clone(),
-                charge_point_id: stop.charge_point_id.clone(),
-                connector_id: 0,
-                transaction_id: stop.transaction_id.clone(),
-                token_uid: String::new(),
-                account_id: String::new(),
-                meter_start: Some(meter_start),
-                started_at,
-                received_at: stop.received_at,
-                seq_no: None,
-            });
-            if let Some(token) = token {
-                start.token_uid = token.token_uid;
-                start.account_id = token.account_id;
-            }
-            let meter_stop = meter_stop.or(stop.meter_stop).unwrap_or(meter_start);
-            let message = v1::SessionCompleted {
-                session_id: id.clone(),
-                charger_id: stop.charger_id,
-                charge_point_id: stop.charge_point_id,
-                connector_id: start.connector_id,
-                transaction_id: stop.transaction_id,
-                token_uid: start.token_uid,
-                account_id: start.account_id,
-                started_at: Some(to_proto(started_at)),
-                stopped_at: Some(to_proto(stop.stopped_at)),
-                meter_start_wh: meter_start.wh().to_string(),
-                meter_stop_wh: meter_stop.wh().to_string(),
-                energy_wh: energy.wh().to_string(),
-                flags,
-                samples: samples.iter().map(energy_reading).collect(),
-                charging_ended_at: charging_ended_at.map(to_proto),
-            };
+        SessionEvent::SessionCompleted { ref stop, .. } => {
+            let message = completed_message(id, &decoded)
+                .ok_or_else(|| format!("session {id}: no SessionCompleted message"))?;
             (
                 format!("session.{id}.completed"),
                 envelope(&message, event.meta(0, stop.received_at)),
