@@ -5,6 +5,8 @@
 //! This crate knows nothing of any service's aggregates; services hand it their aggregate types and
 //! an [`relay::OutboxHandler`].
 
+pub use cqrs_es;
+
 pub mod fault;
 pub mod migrate;
 pub mod relay;

@@ -8,6 +8,38 @@
 //! default explicitly, so the field needs no `#[serde(default)]` and the history says when it came.
 
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
+
+/// Implements `cqrs_es::DomainEvent` for an event enum from its variants and their versions, so
+/// that each event type's version stands in one visible list next to the enum:
+///
+/// ```ignore
+/// joule_store::event_versions!(SiteEvent {
+///     SiteRegistered => "1.0",
+///     SiteRenamed => "1.1", // gained `reason`: see UPCASTERS
+/// });
+/// ```
+/// `event_type` is the variant's name (what cqrs-es and the relay key on); a variant missing from the
+/// list does not compile.
+#[macro_export]
+macro_rules! event_versions {
+    ($event:ident { $($variant:ident => $version:literal),+ $(,)? }) => {
+        impl $crate::cqrs_es::DomainEvent for $event {
+            fn event_type(&self) -> String {
+                match self {
+                    $($event::$variant { .. } => stringify!($variant),)+
+                }
+                .to_owned()
+            }
+
+            fn event_version(&self) -> String {
+                match self {
+                    $($event::$variant { .. } => $version,)+
+                }
+                .to_owned()
+            }
+        }
+    };
+}
 use serde_json::Value;
 
 /// Rewrites events of `event_type` stored with a version below `version` into that version's shape.
@@ -93,9 +125,41 @@ pub(crate) fn for_event_store(upcasters: &[Upcaster]) -> Vec<Box<dyn EventUpcast
 
 #[cfg(test)]
 mod tests {
+    use cqrs_es::DomainEvent;
+    use serde::{Deserialize, Serialize};
     use serde_json::json;
 
     use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Sample {
+        Started { at: u32 },
+        Sampled(u32),
+        Stopped,
+    }
+
+    crate::event_versions!(Sample {
+        Started => "1.1",
+        Sampled => "1.0",
+        Stopped => "2.0",
+    });
+
+    #[test]
+    fn each_variant_has_its_name_and_version() {
+        let names: Vec<(String, String)> = [
+            Sample::Started { at: 1 },
+            Sample::Sampled(2),
+            Sample::Stopped,
+        ]
+        .iter()
+        .map(|e| (e.event_type(), e.event_version()))
+        .collect();
+        assert_eq!(
+            names,
+            [("Started", "1.1"), ("Sampled", "1.0"), ("Stopped", "2.0")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+    }
 
     const ADD_FLAGS: Upcaster = Upcaster {
         event_type: "Started",

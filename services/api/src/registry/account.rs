@@ -1,8 +1,8 @@
 //! The Account aggregate: a customer that pays for charging, in one currency.
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use joule_domain::{AccountId, Currency};
 use serde::{Deserialize, Serialize};
 
@@ -28,17 +28,9 @@ pub enum AccountEvent {
     },
 }
 
-impl DomainEvent for AccountEvent {
-    fn event_type(&self) -> String {
-        match self {
-            AccountEvent::AccountOpened { .. } => "AccountOpened".into(),
-        }
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".into()
-    }
-}
+joule_store::event_versions!(AccountEvent {
+    AccountOpened => "1.0",
+});
 
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum AccountError {

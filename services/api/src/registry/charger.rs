@@ -2,8 +2,8 @@
 //! tenant and the charge point id, so a charge point can be registered only once per tenant.
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use joule_domain::{ChargePointId, ChargerId, SiteId, TariffId, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -50,18 +50,10 @@ pub enum ChargerEvent {
     },
 }
 
-impl DomainEvent for ChargerEvent {
-    fn event_type(&self) -> String {
-        match self {
-            ChargerEvent::ChargerRegistered { .. } => "ChargerRegistered".into(),
-            ChargerEvent::ChargerCredentialsSet { .. } => "ChargerCredentialsSet".into(),
-        }
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".into()
-    }
-}
+joule_store::event_versions!(ChargerEvent {
+    ChargerRegistered => "1.0",
+    ChargerCredentialsSet => "1.0",
+});
 
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum ChargerError {

@@ -1,8 +1,8 @@
 //! The Site aggregate: a location with a country and the time zone its chargers' tariffs run in.
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use joule_domain::SiteId;
 use serde::{Deserialize, Serialize};
 
@@ -31,17 +31,9 @@ pub enum SiteEvent {
     },
 }
 
-impl DomainEvent for SiteEvent {
-    fn event_type(&self) -> String {
-        match self {
-            SiteEvent::SiteRegistered { .. } => "SiteRegistered".into(),
-        }
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".into()
-    }
-}
+joule_store::event_versions!(SiteEvent {
+    SiteRegistered => "1.0",
+});
 
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum SiteError {

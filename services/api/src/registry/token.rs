@@ -2,8 +2,8 @@
 //! from the tenant and the uid, so a uid is issued only once per tenant.
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use joule_domain::{AccountId, TenantId, TokenId, TokenUid};
 use serde::{Deserialize, Serialize};
 
@@ -32,17 +32,9 @@ pub enum TokenEvent {
     },
 }
 
-impl DomainEvent for TokenEvent {
-    fn event_type(&self) -> String {
-        match self {
-            TokenEvent::TokenIssued { .. } => "TokenIssued".into(),
-        }
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".into()
-    }
-}
+joule_store::event_versions!(TokenEvent {
+    TokenIssued => "1.0",
+});
 
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum TokenError {
