@@ -104,8 +104,12 @@ impl Bus {
             )
             .await
             .map_err(|e| BusError::js("create consumer", e))?;
-        // The holds survive a restart: they are the consumer's dead letters not replayed yet.
-        let holds = Holds::rebuild(&self.dead_letters().await?, &spec.durable, spec.on_park);
+        // The holds survive a restart: they are the consumer's dead letters still parked.
+        let holds = Holds::rebuild(
+            &self.consumer_dead_letters(&spec.durable).await?,
+            &spec.durable,
+            spec.on_park,
+        );
         if holds.held_count() > 0 {
             tracing::warn!(consumer = %durable, aggregates = holds.held_count(), "aggregates held back by parked messages");
         }
@@ -340,6 +344,7 @@ impl<H: Handler> Runner<'_, H> {
             aggregate_type: field(|e| &e.aggregate_type),
             aggregate_id: field(|e| &e.aggregate_id),
             held_behind: None,
+            on_park: self.spec.on_park,
             headers,
             payload: message.payload.to_vec(),
             parked_at: Utc::now(),
@@ -380,7 +385,7 @@ impl<H: Handler> Runner<'_, H> {
                 return;
             }
         };
-        let entries = match self.bus.dead_letters().await {
+        let entries = match self.bus.consumer_dead_letters(&self.spec.durable).await {
             Ok(entries) => entries,
             Err(e) => {
                 tracing::warn!(consumer = %self.durable, error = %e, "cannot read the dead letters; the replay is retried");
@@ -403,7 +408,8 @@ impl<H: Handler> Runner<'_, H> {
         };
         let chain: Vec<&DeadLetterEntry> = match (self.spec.on_park, target.record.aggregate_key())
         {
-            _ if target.status == DeadLetterStatus::Replayed => Vec::new(),
+            // Replayed or discarded: nothing to run.
+            _ if target.status != DeadLetterStatus::Parked => Vec::new(),
             (OnPark::HoldAggregate, Some(key)) => entries
                 .iter()
                 .filter(mine)
@@ -423,6 +429,7 @@ impl<H: Handler> Runner<'_, H> {
                     Attempt::Stopped => return,
                 },
             };
+            let error = result.as_ref().err().cloned();
             let outcome = ReplayOutcome {
                 id: record.id.clone(),
                 status: if result.is_ok() {
@@ -430,8 +437,10 @@ impl<H: Handler> Runner<'_, H> {
                 } else {
                     DeadLetterStatus::Parked
                 },
-                error: result.as_ref().err().cloned(),
+                last_replay_error: error.clone().or_else(|| entry.last_replay_error.clone()),
+                error,
                 at: Utc::now(),
+                replay_attempts: entry.replay_attempts.saturating_add(1),
             };
             let mut backoff = self.bus.retry.initial_backoff;
             while let Err(e) = self.bus.record_outcome(&self.spec.durable, &outcome).await {

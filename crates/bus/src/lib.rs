@@ -27,7 +27,8 @@ use async_nats::jetstream::{self, stream};
 pub use futures::future::BoxFuture;
 
 pub use deadletter::{
-    DeadLetter, DeadLetterEntry, DeadLetterStatus, OnPark, ParkReason, ReplayOutcome,
+    DeadLetter, DeadLetterEntry, DeadLetterPage, DeadLetterQuery, DeadLetterStatus, DiscardRecord,
+    DiscardRefused, Discarded, OnPark, ParkReason, ReplayOutcome,
 };
 pub use envelope::{EventMeta, Received, decode_payload, envelope};
 pub use joule_proto::v1::Envelope;

@@ -1,5 +1,6 @@
 //! Poisoned messages are parked in the dead-letter stream and the consumer goes on; a held aggregate
-//! waits for its parked head; a replay runs the handler and releases the hold. Real NATS JetStream.
+//! waits for its parked head; a replay runs the handler and releases the hold; dead letters are read
+//! a page or one at a time, and a discarded one is never replayed. Real NATS JetStream.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use joule_bus::{
-    BoxFuture, Bus, ConsumerSpec, DeadLetterEntry, DeadLetterStatus, Domain, Envelope, Handler,
-    HandlerError, OnPark, Outgoing, ParkReason, Received, RetryPolicy,
+    BoxFuture, Bus, ConsumerSpec, DeadLetterEntry, DeadLetterQuery, DeadLetterStatus,
+    DiscardRefused, Domain, Envelope, Handler, HandlerError, OnPark, Outgoing, ParkReason,
+    Received, RetryPolicy,
 };
 use joule_testkit::TestEnv;
 use tokio_util::sync::CancellationToken;
@@ -125,7 +127,13 @@ where
 }
 
 async fn dead_letters(bus: &Bus) -> Vec<DeadLetterEntry> {
-    bus.dead_letters().await.expect("read dead letters")
+    let all = DeadLetterQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    let page = bus.dead_letters(&all).await.expect("read dead letters");
+    assert_eq!(page.next, None, "more than one page");
+    page.entries
 }
 
 async fn entry(bus: &Bus, event_id: &str) -> Option<DeadLetterEntry> {
@@ -176,14 +184,14 @@ async fn a_panicking_message_is_parked_after_the_bounded_attempts_and_the_next_i
         .envelope;
     assert_eq!(envelope.event_id, "e1");
     assert_eq!(envelope.payload, vec![1, 2, 3]);
-    // The alarm: the parked record on `<ns>.deadletter.parked.<consumer>`.
+    // The alarm: the parked record on `<ns>.deadletter.parked.<consumer>.<id>`.
     let alarm = tokio::time::timeout(Duration::from_secs(10), alarms.next())
         .await
         .expect("an alarm")
         .expect("subscription open");
     assert_eq!(
         alarm.subject.as_str(),
-        format!("{}.deadletter.parked.test-consumer", env.namespace)
+        format!("{}.deadletter.parked.test-consumer.{}", env.namespace, r.id)
     );
     assert_eq!(dead_letters(&bus).await.len(), 1);
     stop.cancel();
@@ -326,5 +334,165 @@ async fn skip_goes_on_with_the_aggregate_and_a_replay_runs_only_the_one_message(
     })
     .await;
     assert_eq!(handler.calls("m1"), calls);
+    stop.cancel();
+}
+
+/// Waits until the consumer's replay requests are all served.
+async fn replays_served(bus: &Bus, env: &TestEnv) {
+    let js = async_nats::jetstream::new(bus.client().clone());
+    let replay_consumer = format!("{}_test-consumer-replay", env.namespace);
+    eventually("the replay requests served", || async {
+        let stream = js
+            .get_stream(format!("{}_DEADLETTER", env.namespace.to_uppercase()))
+            .await
+            .unwrap();
+        let info = stream
+            .consumer_info(replay_consumer.as_str())
+            .await
+            .unwrap();
+        info.num_pending == 0 && info.num_ack_pending == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dead_letters_are_read_a_page_at_a_time_and_one_by_id() {
+    let env = TestEnv::new().await;
+    let bus = bus(&env).await;
+    let handler = Recorder::default();
+    let ids: Vec<String> = (1..=7).map(|i| format!("m{i}")).collect();
+    for id in &ids {
+        handler.poison(id, Poison::Reject);
+    }
+    let stop = start(&bus, spec(OnPark::Skip), handler.clone());
+    for (i, id) in ids.iter().enumerate() {
+        publish(&bus, id, &format!("s{i}")).await;
+    }
+    eventually("seven parked", || async {
+        dead_letters(&bus).await.len() == 7
+    })
+    .await;
+
+    // Pages of three, in parking order, each starting after the last.
+    let mut query = DeadLetterQuery {
+        limit: 3,
+        ..Default::default()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = bus.dead_letters(&query).await.unwrap();
+        pages.push(
+            page.entries
+                .iter()
+                .map(|e| e.record.event_id.clone())
+                .collect::<Vec<_>>(),
+        );
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        pages,
+        [vec!["m1", "m2", "m3"], vec!["m4", "m5", "m6"], vec!["m7"]]
+    );
+
+    // Filters: by consumer (none for another) and by status.
+    let other = DeadLetterQuery {
+        consumer: Some("other-consumer".into()),
+        ..Default::default()
+    };
+    assert!(bus.dead_letters(&other).await.unwrap().entries.is_empty());
+    let m3 = entry(&bus, "m3").await.unwrap();
+    handler.cure("m3");
+    bus.request_replay(&m3.record).await.unwrap();
+    eventually("m3 replayed", || async {
+        entry(&bus, "m3").await.unwrap().status == DeadLetterStatus::Replayed
+    })
+    .await;
+    let replayed = DeadLetterQuery {
+        status: Some(DeadLetterStatus::Replayed),
+        consumer: Some("test-consumer".into()),
+        limit: 1,
+        ..Default::default()
+    };
+    let page = bus.dead_letters(&replayed).await.unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].record.event_id, "m3");
+    assert_eq!(page.entries[0].replay_attempts, 1);
+
+    // One by id, with its state; an unknown or malformed id is none.
+    let one = bus
+        .dead_letter(&m3.record.id)
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(one.status, DeadLetterStatus::Replayed);
+    assert_eq!(one.position, m3.position);
+    assert_eq!(one.record, m3.record);
+    assert!(
+        bus.dead_letter(&uuid::Uuid::new_v4().to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(bus.dead_letter("no.such.>").await.unwrap().is_none());
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_discarded_dead_letter_is_never_replayed_and_a_held_one_cannot_be_discarded() {
+    let env = TestEnv::new().await;
+    let bus = bus(&env).await;
+    let handler = Recorder::default();
+    handler.poison("m1", Poison::Reject);
+    let stop = start(&bus, spec(OnPark::Skip), handler.clone());
+    publish(&bus, "m1", "s1").await;
+    eventually("m1 parked", || async { entry(&bus, "m1").await.is_some() }).await;
+    let m1 = entry(&bus, "m1").await.unwrap();
+    assert_eq!(m1.check_discard(), Ok(()));
+
+    let discarded = bus
+        .discard_dead_letter(&m1, "admin/default", "a test message, never to be billed")
+        .await
+        .unwrap();
+    assert_eq!(discarded.status, DeadLetterStatus::Discarded);
+    let stored = bus.dead_letter(&m1.record.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, DeadLetterStatus::Discarded);
+    let record = stored.discarded.as_ref().expect("who, why, when");
+    assert_eq!(record.by, "admin/default");
+    assert_eq!(record.reason, "a test message, never to be billed");
+    assert_eq!(
+        stored.check_discard(),
+        Err(DiscardRefused::Discarded(m1.record.id.clone()))
+    );
+
+    // Cured or not, a replay request does not run the handler on it.
+    handler.cure("m1");
+    let calls = handler.calls("m1");
+    bus.request_replay(&m1.record).await.unwrap();
+    replays_served(&bus, &env).await;
+    assert_eq!(handler.calls("m1"), calls);
+    assert_eq!(
+        entry(&bus, "m1").await.unwrap().status,
+        DeadLetterStatus::Discarded
+    );
+    stop.cancel();
+
+    // Under HoldAggregate, a parked message holds its aggregate back: replay, not discard.
+    let env = TestEnv::new().await;
+    let bus = self::bus(&env).await;
+    let handler = Recorder::default();
+    handler.poison("h1", Poison::Reject);
+    let stop = start(&bus, spec(OnPark::HoldAggregate), handler.clone());
+    publish(&bus, "h1", "s9").await;
+    eventually("h1 parked", || async { entry(&bus, "h1").await.is_some() }).await;
+    let h1 = entry(&bus, "h1").await.unwrap();
+    match h1.check_discard() {
+        Err(DiscardRefused::HoldsAggregate { aggregate, .. }) => {
+            assert_eq!(aggregate, "session/s9")
+        }
+        other => panic!("{other:?}"),
+    }
     stop.cancel();
 }

@@ -170,3 +170,86 @@ async fn a_service_reads_only_the_streams_it_consumes() {
         );
     }
 }
+
+/// Rejects everything: each message it gets is parked.
+struct RejectAll;
+
+impl joule_bus::Handler for RejectAll {
+    fn handle<'a>(
+        &'a self,
+        _message: &'a joule_bus::Received,
+    ) -> joule_bus::BoxFuture<'a, Result<(), joule_bus::HandlerError>> {
+        Box::pin(async { Err(joule_bus::HandlerError::Rejected("no".into())) })
+    }
+}
+
+#[tokio::test]
+async fn the_api_reads_and_discards_dead_letters_and_a_service_parks_but_cannot_discard() {
+    let server = NatsServer::with_deploy_config().await;
+    let api = connect_as(&server, "api").await;
+    api.ensure_streams().await.expect("streams");
+    // The ledger consumes INVOICE; a message it rejects is parked under its own user.
+    let ledger = connect_as(&server, "ledger").await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (bus, shutdown) = (ledger.clone(), stop.clone());
+    let spec = joule_bus::ConsumerSpec {
+        domain: Domain::Invoice,
+        durable: "ledger-test".into(),
+        filter: None,
+        on_park: joule_bus::OnPark::Skip,
+    };
+    tokio::spawn(async move { bus.run_consumer(spec, RejectAll, shutdown).await });
+    let invoicing = connect_as(&server, "invoicing").await;
+    invoicing
+        .publish(message("invoice.i-1.issued"))
+        .await
+        .expect("invoicing publishes INVOICE");
+
+    let mut parked = None;
+    for _ in 0..100 {
+        let page = api
+            .dead_letters(&joule_bus::DeadLetterQuery::default())
+            .await
+            .expect("the api lists dead letters");
+        if let Some(entry) = page.entries.into_iter().next() {
+            parked = Some(entry);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let parked = parked.expect("the ledger parked the message");
+    let one = api
+        .dead_letter(&parked.record.id)
+        .await
+        .expect("the api reads one by id")
+        .expect("found");
+    assert_eq!(one.record.consumer, "ledger-test");
+
+    // Only the api records a discard.
+    let refused = ledger
+        .discard_dead_letter(&one, "ledger", "not mine to decide")
+        .await;
+    assert!(refused.is_err(), "the ledger discarded a dead letter");
+    let discarded = api
+        .discard_dead_letter(&one, "admin/default", "a test invoice")
+        .await
+        .expect("the api discards");
+    assert_eq!(discarded.status, joule_bus::DeadLetterStatus::Discarded);
+    let stored = api.dead_letter(&one.record.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, joule_bus::DeadLetterStatus::Discarded);
+    stop.cancel();
+    // The one violation was the ledger's discard.
+    assert_eq!(
+        server.log().matches("Violation").count(),
+        1,
+        "{}",
+        server.log()
+    );
+    assert!(
+        server
+            .log()
+            .contains(r#"User "ledger", Subject "joule.deadletter.discarded."#),
+        "{}",
+        server.log()
+    );
+}

@@ -1,6 +1,7 @@
-//! Development certificates for gRPC mutual TLS (`joule certs dev`, tests): a CA and, per service,
-//! one certificate that serves both as its server identity and as its client identity. Production
-//! certificates come from the operator's own CA (ADR 028); these are for a laptop or a test.
+//! Development certificates for gRPC mutual TLS (`joule certs dev`, tests): a CA and, per process,
+//! one certificate that serves both as its server identity and as its client identity, naming the
+//! services the process runs (ADR 029). Production certificates come from the operator's own CA
+//! (ADR 028); these are for a laptop or a test.
 
 use std::path::{Path, PathBuf};
 
@@ -50,22 +51,27 @@ impl DevCa {
         &self.cert_pem
     }
 
-    /// A certificate for `service`, valid for TLS servers and clients, whose subject alternative
-    /// names are the service's name, its Kubernetes Service name `joule-<service>` (as in `k8s/`),
-    /// `localhost` and `127.0.0.1` (a process calling itself), and `extra_names`.
-    pub fn issue(&self, service: &str, extra_names: &[String]) -> Result<IssuedCert, rcgen::Error> {
-        let mut names = vec![
-            service.to_owned(),
-            format!("joule-{service}"),
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-        ];
-        names.extend(extra_names.iter().cloned());
-        names.dedup();
+    /// A certificate for the process `process` runs: one service (`pricing`) or several joined
+    /// by `+` (`api+pricing`). Valid for TLS servers and clients; its subject alternative names are,
+    /// per service, its name and its Kubernetes Service name `joule-<service>` (as in `k8s/`; also
+    /// the caller identity gRPC authorisation reads, ADR 029), then `localhost` and `127.0.0.1` (a
+    /// process calling itself), and `extra_names`.
+    pub fn issue(&self, process: &str, extra_names: &[String]) -> Result<IssuedCert, rcgen::Error> {
+        let mut names = Vec::new();
+        for service in process.split('+') {
+            names.push(service.to_owned());
+            names.push(format!("joule-{service}"));
+        }
+        names.extend(["localhost".to_owned(), "127.0.0.1".to_owned()]);
+        for name in extra_names {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(names)?;
         params.is_ca = IsCa::ExplicitNoCa;
-        params.distinguished_name.push(DnType::CommonName, service);
+        params.distinguished_name.push(DnType::CommonName, process);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
@@ -84,16 +90,17 @@ impl DevCa {
 pub struct DevCertFiles {
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
-    /// Per service: (name, certificate file, key file).
+    /// Per process: (its services joined by `+`, certificate file, key file).
     pub services: Vec<(String, PathBuf, PathBuf)>,
 }
 
-/// Makes a CA and a certificate per service in `dir`: `ca.pem` (+ `ca.key`, to issue more later
-/// with another tool, never given to a service), `<service>.pem` and `<service>.key`. Keys are
-/// written readable by their owner only.
+/// Makes a CA and a certificate per process in `dir`: `ca.pem` (+ `ca.key`, to issue more later
+/// with another tool, never given to a service), `<process>.pem` and `<process>.key`, where a
+/// process is a service or services joined by `+` ([`DevCa::issue`]). Keys are written readable by
+/// their owner only.
 pub fn write_dev_certs(
     dir: &Path,
-    services: &[String],
+    processes: &[String],
     extra_names: &[String],
 ) -> Result<DevCertFiles, Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(dir)?;
@@ -103,13 +110,13 @@ pub fn write_dev_certs(
     std::fs::write(&ca_cert, ca.cert_pem())?;
     write_private(&ca_key, &ca.key_pem)?;
     let mut files = Vec::new();
-    for service in services {
-        let issued = ca.issue(service, extra_names)?;
-        let cert = dir.join(format!("{service}.pem"));
-        let key = dir.join(format!("{service}.key"));
+    for process in processes {
+        let issued = ca.issue(process, extra_names)?;
+        let cert = dir.join(format!("{process}.pem"));
+        let key = dir.join(format!("{process}.key"));
         std::fs::write(&cert, &issued.cert_pem)?;
         write_private(&key, &issued.key_pem)?;
-        files.push((service.clone(), cert, key));
+        files.push((process.clone(), cert, key));
     }
     Ok(DevCertFiles {
         ca_cert,

@@ -11,8 +11,10 @@
 //!
 //! A service is a [`ServiceDef`]: a name and a `start` function that returns its long-lived [`Task`]s
 //! and its gRPC routes. `joule run --all` starts every definition in one process; a service's own
-//! `main.rs` starts just one.
+//! `main.rs` starts just one. With mutual TLS, each gRPC service answers only the callers
+//! [`authz`] allows (ADR 029).
 
+pub mod authz;
 mod dev_certs;
 pub mod http;
 
@@ -135,10 +137,13 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The process's mutual-TLS material for gRPC (ADR 028), read from the PEM files named by
 /// `JOULE_GRPC_TLS_CERT`, `JOULE_GRPC_TLS_KEY` and `JOULE_GRPC_TLS_CA` (Kubernetes secrets): one
-/// certificate serves as this process's server identity and as its client identity.
+/// certificate serves as this process's server identity and as its client identity, and names the
+/// services the process runs (ADR 029).
 pub struct GrpcTls {
     identity: Identity,
     ca: Certificate,
+    /// The services the certificate names: who this process is when it calls.
+    caller: authz::Caller,
 }
 
 impl GrpcTls {
@@ -150,13 +155,19 @@ impl GrpcTls {
         let read = |what: &str, path: &str| {
             std::fs::read(path).map_err(|e| format!("cannot read {what} {path}: {e}"))
         };
+        let cert = read("JOULE_GRPC_TLS_CERT", &settings.grpc_tls_cert)?;
+        let caller = authz::Caller::of_pem(&cert)
+            .map_err(|e| format!("JOULE_GRPC_TLS_CERT {}: {e}", settings.grpc_tls_cert))?;
         Ok(Some(Self {
-            identity: Identity::from_pem(
-                read("JOULE_GRPC_TLS_CERT", &settings.grpc_tls_cert)?,
-                read("JOULE_GRPC_TLS_KEY", &settings.grpc_tls_key)?,
-            ),
+            identity: Identity::from_pem(cert, read("JOULE_GRPC_TLS_KEY", &settings.grpc_tls_key)?),
             ca: Certificate::from_pem(read("JOULE_GRPC_TLS_CA", &settings.grpc_tls_ca)?),
+            caller,
         }))
+    }
+
+    /// The Joule services this process's certificate names.
+    pub fn caller(&self) -> &authz::Caller {
+        &self.caller
     }
 
     /// The listener's configuration: a client certificate signed by the CA is required, so a
@@ -373,6 +384,8 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
             .map_err(|e| format!("gRPC TLS (JOULE_GRPC_TLS_*): {e}"))?;
         // The client side parses the same files: check it here too, not at the first call.
         grpc_channel("https://localhost", Some(tls))?;
+        let names: Vec<&str> = services.iter().map(|s| s.name).collect();
+        authz::check_own_certificate(tls.caller(), &names)?;
     }
     let pool = joule_store::connect(
         settings.database_url.expose(),
@@ -439,6 +452,7 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
             .map_err(|e| format!("starting {}: {e}", service.name))?;
         tasks.extend(started.tasks);
         if let Some((routes, names)) = started.grpc {
+            authz::check_served(service.name, &names)?;
             // `Routes::new` gives each service tonic's "unimplemented" fallback, and axum refuses to
             // merge two routers that both have one: drop them, and add one at the end.
             router = router.merge(routes.into_axum_router().reset_fallback());
@@ -457,6 +471,15 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
         router.merge(tonic::service::Routes::default().into_axum_router()),
     )
     .add_service(health_service);
+    // Per-caller authorisation needs the caller's certificate: only with TLS.
+    let routes = match &grpc_tls {
+        Some(_) => tonic::service::Routes::from(
+            routes
+                .into_axum_router()
+                .layer(axum::middleware::from_fn(authz::authorize)),
+        ),
+        None => routes,
+    };
     let grpc_shutdown = shutdown.clone();
     tracing::info!(%grpc_addr, mtls = grpc_tls.is_some(), "gRPC listening");
     // Limits (README "Transport limits"): a call timeout, a cap on connections, keep-alive pings that close

@@ -1,5 +1,7 @@
-//! Certificates for gRPC mutual-TLS tests: a CA and per-service certificates in a temporary
+//! Certificates for gRPC mutual-TLS tests: a CA and per-process certificates in a temporary
 //! directory (`joule_runtime::write_dev_certs`, the code behind `joule certs dev`), removed on drop.
+//! A process is a service (`pricing`) or the services one process runs (`api+pricing`); its
+//! certificate names them, which is who it is as a gRPC caller (ADR 029).
 
 use std::path::PathBuf;
 
@@ -11,28 +13,28 @@ pub struct TestPki {
 }
 
 impl TestPki {
-    /// A fresh CA and a certificate for each of `services`.
-    pub fn new(services: &[&str]) -> Self {
+    /// A fresh CA and a certificate for each of `processes`.
+    pub fn new(processes: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("joule-pki-{}", uuid::Uuid::new_v4()));
-        let services: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
-        let files = joule_runtime::write_dev_certs(&dir, &services, &[]).expect("certificates");
+        let processes: Vec<String> = processes.iter().map(|s| (*s).to_owned()).collect();
+        let files = joule_runtime::write_dev_certs(&dir, &processes, &[]).expect("certificates");
         Self {
             dir,
             ca: files.ca_cert,
         }
     }
 
-    /// `service`'s certificate and key files.
-    pub fn cert(&self, service: &str) -> (PathBuf, PathBuf) {
+    /// `process`'s certificate and key files.
+    pub fn cert(&self, process: &str) -> (PathBuf, PathBuf) {
         (
-            self.dir.join(format!("{service}.pem")),
-            self.dir.join(format!("{service}.key")),
+            self.dir.join(format!("{process}.pem")),
+            self.dir.join(format!("{process}.key")),
         )
     }
 
-    /// Sets `settings` to serve and call gRPC over mutual TLS as `service`.
-    pub fn apply(&self, service: &str, settings: &mut Settings) {
-        let (cert, key) = self.cert(service);
+    /// Sets `settings` to serve and call gRPC over mutual TLS as `process`.
+    pub fn apply(&self, process: &str, settings: &mut Settings) {
+        let (cert, key) = self.cert(process);
         settings.grpc_tls_cert = cert.to_string_lossy().into_owned();
         settings.grpc_tls_key = key.to_string_lossy().into_owned();
         settings.grpc_tls_ca = self.ca.to_string_lossy().into_owned();

@@ -62,3 +62,30 @@ fn joule_certs_dev_writes_a_ca_and_a_certificate_per_service() {
     assert_ne!(std::fs::read_to_string(dir.join("ca.pem")).unwrap(), ca);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn one_certificate_names_the_services_of_one_process_and_no_san_lends_an_identity() {
+    let dir = std::env::temp_dir().join(format!("joule-certs-{}", uuid::Uuid::new_v4()));
+    let out = dir.to_str().unwrap();
+    let run = joule(&["certs", "dev", "--out", out, "--services", "api+pricing"]);
+    assert!(run.status.success(), "{run:?}");
+    let pem = std::fs::read(dir.join("api+pricing.pem")).unwrap();
+    let caller = joule_runtime::authz::Caller::of_pem(&pem).unwrap();
+    assert_eq!(caller.services(), ["api", "pricing"]);
+
+    let lent = joule(&[
+        "certs",
+        "dev",
+        "--out",
+        out,
+        "--services",
+        "ledger",
+        "--san",
+        "joule-payments",
+        "--force",
+    ]);
+    assert_eq!(lent.status.code(), Some(2), "{lent:?}");
+    let error = String::from_utf8(lent.stderr).unwrap();
+    assert!(error.contains("joule-payments"), "{error}");
+    std::fs::remove_dir_all(&dir).ok();
+}

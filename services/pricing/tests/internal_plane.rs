@@ -1,7 +1,9 @@
-//! Pricing on the authenticated internal plane (ADR 028): as NATS user `pricing` of
+//! Pricing on the authenticated internal plane (ADRs 028 and 029): as NATS user `pricing` of
 //! `deploy/nats/joule.conf` on a private nats-server, and serving gRPC over mutual TLS. It consumes
 //! REGISTRY and SESSION and publishes PRICING end to end without a permission violation, answers a
-//! caller with a certificate from its CA, and refuses every other caller at the handshake.
+//! caller with a certificate from its CA, and refuses every other caller at the handshake; of the
+//! callers with a certificate it answers only the services that call it (and itself), and a
+//! process starts only with a certificate that names the services it runs.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -231,6 +233,89 @@ async fn pricing_grpc_refuses_callers_without_a_certificate_from_its_ca() {
         create_tariff(impostor).await.is_err(),
         "a certificate from another CA was answered"
     );
+    running.stop().await.expect("pricing stops");
+}
+
+async fn get_tariff(channel: Channel, id: &str) -> Result<v1::Tariff, tonic::Status> {
+    TariffServiceClient::new(channel)
+        .get_tariff(v1::GetTariffRequest {
+            tenant_id: String::new(),
+            tariff_id: id.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn pricing_grpc_answers_only_the_services_that_call_it() {
+    let env = TestEnv::new().await;
+    let callers = ["api", "gateway", "payments", "pricing", "api+pricing"];
+    let others = ["invoicing", "ledger", "sessions+invoicing"];
+    let pki = TestPki::new(&[&callers[..], &others[..]].concat());
+    let mut settings = env.settings();
+    pki.apply("pricing", &mut settings);
+    let running = joule_runtime::spawn(settings, &[joule_pricing::SERVICE])
+        .await
+        .expect("pricing starts with mTLS");
+    let https = format!("https://localhost:{}", running.addr("grpc").unwrap().port());
+    let channel = |process: &str| {
+        let mut settings = env.settings();
+        pki.apply(process, &mut settings);
+        channel_as(&settings, &https)
+    };
+
+    // The api, the gateway and payments call TariffService; pricing itself (a process calling its
+    // own listener) and a process that runs the api beside pricing may too.
+    let tariff = create_tariff(channel("api"))
+        .await
+        .expect("the api is answered");
+    for caller in &callers[1..] {
+        let read = get_tariff(channel(caller), &tariff.id)
+            .await
+            .unwrap_or_else(|e| panic!("{caller} is answered: {e:?}"));
+        assert_eq!(read.id, tariff.id, "{caller}");
+    }
+    // Invoicing and the ledger have no business with pricing: refused, naming caller and service.
+    for caller in others {
+        let status = get_tariff(channel(caller), &tariff.id)
+            .await
+            .expect_err(caller);
+        assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+        let named = caller.rsplit('+').next().unwrap();
+        assert!(
+            status.message().contains(&format!("joule-{named}"))
+                && status.message().contains("joule.v1.TariffService"),
+            "{status:?}"
+        );
+    }
+    // Health is open to every certificate from the CA.
+    let health = tonic_health::pb::health_client::HealthClient::new(channel("invoicing"))
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "joule.v1.TariffService".into(),
+        })
+        .await
+        .expect("health answers any service of the CA");
+    assert_eq!(
+        health.into_inner().status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    running.stop().await.expect("pricing stops");
+}
+
+#[tokio::test]
+async fn a_process_needs_a_certificate_naming_the_services_it_runs() {
+    let env = TestEnv::new().await;
+    let pki = TestPki::new(&["api", "api+pricing"]);
+    let mut settings = env.settings();
+    pki.apply("api", &mut settings);
+    let refused = joule_runtime::spawn(settings.clone(), &[joule_pricing::SERVICE]).await;
+    let error = refused.err().expect("refused").to_string();
+    assert!(error.contains("runs pricing"), "{error}");
+
+    pki.apply("api+pricing", &mut settings);
+    let running = joule_runtime::spawn(settings, &[joule_pricing::SERVICE])
+        .await
+        .expect("a certificate naming pricing among others will do");
     running.stop().await.expect("pricing stops");
 }
 

@@ -552,7 +552,14 @@ async fn a_poisoned_charger_event_is_parked_and_the_next_session_is_still_billed
     assert_eq!(completed.len(), 1);
     assert_eq!(completed[0].charge_point_id, "CP2");
 
-    let parked = bus.dead_letters().await.unwrap();
+    let parked = bus
+        .dead_letters(&joule_bus::DeadLetterQuery {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .entries;
     let reasons: Vec<_> = parked
         .iter()
         .map(|e| (e.record.consumer.as_str(), e.record.reason))
@@ -995,9 +1002,14 @@ async fn a_billing_event_the_database_cannot_take_is_parked_not_retried_for_ever
     let mut cost: Option<String> = None;
     for _ in 0..150 {
         parked = bus
-            .dead_letters()
+            .dead_letters(&joule_bus::DeadLetterQuery {
+                consumer: Some("sessions-pricing".into()),
+                limit: 500,
+                ..Default::default()
+            })
             .await
             .unwrap()
+            .entries
             .into_iter()
             .filter(|e| e.record.consumer == "sessions-pricing")
             .collect();

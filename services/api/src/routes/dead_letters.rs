@@ -1,26 +1,33 @@
-//! `/v1/dead-letters`: messages a consumer parked (ADR 022), read from the `<NS>_DEADLETTER` stream
-//! through the bus, and their replay through the owning consumer's handler.
+//! `/v1/dead-letters`: messages a consumer parked (ADR 022), read a page or one at a time from the
+//! `<NS>_DEADLETTER` stream through the bus (by subject, never the whole stream), their replay
+//! through the owning consumer's handler, and their discard by an operator.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use joule_bus::{DeadLetterEntry, DeadLetterStatus, ParkReason};
-use serde::Serialize;
+use joule_bus::deadletter::is_subject_token;
+use joule_bus::{DeadLetterEntry, DeadLetterQuery, DeadLetterStatus, OnPark, ParkReason};
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use crate::extract::RawQuery;
+use crate::auth::Caller;
+use crate::extract::{ApiJson, RawQuery};
 use crate::problem::{ApiError, Validator};
+
+/// The longest discard reason, in characters.
+const MAX_DISCARD_REASON_CHARS: usize = 1_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/dead-letters", get(list_dead_letters))
         .route("/v1/dead-letters/{id}", get(get_dead_letter))
         .route("/v1/dead-letters/{id}/replay", post(replay_dead_letter))
+        .route("/v1/dead-letters/{id}/discard", post(discard_dead_letter))
 }
 
 #[derive(Debug, Serialize)]
@@ -41,6 +48,9 @@ pub struct DeadLetterView {
     pub aggregate_type: String,
     pub aggregate_id: String,
     pub held_behind: Option<String>,
+    /// The consumer's ordering policy: under `hold_aggregate` a parked message holds its
+    /// aggregate's later ones back, and is replayed, never discarded.
+    pub on_park: OnPark,
     pub headers: BTreeMap<String, String>,
     /// The original message (the envelope bytes), base64.
     pub payload_base64: String,
@@ -48,11 +58,18 @@ pub struct DeadLetterView {
     pub replay_attempts: u32,
     pub last_replay_error: Option<String>,
     pub replayed_at: Option<DateTime<Utc>>,
+    pub discarded_by: Option<String>,
+    pub discard_reason: Option<String>,
+    pub discarded_at: Option<DateTime<Utc>>,
 }
 
 impl From<DeadLetterEntry> for DeadLetterView {
     fn from(e: DeadLetterEntry) -> Self {
         let r = e.record;
+        let (discarded_by, discard_reason, discarded_at) = match e.discarded {
+            Some(d) => (Some(d.by), Some(d.reason), Some(d.at)),
+            None => (None, None, None),
+        };
         Self {
             payload_base64: base64::engine::general_purpose::STANDARD.encode(&r.payload),
             id: r.id,
@@ -70,11 +87,15 @@ impl From<DeadLetterEntry> for DeadLetterView {
             aggregate_type: r.aggregate_type,
             aggregate_id: r.aggregate_id,
             held_behind: r.held_behind,
+            on_park: r.on_park,
             headers: r.headers,
             parked_at: r.parked_at,
             replay_attempts: e.replay_attempts,
             last_replay_error: e.last_replay_error,
             replayed_at: e.replayed_at,
+            discarded_by,
+            discard_reason,
+            discarded_at,
         }
     }
 }
@@ -85,7 +106,9 @@ pub struct DeadLetterList {
     pub next_cursor: Option<String>,
 }
 
-/// `?consumer=&status=parked|replayed&cursor=&limit=`, in parking order.
+/// `?consumer=&status=parked|replayed|discarded&cursor=&limit=`, in parking order. A page
+/// examines a bounded number of dead letters, so with a status filter it may be short (or empty)
+/// and still have a `next_cursor`.
 pub async fn list_dead_letters(
     State(state): State<AppState>,
     query: RawQuery,
@@ -102,23 +125,32 @@ pub async fn list_dead_letters(
                 .map_err(|_| "not a cursor this endpoint returned"),
         )
     });
+    let consumer = query.get("consumer").and_then(|c| {
+        v.check(
+            "consumer",
+            is_subject_token(c)
+                .then(|| c.to_owned())
+                .ok_or("a consumer's durable name: letters, digits, '-' and '_'"),
+        )
+    });
     v.finish()?;
-    let consumer = query.get("consumer");
-    let entries = state.bus.dead_letters().await.map_err(ApiError::internal)?;
-    let mut matching = entries
-        .into_iter()
-        .filter(|e| after.is_none_or(|a| e.position > a))
-        .filter(|e| consumer.is_none_or(|c| e.record.consumer == c))
-        .filter(|e| status.is_none_or(|s| e.status == s));
-    let limit = page.limit as usize;
-    let data: Vec<DeadLetterEntry> = matching.by_ref().take(limit).collect();
-    let next_cursor = match (matching.next(), data.last()) {
-        (Some(_), Some(last)) => Some(last.position.to_string()),
-        _ => None,
-    };
+    let found = state
+        .bus
+        .dead_letters(&DeadLetterQuery {
+            after,
+            limit: page.limit as usize,
+            consumer,
+            status,
+        })
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(DeadLetterList {
-        data: data.into_iter().map(DeadLetterView::from).collect(),
-        next_cursor,
+        data: found
+            .entries
+            .into_iter()
+            .map(DeadLetterView::from)
+            .collect(),
+        next_cursor: found.next.map(|n| n.to_string()),
     }))
 }
 
@@ -153,10 +185,18 @@ pub async fn replay_dead_letter(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<ReplayAccepted>), ApiError> {
     let entry = find(&state, &id).await?;
-    if entry.status == DeadLetterStatus::Replayed {
-        return Err(ApiError::Conflict(format!(
-            "dead letter {id} was replayed already"
-        )));
+    match entry.status {
+        DeadLetterStatus::Parked => {}
+        DeadLetterStatus::Replayed => {
+            return Err(ApiError::Conflict(format!(
+                "dead letter {id} was replayed already"
+            )));
+        }
+        DeadLetterStatus::Discarded => {
+            return Err(ApiError::Conflict(format!(
+                "dead letter {id} was discarded: it is never replayed"
+            )));
+        }
     }
     state
         .bus
@@ -172,4 +212,47 @@ pub async fn replay_dead_letter(
             replay: "requested",
         }),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardBody {
+    /// Why the message is never to be processed; kept with the dead letter.
+    pub reason: String,
+}
+
+/// Marks a parked message as never to be processed (200, the dead letter as it now stands): it is
+/// not replayed, and who, why and when are recorded on the dead-letter stream. A dead letter whose
+/// consumer holds its aggregate behind it (ADR 022: money events and projections) is refused with
+/// 409: its later messages wait for it, so it is replayed, never dropped. A replayed or discarded
+/// one is refused with 409 too.
+pub async fn discard_dead_letter(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DiscardBody>,
+) -> Result<Json<DeadLetterView>, ApiError> {
+    let reason = body.reason.trim();
+    let mut v = Validator::default();
+    if reason.is_empty() {
+        v.reject("reason", "say why the message is never to be processed");
+    } else if reason.chars().count() > MAX_DISCARD_REASON_CHARS {
+        v.reject(
+            "reason",
+            format!("at most {MAX_DISCARD_REASON_CHARS} characters"),
+        );
+    }
+    v.finish()?;
+    let entry = find(&state, &id).await?;
+    entry
+        .check_discard()
+        .map_err(|refused| ApiError::Conflict(refused.to_string()))?;
+    let by = format!("admin/{}", caller.tenant);
+    let discarded = state
+        .bus
+        .discard_dead_letter(&entry, &by, reason)
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::warn!(dead_letter = %id, consumer = %entry.record.consumer, event_type = %entry.record.event_type, %by, %reason, "dead letter discarded: it will never be processed");
+    Ok(Json(discarded.into()))
 }

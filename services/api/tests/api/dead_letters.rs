@@ -1,5 +1,6 @@
-//! `/v1/dead-letters`: a message a consumer parked is listed, read, and replayed through the
-//! consumer's handler after a fix.
+//! `/v1/dead-letters`: a message a consumer parked is listed a page at a time, read, replayed
+//! through the consumer's handler after a fix, or discarded by an operator (unless its consumer
+//! holds its aggregate behind it).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -37,23 +38,40 @@ impl Handler for Picky {
 /// Runs a consumer `test-ledger` on the app's namespace and parks two poisoned events behind one
 /// good one; returns the handler and the consumer's stop.
 async fn park_two(app: &App) -> (Picky, CancellationToken) {
+    park(
+        app,
+        OnPark::Skip,
+        &[("p1", "j1"), ("p2", "j2"), ("ok", "j3")],
+        &["p1", "p2"],
+    )
+    .await
+}
+
+/// Runs a consumer `test-ledger` with `on_park` on the app's namespace, publishes `events` (event
+/// id, journal entry) and waits until at least as many messages as `poison` names are parked.
+async fn park(
+    app: &App,
+    on_park: OnPark,
+    events: &[(&str, &str)],
+    poison: &[&str],
+) -> (Picky, CancellationToken) {
     let bus = app.env.bus().await;
     let handler = Picky::default();
     handler
         .poison
         .lock()
         .unwrap()
-        .extend(["p1".into(), "p2".into()]);
+        .extend(poison.iter().map(|p| (*p).to_owned()));
     let stop = CancellationToken::new();
     let spec = ConsumerSpec {
         domain: Domain::Ledger,
         durable: "test-ledger".into(),
         filter: None,
-        on_park: OnPark::Skip,
+        on_park,
     };
     let (b, h, s) = (bus.clone(), handler.clone(), stop.clone());
     tokio::spawn(async move { b.run_consumer(spec, h, s).await });
-    for (id, entry) in [("p1", "j1"), ("p2", "j2"), ("ok", "j3")] {
+    for &(id, entry) in events {
         bus.publish(Outgoing {
             subject: format!("ledger.{entry}.posted"),
             envelope: Envelope {
@@ -68,16 +86,13 @@ async fn park_two(app: &App) -> (Picky, CancellationToken) {
         .await
         .unwrap();
     }
-    eventually(app, "both parked", |r| {
-        r.body["data"].as_array().is_some_and(|d| d.len() == 2)
+    eventually_at(app, "/v1/dead-letters?limit=500", "all parked", |r| {
+        r.body["data"]
+            .as_array()
+            .is_some_and(|d| d.len() >= poison.len())
     })
     .await;
     (handler, stop)
-}
-
-/// Polls `GET /v1/dead-letters` until `check` holds; fails after a generous deadline.
-async fn eventually(app: &App, what: &str, check: impl Fn(&Reply) -> bool) -> Reply {
-    eventually_at(app, "/v1/dead-letters", what, check).await
 }
 
 async fn eventually_at(app: &App, path: &str, what: &str, check: impl Fn(&Reply) -> bool) -> Reply {
@@ -242,10 +257,178 @@ async fn dead_letters_need_the_admin_token() {
             .get(app.url("/v1/dead-letters/x"))
             .bearer_auth("wrong-token"),
         app.client.post(app.url("/v1/dead-letters/x/replay")),
+        app.client.post(app.url("/v1/dead-letters/x/discard")),
     ];
     for request in cases {
         let reply = Reply::from(request.send().await.unwrap()).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
         assert_eq!(reply.content_type, PROBLEM_JSON);
     }
+}
+
+#[tokio::test]
+async fn more_parked_messages_than_a_page_are_walked_page_by_page() {
+    let app = App::spawn().await;
+    let events: Vec<(String, String)> = (1..=7)
+        .map(|i| (format!("p{i}"), format!("j{i}")))
+        .collect();
+    let events: Vec<(&str, &str)> = events
+        .iter()
+        .map(|(e, j)| (e.as_str(), j.as_str()))
+        .collect();
+    let poison: Vec<&str> = events.iter().map(|(e, _)| *e).collect();
+    let (_handler, stop) = park(&app, OnPark::Skip, &events, &poison).await;
+
+    let mut pages = Vec::new();
+    let mut path = "/v1/dead-letters?limit=3".to_owned();
+    loop {
+        let page = app.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        pages.push(ids(&page));
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/dead-letters?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        pages,
+        [vec!["p1", "p2", "p3"], vec!["p4", "p5", "p6"], vec!["p7"]]
+    );
+    // The default page holds them all; a consumer filter pages the same way.
+    assert_eq!(ids(&app.get("/v1/dead-letters").await).len(), 7);
+    let first = app
+        .get("/v1/dead-letters?consumer=test-ledger&limit=5")
+        .await;
+    assert_eq!(ids(&first), ["p1", "p2", "p3", "p4", "p5"]);
+    assert!(first.body["next_cursor"].is_string());
+
+    // Bad limits and consumers are 422 naming the parameter.
+    for bad in ["limit=0", "limit=501", "limit=ten", "limit=-1"] {
+        let reply = app.get(&format!("/v1/dead-letters?{bad}")).await;
+        assert_eq!(
+            reply.problem(StatusCode::UNPROCESSABLE_ENTITY),
+            ["limit"],
+            "{bad}"
+        );
+    }
+    let reply = app.get("/v1/dead-letters?consumer=test.ledger").await;
+    assert_eq!(
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["consumer"]
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_discarded_message_is_recorded_and_never_replayed() {
+    let app = App::spawn().await;
+    let (handler, stop) = park_two(&app).await;
+    let list = app.get("/v1/dead-letters").await;
+    let id = list.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let discard = format!("/v1/dead-letters/{id}/discard");
+
+    // A reason is required.
+    let missing = app.post(&discard, &serde_json::json!({})).await;
+    assert_eq!(
+        missing.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["reason"]
+    );
+    let blank = app
+        .post(&discard, &serde_json::json!({"reason": "  "}))
+        .await;
+    assert_eq!(blank.problem(StatusCode::UNPROCESSABLE_ENTITY), ["reason"]);
+    let unknown = app
+        .post(
+            "/v1/dead-letters/3b1a3e1c-3f1e-5a44-9a43-3b4f1a3e1c00/discard",
+            &serde_json::json!({"reason": "gone"}),
+        )
+        .await;
+    unknown.problem(StatusCode::NOT_FOUND);
+    let malformed = app
+        .post(
+            "/v1/dead-letters/no.such/discard",
+            &serde_json::json!({"reason": "gone"}),
+        )
+        .await;
+    malformed.problem(StatusCode::NOT_FOUND);
+
+    let done = app
+        .post(
+            &discard,
+            &serde_json::json!({"reason": "a test posting, never to reach the ledger"}),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["status"], "discarded");
+    assert_eq!(done.body["discarded_by"], "admin/default");
+    assert_eq!(
+        done.body["discard_reason"],
+        "a test posting, never to reach the ledger"
+    );
+    assert!(done.body["discarded_at"].is_string());
+    // Recorded on the stream: the read and the filters see it.
+    let read = app.get(&format!("/v1/dead-letters/{id}")).await;
+    assert_eq!(read.body, done.body);
+    assert_eq!(
+        ids(&app.get("/v1/dead-letters?status=discarded").await),
+        ["p1"]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/dead-letters?status=parked").await),
+        ["p2"]
+    );
+
+    // Never replayed, never discarded twice.
+    handler.poison.lock().unwrap().remove("p1");
+    let replay = app
+        .post(&format!("/v1/dead-letters/{id}/replay"), &Value::Null)
+        .await;
+    replay.problem(StatusCode::CONFLICT);
+    assert!(
+        replay.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("discarded")),
+        "{}",
+        replay.body
+    );
+    let again = app
+        .post(&discard, &serde_json::json!({"reason": "again"}))
+        .await;
+    again.problem(StatusCode::CONFLICT);
+    assert_eq!(*handler.seen.lock().unwrap(), ["ok"]);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_message_that_holds_its_aggregate_is_replayed_not_discarded() {
+    let app = App::spawn().await;
+    let (handler, stop) = park(
+        &app,
+        OnPark::HoldAggregate,
+        &[("m1", "j1"), ("m2", "j1")],
+        &["m1"],
+    )
+    .await;
+    // m2 is held behind m1: both parked.
+    eventually_at(&app, "/v1/dead-letters", "m2 held", |r| ids(r).len() == 2).await;
+    let list = app.get("/v1/dead-letters").await;
+    let head = list.body["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list.body["data"][0]["on_park"], "hold_aggregate");
+
+    let refused = app
+        .post(
+            &format!("/v1/dead-letters/{head}/discard"),
+            &serde_json::json!({"reason": "bad posting"}),
+        )
+        .await;
+    refused.problem(StatusCode::CONFLICT);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("journal/j1") && detail.contains("replay"),
+        "{detail}"
+    );
+    let still = app.get(&format!("/v1/dead-letters/{head}")).await;
+    assert_eq!(still.body["status"], "parked");
+    assert!(handler.seen.lock().unwrap().is_empty());
+    stop.cancel();
 }
