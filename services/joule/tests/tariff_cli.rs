@@ -9,7 +9,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
 fn fixtures() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tariff/tests/fixtures");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/tariff/tests/fixtures");
     let mut dirs: Vec<_> = std::fs::read_dir(root)
         .expect("fixtures")
         .map(|e| e.expect("entry").path())
