@@ -162,6 +162,31 @@ impl Joule {
     }
 }
 
+/// A session's flags, as the REST API lists them.
+pub fn flags(session: &Value) -> Vec<String> {
+    session["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .map(|f| f.as_str().expect("a flag").to_owned())
+        .collect()
+}
+
+/// The total (VAT included) of the invoice of `session`.
+pub async fn invoice_total(api: &Api, session: &Value) -> String {
+    let invoice = api
+        .get(&format!(
+            "/v1/invoices/{}",
+            session["invoice_id"].as_str().expect("an invoice id")
+        ))
+        .await
+        .expect("the invoice");
+    invoice["total_incl_vat"]
+        .as_str()
+        .expect("a total")
+        .to_owned()
+}
+
 /// What the tests register: a site, the tariff, one charger, one account with one token.
 pub struct Fixture {
     pub charge_point_id: String,

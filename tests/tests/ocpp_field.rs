@@ -3,39 +3,15 @@
 //! hours later, meter regressions, kWh values labelled Wh, and HTTP Basic auth.
 
 use joule_e2e::{
-    Api, Joule, invoiced_sessions, python_charge_point, python_charge_point_201, register,
-    register_with_password, wait_until_charger_known, wait_until_password_known,
+    Joule, flags, invoice_total, invoiced_sessions, python_charge_point, python_charge_point_201,
+    register, register_with_password, wait_until_charger_known, wait_until_password_known,
 };
 use joule_proto::v1;
-use serde_json::Value;
-
-fn flags(session: &Value) -> Vec<String> {
-    session["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_owned())
-        .collect()
-}
-
-async fn invoice_total(api: &Api, session: &Value) -> String {
-    let invoice = api
-        .get(&format!(
-            "/v1/invoices/{}",
-            session["invoice_id"].as_str().unwrap()
-        ))
-        .await
-        .unwrap();
-    invoice["total_incl_vat"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn a_201_charger_sending_ended_first_and_twice_is_billed_once_with_its_signed_value() {
     let j = Joule::spawn().await;
-    let fx = register(&j.api, "201order").await.unwrap();
-    wait_until_charger_known(&j.ocpp, &fx.charge_point_id)
-        .await
-        .unwrap();
+    let fx = j.register("201order").await;
     let out = python_charge_point_201(&[
         &j.ocpp,
         &fx.charge_point_id,

@@ -4,31 +4,11 @@
 //! inactivity limit, priced, invoiced, and its card hold captured.
 
 use joule_e2e::{
-    ADMIN_TOKEN, Api, Joule, init_tracing, invoiced_sessions, python_charge_point, register,
-    wait_until_charger_known,
+    ADMIN_TOKEN, Api, Joule, flags, init_tracing, invoice_total, invoiced_sessions,
+    python_charge_point, register, wait_until_charger_known,
 };
 use joule_testkit::TestEnv;
-use serde_json::{Value, json};
-
-fn flags(session: &Value) -> Vec<String> {
-    session["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_owned())
-        .collect()
-}
-
-async fn invoice_total(api: &Api, session: &Value) -> String {
-    let invoice = api
-        .get(&format!(
-            "/v1/invoices/{}",
-            session["invoice_id"].as_str().unwrap()
-        ))
-        .await
-        .unwrap();
-    invoice["total_incl_vat"].as_str().unwrap().to_owned()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_minus_one_stop_closes_the_chargers_open_session_and_is_billed_once() {
