@@ -11,11 +11,11 @@ use postgres_es::PostgresCqrs;
 use sqlx::PgPool;
 use std::sync::Arc;
 
-use crate::matching::{ChargerSessions, StopFacts};
-use crate::session::{
+use crate::domain::session::{
     ChargingSession, Extras, Reading, SessionCommand, SignedValue, StartDetails, StopDetails,
     TokenRef, flags,
 };
+use crate::matching::{ChargerSessions, StopFacts};
 
 /// Flag the gateway puts on a 1.6 stop for a transaction id it never gave.
 const UNKNOWN_TRANSACTION: &str = "unknown_transaction";
@@ -411,7 +411,7 @@ mod tests {
     //! 0..=10^12 Wh.
 
     use super::*;
-    use crate::session::{ChargingSession, SessionEvent, SessionRules};
+    use crate::domain::session::{ChargingSession, SessionEvent, SessionRules};
     use chrono::TimeZone;
     use cqrs_es::Aggregate;
     use joule_proto::time::to_proto;

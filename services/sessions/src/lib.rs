@@ -17,12 +17,11 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod domain;
 pub mod grpc;
 pub mod intake;
 pub mod matching;
 pub mod outbox;
-pub mod plausibility;
-pub mod session;
 pub mod sweeper;
 
 use std::sync::Arc;
@@ -49,11 +48,11 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
-    let rules = session::SessionRules {
+    let rules = domain::session::SessionRules {
         max_power_w: rust_decimal::Decimal::from(ctx.settings.max_charger_power_kw)
             .saturating_mul(rust_decimal::Decimal::ONE_THOUSAND),
     };
-    let cqrs = Arc::new(joule_store::cqrs::<session::ChargingSession>(
+    let cqrs = Arc::new(joule_store::cqrs::<domain::session::ChargingSession>(
         ctx.pool.clone(),
         SCHEMA,
         rules,

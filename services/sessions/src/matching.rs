@@ -20,7 +20,7 @@ use joule_domain::Energy;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
-use crate::session::{ChargingSession, StopCandidate};
+use crate::domain::session::{ChargingSession, StopCandidate};
 
 /// What of the stop the choice looks at.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use joule_proto::v1;
 use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
-use crate::session::{Reading, Running, SessionEvent, StartDetails, TokenRef, ordered};
+use crate::domain::session::{Reading, Running, SessionEvent, StartDetails, TokenRef, ordered};
 
 fn energy_reading(r: &Reading) -> v1::EnergyReading {
     v1::EnergyReading {
@@ -125,7 +125,7 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
         } => {
             let start = start.as_ref();
             let token = token.or_else(|| {
-                start.map(|s| crate::session::TokenRef {
+                start.map(|s| crate::domain::session::TokenRef {
                     token_uid: s.token_uid.clone(),
                     account_id: s.account_id.clone(),
                 })

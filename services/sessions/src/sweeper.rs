@@ -17,7 +17,7 @@ use postgres_es::PostgresCqrs;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::session::{ChargingSession, SessionCommand};
+use crate::domain::session::{ChargingSession, SessionCommand};
 
 /// Sessions completed per round, so that one round stays short.
 const BATCH: i64 = 200;
