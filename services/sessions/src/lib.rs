@@ -52,9 +52,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         max_power_w: rust_decimal::Decimal::from(ctx.settings.max_charger_power_kw)
             .saturating_mul(rust_decimal::Decimal::ONE_THOUSAND),
     };
-    let cqrs = Arc::new(joule_store::cqrs::<domain::session::ChargingSession>(
+    let cqrs = Arc::new(joule_store::cqrs_with_upcasters::<
+        domain::session::ChargingSession,
+    >(
         ctx.pool.clone(),
         SCHEMA,
+        domain::session::UPCASTERS,
         rules,
     ));
 
@@ -64,7 +67,8 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         SCHEMA,
         ctx.bus.clone(),
         outbox::SessionOutbox,
-    )?;
+    )?
+    .with_upcasters(domain::session::UPCASTERS);
     tasks.push(ctx.relay("sessions-relay", relay));
 
     let sweeper = sweeper::Sweeper {

@@ -10,6 +10,7 @@ mod inactivity;
 mod ocpp201;
 mod readings;
 mod starts_and_stops;
+mod versions;
 
 use super::*;
 use cqrs_es::test::TestFramework;
