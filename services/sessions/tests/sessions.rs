@@ -655,7 +655,7 @@ async fn flags_once_containing(pool: &sqlx::PgPool, session_id: &str, flag: &str
 }
 
 fn session_id(cp: &str, tx: &str) -> String {
-    joule_sessions::intake::session_id("default", cp, tx).to_string()
+    joule_sessions::consumers::charger_events::session_id("default", cp, tx).to_string()
 }
 
 #[tokio::test]
@@ -944,7 +944,8 @@ async fn a_billing_event_the_database_cannot_take_is_parked_not_retried_for_ever
         &started("CPDX", "1", "0"),
     )
     .await;
-    let session = joule_sessions::intake::session_id("default", "CPDX", "1").to_string();
+    let session =
+        joule_sessions::consumers::charger_events::session_id("default", "CPDX", "1").to_string();
     let priced = |total: &str| v1::SessionPriced {
         session_id: session.clone(),
         total_excl_vat: total.into(),

@@ -4,9 +4,9 @@
 //!    charger events it publishes (`v16::started`, `v16::meter_sampled`, `v16::stopped`,
 //!    `v201::transaction_message`, `v201::meter_sampled`), each event through its protobuf
 //!    envelope as the bus carries it;
-//! 2. sessions: the intake's commands (`intake::start`, `readings`, `stop`) on the
-//!    `ChargingSession` aggregate, then the sweeper's `CompleteOverdue` and `CloseInactive`; a
-//!    completion becomes `SessionCompleted` (`outbox::completed_message`);
+//! 2. sessions: the charger consumer's commands (`consumers::charger_events::start`, `readings`,
+//!    `stop`) on the `ChargingSession` aggregate, then the sweeper's `CompleteOverdue` and
+//!    `CloseInactive`; a completion becomes `SessionCompleted` (`wire::completed_message`);
 //! 3. pricing: `intake::session_facts` and the `PricedSession` aggregate with each tariff; a price
 //!    becomes `SessionPriced` (`outbox::session_priced_message`);
 //! 4. invoicing: `priced::receipt_request`, a number from the `InvoiceSeries` aggregate, the
@@ -45,7 +45,9 @@ use joule_pricing::priced_session::{
     PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing,
 };
 use joule_proto::v1;
-use joule_sessions::session::{ChargingSession, SessionCommand, SessionEvent, SessionRules};
+use joule_sessions::domain::session::{
+    ChargingSession, SessionCommand, SessionEvent, SessionRules,
+};
 
 use super::charger::{Delivery, KNOWN_TAG};
 use super::tariffs;
@@ -328,15 +330,15 @@ impl Pipeline {
         let command = match event {
             ChargerEvent::Started(m) => {
                 self.run.charger_flags.extend(m.flags.iter().cloned());
-                joule_sessions::intake::start(TENANT, m)
+                joule_sessions::consumers::charger_events::start(TENANT, m)
             }
             ChargerEvent::Meter(m) => {
                 self.run.charger_flags.extend(m.flags.iter().cloned());
-                joule_sessions::intake::readings(TENANT, m)
+                joule_sessions::consumers::charger_events::readings(TENANT, m)
             }
             ChargerEvent::Stopped(m) => {
                 self.run.charger_flags.extend(m.flags.iter().cloned());
-                joule_sessions::intake::stop(TENANT, m)
+                joule_sessions::consumers::charger_events::stop(TENANT, m)
             }
         };
         let Some((id, command)) = command else {
@@ -393,7 +395,7 @@ impl Pipeline {
             let Some(completion) = completions.first() else {
                 continue;
             };
-            let completed = joule_sessions::outbox::completed_message(id, completion)
+            let completed = joule_sessions::wire::completed_message(id, completion)
                 .expect("a completion publishes SessionCompleted");
             let completed = carried(&completed, closing);
             let mut by_tariff = Vec::new();
