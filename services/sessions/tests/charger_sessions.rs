@@ -20,50 +20,25 @@ async fn charger_events_become_one_completed_session_each_even_when_duplicated()
     // A normal session, with the start and the stop each delivered twice (distinct message ids,
     // as when a charger retries with a new OCPP message id).
     for attempt in ["a", "b"] {
-        publish_charger_event(
+        publish(
             &bus,
-            "CP1",
-            "started",
             &format!("start-{attempt}"),
             &started("CP1", "1", "1000"),
         )
         .await;
     }
     for attempt in ["a", "b"] {
-        publish_charger_event(
+        publish(
             &bus,
-            "CP1",
-            "stopped",
             &format!("stop-{attempt}"),
             &stopped("CP1", "1", "13500"),
         )
         .await;
     }
     // A stop without a start, and a session whose meter ran backwards.
-    publish_charger_event(
-        &bus,
-        "CP1",
-        "stopped",
-        "orphan",
-        &stopped("CP1", "99", "5000"),
-    )
-    .await;
-    publish_charger_event(
-        &bus,
-        "CP1",
-        "started",
-        "regress-start",
-        &started("CP1", "2", "9000"),
-    )
-    .await;
-    publish_charger_event(
-        &bus,
-        "CP1",
-        "stopped",
-        "regress-stop",
-        &stopped("CP1", "2", "8000"),
-    )
-    .await;
+    publish(&bus, "orphan", &stopped("CP1", "99", "5000")).await;
+    publish(&bus, "regress-start", &started("CP1", "2", "9000")).await;
+    publish(&bus, "regress-stop", &stopped("CP1", "2", "8000")).await;
 
     let completed = completed_sessions(&bus, 3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -127,18 +102,9 @@ async fn readings_of_a_running_session_are_published_and_completion_carries_them
     let bus = env.bus().await;
     let _running = spawn_sessions(&env, |_| {}).await;
 
-    publish_charger_event(
+    publish(&bus, "m-start", &started("CPM", "5", "1000")).await;
+    publish(
         &bus,
-        "CPM",
-        "started",
-        "m-start",
-        &started("CPM", "5", "1000"),
-    )
-    .await;
-    publish_charger_event(
-        &bus,
-        "CPM",
-        "meter",
         "m-1",
         &meter(
             "CPM",
@@ -150,10 +116,8 @@ async fn readings_of_a_running_session_are_published_and_completion_carries_them
         ),
     )
     .await;
-    publish_charger_event(
+    publish(
         &bus,
-        "CPM",
-        "meter",
         "m-2",
         &meter(
             "CPM",
@@ -190,14 +154,7 @@ async fn readings_of_a_running_session_are_published_and_completion_carries_them
     );
     assert_eq!(second.energy_wh, "12500");
 
-    publish_charger_event(
-        &bus,
-        "CPM",
-        "stopped",
-        "m-stop",
-        &stopped("CPM", "5", "13500"),
-    )
-    .await;
+    publish(&bus, "m-stop", &stopped("CPM", "5", "13500")).await;
     let completed = completed_sessions(&bus, 1).await;
     let c = &completed[0];
     let registers: Vec<&str> = c.samples.iter().map(|s| s.register_wh.as_str()).collect();
@@ -208,10 +165,8 @@ async fn readings_of_a_running_session_are_published_and_completion_carries_them
         "the car stopped drawing energy at the first reading at the final register"
     );
     // A completed session publishes no more readings.
-    publish_charger_event(
+    publish(
         &bus,
-        "CPM",
-        "meter",
         "m-late",
         &meter("CPM", "5", &[("2026-11-21T11:05:00Z", "13500")]),
     )

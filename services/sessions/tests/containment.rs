@@ -39,22 +39,8 @@ async fn a_poisoned_charger_event_is_parked_and_the_next_session_is_still_billed
         .unwrap();
     bus.client().flush().await.unwrap();
 
-    publish_charger_event(
-        &bus,
-        "CP2",
-        "started",
-        "honest-start",
-        &started("CP2", "7", "0"),
-    )
-    .await;
-    publish_charger_event(
-        &bus,
-        "CP2",
-        "stopped",
-        "honest-stop",
-        &stopped("CP2", "7", "4200"),
-    )
-    .await;
+    publish(&bus, "honest-start", &started("CP2", "7", "0")).await;
+    publish(&bus, "honest-stop", &stopped("CP2", "7", "4200")).await;
     let completed = completed_sessions(&bus, 1).await;
     assert_eq!(completed.len(), 1);
     assert_eq!(completed[0].charge_point_id, "CP2");
@@ -83,14 +69,7 @@ async fn a_billing_event_the_database_cannot_take_is_parked_not_retried_for_ever
     let env = TestEnv::new().await;
     let bus = env.bus().await;
     let _running = spawn_sessions(&env, |_| {}).await;
-    publish_charger_event(
-        &bus,
-        "CPDX",
-        "started",
-        "dx-start",
-        &started("CPDX", "1", "0"),
-    )
-    .await;
+    publish(&bus, "dx-start", &started("CPDX", "1", "0")).await;
     let session = session_id("CPDX", "1");
     let priced = |total: &str| v1::SessionPriced {
         session_id: session.clone(),

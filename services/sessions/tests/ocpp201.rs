@@ -63,36 +63,15 @@ async fn ocpp_201_events_out_of_order_or_with_gaps_converge_and_keep_signed_valu
     // Ended first, then Updated, then Started, each twice: one session, as if in order.
     let (started, updated, ended) = transaction_201("T-ORDER");
     for attempt in ["a", "b"] {
-        publish_charger_event(
-            &bus,
-            "CP201",
-            "stopped",
-            &format!("order-end-{attempt}"),
-            &ended,
-        )
-        .await;
-        publish_charger_event(
-            &bus,
-            "CP201",
-            "meter",
-            &format!("order-upd-{attempt}"),
-            &updated,
-        )
-        .await;
-        publish_charger_event(
-            &bus,
-            "CP201",
-            "started",
-            &format!("order-start-{attempt}"),
-            &started,
-        )
-        .await;
+        publish(&bus, &format!("order-end-{attempt}"), &ended).await;
+        publish(&bus, &format!("order-upd-{attempt}"), &updated).await;
+        publish(&bus, &format!("order-start-{attempt}"), &started).await;
     }
     // Started and Ended of another transaction; its Updated (seq 1) never comes: after the wait it
     // completes all the same, flagged.
     let (started, _, ended) = transaction_201("T-GAP");
-    publish_charger_event(&bus, "CP201", "started", "gap-start", &started).await;
-    publish_charger_event(&bus, "CP201", "stopped", "gap-end", &ended).await;
+    publish(&bus, "gap-start", &started).await;
+    publish(&bus, "gap-end", &ended).await;
 
     let completed = completed_sessions(&bus, 2).await;
     let ordered = completed

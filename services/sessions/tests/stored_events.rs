@@ -83,13 +83,6 @@ async fn a_session_stored_by_the_first_release_is_relayed_and_loads() {
     assert_eq!(c.charging_ended_at, None);
 
     // The aggregate loads them too: another stop for the completed session is flagged, not billed.
-    publish_charger_event(
-        &bus,
-        "CPOLD",
-        "stopped",
-        "old-second-stop",
-        &stopped("CPOLD", "1", "14000"),
-    )
-    .await;
+    publish(&bus, "old-second-stop", &stopped("CPOLD", "1", "14000")).await;
     flags_once_containing(&pool, &id, "duplicate_end").await;
 }

@@ -14,35 +14,19 @@ async fn a_minus_one_stop_closes_the_chargers_open_transaction() {
     let _running = spawn_sessions(&env, |_| {}).await;
 
     // One open transaction on CPA with readings, then a stop with transactionId -1.
-    publish_charger_event(
+    publish(&bus, "a-start", &started_on("CPA", "1", 2, "TAG1", "1000")).await;
+    publish(
         &bus,
-        "CPA",
-        "started",
-        "a-start",
-        &started_on("CPA", "1", 2, "TAG1", "1000"),
-    )
-    .await;
-    publish_charger_event(
-        &bus,
-        "CPA",
-        "meter",
         "a-meter",
         &meter("CPA", "1", &[("2026-11-21T10:30:00Z", "6000")]),
     )
     .await;
     let stop = unusable_stop("CPA", "TAG1", "13500", "2026-11-21T11:00:00Z");
-    publish_charger_event(&bus, "CPA", "stopped", "a-stop", &stop).await;
+    publish(&bus, "a-stop", &stop).await;
     // The same stop again beyond JetStream's duplicate window (another message id), and the
     // session's own stop, late.
-    publish_charger_event(&bus, "CPA", "stopped", "a-stop-again", &stop).await;
-    publish_charger_event(
-        &bus,
-        "CPA",
-        "stopped",
-        "a-stop-real",
-        &stopped("CPA", "1", "14000"),
-    )
-    .await;
+    publish(&bus, "a-stop-again", &stop).await;
+    publish(&bus, "a-stop-real", &stopped("CPA", "1", "14000")).await;
 
     let completed = completions_after_marker(&bus, "MARKA").await;
     assert_eq!(
@@ -90,53 +74,41 @@ async fn among_several_open_transactions_the_idtag_and_meter_decide_and_no_match
 
     // Two open transactions on CPB: connector 1 for TAG1 at 1000 Wh, connector 2 for TAG2 at
     // 50000 Wh.
-    publish_charger_event(
+    publish(
         &bus,
-        "CPB",
-        "started",
         "b-start-1",
         &started_on("CPB", "10", 1, "TAG1", "1000"),
     )
     .await;
-    publish_charger_event(
+    publish(
         &bus,
-        "CPB",
-        "started",
         "b-start-2",
         &started_on("CPB", "11", 2, "TAG2", "50000"),
     )
     .await;
     // A -1 stop for TAG3 fits neither: a session of its own, flagged as before.
-    publish_charger_event(
+    publish(
         &bus,
-        "CPB",
-        "stopped",
         "b-stop-3",
         &unusable_stop("CPB", "TAG3", "60000", "2026-11-21T10:50:00Z"),
     )
     .await;
     // A -1 stop for TAG1 at 5000 Wh is connector 1's; one for TAG2 at 60000 Wh connector 2's.
-    publish_charger_event(
+    publish(
         &bus,
-        "CPB",
-        "stopped",
         "b-stop-1",
         &unusable_stop("CPB", "TAG1", "5000", "2026-11-21T11:00:00Z"),
     )
     .await;
-    publish_charger_event(
+    publish(
         &bus,
-        "CPB",
-        "stopped",
         "b-stop-2",
         &unusable_stop("CPB", "TAG2", "60000", "2026-11-21T11:05:00Z"),
     )
     .await;
     // No open transaction on CPC: the -1 stop is a session of its own.
-    publish_charger_event(
+    publish(
         &bus,
-        "CPC",
-        "stopped",
         "c-stop",
         &unusable_stop("CPC", "TAG1", "3000", "2026-11-21T11:00:00Z"),
     )
@@ -184,18 +156,9 @@ async fn an_idle_session_closes_from_its_last_reading_and_a_late_stop_bills_noth
     let _running = spawn_sessions(&env, |s| s.session_inactivity_secs = 2).await;
 
     // A session with two readings, then silence.
-    publish_charger_event(
+    publish(&bus, "i-start", &started_on("CPI", "7", 1, "TAG1", "1000")).await;
+    publish(
         &bus,
-        "CPI",
-        "started",
-        "i-start",
-        &started_on("CPI", "7", 1, "TAG1", "1000"),
-    )
-    .await;
-    publish_charger_event(
-        &bus,
-        "CPI",
-        "meter",
         "i-meter",
         &meter(
             "CPI",
@@ -226,22 +189,13 @@ async fn an_idle_session_closes_from_its_last_reading_and_a_late_stop_bills_noth
 
     // The stop arrives after all, as -1 (then again with its id): matched to the closed session,
     // flagged, nothing new.
-    publish_charger_event(
+    publish(
         &bus,
-        "CPI",
-        "stopped",
         "i-stop-minus-one",
         &unusable_stop("CPI", "TAG1", "9600", "2026-11-21T12:00:00Z"),
     )
     .await;
-    publish_charger_event(
-        &bus,
-        "CPI",
-        "stopped",
-        "i-stop",
-        &stopped("CPI", "7", "9600"),
-    )
-    .await;
+    publish(&bus, "i-stop", &stopped("CPI", "7", "9600")).await;
     let flags = flags_once_containing(&pool, &c.session_id, "stop_after_inactivity_close").await;
     assert!(
         flags.contains(&"closed_for_inactivity".to_owned()),

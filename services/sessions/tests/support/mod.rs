@@ -36,15 +36,39 @@ pub fn meta(key: &str, aggregate_type: &str, aggregate_id: &str, sequence: u64) 
     }
 }
 
-pub async fn publish_charger_event<M: joule_proto::Message + joule_proto::EventName>(
-    bus: &Bus,
-    cp: &str,
-    kind: &str,
-    key: &str,
-    message: &M,
-) {
+/// A charger event as the gateway publishes it, on `charger.<charge point>.<KIND>`.
+pub trait ChargerEvent: joule_proto::Message + joule_proto::EventName {
+    const KIND: &'static str;
+    fn charge_point_id(&self) -> &str;
+}
+
+impl ChargerEvent for v1::TransactionStarted {
+    const KIND: &'static str = "started";
+    fn charge_point_id(&self) -> &str {
+        &self.charge_point_id
+    }
+}
+
+impl ChargerEvent for v1::MeterValuesSampled {
+    const KIND: &'static str = "meter";
+    fn charge_point_id(&self) -> &str {
+        &self.charge_point_id
+    }
+}
+
+impl ChargerEvent for v1::TransactionStopped {
+    const KIND: &'static str = "stopped";
+    fn charge_point_id(&self) -> &str {
+        &self.charge_point_id
+    }
+}
+
+/// Publishes `message` as the gateway would; `key` tells messages apart (distinct keys: distinct
+/// message ids, as a charger's retry with a new OCPP message id).
+pub async fn publish<M: ChargerEvent>(bus: &Bus, key: &str, message: &M) {
+    let cp = message.charge_point_id();
     bus.publish(Outgoing {
-        subject: format!("charger.{cp}.{kind}"),
+        subject: format!("charger.{cp}.{}", M::KIND),
         envelope: envelope(message, meta(key, "Charger", cp, 0)),
         trace_headers: Default::default(),
     })
@@ -182,22 +206,8 @@ where
 /// Completions of the test's sessions, after a marker session (completed last) shows that every
 /// charger event published before it was handled.
 pub async fn completions_after_marker(bus: &Bus, marker: &str) -> Vec<v1::SessionCompleted> {
-    publish_charger_event(
-        bus,
-        marker,
-        "started",
-        &format!("{marker}-start"),
-        &started(marker, "1", "0"),
-    )
-    .await;
-    publish_charger_event(
-        bus,
-        marker,
-        "stopped",
-        &format!("{marker}-stop"),
-        &stopped(marker, "1", "1"),
-    )
-    .await;
+    publish(bus, &format!("{marker}-start"), &started(marker, "1", "0")).await;
+    publish(bus, &format!("{marker}-stop"), &stopped(marker, "1", "1")).await;
     eventually(
         &format!("the marker session {marker} completed"),
         || async {
