@@ -9,8 +9,9 @@
 //!    `CloseInactive`; a completion becomes `SessionCompleted` (`wire::completed_message`);
 //! 3. pricing: `intake::session_facts` and the `PricedSession` aggregate with each tariff; a price
 //!    becomes `SessionPriced` (`outbox::session_priced_message`);
-//! 4. invoicing: `priced::receipt_request`, a number from the `InvoiceSeries` aggregate, the
-//!    `Invoice` aggregate (lines rounded by `InvoiceLine::from_priced`), `wire::invoice_to_proto`;
+//! 4. invoicing: `consumers::session_priced::receipt_request`, a number from the `InvoiceSeries`
+//!    aggregate, the `Invoice` aggregate (lines rounded by `InvoiceLine::from_priced`),
+//!    `wire::invoice_to_proto`;
 //! 5. ledger: `rules::invoice_entry` and the `JournalEntry` aggregate.
 //!
 //! Aggregates run as cqrs-es runs them (rebuilt from their events, handed the command, what they
@@ -36,9 +37,10 @@ use joule_gateway::frame::{self, Frame, FrameError};
 use joule_gateway::protocol::OcppVersion;
 use joule_gateway::registry::KnownToken;
 use joule_gateway::{v16, v201};
+use joule_invoicing::consumers::session_priced::receipt_request;
 use joule_invoicing::invoice::{Invoice, InvoiceCommand, InvoiceError, InvoiceEvent, IssueInvoice};
-use joule_invoicing::priced::{FieldError, receipt_request};
 use joule_invoicing::series::{InvoiceSeries, SeriesCommand, SeriesError, series_id};
+use joule_invoicing::wire::FieldError;
 use joule_ledger::journal::{JournalCommand, JournalEntry, JournalError, PostEntry};
 use joule_ledger::rules;
 use joule_pricing::priced_session::{
