@@ -1,6 +1,7 @@
-//! Issuing one receipt: allocate the number in the tenant's series for the year of issue, then issue
-//! the invoice under it. Each step is idempotent on the invoice id, so a redelivery or a crash
-//! between the two steps resumes with the same number: no second number, no gap.
+//! Issuing one document, a receipt or an adjustment note: allocate the number in its series (the
+//! tenant's receipts or notes, for the year of issue), then issue the document under it. Each step
+//! is idempotent on the document's id, so a redelivery or a crash between the two steps resumes
+//! with the same number: no second number, no gap.
 
 use chrono::{DateTime, Datelike, Utc};
 use cqrs_es::persist::PersistedEventStore;
@@ -10,9 +11,10 @@ use joule_store::CommandMeta;
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 
-use crate::invoice::{Invoice, InvoiceCommand, IssueInvoice, check_lines};
-use crate::receipt::PricedLine;
-use crate::series::{InvoiceNumber, InvoiceSeries, SeriesCommand, series_id};
+use crate::domain::adjustment::{self, AdjustmentCommand, AdjustmentNote, IssueAdjustment};
+use crate::domain::invoice::{Invoice, InvoiceCommand, IssueInvoice, check_lines};
+use crate::domain::receipt::PricedLine;
+use crate::series::{self, InvoiceNumber, InvoiceSeries, SeriesCommand};
 
 /// A series gets a snapshot every this many numbers, so allocating stays cheap late in the year.
 const SERIES_SNAPSHOT_EVERY: usize = 100;
@@ -36,10 +38,23 @@ impl ReceiptRequest {
     }
 }
 
+/// What to issue for a re-rating: the difference, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteRequest {
+    pub account_id: Option<AccountId>,
+    pub session_id: SessionId,
+    pub adjustment_id: String,
+    pub reason: String,
+    pub currency: Currency,
+    pub lines: Vec<PricedLine>,
+    /// Decides the series (year) and the note's date, as for a receipt.
+    pub issued_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Issued {
     New(InvoiceNumber),
-    /// The invoice existed already (a redelivered message).
+    /// The document existed already (a redelivered message).
     Existing(InvoiceNumber),
 }
 
@@ -67,8 +82,10 @@ type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 
 pub struct Issuer {
     invoices: PostgresCqrs<Invoice>,
+    notes: PostgresCqrs<AdjustmentNote>,
     series: PostgresCqrs<InvoiceSeries>,
     invoice_store: Store<Invoice>,
+    note_store: Store<AdjustmentNote>,
     series_store: Store<InvoiceSeries>,
 }
 
@@ -80,6 +97,7 @@ impl Issuer {
         };
         Self {
             invoices: joule_store::cqrs(pool.clone(), schema, ()),
+            notes: joule_store::cqrs(pool.clone(), schema, ()),
             series: joule_store::cqrs_with_snapshots(
                 pool.clone(),
                 schema,
@@ -87,10 +105,12 @@ impl Issuer {
                 (),
             ),
             invoice_store: PersistedEventStore::new_event_store(repo()),
+            note_store: PersistedEventStore::new_event_store(repo()),
             series_store: PersistedEventStore::new_snapshot_store(repo(), SERIES_SNAPSHOT_EVERY),
         }
     }
 
+    /// Issues the receipt of a priced session.
     pub async fn issue(
         &self,
         request: ReceiptRequest,
@@ -106,19 +126,10 @@ impl Issuer {
         check_lines(&request.lines).map_err(|e| IssueError::Rejected(e.to_string()))?;
 
         let year = request.issued_at.year();
-        let series = series_id(&request.tenant_id, year);
-        joule_store::execute(
-            &self.series,
-            &series,
-            SeriesCommand::AllocateNumber { year, invoice_id },
-            meta.clone(),
-        )
-        .await
-        .map_err(|e| IssueError::from_aggregate("allocating a number", e))?;
-        let state: InvoiceSeries = load(&self.series_store, &series).await?;
-        let number = state.number_of(&invoice_id).ok_or_else(|| {
-            IssueError::Infrastructure(format!("series {series} has no number for {invoice_id}"))
-        })?;
+        let series = series::series_id(&request.tenant_id, year);
+        let number = self
+            .allocate(&series, year, invoice_id, "allocating a number", &meta)
+            .await?;
 
         let command = InvoiceCommand::Issue(IssueInvoice {
             number,
@@ -133,6 +144,70 @@ impl Issuer {
             .await
             .map_err(|e| IssueError::from_aggregate("issuing", e))?;
         Ok(Issued::New(number))
+    }
+
+    /// Issues the adjustment note of a re-rating, in the tenant's series of notes.
+    pub async fn issue_note(
+        &self,
+        tenant_id: TenantId,
+        request: NoteRequest,
+        meta: CommandMeta,
+    ) -> Result<Issued, IssueError> {
+        let note_id = adjustment::note_id(&request.adjustment_id);
+        let note: AdjustmentNote = load(&self.note_store, &note_id.to_string()).await?;
+        if let Some(number) = note.number() {
+            return Ok(Issued::Existing(number));
+        }
+
+        adjustment::check(&request.lines).map_err(|e| IssueError::Rejected(e.to_string()))?;
+
+        let year = request.issued_at.year();
+        let series = adjustment::series_id(&tenant_id, year);
+        let number = self
+            .allocate(&series, year, note_id, "allocating a note number", &meta)
+            .await?;
+
+        let command = AdjustmentCommand::Issue(IssueAdjustment {
+            number,
+            tenant_id,
+            account_id: request.account_id,
+            session_id: request.session_id,
+            adjustment_id: request.adjustment_id,
+            reason: request.reason,
+            currency: request.currency,
+            lines: request.lines,
+            issued_at: request.issued_at,
+        });
+        joule_store::execute(&self.notes, &note_id.to_string(), command, meta)
+            .await
+            .map_err(|e| IssueError::from_aggregate("issuing a note", e))?;
+        Ok(Issued::New(number))
+    }
+
+    /// The number `series` gives document `id` (the one it gave before, if any).
+    async fn allocate(
+        &self,
+        series: &str,
+        year: i32,
+        id: InvoiceId,
+        step: &str,
+        meta: &CommandMeta,
+    ) -> Result<InvoiceNumber, IssueError> {
+        joule_store::execute(
+            &self.series,
+            series,
+            SeriesCommand::AllocateNumber {
+                year,
+                invoice_id: id,
+            },
+            meta.clone(),
+        )
+        .await
+        .map_err(|e| IssueError::from_aggregate(step, e))?;
+        let state: InvoiceSeries = load(&self.series_store, series).await?;
+        state.number_of(&id).ok_or_else(|| {
+            IssueError::Infrastructure(format!("series {series} has no number for {id}"))
+        })
     }
 }
 

@@ -2,32 +2,38 @@
 //! every re-rating of a priced session an adjustment note (credit note or additional charge) in a
 //! series of its own (ADR 015).
 //!
-//! Owns the `invoicing` schema: the [`invoice::Invoice`], [`series::InvoiceSeries`] and
-//! [`adjustment`] note aggregates, and the `invoices` and `adjustment_notes` read tables. Consumes
-//! `SessionPriced` and `SessionPriceAdjusted` (PRICING), publishes `InvoiceIssued` and
-//! `AdjustmentIssued` (INVOICE) through its outbox relay, and serves `joule.v1.InvoicingService`. It
-//! does not post to the ledger; the ledger service reads the published invoices and notes.
+//! - Owns the `invoicing` schema: the [`domain::invoice::Invoice`] and
+//!   [`domain::adjustment::AdjustmentNote`] aggregates, their numbers' [`series::InvoiceSeries`]
+//!   (issued by [`issuer`]), and the `invoices` and `adjustment_notes` read tables
+//!   ([`projections`]).
+//! - Consumes `SessionPriced` (`pricing.*.priced`, durable `invoicing-priced`) and
+//!   `SessionPriceAdjusted` (`pricing.*.adjusted`, durable `invoicing-adjustments`) from PRICING
+//!   ([`consumers`]).
+//! - Publishes `InvoiceIssued` and `AdjustmentIssued` on INVOICE through its outbox relay.
+//! - Serves `joule.v1.InvoicingService` (the receipts, [`grpc`]).
+//!
+//! It does not post to the ledger; the ledger service reads the published invoices and notes.
 //!
 //! No arithmetic here panics: `clippy::arithmetic_side_effects` is denied outside tests; sums of
 //! amounts are checked and an overflow refuses the receipt.
 
 #![deny(clippy::arithmetic_side_effects)]
 
-pub mod adjustment;
+pub mod consumers;
+pub mod domain;
 pub mod grpc;
-pub mod invoice;
 pub mod issuer;
-pub mod outbox;
-pub mod priced;
-pub mod receipt;
+pub mod projections;
 pub mod series;
 pub mod wire;
+
+// The paths other crates (the ledger's tests) name the documents by.
+pub use domain::{invoice, receipt};
 
 use std::sync::Arc;
 
 use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_domain::TenantId;
-use joule_proto::v1::invoicing_service_server::{InvoicingServiceServer, SERVICE_NAME};
 use joule_runtime::{BoxError, Context, ServiceDef, Started};
 use joule_store::{Migration, Relay};
 
@@ -50,8 +56,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         .map_err(|e| format!("settings tenant: {e}"))?;
 
     let issuer = Arc::new(issuer::Issuer::new(ctx.pool.clone(), SCHEMA));
-    let handler = priced::PricedHandler::new(issuer, default_tenant.clone());
-    let consumer = ctx.consumer(
+    let priced = ctx.consumer(
         ConsumerSpec {
             domain: Domain::Pricing,
             durable: "invoicing-priced".into(),
@@ -59,14 +64,9 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             // Money: a session's invoice waits for its parked price, never skips it.
             on_park: OnPark::HoldAggregate,
         },
-        handler,
+        consumers::session_priced::PricedHandler::new(issuer.clone(), default_tenant.clone()),
     );
-
-    let notes = adjustment::AdjustedHandler::new(
-        Arc::new(adjustment::NoteIssuer::new(ctx.pool.clone(), SCHEMA)),
-        default_tenant.clone(),
-    );
-    let adjustments = ctx.consumer(
+    let adjusted = ctx.consumer(
         ConsumerSpec {
             domain: Domain::Pricing,
             durable: "invoicing-adjustments".into(),
@@ -74,21 +74,20 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             // Money: a session's adjustment notes are issued in the order of its re-ratings.
             on_park: OnPark::HoldAggregate,
         },
-        notes,
+        consumers::price_adjusted::AdjustedHandler::new(issuer, default_tenant.clone()),
     );
 
     let relay = Relay::new(
         ctx.pool.clone(),
         SCHEMA,
         ctx.bus.clone(),
-        adjustment::WithAdjustments::new(outbox::InvoicingOutbox::new(SCHEMA), SCHEMA),
+        projections::outbox::InvoicingOutbox::new(SCHEMA),
     )?;
     let relay = ctx.relay("invoicing-relay", relay);
 
     let grpc = grpc::InvoicingGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);
-    let routes = tonic::service::Routes::new(InvoicingServiceServer::new(grpc));
     Ok(Started {
-        tasks: vec![consumer, adjustments, relay],
-        grpc: Some((routes, vec![SERVICE_NAME])),
+        tasks: vec![priced, adjusted, relay],
+        grpc: Some(grpc.routes()),
     })
 }

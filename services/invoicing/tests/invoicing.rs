@@ -2,14 +2,13 @@
 //! over gRPC and `InvoiceIssued` on the INVOICE stream).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use chrono::{Datelike, Utc};
 use joule_bus::{Bus, Domain, EventMeta, Outgoing, envelope};
 use joule_domain::{AccountId, EventId, InvoiceId, SessionId};
 use joule_proto::v1;
 use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
-use joule_testkit::TestEnv;
+use joule_testkit::{TestEnv, eventually, wait_for_events};
 use tonic::transport::Channel;
 
 fn line(dimension: &str, amount_excl_vat: &str, vat_percent: &str) -> v1::PriceLine {
@@ -84,39 +83,28 @@ async fn list_all(client: &mut InvoicingServiceClient<Channel>) -> Vec<v1::Invoi
         .invoices
 }
 
-/// Polls the read model until it holds `want` invoices (or fails after a generous deadline).
+/// The read model's invoices, once it holds at least `want`.
 async fn wait_for_invoices(
     client: &mut InvoicingServiceClient<Channel>,
     want: usize,
 ) -> Vec<v1::Invoice> {
-    for _ in 0..300 {
-        let invoices = list_all(client).await;
-        if invoices.len() >= want {
-            return invoices;
+    eventually(&format!("{want} invoices are issued"), || {
+        let mut client = client.clone();
+        async move {
+            let invoices = list_all(&mut client).await;
+            (invoices.len() >= want).then_some(invoices)
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {want} invoices were issued");
+    })
+    .await
 }
 
+/// The invoices published in `InvoiceIssued`, with their subjects, once there are at least `want`.
 async fn issued_messages(bus: &Bus, want: usize) -> Vec<(String, v1::Invoice)> {
-    for _ in 0..300 {
-        let issued: Vec<(String, v1::Invoice)> = bus
-            .read_stream(Domain::Invoice)
-            .await
-            .expect("read INVOICE stream")
-            .into_iter()
-            .map(|(subject, e)| {
-                let m: v1::InvoiceIssued = joule_bus::decode_payload(&e).expect("InvoiceIssued");
-                (subject, m.invoice.expect("invoice"))
-            })
-            .collect();
-        if issued.len() >= want {
-            return issued;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {want} InvoiceIssued messages were published");
+    wait_for_events::<v1::InvoiceIssued>(bus, Domain::Invoice, want)
+        .await
+        .into_iter()
+        .map(|(subject, m)| (subject, m.invoice.expect("invoice")))
+        .collect()
 }
 
 /// Waits until the durable consumer has handled (acknowledged or terminated) every stored message.
@@ -127,14 +115,21 @@ async fn wait_until_drained(bus: &Bus, durable: &str) {
         .await
         .expect("PRICING stream");
     let name = format!("{}_{durable}", bus.namespace());
-    for _ in 0..300 {
+    eventually(&format!("consumer {name} drained"), || async {
         let info = stream.consumer_info(&name).await.expect("consumer info");
-        if info.num_pending == 0 && info.num_ack_pending == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("consumer {name} did not drain");
+        (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+    })
+    .await
+}
+
+/// The invoicing service alone on the test environment.
+async fn spawn_invoicing(env: &TestEnv) -> joule_runtime::Running {
+    joule_runtime::spawn(
+        env.settings_running(&["invoicing"]),
+        &[joule_invoicing::SERVICE],
+    )
+    .await
+    .expect("start invoicing")
 }
 
 fn number(sequence: u64) -> String {
@@ -145,9 +140,7 @@ fn number(sequence: u64) -> String {
 async fn priced_sessions_become_gapless_numbered_receipts_once_each() {
     let env = TestEnv::new().await;
     let bus = env.bus().await;
-    let running = joule_runtime::spawn(env.settings(), &[joule_invoicing::SERVICE])
-        .await
-        .unwrap();
+    let running = spawn_invoicing(&env).await;
     let mut client = client(&running).await;
 
     let acme = AccountId::derived("acme");
@@ -336,9 +329,7 @@ async fn priced_sessions_become_gapless_numbered_receipts_once_each() {
 async fn a_priced_session_that_breaks_the_contract_takes_no_number() {
     let env = TestEnv::new().await;
     let bus = env.bus().await;
-    let running = joule_runtime::spawn(env.settings(), &[joule_invoicing::SERVICE])
-        .await
-        .unwrap();
+    let running = spawn_invoicing(&env).await;
     let mut client = client(&running).await;
 
     let mut negative = priced("cp1/1", None, vec![line("ENERGY", "-3.00", "19")]);
@@ -368,12 +359,8 @@ async fn concurrent_priced_sessions_get_unique_gapless_numbers() {
     let bus = env.bus().await;
     // Two replicas share the durable consumer; JetStream hands each message to either of them.
     // (`racing_issuers_never_share_or_skip_a_number` forces the race on the series directly.)
-    let first = joule_runtime::spawn(env.settings(), &[joule_invoicing::SERVICE])
-        .await
-        .unwrap();
-    let second = joule_runtime::spawn(env.settings(), &[joule_invoicing::SERVICE])
-        .await
-        .unwrap();
+    let first = spawn_invoicing(&env).await;
+    let second = spawn_invoicing(&env).await;
     let mut client = client(&first).await;
 
     const SESSIONS: usize = 16;
@@ -425,9 +412,7 @@ async fn racing_issuers_never_share_or_skip_a_number() {
 
     let env = TestEnv::new().await;
     // The service migrates the schema and relays what the issuers commit.
-    let running = joule_runtime::spawn(env.settings(), &[joule_invoicing::SERVICE])
-        .await
-        .unwrap();
+    let running = spawn_invoicing(&env).await;
     let mut client = client(&running).await;
     let pool = env.pool().await;
     // Two issuers stand for two replicas; every session is issued twice at the same time.
@@ -494,9 +479,7 @@ async fn numbering_continues_across_series_snapshots() {
     use joule_invoicing::issuer::{Issued, Issuer, ReceiptRequest};
 
     let env = TestEnv::new().await;
-    let running = joule_runtime::spawn(env.settings(), &[joule_invoicing::SERVICE])
-        .await
-        .unwrap();
+    let running = spawn_invoicing(&env).await;
     let mut client = client(&running).await;
     let issuer = Issuer::new(env.pool().await, "invoicing");
 

@@ -1,13 +1,21 @@
-//! The sessions service: one event-sourced `ChargingSession` per charger transaction, built from the
-//! gateway's protocol-neutral charger events, robust to what chargers really send (duplicates,
-//! stops without starts, meter regressions and unit errors, OCPP 2.0.1 events out of order or with
-//! gaps). A 1.6 stop with an unusable transaction id is matched to the charger's open transaction
-//! ([`matching`]), and open sessions without messages are closed after an inactivity limit
-//! ([`sweeper`]), so that no session stays open for ever (ADR 027). It publishes `SessionStarted`, `SessionMetered` (the readings of a running session, with
-//! the aggregate version as `sequence`) and `SessionCompleted` (with every reading and the end of
-//! charging) on stream SESSION and serves the session
-//! read model (with cost and invoice, copied from PRICING and INVOICE) and the sessions' signed meter
-//! values over gRPC.
+//! The sessions service: one event-sourced `ChargingSession` per charger transaction
+//! ([`domain::session`]), built from the gateway's protocol-neutral charger events, robust to what
+//! chargers really send (duplicates, stops without starts, meter regressions and unit errors,
+//! OCPP 2.0.1 events out of order or with gaps). A 1.6 stop with an unusable transaction id is
+//! matched to the charger's open transaction ([`matching`]), and open sessions without messages
+//! are closed after an inactivity limit ([`sweeper`]), so that no session stays open for ever
+//! (ADR 027).
+//!
+//! - Owns the `sessions` schema: the session events, the read model `session_view`, the sessions'
+//!   signed meter values, and the matching's `charger_sessions` and `matched_stops`.
+//! - Consumes CHARGER (`sessions-charger`: transaction started, meter values, transaction
+//!   stopped), PRICING (`sessions-pricing`: `SessionPriced`, the cost) and INVOICE
+//!   (`sessions-invoices`: `InvoiceIssued`, the invoice id) ([`consumers`]).
+//! - Publishes on SESSION, through its outbox relay ([`projections::outbox`]): `SessionStarted`,
+//!   `SessionMetered` (the readings of a running session, with the aggregate version as
+//!   `sequence`) and `SessionCompleted` (with every reading and the end of charging).
+//! - Serves `joule.v1.SessionsService` (the read model, with cost and invoice) and
+//!   `joule.v1.SessionEvidenceService` (the signed meter values) ([`grpc`]).
 //!
 //! It does not price or invoice; it only says what energy was delivered, when, on whose token.
 //!
@@ -17,22 +25,23 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod consumers;
+pub mod domain;
 pub mod grpc;
-pub mod intake;
 pub mod matching;
-pub mod outbox;
-pub mod plausibility;
-pub mod session;
+pub mod projections;
 pub mod sweeper;
+pub mod wire;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use joule_bus::{ConsumerSpec, Domain, OnPark};
-use joule_proto::v1::session_evidence_service_server::SessionEvidenceServiceServer;
-use joule_proto::v1::sessions_service_server::SessionsServiceServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use joule_store::{Migration, Relay};
-use tonic::server::NamedService;
+use rust_decimal::Decimal;
+
+use crate::domain::session::{ChargingSession, SessionRules, UPCASTERS};
 
 pub const SCHEMA: &str = "sessions";
 
@@ -49,13 +58,14 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
-    let rules = session::SessionRules {
-        max_power_w: rust_decimal::Decimal::from(ctx.settings.max_charger_power_kw)
-            .saturating_mul(rust_decimal::Decimal::ONE_THOUSAND),
+    let rules = SessionRules {
+        max_power_w: Decimal::from(ctx.settings.max_charger_power_kw)
+            .saturating_mul(Decimal::ONE_THOUSAND),
     };
-    let cqrs = Arc::new(joule_store::cqrs::<session::ChargingSession>(
+    let cqrs = Arc::new(joule_store::cqrs_with_upcasters::<ChargingSession>(
         ctx.pool.clone(),
         SCHEMA,
+        UPCASTERS,
         rules,
     ));
 
@@ -64,23 +74,25 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.pool.clone(),
         SCHEMA,
         ctx.bus.clone(),
-        outbox::SessionOutbox,
-    )?;
+        projections::outbox::SessionOutbox,
+    )?
+    .with_upcasters(UPCASTERS);
     tasks.push(ctx.relay("sessions-relay", relay));
 
     let sweeper = sweeper::Sweeper {
         pool: ctx.pool.clone(),
         cqrs: cqrs.clone(),
-        wait: std::time::Duration::from_secs(ctx.settings.session_event_wait_secs),
+        wait: Duration::from_secs(ctx.settings.session_event_wait_secs),
         inactivity: (ctx.settings.session_inactivity_secs > 0)
-            .then(|| std::time::Duration::from_secs(ctx.settings.session_inactivity_secs)),
+            .then(|| Duration::from_secs(ctx.settings.session_inactivity_secs)),
         tenant: ctx.settings.tenant.clone(),
     };
     let shutdown = ctx.shutdown.clone();
     tasks.push(Task::restartable("sessions-sweeper", move || {
         sweeper.clone().run(shutdown.clone())
     }));
-    let intake = intake::ChargerIntake {
+
+    let charger_events = consumers::charger_events::ChargerIntake {
         cqrs,
         charger_sessions: matching::ChargerSessions::new(ctx.pool.clone(), SCHEMA),
     };
@@ -92,37 +104,31 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         // sample; the session tolerates a gap (flags it) and the parked message is listed.
         on_park: OnPark::Skip,
     };
-    tasks.push(ctx.consumer(spec, intake));
-    for (domain, durable) in [
-        (Domain::Pricing, "sessions-pricing"),
-        (Domain::Invoice, "sessions-invoices"),
-    ] {
-        let billing = intake::BillingIntake {
-            pool: ctx.pool.clone(),
-        };
-        let spec = ConsumerSpec {
-            domain,
-            durable: durable.into(),
-            filter: None,
-            // Copies of billing results onto the read model; each event sets its own columns.
-            on_park: OnPark::Skip,
-        };
-        tasks.push(ctx.consumer(spec, billing));
-    }
+    tasks.push(ctx.consumer(spec, charger_events));
+    // Copies of billing results onto the read model; each event sets its own columns.
+    let priced = consumers::session_priced::SessionPriced {
+        pool: ctx.pool.clone(),
+    };
+    let spec = ConsumerSpec {
+        domain: Domain::Pricing,
+        durable: "sessions-pricing".into(),
+        filter: None,
+        on_park: OnPark::Skip,
+    };
+    tasks.push(ctx.consumer(spec, priced));
+    let invoiced = consumers::invoice_issued::InvoiceIssued {
+        pool: ctx.pool.clone(),
+    };
+    let spec = ConsumerSpec {
+        domain: Domain::Invoice,
+        durable: "sessions-invoices".into(),
+        filter: None,
+        on_park: OnPark::Skip,
+    };
+    tasks.push(ctx.consumer(spec, invoiced));
 
-    let server = SessionsServiceServer::new(grpc::SessionsGrpc {
-        pool: ctx.pool.clone(),
-    });
-    let evidence = SessionEvidenceServiceServer::new(grpc::SessionEvidenceGrpc {
-        pool: ctx.pool.clone(),
-    });
-    let names = vec![
-        <SessionsServiceServer<grpc::SessionsGrpc> as NamedService>::NAME,
-        <SessionEvidenceServiceServer<grpc::SessionEvidenceGrpc> as NamedService>::NAME,
-    ];
-    let routes = tonic::service::Routes::new(server).add_service(evidence);
     Ok(Started {
         tasks,
-        grpc: Some((routes, names)),
+        grpc: Some(grpc::routes(&ctx.pool)),
     })
 }

@@ -14,13 +14,15 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::EventStore;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
 use joule_bus::HandlerError;
 use joule_domain::Energy;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
-use crate::session::{ChargingSession, StopCandidate};
+use joule_store::Upcaster;
+
+use crate::domain::session::{ChargingSession, StopCandidate, UPCASTERS};
 
 /// What of the stop the choice looks at.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +87,22 @@ pub struct ChargerSessions {
     store: PersistedEventStore<PostgresEventRepository, ChargingSession>,
 }
 
+/// A session upcaster as the event store takes it: the sessions this store loads read their
+/// events in the current shape, as the aggregate's own store does (`cqrs_with_upcasters`).
+struct Upcast(Upcaster);
+
+impl EventUpcaster for Upcast {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        self.0.applies(event_type, event_version)
+    }
+
+    fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {
+        event.payload = (self.0.upcast)(event.payload);
+        event.event_version = self.0.version.to_owned();
+        event
+    }
+}
+
 fn transient(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::Transient(e.to_string())
 }
@@ -93,9 +111,13 @@ impl ChargerSessions {
     pub fn new(pool: PgPool, schema: &str) -> Self {
         let repo = PostgresEventRepository::new(pool.clone())
             .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
+        let upcasters = UPCASTERS
+            .iter()
+            .map(|u| Box::new(Upcast(*u)) as Box<dyn EventUpcaster>)
+            .collect();
         Self {
             pool,
-            store: PersistedEventStore::new_event_store(repo),
+            store: PersistedEventStore::new_event_store(repo).with_upcasters(upcasters),
         }
     }
 

@@ -17,7 +17,8 @@ use postgres_es::PostgresCqrs;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::session::{ChargingSession, SessionCommand};
+use crate::domain::session::{ChargingSession, SessionCommand};
+use crate::projections::session_view;
 
 /// Sessions completed per round, so that one round stays short.
 const BATCH: i64 = 200;
@@ -68,16 +69,8 @@ impl Sweeper {
         let cutoff = now
             .checked_sub_signed(limit)
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM sessions.session_view
-             WHERE status = 'active' AND last_activity_at < $1 AND id > $2
-             ORDER BY id LIMIT $3",
-        )
-        .bind(cutoff)
-        .bind(after.unwrap_or_default())
-        .bind(BATCH)
-        .fetch_all(&self.pool)
-        .await?;
+        let ids =
+            session_view::inactive(&self.pool, cutoff, &after.unwrap_or_default(), BATCH).await?;
         let next = (ids.len() as i64 == BATCH)
             .then(|| ids.last().cloned())
             .flatten();
@@ -97,14 +90,7 @@ impl Sweeper {
             .ok()
             .and_then(|wait| Utc::now().checked_sub_signed(wait))
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM sessions.session_view
-             WHERE status = 'ended' AND awaiting_since < $1 ORDER BY awaiting_since LIMIT $2",
-        )
-        .bind(cutoff)
-        .bind(BATCH)
-        .fetch_all(&self.pool)
-        .await?;
+        let ids = session_view::overdue(&self.pool, cutoff, BATCH).await?;
         let mut done: usize = 0;
         for id in ids {
             match joule_store::execute(

@@ -4,13 +4,14 @@
 //!    charger events it publishes (`v16::started`, `v16::meter_sampled`, `v16::stopped`,
 //!    `v201::transaction_message`, `v201::meter_sampled`), each event through its protobuf
 //!    envelope as the bus carries it;
-//! 2. sessions: the intake's commands (`intake::start`, `readings`, `stop`) on the
-//!    `ChargingSession` aggregate, then the sweeper's `CompleteOverdue` and `CloseInactive`; a
-//!    completion becomes `SessionCompleted` (`outbox::completed_message`);
+//! 2. sessions: the charger consumer's commands (`consumers::charger_events::start`, `readings`,
+//!    `stop`) on the `ChargingSession` aggregate, then the sweeper's `CompleteOverdue` and
+//!    `CloseInactive`; a completion becomes `SessionCompleted` (`wire::completed_message`);
 //! 3. pricing: `intake::session_facts` and the `PricedSession` aggregate with each tariff; a price
 //!    becomes `SessionPriced` (`outbox::session_priced_message`);
-//! 4. invoicing: `priced::receipt_request`, a number from the `InvoiceSeries` aggregate, the
-//!    `Invoice` aggregate (lines rounded by `InvoiceLine::from_priced`), `wire::invoice_to_proto`;
+//! 4. invoicing: `consumers::session_priced::receipt_request`, a number from the `InvoiceSeries`
+//!    aggregate, the `Invoice` aggregate (lines rounded by `InvoiceLine::from_priced`),
+//!    `wire::invoice_to_proto`;
 //! 5. ledger: `rules::invoice_entry` and the `JournalEntry` aggregate.
 //!
 //! Aggregates run as cqrs-es runs them (rebuilt from their events, handed the command, what they
@@ -36,16 +37,19 @@ use joule_gateway::frame::{self, Frame, FrameError};
 use joule_gateway::protocol::OcppVersion;
 use joule_gateway::registry::KnownToken;
 use joule_gateway::{v16, v201};
+use joule_invoicing::consumers::session_priced::receipt_request;
 use joule_invoicing::invoice::{Invoice, InvoiceCommand, InvoiceError, InvoiceEvent, IssueInvoice};
-use joule_invoicing::priced::{FieldError, receipt_request};
 use joule_invoicing::series::{InvoiceSeries, SeriesCommand, SeriesError, series_id};
+use joule_invoicing::wire::FieldError;
 use joule_ledger::journal::{JournalCommand, JournalEntry, JournalError, PostEntry};
 use joule_ledger::rules;
 use joule_pricing::priced_session::{
     PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing,
 };
 use joule_proto::v1;
-use joule_sessions::session::{ChargingSession, SessionCommand, SessionEvent, SessionRules};
+use joule_sessions::domain::session::{
+    ChargingSession, SessionCommand, SessionEvent, SessionRules,
+};
 
 use super::charger::{Delivery, KNOWN_TAG};
 use super::tariffs;
@@ -328,15 +332,15 @@ impl Pipeline {
         let command = match event {
             ChargerEvent::Started(m) => {
                 self.run.charger_flags.extend(m.flags.iter().cloned());
-                joule_sessions::intake::start(TENANT, m)
+                joule_sessions::consumers::charger_events::start(TENANT, m)
             }
             ChargerEvent::Meter(m) => {
                 self.run.charger_flags.extend(m.flags.iter().cloned());
-                joule_sessions::intake::readings(TENANT, m)
+                joule_sessions::consumers::charger_events::readings(TENANT, m)
             }
             ChargerEvent::Stopped(m) => {
                 self.run.charger_flags.extend(m.flags.iter().cloned());
-                joule_sessions::intake::stop(TENANT, m)
+                joule_sessions::consumers::charger_events::stop(TENANT, m)
             }
         };
         let Some((id, command)) = command else {
@@ -393,7 +397,7 @@ impl Pipeline {
             let Some(completion) = completions.first() else {
                 continue;
             };
-            let completed = joule_sessions::outbox::completed_message(id, completion)
+            let completed = joule_sessions::wire::completed_message(id, completion)
                 .expect("a completion publishes SessionCompleted");
             let completed = carried(&completed, closing);
             let mut by_tariff = Vec::new();

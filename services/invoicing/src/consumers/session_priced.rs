@@ -1,34 +1,15 @@
-//! The consumer of `SessionPriced`: every priced session gets a receipt.
+//! The consumer of `SessionPriced` (`pricing.*.priced`, durable `invoicing-priced`): every priced
+//! session gets a receipt.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{SubsecRound, Utc};
 use joule_bus::{BoxFuture, Envelope, Handler, HandlerError, Received};
-use joule_domain::{AccountId, Currency, SessionId, TenantId};
-use joule_proto::v1::{PriceLine, SessionPriced};
+use joule_domain::TenantId;
+use joule_proto::v1::SessionPriced;
 use joule_store::CommandMeta;
-use rust_decimal::Decimal;
 
-use crate::issuer::{IssueError, Issued, Issuer, ReceiptRequest};
-use crate::receipt::PricedLine;
-
-/// A `SessionPriced` that breaks the contract, naming the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct FieldError {
-    pub field: String,
-    pub reason: String,
-}
-
-impl FieldError {
-    fn new(field: impl Into<String>, reason: impl ToString) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.to_string(),
-        }
-    }
-}
+use crate::issuer::{Issued, Issuer, ReceiptRequest};
+use crate::wire::{self, FieldError};
 
 /// Reads a `SessionPriced` into a receipt request. The tenant comes from the envelope (`default_tenant`
 /// when the envelope names none); the issue time is when the session was priced, so every redelivery
@@ -38,72 +19,13 @@ pub fn receipt_request(
     envelope: &Envelope,
     default_tenant: &TenantId,
 ) -> Result<ReceiptRequest, FieldError> {
-    let tenant_id = match envelope.tenant_id.as_str() {
-        "" => default_tenant.clone(),
-        t => t.parse().map_err(|e| FieldError::new("tenant_id", e))?,
-    };
-    let session_id: SessionId = message
-        .session_id
-        .parse()
-        .map_err(|e| FieldError::new("session_id", e))?;
-    let account_id = match message.account_id.as_str() {
-        "" => None,
-        a => Some(
-            a.parse::<AccountId>()
-                .map_err(|e| FieldError::new("account_id", e))?,
-        ),
-    };
-    let currency: Currency = message
-        .currency
-        .parse()
-        .map_err(|e| FieldError::new("currency", e))?;
-    let lines = message
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(i, line)| priced_line(i, line))
-        .collect::<Result<Vec<_>, _>>()?;
-    let issued_at = joule_proto::time::from_proto(envelope.occurred_at.as_ref())
-        .or_else(|| joule_proto::time::from_proto(message.stopped_at.as_ref()))
-        .unwrap_or_else(Utc::now)
-        // The read model keeps microseconds; so do the event and the published message, so all agree.
-        .trunc_subsecs(6);
     Ok(ReceiptRequest {
-        tenant_id,
-        session_id,
-        account_id,
-        currency,
-        lines,
-        issued_at,
-    })
-}
-
-fn priced_line(index: usize, line: &PriceLine) -> Result<PricedLine, FieldError> {
-    let optional = |name: &str, value: &str| -> Result<Option<Decimal>, FieldError> {
-        match value.trim() {
-            "" => Ok(None),
-            v => Decimal::from_str(v).map(Some).map_err(|e| {
-                FieldError::new(
-                    format!("lines[{index}].{name}"),
-                    format!("{v:?} is not a decimal: {e}"),
-                )
-            }),
-        }
-    };
-    let amount_excl_vat = optional("amount_excl_vat", &line.amount_excl_vat)?
-        .ok_or_else(|| FieldError::new(format!("lines[{index}].amount_excl_vat"), "is required"))?;
-    let description = if line.description.is_empty() {
-        line.dimension.clone()
-    } else {
-        line.description.clone()
-    };
-    Ok(PricedLine {
-        description,
-        quantity: optional("volume", &line.volume)?,
-        unit: line.unit.clone(),
-        unit_price: optional("unit_price", &line.unit_price)?,
-        vat_percent: optional("vat_percent", &line.vat_percent)?,
-        amount_excl_vat,
+        tenant_id: wire::tenant(&envelope.tenant_id, default_tenant)?,
+        session_id: wire::session_id(&message.session_id)?,
+        account_id: wire::account_id(&message.account_id)?,
+        currency: wire::currency(&message.currency)?,
+        lines: wire::priced_lines(&message.lines)?,
+        issued_at: wire::issued_at(envelope, message.stopped_at.as_ref()),
     })
 }
 
@@ -135,24 +57,21 @@ impl Handler for PricedHandler {
             meta.tenant_id = request.tenant_id.to_string();
             let session_id = request.session_id;
             let no_account = request.account_id.is_none();
-            match self.issuer.issue(request, meta).await {
-                Ok(Issued::New(number)) => {
-                    if no_account {
-                        tracing::warn!(%session_id, %number, "receipt issued without an account; flagged for assignment");
-                    } else {
-                        tracing::info!(%session_id, %number, "receipt issued");
-                    }
-                    Ok(())
+            let issued = self
+                .issuer
+                .issue(request, meta)
+                .await
+                .map_err(|e| super::handler_error(e, &format!("session {session_id}: ")))?;
+            match issued {
+                Issued::New(number) if no_account => {
+                    tracing::warn!(%session_id, %number, "receipt issued without an account; flagged for assignment");
                 }
-                Ok(Issued::Existing(number)) => {
+                Issued::New(number) => tracing::info!(%session_id, %number, "receipt issued"),
+                Issued::Existing(number) => {
                     tracing::info!(%session_id, %number, "session already invoiced; nothing to do");
-                    Ok(())
                 }
-                Err(IssueError::Rejected(reason)) => Err(HandlerError::Rejected(format!(
-                    "session {session_id}: {reason}"
-                ))),
-                Err(IssueError::Infrastructure(reason)) => Err(HandlerError::Transient(reason)),
             }
+            Ok(())
         })
     }
 }
@@ -160,7 +79,9 @@ impl Handler for PricedHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
+    use joule_domain::{AccountId, SessionId};
+    use joule_proto::v1::PriceLine;
     use rust_decimal_macros::dec;
 
     fn message() -> SessionPriced {

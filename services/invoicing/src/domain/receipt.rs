@@ -102,14 +102,29 @@ impl Totals {
     }
 }
 
-/// An amount as it travels on the wire: padded to the currency's minor unit ("12.30", not "12.3").
-/// Only pads: the amounts it sees are already rounded, and it never changes a value.
-pub fn wire_amount(amount: Decimal, currency: Currency) -> String {
-    let mut padded = amount;
-    if padded.scale() < currency.minor_units() {
-        padded.rescale(currency.minor_units());
-    }
-    padded.to_string()
+/// The lines of a document (receipt or note) of one session, rounded, and their totals.
+pub fn rounded(
+    lines: &[PricedLine],
+    currency: Currency,
+    session_id: SessionId,
+) -> Result<(Vec<InvoiceLine>, Totals), AmountOverflow> {
+    let lines: Vec<InvoiceLine> = lines
+        .iter()
+        .map(|l| InvoiceLine::from_priced(l, currency, session_id))
+        .collect::<Result<_, _>>()?;
+    let totals = Totals::of(&lines)?;
+    Ok((lines, totals))
+}
+
+/// The first line with a negative VAT percentage, which no document takes: its index and the
+/// percentage.
+pub fn negative_vat(lines: &[PricedLine]) -> Option<(usize, Decimal)> {
+    lines.iter().enumerate().find_map(|(line, priced)| {
+        priced
+            .vat_percent
+            .filter(|p| *p < Decimal::ZERO)
+            .map(|percent| (line, percent))
+    })
 }
 
 #[cfg(test)]
@@ -182,14 +197,6 @@ mod tests {
         let line =
             InvoiceLine::from_priced(&priced(Decimal::MAX, None), Currency::EUR, session).unwrap();
         assert!(Totals::of(&[line.clone(), line]).is_err());
-    }
-
-    #[test]
-    fn wire_amounts_are_padded_never_changed() {
-        assert_eq!(wire_amount(dec!(12.3), Currency::EUR), "12.30");
-        assert_eq!(wire_amount(dec!(7), Currency::EUR), "7.00");
-        assert_eq!(wire_amount(dec!(0.01), Currency::EUR), "0.01");
-        assert_eq!(wire_amount(dec!(5), "JPY".parse().unwrap()), "5");
     }
 
     proptest! {

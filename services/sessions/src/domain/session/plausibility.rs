@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use joule_domain::{Energy, bounds};
 use rust_decimal::Decimal;
 
-use crate::session::{Reading, flags};
+use super::{Reading, flags};
 
 const WH_PER_KWH: Decimal = Decimal::ONE_THOUSAND;
 const SECS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);

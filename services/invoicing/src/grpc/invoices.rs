@@ -1,0 +1,86 @@
+//! `joule.v1.InvoicingService`: receipts by tenant, account and page, and one by id.
+
+use joule_domain::InvoiceId;
+use joule_proto::v1;
+use joule_proto::v1::invoicing_service_server::InvoicingService;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use super::InvoicingGrpc;
+use super::status::ReadError;
+use crate::projections::invoices;
+use crate::series::InvoiceNumber;
+use crate::wire::{self, FieldError};
+
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 500;
+
+impl InvoicingGrpc {
+    async fn list(
+        &self,
+        request: v1::ListInvoicesRequest,
+    ) -> Result<v1::ListInvoicesResponse, ReadError> {
+        let tenant = wire::tenant(&request.tenant_id, &self.default_tenant)?;
+        let account = wire::account_id(&request.account_id)?;
+        let after = match request.cursor.as_str() {
+            "" => None,
+            c => {
+                let n: InvoiceNumber = c.parse().map_err(|e| FieldError::new("cursor", e))?;
+                let sequence =
+                    i64::try_from(n.sequence).map_err(|e| FieldError::new("cursor", e))?;
+                Some((n.year, sequence))
+            }
+        };
+        let page_size = match request.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let (page, more) =
+            invoices::page(&self.pool, &self.schema, &tenant, account, after, page_size).await?;
+        let invoices: Vec<v1::Invoice> = page
+            .iter()
+            .map(|(id, invoice)| wire::invoice_to_proto(*id, invoice))
+            .collect();
+        let next_cursor = match invoices.last() {
+            Some(last) if more => last.number.clone(),
+            _ => String::new(),
+        };
+        Ok(v1::ListInvoicesResponse {
+            invoices,
+            next_cursor,
+        })
+    }
+
+    async fn get(&self, request: v1::GetInvoiceRequest) -> Result<v1::Invoice, ReadError> {
+        let tenant = wire::tenant(&request.tenant_id, &self.default_tenant)?;
+        let id: InvoiceId = request
+            .invoice_id
+            .parse()
+            .map_err(|e| FieldError::new("invoice_id", e))?;
+        let (id, invoice) = invoices::get(&self.pool, &self.schema, &tenant, id)
+            .await?
+            .ok_or(ReadError::NotFound(request.invoice_id))?;
+        Ok(wire::invoice_to_proto(id, &invoice))
+    }
+}
+
+#[tonic::async_trait]
+impl InvoicingService for InvoicingGrpc {
+    async fn list_invoices(
+        &self,
+        request: Request<v1::ListInvoicesRequest>,
+    ) -> Result<Response<v1::ListInvoicesResponse>, Status> {
+        let span = joule_telemetry::grpc_server_span("ListInvoices", &request);
+        let result = self.list(request.into_inner()).instrument(span).await;
+        Ok(Response::new(result?))
+    }
+
+    async fn get_invoice(
+        &self,
+        request: Request<v1::GetInvoiceRequest>,
+    ) -> Result<Response<v1::Invoice>, Status> {
+        let span = joule_telemetry::grpc_server_span("GetInvoice", &request);
+        let result = self.get(request.into_inner()).instrument(span).await;
+        Ok(Response::new(result?))
+    }
+}

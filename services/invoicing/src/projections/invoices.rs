@@ -1,0 +1,149 @@
+//! The receipts' read model (`<schema>.invoices`): written by the relay from `InvoiceIssued`
+//! events, read by the gRPC API.
+
+use joule_domain::{AccountId, Currency, InvoiceId, SessionId, TenantId};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::domain::invoice::{InvoiceFlag, IssuedInvoice};
+use crate::domain::receipt::InvoiceLine;
+use crate::wire::STATUS_ISSUED;
+
+/// A stored invoice that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadModelError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored invoice {id} is unreadable: {reason}")]
+    Corrupt { id: String, reason: String },
+}
+
+/// Records an issued invoice, once.
+pub async fn insert(
+    conn: &mut PgConnection,
+    schema: &str,
+    id: InvoiceId,
+    invoice: &IssuedInvoice,
+    sequence: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.invoices (id, tenant_id, number, year, sequence, status, account_id, currency, lines,
+             total_excl_vat, total_vat, total_incl_vat, session_ids, flags, issued_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (id) DO NOTHING"
+    ))
+    .bind(id.as_uuid())
+    .bind(invoice.tenant_id.as_str())
+    .bind(invoice.number.to_string())
+    .bind(invoice.number.year)
+    .bind(sequence)
+    .bind(STATUS_ISSUED)
+    .bind(invoice.account_id.map(|a| a.to_string()).unwrap_or_default())
+    .bind(invoice.currency.code())
+    .bind(Json(&invoice.lines))
+    .bind(invoice.total_excl_vat)
+    .bind(invoice.total_vat)
+    .bind(invoice.total_incl_vat)
+    .bind(invoice.session_ids.iter().map(ToString::to_string).collect::<Vec<_>>())
+    .bind(invoice.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>())
+    .bind(invoice.issued_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str =
+    "id, tenant_id, number, account_id, currency, lines, total_excl_vat, total_vat,
+     total_incl_vat, session_ids, flags, issued_at";
+
+/// A page of `tenant`'s invoices (of `account`, if given) numbered after `after` (year and
+/// sequence), in number order, and whether more follow.
+pub async fn page(
+    pool: &PgPool,
+    schema: &str,
+    tenant: &TenantId,
+    account: Option<AccountId>,
+    after: Option<(i32, i64)>,
+    page_size: u32,
+) -> Result<(Vec<(InvoiceId, IssuedInvoice)>, bool), ReadModelError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM {schema}.invoices
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR account_id = $2)
+           AND ($3::int IS NULL OR (year, sequence) > ($3, $4))
+         ORDER BY year, sequence LIMIT $5"
+    ))
+    .bind(tenant.as_str())
+    .bind(account.map(|a| a.to_string()))
+    .bind(after.map(|(year, _)| year))
+    .bind(after.map(|(_, sequence)| sequence))
+    // One row more than the page tells whether there is a next page.
+    .bind(i64::from(page_size).saturating_add(1))
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() > page_size as usize;
+    let invoices = rows
+        .iter()
+        .take(page_size as usize)
+        .map(invoice_from_row)
+        .collect::<Result<_, _>>()?;
+    Ok((invoices, more))
+}
+
+pub async fn get(
+    pool: &PgPool,
+    schema: &str,
+    tenant: &TenantId,
+    id: InvoiceId,
+) -> Result<Option<(InvoiceId, IssuedInvoice)>, ReadModelError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM {schema}.invoices WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant.as_str())
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(invoice_from_row).transpose()
+}
+
+fn invoice_from_row(row: &PgRow) -> Result<(InvoiceId, IssuedInvoice), ReadModelError> {
+    let id: InvoiceId = row.try_get::<uuid::Uuid, _>("id")?.into();
+    let corrupt = |reason: String| ReadModelError::Corrupt {
+        id: id.to_string(),
+        reason,
+    };
+    let account: String = row.try_get("account_id")?;
+    let session_ids: Vec<String> = row.try_get("session_ids")?;
+    let flags: Vec<String> = row.try_get("flags")?;
+    let Json(lines): Json<Vec<InvoiceLine>> = row.try_get("lines")?;
+    let invoice = IssuedInvoice {
+        number: row
+            .try_get::<String, _>("number")?
+            .parse()
+            .map_err(|e| corrupt(format!("number: {e}")))?,
+        tenant_id: row
+            .try_get::<String, _>("tenant_id")?
+            .parse()
+            .map_err(|e| corrupt(format!("tenant: {e}")))?,
+        account_id: match account.as_str() {
+            "" => None,
+            a => Some(a.parse().map_err(|e| corrupt(format!("account_id: {e}")))?),
+        },
+        session_ids: session_ids
+            .iter()
+            .map(|s| s.parse::<SessionId>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(format!("session_ids: {e}")))?,
+        currency: row
+            .try_get::<String, _>("currency")?
+            .parse::<Currency>()
+            .map_err(|e| corrupt(format!("currency: {e}")))?,
+        lines,
+        total_excl_vat: row.try_get("total_excl_vat")?,
+        total_vat: row.try_get("total_vat")?,
+        total_incl_vat: row.try_get("total_incl_vat")?,
+        issued_at: row.try_get("issued_at")?,
+        flags: flags.iter().filter_map(|f| InvoiceFlag::parse(f)).collect(),
+    };
+    Ok((id, invoice))
+}

@@ -1,0 +1,3 @@
+//! The sessions service's aggregate: one [`session::ChargingSession`] per charger transaction.
+
+pub mod session;
