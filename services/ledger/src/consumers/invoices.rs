@@ -1,33 +1,28 @@
-//! The consumer of `InvoiceIssued`: every invoice is posted to the journal once.
+//! `ledger-invoices`: every invoice (`InvoiceIssued`) is posted to the journal once.
 
 use chrono::Utc;
-use joule_bus::{BoxFuture, Handler, HandlerError, Received};
+use joule_bus::{BoxFuture, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
 use joule_proto::v1::InvoiceIssued;
-use postgres_es::PostgresCqrs;
 
-use crate::journal::{JournalEntry, post_for};
+use super::{Poster, decode};
 use crate::rules::invoice_entry;
 
-pub struct InvoiceHandler {
-    journal: PostgresCqrs<JournalEntry>,
-    default_tenant: String,
-}
-
-impl InvoiceHandler {
-    pub fn new(journal: PostgresCqrs<JournalEntry>, default_tenant: String) -> Self {
-        Self {
-            journal,
-            default_tenant,
-        }
+pub fn spec() -> ConsumerSpec {
+    ConsumerSpec {
+        domain: Domain::Invoice,
+        durable: "ledger-invoices".into(),
+        filter: Some("invoice.*.issued".into()),
+        // Money: an invoice's postings are never skipped.
+        on_park: OnPark::HoldAggregate,
     }
 }
+
+pub struct InvoiceHandler(pub Poster);
 
 impl Handler for InvoiceHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let message: InvoiceIssued = received
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let message: InvoiceIssued = decode(received)?;
             let invoice = message
                 .invoice
                 .ok_or_else(|| HandlerError::Rejected("InvoiceIssued.invoice is missing".into()))?;
@@ -38,15 +33,7 @@ impl Handler for InvoiceHandler {
                 return Ok(());
             }
             let what = format!("invoice {} ({})", invoice.id, invoice.number);
-            post_for(
-                &self.journal,
-                &self.default_tenant,
-                received,
-                entry_id,
-                entry,
-                &what,
-            )
-            .await?;
+            self.0.post(received, entry_id, entry, &what).await?;
             tracing::info!(invoice = %invoice.id, entry = %entry_id, "invoice posted");
             Ok(())
         })

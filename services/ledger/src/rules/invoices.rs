@@ -1,4 +1,4 @@
-//! Posting rules, with no I/O: which journal entry an issued invoice becomes.
+//! Which journal entry an issued invoice (`InvoiceIssued`) becomes.
 
 use std::str::FromStr;
 
@@ -7,21 +7,8 @@ use joule_domain::{Currency, InvoiceId, JournalEntryId};
 use joule_proto::v1;
 use rust_decimal::Decimal;
 
-use crate::journal::{PostEntry, Posting, Source};
-
-pub const ACCOUNTS_RECEIVABLE: &str = "accounts_receivable";
-pub const REVENUE_CHARGING: &str = "revenue_charging";
-pub const VAT_PAYABLE: &str = "vat_payable";
-
-pub const SOURCE_INVOICE: &str = "invoice";
-
-/// An `InvoiceIssued` that breaks the contract, naming the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct FieldError {
-    pub field: &'static str,
-    pub reason: String,
-}
+use super::{ACCOUNTS_RECEIVABLE, FieldError, REVENUE_CHARGING, SOURCE_INVOICE, VAT_PAYABLE};
+use crate::domain::journal::{PostEntry, Posting, Source};
 
 /// The journal entry that records an invoice: it is derived from the invoice, so a redelivered
 /// invoice addresses the same entry.

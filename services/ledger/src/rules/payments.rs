@@ -1,4 +1,4 @@
-//! Money movements from the PAYMENT stream, posted as balanced journal entries.
+//! Which journal entry a money movement of the PAYMENT stream becomes.
 //!
 //! | event | entry |
 //! |---|---|
@@ -18,27 +18,17 @@ use std::ops::Neg;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use joule_bus::{BoxFuture, Envelope, Handler, HandlerError, Received};
+use joule_bus::Envelope;
 use joule_domain::{Currency, JournalEntryId};
 use joule_proto::v1;
-use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 
-use crate::journal::{JournalEntry, PostEntry, Posting, Source, post_for};
-use crate::rules::{ACCOUNTS_RECEIVABLE, FieldError};
-
-pub const PAYMENT_HOLDS: &str = "payment_holds";
-pub const PAYMENT_HOLDS_CONTRA: &str = "payment_holds_contra";
-pub const CASH_CLEARING: &str = "cash_clearing";
-pub const WALLET_LIABILITY: &str = "wallet_liability";
-pub const REFUNDS: &str = "refunds";
-pub const PROCESSOR_FEES: &str = "processor_fees";
-pub const BANK: &str = "bank";
-pub const ACCOUNTS_RECEIVABLE_DUNNING: &str = "accounts_receivable_dunning";
-
-pub const SOURCE_PAYMENT: &str = "payment";
-pub const SOURCE_WALLET: &str = "wallet";
-pub const SOURCE_SETTLEMENT: &str = "settlement";
+use super::{
+    ACCOUNTS_RECEIVABLE, ACCOUNTS_RECEIVABLE_DUNNING, BANK, CASH_CLEARING, FieldError,
+    PAYMENT_HOLDS, PAYMENT_HOLDS_CONTRA, PROCESSOR_FEES, REFUNDS, SOURCE_PAYMENT,
+    SOURCE_SETTLEMENT, SOURCE_WALLET, WALLET_LIABILITY,
+};
+use crate::domain::journal::{PostEntry, Posting, Source};
 
 fn field(field: &'static str, reason: impl Into<String>) -> FieldError {
     FieldError {
@@ -253,45 +243,6 @@ pub fn payment_entry(
     )))
 }
 
-/// The consumer of the PAYMENT stream.
-pub struct PaymentHandler {
-    journal: PostgresCqrs<JournalEntry>,
-    default_tenant: String,
-}
-
-impl PaymentHandler {
-    pub fn new(journal: PostgresCqrs<JournalEntry>, default_tenant: String) -> Self {
-        Self {
-            journal,
-            default_tenant,
-        }
-    }
-}
-
-impl Handler for PaymentHandler {
-    fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
-        Box::pin(async move {
-            let posted_at = joule_proto::time::from_proto(received.envelope.occurred_at.as_ref())
-                .unwrap_or_else(Utc::now);
-            let Some((entry_id, entry)) = payment_entry(&received.envelope, posted_at)
-                .map_err(|e| HandlerError::Rejected(format!("{}: {e}", received.event_type())))?
-            else {
-                return Ok(());
-            };
-            let what = format!("{} {}", received.event_type(), received.envelope.event_id);
-            post_for(
-                &self.journal,
-                &self.default_tenant,
-                received,
-                entry_id,
-                entry,
-                &what,
-            )
-            .await
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,7 +408,7 @@ mod tests {
                 ..Default::default()
             };
             if let Some((_, entry)) = payment_entry(&env(&m), Utc::now()).unwrap() {
-                prop_assert_eq!(crate::journal::check(&entry), Ok(()));
+                prop_assert_eq!(crate::domain::journal::check(&entry), Ok(()));
             }
         }
     }

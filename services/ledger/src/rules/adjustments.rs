@@ -1,22 +1,17 @@
-//! The consumer of `AdjustmentIssued` (`invoice.*.adjusted`): every adjustment note invoicing issues
-//! for a re-rated session is posted once. A note that adds to the price is posted like an invoice
-//! (debit receivables, credit revenue and VAT); a credit note reverses those sides. Each posting goes
-//! to the side its sign calls for, so a note whose net and VAT move in opposite directions balances
-//! too.
+//! Which journal entry an adjustment note (`AdjustmentIssued`, issued by invoicing for a re-rated
+//! session) becomes. A note that adds to the price is posted like an invoice (debit receivables,
+//! credit revenue and VAT); a credit note reverses those sides. Each posting goes to the side its
+//! sign calls for, so a note whose net and VAT move in opposite directions balances too.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_domain::{Currency, InvoiceId, JournalEntryId};
 use joule_proto::v1::AdjustmentIssued;
-use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 
-use crate::journal::{JournalEntry, PostEntry, Posting, Source, post_for};
-use crate::rules::{ACCOUNTS_RECEIVABLE, REVENUE_CHARGING, VAT_PAYABLE};
-
-pub const SOURCE_ADJUSTMENT: &str = "adjustment";
+use super::{ACCOUNTS_RECEIVABLE, REVENUE_CHARGING, SOURCE_ADJUSTMENT, VAT_PAYABLE};
+use crate::domain::journal::{PostEntry, Posting, Source};
 
 /// The entry of an adjustment note, derived from it so a redelivery addresses the same entry.
 pub fn entry_id_for_adjustment(note_id: InvoiceId) -> JournalEntryId {
@@ -76,48 +71,6 @@ pub fn adjustment_entry(
     ))
 }
 
-pub struct AdjustmentHandler {
-    journal: PostgresCqrs<JournalEntry>,
-    default_tenant: String,
-}
-
-impl AdjustmentHandler {
-    pub fn new(journal: PostgresCqrs<JournalEntry>, default_tenant: String) -> Self {
-        Self {
-            journal,
-            default_tenant,
-        }
-    }
-}
-
-impl Handler for AdjustmentHandler {
-    fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
-        Box::pin(async move {
-            let message: AdjustmentIssued = received
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
-            let (entry_id, entry) = adjustment_entry(&message, Utc::now()).map_err(|e| {
-                HandlerError::Rejected(format!("adjustment {}: {e}", message.adjustment_id))
-            })?;
-            if entry.postings.is_empty() {
-                return Ok(());
-            }
-            let what = format!("adjustment {}", message.adjustment_id);
-            post_for(
-                &self.journal,
-                &self.default_tenant,
-                received,
-                entry_id,
-                entry,
-                &what,
-            )
-            .await?;
-            tracing::info!(adjustment = %message.adjustment_id, entry = %entry_id, "adjustment posted");
-            Ok(())
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,7 +105,7 @@ mod tests {
                 Posting::debit(VAT_PAYABLE, dec!(0.04)),
             ]
         );
-        crate::journal::check(&entry).expect("a valid entry");
+        crate::domain::journal::check(&entry).expect("a valid entry");
     }
 
     #[test]
@@ -162,7 +115,7 @@ mod tests {
             entry.postings[0],
             Posting::debit(ACCOUNTS_RECEIVABLE, dec!(0.88))
         );
-        crate::journal::check(&entry).expect("a valid entry");
+        crate::domain::journal::check(&entry).expect("a valid entry");
         let (_, zero) = adjustment_entry(&note("0.00", "0.00", "0.00"), Utc::now()).unwrap();
         assert!(zero.postings.is_empty());
     }
