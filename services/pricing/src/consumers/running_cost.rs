@@ -1,4 +1,4 @@
-//! The running-cost consumer: `SessionStarted`, `SessionMetered` and `SessionCompleted` from stream
+//! `pricing-running-cost`: `SessionStarted`, `SessionMetered` and `SessionCompleted` from stream
 //! SESSION (one durable consumer over all its subjects, so that a session's events are handled in
 //! the order sessions published them; NATS 2.9 allows one filter subject per consumer).
 //!
@@ -16,7 +16,10 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use joule_bus::{BoxFuture, Bus, EventMeta, Handler, HandlerError, Outgoing, Received, envelope};
+use joule_bus::{
+    BoxFuture, Bus, ConsumerSpec, Domain, EventMeta, Handler, HandlerError, OnPark, Outgoing,
+    Received, envelope,
+};
 use joule_domain::{EventId, SessionId};
 use joule_proto::EventName;
 use joule_proto::time::from_proto;
@@ -24,21 +27,30 @@ use joule_proto::v1::{SessionCompleted, SessionMetered, SessionStarted};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-use crate::attempts::Attempts;
+use super::{Attempts, MAX_ATTEMPTS, decode, transient};
 use crate::choice::{self, Choice};
-use crate::intake::MAX_ATTEMPTS;
-use crate::priced_session::Sample;
+use crate::domain::priced_session::Sample;
 use crate::running::{self, EstimateInput, RunningState, RunningTariff, SessionStart};
+use crate::wire;
+
+pub fn spec() -> ConsumerSpec {
+    ConsumerSpec {
+        domain: Domain::Session,
+        // All of SESSION, not one subject: a session's start, readings and completion in their
+        // order.
+        durable: "pricing-running-cost".into(),
+        filter: None,
+        // An estimate for display and holds: the next reading recomputes it; the bill comes from
+        // the completed session (pricing-sessions).
+        on_park: OnPark::Skip,
+    }
+}
 
 pub struct RunningCostIntake {
     pool: PgPool,
     bus: Bus,
-    /// Attempts per stream sequence while the tariff is not resolvable (see `SessionIntake`).
+    /// Attempts per stream sequence while the tariff is not resolvable (as for final pricing).
     attempts: Attempts,
-}
-
-fn transient(e: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Transient(e.to_string())
 }
 
 /// An energy in Wh from a SESSION message, inside its domain (`joule_domain::bounds`: sessions
@@ -167,9 +179,7 @@ impl RunningCostIntake {
     }
 
     async fn started(&self, received: &Received) -> Result<(), HandlerError> {
-        let m: SessionStarted = received
-            .decode()
-            .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+        let m: SessionStarted = decode(received)?;
         let start = SessionStart {
             session_id: session_id(&m.session_id)?,
             tenant_id: received.envelope.tenant_id.clone(),
@@ -189,9 +199,7 @@ impl RunningCostIntake {
     }
 
     async fn metered(&self, received: &Received) -> Result<(), HandlerError> {
-        let m: SessionMetered = received
-            .decode()
-            .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+        let m: SessionMetered = decode(received)?;
         let reject = |field: &str| {
             HandlerError::Rejected(format!("SessionMetered.{field}: missing or invalid"))
         };
@@ -248,7 +256,7 @@ impl RunningCostIntake {
             }
         };
         let latest = running::latest(m.sequence, energy_wh, as_of, &breakdown);
-        let message = running::cost_message(&state, &latest);
+        let message = wire::session_cost_updated(&state, &latest);
         let meta = EventMeta {
             event_id: event_id(&state.start.session_id, m.sequence),
             tenant_id: state.start.tenant_id.clone(),
@@ -286,9 +294,7 @@ impl RunningCostIntake {
     }
 
     async fn completed(&self, received: &Received) -> Result<(), HandlerError> {
-        let m: SessionCompleted = received
-            .decode()
-            .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+        let m: SessionCompleted = decode(received)?;
         running::complete(&self.pool, &session_id(&m.session_id)?)
             .await
             .map_err(transient)

@@ -1,15 +1,6 @@
-//! Re-rating: after a tariff or meter correction, the affected sessions are priced again and each
-//! change is appended as `SessionRerated` (published as `SessionPriceAdjusted`) carrying the
-//! difference. Nothing already recorded is edited.
-//!
-//! Two paths record the very same event ([`crate::priced_session::rerate`] computes it for both):
-//! - a few sessions (by id, or one meter correction) go through the `PricedSession` aggregate;
-//! - a tariff run ([`rerate_tariff`]) re-prices every session the tariff priced in a window, in bulk:
-//!   it streams the `priced_sessions` read table, prices on every core while the next batch is
-//!   read, and appends the events in batches with the aggregate's optimistic sequence rule (the next sequence of each session; a
-//!   concurrent writer makes the batch fail and it is retried). Because it reads current prices
-//!   from the read table, it first waits for the relay to have projected every priced-session event,
-//!   and one run at a time holds an advisory lock. See docs/adr/014-*.md.
+//! The bulk re-rating of a tariff: every session it priced in a window, streamed from the
+//! `priced_sessions` read table, priced on every core, and appended in batches (see the module
+//! above and docs/adr/014-*.md).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,194 +8,35 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use joule_domain::{SessionId, TariffId};
-use joule_store::CommandMeta;
+use joule_domain::{ChargerId, Currency, Money, SessionId};
 use joule_tariff::Discount;
-use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 
+use super::{RerateError, RerateStats, Versions};
 use crate::SCHEMA;
-use crate::priced_session::{
-    Metering, PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing, RerateInput,
-    WireLine, rerate,
+use crate::domain::priced_session::{
+    Metering, PricedSessionEvent, Pricing, RerateInput, SESSION_RERATED_VERSION, WireLine, rerate,
+    wire_lines,
 };
-use crate::read::{self, StoredVersion};
+use crate::projections::assignments;
 
 /// Sessions read, priced and written per batch.
 const BATCH: usize = 10_000;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RerateStats {
-    pub rerating_id: String,
-    pub examined: u64,
-    pub adjusted: u64,
-    /// Sessions that could not be priced with the correction (their price stands).
-    pub failed: u64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RerateError {
-    #[error("tariff_id: tariff {0} does not exist")]
-    NoTariff(String),
-    #[error("tariff {tariff_id} version {version} no longer parses: {reason}")]
-    Unparseable {
-        tariff_id: String,
-        version: u32,
-        reason: String,
-    },
-    #[error("another re-rating run is in progress; try again when it has finished")]
-    Busy,
-    #[error("the relay has not projected every priced session yet; try again shortly")]
-    Lagging,
-    #[error("session_ids: {0}")]
-    BadSession(String),
-    #[error(transparent)]
-    Store(#[from] sqlx::Error),
-}
-
-/// A tariff's versions, parsed, to pick the one in force at each session start.
-pub struct Versions {
-    tariff_id: TariffId,
-    versions: Vec<(StoredVersion, Arc<joule_tariff::Tariff>)>,
-}
-
-impl Versions {
-    pub async fn load(pool: &PgPool, tariff_id: &str) -> Result<Versions, RerateError> {
-        let id: TariffId = tariff_id
-            .parse()
-            .map_err(|_| RerateError::NoTariff(tariff_id.to_owned()))?;
-        let stored = read::versions(pool, tariff_id).await?;
-        if stored.is_empty() {
-            return Err(RerateError::NoTariff(tariff_id.to_owned()));
-        }
-        let versions = stored
-            .into_iter()
-            .map(|v| {
-                joule_tariff::Tariff::parse(&v.ocpi_json)
-                    .map(|t| (v.clone(), Arc::new(t)))
-                    .map_err(|e| RerateError::Unparseable {
-                        tariff_id: tariff_id.to_owned(),
-                        version: v.version,
-                        reason: e.to_string(),
-                    })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Versions {
-            tariff_id: id,
-            versions,
-        })
-    }
-
-    pub fn pricing_at(&self, at: DateTime<Utc>, discounts: Vec<Discount>) -> Option<Pricing> {
-        let (v, t) = self
-            .versions
-            .iter()
-            .rev()
-            .find(|(v, _)| v.valid_from.is_none_or(|f| f <= at))?;
-        Some(Pricing {
-            tariff_id: self.tariff_id,
-            tariff_version: v.version,
-            tariff_source: String::new(),
-            tariff: Box::new((**t).clone()),
-            discounts,
-        })
-    }
-
-    /// Like [`Versions::pricing_at`] without cloning the tariff, for the bulk path.
-    fn version_at(&self, at: DateTime<Utc>) -> Option<(u32, &joule_tariff::Tariff)> {
-        self.versions
-            .iter()
-            .rev()
-            .find(|(v, _)| v.valid_from.is_none_or(|f| f <= at))
-            .map(|(v, t)| (v.version, t.as_ref()))
-    }
-}
-
-/// Re-prices the given sessions through their aggregates: each with the version of its tariff in
-/// force at its start (as corrected), and for a meter correction with the corrected energy.
-pub async fn rerate_sessions(
-    pool: &PgPool,
-    cqrs: &PostgresCqrs<PricedSession>,
-    session_ids: &[SessionId],
-    corrected_energy_wh: Option<Decimal>,
-    reason: &str,
-    meta: CommandMeta,
-) -> Result<RerateStats, RerateError> {
-    let rerating_id = uuid::Uuid::new_v4().to_string();
-    let mut stats = RerateStats {
-        rerating_id: rerating_id.clone(),
-        ..RerateStats::default()
-    };
-    let mut cache: HashMap<String, Versions> = HashMap::new();
-    for session_id in session_ids {
-        let row = sqlx::query(&format!(
-            "SELECT tariff_id, account_id, started_at FROM {SCHEMA}.priced_sessions
-              WHERE session_id = $1 AND status = 'priced'"
-        ))
-        .bind(session_id.to_string())
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| RerateError::BadSession(format!("{session_id} has no price to correct")))?;
-        let tariff_id: String = row.try_get("tariff_id")?;
-        let account_id: String = row.try_get("account_id")?;
-        let started_at: DateTime<Utc> = row.try_get("started_at")?;
-        if !cache.contains_key(&tariff_id) {
-            cache.insert(tariff_id.clone(), Versions::load(pool, &tariff_id).await?);
-        }
-        let discounts = read::contract_discounts(pool, &tariff_id, &account_id).await?;
-        // Counts of sessions: far below u64::MAX; saturating instead of a panic.
-        stats.examined = stats.examined.saturating_add(1);
-        let Some(pricing) = cache[&tariff_id].pricing_at(started_at, discounts) else {
-            stats.failed = stats.failed.saturating_add(1);
-            continue;
-        };
-        let before = count_reratings(pool, session_id).await?;
-        joule_store::execute(
-            cqrs,
-            &session_id.to_string(),
-            PricedSessionCommand::Rerate {
-                rerating_id: rerating_id.clone(),
-                pricing,
-                corrected_energy_wh,
-                reason: reason.to_owned(),
-                rerated_at: Utc::now(),
-            },
-            meta.clone(),
-        )
-        .await
-        .map_err(|e| RerateError::Store(sqlx::Error::Protocol(e.to_string())))?;
-        if count_reratings(pool, session_id).await? > before {
-            stats.adjusted = stats.adjusted.saturating_add(1);
-        }
-    }
-    Ok(stats)
-}
-
-async fn count_reratings(pool: &PgPool, session_id: &SessionId) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM {SCHEMA}.events
-          WHERE aggregate_type = 'PricedSession' AND aggregate_id = $1 AND event_type = 'SessionRerated'"
-    ))
-    .bind(session_id.to_string())
-    .fetch_one(pool)
-    .await
-}
 
 /// One session as the bulk run reads it.
 struct Row_ {
     session_id: SessionId,
     account_id: String,
-    charger_id: String,
+    charger_id: ChargerId,
     token_uid: String,
-    currency: String,
     started_at: DateTime<Utc>,
     stopped_at: DateTime<Utc>,
     energy_wh: Decimal,
     time_zone: String,
-    total_excl_vat: Decimal,
-    total_incl_vat: Decimal,
+    total_excl_vat: Money,
+    total_incl_vat: Money,
     lines: Vec<WireLine>,
     /// The readings and end of charging the session was priced with (default: none kept).
     metering: Metering,
@@ -281,7 +113,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let discounts = Arc::new(contracts_of(pool, tariff_id).await?);
+    let discounts = Arc::new(assignments::contracts_of(pool, tariff_id).await?);
     let mut stats = RerateStats {
         rerating_id: rerating_id.clone(),
         ..RerateStats::default()
@@ -446,32 +278,41 @@ fn joined(
     match done {
         None => Ok(0),
         Some(Ok(result)) => result,
-        Some(Err(e)) => Err(RerateError::Store(sqlx::Error::Protocol(format!(
-            "an append task failed: {e}"
-        )))),
+        Some(Err(e)) => Err(RerateError::Task(format!("an append task failed: {e}"))),
     }
 }
 
 fn read_row(r: &sqlx::postgres::PgRow) -> Result<Row_, RerateError> {
     let session_id: String = r.try_get("session_id")?;
+    let bad = |field: &str, e: &dyn std::fmt::Display| {
+        RerateError::BadSession(format!("{session_id}: {field}{e}"))
+    };
     let lines = match r.try_get::<Option<Json<Vec<WireLine>>>, _>("current_lines")? {
         Some(l) => l.0,
         // Sessions priced before re-rating existed: their published lines come from the breakdown.
         None => match r.try_get::<Option<Json<joule_tariff::PricedSession>>, _>("breakdown")? {
-            Some(b) => crate::priced_session::wire_lines(&b.0),
+            Some(b) => wire_lines(&b.0),
             None => vec![],
         },
     };
+    // A priced session always has its currency (its breakdown's).
+    let currency: Currency = r
+        .try_get::<Option<String>, _>("currency")?
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| bad("currency: ", &e))?;
+    let total = |column: &str| -> Result<Money, sqlx::Error> {
+        let amount = r.try_get::<Option<Decimal>, _>(column)?.unwrap_or_default();
+        Ok(Money::new(amount, currency))
+    };
     Ok(Row_ {
-        session_id: session_id
-            .parse()
-            .map_err(|e| RerateError::BadSession(format!("{session_id}: {e}")))?,
+        session_id: session_id.parse().map_err(|e| bad("", &e))?,
         account_id: r.try_get("account_id")?,
-        charger_id: r.try_get("charger_id")?,
+        charger_id: r
+            .try_get::<String, _>("charger_id")?
+            .parse()
+            .map_err(|e| bad("charger_id: ", &e))?,
         token_uid: r.try_get("token_uid")?,
-        currency: r
-            .try_get::<Option<String>, _>("currency")?
-            .unwrap_or_default(),
         started_at: r
             .try_get::<Option<DateTime<Utc>>, _>("started_at")?
             .unwrap_or_default(),
@@ -484,41 +325,14 @@ fn read_row(r: &sqlx::postgres::PgRow) -> Result<Row_, RerateError> {
         time_zone: r
             .try_get::<Option<String>, _>("time_zone")?
             .unwrap_or_else(|| "UTC".into()),
-        total_excl_vat: r
-            .try_get::<Option<Decimal>, _>("current_total_excl_vat")?
-            .unwrap_or_default(),
-        total_incl_vat: r
-            .try_get::<Option<Decimal>, _>("current_total_incl_vat")?
-            .unwrap_or_default(),
+        total_excl_vat: total("current_total_excl_vat")?,
+        total_incl_vat: total("current_total_incl_vat")?,
         lines,
         metering: r
             .try_get::<Option<Json<Metering>>, _>("metering")?
             .map(|m| m.0)
             .unwrap_or_default(),
     })
-}
-
-/// Account → discounts of the tariff's contracts (an account's own contract before its fleet's).
-async fn contracts_of(
-    pool: &PgPool,
-    tariff_id: &str,
-) -> Result<HashMap<String, Vec<Discount>>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT account_ids, discounts FROM {SCHEMA}.tariff_contracts WHERE tariff_id = $1
-          ORDER BY party_type = 'account', contracted_at"
-    ))
-    .bind(tariff_id)
-    .fetch_all(pool)
-    .await?;
-    let mut map = HashMap::new();
-    for r in rows {
-        let accounts: Vec<String> = r.try_get("account_ids")?;
-        let discounts: Json<Vec<Discount>> = r.try_get("discounts")?;
-        for a in accounts {
-            map.insert(a, discounts.0.clone());
-        }
-    }
-    Ok(map)
 }
 
 /// Prices a batch on every core; the events of the sessions whose price changed, and how many
@@ -616,9 +430,8 @@ fn price_part(
         let input = RerateInput {
             session_id: s.session_id,
             account_id: &s.account_id,
-            charger_id: &s.charger_id,
+            charger_id: s.charger_id,
             token_uid: &s.token_uid,
-            currency: &s.currency,
             started_at: s.started_at,
             stopped_at: s.stopped_at,
             energy_wh: s.energy_wh,
@@ -673,12 +486,13 @@ async fn append(
              SELECT 'PricedSession', x.id,
                     (SELECT COALESCE(max(e.sequence), 0) + 1 FROM {SCHEMA}.events e
                       WHERE e.aggregate_type = 'PricedSession' AND e.aggregate_id = x.id),
-                    'SessionRerated', '1.0', x.payload::json, $3::json
+                    'SessionRerated', $4, x.payload::json, $3::json
                FROM unnest($1::text[], $2::text[]) AS x(id, payload)"
         ))
         .bind(&ids)
         .bind(&payloads)
         .bind(meta)
+        .bind(SESSION_RERATED_VERSION)
         .execute(pool)
         .await;
         match result {

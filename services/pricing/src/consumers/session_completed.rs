@@ -1,10 +1,11 @@
-//! The consumer of `SessionCompleted`: every completed session is priced with its charger's tariff.
+//! `pricing-sessions`: every completed session (`SessionCompleted`, `session.*.completed`) is
+//! priced once with its tariff ([`crate::choice`]), or recorded as unpriceable with the reason.
 
 use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use joule_bus::{BoxFuture, Handler, HandlerError, Received};
+use joule_bus::{BoxFuture, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
 use joule_domain::{ChargerId, SessionId, bounds};
 use joule_proto::time::from_proto;
 use joule_proto::v1::SessionCompleted;
@@ -13,15 +14,22 @@ use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-use crate::attempts::Attempts;
+use super::{Attempts, MAX_ATTEMPTS, decode, read_error, transient};
 use crate::choice::{self, Choice, Chosen};
-use crate::priced_session::{Metering, PricedSession, PricedSessionCommand, Sample, SessionFacts};
-use crate::read;
+use crate::domain::priced_session::{
+    Metering, PricedSession, PricedSessionCommand, Sample, SessionFacts,
+};
+use crate::projections::priced_sessions;
 
-/// How often a session whose charger or tariff is unknown is retried before it is recorded as
-/// unpriceable, so that registry lag is waited out but a missing registration does not block the
-/// stream for ever.
-pub const MAX_ATTEMPTS: i64 = 20;
+pub fn spec() -> ConsumerSpec {
+    ConsumerSpec {
+        domain: Domain::Session,
+        durable: "pricing-sessions".into(),
+        filter: Some("session.*.completed".into()),
+        // Money: a session's price is never skipped.
+        on_park: OnPark::HoldAggregate,
+    }
+}
 
 pub struct SessionIntake {
     pool: PgPool,
@@ -63,7 +71,7 @@ impl SessionIntake {
             session.started_at,
         )
         .await
-        .map_err(|e| HandlerError::Transient(e.to_string()))?
+        .map_err(transient)?
         {
             Choice::Chosen(chosen) => {
                 let Chosen {
@@ -123,7 +131,7 @@ pub fn session_facts(
     let metering = metering(m, started_at, now)?;
     let facts = SessionFacts {
         session_id,
-        charger_id: m.charger_id.clone(),
+        charger_id,
         account_id: m.account_id.clone(),
         token_uid: m.token_uid.clone(),
         started_at,
@@ -175,16 +183,14 @@ fn metering(
 impl Handler for SessionIntake {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let m: SessionCompleted = received
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let m: SessionCompleted = decode(received)?;
             let session_id: SessionId = m
                 .session_id
                 .parse()
                 .map_err(|e| HandlerError::Rejected(format!("SessionCompleted.session_id: {e}")))?;
-            let settled = read::session_settled(&self.pool, &session_id.to_string())
+            let settled = priced_sessions::session_settled(&self.pool, &session_id.to_string())
                 .await
-                .map_err(joule_store::consumer_error)?;
+                .map_err(read_error)?;
             if settled {
                 self.attempts.forget(received);
                 tracing::debug!(%session_id, "session already priced; nothing to do");
@@ -198,7 +204,7 @@ impl Handler for SessionIntake {
                 CommandMeta::caused_by(&received.envelope),
             )
             .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
+            .map_err(transient)?;
             self.attempts.forget(received);
             tracing::info!(%session_id, "session priced");
             Ok(())
