@@ -345,16 +345,7 @@ async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_i
         })
         .await
         .expect("version corrected");
-    let run = h
-        .client
-        .rerate(v1::RerateRequest {
-            tariff_id: tariff.id.clone(),
-            reason: "energy price typo".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("re-rating runs")
-        .into_inner();
+    let run = h.rerate_tariff(&tariff.id, "energy price typo").await;
     assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 2));
     let adjusted = eventually("both sessions are adjusted", || async {
         let adjusted = h

@@ -185,20 +185,7 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
         })
         .await
         .expect("corrected");
-    let run = h
-        .client
-        .rerate(v1::RerateRequest {
-            tenant_id: String::new(),
-            tariff_id: site_tariff.clone(),
-            from: None,
-            until: None,
-            session_ids: vec![],
-            corrected_energy_wh: String::new(),
-            reason: "tariff correction".into(),
-        })
-        .await
-        .expect("re-rated")
-        .into_inner();
+    let run = h.rerate_tariff(&site_tariff, "tariff correction").await;
     // Both sessions of the site tariff were examined; only May's (version 1) changed.
     assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 1));
     let adjusted = h.wait::<SessionPriceAdjusted>(may, 1).await.remove(0);
@@ -420,19 +407,8 @@ async fn a_session_priced_under_adr_018_is_re_rated_to_the_current_step_rule_wit
 
     // The upgrade note's step: re-rate the tariff. Only the legacy session changes.
     let run = h
-        .client
-        .rerate(v1::RerateRequest {
-            tenant_id: String::new(),
-            tariff_id: tariff_id.clone(),
-            from: None,
-            until: None,
-            session_ids: vec![],
-            corrected_energy_wh: String::new(),
-            reason: "OCPI 2.2.1 step_size with parking (ADR 021)".into(),
-        })
-        .await
-        .expect("re-rated")
-        .into_inner();
+        .rerate_tariff(&tariff_id, "OCPI 2.2.1 step_size with parking (ADR 021)")
+        .await;
     assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 1));
     let adjusted = h.wait::<SessionPriceAdjusted>(legacy, 1).await.remove(0);
     let delta: Decimal = adjusted.delta_excl_vat.parse().unwrap();

@@ -10,7 +10,7 @@ use joule_tariff::Discount;
 
 use super::status::Error;
 use super::{PUBLISH_INSTEAD, TariffGrpc, timestamp};
-use crate::domain::tariff::{Identity, Party, Scope, TariffCommand, TariffError};
+use crate::domain::tariff::{Contract, Identity, Party, Scope, TariffCommand, TariffError};
 use crate::projections::tariffs as stored;
 use crate::wire;
 
@@ -267,13 +267,13 @@ pub(super) async fn set_contract(
     } else {
         serde_json::from_str(&r.discounts_json).map_err(|e| Error::field("discounts", e))?
     };
-    let command = TariffCommand::Contract {
+    let command = TariffCommand::Contract(Contract {
         party,
         discounts,
         valid_from: timestamp(r.valid_from.as_ref(), "valid_from")?,
         valid_until: timestamp(r.valid_until.as_ref(), "valid_until")?,
         contracted_at: Utc::now(),
-    };
+    });
     server.command(id, command, tenant).await?;
     Ok(v1::Acknowledged { id: id.to_string() })
 }

@@ -12,7 +12,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::ReadError;
 use super::chargers::ChargerTariff;
 use crate::SCHEMA;
-use crate::domain::tariff::{Party, Scope};
+use crate::domain::tariff::{Contract, Party, Scope};
 
 /// Records `TariffAssigned` of tariff `tariff_id`, unless a later assignment of the scope is there.
 pub async fn record_assignment(
@@ -46,17 +46,13 @@ pub async fn record_assignment(
     Ok(())
 }
 
-/// Records `TariffContracted` of tariff `tariff_id` (valid from `.0` until `.1` of `validity`),
-/// unless a later contract of the party is there.
+/// Records `TariffContracted` of tariff `tariff_id`, unless a later contract of the party is there.
 pub async fn record_contract(
     conn: &mut PgConnection,
     tariff_id: &str,
-    party: Party,
-    discounts: &[Discount],
-    validity: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
-    contracted_at: DateTime<Utc>,
+    contract: Contract,
 ) -> Result<(), sqlx::Error> {
-    let (party_type, party_id, accounts) = match party {
+    let (party_type, party_id, accounts) = match contract.party {
         Party::Account { account_id } => ("account", account_id.clone(), vec![account_id]),
         Party::Fleet {
             fleet_id,
@@ -77,10 +73,10 @@ pub async fn record_contract(
     .bind(party_id)
     .bind(tariff_id)
     .bind(accounts)
-    .bind(Json(discounts))
-    .bind(validity.0)
-    .bind(validity.1)
-    .bind(contracted_at)
+    .bind(Json(&contract.discounts))
+    .bind(contract.valid_from)
+    .bind(contract.valid_until)
+    .bind(contract.contracted_at)
     .execute(conn)
     .await?;
     Ok(())

@@ -75,16 +75,8 @@ pub async fn project(
         TariffEvent::TariffAssigned { scope, assigned_at } => {
             assignments::record_assignment(conn, id, scope, assigned_at).await?
         }
-        TariffEvent::TariffContracted {
-            party,
-            discounts,
-            valid_from,
-            valid_until,
-            contracted_at,
-        } => {
-            let validity = (valid_from, valid_until);
-            assignments::record_contract(conn, id, party, &discounts, validity, contracted_at)
-                .await?
+        TariffEvent::TariffContracted(contract) => {
+            assignments::record_contract(conn, id, contract).await?
         }
         TariffEvent::TariffRetired { retired_at } => {
             sqlx::query(&format!(

@@ -74,6 +74,19 @@ impl Harness {
         publish(&self.bus, subject, event_id, "test", message).await;
     }
 
+    /// Re-rates every session `tariff_id` priced (after a correction of it).
+    pub async fn rerate_tariff(&mut self, tariff_id: &str, reason: &str) -> v1::RerateResponse {
+        self.client
+            .rerate(v1::RerateRequest {
+                tariff_id: tariff_id.into(),
+                reason: reason.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("re-rating runs")
+            .into_inner()
+    }
+
     /// The registry's `ChargerRegistered` for `charger` on `site` (may be empty).
     pub async fn register_charger(
         &self,

@@ -1,9 +1,8 @@
 //! What a tariff is asked to do.
 
 use chrono::{DateTime, Utc};
-use joule_tariff::Discount;
 
-use super::events::{Party, Scope};
+use super::events::{Contract, Scope};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TariffCommand {
@@ -26,13 +25,7 @@ pub enum TariffCommand {
         scope: Scope,
         assigned_at: DateTime<Utc>,
     },
-    Contract {
-        party: Party,
-        discounts: Vec<Discount>,
-        valid_from: Option<DateTime<Utc>>,
-        valid_until: Option<DateTime<Utc>>,
-        contracted_at: DateTime<Utc>,
-    },
+    Contract(Contract),
     Retire {
         retired_at: DateTime<Utc>,
     },

@@ -40,6 +40,16 @@ pub enum Party {
     },
 }
 
+/// A contract override: whose sessions the tariff prices (with which discounts) while it is valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contract {
+    pub party: Party,
+    pub discounts: Vec<Discount>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub contracted_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TariffEvent {
     /// Version 1.
@@ -67,13 +77,8 @@ pub enum TariffEvent {
         scope: Scope,
         assigned_at: DateTime<Utc>,
     },
-    TariffContracted {
-        party: Party,
-        discounts: Vec<Discount>,
-        valid_from: Option<DateTime<Utc>>,
-        valid_until: Option<DateTime<Utc>>,
-        contracted_at: DateTime<Utc>,
-    },
+    /// Stored as the struct variant it was first (`{"TariffContracted": {"party": ..}}`).
+    TariffContracted(Contract),
     TariffRetired {
         retired_at: DateTime<Utc>,
     },
@@ -86,7 +91,7 @@ impl DomainEvent for TariffEvent {
             TariffEvent::TariffVersionPublished { .. } => "TariffVersionPublished",
             TariffEvent::TariffVersionCorrected { .. } => "TariffVersionCorrected",
             TariffEvent::TariffAssigned { .. } => "TariffAssigned",
-            TariffEvent::TariffContracted { .. } => "TariffContracted",
+            TariffEvent::TariffContracted(_) => "TariffContracted",
             TariffEvent::TariffRetired { .. } => "TariffRetired",
         }
         .into()

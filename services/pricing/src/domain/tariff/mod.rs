@@ -22,7 +22,7 @@ use joule_domain::Currency;
 use serde::{Deserialize, Serialize};
 
 pub use commands::TariffCommand;
-pub use events::{Party, Scope, TariffEvent};
+pub use events::{Contract, Party, Scope, TariffEvent};
 pub use identity::Identity;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,20 +164,14 @@ impl Aggregate for Tariff {
                 self.live()?;
                 TariffEvent::TariffAssigned { scope, assigned_at }
             }
-            TariffCommand::Contract {
-                party,
-                discounts,
-                valid_from,
-                valid_until,
-                contracted_at,
-            } => {
+            TariffCommand::Contract(contract) => {
                 self.live()?;
-                if let (Some(f), Some(u)) = (valid_from, valid_until)
+                if let (Some(f), Some(u)) = (contract.valid_from, contract.valid_until)
                     && u <= f
                 {
                     return Err(TariffError::EmptyValidity);
                 }
-                match &party {
+                match &contract.party {
                     Party::Account { account_id } if account_id.is_empty() => {
                         return Err(TariffError::Party("party_id: must not be empty".into()));
                     }
@@ -188,13 +182,7 @@ impl Aggregate for Tariff {
                     }
                     _ => {}
                 }
-                TariffEvent::TariffContracted {
-                    party,
-                    discounts,
-                    valid_from,
-                    valid_until,
-                    contracted_at,
-                }
+                TariffEvent::TariffContracted(contract)
             }
             TariffCommand::Retire { retired_at } => {
                 if !self.created {
@@ -223,7 +211,7 @@ impl Aggregate for Tariff {
             TariffEvent::TariffRetired { .. } => self.retired = true,
             TariffEvent::TariffVersionCorrected { .. }
             | TariffEvent::TariffAssigned { .. }
-            | TariffEvent::TariffContracted { .. } => {}
+            | TariffEvent::TariffContracted(_) => {}
         }
     }
 }

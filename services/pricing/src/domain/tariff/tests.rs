@@ -183,3 +183,23 @@ fn the_id_derives_from_the_ocpi_identity_compared_case_insensitively() {
     assert_eq!(Identity::of("default", &b).to_string(), "DE*JOU*AC1");
     assert_eq!(Identity::of("default", &bare).to_string(), "AC1");
 }
+
+#[test]
+fn a_contract_reads_and_writes_back_in_the_shape_it_was_first_stored_in() {
+    let stored = json!({"TariffContracted": {
+        "party": {"type": "fleet", "fleet_id": "fleet-9", "account_ids": ["a1", "a2"]},
+        "discounts": [],
+        "valid_from": "2024-05-01T12:00:00Z",
+        "valid_until": null,
+        "contracted_at": "2024-05-01T12:00:00Z"
+    }});
+    let event: TariffEvent = serde_json::from_value(stored.clone()).unwrap();
+    let TariffEvent::TariffContracted(contract) = &event else {
+        panic!("{event:?}");
+    };
+    assert_eq!(contract.valid_from, Some(at()));
+    assert_eq!(serde_json::to_value(&event).unwrap(), stored);
+    // The currency of a creation is the code it always was.
+    let created = serde_json::to_value(created()).unwrap();
+    assert_eq!(created["TariffCreated"]["currency"], "EUR");
+}
