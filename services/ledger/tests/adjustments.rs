@@ -9,7 +9,7 @@ use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
 use joule_domain::{AccountId, EventId, SessionId};
 use joule_proto::EventName;
 use joule_proto::v1;
-use joule_testkit::TestEnv;
+use joule_testkit::{TestEnv, eventually};
 
 async fn publish_adjustment(bus: &Bus, m: &v1::SessionPriceAdjusted, delivery: &str) {
     let key = format!("adjusted/{}/{delivery}", m.adjustment_id);
@@ -79,10 +79,8 @@ async fn an_adjustment_becomes_a_numbered_credit_note_and_a_balanced_entry_once(
     publish_adjustment(&bus, &adjustment("run1/a", s1, account), "2").await;
     publish_adjustment(&bus, &adjustment("run1/b", s2, account), "1").await;
 
-    let mut notes = Vec::new();
-    let mut entries = Vec::new();
-    for _ in 0..300 {
-        notes = bus
+    let (notes, entries) = eventually("two notes and their two entries", || async {
+        let notes = bus
             .read_stream(Domain::Invoice)
             .await
             .expect("read INVOICE")
@@ -90,7 +88,7 @@ async fn an_adjustment_becomes_a_numbered_credit_note_and_a_balanced_entry_once(
             .filter(|(_, e)| e.event_type == v1::AdjustmentIssued::NAME)
             .map(|(_, e)| decode_payload::<v1::AdjustmentIssued>(&e).expect("decodes"))
             .collect::<Vec<_>>();
-        entries = bus
+        let entries = bus
             .read_stream(Domain::Ledger)
             .await
             .expect("read LEDGER")
@@ -99,11 +97,9 @@ async fn an_adjustment_becomes_a_numbered_credit_note_and_a_balanced_entry_once(
             .map(|(_, e)| decode_payload::<v1::JournalEntryPosted>(&e).expect("decodes"))
             .filter(|p| p.source_type == "adjustment")
             .collect::<Vec<_>>();
-        if notes.len() >= 2 && entries.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (notes.len() >= 2 && entries.len() >= 2).then_some((notes, entries))
+    })
+    .await;
     // Give a redelivery time to show up if it were wrongly issued twice.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(notes.len(), 2, "one note per adjustment: {notes:?}");

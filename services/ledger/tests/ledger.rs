@@ -1,15 +1,13 @@
 //! The ledger against real PostgreSQL and NATS: invoices in, balanced journal entries, a trial
 //! balance over gRPC and `JournalEntryPosted` out. One test runs invoicing and the ledger together.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use joule_bus::{Bus, Domain, EventMeta, Outgoing, envelope};
 use joule_domain::{AccountId, EventId, InvoiceId, SessionId};
 use joule_proto::v1;
 use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
 use joule_proto::v1::ledger_service_client::LedgerServiceClient;
-use joule_testkit::TestEnv;
+use joule_testkit::{TestEnv, eventually};
 use tonic::transport::Channel;
 
 fn meta(key: &str, aggregate_type: &str, aggregate_id: &str) -> EventMeta {
@@ -105,22 +103,20 @@ async fn trial_balance(client: &mut LedgerServiceClient<Channel>) -> v1::TrialBa
         .into_inner()
 }
 
-/// Polls until the trial balance's total debit reaches `want` (or fails after a generous deadline).
+/// Waits until the trial balance's total debit reaches `want`.
 async fn wait_for_total_debit(
     client: &mut LedgerServiceClient<Channel>,
     want: &str,
 ) -> v1::TrialBalance {
-    for _ in 0..300 {
-        let balance = trial_balance(client).await;
-        if balance.total_debit == want {
-            return balance;
+    let what = format!("the trial balance reaches a total debit of {want}");
+    eventually(&what, || {
+        let mut client = client.clone();
+        async move {
+            let balance = trial_balance(&mut client).await;
+            (balance.total_debit == want).then_some(balance)
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "the trial balance never reached a total debit of {want}: {:?}",
-        trial_balance(client).await
-    );
+    })
+    .await
 }
 
 fn rows(balance: &v1::TrialBalance) -> Vec<(&str, &str, &str, &str, &str)> {

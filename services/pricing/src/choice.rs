@@ -1,5 +1,5 @@
-//! Which tariff version prices a session, shared by final pricing ([`crate::intake`]) and the
-//! running cost ([`crate::running`]), so that the estimate during a session and the final price use
+//! Which tariff version prices a session, shared by final pricing
+//! ([`crate::consumers::session_completed`]) and the running cost ([`crate::running`]), so that the estimate during a session and the final price use
 //! the very same tariff: an account or fleet contract, else the connector's, charger's or site's
 //! assignment, else the charger's registry tariff; in the version in force when the session started.
 
@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use joule_domain::TariffId;
 use sqlx::PgPool;
 
-use crate::priced_session::Pricing;
-use crate::read;
+use crate::domain::priced_session::Pricing;
+use crate::projections::tariffs::{self, InForce};
+use crate::projections::{ReadError, assignments, chargers};
 
 /// A session's tariff, and the version's OCPI JSON as stored (the running state keeps it, so that
 /// an estimate needs no other read).
@@ -38,13 +39,13 @@ pub async fn choose(
     connector_id: u32,
     account_id: &str,
     started_at: DateTime<Utc>,
-) -> Result<Choice, sqlx::Error> {
-    let Some(charger) = read::charger(pool, charger_id).await? else {
+) -> Result<Choice, ReadError> {
+    let Some(charger) = chargers::charger(pool, charger_id).await? else {
         return Ok(Choice::Missing(format!(
             "charger {charger_id} is not registered"
         )));
     };
-    let Some(resolved) = read::resolve(
+    let Some(resolved) = assignments::resolve(
         pool,
         charger_id,
         connector_id,
@@ -68,14 +69,14 @@ pub async fn choose(
         }
     };
     let (version, ocpi_json) =
-        match read::version_in_force(pool, &resolved.tariff_id, started_at).await? {
-            read::InForce::Version(version, json) => (version, json),
-            read::InForce::NoneYet => {
+        match tariffs::version_in_force(pool, &resolved.tariff_id, started_at).await? {
+            InForce::Version(version, json) => (version, json),
+            InForce::NoneYet => {
                 return Ok(Choice::Unpriceable(format!(
                     "tariff {tariff_id} has no version in force at {started_at}"
                 )));
             }
-            read::InForce::NoTariff => {
+            InForce::NoTariff => {
                 return Ok(Choice::Missing(format!(
                     "tariff {} of charger {charger_id} does not exist",
                     resolved.tariff_id

@@ -1,21 +1,24 @@
 //! Pricing: tariffs and the priced session with its breakdown.
 //!
-//! The service owns schema `pricing`: the `Tariff` aggregate (OCPI 2.2.1 tariffs, created over gRPC
-//! `joule.v1.TariffService`), the `PricedSession` aggregate (one per charging session), the `tariffs`
-//! and `priced_sessions` read tables, and `chargers`, its projection of the REGISTRY (which tariff a
-//! charger uses, in which time zone). It consumes `SessionCompleted` (SESSION), prices it with the
-//! pure engine of `joule-tariff`, and publishes `SessionPriced` (PRICING) through its relay.
-//!
-//! Tariffs have versions with validity windows, assignments to sites, chargers and connectors, and
-//! contract overrides for accounts and fleets ([`tariff`]); a session is priced with the version in
-//! force when it started, and records which. Re-rating ([`rerate`]) re-prices sessions after a
-//! tariff or meter correction and appends `SessionRerated` (published as `SessionPriceAdjusted`,
-//! `pricing.<session_id>.adjusted`) with the difference; nothing is edited in place.
-//!
-//! While a session runs, [`running_intake`] keeps its running state ([`running`]: the tariff chosen
-//! at the start, the readings so far) and publishes `SessionCostUpdated`
-//! (`pricing.<session_id>.cost_updated`) for every `SessionMetered`; gRPC `GetRunningCost` and
-//! `EstimateSessionCost` answer from it.
+//! - **Owns** schema `pricing`: the [`tariff::Tariff`] aggregate (OCPI 2.2.1 tariffs with versions,
+//!   assignments to sites, chargers and connectors, and contract overrides for accounts and
+//!   fleets) and the [`priced_session::PricedSession`] aggregate (one per charging session), and
+//!   the read tables [`projections`] keeps: `tariffs`, `tariff_versions`, `tariff_assignments`,
+//!   `tariff_contracts`, `priced_sessions`, `price_adjustments`, `chargers` (its projection of the
+//!   REGISTRY) and `running_costs` ([`running`]).
+//! - **Consumes** ([`consumers`]): `ChargerRegistered` (REGISTRY, `pricing-registry`);
+//!   `SessionCompleted` (SESSION, `pricing-sessions`), priced with the pure engine of
+//!   `joule-tariff` and the version in force when the session started ([`choice`]); and
+//!   `SessionStarted`, `SessionMetered`, `SessionCompleted` (all of SESSION,
+//!   `pricing-running-cost`) for the running cost of sessions in progress.
+//! - **Publishes** on PRICING: `SessionPriced` (`pricing.<session_id>.priced`) and
+//!   `SessionPriceAdjusted` (`pricing.<session_id>.adjusted`) through its outbox relay
+//!   ([`projections::outbox`]); `SessionCostUpdated` (`pricing.<session_id>.cost_updated`)
+//!   directly from the running-cost consumer, once per reading.
+//! - **Serves** `joule.v1.TariffService` ([`grpc`]): tariffs and their versions, assignments and
+//!   contracts, quotes, CDRs, priced sessions, running costs and estimates, and re-rating
+//!   ([`rerate`]: a tariff or meter correction re-prices sessions and appends the difference;
+//!   nothing is edited in place).
 //!
 //! It does not round amounts (invoicing does) and does not know accounts beyond passing their ids on.
 
@@ -24,26 +27,27 @@
 // reason beside them (ADR 024). Tests may use plain arithmetic.
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
-pub mod attempts;
 pub mod choice;
+pub mod consumers;
+pub mod domain;
 pub mod grpc;
-pub mod intake;
-pub mod outbox;
-pub mod priced_session;
-pub mod read;
-pub mod registry;
+pub mod projections;
 pub mod rerate;
 pub mod running;
-pub mod running_intake;
-pub mod tariff;
+pub mod wire;
+
+pub use domain::{priced_session, tariff};
 
 use std::sync::Arc;
 
-use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_proto::v1::tariff_service_server::TariffServiceServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use joule_store::{Migration, Relay};
 use tonic::server::NamedService;
+
+use consumers::registry::RegistryProjection;
+use consumers::running_cost::RunningCostIntake;
+use consumers::session_completed::SessionIntake;
 
 pub const SCHEMA: &str = "pricing";
 
@@ -67,64 +71,45 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         SCHEMA,
         (),
     ));
-    let priced = Arc::new(joule_store::cqrs::<priced_session::PricedSession>(
-        ctx.pool.clone(),
-        SCHEMA,
-        (),
+    let priced = Arc::new(joule_store::cqrs_with_upcasters::<
+        priced_session::PricedSession,
+    >(
+        ctx.pool.clone(), SCHEMA, priced_session::UPCASTERS, ()
     ));
 
-    let mut tasks = Vec::new();
     let relay = Relay::new(
         ctx.pool.clone(),
         SCHEMA,
         ctx.bus.clone(),
-        outbox::PricingOutbox,
-    )?;
-    tasks.push(ctx.relay("pricing-relay", relay));
-
-    let projection = registry::RegistryProjection {
-        pool: ctx.pool.clone(),
-    };
-    let spec = ConsumerSpec {
-        domain: Domain::Registry,
-        durable: "pricing-registry".into(),
-        filter: Some("registry.charger.*".into()),
-        // A projection: a charger's later change waits for its earlier one, or a replay would regress it.
-        on_park: OnPark::HoldAggregate,
-    };
-    tasks.push(ctx.consumer(spec, projection));
-
-    let intake = intake::SessionIntake::new(ctx.pool.clone(), priced.clone());
-    let spec = ConsumerSpec {
-        domain: Domain::Session,
-        durable: "pricing-sessions".into(),
-        filter: Some("session.*.completed".into()),
-        // Money: a session's price is never skipped.
-        on_park: OnPark::HoldAggregate,
-    };
-    tasks.push(ctx.consumer(spec, intake));
-
+        projections::outbox::PricingOutbox,
+    )?
+    .with_upcasters(priced_session::UPCASTERS);
     let (pool, shutdown) = (ctx.pool.clone(), ctx.shutdown.clone());
-    tasks.push(Task::restartable(
-        "pricing-running-costs-purge",
-        move || running::run_purge(pool.clone(), shutdown.clone()),
-    ));
-    // All of SESSION, not one subject: a session's start, readings and completion in their order.
-    let running = running_intake::RunningCostIntake::new(ctx.pool.clone(), ctx.bus.clone());
-    let spec = ConsumerSpec {
-        domain: Domain::Session,
-        durable: "pricing-running-cost".into(),
-        filter: None,
-        // An estimate for display and holds: the next reading recomputes it; the bill comes from
-        // the completed session (pricing-sessions).
-        on_park: OnPark::Skip,
-    };
-    tasks.push(ctx.consumer(spec, running));
+    let tasks = vec![
+        ctx.relay("pricing-relay", relay),
+        ctx.consumer(
+            consumers::registry::spec(),
+            RegistryProjection {
+                pool: ctx.pool.clone(),
+            },
+        ),
+        ctx.consumer(
+            consumers::session_completed::spec(),
+            SessionIntake::new(ctx.pool.clone(), priced.clone()),
+        ),
+        Task::restartable("pricing-running-costs-purge", move || {
+            running::run_purge(pool.clone(), shutdown.clone())
+        }),
+        ctx.consumer(
+            consumers::running_cost::spec(),
+            RunningCostIntake::new(ctx.pool.clone(), ctx.bus.clone()),
+        ),
+    ];
 
     let server = TariffServiceServer::new(grpc::TariffGrpc {
         pool: ctx.pool.clone(),
         cqrs: tariffs,
-        sessions: priced.clone(),
+        sessions: priced,
         default_tenant: ctx.settings.tenant.clone(),
     });
     let name = <TariffServiceServer<grpc::TariffGrpc> as NamedService>::NAME;

@@ -5,13 +5,14 @@
 //! callers with a certificate it answers only the services that call it (and itself), and a
 //! process starts only with a certificate that names the services it runs.
 
-use std::collections::HashMap;
+mod support;
+
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
-use joule_bus::{Bus, EventMeta, Namespace, NatsUser, Outgoing, envelope};
+use joule_bus::{Bus, Namespace, NatsUser};
 use joule_config::Settings;
 use joule_domain::{ChargerId, SessionId};
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
@@ -39,24 +40,10 @@ async fn connect_as(nats: &NatsServer, user: &str) -> Bus {
     .unwrap_or_else(|e| panic!("{user} connects: {e}"))
 }
 
-async fn publish<M: Message + EventName>(bus: &Bus, subject: String, id: &str, message: &M) {
-    let meta = EventMeta {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        tenant_id: "default".into(),
-        aggregate_type: "test".into(),
-        aggregate_id: id.into(),
-        sequence: 1,
-        occurred_at: Utc::now(),
-        correlation_id: String::new(),
-        causation_id: String::new(),
-    };
-    bus.publish(Outgoing {
-        subject,
-        envelope: envelope(message, meta),
-        trace_headers: HashMap::new(),
-    })
-    .await
-    .expect("publish");
+/// Publishes as another service would, as a new message of `aggregate_id`.
+async fn publish<M: Message + EventName>(bus: &Bus, subject: String, aggregate_id: &str, m: &M) {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    support::publish(bus, subject, &event_id, aggregate_id, m).await;
 }
 
 /// A client of `settings`' gRPC material (what `Context::grpc_channel` builds), to `url`.

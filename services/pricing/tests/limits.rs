@@ -3,12 +3,12 @@
 //! CDR spanning a century is refused instead of priced period by period, and values at the limits
 //! are priced.
 
-use joule_proto::v1::tariff_service_client::TariffServiceClient;
+mod support;
+
 use joule_proto::v1::{self};
-use joule_testkit::TestEnv;
 use serde_json::json;
+use support::Harness;
 use tonic::Code;
-use tonic::transport::Channel;
 
 /// Priced by the minute and the kWh, with a time-of-day restriction: every day of a long span is
 /// cut into periods.
@@ -21,30 +21,6 @@ const TARIFF: &str = r#"{
     { "price_components": [{ "type": "TIME", "price": 1.20, "vat": 19, "step_size": 60 }] }
   ]
 }"#;
-
-struct Harness {
-    _env: TestEnv,
-    _running: joule_runtime::Running,
-    client: TariffServiceClient<Channel>,
-}
-
-impl Harness {
-    async fn start() -> Self {
-        let env = TestEnv::new().await;
-        let running = joule_runtime::spawn(env.settings(), &[joule_pricing::SERVICE])
-            .await
-            .expect("pricing starts");
-        let addr = running.addr("grpc").expect("gRPC address");
-        let client = TariffServiceClient::connect(format!("http://{addr}"))
-            .await
-            .expect("gRPC connects");
-        Self {
-            _env: env,
-            _running: running,
-            client,
-        }
-    }
-}
 
 /// The field an `InvalidArgument` names (`<field>: <reason>`).
 fn refused_field(status: &tonic::Status) -> &str {

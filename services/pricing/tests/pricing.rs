@@ -1,18 +1,19 @@
 //! The pricing service against real PostgreSQL and NATS: tariffs over gRPC, charger registrations and
 //! completed sessions in, `SessionPriced` out.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
+use joule_bus::{Domain, decode_payload};
 use joule_domain::{ChargerId, SessionId};
+use joule_proto::EventName;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
-use joule_proto::v1::{
-    self, ChargerRegistered, SessionCompleted, SessionPriceAdjusted, SessionPriced,
-};
-use joule_proto::{EventName, Message};
-use joule_testkit::TestEnv;
+use joule_proto::v1::{self, SessionCompleted, SessionPriceAdjusted, SessionPriced};
+use joule_testkit::eventually;
+use support::Harness;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -26,123 +27,6 @@ const TARIFF: &str = r#"{
     { "price_components": [{ "type": "TIME", "price": 1.20, "vat": 10, "step_size": 60 }] }
   ]
 }"#;
-
-struct Harness {
-    _env: TestEnv,
-    running: joule_runtime::Running,
-    bus: Bus,
-    pool: sqlx::PgPool,
-    client: TariffServiceClient<Channel>,
-}
-
-impl Harness {
-    async fn start() -> Self {
-        let env = TestEnv::new().await;
-        let running = joule_runtime::spawn(env.settings(), &[joule_pricing::SERVICE])
-            .await
-            .expect("pricing starts");
-        let addr = running.addr("grpc").expect("gRPC address");
-        let client = TariffServiceClient::connect(format!("http://{addr}"))
-            .await
-            .expect("gRPC connects");
-        let bus = env.bus().await;
-        let pool = env.pool().await;
-        Self {
-            _env: env,
-            running,
-            bus,
-            pool,
-            client,
-        }
-    }
-
-    async fn create_tariff(&mut self, json: &str) -> Result<v1::Tariff, tonic::Status> {
-        self.client
-            .create_tariff(v1::CreateTariffRequest {
-                tenant_id: String::new(),
-                ocpi_json: json.into(),
-            })
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    async fn publish<M: Message + EventName>(
-        &self,
-        subject: String,
-        aggregate_id: &str,
-        message: &M,
-    ) {
-        let meta = EventMeta {
-            event_id: uuid::Uuid::new_v4().to_string(),
-            tenant_id: "default".into(),
-            aggregate_type: "test".into(),
-            aggregate_id: aggregate_id.into(),
-            sequence: 1,
-            occurred_at: Utc::now(),
-            correlation_id: String::new(),
-            causation_id: String::new(),
-        };
-        let outgoing = Outgoing {
-            subject,
-            envelope: envelope(message, meta),
-            trace_headers: HashMap::new(),
-        };
-        self.bus.publish(outgoing).await.expect("publish");
-    }
-
-    async fn register_charger(&self, charger_id: ChargerId, tariff_id: &str, time_zone: &str) {
-        let m = ChargerRegistered {
-            charger_id: charger_id.to_string(),
-            charge_point_id: "CP-1".into(),
-            site_id: String::new(),
-            tariff_id: tariff_id.into(),
-            time_zone: time_zone.into(),
-        };
-        self.publish(
-            format!("registry.charger.{charger_id}"),
-            &charger_id.to_string(),
-            &m,
-        )
-        .await;
-    }
-
-    async fn complete_session(&self, m: &SessionCompleted) {
-        self.publish(
-            format!("session.{}.completed", m.session_id),
-            &m.session_id,
-            m,
-        )
-        .await;
-    }
-
-    /// Every `SessionPriced` on the PRICING stream for `session_id`.
-    async fn priced(&self, session_id: &str) -> Vec<(String, SessionPriced)> {
-        self.bus
-            .read_stream(Domain::Pricing)
-            .await
-            .expect("read PRICING")
-            .into_iter()
-            .filter(|(_, e)| e.event_type == SessionPriced::NAME)
-            .map(|(subject, e)| {
-                (
-                    subject,
-                    decode_payload::<SessionPriced>(&e).expect("SessionPriced decodes"),
-                )
-            })
-            .filter(|(_, m)| m.session_id == session_id)
-            .collect()
-    }
-
-    async fn wait_priced(&self, session_id: &str) -> (String, SessionPriced) {
-        for _ in 0..300 {
-            if let Some(first) = self.priced(session_id).await.into_iter().next() {
-                return first;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no SessionPriced for {session_id} within 30 s");
-    }
-}
 
 fn completed(
     session_id: SessionId,
@@ -189,7 +73,7 @@ async fn a_completed_session_is_priced_once_with_the_chargers_tariff_in_the_site
     assert_ne!(tariff.id, "evening-peak");
 
     let charger = ChargerId::new();
-    h.register_charger(charger, &tariff.id, "Europe/Amsterdam")
+    h.register_charger(charger, "", &tariff.id, "Europe/Amsterdam")
         .await;
     // 14:00-16:00 UTC on 1 July is 16:00-18:00 in Amsterdam; 20 kWh at constant power.
     let session = SessionId::new();
@@ -198,7 +82,10 @@ async fn a_completed_session_is_priced_once_with_the_chargers_tariff_in_the_site
     let message = completed(session, charger, start, end, "20000");
     h.complete_session(&message).await;
 
-    let (subject, priced) = h.wait_priced(&session.to_string()).await;
+    let (subject, priced) = h
+        .wait_published::<SessionPriced>(session, 1)
+        .await
+        .remove(0);
     assert_eq!(
         subject,
         format!("{}.pricing.{session}.priced", h.bus.namespace())
@@ -265,25 +152,21 @@ async fn a_completed_session_is_priced_once_with_the_chargers_tariff_in_the_site
     let later = SessionId::new();
     h.complete_session(&completed(later, charger, start, end, "1000"))
         .await;
-    h.wait_priced(&later.to_string()).await;
-    assert_eq!(h.priced(&session.to_string()).await.len(), 1);
+    h.wait_published::<SessionPriced>(later, 1).await.remove(0);
+    assert_eq!(h.published::<SessionPriced>(session).await.len(), 1);
 
     // The read table has the breakdown for the REST api.
-    let mut row = None;
-    for _ in 0..100 {
-        row = sqlx::query_as::<_, (String, String, serde_json::Value)>(
+    let row = eventually("the priced session is projected", || async {
+        sqlx::query_as::<_, (String, String, serde_json::Value)>(
             "SELECT status, total_excl_vat::text, breakdown FROM pricing.priced_sessions WHERE session_id = $1",
         )
         .bind(session.to_string())
         .fetch_optional(&h.pool)
         .await
-        .unwrap();
-        if row.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (status, total, breakdown) = row.expect("priced session projected");
+        .unwrap()
+    })
+    .await;
+    let (status, total, breakdown) = row;
     assert_eq!(
         (
             status.as_str(),
@@ -309,10 +192,13 @@ async fn a_session_on_a_charger_registered_late_is_priced_once_the_registration_
     h.complete_session(&completed(session, charger, start, end, "4000"))
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(h.priced(&session.to_string()).await.is_empty());
+    assert!(h.published::<SessionPriced>(session).await.is_empty());
 
-    h.register_charger(charger, &tariff.id, "UTC").await;
-    let (_, priced) = h.wait_priced(&session.to_string()).await;
+    h.register_charger(charger, "", &tariff.id, "UTC").await;
+    let (_, priced) = h
+        .wait_published::<SessionPriced>(session, 1)
+        .await
+        .remove(0);
     assert_eq!(priced.total_excl_vat, "2.7");
     h.running.stop().await.expect("stops cleanly");
 }
@@ -384,7 +270,7 @@ async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_i
         .await
         .expect("tariff created");
     let charger = ChargerId::new();
-    h.register_charger(charger, &tariff.id, "UTC").await;
+    h.register_charger(charger, "", &tariff.id, "UTC").await;
     // 1000 Wh at 10:00; the register rises to 21000 Wh at 11:00 and stays there until the stop at
     // 11:40: the car stopped drawing energy 40 minutes before the stop.
     let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2024, 7, 1, h, m, 0).unwrap();
@@ -398,7 +284,10 @@ async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_i
     message.charging_ended_at = Some(joule_proto::time::to_proto(at(11, 0)));
     h.complete_session(&message).await;
 
-    let (_, priced) = h.wait_priced(&session.to_string()).await;
+    let (_, priced) = h
+        .wait_published::<SessionPriced>(session, 1)
+        .await
+        .remove(0);
     // 20 kWh at 0.30 = 6.00 (7.20); idle 40 min - 10 min grace = 30 min at 12/h = 6.00 (7.20).
     assert_eq!(
         (
@@ -441,7 +330,7 @@ async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_i
     let other = SessionId::new();
     h.complete_session(&completed(other, charger, at(10, 0), at(11, 40), "20000"))
         .await;
-    let (_, priced) = h.wait_priced(&other.to_string()).await;
+    let (_, priced) = h.wait_published::<SessionPriced>(other, 1).await.remove(0);
     assert_eq!(priced.total_excl_vat, "6");
 
     // A bulk re-rating after a price correction prices the same readings again: the idle fee stays,
@@ -456,20 +345,10 @@ async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_i
         })
         .await
         .expect("version corrected");
-    let run = h
-        .client
-        .rerate(v1::RerateRequest {
-            tariff_id: tariff.id.clone(),
-            reason: "energy price typo".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("re-rating runs")
-        .into_inner();
+    let run = h.rerate_tariff(&tariff.id, "energy price typo").await;
     assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 2));
-    let mut adjusted = HashMap::new();
-    for _ in 0..300 {
-        adjusted = h
+    let adjusted = eventually("both sessions are adjusted", || async {
+        let adjusted = h
             .bus
             .read_stream(Domain::Pricing)
             .await
@@ -479,11 +358,9 @@ async fn the_idle_fee_is_billed_from_the_readings_and_the_priced_session_names_i
             .map(|(_, e)| decode_payload::<SessionPriceAdjusted>(&e).expect("decodes"))
             .map(|a| (a.session_id.clone(), a))
             .collect::<HashMap<_, _>>();
-        if adjusted.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (adjusted.len() == 2).then_some(adjusted)
+    })
+    .await;
     let totals = |id: SessionId| {
         let a = &adjusted[&id.to_string()];
         (a.total_excl_vat.clone(), a.delta_excl_vat.clone())
@@ -718,29 +595,22 @@ async fn a_tariff_created_before_identities_were_unique_is_found_by_its_identity
             created_at: Utc::now(),
         },
         joule_store::CommandMeta {
-            tenant_id: h._env.settings().tenant,
+            tenant_id: h.env.settings().tenant,
             correlation_id: String::new(),
             causation_id: String::new(),
         },
     )
     .await
     .expect("legacy tariff stored");
-    let mut projected = false;
-    for _ in 0..200 {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT country_code, party_id FROM pricing.tariffs WHERE id = $1")
-                .bind(&legacy)
-                .fetch_optional(&h.pool)
-                .await
-                .unwrap();
-        if let Some(row) = row {
-            assert_eq!(row, ("NL".to_owned(), "JOU".to_owned()));
-            projected = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(projected, "the relay projects the legacy tariff");
+    let row: (String, String) = eventually("the relay projects the legacy tariff", || async {
+        sqlx::query_as("SELECT country_code, party_id FROM pricing.tariffs WHERE id = $1")
+            .bind(&legacy)
+            .fetch_optional(&h.pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(row, ("NL".to_owned(), "JOU".to_owned()));
     let status = h.create_tariff(TARIFF).await.expect_err("a repeat");
     assert_eq!(existing_tariff(&status), legacy);
     h.running.stop().await.expect("stops cleanly");

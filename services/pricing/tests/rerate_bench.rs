@@ -9,13 +9,15 @@
 //! session, prices it with the corrected version, and appends a `SessionRerated` event to each.
 //! Publishing those events (the relay) happens after the run and is not part of the figure.
 
+mod support;
+
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use joule_domain::{ChargerId, Energy, SessionId, TariffId};
 use joule_pricing::priced_session::{PricedSessionEvent, wire_lines};
 use joule_tariff::{SessionUsage, Tariff, Tz, price_session};
-use joule_testkit::TestEnv;
+use support::Harness;
 
 const TARIFF_V1: &str = r#"{ "id": "AC-BENCH", "currency": "EUR", "elements": [
   { "price_components": [{ "type": "FLAT", "price": 0.50, "vat": 19, "step_size": 1 }] },
@@ -31,15 +33,14 @@ async fn rerate_stored_sessions() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let env = TestEnv::new().await;
     // Start and stop the service once: it migrates its schema.
-    joule_runtime::spawn(env.settings(), &[joule_pricing::SERVICE])
-        .await
-        .expect("pricing starts")
-        .stop()
-        .await
-        .expect("pricing stops");
-    let pool = env.pool().await;
+    let Harness {
+        running,
+        pool,
+        env: _env,
+        ..
+    } = Harness::start().await;
+    running.stop().await.expect("pricing stops");
     let tariff_id = TariffId::new().to_string();
     let seeded = Instant::now();
 

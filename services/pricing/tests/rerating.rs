@@ -2,19 +2,15 @@
 //! assignments and contracts choose the tariff, the version in force at the start is recorded, and a
 //! correction re-prices sessions as `SessionPriceAdjusted` events carrying the difference.
 
-use std::collections::HashMap;
+mod support;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
 use joule_domain::{AccountId, ChargerId, SessionId};
-use joule_proto::v1::tariff_service_client::TariffServiceClient;
-use joule_proto::v1::{
-    self, ChargerRegistered, SessionCompleted, SessionPriceAdjusted, SessionPriced,
-};
-use joule_proto::{EventName, Message};
-use joule_testkit::TestEnv;
-use tonic::transport::Channel;
+use joule_proto::v1::{self, SessionCompleted, SessionPriceAdjusted, SessionPriced};
+use joule_testkit::eventually;
+use support::Harness;
 
 fn tariff(price: &str) -> String {
     format!(
@@ -24,146 +20,45 @@ fn tariff(price: &str) -> String {
     )
 }
 
-struct Harness {
-    _env: TestEnv,
-    _running: joule_runtime::Running,
-    bus: Bus,
-    client: TariffServiceClient<Channel>,
+/// A session of `account` on `charger`, two hours from `start`, of `wh` Wh.
+fn completed(
+    session: SessionId,
+    charger: ChargerId,
+    account: &str,
+    start: DateTime<Utc>,
+    wh: &str,
+) -> SessionCompleted {
+    SessionCompleted {
+        session_id: session.to_string(),
+        charger_id: charger.to_string(),
+        charge_point_id: "CP".into(),
+        connector_id: 2,
+        transaction_id: "1".into(),
+        token_uid: "TAG".into(),
+        account_id: account.into(),
+        started_at: Some(joule_proto::time::to_proto(start)),
+        stopped_at: Some(joule_proto::time::to_proto(
+            start + chrono::TimeDelta::hours(2),
+        )),
+        meter_start_wh: "0".into(),
+        meter_stop_wh: wh.into(),
+        energy_wh: wh.into(),
+        flags: vec![],
+        ..Default::default()
+    }
 }
 
-impl Harness {
-    async fn start() -> Self {
-        let env = TestEnv::new().await;
-        let running = joule_runtime::spawn(env.settings(), &[joule_pricing::SERVICE])
-            .await
-            .expect("pricing starts");
-        let addr = running.addr("grpc").expect("gRPC address");
-        let client = TariffServiceClient::connect(format!("http://{addr}"))
-            .await
-            .expect("gRPC connects");
-        let bus = env.bus().await;
-        Self {
-            _env: env,
-            _running: running,
-            bus,
-            client,
-        }
-    }
-
-    async fn publish<M: Message + EventName>(&self, subject: String, id: &str, message: &M) {
-        let meta = EventMeta {
-            event_id: uuid::Uuid::new_v4().to_string(),
-            tenant_id: "default".into(),
-            aggregate_type: "test".into(),
-            aggregate_id: id.into(),
-            sequence: 1,
-            occurred_at: Utc::now(),
-            correlation_id: String::new(),
-            causation_id: String::new(),
-        };
-        self.bus
-            .publish(Outgoing {
-                subject,
-                envelope: envelope(message, meta),
-                trace_headers: HashMap::new(),
-            })
-            .await
-            .expect("publish");
-    }
-
-    async fn create(&mut self, json: &str) -> String {
-        self.client
-            .create_tariff(v1::CreateTariffRequest {
-                tenant_id: String::new(),
-                ocpi_json: json.into(),
-            })
-            .await
-            .expect("tariff created")
-            .into_inner()
-            .id
-    }
-
-    async fn register(&self, charger: ChargerId, site: &str, tariff_id: &str) {
-        let m = ChargerRegistered {
-            charger_id: charger.to_string(),
-            charge_point_id: "CP".into(),
-            site_id: site.into(),
-            tariff_id: tariff_id.into(),
-            time_zone: "Europe/Berlin".into(),
-        };
-        self.publish(
-            format!("registry.charger.{charger}"),
-            &charger.to_string(),
-            &m,
-        )
-        .await;
-    }
-
-    async fn complete(
-        &self,
-        session: SessionId,
-        charger: ChargerId,
-        account: &str,
-        start: DateTime<Utc>,
-        wh: &str,
-    ) {
-        let m = SessionCompleted {
-            session_id: session.to_string(),
-            charger_id: charger.to_string(),
-            charge_point_id: "CP".into(),
-            connector_id: 2,
-            transaction_id: "1".into(),
-            token_uid: "TAG".into(),
-            account_id: account.into(),
-            started_at: Some(joule_proto::time::to_proto(start)),
-            stopped_at: Some(joule_proto::time::to_proto(
-                start + chrono::TimeDelta::hours(2),
-            )),
-            meter_start_wh: "0".into(),
-            meter_stop_wh: wh.into(),
-            energy_wh: wh.into(),
-            flags: vec![],
-            ..Default::default()
-        };
-        self.publish(
-            format!("session.{session}.completed"),
-            &session.to_string(),
-            &m,
-        )
-        .await;
-    }
-
-    async fn messages<M: Message + EventName + Default>(&self, session: SessionId) -> Vec<M> {
-        self.bus
-            .read_stream(Domain::Pricing)
-            .await
-            .expect("read PRICING")
-            .into_iter()
-            .filter(|(subject, e)| {
-                e.event_type == M::NAME && subject.contains(&session.to_string())
-            })
-            .map(|(_, e)| decode_payload::<M>(&e).expect("decodes"))
-            .collect()
-    }
-
-    async fn wait<M: Message + EventName + Default>(&self, session: SessionId, n: usize) -> Vec<M> {
-        for _ in 0..300 {
-            let found = self.messages::<M>(session).await;
-            if found.len() >= n {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("fewer than {n} {} for {session} within 30 s", M::NAME);
-    }
+/// A tariff's Joule id, created.
+async fn create(h: &mut Harness, json: &str) -> String {
+    h.create_tariff(json).await.expect("tariff created").id
 }
 
 #[tokio::test]
 async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adjust_it() {
     let mut h = Harness::start().await;
-    let default_tariff = h.create(&tariff("0.25")).await;
-    let site_tariff = h.create(&tariff("0.30")).await;
-    let contract_tariff = h.create(&tariff("0.20")).await;
+    let default_tariff = create(&mut h, &tariff("0.25")).await;
+    let site_tariff = create(&mut h, &tariff("0.30")).await;
+    let contract_tariff = create(&mut h, &tariff("0.20")).await;
 
     // Version 2 of the site tariff from 1 June.
     let june = Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap();
@@ -220,36 +115,37 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
         .expect("contract set");
 
     let charger = ChargerId::new();
-    h.register(charger, "site-1", &default_tariff).await;
+    h.register_charger(charger, "site-1", &default_tariff, "Europe/Berlin")
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // May: the site's version 1 (0.30): 0.50 + 20 * 0.30 = 6.50. June: version 2 (0.40): 8.50.
     // A fleet member in June: the contract tariff (0.20) with 10 % off: 4.50 * 0.9 = 4.05.
     let (may, june_s, fleet) = (SessionId::new(), SessionId::new(), SessionId::new());
     let someone = AccountId::new().to_string();
-    h.complete(
+    h.complete_session(&completed(
         may,
         charger,
         &someone,
         Utc.with_ymd_and_hms(2024, 5, 20, 8, 0, 0).unwrap(),
         "20000",
-    )
+    ))
     .await;
-    h.complete(
+    h.complete_session(&completed(
         june_s,
         charger,
         &someone,
         Utc.with_ymd_and_hms(2024, 6, 20, 8, 0, 0).unwrap(),
         "20000",
-    )
+    ))
     .await;
-    h.complete(
+    h.complete_session(&completed(
         fleet,
         charger,
         &member,
         Utc.with_ymd_and_hms(2024, 6, 21, 8, 0, 0).unwrap(),
         "20000",
-    )
+    ))
     .await;
     let may_priced = h.wait::<SessionPriced>(may, 1).await.remove(0);
     let june_priced = h.wait::<SessionPriced>(june_s, 1).await.remove(0);
@@ -289,20 +185,7 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
         })
         .await
         .expect("corrected");
-    let run = h
-        .client
-        .rerate(v1::RerateRequest {
-            tenant_id: String::new(),
-            tariff_id: site_tariff.clone(),
-            from: None,
-            until: None,
-            session_ids: vec![],
-            corrected_energy_wh: String::new(),
-            reason: "tariff correction".into(),
-        })
-        .await
-        .expect("re-rated")
-        .into_inner();
+    let run = h.rerate_tariff(&site_tariff, "tariff correction").await;
     // Both sessions of the site tariff were examined; only May's (version 1) changed.
     assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 1));
     let adjusted = h.wait::<SessionPriceAdjusted>(may, 1).await.remove(0);
@@ -344,24 +227,21 @@ async fn versions_assignments_and_contracts_choose_the_price_and_corrections_adj
     assert_eq!(corrected.delta_excl_vat, "0.8");
 
     // The breakdown of a session shows the first price and every adjustment since.
-    let mut view = None;
-    for _ in 0..50 {
-        let v = h
-            .client
-            .get_priced_session(v1::GetPricedSessionRequest {
-                tenant_id: String::new(),
-                session_id: may.to_string(),
-            })
-            .await
-            .expect("view")
-            .into_inner();
-        if !v.adjustments.is_empty() {
-            view = Some(v);
-            break;
+    let view = eventually("the adjustment is projected", || {
+        let mut client = h.client.clone();
+        async move {
+            let v = client
+                .get_priced_session(v1::GetPricedSessionRequest {
+                    tenant_id: String::new(),
+                    session_id: may.to_string(),
+                })
+                .await
+                .expect("view")
+                .into_inner();
+            (!v.adjustments.is_empty()).then_some(v)
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let view = view.expect("adjustment projected");
+    })
+    .await;
     assert_eq!(
         (view.total_excl_vat.as_str(), view.tariff_version),
         ("6.1", 1)
@@ -405,9 +285,10 @@ async fn a_session_priced_under_adr_018_is_re_rated_to_the_current_step_rule_wit
     use rust_decimal_macros::dec;
 
     let mut h = Harness::start().await;
-    let tariff_id = h.create(TIME_AND_PARKING_STEPS).await;
+    let tariff_id = create(&mut h, TIME_AND_PARKING_STEPS).await;
     let charger = ChargerId::new();
-    h.register(charger, "site-1", &tariff_id).await;
+    h.register_charger(charger, "site-1", &tariff_id, "Europe/Berlin")
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // mod_cdrs, step_size: 21 minutes of charging, then 16 parked. Priced now: the charging time as
@@ -511,7 +392,7 @@ async fn a_session_priced_under_adr_018_is_re_rated_to_the_current_step_rule_wit
             charging_ended_at: Some(charging_end),
         },
     };
-    let pool = h._env.pool().await;
+    let pool = h.env.pool().await;
     sqlx::query(
         "INSERT INTO pricing.events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
          VALUES ('PricedSession', $1, 1, 'SessionPriced', '1.0', $2::json, '{\"tenant_id\":\"default\"}'::json)",
@@ -526,19 +407,8 @@ async fn a_session_priced_under_adr_018_is_re_rated_to_the_current_step_rule_wit
 
     // The upgrade note's step: re-rate the tariff. Only the legacy session changes.
     let run = h
-        .client
-        .rerate(v1::RerateRequest {
-            tenant_id: String::new(),
-            tariff_id: tariff_id.clone(),
-            from: None,
-            until: None,
-            session_ids: vec![],
-            corrected_energy_wh: String::new(),
-            reason: "OCPI 2.2.1 step_size with parking (ADR 021)".into(),
-        })
-        .await
-        .expect("re-rated")
-        .into_inner();
+        .rerate_tariff(&tariff_id, "OCPI 2.2.1 step_size with parking (ADR 021)")
+        .await;
     assert_eq!((run.sessions_examined, run.sessions_adjusted), (2, 1));
     let adjusted = h.wait::<SessionPriceAdjusted>(legacy, 1).await.remove(0);
     let delta: Decimal = adjusted.delta_excl_vat.parse().unwrap();

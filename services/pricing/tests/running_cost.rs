@@ -2,19 +2,17 @@
 //! `SessionCostUpdated` out (once per reading, whatever is redelivered), `GetRunningCost` and
 //! `EstimateSessionCost` over gRPC.
 
-use std::collections::HashMap;
+mod support;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
 use joule_domain::{ChargerId, SessionId};
 use joule_proto::time::to_proto;
-use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use joule_proto::v1::{self, SessionCostUpdated, SessionMetered, SessionStarted};
-use joule_proto::{EventName, Message};
-use joule_testkit::TestEnv;
+use joule_testkit::eventually;
+use support::Harness;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const TARIFF: &str = r#"{
   "country_code": "NL", "party_id": "JOU", "id": "idle", "currency": "EUR",
@@ -22,123 +20,27 @@ const TARIFF: &str = r#"{
   "joule": { "idle_fee": { "price_per_hour": 12, "vat": 20, "grace_period_seconds": 600, "step_size": 60 } }
 }"#;
 
-struct Harness {
-    env: TestEnv,
-    _running: joule_runtime::Running,
-    bus: Bus,
-    client: TariffServiceClient<Channel>,
-}
-
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 7, 1, h, m, 0).unwrap()
 }
 
-impl Harness {
-    async fn start() -> Self {
-        let env = TestEnv::new().await;
-        let running = joule_runtime::spawn(env.settings(), &[joule_pricing::SERVICE])
-            .await
-            .expect("pricing starts");
-        let addr = running.addr("grpc").expect("gRPC address");
-        let client = TariffServiceClient::connect(format!("http://{addr}"))
-            .await
-            .expect("gRPC connects");
-        let bus = env.bus().await;
-        Self {
-            env,
-            _running: running,
-            bus,
-            client,
-        }
-    }
+/// A charger with `TARIFF` as its registry tariff, in UTC.
+async fn charger_with_tariff(h: &mut Harness) -> ChargerId {
+    let tariff = h.create_tariff(TARIFF).await.expect("tariff created");
+    let charger = ChargerId::new();
+    h.register_charger(charger, "", &tariff.id, "UTC").await;
+    charger
+}
 
-    /// Publishes under `event_id`: a new id is a new message to JetStream (a redelivery by the
-    /// sessions relay after a crash would reuse it; a duplicate with a new id is the harder case).
-    async fn publish<M: Message + EventName>(&self, subject: String, event_id: &str, message: &M) {
-        let meta = EventMeta {
-            event_id: event_id.into(),
-            tenant_id: "default".into(),
-            aggregate_type: "ChargingSession".into(),
-            aggregate_id: "test".into(),
-            sequence: 1,
-            occurred_at: Utc::now(),
-            correlation_id: String::new(),
-            causation_id: String::new(),
-        };
-        self.bus
-            .publish(Outgoing {
-                subject,
-                envelope: envelope(message, meta),
-                trace_headers: HashMap::new(),
-            })
-            .await
-            .expect("publish");
-    }
-
-    async fn charger_with_tariff(&mut self) -> ChargerId {
-        let tariff = self
-            .client
-            .create_tariff(v1::CreateTariffRequest {
-                tenant_id: String::new(),
-                ocpi_json: TARIFF.into(),
-            })
-            .await
-            .expect("tariff created")
-            .into_inner();
-        let charger = ChargerId::new();
-        let m = v1::ChargerRegistered {
-            charger_id: charger.to_string(),
-            charge_point_id: "CP-1".into(),
-            site_id: String::new(),
-            tariff_id: tariff.id,
-            time_zone: "UTC".into(),
-        };
-        self.publish(
-            format!("registry.charger.{charger}"),
-            &uuid::Uuid::new_v4().to_string(),
-            &m,
-        )
-        .await;
-        charger
-    }
-
-    /// Every `SessionCostUpdated` on PRICING for the session, with its subject.
-    async fn updates(&self, session: SessionId) -> Vec<(String, SessionCostUpdated)> {
-        self.bus
-            .read_stream(Domain::Pricing)
-            .await
-            .expect("read PRICING")
-            .into_iter()
-            .filter(|(_, e)| e.event_type == SessionCostUpdated::NAME)
-            .map(|(s, e)| (s, decode_payload::<SessionCostUpdated>(&e).unwrap()))
-            .filter(|(_, m)| m.session_id == session.to_string())
-            .collect()
-    }
-
-    async fn wait_updates(
-        &self,
-        session: SessionId,
-        want: usize,
-    ) -> Vec<(String, SessionCostUpdated)> {
-        for _ in 0..300 {
-            let found = self.updates(session).await;
-            if found.len() >= want {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("fewer than {want} SessionCostUpdated for {session} within 30 s");
-    }
-
-    async fn running_cost(&mut self, session: &str) -> Result<v1::RunningCost, tonic::Status> {
-        self.client
-            .get_running_cost(v1::GetRunningCostRequest {
-                tenant_id: String::new(),
-                session_id: session.into(),
-            })
-            .await
-            .map(|r| r.into_inner())
-    }
+async fn running_cost(h: &Harness, session: &str) -> Result<v1::RunningCost, tonic::Status> {
+    h.client
+        .clone()
+        .get_running_cost(v1::GetRunningCostRequest {
+            tenant_id: String::new(),
+            session_id: session.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
 }
 
 fn started(session: SessionId, charger: ChargerId) -> SessionStarted {
@@ -192,34 +94,28 @@ fn totals(m: &SessionCostUpdated) -> (&str, &str) {
 #[tokio::test]
 async fn every_reading_publishes_the_cost_so_far_once_and_grpc_answers_it() {
     let mut h = Harness::start().await;
-    let charger = h.charger_with_tariff().await;
+    let charger = charger_with_tariff(&mut h).await;
     let session = SessionId::new();
     let subject = |kind: &str| format!("session.{session}.{kind}");
 
-    h.publish(subject("started"), "start-1", &started(session, charger))
+    h.publish_as(subject("started"), "start-1", &started(session, charger))
         .await;
     // Before the first reading: the cost of stopping at once.
-    let mut at_start = None;
-    for _ in 0..300 {
-        match h.running_cost(&session.to_string()).await {
-            Ok(c) => {
-                at_start = Some(c);
-                break;
-            }
-            Err(s) if s.code() == Code::NotFound => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
+    let at_start = eventually("the start is recorded", || async {
+        match running_cost(&h, &session.to_string()).await {
+            Ok(c) => Some(c),
+            Err(s) if s.code() == Code::NotFound => None,
             Err(s) => panic!("{s:?}"),
         }
-    }
-    let at_start = at_start.expect("the start is recorded");
+    })
+    .await;
     let cost = at_start.cost.unwrap();
     assert_eq!((totals(&cost), cost.sequence), (("0", "0"), 0));
 
     // 10 kWh by 10:30: 3.00 (3.60).
     let first = metered(session, charger, 3, &[(at(10, 30), "11000")], "10000");
-    h.publish(subject("metered"), "metered-3", &first).await;
-    let updates = h.wait_updates(session, 1).await;
+    h.publish_as(subject("metered"), "metered-3", &first).await;
+    let updates = h.wait_published::<SessionCostUpdated>(session, 1).await;
     let (subject_seen, update) = &updates[0];
     assert_eq!(
         subject_seen,
@@ -244,27 +140,24 @@ async fn every_reading_publishes_the_cost_so_far_once_and_grpc_answers_it() {
     // The running state as it was before the next reading, to replay a crash below.
     let pool = h.env.pool().await;
     // (The state is stored right after the publish: wait for it.)
-    let mut before: (serde_json::Value, serde_json::Value, i64) = Default::default();
-    for _ in 0..100 {
-        before = sqlx::query_as(
+    let before = eventually("the state of reading 3 is stored", || async {
+        let row: (serde_json::Value, serde_json::Value, i64) = sqlx::query_as(
             "SELECT readings, latest, sequence FROM pricing.running_costs WHERE session_id = $1",
         )
         .bind(session.to_string())
         .fetch_one(&pool)
         .await
         .unwrap();
-        if before.2 == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (row.2 == 3).then_some(row)
+    })
+    .await;
     assert_eq!(before.2, 3);
 
     // The same reading again under a new message id, and an older one: nothing new is published.
-    h.publish(subject("metered"), "metered-3-again", &first)
+    h.publish_as(subject("metered"), "metered-3-again", &first)
         .await;
     let older = metered(session, charger, 2, &[(at(10, 20), "8000")], "7000");
-    h.publish(subject("metered"), "metered-2", &older).await;
+    h.publish_as(subject("metered"), "metered-2", &older).await;
     // 20 kWh by 11:00, then nothing more by 11:20: charging ended at 11:00; 20 min idle - 10 min
     // grace = 10 min at 12/h = 2.00 (2.40), plus 6.00 (7.20) of energy.
     let second = metered(
@@ -274,18 +167,22 @@ async fn every_reading_publishes_the_cost_so_far_once_and_grpc_answers_it() {
         &[(at(11, 0), "21000"), (at(11, 20), "21000")],
         "20000",
     );
-    h.publish(subject("metered"), "metered-5", &second).await;
-    let updates = h.wait_updates(session, 2).await;
+    h.publish_as(subject("metered"), "metered-5", &second).await;
+    let updates = h.wait_published::<SessionCostUpdated>(session, 2).await;
     assert_eq!(updates.len(), 2, "{updates:?}");
     assert_eq!(
         (updates[1].1.sequence, totals(&updates[1].1)),
         (5, ("8", "9.6"))
     );
     // A redelivery of the latest publishes nothing either.
-    h.publish(subject("metered"), "metered-5-again", &second)
+    h.publish_as(subject("metered"), "metered-5-again", &second)
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(h.updates(session).await.len(), 2, "no second message");
+    assert_eq!(
+        h.published::<SessionCostUpdated>(session).await.len(),
+        2,
+        "no second message"
+    );
     // A crash after the publish but before the state was stored: the redelivered reading is
     // estimated again from the same state, and JetStream drops the identical message by its id.
     sqlx::query(
@@ -298,26 +195,27 @@ async fn every_reading_publishes_the_cost_so_far_once_and_grpc_answers_it() {
     .execute(&pool)
     .await
     .unwrap();
-    h.publish(subject("metered"), "metered-5-after-crash", &second)
+    h.publish_as(subject("metered"), "metered-5-after-crash", &second)
         .await;
-    let mut stored = 0;
-    for _ in 0..100 {
-        stored = sqlx::query_scalar::<_, i64>(
+    let stored = eventually("the replayed reading is stored", || async {
+        let stored = sqlx::query_scalar::<_, i64>(
             "SELECT sequence FROM pricing.running_costs WHERE session_id = $1",
         )
         .bind(session.to_string())
         .fetch_one(&pool)
         .await
         .unwrap();
-        if stored == 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (stored == 5).then_some(stored)
+    })
+    .await;
     assert_eq!(stored, 5, "the replayed reading is stored");
-    assert_eq!(h.updates(session).await.len(), 2, "and not published twice");
+    assert_eq!(
+        h.published::<SessionCostUpdated>(session).await.len(),
+        2,
+        "and not published twice"
+    );
 
-    let running = h.running_cost(&session.to_string()).await.unwrap();
+    let running = running_cost(&h, &session.to_string()).await.unwrap();
     let cost = running.cost.clone().unwrap();
     assert_eq!((cost.sequence, totals(&cost)), (5, ("8", "9.6")));
     let dimensions: Vec<&str> = running.lines.iter().map(|l| l.dimension.as_str()).collect();
@@ -358,25 +256,23 @@ async fn every_reading_publishes_the_cost_so_far_once_and_grpc_answers_it() {
 #[tokio::test]
 async fn unknown_sessions_and_bad_input_are_refused() {
     let mut h = Harness::start().await;
-    let unknown = h.running_cost(&SessionId::new().to_string()).await;
+    let unknown = running_cost(&h, &SessionId::new().to_string()).await;
     assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
-    let bad = h.running_cost("not-a-session").await;
+    let bad = running_cost(&h, "not-a-session").await;
     assert_eq!(bad.unwrap_err().code(), Code::InvalidArgument);
 
-    let charger = h.charger_with_tariff().await;
+    let charger = charger_with_tariff(&mut h).await;
     let session = SessionId::new();
-    h.publish(
+    h.publish_as(
         format!("session.{session}.started"),
         "start",
         &started(session, charger),
     )
     .await;
-    for _ in 0..300 {
-        if h.running_cost(&session.to_string()).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the start is recorded", || async {
+        running_cost(&h, &session.to_string()).await.ok()
+    })
+    .await;
     let estimate = |ended_at: Option<DateTime<Utc>>, stop: &str| v1::EstimateSessionCostRequest {
         tenant_id: String::new(),
         session_id: session.to_string(),
@@ -434,17 +330,15 @@ async fn running_state_of_long_finished_sessions_is_purged() {
         pool.clone(),
         shutdown.clone(),
     ));
-    let mut left: Vec<String> = Vec::new();
-    for _ in 0..100 {
-        left = sqlx::query_scalar("SELECT session_id FROM pricing.running_costs ORDER BY 1")
-            .fetch_all(&pool)
-            .await
-            .expect("rows");
-        if left.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let left: Vec<String> = eventually("the old rows are purged", || async {
+        let left: Vec<String> =
+            sqlx::query_scalar("SELECT session_id FROM pricing.running_costs ORDER BY 1")
+                .fetch_all(&pool)
+                .await
+                .expect("rows");
+        (left.len() == 2).then_some(left)
+    })
+    .await;
     shutdown.cancel();
     purge.await.expect("purge task").expect("ends at shutdown");
     assert_eq!(left, ["done-recent", "running"]);

@@ -43,9 +43,11 @@ use joule_invoicing::series::{InvoiceSeries, SeriesCommand, SeriesError, series_
 use joule_invoicing::wire::FieldError;
 use joule_ledger::journal::{JournalCommand, JournalEntry, JournalError, PostEntry};
 use joule_ledger::rules;
+use joule_pricing::consumers::session_completed::session_facts;
 use joule_pricing::priced_session::{
     PricedSession, PricedSessionCommand, PricedSessionEvent, Pricing,
 };
+use joule_pricing::wire::session_priced_message;
 use joule_proto::v1;
 use joule_sessions::domain::session::{
     ChargingSession, SessionCommand, SessionEvent, SessionRules,
@@ -442,11 +444,10 @@ impl Books {
             .session_id
             .parse()
             .expect("sessions derives its ids");
-        let (session, charger_id) =
-            match joule_pricing::intake::session_facts(completed, session_id, now) {
-                Ok(facts) => facts,
-                Err(reason) => return Price::Unpriceable(reason),
-            };
+        let (session, charger_id) = match session_facts(completed, session_id, now) {
+            Ok(facts) => facts,
+            Err(reason) => return Price::Unpriceable(reason),
+        };
         let command = PricedSessionCommand::PriceSession {
             session,
             charger_id,
@@ -463,8 +464,8 @@ impl Books {
             .expect("pricing never refuses");
         match events.as_slice() {
             [event @ PricedSessionEvent::SessionPriced { .. }] => {
-                let message = joule_pricing::outbox::session_priced_message(event)
-                    .expect("a price publishes SessionPriced");
+                let message =
+                    session_priced_message(event).expect("a price publishes SessionPriced");
                 let message = carried(&message, now);
                 let invoicing = self.invoice(&message, now).await;
                 Price::Priced { message, invoicing }

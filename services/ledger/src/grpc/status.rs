@@ -1,0 +1,27 @@
+//! The one mapping of the ledger's errors to gRPC status codes.
+
+use tonic::Status;
+
+use crate::projections::balances::ReadError;
+
+/// Why a ledger request was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match &error {
+            Error::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
+            Error::Read(ReadError::Overflow) => Status::out_of_range(error.to_string()),
+            Error::Read(ReadError::Database(_)) => {
+                tracing::error!(error = %error, "trial balance read failed");
+                Status::unavailable("ledger store unavailable")
+            }
+        }
+    }
+}
