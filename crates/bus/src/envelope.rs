@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use joule_proto::v1::Envelope;
 use joule_proto::{EventName, Message};
 
-use crate::BusError;
+use crate::{BusError, HandlerError};
 
 /// Where an event comes from: the envelope fields besides the payload.
 #[derive(Debug, Clone)]
@@ -83,5 +83,22 @@ impl Received {
 
     pub fn decode<M: Message + Default + EventName>(&self) -> Result<M, BusError> {
         decode_payload(&self.envelope)
+    }
+
+    /// [`Received::decode`] for a handler: a message that does not decode as `M` can never be
+    /// handled, so it is [`HandlerError::Rejected`] (parked).
+    pub fn payload<M: Message + Default + EventName>(&self) -> Result<M, HandlerError> {
+        self.decode()
+            .map_err(|e| HandlerError::Rejected(e.to_string()))
+    }
+
+    /// The payload when the message is an `M`, `None` for a message of another type (a consumer of
+    /// a whole stream passes over those); an `M` that does not decode is rejected.
+    pub fn payload_if<M: Message + Default + EventName>(&self) -> Result<Option<M>, HandlerError> {
+        if self.envelope.event_type == M::NAME {
+            self.payload().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }

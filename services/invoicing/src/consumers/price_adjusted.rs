@@ -55,9 +55,7 @@ impl AdjustedHandler {
 impl Handler for AdjustedHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let m: SessionPriceAdjusted = received
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let m: SessionPriceAdjusted = received.payload()?;
             let (tenant, request) = note_request(&m, &received.envelope, &self.default_tenant)
                 .map_err(|e| {
                     HandlerError::Rejected(format!("SessionPriceAdjusted {}: {e}", m.adjustment_id))

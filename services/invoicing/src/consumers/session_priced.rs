@@ -46,9 +46,7 @@ impl PricedHandler {
 impl Handler for PricedHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let message: SessionPriced = received
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let message: SessionPriced = received.payload()?;
             let request = receipt_request(&message, &received.envelope, &self.default_tenant)
                 .map_err(|e| {
                     HandlerError::Rejected(format!("SessionPriced {}: {e}", message.session_id))

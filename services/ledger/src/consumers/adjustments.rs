@@ -5,7 +5,7 @@ use chrono::Utc;
 use joule_bus::{BoxFuture, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
 use joule_proto::v1::AdjustmentIssued;
 
-use super::{Poster, decode};
+use super::Poster;
 use crate::rules::adjustment_entry;
 
 pub fn spec() -> ConsumerSpec {
@@ -23,7 +23,7 @@ pub struct AdjustmentHandler(pub Poster);
 impl Handler for AdjustmentHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let message: AdjustmentIssued = decode(received)?;
+            let message: AdjustmentIssued = received.payload()?;
             let (entry_id, entry) = adjustment_entry(&message, Utc::now()).map_err(|e| {
                 HandlerError::Rejected(format!("adjustment {}: {e}", message.adjustment_id))
             })?;

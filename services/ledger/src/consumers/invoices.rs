@@ -4,7 +4,7 @@ use chrono::Utc;
 use joule_bus::{BoxFuture, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
 use joule_proto::v1::InvoiceIssued;
 
-use super::{Poster, decode};
+use super::Poster;
 use crate::rules::invoice_entry;
 
 pub fn spec() -> ConsumerSpec {
@@ -22,7 +22,7 @@ pub struct InvoiceHandler(pub Poster);
 impl Handler for InvoiceHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let message: InvoiceIssued = decode(received)?;
+            let message: InvoiceIssued = received.payload()?;
             let invoice = message
                 .invoice
                 .ok_or_else(|| HandlerError::Rejected("InvoiceIssued.invoice is missing".into()))?;

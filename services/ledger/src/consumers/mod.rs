@@ -59,12 +59,3 @@ impl Poster {
         }
     }
 }
-
-/// The message's payload as `M`; one that does not decode can never be posted.
-fn decode<M: joule_proto::Message + Default + joule_proto::EventName>(
-    received: &Received,
-) -> Result<M, HandlerError> {
-    received
-        .decode()
-        .map_err(|e| HandlerError::Rejected(e.to_string()))
-}

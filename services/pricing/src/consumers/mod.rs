@@ -17,15 +17,6 @@ use joule_bus::{HandlerError, Received};
 /// stream for ever.
 pub const MAX_ATTEMPTS: i64 = 20;
 
-/// The message's payload as `M`; one that does not decode can never be handled.
-fn decode<M: joule_proto::Message + Default + joule_proto::EventName>(
-    received: &Received,
-) -> Result<M, HandlerError> {
-    received
-        .decode()
-        .map_err(|e| HandlerError::Rejected(e.to_string()))
-}
-
 /// An infrastructure error: the same message is retried.
 fn transient(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::Transient(e.to_string())

@@ -7,7 +7,6 @@ use joule_proto::EventName;
 use joule_proto::v1::ChargerRegistered;
 use sqlx::PgPool;
 
-use super::decode;
 use crate::projections::chargers::{self, ChargerTariff};
 
 pub fn spec() -> ConsumerSpec {
@@ -31,7 +30,7 @@ impl Handler for RegistryProjection {
             if message.event_type() != ChargerRegistered::NAME {
                 return Ok(());
             }
-            let m: ChargerRegistered = decode(message)?;
+            let m: ChargerRegistered = message.payload()?;
             let charger_id: ChargerId = m.charger_id.parse().map_err(|e| {
                 HandlerError::Rejected(format!("ChargerRegistered.charger_id: {e}"))
             })?;

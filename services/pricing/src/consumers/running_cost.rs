@@ -27,7 +27,7 @@ use joule_proto::v1::{SessionCompleted, SessionMetered, SessionStarted};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-use super::{Attempts, MAX_ATTEMPTS, decode, transient};
+use super::{Attempts, MAX_ATTEMPTS, transient};
 use crate::choice::{self, Choice};
 use crate::domain::priced_session::Sample;
 use crate::running::{self, EstimateInput, RunningState, RunningTariff, SessionStart};
@@ -179,7 +179,7 @@ impl RunningCostIntake {
     }
 
     async fn started(&self, received: &Received) -> Result<(), HandlerError> {
-        let m: SessionStarted = decode(received)?;
+        let m: SessionStarted = received.payload()?;
         let start = SessionStart {
             session_id: session_id(&m.session_id)?,
             tenant_id: received.envelope.tenant_id.clone(),
@@ -199,7 +199,7 @@ impl RunningCostIntake {
     }
 
     async fn metered(&self, received: &Received) -> Result<(), HandlerError> {
-        let m: SessionMetered = decode(received)?;
+        let m: SessionMetered = received.payload()?;
         let reject = |field: &str| {
             HandlerError::Rejected(format!("SessionMetered.{field}: missing or invalid"))
         };
@@ -294,7 +294,7 @@ impl RunningCostIntake {
     }
 
     async fn completed(&self, received: &Received) -> Result<(), HandlerError> {
-        let m: SessionCompleted = decode(received)?;
+        let m: SessionCompleted = received.payload()?;
         running::complete(&self.pool, &session_id(&m.session_id)?)
             .await
             .map_err(transient)

@@ -14,7 +14,7 @@ use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-use super::{Attempts, MAX_ATTEMPTS, decode, read_error, transient};
+use super::{Attempts, MAX_ATTEMPTS, read_error, transient};
 use crate::choice::{self, Choice, Chosen};
 use crate::domain::priced_session::{
     Metering, PricedSession, PricedSessionCommand, Sample, SessionFacts,
@@ -183,7 +183,7 @@ fn metering(
 impl Handler for SessionIntake {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let m: SessionCompleted = decode(received)?;
+            let m: SessionCompleted = received.payload()?;
             let session_id: SessionId = m
                 .session_id
                 .parse()

@@ -14,12 +14,9 @@ pub struct InvoiceIssued {
 impl Handler for InvoiceIssued {
     fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            if message.event_type() != "joule.v1.InvoiceIssued" {
+            let Some(m) = message.payload_if::<v1::InvoiceIssued>()? else {
                 return Ok(());
-            }
-            let m: v1::InvoiceIssued = message
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            };
             let invoice = m
                 .invoice
                 .ok_or_else(|| HandlerError::Rejected("InvoiceIssued without invoice".into()))?;

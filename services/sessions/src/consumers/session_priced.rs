@@ -14,12 +14,9 @@ pub struct SessionPriced {
 impl Handler for SessionPriced {
     fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            if message.event_type() != "joule.v1.SessionPriced" {
+            let Some(m) = message.payload_if::<v1::SessionPriced>()? else {
                 return Ok(());
-            }
-            let m: v1::SessionPriced = message
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            };
             session_view::set_cost(
                 &self.pool,
                 &m.session_id,
