@@ -9,10 +9,12 @@
 
 mod nats;
 mod pki;
+pub mod publish;
 mod wait;
 
 pub use nats::{NatsServer, deploy_nats_dir, dev_nats_password};
 pub use pki::TestPki;
+pub use publish::publish;
 pub use wait::{DEADLINE, eventually, wait_for_events};
 
 use joule_bus::{Bus, Namespace};

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, Utc};
-use joule_bus::{Bus, Domain, EventMeta, Outgoing, envelope};
-use joule_domain::{AccountId, EventId, InvoiceId, SessionId};
+use joule_bus::{Bus, Domain};
+use joule_domain::{AccountId, InvoiceId, SessionId};
 use joule_proto::v1;
 use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
 use joule_testkit::{TestEnv, eventually, wait_for_events};
@@ -42,23 +42,10 @@ fn priced(
 /// Publishes as pricing would; `delivery` tells deliveries of the same message apart, so JetStream
 /// stores a redelivery instead of dropping it as a duplicate.
 async fn publish(bus: &Bus, message: &v1::SessionPriced, delivery: &str) {
-    let meta = EventMeta {
-        event_id: EventId::derived(&format!("{}/{delivery}", message.session_id)).to_string(),
-        tenant_id: "default".into(),
-        aggregate_type: "PricedSession".into(),
-        aggregate_id: message.session_id.clone(),
-        sequence: 1,
-        occurred_at: Utc::now(),
-        correlation_id: String::new(),
-        causation_id: String::new(),
-    };
-    bus.publish(Outgoing {
-        subject: format!("pricing.{}.priced", message.session_id),
-        envelope: envelope(message, meta),
-        trace_headers: Default::default(),
-    })
-    .await
-    .expect("publish SessionPriced");
+    let key = format!("{}/{delivery}", message.session_id);
+    let meta = joule_testkit::publish::meta(&key, "PricedSession", &message.session_id, 1);
+    let subject = format!("pricing.{}.priced", message.session_id);
+    joule_testkit::publish(bus, subject, meta, message).await;
 }
 
 async fn client(running: &joule_runtime::Running) -> InvoicingServiceClient<Channel> {

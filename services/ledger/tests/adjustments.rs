@@ -5,31 +5,17 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
-use joule_domain::{AccountId, EventId, SessionId};
+use joule_bus::{Bus, Domain, decode_payload};
+use joule_domain::{AccountId, SessionId};
 use joule_proto::EventName;
 use joule_proto::v1;
 use joule_testkit::{TestEnv, eventually};
 
 async fn publish_adjustment(bus: &Bus, m: &v1::SessionPriceAdjusted, delivery: &str) {
     let key = format!("adjusted/{}/{delivery}", m.adjustment_id);
-    let meta = EventMeta {
-        event_id: EventId::derived(&key).to_string(),
-        tenant_id: "default".into(),
-        aggregate_type: "PricedSession".into(),
-        aggregate_id: m.session_id.clone(),
-        sequence: 2,
-        occurred_at: Utc::now(),
-        correlation_id: String::new(),
-        causation_id: String::new(),
-    };
-    bus.publish(Outgoing {
-        subject: format!("pricing.{}.adjusted", m.session_id),
-        envelope: envelope(m, meta),
-        trace_headers: Default::default(),
-    })
-    .await
-    .expect("publish SessionPriceAdjusted");
+    let meta = joule_testkit::publish::meta(&key, "PricedSession", &m.session_id, 2);
+    let subject = format!("pricing.{}.adjusted", m.session_id);
+    joule_testkit::publish(bus, subject, meta, m).await;
 }
 
 fn line(description: &str, excl: &str, incl: &str) -> v1::PriceLine {

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use joule_bus::{Bus, Domain, EventMeta, Outgoing, envelope};
-use joule_domain::{AccountId, EventId, InvoiceId, SessionId};
+use joule_domain::{AccountId, InvoiceId, SessionId};
 use joule_proto::v1;
 use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
 use joule_proto::v1::ledger_service_client::LedgerServiceClient;
@@ -11,16 +11,7 @@ use joule_testkit::{TestEnv, eventually};
 use tonic::transport::Channel;
 
 fn meta(key: &str, aggregate_type: &str, aggregate_id: &str) -> EventMeta {
-    EventMeta {
-        event_id: EventId::derived(key).to_string(),
-        tenant_id: "default".into(),
-        aggregate_type: aggregate_type.into(),
-        aggregate_id: aggregate_id.into(),
-        sequence: 1,
-        occurred_at: Utc::now(),
-        correlation_id: String::new(),
-        causation_id: String::new(),
-    }
+    joule_testkit::publish::meta(key, aggregate_type, aggregate_id, 1)
 }
 
 /// Publishes as pricing would; a new `delivery` makes JetStream store a redelivery.

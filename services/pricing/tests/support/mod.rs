@@ -3,10 +3,7 @@
 //! publishes.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-
-use chrono::Utc;
-use joule_bus::{Bus, Domain, EventMeta, Outgoing, decode_payload, envelope};
+use joule_bus::{Bus, Domain, decode_payload};
 use joule_domain::{ChargerId, SessionId};
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use joule_proto::v1::{self, ChargerRegistered, SessionCompleted};
@@ -174,21 +171,8 @@ pub async fn publish<M: Message + EventName>(
     aggregate_id: &str,
     message: &M,
 ) {
-    let meta = EventMeta {
-        event_id: event_id.into(),
-        tenant_id: "default".into(),
-        aggregate_type: "test".into(),
-        aggregate_id: aggregate_id.into(),
-        sequence: 1,
-        occurred_at: Utc::now(),
-        correlation_id: String::new(),
-        causation_id: String::new(),
-    };
-    bus.publish(Outgoing {
-        subject,
-        envelope: envelope(message, meta),
-        trace_headers: HashMap::new(),
-    })
-    .await
-    .expect("publish");
+    let mut meta = joule_testkit::publish::meta(event_id, "test", aggregate_id, 1);
+    // The id as given: a test repeats it to publish a duplicate.
+    meta.event_id = event_id.into();
+    joule_testkit::publish(bus, subject, meta, message).await;
 }

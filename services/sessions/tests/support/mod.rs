@@ -24,16 +24,7 @@ pub async fn spawn_sessions(env: &TestEnv, configure: impl FnOnce(&mut Settings)
 /// Event metadata of a message published by `aggregate_type` `aggregate_id`, its id derived from
 /// `key` (distinct keys: distinct messages, as a charger's retry with a new message id).
 pub fn meta(key: &str, aggregate_type: &str, aggregate_id: &str, sequence: u64) -> EventMeta {
-    EventMeta {
-        event_id: joule_domain::EventId::derived(key).to_string(),
-        tenant_id: "default".into(),
-        aggregate_type: aggregate_type.into(),
-        aggregate_id: aggregate_id.into(),
-        sequence,
-        occurred_at: Utc::now(),
-        correlation_id: String::new(),
-        causation_id: String::new(),
-    }
+    joule_testkit::publish::meta(key, aggregate_type, aggregate_id, sequence)
 }
 
 /// A charger event as the gateway publishes it, on `charger.<charge point>.<KIND>`.
