@@ -27,7 +27,8 @@ async fn a_charge_becomes_durable_charger_events() {
     assert_eq!(boot["status"], "Accepted");
     assert_eq!(boot["interval"], 60);
     assert!(
-        joule_gateway::payload::parse_timestamp(boot["currentTime"].as_str().unwrap()).is_some()
+        joule_gateway::ocpp::payload::parse_timestamp(boot["currentTime"].as_str().unwrap())
+            .is_some()
     );
     let heartbeat = charger.ok("Heartbeat", json!({})).await;
     assert!(heartbeat["currentTime"].is_string());

@@ -258,7 +258,10 @@ async fn frames_are_kept_per_charger_and_purged_after_retention() {
     .execute(&pool)
     .await
     .unwrap();
-    assert_eq!(joule_gateway::audit::purge(&pool, 30).await.unwrap(), 1);
+    assert_eq!(
+        joule_gateway::edge::audit::purge(&pool, 30).await.unwrap(),
+        1
+    );
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM gateway.frames")
         .fetch_one(&pool)
         .await

@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
 /// blocking pool.
 pub async fn hash(password: String, charge_point_id: String) -> Result<String, String> {
     tokio::task::spawn_blocking(move || {
-        use joule_gateway::credentials::{check_strength, hash_password};
+        use joule_gateway::edge::credentials::{check_strength, hash_password};
         check_strength(&password, &charge_point_id).and_then(|()| hash_password(&password))
     })
     .await

@@ -296,7 +296,7 @@ impl Harness {
 
     /// Sets a charger's password hash, as the api publishes it.
     pub async fn set_password(&self, charger_id: ChargerId, charge_point_id: &str, password: &str) {
-        let hash = joule_gateway::credentials::hash_password(password).unwrap();
+        let hash = joule_gateway::edge::credentials::hash_password(password).unwrap();
         publish_registry(
             &self.bus,
             &format!("registry.credentials.{charger_id}"),

@@ -1,4 +1,5 @@
-//! Lenient reading of OCPP payload fields.
+//! Lenient reading of OCPP payload fields, and the one way the gateway writes a dateTime
+//! ([`ocpp_time`]).
 //!
 //! Chargers in the field send numbers as strings, ids beyond 32 bits, single objects where arrays are
 //! expected and timestamps without a zone. Everything that still has one clear meaning is accepted;
@@ -7,13 +8,13 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use joule_domain::bounds::{self, OutOfRange};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::frame::ErrorCode;
+use crate::ocpp::frame::ErrorCode;
 
 /// A payload that does not fit its message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -480,6 +481,11 @@ pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|t| t.and_utc())
         })
+}
+
+/// dateTime as OCPP writes it: UTC, milliseconds, `Z`.
+pub fn ocpp_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

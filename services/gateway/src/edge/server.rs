@@ -8,7 +8,7 @@
 //! An unknown charge point id gets the same 401 as a wrong password, after the same work: its
 //! password is checked against a dummy hash, so that neither the answer nor its timing tells
 //! which ids exist (ADR 026). Failures are throttled per id and per source address
-//! ([`crate::throttle`]; 429 during a lock-out, without a lookup or a hash); password checks run on
+//! ([`crate::edge::throttle`]; 429 during a lock-out, without a lookup or a hash); password checks run on
 //! the blocking pool, at most `JOULE_OCPP_AUTH_HASH_CONCURRENCY` at once. A connection at a lower
 //! security profile than the charger's open one is refused with 409 (the open one stays).
 
@@ -34,20 +34,20 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::FrameLog;
-use crate::cache::RegistryCache;
-use crate::clock::ClockPolicy;
-use crate::connection;
-use crate::connectors::ConnectorLog;
-use crate::credentials;
-use crate::estimate::CostEstimates;
-use crate::hold::HoldCheck;
+use crate::edge::audit::FrameLog;
+use crate::edge::connection;
+use crate::edge::connectors::ConnectorLog;
+use crate::edge::credentials;
+use crate::edge::throttle::{AuthThrottle, ThrottlePolicy};
+use crate::edge::tls;
+use crate::links::estimate::CostEstimates;
+use crate::links::hold::HoldCheck;
+use crate::ocpp::clock::ClockPolicy;
+use crate::ocpp::protocol::OcppVersion;
 use crate::presence::Live;
-use crate::protocol::OcppVersion;
+use crate::projections::cache::RegistryCache;
+use crate::projections::registry::{self, KnownCharger};
 use crate::publish::ChargerEvents;
-use crate::registry::{self, KnownCharger};
-use crate::throttle::{AuthThrottle, ThrottlePolicy};
-use crate::tls;
 use crate::transactions::TransactionIds;
 
 /// How the gateway treats connections; from the settings.
@@ -67,7 +67,7 @@ pub struct Policy {
     /// The largest message a charger may send.
     pub max_frame_bytes: usize,
     /// Messages per second per connection, and the burst.
-    pub message_rate: crate::rate::RatePolicy,
+    pub message_rate: crate::edge::rate::RatePolicy,
     /// Heartbeat intervals of silence after which a connection is closed.
     pub idle_heartbeats: u32,
     /// The listener's limits (connections, header and TLS handshake timeouts) and the upgrade
@@ -87,7 +87,7 @@ pub struct Gateway {
     pub tls: bool,
     pub command_timeout: Duration,
     pub max_frame_bytes: usize,
-    pub message_rate: crate::rate::RatePolicy,
+    pub message_rate: crate::edge::rate::RatePolicy,
     idle_heartbeats: u32,
     limits: Limits,
     request_timeout: Duration,

@@ -1,12 +1,12 @@
 //! The OCPP versions the gateway speaks, chosen per connection by WebSocket subprotocol.
-//! Adding a version means a variant here and a module like [`crate::v16`].
+//! Adding a version means a variant here and a module like [`crate::ocpp::v16`].
 
 use serde_json::Value;
 
-use crate::context::Cx;
-use crate::error::CallFailure;
-use crate::frame::{Call, ErrorCode};
-use crate::{v16, v201};
+use crate::ocpp::context::Cx;
+use crate::ocpp::error::CallFailure;
+use crate::ocpp::frame::{Call, ErrorCode};
+use crate::ocpp::{v16, v201};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OcppVersion {

@@ -9,11 +9,12 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
+
+use super::batch::with_retries;
 
 /// Changes buffered before connections wait for the writer.
 const BUFFER: usize = 8192;
@@ -139,22 +140,14 @@ impl ConnectorWriter {
     pub async fn run(mut self) -> Result<(), sqlx::Error> {
         let mut batch = Vec::with_capacity(BATCH);
         while self.rx.recv_many(&mut batch, BATCH).await > 0 {
-            let mut attempt = 0;
-            loop {
-                match upsert(&self.pool, &batch).await {
-                    Ok(()) => break,
-                    Err(e) if attempt < 5 => {
-                        attempt += 1;
-                        tracing::warn!(error = %e, attempt, "cannot store connector states; retrying");
-                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                    }
-                    Err(e) => {
-                        // The events are durable on NATS; the table is the gateway's own memory of
-                        // faults across reconnects, refreshed by the next change.
-                        tracing::error!(error = %e, changes = batch.len(), "connector states not stored");
-                        break;
-                    }
-                }
+            let written = with_retries("cannot store connector states; retrying", || {
+                upsert(&self.pool, &batch)
+            })
+            .await;
+            if let Err(e) = written {
+                // The events are durable on NATS; the table is the gateway's own memory of faults
+                // across reconnects, refreshed by the next change.
+                tracing::error!(error = %e, changes = batch.len(), "connector states not stored");
             }
             batch.clear();
         }

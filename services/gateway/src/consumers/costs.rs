@@ -1,8 +1,9 @@
-//! Costs on the charger's display: pricing's running cost (`SessionCostUpdated`) and final price
+//! The pricing cost consumers (durables `gateway-cost-updates` and `gateway-final-costs`): costs on
+//! the charger's display. Pricing's running cost (`SessionCostUpdated`) and final price
 //! (`SessionPriced`) become `CostUpdate` commands, routed like any command to the replica holding
 //! the charger ([`crate::commands::route`]): OCPP 2.0.1 CostUpdated, or the 1.6 California Pricing
 //! DataTransfer RunningCost / FinalCost. (A 2.0.1 charger shows its final cost from the
-//! TransactionEvent(Ended) answer, [`crate::estimate`], so a final cost is not sent to it.)
+//! TransactionEvent(Ended) answer, [`crate::links::estimate`], so a final cost is not sent to it.)
 //!
 //! One durable consumer per kind, shared by the replicas. The display is best effort: a charger
 //! that is offline, refuses or does not answer within the short timeout is logged and the message
@@ -24,7 +25,9 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::{self, answer_status};
+use super::rejected;
+use crate::commands;
+use crate::ocpp::calls::answer_status;
 
 /// Durable consumer of running costs (`pricing.*.cost_updated`).
 pub const RUNNING_COST_CONSUMER: &str = "gateway-cost-updates";
@@ -205,8 +208,8 @@ impl CostDisplayConsumer {
             }
             // Best effort: an offline charger, one that refuses, or one that cannot show a final
             // cost this way (2.0.1) is noted and the stream moves on.
-            Err(status) => {
-                tracing::info!(charge_point_id = %cp, code = ?status.code(), message = %status.message(), kind = ?shown.kind, "cost not shown on the charger");
+            Err(error) => {
+                tracing::info!(charge_point_id = %cp, %error, kind = ?shown.kind, "cost not shown on the charger");
             }
         }
         Ok(())
@@ -217,10 +220,6 @@ impl Handler for CostDisplayConsumer {
     fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(self.show(message))
     }
-}
-
-fn rejected(e: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Rejected(e.to_string())
 }
 
 /// Deletes display bookkeeping of long-finished sessions, hourly until shutdown.

@@ -2,8 +2,8 @@
 
 use joule_bus::BusError;
 
-use crate::frame::ErrorCode;
-use crate::payload::PayloadError;
+use crate::ocpp::frame::ErrorCode;
+use crate::ocpp::payload::PayloadError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallFailure {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use joule_domain::bounds;
 
-use crate::payload::{Object, Problems, parse_decimal};
+use crate::ocpp::payload::{Object, Problems, parse_decimal};
 
 /// The measurand when a sample names none (OCPP 1.6 §7.31, 2.0.1 SampledValueType).
 pub const DEFAULT_MEASURAND: &str = "Energy.Active.Import.Register";
@@ -124,9 +124,49 @@ pub fn register_in_context(samples: &[MeterSample], context: &str) -> Option<Dec
         .map(|e| e.wh())
 }
 
+/// One sampled value being read: its object, its meter value's timestamp and its value's text.
+pub struct SampledValue<'s, 'a> {
+    pub object: &'s Object<'a>,
+    pub timestamp: DateTime<Utc>,
+    pub value: String,
+}
+
+/// Flattens `MeterValue[]` (each with a timestamp and `SampledValue[]`) into samples, within their
+/// bounds; `read` makes the sample of each sampled value (the versions differ in where units and
+/// signed data sit). A sampled value without a readable value is left out, a meter value without a
+/// readable timestamp gets `fallback_time`; both are noted as problems.
+pub fn read_samples<'a>(
+    meter_values: &[Object<'a>],
+    fallback_time: DateTime<Utc>,
+    problems: &mut Problems,
+    mut read: impl FnMut(&mut Problems, SampledValue<'_, 'a>) -> RawSample,
+) -> Vec<RawSample> {
+    let mut out = Vec::new();
+    for mv in bounded_meter_values(meter_values, problems) {
+        let timestamp = problems
+            .take(mv.timestamp("timestamp"))
+            .unwrap_or(fallback_time);
+        let sampled = problems
+            .take(mv.objects("sampledValue"))
+            .unwrap_or_default();
+        for sv in bounded_sampled_values(sampled, out.len(), problems) {
+            let Some(value) = problems.take(sv.string("value")) else {
+                continue;
+            };
+            let sampled = SampledValue {
+                object: &sv,
+                timestamp,
+                value,
+            };
+            out.push(read(problems, sampled));
+        }
+    }
+    out
+}
+
 /// The first [`bounds::METER_VALUES_PER_MESSAGE_MAX`] meter values of a message; more are
 /// flagged and left out.
-pub fn bounded_meter_values<'m, 'a>(
+fn bounded_meter_values<'m, 'a>(
     meter_values: &'m [Object<'a>],
     problems: &mut Problems,
 ) -> &'m [Object<'a>] {
@@ -140,7 +180,7 @@ pub fn bounded_meter_values<'m, 'a>(
 /// The sampled values of one meter value that fit: at most
 /// [`bounds::SAMPLED_VALUES_PER_METER_VALUE_MAX`], and no more than the message's
 /// [`bounds::SAMPLED_VALUES_PER_MESSAGE_MAX`] with the `taken` before them; more are flagged.
-pub fn bounded_sampled_values<'a>(
+fn bounded_sampled_values<'a>(
     mut sampled: Vec<Object<'a>>,
     taken: usize,
     problems: &mut Problems,

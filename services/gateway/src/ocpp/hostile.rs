@@ -9,9 +9,9 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::frame::{self, Frame};
-use crate::meter;
-use crate::{v16, v201};
+use crate::ocpp::frame::{self, Frame};
+use crate::ocpp::meter;
+use crate::ocpp::{v16, v201};
 
 fn received() -> DateTime<Utc> {
     "2026-11-21T12:00:00Z".parse().unwrap()
@@ -173,7 +173,7 @@ fn check_samples(samples: &[meter::RawSample], flags: &[String], sent: usize) {
             "{flags:?}"
         );
     }
-    assert!(flags.len() <= crate::payload::PROBLEMS_MAX + 1);
+    assert!(flags.len() <= crate::ocpp::payload::PROBLEMS_MAX + 1);
     let normalised: Vec<_> = samples.iter().map(meter::normalise).collect();
     for s in &normalised {
         assert!(s.value.chars().count() <= bounds::VALUE_TEXT_MAX_LEN);
@@ -272,7 +272,7 @@ fn a_hundred_thousand_samples_are_cut_to_the_bounds() {
 
 #[test]
 fn non_transaction_messages_with_values_out_of_range_get_call_errors() {
-    use crate::frame::ErrorCode;
+    use crate::ocpp::frame::ErrorCode;
     let long = "x".repeat(300);
     let err = v16::Authorize::parse(&json!({"idTag": long})).unwrap_err();
     assert_eq!(err.code, ErrorCode::PropertyConstraintViolation);

@@ -25,6 +25,8 @@ use sqlx::postgres::PgPoolCopyExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::batch::with_retries;
+
 /// Frames buffered for the writer at most (besides the byte budgets).
 const BUFFER: usize = 65_536;
 /// Frames per COPY.
@@ -226,20 +228,12 @@ impl FrameWriter {
         let mut batch = Vec::with_capacity(BATCH);
         while self.rx.recv_many(&mut batch, BATCH).await > 0 {
             // A failed insert is retried a few times: the frames are evidence.
-            let mut attempt = 0;
-            loop {
-                match insert(&self.pool, &batch).await {
-                    Ok(()) => break,
-                    Err(e) if attempt < 5 => {
-                        attempt += 1;
-                        tracing::warn!(error = %e, attempt, "cannot write frames; retrying");
-                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, frames = batch.len(), "frames dropped from the audit trail");
-                        break;
-                    }
-                }
+            let written = with_retries("cannot write frames; retrying", || {
+                insert(&self.pool, &batch)
+            })
+            .await;
+            if let Err(e) = written {
+                tracing::error!(error = %e, frames = batch.len(), "frames dropped from the audit trail");
             }
             for record in &batch {
                 self.shared.release(record);

@@ -8,14 +8,14 @@
 //! from `SessionStarted` and can ask for a stop later. The idempotency key is derived from the
 //! session id, so a charger's retry of the start asks once.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use joule_domain::{AccountId, SessionId};
 use joule_proto::v1::AuthorizeSessionPaymentRequest;
 use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use tonic::transport::Channel;
+
+use super::Absence;
 
 /// Payments' decision as the charger hears it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,15 +31,15 @@ pub fn session_id(tenant: &str, charge_point_id: &str, transaction_id: &str) -> 
     SessionId::derived(&format!("{tenant}/{charge_point_id}/{transaction_id}"))
 }
 
+const NOT_HERE: &str = "payments does not run in this process and no payments_grpc_url is set: starts are not checked for a payment hold";
+
 /// A client of payments' hold decision.
 #[derive(Clone)]
 pub struct HoldCheck {
     client: PaymentsServiceClient<Channel>,
     tenant: String,
     wait: Duration,
-    /// Set when this process's own gRPC server (no url configured) answered that it does not run
-    /// payments: the set of services in a process is fixed, so it is not asked again.
-    absent: Option<Arc<AtomicBool>>,
+    absent: Absence,
 }
 
 impl HoldCheck {
@@ -49,7 +49,7 @@ impl HoldCheck {
             client: PaymentsServiceClient::new(channel),
             tenant,
             wait,
-            absent: local.then(Arc::default),
+            absent: Absence::new(local),
         }
     }
 
@@ -71,11 +71,7 @@ impl HoldCheck {
             charger_id: charger_id.to_owned(),
             ..Default::default()
         };
-        if self
-            .absent
-            .as_ref()
-            .is_some_and(|a| a.load(Ordering::Relaxed))
-        {
+        if self.absent.known() {
             return HoldOutcome::Proceed;
         }
         let mut client = self.client.clone();
@@ -89,17 +85,7 @@ impl HoldCheck {
                     HoldOutcome::Proceed
                 }
             }
-            Ok(Err(status))
-                if status.code() == tonic::Code::Unimplemented && self.absent.is_some() =>
-            {
-                tracing::warn!(
-                    "payments does not run in this process and no payments_grpc_url is set: starts are not checked for a payment hold"
-                );
-                if let Some(absent) = &self.absent {
-                    absent.store(true, Ordering::Relaxed);
-                }
-                HoldOutcome::Proceed
-            }
+            Ok(Err(status)) if self.absent.noticed(&status, NOT_HERE) => HoldOutcome::Proceed,
             Ok(Err(status)) => {
                 tracing::warn!(%session_id, code = ?status.code(), message = %status.message(), "payments could not decide the hold; start accepted");
                 HoldOutcome::Proceed

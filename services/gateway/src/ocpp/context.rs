@@ -6,14 +6,14 @@ use joule_proto::time::to_proto;
 use joule_proto::v1::{ChargerAlarm, ChargerBooted, ConnectorStatusChanged};
 use serde_json::{Value, json};
 
-use crate::clock::ClockPolicy;
-use crate::connectors::{ChargerConnectors, ConnectorChange, ConnectorState};
-use crate::error::CallFailure;
-use crate::hold::{self, HoldOutcome};
-use crate::protocol::OcppVersion;
+use crate::edge::connectors::{ChargerConnectors, ConnectorChange, ConnectorState};
+use crate::edge::server::Gateway;
+use crate::links::hold::{self, HoldOutcome};
+use crate::ocpp::clock::ClockPolicy;
+use crate::ocpp::error::CallFailure;
+use crate::ocpp::protocol::OcppVersion;
+use crate::projections::registry::{KnownCharger, KnownToken};
 use crate::publish::{ChargerEvent, EventKind, key_time};
-use crate::registry::{KnownCharger, KnownToken};
-use crate::server::Gateway;
 
 pub const ALARM_CONNECTOR_FAULT: &str = "connector_fault";
 pub const ALARM_OFFLINE: &str = "offline";
@@ -31,7 +31,7 @@ pub struct Cx<'a> {
 
 /// Who sent a message, when it arrived, and how far its clock may be trusted: all that turning a
 /// parsed message into the charger events it publishes needs besides the message and the lookups
-/// (transaction id, token). Those functions ([`crate::v16::started`], [`crate::v201::transaction_message`],
+/// (transaction id, token). Those functions ([`crate::ocpp::v16::started`], [`crate::ocpp::v201::transaction_message`],
 /// ...) are pure, so they run the same without a connection.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -142,7 +142,7 @@ impl Cx<'_> {
         self.publish(EventKind::Booted, &key, &event).await?;
         Ok(json!({
             "status": "Accepted",
-            "currentTime": crate::v16::ocpp_time(self.received_at),
+            "currentTime": crate::ocpp::payload::ocpp_time(self.received_at),
             "interval": self.gateway.heartbeat_interval_secs,
         }))
     }
@@ -159,7 +159,7 @@ impl Cx<'_> {
     }
 
     /// Payments' decision on the hold for a known token's new transaction; Proceed when there
-    /// is no token or no payments link ([`crate::hold`]).
+    /// is no token or no payments link ([`crate::links::hold`]).
     pub async fn payment_hold(
         &self,
         token: Option<&KnownToken>,
@@ -183,7 +183,7 @@ impl Cx<'_> {
 
     /// Publishes the status, and a connector-fault alarm when the connector became faulted or
     /// recovered (the last state per connector is kept by the connection and, when it changes, in
-    /// the gateway schema, so any replica knows: [`crate::connectors`]).
+    /// the gateway schema, so any replica knows: [`crate::edge::connectors`]).
     pub async fn connector_status(&self, s: ConnectorStatus) -> Result<(), CallFailure> {
         let key = format!(
             "{}/status/{}/{}/{}/{}/{}",

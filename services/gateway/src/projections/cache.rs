@@ -2,7 +2,7 @@
 //! wait for a PostgreSQL query (BENCHMARKS.md: Authorize p50 1.4 s → 17 ms at saturation).
 //!
 //! PostgreSQL stays the source. The copy is loaded at start, updated by this replica's
-//! [`crate::registry::RegistryProjection`], and a miss falls back to a query (whose answer is then
+//! [`crate::consumers::registry::RegistryProjection`], and a miss falls back to a query (whose answer is then
 //! kept). Only found entries are kept, so a charger or token registered through another replica
 //! (the REGISTRY consumer is shared, so each event reaches one replica) is found at once by the
 //! fallback. A change to an existing entry made through another replica (a token moved to another
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use joule_domain::ChargePointId;
 use sqlx::PgPool;
 
-use crate::registry::{self, KnownCharger, KnownToken};
+use crate::projections::registry::{self, KnownCharger, KnownToken};
 
 /// How long a kept entry is trusted before it is read again.
 pub const MAX_AGE: Duration = Duration::from_secs(60);

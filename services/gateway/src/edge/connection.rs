@@ -7,7 +7,7 @@
 //! requester when the charger's CALLRESULT or CALLERROR arrives, or failed on timeout or when the
 //! connection closes. Every frame in and out goes to the audit trail (within its byte budget).
 //!
-//! Limits (ADR 026): messages beyond the connection's rate ([`crate::rate`]) are refused (a CALL
+//! Limits (ADR 026): messages beyond the connection's rate ([`crate::edge::rate`]) are refused (a CALL
 //! with a CallError) and a connection that keeps flooding is closed (1008); a message over
 //! `JOULE_OCPP_MAX_FRAME_BYTES` closes the connection (1009); so does silence for
 //! `JOULE_OCPP_IDLE_HEARTBEATS` heartbeat intervals.
@@ -26,17 +26,18 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::audit::{ChargerFrames, Direction};
 use crate::commands::{self, FAILURE_DISCONNECTED, FAILURE_REJECTED, FAILURE_TIMEOUT};
-use crate::connectors::ChargerConnectors;
-use crate::context::{ALARM_OFFLINE, Cx};
-use crate::frame::{self, ErrorCode, Frame};
+use crate::edge::audit::{ChargerFrames, Direction};
+use crate::edge::connectors::ChargerConnectors;
+use crate::edge::rate::{RateLimit, Verdict};
+use crate::edge::server::Gateway;
+use crate::ocpp::calls;
+use crate::ocpp::context::{ALARM_OFFLINE, Cx};
+use crate::ocpp::frame::{self, ErrorCode, Frame};
+use crate::ocpp::protocol::OcppVersion;
 use crate::presence::{self, CommandJob};
-use crate::protocol::OcppVersion;
+use crate::projections::registry::KnownCharger;
 use crate::publish::{EventKind, key_time};
-use crate::rate::{RateLimit, Verdict};
-use crate::registry::KnownCharger;
-use crate::server::Gateway;
 
 /// A command sent to the charger, waiting for its answer.
 struct Pending {
@@ -422,7 +423,7 @@ impl Conn {
                 .await;
                 continue;
             };
-            let (action, payload) = match commands::to_call(self.version, &command, Utc::now()) {
+            let (action, payload) = match calls::to_call(self.version, &command, Utc::now()) {
                 Ok(call) => call,
                 Err(e) => {
                     let failure = e.into_failure();
@@ -524,7 +525,7 @@ impl Conn {
                         charge_point_id: self.charger.charge_point_id.to_string(),
                         ocpp_version: self.version.label().into(),
                         action: pending.action.into(),
-                        status: commands::answer_status(&payload),
+                        status: calls::answer_status(&payload),
                         response_json: payload.to_string(),
                     },
                 )),

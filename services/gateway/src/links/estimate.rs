@@ -6,8 +6,6 @@
 //! any error, or after the timeout (at most [`MAX_WAIT`]), `totalCost` is omitted, which a charger
 //! reads as "cost unknown", not "free".
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,11 +17,14 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use tonic::transport::Channel;
 
-use crate::commands::json_number;
-use crate::cost::display_total;
+use super::Absence;
+use crate::consumers::costs::display_total;
+use crate::ocpp::calls::json_number;
 
 /// The longest a charger's Ended answer waits for the estimate.
 pub const MAX_WAIT: Duration = Duration::from_millis(300);
+
+const NOT_HERE: &str = "pricing does not run in this process and no pricing_grpc_url is set: Ended answers carry no totalCost";
 
 /// A client of pricing's estimate.
 #[derive(Clone)]
@@ -31,9 +32,7 @@ pub struct CostEstimates {
     client: TariffServiceClient<Channel>,
     tenant: String,
     wait: Duration,
-    /// Set when this process's own gRPC server (no url configured) answered that it does not run
-    /// pricing: the set of services in a process is fixed, so it is not asked again.
-    absent: Option<Arc<AtomicBool>>,
+    absent: Absence,
 }
 
 impl CostEstimates {
@@ -43,7 +42,7 @@ impl CostEstimates {
             client: TariffServiceClient::new(channel),
             tenant,
             wait: wait.min(MAX_WAIT),
-            absent: local.then(Arc::default),
+            absent: Absence::new(local),
         }
     }
 
@@ -60,28 +59,14 @@ impl CostEstimates {
             ended_at: Some(to_proto(ended_at)),
             meter_stop_wh: meter_stop_wh.map(|d| d.to_string()).unwrap_or_default(),
         };
-        if self
-            .absent
-            .as_ref()
-            .is_some_and(|a| a.load(Ordering::Relaxed))
-        {
+        if self.absent.known() {
             return None;
         }
         let mut client = self.client.clone();
         let answer = tokio::time::timeout(self.wait, client.estimate_session_cost(request)).await;
         let cost = match answer {
             Ok(Ok(response)) => response.into_inner().cost,
-            Ok(Err(status))
-                if status.code() == tonic::Code::Unimplemented && self.absent.is_some() =>
-            {
-                tracing::warn!(
-                    "pricing does not run in this process and no pricing_grpc_url is set: Ended answers carry no totalCost"
-                );
-                if let Some(absent) = &self.absent {
-                    absent.store(true, Ordering::Relaxed);
-                }
-                return None;
-            }
+            Ok(Err(status)) if self.absent.noticed(&status, NOT_HERE) => return None,
             Ok(Err(status)) => {
                 tracing::info!(%session_id, code = ?status.code(), message = %status.message(), "no cost estimate; totalCost omitted");
                 return None;
