@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use joule_bus::{BoxFuture, Bus, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
-use joule_domain::{Currency, Money};
+use joule_domain::{ChargePointId, Currency, Money};
 use joule_proto::EventName;
 use joule_proto::v1::charger_command_request::Command;
 use joule_proto::v1::{ChargerCommandRequest, CostUpdate, SessionCostUpdated, SessionPriced};
@@ -65,7 +65,7 @@ impl CostKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostDisplay {
     pub session_id: String,
-    pub charge_point_id: String,
+    pub charge_point_id: ChargePointId,
     pub transaction_id: String,
     /// Incl. VAT, rounded to the currency's minor unit.
     pub total: Money,
@@ -77,12 +77,12 @@ pub struct CostDisplay {
 impl CostDisplay {
     /// `None` when the estimate does not say where the session runs (nothing to show it on).
     pub fn running(u: &SessionCostUpdated) -> Result<Option<Self>, String> {
-        if u.charge_point_id.is_empty() || u.transaction_id.is_empty() {
+        let Some(charge_point_id) = shown_on(&u.charge_point_id, &u.transaction_id) else {
             return Ok(None);
-        }
+        };
         Ok(Some(Self {
             session_id: u.session_id.clone(),
-            charge_point_id: u.charge_point_id.clone(),
+            charge_point_id,
             transaction_id: u.transaction_id.clone(),
             total: display_total(&u.total_incl_vat, &u.currency)?,
             sequence: u.sequence,
@@ -92,12 +92,12 @@ impl CostDisplay {
 
     /// `None` for a price without its charger (published before pricing carried it).
     pub fn priced(p: &SessionPriced) -> Result<Option<Self>, String> {
-        if p.charge_point_id.is_empty() || p.transaction_id.is_empty() {
+        let Some(charge_point_id) = shown_on(&p.charge_point_id, &p.transaction_id) else {
             return Ok(None);
-        }
+        };
         Ok(Some(Self {
             session_id: p.session_id.clone(),
-            charge_point_id: p.charge_point_id.clone(),
+            charge_point_id,
             transaction_id: p.transaction_id.clone(),
             total: display_total(&p.total_incl_vat, &p.currency)?,
             sequence: 0,
@@ -109,7 +109,7 @@ impl CostDisplay {
     pub fn request(&self, tenant: &str) -> ChargerCommandRequest {
         ChargerCommandRequest {
             tenant_id: tenant.to_owned(),
-            charge_point_id: self.charge_point_id.clone(),
+            charge_point_id: self.charge_point_id.to_string(),
             command: Some(Command::CostUpdate(CostUpdate {
                 transaction_id: self.transaction_id.clone(),
                 total_cost: self.total.amount.to_string(),
@@ -117,6 +117,21 @@ impl CostDisplay {
                 price_text: format!("{} {}", self.total.amount, self.total.currency.code()),
                 meter_value_wh: String::new(),
             })),
+        }
+    }
+}
+
+/// The charger a cost is shown on: `None` without a transaction, or without a charge point id (or
+/// one no charger can have, which no command could reach either).
+fn shown_on(charge_point_id: &str, transaction_id: &str) -> Option<ChargePointId> {
+    if charge_point_id.is_empty() || transaction_id.is_empty() {
+        return None;
+    }
+    match charge_point_id.parse() {
+        Ok(cp) => Some(cp),
+        Err(e) => {
+            tracing::info!(charge_point_id, error = %e, "cost not shown: no charger can have this id");
+            None
         }
     }
 }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use joule_domain::ChargePointId;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
@@ -54,12 +55,16 @@ impl ChargerConnectors {
         Ok((previous, changed))
     }
 
-    async fn load(&self, pool: &PgPool, charge_point_id: &str) -> Result<(), sqlx::Error> {
+    async fn load(
+        &self,
+        pool: &PgPool,
+        charge_point_id: &ChargePointId,
+    ) -> Result<(), sqlx::Error> {
         let rows: Vec<(i64, i64, String, String, bool)> = sqlx::query_as(
             "SELECT evse_id, connector_id, status, error_code, faulted
              FROM gateway.connector_status WHERE charge_point_id = $1",
         )
-        .bind(charge_point_id)
+        .bind(charge_point_id.as_str())
         .fetch_all(pool)
         .await?;
         let loaded = rows
@@ -89,7 +94,7 @@ impl ChargerConnectors {
     pub async fn report(
         &self,
         pool: &PgPool,
-        charge_point_id: &str,
+        charge_point_id: &ChargePointId,
         key: ConnectorKey,
         state: &ConnectorState,
     ) -> Result<(Option<ConnectorState>, bool), sqlx::Error> {
@@ -104,7 +109,7 @@ impl ChargerConnectors {
 /// A changed state to store.
 #[derive(Debug)]
 pub struct ConnectorChange {
-    pub charge_point_id: String,
+    pub charge_point_id: ChargePointId,
     pub key: ConnectorKey,
     pub state: ConnectorState,
     pub at: DateTime<Utc>,

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use joule_domain::{AccountId, SessionId};
+use joule_domain::{AccountId, ChargePointId, ChargerId, SessionId};
 use joule_proto::v1::AuthorizeSessionPaymentRequest;
 use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use tonic::transport::Channel;
@@ -27,7 +27,11 @@ pub enum HoldOutcome {
 }
 
 /// The session id sessions derives for a charger's transaction (`services/sessions` intake).
-pub fn session_id(tenant: &str, charge_point_id: &str, transaction_id: &str) -> SessionId {
+pub fn session_id(
+    tenant: &str,
+    charge_point_id: &ChargePointId,
+    transaction_id: &str,
+) -> SessionId {
     SessionId::derived(&format!("{tenant}/{charge_point_id}/{transaction_id}"))
 }
 
@@ -61,14 +65,14 @@ impl HoldCheck {
         &self,
         session_id: SessionId,
         account_id: &AccountId,
-        charger_id: &str,
+        charger_id: &ChargerId,
     ) -> HoldOutcome {
         let request = AuthorizeSessionPaymentRequest {
             tenant_id: self.tenant.clone(),
             idempotency_key: format!("gateway-start/{session_id}"),
             session_id: session_id.to_string(),
             account_id: account_id.to_string(),
-            charger_id: charger_id.to_owned(),
+            charger_id: charger_id.to_string(),
             ..Default::default()
         };
         if self.absent.known() {

@@ -173,11 +173,11 @@ impl Cx<'_> {
         }
         let session = hold::session_id(
             holds.tenant(),
-            self.charger.charge_point_id.as_str(),
+            &self.charger.charge_point_id,
             transaction_id,
         );
         holds
-            .authorize(session, &token.account_id, &self.charger_id())
+            .authorize(session, &token.account_id, &self.charger.charger_id)
             .await
     }
 
@@ -218,7 +218,7 @@ impl Cx<'_> {
             .connectors
             .report(
                 &self.gateway.pool,
-                self.charger.charge_point_id.as_str(),
+                &self.charger.charge_point_id,
                 key,
                 &state,
             )
@@ -227,7 +227,7 @@ impl Cx<'_> {
             self.gateway
                 .connector_log
                 .record(ConnectorChange {
-                    charge_point_id: self.cp(),
+                    charge_point_id: self.charger.charge_point_id.clone(),
                     key,
                     state,
                     at: self.received_at,

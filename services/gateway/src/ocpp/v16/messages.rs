@@ -163,10 +163,10 @@ impl StopTransaction {
         let reason = problems
             .take_opt(o.opt_string("reason"))
             .map(|t| problems.text("reason", t, bounds::TEXT_MAX_LEN));
-        let data = problems
+        let transaction_data = problems
             .take(o.opt_objects("transactionData"))
+            .map(|data| samples(&data, timestamp, &mut problems))
             .unwrap_or_default();
-        let transaction_data = samples(&data, timestamp, &mut problems);
         Ok(Self {
             transaction_id,
             meter_stop_wh,

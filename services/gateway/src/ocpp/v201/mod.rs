@@ -183,7 +183,11 @@ async fn transaction_event(cx: &Cx<'_>, req: TransactionEvent) -> Result<Value, 
             if let Some(estimates) = &cx.gateway.estimates
                 && !transaction_id.is_empty()
             {
-                let session = hold::session_id(&cx.gateway.tenant, &cx.cp(), transaction_id);
+                let session = hold::session_id(
+                    &cx.gateway.tenant,
+                    &cx.charger.charge_point_id,
+                    transaction_id,
+                );
                 // A stop time outside its domain (a clock at 9999) is not priced: the receive
                 // time stands in, as it does in sessions.
                 let ended_at = bounds::charger_time("timestamp", req.timestamp, cx.received_at)
