@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 /// Retries after the first failure.
-const RETRIES: u64 = 5;
+pub const RETRIES: u64 = 5;
 
 /// Runs `write` until it succeeds, retrying [`RETRIES`] times with a growing pause (each retry
 /// logged with `retrying`); the last error when it gave up.

@@ -7,7 +7,7 @@
 //! answer leaves.
 //!
 //! A CALL is read into a [`Request`]; the event a transaction message publishes is a pure function
-//! of it, its [`Origin`] and what the handler looked up ([`started`], [`meter_sampled`],
+//! of it, its [`Origin`](crate::ocpp::context::Origin) and what the handler looked up ([`started`], [`meter_sampled`],
 //! [`stopped`]), so that it is the same with or without a connection.
 
 mod events;

@@ -6,7 +6,7 @@
 //! from the Transaction.End sample); each carries the charger's `transactionId`, `seqNo` and
 //! `offline` flag. An event is identified by (transactionId, seqNo): a repeat is stored once.
 //! TransactionEvents are never refused; unreadable fields become flags. What they publish is a pure
-//! function of the parsed [`Request`], its [`Origin`] and the token looked up
+//! function of the parsed [`Request`], its [`Origin`](crate::ocpp::context::Origin) and the token looked up
 //! ([`transaction_message`], [`meter_sampled`]).
 //!
 //! The answer carries `idTokenInfo` when the event carries an idToken: `Blocked` for a Started
