@@ -19,10 +19,10 @@ use uuid::Uuid;
 
 use super::{AppState, path_id};
 use crate::auth::Caller;
+use crate::domain::charger::ChargerCommand;
 use crate::extract::{RawBody, parse_json};
 use crate::problem::ApiError;
-use crate::read::{self, ChargerView};
-use crate::registry::charger::ChargerCommand;
+use crate::projections::read::{self, ChargerView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -26,12 +26,12 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::auth::{Authenticator, require_caller};
-use crate::grpc::Upstreams;
+use crate::domain::account::Account;
+use crate::domain::charger::Charger;
+use crate::domain::site::Site;
+use crate::domain::token::Token;
 use crate::problem::ApiError;
-use crate::registry::account::Account;
-use crate::registry::charger::Charger;
-use crate::registry::site::Site;
-use crate::registry::token::Token;
+use crate::upstreams::Upstreams;
 
 /// The registry's command side.
 pub struct Registry {

@@ -3,7 +3,7 @@
 //!
 //! A POST validates every field first (reporting all bad fields at once), checks the records it
 //! refers to, and only then runs the command, so a rejected request writes nothing. It answers 201
-//! once the relay has projected the new record (see [`crate::read`]).
+//! once the relay has projected the new record (see [`crate::projections::read`]).
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -20,14 +20,16 @@ use uuid::Uuid;
 
 use super::{AppState, path_id};
 use crate::auth::Caller;
+use crate::domain::account::AccountCommand;
+use crate::domain::charger::{self, ChargerCommand};
+use crate::domain::site::SiteCommand;
+use crate::domain::token::{self, TokenCommand};
+use crate::domain::{Country, Name, time_zone};
 use crate::extract::{ApiJson, RawQuery};
 use crate::problem::{ApiError, Validator};
-use crate::read::{self, AccountView, ChargerView, Listed, Resource, SiteView, TokenView};
-use crate::registry::account::AccountCommand;
-use crate::registry::charger::{self, ChargerCommand};
-use crate::registry::site::SiteCommand;
-use crate::registry::token::{self, TokenCommand};
-use crate::registry::{Country, Name, time_zone};
+use crate::projections::read::{
+    self, AccountView, ChargerView, Listed, Resource, SiteView, TokenView,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

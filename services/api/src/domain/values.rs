@@ -1,14 +1,5 @@
-//! The registry: sites, chargers, accounts and tokens, each an event-sourced aggregate in schema `api`.
-//!
-//! Aggregates decide only what they can decide alone (a charge point or token uid is registered once,
-//! because its id is derived from the tenant and that key). Checks that need other records (the site
-//! exists, the tariff exists) run in the route before the command, and their outcome travels in the
-//! command (the site's time zone), so that the events carry everything consumers need.
-
-pub mod account;
-pub mod charger;
-pub mod site;
-pub mod token;
+//! The values the registry's commands and events carry besides ids: display names, countries and
+//! IANA time zones, each checked when it is read.
 
 use std::fmt;
 use std::str::FromStr;

@@ -7,11 +7,11 @@ use joule_proto::v1;
 use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
-use crate::read::SCHEMA;
-use crate::registry::account::{Account, AccountEvent};
-use crate::registry::charger::{Charger, ChargerEvent};
-use crate::registry::site::{Site, SiteEvent};
-use crate::registry::token::{Token, TokenEvent};
+use crate::SCHEMA;
+use crate::domain::account::{Account, AccountEvent};
+use crate::domain::charger::{Charger, ChargerEvent};
+use crate::domain::site::{Site, SiteEvent};
+use crate::domain::token::{Token, TokenEvent};
 
 /// Any registry event, told apart by the stored aggregate type.
 #[derive(Debug, Clone, PartialEq)]

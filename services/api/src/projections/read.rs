@@ -1,5 +1,5 @@
-//! Read tables of the registry in schema `api`, written only by the relay's projection
-//! ([`crate::relay`]) and read by the routes.
+//! Read tables of the registry in schema `api`, written only by the outbox handler
+//! ([`crate::projections::outbox`]) and read by the routes.
 //!
 //! GET-after-POST consistency: the relay projects asynchronously, so a POST handler waits (briefly,
 //! see [`wait_for`]) until its row is in the read table before it answers 201. A client that got the
@@ -14,13 +14,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
+use crate::SCHEMA;
 use crate::extract::Page;
 use crate::problem::ApiError;
-
-pub const SCHEMA: &str = "api";
-
-pub const MIGRATIONS: &[joule_store::Migration] =
-    joule_store::migrations![1 => "001_registry_read_tables"];
 
 /// A record of a read table, as the API shows it.
 pub trait Resource: for<'r> FromRow<'r, PgRow> + Serialize + Send + Unpin + 'static {

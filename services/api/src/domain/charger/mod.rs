@@ -7,6 +7,9 @@ use cqrs_es::event_sink::EventSink;
 use joule_domain::{ChargePointId, ChargerId, SiteId, TariffId, TenantId};
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+mod tests;
+
 /// The id a charge point of a tenant always has.
 pub fn charger_id(tenant: &TenantId, charge_point_id: &ChargePointId) -> ChargerId {
     ChargerId::derived(&format!("{tenant}/{charge_point_id}"))
@@ -135,109 +138,5 @@ impl Aggregate for Charger {
             }
             ChargerEvent::ChargerCredentialsSet { .. } => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use cqrs_es::test::TestFramework;
-
-    use super::*;
-
-    struct Fixture {
-        cp: ChargePointId,
-        site: SiteId,
-        tariff: TariffId,
-    }
-
-    impl Fixture {
-        fn new() -> Self {
-            Self {
-                cp: "CP-1".parse().unwrap(),
-                site: SiteId::new(),
-                tariff: TariffId::new(),
-            }
-        }
-
-        fn id(&self) -> ChargerId {
-            charger_id(&TenantId::default_tenant(), &self.cp)
-        }
-
-        fn register(&self, site: SiteId) -> ChargerCommand {
-            ChargerCommand::Register {
-                charger_id: self.id(),
-                charge_point_id: self.cp.clone(),
-                site_id: site,
-                tariff_id: self.tariff,
-                time_zone: "Europe/Berlin".into(),
-                at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-            }
-        }
-
-        fn registered(&self) -> ChargerEvent {
-            ChargerEvent::ChargerRegistered {
-                charger_id: self.id(),
-                charge_point_id: self.cp.clone(),
-                site_id: self.site,
-                tariff_id: self.tariff,
-                time_zone: "Europe/Berlin".into(),
-                registered_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-            }
-        }
-    }
-
-    #[test]
-    fn registers_a_charger_with_its_site_time_zone() {
-        let f = Fixture::new();
-        TestFramework::<Charger>::with(())
-            .given_no_previous_events()
-            .when(f.register(f.site))
-            .then_expect_events(vec![f.registered()]);
-    }
-
-    #[test]
-    fn refuses_a_second_registration_of_the_charge_point_even_at_another_site() {
-        let f = Fixture::new();
-        TestFramework::<Charger>::with(())
-            .given(vec![f.registered()])
-            .when(f.register(SiteId::new()))
-            .then_expect_error_message("charge point CP-1 is already registered");
-    }
-
-    #[test]
-    fn a_password_hash_is_set_on_a_registered_charger_only() {
-        let f = Fixture::new();
-        let at = DateTime::from_timestamp(1_700_000_100, 0).unwrap();
-        let set = ChargerCommand::SetPassword {
-            password_hash: "$pbkdf2-sha256$i=1$AA$AA".into(),
-            at,
-        };
-        TestFramework::<Charger>::with(())
-            .given(vec![f.registered()])
-            .when(set.clone())
-            .then_expect_events(vec![ChargerEvent::ChargerCredentialsSet {
-                charger_id: f.id(),
-                charge_point_id: f.cp.clone(),
-                password_hash: "$pbkdf2-sha256$i=1$AA$AA".into(),
-                set_at: at,
-            }]);
-        TestFramework::<Charger>::with(())
-            .given_no_previous_events()
-            .when(set)
-            .then_expect_error_message("the charger is not registered");
-    }
-
-    #[test]
-    fn charger_ids_are_per_tenant() {
-        let cp: ChargePointId = "CP-1".parse().unwrap();
-        let other: TenantId = "other".parse().unwrap();
-        assert_eq!(
-            charger_id(&TenantId::default_tenant(), &cp),
-            charger_id(&TenantId::default_tenant(), &cp)
-        );
-        assert_ne!(
-            charger_id(&TenantId::default_tenant(), &cp),
-            charger_id(&other, &cp)
-        );
     }
 }
