@@ -16,7 +16,8 @@ use joule_telemetry::TracePropagation;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-type Traced = InterceptedService<Channel, TracePropagation>;
+/// A client with the caller's trace context on every call.
+pub type Traced = InterceptedService<Channel, TracePropagation>;
 
 /// Cheap to clone: the clients share their channels.
 #[derive(Clone)]

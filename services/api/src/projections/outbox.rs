@@ -50,9 +50,11 @@ impl RegistryEvent {
                     country: country.as_str().to_owned(),
                     time_zone: time_zone.clone(),
                 };
-                (
+                published(
                     format!("registry.site.{site_id}"),
-                    joule_bus::envelope(&message, event.meta(0, *registered_at)),
+                    &message,
+                    event,
+                    *registered_at,
                 )
             }
             RegistryEvent::Charger(ChargerEvent::ChargerRegistered {
@@ -70,9 +72,11 @@ impl RegistryEvent {
                     tariff_id: tariff_id.to_string(),
                     time_zone: time_zone.clone(),
                 };
-                (
+                published(
                     format!("registry.charger.{charger_id}"),
-                    joule_bus::envelope(&message, event.meta(0, *registered_at)),
+                    &message,
+                    event,
+                    *registered_at,
                 )
             }
             // Only the hash travels: the gateway checks chargers' Basic auth against it.
@@ -87,9 +91,11 @@ impl RegistryEvent {
                     charge_point_id: charge_point_id.to_string(),
                     password_hash: password_hash.clone(),
                 };
-                (
+                published(
                     format!("registry.credentials.{charger_id}"),
-                    joule_bus::envelope(&message, event.meta(0, *set_at)),
+                    &message,
+                    event,
+                    *set_at,
                 )
             }
             RegistryEvent::Account(AccountEvent::AccountOpened {
@@ -103,9 +109,11 @@ impl RegistryEvent {
                     name: name.to_string(),
                     currency: currency.to_string(),
                 };
-                (
+                published(
                     format!("registry.account.{account_id}"),
-                    joule_bus::envelope(&message, event.meta(0, *opened_at)),
+                    &message,
+                    event,
+                    *opened_at,
                 )
             }
             RegistryEvent::Token(TokenEvent::TokenIssued {
@@ -119,9 +127,11 @@ impl RegistryEvent {
                     uid: uid.to_string(),
                     account_id: account_id.to_string(),
                 };
-                (
+                published(
                     format!("registry.token.{token_id}"),
-                    joule_bus::envelope(&message, event.meta(0, *issued_at)),
+                    &message,
+                    event,
+                    *issued_at,
                 )
             }
         };
@@ -131,6 +141,17 @@ impl RegistryEvent {
             trace_headers: event.trace_headers(),
         }
     }
+}
+
+/// A message with its relative subject and envelope, stamped with the stored event's identity and
+/// the time the event happened.
+fn published<M: joule_proto::Message + joule_proto::EventName>(
+    subject: String,
+    message: &M,
+    event: &StoredEvent,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (String, joule_proto::v1::Envelope) {
+    (subject, joule_bus::envelope(message, event.meta(0, at)))
 }
 
 /// The api's [`OutboxHandler`].

@@ -15,7 +15,7 @@ use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use crate::SCHEMA;
-use crate::extract::Page;
+use crate::extract::{Listed, Page};
 use crate::problem::ApiError;
 
 /// A record of a read table, as the API shows it.
@@ -118,13 +118,6 @@ impl Resource for TokenView {
     fn id(&self) -> Uuid {
         self.id
     }
-}
-
-/// One page of a list.
-#[derive(Debug, Serialize)]
-pub struct Listed<T> {
-    pub data: Vec<T>,
-    pub next_cursor: Option<String>,
 }
 
 pub async fn get<R: Resource>(

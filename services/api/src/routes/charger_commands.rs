@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AppState, path_id};
+use super::{Answer, AppState, path_id};
 use crate::auth::Caller;
 use crate::domain::charger::ChargerCommand;
 use crate::extract::{RawBody, parse_json};
@@ -262,14 +262,7 @@ async fn send_command(
         charge_point_id: charger.charge_point_id.clone(),
         command: Some(command),
     };
-    let result = state
-        .upstream
-        .commands
-        .clone()
-        .execute(request)
-        .await
-        .map_err(ApiError::upstream("gateway"))?
-        .into_inner();
+    let result = state.gateway().execute(request).await.answer("gateway")?;
     let response =
         serde_json::from_str(&result.response_json).map_err(|e| ApiError::UpstreamContract {
             service: "gateway",
