@@ -65,3 +65,21 @@ impl<R: Record> Aggregate for Registration<R> {
         self.key = Some(R::key(&event));
     }
 }
+
+/// Given/when/then for a [`Record`]: with no earlier events, `command` records `event`.
+#[cfg(test)]
+pub(crate) fn records<R: Record>(command: R::Command, event: R::Event) {
+    cqrs_es::test::TestFramework::<Registration<R>>::with(())
+        .given_no_previous_events()
+        .when(command)
+        .then_expect_events(vec![event]);
+}
+
+/// Given/when/then for a [`Record`]: once `earlier` is recorded, `command` is refused with `message`.
+#[cfg(test)]
+pub(crate) fn refuses<R: Record>(earlier: R::Event, command: R::Command, message: &str) {
+    cqrs_es::test::TestFramework::<Registration<R>>::with(())
+        .given(vec![earlier])
+        .when(command)
+        .then_expect_error_message(message);
+}

@@ -1,6 +1,5 @@
-use cqrs_es::test::TestFramework;
-
 use super::*;
+use crate::domain::registration::{records, refuses};
 
 fn at() -> DateTime<Utc> {
     DateTime::from_timestamp(1_700_000_000, 0).unwrap()
@@ -27,19 +26,14 @@ fn open(account_id: AccountId) -> AccountCommand {
 #[test]
 fn opens_an_account() {
     let id = AccountId::new();
-    TestFramework::<Account>::with(())
-        .given_no_previous_events()
-        .when(open(id))
-        .then_expect_events(vec![opened(id)]);
+    records::<AccountRecord>(open(id), opened(id));
 }
 
 #[test]
 fn refuses_to_open_twice() {
     let id = AccountId::new();
-    TestFramework::<Account>::with(())
-        .given(vec![opened(id)])
-        .when(open(id))
-        .then_expect_error_message(&format!("account {id} is already open"));
+    let refusal = format!("account {id} is already open");
+    refuses::<AccountRecord>(opened(id), open(id), &refusal);
 }
 
 #[test]

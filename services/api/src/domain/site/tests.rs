@@ -1,6 +1,5 @@
-use cqrs_es::test::TestFramework;
-
 use super::*;
+use crate::domain::registration::{records, refuses};
 
 fn register(site_id: SiteId) -> SiteCommand {
     SiteCommand::Register {
@@ -25,19 +24,14 @@ fn registered(site_id: SiteId) -> SiteEvent {
 #[test]
 fn registers_a_new_site() {
     let id = SiteId::new();
-    TestFramework::<Site>::with(())
-        .given_no_previous_events()
-        .when(register(id))
-        .then_expect_events(vec![registered(id)]);
+    records::<SiteRecord>(register(id), registered(id));
 }
 
 #[test]
 fn refuses_to_register_twice() {
     let id = SiteId::new();
-    TestFramework::<Site>::with(())
-        .given(vec![registered(id)])
-        .when(register(id))
-        .then_expect_error_message(&format!("site {id} is already registered"));
+    let refusal = format!("site {id} is already registered");
+    refuses::<SiteRecord>(registered(id), register(id), &refusal);
 }
 
 #[test]

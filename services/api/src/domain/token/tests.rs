@@ -1,6 +1,5 @@
-use cqrs_es::test::TestFramework;
-
 use super::*;
+use crate::domain::registration::{records, refuses};
 
 fn at() -> DateTime<Utc> {
     DateTime::from_timestamp(1_700_000_000, 0).unwrap()
@@ -14,42 +13,35 @@ fn id() -> TokenId {
     token_id(&TenantId::default_tenant(), &uid())
 }
 
+fn issue(account_id: AccountId) -> TokenCommand {
+    TokenCommand::Issue {
+        token_id: id(),
+        uid: uid(),
+        account_id,
+        at: at(),
+    }
+}
+
+fn issued(account_id: AccountId) -> TokenEvent {
+    TokenEvent::TokenIssued {
+        token_id: id(),
+        uid: uid(),
+        account_id,
+        issued_at: at(),
+    }
+}
+
 #[test]
 fn issues_a_token() {
     let account = AccountId::new();
-    TestFramework::<Token>::with(())
-        .given_no_previous_events()
-        .when(TokenCommand::Issue {
-            token_id: id(),
-            uid: uid(),
-            account_id: account,
-            at: at(),
-        })
-        .then_expect_events(vec![TokenEvent::TokenIssued {
-            token_id: id(),
-            uid: uid(),
-            account_id: account,
-            issued_at: at(),
-        }]);
+    records::<TokenRecord>(issue(account), issued(account));
 }
 
 #[test]
 fn refuses_the_same_uid_twice_even_for_another_account() {
-    let first = TokenEvent::TokenIssued {
-        token_id: id(),
-        uid: uid(),
-        account_id: AccountId::new(),
-        issued_at: at(),
-    };
-    TestFramework::<Token>::with(())
-        .given(vec![first])
-        .when(TokenCommand::Issue {
-            token_id: id(),
-            uid: uid(),
-            account_id: AccountId::new(),
-            at: at(),
-        })
-        .then_expect_error_message("token uid 04A1B2C3 is already issued");
+    let first = issued(AccountId::new());
+    let refusal = "token uid 04A1B2C3 is already issued";
+    refuses::<TokenRecord>(first, issue(AccountId::new()), refusal);
 }
 
 #[test]
