@@ -37,7 +37,6 @@ const MIGRATIONS: &[joule_store::Migration] =
     joule_store::migrations![1 => "001_registry_read_tables"];
 
 /// Migrates the schema; returns the HTTP server and the registry's outbox relay.
-
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let tenant: TenantId = ctx
         .settings
