@@ -85,8 +85,8 @@ pub async fn create_site(
         time_zone: tz,
         at,
     };
-    execute(&state.registry.sites, site_id.as_uuid(), command, &caller).await?;
-    created(&state, &caller.tenant, "/v1/sites", fallback).await
+    let sites = &state.registry.sites;
+    create(&state, &caller, sites, command, "/v1/sites", fallback).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,14 +221,8 @@ pub async fn create_account(
         currency,
         at,
     };
-    execute(
-        &state.registry.accounts,
-        account_id.as_uuid(),
-        command,
-        &caller,
-    )
-    .await?;
-    created(&state, &caller.tenant, "/v1/accounts", fallback).await
+    let accounts = &state.registry.accounts;
+    create(&state, &caller, accounts, command, "/v1/accounts", fallback).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,8 +267,8 @@ pub async fn create_token(
         account_id,
         at,
     };
-    execute(&state.registry.tokens, token_id.as_uuid(), command, &caller).await?;
-    created(&state, &caller.tenant, "/v1/tokens", fallback).await
+    let tokens = &state.registry.tokens;
+    create(&state, &caller, tokens, command, "/v1/tokens", fallback).await
 }
 
 /// `GET /v1/<collection>/{id}`: one record of a read table.
@@ -320,6 +314,23 @@ where
     };
     joule_store::execute(cqrs, &id.to_string(), command, meta).await?;
     Ok(())
+}
+
+/// Runs the command that creates `written`'s record (its id is the aggregate's), then answers like
+/// [`created`].
+async fn create<A: Aggregate, R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    cqrs: &PostgresCqrs<A>,
+    command: A::Command,
+    collection: &str,
+    written: R,
+) -> Result<Response, ApiError>
+where
+    A::Command: Clone,
+{
+    execute(cqrs, written.id(), command, caller).await?;
+    created(state, &caller.tenant, collection, written).await
 }
 
 /// 201 with the projected record, once the relay has projected it. If the relay is behind, the
