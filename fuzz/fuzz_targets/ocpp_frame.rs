@@ -4,8 +4,8 @@
 #![no_main]
 
 use chrono::{TimeZone, Utc};
-use joule_gateway::frame::{self, Frame};
-use joule_gateway::{meter, v16, v201};
+use joule_gateway::ocpp::frame::{self, Frame};
+use joule_gateway::ocpp::{meter, v16, v201};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

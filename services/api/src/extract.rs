@@ -3,11 +3,14 @@
 //! [`ApiJson`] follows axum's `Json` rejections (415 without a JSON content type, 400 for a syntax
 //! error, 422 for a well-formed body of the wrong shape) but deserialises through
 //! `serde_path_to_error`, so a 422 says which field serde tripped on instead of a free-text message.
+//! [`RawQuery`] reads query parameters and a list's [`Page`]; a list answers with [`Listed`]. Writes
+//! to payments need an [`idempotency_key`].
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::problem::{ApiError, FieldError};
@@ -134,6 +137,33 @@ fn backticked(message: &str) -> Option<&str> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
     Some(&message[start..start + len])
+}
+
+/// One page of a list, as every list answers: `next_cursor` is `null` on the last page.
+#[derive(Debug, Serialize)]
+pub struct Listed<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The `Idempotency-Key` header every write to payments needs: the same key with the same body
+/// answers as the first time.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    match headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::trim))
+    {
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Ok(k.to_owned()),
+        Some(Ok(k)) if !k.is_empty() => Err(ApiError::field(
+            "Idempotency-Key",
+            "must be at most 255 characters",
+        )),
+        Some(Err(_)) => Err(ApiError::field("Idempotency-Key", "must be visible ASCII")),
+        _ => Err(ApiError::field(
+            "Idempotency-Key",
+            "this write needs an Idempotency-Key header (any unique string, reused on retries)",
+        )),
+    }
 }
 
 /// `?cursor=&limit=` of list endpoints.

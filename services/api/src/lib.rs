@@ -1,23 +1,24 @@
 //! The public REST API for integrators, and the registry it owns.
 //!
-//! - The registry: Site, Charger, Account and Token aggregates (event-sourced in schema `api`),
-//!   their read tables, and the REGISTRY stream (`<ns>.registry.<kind>.<id>`) through the outbox relay.
-//! - Pass-through reads and commands over gRPC: tariffs (pricing), sessions, invoices (invoicing) and
-//!   the trial balance (ledger). The api keeps none of their data.
-//! - Dead letters: parked messages read from the `<NS>_DEADLETTER` stream through the bus, and their
-//!   replay (a request the owning consumer serves).
-//!
-//! Every route needs `Authorization: Bearer <JOULE_ADMIN_TOKEN>`; the admin acts for the configured
-//! tenant. Errors are `application/problem+json` (see [`problem`]).
+//! - [`domain`]: the registry's Site, Charger, Account and Token aggregates, event-sourced in schema
+//!   `api`; [`projections`]: their read tables and the outbox handler that keeps them and publishes
+//!   the REGISTRY stream (`<ns>.registry.<kind>.<id>`).
+//! - [`routes`]: the REST resources, one module each. Besides the registry they pass reads and
+//!   commands through to the other services over gRPC ([`upstreams`]: pricing, sessions,
+//!   invoicing, ledger, payments, the gateway's charger commands); the api keeps none of their data.
+//!   Dead letters are read from the `<NS>_DEADLETTER` stream through the bus and replayed by a
+//!   request the owning consumer serves.
+//! - [`auth`]: every route needs `Authorization: Bearer <JOULE_ADMIN_TOKEN>`; the admin acts for the
+//!   configured tenant. [`extract`]: request bodies and queries. [`problem`]: errors as
+//!   `application/problem+json`, mapped in one place.
 
 pub mod auth;
+pub mod domain;
 pub mod extract;
-pub mod grpc;
 pub mod problem;
-pub mod read;
-pub mod registry;
-pub mod relay;
+pub mod projections;
 pub mod routes;
+pub mod upstreams;
 
 use std::sync::Arc;
 
@@ -29,6 +30,13 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
+/// The schema this service owns: the registry's events and read tables.
+pub const SCHEMA: &str = "api";
+
+const MIGRATIONS: &[joule_store::Migration] =
+    joule_store::migrations![1 => "001_registry_read_tables"];
+
+/// Migrates the schema; returns the HTTP server and the registry's outbox relay.
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let tenant: TenantId = ctx
         .settings
@@ -36,18 +44,18 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         .parse()
         .map_err(|e| format!("JOULE_TENANT {:?}: {e}", ctx.settings.tenant))?;
     let auth = auth::Authenticator::new(ctx.settings.admin_token.expose(), tenant)?;
-    joule_store::migrate(&ctx.pool, read::SCHEMA, read::MIGRATIONS).await?;
+    joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
 
     let registry = routes::Registry {
-        sites: joule_store::cqrs(ctx.pool.clone(), read::SCHEMA, ()),
-        chargers: joule_store::cqrs(ctx.pool.clone(), read::SCHEMA, ()),
-        accounts: joule_store::cqrs(ctx.pool.clone(), read::SCHEMA, ()),
-        tokens: joule_store::cqrs(ctx.pool.clone(), read::SCHEMA, ()),
+        sites: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        chargers: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        accounts: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        tokens: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
     };
     let state = routes::AppState {
         pool: ctx.pool.clone(),
         registry: Arc::new(registry),
-        upstream: grpc::Upstreams::new(&ctx)?,
+        upstream: upstreams::Upstreams::new(&ctx)?,
         bus: ctx.bus.clone(),
     };
     let s = &ctx.settings;
@@ -75,9 +83,9 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
 
     let relay = joule_store::Relay::new(
         ctx.pool.clone(),
-        read::SCHEMA,
+        SCHEMA,
         ctx.bus.clone(),
-        relay::RegistryRelay,
+        projections::outbox::RegistryRelay,
     )?;
     let relay = ctx.relay("api-relay", relay);
 

@@ -80,8 +80,13 @@ impl ApiError {
         Self::Internal(error.to_string())
     }
 
+    /// A failed gRPC call to `service`. A refusal that names its field (services refuse with
+    /// `<field>: <reason>`) is a validation problem naming it.
     pub fn upstream(service: &'static str) -> impl FnOnce(tonic::Status) -> Self {
-        move |status| Self::Upstream { service, status }
+        move |status| match upstream_field(&status) {
+            Some(field) => Self::Validation(vec![field]),
+            None => Self::Upstream { service, status },
+        }
     }
 
     fn problem(&self) -> Problem {
@@ -200,7 +205,6 @@ impl ApiError {
         };
         let errors = match self {
             ApiError::Validation(errors) => errors.clone(),
-            ApiError::Upstream { status, .. } => upstream_field(status).into_iter().collect(),
             _ => Vec::new(),
         };
         Problem {

@@ -8,58 +8,40 @@
 //! replica holding the charger. It does not interpret sessions, energy or prices: that is the
 //! sessions service's business.
 //!
-//! - [`frame`]: OCPP-J framing and CALLERROR codes; [`payload`]: lenient field reading.
-//! - [`protocol`]: the versions spoken, chosen by subprotocol; [`v16`] (OCPP 1.6J) and [`v201`]
-//!   (OCPP 2.0.1) messages, mapped onto protocol-neutral events; [`context`]: what handlers share.
-//! - [`meter`]: meter sample normalisation (Wh, W, signed values); [`clock`]: charger clock flags;
-//!   [`transactions`]: 1.6 transaction ids.
-//! - [`registry`]: the REGISTRY projection, [`cache`]: this replica's copy; [`credentials`]: password hashes and HTTP Basic auth;
-//!   [`throttle`]: failed authentications per id and address; [`rate`]: messages per connection;
-//!   [`publish`]: CHARGER events; [`audit`]: raw frames.
-//! - [`server`], [`tls`] and [`connection`]: the WebSocket endpoint and one task per charger;
-//!   [`connectors`]: connector states kept per connection, stored on change;
-//!   [`presence`] and [`commands`]: commands to chargers across replicas.
-//! - Links to other services: [`cost`] shows pricing's running and final costs on chargers,
-//!   [`estimate`] puts pricing's estimate in the 2.0.1 Ended answer, [`hold`] answers Blocked when
-//!   payments declines the hold at a start.
+//! - [`ocpp`]: OCPP-J framing, the 1.6J and 2.0.1 messages mapped onto protocol-neutral charger
+//!   events, meter samples, charger clocks, and commands as the CALLs of each version.
+//! - [`edge`]: the WebSocket endpoint (TLS, authentication, throttling) and one task per charger
+//!   connection (message rate, connector states, the raw frame audit trail).
+//! - [`publish`]: CHARGER events; [`transactions`]: the 1.6 transaction ids it hands out.
+//! - [`presence`] and [`commands`]: which replica holds which charger, and commands routed to it;
+//!   [`grpc`]: `joule.v1.ChargerCommands` and its one status mapping.
+//! - [`consumers`]: REGISTRY (kept in [`projections`]: the registry projection and this replica's
+//!   copy of it) and pricing's costs, shown on chargers.
+//! - [`links`]: payments' hold decision at a start, pricing's estimate in the 2.0.1 Ended answer.
 
-pub mod audit;
-pub mod cache;
-pub mod clock;
 pub mod commands;
-pub mod connection;
-pub mod connectors;
-pub mod context;
-pub mod cost;
-pub mod credentials;
-pub mod error;
-pub mod estimate;
-pub mod frame;
-pub mod hold;
-pub mod meter;
-pub mod payload;
+pub mod consumers;
+pub mod edge;
+pub mod grpc;
+pub mod links;
+pub mod ocpp;
 pub mod presence;
-pub mod protocol;
+pub mod projections;
 pub mod publish;
-pub mod rate;
-pub mod registry;
-pub mod server;
-pub mod throttle;
-pub mod tls;
 pub mod transactions;
-pub mod v16;
-pub mod v201;
-
-#[cfg(test)]
-mod hostile;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_proto::v1::charger_commands_server::ChargerCommandsServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use tonic::server::NamedService;
+
+use crate::consumers::costs::{self, CostKind};
+use crate::edge::{audit, connectors, rate, server, throttle, tls};
+use crate::links::{estimate, hold};
+use crate::ocpp::clock;
+use crate::projections::cache;
 
 pub const SERVICE: ServiceDef = ServiceDef {
     name: "gateway",
@@ -75,26 +57,6 @@ const MIGRATIONS: &[joule_store::Migration] = joule_store::migrations![
     3 => "003_cost_display_bookkeeping",
     4 => "004_security_profile_of_held_connections",
 ];
-
-/// A gRPC channel to another service when `enabled` (its url; empty: this process's server).
-/// A link that cannot be made is logged and left out: the gateway works without it.
-fn link(
-    ctx: &Context,
-    service: &str,
-    enabled: bool,
-    url: &str,
-) -> Option<tonic::transport::Channel> {
-    if !enabled {
-        return None;
-    }
-    match ctx.grpc_channel(service, url) {
-        Ok(channel) => Some(channel),
-        Err(e) => {
-            tracing::warn!(service, error = %e, "no gRPC link; the gateway works without it");
-            None
-        }
-    }
-}
 
 /// Migrates the schema and loads the registry copy; returns the registry consumer, the OCPP
 /// listener, the replica's command subscription, the frame audit, transaction id and connector
@@ -175,22 +137,26 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         tenant: s.tenant.clone(),
         registry: registry_cache.clone(),
         transaction_ids,
-        holds: link(&ctx, "payments", s.ocpp_payment_check, &s.payments_grpc_url).map(|c| {
-            hold::HoldCheck::new(
-                c,
-                s.tenant.clone(),
-                Duration::from_millis(s.ocpp_payment_timeout_ms.max(1)),
-                s.payments_grpc_url.is_empty(),
-            )
-        }),
-        estimates: link(&ctx, "pricing", s.ocpp_total_cost, &s.pricing_grpc_url).map(|c| {
-            estimate::CostEstimates::new(
-                c,
-                s.tenant.clone(),
-                Duration::from_millis(s.ocpp_total_cost_timeout_ms.max(1)),
-                s.pricing_grpc_url.is_empty(),
-            )
-        }),
+        holds: links::channel(&ctx, "payments", s.ocpp_payment_check, &s.payments_grpc_url).map(
+            |c| {
+                hold::HoldCheck::new(
+                    c,
+                    s.tenant.clone(),
+                    Duration::from_millis(s.ocpp_payment_timeout_ms.max(1)),
+                    s.payments_grpc_url.is_empty(),
+                )
+            },
+        ),
+        estimates: links::channel(&ctx, "pricing", s.ocpp_total_cost, &s.pricing_grpc_url).map(
+            |c| {
+                estimate::CostEstimates::new(
+                    c,
+                    s.tenant.clone(),
+                    Duration::from_millis(s.ocpp_total_cost_timeout_ms.max(1)),
+                    s.pricing_grpc_url.is_empty(),
+                )
+            },
+        ),
     };
     let gateway = Arc::new(server::Gateway::new(
         ctx.pool.clone(),
@@ -214,19 +180,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         Ok::<(), std::io::Error>(())
     }));
 
-    let projection = registry::RegistryProjection::new(ctx.pool.clone(), registry_cache);
-    let spec = ConsumerSpec {
-        domain: Domain::Registry,
-        durable: "gateway-registry".into(),
-        filter: None,
-        // A projection: a record's later change waits for its earlier one, or a replay would regress it.
-        on_park: OnPark::HoldAggregate,
-    };
-    tasks.push(ctx.consumer(spec, projection));
+    let projection = consumers::registry::RegistryProjection::new(ctx.pool.clone(), registry_cache);
+    tasks.push(ctx.consumer(consumers::registry::spec(), projection));
     if s.ocpp_cost_display {
         let timeout = Duration::from_millis(s.ocpp_cost_display_timeout_ms.max(1));
-        for kind in [cost::CostKind::Running, cost::CostKind::Final] {
-            let consumer = cost::CostDisplayConsumer {
+        for kind in [CostKind::Running, CostKind::Final] {
+            let consumer = costs::CostDisplayConsumer {
                 pool: ctx.pool.clone(),
                 bus: ctx.bus.clone(),
                 tenant: s.tenant.clone(),
@@ -237,19 +196,19 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         }
         let (pool, shutdown) = (ctx.pool.clone(), ctx.shutdown.clone());
         tasks.push(Task::restartable("gateway-cost-purge", move || {
-            cost::run_purge(pool.clone(), shutdown.clone())
+            costs::run_purge(pool.clone(), shutdown.clone())
         }));
     }
     tasks.push(Task::new(
         "gateway-ocpp",
         server::serve(listener, tls, gateway),
     ));
-    let commands = ChargerCommandsServer::new(commands::ChargerCommandsGrpc {
+    let commands = ChargerCommandsServer::new(grpc::ChargerCommandsGrpc {
         pool: ctx.pool.clone(),
         bus: ctx.bus.clone(),
         timeout: command_timeout,
     });
-    let name = <ChargerCommandsServer<commands::ChargerCommandsGrpc> as NamedService>::NAME;
+    let name = <ChargerCommandsServer<grpc::ChargerCommandsGrpc> as NamedService>::NAME;
     Ok(Started {
         tasks,
         grpc: Some((tonic::service::Routes::new(commands), vec![name])),

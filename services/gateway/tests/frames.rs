@@ -5,7 +5,7 @@
 mod support;
 
 use chrono::Utc;
-use joule_gateway::{frame, v16, v201};
+use joule_gateway::ocpp::{frame, v16, v201};
 use joule_proto::EventName;
 use joule_proto::v1::TransactionStarted;
 use proptest::prelude::*;
@@ -172,7 +172,7 @@ proptest! {
         let parsed = v201::TransactionEvent::parse(&event, now);
         prop_assert!(parsed.is_ok());
         for sample in &parsed.unwrap().samples {
-            let _ = joule_gateway::meter::normalise(sample);
+            let _ = joule_gateway::ocpp::meter::normalise(sample);
         }
     }
 }

@@ -4,13 +4,15 @@
 mod support;
 
 use async_nats::jetstream;
+use joule_bus::Domain;
 use joule_proto::EventName;
 use joule_proto::v1::{
     ChargerBooted, ChargerConnected, ChargerDisconnected, ConnectorStatusChanged,
     MeterValuesSampled, TransactionStarted, TransactionStopped,
 };
+use joule_testkit::wait_for_events;
 use serde_json::json;
-use support::{CP, Harness, KNOWN_TAG, eventually, of_type, start_payload};
+use support::{CP, Harness, KNOWN_TAG, event_types, of_type, start_payload};
 use tokio_tungstenite::tungstenite;
 
 #[tokio::test]
@@ -27,7 +29,8 @@ async fn a_charge_becomes_durable_charger_events() {
     assert_eq!(boot["status"], "Accepted");
     assert_eq!(boot["interval"], 60);
     assert!(
-        joule_gateway::payload::parse_timestamp(boot["currentTime"].as_str().unwrap()).is_some()
+        joule_gateway::ocpp::payload::parse_timestamp(boot["currentTime"].as_str().unwrap())
+            .is_some()
     );
     let heartbeat = charger.ok("Heartbeat", json!({})).await;
     assert!(heartbeat["currentTime"].is_string());
@@ -90,17 +93,10 @@ async fn a_charge_becomes_durable_charger_events() {
 
     // The answers above came after the JetStream acks, so those events are already stored; the
     // disconnect is published after the socket closed.
-    eventually("the disconnect is recorded", || async {
-        !of_type(&h.charger_events().await, ChargerDisconnected::NAME).is_empty()
-    })
-    .await;
+    wait_for_events::<ChargerDisconnected>(&h.bus, Domain::Charger, 1).await;
     let events = h.charger_events().await;
-    let types: Vec<&str> = events
-        .iter()
-        .map(|e| e.envelope.event_type.as_str())
-        .collect();
     assert_eq!(
-        types,
+        event_types(&events),
         [
             ChargerConnected::NAME,
             ChargerBooted::NAME,
@@ -279,12 +275,8 @@ async fn malformed_frames_get_call_errors_and_the_connection_keeps_answering() {
     let heartbeat = charger.ok("Heartbeat", json!({})).await;
     assert!(heartbeat["currentTime"].is_string());
     let events = h.charger_events().await;
-    let types: Vec<&str> = events
-        .iter()
-        .map(|e| e.envelope.event_type.as_str())
-        .collect();
     assert_eq!(
-        types,
+        event_types(&events),
         [ChargerConnected::NAME],
         "refused messages record nothing"
     );
@@ -571,9 +563,6 @@ async fn a_silent_charger_is_disconnected_after_missed_heartbeats() {
     assert_eq!(boot["interval"], 1);
     // Then nothing: the gateway closes the connection and records the disconnect.
     assert_eq!(charger.closed_by_gateway().await, Some(1001), "going away");
-    eventually("the disconnect is recorded", || async {
-        !of_type(&h.charger_events().await, ChargerDisconnected::NAME).is_empty()
-    })
-    .await;
+    wait_for_events::<ChargerDisconnected>(&h.bus, Domain::Charger, 1).await;
     h.stop().await;
 }

@@ -10,7 +10,7 @@ use joule_proto::v1::{
     TransactionStarted, TransactionStopped,
 };
 use serde_json::{Value, json};
-use support::{CP, Harness, KNOWN_TAG, of_type};
+use support::{CP, Harness, KNOWN_TAG, event_types, of_type};
 
 fn sampled(context: &str, kwh: f64) -> Value {
     json!({"value": kwh, "context": context, "measurand": "Energy.Active.Import.Register",
@@ -95,12 +95,8 @@ async fn a_201_transaction_becomes_protocol_neutral_events() {
     assert_eq!(answer[2], "FormatViolation");
 
     let events = h.charger_events().await;
-    let types: Vec<&str> = events
-        .iter()
-        .map(|e| e.envelope.event_type.as_str())
-        .collect();
     assert_eq!(
-        types,
+        event_types(&events),
         [
             ChargerConnected::NAME,
             ChargerBooted::NAME,
@@ -235,7 +231,7 @@ async fn frames_are_kept_per_charger_and_purged_after_retention() {
     charger.send_raw(raw).await;
     charger.close().await;
     let pool = h.env.pool().await;
-    support::eventually("both frames are in the audit trail", || {
+    joule_testkit::eventually("both frames are in the audit trail", || {
         let pool = pool.clone();
         async move {
             let frames: Vec<(String, String)> = sqlx::query_as(
@@ -245,7 +241,8 @@ async fn frames_are_kept_per_charger_and_purged_after_retention() {
             .fetch_all(&pool)
             .await
             .unwrap();
-            frames.len() == 2 && frames[0] == ("in".to_owned(), raw.to_owned()) && frames[1].0 == "out"
+            (frames.len() == 2 && frames[0] == ("in".to_owned(), raw.to_owned()) && frames[1].0 == "out")
+                .then_some(())
         }
     })
     .await;
@@ -258,7 +255,10 @@ async fn frames_are_kept_per_charger_and_purged_after_retention() {
     .execute(&pool)
     .await
     .unwrap();
-    assert_eq!(joule_gateway::audit::purge(&pool, 30).await.unwrap(), 1);
+    assert_eq!(
+        joule_gateway::edge::audit::purge(&pool, 30).await.unwrap(),
+        1
+    );
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM gateway.frames")
         .fetch_one(&pool)
         .await

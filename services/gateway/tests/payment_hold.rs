@@ -9,8 +9,9 @@ use joule_domain::AccountId;
 use joule_proto::EventName;
 use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use joule_proto::v1::{self as v1, AccountOpened, TransactionStarted};
+use joule_testkit::eventually;
 use serde_json::json;
-use support::{CP, Harness, KNOWN_TAG, eventually, of_type, publish_registry, start_payload};
+use support::{CP, Harness, KNOWN_TAG, of_type, publish_registry, start_payload};
 
 async fn start_with_payments() -> Harness {
     Harness::start_services(|_| {}, &[joule_gateway::SERVICE, joule_payments::SERVICE]).await
@@ -32,14 +33,14 @@ async fn pays_by(h: &Harness, account: AccountId, card: &str) {
     eventually("payments knows the account", || {
         let pool = pool.clone();
         async move {
-            sqlx::query_scalar::<_, i64>(
+            let known = sqlx::query_scalar::<_, i64>(
                 "SELECT count(*) FROM payments.accounts WHERE account_id = $1",
             )
             .bind(account.as_uuid())
             .fetch_one(&pool)
             .await
-            .unwrap()
-                == 1
+            .unwrap();
+            (known == 1).then_some(())
         }
     })
     .await;

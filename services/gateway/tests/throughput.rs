@@ -12,9 +12,10 @@ use joule_domain::ChargePointId;
 use joule_gateway::transactions::{StartKey, TransactionIds};
 use joule_proto::EventName;
 use joule_proto::v1::ChargerAlarm;
+use joule_testkit::eventually;
 use rust_decimal::Decimal;
 use serde_json::json;
-use support::{CP, Harness, KNOWN_TAG, eventually, of_type};
+use support::{CP, Harness, KNOWN_TAG, of_type};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
@@ -91,20 +92,7 @@ async fn a_fault_survives_a_reconnect_and_its_recovery_is_alarmed() {
         .await;
     charger.close().await;
     let pool = h.env.pool().await;
-    eventually("the fault is stored", || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, bool>(
-                "SELECT faulted FROM gateway.connector_status WHERE charge_point_id = $1",
-            )
-            .bind(CP)
-            .fetch_optional(&pool)
-            .await
-            .unwrap()
-                == Some(true)
-        }
-    })
-    .await;
+    faulted_is(&pool, true, "the fault is stored").await;
 
     let mut charger = h.connect(CP).await;
     charger
@@ -127,23 +115,25 @@ async fn a_fault_survives_a_reconnect_and_its_recovery_is_alarmed() {
             (false, "Available".to_owned())
         ]
     );
-    eventually("the recovery is stored", || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, bool>(
-                "SELECT faulted FROM gateway.connector_status WHERE charge_point_id = $1",
-            )
-            .bind(CP)
-            .fetch_optional(&pool)
-            .await
-            .unwrap()
-                == Some(false)
-        }
-    })
-    .await;
+    faulted_is(&pool, false, "the recovery is stored").await;
     pool.close().await;
     charger.close().await;
     h.stop().await;
+}
+
+/// Waits until the stored state of `CP`'s connector says `faulted`.
+async fn faulted_is(pool: &sqlx::PgPool, faulted: bool, what: &str) {
+    eventually(what, || async {
+        let stored: Option<bool> = sqlx::query_scalar(
+            "SELECT faulted FROM gateway.connector_status WHERE charge_point_id = $1",
+        )
+        .bind(CP)
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+        (stored == Some(faulted)).then_some(())
+    })
+    .await;
 }
 
 /// The registry copy answers from memory, and a token registered after the start (through any

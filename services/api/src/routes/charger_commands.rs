@@ -17,12 +17,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AppState, path_id};
+use super::{Answer, AppState, path_id};
 use crate::auth::Caller;
+use crate::domain::charger::ChargerCommand;
 use crate::extract::{RawBody, parse_json};
 use crate::problem::ApiError;
-use crate::read::{self, ChargerView};
-use crate::registry::charger::ChargerCommand;
+use crate::projections::read::{self, ChargerView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
 /// blocking pool.
 pub async fn hash(password: String, charge_point_id: String) -> Result<String, String> {
     tokio::task::spawn_blocking(move || {
-        use joule_gateway::credentials::{check_strength, hash_password};
+        use joule_gateway::edge::credentials::{check_strength, hash_password};
         check_strength(&password, &charge_point_id).and_then(|()| hash_password(&password))
     })
     .await
@@ -262,14 +262,7 @@ async fn send_command(
         charge_point_id: charger.charge_point_id.clone(),
         command: Some(command),
     };
-    let result = state
-        .upstream
-        .commands
-        .clone()
-        .execute(request)
-        .await
-        .map_err(ApiError::upstream("gateway"))?
-        .into_inner();
+    let result = state.gateway().execute(request).await.answer("gateway")?;
     let response =
         serde_json::from_str(&result.response_json).map_err(|e| ApiError::UpstreamContract {
             service: "gateway",

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::auth::Caller;
-use crate::extract::{ApiJson, RawQuery};
+use crate::extract::{ApiJson, Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
 
 /// The longest discard reason, in characters.
@@ -100,19 +100,13 @@ impl From<DeadLetterEntry> for DeadLetterView {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct DeadLetterList {
-    pub data: Vec<DeadLetterView>,
-    pub next_cursor: Option<String>,
-}
-
 /// `?consumer=&status=parked|replayed|discarded&cursor=&limit=`, in parking order. A page
 /// examines a bounded number of dead letters, so with a status filter it may be short (or empty)
 /// and still have a `next_cursor`.
 pub async fn list_dead_letters(
     State(state): State<AppState>,
     query: RawQuery,
-) -> Result<Json<DeadLetterList>, ApiError> {
+) -> Result<Json<Listed<DeadLetterView>>, ApiError> {
     let page = query.page()?;
     let mut v = Validator::default();
     let status = query
@@ -144,7 +138,7 @@ pub async fn list_dead_letters(
         })
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(DeadLetterList {
+    Ok(Json(Listed {
         data: found
             .entries
             .into_iter()

@@ -8,9 +8,9 @@ use joule_proto::v1::{self, GetInvoiceRequest, ListInvoicesRequest};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{AppState, next_cursor, non_empty, optional_decimal, path_id, upstream_decimal};
+use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
 use crate::auth::Caller;
-use crate::extract::RawQuery;
+use crate::extract::{Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
 
 const SERVICE: &str = "invoicing";
@@ -77,17 +77,11 @@ pub fn invoice_view(i: v1::Invoice) -> Result<InvoiceView, ApiError> {
     })
 }
 
-#[derive(Debug, Serialize)]
-pub struct InvoiceList {
-    pub data: Vec<InvoiceView>,
-    pub next_cursor: Option<String>,
-}
-
 pub async fn list_invoices(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     query: RawQuery,
-) -> Result<Json<InvoiceList>, ApiError> {
+) -> Result<Json<Listed<InvoiceView>>, ApiError> {
     let page = query.page()?;
     let mut v = Validator::default();
     let account_id = query
@@ -101,21 +95,11 @@ pub async fn list_invoices(
         cursor: page.cursor.unwrap_or_default(),
     };
     let response = state
-        .upstream
-        .invoicing
-        .clone()
+        .invoicing()
         .list_invoices(request)
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
-    Ok(Json(InvoiceList {
-        data: response
-            .invoices
-            .into_iter()
-            .map(invoice_view)
-            .collect::<Result<_, _>>()?,
-        next_cursor: next_cursor(response.next_cursor),
-    }))
+        .answer(SERVICE)?;
+    listed(response.invoices, response.next_cursor, invoice_view).map(Json)
 }
 
 pub async fn get_invoice(
@@ -129,13 +113,11 @@ pub async fn get_invoice(
         invoice_id: invoice_id.to_string(),
     };
     let invoice = state
-        .upstream
-        .invoicing
-        .clone()
+        .invoicing()
         .get_invoice(request)
         .await
-        .map_err(ApiError::upstream(SERVICE))?;
-    invoice_view(invoice.into_inner()).map(Json)
+        .answer(SERVICE)?;
+    invoice_view(invoice).map(Json)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use joule_proto::v1::{self, TrialBalanceRequest};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{AppState, upstream_decimal};
+use super::{Answer, AppState, upstream_decimal};
 use crate::auth::Caller;
 use crate::problem::ApiError;
 
@@ -54,13 +54,11 @@ pub async fn trial_balance(
         tenant_id: caller.tenant.to_string(),
     };
     let tb = state
-        .upstream
-        .ledger
-        .clone()
+        .ledger()
         .get_trial_balance(request)
         .await
-        .map_err(ApiError::upstream(SERVICE))?;
-    trial_balance_view(tb.into_inner()).map(Json)
+        .answer(SERVICE)?;
+    trial_balance_view(tb).map(Json)
 }
 
 #[cfg(test)]

@@ -20,18 +20,25 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
+use joule_proto::v1::charger_commands_client::ChargerCommandsClient;
+use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
+use joule_proto::v1::ledger_service_client::LedgerServiceClient;
+use joule_proto::v1::payments_service_client::PaymentsServiceClient;
+use joule_proto::v1::sessions_service_client::SessionsServiceClient;
+use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::auth::{Authenticator, require_caller};
-use crate::grpc::Upstreams;
+use crate::domain::account::Account;
+use crate::domain::charger::Charger;
+use crate::domain::site::Site;
+use crate::domain::token::Token;
+use crate::extract::Listed;
 use crate::problem::ApiError;
-use crate::registry::account::Account;
-use crate::registry::charger::Charger;
-use crate::registry::site::Site;
-use crate::registry::token::Token;
+use crate::upstreams::{Traced, Upstreams};
 
 /// The registry's command side.
 pub struct Registry {
@@ -50,6 +57,60 @@ pub struct AppState {
     pub bus: joule_bus::Bus,
 }
 
+impl AppState {
+    /// Pricing's `TariffService`. Cloning a client is cheap: it shares its channel.
+    fn pricing(&self) -> TariffServiceClient<Traced> {
+        self.upstream.tariffs.clone()
+    }
+
+    fn sessions(&self) -> SessionsServiceClient<Traced> {
+        self.upstream.sessions.clone()
+    }
+
+    fn invoicing(&self) -> InvoicingServiceClient<Traced> {
+        self.upstream.invoicing.clone()
+    }
+
+    fn ledger(&self) -> LedgerServiceClient<Traced> {
+        self.upstream.ledger.clone()
+    }
+
+    fn payments(&self) -> PaymentsServiceClient<Traced> {
+        self.upstream.payments.clone()
+    }
+
+    /// The gateway's `ChargerCommands`.
+    fn gateway(&self) -> ChargerCommandsClient<Traced> {
+        self.upstream.commands.clone()
+    }
+}
+
+/// The answer of a gRPC call to another service, or its failure as the problem
+/// [`ApiError::upstream`] makes of it.
+trait Answer<T> {
+    fn answer(self, service: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T> Answer<T> for Result<tonic::Response<T>, tonic::Status> {
+    fn answer(self, service: &'static str) -> Result<T, ApiError> {
+        self.map(tonic::Response::into_inner)
+            .map_err(ApiError::upstream(service))
+    }
+}
+
+/// A page of another service's list as the API answers it: each item as its view, and the next
+/// cursor (proto3's empty one means the last page).
+fn listed<T, V>(
+    items: Vec<T>,
+    next_cursor: String,
+    view: impl FnMut(T) -> Result<V, ApiError>,
+) -> Result<Listed<V>, ApiError> {
+    Ok(Listed {
+        data: items.into_iter().map(view).collect::<Result<_, _>>()?,
+        next_cursor: Some(next_cursor).filter(|s| !s.is_empty()),
+    })
+}
+
 /// Request body limits: `bulk` for tariffs, CDRs, re-ratings and settlement reports, `default`
 /// for every other route (413 beyond).
 #[derive(Debug, Clone, Copy)]
@@ -61,26 +122,7 @@ pub struct BodyLimits {
 pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Router {
     let bulk = DefaultBodyLimit::max(limits.bulk);
     Router::new()
-        .route(
-            "/v1/sites",
-            get(registry::list_sites).post(registry::create_site),
-        )
-        .route("/v1/sites/{id}", get(registry::get_site))
-        .route(
-            "/v1/chargers",
-            get(registry::list_chargers).post(registry::create_charger),
-        )
-        .route("/v1/chargers/{id}", get(registry::get_charger))
-        .route(
-            "/v1/accounts",
-            get(registry::list_accounts).post(registry::create_account),
-        )
-        .route("/v1/accounts/{id}", get(registry::get_account))
-        .route(
-            "/v1/tokens",
-            get(registry::list_tokens).post(registry::create_token),
-        )
-        .route("/v1/tokens/{id}", get(registry::get_token))
+        .merge(registry::routes())
         .route(
             "/v1/tariffs",
             axum::routing::post(tariffs::create_tariff).layer(bulk),
@@ -155,10 +197,5 @@ fn optional_decimal(
 }
 
 fn non_empty(raw: &str) -> Option<&str> {
-    Some(raw).filter(|s| !s.is_empty())
-}
-
-/// proto3's empty `next_cursor` means the last page.
-fn next_cursor(raw: String) -> Option<String> {
     Some(raw).filter(|s| !s.is_empty())
 }

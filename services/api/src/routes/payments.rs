@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use axum::extract::DefaultBodyLimit;
 
-use super::{AppState, next_cursor, path_id};
+use super::{Answer, AppState, listed, path_id};
 use crate::auth::Caller;
-use crate::extract::{ApiJson, RawQuery};
-use crate::problem::{ApiError, FieldError, Validator};
+use crate::extract::{ApiJson, Listed, RawQuery, idempotency_key};
+use crate::problem::{ApiError, Validator};
 
 pub(super) const SERVICE: &str = "payments";
 
@@ -40,36 +40,6 @@ pub fn routes(bulk: DefaultBodyLimit) -> Router<AppState> {
         .route("/v1/payments/{id}/void", post(void))
         .route("/v1/payments/{id}/extend", post(extend))
         .route("/v1/settlements", post(import_settlement).layer(bulk))
-}
-
-/// The `Idempotency-Key` header every write needs.
-pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    match headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::trim))
-    {
-        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Ok(k.to_owned()),
-        Some(Ok(k)) if !k.is_empty() => Err(ApiError::field(
-            "Idempotency-Key",
-            "must be at most 255 characters",
-        )),
-        Some(Err(_)) => Err(ApiError::field("Idempotency-Key", "must be visible ASCII")),
-        _ => Err(ApiError::field(
-            "Idempotency-Key",
-            "this write needs an Idempotency-Key header (any unique string, reused on retries)",
-        )),
-    }
-}
-
-/// The payments service refuses with `<field>: <reason>`; the problem names the field.
-pub(super) fn upstream(status: tonic::Status) -> ApiError {
-    if status.code() == tonic::Code::InvalidArgument
-        && let Some((field, reason)) = status.message().split_once(": ")
-        && !field.contains(' ')
-    {
-        return ApiError::Validation(vec![FieldError::new(field, reason)]);
-    }
-    ApiError::upstream(SERVICE)(status)
 }
 
 /// A decimal amount as a JSON string or number.
@@ -199,9 +169,7 @@ async fn save_payment_method(
 ) -> Result<(StatusCode, Json<MethodView>), ApiError> {
     let key = idempotency_key(&headers)?;
     let method = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .save_payment_method(v1::SavePaymentMethodRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
@@ -211,8 +179,7 @@ async fn save_payment_method(
             make_default: body.make_default,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok((StatusCode::CREATED, Json(method_view(method))))
 }
 
@@ -233,16 +200,13 @@ async fn list_payment_methods(
     }
     v.finish()?;
     let response = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .list_payment_methods(v1::ListPaymentMethodsRequest {
             tenant_id: caller.tenant.to_string(),
             account_id: account_id.unwrap_or_default(),
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(MethodList {
         data: response
             .payment_methods
@@ -252,22 +216,14 @@ async fn list_payment_methods(
     }))
 }
 
-#[derive(Debug, Serialize)]
-pub struct PaymentList {
-    pub data: Vec<PaymentView>,
-    pub next_cursor: Option<String>,
-}
-
 async fn list_payments(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     query: RawQuery,
-) -> Result<Json<PaymentList>, ApiError> {
+) -> Result<Json<Listed<PaymentView>>, ApiError> {
     let page = query.page()?;
     let response = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .list_payments(v1::ListPaymentsRequest {
             tenant_id: caller.tenant.to_string(),
             session_id: query.get("session_id").unwrap_or_default().to_owned(),
@@ -276,12 +232,9 @@ async fn list_payments(
             cursor: page.cursor.unwrap_or_default(),
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
-    Ok(Json(PaymentList {
-        data: response.payments.into_iter().map(payment_view).collect(),
-        next_cursor: next_cursor(response.next_cursor),
-    }))
+        .answer(SERVICE)?;
+    let view = |p| Ok(payment_view(p));
+    listed(response.payments, response.next_cursor, view).map(Json)
 }
 
 fn intent_id(raw: &str) -> Result<String, ApiError> {
@@ -294,16 +247,13 @@ async fn get_payment(
     Path(id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
     let payment = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .get_payment(v1::GetPaymentRequest {
             tenant_id: caller.tenant.to_string(),
             intent_id: intent_id(&id)?,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(payment_view(payment)))
 }
 
@@ -344,9 +294,7 @@ async fn refund(
     let intent_id = intent_id(&id)?;
     let key = idempotency_key(&headers)?;
     let answer = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .refund_payment(v1::RefundPaymentRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
@@ -356,8 +304,7 @@ async fn refund(
             reason: body.reason,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok((
         StatusCode::CREATED,
         Json(RefundAnswer {
@@ -393,9 +340,7 @@ async fn capture(
     let intent_id = intent_id(&id)?;
     let key = idempotency_key(&headers)?;
     let payment = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .capture_payment(v1::CapturePaymentRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
@@ -404,8 +349,7 @@ async fn capture(
             currency: body.currency,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(payment_view(payment)))
 }
 
@@ -418,17 +362,14 @@ async fn void(
     let intent_id = intent_id(&id)?;
     let key = idempotency_key(&headers)?;
     let payment = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .void_payment(v1::VoidPaymentRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
             intent_id,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(payment_view(payment)))
 }
 
@@ -457,9 +398,7 @@ async fn extend(
     let intent_id = intent_id(&id)?;
     let key = idempotency_key(&headers)?;
     let answer = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .extend_hold(v1::ExtendHoldRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
@@ -467,8 +406,7 @@ async fn extend(
             new_amount: body.new_amount.text(),
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(ExtendAnswer {
         extended: answer.extended,
         mode: some(answer.mode),
@@ -503,9 +441,7 @@ async fn import_settlement(
 ) -> Result<(StatusCode, Json<SettlementAnswer>), ApiError> {
     let key = idempotency_key(&headers)?;
     let answer = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .import_settlement_report(v1::ImportSettlementReportRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
@@ -514,8 +450,7 @@ async fn import_settlement(
             content: body.content,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok((
         StatusCode::CREATED,
         Json(SettlementAnswer {
@@ -534,6 +469,7 @@ mod tests {
 
     #[test]
     fn a_refusal_names_its_field() {
+        let upstream = |status| ApiError::upstream(SERVICE)(status);
         let e = upstream(tonic::Status::invalid_argument(
             "amount: 12 is more than the 10 captured and not yet refunded",
         ));

@@ -19,7 +19,7 @@ use joule_proto::v1;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, path_id};
+use super::{Answer, AppState, path_id};
 use crate::auth::Caller;
 use crate::extract::{ApiJson, JsonObjectText, RawQuery};
 use crate::problem::{ApiError, Validator};
@@ -107,16 +107,13 @@ pub async fn list_versions(
 ) -> Result<Json<VersionList>, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     let response = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .list_tariff_versions(v1::ListTariffVersionsRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id: tariff_id.to_string(),
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(VersionList {
         data: response
             .versions
@@ -145,9 +142,7 @@ pub async fn publish_version(
     super::tariffs::check_ocpi(&ocpi_json, &mut v);
     v.finish()?;
     let version = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .publish_tariff_version(v1::PublishTariffVersionRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id: tariff_id.to_string(),
@@ -155,8 +150,7 @@ pub async fn publish_version(
             valid_from: valid_from.map(ts),
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok((StatusCode::CREATED, Json(version_view(version)?)).into_response())
 }
 
@@ -178,9 +172,7 @@ pub async fn correct_version(
     v.finish()?;
     let reason = reason.unwrap_or_default();
     let corrected = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .correct_tariff_version(v1::CorrectTariffVersionRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id: tariff_id.to_string(),
@@ -189,8 +181,7 @@ pub async fn correct_version(
             reason: reason.to_owned(),
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
+        .answer(SERVICE)?;
     version_view(corrected).map(Json)
 }
 
@@ -212,9 +203,7 @@ pub async fn assign(
 ) -> Result<StatusCode, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .assign_tariff(v1::AssignTariffRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id: tariff_id.to_string(),
@@ -223,7 +212,7 @@ pub async fn assign(
             connector_id: body.connector_id,
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?;
+        .answer(SERVICE)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,9 +239,7 @@ pub async fn contract(
 ) -> Result<StatusCode, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .set_contract(v1::SetContractRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id: tariff_id.to_string(),
@@ -264,7 +251,7 @@ pub async fn contract(
             valid_until: body.valid_until.map(ts),
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?;
+        .answer(SERVICE)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -316,9 +303,7 @@ pub async fn quote(
     )
     .map_err(|e| ApiError::field(e.field, e.reason))?;
     let quoted = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .quote(v1::QuoteRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id: tariff_id.to_string(),
@@ -329,8 +314,7 @@ pub async fn quote(
             time_zone: body.time_zone,
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
+        .answer(SERVICE)?;
     breakdown_view(quoted).map(Json)
 }
 
@@ -389,9 +373,7 @@ pub async fn price_cdr(
         .map_err(|e| ApiError::field(e.field, e.reason))?;
     }
     let priced = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .price_cdr(v1::PriceCdrRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id,
@@ -400,8 +382,7 @@ pub async fn price_cdr(
             time_zone: body.time_zone,
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
+        .answer(SERVICE)?;
     breakdown_view(priced).map(Json)
 }
 
@@ -443,16 +424,13 @@ pub async fn priced_session(
 ) -> Result<Json<PricedSessionView>, ApiError> {
     let session_id: SessionId = path_id(&id, "session")?;
     let v = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .get_priced_session(v1::GetPricedSessionRequest {
             tenant_id: caller.tenant.to_string(),
             session_id: session_id.to_string(),
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
+        .answer(SERVICE)?;
     let some = |s: String| Some(s).filter(|s| !s.is_empty());
     Ok(Json(PricedSessionView {
         session_id: v.session_id,
@@ -545,9 +523,7 @@ pub async fn rerate(
     }
     v.finish()?;
     let run = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .rerate(v1::RerateRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id: body.tariff_id.unwrap_or_default(),
@@ -561,8 +537,7 @@ pub async fn rerate(
             reason: body.reason,
         })
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(RerateView {
         rerating_id: run.rerating_id,
         sessions_examined: run.sessions_examined,

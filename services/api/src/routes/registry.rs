@@ -3,12 +3,13 @@
 //!
 //! A POST validates every field first (reporting all bad fields at once), checks the records it
 //! refers to, and only then runs the command, so a rejected request writes nothing. It answers 201
-//! once the relay has projected the new record (see [`crate::read`]).
+//! once the relay has projected the new record (see [`crate::projections::read`]).
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, SubsecRound, Utc};
 use cqrs_es::Aggregate;
 use joule_domain::{AccountId, ChargePointId, Currency, SiteId, TariffId, TenantId, TokenUid};
@@ -20,14 +21,32 @@ use uuid::Uuid;
 
 use super::{AppState, path_id};
 use crate::auth::Caller;
-use crate::extract::{ApiJson, RawQuery};
+use crate::domain::account::AccountCommand;
+use crate::domain::charger::{self, ChargerCommand};
+use crate::domain::site::SiteCommand;
+use crate::domain::token::{self, TokenCommand};
+use crate::domain::{Country, Name, time_zone};
+use crate::extract::{ApiJson, Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
-use crate::read::{self, AccountView, ChargerView, Listed, Resource, SiteView, TokenView};
-use crate::registry::account::AccountCommand;
-use crate::registry::charger::{self, ChargerCommand};
-use crate::registry::site::SiteCommand;
-use crate::registry::token::{self, TokenCommand};
-use crate::registry::{Country, Name, time_zone};
+use crate::projections::read::{self, AccountView, ChargerView, Resource, SiteView, TokenView};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sites", get(list::<SiteView>).post(create_site))
+        .route("/v1/sites/{id}", get(one::<SiteView>))
+        .route(
+            "/v1/chargers",
+            get(list::<ChargerView>).post(create_charger),
+        )
+        .route("/v1/chargers/{id}", get(one::<ChargerView>))
+        .route(
+            "/v1/accounts",
+            get(list::<AccountView>).post(create_account),
+        )
+        .route("/v1/accounts/{id}", get(one::<AccountView>))
+        .route("/v1/tokens", get(list::<TokenView>).post(create_token))
+        .route("/v1/tokens/{id}", get(one::<TokenView>))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,8 +85,8 @@ pub async fn create_site(
         time_zone: tz,
         at,
     };
-    execute(&state.registry.sites, site_id.as_uuid(), command, &caller).await?;
-    created(&state, &caller.tenant, "/v1/sites", fallback).await
+    let sites = &state.registry.sites;
+    create(&state, &caller, sites, command, "/v1/sites", fallback).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,7 +181,7 @@ async fn tariff_exists(
         tenant_id: tenant.to_string(),
         tariff_id: tariff_id.to_string(),
     };
-    match state.upstream.tariffs.clone().get_tariff(request).await {
+    match state.pricing().get_tariff(request).await {
         Ok(_) => Ok(true),
         Err(status) if status.code() == tonic::Code::NotFound => Ok(false),
         Err(status) => Err(ApiError::upstream("pricing")(status)),
@@ -202,14 +221,8 @@ pub async fn create_account(
         currency,
         at,
     };
-    execute(
-        &state.registry.accounts,
-        account_id.as_uuid(),
-        command,
-        &caller,
-    )
-    .await?;
-    created(&state, &caller.tenant, "/v1/accounts", fallback).await
+    let accounts = &state.registry.accounts;
+    create(&state, &caller, accounts, command, "/v1/accounts", fallback).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,89 +267,30 @@ pub async fn create_token(
         account_id,
         at,
     };
-    execute(&state.registry.tokens, token_id.as_uuid(), command, &caller).await?;
-    created(&state, &caller.tenant, "/v1/tokens", fallback).await
+    let tokens = &state.registry.tokens;
+    create(&state, &caller, tokens, command, "/v1/tokens", fallback).await
 }
 
-pub async fn get_site(
+/// `GET /v1/<collection>/{id}`: one record of a read table.
+pub async fn one<R: Resource>(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<Json<SiteView>, ApiError> {
-    one(&state, &caller, &id).await
-}
-
-pub async fn get_charger(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<Json<ChargerView>, ApiError> {
-    one(&state, &caller, &id).await
-}
-
-pub async fn get_account(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<Json<AccountView>, ApiError> {
-    one(&state, &caller, &id).await
-}
-
-pub async fn get_token(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<Json<TokenView>, ApiError> {
-    one(&state, &caller, &id).await
-}
-
-pub async fn list_sites(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    query: RawQuery,
-) -> Result<Json<Listed<SiteView>>, ApiError> {
-    Ok(Json(
-        read::list(&state.pool, &caller.tenant, &query.page()?).await?,
-    ))
-}
-
-pub async fn list_chargers(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    query: RawQuery,
-) -> Result<Json<Listed<ChargerView>>, ApiError> {
-    Ok(Json(
-        read::list(&state.pool, &caller.tenant, &query.page()?).await?,
-    ))
-}
-
-pub async fn list_accounts(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    query: RawQuery,
-) -> Result<Json<Listed<AccountView>>, ApiError> {
-    Ok(Json(
-        read::list(&state.pool, &caller.tenant, &query.page()?).await?,
-    ))
-}
-
-pub async fn list_tokens(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    query: RawQuery,
-) -> Result<Json<Listed<TokenView>>, ApiError> {
-    Ok(Json(
-        read::list(&state.pool, &caller.tenant, &query.page()?).await?,
-    ))
-}
-
-async fn one<R: Resource>(
-    state: &AppState,
-    caller: &Caller,
-    raw_id: &str,
+    Path(raw_id): Path<String>,
 ) -> Result<Json<R>, ApiError> {
-    let id: Uuid = path_id(raw_id, R::NOUN)?;
+    let id: Uuid = path_id(&raw_id, R::NOUN)?;
     read::find(&state.pool, &caller.tenant, id).await.map(Json)
+}
+
+/// `GET /v1/<collection>?cursor=&limit=`: a page of a read table.
+pub async fn list<R: Resource>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<R>>, ApiError> {
+    let page = query.page()?;
+    read::list(&state.pool, &caller.tenant, &page)
+        .await
+        .map(Json)
 }
 
 /// Stored times have microsecond precision; the answer of a POST must equal later reads.
@@ -360,6 +314,23 @@ where
     };
     joule_store::execute(cqrs, &id.to_string(), command, meta).await?;
     Ok(())
+}
+
+/// Runs the command that creates `written`'s record (its id is the aggregate's), then answers like
+/// [`created`].
+async fn create<A: Aggregate, R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    cqrs: &PostgresCqrs<A>,
+    command: A::Command,
+    collection: &str,
+    written: R,
+) -> Result<Response, ApiError>
+where
+    A::Command: Clone,
+{
+    execute(cqrs, written.id(), command, caller).await?;
+    created(state, &caller.tenant, collection, written).await
 }
 
 /// 201 with the projected record, once the relay has projected it. If the relay is behind, the

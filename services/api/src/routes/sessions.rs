@@ -9,9 +9,9 @@ use joule_proto::v1::{self, GetSessionRequest, ListSessionsRequest};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{AppState, next_cursor, non_empty, optional_decimal, path_id, upstream_decimal};
+use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
 use crate::auth::Caller;
-use crate::extract::RawQuery;
+use crate::extract::{Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
 
 const SERVICE: &str = "sessions";
@@ -72,17 +72,11 @@ pub fn session_view(s: v1::Session) -> Result<SessionView, ApiError> {
     })
 }
 
-#[derive(Debug, Serialize)]
-pub struct SessionList {
-    pub data: Vec<SessionView>,
-    pub next_cursor: Option<String>,
-}
-
 pub async fn list_sessions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     query: RawQuery,
-) -> Result<Json<SessionList>, ApiError> {
+) -> Result<Json<Listed<SessionView>>, ApiError> {
     let page = query.page()?;
     let mut v = Validator::default();
     let charger_id = query
@@ -100,21 +94,11 @@ pub async fn list_sessions(
         cursor: page.cursor.unwrap_or_default(),
     };
     let response = state
-        .upstream
-        .sessions
-        .clone()
+        .sessions()
         .list_sessions(request)
         .await
-        .map_err(ApiError::upstream(SERVICE))?
-        .into_inner();
-    Ok(Json(SessionList {
-        data: response
-            .sessions
-            .into_iter()
-            .map(session_view)
-            .collect::<Result<_, _>>()?,
-        next_cursor: next_cursor(response.next_cursor),
-    }))
+        .answer(SERVICE)?;
+    listed(response.sessions, response.next_cursor, session_view).map(Json)
 }
 
 pub async fn get_session(
@@ -128,13 +112,11 @@ pub async fn get_session(
         session_id: session_id.to_string(),
     };
     let session = state
-        .upstream
-        .sessions
-        .clone()
+        .sessions()
         .get_session(request)
         .await
-        .map_err(ApiError::upstream(SERVICE))?;
-    session_view(session.into_inner()).map(Json)
+        .answer(SERVICE)?;
+    session_view(session).map(Json)
 }
 
 /// The cost so far of a running session, from pricing (`GetRunningCost`).
@@ -214,16 +196,14 @@ pub async fn get_session_cost(
 ) -> Result<Json<RunningCostView>, ApiError> {
     let session_id: SessionId = path_id(&id, "session")?;
     let cost = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .get_running_cost(v1::GetRunningCostRequest {
             tenant_id: caller.tenant.to_string(),
             session_id: session_id.to_string(),
         })
         .await
-        .map_err(ApiError::upstream(PRICING))?;
-    running_cost_view(cost.into_inner()).map(Json)
+        .answer(PRICING)?;
+    running_cost_view(cost).map(Json)
 }
 
 #[cfg(test)]

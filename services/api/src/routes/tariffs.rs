@@ -10,7 +10,7 @@ use joule_domain::TariffId;
 use joule_proto::v1::{self, CreateTariffRequest, GetTariffRequest};
 use serde::Serialize;
 
-use super::{AppState, path_id};
+use super::{Answer, AppState, path_id};
 use crate::auth::Caller;
 use crate::extract::JsonObjectText;
 use crate::problem::{ApiError, Validator};
@@ -79,9 +79,7 @@ pub async fn create_tariff(
         ocpi_json,
     };
     let tariff = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .create_tariff(request)
         .await
         .map_err(|status| match existing_tariff(&status) {
@@ -137,13 +135,11 @@ pub async fn get_tariff(
         tariff_id: tariff_id.to_string(),
     };
     let tariff = state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .get_tariff(request)
         .await
-        .map_err(ApiError::upstream("pricing"))?;
-    tariff_view(tariff.into_inner()).map(Json)
+        .answer("pricing")?;
+    tariff_view(tariff).map(Json)
 }
 
 /// `DELETE /v1/tariffs/{id}`: retires the tariff. Priced sessions keep their price; the tariff takes
@@ -155,15 +151,13 @@ pub async fn retire_tariff(
 ) -> Result<StatusCode, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     state
-        .upstream
-        .tariffs
-        .clone()
+        .pricing()
         .retire_tariff(v1::RetireTariffRequest {
             tenant_id: caller.tenant.to_string(),
             tariff_id: tariff_id.to_string(),
         })
         .await
-        .map_err(ApiError::upstream("pricing"))?;
+        .answer("pricing")?;
     Ok(StatusCode::NO_CONTENT)
 }
 

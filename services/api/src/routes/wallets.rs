@@ -10,10 +10,10 @@ use axum::{Extension, Json, Router};
 use joule_proto::v1;
 use serde::{Deserialize, Serialize};
 
-use super::payments::{Amount, idempotency_key, upstream};
-use super::{AppState, path_id};
+use super::payments::{Amount, SERVICE};
+use super::{Answer, AppState, path_id};
 use crate::auth::Caller;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, idempotency_key};
 use crate::problem::ApiError;
 
 pub fn routes() -> Router<AppState> {
@@ -66,9 +66,7 @@ async fn create_wallet(
 ) -> Result<(StatusCode, Json<WalletView>), ApiError> {
     let key = idempotency_key(&headers)?;
     let wallet = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .create_wallet(v1::CreateWalletRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
@@ -77,8 +75,7 @@ async fn create_wallet(
             make_default: body.make_default,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok((StatusCode::CREATED, Json(wallet_view(wallet))))
 }
 
@@ -88,16 +85,13 @@ async fn get_wallet(
     Path(id): Path<String>,
 ) -> Result<Json<WalletView>, ApiError> {
     let wallet = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .get_wallet(v1::GetWalletRequest {
             tenant_id: caller.tenant.to_string(),
             wallet_id: wallet_id(&id)?,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(wallet_view(wallet)))
 }
 
@@ -123,9 +117,7 @@ async fn top_up(
     let wallet_id = wallet_id(&id)?;
     let key = idempotency_key(&headers)?;
     let wallet = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .top_up_wallet(v1::TopUpWalletRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
@@ -136,8 +128,7 @@ async fn top_up(
             payment_method_id: body.payment_method_id,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok((StatusCode::CREATED, Json(wallet_view(wallet))))
 }
 
@@ -164,16 +155,13 @@ async fn transactions(
     Path(id): Path<String>,
 ) -> Result<Json<TransactionList>, ApiError> {
     let answer = state
-        .upstream
-        .payments
-        .clone()
+        .payments()
         .list_wallet_transactions(v1::GetWalletRequest {
             tenant_id: caller.tenant.to_string(),
             wallet_id: wallet_id(&id)?,
         })
         .await
-        .map_err(upstream)?
-        .into_inner();
+        .answer(SERVICE)?;
     Ok(Json(TransactionList {
         data: answer
             .transactions

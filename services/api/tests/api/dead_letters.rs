@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use joule_bus::{
     BoxFuture, ConsumerSpec, Domain, Envelope, Handler, HandlerError, OnPark, Outgoing, Received,
@@ -95,20 +94,13 @@ async fn park(
     (handler, stop)
 }
 
+/// The answer to `GET path` once `check` accepts it.
 async fn eventually_at(app: &App, path: &str, what: &str, check: impl Fn(&Reply) -> bool) -> Reply {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    joule_testkit::eventually(what, || async {
         let reply = app.get(path).await;
-        if check(&reply) {
-            return reply;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never: {what}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        check(&reply).then_some(reply)
+    })
+    .await
 }
 
 fn ids(reply: &Reply) -> Vec<String> {

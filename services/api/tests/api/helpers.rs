@@ -1,7 +1,6 @@
 use std::time::Duration;
 
-use joule_bus::{Domain, Namespace};
-use joule_proto::Message;
+use joule_bus::Domain;
 use joule_proto::v1::Envelope;
 use joule_runtime::{Running, ServiceDef};
 use joule_testkit::TestEnv;
@@ -167,34 +166,22 @@ impl App {
     /// there are at least `at_least`.
     pub async fn registry_messages(&self, at_least: u64) -> Vec<(String, Envelope, String)> {
         let bus = self.env.bus().await;
-        let js = async_nats::jetstream::new(bus.client().clone());
-        let name = Namespace::new(&self.env.namespace)
-            .unwrap()
-            .stream_name(Domain::Registry);
-        let mut stream = js.get_stream(&name).await.expect("registry stream");
-        let mut count = 0;
-        for _ in 0..100 {
-            count = stream.info().await.expect("stream info").state.messages;
-            if count >= at_least {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut out = Vec::new();
-        for seq in 1..=count {
-            let m = stream.get_raw_message(seq).await.expect("stream message");
-            let id = m
-                .headers
-                .get("Nats-Msg-Id")
-                .map(|v| v.as_str().to_owned())
-                .unwrap_or_default();
-            out.push((
-                m.subject.to_string(),
-                Envelope::decode(m.payload.as_ref()).expect("envelope"),
-                id,
-            ));
-        }
-        out
+        let what = format!("{at_least} messages on REGISTRY");
+        let messages = joule_testkit::eventually(&what, || async {
+            let messages = bus
+                .read_stream_messages(Domain::Registry)
+                .await
+                .expect("read the REGISTRY stream");
+            (messages.len() as u64 >= at_least).then_some(messages)
+        })
+        .await;
+        messages
+            .into_iter()
+            .map(|m| {
+                let id = m.headers.get("Nats-Msg-Id").cloned().unwrap_or_default();
+                (m.subject, m.envelope, id)
+            })
+            .collect()
     }
 }
 

@@ -264,15 +264,11 @@ async fn the_running_cost_of_a_session_is_read_through_pricing() {
     .await;
 
     // 10 kWh at 0.30 (+19 %): 3.00 (3.57), once pricing caught up (the charger registration first).
-    let mut body = Value::Null;
-    for _ in 0..300 {
+    let body = joule_testkit::eventually("pricing has the second reading", || async {
         let reply = app.get(&format!("/v1/sessions/{session}/cost")).await;
-        if reply.status == StatusCode::OK && reply.body["sequence"] == 2 {
-            body = reply.body;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        (reply.status == StatusCode::OK && reply.body["sequence"] == 2).then_some(reply.body)
+    })
+    .await;
     assert_eq!(body["total_excl_vat"], "3", "{body}");
     assert_eq!(body["total_incl_vat"], "3.57");
     assert_eq!(body["energy_kwh"], "10");

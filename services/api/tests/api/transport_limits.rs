@@ -113,22 +113,20 @@ async fn connections_over_the_cap_are_closed_at_once() {
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 401"));
     // The second has closed; the first is still open, so one more fits and the next one does not.
     let mut third = TcpStream::connect(&addr).await.unwrap();
-    let mut attempts = 0;
-    let mut fourth = loop {
-        attempts += 1;
-        assert!(attempts < 200, "a connection over the cap was served");
+    // Until the server has seen the second connection close, one more is still served.
+    let what = "a connection over the cap is closed unanswered";
+    let mut fourth = joule_testkit::eventually(what, || async {
         let mut stream = TcpStream::connect(&addr).await.unwrap();
         stream
             .write_all(b"GET /v1/sites HTTP/1.1\r\nHost: joule\r\nConnection: close\r\n\r\n")
             .await
             .ok();
-        let answer = read_to_close(&mut stream).await;
-        if answer.is_empty() {
-            break stream;
-        }
-        // The server had not yet seen the second connection close; try again.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        read_to_close(&mut stream)
+            .await
+            .is_empty()
+            .then_some(stream)
+    })
+    .await;
     assert!(
         read_to_close(&mut fourth).await.is_empty(),
         "closed unanswered"
@@ -140,20 +138,9 @@ async fn connections_over_the_cap_are_closed_at_once() {
         .unwrap();
     assert!(String::from_utf8_lossy(&read_to_close(&mut third).await).starts_with("HTTP/1.1 401"));
     // Once connections close, new ones are served again.
-    let mut served = false;
-    for _ in 0..100 {
-        if app
-            .client
-            .get(app.url("/v1/sites"))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .is_ok()
-        {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(served);
+    joule_testkit::eventually("a new connection is served", || async {
+        let sent = app.client.get(app.url("/v1/sites")).bearer_auth(&app.token);
+        sent.send().await.ok()
+    })
+    .await;
 }

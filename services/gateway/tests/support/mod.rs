@@ -6,16 +6,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
 use futures::{SinkExt, StreamExt};
-use joule_bus::{Bus, EventMeta, Outgoing};
+use joule_bus::{Bus, Domain, EventMeta, Outgoing};
 use joule_domain::{AccountId, ChargerId, EventId, SiteId, TariffId, TokenId};
+use joule_proto::EventName;
 use joule_proto::v1::{
     ChargerCredentialsSet, ChargerRegistered, Envelope, SiteRegistered, TokenIssued,
 };
-use joule_proto::{EventName, Message as _};
 use joule_runtime::Running;
-use joule_testkit::TestEnv;
+use joule_testkit::{TestEnv, eventually};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -98,28 +97,8 @@ impl Harness {
             .await
             .expect("gateway starts");
         let addr = running.addr("ocpp").expect("ocpp listener");
-        let pool = env.pool().await;
-        eventually("the projection knows the charger and the token", || {
-            let pool = pool.clone();
-            async move {
-                let chargers: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM gateway.chargers WHERE charge_point_id = $1",
-                )
-                .bind(CP)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                let tokens: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM gateway.tokens WHERE uid = $1")
-                        .bind(KNOWN_TAG)
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap();
-                chargers == 1 && tokens == 1
-            }
-        })
-        .await;
-        pool.close().await;
+        wait_for_row(&env, "the projection knows the charger", CHARGER_SQL, CP).await;
+        wait_for_row(&env, "the projection knows the token", TOKEN_SQL, KNOWN_TAG).await;
         Self {
             env,
             bus,
@@ -206,23 +185,8 @@ impl Harness {
             },
         )
         .await;
-        let pool = self.env.pool().await;
-        eventually("the projection knows the charger", || {
-            let pool = pool.clone();
-            let cp = charge_point_id.to_owned();
-            async move {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM gateway.chargers WHERE charge_point_id = $1",
-                )
-                .bind(cp)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                    == 1
-            }
-        })
-        .await;
-        pool.close().await;
+        let what = "the projection knows the charger";
+        wait_for_row(&self.env, what, CHARGER_SQL, charge_point_id).await;
         charger_id
     }
 
@@ -240,21 +204,7 @@ impl Harness {
             },
         )
         .await;
-        let pool = self.env.pool().await;
-        eventually("the projection knows the token", || {
-            let pool = pool.clone();
-            let uid = uid.to_owned();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM gateway.tokens WHERE uid = $1")
-                    .bind(uid)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-                    == 1
-            }
-        })
-        .await;
-        pool.close().await;
+        wait_for_row(&self.env, "the projection knows the token", TOKEN_SQL, uid).await;
         account_id
     }
 
@@ -273,30 +223,12 @@ impl Harness {
         key: &str,
         message: &M,
     ) {
-        let event_id = EventId::derived(key).to_string();
-        let meta = EventMeta {
-            event_id: event_id.clone(),
-            tenant_id: "default".into(),
-            aggregate_type: "Test".into(),
-            aggregate_id: key.into(),
-            sequence: 1,
-            occurred_at: chrono::Utc::now(),
-            correlation_id: event_id,
-            causation_id: String::new(),
-        };
-        self.bus
-            .publish(Outgoing {
-                subject: subject.into(),
-                envelope: joule_bus::envelope(message, meta),
-                trace_headers: Default::default(),
-            })
-            .await
-            .expect("event published");
+        publish(&self.bus, "Test", subject, key, message).await;
     }
 
     /// Sets a charger's password hash, as the api publishes it.
     pub async fn set_password(&self, charger_id: ChargerId, charge_point_id: &str, password: &str) {
-        let hash = joule_gateway::credentials::hash_password(password).unwrap();
+        let hash = joule_gateway::edge::credentials::hash_password(password).unwrap();
         publish_registry(
             &self.bus,
             &format!("registry.credentials.{charger_id}"),
@@ -307,63 +239,23 @@ impl Harness {
             },
         )
         .await;
-        let pool = self.env.pool().await;
-        eventually("the projection knows the password", || {
-            let pool = pool.clone();
-            let cp = charge_point_id.to_owned();
-            async move {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM gateway.charger_credentials WHERE charge_point_id = $1 AND password_hash <> ''",
-                )
-                .bind(cp)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                    == 1
-            }
-        })
-        .await;
-        pool.close().await;
+        let what = "the projection knows the password";
+        wait_for_row(&self.env, what, PASSWORD_SQL, charge_point_id).await;
     }
 
     /// Everything on this namespace's CHARGER stream, in stream order.
     pub async fn charger_events(&self) -> Vec<Stored> {
-        let js = jetstream::new(self.bus.client().clone());
-        let stream = js
-            .get_stream(format!("{}_CHARGER", self.env.namespace.to_uppercase()))
-            .await
-            .unwrap();
-        let consumer = stream
-            .create_consumer(consumer::pull::Config {
-                deliver_policy: consumer::DeliverPolicy::All,
-                ack_policy: consumer::AckPolicy::None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let mut messages = consumer
-            .fetch()
-            .max_messages(10_000)
-            .messages()
-            .await
-            .unwrap();
-        let mut stored = Vec::new();
-        while let Some(message) = messages.next().await {
-            let message = message.unwrap();
-            let headers: HashMap<String, String> = message
-                .headers
-                .iter()
-                .flat_map(|h| h.iter())
-                .filter_map(|(k, v)| Some((k.to_string(), v.first()?.to_string())))
-                .collect();
-            stored.push(Stored {
-                subject: message.subject.to_string(),
-                msg_id: headers.get("Nats-Msg-Id").cloned().unwrap_or_default(),
-                headers,
-                envelope: Envelope::decode(message.payload.as_ref()).unwrap(),
-            });
-        }
+        let stored = self.bus.read_stream_messages(Domain::Charger).await;
         stored
+            .expect("read the CHARGER stream")
+            .into_iter()
+            .map(|m| Stored {
+                subject: m.subject,
+                msg_id: m.headers.get("Nats-Msg-Id").cloned().unwrap_or_default(),
+                headers: m.headers,
+                envelope: m.envelope,
+            })
+            .collect()
     }
 
     pub fn subject(&self, kind: &str) -> String {
@@ -490,12 +382,23 @@ pub async fn publish_registry<M: joule_proto::Message + EventName>(
     subject: &str,
     message: &M,
 ) {
-    let event_id = EventId::derived(subject).to_string();
+    publish(bus, "Registry", subject, subject, message).await;
+}
+
+/// Publishes `message` as another service would: its event id derived from `key`.
+async fn publish<M: joule_proto::Message + EventName>(
+    bus: &Bus,
+    aggregate_type: &str,
+    subject: &str,
+    key: &str,
+    message: &M,
+) {
+    let event_id = EventId::derived(key).to_string();
     let meta = EventMeta {
         event_id: event_id.clone(),
         tenant_id: "default".into(),
-        aggregate_type: "Registry".into(),
-        aggregate_id: subject.into(),
+        aggregate_type: aggregate_type.into(),
+        aggregate_id: key.into(),
         sequence: 1,
         occurred_at: chrono::Utc::now(),
         correlation_id: event_id,
@@ -506,24 +409,34 @@ pub async fn publish_registry<M: joule_proto::Message + EventName>(
         envelope: joule_bus::envelope(message, meta),
         trace_headers: Default::default(),
     };
-    bus.publish(outgoing)
-        .await
-        .expect("registry event published");
+    bus.publish(outgoing).await.expect("event published");
 }
 
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+const CHARGER_SQL: &str = "SELECT count(*) FROM gateway.chargers WHERE charge_point_id = $1";
+const TOKEN_SQL: &str = "SELECT count(*) FROM gateway.tokens WHERE uid = $1";
+const PASSWORD_SQL: &str = "SELECT count(*) FROM gateway.charger_credentials WHERE charge_point_id = $1 AND password_hash <> ''";
+
+/// Waits until `count_sql` (a count with one text parameter, `key`) counts one row.
+async fn wait_for_row(env: &TestEnv, what: &str, count_sql: &str, key: &str) {
+    let pool = env.pool().await;
+    eventually(what, || async {
+        let n: i64 = sqlx::query_scalar(count_sql)
+            .bind(key)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (n == 1).then_some(())
+    })
+    .await;
+    pool.close().await;
+}
+
+/// The event types of `events`, in order.
+pub fn event_types(events: &[Stored]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e.envelope.event_type.as_str())
+        .collect()
 }
 
 pub fn start_payload(connector: u32, id_tag: &str, meter_start: i64, timestamp: &str) -> Value {

@@ -1,0 +1,351 @@
+//! What the outbox relay does with registry events: project them into the read tables and publish
+//! them on the REGISTRY stream as `<ns>.registry.<kind>.<id>`.
+
+use cqrs_es::Aggregate;
+use joule_bus::Outgoing;
+use joule_proto::v1;
+use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
+use sqlx::PgConnection;
+
+use crate::SCHEMA;
+use crate::domain::account::{Account, AccountEvent};
+use crate::domain::charger::{Charger, ChargerEvent};
+use crate::domain::site::{Site, SiteEvent};
+use crate::domain::token::{Token, TokenEvent};
+
+/// Any registry event, told apart by the stored aggregate type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistryEvent {
+    Site(SiteEvent),
+    Charger(ChargerEvent),
+    Account(AccountEvent),
+    Token(TokenEvent),
+}
+
+impl RegistryEvent {
+    pub fn decode(event: &StoredEvent) -> Result<Self, String> {
+        let decoded = match event.aggregate_type.as_str() {
+            Site::TYPE => event.decode().map(RegistryEvent::Site),
+            Charger::TYPE => event.decode().map(RegistryEvent::Charger),
+            Account::TYPE => event.decode().map(RegistryEvent::Account),
+            Token::TYPE => event.decode().map(RegistryEvent::Token),
+            other => return Err(format!("unknown aggregate type {other:?}")),
+        };
+        decoded.map_err(|e| format!("{} {}: {e}", event.aggregate_type, event.event_type))
+    }
+
+    /// The integration message: relative subject and the envelope's timestamp besides the payload.
+    pub fn outgoing(&self, event: &StoredEvent) -> Outgoing {
+        let (subject, envelope) = match self {
+            RegistryEvent::Site(SiteEvent::SiteRegistered {
+                site_id,
+                name,
+                country,
+                time_zone,
+                registered_at,
+            }) => {
+                let message = v1::SiteRegistered {
+                    site_id: site_id.to_string(),
+                    name: name.to_string(),
+                    country: country.as_str().to_owned(),
+                    time_zone: time_zone.clone(),
+                };
+                published(
+                    format!("registry.site.{site_id}"),
+                    &message,
+                    event,
+                    *registered_at,
+                )
+            }
+            RegistryEvent::Charger(ChargerEvent::ChargerRegistered {
+                charger_id,
+                charge_point_id,
+                site_id,
+                tariff_id,
+                time_zone,
+                registered_at,
+            }) => {
+                let message = v1::ChargerRegistered {
+                    charger_id: charger_id.to_string(),
+                    charge_point_id: charge_point_id.to_string(),
+                    site_id: site_id.to_string(),
+                    tariff_id: tariff_id.to_string(),
+                    time_zone: time_zone.clone(),
+                };
+                published(
+                    format!("registry.charger.{charger_id}"),
+                    &message,
+                    event,
+                    *registered_at,
+                )
+            }
+            // Only the hash travels: the gateway checks chargers' Basic auth against it.
+            RegistryEvent::Charger(ChargerEvent::ChargerCredentialsSet {
+                charger_id,
+                charge_point_id,
+                password_hash,
+                set_at,
+            }) => {
+                let message = v1::ChargerCredentialsSet {
+                    charger_id: charger_id.to_string(),
+                    charge_point_id: charge_point_id.to_string(),
+                    password_hash: password_hash.clone(),
+                };
+                published(
+                    format!("registry.credentials.{charger_id}"),
+                    &message,
+                    event,
+                    *set_at,
+                )
+            }
+            RegistryEvent::Account(AccountEvent::AccountOpened {
+                account_id,
+                name,
+                currency,
+                opened_at,
+            }) => {
+                let message = v1::AccountOpened {
+                    account_id: account_id.to_string(),
+                    name: name.to_string(),
+                    currency: currency.to_string(),
+                };
+                published(
+                    format!("registry.account.{account_id}"),
+                    &message,
+                    event,
+                    *opened_at,
+                )
+            }
+            RegistryEvent::Token(TokenEvent::TokenIssued {
+                token_id,
+                uid,
+                account_id,
+                issued_at,
+            }) => {
+                let message = v1::TokenIssued {
+                    token_id: token_id.to_string(),
+                    uid: uid.to_string(),
+                    account_id: account_id.to_string(),
+                };
+                published(
+                    format!("registry.token.{token_id}"),
+                    &message,
+                    event,
+                    *issued_at,
+                )
+            }
+        };
+        Outgoing {
+            subject,
+            envelope,
+            trace_headers: event.trace_headers(),
+        }
+    }
+}
+
+/// A message with its relative subject and envelope, stamped with the stored event's identity and
+/// the time the event happened.
+fn published<M: joule_proto::Message + joule_proto::EventName>(
+    subject: String,
+    message: &M,
+    event: &StoredEvent,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (String, joule_proto::v1::Envelope) {
+    (subject, joule_bus::envelope(message, event.meta(0, at)))
+}
+
+/// The api's [`OutboxHandler`].
+pub struct RegistryRelay;
+
+impl RegistryRelay {
+    async fn project_event(
+        conn: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        let decoded =
+            RegistryEvent::decode(event).map_err(|e| ProjectionError::decode(event, e))?;
+        let tenant = event.metadata.get("tenant_id").cloned().unwrap_or_default();
+        // ON CONFLICT: the relay applies each event once, but a row must never block the outbox.
+        match decoded {
+            RegistryEvent::Site(SiteEvent::SiteRegistered {
+                site_id,
+                name,
+                country,
+                time_zone,
+                registered_at,
+            }) => {
+                sqlx::query(&format!(
+                    "INSERT INTO {SCHEMA}.sites (id, tenant_id, name, country, time_zone, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING"
+                ))
+                .bind(site_id.as_uuid())
+                .bind(tenant)
+                .bind(name.to_string())
+                .bind(country.as_str().to_owned())
+                .bind(time_zone)
+                .bind(registered_at)
+                .execute(conn)
+                .await?;
+            }
+            RegistryEvent::Charger(ChargerEvent::ChargerRegistered {
+                charger_id,
+                charge_point_id,
+                site_id,
+                tariff_id,
+                time_zone,
+                registered_at,
+            }) => {
+                sqlx::query(&format!(
+                    "INSERT INTO {SCHEMA}.chargers
+                         (id, tenant_id, charge_point_id, site_id, tariff_id, time_zone, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING"
+                ))
+                .bind(charger_id.as_uuid())
+                .bind(tenant)
+                .bind(charge_point_id.to_string())
+                .bind(site_id.as_uuid())
+                .bind(tariff_id.as_uuid())
+                .bind(time_zone)
+                .bind(registered_at)
+                .execute(conn)
+                .await?;
+            }
+            // No read table holds credentials.
+            RegistryEvent::Charger(ChargerEvent::ChargerCredentialsSet { .. }) => {}
+            RegistryEvent::Account(AccountEvent::AccountOpened {
+                account_id,
+                name,
+                currency,
+                opened_at,
+            }) => {
+                sqlx::query(&format!(
+                    "INSERT INTO {SCHEMA}.accounts (id, tenant_id, name, currency, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING"
+                ))
+                .bind(account_id.as_uuid())
+                .bind(tenant)
+                .bind(name.to_string())
+                .bind(currency.to_string())
+                .bind(opened_at)
+                .execute(conn)
+                .await?;
+            }
+            RegistryEvent::Token(TokenEvent::TokenIssued {
+                token_id,
+                uid,
+                account_id,
+                issued_at,
+            }) => {
+                sqlx::query(&format!(
+                    "INSERT INTO {SCHEMA}.tokens (id, tenant_id, uid, account_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING"
+                ))
+                .bind(token_id.as_uuid())
+                .bind(tenant)
+                .bind(uid.to_string())
+                .bind(account_id.as_uuid())
+                .bind(issued_at)
+                .execute(conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OutboxHandler for RegistryRelay {
+    fn project<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(Self::project_event(conn, event))
+    }
+
+    fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
+        let decoded = RegistryEvent::decode(event)?;
+        Ok(vec![decoded.outgoing(event)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::{DateTime, Utc};
+    use joule_domain::{ChargePointId, ChargerId, SiteId, TariffId};
+    use joule_proto::Message;
+
+    use super::*;
+
+    fn stored<E: serde::Serialize>(
+        aggregate_type: &str,
+        id: &str,
+        event_type: &str,
+        payload: &E,
+    ) -> StoredEvent {
+        StoredEvent {
+            schema: "api".into(),
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: id.into(),
+            sequence: 1,
+            event_type: event_type.into(),
+            event_version: "1.0".into(),
+            payload: serde_json::to_value(payload).unwrap(),
+            metadata: HashMap::from([("tenant_id".to_owned(), "default".to_owned())]),
+            relayed_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn charger_registered_is_published_with_the_site_time_zone() {
+        let charger_id = ChargerId::new();
+        let site_id = SiteId::new();
+        let event = ChargerEvent::ChargerRegistered {
+            charger_id,
+            charge_point_id: "CP-7".parse::<ChargePointId>().unwrap(),
+            site_id,
+            tariff_id: TariffId::new(),
+            time_zone: "Europe/Paris".into(),
+            registered_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        let stored = stored(
+            "charger",
+            &charger_id.to_string(),
+            "ChargerRegistered",
+            &event,
+        );
+        let relay = RegistryRelay;
+        let out = relay.messages(&stored).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].subject, format!("registry.charger.{charger_id}"));
+        assert_eq!(out[0].envelope.event_type, "joule.v1.ChargerRegistered");
+        assert_eq!(out[0].envelope.tenant_id, "default");
+        let message = v1::ChargerRegistered::decode(out[0].envelope.payload.as_slice()).unwrap();
+        assert_eq!(message.time_zone, "Europe/Paris");
+        assert_eq!(message.site_id, site_id.to_string());
+        assert_eq!(message.charge_point_id, "CP-7");
+        // Re-publishing after a crash must carry the same de-duplication id.
+        assert_eq!(
+            relay.messages(&stored).unwrap()[0].envelope.event_id,
+            out[0].envelope.event_id
+        );
+    }
+
+    #[test]
+    fn an_unreadable_event_is_an_error_not_a_silent_skip() {
+        let stored = stored(
+            "site",
+            "x",
+            "SiteRegistered",
+            &serde_json::json!({"Nope": {}}),
+        );
+        assert!(RegistryRelay.messages(&stored).is_err());
+        let stored = stored_unknown();
+        assert!(RegistryRelay.messages(&stored).is_err());
+    }
+
+    fn stored_unknown() -> StoredEvent {
+        stored("planet", "x", "PlanetFound", &serde_json::json!({}))
+    }
+}
