@@ -21,17 +21,17 @@ use joule_domain::{Currency, Money, limits};
 use joule_store::CommandMeta;
 use rust_decimal::Decimal;
 
-use crate::ids::{IntentId, RefundId};
-use crate::intent::{
+use crate::domain::intent::{
     Approval, Decline, Extension, ExtensionMode, IntentCommand, IntentError, Open, PaymentIntent,
     PendingOp, RetryPolicy, StopRequest, VoidReason,
 };
-use crate::methods::AccountMethods;
+use crate::domain::methods::AccountMethods;
+use crate::domain::wallet::Wallet;
+use crate::ids::{IntentId, RefundId};
 use crate::provider::{
     AuthorizeCall, HoldCall, Provider, ProviderError, ProviderErrorKind, Providers, RefundCall,
 };
 use crate::store::{Aggregates, Versioned};
-use crate::wallet::Wallet;
 
 /// Tries of a call whose outcome is unknown, with the same key, before the engine gives up for now.
 const UNKNOWN_OUTCOME_TRIES: u32 = 3;

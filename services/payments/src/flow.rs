@@ -20,11 +20,11 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use crate::amounts::{AmountError, HoldAmountSource, HoldQuoteRequest, capture_amount};
-use crate::engine::{Engine, EngineError};
-use crate::ids::{IntentId, WalletId};
-use crate::intent::{
+use crate::domain::intent::{
     IntentContext, IntentError, Open, PaymentIntent, ProviderKind, Purpose, Status,
 };
+use crate::engine::{Engine, EngineError};
+use crate::ids::{IntentId, WalletId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {

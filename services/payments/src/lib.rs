@@ -20,22 +20,17 @@
 
 pub mod amounts;
 pub mod consumers;
+pub mod domain;
 pub mod engine;
 pub mod flow;
 pub mod grpc;
-pub mod idempotency;
 pub mod ids;
-pub mod intent;
-pub mod live_cost;
-pub mod methods;
-pub mod outbox;
+pub mod projections;
 pub mod provider;
 pub mod quote;
-pub mod settlement;
 pub mod store;
-pub mod views;
-pub mod wallet;
 pub mod webhooks;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,10 +45,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::amounts::{DefaultHolds, HoldRule, SettingsHoldAmount};
+use crate::consumers::{accounts, chargers, cost_updated, session_priced, session_started};
+use crate::domain::intent::{PaymentIntent, ProviderKind, RetryPolicy};
 use crate::engine::Engine;
 use crate::flow::Flow;
 use crate::ids::IntentId;
-use crate::intent::{PaymentIntent, ProviderKind, RetryPolicy};
 use crate::provider::Providers;
 use crate::store::Aggregates;
 
@@ -144,7 +140,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         filter: Some(filter.into()),
         on_park,
     };
-    let handler = consumers::AccountsHandler {
+    let handler = accounts::AccountsHandler {
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
         default_tenant: default_tenant.clone(),
@@ -157,7 +153,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         OnPark::HoldAggregate,
     );
     tasks.push(ctx.consumer(spec, handler));
-    let handler = quote::ChargersHandler {
+    let handler = chargers::ChargersHandler {
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
     };
@@ -169,7 +165,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         OnPark::HoldAggregate,
     );
     tasks.push(ctx.consumer(spec, handler));
-    let handler = consumers::SessionsHandler {
+    let handler = session_started::SessionsHandler {
         flow: flow.clone(),
         default_tenant: default_tenant.clone(),
     };
@@ -181,7 +177,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         OnPark::HoldAggregate,
     );
     tasks.push(ctx.consumer(spec, handler));
-    let handler = consumers::PricedHandler {
+    let handler = session_priced::PricedHandler {
         flow: flow.clone(),
         default_tenant: default_tenant.clone(),
     };
@@ -193,12 +189,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         OnPark::HoldAggregate,
     );
     tasks.push(ctx.consumer(spec, handler));
-    let handler = live_cost::CostUpdatedHandler {
+    let handler = cost_updated::CostUpdatedHandler {
         engine: engine.clone(),
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
         rule: hold_rule,
-        stopper: live_cost::GatewayStopper::new(
+        stopper: cost_updated::GatewayStopper::new(
             ctx.grpc_channel("gateway", &settings.gateway_grpc_url)?,
         ),
         default_tenant: default_tenant.clone(),
@@ -216,7 +212,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.pool.clone(),
         SCHEMA,
         ctx.bus.clone(),
-        outbox::PaymentsOutbox::new(SCHEMA),
+        projections::outbox::PaymentsOutbox::new(SCHEMA),
     )?
     // Safe to lose in a PostgreSQL crash: the batch is relayed again (see `with_async_commit`).
     .with_async_commit();
@@ -280,7 +276,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         flow,
         wallets,
         settlements: Aggregates::new(ctx.pool.clone(), SCHEMA),
-        idempotency: idempotency::IdempotencyStore::new(ctx.pool.clone(), SCHEMA),
+        idempotency: grpc::idempotency::IdempotencyStore::new(ctx.pool.clone(), SCHEMA),
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
         default_tenant,

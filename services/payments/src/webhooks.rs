@@ -22,9 +22,9 @@ use sqlx::PgPool;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::domain::intent::{IntentCommand, Observed};
 use crate::engine::Engine;
 use crate::ids::{IntentId, RefundId};
-use crate::intent::{IntentCommand, Observed};
 use crate::provider::stripe::from_minor;
 
 /// How far a signature's time may be from now.

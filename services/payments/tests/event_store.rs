@@ -7,10 +7,10 @@ mod support;
 
 use chrono::Utc;
 use joule_domain::{AccountId, Currency, SessionId};
-use joule_payments::ids::{IntentId, MethodId};
-use joule_payments::intent::{
+use joule_payments::domain::intent::{
     IntentCommand, IntentContext, Open, PaymentIntent, ProviderKind, Purpose,
 };
+use joule_payments::ids::{IntentId, MethodId};
 use joule_payments::store::{Aggregates, Versioned};
 use joule_store::CommandMeta;
 use support::{Harness, dec, eventually};

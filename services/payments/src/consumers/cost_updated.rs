@@ -1,4 +1,4 @@
-//! The hold follows the live cost of a session.
+//! `payments-cost` (PRICING, `pricing.*.cost_updated`): the hold follows the live cost of a session.
 //!
 //! Pricing publishes `SessionCostUpdated` (`pricing.<session_id>.cost_updated`) for every meter
 //! update of a running session. When the running cost reaches the [`HoldRule`]'s share of what is
@@ -29,10 +29,11 @@ use sqlx::PgPool;
 use tonic::Code;
 use tonic::transport::Channel;
 
+use super::{decode, engine_error, meta, parse};
 use crate::amounts::HoldRule;
+use crate::domain::intent::{IntentError, PaymentIntent, PendingOp, Status, StopRequest};
 use crate::engine::{Engine, EngineError, ExtendOutcome};
 use crate::ids::IntentId;
-use crate::intent::{IntentError, PaymentIntent, PendingOp, Status, StopRequest};
 
 /// Calls to the gateway per stop before the attempt is recorded as undelivered.
 const STOP_TRIES: u32 = 3;
@@ -163,14 +164,8 @@ impl CostUpdatedHandler {
         update: &SessionCostUpdated,
         meta: &CommandMeta,
     ) -> Result<Acted, HandlerError> {
-        let session: SessionId = update
-            .session_id
-            .parse()
-            .map_err(|e| HandlerError::Rejected(format!("session_id: {e}")))?;
-        let currency: Currency = update
-            .currency
-            .parse()
-            .map_err(|e| HandlerError::Rejected(format!("currency: {e}")))?;
+        let session: SessionId = parse("session_id", &update.session_id)?;
+        let currency: Currency = parse("currency", &update.currency)?;
         let cost = Decimal::from_str(update.total_incl_vat.trim()).map_err(|_| {
             HandlerError::Rejected(format!(
                 "total_incl_vat: {:?} is not a decimal",
@@ -296,26 +291,14 @@ fn transient(e: sqlx::Error) -> HandlerError {
     joule_store::consumer_error(e)
 }
 
-fn engine_error(e: EngineError) -> HandlerError {
-    match e {
-        EngineError::Intent(e) => HandlerError::Rejected(e.to_string()),
-        other => HandlerError::Transient(other.to_string()),
-    }
-}
-
 impl Handler for CostUpdatedHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             if received.event_type() != "joule.v1.SessionCostUpdated" {
                 return Ok(());
             }
-            let update: SessionCostUpdated = received
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
-            let mut meta = CommandMeta::caused_by(&received.envelope);
-            if meta.tenant_id.is_empty() {
-                meta.tenant_id = self.default_tenant.clone();
-            }
+            let update: SessionCostUpdated = decode(received)?;
+            let meta = meta(received, &self.default_tenant);
             let acted = self.act(&update, &meta).await?;
             tracing::debug!(session = %update.session_id, sequence = update.sequence, ?acted, "cost update");
             Ok(())

@@ -3,16 +3,22 @@
 //! rest; a refund gives back to the balance. Every operation names itself (top-up, hold or refund id),
 //! so a repeated command changes nothing, and the wallet never holds more than it has.
 
+mod events;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use joule_domain::{AccountId, Currency};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::IntentId;
+
+pub use events::WalletEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,84 +78,6 @@ pub enum WalletCommand {
         amount: Decimal,
         at: DateTime<Utc>,
     },
-}
-
-/// Wallet events carry the balance and the held amount after them, for the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WalletEvent {
-    WalletOpened {
-        tenant_id: String,
-        account_id: AccountId,
-        currency: Currency,
-        at: DateTime<Utc>,
-    },
-    WalletToppedUp {
-        account_id: AccountId,
-        currency: Currency,
-        top_up_id: String,
-        amount: Decimal,
-        funding: Funding,
-        reference: String,
-        intent_id: Option<IntentId>,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletHoldPlaced {
-        hold_id: String,
-        amount: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletHoldRaised {
-        hold_id: String,
-        added: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletHoldCaptured {
-        hold_id: String,
-        amount: Decimal,
-        released: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletHoldReleased {
-        hold_id: String,
-        released: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletRefunded {
-        refund_id: String,
-        amount: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-}
-
-impl DomainEvent for WalletEvent {
-    fn event_type(&self) -> String {
-        match self {
-            WalletEvent::WalletOpened { .. } => "WalletOpened",
-            WalletEvent::WalletToppedUp { .. } => "WalletToppedUp",
-            WalletEvent::WalletHoldPlaced { .. } => "WalletHoldPlaced",
-            WalletEvent::WalletHoldRaised { .. } => "WalletHoldRaised",
-            WalletEvent::WalletHoldCaptured { .. } => "WalletHoldCaptured",
-            WalletEvent::WalletHoldReleased { .. } => "WalletHoldReleased",
-            WalletEvent::WalletRefunded { .. } => "WalletRefunded",
-        }
-        .into()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".into()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -437,171 +365,5 @@ impl Aggregate for Wallet {
                 self.done.insert(refund_id);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-    use cqrs_es::test::TestFramework;
-    use rust_decimal_macros::dec;
-
-    type W = TestFramework<Wallet>;
-
-    fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
-    }
-
-    fn funded(amount: Decimal) -> Vec<WalletEvent> {
-        vec![
-            WalletEvent::WalletOpened {
-                tenant_id: "default".into(),
-                account_id: AccountId::derived("a"),
-                currency: Currency::EUR,
-                at: at(),
-            },
-            WalletEvent::WalletToppedUp {
-                account_id: AccountId::derived("a"),
-                currency: Currency::EUR,
-                top_up_id: "t1".into(),
-                amount,
-                funding: Funding::External,
-                reference: "bank".into(),
-                intent_id: None,
-                balance: amount,
-                held: dec!(0),
-                at: at(),
-            },
-        ]
-    }
-
-    fn held(amount: Decimal) -> Vec<WalletEvent> {
-        let mut events = funded(dec!(30));
-        events.push(WalletEvent::WalletHoldPlaced {
-            hold_id: "h1".into(),
-            amount,
-            balance: dec!(30),
-            held: amount,
-            at: at(),
-        });
-        events
-    }
-
-    #[test]
-    fn a_hold_cannot_exceed_the_available_balance() {
-        W::with(())
-            .given(funded(dec!(30)))
-            .when(WalletCommand::PlaceHold {
-                hold_id: "h1".into(),
-                amount: dec!(30.01),
-                at: at(),
-            })
-            .then_expect_error(WalletError::InsufficientFunds {
-                available: dec!(30),
-                requested: dec!(30.01),
-            });
-        W::with(())
-            .given(held(dec!(20)))
-            .when(WalletCommand::PlaceHold {
-                hold_id: "h2".into(),
-                amount: dec!(11),
-                at: at(),
-            })
-            .then_expect_error(WalletError::InsufficientFunds {
-                available: dec!(10),
-                requested: dec!(11),
-            });
-    }
-
-    #[test]
-    fn a_capture_takes_from_the_hold_and_releases_the_rest_once() {
-        W::with(())
-            .given(held(dec!(20)))
-            .when(WalletCommand::CaptureHold {
-                hold_id: "h1".into(),
-                amount: dec!(12.5),
-                at: at(),
-            })
-            .then_expect_events(vec![WalletEvent::WalletHoldCaptured {
-                hold_id: "h1".into(),
-                amount: dec!(12.5),
-                released: dec!(7.5),
-                balance: dec!(17.5),
-                held: dec!(0),
-                at: at(),
-            }]);
-        let mut history = held(dec!(20));
-        history.push(WalletEvent::WalletHoldCaptured {
-            hold_id: "h1".into(),
-            amount: dec!(12.5),
-            released: dec!(7.5),
-            balance: dec!(17.5),
-            held: dec!(0),
-            at: at(),
-        });
-        W::with(())
-            .given(history)
-            .when(WalletCommand::CaptureHold {
-                hold_id: "h1".into(),
-                amount: dec!(12.5),
-                at: at(),
-            })
-            .then_expect_events(vec![]);
-    }
-
-    #[test]
-    fn a_top_up_counts_once() {
-        W::with(())
-            .given(funded(dec!(30)))
-            .when(WalletCommand::TopUp {
-                top_up_id: "t1".into(),
-                amount: dec!(30),
-                funding: Funding::External,
-                reference: "bank".into(),
-                intent_id: None,
-                at: at(),
-            })
-            .then_expect_events(vec![]);
-        W::with(())
-            .given(funded(dec!(30)))
-            .when(WalletCommand::TopUp {
-                top_up_id: "t2".into(),
-                amount: dec!(-1),
-                funding: Funding::External,
-                reference: "bank".into(),
-                intent_id: None,
-                at: at(),
-            })
-            .then_expect_error(WalletError::NotPositive);
-    }
-
-    #[test]
-    fn raising_a_hold_checks_the_balance() {
-        W::with(())
-            .given(held(dec!(20)))
-            .when(WalletCommand::RaiseHold {
-                hold_id: "h1".into(),
-                new_amount: dec!(25),
-                at: at(),
-            })
-            .then_expect_events(vec![WalletEvent::WalletHoldRaised {
-                hold_id: "h1".into(),
-                added: dec!(5),
-                balance: dec!(30),
-                held: dec!(25),
-                at: at(),
-            }]);
-        W::with(())
-            .given(held(dec!(20)))
-            .when(WalletCommand::RaiseHold {
-                hold_id: "h1".into(),
-                new_amount: dec!(31),
-                at: at(),
-            })
-            .then_expect_error(WalletError::InsufficientFunds {
-                available: dec!(10),
-                requested: dec!(11),
-            });
     }
 }
