@@ -518,15 +518,7 @@ impl Engine {
         meta: &CommandMeta,
     ) -> Result<PaymentIntent, EngineError> {
         let intent = self
-            .execute(
-                id,
-                known,
-                IntentCommand::RequestCapture {
-                    amount: amount.amount,
-                    currency: amount.currency,
-                },
-                meta,
-            )
+            .execute(id, known, IntentCommand::RequestCapture { amount }, meta)
             .await?;
         self.drive_on(id, intent, meta).await
     }
@@ -584,8 +576,7 @@ impl Engine {
                 None,
                 IntentCommand::RequestRefund {
                     refund_id,
-                    amount: amount.amount,
-                    currency: amount.currency,
+                    amount,
                     reason,
                 },
                 meta,

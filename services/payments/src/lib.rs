@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use joule_bus::{ConsumerSpec, Domain, OnPark};
+use joule_domain::TenantId;
 use joule_proto::v1::payments_service_server::{PaymentsServiceServer, SERVICE_NAME};
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
@@ -77,7 +78,10 @@ const STALE_PENDING_SECS: f64 = 15.0;
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
     let settings = ctx.settings.clone();
-    let default_tenant = settings.tenant.clone();
+    let default_tenant: TenantId = settings
+        .tenant
+        .parse()
+        .map_err(|e| format!("JOULE_TENANT {:?}: {e}", settings.tenant))?;
     let holds = DefaultHolds::parse(&settings.payments_default_holds)
         .map_err(|e| format!("JOULE_PAYMENTS_DEFAULT_HOLDS: {e}"))?;
     let hold_rule = HoldRule::parse(&settings.payments_hold_extension)
@@ -214,6 +218,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.bus.clone(),
         projections::outbox::PaymentsOutbox::new(SCHEMA),
     )?
+    .with_upcasters(domain::UPCASTERS.as_slice())
     // Safe to lose in a PostgreSQL crash: the batch is relayed again (see `with_async_commit`).
     .with_async_commit();
     tasks.push(ctx.relay("payments-relay", relay));
@@ -295,7 +300,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
 async fn sweep(
     engine: Arc<Engine>,
     pool: PgPool,
-    tenant: String,
+    tenant: TenantId,
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
     loop {
@@ -322,7 +327,7 @@ async fn sweep(
         for (id, retry) in due {
             let id = IntentId::from(id);
             let meta = CommandMeta {
-                tenant_id: tenant.clone(),
+                tenant_id: tenant.to_string(),
                 correlation_id: Uuid::new_v4().to_string(),
                 causation_id: String::new(),
             };

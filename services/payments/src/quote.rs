@@ -10,7 +10,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use joule_domain::Money;
+use joule_domain::{Money, TenantId};
 use joule_proto::v1::QuoteRequest;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use rust_decimal::Decimal;
@@ -94,7 +94,7 @@ pub struct QuoteHoldAmount {
     pub pool: PgPool,
     pub schema: String,
     pub session: QuotedSession,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub configured: SettingsHoldAmount,
 }
 
@@ -116,7 +116,7 @@ impl QuoteHoldAmount {
         .ok_or("no tariff known for the charger")?;
         let mut pricing = self.pricing.clone();
         let call = pricing.quote(QuoteRequest {
-            tenant_id: self.tenant_id.clone(),
+            tenant_id: self.tenant_id.to_string(),
             tariff_id,
             start: None,
             energy_kwh: self.session.energy_kwh.to_string(),

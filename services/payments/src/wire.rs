@@ -4,8 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use joule_bus::EventMeta;
-use joule_domain::{AccountId, Currency};
-use joule_proto::EventName;
+use joule_domain::{AccountId, Currency, Money};
 use joule_proto::v1;
 use rust_decimal::Decimal;
 
@@ -23,6 +22,11 @@ pub fn amount(amount: Decimal, currency: Currency) -> String {
         d.rescale(currency.minor_units());
     }
     d.to_string()
+}
+
+/// [`amount`] of money, in its currency.
+pub fn money(m: &Money) -> String {
+    amount(m.amount, m.currency)
 }
 
 fn time(t: DateTime<Utc>) -> Option<joule_proto::Timestamp> {
@@ -92,248 +96,218 @@ pub fn wallet(id: WalletId, w: &Wallet) -> v1::Wallet {
 /// A PAYMENT message: the subject's kind (`payment.<id>.<kind>`) and the envelope.
 pub type Message = (&'static str, v1::Envelope);
 
-/// The envelope of `m`, with the metadata `meta` gives for the event's business time `at`.
-fn message<M: prost::Message + EventName>(
-    kind: &'static str,
-    at: DateTime<Utc>,
-    meta: impl FnOnce(DateTime<Utc>) -> EventMeta,
-    m: M,
-) -> Message {
-    (kind, joule_bus::envelope(&m, meta(at)))
+/// What an intent message says of the intent itself: its id and its context.
+struct Intent {
+    intent_id: String,
+    session_id: String,
+    order_id: String,
+    account_id: String,
+    provider: String,
+    kind: String,
+    purpose: String,
+    currency: String,
+}
+
+impl Intent {
+    fn new(id: &str, c: &IntentContext) -> Self {
+        Self {
+            intent_id: id.to_owned(),
+            session_id: session_of(c),
+            order_id: c.order_id.clone().unwrap_or_default(),
+            account_id: c.account_id.to_string(),
+            provider: c.provider.as_str().to_owned(),
+            kind: c.provider.kind().to_owned(),
+            purpose: c.purpose.as_str().to_owned(),
+            currency: c.currency.to_string(),
+        }
+    }
+}
+
+/// An intent message with the fields it takes from [`Intent`] filled in.
+trait OfIntent: Default {
+    fn of(intent: &Intent) -> Self;
+}
+
+/// Which of [`Intent`]'s fields each intent message has.
+macro_rules! of_intent {
+    ($($message:ident: $($field:ident)+;)+) => {$(
+        impl OfIntent for v1::$message {
+            fn of(intent: &Intent) -> Self {
+                Self { $($field: intent.$field.clone(),)+ ..Default::default() }
+            }
+        }
+    )+};
+}
+
+of_intent! {
+    PaymentAuthorized: intent_id session_id order_id account_id provider kind purpose currency;
+    PaymentHoldExtended: intent_id session_id account_id provider kind currency;
+    PaymentHoldExhausted: intent_id session_id account_id provider currency;
+    PaymentCaptured: intent_id session_id order_id account_id provider kind purpose currency;
+    PaymentCaptureFailed: intent_id session_id account_id provider currency;
+    PaymentDunningStarted: intent_id session_id account_id provider currency;
+    PaymentVoided: intent_id session_id account_id provider kind currency;
+    PaymentFailed: intent_id session_id order_id account_id provider kind currency;
+    PaymentRefunded: intent_id session_id account_id provider kind purpose currency;
+}
+
+fn of<M: OfIntent>(intent: &Intent) -> M {
+    M::of(intent)
 }
 
 fn session_of(c: &IntentContext) -> String {
     c.session_id.map(|s| s.to_string()).unwrap_or_default()
 }
 
-/// The message an intent event becomes, if any (the `*Requested` records are internal).
+/// The PAYMENT subject kind of an intent event, if it is published (the `*Requested` records and
+/// the stop request are internal).
+fn subject_kind(event: &IntentEvent) -> Option<&'static str> {
+    Some(match event {
+        IntentEvent::PaymentAuthorized { .. } => "authorized",
+        IntentEvent::HoldExtended { .. } => "extended",
+        IntentEvent::HoldExhausted { .. } => "hold_exhausted",
+        IntentEvent::PaymentCaptured { .. } => "captured",
+        IntentEvent::CaptureFailed { .. } => "capture_failed",
+        IntentEvent::DunningStarted { .. } => "dunning",
+        IntentEvent::PaymentVoided { .. } => "voided",
+        IntentEvent::PaymentFailed { .. } => "failed",
+        IntentEvent::PaymentRefunded { .. } => "refunded",
+        _ => return None,
+    })
+}
+
+/// The message an intent event becomes, if any; `meta` gives the envelope's metadata for the
+/// event's business time.
 pub fn intent_message(
     id: &str,
     event: &IntentEvent,
     meta: impl FnOnce(DateTime<Utc>) -> EventMeta,
 ) -> Option<Message> {
-    let intent_id = id.to_owned();
-    let (session_id, account_id, provider, kind, purpose, cur) = match event {
-        IntentEvent::PaymentAuthorized { context: c, .. }
-        | IntentEvent::HoldExtended { context: c, .. }
-        | IntentEvent::HoldExhausted { context: c, .. }
-        | IntentEvent::PaymentCaptured { context: c, .. }
-        | IntentEvent::CaptureFailed { context: c, .. }
-        | IntentEvent::DunningStarted { context: c, .. }
-        | IntentEvent::PaymentVoided { context: c, .. }
-        | IntentEvent::PaymentFailed { context: c, .. }
-        | IntentEvent::PaymentRefunded { context: c, .. } => (
-            session_of(c),
-            c.account_id.to_string(),
-            c.provider.as_str().to_owned(),
-            c.provider.kind().to_owned(),
-            c.purpose.as_str().to_owned(),
-            c.currency,
-        ),
-        _ => return None,
-    };
-    let order_id = || match event {
-        IntentEvent::PaymentAuthorized { context, .. }
-        | IntentEvent::PaymentCaptured { context, .. }
-        | IntentEvent::PaymentFailed { context, .. } => {
-            context.order_id.clone().unwrap_or_default()
-        }
-        _ => String::new(),
-    };
-    let currency = cur.to_string();
-    let wire = |d: &Decimal| amount(*d, cur);
-    Some(match event {
+    let kind = subject_kind(event)?;
+    let (context, at) = (event.context()?, event.at()?);
+    let intent = Intent::new(id, context);
+    let meta = meta(at);
+    let envelope = match event {
         IntentEvent::PaymentAuthorized {
-            context,
-            reference,
-            amount,
-            at,
-            ..
-        } => message(
-            "authorized",
-            *at,
-            meta,
-            v1::PaymentAuthorized {
-                order_id: order_id(),
+            reference, amount, ..
+        } => joule_bus::envelope(
+            &v1::PaymentAuthorized {
                 payment_method_id: context.method_id.to_string(),
                 provider_reference: reference.clone(),
-                amount: wire(amount),
-                amount_authorized: wire(amount),
-                authorized_at: time(*at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                kind,
-                purpose,
-                currency,
+                amount: money(amount),
+                amount_authorized: money(amount),
+                authorized_at: time(at),
+                ..of(&intent)
             },
+            meta,
         ),
         IntentEvent::HoldExtended {
             mode,
             reference,
             added,
             total,
-            at,
             ..
-        } => message(
-            "extended",
-            *at,
-            meta,
-            v1::PaymentHoldExtended {
+        } => joule_bus::envelope(
+            &v1::PaymentHoldExtended {
                 mode: mode.as_str().into(),
                 provider_reference: reference.clone(),
-                amount: wire(added),
-                amount_authorized: wire(total),
-                extended_at: time(*at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                kind,
-                currency,
+                amount: money(added),
+                amount_authorized: money(total),
+                extended_at: time(at),
+                ..of(&intent)
             },
+            meta,
         ),
         IntentEvent::HoldExhausted {
             requested_total,
             total,
             reason,
             code,
-            at,
             ..
-        } => message(
-            "hold_exhausted",
-            *at,
-            meta,
-            v1::PaymentHoldExhausted {
-                amount_requested: wire(requested_total),
-                amount_authorized: wire(total),
+        } => joule_bus::envelope(
+            &v1::PaymentHoldExhausted {
+                amount_requested: money(requested_total),
+                amount_authorized: money(total),
                 reason: reason.clone(),
                 provider_code: code.clone(),
-                occurred_at: time(*at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                currency,
+                occurred_at: time(at),
+                ..of(&intent)
             },
+            meta,
         ),
         IntentEvent::PaymentCaptured {
             amount,
             released,
             uncollected,
-            at,
             ..
-        } => message(
-            "captured",
-            *at,
-            meta,
-            v1::PaymentCaptured {
-                order_id: order_id(),
-                amount: wire(amount),
-                amount_released: wire(released),
-                amount_uncollected: wire(uncollected),
-                captured_at: time(*at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                kind,
-                purpose,
-                currency,
+        } => joule_bus::envelope(
+            &v1::PaymentCaptured {
+                amount: money(amount),
+                amount_released: money(released),
+                amount_uncollected: money(uncollected),
+                captured_at: time(at),
+                ..of(&intent)
             },
+            meta,
         ),
         IntentEvent::CaptureFailed {
             attempt,
             amount,
             code,
-            message: text,
+            message,
             next_attempt_at,
-            at,
             ..
-        } => message(
-            "capture_failed",
-            *at,
-            meta,
-            v1::PaymentCaptureFailed {
-                amount: wire(amount),
+        } => joule_bus::envelope(
+            &v1::PaymentCaptureFailed {
+                amount: money(amount),
                 attempt: *attempt,
                 provider_code: code.clone(),
-                message: text.clone(),
+                message: message.clone(),
                 next_attempt_at: time(*next_attempt_at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                currency,
+                ..of(&intent)
             },
+            meta,
         ),
         IntentEvent::DunningStarted {
             amount_due,
             attempts,
             code,
-            at,
             ..
-        } => message(
-            "dunning",
-            *at,
-            meta,
-            v1::PaymentDunningStarted {
-                amount_due: wire(amount_due),
+        } => joule_bus::envelope(
+            &v1::PaymentDunningStarted {
+                amount_due: money(amount_due),
                 attempts: *attempts,
                 provider_code: code.clone(),
-                started_at: time(*at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                currency,
+                started_at: time(at),
+                ..of(&intent)
             },
+            meta,
         ),
         IntentEvent::PaymentVoided {
-            released,
-            reason,
-            at,
-            ..
-        } => message(
-            "voided",
-            *at,
-            meta,
-            v1::PaymentVoided {
-                amount_released: wire(released),
+            released, reason, ..
+        } => joule_bus::envelope(
+            &v1::PaymentVoided {
+                amount_released: money(released),
                 reason: reason.as_str().into(),
-                voided_at: time(*at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                kind,
-                currency,
+                voided_at: time(at),
+                ..of(&intent)
             },
+            meta,
         ),
         IntentEvent::PaymentFailed {
             amount,
             code,
-            message: text,
-            at,
+            message,
             ..
-        } => message(
-            "failed",
-            *at,
-            meta,
-            v1::PaymentFailed {
-                order_id: order_id(),
-                amount: wire(amount),
+        } => joule_bus::envelope(
+            &v1::PaymentFailed {
+                amount: money(amount),
                 provider_code: code.clone(),
-                message: text.clone(),
-                failed_at: time(*at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                kind,
-                currency,
+                message: message.clone(),
+                failed_at: time(at),
+                ..of(&intent)
             },
+            meta,
         ),
         IntentEvent::PaymentRefunded {
             refund_id,
@@ -342,31 +316,23 @@ pub fn intent_message(
             captured,
             reason,
             reference,
-            at,
             ..
-        } => message(
-            "refunded",
-            *at,
-            meta,
-            v1::PaymentRefunded {
+        } => joule_bus::envelope(
+            &v1::PaymentRefunded {
                 refund_id: refund_id.to_string(),
-                amount: wire(amount),
-                amount_refunded: wire(total_refunded),
-                amount_captured: wire(captured),
+                amount: money(amount),
+                amount_refunded: money(total_refunded),
+                amount_captured: money(captured),
                 reason: reason.clone(),
                 provider_reference: reference.clone(),
-                refunded_at: time(*at),
-                intent_id,
-                session_id,
-                account_id,
-                provider,
-                kind,
-                purpose,
-                currency,
+                refunded_at: time(at),
+                ..of(&intent)
             },
+            meta,
         ),
         _ => return None,
-    })
+    };
+    Some((kind, envelope))
 }
 
 /// The message a wallet event becomes, if any (a top-up; holds are the intents' messages).
@@ -377,8 +343,7 @@ pub fn wallet_message(
 ) -> Option<Message> {
     let WalletEvent::WalletToppedUp {
         account_id,
-        currency,
-        amount: added,
+        amount,
         funding,
         reference,
         intent_id,
@@ -389,22 +354,18 @@ pub fn wallet_message(
     else {
         return None;
     };
-    Some(message(
-        "topped_up",
-        at,
-        meta,
-        v1::WalletToppedUp {
-            wallet_id: id.to_owned(),
-            account_id: account_id.to_string(),
-            currency: currency.to_string(),
-            amount: amount(added, currency),
-            balance: amount(balance, currency),
-            funding: funding.as_str().into(),
-            reference,
-            intent_id: intent_id.map(|i| i.to_string()).unwrap_or_default(),
-            topped_up_at: time(at),
-        },
-    ))
+    let m = v1::WalletToppedUp {
+        wallet_id: id.to_owned(),
+        account_id: account_id.to_string(),
+        currency: amount.currency.to_string(),
+        amount: money(&amount),
+        balance: money(&balance),
+        funding: funding.as_str().into(),
+        reference,
+        intent_id: intent_id.map(|i| i.to_string()).unwrap_or_default(),
+        topped_up_at: time(at),
+    };
+    Some(("topped_up", joule_bus::envelope(&m, meta(at))))
 }
 
 pub fn settlement_message(
@@ -415,26 +376,21 @@ pub fn settlement_message(
     let SettlementEvent::SettlementLineRecorded {
         line, intent_id, ..
     } = event;
-    let c = line.currency;
-    message(
-        "settled",
-        line.occurred_at,
-        meta,
-        v1::SettlementLineRecorded {
-            line_id: id.to_owned(),
-            provider: line.provider,
-            transaction_id: line.transaction_id,
-            category: line.category,
-            currency: c.to_string(),
-            gross: amount(line.gross, c),
-            fee: amount(line.fee, c),
-            net: amount(line.net, c),
-            intent_id: intent_id.unwrap_or_default(),
-            provider_reference: line.intent_reference,
-            payout_id: line.payout_id,
-            occurred_at: time(line.occurred_at),
-        },
-    )
+    let m = v1::SettlementLineRecorded {
+        line_id: id.to_owned(),
+        currency: line.currency().to_string(),
+        gross: money(&line.gross),
+        fee: money(&line.fee),
+        net: money(&line.net),
+        intent_id: intent_id.map(|i| i.to_string()).unwrap_or_default(),
+        provider: line.provider,
+        transaction_id: line.transaction_id,
+        category: line.category,
+        provider_reference: line.intent_reference,
+        payout_id: line.payout_id,
+        occurred_at: time(line.occurred_at),
+    };
+    ("settled", joule_bus::envelope(&m, meta(line.occurred_at)))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! hold is in.
 
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
-use joule_domain::AccountId;
+use joule_domain::{AccountId, TenantId};
 use joule_proto::v1::AccountOpened;
 use sqlx::PgPool;
 
@@ -11,7 +11,7 @@ use super::{decode, meta, parse};
 pub struct AccountsHandler {
     pub pool: PgPool,
     pub schema: String,
-    pub default_tenant: String,
+    pub default_tenant: TenantId,
 }
 
 impl Handler for AccountsHandler {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
-use joule_domain::{Currency, SessionId};
+use joule_domain::{Currency, Money, SessionId, TenantId};
 use joule_proto::v1::charger_command_request::Command;
 use joule_proto::v1::charger_commands_client::ChargerCommandsClient;
 use joule_proto::v1::{ChargerCommandRequest, RemoteStop, SessionCostUpdated};
@@ -110,7 +110,7 @@ pub struct CostUpdatedHandler {
     pub schema: String,
     pub rule: HoldRule,
     pub stopper: GatewayStopper,
-    pub default_tenant: String,
+    pub default_tenant: TenantId,
 }
 
 /// What a cost update did (logged, and returned to tests of the handler's logic).
@@ -208,7 +208,8 @@ impl CostUpdatedHandler {
             return Ok(Acted::NotHeld);
         }
         let acted = if intent.exhausted {
-            self.stop(id, &intent, update, cost, meta).await?
+            self.stop(id, &intent, update, Money::new(cost, currency), meta)
+                .await?
         } else {
             match self
                 .rule
@@ -222,7 +223,8 @@ impl CostUpdatedHandler {
                     }
                     Ok((intent, ExtendOutcome::Exhausted { reason, code })) => {
                         tracing::warn!(%session, %cost, %target, reason, code, "hold exhausted; asking the gateway to stop the charge");
-                        self.stop(id, &intent, update, cost, meta).await?
+                        self.stop(id, &intent, update, Money::new(cost, currency), meta)
+                            .await?
                     }
                     Err(EngineError::ProviderUnavailable(e)) => {
                         tracing::warn!(%session, error = %e, "extension outcome unknown; it stays pending");
@@ -248,7 +250,7 @@ impl CostUpdatedHandler {
         id: IntentId,
         intent: &PaymentIntent,
         update: &SessionCostUpdated,
-        cost: Decimal,
+        cost: Money,
         meta: &CommandMeta,
     ) -> Result<Acted, HandlerError> {
         if intent.stop_delivered {

@@ -9,16 +9,17 @@ pub mod session_priced;
 pub mod session_started;
 
 use joule_bus::{HandlerError, Received};
+use joule_domain::TenantId;
 use joule_store::CommandMeta;
 
 use crate::engine::EngineError;
 use crate::flow::FlowError;
 
 /// The command metadata of what `received` causes; the default tenant when the envelope names none.
-fn meta(received: &Received, default_tenant: &str) -> CommandMeta {
+fn meta(received: &Received, default_tenant: &TenantId) -> CommandMeta {
     let mut meta = CommandMeta::caused_by(&received.envelope);
     if meta.tenant_id.is_empty() {
-        meta.tenant_id = default_tenant.to_owned();
+        meta.tenant_id = default_tenant.to_string();
     }
     meta
 }

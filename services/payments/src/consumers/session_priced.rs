@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
+use joule_domain::TenantId;
 use joule_proto::v1::SessionPriced;
 
 use super::{decode, flow_error, meta};
@@ -10,7 +11,7 @@ use crate::flow::Flow;
 
 pub struct PricedHandler {
     pub flow: Arc<Flow>,
-    pub default_tenant: String,
+    pub default_tenant: TenantId,
 }
 
 impl Handler for PricedHandler {

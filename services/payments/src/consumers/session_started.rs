@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
-use joule_domain::{AccountId, SessionId};
+use joule_domain::{AccountId, SessionId, TenantId};
 use joule_proto::v1::SessionStarted;
 
 use super::{decode, flow_error, meta, parse};
@@ -12,7 +12,7 @@ use crate::flow::{Decision, Flow, SessionStart};
 
 pub struct SessionsHandler {
     pub flow: Arc<Flow>,
-    pub default_tenant: String,
+    pub default_tenant: TenantId,
 }
 
 impl Handler for SessionsHandler {
@@ -29,7 +29,7 @@ impl Handler for SessionsHandler {
                 .flow
                 .start_session(
                     SessionStart {
-                        tenant_id: meta.tenant_id.clone(),
+                        tenant_id: parse("tenant_id", &meta.tenant_id)?,
                         session_id: session,
                         account_id: account,
                         currency: None,

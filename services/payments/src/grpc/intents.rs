@@ -1,7 +1,7 @@
 //! Payment intents: a session's hold at start, extending, capturing, voiding and refunding it, and
 //! the reads of the `intents` read table.
 
-use joule_domain::{AccountId, Money, SessionId};
+use joule_domain::{AccountId, Money, SessionId, TenantId};
 use joule_proto::v1;
 use tonic::Status;
 use uuid::Uuid;
@@ -29,11 +29,12 @@ impl PaymentsGrpc {
     /// `intent` with its history from the read table (which follows a write within milliseconds).
     pub(super) async fn with_history(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         mut p: v1::PaymentIntent,
     ) -> v1::PaymentIntent {
         if let Ok(id) = Uuid::parse_str(&p.id)
-            && let Ok(Some(read)) = read::intent(&self.pool, &self.schema, tenant, id).await
+            && let Ok(Some(read)) =
+                read::intent(&self.pool, &self.schema, tenant.as_str(), id).await
         {
             p.events = read.events;
             p.created_at = read.created_at;
@@ -45,7 +46,7 @@ impl PaymentsGrpc {
         &self,
         r: v1::AuthorizeSessionPaymentRequest,
     ) -> Result<v1::AuthorizeSessionPaymentResponse, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let session: SessionId = parse_id("session_id", &r.session_id)?;
         let account: AccountId = parse_id("account_id", &r.account_id)?;
         let currency = match r.currency.trim() {
@@ -103,7 +104,7 @@ impl PaymentsGrpc {
         &self,
         r: v1::ExtendHoldRequest,
     ) -> Result<v1::ExtendHoldResponse, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let (id, intent) = self.load_intent(&r.intent_id).await?;
         let currency = intent
             .context
@@ -138,7 +139,7 @@ impl PaymentsGrpc {
         &self,
         r: v1::CapturePaymentRequest,
     ) -> Result<v1::PaymentIntent, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let id: IntentId = parse_id("intent_id", &r.intent_id)?;
         // Loaded once: the capture's request commits on this state (one read of the events less).
         let loaded = self.flow.engine.load_versioned(id).await?;
@@ -167,7 +168,7 @@ impl PaymentsGrpc {
         &self,
         r: v1::VoidPaymentRequest,
     ) -> Result<v1::PaymentIntent, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let (id, _) = self.load_intent(&r.intent_id).await?;
         let intent = self.flow.engine.void(id, &meta(&tenant)).await?;
         Ok(wire::intent(id, &intent))
@@ -177,7 +178,7 @@ impl PaymentsGrpc {
         &self,
         r: v1::RefundPaymentRequest,
     ) -> Result<v1::RefundPaymentResponse, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let (id, intent) = self.load_intent(&r.intent_id).await?;
         let held = intent
             .context
@@ -228,7 +229,7 @@ impl PaymentsGrpc {
         &self,
         r: v1::ListPaymentsRequest,
     ) -> Result<v1::ListPaymentsResponse, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let session = match r.session_id.trim() {
             "" => None,
             s => Some(parse_id::<SessionId>("session_id", s)?.as_uuid()),
@@ -250,7 +251,7 @@ impl PaymentsGrpc {
         let (payments, next) = read::intents(
             &self.pool,
             &self.schema,
-            &tenant,
+            tenant.as_str(),
             session,
             account,
             after,
@@ -265,9 +266,9 @@ impl PaymentsGrpc {
     }
 
     pub(super) async fn get(&self, r: v1::GetPaymentRequest) -> Result<v1::PaymentIntent, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let id: IntentId = parse_id("intent_id", &r.intent_id)?;
-        read::intent(&self.pool, &self.schema, &tenant, id.as_uuid())
+        read::intent(&self.pool, &self.schema, tenant.as_str(), id.as_uuid())
             .await
             .map_err(status::db)?
             .ok_or_else(|| not_found(format!("no payment {id}")))

@@ -2,7 +2,7 @@
 //! account's methods.
 
 use chrono::Utc;
-use joule_domain::AccountId;
+use joule_domain::{AccountId, TenantId};
 use joule_proto::v1;
 use joule_store::CommandMeta;
 use tonic::Status;
@@ -20,6 +20,7 @@ impl PaymentsGrpc {
     /// Saves `method` for `account` (once), its default when `make_default`.
     pub(super) async fn save(
         &self,
+        tenant: &TenantId,
         account: AccountId,
         method: SavedMethod,
         make_default: bool,
@@ -31,7 +32,7 @@ impl PaymentsGrpc {
             .execute(
                 &account.to_string(),
                 MethodsCommand::Save {
-                    tenant_id: meta.tenant_id.clone(),
+                    tenant_id: tenant.clone(),
                     account_id: account,
                     method,
                     make_default,
@@ -47,7 +48,7 @@ impl PaymentsGrpc {
         &self,
         r: v1::SavePaymentMethodRequest,
     ) -> Result<v1::PaymentMethod, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let account: AccountId = parse_id("account_id", &r.account_id)?;
         let provider = ProviderKind::parse_external(r.provider.trim()).ok_or_else(|| {
             invalid(
@@ -95,7 +96,13 @@ impl PaymentsGrpc {
             }
         };
         let methods = self
-            .save(account, saved.clone(), r.make_default, &meta(&tenant))
+            .save(
+                &tenant,
+                account,
+                saved.clone(),
+                r.make_default,
+                &meta(&tenant),
+            )
             .await?;
         Ok(wire::method(account, &saved, &methods))
     }
@@ -105,8 +112,8 @@ impl PaymentsGrpc {
         r: v1::ListPaymentMethodsRequest,
     ) -> Result<v1::ListPaymentMethodsResponse, Status> {
         let account: AccountId = parse_id("account_id", &r.account_id)?;
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
-        read::methods(&self.pool, &self.schema, &tenant, account.as_uuid())
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
+        read::methods(&self.pool, &self.schema, tenant.as_str(), account.as_uuid())
             .await
             .map(|payment_methods| v1::ListPaymentMethodsResponse { payment_methods })
             .map_err(status::db)

@@ -12,6 +12,7 @@ mod wallets;
 
 use std::sync::Arc;
 
+use joule_domain::TenantId;
 use joule_proto::v1;
 use joule_proto::v1::payments_service_server::PaymentsService;
 use joule_store::CommandMeta;
@@ -33,22 +34,21 @@ pub struct PaymentsGrpc {
     pub idempotency: IdempotencyStore,
     pub pool: PgPool,
     pub schema: String,
-    pub default_tenant: String,
+    pub default_tenant: TenantId,
 }
 
 /// The request's tenant; the deployment's when it names none.
-fn tenant(default: &str, given: &str) -> String {
-    if given.is_empty() {
-        default.to_owned()
-    } else {
-        given.to_owned()
+fn tenant(default: &TenantId, given: &str) -> Result<TenantId, Status> {
+    match given {
+        "" => Ok(default.clone()),
+        given => given.parse().map_err(|e| status::invalid("tenant_id", e)),
     }
 }
 
 /// The metadata of a command the API asks for: a correlation of its own.
-fn meta(tenant: &str) -> CommandMeta {
+fn meta(tenant: &TenantId) -> CommandMeta {
     CommandMeta {
-        tenant_id: tenant.to_owned(),
+        tenant_id: tenant.to_string(),
         correlation_id: Uuid::new_v4().to_string(),
         causation_id: String::new(),
     }
@@ -167,7 +167,7 @@ impl PaymentsService for PaymentsGrpc {
     ) -> Result<Response<v1::RefundPaymentResponse>, Status> {
         traced!("RefundPayment", request, {
             let r = request.into_inner();
-            let tenant = tenant(&self.default_tenant, &r.tenant_id);
+            let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
             let (key, hashed) = keyed!(r);
             let mut response = self
                 .idempotency

@@ -2,7 +2,7 @@
 //! received or by charging a saved card, and reading it with its history.
 
 use chrono::Utc;
-use joule_domain::{AccountId, Currency, Money};
+use joule_domain::{AccountId, Currency, Money, TenantId};
 use joule_proto::v1;
 use joule_store::CommandMeta;
 use tonic::Status;
@@ -21,6 +21,7 @@ use crate::wire;
 
 /// A top-up charged to a saved card.
 struct CardTopUp<'a> {
+    tenant: &'a TenantId,
     account: AccountId,
     wallet: WalletId,
     top_up_id: &'a str,
@@ -59,7 +60,7 @@ impl PaymentsGrpc {
         &self,
         r: v1::CreateWalletRequest,
     ) -> Result<v1::Wallet, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let account: AccountId = parse_id("account_id", &r.account_id)?;
         let currency = parse_currency("currency", &r.currency, None)?;
         let id = WalletId::for_account(account, currency);
@@ -81,12 +82,13 @@ impl PaymentsGrpc {
             exp_month: 0,
             exp_year: 0,
         };
-        self.save(account, method, r.make_default, &m).await?;
+        self.save(&tenant, account, method, r.make_default, &m)
+            .await?;
         Ok(wire::wallet(id, &wallet))
     }
 
     pub(super) async fn top_up(&self, r: v1::TopUpWalletRequest) -> Result<v1::Wallet, Status> {
-        let tenant = tenant(&self.default_tenant, &r.tenant_id);
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let (id, wallet) = self.load_wallet(&r.wallet_id).await?;
         let (account, held_currency) = (
             wallet
@@ -114,6 +116,7 @@ impl PaymentsGrpc {
             (_, "") => (Funding::External, None),
             (_, method) => {
                 let top_up = CardTopUp {
+                    tenant: &tenant,
                     account,
                     wallet: id,
                     top_up_id: &top_up_id,
@@ -139,6 +142,7 @@ impl PaymentsGrpc {
     /// Charges a top-up to a saved card: an intent of its own, opened and captured at once.
     async fn charge_card(&self, top_up: CardTopUp<'_>) -> Result<IntentId, Status> {
         let CardTopUp {
+            tenant,
             account,
             wallet,
             top_up_id,
@@ -163,7 +167,7 @@ impl PaymentsGrpc {
             })?;
         let intent_id = IntentId::derived(&format!("{wallet}/{top_up_id}"));
         let context = IntentContext {
-            tenant_id: m.tenant_id.clone(),
+            tenant_id: tenant.clone(),
             account_id: account,
             session_id: None,
             order_id: Some(top_up_id.to_owned()),
@@ -176,7 +180,7 @@ impl PaymentsGrpc {
         };
         let open = Open {
             context,
-            amount: amount.amount,
+            amount,
             at: Utc::now(),
         };
         let opened = engine.open(intent_id, open, m).await?;

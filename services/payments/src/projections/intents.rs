@@ -16,91 +16,86 @@ use super::{aggregate_uuid, money, ts};
 use crate::domain::intent::{IntentEvent, VoidReason};
 use crate::wire;
 
-/// One line of an intent's history: what happened, the amount it moved, and a short detail.
+/// One line of an intent's history: what happened, the amount it moved (the decimal as the event
+/// carries it), and a short detail.
 fn history(event: &IntentEvent) -> (Option<Decimal>, String) {
+    let attempt = |n: &u32| format!("attempt {n}");
     match event {
         IntentEvent::IntentOpened {
             context, amount, ..
         } => (
-            Some(*amount),
+            Some(amount.amount),
             format!(
                 "{} via {}",
                 context.purpose.as_str(),
                 context.provider.as_str()
             ),
         ),
-        IntentEvent::AuthorizationRequested { attempt, amount } => {
-            (Some(*amount), format!("attempt {attempt}"))
-        }
-        IntentEvent::PaymentAuthorized {
-            amount, reference, ..
-        } => (Some(*amount), reference.clone()),
-        IntentEvent::PaymentFailed { amount, code, .. } => (Some(*amount), code.clone()),
-        IntentEvent::ExtensionRequested { new_total, attempt } => {
-            (Some(*new_total), format!("attempt {attempt}"))
-        }
+        IntentEvent::AuthorizationRequested { attempt: n, amount } => (Some(*amount), attempt(n)),
+        IntentEvent::ExtensionRequested {
+            new_total,
+            attempt: n,
+        } => (Some(*new_total), attempt(n)),
+        IntentEvent::CaptureRequested {
+            amount, attempt: n, ..
+        } => (Some(*amount), attempt(n)),
         // The provider reference, so webhooks and settlement lines find the intent.
-        IntentEvent::HoldExtended {
-            added, reference, ..
-        } => (Some(*added), reference.clone()),
+        IntentEvent::PaymentAuthorized {
+            amount: m,
+            reference,
+            ..
+        }
+        | IntentEvent::HoldExtended {
+            added: m,
+            reference,
+            ..
+        }
+        | IntentEvent::PaymentRefunded {
+            amount: m,
+            reference,
+            ..
+        } => (Some(m.amount), reference.clone()),
+        IntentEvent::PaymentFailed {
+            amount: m, code, ..
+        }
+        | IntentEvent::DunningStarted {
+            amount_due: m,
+            code,
+            ..
+        }
+        | IntentEvent::RefundFailed {
+            amount: m, code, ..
+        } => (Some(m.amount), code.clone()),
         IntentEvent::HoldExhausted {
             requested_total,
             reason,
             code,
             ..
-        } => (Some(*requested_total), format!("{reason} ({code})")),
-        IntentEvent::CaptureRequested {
-            amount, attempt, ..
-        } => (Some(*amount), format!("attempt {attempt}")),
+        } => (Some(requested_total.amount), format!("{reason} ({code})")),
         IntentEvent::PaymentCaptured {
             amount, released, ..
-        } => (Some(*amount), format!("released {released}")),
+        } => (Some(amount.amount), format!("released {}", released.amount)),
         IntentEvent::CaptureFailed {
             amount,
             code,
             next_attempt_at,
             ..
         } => (
-            Some(*amount),
+            Some(amount.amount),
             format!("{code}; next attempt at {}", next_attempt_at.to_rfc3339()),
         ),
-        IntentEvent::DunningStarted {
-            amount_due, code, ..
-        } => (Some(*amount_due), code.clone()),
         IntentEvent::VoidRequested { reason, .. } => (None, reason.as_str().into()),
         IntentEvent::PaymentVoided {
             released, reason, ..
-        } => (Some(*released), reason.as_str().into()),
+        } => (Some(released.amount), reason.as_str().into()),
         IntentEvent::RefundRequested { amount, reason, .. } => (Some(*amount), reason.clone()),
-        IntentEvent::PaymentRefunded {
-            amount, reference, ..
-        } => (Some(*amount), reference.clone()),
-        IntentEvent::RefundFailed { amount, code, .. } => (Some(*amount), code.clone()),
         IntentEvent::ChargeStopRequested { stop, reason, .. } => (
-            Some(stop.running_cost),
+            Some(stop.running_cost.amount),
             format!(
                 "stop {} transaction {}: {} ({reason})",
                 stop.charge_point_id, stop.transaction_id, stop.answer
             ),
         ),
-    }
-}
-
-fn event_time(event: &IntentEvent) -> Option<DateTime<Utc>> {
-    match event {
-        IntentEvent::IntentOpened { opened_at, .. } => Some(*opened_at),
-        IntentEvent::PaymentAuthorized { at, .. }
-        | IntentEvent::PaymentFailed { at, .. }
-        | IntentEvent::HoldExtended { at, .. }
-        | IntentEvent::HoldExhausted { at, .. }
-        | IntentEvent::PaymentCaptured { at, .. }
-        | IntentEvent::CaptureFailed { at, .. }
-        | IntentEvent::DunningStarted { at, .. }
-        | IntentEvent::PaymentVoided { at, .. }
-        | IntentEvent::PaymentRefunded { at, .. }
-        | IntentEvent::RefundFailed { at, .. }
-        | IntentEvent::ChargeStopRequested { at, .. } => Some(*at),
-        _ => None,
     }
 }
 
@@ -110,7 +105,7 @@ fn intent_line(stored: &StoredEvent) -> Result<serde_json::Value, ProjectionErro
     let event: IntentEvent = stored.read()?;
     // Microseconds, as PostgreSQL keeps them (truncated, as a bound timestamp is).
     let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let at = event_time(&event).unwrap_or(stored.relayed_at);
+    let at = event.at().unwrap_or(stored.relayed_at);
     let (amount, detail) = history(&event);
     let mut line = json!({
         "id": aggregate_uuid(stored)?,
@@ -138,7 +133,7 @@ fn intent_line(stored: &StoredEvent) -> Result<serde_json::Value, ProjectionErro
         | IntentEvent::PaymentRefunded {
             total_refunded: value,
             ..
-        } => json!({ "value": value.to_string() }),
+        } => json!({ "value": value.amount.to_string() }),
         IntentEvent::PaymentFailed { code, message, .. } => {
             json!({ "code": code, "message": message })
         }
@@ -306,4 +301,104 @@ pub async fn intents(
     };
     let intents = rows.iter().map(intent_from).collect();
     Ok((with_events(pool, schema, intents).await?, next))
+}
+
+/// The function `project_intent_events` receives what it received before the amounts became
+/// `Money`: the same lines for an event stored at 1.0 (upcast, as the relay reads it) as the code
+/// of 1.0 built.
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::TimeZone;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::UPCASTERS;
+
+    fn stored(sequence: i64, payload: Value) -> StoredEvent {
+        let event_type = payload.as_object().unwrap().keys().next().unwrap().clone();
+        let (payload, event_version) =
+            joule_store::upcast::upcast(&UPCASTERS, &event_type, "1.0", payload);
+        StoredEvent {
+            schema: "payments".into(),
+            aggregate_type: "PaymentIntent".into(),
+            aggregate_id: "6a6f756c-6550-4000-8000-000000000001".into(),
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            metadata: HashMap::new(),
+            relayed_at: Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap(),
+        }
+    }
+
+    fn context() -> Value {
+        json!({
+            "tenant_id": "default",
+            "account_id": "6a6f756c-6550-4000-8000-00000000000a",
+            "session_id": "6a6f756c-6550-4000-8000-00000000000b",
+            "order_id": null,
+            "purpose": "session",
+            "provider": "sandbox",
+            "method_id": "6a6f756c-6550-4000-8000-00000000000c",
+            "token": "tok_sandbox_ok",
+            "customer": "cus",
+            "currency": "EUR",
+        })
+    }
+
+    #[test]
+    fn events_stored_at_1_0_give_the_projection_the_lines_it_always_got() {
+        let id = "6a6f756c-6550-4000-8000-000000000001";
+        let at = "2026-11-02T08:00:00.000000Z";
+        let opened = stored(
+            1,
+            json!({"IntentOpened": {"context": context(), "amount": "50.00",
+                "opened_at": "2026-11-02T08:00:00Z"}}),
+        );
+        assert_eq!(
+            intent_line(&opened).unwrap(),
+            json!({"id": id, "at": at, "sequence": 1, "type": "IntentOpened", "amount": "50.00",
+                "detail": "session via sandbox", "tenant_id": "default",
+                "session_id": "6a6f756c-6550-4000-8000-00000000000b", "order_id": null,
+                "account_id": "6a6f756c-6550-4000-8000-00000000000a", "provider": "sandbox",
+                "kind": "card", "purpose": "session",
+                "method_id": "6a6f756c-6550-4000-8000-00000000000c", "currency": "EUR"})
+        );
+        let captured = stored(
+            5,
+            json!({"PaymentCaptured": {"context": context(), "amount": "12.30",
+                "released": "37.70", "uncollected": "0", "at": "2026-11-02T08:00:00Z"}}),
+        );
+        assert_eq!(
+            intent_line(&captured).unwrap(),
+            json!({"id": id, "at": at, "sequence": 5, "type": "PaymentCaptured",
+                "amount": "12.30", "detail": "released 37.70", "value": "12.30"})
+        );
+        let stopped = stored(
+            6,
+            json!({"ChargeStopRequested": {"context": context(), "stop": {
+                "charge_point_id": "CP-1", "transaction_id": "7", "running_cost": "45.5",
+                "delivered": true, "answer": "RemoteStopTransaction: Accepted", "attempts": 1},
+                "reason": "insufficient_funds", "code": "card_declined",
+                "at": "2026-11-02T08:00:00Z"}}),
+        );
+        assert_eq!(
+            intent_line(&stopped).unwrap(),
+            json!({"id": id, "at": at, "sequence": 6, "type": "ChargeStopRequested",
+                "amount": "45.5",
+                "detail": "stop CP-1 transaction 7: RemoteStopTransaction: Accepted (insufficient_funds)"})
+        );
+        // A request record has no business time: the relay's.
+        let requested = stored(
+            2,
+            json!({"AuthorizationRequested": {"attempt": 1, "amount": "50.00"}}),
+        );
+        assert_eq!(
+            intent_line(&requested).unwrap(),
+            json!({"id": id, "at": "2026-11-02T09:00:00.000000Z", "sequence": 2,
+                "type": "AuthorizationRequested", "amount": "50.00", "detail": "attempt 1"})
+        );
+    }
 }

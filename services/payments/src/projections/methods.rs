@@ -27,7 +27,7 @@ pub(super) async fn project(
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10) ON CONFLICT (id) DO NOTHING"
             ))
             .bind(method.method_id.as_uuid())
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(account_id.as_uuid())
             .bind(method.provider.as_str())
             .bind(method.provider.kind())

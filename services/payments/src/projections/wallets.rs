@@ -17,7 +17,8 @@ pub(super) async fn project(
     let s = schema;
     let id = aggregate_uuid(stored)?;
     let event: WalletEvent = stored.read()?;
-    let (kind, amount, balance, held, reference, at) = match &event {
+    // The history line: the movement's type, the amount it moved and its reference.
+    let (kind, amount, reference) = match &event {
         WalletEvent::WalletOpened {
             tenant_id,
             account_id,
@@ -29,7 +30,7 @@ pub(super) async fn project(
                  VALUES ($1, $2, $3, $4, 0, 0, $5) ON CONFLICT (id) DO NOTHING"
             ))
             .bind(id)
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(account_id.as_uuid())
             .bind(currency.code())
             .bind(at)
@@ -38,49 +39,24 @@ pub(super) async fn project(
             return Ok(());
         }
         WalletEvent::WalletToppedUp {
-            amount,
-            balance,
-            held,
-            reference,
-            at,
-            ..
-        } => ("top_up", amount, balance, held, reference.clone(), at),
+            amount, reference, ..
+        } => ("top_up", amount.amount, reference),
         WalletEvent::WalletHoldPlaced {
-            hold_id,
-            amount,
-            balance,
-            held,
-            at,
-        } => ("hold", amount, balance, held, hold_id.clone(), at),
-        WalletEvent::WalletHoldRaised {
-            hold_id,
-            added,
-            balance,
-            held,
-            at,
-        } => ("hold_extended", added, balance, held, hold_id.clone(), at),
+            hold_id, amount, ..
+        } => ("hold", *amount, hold_id),
+        WalletEvent::WalletHoldRaised { hold_id, added, .. } => ("hold_extended", *added, hold_id),
         WalletEvent::WalletHoldCaptured {
-            hold_id,
-            amount,
-            balance,
-            held,
-            at,
-            ..
-        } => ("capture", amount, balance, held, hold_id.clone(), at),
+            hold_id, amount, ..
+        } => ("capture", *amount, hold_id),
         WalletEvent::WalletHoldReleased {
-            hold_id,
-            released,
-            balance,
-            held,
-            at,
-        } => ("release", released, balance, held, hold_id.clone(), at),
+            hold_id, released, ..
+        } => ("release", *released, hold_id),
         WalletEvent::WalletRefunded {
-            refund_id,
-            amount,
-            balance,
-            held,
-            at,
-        } => ("refund", amount, balance, held, refund_id.clone(), at),
+            refund_id, amount, ..
+        } => ("refund", *amount, refund_id),
+    };
+    let Some((balance, held, at)) = event.after() else {
+        return Ok(());
     };
     sqlx::query(&format!(
         "UPDATE {s}.wallets SET balance = $2, held = $3 WHERE id = $1"

@@ -1,7 +1,7 @@
 //! The intent's commands, and what each decides from the state (the events it records).
 
 use chrono::{DateTime, Utc};
-use joule_domain::Currency;
+use joule_domain::{Currency, Money};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -31,11 +31,11 @@ pub struct Extension {
 pub enum Observed {
     Authorized {
         reference: String,
-        amount: Decimal,
+        amount: Money,
     },
     Captured {
         reference: String,
-        amount: Decimal,
+        amount: Money,
     },
     Canceled {
         reference: String,
@@ -47,14 +47,27 @@ pub enum Observed {
     Refunded {
         refund_id: RefundId,
         reference: String,
-        amount: Decimal,
+        amount: Money,
     },
+}
+
+impl Observed {
+    /// The money the provider says moved, if the observation is of an amount.
+    pub fn amount(&self) -> Option<Money> {
+        match self {
+            Observed::Authorized { amount, .. }
+            | Observed::Captured { amount, .. }
+            | Observed::Refunded { amount, .. } => Some(*amount),
+            Observed::Canceled { .. } | Observed::Failed { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Open {
     pub context: IntentContext,
-    pub amount: Decimal,
+    /// What to hold, in the context's currency.
+    pub amount: Money,
     pub at: DateTime<Utc>,
 }
 
@@ -75,8 +88,7 @@ pub enum IntentCommand {
         at: DateTime<Utc>,
     },
     RequestCapture {
-        amount: Decimal,
-        currency: Currency,
+        amount: Money,
     },
     RecordCapture {
         attempt: u32,
@@ -96,8 +108,7 @@ pub enum IntentCommand {
     },
     RequestRefund {
         refund_id: RefundId,
-        amount: Decimal,
-        currency: Currency,
+        amount: Money,
         reason: String,
     },
     RecordRefund {
@@ -122,7 +133,7 @@ pub struct StopRequest {
     pub charge_point_id: String,
     pub transaction_id: String,
     /// The running cost (incl. VAT) that the hold could not cover.
-    pub running_cost: Decimal,
+    pub running_cost: Money,
     /// The charger took the command (OCPP `Accepted`); `false` also when the gateway was unreachable.
     pub delivered: bool,
     /// The charger's status, or why the command did not reach it.
@@ -135,6 +146,11 @@ pub struct StopRequest {
 /// impossible count where it is instead of panicking.
 fn next_attempt(n: u32) -> u32 {
     n.saturating_add(1)
+}
+
+/// Amounts in `currency`, the intent's.
+fn in_currency(currency: Currency) -> impl Fn(Decimal) -> Money {
+    move |amount| Money::new(amount, currency)
 }
 
 /// A sum of amounts in a command: every amount was checked at the edge, so an overflow means a value
@@ -162,9 +178,7 @@ impl PaymentIntent {
                 result,
                 at,
             } => self.record_extension(attempt, result, at),
-            IntentCommand::RequestCapture { amount, currency } => {
-                self.request_capture(amount, currency)
-            }
+            IntentCommand::RequestCapture { amount } => self.request_capture(amount),
             IntentCommand::RecordCapture {
                 attempt,
                 result,
@@ -177,9 +191,8 @@ impl PaymentIntent {
             IntentCommand::RequestRefund {
                 refund_id,
                 amount,
-                currency,
                 reason,
-            } => self.request_refund(refund_id, amount, currency, reason),
+            } => self.request_refund(refund_id, amount, reason),
             IntentCommand::RecordRefund {
                 refund_id,
                 result,
@@ -201,7 +214,13 @@ impl PaymentIntent {
                 Err(IntentError::OpenedDifferently)
             };
         }
-        if open.amount <= Decimal::ZERO {
+        if open.amount.currency != open.context.currency {
+            return Err(IntentError::CurrencyMismatch {
+                expected: open.context.currency,
+                got: open.amount.currency,
+            });
+        }
+        if open.amount.amount <= Decimal::ZERO {
             return Err(IntentError::InvalidAmount {
                 field: "amount",
                 reason: "must be greater than zero".into(),
@@ -215,7 +234,7 @@ impl PaymentIntent {
             },
             IntentEvent::AuthorizationRequested {
                 attempt: 1,
-                amount: open.amount,
+                amount: open.amount.amount,
             },
         ])
     }
@@ -237,17 +256,18 @@ impl PaymentIntent {
         if *pending != attempt {
             return Ok(vec![]);
         }
+        let money = in_currency(context.currency);
         Ok(vec![match result {
             Ok(a) => IntentEvent::PaymentAuthorized {
                 context,
                 reference: a.reference,
-                amount: a.amount,
+                amount: money(a.amount),
                 incremental: a.incremental,
                 at,
             },
             Err(d) => IntentEvent::PaymentFailed {
                 context,
-                amount: *amount,
+                amount: money(*amount),
                 code: d.code,
                 message: d.message,
                 at,
@@ -299,19 +319,20 @@ impl PaymentIntent {
             return Ok(vec![]);
         }
         let held = self.authorized();
+        let money = in_currency(context.currency);
         Ok(vec![match result {
             Ok(e) => IntentEvent::HoldExtended {
                 context,
                 mode: e.mode,
                 reference: e.reference,
-                added: e.added,
-                total: out_of_range("new_amount", held.checked_add(e.added))?,
+                added: money(e.added),
+                total: money(out_of_range("new_amount", held.checked_add(e.added))?),
                 at,
             },
             Err(d) => IntentEvent::HoldExhausted {
                 context,
-                requested_total: *new_total,
-                total: held,
+                requested_total: money(*new_total),
+                total: money(held),
                 reason: d.exhausted_reason().into(),
                 code: d.code,
                 at,
@@ -339,12 +360,9 @@ impl PaymentIntent {
         }])
     }
 
-    fn request_capture(
-        &self,
-        amount: Decimal,
-        currency: Currency,
-    ) -> Result<Vec<IntentEvent>, IntentError> {
-        self.check_currency(currency)?;
+    fn request_capture(&self, amount: Money) -> Result<Vec<IntentEvent>, IntentError> {
+        self.check_currency(amount.currency)?;
+        let amount = amount.amount;
         if amount.is_sign_negative() && !amount.is_zero() {
             return Err(IntentError::InvalidAmount {
                 field: "amount",
@@ -414,19 +432,23 @@ impl PaymentIntent {
             return Ok(vec![]);
         }
         let amount = *amount;
+        let money = in_currency(context.currency);
         match result {
             Ok(()) => Ok(vec![IntentEvent::PaymentCaptured {
                 context,
-                amount,
+                amount: money(amount),
                 // The captured amount is at most what is held (`request_capture`).
-                released: self.authorized().saturating_sub(amount),
-                uncollected: self.uncollected,
+                released: money(self.authorized().saturating_sub(amount)),
+                uncollected: money(self.uncollected),
                 at,
             }]),
             Err(d) if attempt >= policy.max_attempts => Ok(vec![
                 IntentEvent::DunningStarted {
                     context,
-                    amount_due: out_of_range("amount", amount.checked_add(self.uncollected))?,
+                    amount_due: money(out_of_range(
+                        "amount",
+                        amount.checked_add(self.uncollected),
+                    )?),
                     attempts: attempt,
                     code: d.code,
                     at,
@@ -441,7 +463,7 @@ impl PaymentIntent {
                 Ok(vec![IntentEvent::CaptureFailed {
                     context,
                     attempt,
-                    amount,
+                    amount: money(amount),
                     code: d.code,
                     message: d.message,
                     // The delay doubles at most 20 times from the configured first delay; a time
@@ -516,8 +538,8 @@ impl PaymentIntent {
             return Ok(vec![]);
         }
         Ok(vec![IntentEvent::PaymentVoided {
+            released: Money::new(self.authorized(), context.currency),
             context,
-            released: self.authorized(),
             reason: *reason,
             at,
         }])
@@ -526,11 +548,11 @@ impl PaymentIntent {
     fn request_refund(
         &self,
         refund_id: RefundId,
-        amount: Decimal,
-        currency: Currency,
+        amount: Money,
         reason: String,
     ) -> Result<Vec<IntentEvent>, IntentError> {
-        self.check_currency(currency)?;
+        self.check_currency(amount.currency)?;
+        let amount = amount.amount;
         if self.refunds.iter().any(|r| r.refund_id == refund_id) {
             return Ok(vec![]);
         }
@@ -583,14 +605,15 @@ impl PaymentIntent {
             .find(|r| r.refund_id == refund_id)
             .map(|r| r.reason.clone())
             .unwrap_or_default();
+        let money = in_currency(context.currency);
         Ok(vec![match result {
             Ok(reference) => IntentEvent::PaymentRefunded {
                 context,
                 refund_id,
-                amount: *amount,
+                amount: money(*amount),
                 // At most what was captured (`request_refund`).
-                total_refunded: self.refunded.saturating_add(*amount),
-                captured: self.captured,
+                total_refunded: money(self.refunded.saturating_add(*amount)),
+                captured: money(self.captured),
                 reason,
                 reference,
                 at,
@@ -598,7 +621,7 @@ impl PaymentIntent {
             Err(d) => IntentEvent::RefundFailed {
                 context,
                 refund_id,
-                amount: *amount,
+                amount: money(*amount),
                 code: d.code,
                 message: d.message,
                 at,
@@ -614,6 +637,14 @@ impl PaymentIntent {
         at: DateTime<Utc>,
     ) -> Result<Vec<IntentEvent>, IntentError> {
         let context = self.context()?.clone();
+        // An amount in another currency is not of this intent's money.
+        if observed
+            .amount()
+            .is_some_and(|m| m.currency != context.currency)
+        {
+            return Ok(vec![]);
+        }
+        let money = in_currency(context.currency);
         let events = match observed {
             Observed::Authorized { reference, amount } => match (&self.pending, self.status) {
                 (Some(PendingOp::Authorize { .. }), Some(Status::Pending)) => {
@@ -626,17 +657,19 @@ impl PaymentIntent {
                     }]
                 }
                 (Some(PendingOp::Extend { .. }), Some(Status::Authorized)) => {
+                    let amount = amount.amount;
                     match self.holds.iter().find(|h| h.reference == reference) {
                         Some(h) if amount > h.amount => vec![IntentEvent::HoldExtended {
                             context,
                             mode: ExtensionMode::Incremental,
                             reference,
                             // amount > h.amount, and h.amount is part of what is held.
-                            added: amount.saturating_sub(h.amount),
-                            total: self
-                                .authorized()
-                                .saturating_sub(h.amount)
-                                .saturating_add(amount),
+                            added: money(amount.saturating_sub(h.amount)),
+                            total: money(
+                                self.authorized()
+                                    .saturating_sub(h.amount)
+                                    .saturating_add(amount),
+                            ),
                             at,
                         }],
                         _ => vec![],
@@ -652,8 +685,12 @@ impl PaymentIntent {
                     vec![IntentEvent::PaymentCaptured {
                         context,
                         amount,
-                        released: self.authorized().saturating_sub(amount).max(Decimal::ZERO),
-                        uncollected: self.uncollected,
+                        released: money(
+                            self.authorized()
+                                .saturating_sub(amount.amount)
+                                .max(Decimal::ZERO),
+                        ),
+                        uncollected: money(self.uncollected),
                         at,
                     }]
                 } else {
@@ -666,14 +703,14 @@ impl PaymentIntent {
                     Some(Status::Authorized) if known && self.holds.len() == 1 => {
                         vec![IntentEvent::PaymentVoided {
                             context,
-                            released: self.authorized(),
+                            released: money(self.authorized()),
                             reason: VoidReason::Provider,
                             at,
                         }]
                     }
                     Some(Status::Pending) => vec![IntentEvent::PaymentFailed {
                         context,
-                        amount: self.pending_amount(),
+                        amount: money(self.pending_amount()),
                         code: "canceled".into(),
                         message: "the provider cancelled the payment".into(),
                         at,
@@ -684,7 +721,7 @@ impl PaymentIntent {
             Observed::Failed { code, message } => match self.status {
                 Some(Status::Pending) => vec![IntentEvent::PaymentFailed {
                     context,
-                    amount: self.pending_amount(),
+                    amount: money(self.pending_amount()),
                     code,
                     message,
                     at,
@@ -699,7 +736,7 @@ impl PaymentIntent {
                 Some(PendingOp::Refund {
                     refund_id: pending,
                     amount: pending_amount,
-                }) if *pending == refund_id && *pending_amount == amount => {
+                }) if *pending == refund_id && *pending_amount == amount.amount => {
                     self.record_refund(refund_id, Ok(reference), at)?
                 }
                 _ => vec![],

@@ -21,10 +21,13 @@ mod tests;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use joule_domain::Currency;
+use joule_store::Upcaster;
 use rust_decimal::Decimal;
 
 pub use commands::{Approval, Extension, IntentCommand, Observed, Open, StopRequest};
-pub use events::IntentEvent;
+pub use events::{IntentEvent, UPCASTERS};
+
+use crate::store::EventShapes;
 pub use state::{
     Decline, ExtensionMode, Hold, IntentContext, PaymentIntent, PendingOp, ProviderKind, Purpose,
     RefundRecord, RetryPolicy, Status, VoidReason,
@@ -60,6 +63,10 @@ pub enum IntentError {
     OpenedDifferently,
 }
 
+impl EventShapes for PaymentIntent {
+    const UPCASTERS: &'static [Upcaster] = UPCASTERS;
+}
+
 impl Aggregate for PaymentIntent {
     const TYPE: &'static str = "PaymentIntent";
     type Command = IntentCommand;
@@ -87,7 +94,7 @@ impl Aggregate for PaymentIntent {
             } => {
                 self.context = Some(context);
                 self.status = Some(Status::Pending);
-                self.opened_amount = amount;
+                self.opened_amount = amount.amount;
             }
             IntentEvent::AuthorizationRequested { attempt, amount } => {
                 self.authorize_attempts = attempt;
@@ -99,7 +106,10 @@ impl Aggregate for PaymentIntent {
                 incremental,
                 ..
             } => {
-                self.holds.push(Hold { reference, amount });
+                self.holds.push(Hold {
+                    reference,
+                    amount: amount.amount,
+                });
                 self.incremental = incremental;
                 self.status = Some(Status::Authorized);
                 self.pending = None;
@@ -126,11 +136,11 @@ impl Aggregate for PaymentIntent {
                 ) {
                     (ExtensionMode::Incremental, Some(hold)) => {
                         // `record_extension` checked the new total.
-                        hold.amount = hold.amount.saturating_add(added)
+                        hold.amount = hold.amount.saturating_add(added.amount)
                     }
                     _ => self.holds.push(Hold {
                         reference,
-                        amount: added,
+                        amount: added.amount,
                     }),
                 }
                 self.pending = None;
@@ -160,8 +170,8 @@ impl Aggregate for PaymentIntent {
                 uncollected,
                 ..
             } => {
-                self.captured = amount;
-                self.uncollected = uncollected;
+                self.captured = amount.amount;
+                self.uncollected = uncollected.amount;
                 self.status = Some(Status::Captured);
                 self.pending = None;
                 self.next_capture_at = None;
@@ -215,7 +225,7 @@ impl Aggregate for PaymentIntent {
                 total_refunded,
                 ..
             } => {
-                self.refunded = total_refunded;
+                self.refunded = total_refunded.amount;
                 if let Some(r) = self.refunds.iter_mut().find(|r| r.refund_id == refund_id) {
                     r.succeeded = Some(true);
                 }

@@ -1,7 +1,7 @@
 //! The intent's state and the values it is made of.
 
 use chrono::{DateTime, Duration, Utc};
-use joule_domain::{AccountId, Currency, SessionId};
+use joule_domain::{AccountId, Currency, SessionId, TenantId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +70,7 @@ impl Purpose {
 /// integration messages need nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntentContext {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub account_id: AccountId,
     pub session_id: Option<SessionId>,
     pub order_id: Option<String>,

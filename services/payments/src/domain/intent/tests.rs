@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::test::TestFramework;
-use joule_domain::{AccountId, Currency, SessionId};
+use joule_domain::{AccountId, Currency, Money, SessionId, TenantId};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -12,13 +12,17 @@ use crate::ids::{MethodId, RefundId};
 
 type Intent = TestFramework<PaymentIntent>;
 
+fn eur(amount: Decimal) -> Money {
+    Money::new(amount, Currency::EUR)
+}
+
 fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
 }
 
 fn context() -> IntentContext {
     IntentContext {
-        tenant_id: "default".into(),
+        tenant_id: TenantId::default_tenant(),
         account_id: AccountId::derived("jane"),
         session_id: Some(SessionId::derived("default/CP-1/1")),
         order_id: None,
@@ -42,7 +46,7 @@ fn opened() -> Vec<IntentEvent> {
     vec![
         IntentEvent::IntentOpened {
             context: context(),
-            amount: dec!(50),
+            amount: eur(dec!(50)),
             opened_at: at(),
         },
         IntentEvent::AuthorizationRequested {
@@ -57,7 +61,7 @@ fn authorized() -> Vec<IntentEvent> {
     events.push(IntentEvent::PaymentAuthorized {
         context: context(),
         reference: "h1".into(),
-        amount: dec!(50),
+        amount: eur(dec!(50)),
         incremental: true,
         at: at(),
     });
@@ -78,9 +82,9 @@ fn captured(amount: Decimal) -> Vec<IntentEvent> {
     let mut events = capture_requested(amount);
     events.push(IntentEvent::PaymentCaptured {
         context: context(),
-        amount,
-        released: dec!(50) - amount,
-        uncollected: dec!(0),
+        amount: eur(amount),
+        released: eur(dec!(50) - amount),
+        uncollected: eur(dec!(0)),
         at: at(),
     });
     events
@@ -94,7 +98,7 @@ fn voided() -> Vec<IntentEvent> {
     });
     events.push(IntentEvent::PaymentVoided {
         context: context(),
-        released: dec!(50),
+        released: eur(dec!(50)),
         reason: VoidReason::ZeroAmount,
         at: at(),
     });
@@ -107,7 +111,7 @@ fn opening_asks_for_a_hold_once() {
         .given_no_previous_events()
         .when(IntentCommand::Open(Open {
             context: context(),
-            amount: dec!(50),
+            amount: eur(dec!(50)),
             at: at(),
         }))
         .then_expect_events(opened());
@@ -115,7 +119,7 @@ fn opening_asks_for_a_hold_once() {
         .given(opened())
         .when(IntentCommand::Open(Open {
             context: context(),
-            amount: dec!(50),
+            amount: eur(dec!(50)),
             at: at(),
         }))
         .then_expect_events(vec![]);
@@ -156,7 +160,7 @@ fn a_decline_fails_the_intent_keeping_the_provider_code() {
         })
         .then_expect_events(vec![IntentEvent::PaymentFailed {
             context: context(),
-            amount: dec!(50),
+            amount: eur(dec!(50)),
             code: "insufficient_funds".into(),
             message: "Your card has insufficient funds.".into(),
             at: at(),
@@ -168,8 +172,7 @@ fn a_capture_takes_the_priced_amount_and_releases_the_rest() {
     Intent::with(())
         .given(authorized())
         .when(IntentCommand::RequestCapture {
-            amount: dec!(12.34),
-            currency: Currency::EUR,
+            amount: Money::new(dec!(12.34), Currency::EUR),
         })
         .then_expect_events(vec![IntentEvent::CaptureRequested {
             attempt: 1,
@@ -186,9 +189,9 @@ fn a_capture_takes_the_priced_amount_and_releases_the_rest() {
         })
         .then_expect_events(vec![IntentEvent::PaymentCaptured {
             context: context(),
-            amount: dec!(12.34),
-            released: dec!(37.66),
-            uncollected: dec!(0),
+            amount: eur(dec!(12.34)),
+            released: eur(dec!(37.66)),
+            uncollected: eur(dec!(0)),
             at: at(),
         }]);
 }
@@ -198,8 +201,7 @@ fn capturing_more_than_held_takes_the_hold_and_leaves_the_rest_uncollected() {
     Intent::with(())
         .given(authorized())
         .when(IntentCommand::RequestCapture {
-            amount: dec!(61),
-            currency: Currency::EUR,
+            amount: Money::new(dec!(61), Currency::EUR),
         })
         .then_expect_events(vec![IntentEvent::CaptureRequested {
             attempt: 1,
@@ -213,8 +215,7 @@ fn a_zero_amount_voids_the_hold() {
     Intent::with(())
         .given(authorized())
         .when(IntentCommand::RequestCapture {
-            amount: dec!(0),
-            currency: Currency::EUR,
+            amount: Money::new(dec!(0), Currency::EUR),
         })
         .then_expect_events(vec![IntentEvent::VoidRequested {
             attempt: 1,
@@ -227,8 +228,7 @@ fn capturing_a_voided_intent_is_refused() {
     Intent::with(())
         .given(voided())
         .when(IntentCommand::RequestCapture {
-            amount: dec!(5),
-            currency: Currency::EUR,
+            amount: Money::new(dec!(5), Currency::EUR),
         })
         .then_expect_error(IntentError::Voided);
 }
@@ -238,8 +238,7 @@ fn a_currency_mismatch_is_refused() {
     Intent::with(())
         .given(authorized())
         .when(IntentCommand::RequestCapture {
-            amount: dec!(5),
-            currency: "USD".parse().unwrap(),
+            amount: Money::new(dec!(5), "USD".parse().unwrap()),
         })
         .then_expect_error(IntentError::CurrencyMismatch {
             expected: Currency::EUR,
@@ -252,15 +251,13 @@ fn capturing_again_with_the_same_amount_is_a_no_op_and_another_amount_is_refused
     Intent::with(())
         .given(captured(dec!(10)))
         .when(IntentCommand::RequestCapture {
-            amount: dec!(10),
-            currency: Currency::EUR,
+            amount: Money::new(dec!(10), Currency::EUR),
         })
         .then_expect_events(vec![]);
     Intent::with(())
         .given(captured(dec!(10)))
         .when(IntentCommand::RequestCapture {
-            amount: dec!(11),
-            currency: Currency::EUR,
+            amount: Money::new(dec!(11), Currency::EUR),
         })
         .then_expect_error(IntentError::AlreadyCaptured { captured: dec!(10) });
 }
@@ -276,7 +273,7 @@ fn a_failed_capture_is_retried_with_a_doubling_delay_then_goes_to_dunning() {
     let failed = |attempt: u32, delay: i64| IntentEvent::CaptureFailed {
         context: context(),
         attempt,
-        amount: dec!(10),
+        amount: eur(dec!(10)),
         code: "processing_error".into(),
         message: "try later".into(),
         next_attempt_at: at() + Duration::seconds(delay),
@@ -327,7 +324,7 @@ fn a_failed_capture_is_retried_with_a_doubling_delay_then_goes_to_dunning() {
         .then_expect_events(vec![
             IntentEvent::DunningStarted {
                 context: context(),
-                amount_due: dec!(10),
+                amount_due: eur(dec!(10)),
                 attempts: 3,
                 code: "processing_error".into(),
                 at: at(),
@@ -343,8 +340,7 @@ fn a_failed_capture_is_retried_with_a_doubling_delay_then_goes_to_dunning() {
 fn a_refund_never_exceeds_what_was_captured() {
     let refund = |amount| IntentCommand::RequestRefund {
         refund_id: RefundId::derived("r1"),
-        amount,
-        currency: Currency::EUR,
+        amount: eur(amount),
         reason: "requested_by_customer".into(),
     };
     Intent::with(())
@@ -393,9 +389,9 @@ fn refunds_move_the_status_to_partially_and_fully_refunded() {
     intent.apply(IntentEvent::PaymentRefunded {
         context: context(),
         refund_id: RefundId::derived("r1"),
-        amount: dec!(4),
-        total_refunded: dec!(4),
-        captured: dec!(10),
+        amount: eur(dec!(4)),
+        total_refunded: eur(dec!(4)),
+        captured: eur(dec!(10)),
         reason: "r".into(),
         reference: "re_1".into(),
         at: at(),
@@ -411,9 +407,9 @@ fn refunds_move_the_status_to_partially_and_fully_refunded() {
         .then_expect_events(vec![IntentEvent::PaymentRefunded {
             context: context(),
             refund_id: RefundId::derived("r1"),
-            amount: dec!(4),
-            total_refunded: dec!(4),
-            captured: dec!(10),
+            amount: eur(dec!(4)),
+            total_refunded: eur(dec!(4)),
+            captured: eur(dec!(10)),
             reason: "r".into(),
             reference: "re_1".into(),
             at: at(),
@@ -426,9 +422,9 @@ fn refunds_move_the_status_to_partially_and_fully_refunded() {
     intent.apply(IntentEvent::PaymentRefunded {
         context: context(),
         refund_id: RefundId::derived("r2"),
-        amount: dec!(6),
-        total_refunded: dec!(10),
-        captured: dec!(10),
+        amount: eur(dec!(6)),
+        total_refunded: eur(dec!(10)),
+        captured: eur(dec!(10)),
         reason: "r".into(),
         reference: "re_2".into(),
         at: at(),
@@ -467,8 +463,8 @@ fn an_extension_raises_the_hold_or_reports_it_exhausted() {
             context: context(),
             mode: ExtensionMode::SecondHold,
             reference: "h2".into(),
-            added: dec!(30),
-            total: dec!(80),
+            added: eur(dec!(30)),
+            total: eur(dec!(80)),
             at: at(),
         }]);
     Intent::with(())
@@ -480,8 +476,8 @@ fn an_extension_raises_the_hold_or_reports_it_exhausted() {
         })
         .then_expect_events(vec![IntentEvent::HoldExhausted {
             context: context(),
-            requested_total: dec!(80),
-            total: dec!(50),
+            requested_total: eur(dec!(80)),
+            total: eur(dec!(50)),
             reason: "insufficient_funds".into(),
             code: "insufficient_funds".into(),
             at: at(),
@@ -493,7 +489,7 @@ fn a_stop_is_recorded_for_an_exhausted_hold_until_the_charger_took_it() {
     let stop = |delivered| StopRequest {
         charge_point_id: "CP-1".into(),
         transaction_id: "7".into(),
-        running_cost: dec!(45),
+        running_cost: eur(dec!(45)),
         delivered,
         answer: "RemoteStopTransaction: Accepted".into(),
         attempts: 1,
@@ -514,8 +510,8 @@ fn a_stop_is_recorded_for_an_exhausted_hold_until_the_charger_took_it() {
     });
     history.push(IntentEvent::HoldExhausted {
         context: context(),
-        requested_total: dec!(80),
-        total: dec!(50),
+        requested_total: eur(dec!(80)),
+        total: eur(dec!(50)),
         reason: "insufficient_funds".into(),
         code: "insufficient_funds".into(),
         at: at(),
@@ -574,15 +570,15 @@ fn observations_apply_in_any_order_and_only_forward() {
         .when(IntentCommand::Reconcile {
             observed: Observed::Captured {
                 reference: "h1".into(),
-                amount: dec!(12),
+                amount: eur(dec!(12)),
             },
             at: at(),
         })
         .then_expect_events(vec![IntentEvent::PaymentCaptured {
             context: context(),
-            amount: dec!(12),
-            released: dec!(38),
-            uncollected: dec!(0),
+            amount: eur(dec!(12)),
+            released: eur(dec!(38)),
+            uncollected: eur(dec!(0)),
             at: at(),
         }]);
     // A stale "authorized" after the capture, or the capture seen twice: nothing.
@@ -591,7 +587,7 @@ fn observations_apply_in_any_order_and_only_forward() {
         .when(IntentCommand::Reconcile {
             observed: Observed::Authorized {
                 reference: "h1".into(),
-                amount: dec!(50),
+                amount: eur(dec!(50)),
             },
             at: at(),
         })
@@ -601,7 +597,7 @@ fn observations_apply_in_any_order_and_only_forward() {
         .when(IntentCommand::Reconcile {
             observed: Observed::Captured {
                 reference: "h1".into(),
-                amount: dec!(12),
+                amount: eur(dec!(12)),
             },
             at: at(),
         })
@@ -616,8 +612,8 @@ fn observations_apply_in_any_order_and_only_forward() {
         context: context(),
         mode: ExtensionMode::SecondHold,
         reference: "h2".into(),
-        added: dec!(30),
-        total: dec!(80),
+        added: eur(dec!(30)),
+        total: eur(dec!(80)),
         at: at(),
     });
     Intent::with(())
@@ -625,7 +621,7 @@ fn observations_apply_in_any_order_and_only_forward() {
         .when(IntentCommand::Reconcile {
             observed: Observed::Captured {
                 reference: "h2".into(),
-                amount: dec!(10),
+                amount: eur(dec!(10)),
             },
             at: at(),
         })

@@ -8,11 +8,13 @@ mod tests;
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use joule_domain::AccountId;
+use joule_domain::{AccountId, TenantId};
+use joule_store::Upcaster;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::intent::ProviderKind;
 use crate::ids::MethodId;
+use crate::store::EventShapes;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedMethod {
@@ -31,7 +33,7 @@ pub struct SavedMethod {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MethodsCommand {
     Save {
-        tenant_id: String,
+        tenant_id: TenantId,
         account_id: AccountId,
         method: SavedMethod,
         make_default: bool,
@@ -42,7 +44,7 @@ pub enum MethodsCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MethodsEvent {
     PaymentMethodSaved {
-        tenant_id: String,
+        tenant_id: TenantId,
         account_id: AccountId,
         method: SavedMethod,
         at: DateTime<Utc>,
@@ -67,6 +69,9 @@ impl DomainEvent for MethodsEvent {
         "1.0".into()
     }
 }
+
+/// No event of an account's methods has changed its stored shape.
+pub const UPCASTERS: &[Upcaster] = &[];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MethodsError {
@@ -99,6 +104,10 @@ impl AccountMethods {
             .find(|m| m.provider == provider && !m.customer.is_empty())
             .map(|m| m.customer.as_str())
     }
+}
+
+impl EventShapes for AccountMethods {
+    const UPCASTERS: &'static [Upcaster] = UPCASTERS;
 }
 
 impl Aggregate for AccountMethods {

@@ -23,7 +23,7 @@ fn card() -> SavedMethod {
 
 fn save(make_default: bool) -> MethodsCommand {
     MethodsCommand::Save {
-        tenant_id: "default".into(),
+        tenant_id: TenantId::default_tenant(),
         account_id: AccountId::derived("a"),
         method: card(),
         make_default,
@@ -33,7 +33,7 @@ fn save(make_default: bool) -> MethodsCommand {
 
 fn saved() -> MethodsEvent {
     MethodsEvent::PaymentMethodSaved {
-        tenant_id: "default".into(),
+        tenant_id: TenantId::default_tenant(),
         account_id: AccountId::derived("a"),
         method: card(),
         at: at(),

@@ -9,9 +9,13 @@ mod tests;
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use joule_domain::Currency;
-use rust_decimal::Decimal;
+use joule_domain::{Currency, Money, TenantId};
+use joule_store::Upcaster;
 use serde::{Deserialize, Serialize};
+
+use crate::domain::{in_variant, object_at, wrap_money};
+use crate::ids::IntentId;
+use crate::store::EventShapes;
 
 pub use report::{ReportError, parse_report};
 
@@ -21,13 +25,19 @@ pub struct SettlementLine {
     pub transaction_id: String,
     /// charge, refund, payout, fee, adjustment.
     pub category: String,
-    pub currency: Currency,
-    pub gross: Decimal,
-    pub fee: Decimal,
-    pub net: Decimal,
+    /// `gross`, `fee` and `net` are in one currency (the report's line's).
+    pub gross: Money,
+    pub fee: Money,
+    pub net: Money,
     pub intent_reference: String,
     pub payout_id: String,
     pub occurred_at: DateTime<Utc>,
+}
+
+impl SettlementLine {
+    pub fn currency(&self) -> Currency {
+        self.gross.currency
+    }
 }
 
 /// One recorded settlement line; its id derives from the provider's transaction id, so importing the
@@ -39,18 +49,19 @@ pub struct SettlementRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordLine {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub line: SettlementLine,
     /// Joule's intent, when the line names one Joule knows.
-    pub intent_id: Option<String>,
+    pub intent_id: Option<IntentId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SettlementEvent {
+    /// 2.0: the line's amounts are `Money` (1.0: decimals beside the line's `currency`).
     SettlementLineRecorded {
-        tenant_id: String,
+        tenant_id: TenantId,
         line: SettlementLine,
-        intent_id: Option<String>,
+        intent_id: Option<IntentId>,
     },
 }
 
@@ -60,13 +71,32 @@ impl DomainEvent for SettlementEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".into()
+        "2.0".into()
     }
 }
+
+/// 1.0 -> 2.0 of `SettlementLineRecorded`: the line's decimals beside its `currency` become `Money`.
+pub const UPCASTERS: &[Upcaster] = &[Upcaster {
+    event_type: "SettlementLineRecorded",
+    version: "2.0",
+    upcast: |p| {
+        in_variant(p, |o| {
+            if let Some(line) = object_at(o, "line")
+                && let Some(currency) = line.remove("currency")
+            {
+                wrap_money(line, &["gross", "fee", "net"], &currency);
+            }
+        })
+    },
+}];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("settlement line refused")]
 pub struct SettlementError;
+
+impl EventShapes for SettlementRecord {
+    const UPCASTERS: &'static [Upcaster] = UPCASTERS;
+}
 
 impl Aggregate for SettlementRecord {
     const TYPE: &'static str = "SettlementLine";

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use joule_domain::{Currency, limits};
+use joule_domain::{Currency, Money, limits};
 use rust_decimal::Decimal;
 
 use super::SettlementLine;
@@ -93,10 +93,9 @@ fn line_from(
         provider: provider.to_owned(),
         transaction_id: required("balance_transaction_id")?,
         category,
-        currency,
-        gross,
-        fee,
-        net,
+        gross: Money::new(gross, currency),
+        fee: Money::new(fee, currency),
+        net: Money::new(net, currency),
         intent_reference: get("payment_intent_id").to_owned(),
         payout_id: get("automatic_payout_id").to_owned(),
         occurred_at,

@@ -1,33 +1,36 @@
-//! The wallet's events, as stored.
+//! The wallet's events, as stored, and the upcaster of the top-up's shape before 2.0 (ADR 030).
 
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
-use joule_domain::{AccountId, Currency};
+use joule_domain::{AccountId, Currency, Money, TenantId};
+use joule_store::Upcaster;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::Funding;
+use crate::domain::in_variant;
+use crate::domain::wrap_money;
 use crate::ids::IntentId;
 
 /// Wallet events carry the balance and the held amount after them, for the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WalletEvent {
     WalletOpened {
-        tenant_id: String,
+        tenant_id: TenantId,
         account_id: AccountId,
         currency: Currency,
         at: DateTime<Utc>,
     },
+    /// 2.0: the amount, balance and held amount are `Money` (1.0: decimals beside `currency`).
     WalletToppedUp {
         account_id: AccountId,
-        currency: Currency,
         top_up_id: String,
-        amount: Decimal,
+        amount: Money,
         funding: Funding,
         reference: String,
         intent_id: Option<IntentId>,
-        balance: Decimal,
-        held: Decimal,
+        balance: Money,
+        held: Money,
         at: DateTime<Utc>,
     },
     WalletHoldPlaced {
@@ -83,6 +86,51 @@ impl DomainEvent for WalletEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".into()
+        match self {
+            WalletEvent::WalletToppedUp { .. } => "2.0",
+            _ => "1.0",
+        }
+        .into()
     }
 }
+
+impl WalletEvent {
+    /// The wallet's balance and held amount after the event, and its time (`None` for the opening).
+    pub fn after(&self) -> Option<(Decimal, Decimal, DateTime<Utc>)> {
+        match self {
+            WalletEvent::WalletOpened { .. } => None,
+            WalletEvent::WalletToppedUp {
+                balance, held, at, ..
+            } => Some((balance.amount, held.amount, *at)),
+            WalletEvent::WalletHoldPlaced {
+                balance, held, at, ..
+            }
+            | WalletEvent::WalletHoldRaised {
+                balance, held, at, ..
+            }
+            | WalletEvent::WalletHoldCaptured {
+                balance, held, at, ..
+            }
+            | WalletEvent::WalletHoldReleased {
+                balance, held, at, ..
+            }
+            | WalletEvent::WalletRefunded {
+                balance, held, at, ..
+            } => Some((*balance, *held, *at)),
+        }
+    }
+}
+
+/// 1.0 -> 2.0 of `WalletToppedUp`: its decimals beside `currency` become `Money` in it. (The other
+/// events carry bare amounts: the wallet's currency is the one it was opened in.)
+pub const UPCASTERS: &[Upcaster] = &[Upcaster {
+    event_type: "WalletToppedUp",
+    version: "2.0",
+    upcast: |p| {
+        in_variant(p, |o| {
+            if let Some(currency) = o.remove("currency") {
+                wrap_money(o, &["amount", "balance", "held"], &currency);
+            }
+        })
+    },
+}];

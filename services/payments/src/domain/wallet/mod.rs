@@ -12,13 +12,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use joule_domain::{AccountId, Currency};
+use joule_domain::{AccountId, Currency, Money, TenantId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::IntentId;
+use crate::store::EventShapes;
+use joule_store::Upcaster;
 
-pub use events::WalletEvent;
+pub use events::{UPCASTERS, WalletEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,7 +43,7 @@ impl Funding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalletCommand {
     Open {
-        tenant_id: String,
+        tenant_id: TenantId,
         account_id: AccountId,
         currency: Currency,
         at: DateTime<Utc>,
@@ -176,14 +178,13 @@ impl Wallet {
                 }
                 WalletEvent::WalletToppedUp {
                     account_id,
-                    currency,
                     top_up_id,
-                    amount,
+                    amount: Money::new(amount, currency),
                     funding,
                     reference,
                     intent_id,
-                    balance: in_range(self.balance.checked_add(amount))?,
-                    held,
+                    balance: Money::new(in_range(self.balance.checked_add(amount))?, currency),
+                    held: Money::new(held, currency),
                     at,
                 }
             }
@@ -303,6 +304,10 @@ impl Wallet {
     }
 }
 
+impl EventShapes for Wallet {
+    const UPCASTERS: &'static [Upcaster] = UPCASTERS;
+}
+
 impl Aggregate for Wallet {
     const TYPE: &'static str = "Wallet";
     type Command = WalletCommand;
@@ -335,7 +340,7 @@ impl Aggregate for Wallet {
             WalletEvent::WalletToppedUp {
                 top_up_id, balance, ..
             } => {
-                self.balance = balance;
+                self.balance = balance.amount;
                 self.done.insert(top_up_id);
             }
             WalletEvent::WalletHoldPlaced {

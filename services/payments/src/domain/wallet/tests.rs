@@ -2,6 +2,7 @@
 
 use super::*;
 use chrono::TimeZone;
+use cqrs_es::DomainEvent;
 use cqrs_es::test::TestFramework;
 use rust_decimal_macros::dec;
 
@@ -14,21 +15,20 @@ fn at() -> DateTime<Utc> {
 fn funded(amount: Decimal) -> Vec<WalletEvent> {
     vec![
         WalletEvent::WalletOpened {
-            tenant_id: "default".into(),
+            tenant_id: TenantId::default_tenant(),
             account_id: AccountId::derived("a"),
             currency: Currency::EUR,
             at: at(),
         },
         WalletEvent::WalletToppedUp {
             account_id: AccountId::derived("a"),
-            currency: Currency::EUR,
             top_up_id: "t1".into(),
-            amount,
+            amount: Money::new(amount, Currency::EUR),
             funding: Funding::External,
             reference: "bank".into(),
             intent_id: None,
-            balance: amount,
-            held: dec!(0),
+            balance: Money::new(amount, Currency::EUR),
+            held: Money::new(dec!(0), Currency::EUR),
             at: at(),
         },
     ]
@@ -161,4 +161,30 @@ fn raising_a_hold_checks_the_balance() {
             available: dec!(10),
             requested: dec!(11),
         });
+}
+
+#[test]
+fn a_top_up_stored_at_1_0_loads_with_money_in_the_wallets_currency() {
+    let stored = serde_json::json!({"WalletToppedUp": {
+        "account_id": AccountId::derived("a").to_string(),
+        "currency": "EUR",
+        "top_up_id": "t1",
+        "amount": "30.00",
+        "funding": "external",
+        "reference": "bank",
+        "intent_id": null,
+        "balance": "30.00",
+        "held": "0",
+        "at": "2026-11-02T08:00:00Z",
+    }});
+    let (payload, version) =
+        joule_store::upcast::upcast(UPCASTERS, "WalletToppedUp", "1.0", stored);
+    let event: WalletEvent = serde_json::from_value(payload).expect("the current shape");
+    assert_eq!(event, funded(dec!(30.00))[1]);
+    assert_eq!(version, event.event_version());
+    // Applied after the opening, the balance is the stored one.
+    let mut wallet = Wallet::default();
+    wallet.apply(funded(dec!(30))[0].clone());
+    wallet.apply(event);
+    assert_eq!(wallet.available(), dec!(30));
 }
