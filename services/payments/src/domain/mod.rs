@@ -6,6 +6,46 @@
 //! version 2.0 (ADR 030); each aggregate's `UPCASTERS` rewrite the older shape as it loads, and
 //! [`UPCASTERS`] (all of them) is what the relay reads the event store with.
 
+/// The cqrs-es `Aggregate` of a payments aggregate, and its stored shapes: a command records the
+/// events the state's `decide` returns for it, an event changes the state by its `evolve`.
+macro_rules! aggregate {
+    ($state:ty {
+        type: $type:literal,
+        command: $command:ty,
+        event: $event:ty,
+        error: $error:ty,
+        upcasters: $upcasters:expr $(,)?
+    }) => {
+        impl crate::store::EventShapes for $state {
+            const UPCASTERS: &'static [joule_store::Upcaster] = $upcasters;
+        }
+
+        impl cqrs_es::Aggregate for $state {
+            const TYPE: &'static str = $type;
+            type Command = $command;
+            type Event = $event;
+            type Error = $error;
+            type Services = ();
+
+            async fn handle(
+                &mut self,
+                command: $command,
+                _: &(),
+                sink: &cqrs_es::event_sink::EventSink<Self>,
+            ) -> Result<(), $error> {
+                for event in self.decide(command)? {
+                    sink.write(event, self).await;
+                }
+                Ok(())
+            }
+
+            fn apply(&mut self, event: $event) {
+                self.evolve(event)
+            }
+        }
+    };
+}
+
 pub mod intent;
 pub mod methods;
 pub mod settlement;

@@ -84,161 +84,73 @@ macro_rules! keyed {
     }};
 }
 
-/// A write that takes an idempotency key: it runs at most once per key and request.
-macro_rules! idempotent_write {
-    ($self:ident, $name:literal, $op:literal, $request:ident, $method:ident) => {
-        traced!($name, $request, {
-            let r = $request.into_inner();
-            let (key, hashed) = keyed!(r);
-            $self
-                .idempotency
-                .run($op, &key, &hashed, || $self.$method(r))
-                .await
-        })
-    };
-}
-
-/// A read.
-macro_rules! read {
-    ($self:ident, $name:literal, $request:ident, $method:ident) => {
-        traced!($name, $request, $self.$method($request.into_inner()).await)
-    };
-}
-
-#[tonic::async_trait]
-impl PaymentsService for PaymentsGrpc {
-    async fn save_payment_method(
-        &self,
-        request: Request<v1::SavePaymentMethodRequest>,
-    ) -> Result<Response<v1::PaymentMethod>, Status> {
-        idempotent_write!(
-            self,
-            "SavePaymentMethod",
-            "save_payment_method",
-            request,
-            save_method
-        )
-    }
-
-    async fn list_payment_methods(
-        &self,
-        request: Request<v1::ListPaymentMethodsRequest>,
-    ) -> Result<Response<v1::ListPaymentMethodsResponse>, Status> {
-        read!(self, "ListPaymentMethods", request, list_methods)
-    }
-
-    async fn authorize_session_payment(
-        &self,
-        request: Request<v1::AuthorizeSessionPaymentRequest>,
-    ) -> Result<Response<v1::AuthorizeSessionPaymentResponse>, Status> {
-        idempotent_write!(
-            self,
-            "AuthorizeSessionPayment",
-            "authorize_session_payment",
-            request,
-            authorize_session
-        )
-    }
-
-    async fn extend_hold(
-        &self,
-        request: Request<v1::ExtendHoldRequest>,
-    ) -> Result<Response<v1::ExtendHoldResponse>, Status> {
-        idempotent_write!(self, "ExtendHold", "extend_hold", request, extend)
-    }
-
-    async fn capture_payment(
-        &self,
-        request: Request<v1::CapturePaymentRequest>,
-    ) -> Result<Response<v1::PaymentIntent>, Status> {
-        idempotent_write!(self, "CapturePayment", "capture_payment", request, capture)
-    }
-
-    async fn void_payment(
-        &self,
-        request: Request<v1::VoidPaymentRequest>,
-    ) -> Result<Response<v1::PaymentIntent>, Status> {
-        idempotent_write!(self, "VoidPayment", "void_payment", request, void)
-    }
-
-    async fn refund_payment(
-        &self,
-        request: Request<v1::RefundPaymentRequest>,
-    ) -> Result<Response<v1::RefundPaymentResponse>, Status> {
-        traced!("RefundPayment", request, {
-            let r = request.into_inner();
-            let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
-            let (key, hashed) = keyed!(r);
-            let mut response = self
-                .idempotency
-                .run("refund_payment", &key, &hashed, || self.refund(r))
-                .await?;
-            // The history as it is now, also when the answer is a stored one.
-            if let Some(intent) = response.intent.take() {
-                response.intent = Some(self.with_history(&tenant, intent).await);
+/// The methods of `joule.v1.PaymentsService`, each `<method>(<request>) -> <response>` with the name
+/// of its span and what runs it: `write` runs it at most once per idempotency key and request (the
+/// key's scope is the method's name), `call` runs it as it is.
+macro_rules! payments_service {
+    ($($how:ident $method:ident($request:ident) -> $response:ident, $name:literal, $run:ident;)+) => {
+        #[tonic::async_trait]
+        impl PaymentsService for PaymentsGrpc {$(
+            async fn $method(
+                &self,
+                request: Request<v1::$request>,
+            ) -> Result<Response<v1::$response>, Status> {
+                traced!($name, request, payments_service!(@$how self, $method, request, $run))
             }
-            Ok::<_, Status>(response)
-        })
-    }
+        )+}
+    };
+    (@write $self:ident, $method:ident, $request:ident, $run:ident) => {{
+        let r = $request.into_inner();
+        let (key, hashed) = keyed!(r);
+        $self
+            .idempotency
+            .run(stringify!($method), &key, &hashed, || $self.$run(r))
+            .await
+    }};
+    (@call $self:ident, $method:ident, $request:ident, $run:ident) => {
+        $self.$run($request.into_inner()).await
+    };
+}
 
-    async fn list_payments(
-        &self,
-        request: Request<v1::ListPaymentsRequest>,
-    ) -> Result<Response<v1::ListPaymentsResponse>, Status> {
-        read!(self, "ListPayments", request, list)
-    }
+payments_service! {
+    write save_payment_method(SavePaymentMethodRequest) -> PaymentMethod,
+        "SavePaymentMethod", save_method;
+    call list_payment_methods(ListPaymentMethodsRequest) -> ListPaymentMethodsResponse,
+        "ListPaymentMethods", list_methods;
+    write authorize_session_payment(AuthorizeSessionPaymentRequest)
+        -> AuthorizeSessionPaymentResponse, "AuthorizeSessionPayment", authorize_session;
+    write extend_hold(ExtendHoldRequest) -> ExtendHoldResponse, "ExtendHold", extend;
+    write capture_payment(CapturePaymentRequest) -> PaymentIntent, "CapturePayment", capture;
+    write void_payment(VoidPaymentRequest) -> PaymentIntent, "VoidPayment", void;
+    call refund_payment(RefundPaymentRequest) -> RefundPaymentResponse,
+        "RefundPayment", refund_once;
+    call list_payments(ListPaymentsRequest) -> ListPaymentsResponse, "ListPayments", list;
+    call get_payment(GetPaymentRequest) -> PaymentIntent, "GetPayment", get;
+    write create_wallet(CreateWalletRequest) -> Wallet, "CreateWallet", create_wallet;
+    write top_up_wallet(TopUpWalletRequest) -> Wallet, "TopUpWallet", top_up;
+    call get_wallet(GetWalletRequest) -> Wallet, "GetWallet", get_wallet;
+    call list_wallet_transactions(GetWalletRequest) -> ListWalletTransactionsResponse,
+        "ListWalletTransactions", wallet_transactions;
+    write import_settlement_report(ImportSettlementReportRequest)
+        -> ImportSettlementReportResponse, "ImportSettlementReport", import;
+}
 
-    async fn get_payment(
+impl PaymentsGrpc {
+    /// A refund, at most once per idempotency key and request, answered with the intent's history
+    /// as it is now (also when the answer is the stored one).
+    async fn refund_once(
         &self,
-        request: Request<v1::GetPaymentRequest>,
-    ) -> Result<Response<v1::PaymentIntent>, Status> {
-        read!(self, "GetPayment", request, get)
-    }
-
-    async fn create_wallet(
-        &self,
-        request: Request<v1::CreateWalletRequest>,
-    ) -> Result<Response<v1::Wallet>, Status> {
-        idempotent_write!(
-            self,
-            "CreateWallet",
-            "create_wallet",
-            request,
-            create_wallet
-        )
-    }
-
-    async fn top_up_wallet(
-        &self,
-        request: Request<v1::TopUpWalletRequest>,
-    ) -> Result<Response<v1::Wallet>, Status> {
-        idempotent_write!(self, "TopUpWallet", "top_up_wallet", request, top_up)
-    }
-
-    async fn get_wallet(
-        &self,
-        request: Request<v1::GetWalletRequest>,
-    ) -> Result<Response<v1::Wallet>, Status> {
-        read!(self, "GetWallet", request, get_wallet)
-    }
-
-    async fn list_wallet_transactions(
-        &self,
-        request: Request<v1::GetWalletRequest>,
-    ) -> Result<Response<v1::ListWalletTransactionsResponse>, Status> {
-        read!(self, "ListWalletTransactions", request, wallet_transactions)
-    }
-
-    async fn import_settlement_report(
-        &self,
-        request: Request<v1::ImportSettlementReportRequest>,
-    ) -> Result<Response<v1::ImportSettlementReportResponse>, Status> {
-        idempotent_write!(
-            self,
-            "ImportSettlementReport",
-            "import_settlement_report",
-            request,
-            import
-        )
+        r: v1::RefundPaymentRequest,
+    ) -> Result<v1::RefundPaymentResponse, Status> {
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
+        let (key, hashed) = keyed!(r);
+        let mut response = self
+            .idempotency
+            .run("refund_payment", &key, &hashed, || self.refund(r))
+            .await?;
+        if let Some(intent) = response.intent.take() {
+            response.intent = Some(self.with_history(&tenant, intent).await);
+        }
+        Ok(response)
     }
 }

@@ -246,16 +246,11 @@ impl PaymentIntent {
         at: DateTime<Utc>,
     ) -> Result<Vec<IntentEvent>, IntentError> {
         let context = self.context()?.clone();
-        let Some(PendingOp::Authorize {
-            attempt: pending,
-            amount,
-        }) = &self.pending
-        else {
-            return Ok(vec![]);
+        // Recorded already (or never asked): nothing.
+        let amount = match &self.pending {
+            Some(PendingOp::Authorize { attempt: a, amount }) if *a == attempt => *amount,
+            _ => return Ok(vec![]),
         };
-        if *pending != attempt {
-            return Ok(vec![]);
-        }
         let money = in_currency(context.currency);
         Ok(vec![match result {
             Ok(a) => IntentEvent::PaymentAuthorized {
@@ -267,7 +262,7 @@ impl PaymentIntent {
             },
             Err(d) => IntentEvent::PaymentFailed {
                 context,
-                amount: money(*amount),
+                amount: money(amount),
                 code: d.code,
                 message: d.message,
                 at,
@@ -308,16 +303,13 @@ impl PaymentIntent {
         at: DateTime<Utc>,
     ) -> Result<Vec<IntentEvent>, IntentError> {
         let context = self.context()?.clone();
-        let Some(PendingOp::Extend {
-            attempt: pending,
-            new_total,
-        }) = &self.pending
-        else {
-            return Ok(vec![]);
+        let new_total = match &self.pending {
+            Some(PendingOp::Extend {
+                attempt: a,
+                new_total,
+            }) if *a == attempt => *new_total,
+            _ => return Ok(vec![]),
         };
-        if *pending != attempt {
-            return Ok(vec![]);
-        }
         let held = self.authorized();
         let money = in_currency(context.currency);
         Ok(vec![match result {
@@ -331,7 +323,7 @@ impl PaymentIntent {
             },
             Err(d) => IntentEvent::HoldExhausted {
                 context,
-                requested_total: money(*new_total),
+                requested_total: money(new_total),
                 total: money(held),
                 reason: d.exhausted_reason().into(),
                 code: d.code,
@@ -421,17 +413,10 @@ impl PaymentIntent {
         policy: RetryPolicy,
     ) -> Result<Vec<IntentEvent>, IntentError> {
         let context = self.context()?.clone();
-        let Some(PendingOp::Capture {
-            attempt: pending,
-            amount,
-        }) = &self.pending
-        else {
-            return Ok(vec![]);
+        let amount = match &self.pending {
+            Some(PendingOp::Capture { attempt: a, amount }) if *a == attempt => *amount,
+            _ => return Ok(vec![]),
         };
-        if *pending != attempt {
-            return Ok(vec![]);
-        }
-        let amount = *amount;
         let money = in_currency(context.currency);
         match result {
             Ok(()) => Ok(vec![IntentEvent::PaymentCaptured {
@@ -527,20 +512,14 @@ impl PaymentIntent {
         at: DateTime<Utc>,
     ) -> Result<Vec<IntentEvent>, IntentError> {
         let context = self.context()?.clone();
-        let Some(PendingOp::Void {
-            attempt: pending,
-            reason,
-        }) = &self.pending
-        else {
-            return Ok(vec![]);
+        let reason = match &self.pending {
+            Some(PendingOp::Void { attempt: a, reason }) if *a == attempt => *reason,
+            _ => return Ok(vec![]),
         };
-        if *pending != attempt {
-            return Ok(vec![]);
-        }
         Ok(vec![IntentEvent::PaymentVoided {
             released: Money::new(self.authorized(), context.currency),
             context,
-            reason: *reason,
+            reason,
             at,
         }])
     }
@@ -589,16 +568,9 @@ impl PaymentIntent {
         at: DateTime<Utc>,
     ) -> Result<Vec<IntentEvent>, IntentError> {
         let context = self.context()?.clone();
-        let Some(PendingOp::Refund {
-            refund_id: pending,
-            amount,
-        }) = &self.pending
-        else {
+        let Some(amount) = self.pending_refund(refund_id) else {
             return Ok(vec![]);
         };
-        if *pending != refund_id {
-            return Ok(vec![]);
-        }
         let reason = self
             .refunds
             .iter()
@@ -610,9 +582,9 @@ impl PaymentIntent {
             Ok(reference) => IntentEvent::PaymentRefunded {
                 context,
                 refund_id,
-                amount: money(*amount),
+                amount: money(amount),
                 // At most what was captured (`request_refund`).
-                total_refunded: money(self.refunded.saturating_add(*amount)),
+                total_refunded: money(self.refunded.saturating_add(amount)),
                 captured: money(self.captured),
                 reason,
                 reference,
@@ -621,7 +593,7 @@ impl PaymentIntent {
             Err(d) => IntentEvent::RefundFailed {
                 context,
                 refund_id,
-                amount: money(*amount),
+                amount: money(amount),
                 code: d.code,
                 message: d.message,
                 at,
@@ -732,15 +704,10 @@ impl PaymentIntent {
                 refund_id,
                 reference,
                 amount,
-            } => match &self.pending {
-                Some(PendingOp::Refund {
-                    refund_id: pending,
-                    amount: pending_amount,
-                }) if *pending == refund_id && *pending_amount == amount.amount => {
-                    self.record_refund(refund_id, Ok(reference), at)?
-                }
-                _ => vec![],
-            },
+            } if self.pending_refund(refund_id) == Some(amount.amount) => {
+                self.record_refund(refund_id, Ok(reference), at)?
+            }
+            Observed::Refunded { .. } => vec![],
         };
         Ok(events)
     }

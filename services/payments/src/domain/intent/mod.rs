@@ -18,16 +18,12 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use joule_domain::Currency;
-use joule_store::Upcaster;
 use rust_decimal::Decimal;
 
 pub use commands::{Approval, Extension, IntentCommand, Observed, Open, StopRequest};
 pub use events::{IntentEvent, UPCASTERS};
 
-use crate::store::EventShapes;
 pub use state::{
     Decline, ExtensionMode, Hold, IntentContext, PaymentIntent, PendingOp, ProviderKind, Purpose,
     RefundRecord, RetryPolicy, Status, VoidReason,
@@ -63,31 +59,17 @@ pub enum IntentError {
     OpenedDifferently,
 }
 
-impl EventShapes for PaymentIntent {
-    const UPCASTERS: &'static [Upcaster] = UPCASTERS;
-}
+aggregate!(PaymentIntent {
+    type: "PaymentIntent",
+    command: IntentCommand,
+    event: IntentEvent,
+    error: IntentError,
+    upcasters: UPCASTERS,
+});
 
-impl Aggregate for PaymentIntent {
-    const TYPE: &'static str = "PaymentIntent";
-    type Command = IntentCommand;
-    type Event = IntentEvent;
-    type Error = IntentError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: IntentCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), IntentError> {
-        let events = self.decide(command)?;
-        for event in events {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: IntentEvent) {
+impl PaymentIntent {
+    /// The state after `event`.
+    fn evolve(&mut self, event: IntentEvent) {
         match event {
             IntentEvent::IntentOpened {
                 context, amount, ..

@@ -327,6 +327,17 @@ impl PaymentIntent {
         }
     }
 
+    /// The amount of refund `refund_id`, while it is the operation under way.
+    pub(super) fn pending_refund(&self, refund_id: RefundId) -> Option<Decimal> {
+        match &self.pending {
+            Some(PendingOp::Refund {
+                refund_id: pending,
+                amount,
+            }) if *pending == refund_id => Some(*amount),
+            _ => None,
+        }
+    }
+
     pub(super) fn pending_amount(&self) -> Decimal {
         match &self.pending {
             Some(PendingOp::Authorize { amount, .. }) => *amount,

@@ -6,15 +6,13 @@
 mod tests;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use joule_domain::{AccountId, TenantId};
 use joule_store::Upcaster;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::intent::ProviderKind;
 use crate::ids::MethodId;
-use crate::store::EventShapes;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedMethod {
@@ -106,23 +104,17 @@ impl AccountMethods {
     }
 }
 
-impl EventShapes for AccountMethods {
-    const UPCASTERS: &'static [Upcaster] = UPCASTERS;
-}
+aggregate!(AccountMethods {
+    type: "AccountMethods",
+    command: MethodsCommand,
+    event: MethodsEvent,
+    error: MethodsError,
+    upcasters: UPCASTERS,
+});
 
-impl Aggregate for AccountMethods {
-    const TYPE: &'static str = "AccountMethods";
-    type Command = MethodsCommand;
-    type Event = MethodsEvent;
-    type Error = MethodsError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: MethodsCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), MethodsError> {
+impl AccountMethods {
+    /// A method is saved once per account; made the default when asked and not already.
+    fn decide(&self, command: MethodsCommand) -> Result<Vec<MethodsEvent>, MethodsError> {
         let MethodsCommand::Save {
             tenant_id,
             account_id,
@@ -134,33 +126,26 @@ impl Aggregate for AccountMethods {
             return Err(MethodsError::OtherAccount);
         }
         let method_id = method.method_id;
+        let mut events = Vec::new();
         if self.get(method_id).is_none() {
-            sink.write(
-                MethodsEvent::PaymentMethodSaved {
-                    tenant_id,
-                    account_id,
-                    method,
-                    at,
-                },
-                self,
-            )
-            .await;
+            events.push(MethodsEvent::PaymentMethodSaved {
+                tenant_id,
+                account_id,
+                method,
+                at,
+            });
         }
         if make_default && self.default != Some(method_id) {
-            sink.write(
-                MethodsEvent::DefaultMethodChanged {
-                    account_id,
-                    method_id,
-                    at,
-                },
-                self,
-            )
-            .await;
+            events.push(MethodsEvent::DefaultMethodChanged {
+                account_id,
+                method_id,
+                at,
+            });
         }
-        Ok(())
+        Ok(events)
     }
 
-    fn apply(&mut self, event: MethodsEvent) {
+    fn evolve(&mut self, event: MethodsEvent) {
         match event {
             MethodsEvent::PaymentMethodSaved {
                 account_id, method, ..

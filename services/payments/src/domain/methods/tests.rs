@@ -2,6 +2,7 @@
 
 use super::*;
 use chrono::TimeZone;
+use cqrs_es::Aggregate;
 use cqrs_es::test::TestFramework;
 
 fn at() -> DateTime<Utc> {

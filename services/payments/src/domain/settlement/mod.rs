@@ -7,15 +7,13 @@ pub mod report;
 mod tests;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use joule_domain::{Currency, Money, TenantId};
 use joule_store::Upcaster;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{in_variant, object_at, wrap_money};
 use crate::ids::IntentId;
-use crate::store::EventShapes;
 
 pub use report::{ReportError, parse_report};
 
@@ -94,38 +92,28 @@ pub const UPCASTERS: &[Upcaster] = &[Upcaster {
 #[error("settlement line refused")]
 pub struct SettlementError;
 
-impl EventShapes for SettlementRecord {
-    const UPCASTERS: &'static [Upcaster] = UPCASTERS;
-}
+aggregate!(SettlementRecord {
+    type: "SettlementLine",
+    command: RecordLine,
+    event: SettlementEvent,
+    error: SettlementError,
+    upcasters: UPCASTERS,
+});
 
-impl Aggregate for SettlementRecord {
-    const TYPE: &'static str = "SettlementLine";
-    type Command = RecordLine;
-    type Event = SettlementEvent;
-    type Error = SettlementError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: RecordLine,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), SettlementError> {
-        if !self.recorded {
-            sink.write(
-                SettlementEvent::SettlementLineRecorded {
-                    tenant_id: command.tenant_id,
-                    line: command.line,
-                    intent_id: command.intent_id,
-                },
-                self,
-            )
-            .await;
+impl SettlementRecord {
+    /// A line is recorded once.
+    fn decide(&self, command: RecordLine) -> Result<Vec<SettlementEvent>, SettlementError> {
+        if self.recorded {
+            return Ok(vec![]);
         }
-        Ok(())
+        Ok(vec![SettlementEvent::SettlementLineRecorded {
+            tenant_id: command.tenant_id,
+            line: command.line,
+            intent_id: command.intent_id,
+        }])
     }
 
-    fn apply(&mut self, _: SettlementEvent) {
+    fn evolve(&mut self, _: SettlementEvent) {
         self.recorded = true;
     }
 }

@@ -10,15 +10,11 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use joule_domain::{AccountId, Currency, Money, TenantId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::IntentId;
-use crate::store::EventShapes;
-use joule_store::Upcaster;
 
 pub use events::{UPCASTERS, WalletEvent};
 
@@ -132,6 +128,26 @@ impl Wallet {
         self.balance.saturating_sub(self.held())
     }
 
+    /// What hold `hold_id` sets aside.
+    fn hold(&self, hold_id: &str) -> Result<Decimal, WalletError> {
+        self.holds
+            .get(hold_id)
+            .copied()
+            .ok_or_else(|| WalletError::UnknownHold(hold_id.to_owned()))
+    }
+
+    /// What the wallet holds once `requested` more is set aside: it never holds more than it has.
+    fn set_aside(&self, requested: Decimal) -> Result<Decimal, WalletError> {
+        let available = self.available();
+        if requested > available {
+            return Err(WalletError::InsufficientFunds {
+                available,
+                requested,
+            });
+        }
+        in_range(self.held().checked_add(requested))
+    }
+
     fn opened(&self) -> Result<(AccountId, Currency), WalletError> {
         match (self.account_id, self.currency) {
             (Some(a), Some(c)) => Ok((a, c)),
@@ -199,17 +215,11 @@ impl Wallet {
                 if amount <= Decimal::ZERO {
                     return Err(WalletError::NotPositive);
                 }
-                if amount > self.available() {
-                    return Err(WalletError::InsufficientFunds {
-                        available: self.available(),
-                        requested: amount,
-                    });
-                }
                 WalletEvent::WalletHoldPlaced {
+                    held: self.set_aside(amount)?,
                     hold_id,
                     amount,
                     balance: self.balance,
-                    held: in_range(held.checked_add(amount))?,
                     at,
                 }
             }
@@ -218,26 +228,17 @@ impl Wallet {
                 new_amount,
                 at,
             } => {
-                let current = *self
-                    .holds
-                    .get(&hold_id)
-                    .ok_or_else(|| WalletError::UnknownHold(hold_id.clone()))?;
+                let current = self.hold(&hold_id)?;
                 if new_amount <= current {
                     return Ok(vec![]);
                 }
                 // new_amount > current.
                 let added = in_range(new_amount.checked_sub(current))?;
-                if added > self.available() {
-                    return Err(WalletError::InsufficientFunds {
-                        available: self.available(),
-                        requested: added,
-                    });
-                }
                 WalletEvent::WalletHoldRaised {
+                    held: self.set_aside(added)?,
                     hold_id,
                     added,
                     balance: self.balance,
-                    held: in_range(held.checked_add(added))?,
                     at,
                 }
             }
@@ -249,10 +250,7 @@ impl Wallet {
                 if self.done.contains(&hold_id) {
                     return Ok(vec![]);
                 }
-                let current = *self
-                    .holds
-                    .get(&hold_id)
-                    .ok_or_else(|| WalletError::UnknownHold(hold_id.clone()))?;
+                let current = self.hold(&hold_id)?;
                 if amount > current {
                     return Err(WalletError::AboveHold {
                         requested: amount,
@@ -304,30 +302,17 @@ impl Wallet {
     }
 }
 
-impl EventShapes for Wallet {
-    const UPCASTERS: &'static [Upcaster] = UPCASTERS;
-}
+aggregate!(Wallet {
+    type: "Wallet",
+    command: WalletCommand,
+    event: WalletEvent,
+    error: WalletError,
+    upcasters: UPCASTERS,
+});
 
-impl Aggregate for Wallet {
-    const TYPE: &'static str = "Wallet";
-    type Command = WalletCommand;
-    type Event = WalletEvent;
-    type Error = WalletError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: WalletCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), WalletError> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: WalletEvent) {
+impl Wallet {
+    /// The state after `event`.
+    fn evolve(&mut self, event: WalletEvent) {
         match event {
             WalletEvent::WalletOpened {
                 account_id,

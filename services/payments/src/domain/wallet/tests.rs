@@ -2,8 +2,8 @@
 
 use super::*;
 use chrono::TimeZone;
-use cqrs_es::DomainEvent;
 use cqrs_es::test::TestFramework;
+use cqrs_es::{Aggregate, DomainEvent};
 use rust_decimal_macros::dec;
 
 type W = TestFramework<Wallet>;
@@ -74,37 +74,28 @@ fn a_hold_cannot_exceed_the_available_balance() {
 
 #[test]
 fn a_capture_takes_from_the_hold_and_releases_the_rest_once() {
-    W::with(())
-        .given(held(dec!(20)))
-        .when(WalletCommand::CaptureHold {
-            hold_id: "h1".into(),
-            amount: dec!(12.5),
-            at: at(),
-        })
-        .then_expect_events(vec![WalletEvent::WalletHoldCaptured {
-            hold_id: "h1".into(),
-            amount: dec!(12.5),
-            released: dec!(7.5),
-            balance: dec!(17.5),
-            held: dec!(0),
-            at: at(),
-        }]);
-    let mut history = held(dec!(20));
-    history.push(WalletEvent::WalletHoldCaptured {
+    let capture = || WalletCommand::CaptureHold {
+        hold_id: "h1".into(),
+        amount: dec!(12.5),
+        at: at(),
+    };
+    let captured = WalletEvent::WalletHoldCaptured {
         hold_id: "h1".into(),
         amount: dec!(12.5),
         released: dec!(7.5),
         balance: dec!(17.5),
         held: dec!(0),
         at: at(),
-    });
+    };
+    W::with(())
+        .given(held(dec!(20)))
+        .when(capture())
+        .then_expect_events(vec![captured.clone()]);
+    let mut history = held(dec!(20));
+    history.push(captured);
     W::with(())
         .given(history)
-        .when(WalletCommand::CaptureHold {
-            hold_id: "h1".into(),
-            amount: dec!(12.5),
-            at: at(),
-        })
+        .when(capture())
         .then_expect_events(vec![]);
 }
 
@@ -136,13 +127,14 @@ fn a_top_up_counts_once() {
 
 #[test]
 fn raising_a_hold_checks_the_balance() {
+    let raise = |new_amount| WalletCommand::RaiseHold {
+        hold_id: "h1".into(),
+        new_amount,
+        at: at(),
+    };
     W::with(())
         .given(held(dec!(20)))
-        .when(WalletCommand::RaiseHold {
-            hold_id: "h1".into(),
-            new_amount: dec!(25),
-            at: at(),
-        })
+        .when(raise(dec!(25)))
         .then_expect_events(vec![WalletEvent::WalletHoldRaised {
             hold_id: "h1".into(),
             added: dec!(5),
@@ -152,11 +144,7 @@ fn raising_a_hold_checks_the_balance() {
         }]);
     W::with(())
         .given(held(dec!(20)))
-        .when(WalletCommand::RaiseHold {
-            hold_id: "h1".into(),
-            new_amount: dec!(31),
-            at: at(),
-        })
+        .when(raise(dec!(31)))
         .then_expect_error(WalletError::InsufficientFunds {
             available: dec!(10),
             requested: dec!(11),
