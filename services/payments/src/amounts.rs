@@ -65,16 +65,6 @@ pub fn parse_currency(
     }
 }
 
-/// An amount as it travels on the wire: in the currency's minor unit ("12.30", also for "12.3000").
-/// The amounts it sees are whole minor units already; it never changes a value.
-pub fn wire(amount: Decimal, currency: Currency) -> String {
-    let mut d = amount.normalize();
-    if d.scale() < currency.minor_units() {
-        d.rescale(currency.minor_units());
-    }
-    d.to_string()
-}
-
 /// What a priced session captures: its receipt's gross, line by line with the invoice rounding rules.
 pub fn capture_amount(priced: &SessionPriced) -> Result<Money, AmountError> {
     let currency: Currency = priced
@@ -333,13 +323,6 @@ mod tests {
         assert!(DefaultHolds::parse("EUR=-5").is_err());
         assert!(DefaultHolds::parse("XXX=5").is_err());
         assert_eq!(DefaultHolds::parse("").unwrap(), DefaultHolds::default());
-    }
-
-    #[test]
-    fn wire_pads_to_the_minor_unit() {
-        assert_eq!(wire(dec!(12.3), Currency::EUR), "12.30");
-        assert_eq!(wire(dec!(12.3000), Currency::EUR), "12.30");
-        assert_eq!(wire(dec!(5), "JPY".parse().unwrap()), "5");
     }
 
     #[test]

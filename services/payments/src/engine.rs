@@ -21,17 +21,17 @@ use joule_domain::{Currency, Money, limits};
 use joule_store::CommandMeta;
 use rust_decimal::Decimal;
 
-use crate::ids::{IntentId, RefundId};
-use crate::intent::{
+use crate::domain::intent::{
     Approval, Decline, Extension, ExtensionMode, IntentCommand, IntentError, Open, PaymentIntent,
     PendingOp, RetryPolicy, StopRequest, VoidReason,
 };
-use crate::methods::AccountMethods;
+use crate::domain::methods::AccountMethods;
+use crate::domain::wallet::Wallet;
+use crate::ids::{IntentId, RefundId};
 use crate::provider::{
     AuthorizeCall, HoldCall, Provider, ProviderError, ProviderErrorKind, Providers, RefundCall,
 };
 use crate::store::{Aggregates, Versioned};
-use crate::wallet::Wallet;
 
 /// Tries of a call whose outcome is unknown, with the same key, before the engine gives up for now.
 const UNKNOWN_OUTCOME_TRIES: u32 = 3;
@@ -518,15 +518,7 @@ impl Engine {
         meta: &CommandMeta,
     ) -> Result<PaymentIntent, EngineError> {
         let intent = self
-            .execute(
-                id,
-                known,
-                IntentCommand::RequestCapture {
-                    amount: amount.amount,
-                    currency: amount.currency,
-                },
-                meta,
-            )
+            .execute(id, known, IntentCommand::RequestCapture { amount }, meta)
             .await?;
         self.drive_on(id, intent, meta).await
     }
@@ -584,8 +576,7 @@ impl Engine {
                 None,
                 IntentCommand::RequestRefund {
                     refund_id,
-                    amount: amount.amount,
-                    currency: amount.currency,
+                    amount,
                     reason,
                 },
                 meta,

@@ -13,18 +13,18 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use joule_domain::{AccountId, Currency, Money, SessionId};
+use joule_domain::{AccountId, Currency, Money, SessionId, TenantId};
 use joule_proto::v1::SessionPriced;
 use joule_store::CommandMeta;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use crate::amounts::{AmountError, HoldAmountSource, HoldQuoteRequest, capture_amount};
-use crate::engine::{Engine, EngineError};
-use crate::ids::{IntentId, WalletId};
-use crate::intent::{
+use crate::domain::intent::{
     IntentContext, IntentError, Open, PaymentIntent, ProviderKind, Purpose, Status,
 };
+use crate::engine::{Engine, EngineError};
+use crate::ids::{IntentId, WalletId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
@@ -67,7 +67,7 @@ pub enum Decision {
 
 #[derive(Debug, Clone)]
 pub struct SessionStart {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub session_id: SessionId,
     pub account_id: AccountId,
     pub currency: Option<Currency>,
@@ -217,7 +217,7 @@ impl Flow {
                 intent_id,
                 Open {
                     context,
-                    amount: amount.amount,
+                    amount,
                     at: Utc::now(),
                 },
                 meta,

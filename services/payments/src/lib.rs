@@ -1,17 +1,23 @@
 //! Payments: holds money against a charging session's cost, captures exactly the priced amount,
 //! refunds, and never moves money twice.
 //!
-//! Owns the `payments` schema: the [`intent::PaymentIntent`] aggregate (one per session or order),
-//! [`methods::AccountMethods`] (saved provider tokens and the default per account),
-//! [`wallet::Wallet`] (prepaid balances) and [`settlement::SettlementRecord`] (provider settlement
-//! lines), their read tables, the API's idempotency keys, the webhook log, and the sandbox provider's
-//! books. Consumes REGISTRY (account currencies; chargers' tariffs for [`quote`]d holds), SESSION
-//! (`session.*.started`: place the hold) and PRICING (`pricing.*.priced`: capture;
-//! `pricing.*.cost_updated`: the hold follows the running cost, [`live_cost`]); publishes PAYMENT
-//! (`payment.<id>.<kind>`) through its outbox relay; asks the gateway to stop a charge whose hold is
-//! exhausted; serves `joule.v1.PaymentsService`; optionally listens for provider webhooks. Providers sit
-//! behind [`provider::Provider`]: the sandbox, Stripe and the wallet. What it does not own: accounts
-//! (the api's registry), prices (pricing), receivables and their ledger postings (invoicing, ledger).
+//! - **Owns** the `payments` schema: the aggregates in [`domain`] ([`domain::intent::PaymentIntent`],
+//!   one per session or order; [`domain::methods::AccountMethods`], saved provider tokens and the
+//!   default per account; [`domain::wallet::Wallet`], prepaid balances;
+//!   [`domain::settlement::SettlementRecord`], provider settlement lines), their read tables
+//!   ([`projections`]), the API's idempotency keys, the webhook log, and the sandbox provider's books.
+//! - **Consumes** ([`consumers`]) REGISTRY (`registry.account.*`: account currencies;
+//!   `registry.charger.*`: chargers' tariffs for [`quote`]d holds), SESSION (`session.*.started`:
+//!   place the hold) and PRICING (`pricing.*.priced`: capture; `pricing.*.cost_updated`: the hold
+//!   follows the running cost).
+//! - **Publishes** PAYMENT (`payment.<id>.<kind>`, mapped in [`wire`]) through its outbox relay.
+//! - **Serves** `joule.v1.PaymentsService` ([`grpc`]) and, when configured, provider [`webhooks`];
+//!   **calls** pricing (quotes) and the gateway (stopping a charge whose hold is exhausted).
+//!
+//! Providers sit behind [`provider::Provider`]: the sandbox, Stripe and the wallet; the [`engine`]
+//! runs an intent's operations against them, the [`flow`] decides a session's hold and capture, and
+//! the [`sweeper`] resumes what a crash or an outage left. What it does not own: accounts (the api's
+//! registry), prices (pricing), receivables and their ledger postings (invoicing, ledger).
 
 // Values from outside (requests, events, provider answers) never reach an operator that can panic
 // on overflow: checked operations that turn overflow into a refusal, or saturating ones with the
@@ -20,40 +26,34 @@
 
 pub mod amounts;
 pub mod consumers;
+pub mod domain;
 pub mod engine;
 pub mod flow;
 pub mod grpc;
-pub mod idempotency;
 pub mod ids;
-pub mod intent;
-pub mod live_cost;
-pub mod methods;
-pub mod outbox;
+pub mod projections;
 pub mod provider;
 pub mod quote;
-pub mod settlement;
 pub mod store;
-pub mod views;
-pub mod wallet;
+pub mod sweeper;
 pub mod webhooks;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use joule_bus::{ConsumerSpec, Domain, OnPark};
+use joule_domain::TenantId;
 use joule_proto::v1::payments_service_server::{PaymentsServiceServer, SERVICE_NAME};
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
-use joule_store::{CommandMeta, Migration, Relay};
-use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
+use joule_store::{Migration, Relay};
 
 use crate::amounts::{DefaultHolds, HoldRule, SettingsHoldAmount};
+use crate::consumers::{accounts, chargers, cost_updated, session_priced, session_started};
+use crate::domain::intent::{PaymentIntent, ProviderKind, RetryPolicy};
 use crate::engine::Engine;
 use crate::flow::Flow;
-use crate::ids::IntentId;
-use crate::intent::{PaymentIntent, ProviderKind, RetryPolicy};
 use crate::provider::Providers;
 use crate::store::Aggregates;
 
@@ -73,15 +73,13 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
     6 => "006_the_relay_projects_a_batch_of_intent_events_in_one_statement",
 ];
 
-/// How often the sweeper looks for failed captures due again and operations left pending.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
-/// An operation pending this long was left by a crash or an outage, not by a running call.
-const STALE_PENDING_SECS: f64 = 15.0;
-
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
     let settings = ctx.settings.clone();
-    let default_tenant = settings.tenant.clone();
+    let default_tenant: TenantId = settings
+        .tenant
+        .parse()
+        .map_err(|e| format!("JOULE_TENANT {:?}: {e}", settings.tenant))?;
     let holds = DefaultHolds::parse(&settings.payments_default_holds)
         .map_err(|e| format!("JOULE_PAYMENTS_DEFAULT_HOLDS: {e}"))?;
     let hold_rule = HoldRule::parse(&settings.payments_hold_extension)
@@ -144,7 +142,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         filter: Some(filter.into()),
         on_park,
     };
-    let handler = consumers::AccountsHandler {
+    let handler = accounts::AccountsHandler {
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
         default_tenant: default_tenant.clone(),
@@ -157,7 +155,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         OnPark::HoldAggregate,
     );
     tasks.push(ctx.consumer(spec, handler));
-    let handler = quote::ChargersHandler {
+    let handler = chargers::ChargersHandler {
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
     };
@@ -169,7 +167,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         OnPark::HoldAggregate,
     );
     tasks.push(ctx.consumer(spec, handler));
-    let handler = consumers::SessionsHandler {
+    let handler = session_started::SessionsHandler {
         flow: flow.clone(),
         default_tenant: default_tenant.clone(),
     };
@@ -181,7 +179,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         OnPark::HoldAggregate,
     );
     tasks.push(ctx.consumer(spec, handler));
-    let handler = consumers::PricedHandler {
+    let handler = session_priced::PricedHandler {
         flow: flow.clone(),
         default_tenant: default_tenant.clone(),
     };
@@ -193,12 +191,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         OnPark::HoldAggregate,
     );
     tasks.push(ctx.consumer(spec, handler));
-    let handler = live_cost::CostUpdatedHandler {
+    let handler = cost_updated::CostUpdatedHandler {
         engine: engine.clone(),
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
         rule: hold_rule,
-        stopper: live_cost::GatewayStopper::new(
+        stopper: cost_updated::GatewayStopper::new(
             ctx.grpc_channel("gateway", &settings.gateway_grpc_url)?,
         ),
         default_tenant: default_tenant.clone(),
@@ -216,8 +214,9 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.pool.clone(),
         SCHEMA,
         ctx.bus.clone(),
-        outbox::PaymentsOutbox::new(SCHEMA),
+        projections::outbox::PaymentsOutbox::new(SCHEMA),
     )?
+    .with_upcasters(domain::UPCASTERS.as_slice())
     // Safe to lose in a PostgreSQL crash: the batch is relayed again (see `with_async_commit`).
     .with_async_commit();
     tasks.push(ctx.relay("payments-relay", relay));
@@ -228,7 +227,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.shutdown.clone(),
     );
     tasks.push(Task::restartable("payments-sweeper", move || {
-        sweep(
+        sweeper::sweep(
             sweep_engine.clone(),
             pool.clone(),
             tenant.clone(),
@@ -280,7 +279,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         flow,
         wallets,
         settlements: Aggregates::new(ctx.pool.clone(), SCHEMA),
-        idempotency: idempotency::IdempotencyStore::new(ctx.pool.clone(), SCHEMA),
+        idempotency: grpc::idempotency::IdempotencyStore::new(ctx.pool.clone(), SCHEMA),
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
         default_tenant,
@@ -292,52 +291,4 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         tasks,
         grpc: Some((routes, vec![SERVICE_NAME])),
     })
-}
-
-/// Retries failed captures whose time has come and resumes operations a crash or an outage left
-/// pending (with the same idempotency keys, so nothing happens twice).
-async fn sweep(
-    engine: Arc<Engine>,
-    pool: PgPool,
-    tenant: String,
-    shutdown: CancellationToken,
-) -> Result<(), BoxError> {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(SWEEP_EVERY) => {}
-        }
-        let due: Vec<(Uuid, bool)> = match sqlx::query_as(&format!(
-            "SELECT id, pending_op IS NULL FROM {SCHEMA}.intents
-             WHERE (next_capture_at <= now() AND status = 'authorized' AND pending_op IS NULL)
-                OR (pending_op IS NOT NULL AND updated_at < now() - make_interval(secs => $1))
-             ORDER BY updated_at LIMIT 100"
-        ))
-        .bind(STALE_PENDING_SECS)
-        .fetch_all(&pool)
-        .await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "sweep query failed");
-                continue;
-            }
-        };
-        for (id, retry) in due {
-            let id = IntentId::from(id);
-            let meta = CommandMeta {
-                tenant_id: tenant.clone(),
-                correlation_id: Uuid::new_v4().to_string(),
-                causation_id: String::new(),
-            };
-            let result = if retry {
-                engine.retry_capture(id, &meta).await
-            } else {
-                engine.resume(id, &meta).await
-            };
-            if let Err(e) = result {
-                tracing::warn!(intent = %id, error = %e, "sweep could not finish an intent; next sweep retries");
-            }
-        }
-    }
 }

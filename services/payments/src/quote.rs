@@ -3,17 +3,16 @@
 //! With `JOULE_PAYMENTS_HOLD_QUOTE` set (`energy_kwh=30,power_kw=50`: the session the operator wants a
 //! hold to cover), a session's hold is `max(quote incl. VAT, the configured amount)`: pricing's
 //! `TariffService.Quote` prices that session with the charger's registry tariff (known from REGISTRY,
-//! `registry.charger.*`, kept in `payments.chargers`) at the start time and the site's time zone. Any
-//! trouble (no charger or tariff known, pricing unreachable or refusing, another currency) falls back
-//! to the configured amount: a hold must never wait on pricing.
+//! `registry.charger.*`, kept in `payments.chargers` by [`crate::consumers::chargers`]) at the start
+//! time and the site's time zone. Any trouble (no charger or tariff known, pricing unreachable or
+//! refusing, another currency) falls back to the configured amount: a hold must never wait on pricing.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use joule_bus::{BoxFuture, Handler, HandlerError, Received};
-use joule_domain::Money;
+use joule_domain::{Money, TenantId};
+use joule_proto::v1::QuoteRequest;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
-use joule_proto::v1::{ChargerRegistered, QuoteRequest};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -95,7 +94,7 @@ pub struct QuoteHoldAmount {
     pub pool: PgPool,
     pub schema: String,
     pub session: QuotedSession,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub configured: SettingsHoldAmount,
 }
 
@@ -117,7 +116,7 @@ impl QuoteHoldAmount {
         .ok_or("no tariff known for the charger")?;
         let mut pricing = self.pricing.clone();
         let call = pricing.quote(QuoteRequest {
-            tenant_id: self.tenant_id.clone(),
+            tenant_id: self.tenant_id.to_string(),
             tariff_id,
             start: None,
             energy_kwh: self.session.energy_kwh.to_string(),
@@ -154,41 +153,6 @@ impl HoldAmountSource for QuoteHoldAmount {
                 configured
             }
         }
-    }
-}
-
-/// Keeps each charger's registry tariff and time zone, for quotes.
-pub struct ChargersHandler {
-    pub pool: PgPool,
-    pub schema: String,
-}
-
-impl Handler for ChargersHandler {
-    fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
-        Box::pin(async move {
-            if received.event_type() != "joule.v1.ChargerRegistered" {
-                return Ok(());
-            }
-            let registered: ChargerRegistered = received
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
-            if registered.charger_id.is_empty() {
-                return Err(HandlerError::Rejected("charger_id: required".into()));
-            }
-            sqlx::query(&format!(
-                "INSERT INTO {}.chargers (charger_id, tariff_id, time_zone) VALUES ($1, $2, $3)
-                 ON CONFLICT (charger_id) DO UPDATE
-                 SET tariff_id = EXCLUDED.tariff_id, time_zone = EXCLUDED.time_zone",
-                self.schema
-            ))
-            .bind(&registered.charger_id)
-            .bind(&registered.tariff_id)
-            .bind(&registered.time_zone)
-            .execute(&self.pool)
-            .await
-            .map_err(joule_store::consumer_error)?;
-            Ok(())
-        })
     }
 }
 

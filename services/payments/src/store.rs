@@ -1,21 +1,50 @@
 //! Command execution that hands back the aggregate. The engine decides what to ask a provider from
 //! the state a command left, so it executes commands through the event store itself (cqrs-es's
 //! `CqrsFramework::execute` returns nothing) and retries when another writer committed first.
+//! Events stored in an older shape are read through the aggregate's upcasters ([`EventShapes`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use cqrs_es::persist::{
-    EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore, PersistenceError,
-    ReplayStream, SerializedEvent, SerializedSnapshot,
+    EventStoreAggregateContext, EventUpcaster, PersistedEventRepository, PersistedEventStore,
+    PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore as _};
-use joule_store::CommandMeta;
+use joule_store::{CommandMeta, Upcaster};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
 pub struct Aggregates<A: Aggregate<Services = ()>> {
     store: PersistedEventStore<OneStatementRepository, A>,
+}
+
+/// An aggregate's stored shapes: the upcasters that rewrite its events stored in an older shape as
+/// they load (the relay reads the event store with the same ones, [`crate::domain::UPCASTERS`]).
+pub trait EventShapes: Aggregate {
+    const UPCASTERS: &'static [Upcaster];
+}
+
+/// The aggregate's upcasters as the event store takes them: one that applies every one an event
+/// needs, in order.
+struct Upcasters(&'static [Upcaster]);
+
+impl EventUpcaster for Upcasters {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        self.0.iter().any(|u| u.applies(event_type, event_version))
+    }
+
+    fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {
+        let (payload, version) = joule_store::upcast::upcast(
+            self.0,
+            &event.event_type,
+            &event.event_version,
+            event.payload,
+        );
+        event.payload = payload;
+        event.event_version = version;
+        event
+    }
 }
 
 /// postgres-es's repository, except that a commit is ONE statement: postgres-es writes
@@ -171,7 +200,7 @@ fn metadata(meta: &CommandMeta) -> HashMap<String, String> {
     map
 }
 
-impl<A: Aggregate<Services = ()> + Clone> Aggregates<A>
+impl<A: Aggregate<Services = ()> + EventShapes + Clone> Aggregates<A>
 where
     A::Command: Clone,
 {
@@ -185,7 +214,8 @@ where
         let mut repository = OneStatementRepository::new(pool, schema);
         repository.unflushed = unflushed;
         Self {
-            store: PersistedEventStore::new_event_store(repository),
+            store: PersistedEventStore::new_event_store(repository)
+                .with_upcasters(vec![Box::new(Upcasters(A::UPCASTERS))]),
         }
     }
 

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use joule_domain::Currency;
+use joule_domain::{Currency, Money, TenantId};
 use joule_store::CommandMeta;
 use serde_json::Value;
 use sha2::Sha256;
@@ -22,9 +22,9 @@ use sqlx::PgPool;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::domain::intent::{IntentCommand, Observed};
 use crate::engine::Engine;
 use crate::ids::{IntentId, RefundId};
-use crate::intent::{IntentCommand, Observed};
 use crate::provider::stripe::from_minor;
 
 /// How far a signature's time may be from now.
@@ -101,8 +101,9 @@ pub struct Observation {
     pub observed: Observed,
 }
 
-fn amount(v: &Value, currency: Currency) -> Option<rust_decimal::Decimal> {
-    v.as_i64().map(|m| from_minor(m, currency))
+fn amount(v: &Value, currency: Currency) -> Option<Money> {
+    v.as_i64()
+        .map(|m| Money::new(from_minor(m, currency), currency))
 }
 
 /// Reads a Stripe event; `None` for events Joule does not act on.
@@ -159,7 +160,7 @@ pub fn observation(event: &Value) -> Option<Observation> {
                 })?;
             Observed::Captured {
                 reference: reference.clone(),
-                amount: from_minor(received, currency),
+                amount: amount(&Value::from(received), currency)?,
             }
         }
         "payment_intent.canceled" => Observed::Canceled {
@@ -191,7 +192,7 @@ pub struct WebhookState {
     pub pool: PgPool,
     pub schema: String,
     pub secret: String,
-    pub default_tenant: String,
+    pub default_tenant: TenantId,
 }
 
 pub fn router(state: WebhookState) -> Router {
@@ -262,7 +263,7 @@ async fn apply(state: &WebhookState, event_id: &str, event: &Value) -> Result<()
         match intent {
             Some(id) => {
                 let meta = CommandMeta {
-                    tenant_id: state.default_tenant.clone(),
+                    tenant_id: state.default_tenant.to_string(),
                     correlation_id: event_id.to_owned(),
                     causation_id: event_id.to_owned(),
                 };
@@ -370,7 +371,7 @@ mod tests {
             o.observed,
             Observed::Authorized {
                 reference: "pi_1".into(),
-                amount: dec!(75.00)
+                amount: Money::new(dec!(75.00), Currency::EUR)
             }
         );
         let succeeded = json!({"id": "evt_2", "type": "payment_intent.succeeded",
@@ -380,7 +381,7 @@ mod tests {
             observation(&succeeded).unwrap().observed,
             Observed::Captured {
                 reference: "pi_1".into(),
-                amount: dec!(12.34)
+                amount: Money::new(dec!(12.34), Currency::EUR)
             }
         );
         let canceled = json!({"id": "evt_3", "type": "payment_intent.canceled",
@@ -401,7 +402,7 @@ mod tests {
             Observed::Refunded {
                 refund_id,
                 reference: "re_1".into(),
-                amount: dec!(5.00)
+                amount: Money::new(dec!(5.00), Currency::EUR)
             }
         );
         let other = json!({"id": "evt_5", "type": "customer.created",

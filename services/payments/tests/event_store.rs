@@ -6,11 +6,11 @@
 mod support;
 
 use chrono::Utc;
-use joule_domain::{AccountId, Currency, SessionId};
-use joule_payments::ids::{IntentId, MethodId};
-use joule_payments::intent::{
+use joule_domain::{AccountId, Currency, Money, SessionId, TenantId};
+use joule_payments::domain::intent::{
     IntentCommand, IntentContext, Open, PaymentIntent, ProviderKind, Purpose,
 };
+use joule_payments::ids::{IntentId, MethodId};
 use joule_payments::store::{Aggregates, Versioned};
 use joule_store::CommandMeta;
 use support::{Harness, dec, eventually};
@@ -18,7 +18,7 @@ use support::{Harness, dec, eventually};
 fn open() -> IntentCommand {
     IntentCommand::Open(Open {
         context: IntentContext {
-            tenant_id: "default".into(),
+            tenant_id: TenantId::default_tenant(),
             account_id: AccountId::derived("store-test"),
             session_id: Some(SessionId::derived("default/CP-store/1")),
             order_id: None,
@@ -29,7 +29,7 @@ fn open() -> IntentCommand {
             customer: "cus".into(),
             currency: Currency::EUR,
         },
-        amount: dec("50.00"),
+        amount: Money::new(dec("50.00"), Currency::EUR),
         at: Utc::now(),
     })
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use joule_domain::{AccountId, Money};
 use rust_decimal::Decimal;
 
-use crate::intent::ProviderKind;
+use crate::domain::intent::ProviderKind;
 
 /// How a provider call went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

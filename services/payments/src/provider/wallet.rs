@@ -12,8 +12,8 @@ use super::{
     Authorization, AuthorizeCall, DescribeCall, HoldCall, MethodDetails, Provider, ProviderError,
     RefundCall,
 };
+use crate::domain::wallet::{Wallet, WalletCommand, WalletError};
 use crate::store::Aggregates;
-use crate::wallet::{Wallet, WalletCommand, WalletError};
 
 pub struct WalletProvider {
     wallets: Arc<Aggregates<Wallet>>,

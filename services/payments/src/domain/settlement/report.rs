@@ -1,38 +1,19 @@
-//! Settlement reports: a provider's balance transactions (what it charged as fees, what it paid out),
-//! imported as CSV or JSON and recorded once per transaction, for reconciliation and the ledger.
-//!
-//! The columns follow Stripe's balance-transaction reports (the "Balance change from activity" and
-//! "Payout reconciliation" exports): `balance_transaction_id`, `created_utc` (or `created`),
-//! `currency`, `gross`, `fee`, `net`, `reporting_category`, and optionally `payment_intent_id` (Joule's
-//! intent id or the provider's reference) and `automatic_payout_id`. Amounts are decimal strings in
-//! the currency's major unit. JSON is an array of objects with the same keys.
+//! Settlement reports as providers export them: the columns follow Stripe's balance-transaction
+//! reports (the "Balance change from activity" and "Payout reconciliation" exports):
+//! `balance_transaction_id`, `created_utc` (or `created`), `currency`, `gross`, `fee`, `net`,
+//! `reporting_category`, and optionally `payment_intent_id` (Joule's intent id or the provider's
+//! reference) and `automatic_payout_id`. Amounts are decimal strings in the currency's major unit.
+//! JSON is an array of objects with the same keys.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
-use joule_domain::{Currency, limits};
+use joule_domain::{Currency, Money, limits};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 
+use super::SettlementLine;
 use crate::amounts::is_whole_minor_units;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettlementLine {
-    pub provider: String,
-    pub transaction_id: String,
-    /// charge, refund, payout, fee, adjustment.
-    pub category: String,
-    pub currency: Currency,
-    pub gross: Decimal,
-    pub fee: Decimal,
-    pub net: Decimal,
-    pub intent_reference: String,
-    pub payout_id: String,
-    pub occurred_at: DateTime<Utc>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -112,10 +93,9 @@ fn line_from(
         provider: provider.to_owned(),
         transaction_id: required("balance_transaction_id")?,
         category,
-        currency,
-        gross,
-        fee,
-        net,
+        gross: Money::new(gross, currency),
+        fee: Money::new(fee, currency),
+        net: Money::new(net, currency),
         intent_reference: get("payment_intent_id").to_owned(),
         payout_id: get("automatic_payout_id").to_owned(),
         occurred_at,
@@ -225,126 +205,4 @@ pub fn parse_report(
         .enumerate()
         .map(|(i, row)| line_from(provider, row, &format!("lines[{i}]")))
         .collect()
-}
-
-/// One recorded settlement line; its id derives from the provider's transaction id, so importing the
-/// same report (or overlapping reports) records each transaction once.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettlementRecord {
-    pub recorded: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordLine {
-    pub tenant_id: String,
-    pub line: SettlementLine,
-    /// Joule's intent, when the line names one Joule knows.
-    pub intent_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SettlementEvent {
-    SettlementLineRecorded {
-        tenant_id: String,
-        line: SettlementLine,
-        intent_id: Option<String>,
-    },
-}
-
-impl DomainEvent for SettlementEvent {
-    fn event_type(&self) -> String {
-        "SettlementLineRecorded".into()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".into()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("settlement line refused")]
-pub struct SettlementError;
-
-impl Aggregate for SettlementRecord {
-    const TYPE: &'static str = "SettlementLine";
-    type Command = RecordLine;
-    type Event = SettlementEvent;
-    type Error = SettlementError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: RecordLine,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), SettlementError> {
-        if !self.recorded {
-            sink.write(
-                SettlementEvent::SettlementLineRecorded {
-                    tenant_id: command.tenant_id,
-                    line: command.line,
-                    intent_id: command.intent_id,
-                },
-                self,
-            )
-            .await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, _: SettlementEvent) {
-        self.recorded = true;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rust_decimal_macros::dec;
-
-    const CSV: &str = "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id,automatic_payout_id\r\n\
-txn_1,2026-11-02 08:00:00,eur,23.80,0.58,23.22,charge,pi_1,po_1\r\n\
-txn_2,2026-11-02 09:00:00,eur,-5.00,0.00,-5.00,refund,pi_1,po_1\r\n\
-\"txn_3\",2026-11-03 00:00:00,eur,-18.22,0.00,-18.22,payout,,\"po_1\"\r\n";
-
-    #[test]
-    fn a_csv_report_is_read_line_by_line() {
-        let lines = parse_report("stripe", "csv", CSV).unwrap();
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0].fee, dec!(0.58));
-        assert_eq!(lines[0].intent_reference, "pi_1");
-        assert_eq!(lines[2].category, "payout");
-        assert_eq!(lines[2].net, dec!(-18.22));
-        assert_eq!(lines[2].transaction_id, "txn_3");
-    }
-
-    #[test]
-    fn a_json_report_reads_the_same() {
-        let json = r#"[{"balance_transaction_id":"txn_1","created":1793606400,"currency":"EUR",
-            "gross":"10.00","fee":"0.40","net":"9.60","reporting_category":"charge"}]"#;
-        let lines = parse_report("stripe", "json", json).unwrap();
-        assert_eq!(lines[0].net, dec!(9.60));
-    }
-
-    #[test]
-    fn bad_lines_name_their_field() {
-        let bad = CSV.replace("23.22", "23.20");
-        assert_eq!(
-            parse_report("stripe", "csv", &bad).unwrap_err().field,
-            "lines[0].net"
-        );
-        let bad = CSV.replace("refund", "gift");
-        assert_eq!(
-            parse_report("stripe", "csv", &bad).unwrap_err().field,
-            "lines[1].reporting_category"
-        );
-        assert_eq!(
-            parse_report("stripe", "xml", CSV).unwrap_err().field,
-            "format"
-        );
-        assert_eq!(
-            parse_report("stripe", "csv", "").unwrap_err().field,
-            "content"
-        );
-    }
 }

@@ -1,4 +1,4 @@
-//! The hold follows the live cost of a session.
+//! `payments-cost` (PRICING, `pricing.*.cost_updated`): the hold follows the live cost of a session.
 //!
 //! Pricing publishes `SessionCostUpdated` (`pricing.<session_id>.cost_updated`) for every meter
 //! update of a running session. When the running cost reaches the [`HoldRule`]'s share of what is
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use joule_bus::{BoxFuture, Handler, HandlerError, Received};
-use joule_domain::{Currency, SessionId};
+use joule_domain::{Currency, Money, SessionId, TenantId};
 use joule_proto::v1::charger_command_request::Command;
 use joule_proto::v1::charger_commands_client::ChargerCommandsClient;
 use joule_proto::v1::{ChargerCommandRequest, RemoteStop, SessionCostUpdated};
@@ -29,10 +29,11 @@ use sqlx::PgPool;
 use tonic::Code;
 use tonic::transport::Channel;
 
+use super::{decode, engine_error, meta, parse};
 use crate::amounts::HoldRule;
+use crate::domain::intent::{IntentError, PaymentIntent, PendingOp, Status, StopRequest};
 use crate::engine::{Engine, EngineError, ExtendOutcome};
 use crate::ids::IntentId;
-use crate::intent::{IntentError, PaymentIntent, PendingOp, Status, StopRequest};
 
 /// Calls to the gateway per stop before the attempt is recorded as undelivered.
 const STOP_TRIES: u32 = 3;
@@ -109,7 +110,7 @@ pub struct CostUpdatedHandler {
     pub schema: String,
     pub rule: HoldRule,
     pub stopper: GatewayStopper,
-    pub default_tenant: String,
+    pub default_tenant: TenantId,
 }
 
 /// What a cost update did (logged, and returned to tests of the handler's logic).
@@ -163,14 +164,8 @@ impl CostUpdatedHandler {
         update: &SessionCostUpdated,
         meta: &CommandMeta,
     ) -> Result<Acted, HandlerError> {
-        let session: SessionId = update
-            .session_id
-            .parse()
-            .map_err(|e| HandlerError::Rejected(format!("session_id: {e}")))?;
-        let currency: Currency = update
-            .currency
-            .parse()
-            .map_err(|e| HandlerError::Rejected(format!("currency: {e}")))?;
+        let session: SessionId = parse("session_id", &update.session_id)?;
+        let currency: Currency = parse("currency", &update.currency)?;
         let cost = Decimal::from_str(update.total_incl_vat.trim()).map_err(|_| {
             HandlerError::Rejected(format!(
                 "total_incl_vat: {:?} is not a decimal",
@@ -213,7 +208,8 @@ impl CostUpdatedHandler {
             return Ok(Acted::NotHeld);
         }
         let acted = if intent.exhausted {
-            self.stop(id, &intent, update, cost, meta).await?
+            self.stop(id, &intent, update, Money::new(cost, currency), meta)
+                .await?
         } else {
             match self
                 .rule
@@ -227,7 +223,8 @@ impl CostUpdatedHandler {
                     }
                     Ok((intent, ExtendOutcome::Exhausted { reason, code })) => {
                         tracing::warn!(%session, %cost, %target, reason, code, "hold exhausted; asking the gateway to stop the charge");
-                        self.stop(id, &intent, update, cost, meta).await?
+                        self.stop(id, &intent, update, Money::new(cost, currency), meta)
+                            .await?
                     }
                     Err(EngineError::ProviderUnavailable(e)) => {
                         tracing::warn!(%session, error = %e, "extension outcome unknown; it stays pending");
@@ -253,7 +250,7 @@ impl CostUpdatedHandler {
         id: IntentId,
         intent: &PaymentIntent,
         update: &SessionCostUpdated,
-        cost: Decimal,
+        cost: Money,
         meta: &CommandMeta,
     ) -> Result<Acted, HandlerError> {
         if intent.stop_delivered {
@@ -296,26 +293,14 @@ fn transient(e: sqlx::Error) -> HandlerError {
     joule_store::consumer_error(e)
 }
 
-fn engine_error(e: EngineError) -> HandlerError {
-    match e {
-        EngineError::Intent(e) => HandlerError::Rejected(e.to_string()),
-        other => HandlerError::Transient(other.to_string()),
-    }
-}
-
 impl Handler for CostUpdatedHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             if received.event_type() != "joule.v1.SessionCostUpdated" {
                 return Ok(());
             }
-            let update: SessionCostUpdated = received
-                .decode()
-                .map_err(|e| HandlerError::Rejected(e.to_string()))?;
-            let mut meta = CommandMeta::caused_by(&received.envelope);
-            if meta.tenant_id.is_empty() {
-                meta.tenant_id = self.default_tenant.clone();
-            }
+            let update: SessionCostUpdated = decode(received)?;
+            let meta = meta(received, &self.default_tenant);
             let acted = self.act(&update, &meta).await?;
             tracing::debug!(session = %update.session_id, sequence = update.sequence, ?acted, "cost update");
             Ok(())

@@ -17,6 +17,8 @@ use tonic::{Code, Status};
 /// How long a claim protects a running request.
 const LEASE_SECS: i64 = 60;
 
+const IN_PROGRESS: &str = "a request with this idempotency key is in progress; retry";
+
 /// request hash, state, status code, message, response, whether the lease expired.
 type StoredAnswer = (String, String, Option<i32>, String, Option<Vec<u8>>, bool);
 
@@ -33,9 +35,25 @@ fn is_final(code: Code) -> bool {
     )
 }
 
-fn internal(e: sqlx::Error) -> Status {
-    tracing::error!(error = %e, "idempotency store failed");
-    Status::unavailable("payments store unavailable")
+/// Why a write is not run (mapped to a status in [`super::status`]).
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The key is missing or malformed.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The key was used for another request.
+    #[error("{0:?} was used for a different request")]
+    OtherRequest(String),
+    /// The first request with the key is still running.
+    #[error("{0}")]
+    InProgress(&'static str),
+    /// The refusal stored for the key, given again.
+    #[error("{message}")]
+    Stored { code: Code, message: String },
+    #[error("stored answer unreadable: {0}")]
+    Unreadable(String),
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
 }
 
 impl IdempotencyStore {
@@ -61,16 +79,33 @@ impl IdempotencyStore {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, Status>>,
     {
+        match self.claim(scope, key, request).await {
+            Ok(None) => {}
+            Ok(Some(stored)) => return Ok(stored),
+            Err(e) => return Err(e.into()),
+        }
+        let result = run().await;
+        self.answer(scope, key.trim(), &result)
+            .await
+            .map_err(Status::from)?;
+        result
+    }
+
+    /// Claims `key` for a run (`None`), or hands back the answer stored for the same request.
+    async fn claim<Q: Message, R: Message + Default>(
+        &self,
+        scope: &str,
+        key: &str,
+        request: &Q,
+    ) -> Result<Option<R>, IdempotencyError> {
         let key = key.trim();
         if key.is_empty() {
-            return Err(Status::invalid_argument(
-                "idempotency_key: is required for every write (REST: the Idempotency-Key header)",
+            return Err(IdempotencyError::Invalid(
+                "is required for every write (REST: the Idempotency-Key header)",
             ));
         }
         if key.len() > 255 {
-            return Err(Status::invalid_argument(
-                "idempotency_key: must be at most 255 characters",
-            ));
+            return Err(IdempotencyError::Invalid("must be at most 255 characters"));
         }
         let hash = format!("{:x}", Sha256::digest(request.encode_to_vec()));
         let s = &self.schema;
@@ -88,8 +123,7 @@ impl IdempotencyStore {
         .bind(&hash)
         .bind(LEASE_SECS as f64)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(internal)?;
+        .await?;
         if claimed.is_none() {
             let row: Option<StoredAnswer> = sqlx::query_as(&format!(
                 "SELECT request_hash, state, code, message, response, lease_until < now()
@@ -98,27 +132,25 @@ impl IdempotencyStore {
             .bind(scope)
             .bind(key)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             let Some((stored_hash, state, code, message, response, expired)) = row else {
-                return Err(Status::aborted("the request is being retried; retry"));
+                return Err(IdempotencyError::InProgress(
+                    "the request is being retried; retry",
+                ));
             };
             if stored_hash != hash {
-                return Err(Status::already_exists(format!(
-                    "idempotency_key: {key:?} was used for a different request"
-                )));
+                return Err(IdempotencyError::OtherRequest(key.to_owned()));
             }
             if state == "done" {
                 return match code.map(Code::from_i32) {
                     Some(Code::Ok) | None => R::decode(response.unwrap_or_default().as_slice())
-                        .map_err(|e| Status::internal(format!("stored answer unreadable: {e}"))),
-                    Some(code) => Err(Status::new(code, message)),
+                        .map(Some)
+                        .map_err(|e| IdempotencyError::Unreadable(e.to_string())),
+                    Some(code) => Err(IdempotencyError::Stored { code, message }),
                 };
             }
             if !expired {
-                return Err(Status::aborted(
-                    "a request with this idempotency key is in progress; retry",
-                ));
+                return Err(IdempotencyError::InProgress(IN_PROGRESS));
             }
             // The claim's process died: take the claim over, unless someone else just did.
             let taken = sqlx::query(&format!(
@@ -129,16 +161,24 @@ impl IdempotencyStore {
             .bind(key)
             .bind(LEASE_SECS as f64)
             .execute(&self.pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             if taken.rows_affected() == 0 {
-                return Err(Status::aborted(
-                    "a request with this idempotency key is in progress; retry",
-                ));
+                return Err(IdempotencyError::InProgress(IN_PROGRESS));
             }
         }
-        let result = run().await;
-        let (code, message, response) = match &result {
+        Ok(None)
+    }
+
+    /// Stores the run's answer under the key, or releases the key when the run failed for
+    /// infrastructure reasons.
+    async fn answer<R: Message>(
+        &self,
+        scope: &str,
+        key: &str,
+        result: &Result<R, Status>,
+    ) -> Result<(), IdempotencyError> {
+        let s = &self.schema;
+        let (code, message, response) = match result {
             Ok(r) => (Code::Ok, String::new(), Some(r.encode_to_vec())),
             Err(status) if is_final(status.code()) => {
                 (status.code(), status.message().to_owned(), None)
@@ -150,9 +190,8 @@ impl IdempotencyStore {
                 .bind(scope)
                 .bind(key)
                 .execute(&self.pool)
-                .await
-                .map_err(internal)?;
-                return result;
+                .await?;
+                return Ok(());
             }
         };
         sqlx::query(&format!(
@@ -166,8 +205,7 @@ impl IdempotencyStore {
         .bind(message)
         .bind(response)
         .execute(&self.pool)
-        .await
-        .map_err(internal)?;
-        result
+        .await?;
+        Ok(())
     }
 }

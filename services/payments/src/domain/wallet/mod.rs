@@ -3,16 +3,20 @@
 //! rest; a refund gives back to the balance. Every operation names itself (top-up, hold or refund id),
 //! so a repeated command changes nothing, and the wallet never holds more than it has.
 
+mod events;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
-use joule_domain::{AccountId, Currency};
+use joule_domain::{AccountId, Currency, Money, TenantId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::IntentId;
+
+pub use events::{UPCASTERS, WalletEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,7 +39,7 @@ impl Funding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalletCommand {
     Open {
-        tenant_id: String,
+        tenant_id: TenantId,
         account_id: AccountId,
         currency: Currency,
         at: DateTime<Utc>,
@@ -72,84 +76,6 @@ pub enum WalletCommand {
         amount: Decimal,
         at: DateTime<Utc>,
     },
-}
-
-/// Wallet events carry the balance and the held amount after them, for the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WalletEvent {
-    WalletOpened {
-        tenant_id: String,
-        account_id: AccountId,
-        currency: Currency,
-        at: DateTime<Utc>,
-    },
-    WalletToppedUp {
-        account_id: AccountId,
-        currency: Currency,
-        top_up_id: String,
-        amount: Decimal,
-        funding: Funding,
-        reference: String,
-        intent_id: Option<IntentId>,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletHoldPlaced {
-        hold_id: String,
-        amount: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletHoldRaised {
-        hold_id: String,
-        added: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletHoldCaptured {
-        hold_id: String,
-        amount: Decimal,
-        released: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletHoldReleased {
-        hold_id: String,
-        released: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-    WalletRefunded {
-        refund_id: String,
-        amount: Decimal,
-        balance: Decimal,
-        held: Decimal,
-        at: DateTime<Utc>,
-    },
-}
-
-impl DomainEvent for WalletEvent {
-    fn event_type(&self) -> String {
-        match self {
-            WalletEvent::WalletOpened { .. } => "WalletOpened",
-            WalletEvent::WalletToppedUp { .. } => "WalletToppedUp",
-            WalletEvent::WalletHoldPlaced { .. } => "WalletHoldPlaced",
-            WalletEvent::WalletHoldRaised { .. } => "WalletHoldRaised",
-            WalletEvent::WalletHoldCaptured { .. } => "WalletHoldCaptured",
-            WalletEvent::WalletHoldReleased { .. } => "WalletHoldReleased",
-            WalletEvent::WalletRefunded { .. } => "WalletRefunded",
-        }
-        .into()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".into()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,6 +128,26 @@ impl Wallet {
         self.balance.saturating_sub(self.held())
     }
 
+    /// What hold `hold_id` sets aside.
+    fn hold(&self, hold_id: &str) -> Result<Decimal, WalletError> {
+        self.holds
+            .get(hold_id)
+            .copied()
+            .ok_or_else(|| WalletError::UnknownHold(hold_id.to_owned()))
+    }
+
+    /// What the wallet holds once `requested` more is set aside: it never holds more than it has.
+    fn set_aside(&self, requested: Decimal) -> Result<Decimal, WalletError> {
+        let available = self.available();
+        if requested > available {
+            return Err(WalletError::InsufficientFunds {
+                available,
+                requested,
+            });
+        }
+        in_range(self.held().checked_add(requested))
+    }
+
     fn opened(&self) -> Result<(AccountId, Currency), WalletError> {
         match (self.account_id, self.currency) {
             (Some(a), Some(c)) => Ok((a, c)),
@@ -248,14 +194,13 @@ impl Wallet {
                 }
                 WalletEvent::WalletToppedUp {
                     account_id,
-                    currency,
                     top_up_id,
-                    amount,
+                    amount: Money::new(amount, currency),
                     funding,
                     reference,
                     intent_id,
-                    balance: in_range(self.balance.checked_add(amount))?,
-                    held,
+                    balance: Money::new(in_range(self.balance.checked_add(amount))?, currency),
+                    held: Money::new(held, currency),
                     at,
                 }
             }
@@ -270,17 +215,11 @@ impl Wallet {
                 if amount <= Decimal::ZERO {
                     return Err(WalletError::NotPositive);
                 }
-                if amount > self.available() {
-                    return Err(WalletError::InsufficientFunds {
-                        available: self.available(),
-                        requested: amount,
-                    });
-                }
                 WalletEvent::WalletHoldPlaced {
+                    held: self.set_aside(amount)?,
                     hold_id,
                     amount,
                     balance: self.balance,
-                    held: in_range(held.checked_add(amount))?,
                     at,
                 }
             }
@@ -289,26 +228,17 @@ impl Wallet {
                 new_amount,
                 at,
             } => {
-                let current = *self
-                    .holds
-                    .get(&hold_id)
-                    .ok_or_else(|| WalletError::UnknownHold(hold_id.clone()))?;
+                let current = self.hold(&hold_id)?;
                 if new_amount <= current {
                     return Ok(vec![]);
                 }
                 // new_amount > current.
                 let added = in_range(new_amount.checked_sub(current))?;
-                if added > self.available() {
-                    return Err(WalletError::InsufficientFunds {
-                        available: self.available(),
-                        requested: added,
-                    });
-                }
                 WalletEvent::WalletHoldRaised {
+                    held: self.set_aside(added)?,
                     hold_id,
                     added,
                     balance: self.balance,
-                    held: in_range(held.checked_add(added))?,
                     at,
                 }
             }
@@ -320,10 +250,7 @@ impl Wallet {
                 if self.done.contains(&hold_id) {
                     return Ok(vec![]);
                 }
-                let current = *self
-                    .holds
-                    .get(&hold_id)
-                    .ok_or_else(|| WalletError::UnknownHold(hold_id.clone()))?;
+                let current = self.hold(&hold_id)?;
                 if amount > current {
                     return Err(WalletError::AboveHold {
                         requested: amount,
@@ -375,26 +302,17 @@ impl Wallet {
     }
 }
 
-impl Aggregate for Wallet {
-    const TYPE: &'static str = "Wallet";
-    type Command = WalletCommand;
-    type Event = WalletEvent;
-    type Error = WalletError;
-    type Services = ();
+aggregate!(Wallet {
+    type: "Wallet",
+    command: WalletCommand,
+    event: WalletEvent,
+    error: WalletError,
+    upcasters: UPCASTERS,
+});
 
-    async fn handle(
-        &mut self,
-        command: WalletCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), WalletError> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: WalletEvent) {
+impl Wallet {
+    /// The state after `event`.
+    fn evolve(&mut self, event: WalletEvent) {
         match event {
             WalletEvent::WalletOpened {
                 account_id,
@@ -407,7 +325,7 @@ impl Aggregate for Wallet {
             WalletEvent::WalletToppedUp {
                 top_up_id, balance, ..
             } => {
-                self.balance = balance;
+                self.balance = balance.amount;
                 self.done.insert(top_up_id);
             }
             WalletEvent::WalletHoldPlaced {
@@ -437,171 +355,5 @@ impl Aggregate for Wallet {
                 self.done.insert(refund_id);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-    use cqrs_es::test::TestFramework;
-    use rust_decimal_macros::dec;
-
-    type W = TestFramework<Wallet>;
-
-    fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
-    }
-
-    fn funded(amount: Decimal) -> Vec<WalletEvent> {
-        vec![
-            WalletEvent::WalletOpened {
-                tenant_id: "default".into(),
-                account_id: AccountId::derived("a"),
-                currency: Currency::EUR,
-                at: at(),
-            },
-            WalletEvent::WalletToppedUp {
-                account_id: AccountId::derived("a"),
-                currency: Currency::EUR,
-                top_up_id: "t1".into(),
-                amount,
-                funding: Funding::External,
-                reference: "bank".into(),
-                intent_id: None,
-                balance: amount,
-                held: dec!(0),
-                at: at(),
-            },
-        ]
-    }
-
-    fn held(amount: Decimal) -> Vec<WalletEvent> {
-        let mut events = funded(dec!(30));
-        events.push(WalletEvent::WalletHoldPlaced {
-            hold_id: "h1".into(),
-            amount,
-            balance: dec!(30),
-            held: amount,
-            at: at(),
-        });
-        events
-    }
-
-    #[test]
-    fn a_hold_cannot_exceed_the_available_balance() {
-        W::with(())
-            .given(funded(dec!(30)))
-            .when(WalletCommand::PlaceHold {
-                hold_id: "h1".into(),
-                amount: dec!(30.01),
-                at: at(),
-            })
-            .then_expect_error(WalletError::InsufficientFunds {
-                available: dec!(30),
-                requested: dec!(30.01),
-            });
-        W::with(())
-            .given(held(dec!(20)))
-            .when(WalletCommand::PlaceHold {
-                hold_id: "h2".into(),
-                amount: dec!(11),
-                at: at(),
-            })
-            .then_expect_error(WalletError::InsufficientFunds {
-                available: dec!(10),
-                requested: dec!(11),
-            });
-    }
-
-    #[test]
-    fn a_capture_takes_from_the_hold_and_releases_the_rest_once() {
-        W::with(())
-            .given(held(dec!(20)))
-            .when(WalletCommand::CaptureHold {
-                hold_id: "h1".into(),
-                amount: dec!(12.5),
-                at: at(),
-            })
-            .then_expect_events(vec![WalletEvent::WalletHoldCaptured {
-                hold_id: "h1".into(),
-                amount: dec!(12.5),
-                released: dec!(7.5),
-                balance: dec!(17.5),
-                held: dec!(0),
-                at: at(),
-            }]);
-        let mut history = held(dec!(20));
-        history.push(WalletEvent::WalletHoldCaptured {
-            hold_id: "h1".into(),
-            amount: dec!(12.5),
-            released: dec!(7.5),
-            balance: dec!(17.5),
-            held: dec!(0),
-            at: at(),
-        });
-        W::with(())
-            .given(history)
-            .when(WalletCommand::CaptureHold {
-                hold_id: "h1".into(),
-                amount: dec!(12.5),
-                at: at(),
-            })
-            .then_expect_events(vec![]);
-    }
-
-    #[test]
-    fn a_top_up_counts_once() {
-        W::with(())
-            .given(funded(dec!(30)))
-            .when(WalletCommand::TopUp {
-                top_up_id: "t1".into(),
-                amount: dec!(30),
-                funding: Funding::External,
-                reference: "bank".into(),
-                intent_id: None,
-                at: at(),
-            })
-            .then_expect_events(vec![]);
-        W::with(())
-            .given(funded(dec!(30)))
-            .when(WalletCommand::TopUp {
-                top_up_id: "t2".into(),
-                amount: dec!(-1),
-                funding: Funding::External,
-                reference: "bank".into(),
-                intent_id: None,
-                at: at(),
-            })
-            .then_expect_error(WalletError::NotPositive);
-    }
-
-    #[test]
-    fn raising_a_hold_checks_the_balance() {
-        W::with(())
-            .given(held(dec!(20)))
-            .when(WalletCommand::RaiseHold {
-                hold_id: "h1".into(),
-                new_amount: dec!(25),
-                at: at(),
-            })
-            .then_expect_events(vec![WalletEvent::WalletHoldRaised {
-                hold_id: "h1".into(),
-                added: dec!(5),
-                balance: dec!(30),
-                held: dec!(25),
-                at: at(),
-            }]);
-        W::with(())
-            .given(held(dec!(20)))
-            .when(WalletCommand::RaiseHold {
-                hold_id: "h1".into(),
-                new_amount: dec!(31),
-                at: at(),
-            })
-            .then_expect_error(WalletError::InsufficientFunds {
-                available: dec!(10),
-                requested: dec!(11),
-            });
     }
 }

@@ -2,14 +2,17 @@
 //! A method is a provider token with what may be shown of it (brand, last 4, expiry), never a card
 //! number. An account with a default method pays by card or wallet; without one it pays on invoice.
 
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
-use joule_domain::AccountId;
+use cqrs_es::DomainEvent;
+use joule_domain::{AccountId, TenantId};
+use joule_store::Upcaster;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::intent::ProviderKind;
 use crate::ids::MethodId;
-use crate::intent::ProviderKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedMethod {
@@ -28,7 +31,7 @@ pub struct SavedMethod {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MethodsCommand {
     Save {
-        tenant_id: String,
+        tenant_id: TenantId,
         account_id: AccountId,
         method: SavedMethod,
         make_default: bool,
@@ -39,7 +42,7 @@ pub enum MethodsCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MethodsEvent {
     PaymentMethodSaved {
-        tenant_id: String,
+        tenant_id: TenantId,
         account_id: AccountId,
         method: SavedMethod,
         at: DateTime<Utc>,
@@ -64,6 +67,9 @@ impl DomainEvent for MethodsEvent {
         "1.0".into()
     }
 }
+
+/// No event of an account's methods has changed its stored shape.
+pub const UPCASTERS: &[Upcaster] = &[];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MethodsError {
@@ -98,19 +104,17 @@ impl AccountMethods {
     }
 }
 
-impl Aggregate for AccountMethods {
-    const TYPE: &'static str = "AccountMethods";
-    type Command = MethodsCommand;
-    type Event = MethodsEvent;
-    type Error = MethodsError;
-    type Services = ();
+aggregate!(AccountMethods {
+    type: "AccountMethods",
+    command: MethodsCommand,
+    event: MethodsEvent,
+    error: MethodsError,
+    upcasters: UPCASTERS,
+});
 
-    async fn handle(
-        &mut self,
-        command: MethodsCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), MethodsError> {
+impl AccountMethods {
+    /// A method is saved once per account; made the default when asked and not already.
+    fn decide(&self, command: MethodsCommand) -> Result<Vec<MethodsEvent>, MethodsError> {
         let MethodsCommand::Save {
             tenant_id,
             account_id,
@@ -122,33 +126,26 @@ impl Aggregate for AccountMethods {
             return Err(MethodsError::OtherAccount);
         }
         let method_id = method.method_id;
+        let mut events = Vec::new();
         if self.get(method_id).is_none() {
-            sink.write(
-                MethodsEvent::PaymentMethodSaved {
-                    tenant_id,
-                    account_id,
-                    method,
-                    at,
-                },
-                self,
-            )
-            .await;
+            events.push(MethodsEvent::PaymentMethodSaved {
+                tenant_id,
+                account_id,
+                method,
+                at,
+            });
         }
         if make_default && self.default != Some(method_id) {
-            sink.write(
-                MethodsEvent::DefaultMethodChanged {
-                    account_id,
-                    method_id,
-                    at,
-                },
-                self,
-            )
-            .await;
+            events.push(MethodsEvent::DefaultMethodChanged {
+                account_id,
+                method_id,
+                at,
+            });
         }
-        Ok(())
+        Ok(events)
     }
 
-    fn apply(&mut self, event: MethodsEvent) {
+    fn evolve(&mut self, event: MethodsEvent) {
         match event {
             MethodsEvent::PaymentMethodSaved {
                 account_id, method, ..
@@ -158,81 +155,5 @@ impl Aggregate for AccountMethods {
             }
             MethodsEvent::DefaultMethodChanged { method_id, .. } => self.default = Some(method_id),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-    use cqrs_es::test::TestFramework;
-
-    fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
-    }
-
-    fn card() -> SavedMethod {
-        SavedMethod {
-            method_id: MethodId::derived("m1"),
-            provider: ProviderKind::Sandbox,
-            token: "tok_sandbox_ok".into(),
-            customer: String::new(),
-            brand: "visa".into(),
-            last4: "4242".into(),
-            exp_month: 12,
-            exp_year: 2034,
-        }
-    }
-
-    fn save(make_default: bool) -> MethodsCommand {
-        MethodsCommand::Save {
-            tenant_id: "default".into(),
-            account_id: AccountId::derived("a"),
-            method: card(),
-            make_default,
-            at: at(),
-        }
-    }
-
-    fn saved() -> MethodsEvent {
-        MethodsEvent::PaymentMethodSaved {
-            tenant_id: "default".into(),
-            account_id: AccountId::derived("a"),
-            method: card(),
-            at: at(),
-        }
-    }
-
-    fn defaulted() -> MethodsEvent {
-        MethodsEvent::DefaultMethodChanged {
-            account_id: AccountId::derived("a"),
-            method_id: MethodId::derived("m1"),
-            at: at(),
-        }
-    }
-
-    #[test]
-    fn a_method_is_saved_once_and_made_default_when_asked() {
-        TestFramework::<AccountMethods>::with(())
-            .given_no_previous_events()
-            .when(save(true))
-            .then_expect_events(vec![saved(), defaulted()]);
-        TestFramework::<AccountMethods>::with(())
-            .given(vec![saved(), defaulted()])
-            .when(save(true))
-            .then_expect_events(vec![]);
-        TestFramework::<AccountMethods>::with(())
-            .given_no_previous_events()
-            .when(save(false))
-            .then_expect_events(vec![saved()]);
-    }
-
-    #[test]
-    fn without_a_default_the_account_pays_on_invoice() {
-        let mut methods = AccountMethods::default();
-        methods.apply(saved());
-        assert!(methods.default_method().is_none());
-        methods.apply(defaulted());
-        assert_eq!(methods.default_method().unwrap().last4, "4242");
     }
 }
