@@ -25,7 +25,6 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::rejected;
 use crate::commands;
 use crate::ocpp::calls::answer_status;
 
@@ -195,11 +194,9 @@ impl CostDisplayConsumer {
     async fn show(&self, message: &Received) -> Result<(), HandlerError> {
         let shown = match (self.kind, message.event_type()) {
             (CostKind::Running, SessionCostUpdated::NAME) => {
-                CostDisplay::running(&message.decode().map_err(rejected)?)
+                CostDisplay::running(&message.payload()?)
             }
-            (CostKind::Final, SessionPriced::NAME) => {
-                CostDisplay::priced(&message.decode().map_err(rejected)?)
-            }
+            (CostKind::Final, SessionPriced::NAME) => CostDisplay::priced(&message.payload()?),
             _ => return Ok(()),
         };
         let Some(shown) = shown.map_err(HandlerError::Rejected)? else {

@@ -85,15 +85,9 @@ impl Handler for RegistryProjection {
     fn handle<'a>(&'a self, message: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             match message.event_type() {
-                ChargerRegistered::NAME => {
-                    self.charger_registered(message.decode().map_err(rejected)?)
-                        .await
-                }
-                TokenIssued::NAME => self.token_issued(message.decode().map_err(rejected)?).await,
-                ChargerCredentialsSet::NAME => {
-                    self.credentials_set(message.decode().map_err(rejected)?)
-                        .await
-                }
+                ChargerRegistered::NAME => self.charger_registered(message.payload()?).await,
+                TokenIssued::NAME => self.token_issued(message.payload()?).await,
+                ChargerCredentialsSet::NAME => self.credentials_set(message.payload()?).await,
                 // Sites and accounts: the gateway needs nothing from them.
                 _ => Ok(()),
             }

@@ -6,7 +6,7 @@ use joule_domain::{AccountId, TenantId};
 use joule_proto::v1::AccountOpened;
 use sqlx::PgPool;
 
-use super::{decode, meta, parse};
+use super::{meta, parse};
 
 pub struct AccountsHandler {
     pub pool: PgPool,
@@ -20,7 +20,7 @@ impl Handler for AccountsHandler {
             if received.event_type() != "joule.v1.AccountOpened" {
                 return Ok(());
             }
-            let opened: AccountOpened = decode(received)?;
+            let opened: AccountOpened = received.payload()?;
             let account: AccountId = parse("account_id", &opened.account_id)?;
             let tenant = meta(received, &self.default_tenant).tenant_id;
             sqlx::query(&format!(

@@ -5,8 +5,6 @@ use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_proto::v1::ChargerRegistered;
 use sqlx::PgPool;
 
-use super::decode;
-
 pub struct ChargersHandler {
     pub pool: PgPool,
     pub schema: String,
@@ -18,7 +16,7 @@ impl Handler for ChargersHandler {
             if received.event_type() != "joule.v1.ChargerRegistered" {
                 return Ok(());
             }
-            let registered: ChargerRegistered = decode(received)?;
+            let registered: ChargerRegistered = received.payload()?;
             if registered.charger_id.is_empty() {
                 return Err(HandlerError::Rejected("charger_id: required".into()));
             }

@@ -29,7 +29,7 @@ use sqlx::PgPool;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use super::{decode, engine_error, meta, parse};
+use super::{engine_error, meta, parse};
 use crate::amounts::HoldRule;
 use crate::domain::intent::{IntentError, PaymentIntent, PendingOp, Status, StopRequest};
 use crate::engine::{Engine, EngineError, ExtendOutcome};
@@ -299,7 +299,7 @@ impl Handler for CostUpdatedHandler {
             if received.event_type() != "joule.v1.SessionCostUpdated" {
                 return Ok(());
             }
-            let update: SessionCostUpdated = decode(received)?;
+            let update: SessionCostUpdated = received.payload()?;
             let meta = meta(received, &self.default_tenant);
             let acted = self.act(&update, &meta).await?;
             tracing::debug!(session = %update.session_id, sequence = update.sequence, ?acted, "cost update");

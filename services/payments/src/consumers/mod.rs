@@ -24,15 +24,6 @@ fn meta(received: &Received, default_tenant: &TenantId) -> CommandMeta {
     meta
 }
 
-/// A message decoded as `M`; one that cannot be is rejected (parked), it never decodes.
-fn decode<M: joule_proto::Message + Default + joule_proto::EventName>(
-    received: &Received,
-) -> Result<M, HandlerError> {
-    received
-        .decode()
-        .map_err(|e| HandlerError::Rejected(e.to_string()))
-}
-
 /// A field of a message parsed as `T`, or the message rejected naming the field.
 fn parse<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, HandlerError>
 where

@@ -6,7 +6,7 @@ use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_domain::TenantId;
 use joule_proto::v1::SessionPriced;
 
-use super::{decode, flow_error, meta};
+use super::{flow_error, meta};
 use crate::flow::Flow;
 
 pub struct PricedHandler {
@@ -17,7 +17,7 @@ pub struct PricedHandler {
 impl Handler for PricedHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let priced: SessionPriced = decode(received)?;
+            let priced: SessionPriced = received.payload()?;
             let meta = meta(received, &self.default_tenant);
             if let Some(intent) = self
                 .flow

@@ -7,7 +7,7 @@ use joule_bus::{BoxFuture, Handler, HandlerError, Received};
 use joule_domain::{AccountId, SessionId, TenantId};
 use joule_proto::v1::SessionStarted;
 
-use super::{decode, flow_error, meta, parse};
+use super::{flow_error, meta, parse};
 use crate::flow::{Decision, Flow, SessionStart};
 
 pub struct SessionsHandler {
@@ -18,7 +18,7 @@ pub struct SessionsHandler {
 impl Handler for SessionsHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let started: SessionStarted = decode(received)?;
+            let started: SessionStarted = received.payload()?;
             if started.account_id.is_empty() {
                 return Ok(());
             }
