@@ -7,6 +7,7 @@
 //! configuration of its own (the users and permissions of `deploy/nats/joule.conf`), and
 //! [`TestPki`] makes gRPC certificates.
 
+pub mod ceiling;
 mod nats;
 mod pki;
 pub mod publish;

@@ -10,6 +10,11 @@
 //! the relay does not keep up with would leave a growing outbox). `BENCH_DB_SOCKET=<dir>` reaches
 //! PostgreSQL through its Unix socket in `<dir>` instead of TCP.
 //!
+//! Before the timed run it measures the machine's own ceiling for this work (3 s each, as many at
+//! once as the bench's concurrency): one-row PostgreSQL commits that wait for the WAL flush, and
+//! acknowledged JetStream publishes (`joule_testkit::ceiling`); it reports the sustained rate as a
+//! ratio to each, and this process's CPU time per operation.
+//!
 //! Database work per pair, counted rather than timed (the machine is shared, timings are noisy): the
 //! bench prints the bench database's commits and rows written (`pg_stat_database`, and per table from
 //! `pg_stat_user_tables`) over the pairs, divided by the number of pairs. With `BENCH_LOG_STATEMENTS=1`
@@ -103,8 +108,22 @@ async fn main() {
             .expect("save card");
     }
 
+    // The machine's own ceiling, in this run: what it commits and publishes at all.
+    let probe = Duration::from_secs(3);
+    let pg_ceiling =
+        joule_testkit::ceiling::postgres_commits_per_sec(&env.database_url, concurrency, probe)
+            .await;
+    let js_ceiling = joule_testkit::ceiling::jetstream_publishes_per_sec(
+        &env.nats_url,
+        &env.namespace.to_uppercase(),
+        concurrency,
+        probe,
+    )
+    .await;
+
     let stats_pool = env.pool().await;
     let before = counts(&stats_pool).await;
+    let cpu_before = joule_testkit::ceiling::process_cpu_time();
 
     let gate = Arc::new(Semaphore::new(concurrency));
     let started = Instant::now();
@@ -159,6 +178,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let drained = started.elapsed();
+    let cpu = joule_testkit::ceiling::process_cpu_time().saturating_sub(cpu_before);
     let captured: i64 =
         sqlx::query_scalar("SELECT count(*) FROM payments.sandbox_holds WHERE status = 'captured'")
             .fetch_one(&pool)
@@ -190,6 +210,20 @@ async fn main() {
     println!(
         "  sustained ops/s    {:.0} (operations / time until the outbox drained)",
         2.0 * pairs as f64 / drained.as_secs_f64()
+    );
+    let sustained = 2.0 * pairs as f64 / drained.as_secs_f64();
+    println!(
+        "  machine ceiling    {pg_ceiling:.0} PostgreSQL commits/s, {js_ceiling:.0} JetStream publishes/s \
+         ({concurrency} at once, each durable)"
+    );
+    println!(
+        "  ratio              {:.3} operations per raw PostgreSQL commit, {:.3} per raw JetStream publish",
+        sustained / pg_ceiling,
+        sustained / js_ceiling
+    );
+    println!(
+        "  CPU per operation  {:.2} ms (this process: service, client and relay; PostgreSQL and NATS not counted)",
+        cpu.as_secs_f64() * 1000.0 / (2.0 * pairs as f64)
     );
     running.stop().await.unwrap();
     // Closed connections flush their statistics; the bench's own pools count too, but they only
