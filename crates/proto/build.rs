@@ -3,6 +3,8 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let mut files = Vec::new();
+    // A new file changes the directory: rebuild then too.
+    println!("cargo:rerun-if-changed={}", root.join("joule/v1").display());
     for entry in std::fs::read_dir(root.join("joule/v1"))? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "proto") {

@@ -130,10 +130,12 @@ pub enum Domain {
     Ledger,
     /// Payment events: `<ns>.payment.<intent_id>.<kind>` (wallets and settlement lines use their own id).
     Payment,
+    /// The api's audit log: `<ns>.audit.<tenant_id>` (ADR 034).
+    Audit,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 7] = [
+    pub const ALL: [Domain; 8] = [
         Domain::Charger,
         Domain::Registry,
         Domain::Session,
@@ -141,6 +143,7 @@ impl Domain {
         Domain::Invoice,
         Domain::Ledger,
         Domain::Payment,
+        Domain::Audit,
     ];
 
     pub fn subject_root(self) -> &'static str {
@@ -152,6 +155,7 @@ impl Domain {
             Domain::Invoice => "invoice",
             Domain::Ledger => "ledger",
             Domain::Payment => "payment",
+            Domain::Audit => "audit",
         }
     }
 
@@ -164,6 +168,7 @@ impl Domain {
             Domain::Invoice => "INVOICE",
             Domain::Ledger => "LEDGER",
             Domain::Payment => "PAYMENT",
+            Domain::Audit => "AUDIT",
         }
     }
 }

@@ -129,6 +129,17 @@ pub struct Settings {
     /// Bearer token with full access to the REST API. Required by the api service, which refuses a
     /// weak one ([`admin_token_weakness`]). Never logged.
     pub admin_token: Secret,
+    /// The platform administrator's bearer token: creates tenants and their first API keys and reads
+    /// no tenant's data (ADR 034). Empty: the platform routes answer 401. Never logged.
+    pub platform_token: Secret,
+    /// `live` or `test`: the environment API keys of this deployment name in their prefix
+    /// (`jk_live_...`), so a leaked key is recognisable.
+    pub api_key_environment: String,
+    /// Requests per second and burst per API credential, by role: `role=rate/burst,...`; a role
+    /// not listed gets `default`. A credential with several roles gets its most generous role's.
+    pub api_rate_limits: String,
+    /// Requests per second and burst of one tenant, all its credentials together: `rate/burst`.
+    pub api_tenant_rate_limit: String,
     /// OTLP gRPC endpoint for traces (for example `http://127.0.0.1:4317`); empty means no export.
     pub otlp_endpoint: String,
     /// `text` or `json`.
@@ -278,6 +289,10 @@ impl Default for Settings {
             invoicing_grpc_url: String::new(),
             ledger_grpc_url: String::new(),
             admin_token: Secret::default(),
+            platform_token: Secret::default(),
+            api_key_environment: "test".into(),
+            api_rate_limits: "default=50/100,admin=100/200,operator=100/200,driver=5/10".into(),
+            api_tenant_rate_limit: "500/1000".into(),
             otlp_endpoint: String::new(),
             log_format: "text".into(),
             heartbeat_interval_secs: 300,
@@ -376,6 +391,12 @@ impl Settings {
             return Err(ConfigError(format!(
                 "log_format must be text or json, not {:?}",
                 self.log_format
+            )));
+        }
+        if !matches!(self.api_key_environment.as_str(), "live" | "test") {
+            return Err(ConfigError(format!(
+                "api_key_environment must be live or test, not {:?}",
+                self.api_key_environment
             )));
         }
         if self.heartbeat_interval_secs == 0 {

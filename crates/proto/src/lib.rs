@@ -54,6 +54,7 @@ event_names!(
     PaymentDunningStarted,
     WalletToppedUp,
     SettlementLineRecorded,
+    AuditRecorded,
 );
 
 /// Conversions between protobuf timestamps and UTC times.

@@ -176,6 +176,30 @@ pub struct Page {
 impl Page {
     pub const DEFAULT_LIMIT: u32 = 50;
     pub const MAX_LIMIT: u32 = 500;
+
+    /// The `seq` a page starts after: 0 for the first page, else the cursor.
+    pub fn after(&self) -> Result<i64, ApiError> {
+        match &self.cursor {
+            None => Ok(0),
+            Some(c) => c
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this list")),
+        }
+    }
+
+    /// Cuts `rows` (fetched with `LIMIT limit + 1`) to the page and returns the next cursor, if
+    /// there is a next page.
+    pub fn cut<T>(&self, rows: &mut Vec<T>, seq: impl Fn(&T) -> i64) -> Option<String> {
+        let limit = self.limit as usize;
+        if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| seq(r).to_string())
+        } else {
+            None
+        }
+    }
 }
 
 /// Query parameters as strings, so that a bad value becomes a problem naming the parameter.

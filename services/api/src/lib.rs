@@ -8,11 +8,18 @@
 //!   invoicing, ledger, payments, the gateway's charger commands); the api keeps none of their data.
 //!   Dead letters are read from the `<NS>_DEADLETTER` stream through the bus and replayed by a
 //!   request the owning consumer serves.
-//! - [`auth`]: every route needs `Authorization: Bearer <JOULE_ADMIN_TOKEN>`; the admin acts for the
-//!   configured tenant. [`extract`]: request bodies and queries. [`problem`]: errors as
-//!   `application/problem+json`, mapped in one place.
+//! - [`auth`]: every route needs `Authorization: Bearer <credential>`: a tenant's API key, the
+//!   platform credential or the default tenant's admin token; [`access`]: the scope each route
+//!   requires and the roles that grant them; rate limits per credential and tenant. [`audit`]:
+//!   every write in `<NS>_AUDIT`, projected by [`consumers::audit`]. Tenants and API keys are
+//!   aggregates beside the registry's (ADR 034).
+//! - [`extract`]: request bodies and queries. [`problem`]: errors as `application/problem+json`,
+//!   mapped in one place.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
+pub mod consumers;
 pub mod domain;
 pub mod extract;
 pub mod problem;
@@ -33,8 +40,10 @@ pub const SERVICE: ServiceDef = ServiceDef {
 /// The schema this service owns: the registry's events and read tables.
 pub const SCHEMA: &str = "api";
 
-const MIGRATIONS: &[joule_store::Migration] =
-    joule_store::migrations![1 => "001_registry_read_tables"];
+const MIGRATIONS: &[joule_store::Migration] = joule_store::migrations![
+    1 => "001_registry_read_tables",
+    2 => "002_tenants_api_keys_audit_events",
+];
 
 /// Migrates the schema; returns the HTTP server and the registry's outbox relay.
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
@@ -43,7 +52,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         .tenant
         .parse()
         .map_err(|e| format!("JOULE_TENANT {:?}: {e}", ctx.settings.tenant))?;
-    let auth = auth::Authenticator::new(ctx.settings.admin_token.expose(), tenant)?;
+    let s = &ctx.settings;
+    let limits = auth::rate::RateLimits::parse(&s.api_rate_limits, &s.api_tenant_rate_limit)
+        .map_err(|e| format!("JOULE_API_RATE_LIMITS / JOULE_API_TENANT_RATE_LIMIT: {e}"))?;
+    // Refuse bad tokens before touching the database.
+    auth::token_digest("JOULE_ADMIN_TOKEN", s.admin_token.expose(), true)?;
+    auth::token_digest("JOULE_PLATFORM_TOKEN", s.platform_token.expose(), false)?;
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
 
     let registry = routes::Registry {
@@ -51,14 +65,26 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         chargers: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
         accounts: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
         tokens: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        tenants: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        api_keys: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
     };
+    ensure_default_tenant(&registry.tenants, &tenant).await?;
+    let directory = Arc::new(auth::directory::Directory::load(ctx.pool.clone(), &tenant).await?);
+    let auth = auth::Authenticator::new(
+        s.admin_token.expose(),
+        tenant,
+        s.platform_token.expose(),
+        directory.clone(),
+        Arc::new(auth::rate::Limiter::new(limits)),
+    )?;
     let state = routes::AppState {
         pool: ctx.pool.clone(),
         registry: Arc::new(registry),
         upstream: upstreams::Upstreams::new(&ctx)?,
         bus: ctx.bus.clone(),
+        directory: directory.clone(),
+        key_environment: s.api_key_environment.clone(),
     };
-    let s = &ctx.settings;
     let limits = routes::BodyLimits {
         default: usize::try_from(s.api_body_limit_bytes).unwrap_or(usize::MAX),
         bulk: usize::try_from(s.api_bulk_body_limit_bytes).unwrap_or(usize::MAX),
@@ -88,9 +114,40 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         projections::outbox::RegistryRelay,
     )?;
     let relay = ctx.relay("api-relay", relay);
+    let directory = Task::new("api-directory", directory.run(ctx.shutdown.clone()));
+    let audit = ctx.consumer(
+        consumers::audit::spec(),
+        consumers::audit::AuditProjection(ctx.pool.clone()),
+    );
 
     Ok(Started {
-        tasks: vec![http, relay],
+        tasks: vec![http, relay, directory, audit],
         grpc: None,
     })
+}
+
+/// The deployment's default tenant (`JOULE_TENANT`) is a tenant like any other, recorded once; it
+/// has no id key, so its records keep the ids they had before tenants existed (ADR 034).
+async fn ensure_default_tenant(
+    tenants: &postgres_es::PostgresCqrs<domain::tenant::Tenant>,
+    tenant: &TenantId,
+) -> Result<(), BoxError> {
+    let command = domain::tenant::TenantCommand::Create {
+        tenant_id: tenant.clone(),
+        name: tenant
+            .as_str()
+            .parse()
+            .map_err(|e| format!("JOULE_TENANT: {e}"))?,
+        id_key: String::new(),
+        at: chrono::Utc::now(),
+    };
+    let meta = joule_store::CommandMeta {
+        tenant_id: tenant.to_string(),
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+        causation_id: String::new(),
+    };
+    match joule_store::execute(tenants, tenant.as_str(), command, meta).await {
+        Ok(()) | Err(cqrs_es::AggregateError::UserError(_)) => Ok(()),
+        Err(e) => Err(e.to_string().into()),
+    }
 }

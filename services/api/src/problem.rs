@@ -50,6 +50,12 @@ pub enum ApiError {
     AlreadyExists { detail: String, existing: String },
     #[error("missing or invalid bearer token")]
     Unauthenticated,
+    /// The credential is valid but lacks the scope the route requires (ADR 034).
+    #[error("missing scope {0}")]
+    Forbidden(crate::access::Scope),
+    /// The credential or its tenant is over its rate limit; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("method not allowed")]
     MethodNotAllowed,
     /// A gRPC call to another Joule service failed.
@@ -138,7 +144,19 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "Unauthenticated",
-                "send the admin token as `Authorization: Bearer <token>`".into(),
+                "send an API key, an OAuth2 access token or the admin token as `Authorization: Bearer <token>`; a revoked or expired one is refused".into(),
+            ),
+            ApiError::Forbidden(scope) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                format!("this credential lacks the scope `{scope}` that the route requires"),
+            ),
+            ApiError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!("this credential or its tenant is over its rate limit; retry in {retry_after_secs} s"),
             ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -217,6 +235,10 @@ impl ApiError {
                 ApiError::AlreadyExists { existing, .. } => Some(existing.clone()),
                 _ => None,
             },
+            missing_scope: match self {
+                ApiError::Forbidden(scope) => Some(scope.as_str()),
+                _ => None,
+            },
         }
     }
 }
@@ -265,6 +287,9 @@ pub struct Problem {
     /// For `already-exists`: the path of the resource that exists (an RFC 9457 extension member).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub existing: Option<String>,
+    /// For `forbidden`: the scope the credential lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_scope: Option<&'static str>,
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -283,8 +308,14 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if matches!(self, ApiError::Unauthenticated) {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match &self {
+            ApiError::Unauthenticated => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
         }
         response
     }

@@ -5,17 +5,45 @@
 //! exists, the tariff exists) run in the route before the command, and their outcome travels in the
 //! command (the site's time zone), so that the events carry everything consumers need.
 //!
+//! Tenants and their API keys ([`tenant`], [`api_key`], ADR 034) live here too.
+//!
 //! Sites, accounts and tokens are created once and never change: each is a [`Registration`] of its
 //! kind ([`registration`]). A charger also has its password set ([`charger`]).
 
 pub mod account;
+pub mod api_key;
 pub mod charger;
 pub mod registration;
 pub mod site;
+pub mod tenant;
 pub mod token;
 pub mod values;
 
 pub use registration::{Record, Registration};
+
+use hmac::{Hmac, Mac};
+use joule_domain::TenantId;
+use sha2::Sha256;
+
+/// The key a record's id derives from: `<tenant>/<business key>` for a tenant without an id key
+/// (the default tenant, as before ADR 034); otherwise `<tenant>/<HMAC-SHA256(id key, kind/key)>`,
+/// which only someone holding the tenant's id key can compute.
+pub fn keyed(tenant: &TenantId, id_key: &str, kind: &str, business_key: &str) -> String {
+    if id_key.is_empty() {
+        return format!("{tenant}/{business_key}");
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(id_key.as_bytes()).expect("HMAC takes any key");
+    mac.update(kind.as_bytes());
+    mac.update(b"/");
+    mac.update(business_key.as_bytes());
+    let tag: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{tenant}/{tag}")
+}
 pub use values::{Country, Name, time_zone};
 
 /// Asserts that `stored` (an event as the events table holds it, `{"<Variant>": {...}}`) reads as

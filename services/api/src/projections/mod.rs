@@ -1,9 +1,13 @@
-//! The registry's read side.
+//! The api's read side.
 //!
 //! - [`outbox`]: the outbox handler: each stored registry event updates the read tables (in the
-//!   relay's transaction) and is published on REGISTRY.
+//!   relay's transaction) and is published on REGISTRY; tenant and API key events go to
+//!   [`identity`] and are published nowhere.
 //! - [`read`]: the read tables (sites, chargers, accounts, tokens) and the queries the routes
 //!   answer from.
+//! - [`audit`]: the audit log's table, projected from the `<NS>_AUDIT` stream.
 
+pub mod audit;
+pub mod identity;
 pub mod outbox;
 pub mod read;

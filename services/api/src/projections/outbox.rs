@@ -259,10 +259,16 @@ impl OutboxHandler for RegistryRelay {
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        if super::identity::owns(&event.aggregate_type) {
+            return Box::pin(super::identity::project(conn, event));
+        }
         Box::pin(Self::project_event(conn, event))
     }
 
     fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
+        if super::identity::owns(&event.aggregate_type) {
+            return Ok(Vec::new());
+        }
         let decoded = RegistryEvent::decode(event)?;
         Ok(vec![decoded.outgoing(event)])
     }

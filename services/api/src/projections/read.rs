@@ -149,14 +149,7 @@ pub async fn list<R: Resource>(
     tenant: &TenantId,
     page: &Page,
 ) -> Result<Listed<R>, ApiError> {
-    let after = match &page.cursor {
-        None => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this list"))?,
-    };
+    let after = page.after()?;
     let mut rows: Vec<R> = sqlx::query_as(&format!(
         "SELECT {} FROM {SCHEMA}.{} WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         R::COLUMNS,
@@ -168,12 +161,7 @@ pub async fn list<R: Resource>(
     .fetch_all(pool)
     .await
     .map_err(ApiError::internal)?;
-    let next_cursor = if rows.len() > page.limit as usize {
-        rows.truncate(page.limit as usize);
-        rows.last().map(|r| r.seq().to_string())
-    } else {
-        None
-    };
+    let next_cursor = page.cut(&mut rows, R::seq);
     Ok(Listed {
         data: rows,
         next_cursor,

@@ -8,8 +8,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+
+use super::table::RouteTable;
+use crate::access::Scope;
 use chrono::{DateTime, SubsecRound, Utc};
 use joule_proto::v1::charger_command_request::Command;
 use joule_proto::v1::{self, ChargerCommandRequest};
@@ -24,10 +26,17 @@ use crate::extract::{RawBody, parse_json};
 use crate::problem::ApiError;
 use crate::projections::read::{self, ChargerView};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/chargers/{id}/commands/{command}", post(send_command))
-        .route("/v1/chargers/{id}/credentials", put(set_credentials))
+pub fn routes(t: RouteTable) -> RouteTable {
+    t.post(
+        "/v1/chargers/{id}/commands/{command}",
+        Scope::ChargersCommand,
+        send_command,
+    )
+    .put(
+        "/v1/chargers/{id}/credentials",
+        Scope::ChargersWrite,
+        set_credentials,
+    )
 }
 
 /// The hash of a new charger password, once it proved strong enough for `charge_point_id`; the

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+
+use super::table::RouteTable;
+use crate::access::Scope;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use joule_bus::deadletter::is_subject_token;
@@ -22,12 +24,27 @@ use crate::problem::{ApiError, Validator};
 /// The longest discard reason, in characters.
 const MAX_DISCARD_REASON_CHARS: usize = 1_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/dead-letters", get(list_dead_letters))
-        .route("/v1/dead-letters/{id}", get(get_dead_letter))
-        .route("/v1/dead-letters/{id}/replay", post(replay_dead_letter))
-        .route("/v1/dead-letters/{id}/discard", post(discard_dead_letter))
+pub fn routes(t: RouteTable) -> RouteTable {
+    t.get(
+        "/v1/dead-letters",
+        Scope::DeadLettersRead,
+        list_dead_letters,
+    )
+    .get(
+        "/v1/dead-letters/{id}",
+        Scope::DeadLettersRead,
+        get_dead_letter,
+    )
+    .post(
+        "/v1/dead-letters/{id}/replay",
+        Scope::DeadLettersWrite,
+        replay_dead_letter,
+    )
+    .post(
+        "/v1/dead-letters/{id}/discard",
+        Scope::DeadLettersWrite,
+        discard_dead_letter,
+    )
 }
 
 #[derive(Debug, Serialize)]

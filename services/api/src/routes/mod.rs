@@ -1,6 +1,8 @@
-//! The HTTP surface: `/v1/...` routes, every one behind bearer authentication, JSON in and out,
-//! errors as problem+json.
+//! The HTTP surface: `/v1/...` routes, every one behind bearer authentication and requiring one
+//! scope ([`table`]), JSON in and out, errors as problem+json, writes audited ([`crate::audit`]).
 
+mod api_keys;
+mod audit;
 mod charger_commands;
 mod dead_letters;
 mod invoices;
@@ -9,7 +11,9 @@ mod payments;
 mod pricing;
 mod registry;
 mod sessions;
+pub mod table;
 mod tariffs;
+mod tenants;
 mod wallets;
 
 use std::str::FromStr;
@@ -19,7 +23,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::get;
 use joule_proto::v1::charger_commands_client::ChargerCommandsClient;
 use joule_proto::v1::invoicing_service_client::InvoicingServiceClient;
 use joule_proto::v1::ledger_service_client::LedgerServiceClient;
@@ -31,14 +34,19 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tracing::Instrument;
 
+use crate::access::Scope;
+use crate::auth::directory::Directory;
 use crate::auth::{Authenticator, require_caller};
 use crate::domain::account::Account;
+use crate::domain::api_key::ApiKey;
 use crate::domain::charger::Charger;
 use crate::domain::site::Site;
+use crate::domain::tenant::Tenant;
 use crate::domain::token::Token;
 use crate::extract::Listed;
 use crate::problem::ApiError;
 use crate::upstreams::{Traced, Upstreams};
+use table::{RouteEntry, RouteTable};
 
 /// The registry's command side.
 pub struct Registry {
@@ -46,6 +54,8 @@ pub struct Registry {
     pub chargers: PostgresCqrs<Charger>,
     pub accounts: PostgresCqrs<Account>,
     pub tokens: PostgresCqrs<Token>,
+    pub tenants: PostgresCqrs<Tenant>,
+    pub api_keys: PostgresCqrs<ApiKey>,
 }
 
 #[derive(Clone)]
@@ -55,9 +65,21 @@ pub struct AppState {
     pub upstream: Upstreams,
     /// For the dead-letter stream (`/v1/dead-letters`).
     pub bus: joule_bus::Bus,
+    /// This replica's tenants and API keys.
+    pub directory: Arc<Directory>,
+    /// `live` or `test`, in every new API key.
+    pub key_environment: String,
 }
 
 impl AppState {
+    /// The key of `tenant`'s derived ids (empty: unkeyed, the default tenant).
+    fn id_key(&self, tenant: &joule_domain::TenantId) -> String {
+        self.directory
+            .tenant(tenant)
+            .map(|t| t.id_key.clone())
+            .unwrap_or_default()
+    }
+
     /// Pricing's `TariffService`. Cloning a client is cheap: it shares its channel.
     fn pricing(&self) -> TariffServiceClient<Traced> {
         self.upstream.tariffs.clone()
@@ -119,31 +141,81 @@ pub struct BodyLimits {
     pub bulk: usize,
 }
 
-pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Router {
-    let bulk = DefaultBodyLimit::max(limits.bulk);
-    Router::new()
-        .merge(registry::routes())
-        .route(
-            "/v1/tariffs",
-            axum::routing::post(tariffs::create_tariff).layer(bulk),
+/// Every route with its scope.
+pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
+    let t = RouteTable::new(bulk)
+        .post("/v1/tenants", Scope::Platform, tenants::create)
+        .get("/v1/tenants", Scope::Platform, tenants::list)
+        .get("/v1/tenants/{id}", Scope::Platform, tenants::one)
+        .post(
+            "/v1/tenants/{id}/api-keys",
+            Scope::Platform,
+            tenants::create_key,
         )
-        .route(
+        .post("/v1/api-keys", Scope::ApiKeysWrite, api_keys::create)
+        .get("/v1/api-keys", Scope::ApiKeysRead, api_keys::list)
+        .get("/v1/api-keys/{id}", Scope::ApiKeysRead, api_keys::one)
+        .post(
+            "/v1/api-keys/{id}/rotate",
+            Scope::ApiKeysWrite,
+            api_keys::rotate,
+        )
+        .post(
+            "/v1/api-keys/{id}/revoke",
+            Scope::ApiKeysWrite,
+            api_keys::revoke,
+        )
+        .get("/v1/audit-events", Scope::AuditRead, audit::list)
+        .post_bulk("/v1/tariffs", Scope::TariffsWrite, tariffs::create_tariff)
+        .get("/v1/tariffs/{id}", Scope::TariffsRead, tariffs::get_tariff)
+        .delete(
             "/v1/tariffs/{id}",
-            get(tariffs::get_tariff).delete(tariffs::retire_tariff),
+            Scope::TariffsWrite,
+            tariffs::retire_tariff,
         )
-        .route("/v1/sessions", get(sessions::list_sessions))
-        .route("/v1/sessions/{id}", get(sessions::get_session))
-        .route("/v1/sessions/{id}/cost", get(sessions::get_session_cost))
-        .route("/v1/invoices", get(invoices::list_invoices))
-        .route("/v1/invoices/{id}", get(invoices::get_invoice))
-        .route("/v1/ledger/trial-balance", get(ledger::trial_balance))
-        .merge(payments::routes(bulk))
-        .merge(pricing::routes(bulk))
-        .merge(wallets::routes())
-        .merge(charger_commands::routes())
-        .merge(dead_letters::routes())
+        .get("/v1/sessions", Scope::SessionsRead, sessions::list_sessions)
+        .get(
+            "/v1/sessions/{id}",
+            Scope::SessionsRead,
+            sessions::get_session,
+        )
+        .get(
+            "/v1/sessions/{id}/cost",
+            Scope::SessionsRead,
+            sessions::get_session_cost,
+        )
+        .get("/v1/invoices", Scope::InvoicesRead, invoices::list_invoices)
+        .get(
+            "/v1/invoices/{id}",
+            Scope::InvoicesRead,
+            invoices::get_invoice,
+        )
+        .get(
+            "/v1/ledger/trial-balance",
+            Scope::LedgerRead,
+            ledger::trial_balance,
+        );
+    let t = registry::routes(t);
+    let t = payments::routes(t);
+    let t = pricing::routes(t);
+    let t = wallets::routes(t);
+    let t = charger_commands::routes(t);
+    dead_letters::routes(t)
+}
+
+/// The routes as data, for the access-matrix test and the README's table.
+pub fn entries() -> Vec<RouteEntry> {
+    table(DefaultBodyLimit::max(1)).into_parts().1
+}
+
+pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Router {
+    let (routes, _) = table(DefaultBodyLimit::max(limits.bulk)).into_parts();
+    let bus = state.bus.clone();
+    routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Inside authentication: the audit log knows who acted.
+        .layer(from_fn_with_state(bus, crate::audit::record))
         // Authentication wraps the fallbacks too, so an anonymous caller learns nothing about routes.
         .layer(from_fn_with_state(auth, require_caller))
         // The innermost limit wins: bulk routes have their own.

@@ -12,12 +12,12 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+
+use super::table::RouteTable;
+use crate::access::Scope;
 use joule_proto::v1;
 use serde::{Deserialize, Serialize};
-
-use axum::extract::DefaultBodyLimit;
 
 use super::{Answer, AppState, listed, path_id};
 use crate::auth::Caller;
@@ -27,19 +27,28 @@ use crate::problem::{ApiError, Validator};
 pub(super) const SERVICE: &str = "payments";
 
 /// `bulk`: the body limit of settlement reports.
-pub fn routes(bulk: DefaultBodyLimit) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/payment_methods",
-            get(list_payment_methods).post(save_payment_method),
-        )
-        .route("/v1/payments", get(list_payments))
-        .route("/v1/payments/{id}", get(get_payment))
-        .route("/v1/payments/{id}/refunds", post(refund))
-        .route("/v1/payments/{id}/capture", post(capture))
-        .route("/v1/payments/{id}/void", post(void))
-        .route("/v1/payments/{id}/extend", post(extend))
-        .route("/v1/settlements", post(import_settlement).layer(bulk))
+pub fn routes(t: RouteTable) -> RouteTable {
+    t.get(
+        "/v1/payment_methods",
+        Scope::PaymentsRead,
+        list_payment_methods,
+    )
+    .post(
+        "/v1/payment_methods",
+        Scope::PaymentsWrite,
+        save_payment_method,
+    )
+    .get("/v1/payments", Scope::PaymentsRead, list_payments)
+    .get("/v1/payments/{id}", Scope::PaymentsRead, get_payment)
+    .post("/v1/payments/{id}/refunds", Scope::RefundsWrite, refund)
+    .post("/v1/payments/{id}/capture", Scope::PaymentsWrite, capture)
+    .post("/v1/payments/{id}/void", Scope::PaymentsWrite, void)
+    .post("/v1/payments/{id}/extend", Scope::PaymentsWrite, extend)
+    .post_bulk(
+        "/v1/settlements",
+        Scope::ReconciliationWrite,
+        import_settlement,
+    )
 }
 
 /// A decimal amount as a JSON string or number.

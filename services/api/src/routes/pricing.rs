@@ -11,8 +11,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+
+use super::table::RouteTable;
+use crate::access::Scope;
 use chrono::{DateTime, Utc};
 use joule_domain::{SessionId, TariffId, limits};
 use joule_proto::v1;
@@ -27,22 +29,32 @@ use crate::problem::{ApiError, Validator};
 const SERVICE: &str = "pricing";
 
 /// `bulk`: the body limit of tariff versions, CDRs and re-ratings.
-pub fn routes(bulk: axum::extract::DefaultBodyLimit) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/tariffs/{id}/versions",
-            get(list_versions).post(publish_version).layer(bulk),
-        )
-        .route(
-            "/v1/tariffs/{id}/versions/{version}",
-            put(correct_version).layer(bulk),
-        )
-        .route("/v1/tariffs/{id}/assignments", post(assign))
-        .route("/v1/tariffs/{id}/contracts", post(contract))
-        .route("/v1/tariffs/{id}/quote", post(quote))
-        .route("/v1/pricing/cdrs", post(price_cdr).layer(bulk))
-        .route("/v1/pricing/sessions/{id}", get(priced_session))
-        .route("/v1/pricing/reratings", post(rerate).layer(bulk))
+pub fn routes(t: RouteTable) -> RouteTable {
+    t.get(
+        "/v1/tariffs/{id}/versions",
+        Scope::TariffsRead,
+        list_versions,
+    )
+    .post_bulk(
+        "/v1/tariffs/{id}/versions",
+        Scope::TariffsWrite,
+        publish_version,
+    )
+    .put_bulk(
+        "/v1/tariffs/{id}/versions/{version}",
+        Scope::TariffsWrite,
+        correct_version,
+    )
+    .post("/v1/tariffs/{id}/assignments", Scope::TariffsWrite, assign)
+    .post("/v1/tariffs/{id}/contracts", Scope::TariffsWrite, contract)
+    .post("/v1/tariffs/{id}/quote", Scope::TariffsRead, quote)
+    .post_bulk("/v1/pricing/cdrs", Scope::PricingRead, price_cdr)
+    .get(
+        "/v1/pricing/sessions/{id}",
+        Scope::PricingRead,
+        priced_session,
+    )
+    .post_bulk("/v1/pricing/reratings", Scope::PricingWrite, rerate)
 }
 
 fn ts(t: DateTime<Utc>) -> joule_proto::Timestamp {

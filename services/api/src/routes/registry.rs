@@ -8,8 +8,7 @@
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, SubsecRound, Utc};
 use cqrs_es::Aggregate;
 use joule_domain::{AccountId, ChargePointId, Currency, SiteId, TariffId, TenantId, TokenUid};
@@ -19,7 +18,9 @@ use postgres_es::PostgresCqrs;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::table::RouteTable;
 use super::{AppState, path_id};
+use crate::access::Scope;
 use crate::auth::Caller;
 use crate::domain::account::AccountCommand;
 use crate::domain::charger::{self, ChargerCommand};
@@ -30,22 +31,19 @@ use crate::extract::{ApiJson, Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
 use crate::projections::read::{self, AccountView, ChargerView, Resource, SiteView, TokenView};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sites", get(list::<SiteView>).post(create_site))
-        .route("/v1/sites/{id}", get(one::<SiteView>))
-        .route(
-            "/v1/chargers",
-            get(list::<ChargerView>).post(create_charger),
-        )
-        .route("/v1/chargers/{id}", get(one::<ChargerView>))
-        .route(
-            "/v1/accounts",
-            get(list::<AccountView>).post(create_account),
-        )
-        .route("/v1/accounts/{id}", get(one::<AccountView>))
-        .route("/v1/tokens", get(list::<TokenView>).post(create_token))
-        .route("/v1/tokens/{id}", get(one::<TokenView>))
+pub fn routes(t: RouteTable) -> RouteTable {
+    t.get("/v1/sites", Scope::SitesRead, list::<SiteView>)
+        .post("/v1/sites", Scope::SitesWrite, create_site)
+        .get("/v1/sites/{id}", Scope::SitesRead, one::<SiteView>)
+        .get("/v1/chargers", Scope::ChargersRead, list::<ChargerView>)
+        .post("/v1/chargers", Scope::ChargersWrite, create_charger)
+        .get("/v1/chargers/{id}", Scope::ChargersRead, one::<ChargerView>)
+        .get("/v1/accounts", Scope::AccountsRead, list::<AccountView>)
+        .post("/v1/accounts", Scope::AccountsWrite, create_account)
+        .get("/v1/accounts/{id}", Scope::AccountsRead, one::<AccountView>)
+        .get("/v1/tokens", Scope::TokensRead, list::<TokenView>)
+        .post("/v1/tokens", Scope::TokensWrite, create_token)
+        .get("/v1/tokens/{id}", Scope::TokensRead, one::<TokenView>)
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,7 +137,7 @@ pub async fn create_charger(
         return Err(v.into_error());
     };
     v.finish()?;
-    let charger_id = charger::charger_id(&caller.tenant, &cp);
+    let charger_id = charger::charger_id(&caller.tenant, &state.id_key(&caller.tenant), &cp);
     let at = now();
     let fallback = ChargerView {
         seq: 0,
@@ -252,7 +250,7 @@ pub async fn create_token(
             format!("no account with id {account_id}"),
         ));
     }
-    let token_id = token::token_id(&caller.tenant, &uid);
+    let token_id = token::token_id(&caller.tenant, &state.id_key(&caller.tenant), &uid);
     let at = now();
     let fallback = TokenView {
         seq: 0,
@@ -307,12 +305,25 @@ pub(super) async fn execute<A: Aggregate>(
 where
     A::Command: Clone,
 {
+    execute_as(cqrs, &id.to_string(), command, &caller.tenant).await
+}
+
+/// Runs `command` on aggregate `id` for `tenant`.
+pub(super) async fn execute_as<A: Aggregate>(
+    cqrs: &PostgresCqrs<A>,
+    id: &str,
+    command: A::Command,
+    tenant: &TenantId,
+) -> Result<(), ApiError>
+where
+    A::Command: Clone,
+{
     let meta = CommandMeta {
-        tenant_id: caller.tenant.to_string(),
+        tenant_id: tenant.to_string(),
         correlation_id: Uuid::new_v4().to_string(),
         causation_id: String::new(),
     };
-    joule_store::execute(cqrs, &id.to_string(), command, meta).await?;
+    joule_store::execute(cqrs, id, command, meta).await?;
     Ok(())
 }
 

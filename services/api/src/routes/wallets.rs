@@ -5,8 +5,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+
+use super::table::RouteTable;
+use crate::access::Scope;
 use joule_proto::v1;
 use serde::{Deserialize, Serialize};
 
@@ -16,12 +18,15 @@ use crate::auth::Caller;
 use crate::extract::{ApiJson, idempotency_key};
 use crate::problem::ApiError;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/wallets", post(create_wallet))
-        .route("/v1/wallets/{id}", get(get_wallet))
-        .route("/v1/wallets/{id}/top_ups", post(top_up))
-        .route("/v1/wallets/{id}/transactions", get(transactions))
+pub fn routes(t: RouteTable) -> RouteTable {
+    t.post("/v1/wallets", Scope::WalletsWrite, create_wallet)
+        .get("/v1/wallets/{id}", Scope::WalletsRead, get_wallet)
+        .post("/v1/wallets/{id}/top_ups", Scope::WalletsWrite, top_up)
+        .get(
+            "/v1/wallets/{id}/transactions",
+            Scope::WalletsRead,
+            transactions,
+        )
 }
 
 #[derive(Debug, Serialize)]

@@ -1,5 +1,6 @@
 //! The Charger aggregate: a charge point at a site, priced with one tariff. Its id is derived from the
-//! tenant and the charge point id, so a charge point can be registered only once per tenant.
+//! tenant, the tenant's id key and the charge point id ([`super::keyed`]), so a charge point can be
+//! registered only once per tenant and another tenant cannot compute the id.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
@@ -11,8 +12,13 @@ use serde::{Deserialize, Serialize};
 mod tests;
 
 /// The id a charge point of a tenant always has.
-pub fn charger_id(tenant: &TenantId, charge_point_id: &ChargePointId) -> ChargerId {
-    ChargerId::derived(&format!("{tenant}/{charge_point_id}"))
+pub fn charger_id(tenant: &TenantId, id_key: &str, charge_point_id: &ChargePointId) -> ChargerId {
+    ChargerId::derived(&super::keyed(
+        tenant,
+        id_key,
+        "charger",
+        charge_point_id.as_str(),
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@ impl Fixture {
     }
 
     fn id(&self) -> ChargerId {
-        charger_id(&TenantId::default_tenant(), &self.cp)
+        charger_id(&TenantId::default_tenant(), "", &self.cp)
     }
 
     fn register(&self, site: SiteId) -> ChargerCommand {
@@ -90,13 +90,19 @@ fn charger_ids_are_per_tenant() {
     let cp: ChargePointId = "CP-1".parse().unwrap();
     let other: TenantId = "other".parse().unwrap();
     assert_eq!(
-        charger_id(&TenantId::default_tenant(), &cp),
-        charger_id(&TenantId::default_tenant(), &cp)
+        charger_id(&TenantId::default_tenant(), "", &cp),
+        charger_id(&TenantId::default_tenant(), "", &cp)
     );
     assert_ne!(
-        charger_id(&TenantId::default_tenant(), &cp),
-        charger_id(&other, &cp)
+        charger_id(&TenantId::default_tenant(), "", &cp),
+        charger_id(&other, "", &cp)
     );
+    // With an id key the id is not the unkeyed derivation another tenant could compute, and
+    // another key gives another id.
+    let keyed = charger_id(&other, "k1", &cp);
+    assert_ne!(keyed, charger_id(&other, "", &cp));
+    assert_ne!(keyed, charger_id(&other, "k2", &cp));
+    assert_eq!(keyed, charger_id(&other, "k1", &cp));
 }
 
 #[test]

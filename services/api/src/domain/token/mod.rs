@@ -1,5 +1,5 @@
 //! The Token aggregate: an authorisation token (RFID card, app token) of an account. Its id is derived
-//! from the tenant and the uid, so a uid is issued only once per tenant.
+//! from the tenant, its id key and the uid ([`super::keyed`]), so a uid is issued only once per tenant.
 
 use chrono::{DateTime, Utc};
 use joule_domain::{AccountId, TenantId, TokenId, TokenUid};
@@ -13,8 +13,8 @@ mod tests;
 pub type Token = Registration<TokenRecord>;
 
 /// The id a token uid of a tenant always has.
-pub fn token_id(tenant: &TenantId, uid: &TokenUid) -> TokenId {
-    TokenId::derived(&format!("{tenant}/{uid}"))
+pub fn token_id(tenant: &TenantId, id_key: &str, uid: &TokenUid) -> TokenId {
+    TokenId::derived(&super::keyed(tenant, id_key, "token", uid.as_str()))
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@ fn uid() -> TokenUid {
 }
 
 fn id() -> TokenId {
-    token_id(&TenantId::default_tenant(), &uid())
+    token_id(&TenantId::default_tenant(), "", &uid())
 }
 
 fn issue(account_id: AccountId) -> TokenCommand {

@@ -1,0 +1,3 @@
+//! The api's durable consumers, one module each.
+
+pub mod audit;

@@ -1,0 +1,332 @@
+//! `/v1/api-keys`: a tenant's credentials (ADR 034). Create (the secret is in the 201, once), list,
+//! read, rotate (a new secret; the old one stays valid for the overlap) and revoke. Another tenant's
+//! key answers 404. The platform creates a tenant's first key through [`create_for`].
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use joule_domain::TenantId;
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use super::AppState;
+use super::registry::execute_as;
+use crate::SCHEMA;
+use crate::access::Role;
+use crate::auth::Caller;
+use crate::auth::directory::{KeyRecord, to_hex};
+use crate::auth::keys::{self, NewKey};
+use crate::domain::Name;
+use crate::domain::api_key::ApiKeyCommand;
+use crate::extract::{ApiJson, Listed, RawBody, RawQuery, parse_json};
+use crate::problem::{ApiError, Validator};
+
+/// The longest a rotated-out secret may stay valid.
+const MAX_OVERLAP_SECS: u32 = 30 * 24 * 3600;
+const DEFAULT_OVERLAP_SECS: u32 = 24 * 3600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    name: String,
+    roles: Vec<String>,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// A key as the API shows it; `secret` only in the answer that made it.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct ApiKeyView {
+    #[serde(skip)]
+    pub seq: i64,
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub previous_valid_until: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+const COLUMNS: &str = "seq, key_id AS id, name, roles, created_by, created_at, expires_at,
+    rotated_at, previous_valid_until, revoked_at, last_used_at";
+
+/// `POST /v1/api-keys`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewApiKey>,
+) -> Result<Response, ApiError> {
+    create_for(&state, caller.tenant.clone(), caller.actor.name(), body).await
+}
+
+/// Creates a key of `tenant`, made by `created_by`.
+pub async fn create_for(
+    state: &AppState,
+    tenant: TenantId,
+    created_by: String,
+    body: NewApiKey,
+) -> Result<Response, ApiError> {
+    let now = Utc::now().trunc_subsecs(6);
+    let mut v = Validator::default();
+    let name = v.check("name", body.name.parse::<Name>());
+    if body.roles.is_empty() {
+        v.reject("roles", "at least one role is required");
+    }
+    let mut roles: Vec<Role> = body
+        .roles
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| v.check(&format!("roles[{i}]"), r.parse::<Role>()))
+        .collect();
+    roles.sort();
+    roles.dedup();
+    if body.expires_at.is_some_and(|e| e <= now) {
+        v.reject("expires_at", "must be in the future");
+    }
+    let Some(name) = name else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    let key_id = keys::new_key_id();
+    let NewKey { secret, digest, .. } = keys::new_secret(&state.key_environment, &key_id);
+    let expires_at = body.expires_at.map(|e| e.trunc_subsecs(6));
+    let body_name = name.to_string();
+    let role_names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+    let created_by_name = created_by.clone();
+    let command = ApiKeyCommand::Create {
+        key_id: key_id.clone(),
+        tenant_id: tenant.clone(),
+        name,
+        roles: roles.clone(),
+        digest: to_hex(&digest),
+        expires_at,
+        created_by,
+        at: now,
+    };
+    execute_as(&state.registry.api_keys, &key_id, command, &tenant).await?;
+    state.directory.put_key(KeyRecord {
+        key_id: key_id.clone(),
+        tenant: tenant.clone(),
+        scopes: Role::scopes_of(&roles),
+        roles,
+        digest,
+        previous: None,
+        expires_at,
+        revoked: false,
+    });
+    // A slow relay must not lose the secret: answer from the command then.
+    let fallback = ApiKeyView {
+        seq: 0,
+        id: key_id.clone(),
+        name: body_name,
+        roles: role_names,
+        created_by: created_by_name,
+        created_at: now,
+        expires_at,
+        rotated_at: None,
+        previous_valid_until: None,
+        revoked_at: None,
+        last_used_at: None,
+        secret: None,
+    };
+    let mut view = wait_until(state, &tenant, &key_id, |_| true)
+        .await?
+        .unwrap_or(fallback);
+    view.secret = Some(secret);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/v1/api-keys/{key_id}"))],
+        Json(view),
+    )
+        .into_response())
+}
+
+/// `GET /v1/api-keys`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<ApiKeyView>>, ApiError> {
+    let page = query.page()?;
+    let after = page.after()?;
+    let mut rows: Vec<ApiKeyView> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM {SCHEMA}.api_keys WHERE tenant_id = $1 AND seq > $2
+         ORDER BY seq LIMIT $3"
+    ))
+    .bind(caller.tenant.as_str())
+    .bind(after)
+    .bind(i64::from(page.limit) + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let next_cursor = page.cut(&mut rows, |r| r.seq);
+    Ok(Json(Listed {
+        data: rows,
+        next_cursor,
+    }))
+}
+
+/// `GET /v1/api-keys/{id}`.
+pub async fn one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key_id): Path<String>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    read(&state, &caller.tenant, &key_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found(&key_id))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    #[serde(default)]
+    overlap_seconds: Option<u32>,
+}
+
+/// `POST /v1/api-keys/{id}/rotate`: a new secret (in the answer, once); the old one stays valid for
+/// `overlap_seconds` (default one day, at most 30 days; 0 ends it at once).
+pub async fn rotate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key_id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let key = own_key(&state, &caller, &key_id)?;
+    // The body is optional: none means the default overlap.
+    let rotation: Rotation = if body.is_empty() {
+        Rotation::default()
+    } else {
+        parse_json(&body)?
+    };
+    let overlap = rotation.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECS);
+    if overlap > MAX_OVERLAP_SECS {
+        return Err(ApiError::field(
+            "overlap_seconds",
+            format!("at most {MAX_OVERLAP_SECS} (30 days)"),
+        ));
+    }
+    let now = Utc::now().trunc_subsecs(6);
+    let until = now + Duration::seconds(i64::from(overlap));
+    let NewKey { secret, digest, .. } = keys::new_secret(&state.key_environment, &key_id);
+    let command = ApiKeyCommand::Rotate {
+        digest: to_hex(&digest),
+        previous_valid_until: until,
+        at: now,
+    };
+    execute_as(&state.registry.api_keys, &key_id, command, &caller.tenant).await?;
+    state.directory.put_key(KeyRecord {
+        previous: Some((key.digest, until)),
+        digest,
+        ..(*key).clone()
+    });
+    let mut view = match wait_until(&state, &caller.tenant, &key_id, |v| {
+        v.rotated_at == Some(now)
+    })
+    .await?
+    {
+        Some(view) => view,
+        // A slow relay must not lose the secret: answer from the command then.
+        None => ApiKeyView {
+            rotated_at: Some(now),
+            previous_valid_until: Some(until),
+            ..stale(&state, &caller.tenant, &key_id).await?
+        },
+    };
+    view.secret = Some(secret);
+    Ok(Json(view))
+}
+
+/// `POST /v1/api-keys/{id}/revoke`: the key opens nothing any more (on other replicas within a
+/// second). Revoking a revoked key changes nothing.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key_id): Path<String>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let key = own_key(&state, &caller, &key_id)?;
+    let now = Utc::now().trunc_subsecs(6);
+    let command = ApiKeyCommand::Revoke { at: now };
+    execute_as(&state.registry.api_keys, &key_id, command, &caller.tenant).await?;
+    state.directory.put_key(KeyRecord {
+        revoked: true,
+        ..(*key).clone()
+    });
+    match wait_until(&state, &caller.tenant, &key_id, |v| v.revoked_at.is_some()).await? {
+        Some(view) => Ok(Json(view)),
+        None => Ok(Json(ApiKeyView {
+            revoked_at: Some(now),
+            ..stale(&state, &caller.tenant, &key_id).await?
+        })),
+    }
+}
+
+/// The key's row as it is, even if the last command is not projected yet.
+async fn stale(state: &AppState, tenant: &TenantId, key_id: &str) -> Result<ApiKeyView, ApiError> {
+    read(state, tenant, key_id)
+        .await?
+        .ok_or_else(|| ApiError::Unavailable(format!("API key {key_id} is not readable yet")))
+}
+
+/// The caller's tenant's key, or 404 (whether it is another tenant's or none).
+fn own_key(
+    state: &AppState,
+    caller: &Caller,
+    key_id: &str,
+) -> Result<std::sync::Arc<KeyRecord>, ApiError> {
+    state
+        .directory
+        .key(key_id)
+        .filter(|k| k.tenant == caller.tenant)
+        .ok_or_else(|| not_found(key_id))
+}
+
+fn not_found(key_id: &str) -> ApiError {
+    ApiError::NotFound(format!("no API key with id {key_id:?}"))
+}
+
+async fn read(
+    state: &AppState,
+    tenant: &TenantId,
+    key_id: &str,
+) -> Result<Option<ApiKeyView>, ApiError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM {SCHEMA}.api_keys WHERE tenant_id = $1 AND key_id = $2"
+    ))
+    .bind(tenant.as_str())
+    .bind(key_id)
+    .fetch_optional(&state.pool)
+    .await?)
+}
+
+/// The key's row once the relay projected what the command recorded (`done`), or `None` if it did
+/// not within 5 s (the command is committed either way).
+async fn wait_until(
+    state: &AppState,
+    tenant: &TenantId,
+    key_id: &str,
+    done: impl Fn(&ApiKeyView) -> bool,
+) -> Result<Option<ApiKeyView>, ApiError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        if let Some(view) = read(state, tenant, key_id).await?.filter(|v| done(v)) {
+            return Ok(Some(view));
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            tracing::warn!(%key_id, "projection is behind; answering from the command");
+            return Ok(None);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(100));
+    }
+}
