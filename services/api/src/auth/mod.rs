@@ -198,10 +198,11 @@ impl Authenticator {
                 let bucket = caller.actor.name();
                 self.limiter.check(&bucket, &caller.roles, &caller.tenant)
             }
-            // One bucket for the platform credential, limited like an admin key.
+            // The platform credential has buckets of its own ("platform" is no tenant's id),
+            // limited like an admin key.
             Principal::Platform => {
-                self.limiter
-                    .check("platform", &[Role::Admin], &TenantId::default_tenant())
+                let platform: TenantId = "platform".parse().expect("a valid tenant id");
+                self.limiter.check("platform", &[Role::Admin], &platform)
             }
         }
     }

@@ -87,6 +87,33 @@ impl App {
         format!("{}{path}", self.base)
     }
 
+    /// A request with `token`, and a JSON body unless `body` is null.
+    pub async fn send_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if !body.is_null() {
+            request = request.json(body);
+        }
+        Reply::from(request.send().await.expect("request")).await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> Reply {
+        self.send_as(token, reqwest::Method::GET, path, &Value::Null)
+            .await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> Reply {
+        self.send_as(token, reqwest::Method::POST, path, body).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         Reply::from(
             self.client
@@ -151,7 +178,6 @@ impl App {
         .await
     }
 
-    /// Events committed in the api's event store.
     /// Events stored by requests: the default tenant's creation at start is not one.
     pub async fn stored_events(&self) -> i64 {
         let pool = self.env.pool().await;
@@ -159,9 +185,9 @@ impl App {
             "SELECT count(*) FROM api.events
              WHERE NOT (aggregate_type = 'tenant' AND aggregate_id = 'default')",
         )
-            .fetch_one(&pool)
-            .await
-            .expect("count events");
+        .fetch_one(&pool)
+        .await
+        .expect("count events");
         pool.close().await;
         n
     }

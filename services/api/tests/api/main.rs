@@ -1,10 +1,12 @@
 //! Integration tests of the REST API against real PostgreSQL and NATS (a fresh database and
 //! namespace per test). One binary, several modules, so the workspace links it once.
 
+mod access_matrix;
 mod auth;
 mod chargers;
 mod dead_letters;
 mod helpers;
+mod identity;
 mod limits;
 mod registry;
 mod tariffs;

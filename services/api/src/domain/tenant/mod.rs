@@ -85,7 +85,9 @@ pub fn new_tenant_id(raw: &str) -> Result<TenantId, String> {
         && raw
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !raw.starts_with('-');
+        && !raw.starts_with('-')
+        // The platform's own rate-limit bucket and audit subject.
+        && raw != "platform";
     if !ok {
         return Err(format!(
             "{raw:?} is not a tenant id: 2 to 40 characters of a-z, 0-9 and '-', not starting with '-'"

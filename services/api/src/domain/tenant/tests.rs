@@ -33,7 +33,15 @@ fn a_tenant_is_created_once() {
 #[test]
 fn tenant_ids_are_url_slugs() {
     assert!(new_tenant_id("acme-2").is_ok());
-    for bad in ["a", "Acme", "acme_2", "-acme", "acme/x", &"a".repeat(41)] {
+    for bad in [
+        "a",
+        "platform",
+        "Acme",
+        "acme_2",
+        "-acme",
+        "acme/x",
+        &"a".repeat(41),
+    ] {
         assert!(new_tenant_id(bad).is_err(), "{bad}");
     }
 }

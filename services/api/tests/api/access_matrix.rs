@@ -1,0 +1,187 @@
+//! The access matrix (issue 13, ADR 034), generated from the route table: every route against every
+//! role, and every route that names a record against another tenant's records.
+
+use joule_api::access::{Role, Scope};
+use joule_api::routes::entries;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::App;
+use crate::identity::{PLATFORM, key, tenant_with_admin};
+
+fn concrete(path: &str, id: &str) -> String {
+    path.replace("{id}", id)
+        .replace("{command}", "reset")
+        .replace("{version}", "1")
+}
+
+fn method(m: &axum::http::Method) -> Method {
+    Method::from_bytes(m.as_str().as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_its_scopes_say() {
+    let app = App::spawn_adjusted(&[joule_api::SERVICE], |s| {
+        s.platform_token = PLATFORM.into();
+        // Hundreds of requests at once: the matrix is about scopes, not rates.
+        s.api_rate_limits = "default=1000/1000".into();
+    })
+    .await;
+    let admin = tenant_with_admin(&app, "acme").await;
+    let mut credentials = vec![(None, PLATFORM.to_owned())];
+    for role in Role::ALL {
+        let (_, secret) = key(&app, &admin, &[role.as_str()]).await;
+        credentials.push((Some(*role), secret));
+    }
+    let routes = entries();
+    assert!(routes.len() > 40, "the table lists every route");
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut checked = 0;
+    for (role, secret) in &credentials {
+        for route in &routes {
+            let allowed = match role {
+                Some(role) => role.scopes().contains(route.scope),
+                None => route.scope == Scope::Platform,
+            };
+            let path = concrete(route.path, &id);
+            let reply = app
+                .send_as(secret, method(&route.method), &path, &json!({}))
+                .await;
+            let what = format!(
+                "{role:?} {} {path}: {} {}",
+                route.method, reply.status, reply.body
+            );
+            if allowed {
+                assert!(
+                    reply.status != StatusCode::UNAUTHORIZED
+                        && reply.status != StatusCode::FORBIDDEN,
+                    "allowed but refused: {what}"
+                );
+            } else {
+                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
+                assert_eq!(reply.body["missing_scope"], route.scope.as_str(), "{what}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, routes.len() * (Role::ALL.len() + 1));
+}
+
+#[tokio::test]
+async fn a_tenant_never_reads_or_changes_another_tenants_records() {
+    let app = App::spawn_adjusted(
+        &[
+            joule_api::SERVICE,
+            joule_pricing::SERVICE,
+            joule_payments::SERVICE,
+        ],
+        |s| s.platform_token = PLATFORM.into(),
+    )
+    .await;
+    let a = tenant_with_admin(&app, "tenant-a").await;
+    let b = tenant_with_admin(&app, "tenant-b").await;
+
+    // Tenant A's records, one of each kind the api and its neighbours here keep.
+    let mut a_ids: Vec<String> = Vec::new();
+    let mut create = |reply: crate::helpers::Reply| {
+        assert!(reply.status.is_success(), "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    };
+    let site = create(
+        app.post_as(
+            &a,
+            "/v1/sites",
+            &json!({"name": "A depot", "country": "DE", "time_zone": "Europe/Berlin"}),
+        )
+        .await,
+    );
+    let account = create(
+        app.post_as(
+            &a,
+            "/v1/accounts",
+            &json!({"name": "A fleet", "currency": "EUR"}),
+        )
+        .await,
+    );
+    let token = create(
+        app.post_as(
+            &a,
+            "/v1/tokens",
+            &json!({"uid": "A-CARD-1", "account_id": account}),
+        )
+        .await,
+    );
+    let (key_id, _) = key(&app, &a, &["read_only"]).await;
+    a_ids.extend([site.clone(), account.clone(), token, key_id.clone()]);
+    let tariff = app
+        .post_as(&a, "/v1/tariffs", &crate::tariffs::ocpi_tariff())
+        .await;
+    assert!(tariff.status.is_success(), "{}", tariff.body);
+    let tariff_id = tariff.body["id"].as_str().unwrap().to_owned();
+    a_ids.push(tariff_id.clone());
+    let charger = create(
+        app.post_as(
+            &a,
+            "/v1/chargers",
+            &json!({"charge_point_id": "CP-A1", "site_id": site, "tariff_id": tariff_id}),
+        )
+        .await,
+    );
+    a_ids.push(charger);
+    let wallet = app
+        .client
+        .post(app.url("/v1/wallets"))
+        .bearer_auth(&a)
+        .header("Idempotency-Key", "a-wallet")
+        .json(&json!({"account_id": account, "currency": "EUR"}))
+        .send()
+        .await
+        .unwrap();
+    let wallet = crate::helpers::Reply::from(wallet).await;
+    a_ids.push(create(wallet));
+
+    let routes = entries();
+    let tenant_routes: Vec<_> = routes.iter().filter(|r| r.scope != Scope::Platform).collect();
+    // Lists first: B's own audit log will name the ids B tries below.
+    for route in tenant_routes
+        .iter()
+        .filter(|r| r.method == axum::http::Method::GET && !r.path.contains('{'))
+    {
+        let reply = app.get_as(&b, route.path).await;
+        for id in &a_ids {
+            assert!(
+                !reply.body.to_string().contains(id.as_str()),
+                "B's {} shows A's {id}: {}",
+                route.path,
+                reply.body
+            );
+        }
+    }
+    for route in tenant_routes.iter().filter(|r| r.path.contains("{id}")) {
+        for id in &a_ids {
+            let path = concrete(route.path, id);
+            let reply = app
+                .send_as(&b, method(&route.method), &path, &json!({}))
+                .await;
+            let what = format!("B {} {path}: {} {}", route.method, reply.status, reply.body);
+            assert!(!reply.status.is_success(), "{what}");
+            assert_ne!(reply.status, StatusCode::FORBIDDEN, "{what}");
+            assert_ne!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+            let others = a_ids.iter().filter(|other| *other != id);
+            for other in others {
+                assert!(!reply.body.to_string().contains(other.as_str()), "{what}");
+            }
+        }
+    }
+    // A's records are as they were: its key still opens, its site still reads.
+    let (_, reader) = key(&app, &a, &["read_only"]).await;
+    assert_eq!(
+        app.get_as(&reader, &format!("/v1/sites/{site}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let revoked = app.get_as(&a, &format!("/v1/api-keys/{key_id}")).await;
+    assert!(revoked.body["revoked_at"].is_null(), "{}", revoked.body);
+    let _: Value = revoked.body;
+}
