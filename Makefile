@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export JOULE_ADMIN_TOKEN ?= demo-admin-token-8d3f6b1e9a4c27
 
-.PHONY: help services python build test lint fmt demo run ci fuzz clean-test-data bench-pricing localstripe bench-payments
+.PHONY: help services python build test lint fmt demo run ci fuzz clean-test-data bench-pricing localstripe bench-payments bench-auth
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench-gateway-quick: services ## The same benchmark at small scale (2,000 charge
 
 bench-payments: services ## Authorisations + captures per second through the payments service (sandbox provider)
 	JOULE_LOG=$${JOULE_LOG:-warn} $(CARGO) run --release -p joule-payments --example bench
+
+bench-auth: services ## Credential check + rate limit per request (issue 13: <= 50 us), vs raw SHA-256
+	$(CARGO) run --release -p joule-api --example bench_auth
 
 FUZZ_SECS ?= 60
 fuzz: ## Run each cargo-fuzz target (OCPP frames, tariff JSON) for FUZZ_SECS seconds from its committed corpus

@@ -45,6 +45,12 @@ const MIGRATIONS: &[joule_store::Migration] = joule_store::migrations![
     2 => "002_tenants_api_keys_audit_events",
 ];
 
+/// Migrates the api's schema (for tools such as `make bench-auth`; `start` does it itself).
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), BoxError> {
+    joule_store::migrate(pool, SCHEMA, MIGRATIONS).await?;
+    Ok(())
+}
+
 /// Migrates the schema; returns the HTTP server and the registry's outbox relay.
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let tenant: TenantId = ctx

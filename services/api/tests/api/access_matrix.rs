@@ -83,7 +83,7 @@ async fn a_tenant_never_reads_or_changes_another_tenants_records() {
 
     // Tenant A's records, one of each kind the api and its neighbours here keep.
     let mut a_ids: Vec<String> = Vec::new();
-    let mut create = |reply: crate::helpers::Reply| {
+    let create = |reply: crate::helpers::Reply| {
         assert!(reply.status.is_success(), "{}", reply.body);
         reply.body["id"].as_str().unwrap().to_owned()
     };
@@ -141,7 +141,10 @@ async fn a_tenant_never_reads_or_changes_another_tenants_records() {
     a_ids.push(create(wallet));
 
     let routes = entries();
-    let tenant_routes: Vec<_> = routes.iter().filter(|r| r.scope != Scope::Platform).collect();
+    let tenant_routes: Vec<_> = routes
+        .iter()
+        .filter(|r| r.scope != Scope::Platform)
+        .collect();
     // Lists first: B's own audit log will name the ids B tries below.
     for route in tenant_routes
         .iter()
