@@ -150,6 +150,12 @@ uuid_id!(
     EventId,
     "event"
 );
+uuid_id!(
+    /// A fleet of an account (vehicles, drivers, cost centres); fleet-manager keys are limited to
+    /// named fleets.
+    FleetId,
+    "fleet"
+);
 
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $max:expr, $allowed:expr) => {

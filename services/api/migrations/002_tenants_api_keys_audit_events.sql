@@ -16,6 +16,7 @@ CREATE TABLE {schema}.api_keys (
     tenant_id            text NOT NULL,
     name                 text NOT NULL,
     roles                text[] NOT NULL,
+    fleets               uuid[] NOT NULL,
     digest               text NOT NULL,
     previous_digest      text,
     previous_valid_until timestamptz,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use joule_domain::TenantId;
+use joule_domain::{FleetId, TenantId};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,8 @@ pub struct KeyRecord {
     pub tenant: TenantId,
     pub roles: Vec<Role>,
     pub scopes: Scopes,
+    /// The fleets a `fleet_manager` key is limited to.
+    pub fleets: Vec<FleetId>,
     pub digest: KeyDigest,
     /// The secret a rotation replaced, and until when it is still valid.
     pub previous: Option<(KeyDigest, DateTime<Utc>)>,
@@ -77,6 +79,7 @@ type KeyRow = (
     String,
     String,
     Vec<String>,
+    Vec<uuid::Uuid>,
     String,
     Option<String>,
     Option<DateTime<Utc>>,
@@ -148,7 +151,7 @@ impl Directory {
             }
         }
         let rows: Vec<KeyRow> = sqlx::query_as(&format!(
-            "SELECT key_id, tenant_id, roles, digest, previous_digest, previous_valid_until,
+            "SELECT key_id, tenant_id, roles, fleets, digest, previous_digest, previous_valid_until,
                     expires_at, revoked_at, seq
              FROM {SCHEMA}.api_keys WHERE seq > $1 ORDER BY seq"
         ))
@@ -156,7 +159,7 @@ impl Directory {
         .fetch_all(&self.pool)
         .await?;
         for row in rows {
-            seen.keys = seen.keys.max(row.8);
+            seen.keys = seen.keys.max(row.9);
             let key_id = row.0.clone();
             match key_record(row) {
                 Ok(key) => self.put_key(key),
@@ -214,7 +217,18 @@ impl Directory {
 }
 
 fn key_record(row: KeyRow) -> Result<KeyRecord, String> {
-    let (key_id, tenant, roles, digest, previous, previous_until, expires_at, revoked_at, _) = row;
+    let (
+        key_id,
+        tenant,
+        roles,
+        fleets,
+        digest,
+        previous,
+        previous_until,
+        expires_at,
+        revoked_at,
+        _,
+    ) = row;
     let roles = roles
         .iter()
         .map(|r| r.parse::<Role>())
@@ -228,6 +242,7 @@ fn key_record(row: KeyRow) -> Result<KeyRecord, String> {
         key_id,
         tenant: tenant.parse().map_err(|e| format!("tenant: {e}"))?,
         roles,
+        fleets: fleets.into_iter().map(FleetId::from).collect(),
         digest: hex_digest(&digest)?,
         previous,
         expires_at,
@@ -273,6 +288,7 @@ mod tests {
             tenant: TenantId::default_tenant(),
             roles: vec![Role::Admin],
             scopes: Role::Admin.scopes(),
+            fleets: vec![],
             digest,
             previous: None,
             expires_at: None,

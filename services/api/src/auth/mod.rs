@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use joule_domain::TenantId;
+use joule_domain::{FleetId, TenantId};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -73,6 +73,8 @@ pub struct Caller {
     pub actor: Actor,
     pub roles: Vec<Role>,
     pub scopes: Scopes,
+    /// The fleets a `fleet_manager` credential is limited to (empty: not limited to fleets).
+    pub fleets: Vec<FleetId>,
 }
 
 /// Whoever passed authentication: a tenant's caller or the platform administrator.
@@ -174,6 +176,7 @@ impl Authenticator {
                 actor: Actor::ApiKey(key.key_id.clone()),
                 roles: key.roles.clone(),
                 scopes: key.scopes,
+                fleets: key.fleets.clone(),
             }));
         }
         let presented = digest(token);
@@ -183,6 +186,7 @@ impl Authenticator {
                 actor: Actor::AdminToken,
                 roles: vec![Role::Admin],
                 scopes: Role::Admin.scopes(),
+                fleets: Vec::new(),
             }));
         }
         match &self.platform_digest {

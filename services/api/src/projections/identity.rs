@@ -48,21 +48,25 @@ pub async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(),
             tenant_id,
             name,
             roles,
+            fleets,
             digest,
             expires_at,
             created_by,
             created_at,
         } => {
             let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+            let fleets: Vec<uuid::Uuid> = fleets.iter().map(|f| f.as_uuid()).collect();
             sqlx::query(&format!(
                 "INSERT INTO {SCHEMA}.api_keys
-                     (key_id, tenant_id, name, roles, digest, expires_at, created_by, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key_id) DO NOTHING"
+                     (key_id, tenant_id, name, roles, fleets, digest, expires_at, created_by,
+                      created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key_id) DO NOTHING"
             ))
             .bind(key_id)
             .bind(tenant_id.to_string())
             .bind(name.to_string())
             .bind(roles)
+            .bind(fleets)
             .bind(digest)
             .bind(expires_at)
             .bind(created_by)

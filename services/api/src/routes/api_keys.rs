@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use joule_domain::TenantId;
+use joule_domain::{FleetId, TenantId};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
@@ -32,6 +32,9 @@ const DEFAULT_OVERLAP_SECS: u32 = 24 * 3600;
 pub struct NewApiKey {
     name: String,
     roles: Vec<String>,
+    /// Required for, and only for, `fleet_manager`: the fleets the key is limited to.
+    #[serde(default)]
+    fleets: Vec<String>,
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
 }
@@ -44,6 +47,7 @@ pub struct ApiKeyView {
     pub id: String,
     pub name: String,
     pub roles: Vec<String>,
+    pub fleets: Vec<uuid::Uuid>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -56,7 +60,7 @@ pub struct ApiKeyView {
     pub secret: Option<String>,
 }
 
-const COLUMNS: &str = "seq, key_id AS id, name, roles, created_by, created_at, expires_at,
+const COLUMNS: &str = "seq, key_id AS id, name, roles, fleets, created_by, created_at, expires_at,
     rotated_at, previous_valid_until, revoked_at, last_used_at";
 
 /// `POST /v1/api-keys`.
@@ -89,6 +93,19 @@ pub async fn create_for(
         .collect();
     roles.sort();
     roles.dedup();
+    let fleets: Vec<FleetId> = body
+        .fleets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| v.check(&format!("fleets[{i}]"), f.parse::<FleetId>()))
+        .collect();
+    let fleet_manager = roles.contains(&Role::FleetManager);
+    if fleet_manager && body.fleets.is_empty() {
+        v.reject("fleets", "a fleet_manager key names the fleets it manages");
+    }
+    if !fleet_manager && !body.fleets.is_empty() {
+        v.reject("fleets", "only a fleet_manager key is limited to fleets");
+    }
     if body.expires_at.is_some_and(|e| e <= now) {
         v.reject("expires_at", "must be in the future");
     }
@@ -107,6 +124,7 @@ pub async fn create_for(
         tenant_id: tenant.clone(),
         name,
         roles: roles.clone(),
+        fleets: fleets.clone(),
         digest: to_hex(&digest),
         expires_at,
         created_by,
@@ -118,6 +136,7 @@ pub async fn create_for(
         tenant: tenant.clone(),
         scopes: Role::scopes_of(&roles),
         roles,
+        fleets: fleets.clone(),
         digest,
         previous: None,
         expires_at,
@@ -129,6 +148,7 @@ pub async fn create_for(
         id: key_id.clone(),
         name: body_name,
         roles: role_names,
+        fleets: fleets.iter().map(FleetId::as_uuid).collect(),
         created_by: created_by_name,
         created_at: now,
         expires_at,

@@ -38,13 +38,11 @@ pub async fn tenant_with_admin(app: &App, id: &str) -> String {
 
 /// Creates a key with `roles` using `admin`; returns (id, secret).
 pub async fn key(app: &App, admin: &str, roles: &[&str]) -> (String, String) {
-    let reply = app
-        .post_as(
-            admin,
-            "/v1/api-keys",
-            &json!({"name": "a key", "roles": roles}),
-        )
-        .await;
+    let mut body = json!({"name": "a key", "roles": roles});
+    if roles.contains(&"fleet_manager") {
+        body["fleets"] = json!([uuid::Uuid::new_v4()]);
+    }
+    let reply = app.post_as(admin, "/v1/api-keys", &body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     (
         reply.body["id"].as_str().unwrap().to_owned(),
@@ -165,6 +163,26 @@ async fn roles_grant_their_scopes_and_a_missing_scope_is_a_403_naming_it() {
         .post_as(&admin, "/v1/api-keys", &json!({"name": "x", "roles": []}))
         .await;
     assert_eq!(none.problem(StatusCode::UNPROCESSABLE_ENTITY), ["roles"]);
+    // Fleets go with fleet_manager keys, and only with them.
+    let unlimited = app
+        .post_as(
+            &admin,
+            "/v1/api-keys",
+            &json!({"name": "x", "roles": ["fleet_manager"]}),
+        )
+        .await;
+    assert_eq!(
+        unlimited.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["fleets"]
+    );
+    let stray = app
+        .post_as(
+            &admin,
+            "/v1/api-keys",
+            &json!({"name": "x", "roles": ["finance"], "fleets": [uuid::Uuid::new_v4()]}),
+        )
+        .await;
+    assert_eq!(stray.problem(StatusCode::UNPROCESSABLE_ENTITY), ["fleets"]);
 }
 
 #[tokio::test]

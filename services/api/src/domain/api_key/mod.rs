@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use joule_domain::TenantId;
+use joule_domain::{FleetId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use super::Name;
@@ -21,6 +21,8 @@ pub enum ApiKeyCommand {
         tenant_id: TenantId,
         name: Name,
         roles: Vec<Role>,
+        /// The fleets a `fleet_manager` key is limited to (empty for other roles).
+        fleets: Vec<FleetId>,
         /// SHA-256 of the whole key, hex.
         digest: String,
         expires_at: Option<DateTime<Utc>>,
@@ -46,6 +48,7 @@ pub enum ApiKeyEvent {
         tenant_id: TenantId,
         name: Name,
         roles: Vec<Role>,
+        fleets: Vec<FleetId>,
         digest: String,
         expires_at: Option<DateTime<Utc>>,
         created_by: String,
@@ -133,6 +136,7 @@ impl ApiKey {
                     tenant_id,
                     name,
                     roles,
+                    fleets,
                     digest,
                     expires_at,
                     created_by,
@@ -144,6 +148,7 @@ impl ApiKey {
                 tenant_id,
                 name,
                 roles,
+                fleets,
                 digest,
                 expires_at,
                 created_by,
