@@ -15,34 +15,25 @@ usage: charge_point_16.py URL CHARGE_POINT_ID ID_TAG METER_START_WH METER_STOP_W
 --no-stop      the charger goes away after its meter values: no StopTransaction
 """
 
-import argparse
 import asyncio
-import base64
 import datetime as dt
 import json
 import sys
 
-import websockets
 from ocpp.v16 import ChargePoint as BaseChargePoint
 from ocpp.v16 import call
+
+import session_script
+from session_script import iso
 
 
 class ChargePoint(BaseChargePoint):
     pass
 
 
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 async def run(args) -> dict:
     out = {}
-    headers = {}
-    if args.password:
-        token = base64.b64encode(f"{args.charge_point_id}:{args.password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    async with websockets.connect(f"{args.url}/{args.charge_point_id}", subprotocols=["ocpp1.6"],
-                                  additional_headers=headers) as ws:
+    async with session_script.connect(args, "ocpp1.6") as ws:
         cp = ChargePoint(args.charge_point_id, ws)
         if args.malformed_frame:
             # Not OCPP at all; the CSMS must answer with a CallError and keep the connection (checked
@@ -92,23 +83,12 @@ async def run(args) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("url")
-    parser.add_argument("charge_point_id")
-    parser.add_argument("id_tag")
-    parser.add_argument("meter_start", type=int)
-    parser.add_argument("meter_stop", type=int)
-    parser.add_argument("minutes", type=int)
+    parser = session_script.parser("id_tag")
     parser.add_argument("--duplicate-stop", action="store_true")
     parser.add_argument("--malformed-frame", action="store_true")
-    parser.add_argument("--hours-ago", type=float, default=0)
-    parser.add_argument("--kwh-as-wh", action="store_true")
-    parser.add_argument("--password")
     parser.add_argument("--stop-transaction-id", type=int)
     parser.add_argument("--no-stop", action="store_true")
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args))))
-    return 0
+    return session_script.main(parser, run)
 
 
 if __name__ == "__main__":

@@ -16,17 +16,17 @@ usage: charge_point_201.py URL CHARGE_POINT_ID ID_TOKEN METER_START_WH METER_STO
                    end the transaction then (stoppedReason Remote)
 """
 
-import argparse
 import asyncio
 import base64
 import datetime as dt
-import json
 import sys
 
-import websockets
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint as BaseChargePoint
 from ocpp.v201 import call, call_result
+
+import session_script
+from session_script import iso
 
 OCMF = 'OCMF|{"FV":"1.0","GI":"PyCP","RD":[{"TM":"%s","RV":"%s","RU":"kWh","ST":"G"}]}|{"SA":"ECDSA-secp256r1-SHA256","SD":"3045022100ABCD"}'
 PUBLIC_KEY = "3059301306072A8648CE3D020106082A8648CE3D03010703420004ABCDEF"
@@ -49,10 +49,6 @@ class ChargePoint(BaseChargePoint):
         return call_result.CostUpdated()
 
 
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def register(context, wh, at, unit="Wh", signed=None):
     value = {"value": wh, "context": context, "measurand": "Energy.Active.Import.Register",
              "unit_of_measure": {"unit": unit}}
@@ -63,12 +59,7 @@ def register(context, wh, at, unit="Wh", signed=None):
 
 async def run(args) -> dict:
     out = {}
-    headers = {}
-    if args.password:
-        token = base64.b64encode(f"{args.charge_point_id}:{args.password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    async with websockets.connect(f"{args.url}/{args.charge_point_id}", subprotocols=["ocpp2.0.1"],
-                                  additional_headers=headers) as ws:
+    async with session_script.connect(args, "ocpp2.0.1") as ws:
         out["subprotocol"] = ws.subprotocol
         cp = ChargePoint(args.charge_point_id, ws)
         listener = asyncio.create_task(cp.start())
@@ -148,23 +139,12 @@ async def run(args) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("url")
-    parser.add_argument("charge_point_id")
-    parser.add_argument("id_token")
-    parser.add_argument("meter_start", type=int)
-    parser.add_argument("meter_stop", type=int)
-    parser.add_argument("minutes", type=int)
+    parser = session_script.parser("id_token")
     parser.add_argument("--transaction-id", default="py-201-tx-1")
     parser.add_argument("--out-of-order", action="store_true")
     parser.add_argument("--duplicate-end", action="store_true")
-    parser.add_argument("--hours-ago", type=float, default=0)
-    parser.add_argument("--kwh-as-wh", action="store_true")
-    parser.add_argument("--password")
     parser.add_argument("--wait-remote-stop", type=float, default=0)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args))))
-    return 0
+    return session_script.main(parser, run)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,27 @@ pub struct Fixture {
     pub token_uid: String,
 }
 
+/// The charge most tests play: the meter from 1000 to 13500 Wh in 45 minutes (12.5 kWh; 6.40 net
+/// and 7.62 with VAT on [`tariff`]).
+pub const CHARGE: [&str; 3] = ["1000", "13500", "45"];
+
+impl Fixture {
+    /// The Python charge points' arguments for a charge of this fixture's charger with its token,
+    /// at `ocpp`: `meter` is the meter start and stop (Wh) and the minutes between them (as
+    /// [`CHARGE`]), then the script's `options`.
+    pub fn charge<'a>(
+        &'a self,
+        ocpp: &'a str,
+        meter: [&'a str; 3],
+        options: &[&'a str],
+    ) -> Vec<&'a str> {
+        let mut args = vec![ocpp, &self.charge_point_id, &self.token_uid];
+        args.extend(meter);
+        args.extend_from_slice(options);
+        args
+    }
+}
+
 pub async fn register(api: &Api, suffix: &str) -> anyhow::Result<Fixture> {
     register_with_password(api, suffix, None).await
 }
@@ -268,6 +289,33 @@ pub async fn python_charge_point(args: &[&str]) -> anyhow::Result<Value> {
 /// Runs `tests/python/charge_point_201.py`: an OCPP 2.0.1 charging station.
 pub async fn python_charge_point_201(args: &[&str]) -> anyhow::Result<Value> {
     python_script("charge_point_201.py", args).await
+}
+
+/// An OCPP 2.0.1 charging station (`charge_point_201.py`) in a task of its own: it starts
+/// transaction `transaction_id` of the fixture's charger at `ocpp` with `meter` (as
+/// [`Fixture::charge`]) and charges until an operator's remote stop, for 60 s at the most. The task
+/// ends with what the script printed.
+pub fn charge_until_remote_stop(
+    ocpp: &str,
+    fx: &Fixture,
+    meter: [&str; 3],
+    transaction_id: &str,
+) -> tokio::task::JoinHandle<anyhow::Result<Value>> {
+    let options = [
+        "--transaction-id",
+        transaction_id,
+        "--wait-remote-stop",
+        "60",
+    ];
+    let args: Vec<String> = fx
+        .charge(ocpp, meter, &options)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        python_charge_point_201(&args).await
+    })
 }
 
 /// Runs a script of `tests/python` and reads the JSON object it prints.

@@ -2,7 +2,7 @@
 //! Joule; the session is priced, invoiced and posted to a ledger that balances.
 
 use joule_bus::Domain;
-use joule_e2e::{Joule, init_tracing, python_charge_point};
+use joule_e2e::{CHARGE, Joule, init_tracing, python_charge_point};
 use joule_testkit::TestEnv;
 use serde_json::Value;
 
@@ -13,16 +13,11 @@ async fn a_python_ocpp_charger_session_is_priced_invoiced_and_posted() {
     let fx = j.register("flow").await;
 
     // 12.5 kWh in 45 minutes; the stop is sent twice and a malformed frame is thrown in.
-    let out = python_charge_point(&[
+    let out = python_charge_point(&fx.charge(
         &j.ocpp,
-        &fx.charge_point_id,
-        &fx.token_uid,
-        "1000",
-        "13500",
-        "45",
-        "--duplicate-stop",
-        "--malformed-frame",
-    ])
+        CHARGE,
+        &["--duplicate-stop", "--malformed-frame"],
+    ))
     .await
     .unwrap();
     assert_eq!(out["boot_status"], "Accepted");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use joule_e2e::{Api, invoiced_sessions, python_charge_point_201, register};
+use joule_e2e::{Api, CHARGE, charge_until_remote_stop, invoiced_sessions, register};
 use joule_testkit::TestEnv;
 use serde_json::json;
 
@@ -49,28 +49,7 @@ async fn a_remote_stop_through_the_api_reaches_the_charger_on_the_other_replica(
     assert_eq!(status, 404);
 
     // The charger starts charging on replica B and waits for the operator's stop.
-    let charger = tokio::spawn({
-        let (ocpp_b, cp, token) = (
-            ocpp_b.clone(),
-            fx.charge_point_id.clone(),
-            fx.token_uid.clone(),
-        );
-        async move {
-            python_charge_point_201(&[
-                &ocpp_b,
-                &cp,
-                &token,
-                "1000",
-                "13500",
-                "45",
-                "--transaction-id",
-                "remote-tx-1",
-                "--wait-remote-stop",
-                "60",
-            ])
-            .await
-        }
-    });
+    let charger = charge_until_remote_stop(&ocpp_b, &fx, CHARGE, "remote-tx-1");
     api.wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {
         v["data"].as_array().is_some_and(|d| d.len() == 1)
     })

@@ -6,7 +6,7 @@
 //! ledger, and the hostile sessions carry `value_out_of_range`.
 
 use joule_e2e::{
-    Api, JouleProcess, invoiced_sessions, python_charge_point, python_script, register,
+    Api, CHARGE, JouleProcess, invoiced_sessions, python_charge_point, python_script, register,
     wait_until_charger_known,
 };
 use joule_testkit::TestEnv;
@@ -93,16 +93,9 @@ async fn a_hostile_charger_stops_neither_joule_nor_its_billing() {
     );
 
     // An honest charge on another charger: priced, invoiced, posted.
-    python_charge_point(&[
-        &ocpp,
-        &honest.charge_point_id,
-        &honest.token_uid,
-        "1000",
-        "13500",
-        "45",
-    ])
-    .await
-    .unwrap();
+    python_charge_point(&honest.charge(&ocpp, CHARGE, &[]))
+        .await
+        .unwrap();
     let sessions = invoiced_sessions(&api, &honest.charger_id, 1)
         .await
         .unwrap();

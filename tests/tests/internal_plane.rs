@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use joule_config::Settings;
-use joule_e2e::{Api, python_charge_point_201, register, wait_until_charger_known};
+use joule_e2e::{Api, charge_until_remote_stop, register, wait_until_charger_known};
 use joule_testkit::{NatsServer, TestEnv, TestPki, dev_nats_password};
 use serde_json::json;
 
@@ -66,28 +66,7 @@ async fn a_remote_stop_crosses_replicas_as_each_services_own_user_over_mtls() {
         .await
         .unwrap();
 
-    let charger = tokio::spawn({
-        let (ocpp_b, cp, token) = (
-            ocpp_b.clone(),
-            fx.charge_point_id.clone(),
-            fx.token_uid.clone(),
-        );
-        async move {
-            python_charge_point_201(&[
-                &ocpp_b,
-                &cp,
-                &token,
-                "1000",
-                "4000",
-                "30",
-                "--transaction-id",
-                "plane-tx-1",
-                "--wait-remote-stop",
-                "60",
-            ])
-            .await
-        }
-    });
+    let charger = charge_until_remote_stop(&ocpp_b, &fx, ["1000", "4000", "30"], "plane-tx-1");
     // Until the charger is connected to B, the command is refused: "not connected" (409), or, while
     // B still holds the 1.6 probe connection of `wait_until_charger_known` as the charger's, a 2.0.1
     // transaction id is not a 1.6 one (422).

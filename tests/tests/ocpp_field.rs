@@ -3,8 +3,9 @@
 //! hours later, meter regressions, kWh values labelled Wh, and HTTP Basic auth.
 
 use joule_e2e::{
-    Joule, flags, invoice_total, invoiced_sessions, python_charge_point, python_charge_point_201,
-    register, register_with_password, wait_until_charger_known, wait_until_password_known,
+    CHARGE, Joule, flags, invoice_total, invoiced_sessions, python_charge_point,
+    python_charge_point_201, register, register_with_password, wait_until_charger_known,
+    wait_until_password_known,
 };
 use joule_proto::v1;
 
@@ -12,16 +13,11 @@ use joule_proto::v1;
 async fn a_201_charger_sending_ended_first_and_twice_is_billed_once_with_its_signed_value() {
     let j = Joule::spawn().await;
     let fx = j.register("201order").await;
-    let out = python_charge_point_201(&[
+    let out = python_charge_point_201(&fx.charge(
         &j.ocpp,
-        &fx.charge_point_id,
-        &fx.token_uid,
-        "1000",
-        "13500",
-        "45",
-        "--out-of-order",
-        "--duplicate-end",
-    ])
+        CHARGE,
+        &["--out-of-order", "--duplicate-end"],
+    ))
     .await
     .unwrap();
     assert_eq!(out["subprotocol"], "ocpp2.0.1");
@@ -96,30 +92,12 @@ async fn offline_sessions_sent_hours_later_bill_at_the_charger_time() {
             .unwrap();
     }
     let now = chrono::Utc::now();
-    python_charge_point(&[
-        &j.ocpp,
-        &fx16.charge_point_id,
-        &fx16.token_uid,
-        "1000",
-        "13500",
-        "45",
-        "--hours-ago",
-        "5",
-    ])
-    .await
-    .unwrap();
-    python_charge_point_201(&[
-        &j.ocpp,
-        &fx201.charge_point_id,
-        &fx201.token_uid,
-        "1000",
-        "13500",
-        "45",
-        "--hours-ago",
-        "3",
-    ])
-    .await
-    .unwrap();
+    python_charge_point(&fx16.charge(&j.ocpp, CHARGE, &["--hours-ago", "5"]))
+        .await
+        .unwrap();
+    python_charge_point_201(&fx201.charge(&j.ocpp, CHARGE, &["--hours-ago", "3"]))
+        .await
+        .unwrap();
     for (fx, hours, expected_flag) in [(&fx16, 5, Some("late_delivery")), (&fx201, 3, None)] {
         let sessions = invoiced_sessions(&j.api, &fx.charger_id, 1).await.unwrap();
         let session = &sessions[0];
@@ -155,38 +133,15 @@ async fn meter_regressions_bill_nothing_and_kwh_labelled_wh_bills_right() {
             .unwrap();
     }
     // The meter ran backwards: 9000 Wh at the start, 8000 Wh at the stop.
-    python_charge_point(&[
-        &j.ocpp,
-        &regress.charge_point_id,
-        &regress.token_uid,
-        "9000",
-        "8000",
-        "45",
-    ])
-    .await
-    .unwrap();
-    python_charge_point(&[
-        &j.ocpp,
-        &kwh16.charge_point_id,
-        &kwh16.token_uid,
-        "1000",
-        "13500",
-        "45",
-        "--kwh-as-wh",
-    ])
-    .await
-    .unwrap();
-    python_charge_point_201(&[
-        &j.ocpp,
-        &kwh201.charge_point_id,
-        &kwh201.token_uid,
-        "1000",
-        "13500",
-        "45",
-        "--kwh-as-wh",
-    ])
-    .await
-    .unwrap();
+    python_charge_point(&regress.charge(&j.ocpp, ["9000", "8000", "45"], &[]))
+        .await
+        .unwrap();
+    python_charge_point(&kwh16.charge(&j.ocpp, CHARGE, &["--kwh-as-wh"]))
+        .await
+        .unwrap();
+    python_charge_point_201(&kwh201.charge(&j.ocpp, CHARGE, &["--kwh-as-wh"]))
+        .await
+        .unwrap();
 
     let session = &invoiced_sessions(&j.api, &regress.charger_id, 1)
         .await
@@ -217,29 +172,19 @@ async fn a_charger_with_a_password_connects_with_basic_auth_only() {
     wait_until_password_known(&j.env, &fx.charge_point_id)
         .await
         .unwrap();
-    let refused = python_charge_point_201(&[
+    let refused = python_charge_point_201(&fx.charge(
         &j.ocpp,
-        &fx.charge_point_id,
-        &fx.token_uid,
-        "0",
-        "1000",
-        "10",
-        "--password",
-        "not-the-password-0001",
-    ])
+        ["0", "1000", "10"],
+        &["--password", "not-the-password-0001"],
+    ))
     .await
     .unwrap_err();
     assert!(refused.to_string().contains("401"), "{refused}");
-    let out = python_charge_point_201(&[
+    let out = python_charge_point_201(&fx.charge(
         &j.ocpp,
-        &fx.charge_point_id,
-        &fx.token_uid,
-        "0",
-        "1000",
-        "10",
-        "--password",
-        PASSWORD,
-    ])
+        ["0", "1000", "10"],
+        &["--password", PASSWORD],
+    ))
     .await
     .unwrap();
     assert_eq!(out["boot_status"], "Accepted");

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use joule_e2e::{
-    ADMIN_TOKEN, Api, Fixture, Joule, init_tracing, python_charge_point, register,
+    ADMIN_TOKEN, Api, CHARGE, Fixture, Joule, init_tracing, python_charge_point, register,
     wait_until_charger_known,
 };
 use serde_json::{Value, json};
@@ -32,16 +32,9 @@ async fn post_with_key(api: &Api, path: &str, key: &str, body: Value) -> Value {
 
 /// One session of 12.5 kWh in 45 minutes, then its payment once captured and the session.
 async fn charge(api: &Api, ocpp: &str, fx: &Fixture) -> (Value, Value) {
-    let out = python_charge_point(&[
-        ocpp,
-        &fx.charge_point_id,
-        &fx.token_uid,
-        "1000",
-        "13500",
-        "45",
-    ])
-    .await
-    .unwrap();
+    let out = python_charge_point(&fx.charge(ocpp, CHARGE, &[]))
+        .await
+        .unwrap();
     assert_eq!(out["start_status"], "Accepted", "{out}");
     let sessions = api
         .wait_for(&format!("/v1/sessions?charger_id={}", fx.charger_id), |v| {

@@ -4,7 +4,7 @@
 //! inactivity limit, priced, invoiced, and its card hold captured.
 
 use joule_e2e::{
-    ADMIN_TOKEN, Api, Joule, flags, init_tracing, invoice_total, invoiced_sessions,
+    ADMIN_TOKEN, Api, CHARGE, Joule, flags, init_tracing, invoice_total, invoiced_sessions,
     python_charge_point, register, wait_until_charger_known,
 };
 use joule_testkit::TestEnv;
@@ -17,18 +17,9 @@ async fn a_minus_one_stop_closes_the_chargers_open_session_and_is_billed_once() 
     let fx = j.register("minus-one").await;
 
     // The charger starts (and gets transaction id N), meters, and stops with transactionId -1.
-    let out = python_charge_point(&[
-        &j.ocpp,
-        &fx.charge_point_id,
-        &fx.token_uid,
-        "1000",
-        "13500",
-        "45",
-        "--stop-transaction-id",
-        "-1",
-    ])
-    .await
-    .unwrap();
+    let out = python_charge_point(&fx.charge(&j.ocpp, CHARGE, &["--stop-transaction-id", "-1"]))
+        .await
+        .unwrap();
     assert_eq!(out["start_status"], "Accepted", "{out}");
     // The stop is acknowledged as any other.
     assert_eq!(out["stop_status"], json!(["Accepted"]), "{out}");
@@ -87,17 +78,9 @@ async fn a_card_paid_session_whose_charger_goes_silent_is_closed_priced_and_capt
 
     // The charger starts at 1000 Wh, sends one reading of 7250 Wh half-way, and is never heard of
     // again: no StopTransaction.
-    let out = python_charge_point(&[
-        &ocpp,
-        &fx.charge_point_id,
-        &fx.token_uid,
-        "1000",
-        "13500",
-        "45",
-        "--no-stop",
-    ])
-    .await
-    .unwrap();
+    let out = python_charge_point(&fx.charge(&ocpp, CHARGE, &["--no-stop"]))
+        .await
+        .unwrap();
     assert_eq!(out["start_status"], "Accepted", "{out}");
     assert!(out["stop_status"].is_null(), "{out}");
 

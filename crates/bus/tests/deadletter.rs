@@ -319,20 +319,7 @@ async fn skip_goes_on_with_the_aggregate_and_a_replay_runs_only_the_one_message(
     // Replaying a replayed dead letter does not run the handler again.
     let calls = handler.calls("m1");
     bus.request_replay(&m1.record).await.unwrap();
-    let js = async_nats::jetstream::new(bus.client().clone());
-    let replay_consumer = format!("{}_test-consumer-replay", env.namespace);
-    eventually("the replay request served", || async {
-        let stream = js
-            .get_stream(format!("{}_DEADLETTER", env.namespace.to_uppercase()))
-            .await
-            .unwrap();
-        let info = stream
-            .consumer_info(replay_consumer.as_str())
-            .await
-            .unwrap();
-        info.num_pending == 0 && info.num_ack_pending == 0
-    })
-    .await;
+    replays_served(&bus, &env).await;
     assert_eq!(handler.calls("m1"), calls);
     stop.cancel();
 }

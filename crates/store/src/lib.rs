@@ -1,12 +1,14 @@
 //! Event-store wiring shared by every service: cqrs-es + postgres-es on a per-service PostgreSQL
-//! schema, schema migrations, command metadata (tenant, correlation, trace context), and the
-//! [`relay`] that turns committed events into read projections and NATS messages, surviving crashes.
+//! schema, schema migrations, command metadata (tenant, correlation, trace context), the
+//! [`decide`] shape of aggregates without services, and the [`relay`] that turns committed events
+//! into read projections and NATS messages, surviving crashes.
 //!
 //! This crate knows nothing of any service's aggregates; services hand it their aggregate types and
 //! an [`relay::OutboxHandler`].
 
 pub use cqrs_es;
 
+pub mod decide;
 pub mod fault;
 pub mod migrate;
 pub mod relay;
@@ -22,6 +24,7 @@ use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
+pub use decide::{Decided, Decider};
 pub use migrate::{Migration, migrate};
 pub use relay::{BoxFuture, OutboxHandler, ProjectionError, Relay, StoredEvent};
 pub use upcast::Upcaster;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, Utc};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use joule_domain::{AccountId, Currency, InvoiceId, SessionId, TenantId};
-use joule_store::CommandMeta;
+use joule_store::{CommandMeta, Decided};
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 
@@ -81,12 +81,12 @@ impl IssueError {
 type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 
 pub struct Issuer {
-    invoices: PostgresCqrs<Invoice>,
-    notes: PostgresCqrs<AdjustmentNote>,
-    series: PostgresCqrs<InvoiceSeries>,
-    invoice_store: Store<Invoice>,
-    note_store: Store<AdjustmentNote>,
-    series_store: Store<InvoiceSeries>,
+    invoices: PostgresCqrs<Decided<Invoice>>,
+    notes: PostgresCqrs<Decided<AdjustmentNote>>,
+    series: PostgresCqrs<Decided<InvoiceSeries>>,
+    invoice_store: Store<Decided<Invoice>>,
+    note_store: Store<Decided<AdjustmentNote>>,
+    series_store: Store<Decided<InvoiceSeries>>,
 }
 
 impl Issuer {
@@ -117,7 +117,7 @@ impl Issuer {
         meta: CommandMeta,
     ) -> Result<Issued, IssueError> {
         let invoice_id = request.invoice_id();
-        let invoice: Invoice = load(&self.invoice_store, &invoice_id.to_string()).await?;
+        let invoice = load(&self.invoice_store, &invoice_id.to_string()).await?;
         // Checked before allocating: a redelivery in a later year must not open a number in that year's series.
         if let Some(number) = invoice.number() {
             return Ok(Issued::Existing(number));
@@ -154,7 +154,7 @@ impl Issuer {
         meta: CommandMeta,
     ) -> Result<Issued, IssueError> {
         let note_id = adjustment::note_id(&request.adjustment_id);
-        let note: AdjustmentNote = load(&self.note_store, &note_id.to_string()).await?;
+        let note = load(&self.note_store, &note_id.to_string()).await?;
         if let Some(number) = note.number() {
             return Ok(Issued::Existing(number));
         }
@@ -204,7 +204,7 @@ impl Issuer {
         )
         .await
         .map_err(|e| IssueError::from_aggregate(step, e))?;
-        let state: InvoiceSeries = load(&self.series_store, series).await?;
+        let state = load(&self.series_store, series).await?;
         state.number_of(&id).ok_or_else(|| {
             IssueError::Infrastructure(format!("series {series} has no number for {id}"))
         })

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use joule_domain::{InvoiceId, TenantId};
+use joule_store::Decider;
 use serde::{Deserialize, Serialize};
 
 /// An invoice number: `<YYYY>-<sequence>`, the sequence zero-padded to six digits (`2026-000001`).
@@ -128,53 +128,39 @@ impl InvoiceSeries {
     }
 }
 
-impl Aggregate for InvoiceSeries {
+impl Decider for InvoiceSeries {
     const TYPE: &'static str = "InvoiceSeries";
     type Command = SeriesCommand;
     type Event = SeriesEvent;
     type Error = SeriesError;
-    type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: SeriesCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), SeriesError> {
-        match command {
-            SeriesCommand::AllocateNumber { year, invoice_id } => {
-                if !(1..=9999).contains(&year) {
-                    return Err(SeriesError::YearOutOfRange(year));
-                }
-                if let Some(series) = self.year.filter(|&y| y != year) {
-                    return Err(SeriesError::WrongYear {
-                        series,
-                        requested: year,
-                    });
-                }
-                if self.allocated.contains_key(&invoice_id) {
-                    return Ok(());
-                }
-                let sequence = self
-                    .last_sequence
-                    .checked_add(1)
-                    .ok_or(SeriesError::Exhausted(year))?;
-                let number = InvoiceNumber { year, sequence };
-                sink.write(SeriesEvent::NumberAllocated { invoice_id, number }, self)
-                    .await;
-                Ok(())
-            }
+    fn decide(&self, command: SeriesCommand) -> Result<Vec<SeriesEvent>, SeriesError> {
+        let SeriesCommand::AllocateNumber { year, invoice_id } = command;
+        if !(1..=9999).contains(&year) {
+            return Err(SeriesError::YearOutOfRange(year));
         }
+        if let Some(series) = self.year.filter(|&y| y != year) {
+            return Err(SeriesError::WrongYear {
+                series,
+                requested: year,
+            });
+        }
+        if self.allocated.contains_key(&invoice_id) {
+            return Ok(vec![]);
+        }
+        let sequence = self
+            .last_sequence
+            .checked_add(1)
+            .ok_or(SeriesError::Exhausted(year))?;
+        let number = InvoiceNumber { year, sequence };
+        Ok(vec![SeriesEvent::NumberAllocated { invoice_id, number }])
     }
 
-    fn apply(&mut self, event: SeriesEvent) {
-        match event {
-            SeriesEvent::NumberAllocated { invoice_id, number } => {
-                self.year = Some(number.year);
-                self.last_sequence = number.sequence;
-                self.allocated.insert(invoice_id, number.sequence);
-            }
-        }
+    fn evolve(&mut self, event: SeriesEvent) {
+        let SeriesEvent::NumberAllocated { invoice_id, number } = event;
+        self.year = Some(number.year);
+        self.last_sequence = number.sequence;
+        self.allocated.insert(invoice_id, number.sequence);
     }
 }
 
@@ -182,8 +168,9 @@ impl Aggregate for InvoiceSeries {
 mod tests {
     use super::*;
     use cqrs_es::test::TestFramework;
+    use joule_store::Decided;
 
-    type Series = TestFramework<InvoiceSeries>;
+    type Series = TestFramework<Decided<InvoiceSeries>>;
 
     fn allocated(invoice: &str, year: i32, sequence: u64) -> SeriesEvent {
         SeriesEvent::NumberAllocated {
@@ -241,8 +228,8 @@ mod tests {
     #[test]
     fn state_answers_which_number_an_invoice_has_and_survives_a_snapshot() {
         let mut series = InvoiceSeries::default();
-        series.apply(allocated("a", 2026, 1));
-        series.apply(allocated("b", 2026, 2));
+        series.evolve(allocated("a", 2026, 1));
+        series.evolve(allocated("b", 2026, 2));
         let snapshot: InvoiceSeries =
             serde_json::from_value(serde_json::to_value(&series).unwrap()).unwrap();
         assert_eq!(snapshot, series);

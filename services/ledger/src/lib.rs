@@ -31,7 +31,7 @@ use std::sync::Arc;
 use joule_domain::TenantId;
 use joule_proto::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
 use joule_runtime::{BoxError, Context, ServiceDef, Started};
-use joule_store::{Migration, Relay};
+use joule_store::{Decided, Migration, Relay};
 
 use consumers::adjustments::AdjustmentHandler;
 use consumers::invoices::InvoiceHandler;
@@ -54,7 +54,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         .parse()
         .map_err(|e| format!("settings tenant: {e}"))?;
 
-    let journal = Arc::new(joule_store::cqrs::<journal::JournalEntry>(
+    let journal = Arc::new(joule_store::cqrs::<Decided<journal::JournalEntry>>(
         ctx.pool.clone(),
         SCHEMA,
         (),

@@ -14,6 +14,7 @@ use joule_invoicing::series::InvoiceNumber;
 use joule_invoicing::wire::invoice_to_proto;
 use joule_ledger::journal::{JournalCommand, JournalEntry, JournalError, JournalEvent};
 use joule_ledger::rules::{ACCOUNTS_RECEIVABLE, REVENUE_CHARGING, VAT_PAYABLE, invoice_entry};
+use joule_store::Decided;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -60,7 +61,7 @@ proptest! {
             lines,
             issued_at,
         });
-        let events = TestFramework::<Invoice>::with(())
+        let events = TestFramework::<Decided<Invoice>>::with(())
             .given_no_previous_events()
             .when(command)
             .inspect_result()
@@ -90,7 +91,7 @@ proptest! {
         prop_assert_eq!(amount(ACCOUNTS_RECEIVABLE), dec(&invoice.total_incl_vat));
 
         // And the journal accepts it (or, for an invoice of zero, has nothing to post).
-        let outcome = TestFramework::<JournalEntry>::with(())
+        let outcome = TestFramework::<Decided<JournalEntry>>::with(())
             .given_no_previous_events()
             .when(JournalCommand::Post(entry.clone()))
             .inspect_result();

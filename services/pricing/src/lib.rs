@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 use joule_proto::v1::tariff_service_server::TariffServiceServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
-use joule_store::{Migration, Relay};
+use joule_store::{Decided, Migration, Relay};
 use tonic::server::NamedService;
 
 use consumers::registry::RegistryProjection;
@@ -66,13 +66,13 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
-    let tariffs = Arc::new(joule_store::cqrs::<tariff::Tariff>(
+    let tariffs = Arc::new(joule_store::cqrs::<Decided<tariff::Tariff>>(
         ctx.pool.clone(),
         SCHEMA,
         (),
     ));
     let priced = Arc::new(joule_store::cqrs_with_upcasters::<
-        priced_session::PricedSession,
+        Decided<priced_session::PricedSession>,
     >(
         ctx.pool.clone(), SCHEMA, priced_session::UPCASTERS, ()
     ));

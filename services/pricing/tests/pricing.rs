@@ -586,7 +586,7 @@ async fn a_tariff_created_before_identities_were_unique_is_found_by_its_identity
     let mut h = Harness::start().await;
     // As CreateTariff made them before: a random id, found only through the read table.
     let legacy = joule_domain::TariffId::new().to_string();
-    let cqrs = joule_store::cqrs::<Tariff>(h.pool.clone(), "pricing", ());
+    let cqrs = joule_store::cqrs::<joule_store::Decided<Tariff>>(h.pool.clone(), "pricing", ());
     joule_store::execute(
         &cqrs,
         &legacy,

@@ -52,6 +52,7 @@ use joule_proto::v1;
 use joule_sessions::domain::session::{
     ChargingSession, SessionCommand, SessionEvent, SessionRules,
 };
+use joule_store::Decided;
 
 use super::charger::{Delivery, KNOWN_TAG};
 use super::tariffs;
@@ -418,10 +419,10 @@ impl Pipeline {
 
 /// Pricing, invoicing and the ledger for one tariff.
 struct Books {
-    priced: Memory<PricedSession>,
-    series: Memory<InvoiceSeries>,
-    invoices: Memory<Invoice>,
-    journal: Memory<JournalEntry>,
+    priced: Memory<Decided<PricedSession>>,
+    series: Memory<Decided<InvoiceSeries>>,
+    invoices: Memory<Decided<Invoice>>,
+    journal: Memory<Decided<JournalEntry>>,
 }
 
 impl Books {

@@ -1,15 +1,14 @@
 //! The consumer of `SessionPriceAdjusted` (`pricing.*.adjusted`, durable `invoicing-adjustments`):
 //! every re-rating of a priced session gets an adjustment note.
 
-use std::sync::Arc;
-
 use joule_bus::{BoxFuture, Envelope, Handler, HandlerError, Received};
 use joule_domain::TenantId;
 use joule_proto::v1::SessionPriceAdjusted;
 use joule_store::CommandMeta;
 
+use super::IssueHandler;
 use crate::domain::adjustment::note_number;
-use crate::issuer::{Issued, Issuer, NoteRequest};
+use crate::issuer::{Issued, NoteRequest};
 use crate::wire::{self, FieldError};
 
 /// Reads a `SessionPriceAdjusted` into what a note needs, naming the field that breaks the
@@ -38,19 +37,8 @@ pub fn note_request(
     Ok((tenant_id, request))
 }
 
-pub struct AdjustedHandler {
-    issuer: Arc<Issuer>,
-    default_tenant: TenantId,
-}
-
-impl AdjustedHandler {
-    pub fn new(issuer: Arc<Issuer>, default_tenant: TenantId) -> Self {
-        Self {
-            issuer,
-            default_tenant,
-        }
-    }
-}
+/// Issues an adjustment note for every `SessionPriceAdjusted`.
+pub type AdjustedHandler = IssueHandler<SessionPriceAdjusted>;
 
 impl Handler for AdjustedHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {

@@ -1,14 +1,13 @@
 //! The consumer of `SessionPriced` (`pricing.*.priced`, durable `invoicing-priced`): every priced
 //! session gets a receipt.
 
-use std::sync::Arc;
-
 use joule_bus::{BoxFuture, Envelope, Handler, HandlerError, Received};
 use joule_domain::TenantId;
 use joule_proto::v1::SessionPriced;
 use joule_store::CommandMeta;
 
-use crate::issuer::{Issued, Issuer, ReceiptRequest};
+use super::IssueHandler;
+use crate::issuer::{Issued, ReceiptRequest};
 use crate::wire::{self, FieldError};
 
 /// Reads a `SessionPriced` into a receipt request. The tenant comes from the envelope (`default_tenant`
@@ -29,19 +28,8 @@ pub fn receipt_request(
     })
 }
 
-pub struct PricedHandler {
-    issuer: Arc<Issuer>,
-    default_tenant: TenantId,
-}
-
-impl PricedHandler {
-    pub fn new(issuer: Arc<Issuer>, default_tenant: TenantId) -> Self {
-        Self {
-            issuer,
-            default_tenant,
-        }
-    }
-}
+/// Issues a receipt for every `SessionPriced`.
+pub type PricedHandler = IssueHandler<SessionPriced>;
 
 impl Handler for PricedHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {

@@ -3,11 +3,10 @@
 //! `adjustment_notes` and out as `AdjustmentIssued` on `invoice.<id>.adjusted`. Series events stay
 //! internal.
 
-use cqrs_es::Aggregate;
 use joule_bus::Outgoing;
 use joule_domain::InvoiceId;
 use joule_proto::v1;
-use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
+use joule_store::{BoxFuture, Decider, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
 use super::{adjustment_notes, invoices};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use joule_bus::{HandlerError, Received};
 use joule_domain::JournalEntryId;
-use joule_store::CommandMeta;
+use joule_store::{CommandMeta, Decided};
 use postgres_es::PostgresCqrs;
 
 use crate::domain::journal::{JournalCommand, JournalEntry, PostEntry};
@@ -18,13 +18,13 @@ use crate::domain::journal::{JournalCommand, JournalEntry, PostEntry};
 /// entry.
 #[derive(Clone)]
 pub struct Poster {
-    journal: Arc<PostgresCqrs<JournalEntry>>,
+    journal: Arc<PostgresCqrs<Decided<JournalEntry>>>,
     /// The tenant of messages that name none.
     default_tenant: String,
 }
 
 impl Poster {
-    pub fn new(journal: Arc<PostgresCqrs<JournalEntry>>, default_tenant: String) -> Self {
+    pub fn new(journal: Arc<PostgresCqrs<Decided<JournalEntry>>>, default_tenant: String) -> Self {
         Self {
             journal,
             default_tenant,

@@ -1,10 +1,9 @@
 //! What the ledger does with its committed events: the [`super::balances`] projection, updated in
 //! the relay's transaction, and `JournalEntryPosted` on `ledger.<entry_id>.posted`.
 
-use cqrs_es::Aggregate;
 use joule_bus::Outgoing;
 use joule_domain::JournalEntryId;
-use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
+use joule_store::{BoxFuture, Decider, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
 use super::balances;

@@ -270,6 +270,14 @@ mod tests {
         payment_entry(e, Utc::now()).unwrap().unwrap().1.postings
     }
 
+    /// The two postings that move `amount` into `debit` out of `credit`.
+    fn movement(debit: &str, credit: &str, amount: Decimal) -> Vec<Posting> {
+        vec![
+            Posting::debit(debit, amount),
+            Posting::credit(credit, amount),
+        ]
+    }
+
     #[test]
     fn a_hold_is_a_memo_and_its_capture_clears_the_receivable() {
         let held = env(&v1::PaymentAuthorized {
@@ -281,10 +289,7 @@ mod tests {
         });
         assert_eq!(
             postings(&held),
-            vec![
-                Posting::debit(PAYMENT_HOLDS, dec!(50.00)),
-                Posting::credit(PAYMENT_HOLDS_CONTRA, dec!(50.00))
-            ]
+            movement(PAYMENT_HOLDS, PAYMENT_HOLDS_CONTRA, dec!(50.00))
         );
         let captured = env(&v1::PaymentCaptured {
             intent_id: "i1".into(),
@@ -297,12 +302,11 @@ mod tests {
         });
         assert_eq!(
             postings(&captured),
-            vec![
-                Posting::debit(PAYMENT_HOLDS_CONTRA, dec!(50.00)),
-                Posting::credit(PAYMENT_HOLDS, dec!(50.00)),
-                Posting::debit(CASH_CLEARING, dec!(12.34)),
-                Posting::credit(ACCOUNTS_RECEIVABLE, dec!(12.34)),
+            [
+                movement(PAYMENT_HOLDS_CONTRA, PAYMENT_HOLDS, dec!(50.00)),
+                movement(CASH_CLEARING, ACCOUNTS_RECEIVABLE, dec!(12.34)),
             ]
+            .concat()
         );
     }
 
@@ -318,10 +322,7 @@ mod tests {
         });
         assert_eq!(
             postings(&captured)[2..],
-            [
-                Posting::debit(WALLET_LIABILITY, dec!(5.00)),
-                Posting::credit(ACCOUNTS_RECEIVABLE, dec!(5.00))
-            ]
+            movement(WALLET_LIABILITY, ACCOUNTS_RECEIVABLE, dec!(5.00))[..]
         );
         let refunded = env(&v1::PaymentRefunded {
             currency: "EUR".into(),
@@ -332,10 +333,7 @@ mod tests {
         });
         assert_eq!(
             postings(&refunded),
-            vec![
-                Posting::debit(REFUNDS, dec!(2.00)),
-                Posting::credit(CASH_CLEARING, dec!(2.00))
-            ]
+            movement(REFUNDS, CASH_CLEARING, dec!(2.00))
         );
     }
 
@@ -352,10 +350,7 @@ mod tests {
         });
         assert_eq!(
             postings(&payout),
-            vec![
-                Posting::debit(BANK, dec!(18.22)),
-                Posting::credit(CASH_CLEARING, dec!(18.22))
-            ]
+            movement(BANK, CASH_CLEARING, dec!(18.22))
         );
         let charge = env(&v1::SettlementLineRecorded {
             currency: "EUR".into(),
@@ -367,10 +362,7 @@ mod tests {
         });
         assert_eq!(
             postings(&charge),
-            vec![
-                Posting::debit(PROCESSOR_FEES, dec!(0.58)),
-                Posting::credit(CASH_CLEARING, dec!(0.58))
-            ]
+            movement(PROCESSOR_FEES, CASH_CLEARING, dec!(0.58))
         );
     }
 

@@ -9,7 +9,7 @@ use joule_bus::{BoxFuture, ConsumerSpec, Domain, Handler, HandlerError, OnPark, 
 use joule_domain::{ChargerId, SessionId, bounds};
 use joule_proto::time::from_proto;
 use joule_proto::v1::SessionCompleted;
-use joule_store::CommandMeta;
+use joule_store::{CommandMeta, Decided};
 use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -33,12 +33,12 @@ pub fn spec() -> ConsumerSpec {
 
 pub struct SessionIntake {
     pool: PgPool,
-    cqrs: Arc<PostgresCqrs<PricedSession>>,
+    cqrs: Arc<PostgresCqrs<Decided<PricedSession>>>,
     attempts: Attempts,
 }
 
 impl SessionIntake {
-    pub fn new(pool: PgPool, cqrs: Arc<PostgresCqrs<PricedSession>>) -> Self {
+    pub fn new(pool: PgPool, cqrs: Arc<PostgresCqrs<Decided<PricedSession>>>) -> Self {
         Self {
             pool,
             cqrs,

@@ -16,7 +16,7 @@ use joule_domain::{TariffId, TenantId};
 use joule_proto::time::from_proto;
 use joule_proto::v1;
 use joule_proto::v1::tariff_service_server::TariffService;
-use joule_store::CommandMeta;
+use joule_store::{CommandMeta, Decided};
 use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -37,8 +37,8 @@ pub const PUBLISH_INSTEAD: &str = "publish a new version of it instead";
 
 pub struct TariffGrpc {
     pub pool: PgPool,
-    pub cqrs: Arc<PostgresCqrs<Tariff>>,
-    pub sessions: Arc<PostgresCqrs<PricedSession>>,
+    pub cqrs: Arc<PostgresCqrs<Decided<Tariff>>>,
+    pub sessions: Arc<PostgresCqrs<Decided<PricedSession>>>,
     /// The tenant of requests that name none.
     pub default_tenant: String,
 }

@@ -4,9 +4,8 @@
 //! (`pricing.<session_id>.adjusted`), on stream PRICING. The relay hands over events upcast to
 //! their current shape ([`crate::domain::priced_session::UPCASTERS`]).
 
-use cqrs_es::Aggregate;
 use joule_bus::{Outgoing, envelope};
-use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
+use joule_store::{BoxFuture, Decider, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
 use super::{priced_sessions, tariffs};

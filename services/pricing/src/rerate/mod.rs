@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use joule_domain::{SessionId, TariffId};
-use joule_store::CommandMeta;
+use joule_store::{CommandMeta, Decided};
 use joule_tariff::Discount;
 use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
@@ -132,7 +132,7 @@ impl Versions {
 /// force at its start (as corrected), and for a meter correction with the corrected energy.
 pub async fn rerate_sessions(
     pool: &PgPool,
-    cqrs: &PostgresCqrs<PricedSession>,
+    cqrs: &PostgresCqrs<Decided<PricedSession>>,
     session_ids: &[SessionId],
     corrected_energy_wh: Option<Decimal>,
     reason: &str,

@@ -9,9 +9,9 @@
 //! ([`crate::projections`]).
 
 use chrono::{DateTime, Datelike, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use joule_domain::{AccountId, Currency, InvoiceId, SessionId, TenantId};
+use joule_store::Decider;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -117,22 +117,16 @@ impl AdjustmentNote {
     }
 }
 
-impl Aggregate for AdjustmentNote {
+impl Decider for AdjustmentNote {
     const TYPE: &'static str = "AdjustmentNote";
     type Command = AdjustmentCommand;
     type Event = AdjustmentEvent;
     type Error = AdjustmentError;
-    type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: AdjustmentCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), AdjustmentError> {
+    fn decide(&self, command: AdjustmentCommand) -> Result<Vec<AdjustmentEvent>, AdjustmentError> {
         let AdjustmentCommand::Issue(cmd) = command;
         match self.number {
-            Some(n) if n == cmd.number => return Ok(()),
+            Some(n) if n == cmd.number => return Ok(vec![]),
             Some(n) => return Err(AdjustmentError::AlreadyIssued(n)),
             None => {}
         }
@@ -158,12 +152,10 @@ impl Aggregate for AdjustmentNote {
             total_incl_vat: totals.incl_vat,
             issued_at: cmd.issued_at,
         };
-        sink.write(AdjustmentEvent::AdjustmentNoteIssued(issued), self)
-            .await;
-        Ok(())
+        Ok(vec![AdjustmentEvent::AdjustmentNoteIssued(issued)])
     }
 
-    fn apply(&mut self, event: AdjustmentEvent) {
+    fn evolve(&mut self, event: AdjustmentEvent) {
         let AdjustmentEvent::AdjustmentNoteIssued(issued) = event;
         self.number = Some(issued.number);
     }

@@ -3,7 +3,10 @@
 use super::*;
 use chrono::TimeZone;
 use cqrs_es::test::TestFramework;
+use joule_store::Decided;
 use rust_decimal_macros::dec;
+
+type Notes = TestFramework<Decided<AdjustmentNote>>;
 
 fn line(amount: Decimal) -> PricedLine {
     PricedLine {
@@ -35,7 +38,7 @@ fn issue(sequence: u64) -> IssueAdjustment {
 
 #[test]
 fn a_credit_note_rounds_each_line_and_may_be_negative() {
-    let events = TestFramework::<AdjustmentNote>::with(())
+    let events = Notes::with(())
         .given_no_previous_events()
         .when(AdjustmentCommand::Issue(issue(1)))
         .inspect_result()
@@ -47,11 +50,11 @@ fn a_credit_note_rounds_each_line_and_may_be_negative() {
         (dec!(-0.40), dec!(-0.04), dec!(-0.44))
     );
     assert_eq!(note_number(note.number), "CN-2026-000001");
-    TestFramework::<AdjustmentNote>::with(())
+    Notes::with(())
         .given(events.clone())
         .when(AdjustmentCommand::Issue(issue(1)))
         .then_expect_events(vec![]);
-    TestFramework::<AdjustmentNote>::with(())
+    Notes::with(())
         .given(events)
         .when(AdjustmentCommand::Issue(issue(2)))
         .then_expect_error(AdjustmentError::AlreadyIssued(InvoiceNumber {

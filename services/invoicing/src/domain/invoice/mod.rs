@@ -3,9 +3,9 @@
 //! so the read model and the published message never recompute money.
 
 use chrono::{DateTime, Datelike, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use joule_domain::{AccountId, Currency, SessionId, TenantId};
+use joule_store::Decider;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -133,22 +133,16 @@ impl Invoice {
     }
 }
 
-impl Aggregate for Invoice {
+impl Decider for Invoice {
     const TYPE: &'static str = "Invoice";
     type Command = InvoiceCommand;
     type Event = InvoiceEvent;
     type Error = InvoiceError;
-    type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: InvoiceCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), InvoiceError> {
+    fn decide(&self, command: InvoiceCommand) -> Result<Vec<InvoiceEvent>, InvoiceError> {
         let InvoiceCommand::Issue(cmd) = command;
         match self.number {
-            Some(issued) if issued == cmd.number => return Ok(()),
+            Some(issued) if issued == cmd.number => return Ok(vec![]),
             Some(issued) => {
                 return Err(InvoiceError::AlreadyIssued {
                     issued,
@@ -183,14 +177,12 @@ impl Aggregate for Invoice {
             issued_at: cmd.issued_at,
             flags,
         };
-        sink.write(InvoiceEvent::InvoiceIssued(issued), self).await;
-        Ok(())
+        Ok(vec![InvoiceEvent::InvoiceIssued(issued)])
     }
 
-    fn apply(&mut self, event: InvoiceEvent) {
-        match event {
-            InvoiceEvent::InvoiceIssued(issued) => self.number = Some(issued.number),
-        }
+    fn evolve(&mut self, event: InvoiceEvent) {
+        let InvoiceEvent::InvoiceIssued(issued) = event;
+        self.number = Some(issued.number);
     }
 }
 

@@ -3,9 +3,10 @@
 use super::*;
 use chrono::TimeZone;
 use cqrs_es::test::TestFramework;
+use joule_store::Decided;
 use rust_decimal_macros::dec;
 
-type Invoices = TestFramework<Invoice>;
+type Invoices = TestFramework<Decided<Invoice>>;
 
 fn number(sequence: u64) -> InvoiceNumber {
     InvoiceNumber {

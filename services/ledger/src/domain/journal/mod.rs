@@ -7,9 +7,8 @@ mod events;
 #[cfg(test)]
 mod tests;
 
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use joule_domain::Currency;
+use joule_store::Decider;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -102,22 +101,16 @@ pub fn check(entry: &PostEntry) -> Result<(), JournalError> {
     Ok(())
 }
 
-impl Aggregate for JournalEntry {
+impl Decider for JournalEntry {
     const TYPE: &'static str = "JournalEntry";
     type Command = JournalCommand;
     type Event = JournalEvent;
     type Error = JournalError;
-    type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: JournalCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), JournalError> {
+    fn decide(&self, command: JournalCommand) -> Result<Vec<JournalEvent>, JournalError> {
         let JournalCommand::Post(entry) = command;
         if self.posted {
-            return Ok(());
+            return Ok(vec![]);
         }
         check(&entry)?;
         let posted = PostedEntry {
@@ -127,12 +120,10 @@ impl Aggregate for JournalEntry {
             description: entry.description,
             posted_at: entry.posted_at,
         };
-        sink.write(JournalEvent::JournalEntryPosted(posted), self)
-            .await;
-        Ok(())
+        Ok(vec![JournalEvent::JournalEntryPosted(posted)])
     }
 
-    fn apply(&mut self, event: JournalEvent) {
+    fn evolve(&mut self, event: JournalEvent) {
         match event {
             JournalEvent::JournalEntryPosted(_) => self.posted = true,
         }

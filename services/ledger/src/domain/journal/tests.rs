@@ -2,12 +2,13 @@
 
 use chrono::{TimeZone, Utc};
 use cqrs_es::test::TestFramework;
+use joule_store::Decided;
 use rust_decimal_macros::dec;
 use serde_json::json;
 
 use super::*;
 
-type Journal = TestFramework<JournalEntry>;
+type Journal = TestFramework<Decided<JournalEntry>>;
 
 fn entry(postings: Vec<Posting>) -> PostEntry {
     PostEntry {

@@ -17,9 +17,8 @@ mod tests;
 use std::convert::Infallible;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use joule_domain::{ChargerId, Money, SessionId};
+use joule_store::Decider;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -72,20 +71,14 @@ pub struct PricedSession {
     reratings: Vec<String>,
 }
 
-impl Aggregate for PricedSession {
+impl Decider for PricedSession {
     const TYPE: &'static str = "PricedSession";
     type Command = PricedSessionCommand;
     type Event = PricedSessionEvent;
     // Every outcome, failures included, is an event: nothing is ever refused.
     type Error = Infallible;
-    type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: PricedSessionCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), Infallible> {
+    fn decide(&self, command: PricedSessionCommand) -> Result<Vec<PricedSessionEvent>, Infallible> {
         let event = match command {
             PricedSessionCommand::Rerate {
                 rerating_id,
@@ -96,10 +89,10 @@ impl Aggregate for PricedSession {
             } => {
                 // Only a priced session can be re-rated, and a run applies once.
                 let Some(current) = &self.priced else {
-                    return Ok(());
+                    return Ok(vec![]);
                 };
                 if self.reratings.contains(&rerating_id) {
-                    return Ok(());
+                    return Ok(vec![]);
                 }
                 match rerate(
                     &current.rerate_input(),
@@ -113,10 +106,10 @@ impl Aggregate for PricedSession {
                     Ok(Some(r)) => PricedSessionEvent::SessionRerated(Box::new(r)),
                     // Unchanged, or not priceable with the correction: the price stands (the run
                     // reports it).
-                    Ok(None) | Err(_) => return Ok(()),
+                    Ok(None) | Err(_) => return Ok(vec![]),
                 }
             }
-            _ if self.settled => return Ok(()),
+            _ if self.settled => return Ok(vec![]),
             PricedSessionCommand::PriceSession {
                 session,
                 charger_id,
@@ -160,11 +153,10 @@ impl Aggregate for PricedSession {
                 failed_at,
             },
         };
-        sink.write(event, self).await;
-        Ok(())
+        Ok(vec![event])
     }
 
-    fn apply(&mut self, event: PricedSessionEvent) {
+    fn evolve(&mut self, event: PricedSessionEvent) {
         match event {
             PricedSessionEvent::SessionPriced {
                 session_id,

@@ -3,10 +3,13 @@
 use chrono::TimeZone;
 use cqrs_es::test::TestFramework;
 use joule_domain::{Currency, TariffId};
+use joule_store::Decided;
 use rust_decimal_macros::dec;
 use serde_json::json;
 
 use super::*;
+
+type PricedSessions = TestFramework<Decided<PricedSession>>;
 
 fn tariff() -> Box<joule_tariff::Tariff> {
     Box::new(
@@ -73,7 +76,7 @@ fn rerate_command(id: &str, price: &str, energy: Option<Decimal>) -> PricedSessi
 
 #[test]
 fn rerating_appends_the_difference_and_applies_once() {
-    let events = TestFramework::<PricedSession>::with(())
+    let events = PricedSessions::with(())
         .given(vec![priced_event()])
         .when(rerate_command("r1", "0.20", None))
         .inspect_result()
@@ -94,12 +97,12 @@ fn rerating_appends_the_difference_and_applies_once() {
         .map(|l| l.amount_excl_vat.parse::<Decimal>().unwrap())
         .sum();
     assert_eq!(sum, dec!(-1));
-    TestFramework::<PricedSession>::with(())
+    PricedSessions::with(())
         .given(vec![priced_event(), events[0].clone()])
         .when(rerate_command("r1", "0.10", None))
         .then_expect_events(vec![]);
     // The same price again: nothing to adjust.
-    TestFramework::<PricedSession>::with(())
+    PricedSessions::with(())
         .given(vec![priced_event()])
         .when(rerate_command("r2", "0.25", None))
         .then_expect_events(vec![]);
@@ -107,7 +110,7 @@ fn rerating_appends_the_difference_and_applies_once() {
 
 #[test]
 fn a_meter_correction_reprices_the_corrected_energy() {
-    let events = TestFramework::<PricedSession>::with(())
+    let events = PricedSessions::with(())
         .given(vec![priced_event()])
         .when(rerate_command("m1", "0.25", Some(dec!(24000))))
         .inspect_result()
@@ -123,7 +126,7 @@ fn a_meter_correction_reprices_the_corrected_energy() {
 }
 
 fn priced_event() -> PricedSessionEvent {
-    let events = TestFramework::<PricedSession>::with(())
+    let events = PricedSessions::with(())
         .given_no_previous_events()
         .when(price_command("Europe/Amsterdam"))
         .inspect_result()
@@ -186,7 +189,7 @@ fn readings_and_the_end_of_charging_are_priced_and_kept_for_re_rating() {
         ],
         charging_ended_at: Some(at(9, 0)),
     };
-    let events = TestFramework::<PricedSession>::with(())
+    let events = PricedSessions::with(())
         .given_no_previous_events()
         .when(PricedSessionCommand::PriceSession {
             session: facts,
@@ -206,7 +209,7 @@ fn readings_and_the_end_of_charging_are_priced_and_kept_for_re_rating() {
     // A re-rating of the energy price keeps the idle fee: it prices the same readings.
     let mut p = pricing(idle("0.20"));
     p.tariff_version = 2;
-    let rerated = TestFramework::<PricedSession>::with(())
+    let rerated = PricedSessions::with(())
         .given(events)
         .when(PricedSessionCommand::Rerate {
             rerating_id: "r".into(),
@@ -225,7 +228,7 @@ fn readings_and_the_end_of_charging_are_priced_and_kept_for_re_rating() {
 
 #[test]
 fn an_already_priced_session_emits_nothing() {
-    TestFramework::<PricedSession>::with(())
+    PricedSessions::with(())
         .given(vec![priced_event()])
         .when(price_command("Europe/Amsterdam"))
         .then_expect_events(vec![]);
@@ -239,7 +242,7 @@ fn a_failed_session_stays_failed() {
         reason: "no tariff".into(),
         failed_at: Utc.with_ymd_and_hms(2024, 5, 1, 11, 0, 0).unwrap(),
     };
-    TestFramework::<PricedSession>::with(())
+    PricedSessions::with(())
         .given(vec![failed])
         .when(price_command("Europe/Amsterdam"))
         .then_expect_events(vec![]);
@@ -248,7 +251,7 @@ fn a_failed_session_stays_failed() {
 #[test]
 fn an_unusable_time_zone_or_session_fails_pricing_with_the_reason() {
     let at = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 5).unwrap();
-    TestFramework::<PricedSession>::with(())
+    PricedSessions::with(())
         .given_no_previous_events()
         .when(price_command("Mars/Olympus"))
         .then_expect_events(vec![PricedSessionEvent::PricingFailed {
@@ -273,7 +276,7 @@ fn an_unusable_time_zone_or_session_fails_pricing_with_the_reason() {
         unreachable!()
     };
     session.energy_wh = dec!(-5);
-    let events = TestFramework::<PricedSession>::with(())
+    let events = PricedSessions::with(())
         .given_no_previous_events()
         .when(PricedSessionCommand::PriceSession {
             session,
@@ -306,11 +309,11 @@ fn failing_pricing_records_the_reason_once() {
         reason: "charger c is not registered".into(),
         failed_at: at,
     };
-    TestFramework::<PricedSession>::with(())
+    PricedSessions::with(())
         .given_no_previous_events()
         .when(fail.clone())
         .then_expect_events(vec![failed.clone()]);
-    TestFramework::<PricedSession>::with(())
+    PricedSessions::with(())
         .given(vec![failed])
         .when(fail)
         .then_expect_events(vec![]);
@@ -483,7 +486,7 @@ fn events_in_the_current_shape_pass_the_upcasters_unchanged() {
     let event = priced_event();
     let stored = serde_json::to_value(&event).unwrap();
     assert_eq!(read("SessionPriced", "1.1", stored), event);
-    let rerated = TestFramework::<PricedSession>::with(())
+    let rerated = PricedSessions::with(())
         .given(vec![event])
         .when(rerate_command("r1", "0.20", None))
         .inspect_result()

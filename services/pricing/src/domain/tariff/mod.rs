@@ -16,9 +16,8 @@ mod identity;
 mod tests;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use joule_domain::Currency;
+use joule_store::Decider;
 use serde::{Deserialize, Serialize};
 
 pub use commands::TariffCommand;
@@ -86,19 +85,13 @@ impl Tariff {
     }
 }
 
-impl Aggregate for Tariff {
+impl Decider for Tariff {
     const TYPE: &'static str = "Tariff";
     type Command = TariffCommand;
     type Event = TariffEvent;
     type Error = TariffError;
-    type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: TariffCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), TariffError> {
+    fn decide(&self, command: TariffCommand) -> Result<Vec<TariffEvent>, TariffError> {
         let event = match command {
             TariffCommand::Create {
                 ocpi_json,
@@ -189,16 +182,15 @@ impl Aggregate for Tariff {
                     return Err(TariffError::NotFound);
                 }
                 if self.retired {
-                    return Ok(());
+                    return Ok(vec![]);
                 }
                 TariffEvent::TariffRetired { retired_at }
             }
         };
-        sink.write(event, self).await;
-        Ok(())
+        Ok(vec![event])
     }
 
-    fn apply(&mut self, event: TariffEvent) {
+    fn evolve(&mut self, event: TariffEvent) {
         match event {
             TariffEvent::TariffCreated { currency, .. } => {
                 self.created = true;

@@ -2,9 +2,12 @@
 
 use chrono::TimeZone;
 use cqrs_es::test::TestFramework;
+use joule_store::Decided;
 use serde_json::json;
 
 use super::*;
+
+type Tariffs = TestFramework<Decided<Tariff>>;
 
 fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()
@@ -26,7 +29,7 @@ fn created() -> TariffEvent {
 
 #[test]
 fn creating_a_valid_tariff_records_it_as_given() {
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given_no_previous_events()
         .when(TariffCommand::Create {
             ocpi_json: ocpi().to_string(),
@@ -39,7 +42,7 @@ fn creating_a_valid_tariff_records_it_as_given() {
 fn an_invalid_tariff_is_rejected_naming_the_field() {
     let mut bad = ocpi();
     bad["elements"][0]["price_components"][0]["price"] = json!(-1);
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given_no_previous_events()
         .when(TariffCommand::Create {
             ocpi_json: bad.to_string(),
@@ -49,7 +52,7 @@ fn an_invalid_tariff_is_rejected_naming_the_field() {
             path: "elements[0].price_components[0].price".into(),
             message: "must not be negative".into(),
         }));
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given_no_previous_events()
         .when(TariffCommand::Create {
             ocpi_json: "{".into(),
@@ -78,7 +81,7 @@ fn versions_follow_each_other_in_time() {
         valid_from: at_day(10),
         published_at: at(),
     };
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given(vec![created()])
         .when(TariffCommand::PublishVersion {
             ocpi_json: ocpi_priced(0.3),
@@ -86,7 +89,7 @@ fn versions_follow_each_other_in_time() {
             published_at: at(),
         })
         .then_expect_events(vec![published.clone()]);
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given(vec![created(), published])
         .when(TariffCommand::PublishVersion {
             ocpi_json: ocpi_priced(0.4),
@@ -100,7 +103,7 @@ fn versions_follow_each_other_in_time() {
 fn a_version_keeps_the_currency_and_a_correction_needs_a_reason() {
     let usd = json!({ "id": "T-1", "currency": "USD",
         "elements": [{ "price_components": [{ "type": "ENERGY", "price": 0.3, "step_size": 1 }] }] });
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given(vec![created()])
         .when(TariffCommand::PublishVersion {
             ocpi_json: usd.to_string(),
@@ -111,7 +114,7 @@ fn a_version_keeps_the_currency_and_a_correction_needs_a_reason() {
             expected: "EUR".into(),
             got: "USD".into(),
         });
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given(vec![created()])
         .when(TariffCommand::CorrectVersion {
             version: 1,
@@ -120,7 +123,7 @@ fn a_version_keeps_the_currency_and_a_correction_needs_a_reason() {
             corrected_at: at(),
         })
         .then_expect_error(TariffError::NoReason);
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given(vec![created()])
         .when(TariffCommand::CorrectVersion {
             version: 2,
@@ -134,7 +137,7 @@ fn a_version_keeps_the_currency_and_a_correction_needs_a_reason() {
 #[test]
 fn a_retired_tariff_takes_no_new_versions_or_assignments() {
     let retired = TariffEvent::TariffRetired { retired_at: at() };
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given(vec![created(), retired.clone()])
         .when(TariffCommand::Assign {
             scope: Scope::Site {
@@ -143,7 +146,7 @@ fn a_retired_tariff_takes_no_new_versions_or_assignments() {
             assigned_at: at(),
         })
         .then_expect_error(TariffError::Retired);
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given(vec![created(), retired])
         .when(TariffCommand::Retire { retired_at: at() })
         .then_expect_events(vec![]);
@@ -151,7 +154,7 @@ fn a_retired_tariff_takes_no_new_versions_or_assignments() {
 
 #[test]
 fn creating_the_same_tariff_twice_is_rejected() {
-    TestFramework::<Tariff>::with(())
+    Tariffs::with(())
         .given(vec![created()])
         .when(TariffCommand::Create {
             ocpi_json: ocpi().to_string(),
