@@ -90,7 +90,10 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             sub: token.client_id.clone(),
             aud: self.audience.clone(),
-            exp: (now + delta(ttl)).timestamp(),
+            exp: now
+                .checked_add_signed(delta(ttl))
+                .ok_or(IssueError::InvalidLifetime { max })?
+                .timestamp(),
             iat,
             nbf: iat,
             jti: URL_SAFE_NO_PAD.encode(jti),

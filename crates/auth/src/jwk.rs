@@ -57,7 +57,9 @@ impl std::fmt::Debug for VerifyingKey {
         match self {
             Self::Ed25519(_) => f.write_str("VerifyingKey::Ed25519"),
             Self::P256(_) => f.write_str("VerifyingKey::P256"),
-            Self::Rsa { n, .. } => write!(f, "VerifyingKey::Rsa({} bits)", n.len() * 8),
+            Self::Rsa { n, .. } => {
+                write!(f, "VerifyingKey::Rsa({} bits)", n.len().saturating_mul(8))
+            }
         }
     }
 }

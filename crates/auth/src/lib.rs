@@ -27,6 +27,8 @@
 //! external issuers. Errors ([`AuthError`], [`IssueError`], [`KeyStoreError`], [`ConfigError`])
 //! never carry a token or key material, and no `Debug` here shows a secret.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 mod cache;
 mod claims;
 mod error;

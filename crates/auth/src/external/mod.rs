@@ -129,7 +129,11 @@ impl ExternalIssuer {
             return Ok(true);
         }
         let last = *self.last_fetch.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|last| now < last + TimeDelta::seconds(MIN_REFETCH_SECS)) {
+        let throttled = last.is_some_and(|last| {
+            last.checked_add_signed(TimeDelta::seconds(MIN_REFETCH_SECS))
+                .is_none_or(|next| now < next)
+        });
+        if throttled {
             return Ok(false);
         }
         self.fetch(now).await?;

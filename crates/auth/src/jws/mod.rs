@@ -82,7 +82,8 @@ impl<'a> Compact<'a> {
         .map_err(|_| AuthError::Malformed("the payload is not a JSON object with unique members"))?
         .0;
         let signature = b64(signature, "the signature is not base64url without padding")?;
-        let signing_input_len = token.len() - signature_part_len(token);
+        // The signing input is everything before the last dot (there are exactly two).
+        let signing_input = token.rsplit_once('.').map_or("", |(input, _)| input);
         Ok(Self {
             header: Header {
                 alg,
@@ -90,7 +91,7 @@ impl<'a> Compact<'a> {
                 typ: header.typ,
             },
             claims,
-            signing_input: &token[..signing_input_len],
+            signing_input,
             signature,
         })
     }
@@ -115,11 +116,6 @@ impl<'a> Compact<'a> {
             None => Err(AuthError::MissingClaim("iss")),
         }
     }
-}
-
-/// The length of the signature part plus its dot.
-fn signature_part_len(token: &str) -> usize {
-    token.rfind('.').map_or(0, |dot| token.len() - dot)
 }
 
 /// Decodes one part, or says which part is not base64url without padding (or empty).

@@ -1,3 +1,6 @@
+// Test values are small and fixed.
+#![allow(clippy::arithmetic_side_effects)]
+
 use base64::engine::general_purpose::STANDARD;
 use chrono::TimeZone;
 use ring::rand::SystemRandom;

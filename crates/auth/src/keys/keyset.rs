@@ -68,7 +68,9 @@ impl KeyPolicy {
             .activation_delay
             .saturating_add(self.max_token_lifetime)
             .saturating_add(self.retirement_margin);
-        replaced_at + delta(total)
+        replaced_at
+            .checked_add_signed(delta(total))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 }
 
@@ -135,7 +137,9 @@ impl KeySet {
     /// The key that signs at `now`: the newest one published for at least `activation_delay`; while
     /// none is (the very first key), the oldest one.
     pub(crate) fn signer(&self, now: DateTime<Utc>, activation_delay: Duration) -> Option<&OwnKey> {
-        let active_before = now - delta(activation_delay);
+        let active_before = now
+            .checked_sub_signed(delta(activation_delay))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let usable = || self.keys.iter().filter(|k| k.usable_at(now));
         usable()
             .find(|k| k.created_at <= active_before)

@@ -158,7 +158,10 @@ impl KeyStore {
             if self.kek.open(&kid, &sealed).is_none() {
                 return Err(KeyStoreError::Unseal { kid });
             }
-            if created_at > now - delta(rotation_period) {
+            let due_before = now
+                .checked_sub_signed(delta(rotation_period))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            if created_at > due_before {
                 return Ok(Rotation::NotDue);
             }
         }

@@ -1,3 +1,6 @@
+// Test values are small and fixed.
+#![allow(clippy::arithmetic_side_effects)]
+
 use std::time::Duration;
 
 use chrono::TimeZone;
