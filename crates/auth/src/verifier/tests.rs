@@ -267,3 +267,16 @@ fn two_issuers_with_one_iss_are_refused() {
     let external = Arc::new(ExternalIssuer::new(config).unwrap());
     assert!(Verifier::new(Some(own), vec![external], 10).is_err());
 }
+
+#[test]
+fn the_verifier_and_its_future_can_be_shared_across_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Verifier>();
+    send_sync::<TokenIssuer>();
+    send_sync::<crate::KeyStore>();
+    let verifier = verifier(&issuer());
+    let future = verifier.verify("a.b.c", t0());
+    send(&future);
+    drop(future);
+}
