@@ -223,3 +223,24 @@ async fn a_store_refuses_a_bad_schema_name() {
         Err(KeyStoreError::InvalidSchema)
     ));
 }
+
+#[tokio::test]
+async fn the_migration_runs_in_a_services_migration_list() {
+    let env = TestEnv::new().await;
+    let pool = env.pool().await;
+    // As the api will list it (joule_store substitutes `{schema}` and records the version).
+    let migrations = [joule_store::Migration {
+        version: 1,
+        name: "001_oauth_signing_keys",
+        sql: joule_auth::MIGRATION_SQL,
+    }];
+    joule_store::migrate(&pool, SCHEMA, &migrations)
+        .await
+        .unwrap();
+    let keys = store(&pool, 4);
+    assert!(matches!(
+        keys.rotate_if_due(t0(), MONTH).await.unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    assert_eq!(rows(&pool).await, 1);
+}

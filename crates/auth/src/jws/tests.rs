@@ -283,3 +283,33 @@ fn issuer_and_audience_are_checked() {
         Err(AuthError::InvalidClaim("aud"))
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever arrives, parsing answers (no panic), and only with a typed error or a token.
+        #[test]
+        fn parsing_anything_never_panics(input in "[A-Za-z0-9_.=+/-]{0,400}|\\PC{0,200}") {
+            let _ = Compact::parse(&input);
+        }
+
+        /// Any one character of a valid token changed: refused (parsing, signature or claims).
+        #[test]
+        fn a_token_with_any_character_changed_is_refused(
+            position in any::<prop::sample::Index>(),
+            replacement in "[A-Za-z0-9_.-]",
+        ) {
+            let ed = Ed::new();
+            let token = ed.token(&claims());
+            let at = position.index(token.len());
+            prop_assume!(token[at..].chars().next() != replacement.chars().next());
+            let changed = format!("{}{}{}", &token[..at], replacement, &token[at + 1..]);
+            prop_assert!(verify(&changed, &ed.public()).is_err(), "accepted {changed}");
+        }
+    }
+}
