@@ -211,6 +211,7 @@ pub fn entries() -> Vec<RouteEntry> {
 pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Router {
     let (routes, _) = table(DefaultBodyLimit::max(limits.bulk)).into_parts();
     let bus = state.bus.clone();
+    let public = crate::auth::token_endpoint::routes(auth.clone());
     routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -218,10 +219,12 @@ pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Route
         .layer(from_fn_with_state(bus, crate::audit::record))
         // Authentication wraps the fallbacks too, so an anonymous caller learns nothing about routes.
         .layer(from_fn_with_state(auth, require_caller))
+        .with_state(state)
+        // The token endpoint and the JWKS authenticate nobody by bearer token.
+        .merge(public)
         // The innermost limit wins: bulk routes have their own.
         .layer(DefaultBodyLimit::max(limits.default))
         .layer(from_fn(trace))
-        .with_state(state)
 }
 
 /// One span per request, continuing the caller's W3C trace. Headers are not logged: one of them is

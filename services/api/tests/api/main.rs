@@ -8,6 +8,7 @@ mod dead_letters;
 mod helpers;
 mod identity;
 mod limits;
+mod oauth;
 mod registry;
 mod tariffs;
 mod transport_limits;
