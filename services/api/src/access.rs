@@ -51,6 +51,7 @@ scopes! {
     WalletsRead => "wallets:read",
     WalletsWrite => "wallets:write",
     LedgerRead => "ledger:read",
+    TransactionsRead => "transactions:read",
     ReconciliationWrite => "reconciliation:write",
     DeadLettersRead => "dead_letters:read",
     DeadLettersWrite => "dead_letters:write",
@@ -182,6 +183,7 @@ impl Role {
                 WalletsRead,
                 WalletsWrite,
                 LedgerRead,
+                TransactionsRead,
                 ReconciliationWrite,
             ]),
             // Only what is already limited to a fleet or to one's own records; the fleet objects of

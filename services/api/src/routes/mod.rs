@@ -14,6 +14,7 @@ mod sessions;
 pub mod table;
 mod tariffs;
 mod tenants;
+mod transactions;
 mod wallets;
 
 use std::str::FromStr;
@@ -194,6 +195,11 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
             "/v1/ledger/trial-balance",
             Scope::LedgerRead,
             ledger::trial_balance,
+        )
+        .get(
+            "/v1/transactions",
+            Scope::TransactionsRead,
+            transactions::list,
         );
     let t = registry::routes(t);
     let t = payments::routes(t);

@@ -11,4 +11,5 @@ mod limits;
 mod oauth;
 mod registry;
 mod tariffs;
+mod transactions;
 mod transport_limits;
