@@ -468,6 +468,42 @@ async fn a_fleet_manager_runs_her_fleet_and_sees_nothing_beyond_it() {
     )
     .await
     .problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    // She issues cards to the account that holds her fleet, and to no other.
+    let own = created(&app, fm, "/v1/tokens", card("CARD-3")).await;
+    assert_eq!(own["account_id"], s.account.as_str());
+    let other = id(&created(
+        &app,
+        &s.admin,
+        "/v1/accounts",
+        json!({"name": "Someone else", "currency": "EUR"}),
+    )
+    .await);
+    let refused = app
+        .post_as(
+            fm,
+            "/v1/tokens",
+            &json!({"uid": "CARD-4", "account_id": other}),
+        )
+        .await;
+    assert_eq!(
+        refused.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["account_id"]
+    );
+    let admins_card = created(
+        &app,
+        &s.admin,
+        "/v1/tokens",
+        json!({"uid": "CARD-5", "account_id": other}),
+    )
+    .await;
+    app.get_as(fm, &format!("/v1/tokens/{}", id(&admins_card)))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert_eq!(
+        ids(&app.get_as(fm, "/v1/tokens").await),
+        [id(&card1), id(&own)]
+    );
 }
 
 /// `+` in an RFC 3339 offset must not read as a space.
