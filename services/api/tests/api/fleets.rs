@@ -276,7 +276,7 @@ async fn a_fleet_manager_runs_her_fleet_and_sees_nothing_beyond_it() {
     .problem(StatusCode::NOT_FOUND);
     assert_eq!(ids(&app.get_as(fm, "/v1/drivers").await), drivers);
     assert_eq!(ids(&app.get_as(fm, "/v1/vehicles").await), [id(&van)]);
-    assert_eq!(ids(&app.get_as(fm, "/v1/fleets").await), [s.vans.clone()]);
+    assert_eq!(ids(&app.get_as(fm, "/v1/fleets").await), [s.vans.as_str()]);
     assert!(
         ids(&app
             .get_as(fm, &format!("/v1/drivers?fleet_id={}", s.trucks))
@@ -291,7 +291,7 @@ async fn a_fleet_manager_runs_her_fleet_and_sees_nothing_beyond_it() {
     // Cost centres of the account that holds her fleet: she reads them.
     assert_eq!(
         ids(&app.get_as(fm, "/v1/cost-centres").await),
-        [s.cost_centre.clone()]
+        [s.cost_centre.as_str()]
     );
 
     // Cards of the account: unassigned ones are hers to hand out.
@@ -643,7 +643,7 @@ async fn changes_keep_what_they_do_not_name_and_check_what_they_name() {
     );
     assert_eq!(
         ids(&app.get_as(admin, "/v1/fleets?status=archived").await),
-        [s.trucks.clone()]
+        [s.trucks.as_str()]
     );
 
     // List parameters are checked, all at once.
