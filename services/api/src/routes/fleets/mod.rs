@@ -457,3 +457,98 @@ pub async fn change_cost_centre(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Actor;
+    use crate::projections::read::Resource;
+
+    fn caller(roles: &[Role], fleets: &[FleetId]) -> Caller {
+        Caller {
+            tenant: "acme".parse().unwrap(),
+            actor: Actor::ApiKey("k".into()),
+            roles: roles.to_vec(),
+            scopes: Role::scopes_of(roles),
+            fleets: fleets.to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_a_scope_held_through_fleet_manager_alone_is_limited() {
+        let vans = FleetId::new();
+        let manager = caller(&[Role::FleetManager], &[vans]);
+        assert_eq!(
+            limit(&manager, Scope::DriversWrite),
+            Some(vec![vans.as_uuid()])
+        );
+        // A role that grants the scope on its own lifts the limit for that scope only.
+        let with_operator = caller(&[Role::FleetManager, Role::Operator], &[vans]);
+        assert_eq!(limit(&with_operator, Scope::TokensWrite), None);
+        assert_eq!(
+            limit(&with_operator, Scope::DriversWrite),
+            Some(vec![vans.as_uuid()])
+        );
+        // Without fleets a fleet manager reaches nothing, rather than everything.
+        assert_eq!(
+            limit(&caller(&[Role::FleetManager], &[]), Scope::DriversRead),
+            Some(vec![])
+        );
+        assert_eq!(
+            limit(&caller(&[Role::Admin], &[]), Scope::DriversRead),
+            None
+        );
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> RawQuery {
+        RawQuery(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn refused(result: Result<Listing, ApiError>) -> Vec<String> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation problem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_parameters_are_the_resources_filters_and_paging() {
+        let fleet = Uuid::new_v4();
+        let parsed = listing::<DriverView>(
+            &query(&[
+                ("fleet_id", &fleet.to_string()),
+                ("status", "archived"),
+                ("created_after", "2026-12-01T00:00:00+01:00"),
+                ("limit", "10"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.filters,
+            [
+                ("fleet_id", FilterValue::Id(fleet)),
+                ("status", FilterValue::Text("archived".into()))
+            ]
+        );
+        assert_eq!(
+            parsed.created_after.unwrap().to_rfc3339(),
+            "2026-11-30T23:00:00+00:00"
+        );
+        assert_eq!(
+            refused(listing::<DriverView>(
+                &query(&[("vin", "X"), ("fleet_id", "7"), ("created_before", "today")]),
+                None,
+            )),
+            ["vin", "fleet_id", "created_before"]
+        );
+        // Each resource has its own filters.
+        assert!(listing::<VehicleView>(&query(&[("vin", "X")]), None).is_ok());
+        assert_eq!(VehicleView::NOUN, "vehicle");
+    }
+}
