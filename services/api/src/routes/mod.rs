@@ -5,7 +5,7 @@ mod api_keys;
 mod audit;
 mod charger_commands;
 mod dead_letters;
-pub mod fleets;
+mod fleets;
 mod invoices;
 mod ledger;
 mod payments;
