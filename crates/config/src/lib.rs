@@ -140,6 +140,28 @@ pub struct Settings {
     pub api_rate_limits: String,
     /// Requests per second and burst of one tenant, all its credentials together: `rate/burst`.
     pub api_tenant_rate_limit: String,
+    /// OAuth2 tokens the api issues (ADR 033): their `iss` and `aud`, lifetime (seconds) and how
+    /// often the signing key rotates (days).
+    pub oauth_issuer: String,
+    pub oauth_audience: String,
+    pub oauth_token_ttl_secs: u64,
+    pub oauth_key_rotation_days: u32,
+    /// 32 bytes, base64: seals the signing keys in PostgreSQL, so every api replica signs and
+    /// verifies with the same keys. Empty: one in-memory key per process (tokens die with it; a
+    /// warning at start). Never logged.
+    pub oauth_key_encryption_key: Secret,
+    /// An external OpenID Connect issuer whose tokens the api accepts (empty: none): its `iss`, JWKS
+    /// URL and the audience its tokens must carry; which claim holds the tenant (or one fixed
+    /// tenant), which holds roles or groups and what each value means (`value=role,...`), and which
+    /// holds fleets.
+    pub oidc_issuer: String,
+    pub oidc_jwks_url: String,
+    pub oidc_audience: String,
+    pub oidc_tenant_claim: String,
+    pub oidc_fixed_tenant: String,
+    pub oidc_roles_claim: String,
+    pub oidc_role_map: String,
+    pub oidc_fleets_claim: String,
     /// OTLP gRPC endpoint for traces (for example `http://127.0.0.1:4317`); empty means no export.
     pub otlp_endpoint: String,
     /// `text` or `json`.
@@ -293,6 +315,19 @@ impl Default for Settings {
             api_key_environment: "test".into(),
             api_rate_limits: "default=50/100,admin=100/200,operator=100/200,driver=5/10".into(),
             api_tenant_rate_limit: "500/1000".into(),
+            oauth_issuer: "joule".into(),
+            oauth_audience: "joule-api".into(),
+            oauth_token_ttl_secs: 900,
+            oauth_key_rotation_days: 30,
+            oauth_key_encryption_key: Secret::default(),
+            oidc_issuer: String::new(),
+            oidc_jwks_url: String::new(),
+            oidc_audience: String::new(),
+            oidc_tenant_claim: String::new(),
+            oidc_fixed_tenant: String::new(),
+            oidc_roles_claim: "groups".into(),
+            oidc_role_map: String::new(),
+            oidc_fleets_claim: String::new(),
             otlp_endpoint: String::new(),
             log_format: "text".into(),
             heartbeat_interval_secs: 300,

@@ -79,11 +79,25 @@ pub(crate) fn check_schema(schema: &str) -> Result<(), StoreError> {
 #[macro_export]
 macro_rules! migrations {
     ($($version:literal => $file:literal),+ $(,)?) => {
-        &[$($crate::Migration {
+        &[$($crate::migration!($version => $file)),+]
+    };
+}
+
+/// One [`Migration`] of [`migrations!`], for a list that also holds migrations another crate
+/// provides (`Migration { version, name, sql: other_crate::MIGRATION_SQL }`).
+#[macro_export]
+macro_rules! migration {
+    ($version:literal => $file:literal) => {
+        $crate::Migration {
             version: $version,
             name: $file,
-            sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/", $file, ".sql")),
-        }),+]
+            sql: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/",
+                $file,
+                ".sql"
+            )),
+        }
     };
 }
 

@@ -8,6 +8,11 @@
 //! two at once. Limits are set high enough that no request is refused (a refused one costs the
 //! same). Each figure is the median of 5 runs.
 //!
+//! Then the same for OAuth2 access tokens: one EdDSA JWT per key for the first `BENCH_TOKENS`
+//! keys (default 1,000), issued by the api's own issuer, checked by `Authenticator::authenticate_any`
+//! (the verifier's cache serves a token it verified before, as it does for a client that reuses its
+//! token for 15 minutes; each token's first, uncached, verification is inside the figure too).
+//!
 //! The machine's ceiling for this work, measured in the same run: raw SHA-256 digests per second of
 //! a key-sized input (the one primitive every check needs). The bench reports its rate as a ratio to
 //! it, and the process's CPU time per request.
@@ -17,8 +22,10 @@ use std::time::Instant;
 
 use joule_api::auth::directory::{Directory, to_hex};
 use joule_api::auth::keys;
+use joule_api::auth::oauth::OAuth;
 use joule_api::auth::rate::{Limiter, RateLimits};
 use joule_api::auth::{Authenticator, Principal};
+use joule_auth::NewToken;
 use joule_domain::TenantId;
 use joule_testkit::TestEnv;
 use joule_testkit::ceiling::process_cpu_time;
@@ -39,7 +46,13 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Requests per second through `auth` on `threads` threads, and CPU µs per request.
-fn run(auth: &Authenticator, headers: &[String], requests: usize, threads: usize) -> (f64, f64) {
+fn run(
+    auth: &Authenticator,
+    headers: &[String],
+    requests: usize,
+    threads: usize,
+    jwt: bool,
+) -> (f64, f64) {
     let per_thread = requests / threads;
     let cpu = process_cpu_time();
     let start = Instant::now();
@@ -49,7 +62,12 @@ fn run(auth: &Authenticator, headers: &[String], requests: usize, threads: usize
                 let mut refused = 0usize;
                 for i in 0..per_thread {
                     let header = &headers[(i * threads + t) % headers.len()];
-                    match auth.authenticate(Some(header)) {
+                    let checked = if jwt {
+                        futures::executor::block_on(auth.authenticate_any(Some(header)))
+                    } else {
+                        auth.authenticate(Some(header))
+                    };
+                    match checked {
                         Ok(principal) => {
                             let _: &Principal = &principal;
                             if !matches!(
@@ -120,6 +138,18 @@ async fn main() {
     );
     let limits = RateLimits::parse("default=1000000000/1000000000", "1000000000/1000000000")
         .expect("limits");
+    sqlx::query(
+        "INSERT INTO api.tenants (id, name, id_key, created_at)
+         SELECT 'tenant-' || n, 'bench', '', now() FROM generate_series(0, 99) AS n",
+    )
+    .execute(&pool)
+    .await
+    .expect("insert tenants");
+    let oauth = Arc::new(
+        OAuth::start(&pool, &joule_config::Settings::default())
+            .await
+            .expect("oauth"),
+    );
     let auth = Authenticator::new(
         "bench-admin-token-3f9c1a7e5b2d4c6e",
         TenantId::default_tenant(),
@@ -127,26 +157,49 @@ async fn main() {
         directory,
         Arc::new(Limiter::new(limits)),
     )
-    .expect("authenticator");
+    .expect("authenticator")
+    .with_oauth(oauth.clone());
+    let token_count = env_number("BENCH_TOKENS", 1_000).min(key_count);
+    let tokens: Vec<String> = (0..token_count)
+        .map(|i| {
+            let token = NewToken {
+                client_id: rows.0[i].clone(),
+                tenant: rows.1[i].clone(),
+                roles: vec!["operator".into()],
+                fleets: Vec::new(),
+            };
+            let (jwt, _) = oauth
+                .issuer
+                .issue(token, oauth.ttl, chrono::Utc::now())
+                .expect("a token");
+            format!("Bearer {jwt}")
+        })
+        .collect();
 
     let ceiling = median((0..RUNS).map(|_| sha256_per_sec()).collect());
     println!("machine ceiling: {ceiling:.0} SHA-256 digests/s of a key (one thread)");
-    for threads in [1, 2] {
-        let mut rates = Vec::new();
-        let mut cpus = Vec::new();
-        for _ in 0..RUNS {
-            let (rate, cpu) = run(&auth, &headers, requests, threads);
-            rates.push(rate);
-            cpus.push(cpu);
+    let cases = [
+        ("API key", &headers, key_count, false),
+        ("OAuth2 access token", &tokens, token_count, true),
+    ];
+    for (what, credentials, count, jwt) in cases {
+        for threads in [1, 2] {
+            let mut rates = Vec::new();
+            let mut cpus = Vec::new();
+            for _ in 0..RUNS {
+                let (rate, cpu) = run(&auth, credentials, requests, threads, jwt);
+                rates.push(rate);
+                cpus.push(cpu);
+            }
+            let rate = median(rates);
+            let cpu = median(cpus);
+            println!(
+                "{what} check + rate limit, {threads} thread(s), {count} credentials: {rate:.0} requests/s, \
+                 {:.2} µs wall per request per thread, {cpu:.2} µs CPU per request, {:.3} of the SHA-256 ceiling",
+                1e6 / rate * threads as f64,
+                rate / threads as f64 / ceiling
+            );
         }
-        let rate = median(rates);
-        let cpu = median(cpus);
-        println!(
-            "API key check + rate limit, {threads} thread(s), {key_count} keys: {rate:.0} requests/s, \
-             {:.2} µs wall per request per thread, {cpu:.2} µs CPU per request, {:.3} of the SHA-256 ceiling",
-            1e6 / rate * threads as f64,
-            rate / threads as f64 / ceiling
-        );
     }
     drop(pool);
 }

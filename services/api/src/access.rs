@@ -59,6 +59,7 @@ scopes! {
     WalletsRead => "wallets:read",
     WalletsWrite => "wallets:write",
     LedgerRead => "ledger:read",
+    TransactionsRead => "transactions:read",
     ReconciliationWrite => "reconciliation:write",
     DeadLettersRead => "dead_letters:read",
     DeadLettersWrite => "dead_letters:write",
@@ -194,6 +195,7 @@ impl Role {
                 WalletsRead,
                 WalletsWrite,
                 LedgerRead,
+                TransactionsRead,
                 ReconciliationWrite,
                 // What drivers and vehicles are charged to.
                 FleetsRead,

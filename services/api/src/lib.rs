@@ -10,7 +10,8 @@
 //!   Dead letters are read from the `<NS>_DEADLETTER` stream through the bus and replayed by a
 //!   request the owning consumer serves.
 //! - [`auth`]: every route needs `Authorization: Bearer <credential>`: a tenant's API key, the
-//!   platform credential or the default tenant's admin token; [`access`]: the scope each route
+//!   platform credential, the default tenant's admin token or an OAuth2 access token (the token
+//!   endpoint `POST /oauth/token` and `GET /.well-known/jwks.json` are public); [`access`]: the scope each route
 //!   requires and the roles that grant them; rate limits per credential and tenant. [`audit`]:
 //!   every write in `<NS>_AUDIT`, projected by [`consumers::audit`]. Tenants and API keys are
 //!   aggregates beside the registry's (ADR 034).
@@ -41,10 +42,16 @@ pub const SERVICE: ServiceDef = ServiceDef {
 /// The schema this service owns: the registry's events and read tables.
 pub const SCHEMA: &str = "api";
 
-const MIGRATIONS: &[joule_store::Migration] = joule_store::migrations![
-    1 => "001_registry_read_tables",
-    2 => "002_tenants_api_keys_audit_events",
-    3 => "003_fleets_drivers_vehicles_cost_centres",
+const MIGRATIONS: &[joule_store::Migration] = &[
+    joule_store::migration!(1 => "001_registry_read_tables"),
+    joule_store::migration!(2 => "002_tenants_api_keys_audit_events"),
+    joule_store::migration!(3 => "003_fleets_drivers_vehicles_cost_centres"),
+    // The OAuth2 signing keys' table is joule-auth's (ADR 033).
+    joule_store::Migration {
+        version: 4,
+        name: "004_oauth_signing_keys",
+        sql: joule_auth::MIGRATION_SQL,
+    },
 ];
 
 /// Migrates the api's schema (for tools such as `make bench-auth`; `start` does it itself).
@@ -82,13 +89,15 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     };
     ensure_default_tenant(&registry.tenants, &tenant).await?;
     let directory = Arc::new(auth::directory::Directory::load(ctx.pool.clone(), &tenant).await?);
+    let oauth = Arc::new(auth::oauth::OAuth::start(&ctx.pool, s).await?);
     let auth = auth::Authenticator::new(
         s.admin_token.expose(),
         tenant,
         s.platform_token.expose(),
         directory.clone(),
         Arc::new(auth::rate::Limiter::new(limits)),
-    )?;
+    )?
+    .with_oauth(oauth.clone());
     let state = routes::AppState {
         pool: ctx.pool.clone(),
         registry: Arc::new(registry),
@@ -127,13 +136,14 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     )?;
     let relay = ctx.relay("api-relay", relay);
     let directory = Task::new("api-directory", directory.run(ctx.shutdown.clone()));
+    let oauth = Task::new("api-oauth-keys", oauth.run(ctx.shutdown.clone()));
     let audit = ctx.consumer(
         consumers::audit::spec(),
         consumers::audit::AuditProjection(ctx.pool.clone()),
     );
 
     Ok(Started {
-        tasks: vec![http, relay, directory, audit],
+        tasks: vec![http, relay, directory, oauth, audit],
         grpc: None,
     })
 }

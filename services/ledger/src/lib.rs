@@ -44,7 +44,10 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
-const MIGRATIONS: &[Migration] = joule_store::migrations![1 => "001_postings_and_balances"];
+const MIGRATIONS: &[Migration] = joule_store::migrations![
+    1 => "001_postings_and_balances",
+    2 => "002_account_transactions",
+];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
@@ -54,18 +57,17 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         .parse()
         .map_err(|e| format!("settings tenant: {e}"))?;
 
-    let journal = Arc::new(joule_store::cqrs::<Decided<journal::JournalEntry>>(
-        ctx.pool.clone(),
-        SCHEMA,
-        (),
-    ));
+    let journal = Arc::new(joule_store::cqrs_with_upcasters::<
+        Decided<journal::JournalEntry>,
+    >(ctx.pool.clone(), SCHEMA, journal::UPCASTERS, ()));
     let poster = consumers::Poster::new(journal, default_tenant.to_string());
     let invoices = ctx.consumer(consumers::invoices::spec(), InvoiceHandler(poster.clone()));
     let payments = ctx.consumer(consumers::payments::spec(), PaymentHandler(poster.clone()));
     let adjustments = ctx.consumer(consumers::adjustments::spec(), AdjustmentHandler(poster));
 
     let outbox = projections::outbox::LedgerOutbox::new(SCHEMA, default_tenant.as_str());
-    let relay = Relay::new(ctx.pool.clone(), SCHEMA, ctx.bus.clone(), outbox)?;
+    let relay = Relay::new(ctx.pool.clone(), SCHEMA, ctx.bus.clone(), outbox)?
+        .with_upcasters(journal::UPCASTERS);
     let relay = ctx.relay("ledger-relay", relay);
 
     let grpc = grpc::LedgerGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);

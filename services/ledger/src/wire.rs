@@ -1,5 +1,6 @@
 //! The ledger's proto mapping, in one place: amounts padded to their currency's minor unit, a
-//! posted entry as `JournalEntryPosted`, the trial balance as `joule.v1.TrialBalance`.
+//! posted entry as `JournalEntryPosted`, the trial balance as `joule.v1.TrialBalance`, a customer's
+//! transaction as `joule.v1.Transaction`.
 
 use joule_domain::JournalEntryId;
 use joule_proto::v1;
@@ -7,6 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::journal::PostedEntry;
 use crate::projections::balances::{self, TrialBalance};
+use crate::projections::transactions::TransactionRow;
 
 /// A ledger amount on the wire, padded to the currency's minor unit; never changes a value.
 pub fn amount(amount: Decimal, minor_units: u32) -> String {
@@ -19,6 +21,7 @@ pub fn amount(amount: Decimal, minor_units: u32) -> String {
 
 pub fn journal_entry_posted(id: JournalEntryId, entry: &PostedEntry) -> v1::JournalEntryPosted {
     let minor = entry.currency.minor_units();
+    let party = entry.party.as_ref();
     v1::JournalEntryPosted {
         entry_id: id.to_string(),
         source_type: entry.source.source_type.clone(),
@@ -35,6 +38,25 @@ pub fn journal_entry_posted(id: JournalEntryId, entry: &PostedEntry) -> v1::Jour
             .collect(),
         posted_at: Some(joule_proto::time::to_proto(entry.posted_at)),
         description: entry.description.clone(),
+        account_id: party.map(|p| p.account_id.to_string()).unwrap_or_default(),
+        transaction_type: party.map(|p| p.kind.as_str().into()).unwrap_or_default(),
+    }
+}
+
+/// A stored transaction on the wire.
+pub fn transaction(row: TransactionRow) -> v1::Transaction {
+    let minor = balances::minor_units(&row.currency);
+    v1::Transaction {
+        id: row.entry_id.to_string(),
+        account_id: row.account_id.to_string(),
+        r#type: row.kind,
+        amount: amount(row.amount, minor),
+        currency: row.currency,
+        source_type: row.source_type,
+        source_id: row.source_id,
+        session_id: row.session_id.map(|s| s.to_string()).unwrap_or_default(),
+        description: row.description,
+        occurred_at: Some(joule_proto::time::to_proto(row.occurred_at)),
     }
 }
 

@@ -36,6 +36,11 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// Whether the key is neither revoked nor expired at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        !self.revoked && self.expires_at.is_none_or(|e| now < e)
+    }
+
     /// Whether `digest` opens this key at `now`.
     pub fn opens(&self, digest: &KeyDigest, now: DateTime<Utc>) -> bool {
         if self.revoked || self.expires_at.is_some_and(|e| e <= now) {

@@ -1,6 +1,9 @@
 //! Who is calling (ADR 034): every request carries `Authorization: Bearer <credential>`, one of
 //! - an API key `jk_<env>_<id>_<secret>` of a tenant ([`keys`], checked against this replica's
 //!   [`directory`] without a database round trip);
+//! - an OAuth2 access token (a JWT, [`oauth`]): one the token endpoint issued to an API key
+//!   (`client_id` = the key's id; valid while the key is), or one of the configured external
+//!   OpenID Connect issuer, whose claims map to a tenant, roles and fleets;
 //! - the platform credential (`JOULE_PLATFORM_TOKEN`): tenants and their first keys only;
 //! - the admin token (`JOULE_ADMIN_TOKEN`): the default tenant's break-glass admin.
 //!
@@ -10,7 +13,9 @@
 
 pub mod directory;
 pub mod keys;
+pub mod oauth;
 pub mod rate;
+pub mod token_endpoint;
 
 use std::sync::Arc;
 
@@ -18,7 +23,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use joule_auth::AuthError;
 use joule_domain::{FleetId, TenantId};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -26,6 +32,7 @@ use subtle::ConstantTimeEq;
 use crate::access::{Role, Scope, Scopes};
 use crate::problem::ApiError;
 use directory::Directory;
+use oauth::OAuth;
 use rate::{Decision, Limiter, Quota};
 
 /// Why the api refuses to start with the configured admin or platform token.
@@ -43,6 +50,10 @@ pub enum AdminTokenError {
 pub enum Actor {
     AdminToken,
     ApiKey(String),
+    /// An access token the token endpoint issued to the API key with this id.
+    OAuthClient(String),
+    /// An external issuer's token for this subject.
+    External(String),
     Platform,
 }
 
@@ -52,6 +63,8 @@ impl Actor {
         match self {
             Actor::AdminToken => "admin-token".into(),
             Actor::ApiKey(id) => format!("key:{id}"),
+            Actor::OAuthClient(id) => format!("client:{id}"),
+            Actor::External(subject) => format!("oidc:{subject}"),
             Actor::Platform => "platform".into(),
         }
     }
@@ -61,6 +74,8 @@ impl Actor {
         match self {
             Actor::AdminToken => "admin_token",
             Actor::ApiKey(_) => "api_key",
+            Actor::OAuthClient(_) => "oauth_client",
+            Actor::External(_) => "oidc_token",
             Actor::Platform => "platform_token",
         }
     }
@@ -108,6 +123,8 @@ pub struct Authenticator {
     platform_digest: Option<[u8; 32]>,
     pub directory: Arc<Directory>,
     limiter: Arc<Limiter>,
+    /// Bearer JWTs are accepted only with it.
+    pub oauth: Option<Arc<OAuth>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -155,7 +172,88 @@ impl Authenticator {
             platform_digest,
             directory,
             limiter,
+            oauth: None,
         })
+    }
+
+    /// Accepts OAuth2 access tokens too.
+    pub fn with_oauth(mut self, oauth: Arc<OAuth>) -> Self {
+        self.oauth = Some(oauth);
+        self
+    }
+
+    /// Whom a request's `Authorization` header value stands for: an access token (a JWT) or any
+    /// other credential ([`Authenticator::authenticate`]).
+    pub async fn authenticate_any(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Principal, ApiError> {
+        match authorization.and_then(bearer) {
+            Some(token) if is_jwt(token) => self.authenticate_jwt(token).await,
+            _ => self.authenticate(authorization),
+        }
+    }
+
+    /// The caller of an access token. Joule's own tokens hold while the API key they were issued
+    /// to is live (revoking the key ends them) and only with roles the key still has; an external
+    /// issuer's need a tenant this deployment has. A fleet manager without fleets is refused.
+    pub async fn authenticate_jwt(&self, jwt: &str) -> Result<Principal, ApiError> {
+        let oauth = self.oauth.as_ref().ok_or(ApiError::Unauthenticated)?;
+        let now = Utc::now();
+        let principal = oauth.verifier.verify(jwt, now).await.map_err(|e| match e {
+            AuthError::KeysUnavailable(why) => {
+                ApiError::Unavailable(format!("the token issuer's keys are unavailable: {why}"))
+            }
+            _ => ApiError::Unauthenticated,
+        })?;
+        let tenant: TenantId = principal
+            .tenant
+            .parse()
+            .map_err(|_| ApiError::Unauthenticated)?;
+        if self.directory.tenant(&tenant).is_none() {
+            return Err(ApiError::Unauthenticated);
+        }
+        let roles = parse_all::<Role>(&principal.roles)?;
+        let mut fleets = parse_all::<FleetId>(&principal.fleets)?;
+        let actor = if oauth.is_own(&principal.issuer) {
+            let client = principal.client_id.as_deref().unwrap_or(&principal.subject);
+            let key = self
+                .directory
+                .key(client)
+                .filter(|k| k.tenant == tenant && k.is_live(now))
+                .filter(|k| roles.iter().all(|r| k.roles.contains(r)))
+                .ok_or(ApiError::Unauthenticated)?;
+            // The key's fleets as they are now, not as they were when the token was issued.
+            fleets.clone_from(&key.fleets);
+            self.directory.mark_used(&key.key_id, now);
+            Actor::OAuthClient(key.key_id.clone())
+        } else {
+            Actor::External(principal.subject)
+        };
+        if roles.contains(&Role::FleetManager) && fleets.is_empty() {
+            return Err(ApiError::Unauthenticated);
+        }
+        Ok(Principal::Tenant(Caller {
+            tenant,
+            actor,
+            scopes: Role::scopes_of(&roles),
+            roles,
+            fleets,
+        }))
+    }
+
+    /// The API key `secret` if it is live at `now` and its id is `client_id`: the token
+    /// endpoint's client authentication.
+    pub fn client(
+        &self,
+        client_id: &str,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<directory::KeyRecord>> {
+        let key_id = keys::key_id_of(secret).filter(|id| *id == client_id)?;
+        self.directory
+            .key(key_id)
+            .filter(|k| k.opens(&keys::digest(secret), now))
     }
 
     /// Whom a request's `Authorization` header value stands for.
@@ -216,6 +314,19 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// Whether a bearer token is a JWT (three base64url parts) rather than a key or a token.
+fn is_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Every claim value parsed, or the token is refused.
+fn parse_all<T: std::str::FromStr>(values: &[String]) -> Result<Vec<T>, ApiError> {
+    values
+        .iter()
+        .map(|v| v.parse().map_err(|_| ApiError::Unauthenticated))
+        .collect()
+}
+
 /// The credentials of `Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1).
 fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
@@ -234,7 +345,7 @@ pub async fn require_caller(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = auth.authenticate(header)?;
+    let principal = auth.authenticate_any(header).await?;
     let decision = auth.limit(&principal);
     if let Principal::Tenant(caller) = &principal {
         request.extensions_mut().insert(caller.clone());

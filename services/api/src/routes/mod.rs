@@ -15,6 +15,7 @@ mod sessions;
 pub mod table;
 mod tariffs;
 mod tenants;
+mod transactions;
 mod wallets;
 
 use std::str::FromStr;
@@ -204,6 +205,11 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
             "/v1/ledger/trial-balance",
             Scope::LedgerRead,
             ledger::trial_balance,
+        )
+        .get(
+            "/v1/transactions",
+            Scope::TransactionsRead,
+            transactions::list,
         );
     let t = registry::routes(t);
     let t = fleets::routes(t);
@@ -222,6 +228,7 @@ pub fn entries() -> Vec<RouteEntry> {
 pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Router {
     let (routes, _) = table(DefaultBodyLimit::max(limits.bulk)).into_parts();
     let bus = state.bus.clone();
+    let public = crate::auth::token_endpoint::routes(auth.clone());
     routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -229,10 +236,12 @@ pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Route
         .layer(from_fn_with_state(bus, crate::audit::record))
         // Authentication wraps the fallbacks too, so an anonymous caller learns nothing about routes.
         .layer(from_fn_with_state(auth, require_caller))
+        .with_state(state)
+        // The token endpoint and the JWKS authenticate nobody by bearer token.
+        .merge(public)
         // The innermost limit wins: bulk routes have their own.
         .layer(DefaultBodyLimit::max(limits.default))
         .layer(from_fn(trace))
-        .with_state(state)
 }
 
 /// One span per request, continuing the caller's W3C trace. Headers are not logged: one of them is

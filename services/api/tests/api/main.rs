@@ -9,6 +9,8 @@ mod fleets;
 mod helpers;
 mod identity;
 mod limits;
+mod oauth;
 mod registry;
 mod tariffs;
+mod transactions;
 mod transport_limits;

@@ -2,6 +2,7 @@
 //! to a status in [`status`].
 
 mod status;
+mod transactions;
 mod trial_balance;
 
 use joule_domain::TenantId;
@@ -39,5 +40,31 @@ impl LedgerService for LedgerGrpc {
             .instrument(span)
             .await;
         Ok(Response::new(result?))
+    }
+
+    async fn list_transactions(
+        &self,
+        request: Request<v1::ListTransactionsRequest>,
+    ) -> Result<Response<v1::ListTransactionsResponse>, Status> {
+        let span = joule_telemetry::grpc_server_span("ListTransactions", &request);
+        let result = transactions::list(self, request.into_inner())
+            .instrument(span)
+            .await;
+        Ok(Response::new(result?))
+    }
+}
+
+impl LedgerGrpc {
+    /// The request's tenant; the deployment's when it names none.
+    fn tenant(&self, given: &str) -> Result<TenantId, status::Error> {
+        match given {
+            "" => Ok(self.default_tenant.clone()),
+            t => t
+                .parse()
+                .map_err(|e: joule_domain::IdError| status::Error::InvalidArgument {
+                    field: "tenant_id",
+                    reason: e.to_string(),
+                }),
+        }
     }
 }

@@ -11,6 +11,8 @@ pub enum Error {
     InvalidArgument { field: &'static str, reason: String },
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 impl From<Error> for Status {
@@ -18,8 +20,8 @@ impl From<Error> for Status {
         match &error {
             Error::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
             Error::Read(ReadError::Overflow) => Status::out_of_range(error.to_string()),
-            Error::Read(ReadError::Database(_)) => {
-                tracing::error!(error = %error, "trial balance read failed");
+            Error::Read(ReadError::Database(_)) | Error::Database(_) => {
+                tracing::error!(error = %error, "ledger read failed");
                 Status::unavailable("ledger store unavailable")
             }
         }

@@ -11,15 +11,7 @@ pub(super) async fn get(
     server: &LedgerGrpc,
     request: v1::TrialBalanceRequest,
 ) -> Result<v1::TrialBalance, Error> {
-    let tenant = match request.tenant_id.as_str() {
-        "" => server.default_tenant.clone(),
-        t => t
-            .parse()
-            .map_err(|e: joule_domain::IdError| Error::InvalidArgument {
-                field: "tenant_id",
-                reason: e.to_string(),
-            })?,
-    };
+    let tenant = server.tenant(&request.tenant_id)?;
     let balance = balances::trial_balance(&server.pool, &server.schema, &tenant).await?;
     Ok(wire::trial_balance(balance))
 }

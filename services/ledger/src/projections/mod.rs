@@ -1,5 +1,7 @@
 //! What the ledger's committed events become: the `postings` and `balances` read tables
-//! ([`balances`]) and `JournalEntryPosted` messages, both from the relay's [`outbox`] handler.
+//! ([`balances`]), customers' `account_transactions` ([`transactions`]) and `JournalEntryPosted`
+//! messages, all from the relay's [`outbox`] handler.
 
 pub mod balances;
 pub mod outbox;
+pub mod transactions;

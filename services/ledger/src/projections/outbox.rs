@@ -1,12 +1,12 @@
-//! What the ledger does with its committed events: the [`super::balances`] projection, updated in
-//! the relay's transaction, and `JournalEntryPosted` on `ledger.<entry_id>.posted`.
+//! What the ledger does with its committed events: the [`super::balances`] and
+//! [`super::transactions`] projections, updated in the relay's transaction, and `JournalEntryPosted` on `ledger.<entry_id>.posted`.
 
 use joule_bus::Outgoing;
 use joule_domain::JournalEntryId;
 use joule_store::{BoxFuture, Decider, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
-use super::balances;
+use super::{balances, transactions};
 use crate::domain::journal::{JournalEntry, JournalEvent, PostedEntry};
 use crate::wire;
 
@@ -56,7 +56,8 @@ impl OutboxHandler for LedgerOutbox {
                 return Ok(());
             };
             let tenant = self.tenant(event);
-            balances::record(conn, &self.schema, event, id, &tenant, &entry).await
+            balances::record(conn, &self.schema, event, id, &tenant, &entry).await?;
+            transactions::record(conn, &self.schema, id, &tenant, &entry).await
         })
     }
 

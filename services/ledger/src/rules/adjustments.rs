@@ -11,7 +11,7 @@ use joule_proto::v1::AdjustmentIssued;
 use rust_decimal::Decimal;
 
 use super::{ACCOUNTS_RECEIVABLE, REVENUE_CHARGING, SOURCE_ADJUSTMENT, VAT_PAYABLE};
-use crate::domain::journal::{PostEntry, Posting, Source};
+use crate::domain::journal::{PostEntry, Posting, Source, TransactionKind};
 
 /// The entry of an adjustment note, derived from it so a redelivery addresses the same entry.
 pub fn entry_id_for_adjustment(note_id: InvoiceId) -> JournalEntryId {
@@ -67,6 +67,17 @@ pub fn adjustment_entry(
             currency,
             description: format!("Adjustment {} ({})", note.number, message.reason),
             posted_at,
+            party: super::party(
+                &note.account_id,
+                if gross < Decimal::ZERO {
+                    TransactionKind::CreditNote
+                } else {
+                    TransactionKind::DebitNote
+                },
+                gross,
+                &message.session_id,
+            )
+            .map_err(|e| format!("adjustment.{e}"))?,
         },
     ))
 }

@@ -8,7 +8,7 @@ use joule_proto::v1;
 use rust_decimal::Decimal;
 
 use super::{ACCOUNTS_RECEIVABLE, FieldError, REVENUE_CHARGING, SOURCE_INVOICE, VAT_PAYABLE};
-use crate::domain::journal::{PostEntry, Posting, Source};
+use crate::domain::journal::{PostEntry, Posting, Source, TransactionKind};
 
 /// The journal entry that records an invoice: it is derived from the invoice, so a redelivered
 /// invoice addresses the same entry.
@@ -65,6 +65,19 @@ pub fn invoice_entry(
         currency,
         description: format!("Invoice {}", invoice.number),
         posted_at,
+        party: super::party(
+            &invoice.account_id,
+            TransactionKind::Charge,
+            gross,
+            match invoice.session_ids.as_slice() {
+                [one] => one,
+                _ => "",
+            },
+        )
+        .map_err(|e| FieldError {
+            field: "invoice.account_id",
+            reason: e.to_string(),
+        })?,
     };
     Ok((entry_id_for_invoice(invoice_id), entry))
 }

@@ -6,6 +6,10 @@ pub mod adjustments;
 pub mod invoices;
 pub mod payments;
 
+use rust_decimal::Decimal;
+
+use crate::domain::journal::{Party, TransactionKind};
+
 pub use adjustments::{adjustment_entry, entry_id_for_adjustment};
 pub use invoices::{entry_id_for_invoice, invoice_entry};
 pub use payments::payment_entry;
@@ -30,6 +34,38 @@ pub const SOURCE_ADJUSTMENT: &str = "adjustment";
 pub const SOURCE_PAYMENT: &str = "payment";
 pub const SOURCE_WALLET: &str = "wallet";
 pub const SOURCE_SETTLEMENT: &str = "settlement";
+
+/// The customer side of an entry: `account_id` and `session_id` as the message gives them (empty:
+/// none), so an entry of a message without an account is no customer's transaction.
+pub fn party(
+    account_id: &str,
+    kind: TransactionKind,
+    amount: Decimal,
+    session_id: &str,
+) -> Result<Option<Party>, FieldError> {
+    if account_id.is_empty() {
+        return Ok(None);
+    }
+    let account_id = account_id
+        .parse()
+        .map_err(|e: joule_domain::IdError| FieldError {
+            field: "account_id",
+            reason: e.to_string(),
+        })?;
+    let session_id = match session_id {
+        "" => None,
+        s => Some(s.parse().map_err(|e: joule_domain::IdError| FieldError {
+            field: "session_id",
+            reason: e.to_string(),
+        })?),
+    };
+    Ok(Some(Party {
+        account_id,
+        kind,
+        amount: amount.abs(),
+        session_id,
+    }))
+}
 
 /// A message that breaks its contract, naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

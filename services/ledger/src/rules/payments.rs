@@ -28,7 +28,7 @@ use super::{
     PAYMENT_HOLDS, PAYMENT_HOLDS_CONTRA, PROCESSOR_FEES, REFUNDS, SOURCE_PAYMENT,
     SOURCE_SETTLEMENT, SOURCE_WALLET, WALLET_LIABILITY,
 };
-use crate::domain::journal::{PostEntry, Posting, Source};
+use crate::domain::journal::{PostEntry, Posting, Source, TransactionKind};
 
 fn field(field: &'static str, reason: impl Into<String>) -> FieldError {
     FieldError {
@@ -90,6 +90,7 @@ pub fn payment_entry(
     envelope: &Envelope,
     posted_at: DateTime<Utc>,
 ) -> Result<Option<(JournalEntryId, PostEntry)>, FieldError> {
+    let mut party = None;
     let (postings, cur, source_type, source_id, description): (
         Vec<Posting>,
         Currency,
@@ -128,11 +129,21 @@ pub fn payment_entry(
                 reason: format!("{captured} + {released} is beyond a decimal's range"),
             })?;
             let mut postings = release(held).to_vec();
-            let taken = match (m.kind.as_str(), m.purpose.as_str()) {
-                ("wallet", _) => moved(WALLET_LIABILITY, ACCOUNTS_RECEIVABLE, captured),
-                (_, "wallet_top_up") => moved(CASH_CLEARING, WALLET_LIABILITY, captured),
-                _ => moved(CASH_CLEARING, ACCOUNTS_RECEIVABLE, captured),
+            let (taken, kind) = match (m.kind.as_str(), m.purpose.as_str()) {
+                ("wallet", _) => (
+                    moved(WALLET_LIABILITY, ACCOUNTS_RECEIVABLE, captured),
+                    TransactionKind::WalletPayment,
+                ),
+                (_, "wallet_top_up") => (
+                    moved(CASH_CLEARING, WALLET_LIABILITY, captured),
+                    TransactionKind::WalletTopUp,
+                ),
+                _ => (
+                    moved(CASH_CLEARING, ACCOUNTS_RECEIVABLE, captured),
+                    TransactionKind::Payment,
+                ),
             };
+            party = super::party(&m.account_id, kind, captured, &m.session_id)?;
             postings.extend(taken);
             (
                 postings,
@@ -156,6 +167,7 @@ pub fn payment_entry(
         "joule.v1.PaymentRefunded" => {
             let m: v1::PaymentRefunded = decode(envelope)?;
             let a = amount("amount", &m.amount)?;
+            party = super::party(&m.account_id, TransactionKind::Refund, a, &m.session_id)?;
             let postings = match (m.kind.as_str(), m.purpose.as_str()) {
                 ("wallet", _) => moved(REFUNDS, WALLET_LIABILITY, a),
                 (_, "wallet_top_up") => moved(WALLET_LIABILITY, CASH_CLEARING, a),
@@ -189,6 +201,7 @@ pub fn payment_entry(
                 return Ok(None);
             }
             let a = amount("amount", &m.amount)?;
+            party = super::party(&m.account_id, TransactionKind::WalletTopUp, a, "")?;
             (
                 moved(BANK, WALLET_LIABILITY, a).to_vec(),
                 currency(&m.currency)?,
@@ -239,6 +252,7 @@ pub fn payment_entry(
             currency: cur,
             description,
             posted_at,
+            party,
         },
     )))
 }

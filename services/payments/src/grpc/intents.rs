@@ -17,10 +17,15 @@ use crate::projections::intents as read;
 use crate::wire;
 
 impl PaymentsGrpc {
-    async fn load_intent(&self, raw: &str) -> Result<(IntentId, PaymentIntent), Status> {
+    /// The tenant's payment `raw`: another tenant's is not found.
+    async fn load_intent(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<(IntentId, PaymentIntent), Status> {
         let id: IntentId = parse_id("intent_id", raw)?;
         let intent = self.flow.engine.load(id).await?;
-        if intent.context.is_none() {
+        if intent.context.as_ref().map(|c| &c.tenant_id) != Some(tenant) {
             return Err(not_found(format!("no payment {id}")));
         }
         Ok((id, intent))
@@ -105,7 +110,7 @@ impl PaymentsGrpc {
         r: v1::ExtendHoldRequest,
     ) -> Result<v1::ExtendHoldResponse, Status> {
         let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
-        let (id, intent) = self.load_intent(&r.intent_id).await?;
+        let (id, intent) = self.load_intent(&tenant, &r.intent_id).await?;
         let currency = intent
             .context
             .as_ref()
@@ -147,6 +152,7 @@ impl PaymentsGrpc {
             .state
             .context
             .as_ref()
+            .filter(|c| c.tenant_id == tenant)
             .map(|c| c.currency)
             .ok_or_else(|| not_found(format!("no payment {id}")))?;
         let currency = parse_currency("currency", &r.currency, Some(held))?;
@@ -169,7 +175,7 @@ impl PaymentsGrpc {
         r: v1::VoidPaymentRequest,
     ) -> Result<v1::PaymentIntent, Status> {
         let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
-        let (id, _) = self.load_intent(&r.intent_id).await?;
+        let (id, _) = self.load_intent(&tenant, &r.intent_id).await?;
         let intent = self.flow.engine.void(id, &meta(&tenant)).await?;
         Ok(wire::intent(id, &intent))
     }
@@ -179,7 +185,7 @@ impl PaymentsGrpc {
         r: v1::RefundPaymentRequest,
     ) -> Result<v1::RefundPaymentResponse, Status> {
         let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
-        let (id, intent) = self.load_intent(&r.intent_id).await?;
+        let (id, intent) = self.load_intent(&tenant, &r.intent_id).await?;
         let held = intent
             .context
             .as_ref()

@@ -75,6 +75,15 @@ macro_rules! traced {
     }};
 }
 
+/// Where an idempotency key is unique: the tenant's method, so one tenant's keys never meet
+/// another's. An unparsable tenant is refused by the method itself, under a scope of its own.
+fn key_scope(default: &TenantId, given: &str, method: &str) -> String {
+    match given.trim() {
+        "" => format!("{default}/{method}"),
+        given => format!("{given}/{method}"),
+    }
+}
+
 /// The request's idempotency key, and the request without it: what "the same request" means.
 macro_rules! keyed {
     ($r:expr) => {{
@@ -86,7 +95,7 @@ macro_rules! keyed {
 
 /// The methods of `joule.v1.PaymentsService`, each `<method>(<request>) -> <response>` with the name
 /// of its span and what runs it: `write` runs it at most once per idempotency key and request (the
-/// key's scope is the method's name), `call` runs it as it is.
+/// key's scope is the tenant's method), `call` runs it as it is.
 macro_rules! payments_service {
     ($($how:ident $method:ident($request:ident) -> $response:ident, $name:literal, $run:ident;)+) => {
         #[tonic::async_trait]
@@ -102,9 +111,10 @@ macro_rules! payments_service {
     (@write $self:ident, $method:ident, $request:ident, $run:ident) => {{
         let r = $request.into_inner();
         let (key, hashed) = keyed!(r);
+        let scope = key_scope(&$self.default_tenant, &r.tenant_id, stringify!($method));
         $self
             .idempotency
-            .run(stringify!($method), &key, &hashed, || $self.$run(r))
+            .run(&scope, &key, &hashed, || $self.$run(r))
             .await
     }};
     (@call $self:ident, $method:ident, $request:ident, $run:ident) => {
@@ -144,9 +154,10 @@ impl PaymentsGrpc {
     ) -> Result<v1::RefundPaymentResponse, Status> {
         let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let (key, hashed) = keyed!(r);
+        let scope = key_scope(&self.default_tenant, &r.tenant_id, "refund_payment");
         let mut response = self
             .idempotency
-            .run("refund_payment", &key, &hashed, || self.refund(r))
+            .run(&scope, &key, &hashed, || self.refund(r))
             .await?;
         if let Some(intent) = response.intent.take() {
             response.intent = Some(self.with_history(&tenant, intent).await);

@@ -31,14 +31,19 @@ struct CardTopUp<'a> {
 }
 
 impl PaymentsGrpc {
-    async fn load_wallet(&self, raw: &str) -> Result<(WalletId, Wallet), Status> {
+    /// The tenant's wallet `raw`: another tenant's is not found.
+    async fn load_wallet(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<(WalletId, Wallet), Status> {
         let id: WalletId = parse_id("wallet_id", raw)?;
         let wallet = self
             .wallets
             .load(&id.to_string())
             .await
             .map_err(status::store)?;
-        if wallet.currency.is_none() {
+        if wallet.currency.is_none() || wallet.tenant_id.as_ref() != Some(tenant) {
             return Err(not_found(format!("no wallet {id}")));
         }
         Ok((id, wallet))
@@ -89,7 +94,7 @@ impl PaymentsGrpc {
 
     pub(super) async fn top_up(&self, r: v1::TopUpWalletRequest) -> Result<v1::Wallet, Status> {
         let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
-        let (id, wallet) = self.load_wallet(&r.wallet_id).await?;
+        let (id, wallet) = self.load_wallet(&tenant, &r.wallet_id).await?;
         let (account, held_currency) = (
             wallet
                 .account_id
@@ -204,7 +209,8 @@ impl PaymentsGrpc {
     }
 
     pub(super) async fn get_wallet(&self, r: v1::GetWalletRequest) -> Result<v1::Wallet, Status> {
-        let (id, wallet) = self.load_wallet(&r.wallet_id).await?;
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
+        let (id, wallet) = self.load_wallet(&tenant, &r.wallet_id).await?;
         Ok(wire::wallet(id, &wallet))
     }
 
@@ -212,7 +218,8 @@ impl PaymentsGrpc {
         &self,
         r: v1::GetWalletRequest,
     ) -> Result<v1::ListWalletTransactionsResponse, Status> {
-        let (id, wallet) = self.load_wallet(&r.wallet_id).await?;
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
+        let (id, wallet) = self.load_wallet(&tenant, &r.wallet_id).await?;
         read::transactions(
             &self.pool,
             &self.schema,

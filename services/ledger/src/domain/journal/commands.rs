@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use joule_domain::Currency;
 
-use super::events::{Posting, Source};
+use super::events::{Party, Posting, Source};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JournalCommand {
@@ -18,4 +18,6 @@ pub struct PostEntry {
     pub currency: Currency,
     pub description: String,
     pub posted_at: DateTime<Utc>,
+    /// The customer account the entry is a transaction of, if any.
+    pub party: Option<Party>,
 }

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub use commands::{JournalCommand, PostEntry};
-pub use events::{JournalEvent, PostedEntry, Posting, Source};
+pub use events::{JournalEvent, Party, PostedEntry, Posting, Source, TransactionKind, UPCASTERS};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JournalError {
@@ -119,6 +119,7 @@ impl Decider for JournalEntry {
             currency: entry.currency,
             description: entry.description,
             posted_at: entry.posted_at,
+            party: entry.party,
         };
         Ok(vec![JournalEvent::JournalEntryPosted(posted)])
     }

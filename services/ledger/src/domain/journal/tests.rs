@@ -20,6 +20,7 @@ fn entry(postings: Vec<Posting>) -> PostEntry {
         currency: Currency::EUR,
         description: "Invoice 2026-000001".into(),
         posted_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
+        party: None,
     }
 }
 
@@ -38,6 +39,7 @@ fn posted(e: &PostEntry) -> JournalEvent {
         currency: e.currency,
         description: e.description.clone(),
         posted_at: e.posted_at,
+        party: e.party.clone(),
     })
 }
 
@@ -159,7 +161,7 @@ fn trailing_zeros_are_not_extra_precision() {
 }
 
 #[test]
-fn an_entry_stored_by_the_first_release_reads_and_writes_back_the_same() {
+fn an_entry_stored_at_1_0_reads_with_no_party_and_writes_back_as_1_1() {
     // As postgres-es stored it: `{"<Variant>": {...}}`, decimals as strings.
     let stored = json!({"JournalEntryPosted": {
         "postings": [
@@ -171,12 +173,22 @@ fn an_entry_stored_by_the_first_release_reads_and_writes_back_the_same() {
         "description": "Invoice 2026-000001",
         "posted_at": "2026-03-01T12:00:00Z"
     }});
-    let event: JournalEvent = serde_json::from_value(stored.clone()).unwrap();
+    let (upcast, version) = joule_store::upcast::upcast(
+        super::UPCASTERS,
+        "JournalEntryPosted",
+        "1.0",
+        stored.clone(),
+    );
+    assert_eq!(version, "1.1");
+    let event: JournalEvent = serde_json::from_value(upcast).unwrap();
     let JournalEvent::JournalEntryPosted(entry) = &event;
     assert_eq!(entry.currency, Currency::EUR);
+    assert_eq!(entry.party, None);
     assert_eq!(
         entry.postings[0],
         Posting::debit("accounts_receivable", dec!(11.90))
     );
-    assert_eq!(serde_json::to_value(&event).unwrap(), stored);
+    let mut expected = stored;
+    expected["JournalEntryPosted"]["party"] = serde_json::Value::Null;
+    assert_eq!(serde_json::to_value(&event).unwrap(), expected);
 }

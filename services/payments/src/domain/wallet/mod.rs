@@ -107,6 +107,9 @@ fn in_range(value: Option<Decimal>) -> Result<Decimal, WalletError> {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wallet {
+    /// The tenant the wallet belongs to: a caller of another tenant never sees it.
+    #[serde(default)]
+    pub tenant_id: Option<TenantId>,
     pub account_id: Option<AccountId>,
     pub currency: Option<Currency>,
     pub balance: Decimal,
@@ -164,6 +167,9 @@ impl Wallet {
         } = command
         {
             return match self.currency {
+                _ if self.tenant_id.as_ref().is_some_and(|t| *t != tenant_id) => {
+                    Err(WalletError::NotFound)
+                }
                 Some(c) if c == currency => Ok(vec![]),
                 Some(c) => Err(WalletError::OpenedDifferently(c)),
                 None => Ok(vec![WalletEvent::WalletOpened {
@@ -315,10 +321,12 @@ impl Wallet {
     fn evolve(&mut self, event: WalletEvent) {
         match event {
             WalletEvent::WalletOpened {
+                tenant_id,
                 account_id,
                 currency,
                 ..
             } => {
+                self.tenant_id = Some(tenant_id);
                 self.account_id = Some(account_id);
                 self.currency = Some(currency);
             }

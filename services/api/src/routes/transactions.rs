@@ -1,0 +1,121 @@
+//! `GET /v1/transactions`: one list of a tenant's customer transactions (charges, credit and debit
+//! notes, payments, refunds, wallet top-ups and wallet payments), read from the ledger, oldest
+//! first, with filters `account_id`, `type` (comma-separated), `created_after`, `created_before`
+//! and a cursor.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use joule_domain::AccountId;
+use joule_proto::v1;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::{Answer, AppState, listed, upstream_decimal};
+use crate::auth::Caller;
+use crate::extract::{Listed, RawQuery};
+use crate::problem::{ApiError, Validator};
+
+const SERVICE: &str = "ledger";
+
+const FILTERS: &[&str] = &[
+    "account_id",
+    "type",
+    "created_after",
+    "created_before",
+    "cursor",
+    "limit",
+];
+
+/// One transaction as the API shows it.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct TransactionView {
+    pub id: String,
+    pub account_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Never negative; the type says what it does.
+    pub amount: Decimal,
+    pub currency: String,
+    pub source_type: String,
+    pub source_id: String,
+    pub session_id: Option<String>,
+    pub description: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+fn view(t: v1::Transaction) -> Result<TransactionView, ApiError> {
+    Ok(TransactionView {
+        amount: upstream_decimal(SERVICE, "amount", &t.amount)?,
+        created_at: joule_proto::time::from_proto(t.occurred_at.as_ref()),
+        session_id: Some(t.session_id).filter(|s| !s.is_empty()),
+        id: t.id,
+        account_id: t.account_id,
+        kind: t.r#type,
+        currency: t.currency,
+        source_type: t.source_type,
+        source_id: t.source_id,
+        description: t.description,
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<TransactionView>>, ApiError> {
+    let mut v = Validator::default();
+    for name in query.0.keys() {
+        if !FILTERS.contains(&name.as_str()) {
+            v.reject(
+                name,
+                format!("unknown parameter; known: {}", FILTERS.join(", ")),
+            );
+        }
+    }
+    let time = |v: &mut Validator, name: &str| {
+        query.get(name).and_then(|raw| {
+            v.check(
+                name,
+                DateTime::parse_from_rfc3339(raw)
+                    .map(|t| joule_proto::time::to_proto(t.with_timezone(&Utc)))
+                    .map_err(|e| format!("not an RFC 3339 time: {e}")),
+            )
+        })
+    };
+    let occurred_after = time(&mut v, "created_after");
+    let occurred_before = time(&mut v, "created_before");
+    let account = query.get("account_id").and_then(|raw| {
+        v.check(
+            "account_id",
+            raw.parse::<AccountId>().map_err(|e| e.to_string()),
+        )
+    });
+    v.finish()?;
+    let page = query.page()?;
+    let request = v1::ListTransactionsRequest {
+        tenant_id: caller.tenant.to_string(),
+        account_id: account.map(|a| a.to_string()).unwrap_or_default(),
+        types: query
+            .get("type")
+            .map(|t| t.split(',').map(|t| t.trim().to_owned()).collect())
+            .unwrap_or_default(),
+        occurred_after,
+        occurred_before,
+        cursor: page.cursor.unwrap_or_default(),
+        page_size: page.limit,
+    };
+    let page = state
+        .ledger()
+        .list_transactions(request)
+        .await
+        .map_err(|status| match status.message().strip_prefix("types: ") {
+            // The ledger's field is `types`; this list's parameter is `type`.
+            Some(reason) if status.code() == tonic::Code::InvalidArgument => {
+                tonic::Status::invalid_argument(format!("type: {reason}"))
+            }
+            _ => status,
+        })
+        .answer(SERVICE)?;
+    listed(page.transactions, page.next_cursor, view).map(Json)
+}
