@@ -646,6 +646,28 @@ async fn changes_keep_what_they_do_not_name_and_check_what_they_name() {
         [s.trucks.as_str()]
     );
 
+    // A card for the van alone, then for no one: back in the account's pool.
+    let card = created(
+        &app,
+        admin,
+        "/v1/tokens",
+        json!({"uid": "VAN-CARD", "account_id": s.account}),
+    )
+    .await;
+    let path = format!("/v1/tokens/{}/assignment", id(&card));
+    let to_van = put(&app, admin, &path, json!({"vehicle_id": id(&van)})).await;
+    assert_eq!(to_van.body["fleet_id"], s.vans.as_str());
+    assert!(to_van.body["driver_id"].is_null());
+    let to_none = put(&app, admin, &path, json!({"driver_id": null})).await;
+    assert_eq!(to_none.status, StatusCode::OK, "{}", to_none.body);
+    assert!(to_none.body["fleet_id"].is_null() && to_none.body["vehicle_id"].is_null());
+    assert!(to_none.body["assigned_at"].is_string());
+    assert_eq!(
+        ids(&app.get_as(&s.manager, "/v1/tokens").await),
+        [id(&card)],
+        "her fleet's manager sees the card in the pool"
+    );
+
     // List parameters are checked, all at once.
     let bad = app
         .get_as(
