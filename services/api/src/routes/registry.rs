@@ -19,7 +19,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::table::RouteTable;
-use super::{AppState, path_id};
+use super::{AppState, fleets, path_id};
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::domain::account::AccountCommand;
@@ -41,9 +41,14 @@ pub fn routes(t: RouteTable) -> RouteTable {
         .get("/v1/accounts", Scope::AccountsRead, list::<AccountView>)
         .post("/v1/accounts", Scope::AccountsWrite, create_account)
         .get("/v1/accounts/{id}", Scope::AccountsRead, one::<AccountView>)
-        .get("/v1/tokens", Scope::TokensRead, list::<TokenView>)
+        // Tokens reach a fleet manager only in her fleets (`super::fleets`).
+        .get("/v1/tokens", Scope::TokensRead, fleets::list::<TokenView>)
         .post("/v1/tokens", Scope::TokensWrite, create_token)
-        .get("/v1/tokens/{id}", Scope::TokensRead, one::<TokenView>)
+        .get(
+            "/v1/tokens/{id}",
+            Scope::TokensRead,
+            fleets::one::<TokenView>,
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,10 +246,16 @@ pub async fn create_token(
     let (Some(uid), Some(account_id)) = (uid, account) else {
         return Err(v.into_error());
     };
-    if read::get::<AccountView>(&state.pool, &caller.tenant, account_id.as_uuid())
-        .await?
-        .is_none()
-    {
+    // A fleet manager issues cards only to an account that holds one of her fleets.
+    let reachable = match fleets::limit(&caller, Scope::TokensWrite) {
+        None => read::get::<AccountView>(&state.pool, &caller.tenant, account_id.as_uuid())
+            .await?
+            .is_some(),
+        Some(fleets) => {
+            read::account_holds(&state.pool, &caller.tenant, account_id.as_uuid(), &fleets).await?
+        }
+    };
+    if !reachable {
         return Err(ApiError::field(
             "account_id",
             format!("no account with id {account_id}"),
@@ -257,6 +268,10 @@ pub async fn create_token(
         id: token_id.as_uuid(),
         uid: uid.to_string(),
         account_id: account_id.as_uuid(),
+        fleet_id: None,
+        driver_id: None,
+        vehicle_id: None,
+        assigned_at: None,
         created_at: at,
     };
     let command = TokenCommand::Issue {
@@ -292,7 +307,7 @@ pub async fn list<R: Resource>(
 }
 
 /// Stored times have microsecond precision; the answer of a POST must equal later reads.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
@@ -329,7 +344,7 @@ where
 
 /// Runs the command that creates `written`'s record (its id is the aggregate's), then answers like
 /// [`created`].
-async fn create<A: Aggregate, R: Resource>(
+pub(super) async fn create<A: Aggregate, R: Resource>(
     state: &AppState,
     caller: &Caller,
     cqrs: &PostgresCqrs<A>,

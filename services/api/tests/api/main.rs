@@ -5,6 +5,7 @@ mod access_matrix;
 mod auth;
 mod chargers;
 mod dead_letters;
+mod fleets;
 mod helpers;
 mod identity;
 mod limits;
