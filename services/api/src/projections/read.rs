@@ -113,6 +113,40 @@ pub struct TokenView {
     pub created_at: DateTime<Utc>,
 }
 
+impl Fleeted for SiteView {
+    const REACH: Reach = Reach::Tenant;
+    const FILTERS: &'static [Filter] = &[Filter {
+        name: "country",
+        kind: FilterKind::Text,
+    }];
+}
+
+impl Fleeted for ChargerView {
+    const REACH: Reach = Reach::Tenant;
+    const FILTERS: &'static [Filter] = &[
+        Filter {
+            name: "site_id",
+            kind: FilterKind::Id,
+        },
+        Filter {
+            name: "tariff_id",
+            kind: FilterKind::Id,
+        },
+        Filter {
+            name: "charge_point_id",
+            kind: FilterKind::Text,
+        },
+    ];
+}
+
+impl Fleeted for AccountView {
+    const REACH: Reach = Reach::FleetAccount;
+    const FILTERS: &'static [Filter] = &[Filter {
+        name: "currency",
+        kind: FilterKind::Text,
+    }];
+}
+
 impl Fleeted for TokenView {
     const REACH: Reach = Reach::Token;
     const FILTERS: &'static [Filter] = &[
@@ -176,33 +210,13 @@ pub async fn find<R: Resource>(pool: &PgPool, tenant: &TenantId, id: Uuid) -> Re
         .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", R::NOUN)))
 }
 
-pub async fn list<R: Resource>(
-    pool: &PgPool,
-    tenant: &TenantId,
-    page: &Page,
-) -> Result<Listed<R>, ApiError> {
-    let after = page.after()?;
-    let mut rows: Vec<R> = sqlx::query_as(&format!(
-        "SELECT {} FROM {SCHEMA}.{} WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        R::COLUMNS,
-        R::TABLE
-    ))
-    .bind(tenant.as_str())
-    .bind(after)
-    .bind(i64::from(page.limit) + 1)
-    .fetch_all(pool)
-    .await
-    .map_err(ApiError::internal)?;
-    let next_cursor = page.cut(&mut rows, R::seq);
-    Ok(Listed {
-        data: rows,
-        next_cursor,
-    })
-}
-
 /// How a caller limited to fleets (a `fleet_manager` key) reaches a table's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
+    /// Records the tenant's fleets share (sites, chargers): all of the tenant's.
+    Tenant,
+    /// The record is an account: one that holds one of her fleets.
+    FleetAccount,
     /// The record is a fleet: one of hers.
     Fleet,
     /// The record has a `fleet_id`: one of hers.
@@ -271,6 +285,16 @@ fn push_reach(
         .push("))");
     };
     match reach {
+        Reach::Tenant => {}
+        Reach::FleetAccount => {
+            q.push(format!(
+                " AND id IN (SELECT account_id FROM {SCHEMA}.fleets WHERE tenant_id = "
+            ))
+            .push_bind(tenant.as_str().to_owned())
+            .push(" AND id = ANY(")
+            .push_bind(fleets.to_vec())
+            .push("))");
+        }
         Reach::Fleet => {
             q.push(" AND id = ANY(")
                 .push_bind(fleets.to_vec())

@@ -35,7 +35,7 @@ use crate::extract::{ApiJson, Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
 use crate::projections::fleets::{CostCentreView, DriverView, FleetView, VehicleView};
 use crate::projections::read::{
-    self, AccountView, FilterKind, FilterValue, Fleeted, Listing, TokenView,
+    self, AccountView, ChargerView, FilterKind, FilterValue, Fleeted, Listing, SiteView, TokenView,
 };
 
 pub fn routes(t: RouteTable) -> RouteTable {
@@ -124,6 +124,15 @@ impl Readable for VehicleView {
 impl Readable for TokenView {
     const READ: Scope = Scope::TokensRead;
 }
+impl Readable for SiteView {
+    const READ: Scope = Scope::SitesRead;
+}
+impl Readable for ChargerView {
+    const READ: Scope = Scope::ChargersRead;
+}
+impl Readable for AccountView {
+    const READ: Scope = Scope::AccountsRead;
+}
 
 /// `GET /v1/<collection>/{id}`: one record the caller reaches, else 404.
 pub(crate) async fn one<R: Readable>(
@@ -155,24 +164,12 @@ const PAGING: &[&str] = &["created_after", "created_before", "cursor", "limit"];
 
 /// The list's parameters, each checked; all bad ones are named at once.
 fn listing<R: Fleeted>(query: &RawQuery, fleets: Option<Vec<Uuid>>) -> Result<Listing, ApiError> {
-    let mut v = Validator::default();
     let known: Vec<&str> = R::FILTERS
         .iter()
         .map(|f| f.name)
         .chain(PAGING.iter().copied())
         .collect();
-    let mut unknown: Vec<&String> = query
-        .0
-        .keys()
-        .filter(|name| !known.contains(&name.as_str()))
-        .collect();
-    unknown.sort();
-    for name in unknown {
-        v.reject(
-            name,
-            format!("unknown parameter; known: {}", known.join(", ")),
-        );
-    }
+    let mut v = query.only(&known);
     let mut filters = Vec::new();
     for filter in R::FILTERS {
         let Some(raw) = query.get(filter.name) else {
@@ -191,18 +188,8 @@ fn listing<R: Fleeted>(query: &RawQuery, fleets: Option<Vec<Uuid>>) -> Result<Li
             filters.push((filter.name, value));
         }
     }
-    let mut time = |name: &str| {
-        query.get(name).and_then(|raw| {
-            v.check(
-                name,
-                DateTime::parse_from_rfc3339(raw)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| format!("not an RFC 3339 time such as 2026-12-01T00:00:00Z: {e}")),
-            )
-        })
-    };
-    let created_after = time("created_after");
-    let created_before = time("created_before");
+    let created_after = query.time(&mut v, "created_after");
+    let created_before = query.time(&mut v, "created_before");
     v.finish()?;
     Ok(Listing {
         fleets,
