@@ -484,3 +484,45 @@ impl Replica {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(tenant: &str, cp: &str) -> ChargePointKey {
+        ChargePointKey::new(tenant.parse().unwrap(), cp.parse().unwrap())
+    }
+
+    #[test]
+    fn a_connection_is_named_with_its_tenant_and_read_back() {
+        let default = TenantId::default_tenant();
+        let acme = key("acme", "CP-1");
+        let payload = connection_payload(&acme, 7);
+        assert_eq!(payload, "acme\nCP-1\n7");
+        assert_eq!(
+            parse_connection(payload.as_bytes(), &default),
+            Some((acme, 7))
+        );
+        // A replica of a release before tenants names the charge point alone.
+        assert_eq!(
+            parse_connection(b"CP-1\n7", &default),
+            Some((key("default", "CP-1"), 7))
+        );
+        assert_eq!(parse_connection(b"a.b\nCP-1\n7", &default), None);
+        assert_eq!(parse_connection(b"CP-1", &default), None);
+    }
+
+    #[test]
+    fn the_same_charge_point_in_two_tenants_is_two_connections() {
+        let live = Live::default();
+        let ours = key("default", "CP-1");
+        let theirs = key("acme", "CP-1");
+        let first = live.register(&ours, 1).unwrap();
+        let second = live.register(&theirs, 0).unwrap();
+        assert!(!first.kicked.is_cancelled(), "acme's CP-1 replaced ours");
+        assert_eq!(live.len(), 2);
+        assert_eq!(live.security_profile(&theirs), Some(0));
+        assert!(live.holds(&ours, first.conn_id));
+        assert!(!live.holds(&ours, second.conn_id));
+    }
+}

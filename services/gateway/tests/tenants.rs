@@ -182,3 +182,92 @@ async fn the_same_charge_point_and_token_in_two_tenants_never_meet() {
     explicit.close().await;
     h.stop().await;
 }
+
+/// Chargers, tokens and transactions stored before charge points were keyed by tenant belong to
+/// the deployment's tenant once the gateway starts: the charger connects on the legacy path and on
+/// its tenant's, its token is found, and a start it retries keeps its transaction id.
+#[tokio::test]
+async fn records_from_before_tenants_are_the_deployment_tenants() {
+    let env = joule_testkit::TestEnv::new().await;
+    let pool = env.pool().await;
+    let before: &[joule_store::Migration] = joule_store::migrations![
+        1 => "001_registry_projection_and_transaction_ids",
+        2 => "002_credentials_presence_connector_status_and_the_frame_audit_trail",
+        3 => "003_cost_display_bookkeeping",
+        4 => "004_security_profile_of_held_connections",
+    ];
+    joule_store::migrate(&pool, joule_gateway::SCHEMA, before)
+        .await
+        .unwrap();
+    let charger_id = joule_domain::ChargerId::new();
+    let account_id = joule_domain::AccountId::new();
+    sqlx::query(
+        "INSERT INTO gateway.chargers (charge_point_id, charger_id, site_id, tariff_id)
+         VALUES ('CP-OLD', $1, 's', 't')",
+    )
+    .bind(charger_id.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO gateway.tokens (uid, token_id, account_id) VALUES ('OLD-TAG', $1, $2)",
+    )
+    .bind(joule_domain::TokenId::new().to_string())
+    .bind(account_id.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO gateway.transactions
+           (transaction_id, charge_point_id, connector_id, id_tag, meter_start_wh, charger_time, first_received_at)
+         VALUES (4242, 'CP-OLD', 1, 'OLD-TAG', 1000, '2024-03-01T10:00:00Z', now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let mut settings = env.settings();
+    settings.tenant = "old-deployment".into();
+    let running = joule_runtime::spawn(settings, &[joule_gateway::SERVICE])
+        .await
+        .expect("gateway starts");
+    let addr = running.addr("ocpp").unwrap();
+    let tenants: Vec<(String,)> = sqlx::query_as(
+        "SELECT tenant_id FROM gateway.chargers UNION ALL SELECT tenant_id FROM gateway.tokens
+         UNION ALL SELECT tenant_id FROM gateway.transactions",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tenants, vec![("old-deployment".to_owned(),); 3]);
+
+    for path in ["CP-OLD", "old-deployment/CP-OLD"] {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{addr}/ocpp/{path}")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut charger = support::Charger {
+            ws,
+            next_id: 0,
+            protocol: "ocpp1.6".into(),
+        };
+        let known = charger.ok("Authorize", json!({"idTag": "OLD-TAG"})).await;
+        assert_eq!(known["idTagInfo"]["status"], "Accepted", "{path}");
+        let retried = charger
+            .ok(
+                "StartTransaction",
+                start_payload(1, "OLD-TAG", 1000, "2024-03-01T10:00:00Z"),
+            )
+            .await;
+        assert_eq!(retried["transactionId"], 4242, "{path}");
+        charger.close().await;
+    }
+    running.stop().await.unwrap();
+    pool.close().await;
+}
