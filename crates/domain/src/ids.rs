@@ -156,6 +156,21 @@ uuid_id!(
     FleetId,
     "fleet"
 );
+uuid_id!(
+    /// A driver of a fleet.
+    DriverId,
+    "driver"
+);
+uuid_id!(
+    /// A vehicle of a fleet.
+    VehicleId,
+    "vehicle"
+);
+uuid_id!(
+    /// A cost centre of an account: what drivers and vehicles are charged to.
+    CostCentreId,
+    "cost_centre"
+);
 
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $max:expr, $allowed:expr) => {

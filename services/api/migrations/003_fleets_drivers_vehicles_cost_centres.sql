@@ -60,10 +60,11 @@ CREATE INDEX vehicles_tenant_seq ON {schema}.vehicles (tenant_id, seq);
 CREATE INDEX vehicles_tenant_fleet ON {schema}.vehicles (tenant_id, fleet_id, seq);
 
 -- A token's assignment: none until one is made (`fleet_id` is null exactly when neither a driver
--- nor a vehicle is assigned).
+-- nor a vehicle is assigned); the cost centre is the driver's (else the vehicle's) when assigned.
 ALTER TABLE {schema}.tokens
-    ADD COLUMN fleet_id    uuid,
-    ADD COLUMN driver_id   uuid,
-    ADD COLUMN vehicle_id  uuid,
-    ADD COLUMN assigned_at timestamptz;
+    ADD COLUMN fleet_id       uuid,
+    ADD COLUMN driver_id      uuid,
+    ADD COLUMN vehicle_id     uuid,
+    ADD COLUMN cost_centre_id uuid,
+    ADD COLUMN assigned_at    timestamptz;
 CREATE INDEX tokens_tenant_fleet ON {schema}.tokens (tenant_id, fleet_id, seq);

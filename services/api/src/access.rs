@@ -216,6 +216,8 @@ impl Role {
                 VehiclesWrite,
                 TokensRead,
                 TokensWrite,
+                // Limited to sessions started with a token of her fleets.
+                SessionsRead,
             ]),
             // Only what is already limited to one's own records (ADR 034).
             Role::Driver => Scopes::of(&[SitesRead, TariffsRead]),

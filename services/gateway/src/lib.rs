@@ -64,6 +64,7 @@ const MIGRATIONS: &[joule_store::Migration] = joule_store::migrations![
     3 => "003_cost_display_bookkeeping",
     4 => "004_security_profile_of_held_connections",
     5 => "005_charge_points_and_tokens_keyed_by_tenant",
+    6 => "006_token_holders",
 ];
 
 /// Migrates the schema and loads the registry copy; returns the registry consumer, the OCPP

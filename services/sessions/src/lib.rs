@@ -57,6 +57,7 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
     2 => "002_sessions_waiting_for_events_signed_meter_values",
     3 => "003_inactivity_of_open_sessions_the_sessions_each_charger_started",
     4 => "004_the_session_read_model_names_its_tenant",
+    5 => "005_who_held_the_token",
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {

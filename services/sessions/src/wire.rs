@@ -101,6 +101,7 @@ pub fn completed_message(session_id: &str, event: &SessionEvent) -> Option<v1::S
         started_at: *started_at,
         received_at: stop.received_at,
         seq_no: None,
+        holder: None,
     });
     if let Some(token) = token {
         start.token_uid = token.token_uid.clone();
@@ -150,7 +151,15 @@ pub fn session(row: SessionRow) -> v1::Session {
         currency: row.currency.unwrap_or_default(),
         invoice_id: row.invoice_id.unwrap_or_default(),
         flags: row.flags,
+        fleet_id: or_empty(row.fleet_id),
+        driver_id: or_empty(row.driver_id),
+        vehicle_id: or_empty(row.vehicle_id),
+        cost_centre_id: or_empty(row.cost_centre_id),
     }
+}
+
+fn or_empty(id: Option<uuid::Uuid>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
 }
 
 /// A signed meter value of a session, byte-exact as the charger sent it.

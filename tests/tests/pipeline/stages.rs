@@ -228,6 +228,7 @@ impl Pipeline {
             token: KnownToken {
                 token_id: TokenId::derived(KNOWN_TAG),
                 account_id: AccountId::derived("driver"),
+                holder: Default::default(),
             },
             issued: BTreeSet::new(),
             sessions: Memory::new(SessionRules::default()),

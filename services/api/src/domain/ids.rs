@@ -1,19 +1,4 @@
-//! The typed ids of the fleet records this service owns. Fleets' [`joule_domain::FleetId`] is shared
-//! (API keys name fleets); these travel only in the api's events and the token assignments it
-//! publishes, so they live here until another service needs them.
+//! The typed ids of the fleet records this service owns live in `joule_domain` since sessions record
+//! them at a session's start (issue 13); re-exported here where the api's domain names them.
 
-joule_domain::uuid_id!(
-    /// A driver of a fleet.
-    DriverId,
-    "driver"
-);
-joule_domain::uuid_id!(
-    /// A vehicle of a fleet.
-    VehicleId,
-    "vehicle"
-);
-joule_domain::uuid_id!(
-    /// A cost centre of an account: what drivers and vehicles are charged to.
-    CostCentreId,
-    "cost_centre"
-);
+pub use joule_domain::{CostCentreId, DriverId, VehicleId};

@@ -162,6 +162,7 @@ impl RegistryEvent {
                 fleet_id,
                 driver_id,
                 vehicle_id,
+                cost_centre_id,
                 assigned_at,
             }) => {
                 let message = v1::TokenAssigned {
@@ -170,6 +171,7 @@ impl RegistryEvent {
                     fleet_id: or_empty(fleet_id),
                     driver_id: or_empty(driver_id),
                     vehicle_id: or_empty(vehicle_id),
+                    cost_centre_id: or_empty(cost_centre_id),
                 };
                 published(
                     format!("registry.assignment.{token_id}"),
@@ -301,12 +303,14 @@ impl RegistryRelay {
                 fleet_id,
                 driver_id,
                 vehicle_id,
+                cost_centre_id,
                 assigned_at,
                 ..
             }) => {
                 sqlx::query(&format!(
                     "UPDATE {SCHEMA}.tokens
-                     SET fleet_id = $2, driver_id = $3, vehicle_id = $4, assigned_at = $5
+                     SET fleet_id = $2, driver_id = $3, vehicle_id = $4, assigned_at = $5,
+                         cost_centre_id = $6
                      WHERE id = $1"
                 ))
                 .bind(token_id.as_uuid())
@@ -314,6 +318,7 @@ impl RegistryRelay {
                 .bind(driver_id.map(|d| d.as_uuid()))
                 .bind(vehicle_id.map(|v| v.as_uuid()))
                 .bind(assigned_at)
+                .bind(cost_centre_id.map(|c| c.as_uuid()))
                 .execute(conn)
                 .await?;
             }
@@ -413,12 +418,13 @@ mod tests {
 
     #[test]
     fn an_assignment_is_published_apart_from_issues_and_fleet_records_are_not() {
-        use crate::domain::{DriverId, Name};
+        use crate::domain::{CostCentreId, DriverId, Name};
         use joule_domain::{AccountId, FleetId, TokenId};
 
         let token_id = TokenId::new();
         let fleet_id = FleetId::new();
         let driver_id = DriverId::new();
+        let cost_centre_id = CostCentreId::new();
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let event = TokenEvent::TokenAssigned {
             token_id,
@@ -426,6 +432,7 @@ mod tests {
             fleet_id: Some(fleet_id),
             driver_id: Some(driver_id),
             vehicle_id: None,
+            cost_centre_id: Some(cost_centre_id),
             assigned_at: at,
         };
         let assigned = stored("token", &token_id.to_string(), "TokenAssigned", &event);
@@ -438,6 +445,7 @@ mod tests {
         assert_eq!(message.fleet_id, fleet_id.to_string());
         assert_eq!(message.driver_id, driver_id.to_string());
         assert_eq!(message.vehicle_id, "");
+        assert_eq!(message.cost_centre_id, cost_centre_id.to_string());
 
         let fleet = FleetEvent::FleetCreated {
             fleet_id,

@@ -109,6 +109,8 @@ pub struct TokenView {
     pub fleet_id: Option<Uuid>,
     pub driver_id: Option<Uuid>,
     pub vehicle_id: Option<Uuid>,
+    /// The driver's (else the vehicle's) cost centre when it was assigned.
+    pub cost_centre_id: Option<Uuid>,
     pub assigned_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -175,8 +177,7 @@ impl Fleeted for TokenView {
 
 impl Resource for TokenView {
     const TABLE: &'static str = "tokens";
-    const COLUMNS: &'static str =
-        "seq, id, uid, account_id, fleet_id, driver_id, vehicle_id, assigned_at, created_at";
+    const COLUMNS: &'static str = "seq, id, uid, account_id, fleet_id, driver_id, vehicle_id, cost_centre_id, assigned_at, created_at";
     const NOUN: &'static str = "token";
     fn seq(&self) -> i64 {
         self.seq

@@ -288,6 +288,7 @@ pub async fn create_token(
         fleet_id: None,
         driver_id: None,
         vehicle_id: None,
+        cost_centre_id: None,
         assigned_at: None,
         created_at: at,
     };

@@ -10,9 +10,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
+use uuid::Uuid;
+
+use crate::access::Scope;
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
-use crate::problem::{ApiError, Validator};
+use crate::problem::ApiError;
 
 const SERVICE: &str = "sessions";
 
@@ -41,6 +44,11 @@ pub struct SessionView {
     pub cost: Option<Cost>,
     pub invoice_id: Option<String>,
     pub flags: Vec<String>,
+    /// Who held the token when the session started (later reassignments do not change them).
+    pub fleet_id: Option<String>,
+    pub driver_id: Option<String>,
+    pub vehicle_id: Option<String>,
+    pub cost_centre_id: Option<String>,
 }
 
 pub fn session_view(s: v1::Session) -> Result<SessionView, ApiError> {
@@ -60,6 +68,10 @@ pub fn session_view(s: v1::Session) -> Result<SessionView, ApiError> {
         token_uid: non_empty(&s.token_uid).map(str::to_owned),
         account_id: non_empty(&s.account_id).map(str::to_owned),
         invoice_id: non_empty(&s.invoice_id).map(str::to_owned),
+        fleet_id: non_empty(&s.fleet_id).map(str::to_owned),
+        driver_id: non_empty(&s.driver_id).map(str::to_owned),
+        vehicle_id: non_empty(&s.vehicle_id).map(str::to_owned),
+        cost_centre_id: non_empty(&s.cost_centre_id).map(str::to_owned),
         id: s.id,
         charger_id: s.charger_id,
         charge_point_id: s.charge_point_id,
@@ -77,21 +89,49 @@ pub async fn list_sessions(
     Extension(caller): Extension<Caller>,
     query: RawQuery,
 ) -> Result<Json<Listed<SessionView>>, ApiError> {
-    let page = query.page()?;
-    let mut v = Validator::default();
+    let mut v = query.only(&[
+        "charger_id",
+        "account_id",
+        "fleet_id",
+        "driver_id",
+        "vehicle_id",
+        "status",
+        "started_after",
+        "started_before",
+        "cursor",
+        "limit",
+    ]);
     let charger_id = query
         .get("charger_id")
         .and_then(|c| v.check("charger_id", c.parse::<ChargerId>()));
     let account_id = query
         .get("account_id")
         .and_then(|a| v.check("account_id", a.parse::<AccountId>()));
+    let mut id = |name: &str| {
+        query
+            .get(name)
+            .and_then(|raw| v.check(name, raw.parse::<Uuid>().map_err(|_| "not an id")))
+            .map(|id| id.to_string())
+            .unwrap_or_default()
+    };
+    let (fleet_id, driver_id, vehicle_id) = (id("fleet_id"), id("driver_id"), id("vehicle_id"));
+    let started_after = query.proto_time(&mut v, "started_after");
+    let started_before = query.proto_time(&mut v, "started_before");
     v.finish()?;
+    let page = query.page()?;
     let request = ListSessionsRequest {
         tenant_id: caller.tenant.to_string(),
         charger_id: charger_id.map(|c| c.to_string()).unwrap_or_default(),
         account_id: account_id.map(|a| a.to_string()).unwrap_or_default(),
         page_size: page.limit,
         cursor: page.cursor.unwrap_or_default(),
+        fleet_id,
+        driver_id,
+        vehicle_id,
+        status: query.get("status").unwrap_or_default().to_owned(),
+        started_after,
+        started_before,
+        within_fleets: within(&caller)?,
     };
     let response = state
         .sessions()
@@ -116,7 +156,28 @@ pub async fn get_session(
         .get_session(request)
         .await
         .answer(SERVICE)?;
+    reachable(&caller, &session)?;
     session_view(session).map(Json)
+}
+
+/// The fleets a fleet manager's session reads are limited to, as the sessions service takes them;
+/// empty for a caller who reads the whole tenant's. A fleet manager with no fleets reads none.
+fn within(caller: &Caller) -> Result<Vec<String>, ApiError> {
+    match super::fleets::limit(caller, Scope::SessionsRead) {
+        None => Ok(Vec::new()),
+        Some(fleets) if fleets.is_empty() => Err(ApiError::NotFound("no sessions".into())),
+        Some(fleets) => Ok(fleets.iter().map(Uuid::to_string).collect()),
+    }
+}
+
+/// A fleet manager reads only sessions started with a token of her fleets: another is a 404.
+fn reachable(caller: &Caller, session: &v1::Session) -> Result<(), ApiError> {
+    match super::fleets::limit(caller, Scope::SessionsRead) {
+        Some(fleets) if !fleets.iter().any(|f| f.to_string() == session.fleet_id) => Err(
+            ApiError::NotFound(format!("no session with id {}", session.id)),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// The cost so far of a running session, from pricing (`GetRunningCost`).
@@ -195,6 +256,17 @@ pub async fn get_session_cost(
     Path(id): Path<String>,
 ) -> Result<Json<RunningCostView>, ApiError> {
     let session_id: SessionId = path_id(&id, "session")?;
+    if super::fleets::limit(&caller, Scope::SessionsRead).is_some() {
+        let session = state
+            .sessions()
+            .get_session(GetSessionRequest {
+                tenant_id: caller.tenant.to_string(),
+                session_id: session_id.to_string(),
+            })
+            .await
+            .answer(SERVICE)?;
+        reachable(&caller, &session)?;
+    }
     let cost = state
         .pricing()
         .get_running_cost(v1::GetRunningCostRequest {
@@ -236,6 +308,10 @@ mod tests {
             currency: "EUR".into(),
             invoice_id: "i1".into(),
             flags: vec!["meter_regression".into()],
+            fleet_id: "f1".into(),
+            driver_id: "d1".into(),
+            vehicle_id: String::new(),
+            cost_centre_id: "cc1".into(),
         }
     }
 
@@ -252,6 +328,9 @@ mod tests {
         assert_eq!(value["invoice_id"], json!("i1"));
         assert_eq!(value["connector_id"], json!(2));
         assert_eq!(value["flags"], json!(["meter_regression"]));
+        assert_eq!(value["fleet_id"], json!("f1"));
+        assert_eq!(value["vehicle_id"], json!(null));
+        assert_eq!(value["cost_centre_id"], json!("cc1"));
     }
 
     #[test]

@@ -406,6 +406,8 @@ async fn a_fleet_manager_runs_her_fleet_and_sees_nothing_beyond_it() {
                 fleet_id: s.vans.clone(),
                 driver_id: id(&ana),
                 vehicle_id: id(&van),
+                // Ana's: the driver's cost centre is what her card's sessions are booked to.
+                cost_centre_id: s.cost_centre.clone(),
             },
             v1::TokenAssigned {
                 token_id: id(&card2),
@@ -413,6 +415,7 @@ async fn a_fleet_manager_runs_her_fleet_and_sees_nothing_beyond_it() {
                 fleet_id: s.trucks.clone(),
                 driver_id: id(&eve),
                 vehicle_id: String::new(),
+                cost_centre_id: String::new(),
             }
         ]
     );

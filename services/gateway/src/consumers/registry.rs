@@ -11,7 +11,7 @@ use std::sync::Arc;
 use joule_bus::{BoxFuture, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
 use joule_domain::{ChargerId, TenantId};
 use joule_proto::EventName;
-use joule_proto::v1::{ChargerCredentialsSet, ChargerRegistered, TokenIssued};
+use joule_proto::v1::{self, ChargerCredentialsSet, ChargerRegistered, TokenAssigned, TokenIssued};
 use sqlx::PgPool;
 
 use super::{rejected, transient};
@@ -98,11 +98,41 @@ impl RegistryProjection {
         let token = KnownToken {
             token_id: event.token_id.parse().map_err(rejected)?,
             account_id: event.account_id.parse().map_err(rejected)?,
+            // An issue does not change who holds the token (store_token keeps the holder).
+            holder: v1::TokenHolder::default(),
         };
         registry::store_token(&self.pool, &tenant, &event.uid, &token)
             .await
             .map_err(transient)?;
         self.cache.token_changed(&tenant, &event.uid);
+        Ok(())
+    }
+}
+
+impl RegistryProjection {
+    /// Records who holds the token now; a session started later records them (issue 13).
+    async fn token_assigned(
+        &self,
+        tenant: TenantId,
+        event: TokenAssigned,
+    ) -> Result<(), HandlerError> {
+        let token_id = event.token_id.parse().map_err(rejected)?;
+        let holder = v1::TokenHolder {
+            fleet_id: event.fleet_id,
+            driver_id: event.driver_id,
+            vehicle_id: event.vehicle_id,
+            cost_centre_id: event.cost_centre_id,
+        };
+        match registry::store_holder(&self.pool, &tenant, token_id, &holder)
+            .await
+            .map_err(transient)?
+        {
+            Some(uid) => self.cache.token_changed(&tenant, &uid),
+            // The api issues a token before it assigns it, on the same stream, in order.
+            None => {
+                tracing::warn!(%tenant, %token_id, "an assignment of a token the gateway does not know")
+            }
+        }
         Ok(())
     }
 }
@@ -118,6 +148,10 @@ impl Handler for RegistryProjection {
                 TokenIssued::NAME => {
                     let tenant = self.tenant(message)?;
                     self.token_issued(tenant, message.payload()?).await
+                }
+                TokenAssigned::NAME => {
+                    let tenant = self.tenant(message)?;
+                    self.token_assigned(tenant, message.payload()?).await
                 }
                 ChargerCredentialsSet::NAME => {
                     let tenant = self.tenant(message)?;

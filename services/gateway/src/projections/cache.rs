@@ -86,13 +86,25 @@ impl RegistryCache {
                 map.insert(value.key(), Entry { value, at: now });
             }
         }
-        let tokens: Vec<(String, String, String, String)> =
-            sqlx::query_as("SELECT tenant_id, uid, token_id, account_id FROM gateway.tokens")
-                .fetch_all(pool)
-                .await?;
+        type TokenRow = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
+        let tokens: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT tenant_id, uid, token_id, account_id, {} FROM gateway.tokens",
+            registry::HOLDER_COLUMNS
+        ))
+        .fetch_all(pool)
+        .await?;
         {
             let mut map = cache.tokens.write().expect("cache lock");
-            for (tenant, uid, token_id, account_id) in tokens {
+            for (tenant, uid, token_id, account_id, f, d, v, c) in tokens {
                 let (Ok(tenant), Ok(token_id), Ok(account_id)) = (
                     tenant.parse::<TenantId>(),
                     token_id.parse(),
@@ -103,6 +115,7 @@ impl RegistryCache {
                 let value = KnownToken {
                     token_id,
                     account_id,
+                    holder: registry::holder((f, d, v, c)),
                 };
                 map.entry((tenant, uid.to_lowercase()))
                     .or_default()

@@ -11,6 +11,7 @@
 use std::fmt;
 
 use joule_domain::{AccountId, ChargePointId, ChargerId, TenantId, TokenId};
+use joule_proto::v1;
 use sqlx::PgPool;
 
 /// A charge point as the gateway keys it: its tenant and its id in that tenant.
@@ -55,6 +56,23 @@ impl KnownCharger {
 pub struct KnownToken {
     pub token_id: TokenId,
     pub account_id: AccountId,
+    /// Its fleet, driver, vehicle and cost centre as the registry last assigned them (ids the
+    /// api checked; the gateway passes them on to the session's start).
+    pub holder: v1::TokenHolder,
+}
+
+/// The holder columns of `gateway.tokens`, in [`v1::TokenHolder`]'s order.
+pub const HOLDER_COLUMNS: &str = "fleet_id, driver_id, vehicle_id, cost_centre_id";
+
+/// A holder from its four columns.
+pub fn holder(columns: (String, String, String, String)) -> v1::TokenHolder {
+    let (fleet_id, driver_id, vehicle_id, cost_centre_id) = columns;
+    v1::TokenHolder {
+        fleet_id,
+        driver_id,
+        vehicle_id,
+        cost_centre_id,
+    }
 }
 
 /// Looks up a charge point by the tenant and id in its connection URL.
@@ -112,19 +130,21 @@ pub async fn find_token(
     tenant: &TenantId,
     id_tag: &str,
 ) -> Result<Option<KnownToken>, sqlx::Error> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT token_id, account_id FROM gateway.tokens
+    type Row = (String, String, String, String, String, String);
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT token_id, account_id, {HOLDER_COLUMNS} FROM gateway.tokens
          WHERE tenant_id = $1 AND lower(uid) = lower($2)
-         ORDER BY (uid = $2) DESC, uid LIMIT 1",
-    )
+         ORDER BY (uid = $2) DESC, uid LIMIT 1"
+    ))
     .bind(tenant.as_str())
     .bind(id_tag)
     .fetch_optional(pool)
     .await?;
-    Ok(row.and_then(|(token_id, account_id)| {
+    Ok(row.and_then(|(token_id, account_id, f, d, v, c)| {
         Some(KnownToken {
             token_id: token_id.parse().ok()?,
             account_id: account_id.parse().ok()?,
+            holder: holder((f, d, v, c)),
         })
     }))
 }
@@ -192,6 +212,29 @@ pub async fn store_token(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Records who holds token `token_id` of `tenant` (a `TokenAssigned`); the token's uid when it is
+/// known, so the cache can forget it.
+pub async fn store_holder(
+    pool: &PgPool,
+    tenant: &TenantId,
+    token_id: TokenId,
+    holder: &v1::TokenHolder,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE gateway.tokens
+         SET fleet_id = $3, driver_id = $4, vehicle_id = $5, cost_centre_id = $6
+         WHERE tenant_id = $1 AND token_id = $2 RETURNING uid",
+    )
+    .bind(tenant.as_str())
+    .bind(token_id.to_string())
+    .bind(&holder.fleet_id)
+    .bind(&holder.driver_id)
+    .bind(&holder.vehicle_id)
+    .bind(&holder.cost_centre_id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Gives the rows written before charge points were keyed by tenant (migration 005) the

@@ -14,8 +14,8 @@ use postgres_es::PostgresCqrs;
 use std::sync::Arc;
 
 use crate::domain::session::{
-    ChargingSession, Extras, Reading, SessionCommand, SignedValue, StartDetails, StopDetails,
-    TokenRef, flags,
+    ChargingSession, Extras, Holder, Reading, SessionCommand, SignedValue, StartDetails,
+    StopDetails, TokenRef, flags,
 };
 use crate::matching::{ChargerSessions, StopFacts};
 
@@ -282,6 +282,21 @@ impl ChargerIntake {
     }
 }
 
+/// Who held the token, as the gateway saw its assignment; ids that do not parse are left out (the
+/// api wrote them), and a holder with none is none.
+fn holder(h: v1::TokenHolder) -> Option<Holder> {
+    fn id<T: std::str::FromStr>(raw: &str) -> Option<T> {
+        raw.parse().ok()
+    }
+    let holder = Holder {
+        fleet_id: id(&h.fleet_id),
+        driver_id: id(&h.driver_id),
+        vehicle_id: id(&h.vehicle_id),
+        cost_centre_id: id(&h.cost_centre_id),
+    };
+    (holder != Holder::default()).then_some(holder)
+}
+
 /// The session command of a `TransactionStarted`; `None` without a transaction id.
 pub fn start(tenant: &str, m: v1::TransactionStarted) -> Option<(SessionId, SessionCommand)> {
     if m.transaction_id.is_empty() {
@@ -306,6 +321,7 @@ pub fn start(tenant: &str, m: v1::TransactionStarted) -> Option<(SessionId, Sess
         token_uid: m.id_tag,
         account_id: m.account_id,
         seq_no: m.seq_no,
+        holder: m.holder.and_then(holder),
     };
     Some((id, SessionCommand::Start(start, extras)))
 }

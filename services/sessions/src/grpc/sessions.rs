@@ -7,8 +7,9 @@ use tracing::Instrument;
 
 use super::status::ReadError;
 use super::{SessionsGrpc, tenant};
-use crate::projections::session_view;
+use crate::projections::session_view::{self, SessionFilter};
 use crate::wire;
+use uuid::Uuid;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
@@ -31,16 +32,51 @@ impl SessionsGrpc {
                 reason: "not a cursor from this API",
             })?
         };
+        let id = |field: &'static str, raw: &str| -> Result<Option<Uuid>, ReadError> {
+            match raw {
+                "" => Ok(None),
+                raw => raw
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ReadError::InvalidArgument {
+                        field,
+                        reason: "not an id",
+                    }),
+            }
+        };
+        let time = |field: &'static str, t: Option<&joule_proto::Timestamp>| {
+            t.map(|t| {
+                joule_proto::time::from_proto(Some(t)).ok_or(ReadError::InvalidArgument {
+                    field,
+                    reason: "not a valid time",
+                })
+            })
+            .transpose()
+        };
+        let within_fleets = match r.within_fleets.as_slice() {
+            [] => None,
+            fleets => Some(
+                fleets
+                    .iter()
+                    .map(|f| id("within_fleets", f).map(Option::unwrap_or_default))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let filter = SessionFilter {
+            charger_id: &r.charger_id,
+            account_id: &r.account_id,
+            fleet_id: id("fleet_id", &r.fleet_id)?,
+            driver_id: id("driver_id", &r.driver_id)?,
+            vehicle_id: id("vehicle_id", &r.vehicle_id)?,
+            status: &r.status,
+            started_after: time("started_after", r.started_after.as_ref())?,
+            started_before: time("started_before", r.started_before.as_ref())?,
+            within_fleets,
+        };
         // One row more than the page tells whether there is a next page.
-        let mut rows = session_view::list(
-            &self.pool,
-            &tenant,
-            after,
-            &r.charger_id,
-            &r.account_id,
-            limit.saturating_add(1),
-        )
-        .await?;
+        let mut rows =
+            session_view::list(&self.pool, &tenant, after, &filter, limit.saturating_add(1))
+                .await?;
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let next_cursor = match (more, rows.last()) {

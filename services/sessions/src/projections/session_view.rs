@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use joule_domain::{Energy, TenantId};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::domain::session::{Reading, StartDetails, StopDetails, TokenRef};
 
@@ -24,14 +25,18 @@ pub async fn started(
     tenant: &str,
     s: &StartDetails,
 ) -> Result<(), sqlx::Error> {
+    let holder = s.holder.clone().unwrap_or_default();
     sqlx::query(
         "INSERT INTO sessions.session_view
            (id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
-            status, started_at, meter_start_wh, last_activity_at, tenant_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,'active',$8,$9,$10,$11)
+            status, started_at, meter_start_wh, last_activity_at, tenant_id,
+            fleet_id, driver_id, vehicle_id, cost_centre_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,'active',$8,$9,$10,$11,$12,$13,$14,$15)
          ON CONFLICT (id) DO UPDATE SET
            charger_id = EXCLUDED.charger_id, connector_id = EXCLUDED.connector_id,
            token_uid = EXCLUDED.token_uid, account_id = EXCLUDED.account_id,
+           fleet_id = EXCLUDED.fleet_id, driver_id = EXCLUDED.driver_id,
+           vehicle_id = EXCLUDED.vehicle_id, cost_centre_id = EXCLUDED.cost_centre_id,
            started_at = EXCLUDED.started_at, meter_start_wh = EXCLUDED.meter_start_wh,
            last_activity_at = GREATEST(sessions.session_view.last_activity_at, EXCLUDED.last_activity_at),
            status = CASE WHEN sessions.session_view.status IN ('completed', 'ended') THEN sessions.session_view.status ELSE 'active' END",
@@ -47,6 +52,10 @@ pub async fn started(
     .bind(register(s.meter_start))
     .bind(s.received_at)
     .bind(tenant)
+    .bind(holder.fleet_id.map(|f| f.as_uuid()))
+    .bind(holder.driver_id.map(|d| d.as_uuid()))
+    .bind(holder.vehicle_id.map(|v| v.as_uuid()))
+    .bind(holder.cost_centre_id.map(|c| c.as_uuid()))
     .execute(conn)
     .await?;
     Ok(())
@@ -101,13 +110,18 @@ pub async fn completed(
     tenant: &str,
     c: Completed<'_>,
 ) -> Result<(), sqlx::Error> {
+    let holder = c.start.and_then(|s| s.holder.clone()).unwrap_or_default();
     sqlx::query(
         "INSERT INTO sessions.session_view
            (id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
             status, started_at, stopped_at, meter_start_wh, meter_stop_wh, energy_wh, flags,
-            tenant_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,'completed',$8,$9,$10,$11,$12,$13,$14)
+            tenant_id, fleet_id, driver_id, vehicle_id, cost_centre_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,'completed',$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
          ON CONFLICT (id) DO UPDATE SET
+           fleet_id = COALESCE(EXCLUDED.fleet_id, sessions.session_view.fleet_id),
+           driver_id = COALESCE(EXCLUDED.driver_id, sessions.session_view.driver_id),
+           vehicle_id = COALESCE(EXCLUDED.vehicle_id, sessions.session_view.vehicle_id),
+           cost_centre_id = COALESCE(EXCLUDED.cost_centre_id, sessions.session_view.cost_centre_id),
            status = 'completed', started_at = EXCLUDED.started_at, stopped_at = EXCLUDED.stopped_at,
            meter_start_wh = EXCLUDED.meter_start_wh, meter_stop_wh = EXCLUDED.meter_stop_wh,
            energy_wh = EXCLUDED.energy_wh, flags = EXCLUDED.flags,
@@ -128,6 +142,10 @@ pub async fn completed(
     .bind(c.energy.wh())
     .bind(c.flags)
     .bind(tenant)
+    .bind(holder.fleet_id.map(|f| f.as_uuid()))
+    .bind(holder.driver_id.map(|d| d.as_uuid()))
+    .bind(holder.vehicle_id.map(|v| v.as_uuid()))
+    .bind(holder.cost_centre_id.map(|c| c.as_uuid()))
     .execute(conn)
     .await?;
     Ok(())
@@ -262,32 +280,65 @@ pub struct SessionRow {
     pub currency: Option<String>,
     pub invoice_id: Option<String>,
     pub flags: Vec<String>,
+    pub fleet_id: Option<Uuid>,
+    pub driver_id: Option<Uuid>,
+    pub vehicle_id: Option<Uuid>,
+    pub cost_centre_id: Option<Uuid>,
 }
 
 const COLUMNS: &str = "seq, id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
-    status, started_at, stopped_at, energy_wh, cost_excl_vat, cost_incl_vat, currency, invoice_id, flags";
+    status, started_at, stopped_at, energy_wh, cost_excl_vat, cost_incl_vat, currency, invoice_id, flags,
+    fleet_id, driver_id, vehicle_id, cost_centre_id";
 
-/// Up to `limit` sessions of `tenant` after the one numbered `after` (0: from the first),
-/// optionally of one charger and one account (empty: any), in the order they were first seen.
+/// Which sessions a list shows: the tenant's, narrowed by each filter given.
+#[derive(Debug, Default)]
+pub struct SessionFilter<'a> {
+    pub charger_id: &'a str,
+    pub account_id: &'a str,
+    pub fleet_id: Option<Uuid>,
+    pub driver_id: Option<Uuid>,
+    pub vehicle_id: Option<Uuid>,
+    pub status: &'a str,
+    pub started_after: Option<DateTime<Utc>>,
+    pub started_before: Option<DateTime<Utc>>,
+    /// A fleet manager's fleets: only their sessions (`None`: no limit).
+    pub within_fleets: Option<Vec<Uuid>>,
+}
+
+/// Up to `limit` sessions of `tenant` after the one numbered `after` (0: from the first) that
+/// `filter` selects, in the order they were first seen.
 pub async fn list(
     pool: &PgPool,
     tenant: &TenantId,
     after: i64,
-    charger_id: &str,
-    account_id: &str,
+    filter: &SessionFilter<'_>,
     limit: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM sessions.session_view
          WHERE tenant_id = $1 AND seq > $2 AND ($3 = '' OR charger_id = $3)
            AND ($4 = '' OR account_id = $4)
+           AND ($6::uuid IS NULL OR fleet_id = $6)
+           AND ($7::uuid IS NULL OR driver_id = $7)
+           AND ($8::uuid IS NULL OR vehicle_id = $8)
+           AND ($9 = '' OR status = $9)
+           AND ($10::timestamptz IS NULL OR started_at > $10)
+           AND ($11::timestamptz IS NULL OR started_at < $11)
+           AND ($12::uuid[] IS NULL OR fleet_id = ANY($12))
          ORDER BY seq LIMIT $5"
     ))
     .bind(tenant.as_str())
     .bind(after)
-    .bind(charger_id)
-    .bind(account_id)
+    .bind(filter.charger_id)
+    .bind(filter.account_id)
     .bind(limit)
+    .bind(filter.fleet_id)
+    .bind(filter.driver_id)
+    .bind(filter.vehicle_id)
+    .bind(filter.status)
+    .bind(filter.started_after)
+    .bind(filter.started_before)
+    .bind(filter.within_fleets.as_deref())
     .fetch_all(pool)
     .await
 }

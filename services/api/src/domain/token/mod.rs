@@ -8,7 +8,7 @@ use joule_domain::{AccountId, FleetId, TenantId, TokenId, TokenUid};
 use joule_store::Decider;
 use serde::{Deserialize, Serialize};
 
-use super::{DriverId, VehicleId};
+use super::{CostCentreId, DriverId, VehicleId};
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +25,9 @@ pub struct Assignment {
     pub fleet_id: Option<FleetId>,
     pub driver_id: Option<DriverId>,
     pub vehicle_id: Option<VehicleId>,
+    /// The driver's cost centre (else the vehicle's) when the assignment was made: what sessions
+    /// started with the token are booked to.
+    pub cost_centre_id: Option<CostCentreId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +60,7 @@ pub enum TokenEvent {
         fleet_id: Option<FleetId>,
         driver_id: Option<DriverId>,
         vehicle_id: Option<VehicleId>,
+        cost_centre_id: Option<CostCentreId>,
         assigned_at: DateTime<Utc>,
     },
 }
@@ -122,6 +126,7 @@ impl Decider for Token {
                     fleet_id,
                     driver_id,
                     vehicle_id,
+                    cost_centre_id,
                 } = assignment;
                 Ok(vec![TokenEvent::TokenAssigned {
                     token_id: now.token_id,
@@ -129,6 +134,7 @@ impl Decider for Token {
                     fleet_id,
                     driver_id,
                     vehicle_id,
+                    cost_centre_id,
                     assigned_at: at,
                 }])
             }
@@ -154,6 +160,7 @@ impl Decider for Token {
                 fleet_id,
                 driver_id,
                 vehicle_id,
+                cost_centre_id,
                 ..
             } => {
                 if let Some(state) = &mut self.0 {
@@ -161,6 +168,7 @@ impl Decider for Token {
                         fleet_id,
                         driver_id,
                         vehicle_id,
+                        cost_centre_id,
                     };
                 }
             }

@@ -59,6 +59,7 @@ fn an_assignment_is_recorded_once_and_replaced_by_the_next() {
         fleet_id: Some(FleetId::new()),
         driver_id: Some(DriverId::new()),
         vehicle_id: None,
+        cost_centre_id: None,
     };
     let assign = |assignment: &Assignment| TokenCommand::Assign {
         assignment: assignment.clone(),
@@ -70,6 +71,7 @@ fn an_assignment_is_recorded_once_and_replaced_by_the_next() {
         fleet_id: a.fleet_id,
         driver_id: a.driver_id,
         vehicle_id: a.vehicle_id,
+        cost_centre_id: a.cost_centre_id,
         assigned_at: at(),
     };
     Given::with(())

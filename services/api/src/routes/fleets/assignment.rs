@@ -12,7 +12,7 @@ use super::limit;
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::domain::token::{Assignment, TokenCommand};
-use crate::domain::{DriverId, Status, VehicleId};
+use crate::domain::{CostCentreId, DriverId, Status, VehicleId};
 use crate::extract::ApiJson;
 use crate::problem::{ApiError, Validator};
 use crate::projections::fleets::{DriverView, FleetView, VehicleView};
@@ -53,6 +53,7 @@ pub async fn assign(
 
     // Each must be one the caller reaches, active; both of one fleet of the token's account.
     let mut fleet_id = None;
+    let mut cost_centre: Option<Uuid> = None;
     if let Some(driver_id) = driver_id {
         let driver: DriverView =
             read::get_within(&state.pool, &caller.tenant, fleets, driver_id.as_uuid())
@@ -64,6 +65,7 @@ pub async fn assign(
             return Err(ApiError::field("driver_id", "the driver is archived"));
         }
         fleet_id = Some(("driver_id", driver.fleet_id));
+        cost_centre = driver.cost_centre_id;
     }
     if let Some(vehicle_id) = vehicle_id {
         let vehicle: VehicleView =
@@ -82,6 +84,7 @@ pub async fn assign(
             ));
         }
         fleet_id = fleet_id.or(Some(("vehicle_id", vehicle.fleet_id)));
+        cost_centre = cost_centre.or(vehicle.cost_centre_id);
     }
     if let Some((field, fleet)) = fleet_id {
         let fleet: Option<FleetView> = read::get(&state.pool, &caller.tenant, fleet).await?;
@@ -96,13 +99,15 @@ pub async fn assign(
         fleet_id: fleet_id.map(|(_, f)| f.into()),
         driver_id,
         vehicle_id,
+        cost_centre_id: cost_centre.map(CostCentreId::from),
     };
     let fleet_uuid = assignment.fleet_id.map(|f| f.as_uuid());
     let driver_uuid = driver_id.map(|d| d.as_uuid());
     let vehicle_uuid = vehicle_id.map(|d| d.as_uuid());
     let unchanged = token.fleet_id == fleet_uuid
         && token.driver_id == driver_uuid
-        && token.vehicle_id == vehicle_uuid;
+        && token.vehicle_id == vehicle_uuid
+        && token.cost_centre_id == cost_centre;
     // A repeated assignment changes nothing; a first empty one neither (the token is in no fleet).
     if unchanged {
         return Ok(Json(token));
@@ -118,6 +123,7 @@ pub async fn assign(
             fleet_id: fleet_uuid,
             driver_id: driver_uuid,
             vehicle_id: vehicle_uuid,
+            cost_centre_id: cost_centre,
             assigned_at: Some(at),
             ..token
         }

@@ -63,6 +63,7 @@ pub fn started(
         received_at: Some(to_proto(origin.received_at)),
         ocpp_version: origin.ocpp_version(),
         flags: req.problems.into_flags(),
+        holder: token.map(|t| t.holder.clone()),
         ..Default::default()
     };
     ChargerEvent {

@@ -79,6 +79,7 @@ pub fn transaction_message(
                 flags,
                 samples,
                 evse_id: req.evse_id,
+                holder: token.map(|t| t.holder.clone()),
             },
         }),
         EventType::Updated => TransactionMessage::Updated(ChargerEvent {

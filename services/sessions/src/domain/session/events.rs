@@ -2,7 +2,8 @@
 //! that read the events stored in older shapes.
 //!
 //! Versions (`event_version`, per event type):
-//! - `SessionStarted` 1.1: `seq_no` (OCPP 2.0.1).
+//! - `SessionStarted` 1.1: `seq_no` (OCPP 2.0.1); 1.2: `holder` (who held the token).
+//! - `SessionCompleted` 1.2: `holder` in its start.
 //! - `ReadingsRecorded` 1.1: `seq_no`, `token` (2.0.1), `running` (what `SessionMetered`
 //!   publishes), `received_at` (the inactivity limit).
 //! - `SessionCompleted` 1.1: `meter_stop`, `token`, `samples`, `charging_ended_at`, and `seq_no` in
@@ -16,11 +17,21 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
-use joule_domain::Energy;
+use joule_domain::{CostCentreId, DriverId, Energy, FleetId, VehicleId};
 use joule_store::Upcaster;
 use joule_store::upcast::with_field;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// Who held the session's token when it started (issue 13): the fleet, driver, vehicle and cost
+/// centre of the token's assignment then. A later reassignment does not change a session's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub fleet_id: Option<FleetId>,
+    pub driver_id: Option<DriverId>,
+    pub vehicle_id: Option<VehicleId>,
+    pub cost_centre_id: Option<CostCentreId>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartDetails {
@@ -36,6 +47,8 @@ pub struct StartDetails {
     pub received_at: DateTime<Utc>,
     /// 2.0.1 seqNo of the Started event.
     pub seq_no: Option<u32>,
+    /// Who held the token at the start (1.2); `None` when it was unassigned or unknown.
+    pub holder: Option<Holder>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,9 +185,8 @@ impl DomainEvent for SessionEvent {
 
     fn event_version(&self) -> String {
         match self {
-            SessionEvent::SessionStarted(_)
-            | SessionEvent::ReadingsRecorded { .. }
-            | SessionEvent::SessionCompleted { .. } => "1.1",
+            SessionEvent::SessionStarted(_) | SessionEvent::SessionCompleted { .. } => "1.2",
+            SessionEvent::ReadingsRecorded { .. } => "1.1",
             SessionEvent::StopReceived(_)
             | SessionEvent::SessionFlagged { .. }
             | SessionEvent::SignedValuesRecorded { .. } => "1.0",
@@ -199,6 +211,16 @@ pub const UPCASTERS: &[Upcaster] = &[
         event_type: "SessionCompleted",
         version: "1.1",
         upcast: completed_1_1,
+    },
+    Upcaster {
+        event_type: "SessionStarted",
+        version: "1.2",
+        upcast: started_1_2,
+    },
+    Upcaster {
+        event_type: "SessionCompleted",
+        version: "1.2",
+        upcast: completed_1_2,
     },
 ];
 
@@ -234,6 +256,21 @@ fn nested_with<const N: usize>(
 
 fn started_1_1(payload: Value) -> Value {
     with_fields(payload, start_details_1_1())
+}
+
+/// 1.1 → 1.2: a session started before holders were recorded names none.
+fn started_1_2(payload: Value) -> Value {
+    with_fields(payload, [("holder", Value::Null)])
+}
+
+fn completed_1_2(mut payload: Value) -> Value {
+    if let Some(inner) = payload
+        .get_mut("SessionCompleted")
+        .and_then(Value::as_object_mut)
+    {
+        nested_with(inner, "start", [("holder", Value::Null)]);
+    }
+    payload
 }
 
 fn readings_recorded_1_1(payload: Value) -> Value {

@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 
 pub use commands::{Extras, SessionCommand};
 pub use events::{
-    Reading, Running, SessionEvent, SignedValue, StartDetails, StopDetails, TokenRef, UPCASTERS,
-    ordered,
+    Holder, Reading, Running, SessionEvent, SignedValue, StartDetails, StopDetails, TokenRef,
+    UPCASTERS, ordered,
 };
 pub use state::StopCandidate;
 

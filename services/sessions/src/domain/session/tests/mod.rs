@@ -39,6 +39,7 @@ fn start(meter_wh: Decimal) -> StartDetails {
         started_at: t("2026-11-21T10:00:00Z"),
         received_at: t("2026-11-21T10:00:01Z"),
         seq_no: None,
+        holder: None,
     }
 }
 

@@ -39,7 +39,7 @@ fn events_of_the_first_release_load_with_the_defaults_of_later_fields() {
         "1.0",
         json!({"SessionStarted": start_1_0()}),
     );
-    assert_eq!(version, "1.1");
+    assert_eq!(version, "1.2");
     assert_eq!(started, SessionEvent::SessionStarted(start(dec!(1000))));
 
     let readings = json!({"ReadingsRecorded": {"readings": [
@@ -64,7 +64,7 @@ fn events_of_the_first_release_load_with_the_defaults_of_later_fields() {
     // Without its upcaster the first release's completion would not read at all (no samples).
     assert!(serde_json::from_value::<SessionEvent>(completed_1_0.clone()).is_err());
     let (completed, version) = load("SessionCompleted", "1.0", completed_1_0);
-    assert_eq!(version, "1.1");
+    assert_eq!(version, "1.2");
     let SessionEvent::SessionCompleted {
         start: Some(started),
         stop: stopped,
@@ -153,9 +153,50 @@ fn current_events_store_every_field_at_their_version_and_are_not_upcast() {
         "StopReceived always stored its stop whole"
     );
     let completed = completed(Some(start(dec!(0))), stop(dec!(10)), dec!(0), dec!(10), &[]);
-    assert_eq!(completed.event_version(), "1.1");
+    assert_eq!(completed.event_version(), "1.2");
     assert_eq!(
         serde_json::from_value::<SessionEvent>(serde_json::to_value(&completed).unwrap()).unwrap(),
         completed
     );
+}
+
+#[test]
+fn a_start_stored_at_1_1_loads_without_a_holder_and_a_holder_is_kept() {
+    let mut started = start_1_0();
+    started["seq_no"] = json!(3);
+    let (loaded, version) = load("SessionStarted", "1.1", json!({"SessionStarted": started}));
+    assert_eq!(version, "1.2");
+    let SessionEvent::SessionStarted(details) = loaded else {
+        panic!("{loaded:?}");
+    };
+    assert_eq!((details.seq_no, details.holder), (Some(3), None));
+
+    let holder = Holder {
+        fleet_id: Some(joule_domain::FleetId::new()),
+        driver_id: Some(joule_domain::DriverId::new()),
+        vehicle_id: None,
+        cost_centre_id: Some(joule_domain::CostCentreId::new()),
+    };
+    let current = SessionEvent::SessionStarted(StartDetails {
+        holder: Some(holder.clone()),
+        ..start(dec!(1000))
+    });
+    let stored = serde_json::to_value(&current).unwrap();
+    let (reloaded, _) = load("SessionStarted", "1.2", stored);
+    assert_eq!(reloaded, current);
+
+    let completed_1_1 = json!({"SessionCompleted": {
+        "start": start_1_0(), "stop": stop_1_0(), "started_at": "2026-11-21T10:00:00Z",
+        "meter_start": {"wh": "1000"}, "energy": {"wh": "12500"}, "flags": [],
+        "meter_stop": null, "token": null, "samples": [], "charging_ended_at": null
+    }});
+    let (completed, version) = load("SessionCompleted", "1.1", completed_1_1);
+    assert_eq!(version, "1.2");
+    assert!(matches!(
+        completed,
+        SessionEvent::SessionCompleted {
+            start: Some(StartDetails { holder: None, .. }),
+            ..
+        }
+    ));
 }
