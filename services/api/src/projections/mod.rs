@@ -5,9 +5,11 @@
 //!   [`identity`] and are published nowhere.
 //! - [`read`]: the read tables (sites, chargers, accounts, tokens) and the queries the routes
 //!   answer from.
+//! - [`reservations`]: the reservations table, projected by the relay and published nowhere.
 //! - [`audit`]: the audit log's table, projected from the `<NS>_AUDIT` stream.
 
 pub mod audit;
 pub mod identity;
 pub mod outbox;
 pub mod read;
+pub mod reservations;
