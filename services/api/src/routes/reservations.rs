@@ -162,7 +162,7 @@ async fn create(
         Ok(answer) => {
             let status = answer.into_inner().status;
             if status == ACCEPTED {
-                (ReservationCommand::Accept { at }, Ok(Status::Accepted))
+                (ReservationCommand::Accept { at }, Ok(()))
             } else {
                 let status = if status.is_empty() {
                     "(none)".into()
@@ -191,16 +191,22 @@ async fn create(
             (ReservationCommand::Fail { reason, at }, Err(problem))
         }
     };
+    let recorded = match &command {
+        ReservationCommand::Accept { .. } => Status::Accepted,
+        ReservationCommand::Refuse { .. } => Status::Refused,
+        _ => Status::Failed,
+    };
     state
         .reservations
         .execute(id, command, meta(&caller))
         .await?;
-    let status = outcome?;
+    // Whatever the answer, what the client is told is readable once it is told.
     let view = reservations::wait_until(pool, &caller.tenant, id.as_uuid(), |r| {
-        r.status == status.as_str()
+        r.status == recorded.as_str()
     })
-    .await?
-    .ok_or_else(|| {
+    .await?;
+    outcome?;
+    let view = view.ok_or_else(|| {
         ApiError::Unavailable(format!(
             "reservation {id} is accepted but not readable yet; GET /v1/reservations/{id} shortly"
         ))

@@ -290,14 +290,14 @@ impl Decider for Reservation {
                 return Err(ReservationError::Exists(reservation.reservation_id));
             }
             C::Accept { at } => answered(Status::Accepted)?
-                .then(|| E::ReservationAccepted {
+                .then_some(E::ReservationAccepted {
                     reservation_id: id,
                     accepted_at: at,
                 })
                 .into_iter()
                 .collect(),
             C::Refuse { charger_status, at } => answered(Status::Refused)?
-                .then(|| E::ReservationRefused {
+                .then_some(E::ReservationRefused {
                     reservation_id: id,
                     charger_status,
                     refused_at: at,
@@ -305,7 +305,7 @@ impl Decider for Reservation {
                 .into_iter()
                 .collect(),
             C::Fail { reason, at } => answered(Status::Failed)?
-                .then(|| E::ReservationFailed {
+                .then_some(E::ReservationFailed {
                     reservation_id: id,
                     reason,
                     failed_at: at,
