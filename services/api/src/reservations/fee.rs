@@ -3,13 +3,16 @@
 //! pricing's `PriceCdr`. The fee is the CDR's `total_reservation_cost`: a tariff without a
 //! reservation element gives zero.
 //!
-//! The tariff engine takes a CDR of reservation time only as a reservation that ended without
-//! charging, so a RESERVATION_EXPIRES element applies to every end (a used or cancelled reservation
-//! too), not only to expiries; tariffs that price the two differently need the session's CDR.
+//! OCPI's RESERVATION_EXPIRES elements price a reservation that expired (no session started before
+//! its expiry); RESERVATION elements price any reservation. The tariff engine tells the two apart
+//! by the CDR: one of reservation time only is a reservation that ended without charging. So a used
+//! or cancelled reservation, priced alone, is priced with the version of the tariff in force at
+//! its acceptance minus its RESERVATION_EXPIRES elements ([`without_expiry_elements`], passed to
+//! `PriceCdr` inline); an expired one, and one whose tariff has no such element, by the tariff's id.
 
 use chrono::{DateTime, Utc};
 use joule_domain::{Currency, Money, TariffId};
-use joule_proto::v1::PriceBreakdown;
+use joule_proto::v1::{PriceBreakdown, TariffVersion};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -41,6 +44,27 @@ pub fn cdr(id: ReservationId, from: DateTime<Utc>, to: DateTime<Utc>) -> Value {
     })
 }
 
+/// The OCPI tariff `json` without its RESERVATION_EXPIRES elements; `None` when it has none (or is
+/// not a tariff object: pricing says what is wrong with it).
+pub fn without_expiry_elements(json: &str) -> Option<String> {
+    let mut tariff: Value = serde_json::from_str(json).ok()?;
+    let elements = tariff.get_mut("elements")?.as_array_mut()?;
+    let before = elements.len();
+    elements.retain(|e| e["restrictions"]["reservation"] != "RESERVATION_EXPIRES");
+    (elements.len() != before).then(|| tariff.to_string())
+}
+
+/// The version of a tariff in force at `at`, as pricing chooses it: the newest whose `valid_from`
+/// is not after `at` (none: in force from the beginning).
+pub fn in_force(versions: &[TariffVersion], at: DateTime<Utc>) -> Option<&TariffVersion> {
+    versions
+        .iter()
+        .filter(|v| {
+            joule_proto::time::from_proto(v.valid_from.as_ref()).is_none_or(|from| from <= at)
+        })
+        .max_by_key(|v| v.version)
+}
+
 #[derive(Deserialize)]
 struct Totals {
     total_reservation_cost: Price,
@@ -57,8 +81,12 @@ struct Breakdown {
     currency: Currency,
 }
 
-/// The fee in pricing's answer.
-pub fn of(tariff_id: TariffId, answer: &PriceBreakdown) -> Result<Fee, String> {
+/// The fee in pricing's answer; `version` when the tariff was sent inline (pricing then knows none).
+pub fn of(
+    tariff_id: TariffId,
+    version: Option<u32>,
+    answer: &PriceBreakdown,
+) -> Result<Fee, String> {
     let totals: Totals =
         serde_json::from_str(&answer.totals_json).map_err(|e| format!("totals_json: {e}"))?;
     let breakdown: Breakdown =
@@ -68,7 +96,7 @@ pub fn of(tariff_id: TariffId, answer: &PriceBreakdown) -> Result<Fee, String> {
         excl_vat: Money::new(price.excl_vat, breakdown.currency),
         incl_vat: Money::new(price.incl_vat, breakdown.currency),
         tariff_id,
-        tariff_version: answer.tariff_version,
+        tariff_version: version.unwrap_or(answer.tariff_version),
     })
 }
 
@@ -172,11 +200,72 @@ mod tests {
                     .to_string(),
         };
         let tariff_id = TariffId::new();
-        let fee = of(tariff_id, &answer).unwrap();
+        let fee = of(tariff_id, None, &answer).unwrap();
         assert_eq!(fee.excl_vat.amount, dec!(1.5));
         assert_eq!(fee.incl_vat.amount, dec!(1.785));
         assert_eq!(fee.excl_vat.currency.to_string(), "EUR");
         assert_eq!(fee.tariff_version, 3);
-        assert!(of(tariff_id, &PriceBreakdown::default()).is_err());
+        assert!(of(tariff_id, None, &PriceBreakdown::default()).is_err());
+        assert_eq!(of(tariff_id, Some(2), &answer).unwrap().tariff_version, 2);
+    }
+
+    /// A no-show fee first, then the hourly reservation price.
+    fn no_show_first() -> Value {
+        json!([
+            {"price_components": [{"type": "FLAT", "price": 5.00, "vat": 19.0, "step_size": 1}],
+             "restrictions": {"reservation": "RESERVATION_EXPIRES"}},
+            {"price_components": [{"type": "TIME", "price": 2.00, "vat": 19.0, "step_size": 60}],
+             "restrictions": {"reservation": "RESERVATION"}},
+            {"price_components": [{"type": "ENERGY", "price": 0.40, "vat": 19.0, "step_size": 1}]}
+        ])
+    }
+
+    #[test]
+    fn a_reservation_that_did_not_expire_is_not_priced_as_a_no_show() {
+        let elements = no_show_first();
+        let excl = |t: &Tariff| {
+            let totals = priced(t, at(0), at(1800));
+            decimal(&totals["total_reservation_cost"]["excl_vat"])
+        };
+        // Alone, the reservation reads as expired: the engine adds the no-show fee to the time.
+        assert_eq!(excl(&tariff(elements.clone())), dec!(6));
+        let json = json!({
+            "id": "T1", "country_code": "DE", "party_id": "JOU", "currency": "EUR",
+            "elements": elements, "last_updated": "2026-01-01T00:00:00Z"
+        })
+        .to_string();
+        let stripped =
+            without_expiry_elements(&json).expect("it has a RESERVATION_EXPIRES element");
+        let stripped = Tariff::parse(&stripped).unwrap();
+        assert_eq!(stripped.elements.len(), 2);
+        assert_eq!(excl(&stripped), dec!(1));
+        assert_eq!(without_expiry_elements(&stripped_json(&json)), None);
+        assert_eq!(without_expiry_elements("not json"), None);
+    }
+
+    fn stripped_json(json: &str) -> String {
+        without_expiry_elements(json).unwrap()
+    }
+
+    fn decimal(v: &Value) -> Decimal {
+        v.as_str().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn the_version_in_force_is_the_newest_valid_then() {
+        let version = |n: u32, from: Option<i64>| TariffVersion {
+            version: n,
+            valid_from: from.map(|s| joule_proto::time::to_proto(at(s))),
+            ..TariffVersion::default()
+        };
+        let versions = [
+            version(1, None),
+            version(2, Some(100)),
+            version(3, Some(200)),
+        ];
+        assert_eq!(in_force(&versions, at(50)).map(|v| v.version), Some(1));
+        assert_eq!(in_force(&versions, at(100)).map(|v| v.version), Some(2));
+        assert_eq!(in_force(&versions, at(500)).map(|v| v.version), Some(3));
+        assert_eq!(in_force(&versions[1..], at(50)).map(|v| v.version), None);
     }
 }

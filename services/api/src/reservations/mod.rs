@@ -9,18 +9,19 @@ pub mod sweep;
 
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateContext, AggregateError, EventStore};
-use joule_proto::v1::PriceCdrRequest;
+use joule_domain::TariffId;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_proto::v1::{ListTariffVersionsRequest, PriceCdrRequest};
 use joule_store::{CommandMeta, Decided};
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 
 use crate::SCHEMA;
 use crate::domain::reservation::{
-    Reservation, ReservationCommand, ReservationError, ReservationId,
+    Reservation, ReservationCommand, ReservationError, ReservationId, Status,
 };
 use crate::upstreams::Traced;
 
@@ -51,6 +52,17 @@ pub enum FeeError {
     NotEnded(ReservationId),
     #[error(transparent)]
     Store(#[from] AggregateError<ReservationError>),
+}
+
+/// A call to pricing, within [`PRICING_TIMEOUT`].
+async fn within<T>(
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, FeeError> {
+    tokio::time::timeout(PRICING_TIMEOUT, call)
+        .await
+        .map_err(|_| FeeError::PricingTimeout(PRICING_TIMEOUT))?
+        .map(tonic::Response::into_inner)
+        .map_err(FeeError::Pricing)
 }
 
 impl FeeError {
@@ -108,26 +120,53 @@ impl Reservations {
         else {
             return Err(FeeError::NotEnded(id));
         };
+        let (tariff_json, version) = if reservation.status() == Status::Expired {
+            (String::new(), None)
+        } else {
+            self.tariff_without_expiry_elements(&meta.tenant_id, tariff_id, from)
+                .await?
+                .map_or((String::new(), None), |(json, v)| (json, Some(v)))
+        };
         let request = PriceCdrRequest {
             tenant_id: meta.tenant_id.clone(),
-            tariff_id: tariff_id.to_string(),
-            tariff_json: String::new(),
+            tariff_id: if tariff_json.is_empty() {
+                tariff_id.to_string()
+            } else {
+                String::new()
+            },
+            tariff_json,
             cdr_json: fee::cdr(id, from, to).to_string(),
             time_zone: time_zone.to_owned(),
         };
         let mut pricing = self.pricing.clone();
-        let answer = tokio::time::timeout(PRICING_TIMEOUT, pricing.price_cdr(request))
-            .await
-            .map_err(|_| FeeError::PricingTimeout(PRICING_TIMEOUT))?
-            .map_err(FeeError::Pricing)?
-            .into_inner();
-        let fee = fee::of(tariff_id, &answer).map_err(FeeError::Contract)?;
+        let answer = within(pricing.price_cdr(request)).await?;
+        let fee = fee::of(tariff_id, version, &answer).map_err(FeeError::Contract)?;
         let command = ReservationCommand::RecordFee {
             fee,
             at: Utc::now().trunc_subsecs(6),
         };
         self.execute(id, command, meta).await?;
         Ok(())
+    }
+
+    /// For a reservation that did not expire: the version of `tariff_id` in force at `at` without
+    /// its RESERVATION_EXPIRES elements, and its number; `None` when it has none (see [`fee`]).
+    async fn tariff_without_expiry_elements(
+        &self,
+        tenant: &str,
+        tariff_id: TariffId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(String, u32)>, FeeError> {
+        let request = ListTariffVersionsRequest {
+            tenant_id: tenant.to_owned(),
+            tariff_id: tariff_id.to_string(),
+        };
+        let mut pricing = self.pricing.clone();
+        let versions = within(pricing.list_tariff_versions(request))
+            .await?
+            .versions;
+        Ok(fee::in_force(&versions, at)
+            .and_then(|v| fee::without_expiry_elements(&v.ocpi_json).map(|json| (json, v.version))))
     }
 
     /// [`Self::record_fee`] where an end was just recorded: a failure is logged and left to the

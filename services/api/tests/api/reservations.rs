@@ -22,7 +22,8 @@ fn in_(seconds: i64) -> String {
     stamp(Utc::now() + TimeDelta::seconds(seconds))
 }
 
-/// 2.00 EUR per started hour of reservation (+19 % VAT); energy 0.30 EUR per kWh.
+/// A no-show fee of 5.00 EUR for a reservation that expires, and 2.00 EUR per started hour of any
+/// reservation (+19 % VAT); energy 0.30 EUR per kWh.
 fn reservation_tariff() -> Value {
     json!({
         "country_code": "DE",
@@ -30,6 +31,8 @@ fn reservation_tariff() -> Value {
         "id": "RESERVE-HOURLY",
         "currency": "EUR",
         "elements": [
+            {"price_components": [{"type": "FLAT", "price": 5.00, "vat": 19.0, "step_size": 1}],
+             "restrictions": {"reservation": "RESERVATION_EXPIRES"}},
             {"price_components": [{"type": "TIME", "price": 2.00, "vat": 19.0, "step_size": 3600}],
              "restrictions": {"reservation": "RESERVATION"}},
             {"price_components": [{"type": "ENERGY", "price": 0.30, "vat": 19.0, "step_size": 1}]}
@@ -288,16 +291,18 @@ async fn reserve(app: &App, charger: &str, card: &str, expires_at: &str) -> crat
     app.post("/v1/reservations", &body).await
 }
 
-fn assert_fee_of_one_started_hour(reservation: &Value) {
+/// One started hour (2.00 + 19 %), and the no-show fee (5.00 + 19 %) when it expired.
+fn assert_fee_of_one_started_hour(reservation: &Value, no_show: bool) {
     let fee = &reservation["fee"];
+    let (excl, incl) = if no_show { (700, 833) } else { (200, 238) };
     assert_eq!(
         decimal(&fee["excl_vat"]),
-        Decimal::new(2, 0),
+        Decimal::new(excl, 2),
         "{reservation}"
     );
     assert_eq!(
         decimal(&fee["incl_vat"]),
-        Decimal::new(238, 2),
+        Decimal::new(incl, 2),
         "{reservation}"
     );
     assert_eq!(fee["currency"], "EUR");
@@ -358,7 +363,7 @@ async fn a_charger_accepts_a_reservation_and_a_session_of_the_token_uses_it() {
     let used = until(&app, &id, |r| r["status"] == "used" && !r["fee"].is_null()).await;
     assert!(used["session_id"].is_string(), "{used}");
     assert!(used["ended_at"].is_string());
-    assert_fee_of_one_started_hour(&used);
+    assert_fee_of_one_started_hour(&used, false);
     let sessions = app
         .get(&format!("/v1/sessions?charger_id={}", chargers[0]))
         .await;
@@ -432,7 +437,7 @@ async fn a_reservation_is_cancelled_on_the_charger_or_expires_and_costs_its_fee(
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
     assert_eq!(cancelled.body["status"], "cancelled");
     assert!(cancelled.body["ended_at"].is_string());
-    assert_fee_of_one_started_hour(&cancelled.body);
+    assert_fee_of_one_started_hour(&cancelled.body, false);
     assert_eq!(
         charger.next_received("CancelReservation").await["reservationId"],
         ocpp_id
@@ -461,7 +466,7 @@ async fn a_reservation_is_cancelled_on_the_charger_or_expires_and_costs_its_fee(
         expires_at.parse::<DateTime<Utc>>().unwrap(),
         "an expiry is recorded at the expiry time: {expired}"
     );
-    assert_fee_of_one_started_hour(&expired);
+    assert_fee_of_one_started_hour(&expired, true);
     let listed = app
         .get(&format!("/v1/reservations?charger_id={}", chargers[0]))
         .await;
