@@ -33,6 +33,9 @@ use crate::projections::reservations::{self as reservations, Filter, Reservation
 /// How far ahead a reservation may hold.
 const MAX_HOLD: TimeDelta = TimeDelta::hours(24);
 
+/// OCPP's connectorId / evseId is an `integer` (int32).
+const MAX_CONNECTOR_ID: u32 = i32::MAX as u32;
+
 /// The charger's answer that holds the connector.
 const ACCEPTED: &str = "Accepted";
 
@@ -103,10 +106,18 @@ async fn create(
             }
         }),
     );
+    let connector_id = body.connector_id.unwrap_or(0);
+    if connector_id > MAX_CONNECTOR_ID {
+        v.reject(
+            "connector_id",
+            format!("must be at most {MAX_CONNECTOR_ID} (an OCPP integer)"),
+        );
+    }
     let (Some(charger_id), Some(token_id), Some(expires_at)) = (charger_id, token_id, expires_at)
     else {
         return Err(v.into_error());
     };
+    v.finish()?;
     let pool = &state.pool;
     let (charger, token) = tokio::join!(
         reservations::charger_pricing(pool, &caller.tenant, charger_id),
@@ -127,7 +138,7 @@ async fn create(
         charge_point_id: charge_point_id
             .parse()
             .map_err(|e| ApiError::internal(format!("stored charge point id: {e}")))?,
-        connector_id: body.connector_id.unwrap_or(0),
+        connector_id,
         token_id: TokenId::from(token_id),
         token_uid: token
             .uid

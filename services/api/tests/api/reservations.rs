@@ -142,6 +142,10 @@ async fn requests_are_checked_and_tenants_see_only_their_own_reservations() {
             json!({"charger_id": charger, "token_id": card, "expires_at": in_(600), "connector_id": -1}),
             "connector_id",
         ),
+        (
+            json!({"charger_id": charger, "token_id": card, "expires_at": in_(600), "connector_id": 2_147_483_648u64}),
+            "connector_id",
+        ),
     ];
     for (body, field) in refused {
         let reply = app.post_as(&a, "/v1/reservations", &body).await;
@@ -447,6 +451,16 @@ async fn a_reservation_is_cancelled_on_the_charger_or_expires_and_costs_its_fee(
         .await;
     again.problem(StatusCode::CONFLICT);
 
+    // A second api replica sweeps too: the expiry and its fee are still recorded once.
+    let mut settings = app.env.settings();
+    let grpc = format!("http://{}", app.addr("grpc"));
+    settings.pricing_grpc_url = grpc.clone();
+    settings.gateway_grpc_url = grpc;
+    joule_testkit::absent_services(&mut settings, &["api", "pricing", "gateway"]);
+    let replica = joule_runtime::spawn(settings, &[joule_api::SERVICE])
+        .await
+        .expect("a second api replica starts");
+
     // Each reservation has its own OCPP id.
     let expires_at = in_(2);
     let reply = reserve(&app, &chargers[0], &card, &expires_at).await;
@@ -467,6 +481,26 @@ async fn a_reservation_is_cancelled_on_the_charger_or_expires_and_costs_its_fee(
         "an expiry is recorded at the expiry time: {expired}"
     );
     assert_fee_of_one_started_hour(&expired, true);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pool = app.env.pool().await;
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM api.events WHERE aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(&id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(
+        events,
+        [
+            "ReservationRequested",
+            "ReservationAccepted",
+            "ReservationExpired",
+            "ReservationFeeRecorded"
+        ]
+    );
+    replica.shutdown.cancel();
     let listed = app
         .get(&format!("/v1/reservations?charger_id={}", chargers[0]))
         .await;
