@@ -326,7 +326,7 @@ async fn a_charger_accepts_a_reservation_and_a_session_of_the_token_uses_it() {
     .await;
     let ocpp = format!("ws://{}/ocpp", app.addr("ocpp"));
     let mut charger = ChargePoint::connect(&ocpp, "CP-RES-1", "Accepted").await;
-    let _busy = ChargePoint::connect(&ocpp, "CP-RES-BUSY", "Occupied").await;
+    let busy = ChargePoint::connect(&ocpp, "CP-RES-BUSY", "Occupied").await;
 
     let expires_at = in_(3600);
     let reply = reserve(&app, &chargers[0], &card, &expires_at).await;
@@ -352,6 +352,21 @@ async fn a_charger_accepts_a_reservation_and_a_session_of_the_token_uses_it() {
         expires_at.parse::<DateTime<Utc>>().unwrap()
     );
 
+    // Sessions that are not the reservation's: another token on the reserved charger, the token
+    // on another charger.
+    let now = || Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    charger
+        .call(
+            "StartTransaction",
+            json!({"connectorId": 2, "idTag": "CARD-OTHER", "meterStart": 0, "timestamp": now()}),
+        )
+        .await;
+    busy.call(
+        "StartTransaction",
+        json!({"connectorId": 1, "idTag": "CARD-RES-1", "meterStart": 0, "timestamp": now()}),
+    )
+    .await;
+
     // The token's session starts on the reserved charger, a moment after the acceptance (the held
     // time is from the acceptance to the session's start).
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -371,11 +386,15 @@ async fn a_charger_accepts_a_reservation_and_a_session_of_the_token_uses_it() {
     let sessions = app
         .get(&format!("/v1/sessions?charger_id={}", chargers[0]))
         .await;
-    assert!(
-        sessions
-            .body
-            .to_string()
-            .contains(used["session_id"].as_str().unwrap()),
+    let of_the_token: Vec<&Value> = sessions.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["token_uid"] == "CARD-RES-1")
+        .collect();
+    assert_eq!(of_the_token.len(), 1, "{}", sessions.body);
+    assert_eq!(
+        used["session_id"], of_the_token[0]["id"],
         "{}",
         sessions.body
     );

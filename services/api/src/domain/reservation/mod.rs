@@ -13,7 +13,7 @@
 //! the session started. Commands that are already applied record nothing, so the expiry sweep,
 //! the session consumer and retried requests may repeat them (several api replicas do).
 //!
-//! The aggregate has no clock: commands carry the time they are decided at.
+//! The aggregate has no clock: commands carry the time they are decided at. ADR 036.
 
 use chrono::{DateTime, Utc};
 use joule_domain::{ChargePointId, ChargerId, Money, SessionId, TariffId, TokenId, TokenUid};
