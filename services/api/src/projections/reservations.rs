@@ -392,6 +392,23 @@ pub async fn due_to_expire(
     .await
 }
 
+/// Reservations still awaiting the charger's answer that were requested before `before`: the
+/// request that asked the charger did not record its answer (it failed, or its replica stopped).
+pub async fn unanswered(
+    pool: &PgPool,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Due>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT id, tenant_id FROM {SCHEMA}.reservations
+         WHERE status = 'requested' AND created_at < $1 ORDER BY created_at LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// Ended reservations without a fee yet, oldest end first.
 pub async fn unpriced(pool: &PgPool, limit: i64) -> Result<Vec<Due>, sqlx::Error> {
     sqlx::query_as(&format!(

@@ -1,5 +1,7 @@
-//! `api-reservation-sweep`: every few seconds, expires the accepted reservations whose time is up
-//! and prices the ended ones still without a fee (pricing was down when they ended).
+//! `api-reservation-sweep`: every few seconds, expires the accepted reservations whose time is up,
+//! prices the ended ones still without a fee (pricing was down when they ended), and records as
+//! failed a reservation whose request never recorded the charger's answer (after
+//! [`UNANSWERED_AFTER`]: the request failed or its replica stopped while the charger was asked).
 //!
 //! A fee pricing refuses (a tariff with no version in force then, say) is tried again later and
 //! later (up to every [`MAX_BACKOFF`]), so it neither floods the log nor holds the others back.
@@ -25,6 +27,8 @@ use crate::projections::reservations::{self as read, Due};
 
 const EVERY: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// Far beyond the gateway's wait for a charger's answer and the request timeout.
+const UNANSWERED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// Reservations handled per round and kind.
 const BATCH: i64 = 100;
 
@@ -78,6 +82,17 @@ pub async fn round(reservations: &Reservations, backoff: &mut Backoff) -> Result
             Err(e) => {
                 tracing::warn!(reservation = %id, error = %e, "cannot expire the reservation")
             }
+        }
+    }
+    let before = Utc::now() - UNANSWERED_AFTER;
+    for due in read::unanswered(&reservations.pool, before, BATCH).await? {
+        let (id, meta) = named(&due);
+        let command = ReservationCommand::Fail {
+            reason: "the charger's answer to ReserveNow was not recorded".into(),
+            at: Utc::now(),
+        };
+        if let Err(e) = reservations.execute(id, command, meta).await {
+            tracing::warn!(reservation = %id, error = %e, "cannot close the unanswered reservation");
         }
     }
     let now = Instant::now();

@@ -263,6 +263,23 @@ async fn requests_are_checked_and_tenants_see_only_their_own_reservations() {
         );
     }
 
+    // A replica that asked a charger and stopped before recording its answer: the sweep records the
+    // reservation as failed once the answer is long overdue.
+    let id = asked_and_crashed(&app, charger, &card).await;
+    let mut closed = Value::Null;
+    for _ in 0..100 {
+        closed = app.get_as(&a, &format!("/v1/reservations/{id}")).await.body;
+        if closed["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(closed["status"], "failed", "{closed}");
+    assert!(
+        closed["failure"].as_str().unwrap().contains("not recorded"),
+        "{closed}"
+    );
+
     // A read-only key reads; it does not reserve.
     let (_, reader) = key(&app, &a, &["read_only"]).await;
     assert_eq!(
@@ -274,6 +291,52 @@ async fn requests_are_checked_and_tenants_see_only_their_own_reservations() {
     let reply = app.post_as(&reader, "/v1/reservations", &body).await;
     reply.problem(StatusCode::FORBIDDEN);
     assert_eq!(reply.body["missing_scope"], "reservations:write");
+}
+
+/// Records, as tenant-a's replica would, a reservation requested ten minutes ago whose answer was
+/// never recorded; returns its id.
+async fn asked_and_crashed(app: &App, charger: &str, card: &str) -> String {
+    use joule_api::domain::reservation::{Requested, ReservationCommand, ReservationId};
+    let pool = app.env.pool().await;
+    let tenant: joule_domain::TenantId = "tenant-a".parse().unwrap();
+    let charger: uuid::Uuid = charger.parse().unwrap();
+    let (cp, tariff, time_zone) =
+        joule_api::projections::reservations::charger_pricing(&pool, &tenant, charger)
+            .await
+            .unwrap()
+            .unwrap();
+    let unused = tonic::transport::Channel::from_static("http://127.0.0.1:1").connect_lazy();
+    let pricing = joule_proto::v1::tariff_service_client::TariffServiceClient::with_interceptor(
+        unused,
+        joule_telemetry::TracePropagation,
+    );
+    let reservations = joule_api::reservations::Reservations::new(pool.clone(), pricing);
+    let reservation = Requested {
+        reservation_id: ReservationId::new(),
+        ocpp_reservation_id: joule_api::projections::reservations::next_ocpp_id(&pool)
+            .await
+            .unwrap(),
+        charger_id: charger.into(),
+        charge_point_id: cp.parse().unwrap(),
+        connector_id: 0,
+        token_id: card.parse::<uuid::Uuid>().unwrap().into(),
+        token_uid: "CARD-RES-1".parse().unwrap(),
+        tariff_id: tariff.into(),
+        time_zone,
+        expires_at: Utc::now() + TimeDelta::hours(1),
+    };
+    let id = reservation.reservation_id;
+    let command = ReservationCommand::Request {
+        reservation,
+        at: Utc::now() - TimeDelta::minutes(10),
+    };
+    let meta = joule_store::CommandMeta {
+        tenant_id: tenant.to_string(),
+        ..Default::default()
+    };
+    reservations.execute(id, command, meta).await.unwrap();
+    pool.close().await;
+    id.to_string()
 }
 
 /// api, gateway, sessions and pricing; the default tenant's admin token.
