@@ -41,6 +41,8 @@ pub fn tariff() -> Value {
 pub struct Api {
     pub base: String,
     http: reqwest::Client,
+    /// The credential every request carries: the admin token unless [`Api::with_bearer`].
+    bearer: String,
 }
 
 impl Api {
@@ -48,6 +50,15 @@ impl Api {
         Self {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
+            bearer: ADMIN_TOKEN.to_owned(),
+        }
+    }
+
+    /// The same api, called with another credential (the platform token, a tenant's API key).
+    pub fn with_bearer(&self, bearer: &str) -> Self {
+        Self {
+            bearer: bearer.to_owned(),
+            ..self.clone()
         }
     }
 
@@ -55,7 +66,7 @@ impl Api {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.bearer)
             .json(&body)
             .send()
             .await?;
@@ -72,7 +83,7 @@ impl Api {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.bearer)
             .json(&body)
             .send()
             .await?;
@@ -84,7 +95,7 @@ impl Api {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.bearer)
             .send()
             .await?;
         let status = r.status();

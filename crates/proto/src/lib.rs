@@ -34,6 +34,7 @@ event_names!(
     ChargerRegistered,
     AccountOpened,
     TokenIssued,
+    TokenAssigned,
     SessionStarted,
     SessionCompleted,
     SessionMetered,

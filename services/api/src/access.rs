@@ -41,6 +41,14 @@ scopes! {
     AccountsWrite => "accounts:write",
     TokensRead => "tokens:read",
     TokensWrite => "tokens:write",
+    FleetsRead => "fleets:read",
+    FleetsWrite => "fleets:write",
+    CostCentresRead => "cost_centres:read",
+    CostCentresWrite => "cost_centres:write",
+    DriversRead => "drivers:read",
+    DriversWrite => "drivers:write",
+    VehiclesRead => "vehicles:read",
+    VehiclesWrite => "vehicles:write",
     SessionsRead => "sessions:read",
     ReservationsRead => "reservations:read",
     ReservationsWrite => "reservations:write",
@@ -168,6 +176,10 @@ impl Role {
                 AccountsRead,
                 TokensRead,
                 TokensWrite,
+                // To assign tokens to drivers and vehicles.
+                FleetsRead,
+                DriversRead,
+                VehiclesRead,
                 SessionsRead,
                 ReservationsRead,
                 ReservationsWrite,
@@ -189,10 +201,28 @@ impl Role {
                 LedgerRead,
                 TransactionsRead,
                 ReconciliationWrite,
+                // What drivers and vehicles are charged to.
+                FleetsRead,
+                CostCentresRead,
+                CostCentresWrite,
             ]),
-            // Only what is already limited to a fleet or to one's own records; the fleet objects of
-            // issue 13 widen these (ADR 034).
-            Role::FleetManager | Role::Driver => Scopes::of(&[SitesRead, TariffsRead]),
+            // Limited to the key's fleets (`Caller::fleets`, see `crate::routes::fleets`): their
+            // drivers, vehicles and tokens, and the cost centres of the accounts that hold them.
+            // Fleets and cost centres are an admin's (or finance's) to create.
+            Role::FleetManager => Scopes::of(&[
+                SitesRead,
+                TariffsRead,
+                FleetsRead,
+                CostCentresRead,
+                DriversRead,
+                DriversWrite,
+                VehiclesRead,
+                VehiclesWrite,
+                TokensRead,
+                TokensWrite,
+            ]),
+            // Only what is already limited to one's own records (ADR 034).
+            Role::Driver => Scopes::of(&[SitesRead, TariffsRead]),
             Role::ReadOnly => Scopes::of(
                 &Scope::ALL
                     .iter()
@@ -266,6 +296,26 @@ mod tests {
         assert!(Role::Operator.scopes().contains(Scope::ChargersCommand));
         let both = Role::scopes_of(&[Role::Finance, Role::Operator]);
         assert!(both.contains(Scope::RefundsWrite) && both.contains(Scope::ChargersCommand));
+    }
+
+    #[test]
+    fn a_fleet_manager_manages_drivers_and_vehicles_but_creates_no_fleet() {
+        let scopes = Role::FleetManager.scopes();
+        for scope in [
+            Scope::DriversWrite,
+            Scope::VehiclesWrite,
+            Scope::TokensWrite,
+        ] {
+            assert!(scopes.contains(scope), "{scope}");
+        }
+        for scope in [
+            Scope::FleetsWrite,
+            Scope::CostCentresWrite,
+            Scope::AccountsRead,
+            Scope::ApiKeysWrite,
+        ] {
+            assert!(!scopes.contains(scope), "{scope}");
+        }
     }
 
     #[test]

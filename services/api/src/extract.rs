@@ -10,10 +10,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::problem::{ApiError, FieldError};
+use crate::problem::{ApiError, FieldError, Validator};
 
 pub struct ApiJson<T>(pub T);
 
@@ -212,6 +213,42 @@ impl RawQuery {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// A validator that has already refused every parameter not in `known` (a typo in a filter
+    /// would otherwise silently list everything).
+    pub fn only(&self, known: &[&str]) -> Validator {
+        let mut v = Validator::default();
+        let mut unknown: Vec<&String> = self
+            .0
+            .keys()
+            .filter(|name| !known.contains(&name.as_str()))
+            .collect();
+        unknown.sort();
+        for name in unknown {
+            v.reject(
+                name,
+                format!("unknown parameter; known: {}", known.join(", ")),
+            );
+        }
+        v
+    }
+
+    /// The RFC 3339 time `name`, if given; a bad one is recorded in `v`.
+    pub fn time(&self, v: &mut Validator, name: &str) -> Option<DateTime<Utc>> {
+        self.get(name).and_then(|raw| {
+            v.check(
+                name,
+                DateTime::parse_from_rfc3339(raw)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| format!("not an RFC 3339 time: {e}")),
+            )
+        })
+    }
+
+    /// Like [`RawQuery::time`], as a proto timestamp for another service's list.
+    pub fn proto_time(&self, v: &mut Validator, name: &str) -> Option<joule_proto::Timestamp> {
+        self.time(v, name).map(joule_proto::time::to_proto)
     }
 
     pub fn page(&self) -> Result<Page, ApiError> {

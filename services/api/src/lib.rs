@@ -1,8 +1,9 @@
 //! The public REST API for integrators, and the registry it owns.
 //!
-//! - [`domain`]: the registry's Site, Charger, Account and Token aggregates, event-sourced in schema
-//!   `api`; [`projections`]: their read tables and the outbox handler that keeps them and publishes
-//!   the REGISTRY stream (`<ns>.registry.<kind>.<id>`).
+//! - [`domain`]: the registry's Site, Charger, Account and Token aggregates and the fleet records
+//!   (Fleet, CostCentre, Driver, Vehicle; issue 13), event-sourced in schema `api`; [`projections`]:
+//!   their read tables and the outbox handler that keeps them and publishes the REGISTRY stream
+//!   (`<ns>.registry.<kind>.<id>`).
 //! - [`routes`]: the REST resources, one module each. Besides the registry they pass reads and
 //!   commands through to the other services over gRPC ([`upstreams`]: pricing, sessions,
 //!   invoicing, ledger, payments, the gateway's charger commands); the api keeps none of their data.
@@ -49,6 +50,7 @@ pub const SCHEMA: &str = "api";
 const MIGRATIONS: &[joule_store::Migration] = &[
     joule_store::migration!(1 => "001_registry_read_tables"),
     joule_store::migration!(2 => "002_tenants_api_keys_audit_events"),
+    joule_store::migration!(3 => "003_fleets_drivers_vehicles_cost_centres"),
     // The OAuth2 signing keys' table is joule-auth's (ADR 033).
     joule_store::Migration {
         version: 4,
@@ -84,6 +86,10 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         chargers: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
         accounts: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
         tokens: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        fleets: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        cost_centres: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        drivers: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        vehicles: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
         tenants: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
         api_keys: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
     };

@@ -42,6 +42,10 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("{0}")]
     NotFound(String),
+    /// A record the body refers to (a `fleet_id`) is not one the caller can see: 404 naming the
+    /// field, so that another tenant's or another fleet's record reads as none.
+    #[error("{}: {}", .0.field, .0.reason)]
+    ReferenceNotFound(FieldError),
     #[error("{0}")]
     Conflict(String),
     /// The resource exists already (a second creation of it); `existing` is its path, given in the
@@ -80,6 +84,11 @@ pub enum ApiError {
 impl ApiError {
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, reason)])
+    }
+
+    /// 404 naming the field whose record the caller cannot see.
+    pub fn no_such(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::ReferenceNotFound(FieldError::new(field, reason))
     }
 
     pub fn internal(error: impl std::fmt::Display) -> Self {
@@ -133,6 +142,12 @@ impl ApiError {
                     .join("; "),
             ),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "not-found", "Not found", d.clone()),
+            ApiError::ReferenceNotFound(e) => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("{}: {}", e.field, e.reason),
+            ),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", "Conflict", d.clone()),
             ApiError::AlreadyExists { detail, .. } => (
                 StatusCode::CONFLICT,
@@ -223,6 +238,7 @@ impl ApiError {
         };
         let errors = match self {
             ApiError::Validation(errors) => errors.clone(),
+            ApiError::ReferenceNotFound(error) => vec![error.clone()],
             _ => Vec::new(),
         };
         Problem {

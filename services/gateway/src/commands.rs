@@ -7,12 +7,15 @@
 //! into the OCPP CALL of the charger's version ([`crate::ocpp::calls::to_call`]), waits for the
 //! CALLRESULT and replies. No presence row, or no responder on the replica's subject (it died),
 //! means the charger is offline.
+//!
+//! A command names its charger by tenant and charge point id (ADR 032): a charge point of another
+//! tenant is not registered as far as the command is concerned.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use joule_bus::Bus;
-use joule_domain::ChargePointId;
+use joule_domain::{ChargePointId, TenantId};
 use joule_proto::Message;
 use joule_proto::v1::charger_command_reply::Outcome;
 use joule_proto::v1::{
@@ -21,7 +24,7 @@ use joule_proto::v1::{
 use sqlx::PgPool;
 
 use crate::presence;
-use crate::projections::registry;
+use crate::projections::registry::{self, ChargePointKey};
 
 /// The kinds of [`ChargerCommandFailure`] a replica answers with.
 pub const FAILURE_REJECTED: &str = "rejected";
@@ -67,12 +70,13 @@ impl RouteError {
     }
 }
 
-/// Sends `request` to the replica holding the charger and waits up to `wait` for the charger's
-/// answer.
+/// Sends `request` to the replica holding the charger of `tenant` and waits up to `wait` for the
+/// charger's answer. The request's own `tenant_id` is replaced by `tenant`.
 pub async fn route(
     pool: &PgPool,
     bus: &Bus,
-    request: ChargerCommandRequest,
+    tenant: &TenantId,
+    mut request: ChargerCommandRequest,
     wait: Duration,
 ) -> Result<ChargerCommandResult, RouteError> {
     if request.command.is_none() {
@@ -80,18 +84,20 @@ pub async fn route(
     }
     let cp = ChargePointId::from_str(&request.charge_point_id)
         .map_err(|e| RouteError::Invalid(format!("charge_point_id: {e}")))?;
+    request.tenant_id = tenant.to_string();
+    let key = ChargePointKey::new(tenant.clone(), cp.clone());
     let internal = |e: sqlx::Error| {
         tracing::error!(error = %e, "command lookup failed");
         RouteError::Unavailable("gateway store unavailable")
     };
-    if registry::find_charger(pool, &cp)
+    if registry::find_charger(pool, &key)
         .await
         .map_err(internal)?
         .is_none()
     {
         return Err(RouteError::NotRegistered(cp));
     }
-    let Some(holder) = presence::holder(pool, &cp).await.map_err(internal)? else {
+    let Some(holder) = presence::holder(pool, &key).await.map_err(internal)? else {
         return Err(RouteError::NotConnected(cp));
     };
     let subject = presence::command_subject(bus, &holder.replica_id);
@@ -111,7 +117,7 @@ pub async fn route(
             return Err(match e.kind() {
                 // The replica that held the connection is gone.
                 RequestErrorKind::NoResponders => {
-                    presence::forget(pool, &cp, &holder).await.ok();
+                    presence::forget(pool, &key, &holder).await.ok();
                     RouteError::NotConnected(cp)
                 }
                 RequestErrorKind::TimedOut => RouteError::NoAnswer(cp),

@@ -17,6 +17,12 @@
 //!   [`grpc`]: `joule.v1.ChargerCommands` and its one status mapping.
 //! - [`consumers`]: REGISTRY (kept in [`projections`]: the registry projection and this replica's
 //!   copy of it) and pricing's costs, shown on chargers.
+//!
+//! Tenants (ADR 032): a charger connects on `/ocpp/{tenant}/{charge_point_id}` (the path without a
+//! tenant is the deployment's tenant, `JOULE_TENANT`). Chargers, tokens, presence, connector states,
+//! transaction ids and the frame trail are keyed by tenant and id, so the same charge point id or
+//! token uid in two tenants are two records that never see each other; the events a charger's
+//! messages become carry its tenant.
 //! - [`links`]: payments' hold decision at a start, pricing's estimate in the 2.0.1 Ended answer.
 
 pub mod commands;
@@ -33,6 +39,7 @@ pub mod transactions;
 use std::sync::Arc;
 use std::time::Duration;
 
+use joule_domain::TenantId;
 use joule_proto::v1::charger_commands_server::ChargerCommandsServer;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use tonic::server::NamedService;
@@ -56,6 +63,7 @@ const MIGRATIONS: &[joule_store::Migration] = joule_store::migrations![
     2 => "002_credentials_presence_connector_status_and_the_frame_audit_trail",
     3 => "003_cost_display_bookkeeping",
     4 => "004_security_profile_of_held_connections",
+    5 => "005_charge_points_and_tokens_keyed_by_tenant",
 ];
 
 /// Migrates the schema and loads the registry copy; returns the registry consumer, the OCPP
@@ -65,6 +73,10 @@ const MIGRATIONS: &[joule_store::Migration] = joule_store::migrations![
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
     let s = &ctx.settings;
+    let tenant: TenantId = s.tenant.parse().map_err(|e| format!("JOULE_TENANT: {e}"))?;
+    if projections::registry::backfill_tenant(&ctx.pool, &tenant).await? {
+        tracing::info!(%tenant, "chargers and tokens from before tenants given the deployment's tenant");
+    }
     let tls = if s.ocpp_tls_cert.is_empty() {
         None
     } else {
@@ -72,7 +84,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         Some(tls::acceptor(&s.ocpp_tls_cert, &s.ocpp_tls_key, client_ca)?)
     };
     let listener = ctx.bind("ocpp", &s.ocpp_addr).await?;
-    let events = publish::ChargerEvents::new(ctx.bus.clone(), s.tenant.clone());
+    let events = publish::ChargerEvents::new(ctx.bus.clone(), tenant.clone());
     let command_timeout = Duration::from_secs(s.ocpp_command_timeout_secs.max(1));
     if !s.ocpp_require_auth {
         tracing::warn!(
@@ -134,14 +146,13 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     tasks.push(Task::new("gateway-connectors", connector_writer.run()));
     let links = server::Links {
         connector_log,
-        tenant: s.tenant.clone(),
+        tenant: tenant.clone(),
         registry: registry_cache.clone(),
         transaction_ids,
         holds: links::channel(&ctx, "payments", s.ocpp_payment_check, &s.payments_grpc_url).map(
             |c| {
                 hold::HoldCheck::new(
                     c,
-                    s.tenant.clone(),
                     Duration::from_millis(s.ocpp_payment_timeout_ms.max(1)),
                     s.payments_grpc_url.is_empty(),
                 )
@@ -151,7 +162,6 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             |c| {
                 estimate::CostEstimates::new(
                     c,
-                    s.tenant.clone(),
                     Duration::from_millis(s.ocpp_total_cost_timeout_ms.max(1)),
                     s.pricing_grpc_url.is_empty(),
                 )
@@ -170,8 +180,9 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let replica = presence::Replica::subscribe(&ctx.bus, &gateway.live.replica_id).await?;
     let (bus, live, shutdown) = (ctx.bus.clone(), gateway.live.clone(), ctx.shutdown.clone());
     let (pool, replica_id) = (ctx.pool.clone(), gateway.live.replica_id.clone());
+    let replica_tenant = tenant.clone();
     tasks.push(Task::new("gateway-replica", async move {
-        replica.run(bus, live, shutdown).await?;
+        replica.run(bus, live, replica_tenant, shutdown).await?;
         // Shutting down: connections skip their own presence clean-up (see connection.rs).
         match presence::release_replica(&pool, &replica_id).await {
             Ok(n) => tracing::info!(connections = n, "presence of this replica cleared"),
@@ -180,7 +191,11 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         Ok::<(), std::io::Error>(())
     }));
 
-    let projection = consumers::registry::RegistryProjection::new(ctx.pool.clone(), registry_cache);
+    let projection = consumers::registry::RegistryProjection::new(
+        ctx.pool.clone(),
+        registry_cache,
+        tenant.clone(),
+    );
     tasks.push(ctx.consumer(consumers::registry::spec(), projection));
     if s.ocpp_cost_display {
         let timeout = Duration::from_millis(s.ocpp_cost_display_timeout_ms.max(1));
@@ -188,7 +203,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             let consumer = costs::CostDisplayConsumer {
                 pool: ctx.pool.clone(),
                 bus: ctx.bus.clone(),
-                tenant: s.tenant.clone(),
+                default_tenant: tenant.clone(),
                 kind,
                 timeout,
             };
@@ -207,6 +222,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         pool: ctx.pool.clone(),
         bus: ctx.bus.clone(),
         timeout: command_timeout,
+        default_tenant: tenant,
     });
     let name = <ChargerCommandsServer<grpc::ChargerCommandsGrpc> as NamedService>::NAME;
     Ok(Started {

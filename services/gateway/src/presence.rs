@@ -7,6 +7,9 @@
 //! previous holder is told on `<ns>.gateway.<replica_id>.kick` and closes its stale connection.
 //! One subscription per replica, not per charger, keeps a replica with 100k chargers cheap.
 //!
+//! A charger is its tenant and charge point id ([`ChargePointKey`], ADR 032): the same charge point
+//! id in two tenants is two chargers, each with its own connection, presence row and commands.
+//!
 //! A take-over never lowers the security profile (ADR 026): a connection admitted at a lower
 //! profile than the charger's open one is refused and the open one kept, on this replica by
 //! [`Live::register`], across replicas by [`claim`], which asks the holder
@@ -19,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::Utc;
 use futures::StreamExt;
 use joule_bus::Bus;
-use joule_domain::ChargePointId;
+use joule_domain::{ChargePointId, TenantId};
 use joule_proto::Message;
 use joule_proto::v1::{
     ChargerCommandFailure, ChargerCommandReply, ChargerCommandRequest, charger_command_reply,
@@ -29,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::FAILURE_DISCONNECTED;
+use crate::projections::registry::ChargePointKey;
 
 /// A command for one connection, with where to send the answer.
 #[derive(Debug)]
@@ -57,7 +61,7 @@ pub struct Downgrade {
 pub struct Live {
     pub replica_id: String,
     next_conn: AtomicU64,
-    connections: Mutex<HashMap<ChargePointId, LiveConnection>>,
+    connections: Mutex<HashMap<ChargePointKey, LiveConnection>>,
 }
 
 impl Default for Live {
@@ -82,7 +86,7 @@ impl Live {
     /// the older one was admitted at a higher security profile.
     pub fn register(
         &self,
-        cp: &ChargePointId,
+        cp: &ChargePointKey,
         security_profile: u8,
     ) -> Result<Registered, Downgrade> {
         let mut connections = self.lock();
@@ -117,17 +121,17 @@ impl Live {
     }
 
     /// The security profile of the charger's open connection here, if any.
-    pub fn security_profile(&self, cp: &ChargePointId) -> Option<u8> {
+    pub fn security_profile(&self, cp: &ChargePointKey) -> Option<u8> {
         self.lock().get(cp).map(|c| c.security_profile)
     }
 
     /// Whether `conn_id` is the charger's open connection here.
-    pub fn holds(&self, cp: &ChargePointId, conn_id: u64) -> bool {
+    pub fn holds(&self, cp: &ChargePointKey, conn_id: u64) -> bool {
         self.lock().get(cp).is_some_and(|c| c.conn_id == conn_id)
     }
 
     /// Removes the connection unless a newer one of the charger replaced it.
-    pub fn unregister(&self, cp: &ChargePointId, conn_id: u64) {
+    pub fn unregister(&self, cp: &ChargePointKey, conn_id: u64) {
         let mut connections = self.lock();
         if connections.get(cp).is_some_and(|c| c.conn_id == conn_id) {
             connections.remove(cp);
@@ -135,7 +139,7 @@ impl Live {
     }
 
     /// Closes the charger's connection if it is `conn_id` (or any, for `None`).
-    pub fn kick(&self, cp: &ChargePointId, conn_id: Option<u64>) {
+    pub fn kick(&self, cp: &ChargePointKey, conn_id: Option<u64>) {
         if let Some(c) = self.lock().get(cp)
             && conn_id.is_none_or(|id| id == c.conn_id)
         {
@@ -151,11 +155,11 @@ impl Live {
         self.len() == 0
     }
 
-    fn sender(&self, cp: &ChargePointId) -> Option<mpsc::Sender<Box<CommandJob>>> {
+    fn sender(&self, cp: &ChargePointKey) -> Option<mpsc::Sender<Box<CommandJob>>> {
         self.lock().get(cp).map(|c| c.commands.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChargePointId, LiveConnection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChargePointKey, LiveConnection>> {
         // A panic while holding this lock cannot leave the map inconsistent (single operations).
         self.connections
             .lock()
@@ -185,15 +189,34 @@ fn holds_subject(bus: &Bus, replica_id: &str) -> String {
         .subject(&format!("gateway.{replica_id}.holds"))
 }
 
+/// A connection as the kick and holds subjects name it: `<tenant>\n<charge point id>\n<conn id>`.
+fn connection_payload(cp: &ChargePointKey, conn_id: i64) -> String {
+    format!("{}\n{}\n{conn_id}", cp.tenant, cp.charge_point_id)
+}
+
+/// Reads a [`connection_payload`]; two lines (a replica of a release before tenants) name a
+/// charge point of the deployment's tenant.
+fn parse_connection(payload: &[u8], default_tenant: &TenantId) -> Option<(ChargePointKey, u64)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let (tenant, cp, conn_id) = match lines.as_slice() {
+        [tenant, cp, conn_id] => (tenant.parse().ok()?, *cp, *conn_id),
+        [cp, conn_id] => (default_tenant.clone(), *cp, *conn_id),
+        _ => return None,
+    };
+    let cp = cp.parse::<ChargePointId>().ok()?;
+    Some((ChargePointKey::new(tenant, cp), conn_id.parse().ok()?))
+}
+
 /// How long a claim waits for another replica to say whether it still holds a connection.
 const HOLDS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether another replica still holds the connection `conn_id` of `cp`; no answer means no (the
 /// replica is gone and its presence row stale).
-async fn still_held(bus: &Bus, replica_id: &str, cp: &ChargePointId, conn_id: i64) -> bool {
+async fn still_held(bus: &Bus, replica_id: &str, cp: &ChargePointKey, conn_id: i64) -> bool {
     let request = bus.client().request(
         holds_subject(bus, replica_id),
-        format!("{cp}\n{conn_id}").into(),
+        connection_payload(cp, conn_id).into(),
     );
     matches!(
         tokio::time::timeout(HOLDS_TIMEOUT, request).await,
@@ -207,16 +230,18 @@ async fn still_held(bus: &Bus, replica_id: &str, cp: &ChargePointId, conn_id: i6
 pub async fn claim(
     pool: &PgPool,
     bus: &Bus,
-    cp: &ChargePointId,
+    cp: &ChargePointKey,
     replica_id: &str,
     conn_id: u64,
     security_profile: u8,
 ) -> Result<Result<(), Downgrade>, sqlx::Error> {
     let conn_id = conn_id as i64;
     let open: Option<(String, i64, i16)> = sqlx::query_as(
-        "SELECT replica_id, conn_id, security_profile FROM gateway.presence WHERE charge_point_id = $1",
+        "SELECT replica_id, conn_id, security_profile FROM gateway.presence
+         WHERE tenant_id = $1 AND charge_point_id = $2",
     )
-    .bind(cp.as_str())
+    .bind(cp.tenant.as_str())
+    .bind(cp.charge_point_id.as_str())
     .fetch_optional(pool)
     .await?;
     if let Some((other, other_conn, other_profile)) = open
@@ -229,32 +254,35 @@ pub async fn claim(
         }));
     }
     let previous: (Option<String>, Option<i64>) = sqlx::query_as(
-        "WITH old AS (SELECT replica_id, conn_id FROM gateway.presence WHERE charge_point_id = $1)
-         INSERT INTO gateway.presence (charge_point_id, replica_id, conn_id, connected_at, security_profile)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (charge_point_id) DO UPDATE
+        "WITH old AS (SELECT replica_id, conn_id FROM gateway.presence
+                      WHERE tenant_id = $6 AND charge_point_id = $1)
+         INSERT INTO gateway.presence
+             (charge_point_id, replica_id, conn_id, connected_at, security_profile, tenant_id)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (tenant_id, charge_point_id) DO UPDATE
          SET replica_id = EXCLUDED.replica_id, conn_id = EXCLUDED.conn_id,
              connected_at = EXCLUDED.connected_at, security_profile = EXCLUDED.security_profile
          RETURNING (SELECT replica_id FROM old), (SELECT conn_id FROM old)",
     )
-    .bind(cp.as_str())
+    .bind(cp.charge_point_id.as_str())
     .bind(replica_id)
     .bind(conn_id)
     .bind(Utc::now())
     .bind(i16::from(security_profile))
+    .bind(cp.tenant.as_str())
     .fetch_one(pool)
     .await?;
     if let (Some(old_replica), Some(old_conn)) = previous
         && old_replica != replica_id
     {
-        let payload = format!("{cp}\n{old_conn}");
+        let payload = connection_payload(cp, old_conn);
         if let Err(e) = bus
             .client()
             .publish(kick_subject(bus, &old_replica), payload.into())
             .await
         {
             // The old connection then closes when its heartbeats stop.
-            tracing::warn!(%cp, error = %e, "cannot tell the previous replica to close its connection");
+            tracing::warn!(charge_point = %cp, error = %e, "cannot tell the previous replica to close its connection");
         }
     }
     Ok(Ok(()))
@@ -263,14 +291,16 @@ pub async fn claim(
 /// Forgets the presence row of a connection that closed (unless a newer one replaced it).
 pub async fn release(
     pool: &PgPool,
-    cp: &ChargePointId,
+    cp: &ChargePointKey,
     replica_id: &str,
     conn_id: u64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "DELETE FROM gateway.presence WHERE charge_point_id = $1 AND replica_id = $2 AND conn_id = $3",
+        "DELETE FROM gateway.presence
+         WHERE tenant_id = $1 AND charge_point_id = $2 AND replica_id = $3 AND conn_id = $4",
     )
-    .bind(cp.as_str())
+    .bind(cp.tenant.as_str())
+    .bind(cp.charge_point_id.as_str())
     .bind(replica_id)
     .bind(conn_id as i64)
     .execute(pool)
@@ -290,11 +320,12 @@ pub async fn release_replica(pool: &PgPool, replica_id: &str) -> Result<u64, sql
     )
 }
 
-pub async fn holder(pool: &PgPool, cp: &ChargePointId) -> Result<Option<Holder>, sqlx::Error> {
+pub async fn holder(pool: &PgPool, cp: &ChargePointKey) -> Result<Option<Holder>, sqlx::Error> {
     let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT replica_id, conn_id FROM gateway.presence WHERE charge_point_id = $1",
+        "SELECT replica_id, conn_id FROM gateway.presence WHERE tenant_id = $1 AND charge_point_id = $2",
     )
-    .bind(cp.as_str())
+    .bind(cp.tenant.as_str())
+    .bind(cp.charge_point_id.as_str())
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(replica_id, conn_id)| Holder {
@@ -304,11 +335,17 @@ pub async fn holder(pool: &PgPool, cp: &ChargePointId) -> Result<Option<Holder>,
 }
 
 /// Removes a presence row whose replica no longer answers (it died without cleaning up).
-pub async fn forget(pool: &PgPool, cp: &ChargePointId, holder: &Holder) -> Result<(), sqlx::Error> {
+pub async fn forget(
+    pool: &PgPool,
+    cp: &ChargePointKey,
+    holder: &Holder,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "DELETE FROM gateway.presence WHERE charge_point_id = $1 AND replica_id = $2 AND conn_id = $3",
+        "DELETE FROM gateway.presence
+         WHERE tenant_id = $1 AND charge_point_id = $2 AND replica_id = $3 AND conn_id = $4",
     )
-    .bind(cp.as_str())
+    .bind(cp.tenant.as_str())
+    .bind(cp.charge_point_id.as_str())
     .bind(&holder.replica_id)
     .bind(holder.conn_id)
     .execute(pool)
@@ -368,10 +405,12 @@ impl Replica {
 
     /// Hands commands to the connections they are for and closes connections taken over elsewhere,
     /// until shutdown.
+    /// A command or connection naming no tenant is for the deployment's (`default_tenant`).
     pub async fn run(
         mut self,
         bus: Bus,
         live: std::sync::Arc<Live>,
+        default_tenant: TenantId,
         shutdown: CancellationToken,
     ) -> Result<(), std::io::Error> {
         loop {
@@ -383,15 +422,8 @@ impl Replica {
                 },
             };
             if message.subject.ends_with(".holds") {
-                let text = String::from_utf8_lossy(&message.payload);
-                let mut lines = text.lines();
-                let held = match (
-                    lines.next().map(str::parse::<ChargePointId>),
-                    lines.next().map(str::parse::<u64>),
-                ) {
-                    (Some(Ok(cp)), Some(Ok(conn_id))) => live.holds(&cp, conn_id),
-                    _ => false,
-                };
+                let held = parse_connection(&message.payload, &default_tenant)
+                    .is_some_and(|(cp, conn_id)| live.holds(&cp, conn_id));
                 if let Some(reply) = message.reply {
                     let answer: &'static [u8] = if held { b"yes" } else { b"no" };
                     if let Err(e) = bus.client().publish(reply, answer.into()).await {
@@ -401,13 +433,8 @@ impl Replica {
                 continue;
             }
             if message.subject.ends_with(".kick") {
-                let text = String::from_utf8_lossy(&message.payload);
-                let mut lines = text.lines();
-                if let (Some(Ok(cp)), Some(Ok(conn_id))) = (
-                    lines.next().map(str::parse::<ChargePointId>),
-                    lines.next().map(str::parse::<u64>),
-                ) {
-                    tracing::info!(%cp, conn_id, "connection taken over by another replica");
+                if let Some((cp, conn_id)) = parse_connection(&message.payload, &default_tenant) {
+                    tracing::info!(charge_point = %cp, conn_id, "connection taken over by another replica");
                     live.kick(&cp, Some(conn_id));
                 }
                 continue;
@@ -419,11 +446,13 @@ impl Replica {
                     continue;
                 }
             };
-            let sender = request
-                .charge_point_id
-                .parse::<ChargePointId>()
-                .ok()
-                .and_then(|cp| live.sender(&cp));
+            let tenant = match request.tenant_id.as_str() {
+                "" => Some(default_tenant.clone()),
+                given => given.parse::<TenantId>().ok(),
+            };
+            let sender = tenant
+                .zip(request.charge_point_id.parse::<ChargePointId>().ok())
+                .and_then(|(tenant, cp)| live.sender(&ChargePointKey::new(tenant, cp)));
             let Some(sender) = sender else {
                 reply_failure(
                     &bus,
@@ -453,5 +482,47 @@ impl Replica {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(tenant: &str, cp: &str) -> ChargePointKey {
+        ChargePointKey::new(tenant.parse().unwrap(), cp.parse().unwrap())
+    }
+
+    #[test]
+    fn a_connection_is_named_with_its_tenant_and_read_back() {
+        let default = TenantId::default_tenant();
+        let acme = key("acme", "CP-1");
+        let payload = connection_payload(&acme, 7);
+        assert_eq!(payload, "acme\nCP-1\n7");
+        assert_eq!(
+            parse_connection(payload.as_bytes(), &default),
+            Some((acme, 7))
+        );
+        // A replica of a release before tenants names the charge point alone.
+        assert_eq!(
+            parse_connection(b"CP-1\n7", &default),
+            Some((key("default", "CP-1"), 7))
+        );
+        assert_eq!(parse_connection(b"a.b\nCP-1\n7", &default), None);
+        assert_eq!(parse_connection(b"CP-1", &default), None);
+    }
+
+    #[test]
+    fn the_same_charge_point_in_two_tenants_is_two_connections() {
+        let live = Live::default();
+        let ours = key("default", "CP-1");
+        let theirs = key("acme", "CP-1");
+        let first = live.register(&ours, 1).unwrap();
+        let second = live.register(&theirs, 0).unwrap();
+        assert!(!first.kicked.is_cancelled(), "acme's CP-1 replaced ours");
+        assert_eq!(live.len(), 2);
+        assert_eq!(live.security_profile(&theirs), Some(0));
+        assert!(live.holds(&ours, first.conn_id));
+        assert!(!live.holds(&ours, second.conn_id));
     }
 }

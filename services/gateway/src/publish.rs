@@ -1,9 +1,15 @@
-//! Charger events onto the CHARGER stream: subject `charger.<charge_point_id>.<kind>`, envelope with an
-//! event id derived from the message's business key, so that a charger's retry is stored once.
+//! Charger events onto the CHARGER stream: subject `charger.<charge_point_id>.<kind>`, envelope with
+//! the charger's tenant and an event id derived from the message's business key, so that a
+//! charger's retry is stored once.
+//!
+//! Charge point ids are unique within a tenant only (ADR 032): consumers key a charger by the
+//! envelope's tenant and the charge point id. The business key of a charger of another tenant
+//! than the deployment's is prefixed with its tenant, so that two tenants' equal charge point ids
+//! never share an event id; the deployment's tenant keeps the ids of earlier releases.
 
 use chrono::{DateTime, Utc};
 use joule_bus::{Bus, BusError, EventMeta, Outgoing, Published};
-use joule_domain::{ChargePointId, EventId};
+use joule_domain::{ChargePointId, EventId, TenantId};
 use joule_proto::{EventName, Message};
 
 /// The kinds of charger events, one subject suffix each.
@@ -43,16 +49,20 @@ pub struct ChargerEvent<M> {
     pub message: M,
 }
 
-/// Publishes charger events durably for one tenant.
+/// Publishes charger events durably, each with its charger's tenant.
 #[derive(Clone)]
 pub struct ChargerEvents {
     bus: Bus,
-    tenant: String,
+    /// The deployment's tenant (`JOULE_TENANT`).
+    default_tenant: TenantId,
 }
 
 impl ChargerEvents {
-    pub fn new(bus: Bus, tenant: String) -> Self {
-        Self { bus, tenant }
+    pub fn new(bus: Bus, default_tenant: TenantId) -> Self {
+        Self {
+            bus,
+            default_tenant,
+        }
     }
 
     /// Returns once JetStream stored the event (or recognised it as a duplicate of its business key).
@@ -60,16 +70,25 @@ impl ChargerEvents {
     /// continues in the consumers.
     pub async fn publish<M: Message + EventName>(
         &self,
+        tenant: &TenantId,
         charge_point_id: &ChargePointId,
         kind: EventKind,
         business_key: &str,
         received_at: DateTime<Utc>,
         message: &M,
     ) -> Result<Published, BusError> {
-        let outgoing = self.outgoing(charge_point_id, kind, business_key, received_at, message);
+        let outgoing = self.outgoing(
+            tenant,
+            charge_point_id,
+            kind,
+            business_key,
+            received_at,
+            message,
+        );
         let published = self.bus.publish(outgoing).await?;
         tracing::debug!(
             event_type = M::NAME,
+            %tenant,
             %charge_point_id,
             stream_sequence = published.stream_sequence,
             duplicate = published.duplicate,
@@ -80,16 +99,22 @@ impl ChargerEvents {
 
     fn outgoing<M: Message + EventName>(
         &self,
+        tenant: &TenantId,
         charge_point_id: &ChargePointId,
         kind: EventKind,
         business_key: &str,
         received_at: DateTime<Utc>,
         message: &M,
     ) -> Outgoing {
-        let event_id = EventId::derived(business_key).to_string();
+        let event_id = if *tenant == self.default_tenant {
+            EventId::derived(business_key)
+        } else {
+            EventId::derived(&format!("{tenant}/{business_key}"))
+        }
+        .to_string();
         let meta = EventMeta {
             event_id: event_id.clone(),
-            tenant_id: self.tenant.clone(),
+            tenant_id: tenant.to_string(),
             aggregate_type: "Charger".into(),
             aggregate_id: charge_point_id.to_string(),
             sequence: 0,

@@ -1,6 +1,6 @@
 //! OCPP 1.6 transaction ids. The CSMS assigns them, so they must be unique across replicas and stable
-//! across a charger's retries: a start is identified by its business key (charge point, connector,
-//! idTag, meterStart, timestamp), and the same key always gets the same id. New ids come from a
+//! across a charger's retries: a start is identified by its business key (tenant, charge point,
+//! connector, idTag, meterStart, timestamp), and the same key always gets the same id. New ids come from a
 //! PostgreSQL sequence of `integer` (OCPP 1.6 transactionId is a 32-bit int).
 //!
 //! Starts are allocated in batches by one task per replica ([`IdAllocator`]): the starts waiting
@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use joule_domain::ChargePointId;
+use joule_domain::{ChargePointId, TenantId};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -29,6 +29,7 @@ const REMEMBERED: usize = 1 << 20;
 /// What identifies one StartTransaction, however often the charger sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartKey<'a> {
+    pub tenant: &'a TenantId,
     pub charge_point_id: &'a ChargePointId,
     pub connector_id: u32,
     pub id_tag: &'a str,
@@ -38,6 +39,7 @@ pub struct StartKey<'a> {
 
 /// One start waiting for its id.
 struct Pending {
+    tenant: String,
     charge_point_id: String,
     connector_id: i64,
     id_tag: String,
@@ -103,6 +105,7 @@ impl TransactionIds {
     ) -> Result<i32, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
+            tenant: key.tenant.to_string(),
             charge_point_id: key.charge_point_id.to_string(),
             connector_id: i64::from(key.connector_id),
             id_tag: key.id_tag.to_owned(),
@@ -180,6 +183,7 @@ async fn allocate(pool: &PgPool, batch: Vec<Pending>) {
 /// One statement for the batch; the ids in the batch's order. Equal keys in one batch share the
 /// row (ON CONFLICT DO UPDATE may not touch a row twice in one statement, hence DISTINCT ON).
 async fn insert(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Option<i32>>, sqlx::Error> {
+    let tenants: Vec<&str> = batch.iter().map(|p| p.tenant.as_str()).collect();
     let cps: Vec<&str> = batch.iter().map(|p| p.charge_point_id.as_str()).collect();
     let connectors: Vec<i64> = batch.iter().map(|p| p.connector_id).collect();
     let tags: Vec<&str> = batch.iter().map(|p| p.id_tag.as_str()).collect();
@@ -190,26 +194,30 @@ async fn insert(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Option<i32>>, sq
     // concurrent replica inserted it after this statement's snapshot was taken.
     let rows: Vec<(i64, i32)> = sqlx::query_as(
         "WITH input AS (
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::numeric[],
-                                  $5::timestamptz[], $6::timestamptz[])
-                 WITH ORDINALITY AS t(cp, connector, tag, meter, at, received, ord)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::numeric[],
+                                  $6::timestamptz[], $7::timestamptz[])
+                 WITH ORDINALITY AS t(tenant, cp, connector, tag, meter, at, received, ord)
          ),
          stored AS (
              INSERT INTO gateway.transactions
-                 (transaction_id, charge_point_id, connector_id, id_tag, meter_start_wh, charger_time, first_received_at)
-             SELECT nextval('gateway.transaction_ids')::integer, cp, connector, tag, meter, at, received
-             FROM (SELECT DISTINCT ON (cp, connector, tag, meter, at) * FROM input
-                   ORDER BY cp, connector, tag, meter, at, ord) first
+                 (transaction_id, tenant_id, charge_point_id, connector_id, id_tag, meter_start_wh,
+                  charger_time, first_received_at)
+             SELECT nextval('gateway.transaction_ids')::integer, tenant, cp, connector, tag, meter, at, received
+             FROM (SELECT DISTINCT ON (tenant, cp, connector, tag, meter, at) * FROM input
+                   ORDER BY tenant, cp, connector, tag, meter, at, ord) first
              ORDER BY ord
-             ON CONFLICT (charge_point_id, connector_id, id_tag, meter_start_wh, charger_time)
+             ON CONFLICT (tenant_id, charge_point_id, connector_id, id_tag, meter_start_wh, charger_time)
              DO UPDATE SET charge_point_id = EXCLUDED.charge_point_id
-             RETURNING transaction_id, charge_point_id, connector_id, id_tag, meter_start_wh, charger_time
+             RETURNING transaction_id, tenant_id, charge_point_id, connector_id, id_tag, meter_start_wh,
+                       charger_time
          )
          SELECT input.ord, stored.transaction_id FROM input JOIN stored
-             ON stored.charge_point_id = input.cp AND stored.connector_id = input.connector
+             ON stored.tenant_id = input.tenant AND stored.charge_point_id = input.cp
+            AND stored.connector_id = input.connector
             AND stored.id_tag = input.tag AND stored.meter_start_wh = input.meter
             AND stored.charger_time = input.at",
     )
+    .bind(tenants)
     .bind(cps)
     .bind(connectors)
     .bind(tags)

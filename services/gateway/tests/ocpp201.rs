@@ -248,8 +248,8 @@ async fn frames_are_kept_per_charger_and_purged_after_retention() {
     .await;
     // An old frame goes; the fresh ones stay.
     sqlx::query(
-        "INSERT INTO gateway.frames (charge_point_id, direction, at, frame)
-         VALUES ($1, 'in', now() - interval '40 days', '[2,\"old\",\"Heartbeat\",{}]')",
+        "INSERT INTO gateway.frames (tenant_id, charge_point_id, direction, at, frame)
+         VALUES ('default', $1, 'in', now() - interval '40 days', '[2,\"old\",\"Heartbeat\",{}]')",
     )
     .bind(CP)
     .execute(&pool)

@@ -335,6 +335,12 @@ fn openssl(args: &[&str], dir: &std::path::Path) {
 /// A CA (`<name>-ca.pem`) and a client certificate for `cn` signed by it (`<name>.pem`,
 /// `<name>.key`), as a charger's manufacturer or operator would issue them.
 fn client_certificate(dir: &std::path::Path, name: &str, cn: &str) {
+    client_certificate_for(dir, name, &format!("/CN={cn}"));
+}
+
+/// A CA `<name>-ca` and a client certificate `<name>` it signed, with the subject `subject`
+/// (`/O=<organisation>/CN=<charge point>`).
+fn client_certificate_for(dir: &std::path::Path, name: &str, subject: &str) {
     let ec = [
         "-newkey",
         "ec",
@@ -357,13 +363,12 @@ fn client_certificate(dir: &std::path::Path, name: &str, cn: &str) {
         &ca_pem,
     ]);
     openssl(&ca, dir);
-    let subject = format!("/CN={cn}");
     let (key, csr, pem) = (
         format!("{name}.key"),
         format!("{name}.csr"),
         format!("{name}.pem"),
     );
-    let mut request = vec!["req", "-subj", &subject, "-keyout", &key, "-out", &csr];
+    let mut request = vec!["req", "-subj", subject, "-keyout", &key, "-out", &csr];
     request.extend(ec);
     openssl(&request, dir);
     let ext = format!("{name}.ext");
@@ -614,6 +619,58 @@ async fn profile_3_is_a_client_certificate_whose_common_name_is_the_charge_point
         connected[0].decode::<ChargerConnected>().security_profile,
         "3"
     );
+    h.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// ADR 032: a client certificate is for a charge point of another tenant than the deployment's
+/// only when its organisation (O) names that tenant; on the deployment's tenant, one naming another
+/// tenant the gateway knows is refused, while one from before tenants (no such O) still connects.
+#[tokio::test]
+async fn a_client_certificate_is_for_the_tenant_its_organisation_names() {
+    let dir = std::env::temp_dir().join(format!("joule-mtls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = certificate(&dir);
+    client_certificate_for(&dir, "acme", &format!("/O=acme/CN={CP}"));
+    client_certificate_for(&dir, "plain", &format!("/O=Some Operator/CN={CP}"));
+    let ca = dir.join("cas.pem");
+    let cas = std::fs::read_to_string(dir.join("acme-ca.pem")).unwrap()
+        + &std::fs::read_to_string(dir.join("plain-ca.pem")).unwrap();
+    std::fs::write(&ca, cas).unwrap();
+    let (cert_s, key_s, ca_s) = (cert.clone(), key.clone(), ca.to_string_lossy().into_owned());
+    let h = Harness::start_with(move |s| {
+        s.ocpp_tls_cert = cert_s;
+        s.ocpp_tls_key = key_s;
+        s.ocpp_tls_client_ca = ca_s;
+        s.ocpp_require_auth = true;
+    })
+    .await;
+    h.register_charger_in("acme", CP).await;
+    let acme_path = format!("acme/{CP}");
+
+    connect_with_certificate(h.addr, &cert, &dir, Some("acme"), &acme_path)
+        .await
+        .expect("acme's certificate on acme's path");
+    assert_eq!(
+        connect_with_certificate(h.addr, &cert, &dir, Some("plain"), &acme_path).await,
+        Err("HTTP 401".into()),
+        "a certificate that does not name acme is not acme's"
+    );
+    assert_eq!(
+        connect_with_certificate(h.addr, &cert, &dir, Some("acme"), CP).await,
+        Err("HTTP 401".into()),
+        "acme's certificate is not the default tenant's CP-1"
+    );
+    connect_with_certificate(h.addr, &cert, &dir, Some("plain"), CP)
+        .await
+        .expect("a certificate from before tenants on the legacy path");
+
+    let events = h.charger_events().await;
+    let tenants: Vec<&str> = of_type(&events, ChargerConnected::NAME)
+        .iter()
+        .map(|e| e.envelope.tenant_id.as_str())
+        .collect();
+    assert_eq!(tenants, vec!["acme", "default"]);
     h.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }

@@ -38,7 +38,9 @@ async fn batched_starts_get_unique_ids_and_a_repeated_start_its_first_id() {
                 let ids = ids.clone();
                 let cp = cp.clone();
                 asks.push(tokio::spawn(async move {
+                    let tenant = joule_domain::TenantId::default_tenant();
                     let key = StartKey {
+                        tenant: &tenant,
                         charge_point_id: &cp,
                         connector_id: 1 + n % 2,
                         id_tag: "TAG",
@@ -151,8 +153,10 @@ async fn tokens_issued_after_start_are_found_and_case_is_ignored() {
     );
     // Written straight into the projection, as another replica's consumer would.
     let pool = h.env.pool().await;
-    sqlx::query("INSERT INTO gateway.tokens (uid, token_id, account_id) VALUES ($1, $2, $3)")
-        .bind("BEEF01")
+    sqlx::query(
+        "INSERT INTO gateway.tokens (tenant_id, uid, token_id, account_id) VALUES ('default', $1, $2, $3)",
+    )
+    .bind("BEEF01")
         .bind(joule_domain::TokenId::new().to_string())
         .bind(joule_domain::AccountId::new().to_string())
         .execute(&pool)

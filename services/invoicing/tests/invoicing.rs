@@ -270,6 +270,33 @@ async fn priced_sessions_become_gapless_numbered_receipts_once_each() {
     }
     assert_eq!(pages, vec![vec![number(1), number(2)], vec![number(3)]]);
 
+    // Filters: the invoice of a session, and issue times.
+    let list = |request: v1::ListInvoicesRequest| {
+        let mut client = client.clone();
+        async move { client.list_invoices(request).await.unwrap().into_inner() }
+    };
+    let of_session = list(v1::ListInvoicesRequest {
+        session_id: first.session_ids[0].clone(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(of_session.invoices.len(), 1);
+    assert_eq!(of_session.invoices[0].id, first.id);
+    let in_a_minute =
+        joule_proto::time::to_proto(chrono::Utc::now() + chrono::Duration::minutes(1));
+    let later = list(v1::ListInvoicesRequest {
+        issued_after: Some(in_a_minute),
+        ..Default::default()
+    })
+    .await;
+    assert!(later.invoices.is_empty());
+    let before = list(v1::ListInvoicesRequest {
+        issued_before: Some(in_a_minute),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(before.invoices.len(), 3);
+
     let got = client
         .get_invoice(v1::GetInvoiceRequest {
             invoice_id: first.id.clone(),

@@ -135,6 +135,32 @@ async fn every_sandbox_failure_fails_the_hold_with_the_providers_code() {
             .is_empty()
     );
     assert_eq!(h.payment_events("joule.v1.PaymentFailed").await.len(), 5);
+
+    // The list filters by status and creation time; an unknown status is refused naming it.
+    let list = |status: &str, created_after: Option<chrono::DateTime<chrono::Utc>>| {
+        let mut payments = h.payments.clone();
+        let request = v1::ListPaymentsRequest {
+            status: status.into(),
+            created_after: created_after.map(joule_proto::time::to_proto),
+            ..Default::default()
+        };
+        async move { payments.list_payments(request).await }
+    };
+    let failed = list("failed", None).await.unwrap().into_inner();
+    assert_eq!(failed.payments.len(), 5);
+    assert!(failed.payments.iter().all(|p| p.status == "failed"));
+    let captured = list("captured", None).await.unwrap().into_inner();
+    assert!(captured.payments.is_empty());
+    let in_a_minute = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let later = list("", Some(in_a_minute)).await.unwrap().into_inner();
+    assert!(later.payments.is_empty());
+    let refused = list("lost", None).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().starts_with("status"),
+        "{}",
+        refused.message()
+    );
 }
 
 #[tokio::test]

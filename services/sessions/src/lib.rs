@@ -15,7 +15,8 @@
 //!   `SessionMetered` (the readings of a running session, with the aggregate version as
 //!   `sequence`) and `SessionCompleted` (with every reading and the end of charging).
 //! - Serves `joule.v1.SessionsService` (the read model, with cost and invoice) and
-//!   `joule.v1.SessionEvidenceService` (the signed meter values) ([`grpc`]).
+//!   `joule.v1.SessionEvidenceService` (the signed meter values) ([`grpc`]), each read within the
+//!   request's tenant (empty: the deployment's): another tenant's session is not found (ADR 032).
 //!
 //! It does not price or invoice; it only says what energy was delivered, when, on whose token.
 //!
@@ -37,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use joule_bus::{ConsumerSpec, Domain, OnPark};
+use joule_domain::TenantId;
 use joule_runtime::{BoxError, Context, ServiceDef, Started, Task};
 use joule_store::{Migration, Relay};
 use rust_decimal::Decimal;
@@ -54,10 +56,20 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
     1 => "001_session_read_model",
     2 => "002_sessions_waiting_for_events_signed_meter_values",
     3 => "003_inactivity_of_open_sessions_the_sessions_each_charger_started",
+    4 => "004_the_session_read_model_names_its_tenant",
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
+    let tenant: TenantId = ctx
+        .settings
+        .tenant
+        .parse()
+        .map_err(|e| format!("JOULE_TENANT: {e}"))?;
+    let filled = projections::session_view::fill_missing_tenant(&ctx.pool, &tenant).await?;
+    if filled > 0 {
+        tracing::info!(sessions = filled, %tenant, "sessions whose events named no tenant given the deployment's");
+    }
     let rules = SessionRules {
         max_power_w: Decimal::from(ctx.settings.max_charger_power_kw)
             .saturating_mul(Decimal::ONE_THOUSAND),
@@ -74,7 +86,9 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         ctx.pool.clone(),
         SCHEMA,
         ctx.bus.clone(),
-        projections::outbox::SessionOutbox,
+        projections::outbox::SessionOutbox {
+            default_tenant: tenant.to_string(),
+        },
     )?
     .with_upcasters(UPCASTERS);
     tasks.push(ctx.relay("sessions-relay", relay));
@@ -129,6 +143,6 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
 
     Ok(Started {
         tasks,
-        grpc: Some(grpc::routes(&ctx.pool)),
+        grpc: Some(grpc::routes(&ctx.pool, &tenant)),
     })
 }

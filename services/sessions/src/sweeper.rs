@@ -6,7 +6,8 @@
 //!   `closed_for_inactivity` (ADR 027).
 //!
 //! The read model only proposes candidates; each session's aggregate decides, so the sweep is safe
-//! on every replica and with a read model a little behind: the commands are idempotent.
+//! on every replica and with a read model a little behind: the commands are idempotent. Each
+//! command carries its session's tenant (the read model's), so the events it records do too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub struct Sweeper {
     pub wait: Duration,
     /// `None`: open sessions are never closed for inactivity.
     pub inactivity: Option<Duration>,
+    /// The deployment's tenant, for a session whose row names none yet.
     pub tenant: String,
 }
 
@@ -44,9 +46,14 @@ impl Sweeper {
             .clamp(Duration::from_millis(200), Duration::from_secs(60))
     }
 
-    fn meta(&self) -> CommandMeta {
+    fn meta(&self, tenant: &str) -> CommandMeta {
+        let tenant = if tenant.is_empty() {
+            &self.tenant
+        } else {
+            tenant
+        };
         CommandMeta {
-            tenant_id: self.tenant.clone(),
+            tenant_id: tenant.to_owned(),
             correlation_id: uuid::Uuid::new_v4().to_string(),
             causation_id: String::new(),
         }
@@ -72,11 +79,11 @@ impl Sweeper {
         let ids =
             session_view::inactive(&self.pool, cutoff, &after.unwrap_or_default(), BATCH).await?;
         let next = (ids.len() as i64 == BATCH)
-            .then(|| ids.last().cloned())
+            .then(|| ids.last().map(|(id, _)| id.clone()))
             .flatten();
-        for id in &ids {
+        for (id, tenant) in &ids {
             let command = SessionCommand::CloseInactive { now, limit };
-            if let Err(e) = joule_store::execute(&self.cqrs, id, command, self.meta()).await {
+            if let Err(e) = joule_store::execute(&self.cqrs, id, command, self.meta(tenant)).await {
                 tracing::warn!(session_id = %id, error = %e, "cannot close an inactive session");
             }
         }
@@ -92,12 +99,12 @@ impl Sweeper {
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
         let ids = session_view::overdue(&self.pool, cutoff, BATCH).await?;
         let mut done: usize = 0;
-        for id in ids {
+        for (id, tenant) in ids {
             match joule_store::execute(
                 &self.cqrs,
                 &id,
                 SessionCommand::CompleteOverdue,
-                self.meta(),
+                self.meta(&tenant),
             )
             .await
             {

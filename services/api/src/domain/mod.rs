@@ -9,18 +9,29 @@
 //!
 //! [`reservation`]: a charger held for a token (OCPP ReserveNow) and the fee it costs (issue 13).
 //!
-//! Sites, accounts and tokens are created once and never change: each is a [`Registration`] of its
-//! kind ([`registration`]). A charger also has its password set ([`charger`]).
+//! Sites and accounts are created once and never change: each is a [`Registration`] of its kind
+//! ([`registration`]). A charger also has its password set ([`charger`]).
+//!
+//! Fleet records (issue 13) are deciders ([`joule_store::Decider`]): an account holds [`fleet`]s
+//! and [`cost_centre`]s; a fleet has [`driver`]s and [`vehicle`]s; a [`token`] is assigned to a
+//! driver and/or a vehicle of its account's fleets. Their ids are random or keyed per tenant.
 
 pub mod account;
 pub mod api_key;
 pub mod charger;
+pub mod cost_centre;
+pub mod driver;
+pub mod fleet;
+pub mod ids;
 pub mod registration;
 pub mod reservation;
 pub mod site;
 pub mod tenant;
 pub mod token;
 pub mod values;
+pub mod vehicle;
+
+pub use ids::{CostCentreId, DriverId, VehicleId};
 
 pub use registration::{Record, Registration};
 
@@ -47,7 +58,7 @@ pub fn keyed(tenant: &TenantId, id_key: &str, kind: &str, business_key: &str) ->
         .collect();
     format!("{tenant}/{tag}")
 }
-pub use values::{Country, Name, time_zone};
+pub use values::{Code, Country, Email, Name, Status, time_zone};
 
 /// Asserts that `stored` (an event as the events table holds it, `{"<Variant>": {...}}`) reads as
 /// `E` at `version` and writes back byte for byte: typed ids and values serialise as the strings

@@ -1,7 +1,8 @@
-//! The registry records that are created once and never change (a site, an account, a token): one
+//! The registry records that are created once and never change (a site, an account, a tenant): one
 //! aggregate shape, [`Registration`], for each [`Record`] kind. The first command records the
 //! record's one event; a second is refused, since a record's id is new or derives from its business
-//! key (a token's uid).
+//! key (a tenant's id). Tokens were one until they could be assigned (issue 13): now a decider, under
+//! the same aggregate type and with the same stored events.
 
 use std::fmt::Debug;
 

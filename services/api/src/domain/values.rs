@@ -1,5 +1,6 @@
-//! The values the registry's commands and events carry besides ids: display names, countries and
-//! IANA time zones, each checked when it is read.
+//! The values the registry's commands and events carry besides ids: display names, countries,
+//! IANA time zones, e-mail addresses, short codes and the status of fleet records, each checked when
+//! it is read.
 
 use std::fmt;
 use std::str::FromStr;
@@ -50,6 +51,140 @@ impl From<Name> for String {
 }
 
 impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether a fleet record is in use. An archived record stays readable (sessions and invoices
+/// name it) but is no longer offered: lists filter it with `status=active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Archived,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Archived => "archived",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "active" => Ok(Status::Active),
+            "archived" => Ok(Status::Archived),
+            _ => Err(format!("{s:?} is not a status: one of active, archived")),
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An e-mail address, as far as it can be checked without sending mail: `local@domain`, at most
+/// [`Email::MAX_CHARS`] characters (RFC 5321's path limit), no spaces or control characters, a
+/// domain with a dot. Kept as given, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_CHARS: usize = 254;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Email {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let bad = || format!("{s:?} is not an e-mail address such as fleet@example.com");
+        if s.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
+        let labels_ok = domain.split('.').all(|l| !l.is_empty());
+        if local.is_empty() || local.contains('@') || !domain.contains('.') || !labels_ok {
+            return Err(bad());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        value.parse()
+    }
+}
+
+impl From<Email> for String {
+    fn from(value: Email) -> Self {
+        value.0
+    }
+}
+
+/// A short code a customer knows a record by (a cost centre's `4711-SALES`): 1 to
+/// [`Code::MAX_CHARS`] characters of `A-Z a-z 0-9 - _ . /`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Code(String);
+
+impl Code {
+    pub const MAX_CHARS: usize = 40;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Code {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > Self::MAX_CHARS {
+            return Err(format!("must be 1 to {} characters", Self::MAX_CHARS));
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-_./".contains(*c)))
+        {
+            return Err(format!(
+                "character {c:?} is not allowed (letters, digits, - _ . /)"
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Code {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        value.parse()
+    }
+}
+
+impl From<Code> for String {
+    fn from(value: Code) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -154,5 +289,34 @@ mod tests {
         assert_eq!(time_zone("Europe/Berlin").unwrap().name(), "Europe/Berlin");
         assert!(time_zone("Mars/Olympus").is_err());
         assert!(time_zone("").is_err());
+    }
+
+    #[test]
+    fn emails_have_a_local_part_and_a_dotted_domain() {
+        assert_eq!(
+            " ana@example.com ".parse::<Email>().unwrap().as_str(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "ana@example..com",
+        ] {
+            assert!(bad.parse::<Email>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn codes_and_statuses() {
+        assert_eq!("4711-SALES".parse::<Code>().unwrap().as_str(), "4711-SALES");
+        assert!("".parse::<Code>().is_err());
+        assert!("a b".parse::<Code>().is_err());
+        assert!("x".repeat(41).parse::<Code>().is_err());
+        assert_eq!("archived".parse::<Status>().unwrap(), Status::Archived);
+        assert!("Active".parse::<Status>().is_err());
     }
 }

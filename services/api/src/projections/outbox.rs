@@ -1,17 +1,25 @@
 //! What the outbox relay does with registry events: project them into the read tables and publish
 //! them on the REGISTRY stream as `<ns>.registry.<kind>.<id>`.
+//!
+//! Fleets, cost centres, drivers and vehicles are projected ([`super::fleets`]) but not published:
+//! no other service reads them yet, and a message is a contract (their messages come with the first
+//! consumer). What reaches the chargers' side is a token's assignment, `registry.assignment.<id>`.
 
 use cqrs_es::Aggregate;
 use joule_bus::Outgoing;
 use joule_proto::v1;
-use joule_store::{BoxFuture, OutboxHandler, ProjectionError, StoredEvent};
+use joule_store::{BoxFuture, Decider, OutboxHandler, ProjectionError, StoredEvent};
 use sqlx::PgConnection;
 
 use crate::SCHEMA;
 use crate::domain::account::{Account, AccountEvent};
 use crate::domain::charger::{Charger, ChargerEvent};
+use crate::domain::cost_centre::{CostCentre, CostCentreEvent};
+use crate::domain::driver::{Driver, DriverEvent};
+use crate::domain::fleet::{Fleet, FleetEvent};
 use crate::domain::site::{Site, SiteEvent};
 use crate::domain::token::{Token, TokenEvent};
+use crate::domain::vehicle::{Vehicle, VehicleEvent};
 
 /// Any registry event, told apart by the stored aggregate type.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +28,15 @@ pub enum RegistryEvent {
     Charger(ChargerEvent),
     Account(AccountEvent),
     Token(TokenEvent),
+    Fleet(FleetEvent),
+    CostCentre(CostCentreEvent),
+    Driver(DriverEvent),
+    Vehicle(VehicleEvent),
+}
+
+/// An optional id as proto3 carries it: empty for none.
+fn or_empty<T: ToString>(id: &Option<T>) -> String {
+    id.as_ref().map(T::to_string).unwrap_or_default()
 }
 
 impl RegistryEvent {
@@ -29,13 +46,18 @@ impl RegistryEvent {
             Charger::TYPE => event.decode().map(RegistryEvent::Charger),
             Account::TYPE => event.decode().map(RegistryEvent::Account),
             Token::TYPE => event.decode().map(RegistryEvent::Token),
+            Fleet::TYPE => event.decode().map(RegistryEvent::Fleet),
+            CostCentre::TYPE => event.decode().map(RegistryEvent::CostCentre),
+            Driver::TYPE => event.decode().map(RegistryEvent::Driver),
+            Vehicle::TYPE => event.decode().map(RegistryEvent::Vehicle),
             other => return Err(format!("unknown aggregate type {other:?}")),
         };
         decoded.map_err(|e| format!("{} {}: {e}", event.aggregate_type, event.event_type))
     }
 
-    /// The integration message: relative subject and the envelope's timestamp besides the payload.
-    pub fn outgoing(&self, event: &StoredEvent) -> Outgoing {
+    /// The integration message, if the event has one: relative subject and the envelope's timestamp
+    /// besides the payload.
+    pub fn outgoing(&self, event: &StoredEvent) -> Option<Outgoing> {
         let (subject, envelope) = match self {
             RegistryEvent::Site(SiteEvent::SiteRegistered {
                 site_id,
@@ -134,12 +156,38 @@ impl RegistryEvent {
                     *issued_at,
                 )
             }
+            RegistryEvent::Token(TokenEvent::TokenAssigned {
+                token_id,
+                account_id,
+                fleet_id,
+                driver_id,
+                vehicle_id,
+                assigned_at,
+            }) => {
+                let message = v1::TokenAssigned {
+                    token_id: token_id.to_string(),
+                    account_id: account_id.to_string(),
+                    fleet_id: or_empty(fleet_id),
+                    driver_id: or_empty(driver_id),
+                    vehicle_id: or_empty(vehicle_id),
+                };
+                published(
+                    format!("registry.assignment.{token_id}"),
+                    &message,
+                    event,
+                    *assigned_at,
+                )
+            }
+            RegistryEvent::Fleet(_)
+            | RegistryEvent::CostCentre(_)
+            | RegistryEvent::Driver(_)
+            | RegistryEvent::Vehicle(_) => return None,
         };
-        Outgoing {
+        Some(Outgoing {
             subject,
             envelope,
             trace_headers: event.trace_headers(),
-        }
+        })
     }
 }
 
@@ -248,6 +296,31 @@ impl RegistryRelay {
                 .execute(conn)
                 .await?;
             }
+            RegistryEvent::Token(TokenEvent::TokenAssigned {
+                token_id,
+                fleet_id,
+                driver_id,
+                vehicle_id,
+                assigned_at,
+                ..
+            }) => {
+                sqlx::query(&format!(
+                    "UPDATE {SCHEMA}.tokens
+                     SET fleet_id = $2, driver_id = $3, vehicle_id = $4, assigned_at = $5
+                     WHERE id = $1"
+                ))
+                .bind(token_id.as_uuid())
+                .bind(fleet_id.map(|f| f.as_uuid()))
+                .bind(driver_id.map(|d| d.as_uuid()))
+                .bind(vehicle_id.map(|v| v.as_uuid()))
+                .bind(assigned_at)
+                .execute(conn)
+                .await?;
+            }
+            RegistryEvent::Fleet(e) => super::fleets::fleet(conn, tenant, e).await?,
+            RegistryEvent::CostCentre(e) => super::fleets::cost_centre(conn, tenant, e).await?,
+            RegistryEvent::Driver(e) => super::fleets::driver(conn, tenant, e).await?,
+            RegistryEvent::Vehicle(e) => super::fleets::vehicle(conn, tenant, e).await?,
         }
         Ok(())
     }
@@ -275,7 +348,7 @@ impl OutboxHandler for RegistryRelay {
             return Ok(Vec::new());
         }
         let decoded = RegistryEvent::decode(event)?;
-        Ok(vec![decoded.outgoing(event)])
+        Ok(decoded.outgoing(event).into_iter().collect())
     }
 }
 
@@ -341,6 +414,44 @@ mod tests {
             relay.messages(&stored).unwrap()[0].envelope.event_id,
             out[0].envelope.event_id
         );
+    }
+
+    #[test]
+    fn an_assignment_is_published_apart_from_issues_and_fleet_records_are_not() {
+        use crate::domain::{DriverId, Name};
+        use joule_domain::{AccountId, FleetId, TokenId};
+
+        let token_id = TokenId::new();
+        let fleet_id = FleetId::new();
+        let driver_id = DriverId::new();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let event = TokenEvent::TokenAssigned {
+            token_id,
+            account_id: AccountId::new(),
+            fleet_id: Some(fleet_id),
+            driver_id: Some(driver_id),
+            vehicle_id: None,
+            assigned_at: at,
+        };
+        let assigned = stored("token", &token_id.to_string(), "TokenAssigned", &event);
+        let out = RegistryRelay.messages(&assigned).unwrap();
+        assert_eq!(out.len(), 1);
+        // Not `registry.token.*`: consumers of issues read every message there as TokenIssued.
+        assert_eq!(out[0].subject, format!("registry.assignment.{token_id}"));
+        assert_eq!(out[0].envelope.event_type, "joule.v1.TokenAssigned");
+        let message = v1::TokenAssigned::decode(out[0].envelope.payload.as_slice()).unwrap();
+        assert_eq!(message.fleet_id, fleet_id.to_string());
+        assert_eq!(message.driver_id, driver_id.to_string());
+        assert_eq!(message.vehicle_id, "");
+
+        let fleet = FleetEvent::FleetCreated {
+            fleet_id,
+            account_id: AccountId::new(),
+            name: "Vans".parse::<Name>().unwrap(),
+            created_at: at,
+        };
+        let created = stored("fleet", &fleet_id.to_string(), "FleetCreated", &fleet);
+        assert!(RegistryRelay.messages(&created).unwrap().is_empty());
     }
 
     #[test]

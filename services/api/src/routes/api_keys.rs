@@ -22,6 +22,8 @@ use crate::domain::Name;
 use crate::domain::api_key::ApiKeyCommand;
 use crate::extract::{ApiJson, Listed, RawBody, RawQuery, parse_json};
 use crate::problem::{ApiError, Validator};
+use crate::projections::fleets::FleetView;
+use crate::projections::read;
 
 /// The longest a rotated-out secret may stay valid.
 const MAX_OVERLAP_SECS: u32 = 30 * 24 * 3600;
@@ -113,6 +115,16 @@ pub async fn create_for(
         return Err(v.into_error());
     };
     v.finish()?;
+    // A key limited to a fleet the tenant does not have would reach nothing: refuse it as none.
+    for (i, fleet) in fleets.iter().enumerate() {
+        let found: Option<FleetView> = read::get(&state.pool, &tenant, fleet.as_uuid()).await?;
+        if found.is_none() {
+            return Err(ApiError::no_such(
+                format!("fleets[{i}]"),
+                format!("no fleet with id {fleet}"),
+            ));
+        }
+    }
     let key_id = keys::new_key_id();
     let NewKey { secret, digest, .. } = keys::new_secret(&state.key_environment, &key_id);
     let expires_at = body.expires_at.map(|e| e.trunc_subsecs(6));

@@ -3,12 +3,11 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use chrono::{DateTime, Utc};
 
 use super::AppState;
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
-use crate::problem::{ApiError, Validator};
+use crate::problem::ApiError;
 use crate::projections::audit::{self, AuditEventView, AuditFilter};
 
 const FILTERS: &[&str] = &[
@@ -27,32 +26,14 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     query: RawQuery,
 ) -> Result<Json<Listed<AuditEventView>>, ApiError> {
-    let mut v = Validator::default();
-    for name in query.0.keys() {
-        if !FILTERS.contains(&name.as_str()) {
-            v.reject(
-                name,
-                format!("unknown parameter; known: {}", FILTERS.join(", ")),
-            );
-        }
-    }
-    let time = |v: &mut Validator, name: &str| {
-        query.get(name).and_then(|raw| {
-            v.check(
-                name,
-                DateTime::parse_from_rfc3339(raw)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| format!("not an RFC 3339 time: {e}")),
-            )
-        })
-    };
+    let mut v = query.only(FILTERS);
     let filter = AuditFilter {
         actor: query.get("actor").map(str::to_owned),
         route: query.get("route").map(str::to_owned),
         outcome: query.get("outcome").map(str::to_owned),
         target_id: query.get("target_id").map(str::to_owned),
-        created_after: time(&mut v, "created_after"),
-        created_before: time(&mut v, "created_before"),
+        created_after: query.time(&mut v, "created_after"),
+        created_before: query.time(&mut v, "created_before"),
     };
     if let Some(outcome) = &filter.outcome
         && !["succeeded", "refused", "failed"].contains(&outcome.as_str())

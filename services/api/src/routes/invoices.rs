@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use joule_domain::{AccountId, InvoiceId};
+use joule_domain::{AccountId, InvoiceId, SessionId};
 use joule_proto::v1::{self, GetInvoiceRequest, ListInvoicesRequest};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
-use crate::problem::{ApiError, Validator};
+use crate::problem::ApiError;
 
 const SERVICE: &str = "invoicing";
 
@@ -82,17 +82,32 @@ pub async fn list_invoices(
     Extension(caller): Extension<Caller>,
     query: RawQuery,
 ) -> Result<Json<Listed<InvoiceView>>, ApiError> {
-    let page = query.page()?;
-    let mut v = Validator::default();
+    let mut v = query.only(&[
+        "account_id",
+        "session_id",
+        "created_after",
+        "created_before",
+        "cursor",
+        "limit",
+    ]);
     let account_id = query
         .get("account_id")
         .and_then(|a| v.check("account_id", a.parse::<AccountId>()));
+    let session_id = query
+        .get("session_id")
+        .and_then(|s| v.check("session_id", s.parse::<SessionId>()));
+    let issued_after = query.proto_time(&mut v, "created_after");
+    let issued_before = query.proto_time(&mut v, "created_before");
     v.finish()?;
+    let page = query.page()?;
     let request = ListInvoicesRequest {
         tenant_id: caller.tenant.to_string(),
         account_id: account_id.map(|a| a.to_string()).unwrap_or_default(),
         page_size: page.limit,
         cursor: page.cursor.unwrap_or_default(),
+        issued_after,
+        issued_before,
+        session_id: session_id.map(|s| s.to_string()).unwrap_or_default(),
     };
     let response = state
         .invoicing()

@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod charger_commands;
 mod dead_letters;
+mod fleets;
 mod invoices;
 mod ledger;
 mod payments;
@@ -31,6 +32,7 @@ use joule_proto::v1::ledger_service_client::LedgerServiceClient;
 use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use joule_proto::v1::sessions_service_client::SessionsServiceClient;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_store::Decided;
 use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -42,9 +44,13 @@ use crate::auth::{Authenticator, require_caller};
 use crate::domain::account::Account;
 use crate::domain::api_key::ApiKey;
 use crate::domain::charger::Charger;
+use crate::domain::cost_centre::CostCentre;
+use crate::domain::driver::Driver;
+use crate::domain::fleet::Fleet;
 use crate::domain::site::Site;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::Token;
+use crate::domain::vehicle::Vehicle;
 use crate::extract::Listed;
 use crate::problem::ApiError;
 use crate::upstreams::{Traced, Upstreams};
@@ -55,7 +61,11 @@ pub struct Registry {
     pub sites: PostgresCqrs<Site>,
     pub chargers: PostgresCqrs<Charger>,
     pub accounts: PostgresCqrs<Account>,
-    pub tokens: PostgresCqrs<Token>,
+    pub tokens: PostgresCqrs<Decided<Token>>,
+    pub fleets: PostgresCqrs<Decided<Fleet>>,
+    pub cost_centres: PostgresCqrs<Decided<CostCentre>>,
+    pub drivers: PostgresCqrs<Decided<Driver>>,
+    pub vehicles: PostgresCqrs<Decided<Vehicle>>,
     pub tenants: PostgresCqrs<Tenant>,
     pub api_keys: PostgresCqrs<ApiKey>,
 }
@@ -205,6 +215,7 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
             transactions::list,
         );
     let t = registry::routes(t);
+    let t = fleets::routes(t);
     let t = payments::routes(t);
     let t = pricing::routes(t);
     let t = wallets::routes(t);

@@ -230,6 +230,18 @@ async fn list_payments(
     Extension(caller): Extension<Caller>,
     query: RawQuery,
 ) -> Result<Json<Listed<PaymentView>>, ApiError> {
+    let mut v = query.only(&[
+        "session_id",
+        "account_id",
+        "status",
+        "created_after",
+        "created_before",
+        "cursor",
+        "limit",
+    ]);
+    let created_after = query.proto_time(&mut v, "created_after");
+    let created_before = query.proto_time(&mut v, "created_before");
+    v.finish()?;
     let page = query.page()?;
     let response = state
         .payments()
@@ -239,6 +251,9 @@ async fn list_payments(
             account_id: query.get("account_id").unwrap_or_default().to_owned(),
             page_size: page.limit,
             cursor: page.cursor.unwrap_or_default(),
+            created_after,
+            created_before,
+            status: query.get("status").unwrap_or_default().to_owned(),
         })
         .await
         .answer(SERVICE)?;

@@ -5,7 +5,7 @@
 //! refers to, and only then runs the command, so a rejected request writes nothing. It answers 201
 //! once the relay has projected the new record (see [`crate::projections::read`]).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::table::RouteTable;
-use super::{AppState, path_id};
+use super::{AppState, fleets};
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::domain::account::AccountCommand;
@@ -27,23 +27,45 @@ use crate::domain::charger::{self, ChargerCommand};
 use crate::domain::site::SiteCommand;
 use crate::domain::token::{self, TokenCommand};
 use crate::domain::{Country, Name, time_zone};
-use crate::extract::{ApiJson, Listed, RawQuery};
+use crate::extract::ApiJson;
 use crate::problem::{ApiError, Validator};
 use crate::projections::read::{self, AccountView, ChargerView, Resource, SiteView, TokenView};
 
 pub fn routes(t: RouteTable) -> RouteTable {
-    t.get("/v1/sites", Scope::SitesRead, list::<SiteView>)
+    // Every list takes its filters, created_after/created_before and a cursor; what a fleet
+    // manager reaches is `super::fleets`' to say.
+    t.get("/v1/sites", Scope::SitesRead, fleets::list::<SiteView>)
         .post("/v1/sites", Scope::SitesWrite, create_site)
-        .get("/v1/sites/{id}", Scope::SitesRead, one::<SiteView>)
-        .get("/v1/chargers", Scope::ChargersRead, list::<ChargerView>)
+        .get("/v1/sites/{id}", Scope::SitesRead, fleets::one::<SiteView>)
+        .get(
+            "/v1/chargers",
+            Scope::ChargersRead,
+            fleets::list::<ChargerView>,
+        )
         .post("/v1/chargers", Scope::ChargersWrite, create_charger)
-        .get("/v1/chargers/{id}", Scope::ChargersRead, one::<ChargerView>)
-        .get("/v1/accounts", Scope::AccountsRead, list::<AccountView>)
+        .get(
+            "/v1/chargers/{id}",
+            Scope::ChargersRead,
+            fleets::one::<ChargerView>,
+        )
+        .get(
+            "/v1/accounts",
+            Scope::AccountsRead,
+            fleets::list::<AccountView>,
+        )
         .post("/v1/accounts", Scope::AccountsWrite, create_account)
-        .get("/v1/accounts/{id}", Scope::AccountsRead, one::<AccountView>)
-        .get("/v1/tokens", Scope::TokensRead, list::<TokenView>)
+        .get(
+            "/v1/accounts/{id}",
+            Scope::AccountsRead,
+            fleets::one::<AccountView>,
+        )
+        .get("/v1/tokens", Scope::TokensRead, fleets::list::<TokenView>)
         .post("/v1/tokens", Scope::TokensWrite, create_token)
-        .get("/v1/tokens/{id}", Scope::TokensRead, one::<TokenView>)
+        .get(
+            "/v1/tokens/{id}",
+            Scope::TokensRead,
+            fleets::one::<TokenView>,
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,10 +263,16 @@ pub async fn create_token(
     let (Some(uid), Some(account_id)) = (uid, account) else {
         return Err(v.into_error());
     };
-    if read::get::<AccountView>(&state.pool, &caller.tenant, account_id.as_uuid())
-        .await?
-        .is_none()
-    {
+    // A fleet manager issues cards only to an account that holds one of her fleets.
+    let reachable = match fleets::limit(&caller, Scope::TokensWrite) {
+        None => read::get::<AccountView>(&state.pool, &caller.tenant, account_id.as_uuid())
+            .await?
+            .is_some(),
+        Some(fleets) => {
+            read::account_holds(&state.pool, &caller.tenant, account_id.as_uuid(), &fleets).await?
+        }
+    };
+    if !reachable {
         return Err(ApiError::field(
             "account_id",
             format!("no account with id {account_id}"),
@@ -257,6 +285,10 @@ pub async fn create_token(
         id: token_id.as_uuid(),
         uid: uid.to_string(),
         account_id: account_id.as_uuid(),
+        fleet_id: None,
+        driver_id: None,
+        vehicle_id: None,
+        assigned_at: None,
         created_at: at,
     };
     let command = TokenCommand::Issue {
@@ -269,30 +301,8 @@ pub async fn create_token(
     create(&state, &caller, tokens, command, "/v1/tokens", fallback).await
 }
 
-/// `GET /v1/<collection>/{id}`: one record of a read table.
-pub async fn one<R: Resource>(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(raw_id): Path<String>,
-) -> Result<Json<R>, ApiError> {
-    let id: Uuid = path_id(&raw_id, R::NOUN)?;
-    read::find(&state.pool, &caller.tenant, id).await.map(Json)
-}
-
-/// `GET /v1/<collection>?cursor=&limit=`: a page of a read table.
-pub async fn list<R: Resource>(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    query: RawQuery,
-) -> Result<Json<Listed<R>>, ApiError> {
-    let page = query.page()?;
-    read::list(&state.pool, &caller.tenant, &page)
-        .await
-        .map(Json)
-}
-
 /// Stored times have microsecond precision; the answer of a POST must equal later reads.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
@@ -329,7 +339,7 @@ where
 
 /// Runs the command that creates `written`'s record (its id is the aggregate's), then answers like
 /// [`created`].
-async fn create<A: Aggregate, R: Resource>(
+pub(super) async fn create<A: Aggregate, R: Resource>(
     state: &AppState,
     caller: &Caller,
     cqrs: &PostgresCqrs<A>,

@@ -247,7 +247,15 @@ async fn list(
     query: RawQuery,
 ) -> Result<Json<Listed<ReservationView>>, ApiError> {
     let page = query.page()?;
-    let mut v = Validator::default();
+    let mut v = query.only(&[
+        "cursor",
+        "limit",
+        "charger_id",
+        "token_id",
+        "status",
+        "created_after",
+        "created_before",
+    ]);
     let mut filter = Filter::default();
     if let Some(raw) = query.get("charger_id") {
         filter.charger_id = v.check("charger_id", uuid(raw, "charger"));

@@ -66,6 +66,15 @@ impl RouteTable {
         self.add(Method::PUT, path, scope, handler, false)
     }
 
+    pub fn patch<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        scope: Scope,
+        handler: H,
+    ) -> Self {
+        self.add(Method::PATCH, path, scope, handler, false)
+    }
+
     pub fn delete<H: Handler<T, AppState>, T: 'static>(
         self,
         path: &'static str,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{Answer, AppState, listed, upstream_decimal};
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
-use crate::problem::{ApiError, Validator};
+use crate::problem::ApiError;
 
 const SERVICE: &str = "ledger";
 
@@ -64,27 +64,9 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     query: RawQuery,
 ) -> Result<Json<Listed<TransactionView>>, ApiError> {
-    let mut v = Validator::default();
-    for name in query.0.keys() {
-        if !FILTERS.contains(&name.as_str()) {
-            v.reject(
-                name,
-                format!("unknown parameter; known: {}", FILTERS.join(", ")),
-            );
-        }
-    }
-    let time = |v: &mut Validator, name: &str| {
-        query.get(name).and_then(|raw| {
-            v.check(
-                name,
-                DateTime::parse_from_rfc3339(raw)
-                    .map(|t| joule_proto::time::to_proto(t.with_timezone(&Utc)))
-                    .map_err(|e| format!("not an RFC 3339 time: {e}")),
-            )
-        })
-    };
-    let occurred_after = time(&mut v, "created_after");
-    let occurred_before = time(&mut v, "created_before");
+    let mut v = query.only(FILTERS);
+    let occurred_after = query.proto_time(&mut v, "created_after");
+    let occurred_before = query.proto_time(&mut v, "created_before");
     let account = query.get("account_id").and_then(|raw| {
         v.check(
             "account_id",

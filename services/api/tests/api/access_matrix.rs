@@ -113,6 +113,40 @@ async fn a_tenant_never_reads_or_changes_another_tenants_records() {
     );
     let (key_id, _) = key(&app, &a, &["read_only"]).await;
     a_ids.extend([site.clone(), account.clone(), token, key_id.clone()]);
+    let fleet = create(
+        app.post_as(
+            &a,
+            "/v1/fleets",
+            &json!({"account_id": account, "name": "A vans"}),
+        )
+        .await,
+    );
+    let cost_centre = create(
+        app.post_as(
+            &a,
+            "/v1/cost-centres",
+            &json!({"account_id": account, "code": "A-1", "name": "A sales"}),
+        )
+        .await,
+    );
+    let driver = create(
+        app.post_as(
+            &a,
+            "/v1/drivers",
+            &json!({"fleet_id": fleet, "name": "A driver", "cost_centre_id": cost_centre}),
+        )
+        .await,
+    );
+    let vehicle = create(
+        app.post_as(
+            &a,
+            "/v1/vehicles",
+            &json!({"fleet_id": fleet, "vin": "WVWZZZ1JZXW000001", "make": "VW",
+                    "model": "ID. Buzz", "battery_capacity_kwh": "77"}),
+        )
+        .await,
+    );
+    a_ids.extend([fleet, cost_centre, driver, vehicle]);
     let tariff = app
         .post_as(&a, "/v1/tariffs", &crate::tariffs::ocpi_tariff())
         .await;

@@ -36,11 +36,28 @@ pub async fn tenant_with_admin(app: &App, id: &str) -> String {
     key.body["secret"].as_str().expect("secret").to_owned()
 }
 
-/// Creates a key with `roles` using `admin`; returns (id, secret).
+/// Creates a key with `roles` using `admin`; returns (id, secret). A fleet manager's key names a
+/// new fleet of a new account.
 pub async fn key(app: &App, admin: &str, roles: &[&str]) -> (String, String) {
     let mut body = json!({"name": "a key", "roles": roles});
     if roles.contains(&"fleet_manager") {
-        body["fleets"] = json!([uuid::Uuid::new_v4()]);
+        let account = app
+            .post_as(
+                admin,
+                "/v1/accounts",
+                &json!({"name": "Fleet customer", "currency": "EUR"}),
+            )
+            .await;
+        assert_eq!(account.status, StatusCode::CREATED, "{}", account.body);
+        let fleet = app
+            .post_as(
+                admin,
+                "/v1/fleets",
+                &json!({"account_id": account.body["id"], "name": "Vans"}),
+            )
+            .await;
+        assert_eq!(fleet.status, StatusCode::CREATED, "{}", fleet.body);
+        body["fleets"] = json!([fleet.body["id"]]);
     }
     let reply = app.post_as(admin, "/v1/api-keys", &body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
@@ -183,6 +200,15 @@ async fn roles_grant_their_scopes_and_a_missing_scope_is_a_403_naming_it() {
         )
         .await;
     assert_eq!(stray.problem(StatusCode::UNPROCESSABLE_ENTITY), ["fleets"]);
+    // The fleets must be the tenant's.
+    let unknown = app
+        .post_as(
+            &admin,
+            "/v1/api-keys",
+            &json!({"name": "x", "roles": ["fleet_manager"], "fleets": [uuid::Uuid::new_v4()]}),
+        )
+        .await;
+    assert_eq!(unknown.problem(StatusCode::NOT_FOUND), ["fleets[0]"]);
 }
 
 #[tokio::test]

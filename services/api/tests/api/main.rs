@@ -6,6 +6,7 @@ mod auth;
 mod charge_point;
 mod chargers;
 mod dead_letters;
+mod fleets;
 mod helpers;
 mod identity;
 mod limits;

@@ -263,6 +263,36 @@ async fn lists_page_with_a_cursor() {
 }
 
 #[tokio::test]
+async fn registry_lists_filter_by_their_fields_and_creation_time() {
+    let app = App::spawn().await;
+    let eur = app.create_account().await;
+    let chf = app
+        .create(
+            "/v1/accounts",
+            &json!({"name": "Zurich", "currency": "CHF"}),
+        )
+        .await;
+    let by_currency = app.get("/v1/accounts?currency=CHF").await.body;
+    assert_eq!(by_currency["data"], json!([chf]));
+    let since = eur["created_at"].as_str().unwrap();
+    let after_first = app
+        .get(&format!("/v1/accounts?created_after={since}"))
+        .await
+        .body;
+    assert_eq!(after_first["data"], json!([chf]));
+    let before = app
+        .get("/v1/sites?created_before=2000-01-01T00:00:00Z")
+        .await
+        .body;
+    assert_eq!(before["data"], json!([]));
+    let named = app
+        .get("/v1/chargers?site=1&site_id=nope&created_after=today")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(named, ["site", "site_id", "created_after"]);
+}
+
+#[tokio::test]
 async fn the_registry_stream_receives_the_events() {
     let app = App::spawn().await;
     let site = app.create_site().await;

@@ -238,6 +238,7 @@ async fn requests_are_checked_and_tenants_see_only_their_own_reservations() {
         ("created_after=yesterday", "created_after"),
         ("charger_id=CP-A1", "charger_id"),
         ("limit=0", "limit"),
+        ("chrager_id=x", "chrager_id"),
     ] {
         let reply = app.get_as(&a, &format!("/v1/reservations?{query}")).await;
         assert_eq!(

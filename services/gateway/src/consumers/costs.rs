@@ -12,12 +12,15 @@
 //! already sent (a redelivery, a late message) or arriving after the final cost is skipped. The
 //! row is claimed before the command is sent, so a crash in between loses that one display update
 //! (the next one follows) rather than showing an older cost after a newer one.
+//!
+//! A cost is shown on the charger of the tenant its envelope names (ADR 032; none: the
+//! deployment's), never on another tenant's charger with the same charge point id.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use joule_bus::{BoxFuture, Bus, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
-use joule_domain::{ChargePointId, Currency, Money};
+use joule_domain::{ChargePointId, Currency, Money, TenantId};
 use joule_proto::EventName;
 use joule_proto::v1::charger_command_request::Command;
 use joule_proto::v1::{ChargerCommandRequest, CostUpdate, SessionCostUpdated, SessionPriced};
@@ -105,9 +108,9 @@ impl CostDisplay {
     }
 
     /// The command that shows it.
-    pub fn request(&self, tenant: &str) -> ChargerCommandRequest {
+    pub fn request(&self, tenant: &TenantId) -> ChargerCommandRequest {
         ChargerCommandRequest {
-            tenant_id: tenant.to_owned(),
+            tenant_id: tenant.to_string(),
             charge_point_id: self.charge_point_id.to_string(),
             command: Some(Command::CostUpdate(CostUpdate {
                 transaction_id: self.transaction_id.clone(),
@@ -184,7 +187,8 @@ pub async fn claim(pool: &PgPool, display: &CostDisplay) -> Result<bool, sqlx::E
 pub struct CostDisplayConsumer {
     pub pool: PgPool,
     pub bus: Bus,
-    pub tenant: String,
+    /// The deployment's tenant, for envelopes that name none.
+    pub default_tenant: TenantId,
     pub kind: CostKind,
     /// How long to wait for the charger's answer.
     pub timeout: Duration,
@@ -202,6 +206,12 @@ impl CostDisplayConsumer {
         let Some(shown) = shown.map_err(HandlerError::Rejected)? else {
             return Ok(());
         };
+        let tenant = match message.envelope.tenant_id.as_str() {
+            "" => self.default_tenant.clone(),
+            given => given
+                .parse::<TenantId>()
+                .map_err(|e| HandlerError::Rejected(format!("tenant_id: {e}")))?,
+        };
         if !claim(&self.pool, &shown)
             .await
             .map_err(|e| HandlerError::Transient(e.to_string()))?
@@ -209,8 +219,8 @@ impl CostDisplayConsumer {
             tracing::debug!(session_id = %shown.session_id, sequence = shown.sequence, "cost display skipped: a newer one was sent");
             return Ok(());
         }
-        let request = shown.request(&self.tenant);
-        let outcome = commands::route(&self.pool, &self.bus, request, self.timeout).await;
+        let request = shown.request(&tenant);
+        let outcome = commands::route(&self.pool, &self.bus, &tenant, request, self.timeout).await;
         let cp = &shown.charge_point_id;
         match outcome {
             Ok(result) => {
@@ -279,7 +289,7 @@ mod tests {
             ..Default::default()
         };
         let d = CostDisplay::running(&u).unwrap().unwrap();
-        let Some(Command::CostUpdate(c)) = d.request("default").command else {
+        let Some(Command::CostUpdate(c)) = d.request(&TenantId::default_tenant()).command else {
             panic!("a cost update")
         };
         assert_eq!(c.total_cost, "7.62");

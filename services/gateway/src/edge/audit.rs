@@ -53,6 +53,7 @@ impl Direction {
 
 #[derive(Debug)]
 pub struct FrameRecord {
+    pub tenant_id: String,
     pub charge_point_id: String,
     pub direction: Direction,
     pub at: DateTime<Utc>,
@@ -93,6 +94,7 @@ pub struct FrameLog {
 
 /// One connection's share of the audit trail.
 pub struct ChargerFrames {
+    tenant_id: String,
     charge_point_id: String,
     queued: Arc<AtomicUsize>,
     dropped: u64,
@@ -150,9 +152,10 @@ impl FrameLog {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
-    /// A connection's share of the trail.
-    pub fn charger(&self, charge_point_id: &str) -> ChargerFrames {
+    /// A connection's share of the trail (a charge point in its tenant).
+    pub fn charger(&self, tenant_id: &str, charge_point_id: &str) -> ChargerFrames {
         ChargerFrames {
+            tenant_id: tenant_id.to_owned(),
             charge_point_id: charge_point_id.to_owned(),
             queued: Arc::new(AtomicUsize::new(0)),
             dropped: 0,
@@ -184,6 +187,7 @@ impl FrameLog {
         }
         charger.queued.fetch_add(bytes, Ordering::Relaxed);
         let record = FrameRecord {
+            tenant_id: charger.tenant_id.clone(),
             charge_point_id: charger.charge_point_id.clone(),
             direction,
             at: Utc::now(),
@@ -203,7 +207,7 @@ impl FrameLog {
         self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         charger.dropped += 1;
         if charger.dropped == 1 {
-            tracing::warn!(charge_point_id = %charger.charge_point_id, why, "frame not recorded in the audit trail");
+            tracing::warn!(tenant = %charger.tenant_id, charge_point_id = %charger.charge_point_id, why, "frame not recorded in the audit trail");
         }
     }
 }
@@ -247,7 +251,7 @@ impl FrameWriter {
 async fn insert(pool: &PgPool, batch: &[FrameRecord]) -> Result<(), sqlx::Error> {
     let mut copy = pool
         .copy_in_raw(
-            "COPY gateway.frames (charge_point_id, direction, at, frame) FROM STDIN WITH (FORMAT csv)",
+            "COPY gateway.frames (tenant_id, charge_point_id, direction, at, frame) FROM STDIN WITH (FORMAT csv)",
         )
         .await?;
     let mut data = String::with_capacity(batch.len() * 256);
@@ -277,6 +281,8 @@ fn csv_row(out: &mut String, r: &FrameRecord) {
         }
         out.push('"');
     };
+    field(out, &r.tenant_id);
+    out.push(',');
     field(out, &r.charge_point_id);
     out.push(',');
     out.push_str(r.direction.as_str());
@@ -336,8 +342,8 @@ mod tests {
     #[test]
     fn frames_beyond_the_connection_budget_are_dropped_and_counted() {
         let (log, mut rx) = log(1000, 20);
-        let mut a = log.charger("CP-1");
-        let mut b = log.charger("CP-2");
+        let mut a = log.charger("default", "CP-1");
+        let mut b = log.charger("default", "CP-2");
         log.record(&mut a, Direction::In, "0123456789");
         // 4 + 10 bytes queued for CP-1: another 10 would pass its 20.
         log.record(&mut a, Direction::In, "0123456789");
@@ -355,8 +361,8 @@ mod tests {
     #[test]
     fn frames_beyond_the_total_budget_are_dropped() {
         let (log, _rx) = log(30, 1000);
-        let mut a = log.charger("CP-1");
-        let mut b = log.charger("CP-2");
+        let mut a = log.charger("default", "CP-1");
+        let mut b = log.charger("default", "CP-2");
         log.record(&mut a, Direction::In, "0123456789");
         log.record(&mut b, Direction::In, "0123456789");
         log.record(&mut b, Direction::In, "0123456789");
@@ -370,6 +376,7 @@ mod tests {
         csv_row(
             &mut out,
             &FrameRecord {
+                tenant_id: "default".into(),
                 charge_point_id: "CP-1".into(),
                 direction: Direction::In,
                 at: "2026-11-21T12:00:00.123456Z".parse().unwrap(),
@@ -379,7 +386,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            "\"CP-1\",in,2026-11-21T12:00:00.123456Z,\"[2,\"\"a,b\"\",\"\"X\"\",{\"\"t\"\":\"\"l1\nl2\\u0000\"\"}]\"\n"
+            "\"default\",\"CP-1\",in,2026-11-21T12:00:00.123456Z,\"[2,\"\"a,b\"\",\"\"X\"\",{\"\"t\"\":\"\"l1\nl2\\u0000\"\"}]\"\n"
         );
     }
 }

@@ -75,13 +75,14 @@ pub async fn run(
     version: OcppVersion,
     security_profile: u8,
 ) {
+    let charge_point = charger.key();
     let cp = charger.charge_point_id.clone();
     // Checked before the upgrade too; this is the check without a race.
     let presence::Registered {
         conn_id,
         mut commands,
         kicked,
-    } = match gateway.live.register(&cp, security_profile) {
+    } = match gateway.live.register(&charge_point, security_profile) {
         Ok(registered) => registered,
         Err(downgrade) => {
             return Box::pin(refuse_downgrade(socket, &cp, security_profile, downgrade)).await;
@@ -90,7 +91,7 @@ pub async fn run(
     match Box::pin(presence::claim(
         &gateway.pool,
         &gateway.bus,
-        &cp,
+        &charge_point,
         &gateway.live.replica_id,
         conn_id,
         security_profile,
@@ -99,14 +100,14 @@ pub async fn run(
     {
         Ok(Ok(())) => {}
         Ok(Err(downgrade)) => {
-            gateway.live.unregister(&cp, conn_id);
+            gateway.live.unregister(&charge_point, conn_id);
             return Box::pin(refuse_downgrade(socket, &cp, security_profile, downgrade)).await;
         }
         Err(e) => {
             tracing::error!(charge_point_id = %cp, error = %e, "cannot record presence; commands will not reach this charger");
         }
     }
-    tracing::info!(charge_point_id = %cp, ocpp = version.label(), security_profile, "charger connected");
+    tracing::info!(tenant = %charger.tenant, charge_point_id = %cp, ocpp = version.label(), security_profile, "charger connected");
     let connected_at = Utc::now();
     let connected = ChargerConnected {
         charger_id: charger.charger_id.to_string(),
@@ -133,7 +134,7 @@ pub async fn run(
         pending: None,
         queued: VecDeque::new(),
         connectors: ChargerConnectors::default(),
-        frames: gateway.frames.charger(cp.as_str()),
+        frames: gateway.frames.charger(charger.tenant.as_str(), cp.as_str()),
     };
     let idle = gateway.idle_timeout();
     let mut last_heard = Instant::now();
@@ -289,7 +290,7 @@ pub async fn run(
         ))
         .await;
     }
-    gateway.live.unregister(&cp, conn_id);
+    gateway.live.unregister(&charge_point, conn_id);
     if conn.frames.dropped() > 0 {
         tracing::warn!(charge_point_id = %cp, dropped = conn.frames.dropped(), "frames of this connection not recorded in the audit trail (over budget)");
     }
@@ -299,7 +300,7 @@ pub async fn run(
     if reason != "shutdown"
         && let Err(e) = Box::pin(presence::release(
             &gateway.pool,
-            &cp,
+            &charge_point,
             &gateway.live.replica_id,
             conn_id,
         ))
@@ -486,6 +487,7 @@ impl Conn {
             ocpp.version = version.label(),
             ocpp.action = %call.action,
             ocpp.message_id = %call.id,
+            tenant = %self.charger.tenant,
             charge_point_id = %cp,
         );
         let cx = Cx {
@@ -550,10 +552,17 @@ async fn publish_connection_event<M: joule_proto::Message + joule_proto::EventNa
     at: DateTime<Utc>,
     message: &M,
 ) {
-    let span = tracing::info_span!(parent: None, "ocpp.connection", charge_point_id = %charger.charge_point_id, event = kind.subject_suffix());
+    let span = tracing::info_span!(parent: None, "ocpp.connection", tenant = %charger.tenant, charge_point_id = %charger.charge_point_id, event = kind.subject_suffix());
     let published = gateway
         .events
-        .publish(&charger.charge_point_id, kind, key, at, message)
+        .publish(
+            &charger.tenant,
+            &charger.charge_point_id,
+            kind,
+            key,
+            at,
+            message,
+        )
         .instrument(span)
         .await;
     if let Err(e) = published {

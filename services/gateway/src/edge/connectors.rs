@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use joule_domain::ChargePointId;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::batch::with_retries;
+use crate::projections::registry::ChargePointKey;
 
 /// Changes buffered before connections wait for the writer.
 const BUFFER: usize = 8192;
@@ -55,16 +55,13 @@ impl ChargerConnectors {
         Ok((previous, changed))
     }
 
-    async fn load(
-        &self,
-        pool: &PgPool,
-        charge_point_id: &ChargePointId,
-    ) -> Result<(), sqlx::Error> {
+    async fn load(&self, pool: &PgPool, charge_point: &ChargePointKey) -> Result<(), sqlx::Error> {
         let rows: Vec<(i64, i64, String, String, bool)> = sqlx::query_as(
             "SELECT evse_id, connector_id, status, error_code, faulted
-             FROM gateway.connector_status WHERE charge_point_id = $1",
+             FROM gateway.connector_status WHERE tenant_id = $1 AND charge_point_id = $2",
         )
-        .bind(charge_point_id.as_str())
+        .bind(charge_point.tenant.as_str())
+        .bind(charge_point.charge_point_id.as_str())
         .fetch_all(pool)
         .await?;
         let loaded = rows
@@ -94,14 +91,14 @@ impl ChargerConnectors {
     pub async fn report(
         &self,
         pool: &PgPool,
-        charge_point_id: &ChargePointId,
+        charge_point: &ChargePointKey,
         key: ConnectorKey,
         state: &ConnectorState,
     ) -> Result<(Option<ConnectorState>, bool), sqlx::Error> {
         if let Ok(outcome) = self.swap(key, state) {
             return Ok(outcome);
         }
-        self.load(pool, charge_point_id).await?;
+        self.load(pool, charge_point).await?;
         Ok(self.swap(key, state).expect("loaded just now"))
     }
 }
@@ -109,7 +106,7 @@ impl ChargerConnectors {
 /// A changed state to store.
 #[derive(Debug)]
 pub struct ConnectorChange {
-    pub charge_point_id: ChargePointId,
+    pub charge_point: ChargePointKey,
     pub key: ConnectorKey,
     pub state: ConnectorState,
     pub at: DateTime<Utc>,
@@ -128,9 +125,9 @@ impl ConnectorLog {
     }
 
     pub async fn record(&self, change: ConnectorChange) {
-        let cp = change.charge_point_id.clone();
+        let cp = change.charge_point.clone();
         if self.tx.send(change).await.is_err() {
-            tracing::warn!(charge_point_id = %cp, "connector status writer stopped; change not stored");
+            tracing::warn!(charge_point = %cp, "connector status writer stopped; change not stored");
         }
     }
 }
@@ -162,12 +159,19 @@ impl ConnectorWriter {
 
 /// One statement per batch; the last change per connector wins (a row may be touched once).
 async fn upsert(pool: &PgPool, batch: &[ConnectorChange]) -> Result<(), sqlx::Error> {
-    let mut latest: HashMap<(&str, ConnectorKey), &ConnectorChange> = HashMap::new();
+    let mut latest: HashMap<(&ChargePointKey, ConnectorKey), &ConnectorChange> = HashMap::new();
     for change in batch {
-        latest.insert((change.charge_point_id.as_str(), change.key), change);
+        latest.insert((&change.charge_point, change.key), change);
     }
     let changes: Vec<&ConnectorChange> = latest.into_values().collect();
-    let cps: Vec<&str> = changes.iter().map(|c| c.charge_point_id.as_str()).collect();
+    let tenants: Vec<&str> = changes
+        .iter()
+        .map(|c| c.charge_point.tenant.as_str())
+        .collect();
+    let cps: Vec<&str> = changes
+        .iter()
+        .map(|c| c.charge_point.charge_point_id.as_str())
+        .collect();
     let evses: Vec<i64> = changes.iter().map(|c| i64::from(c.key.0)).collect();
     let connectors: Vec<i64> = changes.iter().map(|c| i64::from(c.key.1)).collect();
     let statuses: Vec<&str> = changes.iter().map(|c| c.state.status.as_str()).collect();
@@ -179,13 +183,14 @@ async fn upsert(pool: &PgPool, batch: &[ConnectorChange]) -> Result<(), sqlx::Er
     let ats: Vec<DateTime<Utc>> = changes.iter().map(|c| c.at).collect();
     sqlx::query(
         "INSERT INTO gateway.connector_status
-             (charge_point_id, evse_id, connector_id, status, error_code, faulted, updated_at)
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
-                              $6::boolean[], $7::timestamptz[])
-         ON CONFLICT (charge_point_id, evse_id, connector_id) DO UPDATE
+             (tenant_id, charge_point_id, evse_id, connector_id, status, error_code, faulted, updated_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
+                              $6::text[], $7::boolean[], $8::timestamptz[])
+         ON CONFLICT (tenant_id, charge_point_id, evse_id, connector_id) DO UPDATE
          SET status = EXCLUDED.status, error_code = EXCLUDED.error_code,
              faulted = EXCLUDED.faulted, updated_at = EXCLUDED.updated_at",
     )
+    .bind(tenants)
     .bind(cps)
     .bind(evses)
     .bind(connectors)

@@ -1,9 +1,16 @@
-//! The OCPP-J endpoint: `GET /ocpp/{charge_point_id}` upgraded to a WebSocket, over plain TCP or TLS.
+//! The OCPP-J endpoint: `GET /ocpp/{tenant}/{charge_point_id}` upgraded to a WebSocket, over plain
+//! TCP or TLS. The path names the charger's tenant, and the charge point id is looked up in that
+//! tenant only (ADR 032); the path of earlier releases, `GET /ocpp/{charge_point_id}`, names a
+//! charge point of the deployment's tenant (`JOULE_TENANT`). An unknown tenant, or a charge point
+//! not registered in the tenant the path names, is an unknown charge point.
+//!
 //! Before the upgrade, and without any event: subprotocols the gateway does not speak get 400, and
 //! a charger that does not authenticate gets 401. Authentication is required by default
 //! (`JOULE_OCPP_REQUIRE_AUTH`): a password in HTTP Basic auth (profiles 1 and 2) or a client
 //! certificate (profile 3); a charger without a password connects without authentication
-//! (profile 0) only where that setting is turned off.
+//! (profile 0) only where that setting is turned off. A client certificate is for a charge point
+//! of a tenant other than the deployment's only when its organisation (O) names that tenant; on
+//! the deployment's tenant, a certificate whose O names another tenant the gateway knows is refused.
 //!
 //! An unknown charge point id gets the same 401 as a wrong password, after the same work: its
 //! password is checked against a dummy hash, so that neither the answer nor its timing tells
@@ -25,7 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use joule_bus::Bus;
-use joule_domain::ChargePointId;
+use joule_domain::{ChargePointId, TenantId};
 use joule_runtime::http::{Limits, Peer};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -46,7 +53,7 @@ use crate::ocpp::clock::ClockPolicy;
 use crate::ocpp::protocol::OcppVersion;
 use crate::presence::Live;
 use crate::projections::cache::RegistryCache;
-use crate::projections::registry::{self, KnownCharger};
+use crate::projections::registry::{self, ChargePointKey, KnownCharger};
 use crate::publish::ChargerEvents;
 use crate::transactions::TransactionIds;
 
@@ -105,8 +112,8 @@ pub struct Gateway {
     pub holds: Option<HoldCheck>,
     /// Pricing's estimate for the 2.0.1 Ended answer; `None` when turned off.
     pub estimates: Option<CostEstimates>,
-    /// The tenant this gateway serves (part of the session ids it derives).
-    pub tenant: String,
+    /// The deployment's tenant (`JOULE_TENANT`): the charge points of the path without a tenant.
+    pub tenant: TenantId,
     pub live: Arc<Live>,
     pub shutdown: CancellationToken,
     /// Open connections, so that shutdown waits for them to close (axum stops tracking a connection
@@ -118,7 +125,7 @@ pub struct Gateway {
 /// copy, id allocator, connector writer) and the other services it asks while answering chargers.
 #[derive(Clone)]
 pub struct Links {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub registry: Arc<RegistryCache>,
     pub transaction_ids: TransactionIds,
     pub connector_log: ConnectorLog,
@@ -176,7 +183,9 @@ impl Gateway {
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let timeout = gateway.request_timeout;
     let router = Router::new()
-        .route("/ocpp/{charge_point_id}", get(upgrade))
+        .route("/ocpp/{tenant}/{charge_point_id}", get(upgrade_in_tenant))
+        // The path of releases before tenants: a charge point of the deployment's tenant.
+        .route("/ocpp/{charge_point_id}", get(upgrade_in_default_tenant))
         // The upgrade is a GET: no body is read, and none may be large.
         .layer(axum::extract::DefaultBodyLimit::max(UPGRADE_BODY_LIMIT))
         .with_state(gateway);
@@ -240,28 +249,39 @@ enum Refusal {
 /// The charger and the security profile the upgrade qualifies for.
 async fn authenticate(
     gateway: &Gateway,
-    id: &ChargePointId,
+    key: &ChargePointKey,
     headers: &HeaderMap,
     peer: &Peer,
 ) -> Result<(KnownCharger, u8), Refusal> {
+    let id = &key.charge_point_id;
     let unavailable = |e: sqlx::Error| {
-        tracing::error!(charge_point_id = %id, error = %e, "cannot look up the charger");
+        tracing::error!(charge_point = %key, error = %e, "cannot look up the charger");
         Refusal::Answer(StatusCode::SERVICE_UNAVAILABLE.into_response())
     };
     let charger = gateway
         .registry
-        .find_charger(&gateway.pool, id)
+        .find_charger(&gateway.pool, key)
         .await
         .map_err(unavailable)?;
     // Profile 3: the handshake verified the certificate against the client CA; it must name this
-    // charge point.
+    // charge point, and belong to its tenant.
     if let Some(certificate) = &peer.client_certificate {
         let cn = tls::subject_common_name(certificate.as_ref());
+        let organization = tls::subject_organization(certificate.as_ref());
+        let tenant_matches = certificate_tenant_matches(gateway, key, organization.as_deref())
+            .await
+            .map_err(unavailable)?;
         return match (cn, charger) {
+            (Some(cn), _) if cn == id.as_str() && !tenant_matches => {
+                tracing::info!(charge_point = %key, certificate_o = ?organization, "client certificate is for another tenant");
+                Err(Refusal::Failed(
+                    "the client certificate is for another tenant",
+                ))
+            }
             (Some(cn), Some(charger)) if cn == id.as_str() => Ok((charger, 3)),
             (Some(cn), _) if cn == id.as_str() => Err(Refusal::Failed("unknown charge point")),
             (cn, _) => {
-                tracing::info!(charge_point_id = %id, certificate_cn = ?cn, "client certificate names another charge point");
+                tracing::info!(charge_point = %key, certificate_cn = ?cn, "client certificate names another charge point");
                 Err(Refusal::Failed(
                     "the client certificate is for another charge point",
                 ))
@@ -269,7 +289,7 @@ async fn authenticate(
         };
     }
     let stored = match &charger {
-        Some(_) => registry::password_hash(&gateway.pool, id)
+        Some(_) => registry::password_hash(&gateway.pool, key)
             .await
             .map_err(unavailable)?,
         None => None,
@@ -308,11 +328,11 @@ async fn authenticate(
         (Ok(Ok(_)), Some(_)) => Err(Refusal::Failed("no password registered")),
         (Ok(Ok(_)), None) => Err(Refusal::Failed("unknown charge point")),
         (Ok(Err(e)), _) => {
-            tracing::error!(charge_point_id = %id, error = %e, "stored password hash unusable");
+            tracing::error!(charge_point = %key, error = %e, "stored password hash unusable");
             Err(Refusal::Failed("unusable stored hash"))
         }
         (Err(e), _) => {
-            tracing::error!(charge_point_id = %id, error = %e, "password check failed");
+            tracing::error!(charge_point = %key, error = %e, "password check failed");
             Err(Refusal::Answer(
                 StatusCode::SERVICE_UNAVAILABLE.into_response(),
             ))
@@ -320,13 +340,59 @@ async fn authenticate(
     }
 }
 
-async fn upgrade(
+/// Whether a client certificate's organisation (O) fits the tenant of the charge point it connects
+/// as: for another tenant than the deployment's it must name that tenant; for the deployment's it
+/// may be anything (certificates from before tenants) except another tenant the gateway knows.
+async fn certificate_tenant_matches(
+    gateway: &Gateway,
+    key: &ChargePointKey,
+    organization: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    if key.tenant != gateway.tenant {
+        return Ok(organization == Some(key.tenant.as_str()));
+    }
+    match organization {
+        None => Ok(true),
+        Some(o) if o == key.tenant.as_str() => Ok(true),
+        Some(o) => Ok(!registry::tenant_known(&gateway.pool, o).await?),
+    }
+}
+
+/// `GET /ocpp/{tenant}/{charge_point_id}`.
+async fn upgrade_in_tenant(
+    State(gateway): State<Arc<Gateway>>,
+    Path((tenant, charge_point_id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(gateway, Some(tenant), charge_point_id, peer, headers, ws).await
+}
+
+/// `GET /ocpp/{charge_point_id}`: a charge point of the deployment's tenant.
+async fn upgrade_in_default_tenant(
     State(gateway): State<Arc<Gateway>>,
     Path(charge_point_id): Path<String>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    upgrade(gateway, None, charge_point_id, peer, headers, ws).await
+}
+
+async fn upgrade(
+    gateway: Arc<Gateway>,
+    tenant: Option<String>,
+    charge_point_id: String,
+    peer: Peer,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // The charger as the path names it, for the log.
+    let named = match &tenant {
+        Some(tenant) => format!("{tenant}/{charge_point_id}"),
+        None => charge_point_id.clone(),
+    };
     let ws = ws.protocols(OcppVersion::SUPPORTED.map(OcppVersion::subprotocol));
     let Some(version) = ws
         .selected_protocol()
@@ -337,7 +403,7 @@ async fn upgrade(
             .requested_protocols()
             .filter_map(|p| p.to_str().ok())
             .collect();
-        tracing::info!(%charge_point_id, ?offered, "upgrade refused: no supported OCPP subprotocol");
+        tracing::info!(charge_point = %named, ?offered, "upgrade refused: no supported OCPP subprotocol");
         let supported: Vec<_> = OcppVersion::SUPPORTED
             .iter()
             .map(|v| v.subprotocol())
@@ -353,30 +419,36 @@ async fn upgrade(
     };
     let ip = peer.addr.ip();
     if let Some(retry_after) = gateway.throttle.ip_locked_out(ip, Instant::now()) {
-        return locked_out(&charge_point_id, retry_after);
+        return locked_out(&named, retry_after);
     }
-    let Ok(id) = charge_point_id.parse::<ChargePointId>() else {
+    let Some(key) = charge_point_key(&gateway.tenant, tenant.as_deref(), &charge_point_id) else {
         gateway.throttle.failed(None, ip, Instant::now());
-        return unauthorized(&charge_point_id, "invalid charge point id");
+        return unauthorized(&named, "invalid tenant or charge point id");
     };
-    if let Some(retry_after) = gateway.throttle.locked_out(id.as_str(), ip, Instant::now()) {
-        return locked_out(&charge_point_id, retry_after);
+    // Failures are counted per charge point of a tenant: one tenant's failures never lock out
+    // another tenant's charger of the same id.
+    let throttle_id = key.to_string();
+    if let Some(retry_after) = gateway
+        .throttle
+        .locked_out(&throttle_id, ip, Instant::now())
+    {
+        return locked_out(&named, retry_after);
     }
-    let (charger, profile) = match authenticate(&gateway, &id, &headers, &peer).await {
+    let (charger, profile) = match authenticate(&gateway, &key, &headers, &peer).await {
         Ok(admitted) => admitted,
         Err(Refusal::Failed(why)) => {
             gateway
                 .throttle
-                .failed(Some(id.as_str()), ip, Instant::now());
-            return unauthorized(&charge_point_id, why);
+                .failed(Some(&throttle_id), ip, Instant::now());
+            return unauthorized(&named, why);
         }
         Err(Refusal::Answer(response)) => return response,
     };
-    gateway.throttle.succeeded(id.as_str());
-    if let Some(open_profile) = gateway.live.security_profile(&id)
+    gateway.throttle.succeeded(&throttle_id);
+    if let Some(open_profile) = gateway.live.security_profile(&key)
         && open_profile > profile
     {
-        return downgrade_refused(&id, profile, open_profile);
+        return downgrade_refused(&key, profile, open_profile);
     }
     // Taken before the upgrade so that a shutdown starting now still waits for this connection.
     let tracked = gateway.connections.token();
@@ -399,9 +471,26 @@ async fn upgrade(
 /// answers and commands are small.
 const OCPP_WRITE_BUFFER_MIN: usize = 64 * 1024;
 
+/// The charge point a path names: in the tenant it names (the deployment's when it names none);
+/// `None` when either is not a valid id.
+fn charge_point_key(
+    default_tenant: &TenantId,
+    tenant: Option<&str>,
+    charge_point_id: &str,
+) -> Option<ChargePointKey> {
+    let tenant = match tenant {
+        None => default_tenant.clone(),
+        Some(raw) => raw.parse().ok()?,
+    };
+    Some(ChargePointKey::new(
+        tenant,
+        charge_point_id.parse::<ChargePointId>().ok()?,
+    ))
+}
+
 /// A newcomer at a lower security profile never replaces the charger's open connection.
-pub fn downgrade_refused(id: &ChargePointId, profile: u8, open_profile: u8) -> Response {
-    tracing::warn!(charge_point_id = %id, security_profile = profile, open_profile, "upgrade refused: the charger is connected at a higher security profile");
+pub fn downgrade_refused(id: &ChargePointKey, profile: u8, open_profile: u8) -> Response {
+    tracing::warn!(charge_point = %id, security_profile = profile, open_profile, "upgrade refused: the charger is connected at a higher security profile");
     (
         StatusCode::CONFLICT,
         "the charger is connected at a higher security profile",

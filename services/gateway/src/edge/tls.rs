@@ -109,10 +109,23 @@ const OID: u8 = 0x06;
 const VERSION: u8 = 0xa0;
 /// id-at-commonName, 2.5.4.3.
 const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+/// id-at-organizationName, 2.5.4.10.
+const ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
 
 /// The subject common name of an X.509 certificate (DER), read just far enough to find it: the
 /// certificate itself was verified by rustls. `None` when it has none or it is not text.
 pub fn subject_common_name(certificate: &[u8]) -> Option<String> {
+    subject_attribute(certificate, COMMON_NAME)
+}
+
+/// The subject organisation (O) of an X.509 certificate (DER): the charging station operator in
+/// the OCPP security profile, which names the charger's tenant (ADR 032).
+pub fn subject_organization(certificate: &[u8]) -> Option<String> {
+    subject_attribute(certificate, ORGANIZATION)
+}
+
+/// The first subject attribute of type `wanted` as text.
+fn subject_attribute(certificate: &[u8], wanted: &[u8]) -> Option<String> {
     let (SEQUENCE, certificate, _) = der(certificate)? else {
         return None;
     };
@@ -143,7 +156,7 @@ pub fn subject_common_name(certificate: &[u8]) -> Option<String> {
             let (OID, oid, value) = der(attribute)? else {
                 return None;
             };
-            if oid == COMMON_NAME {
+            if oid == wanted {
                 // UTF8String, PrintableString, IA5String.
                 let (0x0c | 0x13 | 0x16, text, _) = der(value)? else {
                     return None;
@@ -201,6 +214,17 @@ mod tests {
             subject_common_name(&certificate_with_subject(&subject)).as_deref(),
             Some("CP-1")
         );
+    }
+
+    #[test]
+    fn the_organization_is_read_from_the_subject() {
+        let mut subject = name(COMMON_NAME, 0x13, b"CP-1");
+        subject.extend(name(ORGANIZATION, 0x0c, b"acme"));
+        let certificate = certificate_with_subject(&subject);
+        assert_eq!(subject_organization(&certificate).as_deref(), Some("acme"));
+        assert_eq!(subject_common_name(&certificate).as_deref(), Some("CP-1"));
+        let only_cn = certificate_with_subject(&name(COMMON_NAME, 0x13, b"CP-1"));
+        assert_eq!(subject_organization(&only_cn), None);
     }
 
     #[test]

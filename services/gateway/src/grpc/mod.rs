@@ -1,18 +1,20 @@
 //! `joule.v1.ChargerCommands`, served by every replica: a command is routed to the replica holding
-//! the charger's connection ([`crate::commands::route`]); [`status`] maps why it failed.
+//! the charger's connection ([`crate::commands::route`]); [`status`] maps why it failed. A request
+//! names its tenant (empty: the deployment's); a charge point of another tenant is NOT_FOUND.
 
 pub mod status;
 
 use std::time::Duration;
 
 use joule_bus::Bus;
+use joule_domain::TenantId;
 use joule_proto::v1::charger_commands_server::ChargerCommands;
 use joule_proto::v1::{ChargerCommandRequest, ChargerCommandResult};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::commands::route;
+use crate::commands::{RouteError, route};
 
 /// `joule.v1.ChargerCommands`.
 pub struct ChargerCommandsGrpc {
@@ -20,6 +22,8 @@ pub struct ChargerCommandsGrpc {
     pub bus: Bus,
     /// How long the charger may take to answer; the request waits a little longer.
     pub timeout: Duration,
+    /// The deployment's tenant, for requests that name none.
+    pub default_tenant: TenantId,
 }
 
 impl ChargerCommandsGrpc {
@@ -27,8 +31,14 @@ impl ChargerCommandsGrpc {
         &self,
         request: ChargerCommandRequest,
     ) -> Result<ChargerCommandResult, Status> {
+        let tenant = match request.tenant_id.as_str() {
+            "" => self.default_tenant.clone(),
+            given => given
+                .parse()
+                .map_err(|e| RouteError::Invalid(format!("tenant_id: {e}")))?,
+        };
         let wait = self.timeout + Duration::from_secs(2);
-        Ok(route(&self.pool, &self.bus, request, wait).await?)
+        Ok(route(&self.pool, &self.bus, &tenant, request, wait).await?)
     }
 }
 

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use joule_domain::SessionId;
+use joule_domain::{SessionId, TenantId};
 use joule_proto::time::to_proto;
 use joule_proto::v1::EstimateSessionCostRequest;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
@@ -30,31 +30,31 @@ const NOT_HERE: &str = "pricing does not run in this process and no pricing_grpc
 #[derive(Clone)]
 pub struct CostEstimates {
     client: TariffServiceClient<Channel>,
-    tenant: String,
     wait: Duration,
     absent: Absence,
 }
 
 impl CostEstimates {
     /// `local`: the channel is this process's own gRPC server.
-    pub fn new(channel: Channel, tenant: String, wait: Duration, local: bool) -> Self {
+    pub fn new(channel: Channel, wait: Duration, local: bool) -> Self {
         Self {
             client: TariffServiceClient::new(channel),
-            tenant,
             wait: wait.min(MAX_WAIT),
             absent: Absence::new(local),
         }
     }
 
-    /// `totalCost` for the session (incl. VAT, rounded like an invoice line), or `None`.
+    /// `totalCost` for the session of a charger of `tenant` (incl. VAT, rounded like an invoice
+    /// line), or `None`.
     pub async fn total_cost(
         &self,
+        tenant: &TenantId,
         session_id: SessionId,
         ended_at: DateTime<Utc>,
         meter_stop_wh: Option<Decimal>,
     ) -> Option<Value> {
         let request = EstimateSessionCostRequest {
-            tenant_id: self.tenant.clone(),
+            tenant_id: tenant.to_string(),
             session_id: session_id.to_string(),
             ended_at: Some(to_proto(ended_at)),
             meter_stop_wh: meter_stop_wh.map(|d| d.to_string()).unwrap_or_default(),

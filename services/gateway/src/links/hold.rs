@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use joule_domain::{AccountId, ChargePointId, ChargerId, SessionId};
+use joule_domain::{AccountId, ChargePointId, ChargerId, SessionId, TenantId};
 use joule_proto::v1::AuthorizeSessionPaymentRequest;
 use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use tonic::transport::Channel;
@@ -41,34 +41,30 @@ const NOT_HERE: &str = "payments does not run in this process and no payments_gr
 #[derive(Clone)]
 pub struct HoldCheck {
     client: PaymentsServiceClient<Channel>,
-    tenant: String,
     wait: Duration,
     absent: Absence,
 }
 
 impl HoldCheck {
     /// `local`: the channel is this process's own gRPC server.
-    pub fn new(channel: Channel, tenant: String, wait: Duration, local: bool) -> Self {
+    pub fn new(channel: Channel, wait: Duration, local: bool) -> Self {
         Self {
             client: PaymentsServiceClient::new(channel),
-            tenant,
             wait,
             absent: Absence::new(local),
         }
     }
 
-    pub fn tenant(&self) -> &str {
-        &self.tenant
-    }
-
+    /// Asks for the hold of a session of a charger of `tenant`.
     pub async fn authorize(
         &self,
+        tenant: &TenantId,
         session_id: SessionId,
         account_id: &AccountId,
         charger_id: &ChargerId,
     ) -> HoldOutcome {
         let request = AuthorizeSessionPaymentRequest {
-            tenant_id: self.tenant.clone(),
+            tenant_id: tenant.to_string(),
             idempotency_key: format!("gateway-start/{session_id}"),
             session_id: session_id.to_string(),
             account_id: account_id.to_string(),

@@ -90,6 +90,7 @@ impl Cx<'_> {
         self.gateway
             .events
             .publish(
+                &self.charger.tenant,
                 &self.charger.charge_point_id,
                 kind,
                 business_key,
@@ -147,6 +148,7 @@ impl Cx<'_> {
         }))
     }
 
+    /// The token of the charger's tenant with this idTag: a charger never finds another tenant's.
     pub async fn find_token(&self, id_tag: &str) -> Result<Option<KnownToken>, CallFailure> {
         if id_tag.is_empty() {
             return Ok(None);
@@ -154,7 +156,7 @@ impl Cx<'_> {
         Ok(self
             .gateway
             .registry
-            .find_token(&self.gateway.pool, id_tag)
+            .find_token(&self.gateway.pool, &self.charger.tenant, id_tag)
             .await?)
     }
 
@@ -172,12 +174,17 @@ impl Cx<'_> {
             return HoldOutcome::Proceed;
         }
         let session = hold::session_id(
-            holds.tenant(),
+            self.charger.tenant.as_str(),
             &self.charger.charge_point_id,
             transaction_id,
         );
         holds
-            .authorize(session, &token.account_id, &self.charger.charger_id)
+            .authorize(
+                &self.charger.tenant,
+                session,
+                &token.account_id,
+                &self.charger.charger_id,
+            )
             .await
     }
 
@@ -216,18 +223,13 @@ impl Cx<'_> {
         let key = (s.evse_id, s.connector_id);
         let (previous, changed) = self
             .connectors
-            .report(
-                &self.gateway.pool,
-                &self.charger.charge_point_id,
-                key,
-                &state,
-            )
+            .report(&self.gateway.pool, &self.charger.key(), key, &state)
             .await?;
         if changed {
             self.gateway
                 .connector_log
                 .record(ConnectorChange {
-                    charge_point_id: self.charger.charge_point_id.clone(),
+                    charge_point: self.charger.key(),
                     key,
                     state,
                     at: self.received_at,

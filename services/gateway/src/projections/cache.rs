@@ -8,6 +8,8 @@
 //! fallback. A change to an existing entry made through another replica (a token moved to another
 //! account) is seen once the entry is older than [`MAX_AGE`].
 //!
+//! Every key is `(tenant, id)` (ADR 032): a tenant's lookups never find another tenant's entries.
+//!
 //! Charge point ids the projection does not know are remembered as unknown for a short time
 //! (`JOULE_OCPP_UNKNOWN_ID_CACHE_SECS`), so that a flood of upgrades with made-up ids costs no
 //! database query; a charger registered through this replica is known at once, one registered
@@ -17,10 +19,10 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use joule_domain::ChargePointId;
+use joule_domain::{ChargePointId, TenantId};
 use sqlx::PgPool;
 
-use crate::projections::registry::{self, KnownCharger, KnownToken};
+use crate::projections::registry::{self, ChargePointKey, KnownCharger, KnownToken};
 
 /// How long a kept entry is trusted before it is read again.
 pub const MAX_AGE: Duration = Duration::from_secs(60);
@@ -43,12 +45,13 @@ type TokenSpellings = Vec<(String, Entry<KnownToken>)>;
 /// Unknown charge point ids remembered at most; beyond, expired ones are dropped, then all.
 const MAX_UNKNOWN: usize = 100_000;
 
-/// Chargers by charge point id; token lookups by lower-case idTag; ids known to be unknown.
+/// Chargers by tenant and charge point id; token lookups by tenant and lower-case idTag; ids known
+/// to be unknown.
 #[derive(Default)]
 pub struct RegistryCache {
-    chargers: RwLock<HashMap<ChargePointId, Entry<KnownCharger>>>,
-    tokens: RwLock<HashMap<String, TokenSpellings>>,
-    unknown: RwLock<HashMap<ChargePointId, Instant>>,
+    chargers: RwLock<HashMap<ChargePointKey, Entry<KnownCharger>>>,
+    tokens: RwLock<HashMap<(TenantId, String), TokenSpellings>>,
+    unknown: RwLock<HashMap<ChargePointKey, Instant>>,
     unknown_ttl: Duration,
 }
 
@@ -60,40 +63,48 @@ impl RegistryCache {
             ..Self::default()
         };
         let now = Instant::now();
-        let chargers: Vec<(String, String)> =
-            sqlx::query_as("SELECT charge_point_id, charger_id FROM gateway.chargers")
+        let chargers: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT tenant_id, charge_point_id, charger_id FROM gateway.chargers")
                 .fetch_all(pool)
                 .await?;
         {
             let mut map = cache.chargers.write().expect("cache lock");
-            for (cp, charger_id) in chargers {
+            for (tenant, cp, charger_id) in chargers {
                 // The projection only stores ids it could parse.
-                let (Ok(cp), Ok(charger_id)) = (cp.parse::<ChargePointId>(), charger_id.parse())
-                else {
+                let (Ok(tenant), Ok(cp), Ok(charger_id)) = (
+                    tenant.parse::<TenantId>(),
+                    cp.parse::<ChargePointId>(),
+                    charger_id.parse(),
+                ) else {
                     continue;
                 };
                 let value = KnownCharger {
-                    charge_point_id: cp.clone(),
+                    tenant,
+                    charge_point_id: cp,
                     charger_id,
                 };
-                map.insert(cp, Entry { value, at: now });
+                map.insert(value.key(), Entry { value, at: now });
             }
         }
-        let tokens: Vec<(String, String, String)> =
-            sqlx::query_as("SELECT uid, token_id, account_id FROM gateway.tokens")
+        let tokens: Vec<(String, String, String, String)> =
+            sqlx::query_as("SELECT tenant_id, uid, token_id, account_id FROM gateway.tokens")
                 .fetch_all(pool)
                 .await?;
         {
             let mut map = cache.tokens.write().expect("cache lock");
-            for (uid, token_id, account_id) in tokens {
-                let (Ok(token_id), Ok(account_id)) = (token_id.parse(), account_id.parse()) else {
+            for (tenant, uid, token_id, account_id) in tokens {
+                let (Ok(tenant), Ok(token_id), Ok(account_id)) = (
+                    tenant.parse::<TenantId>(),
+                    token_id.parse(),
+                    account_id.parse(),
+                ) else {
                     continue;
                 };
                 let value = KnownToken {
                     token_id,
                     account_id,
                 };
-                map.entry(uid.to_lowercase())
+                map.entry((tenant, uid.to_lowercase()))
                     .or_default()
                     .push((uid, Entry { value, at: now }));
             }
@@ -104,7 +115,7 @@ impl RegistryCache {
     pub async fn find_charger(
         &self,
         pool: &PgPool,
-        cp: &ChargePointId,
+        cp: &ChargePointKey,
     ) -> Result<Option<KnownCharger>, sqlx::Error> {
         let kept = self
             .chargers
@@ -141,9 +152,10 @@ impl RegistryCache {
     pub async fn find_token(
         &self,
         pool: &PgPool,
+        tenant: &TenantId,
         id_tag: &str,
     ) -> Result<Option<KnownToken>, sqlx::Error> {
-        let lower = id_tag.to_lowercase();
+        let lower = (tenant.clone(), id_tag.to_lowercase());
         let kept = self
             .tokens
             .read()
@@ -154,7 +166,7 @@ impl RegistryCache {
         if kept.is_some() {
             return Ok(kept);
         }
-        let found = registry::find_token(pool, id_tag).await?;
+        let found = registry::find_token(pool, tenant, id_tag).await?;
         if let Some(token) = &found {
             let entry = Entry {
                 value: token.clone(),
@@ -170,12 +182,10 @@ impl RegistryCache {
 
     /// A charger the projection just stored.
     pub fn put_charger(&self, charger: KnownCharger) {
-        self.unknown
-            .write()
-            .expect("cache lock")
-            .remove(&charger.charge_point_id);
+        let key = charger.key();
+        self.unknown.write().expect("cache lock").remove(&key);
         self.chargers.write().expect("cache lock").insert(
-            charger.charge_point_id.clone(),
+            key,
             Entry {
                 value: charger,
                 at: Instant::now(),
@@ -185,10 +195,10 @@ impl RegistryCache {
 
     /// A token the projection just stored: every spelling of its uid is read again, since the
     /// case-insensitive match may now pick another row.
-    pub fn token_changed(&self, uid: &str) {
+    pub fn token_changed(&self, tenant: &TenantId, uid: &str) {
         self.tokens
             .write()
             .expect("cache lock")
-            .remove(&uid.to_lowercase());
+            .remove(&(tenant.clone(), uid.to_lowercase()));
     }
 }

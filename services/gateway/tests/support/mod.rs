@@ -140,7 +140,19 @@ impl Harness {
         subprotocol: Option<&str>,
         basic: Option<(&str, &str)>,
     ) -> Result<Charger, tungstenite::Error> {
-        let mut request = format!("ws://{}/ocpp/{charge_point_id}", self.addr)
+        self.try_connect_path(charge_point_id, subprotocol, basic)
+            .await
+    }
+
+    /// Connects to `/ocpp/{path}`: a charge point id (the deployment's tenant) or
+    /// `{tenant}/{charge point id}`.
+    pub async fn try_connect_path(
+        &self,
+        path: &str,
+        subprotocol: Option<&str>,
+        basic: Option<(&str, &str)>,
+    ) -> Result<Charger, tungstenite::Error> {
+        let mut request = format!("ws://{}/ocpp/{path}", self.addr)
             .into_client_request()
             .unwrap();
         if let Some(p) = subprotocol {
@@ -188,6 +200,42 @@ impl Harness {
         let what = "the projection knows the charger";
         wait_for_row(&self.env, what, CHARGER_SQL, charge_point_id).await;
         charger_id
+    }
+
+    /// Registers a charger in `tenant`, as the api does for a caller of that tenant.
+    pub async fn register_charger_in(&self, tenant: &str, charge_point_id: &str) -> ChargerId {
+        let charger_id = ChargerId::new();
+        let subject = format!("registry.charger.{charger_id}");
+        let message = ChargerRegistered {
+            charger_id: charger_id.to_string(),
+            charge_point_id: charge_point_id.into(),
+            site_id: SiteId::new().to_string(),
+            tariff_id: TariffId::new().to_string(),
+            time_zone: "Europe/Berlin".into(),
+        };
+        publish_in(&self.bus, tenant, "Registry", &subject, &subject, &message).await;
+        let what = "the projection knows the charger in its tenant";
+        let sql =
+            "SELECT count(*) FROM gateway.chargers WHERE tenant_id = $2 AND charge_point_id = $1";
+        wait_for_row_in(&self.env, what, sql, charge_point_id, tenant).await;
+        charger_id
+    }
+
+    /// Issues a token on a new account of `tenant`, as the api would; returns the account.
+    pub async fn issue_token_in(&self, tenant: &str, uid: &str) -> AccountId {
+        let account_id = AccountId::new();
+        let token_id = TokenId::new();
+        let subject = format!("registry.token.{token_id}");
+        let message = TokenIssued {
+            token_id: token_id.to_string(),
+            uid: uid.into(),
+            account_id: account_id.to_string(),
+        };
+        publish_in(&self.bus, tenant, "Registry", &subject, &subject, &message).await;
+        let what = "the projection knows the token in its tenant";
+        let sql = "SELECT count(*) FROM gateway.tokens WHERE tenant_id = $2 AND uid = $1";
+        wait_for_row_in(&self.env, what, sql, uid, tenant).await;
+        account_id
     }
 
     /// Issues another token on a new account, as the api would; returns the account.
@@ -393,10 +441,22 @@ async fn publish<M: joule_proto::Message + EventName>(
     key: &str,
     message: &M,
 ) {
+    publish_in(bus, "default", aggregate_type, subject, key, message).await;
+}
+
+/// Publishes `message` of `tenant` as another service would: its event id derived from `key`.
+async fn publish_in<M: joule_proto::Message + EventName>(
+    bus: &Bus,
+    tenant: &str,
+    aggregate_type: &str,
+    subject: &str,
+    key: &str,
+    message: &M,
+) {
     let event_id = EventId::derived(key).to_string();
     let meta = EventMeta {
         event_id: event_id.clone(),
-        tenant_id: "default".into(),
+        tenant_id: tenant.into(),
         aggregate_type: aggregate_type.into(),
         aggregate_id: key.into(),
         sequence: 1,
@@ -422,6 +482,22 @@ async fn wait_for_row(env: &TestEnv, what: &str, count_sql: &str, key: &str) {
     eventually(what, || async {
         let n: i64 = sqlx::query_scalar(count_sql)
             .bind(key)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (n == 1).then_some(())
+    })
+    .await;
+    pool.close().await;
+}
+
+/// Waits until `count_sql` (a count with two text parameters, `key` and `tenant`) counts one row.
+async fn wait_for_row_in(env: &TestEnv, what: &str, count_sql: &str, key: &str, tenant: &str) {
+    let pool = env.pool().await;
+    eventually(what, || async {
+        let n: i64 = sqlx::query_scalar(count_sql)
+            .bind(key)
+            .bind(tenant)
             .fetch_one(&pool)
             .await
             .unwrap();

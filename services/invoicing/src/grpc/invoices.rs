@@ -1,4 +1,5 @@
-//! `joule.v1.InvoicingService`: receipts by tenant, account and page, and one by id.
+//! `joule.v1.InvoicingService`: receipts by tenant, filtered (account, issue time, session) and
+//! paged, and one by id.
 
 use joule_domain::InvoiceId;
 use joule_proto::v1;
@@ -8,7 +9,7 @@ use tracing::Instrument;
 
 use super::InvoicingGrpc;
 use super::status::ReadError;
-use crate::projections::invoices;
+use crate::projections::invoices::{self, InvoiceFilter};
 use crate::series::InvoiceNumber;
 use crate::wire::{self, FieldError};
 
@@ -20,8 +21,23 @@ impl InvoicingGrpc {
         &self,
         request: v1::ListInvoicesRequest,
     ) -> Result<v1::ListInvoicesResponse, ReadError> {
-        let tenant = wire::tenant(&request.tenant_id, &self.default_tenant)?;
-        let account = wire::account_id(&request.account_id)?;
+        let time = |field: &'static str, t: Option<&joule_proto::Timestamp>| {
+            t.map(|t| {
+                joule_proto::time::from_proto(Some(t))
+                    .ok_or_else(|| FieldError::new(field, "is not a valid time"))
+            })
+            .transpose()
+        };
+        let filter = InvoiceFilter {
+            tenant: wire::tenant(&request.tenant_id, &self.default_tenant)?,
+            account: wire::account_id(&request.account_id)?,
+            issued_after: time("issued_after", request.issued_after.as_ref())?,
+            issued_before: time("issued_before", request.issued_before.as_ref())?,
+            session: match request.session_id.as_str() {
+                "" => None,
+                s => Some(s.parse().map_err(|e| FieldError::new("session_id", e))?),
+            },
+        };
         let after = match request.cursor.as_str() {
             "" => None,
             c => {
@@ -36,7 +52,7 @@ impl InvoicingGrpc {
             n => n.min(MAX_PAGE_SIZE),
         };
         let (page, more) =
-            invoices::page(&self.pool, &self.schema, &tenant, account, after, page_size).await?;
+            invoices::page(&self.pool, &self.schema, &filter, after, page_size).await?;
         let invoices: Vec<v1::Invoice> = page
             .iter()
             .map(|(id, invoice)| wire::invoice_to_proto(*id, invoice))

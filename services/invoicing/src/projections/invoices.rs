@@ -1,6 +1,7 @@
 //! The receipts' read model (`<schema>.invoices`): written by the relay from `InvoiceIssued`
 //! events, read by the gRPC API.
 
+use chrono::{DateTime, Utc};
 use joule_domain::{AccountId, Currency, InvoiceId, SessionId, TenantId};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -57,13 +58,22 @@ const COLUMNS: &str =
     "id, tenant_id, number, account_id, currency, lines, total_excl_vat, total_vat,
      total_incl_vat, session_ids, flags, issued_at";
 
-/// A page of `tenant`'s invoices (of `account`, if given) numbered after `after` (year and
-/// sequence), in number order, and whether more follow.
+/// Which invoices a page lists: the tenant's, narrowed by each filter given.
+#[derive(Debug, Clone)]
+pub struct InvoiceFilter {
+    pub tenant: TenantId,
+    pub account: Option<AccountId>,
+    pub issued_after: Option<DateTime<Utc>>,
+    pub issued_before: Option<DateTime<Utc>>,
+    pub session: Option<SessionId>,
+}
+
+/// A page of the invoices `filter` selects numbered after `after` (year and sequence), in number
+/// order, and whether more follow.
 pub async fn page(
     pool: &PgPool,
     schema: &str,
-    tenant: &TenantId,
-    account: Option<AccountId>,
+    filter: &InvoiceFilter,
     after: Option<(i32, i64)>,
     page_size: u32,
 ) -> Result<(Vec<(InvoiceId, IssuedInvoice)>, bool), ReadModelError> {
@@ -71,14 +81,20 @@ pub async fn page(
         "SELECT {COLUMNS} FROM {schema}.invoices
          WHERE tenant_id = $1 AND ($2::text IS NULL OR account_id = $2)
            AND ($3::int IS NULL OR (year, sequence) > ($3, $4))
+           AND ($6::timestamptz IS NULL OR issued_at > $6)
+           AND ($7::timestamptz IS NULL OR issued_at < $7)
+           AND ($8::text IS NULL OR session_ids @> ARRAY[$8])
          ORDER BY year, sequence LIMIT $5"
     ))
-    .bind(tenant.as_str())
-    .bind(account.map(|a| a.to_string()))
+    .bind(filter.tenant.as_str())
+    .bind(filter.account.map(|a| a.to_string()))
     .bind(after.map(|(year, _)| year))
     .bind(after.map(|(_, sequence)| sequence))
     // One row more than the page tells whether there is a next page.
     .bind(i64::from(page_size).saturating_add(1))
+    .bind(filter.issued_after)
+    .bind(filter.issued_before)
+    .bind(filter.session.map(|s| s.to_string()))
     .fetch_all(pool)
     .await?;
     let more = rows.len() > page_size as usize;

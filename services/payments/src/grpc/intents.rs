@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::status::{self, invalid, not_found};
 use super::{PaymentsGrpc, meta, parse_id, tenant};
 use crate::amounts::{parse_amount, parse_currency};
-use crate::domain::intent::{Decline, IntentError, PaymentIntent};
+use crate::domain::intent::{Decline, IntentError, PaymentIntent, Status as IntentStatus};
 use crate::engine::ExtendOutcome;
 use crate::flow::{Decision, SessionStart};
 use crate::ids::{IntentId, RefundId};
@@ -254,17 +254,34 @@ impl PaymentsGrpc {
             0 => 50,
             n => i64::from(n.min(500)),
         };
-        let (payments, next) = read::intents(
-            &self.pool,
-            &self.schema,
-            tenant.as_str(),
+        let time = |field: &str, t: Option<&joule_proto::Timestamp>| {
+            t.map(|t| {
+                joule_proto::time::from_proto(Some(t))
+                    .ok_or_else(|| invalid(field, "is not a valid time"))
+            })
+            .transpose()
+        };
+        let status = match r.status.trim() {
+            "" => None,
+            s => Some(
+                IntentStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .find(|known| *known == s)
+                    .ok_or_else(|| invalid("status", format!("{s:?} is not a payment status")))?,
+            ),
+        };
+        let filter = read::IntentFilter {
+            tenant: tenant.as_str(),
             session,
             account,
-            after,
-            limit,
-        )
-        .await
-        .map_err(status::db)?;
+            created_after: time("created_after", r.created_after.as_ref())?,
+            created_before: time("created_before", r.created_before.as_ref())?,
+            status,
+        };
+        let (payments, next) = read::intents(&self.pool, &self.schema, &filter, after, limit)
+            .await
+            .map_err(status::db)?;
         Ok(v1::ListPaymentsResponse {
             payments,
             next_cursor: next.map(|n| n.to_string()).unwrap_or_default(),

@@ -269,12 +269,21 @@ pub async fn intent(
 }
 
 /// Intents of a tenant, optionally of one session and/or account, in creation order from `after`.
+/// Which intents a page lists: the tenant's, narrowed by each filter given.
+#[derive(Debug, Clone, Default)]
+pub struct IntentFilter<'a> {
+    pub tenant: &'a str,
+    pub session: Option<Uuid>,
+    pub account: Option<Uuid>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub status: Option<&'static str>,
+}
+
 pub async fn intents(
     pool: &PgPool,
     schema: &str,
-    tenant: &str,
-    session: Option<Uuid>,
-    account: Option<Uuid>,
+    filter: &IntentFilter<'_>,
     after: i64,
     limit: i64,
 ) -> Result<(Vec<v1::PaymentIntent>, Option<i64>), sqlx::Error> {
@@ -282,14 +291,20 @@ pub async fn intents(
         "SELECT {INTENT_COLUMNS} FROM {schema}.intents
          WHERE tenant_id = $1 AND ($2::uuid IS NULL OR session_id = $2) AND ($3::uuid IS NULL OR account_id = $3)
            AND seq > $4
+           AND ($6::timestamptz IS NULL OR created_at > $6)
+           AND ($7::timestamptz IS NULL OR created_at < $7)
+           AND ($8::text IS NULL OR status = $8)
          ORDER BY seq LIMIT $5"
     ))
-    .bind(tenant)
-    .bind(session)
-    .bind(account)
+    .bind(filter.tenant)
+    .bind(filter.session)
+    .bind(filter.account)
     .bind(after)
     // The page size is capped by the callers (500).
     .bind(limit.saturating_add(1))
+    .bind(filter.created_after)
+    .bind(filter.created_before)
+    .bind(filter.status)
     .fetch_all(pool)
     .await?;
     let more = rows.len() as i64 > limit;

@@ -5,8 +5,8 @@ use joule_proto::v1::session_evidence_service_server::SessionEvidenceService;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::SessionEvidenceGrpc;
 use super::status::ReadError;
+use super::{SessionEvidenceGrpc, tenant};
 use crate::projections::{session_view, signed_values};
 use crate::wire;
 
@@ -15,7 +15,9 @@ impl SessionEvidenceGrpc {
         &self,
         r: v1::ListSignedMeterValuesRequest,
     ) -> Result<v1::ListSignedMeterValuesResponse, ReadError> {
-        let transaction_id = session_view::transaction_id(&self.pool, &r.session_id)
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
+        // The session must be the tenant's before any of its values are read.
+        let transaction_id = session_view::transaction_id(&self.pool, &tenant, &r.session_id)
             .await?
             .ok_or_else(|| ReadError::NotFound(r.session_id.clone()))?;
         let values = signed_values::of_session(&self.pool, &r.session_id)

@@ -5,8 +5,8 @@ use joule_proto::v1::sessions_service_server::SessionsService;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::SessionsGrpc;
 use super::status::ReadError;
+use super::{SessionsGrpc, tenant};
 use crate::projections::session_view;
 use crate::wire;
 
@@ -18,6 +18,7 @@ impl SessionsGrpc {
         &self,
         r: v1::ListSessionsRequest,
     ) -> Result<v1::ListSessionsResponse, ReadError> {
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let limit = match r.page_size {
             0 => DEFAULT_PAGE,
             n => i64::from(n).min(MAX_PAGE),
@@ -33,6 +34,7 @@ impl SessionsGrpc {
         // One row more than the page tells whether there is a next page.
         let mut rows = session_view::list(
             &self.pool,
+            &tenant,
             after,
             &r.charger_id,
             &r.account_id,
@@ -52,7 +54,8 @@ impl SessionsGrpc {
     }
 
     async fn get(&self, r: v1::GetSessionRequest) -> Result<v1::Session, ReadError> {
-        let row = session_view::get(&self.pool, &r.session_id)
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
+        let row = session_view::get(&self.pool, &tenant, &r.session_id)
             .await?
             .ok_or(ReadError::NotFound(r.session_id))?;
         Ok(wire::session(row))

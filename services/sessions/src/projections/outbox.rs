@@ -10,7 +10,10 @@ use super::{session_view, signed_values};
 use crate::domain::session::{SessionEvent, TokenRef};
 use crate::wire;
 
-pub struct SessionOutbox;
+pub struct SessionOutbox {
+    /// The deployment's tenant, for events that name none.
+    pub default_tenant: String,
+}
 
 impl OutboxHandler for SessionOutbox {
     fn project<'a>(
@@ -18,7 +21,7 @@ impl OutboxHandler for SessionOutbox {
         conn: &'a mut PgConnection,
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(project(conn, event))
+        Box::pin(project(conn, event, &self.default_tenant))
     }
 
     fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
@@ -26,11 +29,22 @@ impl OutboxHandler for SessionOutbox {
     }
 }
 
-async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
+async fn project(
+    conn: &mut PgConnection,
+    event: &StoredEvent,
+    default_tenant: &str,
+) -> Result<(), ProjectionError> {
     let id = &event.aggregate_id;
+    // The tenant of the charger event that caused it (kept by the row from its first event on).
+    let tenant = match event.metadata.get("tenant_id").map(String::as_str) {
+        None | Some("") => default_tenant,
+        Some(tenant) => tenant,
+    };
     match event.read()? {
-        SessionEvent::SessionStarted(s) => session_view::started(conn, id, &s).await?,
-        SessionEvent::StopReceived(stop) => session_view::stop_received(conn, id, &stop).await?,
+        SessionEvent::SessionStarted(s) => session_view::started(conn, id, tenant, &s).await?,
+        SessionEvent::StopReceived(stop) => {
+            session_view::stop_received(conn, id, tenant, &stop).await?
+        }
         SessionEvent::SignedValuesRecorded { values } => {
             signed_values::recorded(conn, id, &values).await?
         }
@@ -62,7 +76,7 @@ async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
                 token,
                 flags: &flags,
             };
-            session_view::completed(conn, id, completed).await?
+            session_view::completed(conn, id, tenant, completed).await?
         }
         SessionEvent::SessionFlagged { flag, .. } => session_view::flagged(conn, id, &flag).await?,
         SessionEvent::ReadingsRecorded {

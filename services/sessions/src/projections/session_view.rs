@@ -1,9 +1,12 @@
 //! The session read model (`sessions.session_view`): one row per session, written by the relay
 //! from the session's events and by the billing consumers (cost and invoice), read by the gRPC API
 //! and by the sweeper (which sessions to look at).
+//!
+//! Each row names its tenant, the one its session's first event carries, and never changes it;
+//! every read the API answers filters by tenant (ADR 032).
 
 use chrono::{DateTime, Utc};
-use joule_domain::Energy;
+use joule_domain::{Energy, TenantId};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
 
@@ -18,13 +21,14 @@ fn register(e: Option<Energy>) -> Option<Decimal> {
 pub async fn started(
     conn: &mut PgConnection,
     id: &str,
+    tenant: &str,
     s: &StartDetails,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sessions.session_view
            (id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
-            status, started_at, meter_start_wh, last_activity_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,'active',$8,$9,$10)
+            status, started_at, meter_start_wh, last_activity_at, tenant_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,'active',$8,$9,$10,$11)
          ON CONFLICT (id) DO UPDATE SET
            charger_id = EXCLUDED.charger_id, connector_id = EXCLUDED.connector_id,
            token_uid = EXCLUDED.token_uid, account_id = EXCLUDED.account_id,
@@ -42,6 +46,7 @@ pub async fn started(
     .bind(s.started_at)
     .bind(register(s.meter_start))
     .bind(s.received_at)
+    .bind(tenant)
     .execute(conn)
     .await?;
     Ok(())
@@ -52,12 +57,14 @@ pub async fn started(
 pub async fn stop_received(
     conn: &mut PgConnection,
     id: &str,
+    tenant: &str,
     stop: &StopDetails,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sessions.session_view
-           (id, charger_id, charge_point_id, transaction_id, status, stopped_at, meter_stop_wh, awaiting_since)
-         VALUES ($1,$2,$3,$4,'ended',$5,$6,$7)
+           (id, charger_id, charge_point_id, transaction_id, status, stopped_at, meter_stop_wh,
+            awaiting_since, tenant_id)
+         VALUES ($1,$2,$3,$4,'ended',$5,$6,$7,$8)
          ON CONFLICT (id) DO UPDATE SET
            stopped_at = EXCLUDED.stopped_at, meter_stop_wh = EXCLUDED.meter_stop_wh,
            awaiting_since = EXCLUDED.awaiting_since,
@@ -70,6 +77,7 @@ pub async fn stop_received(
     .bind(stop.stopped_at)
     .bind(register(stop.meter_stop))
     .bind(stop.received_at)
+    .bind(tenant)
     .execute(conn)
     .await?;
     Ok(())
@@ -90,13 +98,15 @@ pub struct Completed<'a> {
 pub async fn completed(
     conn: &mut PgConnection,
     id: &str,
+    tenant: &str,
     c: Completed<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sessions.session_view
            (id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
-            status, started_at, stopped_at, meter_start_wh, meter_stop_wh, energy_wh, flags)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,'completed',$8,$9,$10,$11,$12,$13)
+            status, started_at, stopped_at, meter_start_wh, meter_stop_wh, energy_wh, flags,
+            tenant_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,'completed',$8,$9,$10,$11,$12,$13,$14)
          ON CONFLICT (id) DO UPDATE SET
            status = 'completed', started_at = EXCLUDED.started_at, stopped_at = EXCLUDED.stopped_at,
            meter_start_wh = EXCLUDED.meter_start_wh, meter_stop_wh = EXCLUDED.meter_stop_wh,
@@ -117,6 +127,7 @@ pub async fn completed(
     .bind(c.meter_stop.wh())
     .bind(c.energy.wh())
     .bind(c.flags)
+    .bind(tenant)
     .execute(conn)
     .await?;
     Ok(())
@@ -194,14 +205,15 @@ pub async fn set_invoice(
     Ok(())
 }
 
-/// Stopped sessions waiting for missing events since before `cutoff`, oldest first.
+/// Stopped sessions waiting for missing events since before `cutoff`, oldest first, with their
+/// tenants.
 pub async fn overdue(
     pool: &PgPool,
     cutoff: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM sessions.session_view
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, tenant_id FROM sessions.session_view
          WHERE status = 'ended' AND awaiting_since < $1 ORDER BY awaiting_since LIMIT $2",
     )
     .bind(cutoff)
@@ -210,15 +222,16 @@ pub async fn overdue(
     .await
 }
 
-/// Open sessions without a sign of life since `cutoff`, by id from `after` on.
+/// Open sessions without a sign of life since `cutoff`, by id from `after` on, with their
+/// tenants.
 pub async fn inactive(
     pool: &PgPool,
     cutoff: DateTime<Utc>,
     after: &str,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM sessions.session_view
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, tenant_id FROM sessions.session_view
          WHERE status = 'active' AND last_activity_at < $1 AND id > $2
          ORDER BY id LIMIT $3",
     )
@@ -254,10 +267,11 @@ pub struct SessionRow {
 const COLUMNS: &str = "seq, id, charger_id, charge_point_id, connector_id, transaction_id, token_uid, account_id,
     status, started_at, stopped_at, energy_wh, cost_excl_vat, cost_incl_vat, currency, invoice_id, flags";
 
-/// Up to `limit` sessions after the one numbered `after` (0: from the first), optionally of one
-/// charger and one account (empty: any), in the order they were first seen.
+/// Up to `limit` sessions of `tenant` after the one numbered `after` (0: from the first),
+/// optionally of one charger and one account (empty: any), in the order they were first seen.
 pub async fn list(
     pool: &PgPool,
+    tenant: &TenantId,
     after: i64,
     charger_id: &str,
     account_id: &str,
@@ -265,9 +279,11 @@ pub async fn list(
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM sessions.session_view
-         WHERE seq > $1 AND ($2 = '' OR charger_id = $2) AND ($3 = '' OR account_id = $3)
-         ORDER BY seq LIMIT $4"
+         WHERE tenant_id = $1 AND seq > $2 AND ($3 = '' OR charger_id = $3)
+           AND ($4 = '' OR account_id = $4)
+         ORDER BY seq LIMIT $5"
     ))
+    .bind(tenant.as_str())
     .bind(after)
     .bind(charger_id)
     .bind(account_id)
@@ -276,22 +292,44 @@ pub async fn list(
     .await
 }
 
-pub async fn get(pool: &PgPool, session_id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+/// A session of `tenant`; `None` for another tenant's.
+pub async fn get(
+    pool: &PgPool,
+    tenant: &TenantId,
+    session_id: &str,
+) -> Result<Option<SessionRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM sessions.session_view WHERE id = $1"
+        "SELECT {COLUMNS} FROM sessions.session_view WHERE id = $1 AND tenant_id = $2"
     ))
     .bind(session_id)
+    .bind(tenant.as_str())
     .fetch_optional(pool)
     .await
 }
 
-/// The transaction id of a session; `None` when there is no such session.
+/// The transaction id of a session of `tenant`; `None` when `tenant` has no such session.
 pub async fn transaction_id(
     pool: &PgPool,
+    tenant: &TenantId,
     session_id: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT transaction_id FROM sessions.session_view WHERE id = $1")
-        .bind(session_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT transaction_id FROM sessions.session_view WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(session_id)
+    .bind(tenant.as_str())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Gives the rows whose events named no tenant the deployment's (migration 004); cheap when there
+/// are none (a partial index holds exactly those rows).
+pub async fn fill_missing_tenant(pool: &PgPool, tenant: &TenantId) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE sessions.session_view SET tenant_id = $1 WHERE tenant_id = ''")
+            .bind(tenant.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -140,6 +140,7 @@ async fn authorize(cx: &Cx<'_>, req: Authorize) -> Result<Value, CallFailure> {
 async fn start(cx: &Cx<'_>, req: StartTransaction) -> Result<Value, CallFailure> {
     let token = cx.find_token(&req.id_tag).await?;
     let key = StartKey {
+        tenant: &cx.charger.tenant,
         charge_point_id: &cx.charger.charge_point_id,
         connector_id: req.connector_id,
         id_tag: &req.id_tag,

@@ -184,7 +184,7 @@ async fn transaction_event(cx: &Cx<'_>, req: TransactionEvent) -> Result<Value, 
                 && !transaction_id.is_empty()
             {
                 let session = hold::session_id(
-                    &cx.gateway.tenant,
+                    cx.charger.tenant.as_str(),
                     &cx.charger.charge_point_id,
                     transaction_id,
                 );
@@ -192,7 +192,9 @@ async fn transaction_event(cx: &Cx<'_>, req: TransactionEvent) -> Result<Value, 
                 // time stands in, as it does in sessions.
                 let ended_at = bounds::charger_time("timestamp", req.timestamp, cx.received_at)
                     .unwrap_or(cx.received_at);
-                total_cost = estimates.total_cost(session, ended_at, meter_stop_wh).await;
+                total_cost = estimates
+                    .total_cost(&cx.charger.tenant, session, ended_at, meter_stop_wh)
+                    .await;
             }
         }
     }

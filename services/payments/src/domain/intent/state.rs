@@ -107,6 +107,17 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: &'static [Status] = &[
+        Status::Pending,
+        Status::Authorized,
+        Status::Captured,
+        Status::PartiallyRefunded,
+        Status::Refunded,
+        Status::Voided,
+        Status::Failed,
+        Status::Dunning,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",

@@ -1,0 +1,84 @@
+use cqrs_es::test::TestFramework;
+use joule_store::Decided;
+
+use super::*;
+
+type Given = TestFramework<Decided<CostCentre>>;
+
+fn at() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+}
+
+fn account() -> AccountId {
+    "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d".parse().unwrap()
+}
+
+fn code() -> Code {
+    "4711-SALES".parse().unwrap()
+}
+
+fn id() -> CostCentreId {
+    cost_centre_id(&"acme".parse().unwrap(), "k", account(), &code())
+}
+
+fn created() -> CostCentreEvent {
+    CostCentreEvent::CostCentreCreated {
+        cost_centre_id: id(),
+        account_id: account(),
+        code: code(),
+        name: "Sales".parse().unwrap(),
+        created_at: at(),
+    }
+}
+
+#[test]
+fn a_code_is_created_once_per_account() {
+    let create = CostCentreCommand::Create {
+        cost_centre_id: id(),
+        account_id: account(),
+        code: code(),
+        name: "Sales".parse().unwrap(),
+        at: at(),
+    };
+    Given::with(())
+        .given_no_previous_events()
+        .when(create.clone())
+        .then_expect_events(vec![created()]);
+    Given::with(())
+        .given(vec![created()])
+        .when(create)
+        .then_expect_error_message("cost centre 4711-SALES exists already for this account");
+}
+
+#[test]
+fn ids_depend_on_the_tenant_key_the_account_and_the_code() {
+    let tenant = "acme".parse().unwrap();
+    let other: Code = "4712".parse().unwrap();
+    assert_ne!(
+        id(),
+        cost_centre_id(&tenant, "other key", account(), &code())
+    );
+    assert_ne!(
+        id(),
+        cost_centre_id(&tenant, "k", AccountId::new(), &code())
+    );
+    assert_ne!(id(), cost_centre_id(&tenant, "k", account(), &other));
+}
+
+#[test]
+fn a_rename_records_every_value() {
+    let rename = CostCentreCommand::Change {
+        name: Some("Sales & Marketing".parse().unwrap()),
+        status: None,
+        at: at(),
+    };
+    Given::with(())
+        .given(vec![created()])
+        .when(rename)
+        .then_expect_events(vec![CostCentreEvent::CostCentreChanged {
+            cost_centre_id: id(),
+            name: "Sales & Marketing".parse().unwrap(),
+            status: Status::Active,
+            changed_at: at(),
+        }]);
+}

@@ -1,0 +1,423 @@
+//! `/v1/drivers` and `/v1/vehicles`: the members of a fleet. A fleet manager registers and changes
+//! them in her fleets only; a `fleet_id` or `cost_centre_id` she cannot reach is 404 naming it.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::{Extension, Json};
+use joule_domain::FleetId;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{changed, limit, nullable, status_of};
+use crate::access::Scope;
+use crate::auth::Caller;
+use crate::domain::driver::DriverCommand;
+use crate::domain::vehicle::{self, VehicleCommand, Vin};
+use crate::domain::{CostCentreId, DriverId, Email, Name, Status};
+use crate::extract::ApiJson;
+use crate::problem::{ApiError, Validator};
+use crate::projections::fleets::{CostCentreView, DriverView, FleetView, VehicleView};
+use crate::projections::read;
+use crate::routes::payments::Amount;
+use crate::routes::registry::{create, execute, now};
+use crate::routes::{AppState, path_id};
+
+/// The fleet a new member joins: one the caller reaches (else 404 naming `fleet_id`) and active.
+async fn fleet_for(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    fleet_id: FleetId,
+) -> Result<FleetView, ApiError> {
+    let fleets = limit(caller, scope);
+    let fleet: FleetView = read::get_within(
+        &state.pool,
+        &caller.tenant,
+        fleets.as_deref(),
+        fleet_id.as_uuid(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::no_such("fleet_id", format!("no fleet with id {fleet_id}")))?;
+    if fleet.status != Status::Active.as_str() {
+        return Err(ApiError::field("fleet_id", "the fleet is archived"));
+    }
+    Ok(fleet)
+}
+
+/// A cost centre a member is charged to: one the caller reaches (else 404 naming
+/// `cost_centre_id`), active, of the account that holds the member's fleet.
+async fn cost_centre_for(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    fleet: &FleetView,
+    cost_centre_id: CostCentreId,
+) -> Result<(), ApiError> {
+    let fleets = limit(caller, scope);
+    let found: Option<CostCentreView> = read::get_within(
+        &state.pool,
+        &caller.tenant,
+        fleets.as_deref(),
+        cost_centre_id.as_uuid(),
+    )
+    .await?;
+    let Some(cost_centre) = found else {
+        return Err(ApiError::no_such(
+            "cost_centre_id",
+            format!("no cost centre with id {cost_centre_id}"),
+        ));
+    };
+    if cost_centre.account_id != fleet.account_id {
+        return Err(ApiError::field(
+            "cost_centre_id",
+            "a cost centre of another account than the one that holds the fleet",
+        ));
+    }
+    if cost_centre.status != Status::Active.as_str() {
+        return Err(ApiError::field(
+            "cost_centre_id",
+            "the cost centre is archived",
+        ));
+    }
+    Ok(())
+}
+
+/// The fleet of an existing member, as it is (a member's fleet never changes).
+async fn fleet_of(
+    state: &AppState,
+    caller: &Caller,
+    fleet_id: Uuid,
+) -> Result<FleetView, ApiError> {
+    read::get(&state.pool, &caller.tenant, fleet_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("fleet {fleet_id} of a member is not projected")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDriver {
+    fleet_id: String,
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    cost_centre_id: Option<String>,
+}
+
+/// `POST /v1/drivers` `{fleet_id, name, email?, cost_centre_id?}`.
+pub async fn create_driver(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewDriver>,
+) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    let fleet = v.check("fleet_id", body.fleet_id.parse::<FleetId>());
+    let name = v.check("name", body.name.parse::<Name>());
+    let email = body
+        .email
+        .as_deref()
+        .map(|e| v.check("email", e.parse::<Email>()));
+    let cost_centre = body
+        .cost_centre_id
+        .as_deref()
+        .map(|c| v.check("cost_centre_id", c.parse::<CostCentreId>()));
+    let (Some(fleet_id), Some(name), Some(email), Some(cost_centre_id)) = (
+        fleet,
+        name,
+        email.map_or(Some(None), |e| e.map(Some)),
+        cost_centre.map_or(Some(None), |c| c.map(Some)),
+    ) else {
+        return Err(v.into_error());
+    };
+    let fleet = fleet_for(&state, &caller, Scope::DriversWrite, fleet_id).await?;
+    if let Some(cost_centre_id) = cost_centre_id {
+        cost_centre_for(&state, &caller, Scope::DriversWrite, &fleet, cost_centre_id).await?;
+    }
+    let driver_id = DriverId::new();
+    let at = now();
+    let fallback = DriverView {
+        seq: 0,
+        id: driver_id.as_uuid(),
+        fleet_id: fleet_id.as_uuid(),
+        name: name.to_string(),
+        email: email.as_ref().map(|e| e.as_str().to_owned()),
+        cost_centre_id: cost_centre_id.map(|c| c.as_uuid()),
+        status: Status::Active.as_str().to_owned(),
+        created_at: at,
+        updated_at: at,
+    };
+    let command = DriverCommand::Register {
+        driver_id,
+        fleet_id,
+        name,
+        email,
+        cost_centre_id,
+        at,
+    };
+    let drivers = &state.registry.drivers;
+    create(&state, &caller, drivers, command, "/v1/drivers", fallback).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriverChange {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    cost_centre_id: Option<Option<String>>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `PATCH /v1/drivers/{id}` `{name?, email?, cost_centre_id?, status?}`; `null` removes an email or
+/// cost centre.
+pub async fn change_driver(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw_id): Path<String>,
+    ApiJson(body): ApiJson<DriverChange>,
+) -> Result<Json<DriverView>, ApiError> {
+    let id: Uuid = path_id(&raw_id, "driver")?;
+    let fleets = limit(&caller, Scope::DriversWrite);
+    let current: DriverView =
+        read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await?;
+    let mut v = Validator::default();
+    let name = body
+        .name
+        .as_deref()
+        .and_then(|n| v.check("name", n.parse::<Name>()));
+    let email = match body.email {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(e)) => v.check("email", e.parse::<Email>()).map(Some),
+    };
+    let cost_centre = match body.cost_centre_id {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(c)) => v
+            .check("cost_centre_id", c.parse::<CostCentreId>())
+            .map(Some),
+    };
+    let status = status_of(&body.status, &mut v);
+    v.finish()?;
+    if let Some(Some(cost_centre_id)) = cost_centre {
+        let fleet = fleet_of(&state, &caller, current.fleet_id).await?;
+        cost_centre_for(&state, &caller, Scope::DriversWrite, &fleet, cost_centre_id).await?;
+    }
+    let expected = DriverView {
+        name: name.as_ref().map_or(current.name.clone(), Name::to_string),
+        email: email
+            .clone()
+            .map_or(current.email.clone(), |e| e.map(|e| e.as_str().to_owned())),
+        cost_centre_id: cost_centre.map_or(current.cost_centre_id, |c| c.map(|c| c.as_uuid())),
+        status: status.map_or(current.status.clone(), |s| s.as_str().to_owned()),
+        ..current.clone()
+    };
+    let run = async {
+        let at = now();
+        let command = DriverCommand::Change {
+            name,
+            email,
+            cost_centre_id: cost_centre,
+            status,
+            at,
+        };
+        execute(&state.registry.drivers, id, command, &caller).await?;
+        Ok(at)
+    };
+    changed(
+        &state,
+        &caller,
+        current,
+        expected,
+        |d| &mut d.updated_at,
+        run,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVehicle {
+    fleet_id: String,
+    vin: String,
+    make: String,
+    model: String,
+    battery_capacity_kwh: Amount,
+    #[serde(default)]
+    cost_centre_id: Option<String>,
+}
+
+/// A battery capacity as sent: a decimal string (or a JSON number, read as its text), in kWh.
+fn capacity(raw: &Amount) -> Result<Decimal, String> {
+    let text = raw.text();
+    let kwh: Decimal = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a decimal number of kWh such as \"77.5\""))?;
+    vehicle::battery_capacity_kwh(kwh)
+}
+
+/// `POST /v1/vehicles` `{fleet_id, vin, make, model, battery_capacity_kwh, cost_centre_id?}`; a VIN
+/// is registered once per fleet (409).
+pub async fn create_vehicle(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewVehicle>,
+) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    let fleet = v.check("fleet_id", body.fleet_id.parse::<FleetId>());
+    let vin = v.check("vin", body.vin.parse::<Vin>());
+    let make = v.check("make", body.make.parse::<Name>());
+    let model = v.check("model", body.model.parse::<Name>());
+    let kwh = v.check("battery_capacity_kwh", capacity(&body.battery_capacity_kwh));
+    let cost_centre = body
+        .cost_centre_id
+        .as_deref()
+        .map(|c| v.check("cost_centre_id", c.parse::<CostCentreId>()));
+    let (Some(fleet_id), Some(vin), Some(make), Some(model), Some(kwh), Some(cost_centre_id)) = (
+        fleet,
+        vin,
+        make,
+        model,
+        kwh,
+        cost_centre.map_or(Some(None), |c| c.map(Some)),
+    ) else {
+        return Err(v.into_error());
+    };
+    let fleet = fleet_for(&state, &caller, Scope::VehiclesWrite, fleet_id).await?;
+    if let Some(cost_centre_id) = cost_centre_id {
+        cost_centre_for(
+            &state,
+            &caller,
+            Scope::VehiclesWrite,
+            &fleet,
+            cost_centre_id,
+        )
+        .await?;
+    }
+    let id_key = state.id_key(&caller.tenant);
+    let vehicle_id = vehicle::vehicle_id(&caller.tenant, &id_key, fleet_id, &vin);
+    let at = now();
+    let fallback = VehicleView {
+        seq: 0,
+        id: vehicle_id.as_uuid(),
+        fleet_id: fleet_id.as_uuid(),
+        vin: vin.to_string(),
+        make: make.to_string(),
+        model: model.to_string(),
+        battery_capacity_kwh: kwh,
+        cost_centre_id: cost_centre_id.map(|c| c.as_uuid()),
+        status: Status::Active.as_str().to_owned(),
+        created_at: at,
+        updated_at: at,
+    };
+    let command = VehicleCommand::Register {
+        vehicle_id,
+        fleet_id,
+        vin,
+        make,
+        model,
+        battery_capacity_kwh: kwh,
+        cost_centre_id,
+        at,
+    };
+    let vehicles = &state.registry.vehicles;
+    create(&state, &caller, vehicles, command, "/v1/vehicles", fallback).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VehicleChange {
+    #[serde(default)]
+    make: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    battery_capacity_kwh: Option<Amount>,
+    #[serde(default, deserialize_with = "nullable")]
+    cost_centre_id: Option<Option<String>>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `PATCH /v1/vehicles/{id}` `{make?, model?, battery_capacity_kwh?, cost_centre_id?, status?}`;
+/// `null` removes the cost centre. The VIN and the fleet do not change.
+pub async fn change_vehicle(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw_id): Path<String>,
+    ApiJson(body): ApiJson<VehicleChange>,
+) -> Result<Json<VehicleView>, ApiError> {
+    let id: Uuid = path_id(&raw_id, "vehicle")?;
+    let fleets = limit(&caller, Scope::VehiclesWrite);
+    let current: VehicleView =
+        read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await?;
+    let mut v = Validator::default();
+    let make = body
+        .make
+        .as_deref()
+        .and_then(|m| v.check("make", m.parse::<Name>()));
+    let model = body
+        .model
+        .as_deref()
+        .and_then(|m| v.check("model", m.parse::<Name>()));
+    let kwh = body
+        .battery_capacity_kwh
+        .as_ref()
+        .and_then(|k| v.check("battery_capacity_kwh", capacity(k)));
+    let cost_centre = match body.cost_centre_id {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(c)) => v
+            .check("cost_centre_id", c.parse::<CostCentreId>())
+            .map(Some),
+    };
+    let status = status_of(&body.status, &mut v);
+    v.finish()?;
+    if let Some(Some(cost_centre_id)) = cost_centre {
+        let fleet = fleet_of(&state, &caller, current.fleet_id).await?;
+        cost_centre_for(
+            &state,
+            &caller,
+            Scope::VehiclesWrite,
+            &fleet,
+            cost_centre_id,
+        )
+        .await?;
+    }
+    let expected = VehicleView {
+        make: make.as_ref().map_or(current.make.clone(), Name::to_string),
+        model: model
+            .as_ref()
+            .map_or(current.model.clone(), Name::to_string),
+        battery_capacity_kwh: kwh.unwrap_or(current.battery_capacity_kwh),
+        cost_centre_id: cost_centre.map_or(current.cost_centre_id, |c| c.map(|c| c.as_uuid())),
+        status: status.map_or(current.status.clone(), |s| s.as_str().to_owned()),
+        ..current.clone()
+    };
+    let run = async {
+        let at = now();
+        let command = VehicleCommand::Change {
+            make,
+            model,
+            battery_capacity_kwh: kwh,
+            cost_centre_id: cost_centre,
+            status,
+            at,
+        };
+        execute(&state.registry.vehicles, id, command, &caller).await?;
+        Ok(at)
+    };
+    changed(
+        &state,
+        &caller,
+        current,
+        expected,
+        |v| &mut v.updated_at,
+        run,
+    )
+    .await
+}

@@ -1,0 +1,541 @@
+//! Fleet records (issue 13): `/v1/fleets`, `/v1/cost-centres`, `/v1/drivers`, `/v1/vehicles`, and a
+//! token's assignment to a driver and/or vehicle (`PUT /v1/tokens/{id}/assignment`).
+//!
+//! An account holds fleets and cost centres; a fleet has drivers and vehicles. A caller whose
+//! roles grant a scope only through `fleet_manager` is limited to the key's fleets
+//! ([`limit`]): she reaches her fleets, their drivers, vehicles and tokens, the unassigned tokens
+//! and the cost centres of the accounts that hold them, and nothing else; anything beyond reads as
+//! none (404), in a path or in a body (`fleet_id` of another fleet: 404 naming the field). Creating
+//! fleets and cost centres takes `fleets:write` / `cost_centres:write`, which she does not hold.
+//!
+//! As in [`super::registry`], a write checks every field and every record it refers to before its
+//! command runs, so a refused request writes nothing, and answers once the relay projected it.
+//! Lists take `cursor`, `limit`, `created_after`, `created_before` and the filters each resource
+//! names ([`crate::projections::read::Fleeted::FILTERS`]); an unknown parameter is refused.
+
+mod assignment;
+mod members;
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use joule_domain::{AccountId, FleetId};
+use serde::{Deserialize, Deserializer};
+use uuid::Uuid;
+
+use super::registry::{create, now};
+use super::table::RouteTable;
+use super::{AppState, path_id};
+use crate::access::{Role, Scope};
+use crate::auth::Caller;
+use crate::domain::cost_centre::{self, CostCentreCommand};
+use crate::domain::fleet::FleetCommand;
+use crate::domain::{Code, Name, Status};
+use crate::extract::{ApiJson, Listed, RawQuery};
+use crate::problem::{ApiError, Validator};
+use crate::projections::fleets::{CostCentreView, DriverView, FleetView, VehicleView};
+use crate::projections::read::{
+    self, AccountView, ChargerView, FilterKind, FilterValue, Fleeted, Listing, SiteView, TokenView,
+};
+
+pub fn routes(t: RouteTable) -> RouteTable {
+    t.get("/v1/fleets", Scope::FleetsRead, list::<FleetView>)
+        .post("/v1/fleets", Scope::FleetsWrite, create_fleet)
+        .get("/v1/fleets/{id}", Scope::FleetsRead, one::<FleetView>)
+        .patch("/v1/fleets/{id}", Scope::FleetsWrite, change_fleet)
+        .get(
+            "/v1/cost-centres",
+            Scope::CostCentresRead,
+            list::<CostCentreView>,
+        )
+        .post(
+            "/v1/cost-centres",
+            Scope::CostCentresWrite,
+            create_cost_centre,
+        )
+        .get(
+            "/v1/cost-centres/{id}",
+            Scope::CostCentresRead,
+            one::<CostCentreView>,
+        )
+        .patch(
+            "/v1/cost-centres/{id}",
+            Scope::CostCentresWrite,
+            change_cost_centre,
+        )
+        .get("/v1/drivers", Scope::DriversRead, list::<DriverView>)
+        .post("/v1/drivers", Scope::DriversWrite, members::create_driver)
+        .get("/v1/drivers/{id}", Scope::DriversRead, one::<DriverView>)
+        .patch(
+            "/v1/drivers/{id}",
+            Scope::DriversWrite,
+            members::change_driver,
+        )
+        .get("/v1/vehicles", Scope::VehiclesRead, list::<VehicleView>)
+        .post(
+            "/v1/vehicles",
+            Scope::VehiclesWrite,
+            members::create_vehicle,
+        )
+        .get("/v1/vehicles/{id}", Scope::VehiclesRead, one::<VehicleView>)
+        .patch(
+            "/v1/vehicles/{id}",
+            Scope::VehiclesWrite,
+            members::change_vehicle,
+        )
+        .put(
+            "/v1/tokens/{id}/assignment",
+            Scope::TokensWrite,
+            assignment::assign,
+        )
+}
+
+/// The fleets `caller` is limited to when acting under `scope`: `None` when a role other than
+/// `fleet_manager` grants the scope (an admin key that also manages fleets is not limited), the
+/// key's fleets otherwise. A fleet manager without fleets reaches nothing.
+pub(crate) fn limit(caller: &Caller, scope: Scope) -> Option<Vec<Uuid>> {
+    if !caller.roles.contains(&Role::FleetManager) {
+        return None;
+    }
+    let wider = caller
+        .roles
+        .iter()
+        .any(|r| *r != Role::FleetManager && r.scopes().contains(scope));
+    (!wider).then(|| caller.fleets.iter().map(FleetId::as_uuid).collect())
+}
+
+/// The scope a read of the resource requires (what [`limit`] is asked about).
+pub(crate) trait Readable: Fleeted {
+    const READ: Scope;
+}
+
+impl Readable for FleetView {
+    const READ: Scope = Scope::FleetsRead;
+}
+impl Readable for CostCentreView {
+    const READ: Scope = Scope::CostCentresRead;
+}
+impl Readable for DriverView {
+    const READ: Scope = Scope::DriversRead;
+}
+impl Readable for VehicleView {
+    const READ: Scope = Scope::VehiclesRead;
+}
+impl Readable for TokenView {
+    const READ: Scope = Scope::TokensRead;
+}
+impl Readable for SiteView {
+    const READ: Scope = Scope::SitesRead;
+}
+impl Readable for ChargerView {
+    const READ: Scope = Scope::ChargersRead;
+}
+impl Readable for AccountView {
+    const READ: Scope = Scope::AccountsRead;
+}
+
+/// `GET /v1/<collection>/{id}`: one record the caller reaches, else 404.
+pub(crate) async fn one<R: Readable>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<R>, ApiError> {
+    let id: Uuid = path_id(&raw_id, R::NOUN)?;
+    let fleets = limit(&caller, R::READ);
+    read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id)
+        .await
+        .map(Json)
+}
+
+/// `GET /v1/<collection>?...`: a page of the records the caller reaches.
+pub(crate) async fn list<R: Readable>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<R>>, ApiError> {
+    let listing = listing::<R>(&query, limit(&caller, R::READ))?;
+    let page = query.page()?;
+    read::list_within(&state.pool, &caller.tenant, &listing, &page)
+        .await
+        .map(Json)
+}
+
+const PAGING: &[&str] = &["created_after", "created_before", "cursor", "limit"];
+
+/// The list's parameters, each checked; all bad ones are named at once.
+fn listing<R: Fleeted>(query: &RawQuery, fleets: Option<Vec<Uuid>>) -> Result<Listing, ApiError> {
+    let known: Vec<&str> = R::FILTERS
+        .iter()
+        .map(|f| f.name)
+        .chain(PAGING.iter().copied())
+        .collect();
+    let mut v = query.only(&known);
+    let mut filters = Vec::new();
+    for filter in R::FILTERS {
+        let Some(raw) = query.get(filter.name) else {
+            continue;
+        };
+        let value = match filter.kind {
+            FilterKind::Id => v
+                .check(filter.name, raw.parse::<Uuid>().map_err(|_| "not an id"))
+                .map(FilterValue::Id),
+            FilterKind::Status => v
+                .check(filter.name, raw.parse::<Status>())
+                .map(|s| FilterValue::Text(s.as_str().to_owned())),
+            FilterKind::Text => Some(FilterValue::Text(raw.to_owned())),
+        };
+        if let Some(value) = value {
+            filters.push((filter.name, value));
+        }
+    }
+    let created_after = query.time(&mut v, "created_after");
+    let created_before = query.time(&mut v, "created_before");
+    v.finish()?;
+    Ok(Listing {
+        fleets,
+        filters,
+        created_after,
+        created_before,
+    })
+}
+
+/// A PATCH member that may be `null` (to remove the value) or absent (to keep it).
+pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Answers a PATCH: `expected` is `current` with the requested values (and `current`'s
+/// `updated_at`). Nothing to change runs no command; otherwise `run` runs it and the answer waits
+/// for the projection to show the values.
+pub(crate) async fn changed<R, F>(
+    state: &AppState,
+    caller: &Caller,
+    current: R,
+    expected: R,
+    updated_at: fn(&mut R) -> &mut DateTime<Utc>,
+    run: F,
+) -> Result<Json<R>, ApiError>
+where
+    R: read::Resource + Clone + PartialEq,
+    F: std::future::Future<Output = Result<DateTime<Utc>, ApiError>>,
+{
+    if expected == current {
+        return Ok(Json(current));
+    }
+    let at = run.await?;
+    let mut probe = expected.clone();
+    let before = *updated_at(&mut probe);
+    let settled = |row: &R| {
+        let mut row = row.clone();
+        *updated_at(&mut row) = before;
+        row == expected
+    };
+    let projected = read::wait_until(&state.pool, &caller.tenant, current.id(), settled).await?;
+    Ok(Json(projected.unwrap_or_else(|| {
+        tracing::warn!(id = %current.id(), noun = R::NOUN, "projection is behind; answering from the command");
+        let mut written = expected.clone();
+        *updated_at(&mut written) = at;
+        written
+    })))
+}
+
+fn status_of(raw: &Option<String>, v: &mut Validator) -> Option<Status> {
+    raw.as_deref()
+        .and_then(|s| v.check("status", s.parse::<Status>()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFleet {
+    account_id: String,
+    name: String,
+}
+
+/// `POST /v1/fleets` `{account_id, name}`.
+pub async fn create_fleet(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewFleet>,
+) -> Result<axum::response::Response, ApiError> {
+    let mut v = Validator::default();
+    let account = v.check("account_id", body.account_id.parse::<AccountId>());
+    let name = v.check("name", body.name.parse::<Name>());
+    let (Some(account_id), Some(name)) = (account, name) else {
+        return Err(v.into_error());
+    };
+    account_exists(&state, &caller, account_id).await?;
+    let fleet_id = FleetId::new();
+    let at = now();
+    let fallback = FleetView {
+        seq: 0,
+        id: fleet_id.as_uuid(),
+        account_id: account_id.as_uuid(),
+        name: name.to_string(),
+        status: Status::Active.as_str().to_owned(),
+        created_at: at,
+        updated_at: at,
+    };
+    let command = FleetCommand::Create {
+        fleet_id,
+        account_id,
+        name,
+        at,
+    };
+    let fleets = &state.registry.fleets;
+    create(&state, &caller, fleets, command, "/v1/fleets", fallback).await
+}
+
+/// The account a new fleet or cost centre belongs to, or 404 naming `account_id`.
+async fn account_exists(
+    state: &AppState,
+    caller: &Caller,
+    account_id: AccountId,
+) -> Result<(), ApiError> {
+    match read::get::<AccountView>(&state.pool, &caller.tenant, account_id.as_uuid()).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::no_such(
+            "account_id",
+            format!("no account with id {account_id}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetChange {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `PATCH /v1/fleets/{id}` `{name?, status?}`.
+pub async fn change_fleet(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw_id): Path<String>,
+    ApiJson(body): ApiJson<FleetChange>,
+) -> Result<Json<FleetView>, ApiError> {
+    let id: Uuid = path_id(&raw_id, "fleet")?;
+    let fleets = limit(&caller, Scope::FleetsWrite);
+    let current: FleetView =
+        read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await?;
+    let mut v = Validator::default();
+    let name = body
+        .name
+        .as_deref()
+        .and_then(|n| v.check("name", n.parse::<Name>()));
+    let status = status_of(&body.status, &mut v);
+    v.finish()?;
+    let expected = FleetView {
+        name: name.as_ref().map_or(current.name.clone(), Name::to_string),
+        status: status.map_or(current.status.clone(), |s| s.as_str().to_owned()),
+        ..current.clone()
+    };
+    let run = async {
+        let at = now();
+        let command = FleetCommand::Change { name, status, at };
+        super::registry::execute(&state.registry.fleets, id, command, &caller).await?;
+        Ok(at)
+    };
+    changed(
+        &state,
+        &caller,
+        current,
+        expected,
+        |f| &mut f.updated_at,
+        run,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCostCentre {
+    account_id: String,
+    code: String,
+    name: String,
+}
+
+/// `POST /v1/cost-centres` `{account_id, code, name}`; a code is created once per account (409).
+pub async fn create_cost_centre(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewCostCentre>,
+) -> Result<axum::response::Response, ApiError> {
+    let mut v = Validator::default();
+    let account = v.check("account_id", body.account_id.parse::<AccountId>());
+    let code = v.check("code", body.code.parse::<Code>());
+    let name = v.check("name", body.name.parse::<Name>());
+    let (Some(account_id), Some(code), Some(name)) = (account, code, name) else {
+        return Err(v.into_error());
+    };
+    account_exists(&state, &caller, account_id).await?;
+    let id_key = state.id_key(&caller.tenant);
+    let cost_centre_id = cost_centre::cost_centre_id(&caller.tenant, &id_key, account_id, &code);
+    let at = now();
+    let fallback = CostCentreView {
+        seq: 0,
+        id: cost_centre_id.as_uuid(),
+        account_id: account_id.as_uuid(),
+        code: code.to_string(),
+        name: name.to_string(),
+        status: Status::Active.as_str().to_owned(),
+        created_at: at,
+        updated_at: at,
+    };
+    let command = CostCentreCommand::Create {
+        cost_centre_id,
+        account_id,
+        code,
+        name,
+        at,
+    };
+    let cost_centres = &state.registry.cost_centres;
+    create(
+        &state,
+        &caller,
+        cost_centres,
+        command,
+        "/v1/cost-centres",
+        fallback,
+    )
+    .await
+}
+
+/// `PATCH /v1/cost-centres/{id}` `{name?, status?}`.
+pub async fn change_cost_centre(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw_id): Path<String>,
+    ApiJson(body): ApiJson<FleetChange>,
+) -> Result<Json<CostCentreView>, ApiError> {
+    let id: Uuid = path_id(&raw_id, "cost centre")?;
+    let fleets = limit(&caller, Scope::CostCentresWrite);
+    let current: CostCentreView =
+        read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await?;
+    let mut v = Validator::default();
+    let name = body
+        .name
+        .as_deref()
+        .and_then(|n| v.check("name", n.parse::<Name>()));
+    let status = status_of(&body.status, &mut v);
+    v.finish()?;
+    let expected = CostCentreView {
+        name: name.as_ref().map_or(current.name.clone(), Name::to_string),
+        status: status.map_or(current.status.clone(), |s| s.as_str().to_owned()),
+        ..current.clone()
+    };
+    let run = async {
+        let at = now();
+        let command = CostCentreCommand::Change { name, status, at };
+        super::registry::execute(&state.registry.cost_centres, id, command, &caller).await?;
+        Ok(at)
+    };
+    changed(
+        &state,
+        &caller,
+        current,
+        expected,
+        |c| &mut c.updated_at,
+        run,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Actor;
+    use crate::projections::read::Resource;
+
+    fn caller(roles: &[Role], fleets: &[FleetId]) -> Caller {
+        Caller {
+            tenant: "acme".parse().unwrap(),
+            actor: Actor::ApiKey("k".into()),
+            roles: roles.to_vec(),
+            scopes: Role::scopes_of(roles),
+            fleets: fleets.to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_a_scope_held_through_fleet_manager_alone_is_limited() {
+        let vans = FleetId::new();
+        let manager = caller(&[Role::FleetManager], &[vans]);
+        assert_eq!(
+            limit(&manager, Scope::DriversWrite),
+            Some(vec![vans.as_uuid()])
+        );
+        // A role that grants the scope on its own lifts the limit for that scope only.
+        let with_operator = caller(&[Role::FleetManager, Role::Operator], &[vans]);
+        assert_eq!(limit(&with_operator, Scope::TokensWrite), None);
+        assert_eq!(
+            limit(&with_operator, Scope::DriversWrite),
+            Some(vec![vans.as_uuid()])
+        );
+        // Without fleets a fleet manager reaches nothing, rather than everything.
+        assert_eq!(
+            limit(&caller(&[Role::FleetManager], &[]), Scope::DriversRead),
+            Some(vec![])
+        );
+        assert_eq!(
+            limit(&caller(&[Role::Admin], &[]), Scope::DriversRead),
+            None
+        );
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> RawQuery {
+        RawQuery(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn refused(result: Result<Listing, ApiError>) -> Vec<String> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation problem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_parameters_are_the_resources_filters_and_paging() {
+        let fleet = Uuid::new_v4();
+        let parsed = listing::<DriverView>(
+            &query(&[
+                ("fleet_id", &fleet.to_string()),
+                ("status", "archived"),
+                ("created_after", "2026-12-01T00:00:00+01:00"),
+                ("limit", "10"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.filters,
+            [
+                ("fleet_id", FilterValue::Id(fleet)),
+                ("status", FilterValue::Text("archived".into()))
+            ]
+        );
+        assert_eq!(
+            parsed.created_after.unwrap().to_rfc3339(),
+            "2026-11-30T23:00:00+00:00"
+        );
+        assert_eq!(
+            refused(listing::<DriverView>(
+                &query(&[("vin", "X"), ("fleet_id", "7"), ("created_before", "today")]),
+                None,
+            )),
+            ["vin", "fleet_id", "created_before"]
+        );
+        // Each resource has its own filters.
+        assert!(listing::<VehicleView>(&query(&[("vin", "X")]), None).is_ok());
+        assert_eq!(VehicleView::NOUN, "vehicle");
+    }
+}
