@@ -595,3 +595,59 @@ async fn a_reservation_is_cancelled_on_the_charger_or_expires_and_costs_its_fee(
         .collect();
     assert_eq!(statuses, ["cancelled", "expired"]);
 }
+
+#[tokio::test]
+async fn a_session_of_another_tenant_never_uses_a_reservation() {
+    let app = App::spawn_adjusted(
+        &[
+            joule_api::SERVICE,
+            joule_gateway::SERVICE,
+            joule_sessions::SERVICE,
+            joule_pricing::SERVICE,
+        ],
+        |s| s.platform_token = PLATFORM.into(),
+    )
+    .await;
+    let a = tenant_with_admin(&app, "tenant-a").await;
+    let b = tenant_with_admin(&app, "tenant-b").await;
+    // The same charge point id and card uid in both tenants.
+    let (a_chargers, a_card) = records(&app, &a, &["CP-SAME"], &reservation_tariff()).await;
+    records(&app, &b, &["CP-SAME"], &reservation_tariff()).await;
+    let ocpp = format!("ws://{}/ocpp", app.addr("ocpp"));
+    let a_charger = ChargePoint::connect(&format!("{ocpp}/tenant-a"), "CP-SAME", "Accepted").await;
+    let b_charger = ChargePoint::connect(&format!("{ocpp}/tenant-b"), "CP-SAME", "Accepted").await;
+
+    let body = json!({"charger_id": a_chargers[0], "token_id": a_card, "expires_at": in_(3600)});
+    let reply = app.post_as(&a, "/v1/reservations", &body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let now = || Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let start =
+        json!({"connectorId": 1, "idTag": "CARD-RES-1", "meterStart": 0, "timestamp": now()});
+    b_charger.call("StartTransaction", start).await;
+    let start =
+        json!({"connectorId": 1, "idTag": "CARD-RES-1", "meterStart": 0, "timestamp": now()});
+    a_charger.call("StartTransaction", start).await;
+
+    let mut used = Value::Null;
+    for _ in 0..300 {
+        used = app.get_as(&a, &format!("/v1/reservations/{id}")).await.body;
+        if used["status"] == "used" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(used["status"], "used", "{used}");
+    let a_sessions = app.get_as(&a, "/v1/sessions").await.body;
+    let a_sessions = a_sessions["data"].as_array().unwrap();
+    assert_eq!(a_sessions.len(), 1, "{a_sessions:?}");
+    assert_eq!(used["session_id"], a_sessions[0]["id"]);
+    let b_sessions = app.get_as(&b, "/v1/sessions").await.body;
+    assert_eq!(
+        b_sessions["data"].as_array().unwrap().len(),
+        1,
+        "{b_sessions}"
+    );
+    assert_ne!(used["session_id"], b_sessions["data"][0]["id"]);
+}
