@@ -15,6 +15,10 @@
 //!   requires and the roles that grant them; rate limits per credential and tenant. [`audit`]:
 //!   every write in `<NS>_AUDIT`, projected by [`consumers::audit`]. Tenants and API keys are
 //!   aggregates beside the registry's (ADR 034).
+//! - [`reservations`]: chargers held for a token (OCPP ReserveNow / CancelReservation from the
+//!   routes), expired by the `api-reservation-sweep` task, used by a session
+//!   ([`consumers::session_started`]) and priced with the OCPI RESERVATION elements of the
+//!   charger's tariff (pricing's `PriceCdr`).
 //! - [`extract`]: request bodies and queries. [`problem`]: errors as `application/problem+json`,
 //!   mapped in one place.
 
@@ -26,6 +30,7 @@ pub mod domain;
 pub mod extract;
 pub mod problem;
 pub mod projections;
+pub mod reservations;
 pub mod routes;
 pub mod upstreams;
 
@@ -52,6 +57,7 @@ const MIGRATIONS: &[joule_store::Migration] = &[
         name: "004_oauth_signing_keys",
         sql: joule_auth::MIGRATION_SQL,
     },
+    joule_store::migration!(5 => "005_reservations"),
 ];
 
 /// Migrates the api's schema (for tools such as `make bench-auth`; `start` does it itself).
@@ -98,13 +104,19 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         Arc::new(auth::rate::Limiter::new(limits)),
     )?
     .with_oauth(oauth.clone());
+    let upstream = upstreams::Upstreams::new(&ctx)?;
+    let reservations = Arc::new(reservations::Reservations::new(
+        ctx.pool.clone(),
+        upstream.tariffs.clone(),
+    ));
     let state = routes::AppState {
         pool: ctx.pool.clone(),
         registry: Arc::new(registry),
-        upstream: upstreams::Upstreams::new(&ctx)?,
+        upstream,
         bus: ctx.bus.clone(),
         directory: directory.clone(),
         key_environment: s.api_key_environment.clone(),
+        reservations: reservations.clone(),
     };
     let limits = routes::BodyLimits {
         default: usize::try_from(s.api_body_limit_bytes).unwrap_or(usize::MAX),
@@ -142,8 +154,25 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         consumers::audit::AuditProjection(ctx.pool.clone()),
     );
 
+    let reservations_used = ctx.consumer(
+        consumers::session_started::spec(),
+        consumers::session_started::ReservationsUsed(reservations.clone()),
+    );
+    let reservation_sweep = Task::new(
+        "api-reservation-sweep",
+        reservations::sweep::run(reservations, ctx.shutdown.clone()),
+    );
+
     Ok(Started {
-        tasks: vec![http, relay, directory, oauth, audit],
+        tasks: vec![
+            http,
+            relay,
+            directory,
+            oauth,
+            audit,
+            reservations_used,
+            reservation_sweep,
+        ],
         grpc: None,
     })
 }

@@ -1,3 +1,4 @@
 //! The api's durable consumers, one module each.
 
 pub mod audit;
+pub mod session_started;

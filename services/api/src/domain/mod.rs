@@ -7,6 +7,8 @@
 //!
 //! Tenants and their API keys ([`tenant`], [`api_key`], ADR 034) live here too.
 //!
+//! [`reservation`]: a charger held for a token (OCPP ReserveNow) and the fee it costs (issue 13).
+//!
 //! Sites and accounts are created once and never change: each is a [`Registration`] of its kind
 //! ([`registration`]). A charger also has its password set ([`charger`]).
 //!
@@ -22,6 +24,7 @@ pub mod driver;
 pub mod fleet;
 pub mod ids;
 pub mod registration;
+pub mod reservation;
 pub mod site;
 pub mod tenant;
 pub mod token;

@@ -6,6 +6,7 @@
 //! - [`read`]: the read tables (sites, chargers, accounts, tokens) and the queries the routes
 //!   answer from, limited to a fleet manager's fleets where the record belongs to fleets;
 //!   [`fleets`]: the tables of fleets, cost centres, drivers and vehicles.
+//! - [`reservations`]: the reservations table, projected by the relay and published nowhere.
 //! - [`audit`]: the audit log's table, projected from the `<NS>_AUDIT` stream.
 
 pub mod audit;
@@ -13,3 +14,4 @@ pub mod fleets;
 pub mod identity;
 pub mod outbox;
 pub mod read;
+pub mod reservations;

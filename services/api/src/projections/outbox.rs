@@ -340,11 +340,16 @@ impl OutboxHandler for RegistryRelay {
         if super::identity::owns(&event.aggregate_type) {
             return Box::pin(super::identity::project(conn, event));
         }
+        if super::reservations::owns(&event.aggregate_type) {
+            return Box::pin(super::reservations::project(conn, event));
+        }
         Box::pin(Self::project_event(conn, event))
     }
 
     fn messages(&self, event: &StoredEvent) -> Result<Vec<Outgoing>, String> {
-        if super::identity::owns(&event.aggregate_type) {
+        if super::identity::owns(&event.aggregate_type)
+            || super::reservations::owns(&event.aggregate_type)
+        {
             return Ok(Vec::new());
         }
         let decoded = RegistryEvent::decode(event)?;

@@ -11,6 +11,7 @@ mod ledger;
 mod payments;
 mod pricing;
 mod registry;
+mod reservations;
 mod sessions;
 pub mod table;
 mod tariffs;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// `live` or `test`, in every new API key.
     pub key_environment: String,
+    /// Reservations' command side and fee pricing.
+    pub reservations: Arc<crate::reservations::Reservations>,
 }
 
 impl AppState {
@@ -217,6 +220,7 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
     let t = pricing::routes(t);
     let t = wallets::routes(t);
     let t = charger_commands::routes(t);
+    let t = reservations::routes(t);
     dead_letters::routes(t)
 }
 

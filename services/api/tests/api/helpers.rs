@@ -83,6 +83,14 @@ impl App {
         }
     }
 
+    /// Where a running service's listener `name` (`ocpp`, `api`, ...) is bound.
+    pub fn addr(&self, name: &str) -> std::net::SocketAddr {
+        self.running
+            .as_ref()
+            .and_then(|r| r.addr(name))
+            .unwrap_or_else(|| panic!("no listener {name}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -3,6 +3,7 @@
 
 mod access_matrix;
 mod auth;
+mod charge_point;
 mod chargers;
 mod dead_letters;
 mod fleets;
@@ -11,6 +12,7 @@ mod identity;
 mod limits;
 mod oauth;
 mod registry;
+mod reservations;
 mod tariffs;
 mod transactions;
 mod transport_limits;
