@@ -13,6 +13,7 @@ mod limits;
 mod oauth;
 mod registry;
 mod reservations;
+mod session_holders;
 mod tariffs;
 mod transactions;
 mod transport_limits;

@@ -1,0 +1,194 @@
+//! A session records who held its token when it started (issue 13): the fleet, driver and cost
+//! centre of the token's assignment then, whatever the token is reassigned to later; a fleet
+//! manager follows her fleets' sessions and no others. A real OCPP 1.6 charger, and api, gateway,
+//! sessions and pricing in one process.
+
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::charge_point::ChargePoint;
+use crate::helpers::App;
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("an id").to_owned()
+}
+
+async fn created(app: &App, path: &str, body: Value) -> Value {
+    let reply = app.post(path, &body).await;
+    assert!(reply.status.is_success(), "{path}: {}", reply.body);
+    reply.body
+}
+
+async fn assign(app: &App, card: &Value, driver: &Value) {
+    let path = format!("/v1/tokens/{}/assignment", id(card));
+    let reply = app
+        .send_as(
+            &app.token,
+            Method::PUT,
+            &path,
+            &json!({"driver_id": id(driver)}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+/// The sessions `token` lists at `query`, once at least `want` are there.
+async fn sessions(app: &App, token: &str, query: &str, want: usize) -> Vec<Value> {
+    for _ in 0..300 {
+        let reply = app.get_as(token, &format!("/v1/sessions{query}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let data = reply.body["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= want {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {want} sessions at {query}");
+}
+
+#[tokio::test]
+async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_only() {
+    let app = App::spawn_adjusted(
+        &[
+            joule_api::SERVICE,
+            joule_gateway::SERVICE,
+            joule_sessions::SERVICE,
+            joule_pricing::SERVICE,
+        ],
+        |_| {},
+    )
+    .await;
+    let account = created(
+        &app,
+        "/v1/accounts",
+        json!({"name": "Logistics", "currency": "EUR"}),
+    )
+    .await;
+    let vans = created(
+        &app,
+        "/v1/fleets",
+        json!({"account_id": id(&account), "name": "Vans"}),
+    )
+    .await;
+    let trucks = created(
+        &app,
+        "/v1/fleets",
+        json!({"account_id": id(&account), "name": "Trucks"}),
+    )
+    .await;
+    let sales = created(
+        &app,
+        "/v1/cost-centres",
+        json!({"account_id": id(&account), "code": "4711-SALES", "name": "Sales"}),
+    )
+    .await;
+    let ana = created(
+        &app,
+        "/v1/drivers",
+        json!({"fleet_id": id(&vans), "name": "Ana", "cost_centre_id": id(&sales)}),
+    )
+    .await;
+    let bo = created(
+        &app,
+        "/v1/drivers",
+        json!({"fleet_id": id(&trucks), "name": "Bo"}),
+    )
+    .await;
+    let card = created(
+        &app,
+        "/v1/tokens",
+        json!({"uid": "CARD-FLEET-1", "account_id": id(&account)}),
+    )
+    .await;
+    assign(&app, &card, &ana).await;
+    let managers: Vec<String> = {
+        let mut secrets = Vec::new();
+        for fleet in [&vans, &trucks] {
+            let key = created(
+                &app,
+                "/v1/api-keys",
+                json!({"name": "manager", "roles": ["fleet_manager"], "fleets": [id(fleet)]}),
+            )
+            .await;
+            secrets.push(key["secret"].as_str().unwrap().to_owned());
+        }
+        secrets
+    };
+
+    // Registered after the assignment: once the gateway lets the charger in, it has read the
+    // registry up to the assignment (one stream, in order).
+    let site = created(
+        &app,
+        "/v1/sites",
+        json!({"name": "Depot", "country": "DE", "time_zone": "Europe/Berlin"}),
+    )
+    .await;
+    let tariff = created(&app, "/v1/tariffs", crate::tariffs::ocpi_tariff()).await;
+    let charger = created(
+        &app,
+        "/v1/chargers",
+        json!({"charge_point_id": "CP-FLEET-1", "site_id": id(&site), "tariff_id": id(&tariff)}),
+    )
+    .await;
+    let ocpp = format!("ws://{}/ocpp", app.addr("ocpp"));
+    let cp = ChargePoint::connect(&ocpp, "CP-FLEET-1", "Accepted").await;
+    let now = || Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let started = cp
+        .call(
+            "StartTransaction",
+            json!({"connectorId": 1, "idTag": "CARD-FLEET-1", "meterStart": 0, "timestamp": now()}),
+        )
+        .await;
+    assert_eq!(started["idTagInfo"]["status"], "Accepted", "{started}");
+
+    let charger_query = format!("?charger_id={}", id(&charger));
+    let first = sessions(&app, &app.token, &charger_query, 1).await;
+    let session = first[0].clone();
+    assert_eq!(session["fleet_id"], id(&vans).as_str(), "{session}");
+    assert_eq!(session["driver_id"], id(&ana).as_str());
+    assert_eq!(session["cost_centre_id"], id(&sales).as_str());
+    assert_eq!(session["vehicle_id"], Value::Null);
+
+    // The card moves to Bo's truck fleet: the started session keeps Ana, Vans and Sales.
+    assign(&app, &card, &bo).await;
+    let again = app
+        .get(&format!("/v1/sessions/{}", id(&session)))
+        .await
+        .body;
+    assert_eq!(again["driver_id"], id(&ana).as_str(), "{again}");
+    assert_eq!(again["fleet_id"], id(&vans).as_str());
+
+    // Filters, and each manager's reach.
+    let by_driver = sessions(&app, &app.token, &format!("?driver_id={}", id(&ana)), 1).await;
+    assert_eq!(by_driver.len(), 1);
+    let none = app
+        .get(&format!(
+            "/v1/sessions?driver_id={}&status=completed",
+            id(&ana)
+        ))
+        .await;
+    assert_eq!(none.body["data"], json!([]), "{}", none.body);
+    let (vans_manager, trucks_manager) = (&managers[0], &managers[1]);
+    let hers = sessions(&app, vans_manager, "", 1).await;
+    assert_eq!(hers.len(), 1);
+    assert_eq!(hers[0]["id"], session["id"]);
+    let theirs = app.get_as(trucks_manager, "/v1/sessions").await;
+    assert_eq!(theirs.body["data"], json!([]), "{}", theirs.body);
+    app.get_as(trucks_manager, &format!("/v1/sessions/{}", id(&session)))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    let own = app
+        .get_as(vans_manager, &format!("/v1/sessions/{}", id(&session)))
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    let bad = app
+        .get("/v1/sessions?fleet_id=vans&started_after=soon")
+        .await;
+    assert_eq!(
+        bad.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["fleet_id", "started_after"]
+    );
+}
