@@ -220,8 +220,9 @@ impl Role {
                 VehiclesWrite,
                 TokensRead,
                 TokensWrite,
-                // Limited to sessions started with a token of her fleets.
+                // Limited to sessions started with a token of her fleets, and their transactions.
                 SessionsRead,
+                TransactionsRead,
             ]),
             // Only what is already limited to one's own records (ADR 034).
             Role::Driver => Scopes::of(&[SitesRead, TariffsRead]),

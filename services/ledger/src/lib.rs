@@ -47,6 +47,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
 const MIGRATIONS: &[Migration] = joule_store::migrations![
     1 => "001_postings_and_balances",
     2 => "002_account_transactions",
+    3 => "003_session_holders",
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
@@ -64,6 +65,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let invoices = ctx.consumer(consumers::invoices::spec(), InvoiceHandler(poster.clone()));
     let payments = ctx.consumer(consumers::payments::spec(), PaymentHandler(poster.clone()));
     let adjustments = ctx.consumer(consumers::adjustments::spec(), AdjustmentHandler(poster));
+    let holders = consumers::sessions::SessionHolders {
+        pool: ctx.pool.clone(),
+        schema: SCHEMA.into(),
+        default_tenant: default_tenant.to_string(),
+    };
+    let sessions = ctx.consumer(consumers::sessions::spec(), holders);
 
     let outbox = projections::outbox::LedgerOutbox::new(SCHEMA, default_tenant.as_str());
     let relay = Relay::new(ctx.pool.clone(), SCHEMA, ctx.bus.clone(), outbox)?
@@ -73,7 +80,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let grpc = grpc::LedgerGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);
     let routes = tonic::service::Routes::new(LedgerServiceServer::new(grpc));
     Ok(Started {
-        tasks: vec![invoices, payments, adjustments, relay],
+        tasks: vec![invoices, payments, adjustments, sessions, relay],
         grpc: Some((routes, vec![SERVICE_NAME])),
     })
 }

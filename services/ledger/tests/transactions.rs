@@ -234,6 +234,58 @@ async fn an_accounts_transactions_are_listed_once_in_order_filtered_and_paged() 
     .await;
     assert!(earlier.transactions.is_empty());
 
+    // By fleet and cost centre: the sessions whose token they held at the start (ADR 037).
+    let (vans, sales) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let started = v1::SessionStarted {
+        session_id: SessionId::derived("s1").to_string(),
+        fleet_id: vans.to_string(),
+        cost_centre_id: sales.to_string(),
+        ..Default::default()
+    };
+    let subject = format!("session.{}.started", started.session_id);
+    let meta = meta(&subject, "default", "ChargingSession");
+    joule_testkit::publish::publish(&bus, subject, meta, &started).await;
+    let by_fleet =
+        |fleet: String, cost_centre: String, within: Vec<String>| v1::ListTransactionsRequest {
+            fleet_id: fleet,
+            cost_centre_id: cost_centre,
+            within_fleets: within,
+            ..Default::default()
+        };
+    let of_vans = eventually("the session's fleet is known", || {
+        let mut client = client.clone();
+        let request = by_fleet(vans.to_string(), String::new(), vec![]);
+        async move {
+            let response = list(&mut client, request).await;
+            (!response.transactions.is_empty()).then_some(response)
+        }
+    })
+    .await;
+    // The charge of session s1; not the transactions of other sessions.
+    assert_eq!(types(&of_vans), [("charge", "11.90")]);
+    let of_sales = list(
+        &mut client,
+        by_fleet(String::new(), sales.to_string(), vec![]),
+    )
+    .await;
+    assert_eq!(types(&of_sales), [("charge", "11.90")]);
+    let within = list(
+        &mut client,
+        by_fleet(String::new(), String::new(), vec![vans.to_string()]),
+    )
+    .await;
+    assert_eq!(types(&within), [("charge", "11.90")]);
+    let elsewhere = list(
+        &mut client,
+        by_fleet(
+            String::new(),
+            String::new(),
+            vec![uuid::Uuid::new_v4().to_string()],
+        ),
+    )
+    .await;
+    assert!(elsewhere.transactions.is_empty());
+
     // Another tenant sees its own only.
     let other = list(
         &mut client,

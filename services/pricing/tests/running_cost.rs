@@ -54,6 +54,7 @@ fn started(session: SessionId, charger: ChargerId) -> SessionStarted {
         account_id: String::new(),
         started_at: Some(to_proto(at(10, 0))),
         meter_start_wh: "1000".into(),
+        ..Default::default()
     }
 }
 

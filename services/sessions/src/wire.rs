@@ -19,7 +19,13 @@ fn energy_reading(r: &Reading) -> v1::EnergyReading {
 
 /// The `SessionStarted` of a start.
 pub fn started_message(session_id: &str, s: StartDetails) -> v1::SessionStarted {
+    let holder = s.holder.unwrap_or_default();
+    let text = |id: Option<String>| id.unwrap_or_default();
     v1::SessionStarted {
+        fleet_id: text(holder.fleet_id.map(|f| f.to_string())),
+        driver_id: text(holder.driver_id.map(|d| d.to_string())),
+        vehicle_id: text(holder.vehicle_id.map(|v| v.to_string())),
+        cost_centre_id: text(holder.cost_centre_id.map(|c| c.to_string())),
         session_id: session_id.to_owned(),
         charger_id: s.charger_id,
         charge_point_id: s.charge_point_id,

@@ -1,7 +1,8 @@
 //! `GET /v1/transactions`: one list of a tenant's customer transactions (charges, credit and debit
 //! notes, payments, refunds, wallet top-ups and wallet payments), read from the ledger, oldest
-//! first, with filters `account_id`, `type` (comma-separated), `created_after`, `created_before`
-//! and a cursor.
+//! first, with filters `account_id`, `fleet_id`, `cost_centre_id` (of the session's token when it
+//! started, ADR 037), `type` (comma-separated), `created_after`, `created_before` and a cursor. A
+//! fleet manager reads her fleets' sessions' transactions only.
 
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -12,6 +13,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::{Answer, AppState, listed, upstream_decimal};
+use uuid::Uuid;
+
+use crate::access::Scope;
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
 use crate::problem::ApiError;
@@ -20,6 +24,8 @@ const SERVICE: &str = "ledger";
 
 const FILTERS: &[&str] = &[
     "account_id",
+    "fleet_id",
+    "cost_centre_id",
     "type",
     "created_after",
     "created_before",
@@ -73,7 +79,23 @@ pub async fn list(
             raw.parse::<AccountId>().map_err(|e| e.to_string()),
         )
     });
+    let mut uuid = |name: &str| {
+        query
+            .get(name)
+            .and_then(|raw| v.check(name, raw.parse::<Uuid>().map_err(|_| "not an id")))
+            .map(|id| id.to_string())
+            .unwrap_or_default()
+    };
+    let (fleet_id, cost_centre_id) = (uuid("fleet_id"), uuid("cost_centre_id"));
     v.finish()?;
+    // A fleet manager reads the transactions of her fleets' sessions only.
+    let within_fleets = match super::fleets::limit(&caller, Scope::TransactionsRead) {
+        None => Vec::new(),
+        Some(fleets) if fleets.is_empty() => {
+            return Err(ApiError::NotFound("no transactions".into()));
+        }
+        Some(fleets) => fleets.iter().map(Uuid::to_string).collect(),
+    };
     let page = query.page()?;
     let request = v1::ListTransactionsRequest {
         tenant_id: caller.tenant.to_string(),
@@ -86,6 +108,9 @@ pub async fn list(
         occurred_before,
         cursor: page.cursor.unwrap_or_default(),
         page_size: page.limit,
+        fleet_id,
+        cost_centre_id,
+        within_fleets,
     };
     let page = state
         .ledger()

@@ -1,7 +1,7 @@
 //! A session records who held its token when it started (issue 13): the fleet, driver and cost
 //! centre of the token's assignment then, whatever the token is reassigned to later; a fleet
-//! manager follows her fleets' sessions and no others. A real OCPP 1.6 charger, and api, gateway,
-//! sessions and pricing in one process.
+//! manager follows her fleets' sessions and their transactions, and no others. A real OCPP 1.6
+//! charger, and api, gateway, sessions, pricing, invoicing and the ledger in one process.
 
 use std::time::Duration;
 
@@ -57,6 +57,8 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
             joule_gateway::SERVICE,
             joule_sessions::SERVICE,
             joule_pricing::SERVICE,
+            joule_invoicing::SERVICE,
+            joule_ledger::SERVICE,
         ],
         |_| {},
     )
@@ -191,4 +193,34 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
         bad.problem(StatusCode::UNPROCESSABLE_ENTITY),
         ["fleet_id", "started_after"]
     );
+
+    // The session ends and is invoiced: the charge is Vans' and Sales', for her and not for them.
+    let stopped = cp
+        .call(
+            "StopTransaction",
+            json!({"transactionId": started["transactionId"], "meterStop": 12000,
+                   "timestamp": now(), "reason": "Local"}),
+        )
+        .await;
+    assert!(stopped.is_object(), "{stopped}");
+    let mut charges = Vec::new();
+    for _ in 0..300 {
+        let reply = app.get_as(vans_manager, "/v1/transactions").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        charges = reply.body["data"].as_array().cloned().unwrap_or_default();
+        if !charges.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0]["type"], "charge");
+    assert_eq!(charges[0]["session_id"], session["id"]);
+    let by_cost_centre = app
+        .get(&format!("/v1/transactions?cost_centre_id={}", id(&sales)))
+        .await;
+    assert_eq!(by_cost_centre.body["data"], json!(charges));
+    let theirs = app.get_as(trucks_manager, "/v1/transactions").await;
+    assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.body);
+    assert_eq!(theirs.body["data"], json!([]));
 }

@@ -231,6 +231,7 @@ async fn the_running_cost_of_a_session_is_read_through_pricing() {
         account_id: String::new(),
         started_at: Some(to_proto(started_at)),
         meter_start_wh: "1000".into(),
+        ..Default::default()
     };
     publish(
         format!("session.{session}.started"),

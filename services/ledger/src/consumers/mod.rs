@@ -4,6 +4,7 @@
 pub mod adjustments;
 pub mod invoices;
 pub mod payments;
+pub mod sessions;
 
 use std::sync::Arc;
 

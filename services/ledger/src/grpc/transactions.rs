@@ -1,6 +1,7 @@
 //! `ListTransactions`: a customer's transactions, filtered and paged.
 
 use joule_proto::v1;
+use uuid::Uuid;
 
 use super::LedgerGrpc;
 use super::status::Error;
@@ -28,6 +29,24 @@ pub(super) async fn list(
         a => Some(
             a.parse()
                 .map_err(|e: joule_domain::IdError| invalid("account_id", e.to_string()))?,
+        ),
+    };
+    let uuid = |field: &'static str, raw: &str| -> Result<Option<Uuid>, Error> {
+        match raw.trim() {
+            "" => Ok(None),
+            raw => raw
+                .parse()
+                .map(Some)
+                .map_err(|_| invalid(field, "is not an id")),
+        }
+    };
+    let within_fleets = match request.within_fleets.as_slice() {
+        [] => None,
+        fleets => Some(
+            fleets
+                .iter()
+                .map(|f| uuid("within_fleets", f).map(Option::unwrap_or_default))
+                .collect::<Result<Vec<_>, _>>()?,
         ),
     };
     let kinds = request
@@ -64,6 +83,9 @@ pub(super) async fn list(
         kinds,
         occurred_after: time("occurred_after", request.occurred_after.as_ref())?,
         occurred_before: time("occurred_before", request.occurred_before.as_ref())?,
+        fleet: uuid("fleet_id", &request.fleet_id)?,
+        cost_centre: uuid("cost_centre_id", &request.cost_centre_id)?,
+        within_fleets,
         after,
         limit: i64::from(match request.page_size {
             0 => DEFAULT_PAGE,

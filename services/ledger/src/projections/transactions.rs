@@ -52,6 +52,11 @@ pub struct Filter {
     pub kinds: Vec<TransactionKind>,
     pub occurred_after: Option<DateTime<Utc>>,
     pub occurred_before: Option<DateTime<Utc>>,
+    /// Transactions of sessions this fleet / cost centre held (ADR 037).
+    pub fleet: Option<Uuid>,
+    pub cost_centre: Option<Uuid>,
+    /// Only transactions of sessions of these fleets (`None`: no limit).
+    pub within_fleets: Option<Vec<Uuid>>,
     /// The `seq` of the last row of the previous page.
     pub after: i64,
     pub limit: i64,
@@ -89,6 +94,13 @@ pub async fn list(
            AND (cardinality($4::text[]) = 0 OR kind = ANY($4))
            AND ($5::timestamptz IS NULL OR occurred_at > $5)
            AND ($6::timestamptz IS NULL OR occurred_at < $6)
+           AND ($8::uuid IS NULL AND $9::uuid IS NULL AND $10::uuid[] IS NULL
+                OR session_id IN (
+                    SELECT h.session_id FROM {schema}.session_holders h
+                    WHERE h.tenant_id = $1
+                      AND ($8::uuid IS NULL OR h.fleet_id = $8)
+                      AND ($9::uuid IS NULL OR h.cost_centre_id = $9)
+                      AND ($10::uuid[] IS NULL OR h.fleet_id = ANY($10))))
          ORDER BY seq LIMIT $7"
     ))
     .bind(filter.tenant.as_str())
@@ -98,6 +110,9 @@ pub async fn list(
     .bind(filter.occurred_after)
     .bind(filter.occurred_before)
     .bind(filter.limit.saturating_add(1))
+    .bind(filter.fleet)
+    .bind(filter.cost_centre)
+    .bind(filter.within_fleets.as_deref())
     .fetch_all(pool)
     .await?;
     let more = usize::try_from(filter.limit).is_ok_and(|limit| rows.len() > limit);
