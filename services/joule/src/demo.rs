@@ -130,7 +130,10 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("starting services: {e}"))?;
     let api_addr = running.addr("api").context("api did not bind")?;
     let ocpp_addr = running.addr("ocpp").context("gateway did not bind")?;
-    println!("REST API  http://{api_addr}/v1   OCPP  ws://{ocpp_addr}/ocpp/{{charge_point_id}}");
+    println!(
+        "REST API  http://{api_addr}/v1   OCPP  ws://{ocpp_addr}/ocpp/{{tenant}}/{{charge_point_id}} \
+         (/ocpp/{{charge_point_id}}: the default tenant)"
+    );
 
     let api = Api {
         http: reqwest::Client::new(),
