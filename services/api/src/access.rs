@@ -223,6 +223,12 @@ impl Role {
                 // Limited to sessions started with a token of her fleets, and their transactions.
                 SessionsRead,
                 TransactionsRead,
+                // For the accounts that hold her fleets.
+                CostCentresWrite,
+                // With the tokens she reaches: reserving a charger for her drivers.
+                ReservationsRead,
+                ReservationsWrite,
+                ChargersRead,
             ]),
             // Only what is already limited to one's own records (ADR 034).
             Role::Driver => Scopes::of(&[SitesRead, TariffsRead]),
@@ -308,15 +314,14 @@ mod tests {
             Scope::DriversWrite,
             Scope::VehiclesWrite,
             Scope::TokensWrite,
+            Scope::CostCentresWrite,
+            Scope::ReservationsWrite,
+            Scope::SessionsRead,
+            Scope::TransactionsRead,
         ] {
             assert!(scopes.contains(scope), "{scope}");
         }
-        for scope in [
-            Scope::FleetsWrite,
-            Scope::CostCentresWrite,
-            Scope::AccountsRead,
-            Scope::ApiKeysWrite,
-        ] {
+        for scope in [Scope::FleetsWrite, Scope::AccountsRead, Scope::ApiKeysWrite] {
             assert!(!scopes.contains(scope), "{scope}");
         }
     }

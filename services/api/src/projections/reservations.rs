@@ -305,6 +305,9 @@ pub struct Filter {
     pub status: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// A fleet manager's fleets: only reservations of tokens she reaches (assigned in those fleets,
+    /// or unassigned of an account that holds one); `None`: no limit.
+    pub fleets: Option<Vec<Uuid>>,
 }
 
 pub async fn list(
@@ -322,6 +325,11 @@ pub async fn list(
            AND ($6::text IS NULL OR status = $6)
            AND ($7::timestamptz IS NULL OR created_at > $7)
            AND ($8::timestamptz IS NULL OR created_at < $8)
+           AND ($9::uuid[] IS NULL OR token_id IN (
+                SELECT t.id FROM {SCHEMA}.tokens t WHERE t.tenant_id = $1
+                  AND (t.fleet_id = ANY($9) OR (t.fleet_id IS NULL AND t.account_id IN (
+                       SELECT f.account_id FROM {SCHEMA}.fleets f
+                       WHERE f.tenant_id = $1 AND f.id = ANY($9))))))
          ORDER BY seq LIMIT $3"
     ))
     .bind(tenant.as_str())
@@ -332,6 +340,7 @@ pub async fn list(
     .bind(filter.status.as_deref())
     .bind(filter.created_after)
     .bind(filter.created_before)
+    .bind(filter.fleets.as_deref())
     .fetch_all(pool)
     .await?;
     let mut rows: Vec<ReservationView> = rows.into_iter().map(ReservationView::from).collect();

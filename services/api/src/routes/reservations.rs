@@ -119,9 +119,11 @@ async fn create(
     };
     v.finish()?;
     let pool = &state.pool;
+    // A fleet manager reserves with the tokens she reaches only.
+    let fleets = super::fleets::limit(&caller, Scope::ReservationsWrite);
     let (charger, token) = tokio::join!(
         reservations::charger_pricing(pool, &caller.tenant, charger_id),
-        read::get::<TokenView>(pool, &caller.tenant, token_id),
+        read::get_within::<TokenView>(pool, &caller.tenant, fleets.as_deref(), token_id),
     );
     let Some((charge_point_id, tariff_id, time_zone)) = charger? else {
         return Err(ApiError::NotFound(format!(
@@ -236,9 +238,33 @@ async fn one(
     Path(raw): Path<String>,
 ) -> Result<Json<ReservationView>, ApiError> {
     let id: Uuid = path_id(&raw, "reservation")?;
-    reservations::find(&state.pool, &caller.tenant, id)
+    reachable(&state, &caller, Scope::ReservationsRead, id)
         .await
         .map(Json)
+}
+
+/// Reservation `id` of the caller's tenant; for a fleet manager, only one of a token she reaches
+/// (another is a 404, as another tenant's).
+async fn reachable(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    id: Uuid,
+) -> Result<ReservationView, ApiError> {
+    let view = reservations::find(&state.pool, &caller.tenant, id).await?;
+    if let Some(fleets) = super::fleets::limit(caller, scope) {
+        let token = read::get_within::<TokenView>(
+            &state.pool,
+            &caller.tenant,
+            Some(&fleets),
+            view.token_id,
+        )
+        .await?;
+        if token.is_none() {
+            return Err(ApiError::NotFound(format!("no reservation with id {id}")));
+        }
+    }
+    Ok(view)
 }
 
 async fn list(
@@ -280,6 +306,7 @@ async fn list(
         filter.created_before = v.check("created_before", time(raw));
     }
     v.finish()?;
+    filter.fleets = super::fleets::limit(&caller, Scope::ReservationsRead);
     reservations::list(&state.pool, &caller.tenant, &filter, &page)
         .await
         .map(Json)
@@ -291,7 +318,7 @@ async fn cancel(
     Path(raw): Path<String>,
 ) -> Result<Json<ReservationView>, ApiError> {
     let id: Uuid = path_id(&raw, "reservation")?;
-    let view = reservations::find(&state.pool, &caller.tenant, id).await?;
+    let view = reachable(&state, &caller, Scope::ReservationsWrite, id).await?;
     if view.status != Status::Accepted.as_str() {
         return Err(ApiError::Conflict(format!(
             "reservation {id} is {}, not active",

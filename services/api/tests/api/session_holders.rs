@@ -81,12 +81,29 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
         json!({"account_id": id(&account), "name": "Trucks"}),
     )
     .await;
-    let sales = created(
-        &app,
-        "/v1/cost-centres",
-        json!({"account_id": id(&account), "code": "4711-SALES", "name": "Sales"}),
-    )
-    .await;
+    let managers: Vec<String> = {
+        let mut secrets = Vec::new();
+        for fleet in [&vans, &trucks] {
+            let key = created(
+                &app,
+                "/v1/api-keys",
+                json!({"name": "manager", "roles": ["fleet_manager"], "fleets": [id(fleet)]}),
+            )
+            .await;
+            secrets.push(key["secret"].as_str().unwrap().to_owned());
+        }
+        secrets
+    };
+    // The Vans manager sets up her cost centre (of the account that holds her fleet).
+    let reply = app
+        .post_as(
+            &managers[0],
+            "/v1/cost-centres",
+            &json!({"account_id": id(&account), "code": "4711-SALES", "name": "Sales"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let sales = reply.body;
     let ana = created(
         &app,
         "/v1/drivers",
@@ -106,19 +123,6 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
     )
     .await;
     assign(&app, &card, &ana).await;
-    let managers: Vec<String> = {
-        let mut secrets = Vec::new();
-        for fleet in [&vans, &trucks] {
-            let key = created(
-                &app,
-                "/v1/api-keys",
-                json!({"name": "manager", "roles": ["fleet_manager"], "fleets": [id(fleet)]}),
-            )
-            .await;
-            secrets.push(key["secret"].as_str().unwrap().to_owned());
-        }
-        secrets
-    };
 
     // Registered after the assignment: once the gateway lets the charger in, it has read the
     // registry up to the assignment (one stream, in order).
@@ -138,13 +142,43 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
     let ocpp = format!("ws://{}/ocpp", app.addr("ocpp"));
     let cp = ChargePoint::connect(&ocpp, "CP-FLEET-1", "Accepted").await;
     let now = || Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+
+    // She reserves the charger for Ana's card; the Trucks manager can neither see nor make it.
+    let (vans_manager, trucks_manager) = (&managers[0], &managers[1]);
+    let in_an_hour = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let reservation = json!({"charger_id": id(&charger), "token_id": id(&card),
+                             "connector_id": 1, "expires_at": in_an_hour});
+    let reserved = app
+        .post_as(vans_manager, "/v1/reservations", &reservation)
+        .await;
+    assert_eq!(reserved.status, StatusCode::CREATED, "{}", reserved.body);
+    let path = format!("/v1/reservations/{}", id(&reserved.body));
+    app.get_as(trucks_manager, &path)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    app.post_as(trucks_manager, "/v1/reservations", &reservation)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    let theirs = app.get_as(trucks_manager, "/v1/reservations").await;
+    assert_eq!(theirs.body["data"], json!([]), "{}", theirs.body);
+
     let started = cp
         .call(
             "StartTransaction",
-            json!({"connectorId": 1, "idTag": "CARD-FLEET-1", "meterStart": 0, "timestamp": now()}),
+            json!({"connectorId": 1, "idTag": "CARD-FLEET-1", "meterStart": 0, "timestamp": now(),
+                   "reservationId": reserved.body["ocpp_reservation_id"]}),
         )
         .await;
     assert_eq!(started["idTagInfo"]["status"], "Accepted", "{started}");
+    for _ in 0..300 {
+        let used = app.get_as(vans_manager, &path).await;
+        if used.body["status"] == "used" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let used = app.get_as(vans_manager, &path).await;
+    assert_eq!(used.body["status"], "used", "{}", used.body);
 
     let charger_query = format!("?charger_id={}", id(&charger));
     let first = sessions(&app, &app.token, &charger_query, 1).await;
@@ -173,7 +207,6 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
         ))
         .await;
     assert_eq!(none.body["data"], json!([]), "{}", none.body);
-    let (vans_manager, trucks_manager) = (&managers[0], &managers[1]);
     let hers = sessions(&app, vans_manager, "", 1).await;
     assert_eq!(hers.len(), 1);
     assert_eq!(hers[0]["id"], session["id"]);

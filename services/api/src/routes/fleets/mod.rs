@@ -265,7 +265,7 @@ pub async fn create_fleet(
     let (Some(account_id), Some(name)) = (account, name) else {
         return Err(v.into_error());
     };
-    account_exists(&state, &caller, account_id).await?;
+    account_exists(&state, &caller, Scope::FleetsWrite, account_id).await?;
     let fleet_id = FleetId::new();
     let at = now();
     let fallback = FleetView {
@@ -288,12 +288,23 @@ pub async fn create_fleet(
 }
 
 /// The account a new fleet or cost centre belongs to, or 404 naming `account_id`.
+/// The account exists and the caller reaches it with `scope` (a fleet manager: an account that
+/// holds one of her fleets); else a 404 naming `account_id`.
 async fn account_exists(
     state: &AppState,
     caller: &Caller,
+    scope: Scope,
     account_id: AccountId,
 ) -> Result<(), ApiError> {
-    match read::get::<AccountView>(&state.pool, &caller.tenant, account_id.as_uuid()).await? {
+    let fleets = limit(caller, scope);
+    let account: Option<AccountView> = read::get_within(
+        &state.pool,
+        &caller.tenant,
+        fleets.as_deref(),
+        account_id.as_uuid(),
+    )
+    .await?;
+    match account {
         Some(_) => Ok(()),
         None => Err(ApiError::no_such(
             "account_id",
@@ -372,7 +383,7 @@ pub async fn create_cost_centre(
     let (Some(account_id), Some(code), Some(name)) = (account, code, name) else {
         return Err(v.into_error());
     };
-    account_exists(&state, &caller, account_id).await?;
+    account_exists(&state, &caller, Scope::CostCentresWrite, account_id).await?;
     let id_key = state.id_key(&caller.tenant);
     let cost_centre_id = cost_centre::cost_centre_id(&caller.tenant, &id_key, account_id, &code);
     let at = now();
