@@ -188,15 +188,46 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     query: RawQuery,
 ) -> Result<Json<Listed<ApiKeyView>>, ApiError> {
+    let mut v = query.only(&[
+        "role",
+        "status",
+        "created_after",
+        "created_before",
+        "cursor",
+        "limit",
+    ]);
+    let role = query
+        .get("role")
+        .and_then(|r| v.check("role", r.parse::<Role>()));
+    let revoked = match query.get("status") {
+        None => None,
+        Some("active") => Some(false),
+        Some("revoked") => Some(true),
+        Some(_) => {
+            v.reject("status", "one of active, revoked");
+            None
+        }
+    };
+    let created_after = query.time(&mut v, "created_after");
+    let created_before = query.time(&mut v, "created_before");
+    v.finish()?;
     let page = query.page()?;
     let after = page.after()?;
     let mut rows: Vec<ApiKeyView> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM {SCHEMA}.api_keys WHERE tenant_id = $1 AND seq > $2
+           AND ($4::text IS NULL OR $4 = ANY(roles))
+           AND ($5::bool IS NULL OR (revoked_at IS NOT NULL) = $5)
+           AND ($6::timestamptz IS NULL OR created_at > $6)
+           AND ($7::timestamptz IS NULL OR created_at < $7)
          ORDER BY seq LIMIT $3"
     ))
     .bind(caller.tenant.as_str())
     .bind(after)
     .bind(i64::from(page.limit) + 1)
+    .bind(role.map(|r| r.as_str()))
+    .bind(revoked)
+    .bind(created_after)
+    .bind(created_before)
     .fetch_all(&state.pool)
     .await?;
     let next_cursor = page.cut(&mut rows, |r| r.seq);

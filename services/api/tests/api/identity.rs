@@ -260,6 +260,28 @@ async fn keys_rotate_with_an_overlap_revoke_and_expire() {
         .await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
     assert!(revoked.body["revoked_at"].is_string());
+    let ids = |reply: crate::helpers::Reply| -> Vec<String> {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(ids(app.get_as(&admin, "/v1/api-keys?status=revoked").await).contains(&id));
+    assert!(!ids(app.get_as(&admin, "/v1/api-keys?status=active").await).contains(&id));
+    assert!(
+        ids(app.get_as(&admin, "/v1/api-keys?role=admin").await)
+            .iter()
+            .all(|k| k != &id)
+    );
+    assert_eq!(
+        app.get_as(&admin, "/v1/api-keys?status=gone&role=boss")
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["role", "status"]
+    );
     app.get_as(&newest, "/v1/sites")
         .await
         .problem(StatusCode::UNAUTHORIZED);
