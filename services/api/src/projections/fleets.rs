@@ -14,6 +14,7 @@ use crate::domain::cost_centre::CostCentreEvent;
 use crate::domain::driver::DriverEvent;
 use crate::domain::fleet::FleetEvent;
 use crate::domain::vehicle::VehicleEvent;
+use crate::domain::{Name, Status};
 
 macro_rules! resource {
     ($view:ident, $table:literal, $noun:literal, $columns:literal) => {
@@ -191,15 +192,8 @@ pub async fn fleet(conn: &mut PgConnection, tenant: String, event: FleetEvent) -
             status,
             changed_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {SCHEMA}.fleets SET name = $2, status = $3, updated_at = $4 WHERE id = $1"
-            ))
-            .bind(fleet_id.as_uuid())
-            .bind(name.to_string())
-            .bind(status.as_str())
-            .bind(changed_at)
-            .execute(conn)
-            .await?;
+            let id = fleet_id.as_uuid();
+            renamed(conn, "fleets", id, &name, status, changed_at).await?;
         }
     }
     Ok(())
@@ -238,18 +232,31 @@ pub async fn cost_centre(
             status,
             changed_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {SCHEMA}.cost_centres SET name = $2, status = $3, updated_at = $4
-                 WHERE id = $1"
-            ))
-            .bind(cost_centre_id.as_uuid())
-            .bind(name.to_string())
-            .bind(status.as_str())
-            .bind(changed_at)
-            .execute(conn)
-            .await?;
+            let id = cost_centre_id.as_uuid();
+            renamed(conn, "cost_centres", id, &name, status, changed_at).await?;
         }
     }
+    Ok(())
+}
+
+/// A fleet's or a cost centre's change: its name and status are all that change.
+async fn renamed(
+    conn: &mut PgConnection,
+    table: &str,
+    id: Uuid,
+    name: &Name,
+    status: Status,
+    changed_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "UPDATE {SCHEMA}.{table} SET name = $2, status = $3, updated_at = $4 WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(name.to_string())
+    .bind(status.as_str())
+    .bind(changed_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
