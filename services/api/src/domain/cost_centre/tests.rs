@@ -2,16 +2,9 @@ use cqrs_es::test::TestFramework;
 use joule_store::Decided;
 
 use super::*;
+use crate::domain::fixtures::{account, at};
 
 type Given = TestFramework<Decided<CostCentre>>;
-
-fn at() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
-}
-
-fn account() -> AccountId {
-    "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d".parse().unwrap()
-}
 
 fn code() -> Code {
     "4711-SALES".parse().unwrap()

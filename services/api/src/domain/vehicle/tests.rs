@@ -3,16 +3,9 @@ use joule_store::Decided;
 use rust_decimal_macros::dec;
 
 use super::*;
+use crate::domain::fixtures::{at, fleet};
 
 type Given = TestFramework<Decided<Vehicle>>;
-
-fn at() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
-}
-
-fn fleet() -> FleetId {
-    "0f7c2a4e-1b3d-4c5e-8f9a-0b1c2d3e4f5a".parse().unwrap()
-}
 
 fn vin() -> Vin {
     "WVWZZZ1JZXW000001".parse().unwrap()
