@@ -88,7 +88,27 @@ fn reads_as_stored<E: cqrs_es::DomainEvent>(stored: serde_json::Value, version: 
 #[cfg(test)]
 mod fixtures {
     use chrono::{DateTime, Utc};
+    use cqrs_es::test::{AggregateResultValidator, TestFramework};
     use joule_domain::{AccountId, FleetId};
+    use joule_store::{Decided, Decider};
+
+    /// Given no events, `create` records `created`; answers what the same command does once it
+    /// has (a record is created once).
+    pub fn created_once<D: Decider>(
+        create: D::Command,
+        created: D::Event,
+    ) -> AggregateResultValidator<Decided<D>>
+    where
+        D::Command: Clone,
+    {
+        TestFramework::<Decided<D>>::with(())
+            .given_no_previous_events()
+            .when(create.clone())
+            .then_expect_events(vec![created.clone()]);
+        TestFramework::<Decided<D>>::with(())
+            .given(vec![created])
+            .when(create)
+    }
 
     pub fn at() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap()

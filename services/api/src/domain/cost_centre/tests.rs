@@ -2,7 +2,7 @@ use cqrs_es::test::TestFramework;
 use joule_store::Decided;
 
 use super::*;
-use crate::domain::fixtures::{account, at};
+use crate::domain::fixtures::{account, at, created_once};
 
 type Given = TestFramework<Decided<CostCentre>>;
 
@@ -33,13 +33,7 @@ fn a_code_is_created_once_per_account() {
         name: "Sales".parse().unwrap(),
         at: at(),
     };
-    Given::with(())
-        .given_no_previous_events()
-        .when(create.clone())
-        .then_expect_events(vec![created()]);
-    Given::with(())
-        .given(vec![created()])
-        .when(create)
+    created_once::<CostCentre>(create, created())
         .then_expect_error_message("cost centre 4711-SALES exists already for this account");
 }
 

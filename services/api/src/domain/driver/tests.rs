@@ -2,7 +2,7 @@ use cqrs_es::test::TestFramework;
 use joule_store::Decided;
 
 use super::*;
-use crate::domain::fixtures::{at, fleet};
+use crate::domain::fixtures::{at, created_once, fleet};
 
 type Given = TestFramework<Decided<Driver>>;
 
@@ -31,14 +31,7 @@ fn a_driver_is_registered_once() {
         cost_centre_id: None,
         at: at(),
     };
-    Given::with(())
-        .given_no_previous_events()
-        .when(register.clone())
-        .then_expect_events(vec![registered()]);
-    Given::with(())
-        .given(vec![registered()])
-        .when(register)
-        .then_expect_error(DriverError::Exists(driver()));
+    created_once::<Driver>(register, registered()).then_expect_error(DriverError::Exists(driver()));
 }
 
 #[test]

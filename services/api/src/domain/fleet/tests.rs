@@ -2,7 +2,7 @@ use cqrs_es::test::TestFramework;
 use joule_store::Decided;
 
 use super::*;
-use crate::domain::fixtures::{account, at, fleet};
+use crate::domain::fixtures::{account, at, created_once, fleet};
 
 type Given = TestFramework<Decided<Fleet>>;
 
@@ -29,14 +29,7 @@ fn a_fleet_is_created_once() {
         name: "Vans".parse().unwrap(),
         at: at(),
     };
-    Given::with(())
-        .given_no_previous_events()
-        .when(create.clone())
-        .then_expect_events(vec![created()]);
-    Given::with(())
-        .given(vec![created()])
-        .when(create)
-        .then_expect_error(FleetError::Exists(fleet_id));
+    created_once::<Fleet>(create, created()).then_expect_error(FleetError::Exists(fleet_id));
 }
 
 #[test]
