@@ -58,22 +58,17 @@ pub async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(),
             accepted_at,
         } => {
             let step = Step::from_requested("accepted", "accepted_at");
-            step.run(
-                conn,
-                reservation_id.as_uuid(),
-                accepted_at,
-                None::<(&str, &str)>,
-            )
-            .await?;
+            step.run(conn, reservation_id.as_uuid(), accepted_at)
+                .await?;
         }
         E::ReservationRefused {
             reservation_id,
             charger_status,
             refused_at,
         } => {
-            let detail = Some(("charger_status", charger_status));
             let step = Step::from_requested("refused", "ended_at");
-            step.run(conn, reservation_id.as_uuid(), refused_at, detail)
+            let id = reservation_id.as_uuid();
+            step.run_with(conn, id, refused_at, "charger_status", charger_status)
                 .await?;
         }
         E::ReservationFailed {
@@ -81,9 +76,9 @@ pub async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(),
             reason,
             failed_at,
         } => {
-            let detail = Some(("failure", reason));
             let step = Step::from_requested("failed", "ended_at");
-            step.run(conn, reservation_id.as_uuid(), failed_at, detail)
+            let id = reservation_id.as_uuid();
+            step.run_with(conn, id, failed_at, "failure", reason)
                 .await?;
         }
         E::ReservationCancelled {
@@ -91,35 +86,24 @@ pub async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(),
             cancelled_at,
         } => {
             let step = Step::ending("cancelled");
-            step.run(
-                conn,
-                reservation_id.as_uuid(),
-                cancelled_at,
-                None::<(&str, &str)>,
-            )
-            .await?;
+            step.run(conn, reservation_id.as_uuid(), cancelled_at)
+                .await?;
         }
         E::ReservationExpired {
             reservation_id,
             expired_at,
         } => {
             let step = Step::ending("expired");
-            step.run(
-                conn,
-                reservation_id.as_uuid(),
-                expired_at,
-                None::<(&str, &str)>,
-            )
-            .await?;
+            step.run(conn, reservation_id.as_uuid(), expired_at).await?;
         }
         E::ReservationUsed {
             reservation_id,
             session_id,
             used_at,
         } => {
-            let detail = Some(("session_id", session_id.as_uuid()));
             let step = Step::ending("used");
-            step.run(conn, reservation_id.as_uuid(), used_at, detail)
+            let id = reservation_id.as_uuid();
+            step.run_with(conn, id, used_at, "session_id", session_id.as_uuid())
                 .await?;
         }
         E::ReservationFeeRecorded {
@@ -171,15 +155,33 @@ impl Step {
         }
     }
 
-    /// Moves reservation `id`, stamping `at` and setting the `detail` column if given; a
-    /// reservation no longer in `from` is left as it is.
-    async fn run<T>(
+    /// Moves reservation `id`, stamping `at`; a reservation no longer in `from` is left as it is.
+    async fn run(&self, conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+        self.write(conn, id, at, None::<(&str, &str)>).await
+    }
+
+    /// [`Step::run`], setting `column` to `value` too.
+    async fn run_with<T>(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        at: DateTime<Utc>,
+        column: &str,
+        value: T,
+    ) -> sqlx::Result<()>
+    where
+        T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send,
+    {
+        self.write(conn, id, at, Some((column, value))).await
+    }
+
+    async fn write<T>(
         &self,
         conn: &mut PgConnection,
         id: Uuid,
         at: DateTime<Utc>,
         detail: Option<(&str, T)>,
-    ) -> Result<(), sqlx::Error>
+    ) -> sqlx::Result<()>
     where
         T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send,
     {
