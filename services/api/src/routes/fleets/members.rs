@@ -9,7 +9,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Changeable, changed, limit, nullable, nullable_of, optional, status_of, to_change};
+use super::{
+    Changeable, changed, ensure_active, limit, nullable, nullable_of, optional, reachable,
+    status_of, to_change,
+};
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::domain::driver::DriverCommand;
@@ -31,17 +34,15 @@ async fn fleet_for(
     fleet_id: FleetId,
 ) -> Result<FleetView, ApiError> {
     let fleets = limit(caller, scope);
-    let fleet: FleetView = read::get_within(
-        &state.pool,
-        &caller.tenant,
+    let fleet: FleetView = reachable(
+        state,
+        caller,
         fleets.as_deref(),
+        "fleet_id",
         fleet_id.as_uuid(),
     )
-    .await?
-    .ok_or_else(|| ApiError::no_such("fleet_id", format!("no fleet with id {fleet_id}")))?;
-    if fleet.status != Status::Active.as_str() {
-        return Err(ApiError::field("fleet_id", "the fleet is archived"));
-    }
+    .await?;
+    ensure_active(&fleet, "fleet_id")?;
     Ok(fleet)
 }
 
@@ -55,32 +56,16 @@ async fn cost_centre_for(
     cost_centre_id: CostCentreId,
 ) -> Result<(), ApiError> {
     let fleets = limit(caller, scope);
-    let found: Option<CostCentreView> = read::get_within(
-        &state.pool,
-        &caller.tenant,
-        fleets.as_deref(),
-        cost_centre_id.as_uuid(),
-    )
-    .await?;
-    let Some(cost_centre) = found else {
-        return Err(ApiError::no_such(
-            "cost_centre_id",
-            format!("no cost centre with id {cost_centre_id}"),
-        ));
-    };
+    let id = cost_centre_id.as_uuid();
+    let cost_centre: CostCentreView =
+        reachable(state, caller, fleets.as_deref(), "cost_centre_id", id).await?;
     if cost_centre.account_id != fleet.account_id {
         return Err(ApiError::field(
             "cost_centre_id",
             "a cost centre of another account than the one that holds the fleet",
         ));
     }
-    if cost_centre.status != Status::Active.as_str() {
-        return Err(ApiError::field(
-            "cost_centre_id",
-            "the cost centre is archived",
-        ));
-    }
-    Ok(())
+    ensure_active(&cost_centre, "cost_centre_id")
 }
 
 /// Where a new member goes: a fleet the caller reaches under `scope` and, if given, a cost centre of

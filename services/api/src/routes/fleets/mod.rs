@@ -225,6 +225,7 @@ pub(crate) trait Changeable: Readable + Clone + PartialEq {
 
     fn aggregate(state: &AppState) -> &PostgresCqrs<Decided<Self::Decider>>;
     fn updated_at(&mut self) -> &mut DateTime<Utc>;
+    fn status(&self) -> &str;
 }
 
 impl Changeable for FleetView {
@@ -237,6 +238,9 @@ impl Changeable for FleetView {
     fn updated_at(&mut self) -> &mut DateTime<Utc> {
         &mut self.updated_at
     }
+    fn status(&self) -> &str {
+        &self.status
+    }
 }
 impl Changeable for CostCentreView {
     const WRITE: Scope = Scope::CostCentresWrite;
@@ -247,6 +251,9 @@ impl Changeable for CostCentreView {
     }
     fn updated_at(&mut self) -> &mut DateTime<Utc> {
         &mut self.updated_at
+    }
+    fn status(&self) -> &str {
+        &self.status
     }
 }
 impl Changeable for DriverView {
@@ -259,6 +266,9 @@ impl Changeable for DriverView {
     fn updated_at(&mut self) -> &mut DateTime<Utc> {
         &mut self.updated_at
     }
+    fn status(&self) -> &str {
+        &self.status
+    }
 }
 impl Changeable for VehicleView {
     const WRITE: Scope = Scope::VehiclesWrite;
@@ -269,6 +279,9 @@ impl Changeable for VehicleView {
     }
     fn updated_at(&mut self) -> &mut DateTime<Utc> {
         &mut self.updated_at
+    }
+    fn status(&self) -> &str {
+        &self.status
     }
 }
 
@@ -312,6 +325,32 @@ pub(crate) async fn changed<R: Changeable>(
         *written.updated_at() = at;
         written
     })))
+}
+
+/// The record a body names by `id` in `field`: one the caller reaches within `fleets`, else 404
+/// naming the field.
+pub(crate) async fn reachable<R: Changeable>(
+    state: &AppState,
+    caller: &Caller,
+    fleets: Option<&[Uuid]>,
+    field: &str,
+    id: Uuid,
+) -> Result<R, ApiError> {
+    read::get_within(&state.pool, &caller.tenant, fleets, id)
+        .await?
+        .ok_or_else(|| ApiError::no_such(field, format!("no {} with id {id}", R::NOUN)))
+}
+
+/// Refuses a record named in `field` that is archived: only an active one takes new members,
+/// cost centres or cards.
+pub(crate) fn ensure_active<R: Changeable>(record: &R, field: &str) -> Result<(), ApiError> {
+    if record.status() != Status::Active.as_str() {
+        return Err(ApiError::field(
+            field,
+            format!("the {} is archived", R::NOUN),
+        ));
+    }
+    Ok(())
 }
 
 fn status_of(raw: &Option<String>, v: &mut Validator) -> Option<Status> {
