@@ -60,6 +60,19 @@ pub fn keyed(tenant: &TenantId, id_key: &str, kind: &str, business_key: &str) ->
 }
 pub use values::{Code, Country, Email, Name, Status, time_zone};
 
+/// The name and status a fleet or cost centre has after a change that gives `name` and/or
+/// `status` (the rest kept); `None` when it leaves both as they are, so a repeated change records
+/// nothing.
+fn renamed(
+    (now_name, now_status): (&Name, Status),
+    name: Option<Name>,
+    status: Option<Status>,
+) -> Option<(Name, Status)> {
+    let name = name.unwrap_or_else(|| now_name.clone());
+    let status = status.unwrap_or(now_status);
+    (name != *now_name || status != now_status).then_some((name, status))
+}
+
 /// Asserts that `stored` (an event as the events table holds it, `{"<Variant>": {...}}`) reads as
 /// `E` at `version` and writes back byte for byte: typed ids and values serialise as the strings
 /// stored before them.
@@ -69,4 +82,43 @@ fn reads_as_stored<E: cqrs_es::DomainEvent>(stored: serde_json::Value, version: 
     assert_eq!(serde_json::to_value(&event).unwrap(), stored);
     assert_eq!(event.event_version(), version);
     event
+}
+
+/// Values the fleet records' given/when/then tests share.
+#[cfg(test)]
+mod fixtures {
+    use chrono::{DateTime, Utc};
+    use cqrs_es::test::{AggregateResultValidator, TestFramework};
+    use joule_domain::{AccountId, FleetId};
+    use joule_store::{Decided, Decider};
+
+    /// Given no events, `create` records `created`; answers what the same command does once it
+    /// has (a record is created once).
+    pub fn created_once<D: Decider>(
+        create: D::Command,
+        created: D::Event,
+    ) -> AggregateResultValidator<Decided<D>>
+    where
+        D::Command: Clone,
+    {
+        TestFramework::<Decided<D>>::with(())
+            .given_no_previous_events()
+            .when(create.clone())
+            .then_expect_events(vec![created.clone()]);
+        TestFramework::<Decided<D>>::with(())
+            .given(vec![created])
+            .when(create)
+    }
+
+    pub fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    pub fn fleet() -> FleetId {
+        "0f7c2a4e-1b3d-4c5e-8f9a-0b1c2d3e4f5a".parse().unwrap()
+    }
+
+    pub fn account() -> AccountId {
+        "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d".parse().unwrap()
+    }
 }

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::{FromRow, PgConnection};
+use sqlx::postgres::PgArguments;
+use sqlx::{FromRow, PgConnection, Postgres};
 use uuid::Uuid;
 
 use super::read::{Filter, FilterKind, Fleeted, Reach, Resource};
@@ -164,6 +165,63 @@ impl Fleeted for VehicleView {
 
 // ON CONFLICT / WHERE: the relay applies each event once, but a row must never block the outbox.
 
+type Row<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+/// A record's values, bound in the order of its columns onto the statement [`insert_new`] or
+/// [`update`] writes. (A function, so that a closure kept in a variable binds for any statement.)
+fn values(
+    bind: impl for<'q> FnOnce(Row<'q>) -> Row<'q>,
+) -> impl for<'q> FnOnce(Row<'q>) -> Row<'q> {
+    bind
+}
+
+/// Writes a new record's row: `id`, `tenant_id`, `columns` (the values `bind` adds, in that order),
+/// status `active`, and `created_at` as both times. A row already there is kept.
+async fn insert_new(
+    conn: &mut PgConnection,
+    table: &str,
+    (id, tenant): (Uuid, String),
+    columns: &[&str],
+    bind: impl for<'q> FnOnce(Row<'q>) -> Row<'q>,
+    created_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let placeholders: String = (3..)
+        .take(columns.len())
+        .map(|i| format!("${i}, "))
+        .collect();
+    let at = 3 + columns.len();
+    let sql = format!(
+        "INSERT INTO {SCHEMA}.{table} (id, tenant_id, {}, status, created_at, updated_at)
+         VALUES ($1, $2, {placeholders}'active', ${at}, ${at}) ON CONFLICT (id) DO NOTHING",
+        columns.join(", ")
+    );
+    let row = bind(sqlx::query(&sql).bind(id).bind(tenant));
+    row.bind(created_at).execute(conn).await?;
+    Ok(())
+}
+
+/// Writes a change of record `id`: `columns` (the values `bind` adds, in that order) and
+/// `updated_at`; `seq` and `created_at` stay.
+async fn update(
+    conn: &mut PgConnection,
+    table: &str,
+    id: Uuid,
+    columns: &[&str],
+    bind: impl for<'q> FnOnce(Row<'q>) -> Row<'q>,
+    changed_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let sets: String = columns
+        .iter()
+        .zip(2..)
+        .map(|(column, i)| format!("{column} = ${i}, "))
+        .collect();
+    let at = 2 + columns.len();
+    let sql = format!("UPDATE {SCHEMA}.{table} SET {sets}updated_at = ${at} WHERE id = $1");
+    let row = bind(sqlx::query(&sql).bind(id));
+    row.bind(changed_at).execute(conn).await?;
+    Ok(())
+}
+
 pub async fn fleet(conn: &mut PgConnection, tenant: String, event: FleetEvent) -> sqlx::Result<()> {
     match event {
         FleetEvent::FleetCreated {
@@ -172,18 +230,10 @@ pub async fn fleet(conn: &mut PgConnection, tenant: String, event: FleetEvent) -
             name,
             created_at,
         } => {
-            sqlx::query(&format!(
-                "INSERT INTO {SCHEMA}.fleets
-                     (id, tenant_id, account_id, name, status, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'active', $5, $5) ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(fleet_id.as_uuid())
-            .bind(tenant)
-            .bind(account_id.as_uuid())
-            .bind(name.to_string())
-            .bind(created_at)
-            .execute(conn)
-            .await?;
+            let columns = ["account_id", "name"];
+            let bind = values(|row| row.bind(account_id.as_uuid()).bind(name.to_string()));
+            let key = (fleet_id.as_uuid(), tenant);
+            insert_new(conn, "fleets", key, &columns, bind, created_at).await
         }
         FleetEvent::FleetChanged {
             fleet_id,
@@ -191,18 +241,19 @@ pub async fn fleet(conn: &mut PgConnection, tenant: String, event: FleetEvent) -
             status,
             changed_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {SCHEMA}.fleets SET name = $2, status = $3, updated_at = $4 WHERE id = $1"
-            ))
-            .bind(fleet_id.as_uuid())
-            .bind(name.to_string())
-            .bind(status.as_str())
-            .bind(changed_at)
-            .execute(conn)
-            .await?;
+            let columns = ["name", "status"];
+            let bind = values(|row| row.bind(name.to_string()).bind(status.as_str()));
+            update(
+                conn,
+                "fleets",
+                fleet_id.as_uuid(),
+                &columns,
+                bind,
+                changed_at,
+            )
+            .await
         }
     }
-    Ok(())
 }
 
 pub async fn cost_centre(
@@ -210,6 +261,7 @@ pub async fn cost_centre(
     tenant: String,
     event: CostCentreEvent,
 ) -> sqlx::Result<()> {
+    const TABLE: &str = "cost_centres";
     match event {
         CostCentreEvent::CostCentreCreated {
             cost_centre_id,
@@ -218,19 +270,14 @@ pub async fn cost_centre(
             name,
             created_at,
         } => {
-            sqlx::query(&format!(
-                "INSERT INTO {SCHEMA}.cost_centres
-                     (id, tenant_id, account_id, code, name, status, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(cost_centre_id.as_uuid())
-            .bind(tenant)
-            .bind(account_id.as_uuid())
-            .bind(code.to_string())
-            .bind(name.to_string())
-            .bind(created_at)
-            .execute(conn)
-            .await?;
+            let columns = ["account_id", "code", "name"];
+            let bind = values(|row| {
+                row.bind(account_id.as_uuid())
+                    .bind(code.to_string())
+                    .bind(name.to_string())
+            });
+            let key = (cost_centre_id.as_uuid(), tenant);
+            insert_new(conn, TABLE, key, &columns, bind, created_at).await
         }
         CostCentreEvent::CostCentreChanged {
             cost_centre_id,
@@ -238,19 +285,12 @@ pub async fn cost_centre(
             status,
             changed_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {SCHEMA}.cost_centres SET name = $2, status = $3, updated_at = $4
-                 WHERE id = $1"
-            ))
-            .bind(cost_centre_id.as_uuid())
-            .bind(name.to_string())
-            .bind(status.as_str())
-            .bind(changed_at)
-            .execute(conn)
-            .await?;
+            let columns = ["name", "status"];
+            let bind = values(|row| row.bind(name.to_string()).bind(status.as_str()));
+            let id = cost_centre_id.as_uuid();
+            update(conn, TABLE, id, &columns, bind, changed_at).await
         }
     }
-    Ok(())
 }
 
 pub async fn driver(
@@ -267,20 +307,15 @@ pub async fn driver(
             cost_centre_id,
             registered_at,
         } => {
-            sqlx::query(&format!(
-                "INSERT INTO {SCHEMA}.drivers (id, tenant_id, fleet_id, name, email, cost_centre_id,
-                     status, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7) ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(driver_id.as_uuid())
-            .bind(tenant)
-            .bind(fleet_id.as_uuid())
-            .bind(name.to_string())
-            .bind(email.map(String::from))
-            .bind(cost_centre_id.map(|c| c.as_uuid()))
-            .bind(registered_at)
-            .execute(conn)
-            .await?;
+            let columns = ["fleet_id", "name", "email", "cost_centre_id"];
+            let bind = values(|row| {
+                row.bind(fleet_id.as_uuid())
+                    .bind(name.to_string())
+                    .bind(email.map(String::from))
+                    .bind(cost_centre_id.map(|c| c.as_uuid()))
+            });
+            let key = (driver_id.as_uuid(), tenant);
+            insert_new(conn, "drivers", key, &columns, bind, registered_at).await
         }
         DriverEvent::DriverChanged {
             driver_id,
@@ -291,22 +326,17 @@ pub async fn driver(
             status,
             changed_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {SCHEMA}.drivers SET name = $2, email = $3, cost_centre_id = $4,
-                     status = $5, updated_at = $6
-                 WHERE id = $1"
-            ))
-            .bind(driver_id.as_uuid())
-            .bind(name.to_string())
-            .bind(email.map(String::from))
-            .bind(cost_centre_id.map(|c| c.as_uuid()))
-            .bind(status.as_str())
-            .bind(changed_at)
-            .execute(conn)
-            .await?;
+            let columns = ["name", "email", "cost_centre_id", "status"];
+            let bind = values(|row| {
+                row.bind(name.to_string())
+                    .bind(email.map(String::from))
+                    .bind(cost_centre_id.map(|c| c.as_uuid()))
+                    .bind(status.as_str())
+            });
+            let id = driver_id.as_uuid();
+            update(conn, "drivers", id, &columns, bind, changed_at).await
         }
     }
-    Ok(())
 }
 
 pub async fn vehicle(
@@ -325,23 +355,24 @@ pub async fn vehicle(
             cost_centre_id,
             registered_at,
         } => {
-            sqlx::query(&format!(
-                "INSERT INTO {SCHEMA}.vehicles (id, tenant_id, fleet_id, vin, make, model,
-                     battery_capacity_kwh, cost_centre_id, status, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)
-                 ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(vehicle_id.as_uuid())
-            .bind(tenant)
-            .bind(fleet_id.as_uuid())
-            .bind(vin.to_string())
-            .bind(make.to_string())
-            .bind(model.to_string())
-            .bind(battery_capacity_kwh)
-            .bind(cost_centre_id.map(|c| c.as_uuid()))
-            .bind(registered_at)
-            .execute(conn)
-            .await?;
+            let columns = [
+                "fleet_id",
+                "vin",
+                "make",
+                "model",
+                "battery_capacity_kwh",
+                "cost_centre_id",
+            ];
+            let bind = values(|row| {
+                row.bind(fleet_id.as_uuid())
+                    .bind(vin.to_string())
+                    .bind(make.to_string())
+                    .bind(model.to_string())
+                    .bind(battery_capacity_kwh)
+                    .bind(cost_centre_id.map(|c| c.as_uuid()))
+            });
+            let key = (vehicle_id.as_uuid(), tenant);
+            insert_new(conn, "vehicles", key, &columns, bind, registered_at).await
         }
         VehicleEvent::VehicleChanged {
             vehicle_id,
@@ -353,21 +384,22 @@ pub async fn vehicle(
             status,
             changed_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {SCHEMA}.vehicles SET make = $2, model = $3, battery_capacity_kwh = $4,
-                     cost_centre_id = $5, status = $6, updated_at = $7
-                 WHERE id = $1"
-            ))
-            .bind(vehicle_id.as_uuid())
-            .bind(make.to_string())
-            .bind(model.to_string())
-            .bind(battery_capacity_kwh)
-            .bind(cost_centre_id.map(|c| c.as_uuid()))
-            .bind(status.as_str())
-            .bind(changed_at)
-            .execute(conn)
-            .await?;
+            let columns = [
+                "make",
+                "model",
+                "battery_capacity_kwh",
+                "cost_centre_id",
+                "status",
+            ];
+            let bind = values(|row| {
+                row.bind(make.to_string())
+                    .bind(model.to_string())
+                    .bind(battery_capacity_kwh)
+                    .bind(cost_centre_id.map(|c| c.as_uuid()))
+                    .bind(status.as_str())
+            });
+            let id = vehicle_id.as_uuid();
+            update(conn, "vehicles", id, &columns, bind, changed_at).await
         }
     }
-    Ok(())
 }

@@ -409,10 +409,22 @@ pub async fn wait_until<R: Resource>(
     id: Uuid,
     done: impl Fn(&R) -> bool,
 ) -> Result<Option<R>, sqlx::Error> {
+    poll(|| get::<R>(pool, tenant, id), done).await
+}
+
+/// Reads with `fetch` until it finds a row `done` recognises, pausing 5 ms at first and doubling
+/// up to 100 ms; `None` when it found none within [`PROJECTION_WAIT`].
+pub async fn poll<R, E, F>(
+    mut fetch: impl FnMut() -> F,
+    done: impl Fn(&R) -> bool,
+) -> Result<Option<R>, E>
+where
+    F: Future<Output = Result<Option<R>, E>>,
+{
     let deadline = tokio::time::Instant::now() + PROJECTION_WAIT;
     let mut pause = Duration::from_millis(5);
     loop {
-        if let Some(row) = get::<R>(pool, tenant, id).await?
+        if let Some(row) = fetch().await?
             && done(&row)
         {
             return Ok(Some(row));
@@ -425,7 +437,7 @@ pub async fn wait_until<R: Resource>(
     }
 }
 
-/// How long a POST waits for its projection before it answers anyway.
+/// How long a write waits for its projection before it answers anyway.
 const PROJECTION_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits until the relay projected `id`. `None` when it did not within [`PROJECTION_WAIT`] (the relay

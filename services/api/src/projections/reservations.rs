@@ -3,13 +3,11 @@
 //! events stay inside the api: they are published on no stream (no other service reads them yet; a
 //! message is a contract, and it comes with its first consumer).
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use joule_domain::TenantId;
 use joule_store::{Decider, ProjectionError, StoredEvent};
 use serde::Serialize;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{Encode, FromRow, PgConnection, PgPool, Postgres, Type};
 use uuid::Uuid;
 
 use crate::SCHEMA;
@@ -59,67 +57,54 @@ pub async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(),
             reservation_id,
             accepted_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {table} SET status = 'accepted', accepted_at = $2
-                 WHERE id = $1 AND status = 'requested'"
-            ))
-            .bind(reservation_id.as_uuid())
-            .bind(accepted_at)
-            .execute(conn)
-            .await?;
+            let step = Step::from_requested("accepted", "accepted_at");
+            step.run(conn, reservation_id.as_uuid(), accepted_at)
+                .await?;
         }
         E::ReservationRefused {
             reservation_id,
             charger_status,
             refused_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {table} SET status = 'refused', ended_at = $2, charger_status = $3
-                 WHERE id = $1 AND status = 'requested'"
-            ))
-            .bind(reservation_id.as_uuid())
-            .bind(refused_at)
-            .bind(charger_status)
-            .execute(conn)
-            .await?;
+            let step = Step::from_requested("refused", "ended_at");
+            let id = reservation_id.as_uuid();
+            step.run_with(conn, id, refused_at, "charger_status", charger_status)
+                .await?;
         }
         E::ReservationFailed {
             reservation_id,
             reason,
             failed_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {table} SET status = 'failed', ended_at = $2, failure = $3
-                 WHERE id = $1 AND status = 'requested'"
-            ))
-            .bind(reservation_id.as_uuid())
-            .bind(failed_at)
-            .bind(reason)
-            .execute(conn)
-            .await?;
+            let step = Step::from_requested("failed", "ended_at");
+            let id = reservation_id.as_uuid();
+            step.run_with(conn, id, failed_at, "failure", reason)
+                .await?;
         }
         E::ReservationCancelled {
             reservation_id,
             cancelled_at,
-        } => end(conn, reservation_id.as_uuid(), "cancelled", cancelled_at).await?,
+        } => {
+            let step = Step::ending("cancelled");
+            step.run(conn, reservation_id.as_uuid(), cancelled_at)
+                .await?;
+        }
         E::ReservationExpired {
             reservation_id,
             expired_at,
-        } => end(conn, reservation_id.as_uuid(), "expired", expired_at).await?,
+        } => {
+            let step = Step::ending("expired");
+            step.run(conn, reservation_id.as_uuid(), expired_at).await?;
+        }
         E::ReservationUsed {
             reservation_id,
             session_id,
             used_at,
         } => {
-            sqlx::query(&format!(
-                "UPDATE {table} SET status = 'used', ended_at = $2, session_id = $3
-                 WHERE id = $1 AND status = 'accepted'"
-            ))
-            .bind(reservation_id.as_uuid())
-            .bind(used_at)
-            .bind(session_id.as_uuid())
-            .execute(conn)
-            .await?;
+            let step = Step::ending("used");
+            let id = reservation_id.as_uuid();
+            step.run_with(conn, id, used_at, "session_id", session_id.as_uuid())
+                .await?;
         }
         E::ReservationFeeRecorded {
             reservation_id,
@@ -144,22 +129,77 @@ pub async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(),
     Ok(())
 }
 
-async fn end(
-    conn: &mut PgConnection,
-    id: Uuid,
-    status: &str,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "UPDATE {SCHEMA}.reservations SET status = $2, ended_at = $3
-         WHERE id = $1 AND status = 'accepted'"
-    ))
-    .bind(id)
-    .bind(status)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// A move of a reservation from one status to the next: the time it happened goes into `stamp`.
+struct Step {
+    from: &'static str,
+    to: &'static str,
+    stamp: &'static str,
+}
+
+impl Step {
+    /// The charger's answer (or none) to a requested reservation.
+    fn from_requested(to: &'static str, stamp: &'static str) -> Step {
+        Step {
+            from: "requested",
+            to,
+            stamp,
+        }
+    }
+
+    /// The end of an accepted reservation.
+    fn ending(to: &'static str) -> Step {
+        Step {
+            from: "accepted",
+            to,
+            stamp: "ended_at",
+        }
+    }
+
+    /// Moves reservation `id`, stamping `at`; a reservation no longer in `from` is left as it is.
+    async fn run(&self, conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+        self.write(conn, id, at, None::<(&str, &str)>).await
+    }
+
+    /// [`Step::run`], setting `column` to `value` too.
+    async fn run_with<T>(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        at: DateTime<Utc>,
+        column: &str,
+        value: T,
+    ) -> sqlx::Result<()>
+    where
+        T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send,
+    {
+        self.write(conn, id, at, Some((column, value))).await
+    }
+
+    async fn write<T>(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        at: DateTime<Utc>,
+        detail: Option<(&str, T)>,
+    ) -> sqlx::Result<()>
+    where
+        T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send,
+    {
+        let Step { from, to, stamp } = self;
+        let set_detail = detail
+            .as_ref()
+            .map_or(String::new(), |(c, _)| format!(", {c} = $4"));
+        let sql = format!(
+            "UPDATE {SCHEMA}.reservations SET status = $2, {stamp} = $3{set_detail}
+             WHERE id = $1 AND status = '{from}'"
+        );
+        let mut query = sqlx::query(&sql).bind(id).bind(*to).bind(at);
+        if let Some((_, value)) = detail {
+            query = query.bind(value);
+        }
+        query.execute(conn).await?;
+        Ok(())
+    }
 }
 
 /// A reservation as the API shows it.
@@ -351,31 +391,15 @@ pub async fn list(
     })
 }
 
-/// How long a route waits for the relay before it answers from what it recorded.
-const PROJECTION_WAIT: Duration = Duration::from_secs(5);
-
 /// The reservation once the relay projected `done` of it; `None` if it did not within
-/// [`PROJECTION_WAIT`] (the command stands; the table catches up).
+/// [`super::read::poll`]'s wait (the command stands; the table catches up).
 pub async fn wait_until(
     pool: &PgPool,
     tenant: &TenantId,
     id: Uuid,
     done: impl Fn(&ReservationView) -> bool,
 ) -> Result<Option<ReservationView>, sqlx::Error> {
-    let deadline = tokio::time::Instant::now() + PROJECTION_WAIT;
-    let mut pause = Duration::from_millis(5);
-    loop {
-        if let Some(row) = get(pool, tenant, id).await?
-            && done(&row)
-        {
-            return Ok(Some(row));
-        }
-        if tokio::time::Instant::now() + pause > deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
+    super::read::poll(|| get(pool, tenant, id), done).await
 }
 
 /// A reservation named by tenant and id, for the sweep and the consumer.

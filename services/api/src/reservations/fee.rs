@@ -146,22 +146,8 @@ mod tests {
         ]));
         let totals = priced(&t, at(0), at(1800));
         let cost = &totals["total_reservation_cost"];
-        assert_eq!(
-            cost["excl_vat"]
-                .as_str()
-                .unwrap()
-                .parse::<Decimal>()
-                .unwrap(),
-            dec!(1)
-        );
-        assert_eq!(
-            cost["incl_vat"]
-                .as_str()
-                .unwrap()
-                .parse::<Decimal>()
-                .unwrap(),
-            dec!(1.19)
-        );
+        assert_eq!(decimal(&cost["excl_vat"]), dec!(1));
+        assert_eq!(decimal(&cost["incl_vat"]), dec!(1.19));
     }
 
     #[test]
@@ -171,22 +157,8 @@ mod tests {
         ]));
         let totals = priced(&t, at(0), at(1800));
         let cost = &totals["total_reservation_cost"];
-        assert_eq!(
-            cost["excl_vat"]
-                .as_str()
-                .unwrap()
-                .parse::<Decimal>()
-                .unwrap(),
-            Decimal::ZERO
-        );
-        assert_eq!(
-            totals["total_cost"]["excl_vat"]
-                .as_str()
-                .unwrap()
-                .parse::<Decimal>()
-                .unwrap(),
-            Decimal::ZERO
-        );
+        assert_eq!(decimal(&cost["excl_vat"]), Decimal::ZERO);
+        assert_eq!(decimal(&totals["total_cost"]["excl_vat"]), Decimal::ZERO);
     }
 
     #[test]

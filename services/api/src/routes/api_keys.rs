@@ -379,17 +379,9 @@ async fn wait_until(
     key_id: &str,
     done: impl Fn(&ApiKeyView) -> bool,
 ) -> Result<Option<ApiKeyView>, ApiError> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut pause = std::time::Duration::from_millis(5);
-    loop {
-        if let Some(view) = read(state, tenant, key_id).await?.filter(|v| done(v)) {
-            return Ok(Some(view));
-        }
-        if tokio::time::Instant::now() + pause > deadline {
-            tracing::warn!(%key_id, "projection is behind; answering from the command");
-            return Ok(None);
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(std::time::Duration::from_millis(100));
+    let view = read::poll(|| read(state, tenant, key_id), done).await?;
+    if view.is_none() {
+        tracing::warn!(%key_id, "projection is behind; answering from the command");
     }
+    Ok(view)
 }

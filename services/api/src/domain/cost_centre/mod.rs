@@ -7,7 +7,7 @@ use joule_domain::{AccountId, TenantId};
 use joule_store::Decider;
 use serde::{Deserialize, Serialize};
 
-use super::{Code, CostCentreId, Name, Status};
+use super::{Code, CostCentreId, Name, Status, renamed};
 
 #[cfg(test)]
 mod tests;
@@ -111,11 +111,9 @@ impl Decider for CostCentre {
             }]),
             (CostCentreCommand::Change { .. }, None) => Err(CostCentreError::Unknown),
             (CostCentreCommand::Change { name, status, at }, Some(now)) => {
-                let name = name.unwrap_or_else(|| now.name.clone());
-                let status = status.unwrap_or(now.status);
-                if name == now.name && status == now.status {
+                let Some((name, status)) = renamed((&now.name, now.status), name, status) else {
                     return Ok(vec![]);
-                }
+                };
                 Ok(vec![CostCentreEvent::CostCentreChanged {
                     cost_centre_id: now.cost_centre_id,
                     name,

@@ -2,16 +2,9 @@ use cqrs_es::test::TestFramework;
 use joule_store::Decided;
 
 use super::*;
+use crate::domain::fixtures::{account, at, created_once};
 
 type Given = TestFramework<Decided<CostCentre>>;
-
-fn at() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
-}
-
-fn account() -> AccountId {
-    "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d".parse().unwrap()
-}
 
 fn code() -> Code {
     "4711-SALES".parse().unwrap()
@@ -40,13 +33,7 @@ fn a_code_is_created_once_per_account() {
         name: "Sales".parse().unwrap(),
         at: at(),
     };
-    Given::with(())
-        .given_no_previous_events()
-        .when(create.clone())
-        .then_expect_events(vec![created()]);
-    Given::with(())
-        .given(vec![created()])
-        .when(create)
+    created_once::<CostCentre>(create, created())
         .then_expect_error_message("cost centre 4711-SALES exists already for this account");
 }
 

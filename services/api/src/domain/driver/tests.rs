@@ -2,19 +2,12 @@ use cqrs_es::test::TestFramework;
 use joule_store::Decided;
 
 use super::*;
+use crate::domain::fixtures::{at, created_once, fleet};
 
 type Given = TestFramework<Decided<Driver>>;
 
-fn at() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
-}
-
 fn driver() -> DriverId {
     "3b9d6c1e-2f4a-4b5c-9d6e-7f8a9b0c1d2e".parse().unwrap()
-}
-
-fn fleet() -> FleetId {
-    "0f7c2a4e-1b3d-4c5e-8f9a-0b1c2d3e4f5a".parse().unwrap()
 }
 
 fn registered() -> DriverEvent {
@@ -38,14 +31,7 @@ fn a_driver_is_registered_once() {
         cost_centre_id: None,
         at: at(),
     };
-    Given::with(())
-        .given_no_previous_events()
-        .when(register.clone())
-        .then_expect_events(vec![registered()]);
-    Given::with(())
-        .given(vec![registered()])
-        .when(register)
-        .then_expect_error(DriverError::Exists(driver()));
+    created_once::<Driver>(register, registered()).then_expect_error(DriverError::Exists(driver()));
 }
 
 #[test]

@@ -6,7 +6,7 @@ use joule_domain::{AccountId, FleetId};
 use joule_store::Decider;
 use serde::{Deserialize, Serialize};
 
-use super::{Name, Status};
+use super::{Name, Status, renamed};
 
 #[cfg(test)]
 mod tests;
@@ -92,11 +92,9 @@ impl Decider for Fleet {
             }]),
             (FleetCommand::Change { .. }, None) => Err(FleetError::Unknown),
             (FleetCommand::Change { name, status, at }, Some(now)) => {
-                let name = name.unwrap_or_else(|| now.name.clone());
-                let status = status.unwrap_or(now.status);
-                if name == now.name && status == now.status {
+                let Some((name, status)) = renamed((&now.name, now.status), name, status) else {
                     return Ok(vec![]);
-                }
+                };
                 Ok(vec![FleetEvent::FleetChanged {
                     fleet_id: now.fleet_id,
                     name,

@@ -2,18 +2,12 @@ use cqrs_es::test::TestFramework;
 use joule_store::Decided;
 
 use super::*;
+use crate::domain::fixtures::{account, at, created_once, fleet};
 
 type Given = TestFramework<Decided<Fleet>>;
 
-fn at() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
-}
-
 fn ids() -> (FleetId, AccountId) {
-    (
-        "0f7c2a4e-1b3d-4c5e-8f9a-0b1c2d3e4f5a".parse().unwrap(),
-        "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d".parse().unwrap(),
-    )
+    (fleet(), account())
 }
 
 fn created() -> FleetEvent {
@@ -35,14 +29,7 @@ fn a_fleet_is_created_once() {
         name: "Vans".parse().unwrap(),
         at: at(),
     };
-    Given::with(())
-        .given_no_previous_events()
-        .when(create.clone())
-        .then_expect_events(vec![created()]);
-    Given::with(())
-        .given(vec![created()])
-        .when(create)
-        .then_expect_error(FleetError::Exists(fleet_id));
+    created_once::<Fleet>(create, created()).then_expect_error(FleetError::Exists(fleet_id));
 }
 
 #[test]

@@ -3,16 +3,9 @@ use joule_store::Decided;
 use rust_decimal_macros::dec;
 
 use super::*;
+use crate::domain::fixtures::{at, created_once, fleet};
 
 type Given = TestFramework<Decided<Vehicle>>;
-
-fn at() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
-}
-
-fn fleet() -> FleetId {
-    "0f7c2a4e-1b3d-4c5e-8f9a-0b1c2d3e4f5a".parse().unwrap()
-}
 
 fn vin() -> Vin {
     "WVWZZZ1JZXW000001".parse().unwrap()
@@ -47,14 +40,7 @@ fn a_vin_is_registered_once_per_fleet() {
         cost_centre_id: None,
         at: at(),
     };
-    Given::with(())
-        .given_no_previous_events()
-        .when(register.clone())
-        .then_expect_events(vec![registered()]);
-    Given::with(())
-        .given(vec![registered()])
-        .when(register)
-        .then_expect_error(VehicleError::Exists(vin()));
+    created_once::<Vehicle>(register, registered()).then_expect_error(VehicleError::Exists(vin()));
     let tenant = "acme".parse().unwrap();
     assert_ne!(id(), vehicle_id(&tenant, "k", FleetId::new(), &vin()));
     assert_ne!(id(), vehicle_id(&tenant, "other key", fleet(), &vin()));

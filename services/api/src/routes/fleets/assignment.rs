@@ -8,11 +8,11 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::limit;
+use super::{ensure_active, limit, reachable};
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::domain::token::{Assignment, TokenCommand};
-use crate::domain::{CostCentreId, DriverId, Status, VehicleId};
+use crate::domain::{CostCentreId, DriverId, VehicleId};
 use crate::extract::ApiJson;
 use crate::problem::{ApiError, Validator};
 use crate::projections::fleets::{DriverView, FleetView, VehicleView};
@@ -55,28 +55,16 @@ pub async fn assign(
     let mut fleet_id = None;
     let mut cost_centre: Option<Uuid> = None;
     if let Some(driver_id) = driver_id {
-        let driver: DriverView =
-            read::get_within(&state.pool, &caller.tenant, fleets, driver_id.as_uuid())
-                .await?
-                .ok_or_else(|| {
-                    ApiError::no_such("driver_id", format!("no driver with id {driver_id}"))
-                })?;
-        if driver.status != Status::Active.as_str() {
-            return Err(ApiError::field("driver_id", "the driver is archived"));
-        }
+        let id = driver_id.as_uuid();
+        let driver: DriverView = reachable(&state, &caller, fleets, "driver_id", id).await?;
+        ensure_active(&driver, "driver_id")?;
         fleet_id = Some(("driver_id", driver.fleet_id));
         cost_centre = driver.cost_centre_id;
     }
     if let Some(vehicle_id) = vehicle_id {
-        let vehicle: VehicleView =
-            read::get_within(&state.pool, &caller.tenant, fleets, vehicle_id.as_uuid())
-                .await?
-                .ok_or_else(|| {
-                    ApiError::no_such("vehicle_id", format!("no vehicle with id {vehicle_id}"))
-                })?;
-        if vehicle.status != Status::Active.as_str() {
-            return Err(ApiError::field("vehicle_id", "the vehicle is archived"));
-        }
+        let id = vehicle_id.as_uuid();
+        let vehicle: VehicleView = reachable(&state, &caller, fleets, "vehicle_id", id).await?;
+        ensure_active(&vehicle, "vehicle_id")?;
         if fleet_id.is_some_and(|(_, f)| f != vehicle.fleet_id) {
             return Err(ApiError::field(
                 "vehicle_id",

@@ -9,7 +9,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{changed, limit, nullable, status_of};
+use super::{
+    Changeable, changed, ensure_active, limit, nullable, nullable_of, optional, reachable,
+    status_of, to_change,
+};
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::domain::driver::DriverCommand;
@@ -19,9 +22,9 @@ use crate::extract::ApiJson;
 use crate::problem::{ApiError, Validator};
 use crate::projections::fleets::{CostCentreView, DriverView, FleetView, VehicleView};
 use crate::projections::read;
+use crate::routes::AppState;
 use crate::routes::payments::Amount;
-use crate::routes::registry::{create, execute, now};
-use crate::routes::{AppState, path_id};
+use crate::routes::registry::{create, now};
 
 /// The fleet a new member joins: one the caller reaches (else 404 naming `fleet_id`) and active.
 async fn fleet_for(
@@ -31,17 +34,15 @@ async fn fleet_for(
     fleet_id: FleetId,
 ) -> Result<FleetView, ApiError> {
     let fleets = limit(caller, scope);
-    let fleet: FleetView = read::get_within(
-        &state.pool,
-        &caller.tenant,
+    let fleet: FleetView = reachable(
+        state,
+        caller,
         fleets.as_deref(),
+        "fleet_id",
         fleet_id.as_uuid(),
     )
-    .await?
-    .ok_or_else(|| ApiError::no_such("fleet_id", format!("no fleet with id {fleet_id}")))?;
-    if fleet.status != Status::Active.as_str() {
-        return Err(ApiError::field("fleet_id", "the fleet is archived"));
-    }
+    .await?;
+    ensure_active(&fleet, "fleet_id")?;
     Ok(fleet)
 }
 
@@ -55,43 +56,52 @@ async fn cost_centre_for(
     cost_centre_id: CostCentreId,
 ) -> Result<(), ApiError> {
     let fleets = limit(caller, scope);
-    let found: Option<CostCentreView> = read::get_within(
-        &state.pool,
-        &caller.tenant,
-        fleets.as_deref(),
-        cost_centre_id.as_uuid(),
-    )
-    .await?;
-    let Some(cost_centre) = found else {
-        return Err(ApiError::no_such(
-            "cost_centre_id",
-            format!("no cost centre with id {cost_centre_id}"),
-        ));
-    };
+    let id = cost_centre_id.as_uuid();
+    let cost_centre: CostCentreView =
+        reachable(state, caller, fleets.as_deref(), "cost_centre_id", id).await?;
     if cost_centre.account_id != fleet.account_id {
         return Err(ApiError::field(
             "cost_centre_id",
             "a cost centre of another account than the one that holds the fleet",
         ));
     }
-    if cost_centre.status != Status::Active.as_str() {
-        return Err(ApiError::field(
-            "cost_centre_id",
-            "the cost centre is archived",
-        ));
+    ensure_active(&cost_centre, "cost_centre_id")
+}
+
+/// Where a new member goes: a fleet the caller reaches under `scope` and, if given, a cost centre of
+/// that fleet's account ([`fleet_for`], [`cost_centre_for`]).
+async fn placement(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    fleet_id: FleetId,
+    cost_centre_id: Option<CostCentreId>,
+) -> Result<(), ApiError> {
+    let fleet = fleet_for(state, caller, scope, fleet_id).await?;
+    if let Some(cost_centre_id) = cost_centre_id {
+        cost_centre_for(state, caller, scope, &fleet, cost_centre_id).await?;
     }
     Ok(())
 }
 
-/// The fleet of an existing member, as it is (a member's fleet never changes).
-async fn fleet_of(
+/// A cost centre a PATCH gives an existing member (of `fleet_id`, which never changes): checked
+/// against the fleet as it is ([`cost_centre_for`]). Keeping or removing it checks nothing.
+async fn new_cost_centre(
     state: &AppState,
     caller: &Caller,
+    scope: Scope,
     fleet_id: Uuid,
-) -> Result<FleetView, ApiError> {
-    read::get(&state.pool, &caller.tenant, fleet_id)
+    cost_centre: Option<Option<CostCentreId>>,
+) -> Result<(), ApiError> {
+    let Some(Some(cost_centre_id)) = cost_centre else {
+        return Ok(());
+    };
+    let fleet: FleetView = read::get(&state.pool, &caller.tenant, fleet_id)
         .await?
-        .ok_or_else(|| ApiError::internal(format!("fleet {fleet_id} of a member is not projected")))
+        .ok_or_else(|| {
+            ApiError::internal(format!("fleet {fleet_id} of a member is not projected"))
+        })?;
+    cost_centre_for(state, caller, scope, &fleet, cost_centre_id).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,26 +124,14 @@ pub async fn create_driver(
     let mut v = Validator::default();
     let fleet = v.check("fleet_id", body.fleet_id.parse::<FleetId>());
     let name = v.check("name", body.name.parse::<Name>());
-    let email = body
-        .email
-        .as_deref()
-        .map(|e| v.check("email", e.parse::<Email>()));
-    let cost_centre = body
-        .cost_centre_id
-        .as_deref()
-        .map(|c| v.check("cost_centre_id", c.parse::<CostCentreId>()));
-    let (Some(fleet_id), Some(name), Some(email), Some(cost_centre_id)) = (
-        fleet,
-        name,
-        email.map_or(Some(None), |e| e.map(Some)),
-        cost_centre.map_or(Some(None), |c| c.map(Some)),
-    ) else {
+    let email = optional::<Email>(&mut v, "email", body.email.as_deref());
+    let cost_centre = optional(&mut v, "cost_centre_id", body.cost_centre_id.as_deref());
+    let (Some(fleet_id), Some(name), Some(email), Some(cost_centre_id)) =
+        (fleet, name, email, cost_centre)
+    else {
         return Err(v.into_error());
     };
-    let fleet = fleet_for(&state, &caller, Scope::DriversWrite, fleet_id).await?;
-    if let Some(cost_centre_id) = cost_centre_id {
-        cost_centre_for(&state, &caller, Scope::DriversWrite, &fleet, cost_centre_id).await?;
-    }
+    placement(&state, &caller, DriverView::WRITE, fleet_id, cost_centre_id).await?;
     let driver_id = DriverId::new();
     let at = now();
     let fallback = DriverView {
@@ -180,33 +178,18 @@ pub async fn change_driver(
     Path(raw_id): Path<String>,
     ApiJson(body): ApiJson<DriverChange>,
 ) -> Result<Json<DriverView>, ApiError> {
-    let id: Uuid = path_id(&raw_id, "driver")?;
-    let fleets = limit(&caller, Scope::DriversWrite);
-    let current: DriverView =
-        read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await?;
+    let current: DriverView = to_change(&state, &caller, &raw_id).await?;
     let mut v = Validator::default();
     let name = body
         .name
         .as_deref()
         .and_then(|n| v.check("name", n.parse::<Name>()));
-    let email = match body.email {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(e)) => v.check("email", e.parse::<Email>()).map(Some),
-    };
-    let cost_centre = match body.cost_centre_id {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(c)) => v
-            .check("cost_centre_id", c.parse::<CostCentreId>())
-            .map(Some),
-    };
+    let email = nullable_of::<Email>(&mut v, "email", body.email);
+    let cost_centre = nullable_of(&mut v, "cost_centre_id", body.cost_centre_id);
     let status = status_of(&body.status, &mut v);
     v.finish()?;
-    if let Some(Some(cost_centre_id)) = cost_centre {
-        let fleet = fleet_of(&state, &caller, current.fleet_id).await?;
-        cost_centre_for(&state, &caller, Scope::DriversWrite, &fleet, cost_centre_id).await?;
-    }
+    let scope = DriverView::WRITE;
+    new_cost_centre(&state, &caller, scope, current.fleet_id, cost_centre).await?;
     let expected = DriverView {
         name: name.as_ref().map_or(current.name.clone(), Name::to_string),
         email: email
@@ -216,27 +199,14 @@ pub async fn change_driver(
         status: status.map_or(current.status.clone(), |s| s.as_str().to_owned()),
         ..current.clone()
     };
-    let run = async {
-        let at = now();
-        let command = DriverCommand::Change {
-            name,
-            email,
-            cost_centre_id: cost_centre,
-            status,
-            at,
-        };
-        execute(&state.registry.drivers, id, command, &caller).await?;
-        Ok(at)
+    let change = |at| DriverCommand::Change {
+        name,
+        email,
+        cost_centre_id: cost_centre,
+        status,
+        at,
     };
-    changed(
-        &state,
-        &caller,
-        current,
-        expected,
-        |d| &mut d.updated_at,
-        run,
-    )
-    .await
+    changed(&state, &caller, current, expected, change).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,31 +243,20 @@ pub async fn create_vehicle(
     let make = v.check("make", body.make.parse::<Name>());
     let model = v.check("model", body.model.parse::<Name>());
     let kwh = v.check("battery_capacity_kwh", capacity(&body.battery_capacity_kwh));
-    let cost_centre = body
-        .cost_centre_id
-        .as_deref()
-        .map(|c| v.check("cost_centre_id", c.parse::<CostCentreId>()));
-    let (Some(fleet_id), Some(vin), Some(make), Some(model), Some(kwh), Some(cost_centre_id)) = (
-        fleet,
-        vin,
-        make,
-        model,
-        kwh,
-        cost_centre.map_or(Some(None), |c| c.map(Some)),
-    ) else {
+    let cost_centre = optional(&mut v, "cost_centre_id", body.cost_centre_id.as_deref());
+    let (Some(fleet_id), Some(vin), Some(make), Some(model), Some(kwh), Some(cost_centre_id)) =
+        (fleet, vin, make, model, kwh, cost_centre)
+    else {
         return Err(v.into_error());
     };
-    let fleet = fleet_for(&state, &caller, Scope::VehiclesWrite, fleet_id).await?;
-    if let Some(cost_centre_id) = cost_centre_id {
-        cost_centre_for(
-            &state,
-            &caller,
-            Scope::VehiclesWrite,
-            &fleet,
-            cost_centre_id,
-        )
-        .await?;
-    }
+    placement(
+        &state,
+        &caller,
+        VehicleView::WRITE,
+        fleet_id,
+        cost_centre_id,
+    )
+    .await?;
     let id_key = state.id_key(&caller.tenant);
     let vehicle_id = vehicle::vehicle_id(&caller.tenant, &id_key, fleet_id, &vin);
     let at = now();
@@ -351,10 +310,7 @@ pub async fn change_vehicle(
     Path(raw_id): Path<String>,
     ApiJson(body): ApiJson<VehicleChange>,
 ) -> Result<Json<VehicleView>, ApiError> {
-    let id: Uuid = path_id(&raw_id, "vehicle")?;
-    let fleets = limit(&caller, Scope::VehiclesWrite);
-    let current: VehicleView =
-        read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await?;
+    let current: VehicleView = to_change(&state, &caller, &raw_id).await?;
     let mut v = Validator::default();
     let make = body
         .make
@@ -368,26 +324,11 @@ pub async fn change_vehicle(
         .battery_capacity_kwh
         .as_ref()
         .and_then(|k| v.check("battery_capacity_kwh", capacity(k)));
-    let cost_centre = match body.cost_centre_id {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(c)) => v
-            .check("cost_centre_id", c.parse::<CostCentreId>())
-            .map(Some),
-    };
+    let cost_centre = nullable_of(&mut v, "cost_centre_id", body.cost_centre_id);
     let status = status_of(&body.status, &mut v);
     v.finish()?;
-    if let Some(Some(cost_centre_id)) = cost_centre {
-        let fleet = fleet_of(&state, &caller, current.fleet_id).await?;
-        cost_centre_for(
-            &state,
-            &caller,
-            Scope::VehiclesWrite,
-            &fleet,
-            cost_centre_id,
-        )
-        .await?;
-    }
+    let scope = VehicleView::WRITE;
+    new_cost_centre(&state, &caller, scope, current.fleet_id, cost_centre).await?;
     let expected = VehicleView {
         make: make.as_ref().map_or(current.make.clone(), Name::to_string),
         model: model
@@ -398,26 +339,13 @@ pub async fn change_vehicle(
         status: status.map_or(current.status.clone(), |s| s.as_str().to_owned()),
         ..current.clone()
     };
-    let run = async {
-        let at = now();
-        let command = VehicleCommand::Change {
-            make,
-            model,
-            battery_capacity_kwh: kwh,
-            cost_centre_id: cost_centre,
-            status,
-            at,
-        };
-        execute(&state.registry.vehicles, id, command, &caller).await?;
-        Ok(at)
+    let change = |at| VehicleCommand::Change {
+        make,
+        model,
+        battery_capacity_kwh: kwh,
+        cost_centre_id: cost_centre,
+        status,
+        at,
     };
-    changed(
-        &state,
-        &caller,
-        current,
-        expected,
-        |v| &mut v.updated_at,
-        run,
-    )
-    .await
+    changed(&state, &caller, current, expected, change).await
 }

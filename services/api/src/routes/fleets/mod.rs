@@ -16,20 +16,27 @@
 mod assignment;
 mod members;
 
+use std::fmt::Display;
+use std::str::FromStr;
+
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use joule_domain::{AccountId, FleetId};
+use joule_store::{Decided, Decider};
+use postgres_es::PostgresCqrs;
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
-use super::registry::{create, now};
+use super::registry::{create, execute, now};
 use super::table::RouteTable;
 use super::{AppState, path_id};
 use crate::access::{Role, Scope};
 use crate::auth::Caller;
-use crate::domain::cost_centre::{self, CostCentreCommand};
-use crate::domain::fleet::FleetCommand;
+use crate::domain::cost_centre::{self, CostCentre, CostCentreCommand};
+use crate::domain::driver::Driver;
+use crate::domain::fleet::{Fleet, FleetCommand};
+use crate::domain::vehicle::Vehicle;
 use crate::domain::{Code, Name, Status};
 use crate::extract::{ApiJson, Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
@@ -42,7 +49,11 @@ pub fn routes(t: RouteTable) -> RouteTable {
     t.get("/v1/fleets", Scope::FleetsRead, list::<FleetView>)
         .post("/v1/fleets", Scope::FleetsWrite, create_fleet)
         .get("/v1/fleets/{id}", Scope::FleetsRead, one::<FleetView>)
-        .patch("/v1/fleets/{id}", Scope::FleetsWrite, change_fleet)
+        .patch(
+            "/v1/fleets/{id}",
+            Scope::FleetsWrite,
+            change_named::<FleetView>,
+        )
         .get(
             "/v1/cost-centres",
             Scope::CostCentresRead,
@@ -61,7 +72,7 @@ pub fn routes(t: RouteTable) -> RouteTable {
         .patch(
             "/v1/cost-centres/{id}",
             Scope::CostCentresWrite,
-            change_cost_centre,
+            change_named::<CostCentreView>,
         )
         .get("/v1/drivers", Scope::DriversRead, list::<DriverView>)
         .post("/v1/drivers", Scope::DriversWrite, members::create_driver)
@@ -206,44 +217,172 @@ pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A resource a PATCH changes: the scope a write requires (what [`limit`] is asked about), the
+/// aggregate that records the change and the view's `updated_at`, which the projection moves.
+pub(crate) trait Changeable: Readable + Clone + PartialEq {
+    const WRITE: Scope;
+    type Decider: Decider<Command: Clone>;
+
+    fn aggregate(state: &AppState) -> &PostgresCqrs<Decided<Self::Decider>>;
+    fn updated_at(&mut self) -> &mut DateTime<Utc>;
+    fn status(&self) -> &str;
+}
+
+impl Changeable for FleetView {
+    const WRITE: Scope = Scope::FleetsWrite;
+    type Decider = Fleet;
+
+    fn aggregate(state: &AppState) -> &PostgresCqrs<Decided<Fleet>> {
+        &state.registry.fleets
+    }
+    fn updated_at(&mut self) -> &mut DateTime<Utc> {
+        &mut self.updated_at
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+impl Changeable for CostCentreView {
+    const WRITE: Scope = Scope::CostCentresWrite;
+    type Decider = CostCentre;
+
+    fn aggregate(state: &AppState) -> &PostgresCqrs<Decided<CostCentre>> {
+        &state.registry.cost_centres
+    }
+    fn updated_at(&mut self) -> &mut DateTime<Utc> {
+        &mut self.updated_at
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+impl Changeable for DriverView {
+    const WRITE: Scope = Scope::DriversWrite;
+    type Decider = Driver;
+
+    fn aggregate(state: &AppState) -> &PostgresCqrs<Decided<Driver>> {
+        &state.registry.drivers
+    }
+    fn updated_at(&mut self) -> &mut DateTime<Utc> {
+        &mut self.updated_at
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+impl Changeable for VehicleView {
+    const WRITE: Scope = Scope::VehiclesWrite;
+    type Decider = Vehicle;
+
+    fn aggregate(state: &AppState) -> &PostgresCqrs<Decided<Vehicle>> {
+        &state.registry.vehicles
+    }
+    fn updated_at(&mut self) -> &mut DateTime<Utc> {
+        &mut self.updated_at
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+
+/// The record `PATCH /v1/<collection>/{id}` changes: one the caller may write, else 404.
+pub(crate) async fn to_change<R: Changeable>(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<R, ApiError> {
+    let id: Uuid = path_id(raw_id, R::NOUN)?;
+    let fleets = limit(caller, R::WRITE);
+    read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await
+}
+
 /// Answers a PATCH: `expected` is `current` with the requested values (and `current`'s
-/// `updated_at`). Nothing to change runs no command; otherwise `run` runs it and the answer waits
-/// for the projection to show the values.
-pub(crate) async fn changed<R, F>(
+/// `updated_at`). Nothing to change runs no command; otherwise the command `change` makes at the
+/// time of the change runs, and the answer waits for the projection to show the values.
+pub(crate) async fn changed<R: Changeable>(
     state: &AppState,
     caller: &Caller,
     current: R,
     expected: R,
-    updated_at: fn(&mut R) -> &mut DateTime<Utc>,
-    run: F,
-) -> Result<Json<R>, ApiError>
-where
-    R: read::Resource + Clone + PartialEq,
-    F: std::future::Future<Output = Result<DateTime<Utc>, ApiError>>,
-{
+    change: impl FnOnce(DateTime<Utc>) -> <R::Decider as Decider>::Command,
+) -> Result<Json<R>, ApiError> {
     if expected == current {
         return Ok(Json(current));
     }
-    let at = run.await?;
+    let at = now();
+    execute(R::aggregate(state), current.id(), change(at), caller).await?;
     let mut probe = expected.clone();
-    let before = *updated_at(&mut probe);
+    let before = *probe.updated_at();
     let settled = |row: &R| {
         let mut row = row.clone();
-        *updated_at(&mut row) = before;
+        *row.updated_at() = before;
         row == expected
     };
     let projected = read::wait_until(&state.pool, &caller.tenant, current.id(), settled).await?;
     Ok(Json(projected.unwrap_or_else(|| {
         tracing::warn!(id = %current.id(), noun = R::NOUN, "projection is behind; answering from the command");
         let mut written = expected.clone();
-        *updated_at(&mut written) = at;
+        *written.updated_at() = at;
         written
     })))
+}
+
+/// The record a body names by `id` in `field`: one the caller reaches within `fleets`, else 404
+/// naming the field.
+pub(crate) async fn reachable<R: Changeable>(
+    state: &AppState,
+    caller: &Caller,
+    fleets: Option<&[Uuid]>,
+    field: &str,
+    id: Uuid,
+) -> Result<R, ApiError> {
+    read::get_within(&state.pool, &caller.tenant, fleets, id)
+        .await?
+        .ok_or_else(|| ApiError::no_such(field, format!("no {} with id {id}", R::NOUN)))
+}
+
+/// Refuses a record named in `field` that is archived: only an active one takes new members,
+/// cost centres or cards.
+pub(crate) fn ensure_active<R: Changeable>(record: &R, field: &str) -> Result<(), ApiError> {
+    if record.status() != Status::Active.as_str() {
+        return Err(ApiError::field(
+            field,
+            format!("the {} is archived", R::NOUN),
+        ));
+    }
+    Ok(())
 }
 
 fn status_of(raw: &Option<String>, v: &mut Validator) -> Option<Status> {
     raw.as_deref()
         .and_then(|s| v.check("status", s.parse::<Status>()))
+}
+
+/// An optional member of a new record: `Some(None)` when absent, `None` when refused (the
+/// refusal is in `v`).
+pub(crate) fn optional<T: FromStr<Err: Display>>(
+    v: &mut Validator,
+    field: &str,
+    raw: Option<&str>,
+) -> Option<Option<T>> {
+    match raw {
+        None => Some(None),
+        Some(raw) => v.check(field, raw.parse::<T>()).map(Some),
+    }
+}
+
+/// A [`nullable`] PATCH member: `None` keeps the value (as does a refused one: the refusal is in
+/// `v`), `Some(None)` removes it.
+pub(crate) fn nullable_of<T: FromStr<Err: Display>>(
+    v: &mut Validator,
+    field: &str,
+    raw: Option<Option<String>>,
+) -> Option<Option<T>> {
+    match raw {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => v.check(field, raw.parse::<T>()).map(Some),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -313,26 +452,50 @@ async fn account_exists(
     }
 }
 
+/// Fleets and cost centres, whose name and status are all a PATCH changes.
+pub(crate) trait Named: Changeable {
+    fn name_and_status(&mut self) -> (&mut String, &mut String);
+    fn change(
+        name: Option<Name>,
+        status: Option<Status>,
+        at: DateTime<Utc>,
+    ) -> <Self::Decider as Decider>::Command;
+}
+
+impl Named for FleetView {
+    fn name_and_status(&mut self) -> (&mut String, &mut String) {
+        (&mut self.name, &mut self.status)
+    }
+    fn change(name: Option<Name>, status: Option<Status>, at: DateTime<Utc>) -> FleetCommand {
+        FleetCommand::Change { name, status, at }
+    }
+}
+impl Named for CostCentreView {
+    fn name_and_status(&mut self) -> (&mut String, &mut String) {
+        (&mut self.name, &mut self.status)
+    }
+    fn change(name: Option<Name>, status: Option<Status>, at: DateTime<Utc>) -> CostCentreCommand {
+        CostCentreCommand::Change { name, status, at }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FleetChange {
+pub struct NameChange {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     status: Option<String>,
 }
 
-/// `PATCH /v1/fleets/{id}` `{name?, status?}`.
-pub async fn change_fleet(
+/// `PATCH /v1/fleets/{id}` and `PATCH /v1/cost-centres/{id}` `{name?, status?}`.
+pub async fn change_named<R: Named>(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(raw_id): Path<String>,
-    ApiJson(body): ApiJson<FleetChange>,
-) -> Result<Json<FleetView>, ApiError> {
-    let id: Uuid = path_id(&raw_id, "fleet")?;
-    let fleets = limit(&caller, Scope::FleetsWrite);
-    let current: FleetView =
-        read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await?;
+    ApiJson(body): ApiJson<NameChange>,
+) -> Result<Json<R>, ApiError> {
+    let current: R = to_change(&state, &caller, &raw_id).await?;
     let mut v = Validator::default();
     let name = body
         .name
@@ -340,26 +503,16 @@ pub async fn change_fleet(
         .and_then(|n| v.check("name", n.parse::<Name>()));
     let status = status_of(&body.status, &mut v);
     v.finish()?;
-    let expected = FleetView {
-        name: name.as_ref().map_or(current.name.clone(), Name::to_string),
-        status: status.map_or(current.status.clone(), |s| s.as_str().to_owned()),
-        ..current.clone()
-    };
-    let run = async {
-        let at = now();
-        let command = FleetCommand::Change { name, status, at };
-        super::registry::execute(&state.registry.fleets, id, command, &caller).await?;
-        Ok(at)
-    };
-    changed(
-        &state,
-        &caller,
-        current,
-        expected,
-        |f| &mut f.updated_at,
-        run,
-    )
-    .await
+    let mut expected = current.clone();
+    let (expected_name, expected_status) = expected.name_and_status();
+    if let Some(name) = &name {
+        *expected_name = name.to_string();
+    }
+    if let Some(status) = status {
+        *expected_status = status.as_str().to_owned();
+    }
+    let change = |at| R::change(name, status, at);
+    changed(&state, &caller, current, expected, change).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -412,46 +565,6 @@ pub async fn create_cost_centre(
         command,
         "/v1/cost-centres",
         fallback,
-    )
-    .await
-}
-
-/// `PATCH /v1/cost-centres/{id}` `{name?, status?}`.
-pub async fn change_cost_centre(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(raw_id): Path<String>,
-    ApiJson(body): ApiJson<FleetChange>,
-) -> Result<Json<CostCentreView>, ApiError> {
-    let id: Uuid = path_id(&raw_id, "cost centre")?;
-    let fleets = limit(&caller, Scope::CostCentresWrite);
-    let current: CostCentreView =
-        read::find_within(&state.pool, &caller.tenant, fleets.as_deref(), id).await?;
-    let mut v = Validator::default();
-    let name = body
-        .name
-        .as_deref()
-        .and_then(|n| v.check("name", n.parse::<Name>()));
-    let status = status_of(&body.status, &mut v);
-    v.finish()?;
-    let expected = CostCentreView {
-        name: name.as_ref().map_or(current.name.clone(), Name::to_string),
-        status: status.map_or(current.status.clone(), |s| s.as_str().to_owned()),
-        ..current.clone()
-    };
-    let run = async {
-        let at = now();
-        let command = CostCentreCommand::Change { name, status, at };
-        super::registry::execute(&state.registry.cost_centres, id, command, &caller).await?;
-        Ok(at)
-    };
-    changed(
-        &state,
-        &caller,
-        current,
-        expected,
-        |c| &mut c.updated_at,
-        run,
     )
     .await
 }
