@@ -299,12 +299,8 @@ async fn list(
             );
         }
     }
-    if let Some(raw) = query.get("created_after") {
-        filter.created_after = v.check("created_after", time(raw));
-    }
-    if let Some(raw) = query.get("created_before") {
-        filter.created_before = v.check("created_before", time(raw));
-    }
+    filter.created_after = query.time(&mut v, "created_after");
+    filter.created_before = query.time(&mut v, "created_before");
     v.finish()?;
     filter.fleets = super::fleets::limit(&caller, Scope::ReservationsRead);
     reservations::list(&state.pool, &caller.tenant, &filter, &page)

@@ -131,7 +131,7 @@ pub async fn list_sessions(
         status: query.get("status").unwrap_or_default().to_owned(),
         started_after,
         started_before,
-        within_fleets: within(&caller)?,
+        within_fleets: super::fleets::within_fleets(&caller, Scope::SessionsRead, "sessions")?,
     };
     let response = state
         .sessions()
@@ -158,16 +158,6 @@ pub async fn get_session(
         .answer(SERVICE)?;
     reachable(&caller, &session)?;
     session_view(session).map(Json)
-}
-
-/// The fleets a fleet manager's session reads are limited to, as the sessions service takes them;
-/// empty for a caller who reads the whole tenant's. A fleet manager with no fleets reads none.
-fn within(caller: &Caller) -> Result<Vec<String>, ApiError> {
-    match super::fleets::limit(caller, Scope::SessionsRead) {
-        None => Ok(Vec::new()),
-        Some(fleets) if fleets.is_empty() => Err(ApiError::NotFound("no sessions".into())),
-        Some(fleets) => Ok(fleets.iter().map(Uuid::to_string).collect()),
-    }
 }
 
 /// A fleet manager reads only sessions started with a token of her fleets: another is a 404.

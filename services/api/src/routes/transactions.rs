@@ -89,13 +89,8 @@ pub async fn list(
     let (fleet_id, cost_centre_id) = (uuid("fleet_id"), uuid("cost_centre_id"));
     v.finish()?;
     // A fleet manager reads the transactions of her fleets' sessions only.
-    let within_fleets = match super::fleets::limit(&caller, Scope::TransactionsRead) {
-        None => Vec::new(),
-        Some(fleets) if fleets.is_empty() => {
-            return Err(ApiError::NotFound("no transactions".into()));
-        }
-        Some(fleets) => fleets.iter().map(Uuid::to_string).collect(),
-    };
+    let within_fleets =
+        super::fleets::within_fleets(&caller, Scope::TransactionsRead, "transactions")?;
     let page = query.page()?;
     let request = v1::ListTransactionsRequest {
         tenant_id: caller.tenant.to_string(),
