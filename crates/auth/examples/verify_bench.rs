@@ -116,6 +116,7 @@ async fn main() {
                 roles_claim: "groups".into(),
                 role_map: BTreeMap::from([("joule-ops".into(), "operator".into())]),
                 fleets_claim: None,
+                driver_claim: None,
             },
         })
         .expect("external issuer"),

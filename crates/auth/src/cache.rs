@@ -108,6 +108,7 @@ mod tests {
                 tenant: "t".into(),
                 roles: vec!["r".into()],
                 fleets: vec![],
+                driver: None,
                 client_id: None,
             },
             exp,

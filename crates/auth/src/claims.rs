@@ -1,6 +1,6 @@
 //! The claims of the tokens Joule issues ([`Claims`]), what a caller asks to be issued
 //! ([`NewToken`]) and who a verified token stands for ([`Principal`], from Joule's own tokens and
-//! from external issuers alike). Roles and fleets are strings here: the api maps them to its types.
+//! from external issuers alike). Roles, fleets and drivers are strings here: the api maps them to its types.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,9 @@ pub struct Principal {
     /// Role names (Joule's own, or mapped from an external issuer's claim values); never empty.
     pub roles: Vec<String>,
     pub fleets: Vec<String>,
+    /// The driver a driver's token acts for (an external issuer's; Joule's own tokens take it from
+    /// the key they were issued to).
+    pub driver: Option<String>,
     /// The OAuth2 client: `client_id` (RFC 9068), else `azp` for an external token; always set for
     /// Joule's own.
     pub client_id: Option<String>,
@@ -85,6 +88,7 @@ impl Claims {
             tenant: self.tenant,
             roles: self.roles,
             fleets: self.fleets,
+            driver: None,
             client_id: Some(self.client_id),
         })
     }

@@ -31,6 +31,7 @@ fn mapping() -> ClaimMapping {
             ("joule-readers".into(), "reader".into()),
         ]),
         fleets_claim: Some("fleets".into()),
+        driver_claim: None,
     }
 }
 
@@ -76,6 +77,7 @@ async fn rs256_and_es256_tokens_map_to_tenant_and_roles() {
             tenant: "acme".into(),
             roles: vec!["admin".into()],
             fleets: vec!["f1".into()],
+            driver: None,
             client_id: Some("fleet-portal".into()),
         }
     );

@@ -124,6 +124,7 @@ async fn pyjwt_verifies_joules_tokens_and_joule_verifies_pyjwts() {
             roles_claim: "groups".into(),
             role_map: BTreeMap::from([("joule-ops".into(), "operator".into())]),
             fleets_claim: None,
+            driver_claim: None,
         },
     })
     .unwrap();

@@ -162,6 +162,7 @@ pub struct Settings {
     pub oidc_roles_claim: String,
     pub oidc_role_map: String,
     pub oidc_fleets_claim: String,
+    pub oidc_driver_claim: String,
     /// OTLP gRPC endpoint for traces (for example `http://127.0.0.1:4317`); empty means no export.
     pub otlp_endpoint: String,
     /// `text` or `json`.
@@ -328,6 +329,7 @@ impl Default for Settings {
             oidc_roles_claim: "groups".into(),
             oidc_role_map: String::new(),
             oidc_fleets_claim: String::new(),
+            oidc_driver_claim: String::new(),
             otlp_endpoint: String::new(),
             log_format: "text".into(),
             heartbeat_interval_secs: 300,

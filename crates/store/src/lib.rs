@@ -12,6 +12,7 @@ pub mod decide;
 pub mod fault;
 pub mod migrate;
 pub mod relay;
+pub mod session_holders;
 pub mod upcast;
 
 use std::collections::HashMap;

@@ -220,9 +220,11 @@ impl Role {
                 VehiclesWrite,
                 TokensRead,
                 TokensWrite,
-                // Limited to sessions started with a token of her fleets, and their transactions.
+                // Limited to sessions started with a token of her fleets, their transactions and
+                // receipts (`crate::routes::reach`).
                 SessionsRead,
                 TransactionsRead,
+                InvoicesRead,
                 // For the accounts that hold her fleets.
                 CostCentresWrite,
                 // With the tokens she reaches: reserving a charger for her drivers.
@@ -230,8 +232,9 @@ impl Role {
                 ReservationsWrite,
                 ChargersRead,
             ]),
-            // Only what is already limited to one's own records (ADR 034).
-            Role::Driver => Scopes::of(&[SitesRead, TariffsRead]),
+            // Where to charge and at what price, and his own sessions and receipts: those started
+            // with a token assigned to him (`crate::routes::reach`, ADR 038).
+            Role::Driver => Scopes::of(&[SitesRead, TariffsRead, SessionsRead, InvoicesRead]),
             Role::ReadOnly => Scopes::of(
                 &Scope::ALL
                     .iter()
@@ -318,6 +321,7 @@ mod tests {
             Scope::ReservationsWrite,
             Scope::SessionsRead,
             Scope::TransactionsRead,
+            Scope::InvoicesRead,
         ] {
             assert!(scopes.contains(scope), "{scope}");
         }

@@ -58,6 +58,7 @@ const MIGRATIONS: &[joule_store::Migration] = &[
         sql: joule_auth::MIGRATION_SQL,
     },
     joule_store::migration!(5 => "005_reservations"),
+    joule_store::migration!(6 => "006_driver_keys"),
 ];
 
 /// Migrates the api's schema (for tools such as `make bench-auth`; `start` does it itself).
@@ -91,7 +92,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         drivers: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
         vehicles: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
         tenants: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
-        api_keys: joule_store::cqrs(ctx.pool.clone(), SCHEMA, ()),
+        api_keys: joule_store::cqrs_with_upcasters(
+            ctx.pool.clone(),
+            SCHEMA,
+            domain::api_key::UPCASTERS,
+            (),
+        ),
     };
     ensure_default_tenant(&registry.tenants, &tenant).await?;
     let directory = Arc::new(auth::directory::Directory::load(ctx.pool.clone(), &tenant).await?);
@@ -145,7 +151,8 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         SCHEMA,
         ctx.bus.clone(),
         projections::outbox::RegistryRelay,
-    )?;
+    )?
+    .with_upcasters(domain::api_key::UPCASTERS);
     let relay = ctx.relay("api-relay", relay);
     let directory = Task::new("api-directory", directory.run(ctx.shutdown.clone()));
     let oauth = Task::new("api-oauth-keys", oauth.run(ctx.shutdown.clone()));

@@ -8,9 +8,12 @@
 //!   ([`projections`]).
 //! - Consumes `SessionPriced` (`pricing.*.priced`, durable `invoicing-priced`) and
 //!   `SessionPriceAdjusted` (`pricing.*.adjusted`, durable `invoicing-adjustments`) from PRICING
-//!   ([`consumers`]).
+//!   ([`consumers`]), and `SessionStarted` (`session.*.started`, durable `invoicing-sessions`)
+//!   from SESSION into `session_holders` ([`joule_store::session_holders`]): who held each
+//!   session's token, so invoices list by fleet and driver and a fleet manager or driver reads
+//!   only theirs (ADR 038).
 //! - Publishes `InvoiceIssued` and `AdjustmentIssued` on INVOICE through its outbox relay.
-//! - Serves `joule.v1.InvoicingService` (the receipts, [`grpc`]).
+//! - Serves `joule.v1.InvoicingService` (the receipts, [`grpc`]), filtered by the caller's reach.
 //!
 //! It does not post to the ledger; the ledger service reads the published invoices and notes.
 //!
@@ -35,6 +38,7 @@ use std::sync::Arc;
 use joule_bus::{ConsumerSpec, Domain, OnPark};
 use joule_domain::TenantId;
 use joule_runtime::{BoxError, Context, ServiceDef, Started};
+use joule_store::session_holders::{self, SessionHolders};
 use joule_store::{Migration, Relay};
 
 pub const SCHEMA: &str = "invoicing";
@@ -44,8 +48,15 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
-const MIGRATIONS: &[Migration] =
-    joule_store::migrations![1 => "001_invoices_read_model", 101 => "101_adjustment_notes"];
+const MIGRATIONS: &[Migration] = &[
+    joule_store::migration!(1 => "001_invoices_read_model"),
+    Migration {
+        version: 2,
+        name: "002_session_holders",
+        sql: session_holders::MIGRATION_SQL,
+    },
+    joule_store::migration!(101 => "101_adjustment_notes"),
+];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     joule_store::migrate(&ctx.pool, SCHEMA, MIGRATIONS).await?;
@@ -77,6 +88,13 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         consumers::price_adjusted::AdjustedHandler::new(issuer, default_tenant.clone()),
     );
 
+    let holders = SessionHolders {
+        pool: ctx.pool.clone(),
+        schema: SCHEMA.into(),
+        default_tenant: default_tenant.to_string(),
+    };
+    let sessions = ctx.consumer(session_holders::spec("invoicing-sessions"), holders);
+
     let relay = Relay::new(
         ctx.pool.clone(),
         SCHEMA,
@@ -87,7 +105,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
 
     let grpc = grpc::InvoicingGrpc::new(ctx.pool.clone(), SCHEMA, default_tenant);
     Ok(Started {
-        tasks: vec![priced, adjusted, relay],
+        tasks: vec![priced, adjusted, sessions, relay],
         grpc: Some(grpc.routes()),
     })
 }

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use joule_domain::TenantId;
 use joule_proto::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
 use joule_runtime::{BoxError, Context, ServiceDef, Started};
+use joule_store::session_holders::{self, SessionHolders};
 use joule_store::{Decided, Migration, Relay};
 
 use consumers::adjustments::AdjustmentHandler;
@@ -65,12 +66,12 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     let invoices = ctx.consumer(consumers::invoices::spec(), InvoiceHandler(poster.clone()));
     let payments = ctx.consumer(consumers::payments::spec(), PaymentHandler(poster.clone()));
     let adjustments = ctx.consumer(consumers::adjustments::spec(), AdjustmentHandler(poster));
-    let holders = consumers::sessions::SessionHolders {
+    let holders = SessionHolders {
         pool: ctx.pool.clone(),
         schema: SCHEMA.into(),
         default_tenant: default_tenant.to_string(),
     };
-    let sessions = ctx.consumer(consumers::sessions::spec(), holders);
+    let sessions = ctx.consumer(session_holders::spec("ledger-sessions"), holders);
 
     let outbox = projections::outbox::LedgerOutbox::new(SCHEMA, default_tenant.as_str());
     let relay = Relay::new(ctx.pool.clone(), SCHEMA, ctx.bus.clone(), outbox)?

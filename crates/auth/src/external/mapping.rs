@@ -1,5 +1,6 @@
 //! How an external issuer's claims become a [`Principal`]: which claim holds the tenant (or a fixed
-//! tenant), which holds roles or groups and what each value means in Joule, and which holds fleets.
+//! tenant), which holds roles or groups and what each value means in Joule, and which hold fleets
+//! and the driver.
 //!
 //! A claim is named by its top-level member (`"groups"`, `"https://example.com/roles"`) or by a
 //! JSON pointer into the claims when it starts with `/` (`"/realm_access/roles"`). Only values the
@@ -27,6 +28,8 @@ pub struct ClaimMapping {
     pub role_map: BTreeMap<String, String>,
     /// The claim that holds fleets (a string or an array of strings), if any.
     pub fleets_claim: Option<String>,
+    /// The claim that holds the driver a driver's token acts for (a string), if any.
+    pub driver_claim: Option<String>,
 }
 
 impl ClaimMapping {
@@ -37,7 +40,10 @@ impl ClaimMapping {
             (None, Some(tenant)) if valid_value(tenant) => {}
             _ => return invalid("name exactly one of a tenant claim and a fixed tenant"),
         }
-        if self.roles_claim.is_empty() || self.fleets_claim.as_deref() == Some("") {
+        if self.roles_claim.is_empty()
+            || self.fleets_claim.as_deref() == Some("")
+            || self.driver_claim.as_deref() == Some("")
+        {
             return invalid("claim names must not be empty");
         }
         if self.role_map.is_empty() {
@@ -100,6 +106,11 @@ impl ClaimMapping {
         if !valid_values(&fleets) {
             return Err(AuthError::InvalidClaim("fleets"));
         }
+        let driver = match self.driver_claim.as_deref().and_then(|c| lookup(claims, c)) {
+            None => None,
+            Some(Value::String(driver)) if valid_value(driver) => Some(driver.clone()),
+            Some(_) => return Err(AuthError::InvalidClaim("driver")),
+        };
         let client_id = ["client_id", "azp"]
             .iter()
             .find_map(|name| claims.get(*name).and_then(Value::as_str))
@@ -111,6 +122,7 @@ impl ClaimMapping {
             tenant,
             roles,
             fleets,
+            driver,
             client_id,
         })
     }
@@ -168,6 +180,7 @@ mod tests {
                 ("ops-2".into(), "operator".into()),
             ]),
             fleets_claim: Some("fleets".into()),
+            driver_claim: Some("driver".into()),
         }
     }
 
@@ -176,20 +189,21 @@ mod tests {
     }
 
     #[test]
-    fn maps_tenant_roles_fleets_and_client() {
+    fn maps_tenant_roles_fleets_driver_and_client() {
         let p = mapping()
             .principal(
                 "https://idp",
                 &claims(json!({
                     "sub": "u1", "org": {"id": "acme"}, "azp": "cli",
                     "groups": ["other", "joule-ops", "ops-2", "joule-admins"],
-                    "fleets": "f1 f2",
+                    "fleets": "f1 f2", "driver": "d1",
                 })),
             )
             .unwrap();
         assert_eq!(p.tenant, "acme");
         assert_eq!(p.roles, vec!["operator", "admin"]);
         assert_eq!(p.fleets, vec!["f1", "f2"]);
+        assert_eq!(p.driver.as_deref(), Some("d1"));
         assert_eq!(p.client_id.as_deref(), Some("cli"));
         assert_eq!(p.issuer, "https://idp");
     }
@@ -212,6 +226,12 @@ mod tests {
         assert_eq!(
             m.principal("i", &claims(bad)),
             Err(AuthError::InvalidClaim("roles"))
+        );
+        let drivers = json!({"sub": "u", "org": {"id": "a"}, "groups": ["joule-ops"],
+                             "driver": ["d1", "d2"]});
+        assert_eq!(
+            m.principal("i", &claims(drivers)),
+            Err(AuthError::InvalidClaim("driver"))
         );
     }
 

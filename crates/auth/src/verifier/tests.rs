@@ -71,6 +71,7 @@ async fn an_issued_token_verifies_to_its_principal() {
             tenant: "acme".into(),
             roles: vec!["operator".into(), "billing".into()],
             fleets: vec!["fleet-7".into()],
+            driver: None,
             client_id: Some("client-1".into()),
         }
     );
@@ -262,6 +263,7 @@ fn two_issuers_with_one_iss_are_refused() {
             roles_claim: "roles".into(),
             role_map: [("a".to_owned(), "admin".to_owned())].into(),
             fleets_claim: None,
+            driver_claim: None,
         },
     };
     let external = Arc::new(ExternalIssuer::new(config).unwrap());

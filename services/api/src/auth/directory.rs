@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use joule_domain::{FleetId, TenantId};
+use joule_domain::{DriverId, FleetId, TenantId};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +28,8 @@ pub struct KeyRecord {
     pub scopes: Scopes,
     /// The fleets a `fleet_manager` key is limited to.
     pub fleets: Vec<FleetId>,
+    /// The driver a `driver` key acts for.
+    pub driver: Option<DriverId>,
     pub digest: KeyDigest,
     /// The secret a rotation replaced, and until when it is still valid.
     pub previous: Option<(KeyDigest, DateTime<Utc>)>,
@@ -80,18 +82,21 @@ pub struct Directory {
     used: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
-type KeyRow = (
-    String,
-    String,
-    Vec<String>,
-    Vec<uuid::Uuid>,
-    String,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    i64,
-);
+/// A row of `api_keys` as the directory reads it.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key_id: String,
+    tenant_id: String,
+    roles: Vec<String>,
+    fleets: Vec<uuid::Uuid>,
+    driver_id: Option<uuid::Uuid>,
+    digest: String,
+    previous_digest: Option<String>,
+    previous_valid_until: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    seq: i64,
+}
 
 impl Directory {
     /// Loads everything; `default_tenant` is known even before any tenant is created.
@@ -156,16 +161,16 @@ impl Directory {
             }
         }
         let rows: Vec<KeyRow> = sqlx::query_as(&format!(
-            "SELECT key_id, tenant_id, roles, fleets, digest, previous_digest, previous_valid_until,
-                    expires_at, revoked_at, seq
+            "SELECT key_id, tenant_id, roles, fleets, driver_id, digest, previous_digest,
+                    previous_valid_until, expires_at, revoked_at, seq
              FROM {SCHEMA}.api_keys WHERE seq > $1 ORDER BY seq"
         ))
         .bind(seen.keys)
         .fetch_all(&self.pool)
         .await?;
         for row in rows {
-            seen.keys = seen.keys.max(row.9);
-            let key_id = row.0.clone();
+            seen.keys = seen.keys.max(row.seq);
+            let key_id = row.key_id.clone();
             match key_record(row) {
                 Ok(key) => self.put_key(key),
                 // A key that cannot be read opens nothing.
@@ -222,36 +227,26 @@ impl Directory {
 }
 
 fn key_record(row: KeyRow) -> Result<KeyRecord, String> {
-    let (
-        key_id,
-        tenant,
-        roles,
-        fleets,
-        digest,
-        previous,
-        previous_until,
-        expires_at,
-        revoked_at,
-        _,
-    ) = row;
-    let roles = roles
+    let roles = row
+        .roles
         .iter()
         .map(|r| r.parse::<Role>())
         .collect::<Result<Vec<_>, _>>()?;
-    let previous = match (previous, previous_until) {
+    let previous = match (row.previous_digest, row.previous_valid_until) {
         (Some(d), Some(until)) => Some((hex_digest(&d)?, until)),
         _ => None,
     };
     Ok(KeyRecord {
         scopes: Role::scopes_of(&roles),
-        key_id,
-        tenant: tenant.parse().map_err(|e| format!("tenant: {e}"))?,
+        key_id: row.key_id,
+        tenant: row.tenant_id.parse().map_err(|e| format!("tenant: {e}"))?,
         roles,
-        fleets: fleets.into_iter().map(FleetId::from).collect(),
-        digest: hex_digest(&digest)?,
+        fleets: row.fleets.into_iter().map(FleetId::from).collect(),
+        driver: row.driver_id.map(DriverId::from),
+        digest: hex_digest(&row.digest)?,
         previous,
-        expires_at,
-        revoked: revoked_at.is_some(),
+        expires_at: row.expires_at,
+        revoked: row.revoked_at.is_some(),
     })
 }
 
@@ -294,6 +289,7 @@ mod tests {
             roles: vec![Role::Admin],
             scopes: Role::Admin.scopes(),
             fleets: vec![],
+            driver: None,
             digest,
             previous: None,
             expires_at: None,

@@ -25,7 +25,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use joule_auth::AuthError;
-use joule_domain::{FleetId, TenantId};
+use joule_domain::{DriverId, FleetId, TenantId};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -90,6 +90,8 @@ pub struct Caller {
     pub scopes: Scopes,
     /// The fleets a `fleet_manager` credential is limited to (empty: not limited to fleets).
     pub fleets: Vec<FleetId>,
+    /// The driver a `driver` credential acts for (ADR 038).
+    pub driver: Option<DriverId>,
 }
 
 /// Whoever passed authentication: a tenant's caller or the platform administrator.
@@ -215,6 +217,12 @@ impl Authenticator {
         }
         let roles = parse_all::<Role>(&principal.roles)?;
         let mut fleets = parse_all::<FleetId>(&principal.fleets)?;
+        let mut driver = principal
+            .driver
+            .as_deref()
+            .map(str::parse::<DriverId>)
+            .transpose()
+            .map_err(|_| ApiError::Unauthenticated)?;
         let actor = if oauth.is_own(&principal.issuer) {
             let client = principal.client_id.as_deref().unwrap_or(&principal.subject);
             let key = self
@@ -223,14 +231,18 @@ impl Authenticator {
                 .filter(|k| k.tenant == tenant && k.is_live(now))
                 .filter(|k| roles.iter().all(|r| k.roles.contains(r)))
                 .ok_or(ApiError::Unauthenticated)?;
-            // The key's fleets as they are now, not as they were when the token was issued.
+            // The key's fleets and driver as they are now, not as when the token was issued.
             fleets.clone_from(&key.fleets);
+            driver = key.driver;
             self.directory.mark_used(&key.key_id, now);
             Actor::OAuthClient(key.key_id.clone())
         } else {
             Actor::External(principal.subject)
         };
-        if roles.contains(&Role::FleetManager) && fleets.is_empty() {
+        // A fleet manager without fleets or a driver who is no one would reach nothing.
+        if (roles.contains(&Role::FleetManager) && fleets.is_empty())
+            || (roles.contains(&Role::Driver) && driver.is_none())
+        {
             return Err(ApiError::Unauthenticated);
         }
         Ok(Principal::Tenant(Caller {
@@ -239,6 +251,7 @@ impl Authenticator {
             scopes: Role::scopes_of(&roles),
             roles,
             fleets,
+            driver,
         }))
     }
 
@@ -275,6 +288,7 @@ impl Authenticator {
                 roles: key.roles.clone(),
                 scopes: key.scopes,
                 fleets: key.fleets.clone(),
+                driver: key.driver,
             }));
         }
         let presented = digest(token);
@@ -285,6 +299,7 @@ impl Authenticator {
                 roles: vec![Role::Admin],
                 scopes: Role::Admin.scopes(),
                 fleets: Vec::new(),
+                driver: None,
             }));
         }
         match &self.platform_digest {

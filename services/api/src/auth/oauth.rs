@@ -152,6 +152,7 @@ fn external_issuer(s: &Settings) -> Result<Option<ExternalIssuer>, BoxError> {
         roles_claim: s.oidc_roles_claim.trim().to_owned(),
         role_map: role_map(&s.oidc_role_map)?,
         fleets_claim: optional(&s.oidc_fleets_claim),
+        driver_claim: optional(&s.oidc_driver_claim),
     };
     let config = ExternalIssuerConfig {
         issuer: s.oidc_issuer.trim().to_owned(),

@@ -215,6 +215,7 @@ fn issue(auth: &Authenticator, headers: &HeaderMap, body: &[u8]) -> Result<Respo
         scopes: Role::scopes_of(&roles),
         roles: roles.clone(),
         fleets: key.fleets.clone(),
+        driver: key.driver,
     };
     let decision = auth.limit(&Principal::Tenant(caller));
     if let Decision::Limited {

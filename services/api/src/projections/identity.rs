@@ -49,6 +49,7 @@ pub async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(),
             name,
             roles,
             fleets,
+            driver,
             digest,
             expires_at,
             created_by,
@@ -58,15 +59,16 @@ pub async fn project(conn: &mut PgConnection, event: &StoredEvent) -> Result<(),
             let fleets: Vec<uuid::Uuid> = fleets.iter().map(|f| f.as_uuid()).collect();
             sqlx::query(&format!(
                 "INSERT INTO {SCHEMA}.api_keys
-                     (key_id, tenant_id, name, roles, fleets, digest, expires_at, created_by,
-                      created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key_id) DO NOTHING"
+                     (key_id, tenant_id, name, roles, fleets, driver_id, digest, expires_at,
+                      created_by, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (key_id) DO NOTHING"
             ))
             .bind(key_id)
             .bind(tenant_id.to_string())
             .bind(name.to_string())
             .bind(roles)
             .bind(fleets)
+            .bind(driver.map(|d| d.as_uuid()))
             .bind(digest)
             .bind(expires_at)
             .bind(created_by)

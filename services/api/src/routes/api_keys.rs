@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use joule_domain::{FleetId, TenantId};
+use joule_domain::{DriverId, FleetId, TenantId};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
@@ -22,7 +22,7 @@ use crate::domain::Name;
 use crate::domain::api_key::ApiKeyCommand;
 use crate::extract::{ApiJson, Listed, RawBody, RawQuery, parse_json};
 use crate::problem::{ApiError, Validator};
-use crate::projections::fleets::FleetView;
+use crate::projections::fleets::{DriverView, FleetView};
 use crate::projections::read;
 
 /// The longest a rotated-out secret may stay valid.
@@ -37,6 +37,9 @@ pub struct NewApiKey {
     /// Required for, and only for, `fleet_manager`: the fleets the key is limited to.
     #[serde(default)]
     fleets: Vec<String>,
+    /// Required for, and only for, `driver`: the driver whose sessions and receipts it reads.
+    #[serde(default)]
+    driver_id: Option<String>,
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
 }
@@ -50,6 +53,7 @@ pub struct ApiKeyView {
     pub name: String,
     pub roles: Vec<String>,
     pub fleets: Vec<uuid::Uuid>,
+    pub driver_id: Option<uuid::Uuid>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -62,7 +66,8 @@ pub struct ApiKeyView {
     pub secret: Option<String>,
 }
 
-const COLUMNS: &str = "seq, key_id AS id, name, roles, fleets, created_by, created_at, expires_at,
+const COLUMNS: &str =
+    "seq, key_id AS id, name, roles, fleets, driver_id, created_by, created_at, expires_at,
     rotated_at, previous_valid_until, revoked_at, last_used_at";
 
 /// `POST /v1/api-keys`.
@@ -108,6 +113,15 @@ pub async fn create_for(
     if !fleet_manager && !body.fleets.is_empty() {
         v.reject("fleets", "only a fleet_manager key is limited to fleets");
     }
+    let driver = body
+        .driver_id
+        .as_deref()
+        .and_then(|d| v.check("driver_id", d.parse::<DriverId>()));
+    match (roles.contains(&Role::Driver), &body.driver_id) {
+        (true, None) => v.reject("driver_id", "a driver key names the driver it acts for"),
+        (false, Some(_)) => v.reject("driver_id", "only a driver key acts for a driver"),
+        _ => {}
+    }
     if body.expires_at.is_some_and(|e| e <= now) {
         v.reject("expires_at", "must be in the future");
     }
@@ -125,6 +139,15 @@ pub async fn create_for(
             ));
         }
     }
+    if let Some(driver) = driver {
+        let found: Option<DriverView> = read::get(&state.pool, &tenant, driver.as_uuid()).await?;
+        if found.is_none() {
+            return Err(ApiError::no_such(
+                "driver_id",
+                format!("no driver with id {driver}"),
+            ));
+        }
+    }
     let key_id = keys::new_key_id();
     let NewKey { secret, digest, .. } = keys::new_secret(&state.key_environment, &key_id);
     let expires_at = body.expires_at.map(|e| e.trunc_subsecs(6));
@@ -137,6 +160,7 @@ pub async fn create_for(
         name,
         roles: roles.clone(),
         fleets: fleets.clone(),
+        driver,
         digest: to_hex(&digest),
         expires_at,
         created_by,
@@ -149,6 +173,7 @@ pub async fn create_for(
         scopes: Role::scopes_of(&roles),
         roles,
         fleets: fleets.clone(),
+        driver,
         digest,
         previous: None,
         expires_at,
@@ -161,6 +186,7 @@ pub async fn create_for(
         name: body_name,
         roles: role_names,
         fleets: fleets.iter().map(FleetId::as_uuid).collect(),
+        driver_id: driver.map(|d| d.as_uuid()),
         created_by: created_by_name,
         created_at: now,
         expires_at,

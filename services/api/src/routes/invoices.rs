@@ -1,4 +1,5 @@
-//! `/v1/invoices`: invoices and receipts, read from the invoicing service.
+//! `/v1/invoices`: invoices and receipts, read from the invoicing service; a fleet manager reads
+//! those of her fleets' sessions, a driver his own receipts ([`Reach`]).
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -8,7 +9,11 @@ use joule_proto::v1::{self, GetInvoiceRequest, ListInvoicesRequest};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use uuid::Uuid;
+
+use super::reach::Reach;
 use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
+use crate::access::Scope;
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
 use crate::problem::ApiError;
@@ -85,6 +90,8 @@ pub async fn list_invoices(
     let mut v = query.only(&[
         "account_id",
         "session_id",
+        "fleet_id",
+        "driver_id",
         "created_after",
         "created_before",
         "cursor",
@@ -96,10 +103,19 @@ pub async fn list_invoices(
     let session_id = query
         .get("session_id")
         .and_then(|s| v.check("session_id", s.parse::<SessionId>()));
+    let mut id = |name: &str| {
+        query
+            .get(name)
+            .and_then(|raw| v.check(name, raw.parse::<Uuid>().map_err(|_| "not an id")))
+            .map(|id| id.to_string())
+            .unwrap_or_default()
+    };
+    let (fleet_id, driver_id) = (id("fleet_id"), id("driver_id"));
     let issued_after = query.proto_time(&mut v, "created_after");
     let issued_before = query.proto_time(&mut v, "created_before");
     v.finish()?;
     let page = query.page()?;
+    let reach = Reach::of(&caller, Scope::InvoicesRead, "invoices")?;
     let request = ListInvoicesRequest {
         tenant_id: caller.tenant.to_string(),
         account_id: account_id.map(|a| a.to_string()).unwrap_or_default(),
@@ -108,6 +124,10 @@ pub async fn list_invoices(
         issued_after,
         issued_before,
         session_id: session_id.map(|s| s.to_string()).unwrap_or_default(),
+        fleet_id,
+        driver_id,
+        within_fleets: reach.fleets,
+        within_driver: reach.driver,
     };
     let response = state
         .invoicing()
@@ -123,9 +143,13 @@ pub async fn get_invoice(
     Path(id): Path<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
     let invoice_id: InvoiceId = path_id(&id, "invoice")?;
+    // Beyond a fleet manager's or a driver's reach, invoicing finds none: a 404.
+    let reach = Reach::of(&caller, Scope::InvoicesRead, "invoices")?;
     let request = GetInvoiceRequest {
         tenant_id: caller.tenant.to_string(),
         invoice_id: invoice_id.to_string(),
+        within_fleets: reach.fleets,
+        within_driver: reach.driver,
     };
     let invoice = state
         .invoicing()

@@ -10,6 +10,7 @@ mod invoices;
 mod ledger;
 mod payments;
 mod pricing;
+mod reach;
 mod registry;
 mod reservations;
 mod sessions;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
 use uuid::Uuid;
 
+use super::reach::Reach;
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
@@ -119,6 +120,7 @@ pub async fn list_sessions(
     let started_before = query.proto_time(&mut v, "started_before");
     v.finish()?;
     let page = query.page()?;
+    let reach = Reach::of(&caller, Scope::SessionsRead, "sessions")?;
     let request = ListSessionsRequest {
         tenant_id: caller.tenant.to_string(),
         charger_id: charger_id.map(|c| c.to_string()).unwrap_or_default(),
@@ -131,7 +133,8 @@ pub async fn list_sessions(
         status: query.get("status").unwrap_or_default().to_owned(),
         started_after,
         started_before,
-        within_fleets: super::fleets::within_fleets(&caller, Scope::SessionsRead, "sessions")?,
+        within_fleets: reach.fleets,
+        within_driver: reach.driver,
     };
     let response = state
         .sessions()
@@ -160,14 +163,17 @@ pub async fn get_session(
     session_view(session).map(Json)
 }
 
-/// A fleet manager reads only sessions started with a token of her fleets: another is a 404.
+/// A fleet manager reads only sessions started with a token of her fleets, a driver only his own:
+/// another is a 404.
 fn reachable(caller: &Caller, session: &v1::Session) -> Result<(), ApiError> {
-    match super::fleets::limit(caller, Scope::SessionsRead) {
-        Some(fleets) if !fleets.iter().any(|f| f.to_string() == session.fleet_id) => Err(
-            ApiError::NotFound(format!("no session with id {}", session.id)),
-        ),
-        _ => Ok(()),
+    let reach = Reach::of(caller, Scope::SessionsRead, "sessions")?;
+    if reach.reaches(&session.fleet_id, &session.driver_id) {
+        return Ok(());
     }
+    Err(ApiError::NotFound(format!(
+        "no session with id {}",
+        session.id
+    )))
 }
 
 /// The cost so far of a running session, from pricing (`GetRunningCost`).
@@ -246,7 +252,7 @@ pub async fn get_session_cost(
     Path(id): Path<String>,
 ) -> Result<Json<RunningCostView>, ApiError> {
     let session_id: SessionId = path_id(&id, "session")?;
-    if super::fleets::limit(&caller, Scope::SessionsRead).is_some() {
+    if !Reach::of(&caller, Scope::SessionsRead, "sessions")?.is_whole_tenant() {
         let session = state
             .sessions()
             .get_session(GetSessionRequest {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::{Answer, AppState, listed, upstream_decimal};
 use uuid::Uuid;
 
+use super::reach::Reach;
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
@@ -89,8 +90,7 @@ pub async fn list(
     let (fleet_id, cost_centre_id) = (uuid("fleet_id"), uuid("cost_centre_id"));
     v.finish()?;
     // A fleet manager reads the transactions of her fleets' sessions only.
-    let within_fleets =
-        super::fleets::within_fleets(&caller, Scope::TransactionsRead, "transactions")?;
+    let within_fleets = Reach::of(&caller, Scope::TransactionsRead, "transactions")?.fleets;
     let page = query.page()?;
     let request = v1::ListTransactionsRequest {
         tenant_id: caller.tenant.to_string(),

@@ -37,10 +37,10 @@ pub async fn tenant_with_admin(app: &App, id: &str) -> String {
 }
 
 /// Creates a key with `roles` using `admin`; returns (id, secret). A fleet manager's key names a
-/// new fleet of a new account.
+/// new fleet of a new account, a driver's a new driver of it.
 pub async fn key(app: &App, admin: &str, roles: &[&str]) -> (String, String) {
     let mut body = json!({"name": "a key", "roles": roles});
-    if roles.contains(&"fleet_manager") {
+    if roles.contains(&"fleet_manager") || roles.contains(&"driver") {
         let account = app
             .post_as(
                 admin,
@@ -57,7 +57,20 @@ pub async fn key(app: &App, admin: &str, roles: &[&str]) -> (String, String) {
             )
             .await;
         assert_eq!(fleet.status, StatusCode::CREATED, "{}", fleet.body);
-        body["fleets"] = json!([fleet.body["id"]]);
+        if roles.contains(&"fleet_manager") {
+            body["fleets"] = json!([fleet.body["id"]]);
+        }
+        if roles.contains(&"driver") {
+            let driver = app
+                .post_as(
+                    admin,
+                    "/v1/drivers",
+                    &json!({"fleet_id": fleet.body["id"], "name": "Ana"}),
+                )
+                .await;
+            assert_eq!(driver.status, StatusCode::CREATED, "{}", driver.body);
+            body["driver_id"] = driver.body["id"].clone();
+        }
     }
     let reply = app.post_as(admin, "/v1/api-keys", &body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);

@@ -236,16 +236,7 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
         )
         .await;
     assert!(stopped.is_object(), "{stopped}");
-    let mut charges = Vec::new();
-    for _ in 0..300 {
-        let reply = app.get_as(vans_manager, "/v1/transactions").await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        charges = reply.body["data"].as_array().cloned().unwrap_or_default();
-        if !charges.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let charges = listed(&app, vans_manager, "/v1/transactions").await;
     assert_eq!(charges.len(), 1, "{charges:?}");
     assert_eq!(charges[0]["type"], "charge");
     assert_eq!(charges[0]["session_id"], session["id"]);
@@ -256,4 +247,114 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
     let theirs = app.get_as(trucks_manager, "/v1/transactions").await;
     assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.body);
     assert_eq!(theirs.body["data"], json!([]));
+
+    // The receipt: hers to read, by fleet and driver too; not theirs.
+    let receipts = listed(&app, vans_manager, "/v1/invoices").await;
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    let receipt = format!("/v1/invoices/{}", id(&receipts[0]));
+    assert_eq!(receipts[0]["session_ids"], json!([session["id"]]));
+    let by_fleet = app
+        .get(&format!(
+            "/v1/invoices?fleet_id={}&driver_id={}",
+            id(&vans),
+            id(&ana)
+        ))
+        .await;
+    assert_eq!(by_fleet.body["data"], json!(receipts), "{}", by_fleet.body);
+    let by_other = app
+        .get(&format!("/v1/invoices?fleet_id={}", id(&trucks)))
+        .await;
+    assert_eq!(by_other.body["data"], json!([]), "{}", by_other.body);
+    let theirs = app.get_as(trucks_manager, "/v1/invoices").await;
+    assert_eq!(theirs.body["data"], json!([]), "{}", theirs.body);
+    app.get_as(trucks_manager, &receipt)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get_as(vans_manager, &receipt).await.status,
+        StatusCode::OK
+    );
+
+    // Drivers: Ana's key reads her session and receipt, Bo's reads neither, and neither more.
+    let ana_key = driver_key(&app, &ana).await;
+    let bo_key = driver_key(&app, &bo).await;
+    let hers = app.get_as(&ana_key, "/v1/sessions").await;
+    assert_eq!(
+        hers.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        hers.body
+    );
+    assert_eq!(hers.body["data"][0]["id"], session["id"]);
+    let session_path = format!("/v1/sessions/{}", id(&session));
+    assert_eq!(
+        app.get_as(&ana_key, &session_path).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(listed(&app, &ana_key, "/v1/invoices").await, receipts);
+    assert_eq!(app.get_as(&ana_key, &receipt).await.status, StatusCode::OK);
+    for path in ["/v1/sessions", "/v1/invoices"] {
+        let none = app.get_as(&bo_key, path).await;
+        assert_eq!(none.body["data"], json!([]), "{path}: {}", none.body);
+    }
+    for path in [&session_path, &receipt] {
+        app.get_as(&bo_key, path)
+            .await
+            .problem(StatusCode::NOT_FOUND);
+    }
+    let refused = app.get_as(&ana_key, "/v1/transactions").await;
+    refused.problem(StatusCode::FORBIDDEN);
+    assert_eq!(refused.body["missing_scope"], "transactions:read");
+
+    // A driver key names an existing driver; no other key names one.
+    let no_driver = app
+        .post("/v1/api-keys", &json!({"name": "d", "roles": ["driver"]}))
+        .await;
+    assert_eq!(
+        no_driver.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["driver_id"]
+    );
+    let not_a_driver = app
+        .post(
+            "/v1/api-keys",
+            &json!({"name": "d", "roles": ["finance"], "driver_id": id(&ana)}),
+        )
+        .await;
+    assert_eq!(
+        not_a_driver.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["driver_id"]
+    );
+    let unknown = app
+        .post(
+            "/v1/api-keys",
+            &json!({"name": "d", "roles": ["driver"], "driver_id": id(&vans)}),
+        )
+        .await;
+    assert_eq!(unknown.problem(StatusCode::NOT_FOUND), ["driver_id"]);
+}
+
+/// The records `token` lists at `path`, once there is at least one.
+async fn listed(app: &App, token: &str, path: &str) -> Vec<Value> {
+    for _ in 0..300 {
+        let reply = app.get_as(token, path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let data = reply.body["data"].as_array().cloned().unwrap_or_default();
+        if !data.is_empty() {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing at {path}");
+}
+
+/// A new key that acts for `driver`.
+async fn driver_key(app: &App, driver: &Value) -> String {
+    let key = created(
+        app,
+        "/v1/api-keys",
+        json!({"name": driver["name"], "roles": ["driver"], "driver_id": id(driver)}),
+    )
+    .await;
+    assert_eq!(key["driver_id"], driver["id"], "{key}");
+    key["secret"].as_str().expect("a secret").to_owned()
 }

@@ -1,15 +1,16 @@
-//! `joule.v1.InvoicingService`: receipts by tenant, filtered (account, issue time, session) and
-//! paged, and one by id.
+//! `joule.v1.InvoicingService`: receipts by tenant, filtered (account, issue time, session, fleet,
+//! driver) and paged, and one by id; either only within the caller's reach (ADR 038).
 
 use joule_domain::InvoiceId;
 use joule_proto::v1;
 use joule_proto::v1::invoicing_service_server::InvoicingService;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
+use uuid::Uuid;
 
 use super::InvoicingGrpc;
 use super::status::ReadError;
-use crate::projections::invoices::{self, InvoiceFilter};
+use crate::projections::invoices::{self, InvoiceFilter, Reach};
 use crate::series::InvoiceNumber;
 use crate::wire::{self, FieldError};
 
@@ -37,6 +38,9 @@ impl InvoicingGrpc {
                 "" => None,
                 s => Some(s.parse().map_err(|e| FieldError::new("session_id", e))?),
             },
+            fleet: uuid("fleet_id", &request.fleet_id)?,
+            driver: uuid("driver_id", &request.driver_id)?,
+            reach: reach(&request.within_fleets, &request.within_driver)?,
         };
         let after = match request.cursor.as_str() {
             "" => None,
@@ -73,11 +77,36 @@ impl InvoicingGrpc {
             .invoice_id
             .parse()
             .map_err(|e| FieldError::new("invoice_id", e))?;
-        let (id, invoice) = invoices::get(&self.pool, &self.schema, &tenant, id)
+        let reach = reach(&request.within_fleets, &request.within_driver)?;
+        let (id, invoice) = invoices::get(&self.pool, &self.schema, &tenant, id, &reach)
             .await?
             .ok_or(ReadError::NotFound(request.invoice_id))?;
         Ok(wire::invoice_to_proto(id, &invoice))
     }
+}
+
+/// An optional id field: empty is none.
+fn uuid(field: &'static str, raw: &str) -> Result<Option<Uuid>, FieldError> {
+    match raw {
+        "" => Ok(None),
+        raw => raw.parse().map(Some).map_err(|e| FieldError::new(field, e)),
+    }
+}
+
+/// The caller's reach (ADR 038): no fleets and no driver is the whole tenant.
+fn reach(fleets: &[String], driver: &str) -> Result<Reach, FieldError> {
+    Ok(Reach {
+        fleets: match fleets {
+            [] => None,
+            fleets => Some(
+                fleets
+                    .iter()
+                    .map(|f| f.parse().map_err(|e| FieldError::new("within_fleets", e)))
+                    .collect::<Result<_, _>>()?,
+            ),
+        },
+        driver: uuid("within_driver", driver)?,
+    })
 }
 
 #[tonic::async_trait]

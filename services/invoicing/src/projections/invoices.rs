@@ -6,6 +6,7 @@ use joule_domain::{AccountId, Currency, InvoiceId, SessionId, TenantId};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
 
 use crate::domain::invoice::{InvoiceFlag, IssuedInvoice};
 use crate::domain::receipt::InvoiceLine;
@@ -66,6 +67,41 @@ pub struct InvoiceFilter {
     pub issued_after: Option<DateTime<Utc>>,
     pub issued_before: Option<DateTime<Utc>>,
     pub session: Option<SessionId>,
+    /// Invoices of sessions this fleet / driver held at their start (ADR 037).
+    pub fleet: Option<Uuid>,
+    pub driver: Option<Uuid>,
+    pub reach: Reach,
+}
+
+/// Whose invoices a caller reads (ADR 038): the whole tenant's, or only invoices every session of
+/// which was held by one of `fleets` (a fleet manager's) or by `driver` (a driver's receipts).
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    pub fleets: Option<Vec<Uuid>>,
+    pub driver: Option<Uuid>,
+}
+
+/// The SQL condition on invoice `i` that [`Reach`] bound as `$fleets` and `$driver` states.
+fn reach_condition(schema: &str, fleets: u8, driver: u8) -> String {
+    format!(
+        "((${fleets}::uuid[] IS NULL AND ${driver}::uuid IS NULL)
+          OR (cardinality(i.session_ids) > 0 AND NOT EXISTS (
+                SELECT 1 FROM unnest(i.session_ids::uuid[]) AS s(id)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM {schema}.session_holders h
+                    WHERE h.tenant_id = i.tenant_id AND h.session_id = s.id
+                      AND (h.fleet_id = ANY(${fleets}) OR h.driver_id = ${driver})))))"
+    )
+}
+
+/// The SQL condition on invoice `i`: a session of it was held by `$param`'s `column`.
+fn held_by(schema: &str, column: &str, param: u8) -> String {
+    format!(
+        "(${param}::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM {schema}.session_holders h
+            WHERE h.tenant_id = i.tenant_id AND h.session_id = ANY(i.session_ids::uuid[])
+              AND h.{column} = ${param}))"
+    )
 }
 
 /// A page of the invoices `filter` selects numbered after `after` (year and sequence), in number
@@ -78,13 +114,17 @@ pub async fn page(
     page_size: u32,
 ) -> Result<(Vec<(InvoiceId, IssuedInvoice)>, bool), ReadModelError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM {schema}.invoices
+        "SELECT {COLUMNS} FROM {schema}.invoices i
          WHERE tenant_id = $1 AND ($2::text IS NULL OR account_id = $2)
            AND ($3::int IS NULL OR (year, sequence) > ($3, $4))
            AND ($6::timestamptz IS NULL OR issued_at > $6)
            AND ($7::timestamptz IS NULL OR issued_at < $7)
            AND ($8::text IS NULL OR session_ids @> ARRAY[$8])
-         ORDER BY year, sequence LIMIT $5"
+           AND {fleet} AND {driver} AND {reach}
+         ORDER BY year, sequence LIMIT $5",
+        fleet = held_by(schema, "fleet_id", 9),
+        driver = held_by(schema, "driver_id", 10),
+        reach = reach_condition(schema, 11, 12),
     ))
     .bind(filter.tenant.as_str())
     .bind(filter.account.map(|a| a.to_string()))
@@ -95,6 +135,10 @@ pub async fn page(
     .bind(filter.issued_after)
     .bind(filter.issued_before)
     .bind(filter.session.map(|s| s.to_string()))
+    .bind(filter.fleet)
+    .bind(filter.driver)
+    .bind(filter.reach.fleets.as_deref())
+    .bind(filter.reach.driver)
     .fetch_all(pool)
     .await?;
     let more = rows.len() > page_size as usize;
@@ -106,17 +150,22 @@ pub async fn page(
     Ok((invoices, more))
 }
 
+/// The invoice `id` of `tenant` if it is within `reach`.
 pub async fn get(
     pool: &PgPool,
     schema: &str,
     tenant: &TenantId,
     id: InvoiceId,
+    reach: &Reach,
 ) -> Result<Option<(InvoiceId, IssuedInvoice)>, ReadModelError> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM {schema}.invoices WHERE tenant_id = $1 AND id = $2"
+        "SELECT {COLUMNS} FROM {schema}.invoices i WHERE tenant_id = $1 AND id = $2 AND {reach}",
+        reach = reach_condition(schema, 3, 4),
     ))
     .bind(tenant.as_str())
     .bind(id.as_uuid())
+    .bind(reach.fleets.as_deref())
+    .bind(reach.driver)
     .fetch_optional(pool)
     .await?;
     row.as_ref().map(invoice_from_row).transpose()

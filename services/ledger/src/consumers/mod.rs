@@ -4,7 +4,6 @@
 pub mod adjustments;
 pub mod invoices;
 pub mod payments;
-pub mod sessions;
 
 use std::sync::Arc;
 

@@ -72,6 +72,7 @@ impl SessionsGrpc {
             started_after: time("started_after", r.started_after.as_ref())?,
             started_before: time("started_before", r.started_before.as_ref())?,
             within_fleets,
+            within_driver: id("within_driver", &r.within_driver)?,
         };
         // One row more than the page tells whether there is a next page.
         let mut rows =

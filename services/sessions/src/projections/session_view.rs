@@ -301,8 +301,10 @@ pub struct SessionFilter<'a> {
     pub status: &'a str,
     pub started_after: Option<DateTime<Utc>>,
     pub started_before: Option<DateTime<Utc>>,
-    /// A fleet manager's fleets: only their sessions (`None`: no limit).
+    /// A caller's reach (ADR 038): a fleet manager's fleets and a driver's self. When either is
+    /// set, only sessions held by one of these fleets or by this driver (both `None`: no limit).
     pub within_fleets: Option<Vec<Uuid>>,
+    pub within_driver: Option<Uuid>,
 }
 
 /// Up to `limit` sessions of `tenant` after the one numbered `after` (0: from the first) that
@@ -324,7 +326,8 @@ pub async fn list(
            AND ($9 = '' OR status = $9)
            AND ($10::timestamptz IS NULL OR started_at > $10)
            AND ($11::timestamptz IS NULL OR started_at < $11)
-           AND ($12::uuid[] IS NULL OR fleet_id = ANY($12))
+           AND (($12::uuid[] IS NULL AND $13::uuid IS NULL)
+                OR fleet_id = ANY($12) OR driver_id = $13)
          ORDER BY seq LIMIT $5"
     ))
     .bind(tenant.as_str())
@@ -339,6 +342,7 @@ pub async fn list(
     .bind(filter.started_after)
     .bind(filter.started_before)
     .bind(filter.within_fleets.as_deref())
+    .bind(filter.within_driver)
     .fetch_all(pool)
     .await
 }

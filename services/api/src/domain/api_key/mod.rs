@@ -1,11 +1,13 @@
 //! The ApiKey aggregate: a credential of a tenant (ADR 034). Created with its roles and an optional
 //! expiry; rotated (a new secret, the old one still valid until the overlap ends); revoked. Only
-//! digests of secrets are recorded, never a secret.
+//! digests of secrets are recorded, never a secret. `ApiKeyCreated` is version 1.1 (1.0 had no
+//! `driver`; [`UPCASTERS`]).
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use joule_domain::{FleetId, TenantId};
+use joule_domain::{DriverId, FleetId, TenantId};
+use joule_store::Upcaster;
 use serde::{Deserialize, Serialize};
 
 use super::Name;
@@ -23,6 +25,8 @@ pub enum ApiKeyCommand {
         roles: Vec<Role>,
         /// The fleets a `fleet_manager` key is limited to (empty for other roles).
         fleets: Vec<FleetId>,
+        /// The driver a `driver` key acts for (ADR 038; `None` for other roles).
+        driver: Option<DriverId>,
         /// SHA-256 of the whole key, hex.
         digest: String,
         expires_at: Option<DateTime<Utc>>,
@@ -49,6 +53,7 @@ pub enum ApiKeyEvent {
         name: Name,
         roles: Vec<Role>,
         fleets: Vec<FleetId>,
+        driver: Option<DriverId>,
         digest: String,
         expires_at: Option<DateTime<Utc>>,
         created_by: String,
@@ -67,10 +72,25 @@ pub enum ApiKeyEvent {
 }
 
 joule_store::event_versions!(ApiKeyEvent {
-    ApiKeyCreated => "1.0",
+    ApiKeyCreated => "1.1", // gained `driver`: see UPCASTERS
     ApiKeyRotated => "1.0",
     ApiKeyRevoked => "1.0",
 });
+
+/// 1.0 → 1.1: a key created before drivers had keys acts for no driver.
+pub const UPCASTERS: &[Upcaster] = &[Upcaster {
+    event_type: "ApiKeyCreated",
+    version: "1.1",
+    upcast: |mut payload| {
+        if let Some(created) = payload
+            .get_mut("ApiKeyCreated")
+            .and_then(|e| e.as_object_mut())
+        {
+            created.entry("driver").or_insert(serde_json::Value::Null);
+        }
+        payload
+    },
+}];
 
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum ApiKeyError {
@@ -137,6 +157,7 @@ impl ApiKey {
                     name,
                     roles,
                     fleets,
+                    driver,
                     digest,
                     expires_at,
                     created_by,
@@ -149,6 +170,7 @@ impl ApiKey {
                 name,
                 roles,
                 fleets,
+                driver,
                 digest,
                 expires_at,
                 created_by,

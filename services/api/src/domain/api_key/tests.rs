@@ -16,6 +16,7 @@ fn create(expires_at: Option<DateTime<Utc>>) -> ApiKeyCommand {
         name: "finance team".parse().unwrap(),
         roles: vec![Role::Finance],
         fleets: vec![],
+        driver: None,
         digest: "aa".repeat(32),
         expires_at,
         created_by: "admin-token".into(),
@@ -30,6 +31,7 @@ fn created(expires_at: Option<DateTime<Utc>>) -> ApiKeyEvent {
         name: "finance team".parse().unwrap(),
         roles: vec![Role::Finance],
         fleets: vec![],
+        driver: None,
         digest: "aa".repeat(32),
         expires_at,
         created_by: "admin-token".into(),
@@ -100,4 +102,18 @@ fn commands_to_an_unknown_key_are_refused() {
         .given_no_previous_events()
         .when(ApiKeyCommand::Revoke { at: at() })
         .then_expect_error(ApiKeyError::Unknown);
+}
+
+#[test]
+fn a_key_created_before_drivers_had_keys_acts_for_no_driver() {
+    let stored = serde_json::json!({"ApiKeyCreated": {
+        "key_id": "abcdefghijklmnop", "tenant_id": "acme", "name": "finance team",
+        "roles": ["finance"], "fleets": [], "digest": "aa".repeat(32), "expires_at": null,
+        "created_by": "admin-token", "created_at": "2023-11-14T22:13:20Z"}});
+    let upcaster = UPCASTERS[0];
+    assert_eq!(upcaster.event_type, "ApiKeyCreated");
+    let upcast = (upcaster.upcast)(stored);
+    assert_eq!(upcast["ApiKeyCreated"]["driver"], serde_json::Value::Null);
+    let event: ApiKeyEvent = serde_json::from_value(upcast).unwrap();
+    assert_eq!(event, created(None));
 }

@@ -115,20 +115,6 @@ pub(crate) fn limit(caller: &Caller, scope: Scope) -> Option<Vec<Uuid>> {
     (!wider).then(|| caller.fleets.iter().map(FleetId::as_uuid).collect())
 }
 
-/// [`limit`] as another service's list takes it (`within_fleets`): empty for a caller who reads the
-/// whole tenant's; a fleet manager with no fleets reads nothing (`what` names it in the 404).
-pub(crate) fn within_fleets(
-    caller: &Caller,
-    scope: Scope,
-    what: &str,
-) -> Result<Vec<String>, ApiError> {
-    match limit(caller, scope) {
-        None => Ok(Vec::new()),
-        Some(fleets) if fleets.is_empty() => Err(ApiError::NotFound(format!("no {what}"))),
-        Some(fleets) => Ok(fleets.iter().map(Uuid::to_string).collect()),
-    }
-}
-
 /// The scope a read of the resource requires (what [`limit`] is asked about).
 pub(crate) trait Readable: Fleeted {
     const READ: Scope;
@@ -596,6 +582,7 @@ mod tests {
             roles: roles.to_vec(),
             scopes: Role::scopes_of(roles),
             fleets: fleets.to_vec(),
+            driver: None,
         }
     }
 

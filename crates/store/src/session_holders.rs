@@ -1,22 +1,29 @@
-//! `ledger-sessions`: who held each session's token when it started (`SessionStarted`,
-//! `session.*.started`), kept beside the transactions so that they can be listed by fleet and cost
-//! centre. Nothing is posted: a session moves no money until it is invoiced.
+//! Who held each session's token when it started (`SessionStarted`, `session.*.started`; ADR 037),
+//! kept by a service beside its own records in `<schema>.session_holders`, so that it can list them
+//! by fleet, driver and cost centre and limit a fleet manager or a driver to theirs (ADR 038). The
+//! ledger and invoicing each keep one, created by [`MIGRATION_SQL`] in their migrations (the
+//! ledger's own `003_session_holders` predates it).
 
 use joule_bus::{BoxFuture, ConsumerSpec, Domain, Handler, HandlerError, OnPark, Received};
 use joule_proto::v1::SessionStarted;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub fn spec() -> ConsumerSpec {
+/// The `session_holders` table, for a service's migration list ([`crate::Migration`]).
+pub const MIGRATION_SQL: &str = include_str!("session_holders.sql");
+
+/// The consumer: `durable` names it (`<service>-sessions`).
+pub fn spec(durable: &str) -> ConsumerSpec {
     ConsumerSpec {
         domain: Domain::Session,
-        durable: "ledger-sessions".into(),
+        durable: durable.into(),
         filter: Some("session.*.started".into()),
         // A lookup table: one session's bad message does not hold the others.
         on_park: OnPark::Skip,
     }
 }
 
+/// Records the holder of every started session that has one; nothing else.
 pub struct SessionHolders {
     pub pool: PgPool,
     pub schema: String,
