@@ -16,9 +16,11 @@ use axum::{Extension, Json};
 
 use super::table::RouteTable;
 use crate::access::Scope;
+use joule_domain::AccountId;
 use joule_proto::v1;
 use serde::{Deserialize, Serialize};
 
+use super::registry::referenced_account;
 use super::{Answer, AppState, listed, path_id};
 use crate::auth::Caller;
 use crate::extract::{ApiJson, Listed, RawQuery, idempotency_key};
@@ -177,12 +179,17 @@ async fn save_payment_method(
     ApiJson(body): ApiJson<SaveMethodBody>,
 ) -> Result<(StatusCode, Json<MethodView>), ApiError> {
     let key = idempotency_key(&headers)?;
+    let account_id = body
+        .account_id
+        .parse::<AccountId>()
+        .map_err(|e| ApiError::field("account_id", e.to_string()))?;
+    referenced_account(&state, &caller, Scope::PaymentsWrite, account_id).await?;
     let method = state
         .payments()
         .save_payment_method(v1::SavePaymentMethodRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
-            account_id: body.account_id,
+            account_id: account_id.to_string(),
             provider: body.provider,
             provider_token: body.provider_token,
             make_default: body.make_default,

@@ -9,10 +9,12 @@ use axum::{Extension, Json};
 
 use super::table::RouteTable;
 use crate::access::Scope;
+use joule_domain::AccountId;
 use joule_proto::v1;
 use serde::{Deserialize, Serialize};
 
 use super::payments::{Amount, SERVICE};
+use super::registry::referenced_account;
 use super::{Answer, AppState, path_id};
 use crate::auth::Caller;
 use crate::extract::{ApiJson, idempotency_key};
@@ -70,13 +72,28 @@ async fn create_wallet(
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<WalletView>), ApiError> {
     let key = idempotency_key(&headers)?;
+    let account_id = body
+        .account_id
+        .parse::<AccountId>()
+        .map_err(|e| ApiError::field("account_id", e.to_string()))?;
+    let account = referenced_account(&state, &caller, Scope::WalletsWrite, account_id).await?;
+    // A wallet pays the account's sessions, which are priced in the account's currency.
+    if !body.currency.trim().eq_ignore_ascii_case(&account.currency) {
+        return Err(ApiError::field(
+            "currency",
+            format!(
+                "must be the currency of account {account_id}, {}",
+                account.currency
+            ),
+        ));
+    }
     let wallet = state
         .payments()
         .create_wallet(v1::CreateWalletRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
-            account_id: body.account_id,
-            currency: body.currency,
+            account_id: account_id.to_string(),
+            currency: account.currency,
             make_default: body.make_default,
         })
         .await

@@ -26,7 +26,7 @@ impl PaymentsGrpc {
         let id: IntentId = parse_id("intent_id", raw)?;
         let intent = self.flow.engine.load(id).await?;
         if intent.context.as_ref().map(|c| &c.tenant_id) != Some(tenant) {
-            return Err(not_found(format!("no payment {id}")));
+            return Err(not_found(format!("no payment with id {id}")));
         }
         Ok((id, intent))
     }
@@ -154,7 +154,7 @@ impl PaymentsGrpc {
             .as_ref()
             .filter(|c| c.tenant_id == tenant)
             .map(|c| c.currency)
-            .ok_or_else(|| not_found(format!("no payment {id}")))?;
+            .ok_or_else(|| not_found(format!("no payment with id {id}")))?;
         let currency = parse_currency("currency", &r.currency, Some(held))?;
         let amount = parse_amount("amount", &r.amount, currency, true)?;
         let intent = self
@@ -294,6 +294,6 @@ impl PaymentsGrpc {
         read::intent(&self.pool, &self.schema, tenant.as_str(), id.as_uuid())
             .await
             .map_err(status::db)?
-            .ok_or_else(|| not_found(format!("no payment {id}")))
+            .ok_or_else(|| not_found(format!("no payment with id {id}")))
     }
 }

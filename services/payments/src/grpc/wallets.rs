@@ -44,7 +44,7 @@ impl PaymentsGrpc {
             .await
             .map_err(status::store)?;
         if wallet.currency.is_none() || wallet.tenant_id.as_ref() != Some(tenant) {
-            return Err(not_found(format!("no wallet {id}")));
+            return Err(not_found(format!("no wallet with id {id}")));
         }
         Ok((id, wallet))
     }
@@ -98,7 +98,7 @@ impl PaymentsGrpc {
         let (account, held_currency) = (
             wallet
                 .account_id
-                .ok_or_else(|| not_found("no such wallet"))?,
+                .ok_or_else(|| not_found(format!("no wallet with id {id}")))?,
             wallet.currency.unwrap_or(Currency::EUR),
         );
         let currency = parse_currency("currency", &r.currency, Some(held_currency))?;
