@@ -11,6 +11,7 @@ mod fleets;
 mod helpers;
 mod identity;
 mod limits;
+mod lists;
 mod oauth;
 mod references;
 mod registry;
