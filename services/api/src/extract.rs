@@ -73,10 +73,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObjectText {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = json_body(req, state).await?;
-        let value: serde_json::Value = parse_json(&bytes)?;
-        if !value.is_object() {
-            return Err(ApiError::field("body", "must be a JSON object"));
-        }
+        parse_json::<serde::de::IgnoredAny>(&bytes)?;
         // serde_json accepted the bytes, so they are UTF-8.
         String::from_utf8(bytes.to_vec())
             .map(JsonObjectText)
@@ -95,8 +92,15 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Deserialises `bytes`, mapping serde's complaint to a problem that names the field.
+/// Deserialises the JSON object `bytes`, mapping serde's complaint to a problem that names the
+/// field. Anything but an object is refused: serde would read an array as a struct's fields in
+/// order (`["Depot", "DE", "Europe/Berlin"]` as a site).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        // Malformed JSON stays a 400; well-formed JSON of another kind is a 422.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| json_error(".", e))?;
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -113,7 +117,7 @@ fn json_error(path: &str, error: serde_json::Error) -> ApiError {
             ApiError::MalformedJson(error.to_string())
         }
         Category::Data => {
-            let message = strip_position(&error.to_string());
+            let message = without_type_names(&strip_position(&error.to_string()));
             // serde reports a missing field at its parent's path and names it only in the text.
             let named = backticked(&message).filter(|_| message.starts_with("missing field"));
             let field = match (named, path) {
@@ -132,6 +136,26 @@ fn strip_position(message: &str) -> String {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
     }
+}
+
+/// serde names the Rust types it expected (`struct NewSite`, `untagged enum Amount`); a client
+/// knows the JSON kinds only.
+fn without_type_names(message: &str) -> String {
+    let mut out = message.to_owned();
+    for (words, instead) in [
+        ("any variant of untagged enum ", "any accepted form"),
+        ("struct ", "a JSON object"),
+        ("enum ", "one of the accepted values"),
+    ] {
+        while let Some(start) = out.find(words) {
+            let name = &out[start + words.len()..];
+            let len = name
+                .find(|c: char| !c.is_alphanumeric() && c != '_')
+                .unwrap_or(name.len());
+            out.replace_range(start..start + words.len() + len, instead);
+        }
+    }
+    out
 }
 
 fn backticked(message: &str) -> Option<&str> {
@@ -331,6 +355,34 @@ mod tests {
             (422, vec!["inner.count".into()])
         );
         assert_eq!(field_of(r#""just a string""#), (422, vec!["body".into()]));
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        assert_eq!(field_of(r#"["a", null]"#), (422, vec!["body".into()]));
+        assert_eq!(field_of("[]"), (422, vec!["body".into()]));
+        assert_eq!(field_of(" 5 "), (422, vec!["body".into()]));
+        assert_eq!(field_of("[1,"), (400, vec![]));
+        assert_eq!(field_of(r#" {"name": "a"}"#), (200, vec![]));
+    }
+
+    #[test]
+    fn messages_name_json_kinds_not_rust_types() {
+        let Err(ApiError::Validation(errors)) = parse_json::<Body>(br#"{"name": "a", "inner": 5}"#)
+        else {
+            panic!("expected a validation problem")
+        };
+        assert_eq!(errors[0].field, "inner");
+        assert!(!errors[0].reason.contains("Inner"), "{}", errors[0].reason);
+        assert!(
+            errors[0].reason.contains("a JSON object"),
+            "{}",
+            errors[0].reason
+        );
+        assert_eq!(
+            without_type_names("data did not match any variant of untagged enum Amount"),
+            "data did not match any accepted form"
+        );
     }
 
     #[test]

@@ -46,12 +46,18 @@ pub enum ApiError {
     /// field, so that another tenant's or another fleet's record reads as none.
     #[error("{}: {}", .0.field, .0.reason)]
     ReferenceNotFound(FieldError),
-    #[error("{0}")]
-    Conflict(String),
-    /// The resource exists already (a second creation of it); `existing` is its path, given in the
-    /// problem's `existing` member.
+    /// The request conflicts with the state of a record: the field that names it (`id` for the
+    /// record of the path) and why.
+    #[error("{}", .0.reason)]
+    Conflict(FieldError),
+    /// The resource exists already (a second creation of it); `field` holds its key, `existing` is
+    /// its path, given in the problem's `existing` member.
     #[error("{detail}")]
-    AlreadyExists { detail: String, existing: String },
+    AlreadyExists {
+        field: &'static str,
+        detail: String,
+        existing: String,
+    },
     #[error("missing or invalid bearer token")]
     Unauthenticated,
     /// The credential is valid but lacks the scope the route requires (ADR 034).
@@ -91,6 +97,20 @@ impl ApiError {
         Self::ReferenceNotFound(FieldError::new(field, reason))
     }
 
+    /// 409 naming the field whose record is in the way.
+    pub fn conflict(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Conflict(FieldError::new(field, reason))
+    }
+
+    /// A conflict with a record whose id derives from the body's `field` (a second charger with a
+    /// charge point id) names that field.
+    pub fn keyed_by(self, field: &str) -> Self {
+        match self {
+            Self::Conflict(e) => Self::conflict(field, e.reason),
+            other => other,
+        }
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> Self {
         Self::Internal(error.to_string())
     }
@@ -99,8 +119,10 @@ impl ApiError {
     /// `<field>: <reason>`) is a validation problem naming it.
     pub fn upstream(service: &'static str) -> impl FnOnce(tonic::Status) -> Self {
         move |status| match upstream_field(&status) {
-            Some(field) => Self::Validation(vec![field]),
-            None => Self::Upstream { service, status },
+            Some(field) if status.code() == tonic::Code::InvalidArgument => {
+                Self::Validation(vec![field])
+            }
+            _ => Self::Upstream { service, status },
         }
     }
 
@@ -123,7 +145,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Payload too large",
-                "the request body is larger than this route accepts".into(),
+                "the request body is too large for this route".into(),
             ),
             ApiError::Timeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -148,7 +170,12 @@ impl ApiError {
                 "Not found",
                 format!("{}: {}", e.field, e.reason),
             ),
-            ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", "Conflict", d.clone()),
+            ApiError::Conflict(e) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                e.reason.clone(),
+            ),
             ApiError::AlreadyExists { detail, .. } => (
                 StatusCode::CONFLICT,
                 "already-exists",
@@ -236,10 +263,10 @@ impl ApiError {
                 "an internal error occurred; it has been logged".into(),
             ),
         };
-        let errors = match self {
-            ApiError::Validation(errors) => errors.clone(),
-            ApiError::ReferenceNotFound(error) => vec![error.clone()],
-            _ => Vec::new(),
+        let errors = if status.is_client_error() {
+            self.errors(&detail)
+        } else {
+            Vec::new()
         };
         Problem {
             kind: format!("urn:joule:problem:{kind}"),
@@ -259,23 +286,52 @@ impl ApiError {
     }
 }
 
-/// The field a service's `InvalidArgument` names: services refuse with `<field>: <reason>`, the field
-/// a path such as `cdr.charging_periods[3].dimensions[0].volume`.
-fn upstream_field(status: &tonic::Status) -> Option<FieldError> {
-    if status.code() != tonic::Code::InvalidArgument {
-        return None;
+impl ApiError {
+    /// The fields a client error is about: every 4xx names at least one, so that a client can show
+    /// the problem beside what caused it. Where a kind has no field of its own, the part of the
+    /// request it is about: `body`, the `id` of the path's record, a header.
+    fn errors(&self, detail: &str) -> Vec<FieldError> {
+        let about = |field: &str| vec![FieldError::new(field, detail)];
+        match self {
+            ApiError::Validation(errors) => errors.clone(),
+            ApiError::ReferenceNotFound(error) | ApiError::Conflict(error) => vec![error.clone()],
+            ApiError::AlreadyExists { field, .. } => about(field),
+            ApiError::Upstream { status, .. } => match upstream_field(status) {
+                Some(error) => vec![error],
+                None if status.code() == tonic::Code::InvalidArgument => about("body"),
+                None => about("id"),
+            },
+            ApiError::NotFound(_) => about("id"),
+            ApiError::UnsupportedMediaType(_) => about("Content-Type"),
+            ApiError::Unauthenticated | ApiError::Forbidden(_) | ApiError::RateLimited { .. } => {
+                about("Authorization")
+            }
+            ApiError::MethodNotAllowed => about("method"),
+            ApiError::MalformedJson(_)
+            | ApiError::PayloadTooLarge
+            | ApiError::Timeout
+            | ApiError::UpstreamContract { .. }
+            | ApiError::Unavailable(_)
+            | ApiError::Internal(_) => about("body"),
+        }
     }
+}
+
+/// The field a service's refusal names: services refuse with `<field>: <reason>`, the field a path
+/// such as `cdr.charging_periods[3].dimensions[0].volume`.
+fn upstream_field(status: &tonic::Status) -> Option<FieldError> {
     let (field, reason) = status.message().split_once(": ")?;
     (!field.is_empty() && !field.contains(' ')).then(|| FieldError::new(field, reason))
 }
 
-/// Registry aggregates refuse a command only because the record already exists (ids are derived from
-/// business keys), so a business rejection is a conflict; everything else is infrastructure.
+/// An aggregate's business rejection is a conflict with the state of the path's record (`id`; a
+/// route whose record is keyed by a body field names it, [`ApiError::keyed_by`]); everything else
+/// is infrastructure.
 impl<E: std::error::Error> From<cqrs_es::AggregateError<E>> for ApiError {
     fn from(error: cqrs_es::AggregateError<E>) -> Self {
         use cqrs_es::AggregateError;
         match error {
-            AggregateError::UserError(e) => ApiError::Conflict(e.to_string()),
+            AggregateError::UserError(e) => ApiError::conflict("id", e.to_string()),
             // `joule_store::execute` already retried; the aggregate is hot, the client may retry.
             AggregateError::AggregateConflict => {
                 ApiError::Unavailable("the record is being changed concurrently; retry".into())
@@ -408,7 +464,10 @@ mod tests {
             "the charge would take too long",
         ))
         .problem();
-        assert!(p.errors.is_empty());
+        assert_eq!(
+            p.errors,
+            [FieldError::new("body", "the charge would take too long")]
+        );
         let p =
             ApiError::upstream("pricing")(tonic::Status::internal("password=hunter2")).problem();
         assert!(!p.detail.contains("hunter2"));

@@ -71,6 +71,7 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
     4 => "004_a_session_s_hold_decision_commits_with_its_intent_s_opening",
     5 => "005_the_sandbox_provider_answers_a_call_in_one_statement",
     6 => "006_the_relay_projects_a_batch_of_intent_events_in_one_statement",
+    7 => "007_payment_methods_and_wallets_are_listed_by_cursor",
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {

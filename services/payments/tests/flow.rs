@@ -606,7 +606,7 @@ async fn a_prepaid_wallet_is_topped_up_held_captured_and_keeps_its_history() {
         let t = h
             .payments
             .clone()
-            .list_wallet_transactions(v1::GetWalletRequest {
+            .list_wallet_transactions(v1::ListWalletTransactionsRequest {
                 wallet_id: wallet.id.clone(),
                 ..Default::default()
             })

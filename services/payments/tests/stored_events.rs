@@ -218,7 +218,7 @@ async fn a_wallet_topped_up_at_1_0_keeps_its_balance_and_takes_the_next_top_up()
         let lines = h
             .payments
             .clone()
-            .list_wallet_transactions(v1::GetWalletRequest {
+            .list_wallet_transactions(v1::ListWalletTransactionsRequest {
                 wallet_id: id.to_string(),
                 ..Default::default()
             })

@@ -450,24 +450,6 @@ pub async fn wait_for<R: Resource>(
     wait_until(pool, tenant, id, |_: &R| true).await
 }
 
-/// Whether the tenant's account holds one of `fleets`.
-pub async fn account_holds(
-    pool: &PgPool,
-    tenant: &TenantId,
-    account: Uuid,
-    fleets: &[Uuid],
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "SELECT EXISTS (SELECT 1 FROM {SCHEMA}.fleets
-                        WHERE tenant_id = $1 AND account_id = $2 AND id = ANY($3))"
-    ))
-    .bind(tenant.as_str())
-    .bind(account)
-    .bind(fleets)
-    .fetch_one(pool)
-    .await
-}
-
 /// The time zone of a tenant's site, if the site exists.
 pub async fn site_time_zone(
     pool: &PgPool,

@@ -171,7 +171,7 @@ async fn find(state: &AppState, id: &str) -> Result<DeadLetterEntry, ApiError> {
         .dead_letter(id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::NotFound(format!("no dead letter with id {id:?}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no dead letter with id {id}")))
 }
 
 pub async fn get_dead_letter(
@@ -199,14 +199,16 @@ pub async fn replay_dead_letter(
     match entry.status {
         DeadLetterStatus::Parked => {}
         DeadLetterStatus::Replayed => {
-            return Err(ApiError::Conflict(format!(
-                "dead letter {id} was replayed already"
-            )));
+            return Err(ApiError::conflict(
+                "id",
+                format!("dead letter {id} was replayed already"),
+            ));
         }
         DeadLetterStatus::Discarded => {
-            return Err(ApiError::Conflict(format!(
-                "dead letter {id} was discarded: it is never replayed"
-            )));
+            return Err(ApiError::conflict(
+                "id",
+                format!("dead letter {id} was discarded: it is never replayed"),
+            ));
         }
     }
     state
@@ -257,7 +259,7 @@ pub async fn discard_dead_letter(
     let entry = find(&state, &id).await?;
     entry
         .check_discard()
-        .map_err(|refused| ApiError::Conflict(refused.to_string()))?;
+        .map_err(|refused| ApiError::conflict("id", refused.to_string()))?;
     let by = format!("admin/{}", caller.tenant);
     let discarded = state
         .bus

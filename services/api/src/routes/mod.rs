@@ -271,7 +271,7 @@ async fn trace(path: Option<MatchedPath>, request: Request, next: Next) -> Respo
 /// A path id: one that does not parse cannot name an existing record, so it is a 404.
 fn path_id<T: FromStr>(raw: &str, noun: &str) -> Result<T, ApiError> {
     raw.parse()
-        .map_err(|_| ApiError::NotFound(format!("no {noun} with id {raw:?}")))
+        .map_err(|_| ApiError::NotFound(format!("no {noun} with id {raw}")))
 }
 
 /// A decimal string from another service; a bad one breaks the contract.

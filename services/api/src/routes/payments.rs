@@ -16,13 +16,15 @@ use axum::{Extension, Json};
 
 use super::table::RouteTable;
 use crate::access::Scope;
+use joule_domain::AccountId;
 use joule_proto::v1;
 use serde::{Deserialize, Serialize};
 
+use super::registry::referenced_account;
 use super::{Answer, AppState, listed, path_id};
 use crate::auth::Caller;
-use crate::extract::{ApiJson, Listed, RawQuery, idempotency_key};
-use crate::problem::{ApiError, Validator};
+use crate::extract::{ApiJson, Listed, Page, RawQuery, idempotency_key};
+use crate::problem::ApiError;
 
 pub(super) const SERVICE: &str = "payments";
 
@@ -177,12 +179,17 @@ async fn save_payment_method(
     ApiJson(body): ApiJson<SaveMethodBody>,
 ) -> Result<(StatusCode, Json<MethodView>), ApiError> {
     let key = idempotency_key(&headers)?;
+    let account_id = body
+        .account_id
+        .parse::<AccountId>()
+        .map_err(|e| ApiError::field("account_id", e.to_string()))?;
+    referenced_account(&state, &caller, Scope::PaymentsWrite, account_id).await?;
     let method = state
         .payments()
         .save_payment_method(v1::SavePaymentMethodRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
-            account_id: body.account_id,
+            account_id: account_id.to_string(),
             provider: body.provider,
             provider_token: body.provider_token,
             make_default: body.make_default,
@@ -192,37 +199,42 @@ async fn save_payment_method(
     Ok((StatusCode::CREATED, Json(method_view(method))))
 }
 
-#[derive(Debug, Serialize)]
-pub struct MethodList {
-    pub data: Vec<MethodView>,
+/// The `account_id` a list of an account's records (payment methods, wallets) requires, with its
+/// page; every other parameter is refused.
+pub(super) fn account_page(query: &RawQuery) -> Result<(AccountId, Page), ApiError> {
+    let mut v = query.only(&["account_id", "cursor", "limit"]);
+    let account_id = v.check(
+        "account_id",
+        query
+            .get("account_id")
+            .ok_or_else(|| "is required".to_owned())
+            .and_then(|raw| raw.parse::<AccountId>().map_err(|e| e.to_string())),
+    );
+    let Some(account_id) = account_id else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    Ok((account_id, query.page()?))
 }
 
 async fn list_payment_methods(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     query: RawQuery,
-) -> Result<Json<MethodList>, ApiError> {
-    let mut v = Validator::default();
-    let account_id = query.get("account_id").map(str::to_owned);
-    if account_id.is_none() {
-        v.reject("account_id", "is required");
-    }
-    v.finish()?;
+) -> Result<Json<Listed<MethodView>>, ApiError> {
+    let (account_id, page) = account_page(&query)?;
     let response = state
         .payments()
         .list_payment_methods(v1::ListPaymentMethodsRequest {
             tenant_id: caller.tenant.to_string(),
-            account_id: account_id.unwrap_or_default(),
+            account_id: account_id.to_string(),
+            page_size: page.limit,
+            cursor: page.cursor.unwrap_or_default(),
         })
         .await
         .answer(SERVICE)?;
-    Ok(Json(MethodList {
-        data: response
-            .payment_methods
-            .into_iter()
-            .map(method_view)
-            .collect(),
-    }))
+    let view = |m| Ok(method_view(m));
+    listed(response.payment_methods, response.next_cursor, view).map(Json)
 }
 
 async fn list_payments(

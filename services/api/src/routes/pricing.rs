@@ -16,7 +16,7 @@ use axum::{Extension, Json};
 use super::table::RouteTable;
 use crate::access::Scope;
 use chrono::{DateTime, Utc};
-use joule_domain::{SessionId, TariffId, limits};
+use joule_domain::{SessionId, TariffId, TenantId, limits};
 use joule_proto::v1;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,8 @@ use super::{Answer, AppState, path_id};
 use crate::auth::Caller;
 use crate::extract::{ApiJson, JsonObjectText, RawQuery};
 use crate::problem::{ApiError, Validator};
+use crate::projections::read::{self, ChargerView, Resource, SiteView};
+use uuid::Uuid;
 
 const SERVICE: &str = "pricing";
 
@@ -214,6 +216,7 @@ pub async fn assign(
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<StatusCode, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
+    assigned_to_exists(&state, &caller.tenant, &body).await?;
     state
         .pricing()
         .assign_tariff(v1::AssignTariffRequest {
@@ -226,6 +229,36 @@ pub async fn assign(
         .await
         .answer(SERVICE)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses an assignment to a site or charger the tenant does not have (422 naming `scope_id`);
+/// pricing checks the rest of the body.
+async fn assigned_to_exists(
+    state: &AppState,
+    tenant: &TenantId,
+    body: &AssignBody,
+) -> Result<(), ApiError> {
+    let noun = match body.scope.as_str() {
+        "site" => SiteView::NOUN,
+        "charger" | "connector" => ChargerView::NOUN,
+        _ => return Ok(()),
+    };
+    let found = match body.scope_id.trim().parse::<Uuid>() {
+        Err(_) => false,
+        Ok(id) if noun == SiteView::NOUN => read::get::<SiteView>(&state.pool, tenant, id)
+            .await?
+            .is_some(),
+        Ok(id) => read::get::<ChargerView>(&state.pool, tenant, id)
+            .await?
+            .is_some(),
+    };
+    if found {
+        return Ok(());
+    }
+    Err(ApiError::field(
+        "scope_id",
+        format!("no {noun} with id {}", body.scope_id),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

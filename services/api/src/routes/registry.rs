@@ -183,7 +183,8 @@ pub async fn create_charger(
         command,
         &caller,
     )
-    .await?;
+    .await
+    .map_err(|e| e.keyed_by("charge_point_id"))?;
     if let Some(password_hash) = password_hash {
         let set = ChargerCommand::SetPassword { password_hash, at };
         execute(&state.registry.chargers, charger_id.as_uuid(), set, &caller).await?;
@@ -263,21 +264,7 @@ pub async fn create_token(
     let (Some(uid), Some(account_id)) = (uid, account) else {
         return Err(v.into_error());
     };
-    // A fleet manager issues cards only to an account that holds one of her fleets.
-    let reachable = match fleets::limit(&caller, Scope::TokensWrite) {
-        None => read::get::<AccountView>(&state.pool, &caller.tenant, account_id.as_uuid())
-            .await?
-            .is_some(),
-        Some(fleets) => {
-            read::account_holds(&state.pool, &caller.tenant, account_id.as_uuid(), &fleets).await?
-        }
-    };
-    if !reachable {
-        return Err(ApiError::field(
-            "account_id",
-            format!("no account with id {account_id}"),
-        ));
-    }
+    referenced_account(&state, &caller, Scope::TokensWrite, account_id).await?;
     let token_id = token::token_id(&caller.tenant, &state.id_key(&caller.tenant), &uid);
     let at = now();
     let fallback = TokenView {
@@ -299,7 +286,29 @@ pub async fn create_token(
         at,
     };
     let tokens = &state.registry.tokens;
-    create(&state, &caller, tokens, command, "/v1/tokens", fallback).await
+    create(&state, &caller, tokens, command, "/v1/tokens", fallback)
+        .await
+        .map_err(|e| e.keyed_by("uid"))
+}
+
+/// The account a body's `account_id` names, if the caller reaches it acting under `scope` (a fleet
+/// manager: an account that holds one of her fleets); else 422 naming `account_id`, so that a write
+/// never refers to an account that is not there.
+pub(super) async fn referenced_account(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    account_id: AccountId,
+) -> Result<AccountView, ApiError> {
+    let fleets = fleets::limit(caller, scope);
+    read::get_within(
+        &state.pool,
+        &caller.tenant,
+        fleets.as_deref(),
+        account_id.as_uuid(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::field("account_id", format!("no account with id {account_id}")))
 }
 
 /// Stored times have microsecond precision; the answer of a POST must equal later reads.

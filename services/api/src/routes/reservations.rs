@@ -182,9 +182,12 @@ async fn create(
                 } else {
                     status
                 };
-                let problem = ApiError::Conflict(format!(
-                    "charger {charge_point} refused the reservation with status {status}; it is recorded as reservation {id}"
-                ));
+                let problem = ApiError::conflict(
+                    "charger_id",
+                    format!(
+                        "charger {charge_point} refused the reservation with status {status}; it is recorded as reservation {id}"
+                    ),
+                );
                 let command = ReservationCommand::Refuse {
                     charger_status: status,
                     at,
@@ -195,9 +198,10 @@ async fn create(
         Err(status) => {
             let reason = status.message().to_owned();
             let problem = if status.code() == tonic::Code::FailedPrecondition {
-                ApiError::Conflict(format!(
-                    "{reason}; the reservation is recorded as failed (reservation {id})"
-                ))
+                ApiError::conflict(
+                    "charger_id",
+                    format!("{reason}; the reservation is recorded as failed (reservation {id})"),
+                )
             } else {
                 ApiError::upstream("gateway")(status)
             };
@@ -316,10 +320,10 @@ async fn cancel(
     let id: Uuid = path_id(&raw, "reservation")?;
     let view = reachable(&state, &caller, Scope::ReservationsWrite, id).await?;
     if view.status != Status::Accepted.as_str() {
-        return Err(ApiError::Conflict(format!(
-            "reservation {id} is {}, not active",
-            view.status
-        )));
+        return Err(ApiError::conflict(
+            "id",
+            format!("reservation {id} is {}, not active", view.status),
+        ));
     }
     let request = ChargerCommandRequest {
         tenant_id: caller.tenant.to_string(),
@@ -330,10 +334,13 @@ async fn cancel(
     };
     let answer = state.gateway().execute(request).await.answer("gateway")?;
     if answer.status != ACCEPTED {
-        return Err(ApiError::Conflict(format!(
-            "charger {} refused to cancel reservation {id} with status {}",
-            view.charge_point_id, answer.status
-        )));
+        return Err(ApiError::conflict(
+            "id",
+            format!(
+                "charger {} refused to cancel reservation {id} with status {}",
+                view.charge_point_id, answer.status
+            ),
+        ));
     }
     let reservation_id = ReservationId::from(id);
     let command = ReservationCommand::Cancel { at: now() };

@@ -93,6 +93,8 @@ pub async fn create_tariff(
                     None => status.message().to_owned(),
                 };
                 ApiError::AlreadyExists {
+                    // The OCPI identity: country_code, party_id and id.
+                    field: "id",
                     detail,
                     existing: url,
                 }

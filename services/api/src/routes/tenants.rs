@@ -83,6 +83,7 @@ pub async fn create(
 
 fn exists(id: &TenantId) -> ApiError {
     ApiError::AlreadyExists {
+        field: "id",
         detail: format!("tenant {id} exists already"),
         existing: format!("/v1/tenants/{id}"),
     }
@@ -120,7 +121,7 @@ pub async fn one(
     .fetch_optional(&state.pool)
     .await?;
     view.map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no tenant with id {raw:?}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant with id {raw}")))
 }
 
 /// `POST /v1/tenants/{id}/api-keys`: a key of the tenant, typically its first admin key.
@@ -137,5 +138,5 @@ fn known(state: &AppState, raw: &str) -> Result<std::sync::Arc<TenantRecord>, Ap
     raw.parse::<TenantId>()
         .ok()
         .and_then(|id| state.directory.tenant(&id))
-        .ok_or_else(|| ApiError::NotFound(format!("no tenant with id {raw:?}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant with id {raw}")))
 }

@@ -1,7 +1,8 @@
 //! Prepaid wallets, through the payments service: `POST /v1/wallets` {account_id, currency,
-//! make_default}, `GET /v1/wallets/{id}`, `POST /v1/wallets/{id}/top_ups` {amount, reference} or
-//! {amount, payment_method_id} (charged to a saved card), `GET /v1/wallets/{id}/transactions` (the
-//! balance history). Writes need an `Idempotency-Key` header.
+//! make_default}, `GET /v1/wallets?account_id=` (an account's wallets), `GET /v1/wallets/{id}`,
+//! `POST /v1/wallets/{id}/top_ups` {amount, reference} or {amount, payment_method_id} (charged to a
+//! saved card), `GET /v1/wallets/{id}/transactions` (the balance history). Writes need an
+//! `Idempotency-Key` header; lists take `cursor` and `limit`.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -9,17 +10,20 @@ use axum::{Extension, Json};
 
 use super::table::RouteTable;
 use crate::access::Scope;
+use joule_domain::AccountId;
 use joule_proto::v1;
 use serde::{Deserialize, Serialize};
 
-use super::payments::{Amount, SERVICE};
-use super::{Answer, AppState, path_id};
+use super::payments::{Amount, SERVICE, account_page};
+use super::registry::referenced_account;
+use super::{Answer, AppState, listed, path_id};
 use crate::auth::Caller;
-use crate::extract::{ApiJson, idempotency_key};
+use crate::extract::{ApiJson, Listed, RawQuery, idempotency_key};
 use crate::problem::ApiError;
 
 pub fn routes(t: RouteTable) -> RouteTable {
     t.post("/v1/wallets", Scope::WalletsWrite, create_wallet)
+        .get("/v1/wallets", Scope::WalletsRead, list_wallets)
         .get("/v1/wallets/{id}", Scope::WalletsRead, get_wallet)
         .post("/v1/wallets/{id}/top_ups", Scope::WalletsWrite, top_up)
         .get(
@@ -70,13 +74,28 @@ async fn create_wallet(
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<WalletView>), ApiError> {
     let key = idempotency_key(&headers)?;
+    let account_id = body
+        .account_id
+        .parse::<AccountId>()
+        .map_err(|e| ApiError::field("account_id", e.to_string()))?;
+    let account = referenced_account(&state, &caller, Scope::WalletsWrite, account_id).await?;
+    // A wallet pays the account's sessions, which are priced in the account's currency.
+    if !body.currency.trim().eq_ignore_ascii_case(&account.currency) {
+        return Err(ApiError::field(
+            "currency",
+            format!(
+                "must be the currency of account {account_id}, {}",
+                account.currency
+            ),
+        ));
+    }
     let wallet = state
         .payments()
         .create_wallet(v1::CreateWalletRequest {
             tenant_id: caller.tenant.to_string(),
             idempotency_key: key,
-            account_id: body.account_id,
-            currency: body.currency,
+            account_id: account_id.to_string(),
+            currency: account.currency,
             make_default: body.make_default,
         })
         .await
@@ -149,37 +168,55 @@ pub struct TransactionView {
     pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct TransactionList {
-    pub data: Vec<TransactionView>,
+async fn list_wallets(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<WalletView>>, ApiError> {
+    let (account_id, page) = account_page(&query)?;
+    let answer = state
+        .payments()
+        .list_wallets(v1::ListWalletsRequest {
+            tenant_id: caller.tenant.to_string(),
+            account_id: account_id.to_string(),
+            page_size: page.limit,
+            cursor: page.cursor.unwrap_or_default(),
+        })
+        .await
+        .answer(SERVICE)?;
+    let view = |w| Ok(wallet_view(w));
+    listed(answer.wallets, answer.next_cursor, view).map(Json)
 }
 
 async fn transactions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<TransactionList>, ApiError> {
+    query: RawQuery,
+) -> Result<Json<Listed<TransactionView>>, ApiError> {
+    let wallet_id = wallet_id(&id)?;
+    query.only(&["cursor", "limit"]).finish()?;
+    let page = query.page()?;
     let answer = state
         .payments()
-        .list_wallet_transactions(v1::GetWalletRequest {
+        .list_wallet_transactions(v1::ListWalletTransactionsRequest {
             tenant_id: caller.tenant.to_string(),
-            wallet_id: wallet_id(&id)?,
+            wallet_id,
+            page_size: page.limit,
+            cursor: page.cursor.unwrap_or_default(),
         })
         .await
         .answer(SERVICE)?;
-    Ok(Json(TransactionList {
-        data: answer
-            .transactions
-            .into_iter()
-            .map(|t| TransactionView {
-                sequence: t.sequence,
-                kind: t.r#type,
-                amount: t.amount,
-                balance: t.balance,
-                held: t.held,
-                reference: t.reference,
-                occurred_at: joule_proto::time::from_proto(t.occurred_at.as_ref()),
-            })
-            .collect(),
-    }))
+    let view = |t: v1::WalletTransaction| {
+        Ok(TransactionView {
+            occurred_at: joule_proto::time::from_proto(t.occurred_at.as_ref()),
+            sequence: t.sequence,
+            kind: t.r#type,
+            amount: t.amount,
+            balance: t.balance,
+            held: t.held,
+            reference: t.reference,
+        })
+    };
+    listed(answer.transactions, answer.next_cursor, view).map(Json)
 }

@@ -132,10 +132,12 @@ async fn tariff_versions_corrections_quotes_and_retirement() {
         )
         .await;
     assigned.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    // The site must exist (issue 14: every write checks what it refers to).
+    let site = app.create_site().await;
     let assigned = app
         .post(
             &format!("/v1/tariffs/{id}/assignments"),
-            &json!({ "scope": "site", "scope_id": "s1" }),
+            &json!({ "scope": "site", "scope_id": site["id"] }),
         )
         .await;
     assert_eq!(assigned.status, StatusCode::NO_CONTENT);

@@ -7,7 +7,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::status::{self, invalid, not_found};
-use super::{PaymentsGrpc, meta, parse_id, tenant};
+use super::{PaymentsGrpc, meta, next_cursor, page, parse_id, tenant};
 use crate::amounts::{parse_amount, parse_currency};
 use crate::domain::intent::{Decline, IntentError, PaymentIntent, Status as IntentStatus};
 use crate::engine::ExtendOutcome;
@@ -26,7 +26,7 @@ impl PaymentsGrpc {
         let id: IntentId = parse_id("intent_id", raw)?;
         let intent = self.flow.engine.load(id).await?;
         if intent.context.as_ref().map(|c| &c.tenant_id) != Some(tenant) {
-            return Err(not_found(format!("no payment {id}")));
+            return Err(not_found(format!("no payment with id {id}")));
         }
         Ok((id, intent))
     }
@@ -154,7 +154,7 @@ impl PaymentsGrpc {
             .as_ref()
             .filter(|c| c.tenant_id == tenant)
             .map(|c| c.currency)
-            .ok_or_else(|| not_found(format!("no payment {id}")))?;
+            .ok_or_else(|| not_found(format!("no payment with id {id}")))?;
         let currency = parse_currency("currency", &r.currency, Some(held))?;
         let amount = parse_amount("amount", &r.amount, currency, true)?;
         let intent = self
@@ -244,16 +244,7 @@ impl PaymentsGrpc {
             "" => None,
             a => Some(parse_id::<AccountId>("account_id", a)?.as_uuid()),
         };
-        let after = match r.cursor.trim() {
-            "" => 0,
-            c => c
-                .parse::<i64>()
-                .map_err(|_| invalid("cursor", "is not a cursor of this list"))?,
-        };
-        let limit = match r.page_size {
-            0 => 50,
-            n => i64::from(n.min(500)),
-        };
+        let page = page(&r.cursor, r.page_size)?;
         let time = |field: &str, t: Option<&joule_proto::Timestamp>| {
             t.map(|t| {
                 joule_proto::time::from_proto(Some(t))
@@ -279,12 +270,12 @@ impl PaymentsGrpc {
             created_before: time("created_before", r.created_before.as_ref())?,
             status,
         };
-        let (payments, next) = read::intents(&self.pool, &self.schema, &filter, after, limit)
+        let (payments, next) = read::intents(&self.pool, &self.schema, &filter, page)
             .await
             .map_err(status::db)?;
         Ok(v1::ListPaymentsResponse {
             payments,
-            next_cursor: next.map(|n| n.to_string()).unwrap_or_default(),
+            next_cursor: next_cursor(next),
         })
     }
 
@@ -294,6 +285,6 @@ impl PaymentsGrpc {
         read::intent(&self.pool, &self.schema, tenant.as_str(), id.as_uuid())
             .await
             .map_err(status::db)?
-            .ok_or_else(|| not_found(format!("no payment {id}")))
+            .ok_or_else(|| not_found(format!("no payment with id {id}")))
     }
 }

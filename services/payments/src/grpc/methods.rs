@@ -8,7 +8,7 @@ use joule_store::CommandMeta;
 use tonic::Status;
 
 use super::status::{self, invalid, refused};
-use super::{PaymentsGrpc, meta, parse_id, tenant};
+use super::{PaymentsGrpc, meta, next_cursor, page, parse_id, tenant};
 use crate::domain::intent::ProviderKind;
 use crate::domain::methods::{AccountMethods, MethodsCommand, SavedMethod};
 use crate::ids::MethodId;
@@ -113,9 +113,19 @@ impl PaymentsGrpc {
     ) -> Result<v1::ListPaymentMethodsResponse, Status> {
         let account: AccountId = parse_id("account_id", &r.account_id)?;
         let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
-        read::methods(&self.pool, &self.schema, tenant.as_str(), account.as_uuid())
-            .await
-            .map(|payment_methods| v1::ListPaymentMethodsResponse { payment_methods })
-            .map_err(status::db)
+        let page = page(&r.cursor, r.page_size)?;
+        let (payment_methods, next) = read::methods(
+            &self.pool,
+            &self.schema,
+            tenant.as_str(),
+            account.as_uuid(),
+            page,
+        )
+        .await
+        .map_err(status::db)?;
+        Ok(v1::ListPaymentMethodsResponse {
+            payment_methods,
+            next_cursor: next_cursor(next),
+        })
     }
 }

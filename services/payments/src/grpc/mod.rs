@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::domain::settlement::SettlementRecord;
 use crate::domain::wallet::Wallet;
 use crate::flow::Flow;
+use crate::projections::Page;
 use crate::store::Aggregates;
 use idempotency::IdempotencyStore;
 
@@ -63,6 +64,28 @@ where
         return Err(status::invalid(field, "is required"));
     }
     raw.trim().parse().map_err(|e| status::invalid(field, e))
+}
+
+/// The page a list request asks for: after its `cursor`, `page_size` rows (0: 50; at most 500).
+fn page(cursor: &str, page_size: u32) -> Result<Page, Status> {
+    let after = match cursor.trim() {
+        "" => 0,
+        c => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| status::invalid("cursor", "is not a cursor of this list"))?,
+    };
+    let limit = match page_size {
+        0 => 50,
+        n => i64::from(n.min(500)),
+    };
+    Ok(Page { after, limit })
+}
+
+/// The `next_cursor` of a page: empty on the last.
+fn next_cursor(next: Option<i64>) -> String {
+    next.map(|n| n.to_string()).unwrap_or_default()
 }
 
 /// Runs `$body` (a `Result`) in the method's span and wraps its answer.
@@ -139,7 +162,8 @@ payments_service! {
     write create_wallet(CreateWalletRequest) -> Wallet, "CreateWallet", create_wallet;
     write top_up_wallet(TopUpWalletRequest) -> Wallet, "TopUpWallet", top_up;
     call get_wallet(GetWalletRequest) -> Wallet, "GetWallet", get_wallet;
-    call list_wallet_transactions(GetWalletRequest) -> ListWalletTransactionsResponse,
+    call list_wallets(ListWalletsRequest) -> ListWalletsResponse, "ListWallets", list_wallets;
+    call list_wallet_transactions(ListWalletTransactionsRequest) -> ListWalletTransactionsResponse,
         "ListWalletTransactions", wallet_transactions;
     write import_settlement_report(ImportSettlementReportRequest)
         -> ImportSettlementReportResponse, "ImportSettlementReport", import;

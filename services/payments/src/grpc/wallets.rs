@@ -8,7 +8,7 @@ use joule_store::CommandMeta;
 use tonic::Status;
 
 use super::status::{self, invalid, not_found, refused};
-use super::{PaymentsGrpc, meta, parse_id, tenant};
+use super::{PaymentsGrpc, meta, next_cursor, page, parse_id, tenant};
 use crate::amounts::{parse_amount, parse_currency};
 use crate::domain::intent::{
     Decline, IntentContext, Open, ProviderKind, Purpose, Status as Intent,
@@ -44,7 +44,7 @@ impl PaymentsGrpc {
             .await
             .map_err(status::store)?;
         if wallet.currency.is_none() || wallet.tenant_id.as_ref() != Some(tenant) {
-            return Err(not_found(format!("no wallet {id}")));
+            return Err(not_found(format!("no wallet with id {id}")));
         }
         Ok((id, wallet))
     }
@@ -98,7 +98,7 @@ impl PaymentsGrpc {
         let (account, held_currency) = (
             wallet
                 .account_id
-                .ok_or_else(|| not_found("no such wallet"))?,
+                .ok_or_else(|| not_found(format!("no wallet with id {id}")))?,
             wallet.currency.unwrap_or(Currency::EUR),
         );
         let currency = parse_currency("currency", &r.currency, Some(held_currency))?;
@@ -214,20 +214,47 @@ impl PaymentsGrpc {
         Ok(wire::wallet(id, &wallet))
     }
 
+    pub(super) async fn list_wallets(
+        &self,
+        r: v1::ListWalletsRequest,
+    ) -> Result<v1::ListWalletsResponse, Status> {
+        let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
+        let account: AccountId = parse_id("account_id", &r.account_id)?;
+        let page = page(&r.cursor, r.page_size)?;
+        let (wallets, next) = read::wallets(
+            &self.pool,
+            &self.schema,
+            tenant.as_str(),
+            account.as_uuid(),
+            page,
+        )
+        .await
+        .map_err(status::db)?;
+        Ok(v1::ListWalletsResponse {
+            wallets,
+            next_cursor: next_cursor(next),
+        })
+    }
+
     pub(super) async fn wallet_transactions(
         &self,
-        r: v1::GetWalletRequest,
+        r: v1::ListWalletTransactionsRequest,
     ) -> Result<v1::ListWalletTransactionsResponse, Status> {
         let tenant = tenant(&self.default_tenant, &r.tenant_id)?;
         let (id, wallet) = self.load_wallet(&tenant, &r.wallet_id).await?;
-        read::transactions(
+        let page = page(&r.cursor, r.page_size)?;
+        let (transactions, next) = read::transactions(
             &self.pool,
             &self.schema,
             id.as_uuid(),
             wallet.currency.unwrap_or(Currency::EUR),
+            page,
         )
         .await
-        .map(|transactions| v1::ListWalletTransactionsResponse { transactions })
-        .map_err(status::db)
+        .map_err(status::db)?;
+        Ok(v1::ListWalletTransactionsResponse {
+            transactions,
+            next_cursor: next_cursor(next),
+        })
     }
 }

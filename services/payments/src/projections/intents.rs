@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use super::{aggregate_uuid, money, ts};
+use super::{Page, aggregate_uuid, money, ts};
 use crate::domain::intent::{IntentEvent, VoidReason};
 use crate::wire;
 
@@ -284,8 +284,7 @@ pub async fn intents(
     pool: &PgPool,
     schema: &str,
     filter: &IntentFilter<'_>,
-    after: i64,
-    limit: i64,
+    page: Page,
 ) -> Result<(Vec<v1::PaymentIntent>, Option<i64>), sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {INTENT_COLUMNS} FROM {schema}.intents
@@ -299,21 +298,15 @@ pub async fn intents(
     .bind(filter.tenant)
     .bind(filter.session)
     .bind(filter.account)
-    .bind(after)
+    .bind(page.after)
     // The page size is capped by the callers (500).
-    .bind(limit.saturating_add(1))
+    .bind(page.fetch())
     .bind(filter.created_after)
     .bind(filter.created_before)
     .bind(filter.status)
     .fetch_all(pool)
     .await?;
-    let more = rows.len() as i64 > limit;
-    let rows = &rows[..rows.len().min(limit as usize)];
-    let next = if more {
-        rows.last().map(|r| r.get::<i64, _>("seq"))
-    } else {
-        None
-    };
+    let (rows, next) = page.cut(rows, |r| r.get("seq"));
     let intents = rows.iter().map(intent_from).collect();
     Ok((with_events(pool, schema, intents).await?, next))
 }

@@ -5,7 +5,7 @@ use joule_store::{ProjectionError, StoredEvent};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use super::ts;
+use super::{Page, ts};
 use crate::domain::methods::MethodsEvent;
 
 pub(super) async fn project(
@@ -56,21 +56,27 @@ pub(super) async fn project(
     Ok(())
 }
 
+/// A page of the account's methods, oldest first, and the next page's cursor.
 pub async fn methods(
     pool: &PgPool,
     schema: &str,
     tenant: &str,
     account: Uuid,
-) -> Result<Vec<v1::PaymentMethod>, sqlx::Error> {
+    page: Page,
+) -> Result<(Vec<v1::PaymentMethod>, Option<i64>), sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT id, account_id, provider, kind, brand, last4, exp_month, exp_year, is_default, created_at
-         FROM {schema}.methods WHERE tenant_id = $1 AND account_id = $2 ORDER BY created_at, id"
+        "SELECT seq, id, account_id, provider, kind, brand, last4, exp_month, exp_year, is_default, created_at
+         FROM {schema}.methods WHERE tenant_id = $1 AND account_id = $2 AND seq > $3
+         ORDER BY seq LIMIT $4"
     ))
     .bind(tenant)
     .bind(account)
+    .bind(page.after)
+    .bind(page.fetch())
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let (rows, next) = page.cut(rows, |r| r.get("seq"));
+    let methods = rows
         .iter()
         .map(|r| v1::PaymentMethod {
             id: r.get::<Uuid, _>("id").to_string(),
@@ -84,5 +90,6 @@ pub async fn methods(
             is_default: r.get("is_default"),
             created_at: ts(r.get("created_at")),
         })
-        .collect())
+        .collect();
+    Ok((methods, next))
 }

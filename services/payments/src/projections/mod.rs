@@ -23,12 +23,43 @@ fn aggregate_uuid(stored: &StoredEvent) -> Result<Uuid, ProjectionError> {
     Uuid::parse_str(&stored.aggregate_id).map_err(|e| ProjectionError::decode(stored, e))
 }
 
+/// A page of a list ordered by each row's place in it (`seq`, a wallet line's `sequence`): the rows
+/// after `after`, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub after: i64,
+    pub limit: i64,
+}
+
+impl Page {
+    /// `LIMIT` of the query: one row more than the page, to tell whether another page follows.
+    fn fetch(&self) -> i64 {
+        self.limit.saturating_add(1)
+    }
+
+    /// The page of `rows` (fetched with [`Page::fetch`]) and the place of its last row when
+    /// another page follows.
+    fn cut<T>(&self, mut rows: Vec<T>, place: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        if rows.len() <= limit {
+            return (rows, None);
+        }
+        rows.truncate(limit);
+        let next = rows.last().map(place);
+        (rows, next)
+    }
+}
+
 fn ts(t: Option<DateTime<Utc>>) -> Option<joule_proto::Timestamp> {
     t.map(joule_proto::time::to_proto)
 }
 
 fn money(row: &PgRow, column: &str, currency: Option<Currency>) -> String {
-    let amount: Decimal = row.get(column);
+    amount_text(row.get(column), currency)
+}
+
+/// An amount as the wire shows it: at the currency's scale when the currency is known.
+fn amount_text(amount: Decimal, currency: Option<Currency>) -> String {
     match currency {
         Some(c) => wire::amount(amount, c),
         None => amount.normalize().to_string(),

@@ -3,10 +3,11 @@
 use joule_domain::Currency;
 use joule_proto::v1;
 use joule_store::{ProjectionError, StoredEvent};
+use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use super::{aggregate_uuid, money, ts};
+use super::{Page, aggregate_uuid, amount_text, money, ts};
 use crate::domain::wallet::WalletEvent;
 
 pub(super) async fn project(
@@ -83,20 +84,26 @@ pub(super) async fn project(
     Ok(())
 }
 
+/// A page of the wallet's history, in order, and the next page's cursor.
 pub async fn transactions(
     pool: &PgPool,
     schema: &str,
     wallet: Uuid,
     currency: Currency,
-) -> Result<Vec<v1::WalletTransaction>, sqlx::Error> {
+    page: Page,
+) -> Result<(Vec<v1::WalletTransaction>, Option<i64>), sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT sequence, type, amount, balance, held, reference, occurred_at
-         FROM {schema}.wallet_transactions WHERE wallet_id = $1 ORDER BY sequence"
+         FROM {schema}.wallet_transactions WHERE wallet_id = $1 AND sequence > $2
+         ORDER BY sequence LIMIT $3"
     ))
     .bind(wallet)
+    .bind(page.after)
+    .bind(page.fetch())
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let (rows, next) = page.cut(rows, |r| r.get("sequence"));
+    let transactions = rows
         .iter()
         .map(|r| v1::WalletTransaction {
             sequence: r.get::<i64, _>("sequence") as u64,
@@ -107,5 +114,46 @@ pub async fn transactions(
             reference: r.get("reference"),
             occurred_at: ts(r.get("occurred_at")),
         })
-        .collect())
+        .collect();
+    Ok((transactions, next))
+}
+
+/// A page of the account's wallets, oldest first, and the next page's cursor.
+pub async fn wallets(
+    pool: &PgPool,
+    schema: &str,
+    tenant: &str,
+    account: Uuid,
+    page: Page,
+) -> Result<(Vec<v1::Wallet>, Option<i64>), sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT seq, id, account_id, currency, balance, held, created_at
+         FROM {schema}.wallets WHERE tenant_id = $1 AND account_id = $2 AND seq > $3
+         ORDER BY seq LIMIT $4"
+    ))
+    .bind(tenant)
+    .bind(account)
+    .bind(page.after)
+    .bind(page.fetch())
+    .fetch_all(pool)
+    .await?;
+    let (rows, next) = page.cut(rows, |r| r.get("seq"));
+    let wallets = rows
+        .iter()
+        .map(|r| {
+            let currency = r.get::<String, _>("currency").parse::<Currency>().ok();
+            let (balance, held): (Decimal, Decimal) = (r.get("balance"), r.get("held"));
+            v1::Wallet {
+                id: r.get::<Uuid, _>("id").to_string(),
+                account_id: r.get::<Uuid, _>("account_id").to_string(),
+                balance: money(r, "balance", currency),
+                held: money(r, "held", currency),
+                // Holds are at most the balance (the aggregate's `available`).
+                available: amount_text(balance.saturating_sub(held), currency),
+                currency: currency.map(|c| c.to_string()).unwrap_or_default(),
+                created_at: ts(r.get("created_at")),
+            }
+        })
+        .collect();
+    Ok((wallets, next))
 }

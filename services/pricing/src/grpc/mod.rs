@@ -66,7 +66,7 @@ impl TariffGrpc {
     /// exist for this caller.
     async fn owned(&self, tenant_id: &str, raw: &str) -> Result<(TariffId, StoredTariff), Error> {
         let id: TariffId = raw.parse().map_err(|e| Error::field("tariff_id", e))?;
-        let not_found = || Error::NotFound(format!("tariff {id} not found"));
+        let not_found = || Error::NotFound(format!("no tariff with id {id}"));
         let stored = stored::tariff(&self.pool, &id.to_string())
             .await?
             .ok_or_else(not_found)?;

@@ -21,11 +21,15 @@ async fn version_in_force(
     match stored::version_in_force(&server.pool, &id.to_string(), at).await? {
         InForce::Version(version, json) => joule_tariff::Tariff::parse(&json)
             .map(|t| (version, t))
-            .map_err(|e| Error::FailedPrecondition(format!("stored tariff: {e}"))),
+            .map_err(|e| {
+                Error::FailedPrecondition(format!(
+                    "tariff_id: the stored tariff no longer reads: {e}"
+                ))
+            }),
         InForce::NoneYet => Err(Error::FailedPrecondition(format!(
-            "no version of tariff {id} is in force at {at}"
+            "start: no version of tariff {id} is in force at {at}"
         ))),
-        InForce::NoTariff => Err(Error::NotFound(format!("tariff {id} not found"))),
+        InForce::NoTariff => Err(Error::NotFound(format!("no tariff with id {id}"))),
     }
 }
 

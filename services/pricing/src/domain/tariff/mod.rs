@@ -32,17 +32,17 @@ pub enum TariffError {
     AlreadyExists,
     #[error("tariff does not exist")]
     NotFound,
-    #[error("tariff is retired")]
+    #[error("tariff_id: the tariff is retired")]
     Retired,
-    #[error("version {0} does not exist")]
+    #[error("version: version {0} does not exist")]
     NoSuchVersion(u32),
-    #[error("valid_from must be after the latest version's ({0})")]
+    #[error("valid_from: must be after the latest version's ({0})")]
     NotAfterLatest(DateTime<Utc>),
     #[error("currency: a new version must keep the tariff's currency {expected}, not {got}")]
     CurrencyChanged { expected: String, got: String },
     #[error("reason: a correction needs a reason")]
     NoReason,
-    #[error("valid_until must be after valid_from")]
+    #[error("valid_until: must be after valid_from")]
     EmptyValidity,
     #[error("{0}")]
     Party(String),
