@@ -39,7 +39,7 @@ impl Ed {
         }
     }
     fn public(&self) -> VerifyingKey {
-        VerifyingKey::Ed25519(self.pair.public_key().as_ref().to_vec())
+        VerifyingKey::ed25519(self.pair.public_key().as_ref()).unwrap()
     }
     fn sign(&self, header: &Value, claims: &Value) -> String {
         encode_with(header, claims, |m| self.pair.sign(m).as_ref().to_vec()).unwrap()

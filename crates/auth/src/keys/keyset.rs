@@ -180,7 +180,7 @@ pub(crate) fn generate_key(
 }
 
 pub(crate) fn public_of(pair: &Ed25519KeyPair) -> VerifyingKey {
-    VerifyingKey::Ed25519(pair.public_key().as_ref().to_vec())
+    VerifyingKey::ed25519(pair.public_key().as_ref()).expect("ring's Ed25519 public key is a point")
 }
 
 /// The shared handle on the current [`KeySet`] and the [`KeyPolicy`]: the key store writes it, the
