@@ -28,6 +28,7 @@ pub mod auth;
 pub mod consumers;
 pub mod domain;
 pub mod extract;
+pub mod idempotency;
 pub mod problem;
 pub mod projections;
 pub mod reservations;
@@ -59,6 +60,7 @@ const MIGRATIONS: &[joule_store::Migration] = &[
     },
     joule_store::migration!(5 => "005_reservations"),
     joule_store::migration!(6 => "006_driver_keys"),
+    joule_store::migration!(7 => "007_idempotency_keys"),
 ];
 
 /// Migrates the api's schema (for tools such as `make bench-auth`; `start` does it itself).
@@ -155,6 +157,10 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
     .with_upcasters(domain::api_key::UPCASTERS);
     let relay = ctx.relay("api-relay", relay);
     let directory = Task::new("api-directory", directory.run(ctx.shutdown.clone()));
+    let idempotency = Task::new(
+        "api-idempotency-sweep",
+        idempotency::sweep(ctx.pool.clone(), ctx.shutdown.clone()),
+    );
     let oauth = Task::new("api-oauth-keys", oauth.run(ctx.shutdown.clone()));
     let audit = ctx.consumer(
         consumers::audit::spec(),
@@ -179,6 +185,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             audit,
             reservations_used,
             reservation_sweep,
+            idempotency,
         ],
         grpc: None,
     })

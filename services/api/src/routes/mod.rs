@@ -233,10 +233,19 @@ pub fn entries() -> Vec<RouteEntry> {
 pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Router {
     let (routes, _) = table(DefaultBodyLimit::max(limits.bulk)).into_parts();
     let bus = state.bus.clone();
+    let idempotency = crate::idempotency::Idempotency {
+        pool: state.pool.clone(),
+        max_body: limits.bulk.max(limits.default),
+    };
     let public = crate::auth::token_endpoint::routes(auth.clone());
     routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Inside the audit log, which records a replayed answer as it went out.
+        .layer(from_fn_with_state(
+            idempotency,
+            crate::idempotency::keep_answers,
+        ))
         // Inside authentication: the audit log knows who acted.
         .layer(from_fn_with_state(bus, crate::audit::record))
         // Authentication wraps the fallbacks too, so an anonymous caller learns nothing about routes.

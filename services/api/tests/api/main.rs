@@ -9,6 +9,7 @@ mod dead_letters;
 mod errors;
 mod fleets;
 mod helpers;
+mod idempotency;
 mod identity;
 mod limits;
 mod lists;
