@@ -160,8 +160,9 @@ pub async fn run(mut settings: Settings, options: Options) -> anyhow::Result<()>
     let out = &mut std::io::stdout();
     writeln!(
         out,
-        "Joule demo: every service in one process, {} simulated chargers, {} sessions each.",
-        options.chargers, options.sessions
+        "Joule demo: every service in one process, {} simulated, {} each.",
+        count(options.chargers, "charger"),
+        count(options.sessions, "session")
     )?;
     if let Some(path) = &options.log_file {
         writeln!(
@@ -229,7 +230,9 @@ pub async fn run(mut settings: Settings, options: Options) -> anyhow::Result<()>
         writeln!(out, "\nStopping Joule.")?;
     }
     running.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    if !options.serve {
+    if options.serve {
+        writeln!(out, "Joule stopped.")?;
+    } else {
         writeln!(
             out,
             "\nJoule has stopped (`make demo` keeps it running). {again}"
@@ -328,8 +331,8 @@ pub async fn tour(
     boots.dedup();
     writeln!(
         out,
-        "Connected {} chargers over OCPP 1.6 (without a password: JOULE_OCPP_REQUIRE_AUTH=false for this run); BootNotification answered {}.",
-        connected.len(),
+        "Connected {} over OCPP 1.6 (without a password: JOULE_OCPP_REQUIRE_AUTH=false for this run); BootNotification answered {}.",
+        count(connected.len(), "charger"),
         boots.join(", ")
     )?;
 
@@ -359,8 +362,8 @@ pub async fn tour(
     }
     writeln!(
         out,
-        "Charged {} sessions (Authorize, StartTransaction, {METER_SAMPLES} MeterValues, StopTransaction each):",
-        runs.len()
+        "Charged {} (Authorize, StartTransaction, {METER_SAMPLES} MeterValues, StopTransaction each):",
+        count(runs.len(), "session")
     )?;
     for (cp, tag, r) in &runs {
         writeln!(
@@ -557,6 +560,11 @@ fn describe_tariff(tariff: &Value) -> String {
         parts.join(", "),
         vats.join("/")
     )
+}
+
+/// "1 charger", "3 chargers".
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Ctrl-C or SIGTERM.
