@@ -30,9 +30,12 @@ lint: ## cargo fmt --check and clippy -D warnings
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-demo: services ## Run all services, drive simulated chargers through real OCPP sessions, print the results
-	$(CARGO) build --bin joule
-	./target/debug/joule demo
+# `make demo` is quiet: the build and the services' logs stay out of the tour (logs in target/joule-demo.log);
+# `make demo V=1` shows both.
+demo: services ## A guided tour: all services, simulated chargers through real OCPP sessions, then an API key to try; Ctrl-C stops it (V=1: logs)
+	@echo "Building joule (cargo build --bin joule; the first build takes a few minutes)"
+	@$(CARGO) build $(if $(filter 1,$(V)),,--quiet) --bin joule
+	@./target/debug/joule demo --serve $(if $(filter 1,$(V)),--verbose,--log-file target/joule-demo.log)
 
 run: services ## Run all services in one process (JOULE_* settings, see README)
 	$(CARGO) run --bin joule -- run --all

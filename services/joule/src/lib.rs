@@ -38,8 +38,8 @@ enum Command {
         services: Vec<String>,
     },
     /// Runs every service, registers a site, a tariff, chargers, accounts and tokens through the REST
-    /// API, drives simulated chargers through real OCPP 1.6 sessions, and prints sessions, invoices and
-    /// the trial balance.
+    /// API, drives simulated chargers through real OCPP 1.6 sessions, tells what became of them
+    /// (priced, invoiced, posted to the ledger), and makes an API key to go on with.
     Demo {
         /// Chargers to simulate.
         #[arg(long, default_value_t = 3)]
@@ -47,9 +47,15 @@ enum Command {
         /// Sessions per charger.
         #[arg(long, default_value_t = 2)]
         sessions: usize,
-        /// Keep the services running after the demo (until Ctrl-C).
+        /// Keep the services running after the demo (until Ctrl-C or SIGTERM).
         #[arg(long)]
         serve: bool,
+        /// The services' logs on stderr (by default they go to --log-file).
+        #[arg(short, long)]
+        verbose: bool,
+        /// Where the services' logs go without -v [default: joule-demo.log in the temporary directory].
+        #[arg(long, conflicts_with = "verbose")]
+        log_file: Option<PathBuf>,
     },
     /// Simulates chargers against a gateway: thousands of OCPP 1.6/2.0.1 chargers with realistic
     /// sessions and field faults, as a load generator with a latency summary (`joule sim --help`).
@@ -98,15 +104,39 @@ pub fn main() -> ExitCode {
             chargers,
             sessions,
             serve,
+            verbose,
+            log_file,
         } => {
+            let log_file = (!verbose)
+                .then(|| log_file.unwrap_or_else(|| std::env::temp_dir().join("joule-demo.log")));
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             runtime.block_on(async move {
-                let _telemetry =
-                    joule_telemetry::init("joule-demo", None, joule_telemetry::LogFormat::Text);
-                match demo::run(settings, chargers, sessions, serve).await {
+                let _telemetry = match &log_file {
+                    None => {
+                        joule_telemetry::init("joule-demo", None, joule_telemetry::LogFormat::Text)
+                            .ok()
+                    }
+                    Some(path) => {
+                        if let Err(e) = demo::log_to_file(path) {
+                            eprintln!("{e:#}");
+                            return ExitCode::FAILURE;
+                        }
+                        None
+                    }
+                };
+                let options = demo::Options {
+                    chargers,
+                    sessions,
+                    serve,
+                    log_file: log_file.clone(),
+                };
+                match demo::run(settings, options).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("demo failed: {e:#}");
+                        if let Some(path) = &log_file {
+                            eprintln!("the services' logs are in {}", path.display());
+                        }
                         ExitCode::FAILURE
                     }
                 }
