@@ -49,6 +49,16 @@ struct Kept {
     body: Vec<u8>,
 }
 
+/// A key's row as `claim` reads it back.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    fingerprint: Vec<u8>,
+    status: Option<i32>,
+    location: Option<String>,
+    content_type: Option<String>,
+    body: Option<Vec<u8>>,
+}
+
 /// Where a key stands when a request comes with it.
 enum Claim {
     /// This request runs; its answer is kept under the key.
@@ -177,15 +187,9 @@ impl Store<'_> {
         if claimed == 1 {
             return Ok(Claim::Run);
         }
-        let row: Option<(
-            Vec<u8>,
-            Option<i32>,
-            Option<String>,
-            Option<String>,
-            Option<Vec<u8>>,
-        )> = sqlx::query_as(&format!(
+        let row: Option<KeyRow> = sqlx::query_as(&format!(
             "SELECT fingerprint, status, location, content_type, body
-                 FROM {SCHEMA}.idempotency_keys WHERE tenant_id = $1 AND key = $2"
+             FROM {SCHEMA}.idempotency_keys WHERE tenant_id = $1 AND key = $2"
         ))
         .bind(self.tenant)
         .bind(self.key)
@@ -194,11 +198,19 @@ impl Store<'_> {
         Ok(match row {
             // Deleted in between (its request failed): a retry may run it.
             None => Claim::Conflict("a request with this key just failed; retry it"),
-            Some((kept, _, _, _, _)) if kept != fingerprint => {
+            Some(row) if row.fingerprint != fingerprint => {
                 Claim::Conflict("this key was used with another request")
             }
-            Some((_, None, ..)) => Claim::Conflict("a request with this key is still running"),
-            Some((_, Some(status), location, content_type, body)) => Claim::Replay(Kept {
+            Some(KeyRow { status: None, .. }) => {
+                Claim::Conflict("a request with this key is still running")
+            }
+            Some(KeyRow {
+                status: Some(status),
+                location,
+                content_type,
+                body,
+                ..
+            }) => Claim::Replay(Kept {
                 status: u16::try_from(status).unwrap_or(500),
                 location,
                 content_type,
