@@ -33,6 +33,7 @@ pub mod problem;
 pub mod projections;
 pub mod reservations;
 pub mod routes;
+pub mod time;
 pub mod upstreams;
 
 use std::sync::Arc;

@@ -17,6 +17,7 @@ pub struct AuditEventView {
     #[serde(skip)]
     pub seq: i64,
     pub id: Uuid,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub at: DateTime<Utc>,
     pub actor: String,
     pub credential: String,

@@ -52,7 +52,9 @@ pub struct FleetView {
     pub account_id: Uuid,
     pub name: String,
     pub status: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -77,7 +79,9 @@ pub struct CostCentreView {
     pub code: String,
     pub name: String,
     pub status: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -110,7 +114,9 @@ pub struct DriverView {
     pub email: Option<String>,
     pub cost_centre_id: Option<Uuid>,
     pub status: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -138,7 +144,9 @@ pub struct VehicleView {
     pub battery_capacity_kwh: Decimal,
     pub cost_centre_id: Option<Uuid>,
     pub status: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

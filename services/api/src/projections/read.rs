@@ -38,6 +38,7 @@ pub struct SiteView {
     pub name: String,
     pub country: String,
     pub time_zone: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -61,6 +62,7 @@ pub struct ChargerView {
     pub charge_point_id: String,
     pub site_id: Uuid,
     pub tariff_id: Uuid,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -83,6 +85,7 @@ pub struct AccountView {
     pub id: Uuid,
     pub name: String,
     pub currency: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -111,7 +114,9 @@ pub struct TokenView {
     pub vehicle_id: Option<Uuid>,
     /// The driver's (else the vehicle's) cost centre when it was assigned.
     pub cost_centre_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub assigned_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -217,10 +217,14 @@ pub struct ReservationView {
     pub token_uid: String,
     /// OCPP `reservationId` as the charger knows it.
     pub ocpp_reservation_id: i32,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub expires_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub accepted_at: Option<DateTime<Utc>>,
     /// When it was refused, failed, cancelled, expired or used.
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub ended_at: Option<DateTime<Utc>>,
     /// The charger's answer when it refused.
     pub charger_status: Option<String>,
@@ -239,6 +243,7 @@ pub struct FeeView {
     pub incl_vat: String,
     pub currency: String,
     pub tariff_version: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub priced_at: DateTime<Utc>,
 }
 

@@ -55,11 +55,17 @@ pub struct ApiKeyView {
     pub fleets: Vec<uuid::Uuid>,
     pub driver_id: Option<uuid::Uuid>,
     pub created_by: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub rotated_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub previous_valid_until: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub last_used_at: Option<DateTime<Utc>>,
     #[sqlx(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]

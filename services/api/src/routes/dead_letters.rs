@@ -71,12 +71,15 @@ pub struct DeadLetterView {
     pub headers: BTreeMap<String, String>,
     /// The original message (the envelope bytes), base64.
     pub payload_base64: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub parked_at: DateTime<Utc>,
     pub replay_attempts: u32,
     pub last_replay_error: Option<String>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub replayed_at: Option<DateTime<Utc>>,
     pub discarded_by: Option<String>,
     pub discard_reason: Option<String>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub discarded_at: Option<DateTime<Utc>>,
 }
 

@@ -45,6 +45,7 @@ pub struct InvoiceView {
     pub total_vat: Decimal,
     pub total_incl_vat: Decimal,
     pub session_ids: Vec<String>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub issued_at: Option<DateTime<Utc>>,
 }
 
@@ -198,7 +199,7 @@ mod tests {
     fn amounts_are_strings_and_times_rfc3339() {
         let value = serde_json::to_value(invoice_view(invoice()).unwrap()).unwrap();
         assert_eq!(value["total_incl_vat"], json!("4.40"));
-        assert_eq!(value["issued_at"], json!("2023-11-14T22:13:20Z"));
+        assert_eq!(value["issued_at"], json!("2023-11-14T22:13:20.000000Z"));
         assert_eq!(
             value["lines"][0],
             json!({

@@ -104,6 +104,7 @@ pub struct EventView {
     pub kind: String,
     pub amount: Option<String>,
     pub detail: String,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

@@ -34,6 +34,7 @@ pub struct TenantView {
     pub seq: i64,
     pub id: String,
     pub name: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -48,6 +48,7 @@ pub struct TransactionView {
     pub source_id: String,
     pub session_id: Option<String>,
     pub description: String,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub created_at: Option<DateTime<Utc>>,
 }
 

@@ -165,6 +165,7 @@ pub struct TransactionView {
     pub balance: String,
     pub held: String,
     pub reference: String,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
