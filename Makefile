@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export JOULE_ADMIN_TOKEN ?= demo-admin-token-8d3f6b1e9a4c27
 
-.PHONY: help services python build test lint fmt demo run ci fuzz clean-test-data bench-pricing localstripe bench-payments bench-auth
+.PHONY: help services python build test lint fmt demo run ci fuzz clean-test-data bench-pricing localstripe bench-payments bench-auth bench-api
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench-payments: services ## Authorisations + captures per second through the pay
 
 bench-auth: services ## Credential check + rate limit per request (issue 13: <= 50 us), vs raw SHA-256
 	$(CARGO) run --release -p joule-api --example bench_auth
+
+bench-api: services ## Authenticated GET /v1/sessions/{id} under wrk (issue 14: >= 5,000/s, p99 < 20 ms), vs raw PostgreSQL reads
+	bash scripts/bench-api.sh
 
 FUZZ_SECS ?= 60
 fuzz: ## Run each cargo-fuzz target (OCPP frames, tariff JSON) for FUZZ_SECS seconds from its committed corpus

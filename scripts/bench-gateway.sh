@@ -72,33 +72,7 @@ PIDS=()
 PLATFORM_PID=""
 GATEWAY_PID=""
 
-delete_streams() {
-  # JetStream's API over the plain NATS protocol: list the streams of our namespace, delete each.
-  python3 - "$NS" "$NATS_HOST" "$NATS_PORT" <<'EOF'
-import json, socket, sys
-ns, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.create_connection((host, port), timeout=10)
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.bench 1\r\n')
-def request(subject, payload):
-    body = json.dumps(payload).encode()
-    s.sendall(b"PUB %s _INBOX.bench %d\r\n%s\r\nPING\r\n" % (subject.encode(), len(body), body))
-    while True:
-        line = f.readline()
-        if line.startswith(b"MSG"):
-            size = int(line.split()[-1])
-            data = f.read(size + 2)[:size]
-            return json.loads(data)
-        if not line:
-            raise SystemExit("NATS closed the connection")
-names = request("$JS.API.STREAM.NAMES", {"subject": ns + ".>"}).get("streams") or []
-for name in names:
-    if name.startswith(ns.upper() + "_"):
-        r = request("$JS.API.STREAM.DELETE." + name, {})
-        print("deleted stream", name, r.get("success"))
-EOF
-}
+delete_streams() { python3 scripts/delete-nats-streams.py "$NS" "$NATS_HOST" "$NATS_PORT"; }
 
 stop_pid() {  # stop_pid PID [grace seconds]: SIGTERM, then SIGKILL after the grace time
   local pid=$1 grace=${2:-20}
