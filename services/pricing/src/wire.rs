@@ -1,6 +1,7 @@
 //! Pricing's proto mapping, in one place (domain and read models → `joule.v1`). Decimals are
 //! written normalised and unrounded: invoicing rounds.
 
+use chrono::{DateTime, Utc};
 use joule_proto::time::to_proto;
 use joule_proto::v1;
 use joule_tariff::PricedSession as Breakdown;
@@ -8,7 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::priced_session::{PricedSessionEvent, Rerated, WireLine, wire_lines};
 use crate::projections::priced_sessions::StoredPricedSession;
-use crate::projections::tariffs::StoredVersion;
+use crate::projections::tariffs::{StoredTariff, StoredVersion};
 use crate::running::{Latest, RunningState};
 
 /// A decimal as the wire writes it.
@@ -113,6 +114,18 @@ pub fn price_breakdown(
         breakdown_json: serde_json::to_string(priced)?,
         totals_json: serde_json::to_string(&joule_tariff::OcpiTotals::of(priced))?,
     })
+}
+
+/// A tariff, retired at `retired_at` if it is.
+pub fn tariff(t: StoredTariff, retired_at: Option<DateTime<Utc>>) -> v1::Tariff {
+    v1::Tariff {
+        id: t.id,
+        currency: t.currency,
+        ocpi_json: t.ocpi_json,
+        retired: retired_at.is_some(),
+        retired_at: retired_at.map(to_proto),
+        created_at: Some(to_proto(t.created_at)),
+    }
 }
 
 pub fn tariff_version(tariff_id: &str, v: &StoredVersion) -> v1::TariffVersion {

@@ -182,6 +182,7 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
         )
         .get("/v1/audit-events", Scope::AuditRead, audit::list)
         .post_bulk("/v1/tariffs", Scope::TariffsWrite, tariffs::create_tariff)
+        .get("/v1/tariffs", Scope::TariffsRead, tariffs::list_tariffs)
         .get("/v1/tariffs/{id}", Scope::TariffsRead, tariffs::get_tariff)
         .delete(
             "/v1/tariffs/{id}",
