@@ -8,7 +8,7 @@ use joule_tariff::PricedSession as Breakdown;
 use rust_decimal::Decimal;
 
 use crate::domain::priced_session::{PricedSessionEvent, Rerated, WireLine, wire_lines};
-use crate::projections::priced_sessions::StoredPricedSession;
+use crate::projections::priced_sessions::{FinalPrice, StoredPricedSession};
 use crate::projections::tariffs::{StoredTariff, StoredVersion};
 use crate::running::{Latest, RunningState};
 
@@ -206,5 +206,37 @@ pub fn running_cost(state: &RunningState, latest: &Latest) -> v1::RunningCost {
     v1::RunningCost {
         cost: Some(session_cost_updated(state, latest)),
         lines: latest.lines.iter().map(price_line).collect(),
+        r#final: false,
+    }
+}
+
+/// The final price of a priced session in `RunningCost`'s shape (`final` set), as of its stop.
+/// Where it ran (charge point, transaction) and its last reading's sequence come from the running
+/// state, when pricing still keeps it.
+pub fn final_cost(price: FinalPrice, running: Option<&RunningState>) -> v1::RunningCost {
+    let start = running.map(|r| &r.start);
+    v1::RunningCost {
+        cost: Some(v1::SessionCostUpdated {
+            charge_point_id: start.map(|s| s.charge_point_id.clone()).unwrap_or_default(),
+            transaction_id: start.map(|s| s.transaction_id.clone()).unwrap_or_default(),
+            sequence: running
+                .and_then(|r| r.latest.as_ref())
+                .map_or(0, |l| l.sequence),
+            session_id: price.session_id,
+            account_id: price.account_id,
+            charger_id: price.charger_id,
+            connector_id: price.connector_id,
+            tariff_id: price.tariff_id,
+            tariff_version: price.tariff_version,
+            currency: price.currency,
+            energy_wh: decimal(price.energy_wh),
+            total_excl_vat: decimal(price.total_excl_vat),
+            total_incl_vat: decimal(price.total_incl_vat),
+            started_at: Some(to_proto(price.started_at)),
+            as_of: Some(to_proto(price.stopped_at)),
+            token_uid: price.token_uid,
+        }),
+        lines: price.lines.iter().map(price_line).collect(),
+        r#final: true,
     }
 }

@@ -17,6 +17,7 @@ mod oauth;
 mod references;
 mod registry;
 mod reservations;
+mod session_cost;
 mod session_holders;
 mod tariffs;
 mod transactions;
