@@ -68,7 +68,7 @@ pub(super) async fn create(
 /// Waits until the relay projected tariff `id` into the read table (with `retired`: its retirement
 /// too), so that a list right after a creation or retirement shows it. The relay projects right
 /// after the commit; if it lags longer (NATS down holds its batches back), the command has still
-/// happened: the answer says so and the list catches up with the relay.
+/// happened and is answered as done, with a warning logged: lists catch up with the relay.
 async fn until_listed(server: &TariffGrpc, id: &TariffId, retired: bool) -> Result<(), Error> {
     const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
     for _ in 0..250 {
