@@ -28,6 +28,7 @@ pub struct TariffView {
     /// Retired tariffs (`DELETE /v1/tariffs/{id}`) price no new sessions.
     pub retired: bool,
     pub retired_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub created_at: Option<DateTime<Utc>>,
     /// The OCPI Tariff object as pricing stored it.
     pub tariff: serde_json::Value,
