@@ -367,6 +367,12 @@ impl Bus {
         &self.client
     }
 
+    /// Whether the connection to the server is up now (the client reconnects by itself after a
+    /// loss; meanwhile publishes wait or fail).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// The namespace's stream names: one per domain, and the dead-letter stream.
     fn stream_names(&self) -> Vec<(String, &'static str)> {
         let mut names: Vec<_> = Domain::ALL

@@ -11,6 +11,7 @@ pub use cqrs_es;
 pub mod decide;
 pub mod fault;
 pub mod migrate;
+pub mod page;
 pub mod relay;
 pub mod session_holders;
 pub mod upcast;
@@ -27,6 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 pub use decide::{Decided, Decider};
 pub use migrate::{Migration, migrate};
+pub use page::Page;
 pub use relay::{BoxFuture, OutboxHandler, ProjectionError, Relay, StoredEvent};
 pub use upcast::Upcaster;
 

@@ -62,6 +62,7 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
     3 => "003_running_costs_of_sessions_in_progress",
     4 => "004_priced_sessions_keep_their_readings_for_bulk_re_rating",
     5 => "005_a_tariff_s_ocpi_identity_to_find_the_one_a_second_creation_repeats",
+    6 => "006_tariffs_are_listed_by_cursor",
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {

@@ -1,14 +1,15 @@
 //! Pricing's proto mapping, in one place (domain and read models → `joule.v1`). Decimals are
 //! written normalised and unrounded: invoicing rounds.
 
+use chrono::{DateTime, Utc};
 use joule_proto::time::to_proto;
 use joule_proto::v1;
 use joule_tariff::PricedSession as Breakdown;
 use rust_decimal::Decimal;
 
 use crate::domain::priced_session::{PricedSessionEvent, Rerated, WireLine, wire_lines};
-use crate::projections::priced_sessions::StoredPricedSession;
-use crate::projections::tariffs::StoredVersion;
+use crate::projections::priced_sessions::{FinalPrice, StoredPricedSession};
+use crate::projections::tariffs::{StoredTariff, StoredVersion};
 use crate::running::{Latest, RunningState};
 
 /// A decimal as the wire writes it.
@@ -115,6 +116,18 @@ pub fn price_breakdown(
     })
 }
 
+/// A tariff, retired at `retired_at` if it is.
+pub fn tariff(t: StoredTariff, retired_at: Option<DateTime<Utc>>) -> v1::Tariff {
+    v1::Tariff {
+        id: t.id,
+        currency: t.currency,
+        ocpi_json: t.ocpi_json,
+        retired: retired_at.is_some(),
+        retired_at: retired_at.map(to_proto),
+        created_at: Some(to_proto(t.created_at)),
+    }
+}
+
 pub fn tariff_version(tariff_id: &str, v: &StoredVersion) -> v1::TariffVersion {
     v1::TariffVersion {
         tariff_id: tariff_id.to_owned(),
@@ -193,5 +206,37 @@ pub fn running_cost(state: &RunningState, latest: &Latest) -> v1::RunningCost {
     v1::RunningCost {
         cost: Some(session_cost_updated(state, latest)),
         lines: latest.lines.iter().map(price_line).collect(),
+        r#final: false,
+    }
+}
+
+/// The final price of a priced session in `RunningCost`'s shape (`final` set), as of its stop.
+/// Where it ran (charge point, transaction) and its last reading's sequence come from the running
+/// state, when pricing still keeps it.
+pub fn final_cost(price: FinalPrice, running: Option<&RunningState>) -> v1::RunningCost {
+    let start = running.map(|r| &r.start);
+    v1::RunningCost {
+        cost: Some(v1::SessionCostUpdated {
+            charge_point_id: start.map(|s| s.charge_point_id.clone()).unwrap_or_default(),
+            transaction_id: start.map(|s| s.transaction_id.clone()).unwrap_or_default(),
+            sequence: running
+                .and_then(|r| r.latest.as_ref())
+                .map_or(0, |l| l.sequence),
+            session_id: price.session_id,
+            account_id: price.account_id,
+            charger_id: price.charger_id,
+            connector_id: price.connector_id,
+            tariff_id: price.tariff_id,
+            tariff_version: price.tariff_version,
+            currency: price.currency,
+            energy_wh: decimal(price.energy_wh),
+            total_excl_vat: decimal(price.total_excl_vat),
+            total_incl_vat: decimal(price.total_incl_vat),
+            started_at: Some(to_proto(price.started_at)),
+            as_of: Some(to_proto(price.stopped_at)),
+            token_uid: price.token_uid,
+        }),
+        lines: price.lines.iter().map(price_line).collect(),
+        r#final: true,
     }
 }

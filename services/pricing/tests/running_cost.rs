@@ -1,6 +1,6 @@
 //! The running cost against real PostgreSQL and NATS: `SessionStarted` and `SessionMetered` in,
-//! `SessionCostUpdated` out (once per reading, whatever is redelivered), `GetRunningCost` and
-//! `EstimateSessionCost` over gRPC.
+//! `SessionCostUpdated` out (once per reading, whatever is redelivered), `GetRunningCost` (the final
+//! price once the session is priced) and `EstimateSessionCost` over gRPC.
 
 mod support;
 
@@ -9,7 +9,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use joule_domain::{ChargerId, SessionId};
 use joule_proto::time::to_proto;
-use joule_proto::v1::{self, SessionCostUpdated, SessionMetered, SessionStarted};
+use joule_proto::v1::{
+    self, SessionCompleted, SessionCostUpdated, SessionMetered, SessionPriceAdjusted,
+    SessionPriced, SessionStarted,
+};
 use joule_testkit::eventually;
 use support::Harness;
 use tonic::Code;
@@ -343,4 +346,96 @@ async fn running_state_of_long_finished_sessions_is_purged() {
     shutdown.cancel();
     purge.await.expect("purge task").expect("ends at shutdown");
     assert_eq!(left, ["done-recent", "running"]);
+}
+
+#[tokio::test]
+async fn a_priced_session_answers_its_final_price_and_after_a_re_rating_the_adjusted_one() {
+    let mut h = Harness::start().await;
+    let charger = charger_with_tariff(&mut h).await;
+    let session = SessionId::new();
+    let subject = |kind: &str| format!("session.{session}.{kind}");
+    h.publish(
+        subject("started"),
+        &session.to_string(),
+        &started(session, charger),
+    )
+    .await;
+    let reading = metered(session, charger, 2, &[(at(10, 30), "11000")], "10000");
+    h.publish(subject("metered"), &session.to_string(), &reading)
+        .await;
+    let estimate = eventually("the estimate at the reading", || async {
+        let r = running_cost(&h, &session.to_string()).await.ok()?;
+        (r.cost.as_ref()?.sequence == 2).then_some(r)
+    })
+    .await;
+    assert!(!estimate.r#final, "an estimate");
+
+    let completed = SessionCompleted {
+        session_id: session.to_string(),
+        charger_id: charger.to_string(),
+        charge_point_id: "CP-1".into(),
+        connector_id: 2,
+        transaction_id: "77".into(),
+        token_uid: "TAG-1".into(),
+        started_at: Some(to_proto(at(10, 0))),
+        stopped_at: Some(to_proto(at(11, 0))),
+        meter_start_wh: "1000".into(),
+        meter_stop_wh: "21000".into(),
+        energy_wh: "20000".into(),
+        ..Default::default()
+    };
+    h.complete_session(&completed).await;
+    let priced = h.wait::<SessionPriced>(session, 1).await.remove(0);
+    let answer = eventually("the final price", || async {
+        let r = running_cost(&h, &session.to_string()).await.ok()?;
+        r.r#final.then_some(r)
+    })
+    .await;
+    let cost = answer.cost.clone().unwrap();
+    assert_eq!(
+        (totals(&cost), cost.energy_wh.as_str()),
+        (
+            (
+                priced.total_excl_vat.as_str(),
+                priced.total_incl_vat.as_str()
+            ),
+            "20000"
+        )
+    );
+    assert_eq!(
+        (cost.as_of, cost.started_at),
+        (priced.stopped_at, priced.started_at)
+    );
+    // Where it ran, from the running state; its lines are the priced ones.
+    assert_eq!(
+        (cost.charge_point_id.as_str(), cost.transaction_id.as_str()),
+        ("CP-1", "77")
+    );
+    assert_eq!(answer.lines, priced.lines);
+
+    // A meter correction re-rates it: the cost follows the adjusted price.
+    h.client
+        .rerate(v1::RerateRequest {
+            session_ids: vec![session.to_string()],
+            corrected_energy_wh: "15000".into(),
+            reason: "meter replaced".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("re-rated");
+    let adjusted = h.wait::<SessionPriceAdjusted>(session, 1).await.remove(0);
+    let answer = eventually("the adjusted price", || async {
+        let r = running_cost(&h, &session.to_string()).await.ok()?;
+        (r.cost.as_ref()?.energy_wh == "15000").then_some(r)
+    })
+    .await;
+    let cost = answer.cost.unwrap();
+    assert!(answer.r#final);
+    assert_eq!(
+        totals(&cost),
+        (
+            adjusted.total_excl_vat.as_str(),
+            adjusted.total_incl_vat.as_str()
+        )
+    );
 }

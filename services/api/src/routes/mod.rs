@@ -1,11 +1,13 @@
 //! The HTTP surface: `/v1/...` routes, every one behind bearer authentication and requiring one
 //! scope ([`table`]), JSON in and out, errors as problem+json, writes audited ([`crate::audit`]).
+//! Outside them, unauthenticated: the OAuth2 token endpoint, the JWKS and `GET /healthz`.
 
 mod api_keys;
 mod audit;
 mod charger_commands;
 mod dead_letters;
 mod fleets;
+mod health;
 mod invoices;
 mod ledger;
 mod payments;
@@ -182,6 +184,7 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
         )
         .get("/v1/audit-events", Scope::AuditRead, audit::list)
         .post_bulk("/v1/tariffs", Scope::TariffsWrite, tariffs::create_tariff)
+        .get("/v1/tariffs", Scope::TariffsRead, tariffs::list_tariffs)
         .get("/v1/tariffs/{id}", Scope::TariffsRead, tariffs::get_tariff)
         .delete(
             "/v1/tariffs/{id}",
@@ -237,7 +240,8 @@ pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Route
         pool: state.pool.clone(),
         max_body: limits.bulk.max(limits.default),
     };
-    let public = crate::auth::token_endpoint::routes(auth.clone());
+    let public = crate::auth::token_endpoint::routes(auth.clone())
+        .merge(health::routes(state.pool.clone(), state.bus.clone()));
     routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -251,7 +255,7 @@ pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Route
         // Authentication wraps the fallbacks too, so an anonymous caller learns nothing about routes.
         .layer(from_fn_with_state(auth, require_caller))
         .with_state(state)
-        // The token endpoint and the JWKS authenticate nobody by bearer token.
+        // The token endpoint, the JWKS and the health probe authenticate nobody by bearer token.
         .merge(public)
         // The innermost limit wins: bulk routes have their own.
         .layer(DefaultBodyLimit::max(limits.default))

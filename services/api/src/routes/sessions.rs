@@ -176,10 +176,14 @@ fn reachable(caller: &Caller, session: &v1::Session) -> Result<(), ApiError> {
     )))
 }
 
-/// The cost so far of a running session, from pricing (`GetRunningCost`).
+/// The cost so far of a running session, or the final price of a priced one (`final`), from
+/// pricing (`GetRunningCost`).
 #[derive(Debug, PartialEq, Serialize)]
 pub struct RunningCostView {
     pub session_id: String,
+    /// The session is priced: these are its final figures (after every adjustment), `as_of` its
+    /// stop; false while they are an estimate.
+    pub r#final: bool,
     pub currency: String,
     pub energy_kwh: Decimal,
     /// Unrounded, incl. everything a stop at `as_of` would cost (idle fee included).
@@ -230,6 +234,7 @@ pub fn running_cost_view(r: v1::RunningCost) -> Result<RunningCostView, ApiError
         })
         .collect::<Result<_, ApiError>>()?;
     Ok(RunningCostView {
+        r#final: r.r#final,
         energy_kwh: Energy::from_wh(upstream_decimal(PRICING, "energy_wh", &cost.energy_wh)?).kwh(),
         total_excl_vat: upstream_decimal(PRICING, "total_excl_vat", &cost.total_excl_vat)?,
         total_incl_vat: upstream_decimal(PRICING, "total_incl_vat", &cost.total_incl_vat)?,
@@ -244,8 +249,8 @@ pub fn running_cost_view(r: v1::RunningCost) -> Result<RunningCostView, ApiError
     })
 }
 
-/// `GET /v1/sessions/{id}/cost`: the latest running cost; 404 when pricing knows no running state
-/// of the session for the caller's tenant.
+/// `GET /v1/sessions/{id}/cost`: the latest running cost, the final price once the session is
+/// priced; 404 when pricing knows neither of the session for the caller's tenant.
 pub async fn get_session_cost(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -370,8 +375,10 @@ mod tests {
                 amount_incl_vat: "2.4".into(),
                 ..Default::default()
             }],
+            r#final: false,
         };
         let value = serde_json::to_value(running_cost_view(cost).unwrap()).unwrap();
+        assert_eq!(value["final"], json!(false));
         assert_eq!(value["energy_kwh"], json!("20"));
         assert_eq!(value["total_incl_vat"], json!("9.6"));
         assert_eq!(value["sequence"], json!(5));
@@ -379,7 +386,7 @@ mod tests {
         assert_eq!(value["lines"][0]["amount_incl_vat"], json!("2.4"));
         let broken = v1::RunningCost {
             cost: None,
-            lines: vec![],
+            ..Default::default()
         };
         assert!(matches!(
             running_cost_view(broken),

@@ -10,9 +10,9 @@ use joule_domain::TariffId;
 use joule_proto::v1::{self, CreateTariffRequest, GetTariffRequest};
 use serde::Serialize;
 
-use super::{Answer, AppState, path_id};
+use super::{Answer, AppState, listed, path_id};
 use crate::auth::Caller;
-use crate::extract::JsonObjectText;
+use crate::extract::{JsonObjectText, Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
 
 /// The gRPC metadata in which pricing names the tariff that has an OCPI identity already
@@ -28,6 +28,8 @@ pub struct TariffView {
     /// Retired tariffs (`DELETE /v1/tariffs/{id}`) price no new sessions.
     pub retired: bool,
     pub retired_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    pub created_at: Option<DateTime<Utc>>,
     /// The OCPI Tariff object as pricing stored it.
     pub tariff: serde_json::Value,
 }
@@ -49,6 +51,7 @@ pub fn tariff_view(tariff: v1::Tariff) -> Result<TariffView, ApiError> {
         currency: tariff.currency,
         retired: tariff.retired,
         retired_at: retired_at.filter(|_| tariff.retired),
+        created_at: joule_proto::time::from_proto(tariff.created_at.as_ref()),
         tariff: ocpi,
     })
 }
@@ -144,6 +147,32 @@ pub async fn get_tariff(
     tariff_view(tariff).map(Json)
 }
 
+/// `GET /v1/tariffs`: the tenant's tariffs, oldest first (retired ones too, marked so), filtered by
+/// `created_after` / `created_before`, a page at a time.
+pub async fn list_tariffs(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: RawQuery,
+) -> Result<Json<Listed<TariffView>>, ApiError> {
+    let mut v = query.only(&["created_after", "created_before", "cursor", "limit"]);
+    let created_after = query.proto_time(&mut v, "created_after");
+    let created_before = query.proto_time(&mut v, "created_before");
+    v.finish()?;
+    let page = query.page()?;
+    let answer = state
+        .pricing()
+        .list_tariffs(v1::ListTariffsRequest {
+            tenant_id: caller.tenant.to_string(),
+            page_size: page.limit,
+            cursor: page.cursor.unwrap_or_default(),
+            created_after,
+            created_before,
+        })
+        .await
+        .answer("pricing")?;
+    listed(answer.tariffs, answer.next_cursor, tariff_view).map(Json)
+}
+
 /// `DELETE /v1/tariffs/{id}`: retires the tariff. Priced sessions keep their price; the tariff takes
 /// no new versions, assignments or contracts, and its assignments and contracts stop applying.
 pub async fn retire_tariff(
@@ -178,7 +207,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             serde_json::to_value(&view).unwrap(),
-            serde_json::json!({"id": "t1", "currency": "EUR", "retired": false, "retired_at": null, "tariff": {"currency": "EUR", "elements": []}})
+            serde_json::json!({"id": "t1", "currency": "EUR", "retired": false, "retired_at": null, "created_at": null, "tariff": {"currency": "EUR", "elements": []}})
         );
         let retired_at = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
             .unwrap()
@@ -189,6 +218,7 @@ mod tests {
             ocpi_json: "{}".into(),
             retired: true,
             retired_at: Some(joule_proto::time::to_proto(retired_at)),
+            created_at: None,
         })
         .unwrap();
         assert_eq!((view.retired, view.retired_at), (true, Some(retired_at)));

@@ -190,3 +190,89 @@ async fn chargers_and_tokens_are_found_by_their_filters() {
     let unknown = app.get("/v1/tokens?card=04A1B2C3").await;
     assert_eq!(unknown.problem(StatusCode::UNPROCESSABLE_ENTITY), ["card"]);
 }
+
+#[tokio::test]
+async fn tariffs_are_listed_by_cursor_at_once_after_their_creation_and_per_tenant() {
+    use crate::identity::{PLATFORM, tenant_with_admin};
+
+    let app = App::spawn_adjusted(&[joule_api::SERVICE, joule_pricing::SERVICE], |s| {
+        s.platform_token = PLATFORM.into()
+    })
+    .await;
+    let tariff = |id: &str| {
+        let mut t = crate::tariffs::ocpi_tariff();
+        t["id"] = json!(id);
+        t
+    };
+    let mut created = Vec::new();
+    for ocpi_id in ["AC-1", "AC-2", "DC-1"] {
+        let tariff = app.create("/v1/tariffs", &tariff(ocpi_id)).await;
+        // Listed as soon as the creation answered, with what a read shows.
+        let list = app.get("/v1/tariffs?limit=500").await.body;
+        assert_eq!(
+            list["data"].as_array().unwrap().last(),
+            Some(&tariff),
+            "{list}"
+        );
+        created.push(tariff);
+    }
+    let first = app.get("/v1/tariffs?limit=2").await.body;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second = app
+        .get(&format!("/v1/tariffs?limit=2&cursor={cursor}"))
+        .await
+        .body;
+    assert_eq!(second["next_cursor"], Value::Null, "{second}");
+    let all: Vec<Value> = created.iter().map(|t| t["id"].clone()).collect();
+    assert_eq!([ids(&first), ids(&second)].concat(), all);
+
+    // Filters on the creation time, strictly.
+    let at = |t: &Value| t["created_at"].as_str().expect("created_at").to_owned();
+    let after = app
+        .get(&format!("/v1/tariffs?created_after={}", at(&created[0])))
+        .await
+        .body;
+    assert_eq!(ids(&after), all[1..]);
+    let before = app
+        .get(&format!("/v1/tariffs?created_before={}", at(&created[2])))
+        .await
+        .body;
+    assert_eq!(ids(&before), all[..2]);
+
+    // A retired tariff is listed as retired at once.
+    let id = created[1]["id"].as_str().unwrap();
+    let retired = app
+        .send_as(
+            &app.token,
+            reqwest::Method::DELETE,
+            &format!("/v1/tariffs/{id}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(retired.status, StatusCode::NO_CONTENT, "{}", retired.body);
+    let list = app.get("/v1/tariffs").await.body;
+    assert_eq!(list["data"][1]["retired"], true, "{list}");
+    assert!(list["data"][1]["retired_at"].is_string(), "{list}");
+
+    // Another tenant lists none of them.
+    let other = tenant_with_admin(&app, "other-cpo").await;
+    let theirs = app.get_as(&other, "/v1/tariffs").await;
+    assert_eq!(theirs.body, json!({"data": [], "next_cursor": null}));
+
+    for (path, field) in [
+        ("/v1/tariffs?currency=EUR", "currency"),
+        ("/v1/tariffs?cursor=abc", "cursor"),
+        ("/v1/tariffs?limit=0", "limit"),
+        ("/v1/tariffs?created_after=yesterday", "created_after"),
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(
+            reply.problem(StatusCode::UNPROCESSABLE_ENTITY),
+            [field],
+            "{path}"
+        );
+    }
+}

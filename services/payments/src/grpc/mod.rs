@@ -68,24 +68,12 @@ where
 
 /// The page a list request asks for: after its `cursor`, `page_size` rows (0: 50; at most 500).
 fn page(cursor: &str, page_size: u32) -> Result<Page, Status> {
-    let after = match cursor.trim() {
-        "" => 0,
-        c => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| status::invalid("cursor", "is not a cursor of this list"))?,
-    };
-    let limit = match page_size {
-        0 => 50,
-        n => i64::from(n.min(500)),
-    };
-    Ok(Page { after, limit })
+    Page::requested(cursor, page_size).map_err(|e| status::invalid("cursor", e))
 }
 
 /// The `next_cursor` of a page: empty on the last.
 fn next_cursor(next: Option<i64>) -> String {
-    next.map(|n| n.to_string()).unwrap_or_default()
+    Page::next_cursor(next)
 }
 
 /// Runs `$body` (a `Result`) in the method's span and wraps its answer.

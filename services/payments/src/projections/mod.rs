@@ -18,36 +18,12 @@ use uuid::Uuid;
 
 use crate::wire;
 
+/// A page of a list ordered by each row's place in it (`seq`, a wallet line's `sequence`).
+pub use joule_store::Page;
+
 /// The event's aggregate id, a UUID in every payments aggregate.
 fn aggregate_uuid(stored: &StoredEvent) -> Result<Uuid, ProjectionError> {
     Uuid::parse_str(&stored.aggregate_id).map_err(|e| ProjectionError::decode(stored, e))
-}
-
-/// A page of a list ordered by each row's place in it (`seq`, a wallet line's `sequence`): the rows
-/// after `after`, at most `limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    pub after: i64,
-    pub limit: i64,
-}
-
-impl Page {
-    /// `LIMIT` of the query: one row more than the page, to tell whether another page follows.
-    fn fetch(&self) -> i64 {
-        self.limit.saturating_add(1)
-    }
-
-    /// The page of `rows` (fetched with [`Page::fetch`]) and the place of its last row when
-    /// another page follows.
-    fn cut<T>(&self, mut rows: Vec<T>, place: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
-        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
-        if rows.len() <= limit {
-            return (rows, None);
-        }
-        rows.truncate(limit);
-        let next = rows.last().map(place);
-        (rows, next)
-    }
 }
 
 fn ts(t: Option<DateTime<Utc>>) -> Option<joule_proto::Timestamp> {

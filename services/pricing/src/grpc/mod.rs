@@ -135,6 +135,14 @@ impl TariffService for TariffGrpc {
         answer(span, tariffs::get(self, request.into_inner())).await
     }
 
+    async fn list_tariffs(
+        &self,
+        request: Request<v1::ListTariffsRequest>,
+    ) -> Result<Response<v1::ListTariffsResponse>, Status> {
+        let span = joule_telemetry::grpc_server_span("ListTariffs", &request);
+        answer(span, tariffs::list(self, request.into_inner())).await
+    }
+
     async fn publish_tariff_version(
         &self,
         request: Request<v1::PublishTariffVersionRequest>,

@@ -1,5 +1,6 @@
-//! The running cost of a session in progress: the latest estimate, and the cost if it stopped at a
-//! given time (the gateway asks while a charger waits).
+//! The running cost of a session in progress: the latest estimate (the final price once the
+//! session is priced), and the cost if it stopped at a given time (the gateway asks while a
+//! charger waits).
 
 use joule_domain::SessionId;
 use joule_domain::limits;
@@ -8,6 +9,7 @@ use rust_decimal::Decimal;
 
 use super::status::Error;
 use super::{TariffGrpc, decimal, timestamp};
+use crate::projections::priced_sessions;
 use crate::running::{self, EstimateError, EstimateInput, RunningState};
 use crate::wire;
 
@@ -34,11 +36,24 @@ fn no_running_cost(state: &RunningState, reason: &str) -> Error {
     ))
 }
 
+/// The final price of a priced session (its running state, if still kept, says where it ran), else
+/// the latest estimate of a session in progress.
 pub(super) async fn get(
     server: &TariffGrpc,
     r: v1::GetRunningCostRequest,
 ) -> Result<v1::RunningCost, Error> {
-    let state = running_state(server, &r.tenant_id, &r.session_id).await?;
+    let tenant = server.tenant(&r.tenant_id)?;
+    let session_id: SessionId = r
+        .session_id
+        .parse()
+        .map_err(|e| Error::field("session_id", e))?;
+    let priced =
+        priced_sessions::final_price(&server.pool, &tenant, &session_id.to_string()).await?;
+    let running = running_state(server, &tenant, &session_id.to_string()).await;
+    if let Some(price) = priced {
+        return Ok(wire::final_cost(price, running.as_ref().ok()));
+    }
+    let state = running?;
     let latest = state.latest.as_ref().ok_or_else(|| {
         no_running_cost(
             &state,

@@ -6,6 +6,7 @@ use cqrs_es::AggregateError;
 use joule_domain::TariffId;
 use joule_proto::time::to_proto;
 use joule_proto::v1;
+use joule_store::Page;
 use joule_tariff::Discount;
 
 use super::status::Error;
@@ -56,16 +57,48 @@ pub(super) async fn create(
         }
         Err(e) => return Err(e.into()),
     }
+    until_listed(server, &id, false).await?;
     let stored = stored::tariff(&server.pool, &id.to_string())
         .await?
         .ok_or_else(|| Error::Internal("the created tariff was not stored".into()))?;
     tracing::info!(tariff_id = %id, ocpi_id = %parsed.id, "tariff created");
-    Ok(v1::Tariff {
-        id: id.to_string(),
-        currency: stored.currency,
-        ocpi_json: stored.ocpi_json,
-        retired: false,
-        retired_at: None,
+    Ok(wire::tariff(stored, None))
+}
+
+/// Waits until the relay projected tariff `id` into the read table (with `retired`: its retirement
+/// too), so that a list right after a creation or retirement shows it. The relay projects right
+/// after the commit; if it lags longer (NATS down holds its batches back), the command has still
+/// happened and is answered as done, with a warning logged: lists catch up with the relay.
+async fn until_listed(server: &TariffGrpc, id: &TariffId, retired: bool) -> Result<(), Error> {
+    const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+    for _ in 0..250 {
+        if stored::listed(&server.pool, &id.to_string(), retired).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(WAIT).await;
+    }
+    tracing::warn!(tariff_id = %id, retired, "the relay has not projected the tariff after 5 s: lists show it once it has");
+    Ok(())
+}
+
+/// A page of the tenant's tariffs, oldest first.
+pub(super) async fn list(
+    server: &TariffGrpc,
+    r: v1::ListTariffsRequest,
+) -> Result<v1::ListTariffsResponse, Error> {
+    let tenant_id = server.tenant(&r.tenant_id)?;
+    let page = Page::requested(&r.cursor, r.page_size).map_err(|e| Error::field("cursor", e))?;
+    let created = stored::Created {
+        after: timestamp(r.created_after.as_ref(), "created_after")?,
+        before: timestamp(r.created_before.as_ref(), "created_before")?,
+    };
+    let (tariffs, next) = stored::list(&server.pool, &tenant_id, created, page).await?;
+    Ok(v1::ListTariffsResponse {
+        tariffs: tariffs
+            .into_iter()
+            .map(|t| wire::tariff(t.tariff, t.retired_at))
+            .collect(),
+        next_cursor: Page::next_cursor(next),
     })
 }
 
@@ -95,13 +128,7 @@ pub(super) async fn get(
     let tenant_id = server.tenant(&request.tenant_id)?;
     let (id, stored) = server.owned(&tenant_id, &request.tariff_id).await?;
     let retired_at = stored::retired_at(&server.pool, &id.to_string()).await?;
-    Ok(v1::Tariff {
-        id: stored.id,
-        currency: stored.currency,
-        ocpi_json: stored.ocpi_json,
-        retired: retired_at.is_some(),
-        retired_at: retired_at.map(to_proto),
-    })
+    Ok(wire::tariff(stored, retired_at))
 }
 
 pub(super) async fn publish_version(
@@ -198,6 +225,7 @@ pub(super) async fn retire(
         retired_at: Utc::now(),
     };
     server.command(id, command, tenant).await?;
+    until_listed(server, &id, true).await?;
     Ok(v1::Acknowledged { id: id.to_string() })
 }
 

@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::ReadError;
 use crate::SCHEMA;
-use crate::domain::priced_session::{PricedSessionEvent, Rerated, wire_lines};
+use crate::domain::priced_session::{PricedSessionEvent, Rerated, WireLine, wire_lines};
 
 /// Projects a committed `PricedSession` event (`tenant_id`: the tenant it was recorded for).
 pub async fn project(
@@ -254,5 +254,100 @@ pub async fn priced_session(
         total_excl_vat: current_excl.or(row.try_get("total_excl_vat")?),
         total_incl_vat: current_incl.or(row.try_get("total_incl_vat")?),
         adjustments,
+    }))
+}
+
+/// A priced session's current price (after every adjustment), as `GetRunningCost` answers it once
+/// the session is priced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalPrice {
+    pub session_id: String,
+    pub account_id: String,
+    pub charger_id: String,
+    pub token_uid: String,
+    pub connector_id: u32,
+    pub tariff_id: String,
+    /// Of the latest adjustment, else of the first price.
+    pub tariff_version: u32,
+    pub currency: String,
+    pub energy_wh: Decimal,
+    pub started_at: DateTime<Utc>,
+    pub stopped_at: DateTime<Utc>,
+    pub total_excl_vat: Decimal,
+    pub total_incl_vat: Decimal,
+    pub lines: Vec<WireLine>,
+}
+
+/// The tenant's session's current price, if it is priced (not when its pricing failed).
+pub async fn final_price(
+    pool: &PgPool,
+    tenant_id: &str,
+    session_id: &str,
+) -> Result<Option<FinalPrice>, ReadError> {
+    let Some(r) = sqlx::query(&format!(
+        "SELECT p.account_id, p.charger_id, p.token_uid, p.connector_id, p.tariff_id, p.currency,
+                p.energy_wh, p.started_at, p.stopped_at, p.breakdown, p.current_lines,
+                COALESCE(p.current_total_excl_vat, p.total_excl_vat) AS total_excl_vat,
+                COALESCE(p.current_total_incl_vat, p.total_incl_vat) AS total_incl_vat,
+                COALESCE((SELECT a.tariff_version FROM {SCHEMA}.price_adjustments a
+                           WHERE a.session_id = p.session_id
+                           ORDER BY a.adjusted_at DESC, a.adjustment_id DESC LIMIT 1),
+                         p.tariff_version, 1) AS tariff_version
+           FROM {SCHEMA}.priced_sessions p
+          WHERE p.session_id = $1 AND p.tenant_id = $2 AND p.status = 'priced'"
+    ))
+    .bind(session_id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let lines = match r.try_get::<Option<Json<Vec<WireLine>>>, _>("current_lines")? {
+        Some(Json(lines)) => lines,
+        // Priced before current prices were kept, and never adjusted: the first price's lines.
+        None => r
+            .try_get::<Option<Json<joule_tariff::PricedSession>>, _>("breakdown")?
+            .map(|Json(b)| wire_lines(&b))
+            .unwrap_or_default(),
+    };
+    let missing = |column: &str| {
+        ReadError::decode(
+            format!("priced session {session_id}"),
+            format!("{column} is empty"),
+        )
+    };
+    Ok(Some(FinalPrice {
+        session_id: session_id.to_owned(),
+        account_id: r.try_get("account_id")?,
+        charger_id: r.try_get("charger_id")?,
+        token_uid: r.try_get("token_uid")?,
+        connector_id: r
+            .try_get::<Option<i32>, _>("connector_id")?
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or(0),
+        tariff_id: r
+            .try_get::<Option<String>, _>("tariff_id")?
+            .unwrap_or_default(),
+        tariff_version: u32::try_from(r.try_get::<i32, _>("tariff_version")?).unwrap_or(0),
+        currency: r
+            .try_get::<Option<String>, _>("currency")?
+            .unwrap_or_default(),
+        energy_wh: r
+            .try_get::<Option<Decimal>, _>("energy_wh")?
+            .ok_or_else(|| missing("energy_wh"))?,
+        started_at: r
+            .try_get::<Option<DateTime<Utc>>, _>("started_at")?
+            .ok_or_else(|| missing("started_at"))?,
+        stopped_at: r
+            .try_get::<Option<DateTime<Utc>>, _>("stopped_at")?
+            .ok_or_else(|| missing("stopped_at"))?,
+        total_excl_vat: r
+            .try_get::<Option<Decimal>, _>("total_excl_vat")?
+            .ok_or_else(|| missing("total_excl_vat"))?,
+        total_incl_vat: r
+            .try_get::<Option<Decimal>, _>("total_incl_vat")?
+            .ok_or_else(|| missing("total_incl_vat"))?,
+        lines,
     }))
 }

@@ -1,9 +1,12 @@
 //! The `tariffs` and `tariff_versions` read tables: every tariff with its identity and retirement,
 //! and each version as it prices today (its correction, if any). A tariff is readable as soon as
-//! its command returned: what the relay has not projected yet is read from its events.
+//! its command returned: what the relay has not projected yet is read from its events. Lists read
+//! the table only ([`list`], paged by `seq`): creation and retirement answer once the relay
+//! projected them ([`listed`]).
 
 use chrono::{DateTime, Utc};
-use joule_store::{ProjectionError, StoredEvent};
+use joule_store::{Page, ProjectionError, StoredEvent};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::{ReadError, assignments};
@@ -121,6 +124,17 @@ pub struct StoredTariff {
     pub currency: String,
     /// The OCPI JSON, serialised once when the tariff was created.
     pub ocpi_json: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn stored_tariff(row: &PgRow) -> Result<StoredTariff, sqlx::Error> {
+    Ok(StoredTariff {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        currency: row.try_get("currency")?,
+        ocpi_json: row.try_get("ocpi_json")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// The first event of type `event_type` of tariff `id` as stored, with the tenant it was recorded
@@ -150,24 +164,22 @@ async fn first_event(
 /// from its creation event, so that a tariff is readable as soon as `CreateTariff` returned.
 pub async fn tariff(pool: &PgPool, id: &str) -> Result<Option<StoredTariff>, ReadError> {
     let row = sqlx::query(&format!(
-        "SELECT tenant_id, currency, ocpi_json FROM {SCHEMA}.tariffs WHERE id = $1"
+        "SELECT id, tenant_id, currency, ocpi_json, created_at FROM {SCHEMA}.tariffs WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(pool)
     .await?;
     if let Some(row) = row {
-        return Ok(Some(StoredTariff {
-            id: id.to_owned(),
-            tenant_id: row.try_get("tenant_id")?,
-            currency: row.try_get("currency")?,
-            ocpi_json: row.try_get("ocpi_json")?,
-        }));
+        return Ok(Some(stored_tariff(&row)?));
     }
     match first_event(pool, id, None).await? {
         None => Ok(None),
         Some((
             TariffEvent::TariffCreated {
-                tariff, currency, ..
+                tariff,
+                currency,
+                created_at,
+                ..
             },
             tenant_id,
         )) => Ok(Some(StoredTariff {
@@ -175,6 +187,7 @@ pub async fn tariff(pool: &PgPool, id: &str) -> Result<Option<StoredTariff>, Rea
             tenant_id: tenant_id.unwrap_or_default(),
             currency: currency.code().to_owned(),
             ocpi_json: tariff.to_string(),
+            created_at,
         })),
         Some(_) => Err(ReadError::decode(
             format!("tariff {id}"),
@@ -197,6 +210,67 @@ pub async fn retired_at(
             "a TariffRetired event is not one",
         )),
     }
+}
+
+/// A tariff of a list, with its retirement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedTariff {
+    pub tariff: StoredTariff,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// Which of a tenant's tariffs a list holds: created strictly after / before these times, if set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Created {
+    pub after: Option<DateTime<Utc>>,
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// A page of the tenant's tariffs from the read table, oldest first, and the next page's cursor.
+pub async fn list(
+    pool: &PgPool,
+    tenant_id: &str,
+    created: Created,
+    page: Page,
+) -> Result<(Vec<ListedTariff>, Option<i64>), ReadError> {
+    let rows = sqlx::query(&format!(
+        "SELECT seq, id, tenant_id, currency, ocpi_json, created_at, retired_at FROM {SCHEMA}.tariffs
+          WHERE tenant_id = $1 AND seq > $2
+            AND ($3::timestamptz IS NULL OR created_at > $3)
+            AND ($4::timestamptz IS NULL OR created_at < $4)
+          ORDER BY seq LIMIT $5"
+    ))
+    .bind(tenant_id)
+    .bind(page.after)
+    .bind(created.after)
+    .bind(created.before)
+    .bind(page.fetch())
+    .fetch_all(pool)
+    .await?;
+    let (rows, next) = page.cut(rows, |r| r.get("seq"));
+    let tariffs = rows
+        .iter()
+        .map(|r| {
+            Ok(ListedTariff {
+                tariff: stored_tariff(r)?,
+                retired_at: r.try_get("retired_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((tariffs, next))
+}
+
+/// Whether the relay has projected tariff `id` into the read table (with `retired`: its
+/// retirement too), so that lists show it.
+pub async fn listed(pool: &PgPool, id: &str, retired: bool) -> Result<bool, ReadError> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {SCHEMA}.tariffs
+                         WHERE id = $1 AND (NOT $2 OR retired_at IS NOT NULL))"
+    ))
+    .bind(id)
+    .bind(retired)
+    .fetch_one(pool)
+    .await?)
 }
 
 /// The Joule id of the tenant's tariff with this OCPI identity in the read table, the oldest if
