@@ -87,8 +87,11 @@ fn time_param(query: &RawQuery, name: &str, v: &mut Validator) -> Option<DateTim
 pub struct VersionView {
     pub tariff_id: String,
     pub version: u32,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub valid_from: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub published_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub corrected_at: Option<DateTime<Utc>>,
     pub correction_reason: Option<String>,
     pub tariff: serde_json::Value,
@@ -111,6 +114,7 @@ fn version_view(v: v1::TariffVersion) -> Result<VersionView, ApiError> {
 pub struct VersionList {
     pub data: Vec<VersionView>,
     pub retired: bool,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub retired_at: Option<DateTime<Utc>>,
 }
 
@@ -441,6 +445,7 @@ pub struct AdjustmentView {
     pub delta_incl_vat: String,
     pub total_excl_vat: String,
     pub total_incl_vat: String,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub adjusted_at: Option<DateTime<Utc>>,
 }
 

@@ -38,7 +38,9 @@ pub struct SessionView {
     /// `None` when the token was unknown at the start.
     pub account_id: Option<String>,
     pub status: String,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub stopped_at: Option<DateTime<Utc>>,
     pub energy_kwh: Option<Decimal>,
     /// `None` until pricing priced the session.
@@ -191,7 +193,9 @@ pub struct RunningCostView {
     pub total_incl_vat: Decimal,
     pub tariff_id: String,
     pub tariff_version: u32,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub as_of: Option<DateTime<Utc>>,
     /// The session's reading this estimate answers (0: the estimate at the start).
     pub sequence: u64,
@@ -324,8 +328,8 @@ mod tests {
             value["cost"],
             json!({"excl_vat": "4.1150", "incl_vat": "4.896850", "currency": "EUR"})
         );
-        assert_eq!(value["started_at"], json!("2023-11-14T22:13:20Z"));
-        assert_eq!(value["stopped_at"], json!("2023-11-14T23:13:20.500Z"));
+        assert_eq!(value["started_at"], json!("2023-11-14T22:13:20.000000Z"));
+        assert_eq!(value["stopped_at"], json!("2023-11-14T23:13:20.500000Z"));
         assert_eq!(value["invoice_id"], json!("i1"));
         assert_eq!(value["connector_id"], json!(2));
         assert_eq!(value["flags"], json!(["meter_regression"]));

@@ -27,6 +27,7 @@ pub struct TariffView {
     pub currency: String,
     /// Retired tariffs (`DELETE /v1/tariffs/{id}`) price no new sessions.
     pub retired: bool,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub retired_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub created_at: Option<DateTime<Utc>>,

@@ -78,7 +78,7 @@ async fn tariff_versions_corrections_quotes_and_retirement() {
         .await;
     assert_eq!(published.status, StatusCode::CREATED, "{}", published.body);
     assert_eq!(published.body["version"], 2);
-    assert_eq!(published.body["valid_from"], "2026-06-01T00:00:00Z");
+    assert_eq!(published.body["valid_from"], "2026-06-01T00:00:00.000000Z");
     app.post(&format!("/v1/tariffs/{id}/versions"), &v2)
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY);
