@@ -270,6 +270,15 @@ impl RawQuery {
         })
     }
 
+    /// The id parameter `name` as another service's list takes it: empty when absent; a value that
+    /// is not an id is refused through `v`.
+    pub fn proto_id(&self, v: &mut Validator, name: &str) -> String {
+        self.get(name)
+            .and_then(|raw| v.check(name, raw.parse::<uuid::Uuid>().map_err(|_| "not an id")))
+            .map(|id| id.to_string())
+            .unwrap_or_default()
+    }
+
     /// Like [`RawQuery::time`], as a proto timestamp for another service's list.
     pub fn proto_time(&self, v: &mut Validator, name: &str) -> Option<joule_proto::Timestamp> {
         self.time(v, name).map(joule_proto::time::to_proto)

@@ -9,8 +9,6 @@ use joule_proto::v1::{self, GetInvoiceRequest, ListInvoicesRequest};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use uuid::Uuid;
-
 use super::reach::Reach;
 use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
 use crate::access::Scope;
@@ -104,14 +102,8 @@ pub async fn list_invoices(
     let session_id = query
         .get("session_id")
         .and_then(|s| v.check("session_id", s.parse::<SessionId>()));
-    let mut id = |name: &str| {
-        query
-            .get(name)
-            .and_then(|raw| v.check(name, raw.parse::<Uuid>().map_err(|_| "not an id")))
-            .map(|id| id.to_string())
-            .unwrap_or_default()
-    };
-    let (fleet_id, driver_id) = (id("fleet_id"), id("driver_id"));
+    let fleet_id = query.proto_id(&mut v, "fleet_id");
+    let driver_id = query.proto_id(&mut v, "driver_id");
     let issued_after = query.proto_time(&mut v, "created_after");
     let issued_before = query.proto_time(&mut v, "created_before");
     v.finish()?;

@@ -10,7 +10,6 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
-use uuid::Uuid;
 
 use super::reach::Reach;
 use crate::access::Scope;
@@ -110,14 +109,9 @@ pub async fn list_sessions(
     let account_id = query
         .get("account_id")
         .and_then(|a| v.check("account_id", a.parse::<AccountId>()));
-    let mut id = |name: &str| {
-        query
-            .get(name)
-            .and_then(|raw| v.check(name, raw.parse::<Uuid>().map_err(|_| "not an id")))
-            .map(|id| id.to_string())
-            .unwrap_or_default()
-    };
-    let (fleet_id, driver_id, vehicle_id) = (id("fleet_id"), id("driver_id"), id("vehicle_id"));
+    let fleet_id = query.proto_id(&mut v, "fleet_id");
+    let driver_id = query.proto_id(&mut v, "driver_id");
+    let vehicle_id = query.proto_id(&mut v, "vehicle_id");
     let started_after = query.proto_time(&mut v, "started_after");
     let started_before = query.proto_time(&mut v, "started_before");
     v.finish()?;

@@ -13,7 +13,6 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::{Answer, AppState, listed, upstream_decimal};
-use uuid::Uuid;
 
 use super::reach::Reach;
 use crate::access::Scope;
@@ -81,14 +80,8 @@ pub async fn list(
             raw.parse::<AccountId>().map_err(|e| e.to_string()),
         )
     });
-    let mut uuid = |name: &str| {
-        query
-            .get(name)
-            .and_then(|raw| v.check(name, raw.parse::<Uuid>().map_err(|_| "not an id")))
-            .map(|id| id.to_string())
-            .unwrap_or_default()
-    };
-    let (fleet_id, cost_centre_id) = (uuid("fleet_id"), uuid("cost_centre_id"));
+    let fleet_id = query.proto_id(&mut v, "fleet_id");
+    let cost_centre_id = query.proto_id(&mut v, "cost_centre_id");
     v.finish()?;
     // A fleet manager reads the transactions of her fleets' sessions only.
     let within_fleets = Reach::of(&caller, Scope::TransactionsRead, "transactions")?.fleets;

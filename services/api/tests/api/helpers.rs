@@ -39,10 +39,21 @@ impl App {
 
     /// POST with an `Idempotency-Key` header, as payments' writes need.
     pub async fn post_idempotent(&self, path: &str, key: &str, body: &Value) -> Reply {
+        self.post_idempotent_as(&self.token, path, key, body).await
+    }
+
+    /// [`App::post_idempotent`] with the credential `token`.
+    pub async fn post_idempotent_as(
+        &self,
+        token: &str,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> Reply {
         Reply::from(
             self.client
                 .post(self.url(path))
-                .bearer_auth(&self.token)
+                .bearer_auth(token)
                 .header("Idempotency-Key", key)
                 .json(body)
                 .send()

@@ -9,17 +9,7 @@ use crate::helpers::{App, Reply};
 use crate::identity::{app_with, tenant_with_admin};
 
 async fn post_with_key(app: &App, token: &str, path: &str, key: &str, body: &Value) -> Reply {
-    Reply::from(
-        app.client
-            .post(app.url(path))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(body)
-            .send()
-            .await
-            .expect("POST"),
-    )
-    .await
+    app.post_idempotent_as(token, path, key, body).await
 }
 
 fn site(name: &str) -> Value {

@@ -37,16 +37,7 @@ async fn assign(app: &App, card: &Value, driver: &Value) {
 
 /// The sessions `token` lists at `query`, once at least `want` are there.
 async fn sessions(app: &App, token: &str, query: &str, want: usize) -> Vec<Value> {
-    for _ in 0..300 {
-        let reply = app.get_as(token, &format!("/v1/sessions{query}")).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        let data = reply.body["data"].as_array().cloned().unwrap_or_default();
-        if data.len() >= want {
-            return data;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {want} sessions at {query}");
+    listed(app, token, &format!("/v1/sessions{query}"), want).await
 }
 
 #[tokio::test]
@@ -236,7 +227,7 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
         )
         .await;
     assert!(stopped.is_object(), "{stopped}");
-    let charges = listed(&app, vans_manager, "/v1/transactions").await;
+    let charges = listed(&app, vans_manager, "/v1/transactions", 1).await;
     assert_eq!(charges.len(), 1, "{charges:?}");
     assert_eq!(charges[0]["type"], "charge");
     assert_eq!(charges[0]["session_id"], session["id"]);
@@ -249,7 +240,7 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
     assert_eq!(theirs.body["data"], json!([]));
 
     // The receipt: hers to read, by fleet and driver too; not theirs.
-    let receipts = listed(&app, vans_manager, "/v1/invoices").await;
+    let receipts = listed(&app, vans_manager, "/v1/invoices", 1).await;
     assert_eq!(receipts.len(), 1, "{receipts:?}");
     let receipt = format!("/v1/invoices/{}", id(&receipts[0]));
     assert_eq!(receipts[0]["session_ids"], json!([session["id"]]));
@@ -291,7 +282,7 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
         app.get_as(&ana_key, &session_path).await.status,
         StatusCode::OK
     );
-    assert_eq!(listed(&app, &ana_key, "/v1/invoices").await, receipts);
+    assert_eq!(listed(&app, &ana_key, "/v1/invoices", 1).await, receipts);
     assert_eq!(app.get_as(&ana_key, &receipt).await.status, StatusCode::OK);
     for path in ["/v1/sessions", "/v1/invoices"] {
         let none = app.get_as(&bo_key, path).await;
@@ -333,18 +324,18 @@ async fn a_session_keeps_who_held_its_token_and_fleet_managers_see_their_fleets_
     assert_eq!(unknown.problem(StatusCode::NOT_FOUND), ["driver_id"]);
 }
 
-/// The records `token` lists at `path`, once there is at least one.
-async fn listed(app: &App, token: &str, path: &str) -> Vec<Value> {
+/// The records `token` lists at `path`, once there are at least `want`.
+async fn listed(app: &App, token: &str, path: &str, want: usize) -> Vec<Value> {
     for _ in 0..300 {
         let reply = app.get_as(token, path).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         let data = reply.body["data"].as_array().cloned().unwrap_or_default();
-        if !data.is_empty() {
+        if data.len() >= want {
             return data;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("nothing at {path}");
+    panic!("fewer than {want} at {path}");
 }
 
 /// A new key that acts for `driver`.
