@@ -165,7 +165,7 @@ fn backticked(message: &str) -> Option<&str> {
 }
 
 /// One page of a list, as every list answers: `next_cursor` is `null` on the last page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Listed<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,

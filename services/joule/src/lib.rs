@@ -70,6 +70,9 @@ enum Command {
         #[command(subcommand)]
         command: certs::CertsCommand,
     },
+    /// Prints the REST API's OpenAPI 3.1 document (as `GET /v1/openapi.json` serves it), to
+    /// generate a client without a running API.
+    Openapi,
 }
 
 /// The `joule` command line.
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
     let cli = match cli.command {
         Command::Tariff { command } => return tariff::run(command),
         Command::Certs { command } => return certs::run(command),
+        Command::Openapi => return print_openapi(),
         command => Cli { command, ..cli },
     };
     let settings = match Settings::load(cli.config.as_deref()) {
@@ -144,5 +148,20 @@ pub fn main() -> ExitCode {
         }
         Command::Tariff { command } => tariff::run(command),
         Command::Certs { command } => certs::run(command),
+        Command::Openapi => print_openapi(),
+    }
+}
+
+/// `joule openapi`: the document on stdout.
+fn print_openapi() -> ExitCode {
+    match serde_json::to_string_pretty(&joule_api::routes::openapi()) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }

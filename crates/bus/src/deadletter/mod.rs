@@ -28,7 +28,7 @@ use crate::{BusError, Received};
 pub const DEADLETTER_ROOT: &str = "deadletter";
 
 /// What parking a message means for the messages after it (ADR 022).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnPark {
     /// The consumer goes on with every later message: the parked one is skipped (and listed).
@@ -40,7 +40,7 @@ pub enum OnPark {
 }
 
 /// Why a message was parked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParkReason {
     /// The handler panicked on every one of the bounded attempts.
@@ -131,7 +131,7 @@ pub(crate) fn aggregate_key(aggregate_type: &str, aggregate_id: &str) -> Option<
 }
 
 /// Where a dead letter stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadLetterStatus {
     /// Not processed (never replayed, or every replay failed).

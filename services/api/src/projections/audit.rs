@@ -12,7 +12,7 @@ use crate::extract::{Listed, Page};
 use crate::problem::ApiError;
 
 /// One audit record as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct AuditEventView {
     #[serde(skip)]
     pub seq: i64,

@@ -44,7 +44,7 @@ const STATUS: Filter = Filter {
     kind: FilterKind::Status,
 };
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct FleetView {
     #[serde(skip)]
     pub seq: i64,
@@ -70,7 +70,7 @@ impl Fleeted for FleetView {
     const FILTERS: &'static [Filter] = &[id("account_id"), STATUS];
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct CostCentreView {
     #[serde(skip)]
     pub seq: i64,
@@ -104,7 +104,7 @@ impl Fleeted for CostCentreView {
     ];
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct DriverView {
     #[serde(skip)]
     pub seq: i64,
@@ -132,7 +132,7 @@ impl Fleeted for DriverView {
     const FILTERS: &'static [Filter] = &[id("fleet_id"), id("cost_centre_id"), STATUS];
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct VehicleView {
     #[serde(skip)]
     pub seq: i64,

@@ -30,7 +30,7 @@ pub trait Resource: for<'r> FromRow<'r, PgRow> + Serialize + Send + Unpin + 'sta
     fn id(&self) -> Uuid;
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct SiteView {
     #[serde(skip)]
     pub seq: i64,
@@ -54,7 +54,7 @@ impl Resource for SiteView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct ChargerView {
     #[serde(skip)]
     pub seq: i64,
@@ -78,7 +78,7 @@ impl Resource for ChargerView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct AccountView {
     #[serde(skip)]
     pub seq: i64,
@@ -101,7 +101,7 @@ impl Resource for AccountView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, schemars::JsonSchema)]
 pub struct TokenView {
     #[serde(skip)]
     pub seq: i64,

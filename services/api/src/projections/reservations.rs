@@ -203,7 +203,7 @@ impl Step {
 }
 
 /// A reservation as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ReservationView {
     #[serde(skip)]
     pub seq: i64,
@@ -237,7 +237,7 @@ pub struct ReservationView {
 }
 
 /// A reservation's fee: OCPI `total_reservation_cost`, amounts as decimal strings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FeeView {
     pub excl_vat: String,
     pub incl_vat: String,

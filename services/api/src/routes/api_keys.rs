@@ -2,9 +2,8 @@
 //! read, rotate (a new secret; the old one stays valid for the overlap) and revoke. Another tenant's
 //! key answers 404. The platform creates a tenant's first key through [`create_for`].
 
+use crate::reply::Created;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use joule_domain::{DriverId, FleetId, TenantId};
@@ -29,7 +28,7 @@ use crate::projections::read;
 const MAX_OVERLAP_SECS: u32 = 30 * 24 * 3600;
 const DEFAULT_OVERLAP_SECS: u32 = 24 * 3600;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     name: String,
@@ -45,7 +44,7 @@ pub struct NewApiKey {
 }
 
 /// A key as the API shows it; `secret` only in the answer that made it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, schemars::JsonSchema)]
 pub struct ApiKeyView {
     #[serde(skip)]
     pub seq: i64,
@@ -81,7 +80,7 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewApiKey>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<ApiKeyView>, ApiError> {
     create_for(&state, caller.tenant.clone(), caller.actor.name(), body).await
 }
 
@@ -91,7 +90,7 @@ pub async fn create_for(
     tenant: TenantId,
     created_by: String,
     body: NewApiKey,
-) -> Result<Response, ApiError> {
+) -> Result<Created<ApiKeyView>, ApiError> {
     let now = Utc::now().trunc_subsecs(6);
     let mut v = Validator::default();
     let name = v.check("name", body.name.parse::<Name>());
@@ -206,12 +205,7 @@ pub async fn create_for(
         .await?
         .unwrap_or(fallback);
     view.secret = Some(secret);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, format!("/v1/api-keys/{key_id}"))],
-        Json(view),
-    )
-        .into_response())
+    Ok(Created::at(format!("/v1/api-keys/{key_id}"), view))
 }
 
 /// `GET /v1/api-keys`.
@@ -281,7 +275,7 @@ pub async fn one(
         .ok_or_else(|| not_found(&key_id))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     #[serde(default)]

@@ -6,8 +6,7 @@
 //! OCPP response. A charger that is not connected is a 409, one that does not answer in time a 504.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::NoContent;
 use axum::{Extension, Json};
 
 use super::table::RouteTable;
@@ -52,7 +51,7 @@ pub async fn hash(password: String, charge_point_id: String) -> Result<String, S
     .map_err(|e| e.to_string())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RemoteStartBody {
     id_token: String,
@@ -66,13 +65,13 @@ struct RemoteStartBody {
     charging_profile: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RemoteStopBody {
     transaction_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReserveNowBody {
     reservation_id: i32,
@@ -84,13 +83,13 @@ struct ReserveNowBody {
     id_token_type: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CancelReservationBody {
     reservation_id: i32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeAvailabilityBody {
     #[serde(default)]
@@ -98,7 +97,7 @@ struct ChangeAvailabilityBody {
     operative: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TriggerMessageBody {
     requested_message: String,
@@ -106,7 +105,7 @@ struct TriggerMessageBody {
     connector_id: u32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SetChargingProfileBody {
     #[serde(default)]
@@ -114,7 +113,7 @@ struct SetChargingProfileBody {
     charging_profile: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CostUpdateBody {
     transaction_id: String,
@@ -128,7 +127,7 @@ struct CostUpdateBody {
     meter_value_wh: Option<rust_decimal::Decimal>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DataTransferBody {
     vendor_id: String,
@@ -246,7 +245,7 @@ fn command(name: &str, bytes: &[u8]) -> Result<Command, ApiError> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CommandAnswer {
     pub charger_id: Uuid,
     pub charge_point_id: String,
@@ -287,7 +286,7 @@ async fn send_command(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CredentialsBody {
     /// `null` removes the password (security profile 0).
@@ -299,7 +298,7 @@ async fn set_credentials(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     RawBody(bytes): RawBody,
-) -> Result<Response, ApiError> {
+) -> Result<NoContent, ApiError> {
     let charger_id: Uuid = path_id(&id, "charger")?;
     let body: CredentialsBody = parse_json(&bytes)?;
     let charger: ChargerView = read::find(&state.pool, &caller.tenant, charger_id).await?;
@@ -314,5 +313,5 @@ async fn set_credentials(
         at: Utc::now().trunc_subsecs(6),
     };
     super::registry::execute(&state.registry.chargers, charger_id, command, &caller).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(NoContent)
 }

@@ -2,10 +2,10 @@
 //! `<NS>_DEADLETTER` stream through the bus (by subject, never the whole stream), their replay
 //! through the owning consumer's handler, and their discard by an operator.
 
+use crate::reply::Accepted;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::table::RouteTable;
@@ -47,7 +47,7 @@ pub fn routes(t: RouteTable) -> RouteTable {
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DeadLetterView {
     pub id: String,
     /// The consumer's durable name.
@@ -184,7 +184,7 @@ pub async fn get_dead_letter(
     Ok(Json(find(&state, &id).await?.into()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ReplayAccepted {
     pub id: String,
     pub consumer: String,
@@ -197,7 +197,7 @@ pub struct ReplayAccepted {
 pub async fn replay_dead_letter(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<ReplayAccepted>), ApiError> {
+) -> Result<Accepted<ReplayAccepted>, ApiError> {
     let entry = find(&state, &id).await?;
     match entry.status {
         DeadLetterStatus::Parked => {}
@@ -220,17 +220,14 @@ pub async fn replay_dead_letter(
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(dead_letter = %id, consumer = %entry.record.consumer, "replay requested");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ReplayAccepted {
-            id: entry.record.id,
-            consumer: entry.record.consumer,
-            replay: "requested",
-        }),
-    ))
+    Ok(Accepted(ReplayAccepted {
+        id: entry.record.id,
+        consumer: entry.record.consumer,
+        replay: "requested",
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiscardBody {
     /// Why the message is never to be processed; kept with the dead letter.

@@ -23,7 +23,7 @@ struct Probe {
 }
 
 /// What a healthy replica answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Health {
     pub status: &'static str,
     pub database: &'static str,

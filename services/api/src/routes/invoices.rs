@@ -18,7 +18,7 @@ use crate::problem::ApiError;
 
 const SERVICE: &str = "invoicing";
 
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct InvoiceLineView {
     pub description: String,
     pub quantity: Decimal,
@@ -31,7 +31,7 @@ pub struct InvoiceLineView {
     pub session_id: Option<String>,
 }
 
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct InvoiceView {
     pub id: String,
     pub number: String,

@@ -12,7 +12,7 @@ use crate::problem::ApiError;
 
 const SERVICE: &str = "ledger";
 
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TrialBalanceRowView {
     pub account: String,
     pub currency: String,
@@ -22,7 +22,7 @@ pub struct TrialBalanceRowView {
     pub balance: Decimal,
 }
 
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TrialBalanceView {
     pub accounts: Vec<TrialBalanceRowView>,
     pub total_debit: Decimal,

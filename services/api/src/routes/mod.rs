@@ -1,6 +1,7 @@
 //! The HTTP surface: `/v1/...` routes, every one behind bearer authentication and requiring one
 //! scope ([`table`]), JSON in and out, errors as problem+json, writes audited ([`crate::audit`]).
-//! Outside them, unauthenticated: the OAuth2 token endpoint, the JWKS and `GET /healthz`.
+//! Outside them, unauthenticated: the OAuth2 token endpoint, the JWKS, `GET /healthz`, and the
+//! OpenAPI document the table generates (`GET /v1/openapi.json`, rendered at `GET /docs`).
 
 mod api_keys;
 mod audit;
@@ -233,15 +234,31 @@ pub fn entries() -> Vec<RouteEntry> {
     table(DefaultBodyLimit::max(1)).into_parts().1
 }
 
+/// The routes and the OpenAPI document that describes them.
+fn documented(bulk: DefaultBodyLimit) -> (axum::Router<AppState>, aide::openapi::OpenApi) {
+    let (routes, entries) = table(bulk).into_parts();
+    let mut document = aide::openapi::OpenApi::default();
+    crate::openapi::frame(&mut document);
+    let routes = routes.finish_api(&mut document);
+    document.tags = crate::openapi::tags(&entries.iter().map(|e| e.path).collect::<Vec<_>>());
+    (routes, document)
+}
+
+/// The OpenAPI document `GET /v1/openapi.json` serves.
+pub fn openapi() -> aide::openapi::OpenApi {
+    documented(DefaultBodyLimit::max(1)).1
+}
+
 pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Router {
-    let (routes, _) = table(DefaultBodyLimit::max(limits.bulk)).into_parts();
+    let (routes, document) = documented(DefaultBodyLimit::max(limits.bulk));
     let bus = state.bus.clone();
     let idempotency = crate::idempotency::Idempotency {
         pool: state.pool.clone(),
         max_body: limits.bulk.max(limits.default),
     };
     let public = crate::auth::token_endpoint::routes(auth.clone())
-        .merge(health::routes(state.pool.clone(), state.bus.clone()));
+        .merge(health::routes(state.pool.clone(), state.bus.clone()))
+        .merge(crate::openapi::routes(Arc::new(document)));
     routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

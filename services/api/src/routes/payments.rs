@@ -10,8 +10,9 @@
 //! Every POST needs an `Idempotency-Key` header: the same key with the same body answers as the first
 //! time; with another body it is a 409. Amounts are decimal strings (numbers are accepted).
 
+use crate::reply::Created;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 
 use super::table::RouteTable;
@@ -54,7 +55,7 @@ pub fn routes(t: RouteTable) -> RouteTable {
 }
 
 /// A decimal amount as a JSON string or number.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(super) enum Amount {
     Text(String),
@@ -70,7 +71,7 @@ impl Amount {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MethodView {
     pub id: String,
     pub account_id: String,
@@ -97,7 +98,7 @@ fn method_view(m: v1::PaymentMethod) -> MethodView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct EventView {
     pub sequence: u64,
     #[serde(rename = "type")]
@@ -108,7 +109,7 @@ pub struct EventView {
     pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PaymentView {
     pub id: String,
     pub session_id: Option<String>,
@@ -163,7 +164,7 @@ pub(super) fn payment_view(p: v1::PaymentIntent) -> PaymentView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaveMethodBody {
     pub account_id: String,
@@ -178,7 +179,7 @@ async fn save_payment_method(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SaveMethodBody>,
-) -> Result<(StatusCode, Json<MethodView>), ApiError> {
+) -> Result<Created<MethodView>, ApiError> {
     let key = idempotency_key(&headers)?;
     let account_id = body
         .account_id
@@ -197,7 +198,7 @@ async fn save_payment_method(
         })
         .await
         .answer(SERVICE)?;
-    Ok((StatusCode::CREATED, Json(method_view(method))))
+    Ok(Created::new(method_view(method)))
 }
 
 /// The `account_id` a list of an account's records (payment methods, wallets) requires, with its
@@ -294,7 +295,7 @@ async fn get_payment(
     Ok(Json(payment_view(payment)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     pub amount: Amount,
@@ -304,7 +305,7 @@ pub struct RefundBody {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RefundView {
     pub id: String,
     pub payment_id: String,
@@ -315,7 +316,7 @@ pub struct RefundView {
     pub failure_code: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RefundAnswer {
     pub refund: Option<RefundView>,
     pub payment: Option<PaymentView>,
@@ -327,7 +328,7 @@ async fn refund(
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RefundBody>,
-) -> Result<(StatusCode, Json<RefundAnswer>), ApiError> {
+) -> Result<Created<RefundAnswer>, ApiError> {
     let intent_id = intent_id(&id)?;
     let key = idempotency_key(&headers)?;
     let answer = state
@@ -342,24 +343,21 @@ async fn refund(
         })
         .await
         .answer(SERVICE)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RefundAnswer {
-            refund: answer.refund.map(|r| RefundView {
-                id: r.id,
-                payment_id: r.intent_id,
-                amount: r.amount,
-                currency: r.currency,
-                reason: r.reason,
-                status: r.status,
-                failure_code: some(r.failure_code),
-            }),
-            payment: answer.intent.map(payment_view),
+    Ok(Created::new(RefundAnswer {
+        refund: answer.refund.map(|r| RefundView {
+            id: r.id,
+            payment_id: r.intent_id,
+            amount: r.amount,
+            currency: r.currency,
+            reason: r.reason,
+            status: r.status,
+            failure_code: some(r.failure_code),
         }),
-    ))
+        payment: answer.intent.map(payment_view),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureBody {
     pub amount: Amount,
@@ -410,13 +408,13 @@ async fn void(
     Ok(Json(payment_view(payment)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
     pub new_amount: Amount,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ExtendAnswer {
     pub extended: bool,
     pub mode: Option<String>,
@@ -453,7 +451,7 @@ async fn extend(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementBody {
     pub provider: String,
@@ -461,7 +459,7 @@ pub struct SettlementBody {
     pub content: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SettlementAnswer {
     pub lines: u32,
     pub lines_new: u32,
@@ -475,7 +473,7 @@ async fn import_settlement(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SettlementBody>,
-) -> Result<(StatusCode, Json<SettlementAnswer>), ApiError> {
+) -> Result<Created<SettlementAnswer>, ApiError> {
     let key = idempotency_key(&headers)?;
     let answer = state
         .payments()
@@ -488,16 +486,13 @@ async fn import_settlement(
         })
         .await
         .answer(SERVICE)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SettlementAnswer {
-            lines: answer.lines,
-            lines_new: answer.lines_new,
-            currency: answer.currency,
-            fees: answer.fees,
-            payouts: answer.payouts,
-        }),
-    ))
+    Ok(Created::new(SettlementAnswer {
+        lines: answer.lines,
+        lines_new: answer.lines_new,
+        currency: answer.currency,
+        fees: answer.fees,
+        payouts: answer.payouts,
+    }))
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 //! - `GET /v1/pricing/sessions/{id}`: a session's price breakdown and its adjustments;
 //! - `POST /v1/pricing/reratings`: re-price sessions after a tariff or meter correction.
 
+use crate::reply::Created;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::NoContent;
 use axum::{Extension, Json};
 
 use super::table::RouteTable;
@@ -83,7 +83,7 @@ fn time_param(query: &RawQuery, name: &str, v: &mut Validator) -> Option<DateTim
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct VersionView {
     pub tariff_id: String,
     pub version: u32,
@@ -110,7 +110,7 @@ fn version_view(v: v1::TariffVersion) -> Result<VersionView, ApiError> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct VersionList {
     pub data: Vec<VersionView>,
     pub retired: bool,
@@ -150,7 +150,7 @@ pub async fn publish_version(
     Path(id): Path<String>,
     query: RawQuery,
     JsonObjectText(ocpi_json): JsonObjectText,
-) -> Result<Response, ApiError> {
+) -> Result<Created<VersionView>, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     let mut v = Validator::default();
     let valid_from = time_param(&query, "valid_from", &mut v);
@@ -169,7 +169,7 @@ pub async fn publish_version(
         })
         .await
         .answer(SERVICE)?;
-    Ok((StatusCode::CREATED, Json(version_view(version)?)).into_response())
+    Ok(Created::new(version_view(version)?))
 }
 
 pub async fn correct_version(
@@ -203,7 +203,7 @@ pub async fn correct_version(
     version_view(corrected).map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// `site`, `charger` or `connector`.
@@ -218,7 +218,7 @@ pub async fn assign(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AssignBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     assigned_to_exists(&state, &caller.tenant, &body).await?;
     state
@@ -232,7 +232,7 @@ pub async fn assign(
         })
         .await
         .answer(SERVICE)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// Refuses an assignment to a site or charger the tenant does not have (422 naming `scope_id`);
@@ -265,7 +265,7 @@ async fn assigned_to_exists(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractBody {
     /// `account` or `fleet`.
@@ -285,7 +285,7 @@ pub async fn contract(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ContractBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     state
         .pricing()
@@ -301,10 +301,10 @@ pub async fn contract(
         })
         .await
         .answer(SERVICE)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteBody {
     /// Default: now.
@@ -318,7 +318,7 @@ pub struct QuoteBody {
     pub time_zone: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct BreakdownView {
     pub tariff_id: String,
     pub tariff_version: u32,
@@ -368,7 +368,7 @@ pub async fn quote(
 }
 
 /// An OCPI 2.2.1 CDR to price, with the tariff inline (an OCPI Tariff object) or a stored tariff's id.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceCdrBody {
     #[serde(default)]
@@ -435,7 +435,7 @@ pub async fn price_cdr(
     breakdown_view(priced).map(Json)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AdjustmentView {
     pub adjustment_id: String,
     pub rerating_id: String,
@@ -449,7 +449,7 @@ pub struct AdjustmentView {
     pub adjusted_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PricedSessionView {
     pub session_id: String,
     pub status: String,
@@ -511,7 +511,7 @@ pub async fn priced_session(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RerateBody {
     /// Re-price every session this tariff priced (that started in `[from, until)`)...
@@ -526,7 +526,7 @@ pub struct RerateBody {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RerateView {
     pub rerating_id: String,
     pub sessions_examined: u64,

@@ -5,10 +5,9 @@
 //! refers to, and only then runs the command, so a rejected request writes nothing. It answers 201
 //! once the relay has projected the new record (see [`crate::projections::read`]).
 
+use crate::reply::Created;
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use chrono::{DateTime, SubsecRound, Utc};
 use cqrs_es::Aggregate;
 use joule_domain::{AccountId, ChargePointId, Currency, SiteId, TariffId, TenantId, TokenUid};
@@ -68,7 +67,7 @@ pub fn routes(t: RouteTable) -> RouteTable {
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
     name: String,
@@ -80,7 +79,7 @@ pub async fn create_site(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewSite>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<SiteView>, ApiError> {
     let mut v = Validator::default();
     let name = v.check("name", body.name.parse::<Name>());
     let country = v.check("country", body.country.parse::<Country>());
@@ -109,7 +108,7 @@ pub async fn create_site(
     create(&state, &caller, sites, command, "/v1/sites", fallback).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCharger {
     charge_point_id: String,
@@ -124,7 +123,7 @@ pub async fn create_charger(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewCharger>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<ChargerView>, ApiError> {
     let mut v = Validator::default();
     let cp = v.check(
         "charge_point_id",
@@ -209,7 +208,7 @@ async fn tariff_exists(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     name: String,
@@ -220,7 +219,7 @@ pub async fn create_account(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewAccount>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<AccountView>, ApiError> {
     let mut v = Validator::default();
     let name = v.check("name", body.name.parse::<Name>());
     let currency = v.check("currency", body.currency.parse::<Currency>());
@@ -246,7 +245,7 @@ pub async fn create_account(
     create(&state, &caller, accounts, command, "/v1/accounts", fallback).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     uid: String,
@@ -257,7 +256,7 @@ pub async fn create_token(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewToken>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<TokenView>, ApiError> {
     let mut v = Validator::default();
     let uid = v.check("uid", body.uid.parse::<TokenUid>());
     let account = v.check("account_id", body.account_id.parse::<AccountId>());
@@ -356,7 +355,7 @@ pub(super) async fn create<A: Aggregate, R: Resource>(
     command: A::Command,
     collection: &str,
     written: R,
-) -> Result<Response, ApiError>
+) -> Result<Created<R>, ApiError>
 where
     A::Command: Clone,
 {
@@ -371,7 +370,7 @@ async fn created<R: Resource>(
     tenant: &TenantId,
     collection: &str,
     written: R,
-) -> Result<Response, ApiError> {
+) -> Result<Created<R>, ApiError> {
     let id = written.id();
     let body = match read::wait_for::<R>(&state.pool, tenant, id).await? {
         Some(projected) => projected,
@@ -381,10 +380,5 @@ async fn created<R: Resource>(
         }
     };
     let location = format!("{collection}/{id}");
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok(Created::at(location, body))
 }

@@ -8,9 +8,8 @@
 //! naming the charger's status) and a failure (not connected: 409; no answer: 504) stay readable as
 //! `refused` and `failed` reservations.
 
+use crate::reply::Created;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use joule_domain::{ChargerId, TariffId, TokenId};
@@ -50,7 +49,7 @@ pub fn routes(t: RouteTable) -> RouteTable {
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReservation {
     charger_id: String,
@@ -89,7 +88,7 @@ async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewReservation>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<ReservationView>, ApiError> {
     let at = now();
     let mut v = Validator::default();
     let charger_id = v.check("charger_id", uuid(&body.charger_id, "charger"));
@@ -228,12 +227,7 @@ async fn create(
             "reservation {id} is accepted but not readable yet; GET /v1/reservations/{id} shortly"
         ))
     })?;
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, format!("/v1/reservations/{id}"))],
-        Json(view),
-    )
-        .into_response())
+    Ok(Created::at(format!("/v1/reservations/{id}"), view))
 }
 
 async fn one(

@@ -19,14 +19,14 @@ use crate::problem::ApiError;
 
 const SERVICE: &str = "sessions";
 
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Cost {
     pub excl_vat: Decimal,
     pub incl_vat: Decimal,
     pub currency: String,
 }
 
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SessionView {
     pub id: String,
     pub charger_id: String,
@@ -174,7 +174,7 @@ fn reachable(caller: &Caller, session: &v1::Session) -> Result<(), ApiError> {
 
 /// The cost so far of a running session, or the final price of a priced one (`final`), from
 /// pricing (`GetRunningCost`).
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RunningCostView {
     pub session_id: String,
     /// The session is priced: these are its final figures (after every adjustment), `as_of` its
@@ -196,7 +196,7 @@ pub struct RunningCostView {
     pub lines: Vec<CostLine>,
 }
 
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CostLine {
     pub dimension: String,
     pub description: String,

@@ -1,9 +1,9 @@
 //! `/v1/tariffs`: OCPI 2.2.1 Tariff objects, kept by the pricing service. Versions, assignments,
 //! contracts and quotes are in `routes::pricing`.
 
+use crate::reply::Created;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::NoContent;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use joule_domain::TariffId;
@@ -21,7 +21,7 @@ const EXISTING_TARIFF: &str = "joule-existing-tariff-id";
 /// How pricing's ALREADY_EXISTS message ends for a tariff in use (`joule_pricing::grpc::PUBLISH_INSTEAD`).
 const PUBLISH_INSTEAD: &str = "publish a new version of it instead";
 
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TariffView {
     pub id: String,
     pub currency: String,
@@ -74,7 +74,7 @@ pub async fn create_tariff(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     JsonObjectText(ocpi_json): JsonObjectText,
-) -> Result<Response, ApiError> {
+) -> Result<Created<TariffView>, ApiError> {
     let mut v = Validator::default();
     check_ocpi(&ocpi_json, &mut v);
     v.finish()?;
@@ -107,12 +107,7 @@ pub async fn create_tariff(
         })?;
     let view = tariff_view(tariff.into_inner())?;
     let location = format!("/v1/tariffs/{}", view.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(view),
-    )
-        .into_response())
+    Ok(Created::at(location, view))
 }
 
 /// The Joule id of the tariff an ALREADY_EXISTS from pricing names (a well-formed one only: it
@@ -180,7 +175,7 @@ pub async fn retire_tariff(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     state
         .pricing()
@@ -190,7 +185,7 @@ pub async fn retire_tariff(
         })
         .await
         .answer("pricing")?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 #[cfg(test)]

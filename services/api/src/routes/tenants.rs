@@ -1,10 +1,9 @@
 //! `/v1/tenants`: the platform administrator's routes (ADR 034): create and read tenants, and give
 //! a tenant its first API key. Only the platform credential reaches them.
 
+use crate::reply::Created;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SubsecRound, Utc};
 use joule_domain::TenantId;
 use rand::RngCore;
@@ -21,14 +20,14 @@ use crate::domain::tenant::{TenantCommand, new_tenant_id};
 use crate::extract::{ApiJson, Listed, RawQuery};
 use crate::problem::{ApiError, Validator};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     id: String,
     name: String,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, schemars::JsonSchema)]
 pub struct TenantView {
     #[serde(skip)]
     pub seq: i64,
@@ -42,7 +41,7 @@ pub struct TenantView {
 pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewTenant>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<TenantView>, ApiError> {
     let mut v = Validator::default();
     let id = v.check("id", new_tenant_id(&body.id));
     let name = v.check("name", body.name.parse::<Name>());
@@ -74,12 +73,7 @@ pub async fn create(
         name: name.to_string(),
         created_at: at,
     };
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, format!("/v1/tenants/{id}"))],
-        Json(view),
-    )
-        .into_response())
+    Ok(Created::at(format!("/v1/tenants/{id}"), view))
 }
 
 fn exists(id: &TenantId) -> ApiError {
@@ -130,7 +124,7 @@ pub async fn create_key(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<NewApiKey>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<super::api_keys::ApiKeyView>, ApiError> {
     let tenant = known(&state, &raw)?;
     api_keys::create_for(&state, tenant.id.clone(), "platform".into(), body).await
 }

@@ -34,7 +34,7 @@ const FILTERS: &[&str] = &[
 ];
 
 /// One transaction as the API shows it.
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TransactionView {
     pub id: String,
     pub account_id: String,

@@ -4,8 +4,9 @@
 //! saved card), `GET /v1/wallets/{id}/transactions` (the balance history). Writes need an
 //! `Idempotency-Key` header; lists take `cursor` and `limit`.
 
+use crate::reply::Created;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 
 use super::table::RouteTable;
@@ -33,7 +34,7 @@ pub fn routes(t: RouteTable) -> RouteTable {
         )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct WalletView {
     pub id: String,
     pub account_id: String,
@@ -58,7 +59,7 @@ fn wallet_id(raw: &str) -> Result<String, ApiError> {
     path_id::<uuid::Uuid>(raw, "wallet").map(|u| u.to_string())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     pub account_id: String,
@@ -72,7 +73,7 @@ async fn create_wallet(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateBody>,
-) -> Result<(StatusCode, Json<WalletView>), ApiError> {
+) -> Result<Created<WalletView>, ApiError> {
     let key = idempotency_key(&headers)?;
     let account_id = body
         .account_id
@@ -100,7 +101,7 @@ async fn create_wallet(
         })
         .await
         .answer(SERVICE)?;
-    Ok((StatusCode::CREATED, Json(wallet_view(wallet))))
+    Ok(Created::new(wallet_view(wallet)))
 }
 
 async fn get_wallet(
@@ -119,7 +120,7 @@ async fn get_wallet(
     Ok(Json(wallet_view(wallet)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpBody {
     pub amount: Amount,
@@ -137,7 +138,7 @@ async fn top_up(
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<TopUpBody>,
-) -> Result<(StatusCode, Json<WalletView>), ApiError> {
+) -> Result<Created<WalletView>, ApiError> {
     let wallet_id = wallet_id(&id)?;
     let key = idempotency_key(&headers)?;
     let wallet = state
@@ -153,10 +154,10 @@ async fn top_up(
         })
         .await
         .answer(SERVICE)?;
-    Ok((StatusCode::CREATED, Json(wallet_view(wallet))))
+    Ok(Created::new(wallet_view(wallet)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TransactionView {
     pub sequence: u64,
     #[serde(rename = "type")]

@@ -14,6 +14,7 @@ mod idempotency;
 mod identity;
 mod limits;
 mod lists;
+mod openapi;
 mod oauth;
 mod references;
 mod registry;

@@ -20,7 +20,7 @@ use crate::projections::read::{self, TokenView};
 use crate::routes::registry::{execute, now};
 use crate::routes::{AppState, path_id};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAssignment {
     #[serde(default)]

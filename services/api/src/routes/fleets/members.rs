@@ -1,8 +1,8 @@
 //! `/v1/drivers` and `/v1/vehicles`: the members of a fleet. A fleet manager registers and changes
 //! them in her fleets only; a `fleet_id` or `cost_centre_id` she cannot reach is 404 naming it.
 
+use crate::reply::Created;
 use axum::extract::{Path, State};
-use axum::response::Response;
 use axum::{Extension, Json};
 use joule_domain::FleetId;
 use rust_decimal::Decimal;
@@ -104,7 +104,7 @@ async fn new_cost_centre(
     cost_centre_for(state, caller, scope, &fleet, cost_centre_id).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDriver {
     fleet_id: String,
@@ -120,7 +120,7 @@ pub async fn create_driver(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewDriver>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<DriverView>, ApiError> {
     let mut v = Validator::default();
     let fleet = v.check("fleet_id", body.fleet_id.parse::<FleetId>());
     let name = v.check("name", body.name.parse::<Name>());
@@ -157,7 +157,7 @@ pub async fn create_driver(
     create(&state, &caller, drivers, command, "/v1/drivers", fallback).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DriverChange {
     #[serde(default)]
@@ -209,7 +209,7 @@ pub async fn change_driver(
     changed(&state, &caller, current, expected, change).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVehicle {
     fleet_id: String,
@@ -236,7 +236,7 @@ pub async fn create_vehicle(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewVehicle>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<VehicleView>, ApiError> {
     let mut v = Validator::default();
     let fleet = v.check("fleet_id", body.fleet_id.parse::<FleetId>());
     let vin = v.check("vin", body.vin.parse::<Vin>());
@@ -287,7 +287,7 @@ pub async fn create_vehicle(
     create(&state, &caller, vehicles, command, "/v1/vehicles", fallback).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VehicleChange {
     #[serde(default)]

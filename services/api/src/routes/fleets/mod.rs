@@ -16,6 +16,7 @@
 mod assignment;
 mod members;
 
+use crate::reply::Created;
 use std::fmt::Display;
 use std::str::FromStr;
 
@@ -385,7 +386,7 @@ pub(crate) fn nullable_of<T: FromStr<Err: Display>>(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFleet {
     account_id: String,
@@ -397,7 +398,7 @@ pub async fn create_fleet(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewFleet>,
-) -> Result<axum::response::Response, ApiError> {
+) -> Result<Created<FleetView>, ApiError> {
     let mut v = Validator::default();
     let account = v.check("account_id", body.account_id.parse::<AccountId>());
     let name = v.check("name", body.name.parse::<Name>());
@@ -479,7 +480,7 @@ impl Named for CostCentreView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NameChange {
     #[serde(default)]
@@ -515,7 +516,7 @@ pub async fn change_named<R: Named>(
     changed(&state, &caller, current, expected, change).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCostCentre {
     account_id: String,
@@ -528,7 +529,7 @@ pub async fn create_cost_centre(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewCostCentre>,
-) -> Result<axum::response::Response, ApiError> {
+) -> Result<Created<CostCentreView>, ApiError> {
     let mut v = Validator::default();
     let account = v.check("account_id", body.account_id.parse::<AccountId>());
     let code = v.check("code", body.code.parse::<Code>());

@@ -1,0 +1,330 @@
+//! The OpenAPI 3.1 document, generated from the code: the route table ([`crate::routes::table`])
+//! gives each operation its method, path and scope; the handlers' extractor and answer types give
+//! its parameters, body and responses ([`aide`]'s inference, with the impls here for the api's own
+//! extractors); the types' `JsonSchema` derives give the schemas. Served unauthenticated at
+//! `GET /v1/openapi.json`, rendered at `GET /docs`.
+
+use std::sync::Arc;
+
+use aide::generate::GenContext;
+use aide::openapi::{
+    Info, MediaType, OpenApi, Operation, Parameter, ParameterData, ParameterSchemaOrContent,
+    ReferenceOr, RequestBody, Response as DocResponse, SchemaObject, SecurityScheme, Tag,
+};
+use aide::{OperationInput, OperationOutput};
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+
+use crate::extract::{ApiJson, JsonObjectText, RawBody, RawQuery};
+use crate::problem::{ApiError, PROBLEM_JSON, Problem};
+
+/// The name of the bearer scheme every `/v1` operation requires.
+pub const BEARER: &str = "bearer";
+
+/// The document's frame: info, the bearer scheme, tags. The paths come from the route table.
+pub fn frame(api: &mut OpenApi) {
+    api.info = Info {
+        title: "Joule API".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: Some(
+            "EV-charging billing and payments. Every `/v1` route needs \
+             `Authorization: Bearer <credential>` (an API key, an OAuth2 access token from \
+             `POST /oauth/token`, or the admin token) whose role grants the scope the operation \
+             names. Errors are `application/problem+json`; every `POST` takes an \
+             `Idempotency-Key`. Lists answer `data` and `next_cursor`."
+                .into(),
+        ),
+        ..Info::default()
+    };
+    let components = api.components.get_or_insert_with(Default::default);
+    components.security_schemes.insert(
+        BEARER.into(),
+        ReferenceOr::Item(SecurityScheme::Http {
+            scheme: "bearer".into(),
+            bearer_format: None,
+            description: Some(
+                "An API key (`jk_...`), an OAuth2 access token or the admin token.".into(),
+            ),
+            extensions: IndexMap::default(),
+        }),
+    );
+}
+
+/// The tag of a path: its first segment after `/v1` (`/v1/sessions/{id}` is `sessions`).
+pub fn tag_of(path: &str) -> &str {
+    path.trim_start_matches("/v1/")
+        .split('/')
+        .next()
+        .unwrap_or("")
+}
+
+/// A stable operation id from method and path: `GET /v1/sessions/{id}/cost` is
+/// `get_sessions_id_cost`.
+pub fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    for segment in path.trim_start_matches("/v1/").split('/') {
+        let word: String = segment
+            .trim_matches(|c| c == '{' || c == '}')
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        if !word.is_empty() {
+            id.push('_');
+            id.push_str(&word);
+        }
+    }
+    id
+}
+
+/// The path parameters of a template (`{id}`, `{name}`): strings, required.
+pub fn path_parameters(path: &str) -> Vec<ReferenceOr<Parameter>> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| {
+            ReferenceOr::Item(Parameter::Path {
+                parameter_data: parameter_data(name, true, None),
+                style: Default::default(),
+            })
+        })
+        .collect()
+}
+
+fn parameter_data(name: &str, required: bool, description: Option<&str>) -> ParameterData {
+    ParameterData {
+        name: name.into(),
+        description: description.map(str::to_owned),
+        required,
+        deprecated: None,
+        format: ParameterSchemaOrContent::Schema(SchemaObject {
+            json_schema: schemars::json_schema!({"type": "string"}),
+            example: None,
+            external_docs: None,
+        }),
+        example: None,
+        examples: IndexMap::default(),
+        explode: None,
+        extensions: IndexMap::default(),
+    }
+}
+
+/// The `Idempotency-Key` header every POST takes (ADR 039).
+pub fn idempotency_header() -> ReferenceOr<Parameter> {
+    ReferenceOr::Item(Parameter::Header {
+        parameter_data: parameter_data(
+            "Idempotency-Key",
+            false,
+            Some(
+                "Any unique string up to 255 characters, reused on retries: the same key with \
+                 the same body answers as the first time for 24 hours; with another body, 409.",
+            ),
+        ),
+        style: Default::default(),
+    })
+}
+
+fn json_body<T: JsonSchema>(ctx: &mut GenContext, operation: &mut Operation) {
+    let json_schema = ctx.schema.subschema_for::<T>();
+    aide::operation::set_body(
+        ctx,
+        operation,
+        RequestBody {
+            description: None,
+            content: IndexMap::from_iter([(
+                "application/json".into(),
+                MediaType {
+                    schema: Some(SchemaObject {
+                        json_schema,
+                        example: None,
+                        external_docs: None,
+                    }),
+                    ..Default::default()
+                },
+            )]),
+            required: true,
+            extensions: IndexMap::default(),
+        },
+    );
+}
+
+impl<T: JsonSchema> OperationInput for ApiJson<T> {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        json_body::<T>(ctx, operation);
+    }
+}
+
+/// An object the api passes on as sent (an OCPI tariff): its schema is the receiving service's.
+impl OperationInput for JsonObjectText {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        json_body::<serde_json::Map<String, serde_json::Value>>(ctx, operation);
+    }
+}
+
+impl OperationInput for RawBody {}
+
+impl OperationInput for RawQuery {}
+
+/// Every error is a problem: the default response of every operation.
+impl OperationOutput for ApiError {
+    type Inner = Problem;
+
+    fn operation_response(ctx: &mut GenContext, _operation: &mut Operation) -> Option<DocResponse> {
+        let json_schema = ctx.schema.subschema_for::<Problem>();
+        Some(DocResponse {
+            description: "A problem (RFC 9457): `errors` names the fields a 4xx is about.".into(),
+            content: IndexMap::from_iter([(
+                PROBLEM_JSON.into(),
+                MediaType {
+                    schema: Some(SchemaObject {
+                        json_schema,
+                        example: None,
+                        external_docs: None,
+                    }),
+                    ..Default::default()
+                },
+            )]),
+            ..Default::default()
+        })
+    }
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<u16>, DocResponse)> {
+        Self::operation_response(ctx, operation)
+            .map(|r| vec![(None, r)])
+            .unwrap_or_default()
+    }
+}
+
+/// `GET /v1/openapi.json` and `GET /docs` (Redoc, served from the binary: no CDN).
+pub fn routes(document: Arc<OpenApi>) -> Router {
+    let json: Arc<str> = serde_json::to_string(&*document)
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        .into();
+    let page: Arc<str> = aide::redoc::Redoc::new("/v1/openapi.json")
+        .with_title("Joule API")
+        .html()
+        .into();
+    Router::new()
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        json.to_string(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/docs",
+            get(move || {
+                let page = page.clone();
+                async move { Html(page.to_string()).into_response() }
+            }),
+        )
+}
+
+/// A tag per resource, in path order, so the reference page groups operations.
+pub fn tags(paths: &[&'static str]) -> Vec<Tag> {
+    let mut seen: Vec<&str> = Vec::new();
+    for path in paths {
+        let tag = tag_of(path);
+        if !tag.is_empty() && !seen.contains(&tag) {
+            seen.push(tag);
+        }
+    }
+    seen.into_iter()
+        .map(|name| Tag {
+            name: name.into(),
+            ..Tag::default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_follow_method_and_path() {
+        assert_eq!(
+            operation_id("GET", "/v1/sessions/{id}/cost"),
+            "get_sessions_id_cost"
+        );
+        assert_eq!(operation_id("POST", "/v1/api-keys"), "post_api_keys");
+    }
+
+    /// Every route of the table is in the document with its scope, a success response with its
+    /// schema (but for a 204) and the problem as its default response; every schema it refers to
+    /// is in its components.
+    #[test]
+    fn the_document_describes_every_route() {
+        let document = crate::routes::openapi();
+        let json = serde_json::to_value(&document).expect("the document serialises");
+        assert_eq!(json["openapi"], "3.1.0");
+        let schemas = json["components"]["schemas"].as_object().expect("schemas");
+        let text = json.to_string();
+        for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = &reference[..reference.find('"').expect("a closing quote")];
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referred to but missing"
+            );
+        }
+        for entry in crate::routes::entries() {
+            let method = entry.method.as_str().to_ascii_lowercase();
+            let op = &json["paths"][entry.path][&method];
+            assert!(op.is_object(), "{} {} is missing", entry.method, entry.path);
+            assert_eq!(
+                op["security"][0][BEARER][0],
+                entry.scope.as_str(),
+                "{} {}",
+                entry.method,
+                entry.path
+            );
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(
+                responses["default"]["content"][PROBLEM_JSON].is_object(),
+                "{} {}: no problem response",
+                entry.method,
+                entry.path
+            );
+            let success: Vec<&String> = responses.keys().filter(|k| k.starts_with('2')).collect();
+            assert_eq!(
+                success.len(),
+                1,
+                "{} {}: {success:?}",
+                entry.method,
+                entry.path
+            );
+            if success[0] != "204" {
+                assert!(
+                    responses[success[0].as_str()]["content"]["application/json"]["schema"]
+                        .is_object(),
+                    "{} {}: no response schema",
+                    entry.method,
+                    entry.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn path_parameters_come_from_the_template() {
+        let names: Vec<String> = path_parameters("/v1/tariffs/{id}/versions/{version}")
+            .into_iter()
+            .map(|p| match p {
+                ReferenceOr::Item(Parameter::Path { parameter_data, .. }) => parameter_data.name,
+                _ => panic!("a path parameter"),
+            })
+            .collect();
+        assert_eq!(names, ["id", "version"]);
+    }
+}

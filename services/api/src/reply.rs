@@ -1,0 +1,113 @@
+//! Successful answers other than a plain `200` JSON body, typed so that the OpenAPI document
+//! ([`crate::openapi`]) knows each route's status and schema from the handler's signature.
+
+use aide::OperationOutput;
+use aide::generate::GenContext;
+use aide::openapi::{Header, Operation, ReferenceOr, Response as DocResponse};
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// `201 Created` with the new record, and its path in `Location` when it has one of its own.
+pub struct Created<T> {
+    pub body: T,
+    pub location: Option<String>,
+}
+
+impl<T> Created<T> {
+    pub fn new(body: T) -> Self {
+        Self {
+            body,
+            location: None,
+        }
+    }
+
+    pub fn at(location: impl Into<String>, body: T) -> Self {
+        Self {
+            body,
+            location: Some(location.into()),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        match self.location {
+            Some(location) => (
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(self.body),
+            )
+                .into_response(),
+            None => (StatusCode::CREATED, Json(self.body)).into_response(),
+        }
+    }
+}
+
+impl<T: JsonSchema> OperationOutput for Created<T> {
+    type Inner = T;
+
+    fn operation_response(ctx: &mut GenContext, operation: &mut Operation) -> Option<DocResponse> {
+        let mut response = Json::<T>::operation_response(ctx, operation)?;
+        response.description = "Created".into();
+        response.headers.insert(
+            "Location".into(),
+            ReferenceOr::Item(Header {
+                description: Some("The path of the new record, where it has one.".into()),
+                style: Default::default(),
+                required: false,
+                deprecated: None,
+                format: aide::openapi::ParameterSchemaOrContent::Schema(
+                    aide::openapi::SchemaObject {
+                        json_schema: schemars::json_schema!({"type": "string"}),
+                        example: None,
+                        external_docs: None,
+                    },
+                ),
+                example: None,
+                examples: Default::default(),
+                extensions: Default::default(),
+            }),
+        );
+        Some(response)
+    }
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<u16>, DocResponse)> {
+        Self::operation_response(ctx, operation)
+            .map(|r| vec![(Some(201), r)])
+            .unwrap_or_default()
+    }
+}
+
+/// `202 Accepted`: the request is taken and its effect follows; the body says what was accepted.
+pub struct Accepted<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Accepted<T> {
+    fn into_response(self) -> Response {
+        (StatusCode::ACCEPTED, Json(self.0)).into_response()
+    }
+}
+
+impl<T: JsonSchema> OperationOutput for Accepted<T> {
+    type Inner = T;
+
+    fn operation_response(ctx: &mut GenContext, operation: &mut Operation) -> Option<DocResponse> {
+        let mut response = Json::<T>::operation_response(ctx, operation)?;
+        response.description = "Accepted".into();
+        Some(response)
+    }
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<u16>, DocResponse)> {
+        Self::operation_response(ctx, operation)
+            .map(|r| vec![(Some(202), r)])
+            .unwrap_or_default()
+    }
+}
