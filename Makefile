@@ -11,7 +11,7 @@ help: ## List the targets
 services: ## Install (apt) and start PostgreSQL and NATS JetStream if they are not running
 	@bash scripts/ensure-services.sh
 
-python: ## A virtualenv (.venv) with tests/python/requirements.txt: `ocpp` (the charger of end-to-end tests), PyJWT
+python: ## A virtualenv (.venv) with tests/python/requirements.txt: `ocpp` (the charger of end-to-end tests), PyJWT, schemathesis
 	@bash scripts/ensure-python.sh
 
 localstripe: ## localstripe (PyPI), the Stripe emulator the Stripe adapter's tests run against, in .venv

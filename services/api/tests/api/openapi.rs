@@ -37,5 +37,9 @@ async fn the_contract_and_its_reference_page_are_served_without_credentials() {
             .starts_with("text/html")
     );
     let html = page.text().await.unwrap();
-    assert!(html.contains("Redoc.init(\"/v1/openapi.json\""), "{}", &html[..200]);
+    assert!(
+        html.contains("Redoc.init(\"/v1/openapi.json\""),
+        "{}",
+        &html[..200]
+    );
 }
