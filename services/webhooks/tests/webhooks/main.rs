@@ -4,5 +4,6 @@
 
 mod delivery;
 mod endpoints;
+mod internal_plane;
 mod retries;
 mod support;
