@@ -112,8 +112,8 @@ pub async fn redeliver(
     .await
 }
 
-/// A due delivery a worker took, with what it needs to send it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A due delivery a worker took, with what it needs to send it. No `Debug`: it holds the secrets.
+#[derive(Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: Uuid,
     pub event_id: String,

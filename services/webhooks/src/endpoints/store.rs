@@ -28,8 +28,8 @@ pub struct Endpoint {
 const COLUMNS: &str = "seq, id, tenant_id, url, event_types, description, enabled, \
      disabled_reason, disabled_at, previous_secret_expires_at, created_at, updated_at";
 
-/// A checked endpoint to register.
-#[derive(Debug, Clone)]
+/// A checked endpoint to register. No `Debug`: it holds the secret.
+#[derive(Clone)]
 pub struct NewEndpoint {
     pub id: EndpointId,
     pub tenant_id: String,

@@ -49,7 +49,7 @@ async fn webhooks_consumes_every_stream_as_its_nats_user() {
             let js = js.clone();
             let (stream, durable) = (stream.clone(), durable.clone());
             async move {
-                let mut stream = js.get_stream(&stream).await.ok()?;
+                let stream = js.get_stream(&stream).await.ok()?;
                 stream.consumer_info(&durable).await.ok().map(|_| ())
             }
         })
