@@ -288,6 +288,32 @@ pub struct Settings {
     /// stops the process.
     pub task_max_restarts: u32,
     pub task_restart_window_secs: u64,
+    /// Where the api reaches the webhooks service (`joule.v1.WebhooksService`); empty means this
+    /// process.
+    pub webhooks_grpc_url: String,
+    /// Webhooks (ADR 040): how long one POST to an endpoint may take, in ms.
+    pub webhooks_timeout_ms: u64,
+    /// Webhooks: the wait after a delivery's first failed attempt, in ms; it doubles after each
+    /// further one (with up to a quarter more at random), up to `webhooks_backoff_max_ms`.
+    pub webhooks_backoff_base_ms: u64,
+    pub webhooks_backoff_max_ms: u64,
+    /// Webhooks: how long after its first attempt a delivery is still retried before it is
+    /// `failed`, in seconds.
+    pub webhooks_retry_window_secs: u64,
+    /// Webhooks: an endpoint whose deliveries have all failed for this long is disabled, in seconds.
+    pub webhooks_disable_after_secs: u64,
+    /// Webhooks: how long a rotated-out signing secret keeps signing beside the new one by
+    /// default (and at most), in seconds.
+    pub webhooks_secret_overlap_secs: u64,
+    /// Webhooks: how often the delivery worker looks for due deliveries, in ms (new events wake
+    /// it at once in the process that took them).
+    pub webhooks_poll_interval_ms: u64,
+    /// Webhooks: deliveries one worker sends at once.
+    pub webhooks_batch_size: u32,
+    /// Webhooks: more `host:port` addresses of the platform itself that no endpoint may name
+    /// (comma-separated, e.g. the services' in-cluster names); the listen addresses of these
+    /// settings (`api_addr`, `grpc_addr`, `ocpp_addr`, `payments_webhook_addr`) always count.
+    pub webhooks_refused_addrs: String,
 }
 
 impl Default for Settings {
@@ -389,6 +415,16 @@ impl Default for Settings {
             consumer_max_backoff_ms: 30_000,
             task_max_restarts: 5,
             task_restart_window_secs: 300,
+            webhooks_grpc_url: String::new(),
+            webhooks_timeout_ms: 10_000,
+            webhooks_backoff_base_ms: 30_000,
+            webhooks_backoff_max_ms: 6 * 3600 * 1000,
+            webhooks_retry_window_secs: 3 * 24 * 3600,
+            webhooks_disable_after_secs: 3 * 24 * 3600,
+            webhooks_secret_overlap_secs: 24 * 3600,
+            webhooks_poll_interval_ms: 1000,
+            webhooks_batch_size: 16,
+            webhooks_refused_addrs: String::new(),
         }
     }
 }
@@ -528,10 +564,19 @@ impl Settings {
             ),
             ("grpc_max_connections", u64::from(self.grpc_max_connections)),
             ("grpc_request_timeout_secs", self.grpc_request_timeout_secs),
+            ("webhooks_timeout_ms", self.webhooks_timeout_ms),
+            ("webhooks_backoff_base_ms", self.webhooks_backoff_base_ms),
+            ("webhooks_poll_interval_ms", self.webhooks_poll_interval_ms),
+            ("webhooks_batch_size", u64::from(self.webhooks_batch_size)),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be positive")));
             }
+        }
+        if self.webhooks_backoff_max_ms < self.webhooks_backoff_base_ms {
+            return Err(ConfigError(
+                "webhooks_backoff_max_ms must be at least webhooks_backoff_base_ms".into(),
+            ));
         }
         if self.ocpp_auth_lockout_max_secs < self.ocpp_auth_lockout_secs {
             return Err(ConfigError(

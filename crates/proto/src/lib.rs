@@ -74,3 +74,10 @@ pub mod time {
         t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
     }
 }
+
+/// The encoded `google.protobuf.FileDescriptorSet` of `proto/joule/v1` (with its imports), for
+/// reflection: [`json`] renders events with it.
+pub const DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/joule_descriptor_set.bin"));
+
+pub mod json;

@@ -25,6 +25,7 @@ pub const SERVICES: &[&str] = &[
     "invoicing",
     "ledger",
     "payments",
+    "webhooks",
 ];
 
 /// Who may call one gRPC service.
@@ -82,6 +83,12 @@ pub const GRANTS: &[Grant] = &[
         service: "joule.v1.ChargerCommands",
         owner: "gateway",
         callers: &["api", "payments"],
+    },
+    // api: integrators' webhook endpoints and their deliveries (ADR 040).
+    Grant {
+        service: "joule.v1.WebhooksService",
+        owner: "webhooks",
+        callers: &["api"],
     },
 ];
 
@@ -262,6 +269,8 @@ mod tests {
         assert!(!of(&["gateway"]).may_call("joule.v1.LedgerService"));
         assert!(of(&["payments"]).may_call("joule.v1.ChargerCommands"));
         assert!(!of(&["sessions"]).may_call("joule.v1.ChargerCommands"));
+        assert!(of(&["api"]).may_call("joule.v1.WebhooksService"));
+        assert!(!of(&["gateway"]).may_call("joule.v1.WebhooksService"));
         assert!(!of(&["api"]).may_call("joule.v1.SessionEvidenceService"));
         assert!(of(&["sessions"]).may_call("joule.v1.SessionEvidenceService"));
         assert!(of(&["invoicing", "sessions"]).may_call("joule.v1.SessionsService"));

@@ -151,6 +151,7 @@ pub fn absent_services(settings: &mut Settings, running: &[&str]) {
         ("ledger", &mut settings.ledger_grpc_url),
         ("payments", &mut settings.payments_grpc_url),
         ("gateway", &mut settings.gateway_grpc_url),
+        ("webhooks", &mut settings.webhooks_grpc_url),
     ];
     for (service, url) in urls {
         if url.is_empty() && !running.contains(&service) {

@@ -21,7 +21,7 @@ pub enum CertsCommand {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "api,gateway,sessions,pricing,invoicing,ledger,payments"
+            default_value = "api,gateway,sessions,pricing,invoicing,ledger,payments,webhooks"
         )]
         services: Vec<String>,
         /// Further subject alternative names for every certificate (DNS names or IP addresses,

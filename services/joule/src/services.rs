@@ -2,7 +2,7 @@
 
 use joule_runtime::ServiceDef;
 
-pub const ALL: [ServiceDef; 7] = [
+pub const ALL: [ServiceDef; 8] = [
     joule_gateway::SERVICE,
     joule_sessions::SERVICE,
     joule_pricing::SERVICE,
@@ -10,6 +10,7 @@ pub const ALL: [ServiceDef; 7] = [
     joule_ledger::SERVICE,
     joule_api::SERVICE,
     joule_payments::SERVICE,
+    joule_webhooks::SERVICE,
 ];
 
 pub fn select(all: bool, names: &[String]) -> Result<Vec<ServiceDef>, String> {

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    joule_runtime::main("joule-webhooks", &[joule_webhooks::SERVICE])
+}
