@@ -54,6 +54,83 @@ pub fn frame(api: &mut OpenApi) {
     );
 }
 
+/// The events webhooks deliver (ADR 040), in the document's `webhooks`: one per event type, its
+/// body the envelope with `data` the event's message, whose schema the `.proto` gives
+/// ([`joule_proto::json::schema`]). A failure to read the descriptors leaves them out, loudly.
+pub fn webhooks(api: &mut OpenApi) {
+    use joule_proto::json::{PUBLIC_EVENT_TYPES, schema};
+    const PREFIX: &str = "#/components/schemas/";
+    let schemas = match schema::message_schemas(PUBLIC_EVENT_TYPES, PREFIX) {
+        Ok(schemas) => schemas,
+        Err(e) => {
+            tracing::error!(error = %e, "the events' schemas are missing from the OpenAPI document");
+            return;
+        }
+    };
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, json) in schemas {
+        if let Ok(json_schema) = schemars::Schema::try_from(json) {
+            components.schemas.insert(
+                name,
+                SchemaObject {
+                    json_schema,
+                    example: None,
+                    external_docs: None,
+                },
+            );
+        }
+    }
+    for event_type in PUBLIC_EVENT_TYPES {
+        let body =
+            schema::envelope_schema(serde_json::json!({"$ref": format!("{PREFIX}{event_type}")}));
+        let Ok(json_schema) = schemars::Schema::try_from(body) else {
+            continue;
+        };
+        let operation = Operation {
+            summary: Some(format!("{event_type}, as a webhook delivers it")),
+            description: Some(
+                "POSTed to each enabled endpoint that takes this event type, at least once \
+                 (de-duplicate on `Joule-Event-Id`), with `Joule-Signature: t=<unix seconds>,\
+                 v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>` (a second `v1=` while a rotated-out \
+                 secret overlaps). Anything but a 2xx is retried with backoff for 3 days."
+                    .into(),
+            ),
+            request_body: Some(ReferenceOr::Item(RequestBody {
+                description: None,
+                content: IndexMap::from_iter([(
+                    "application/json".into(),
+                    MediaType {
+                        schema: Some(SchemaObject {
+                            json_schema,
+                            example: None,
+                            external_docs: None,
+                        }),
+                        ..Default::default()
+                    },
+                )]),
+                required: true,
+                extensions: IndexMap::default(),
+            })),
+            responses: Some(aide::openapi::Responses {
+                default: Some(ReferenceOr::Item(DocResponse {
+                    description: "A 2xx acknowledges the delivery; anything else is retried."
+                        .into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        api.webhooks.insert(
+            (*event_type).to_owned(),
+            ReferenceOr::Item(aide::openapi::PathItem {
+                post: Some(operation),
+                ..Default::default()
+            }),
+        );
+    }
+}
+
 /// The tag of a path: its first segment after `/v1` (`/v1/sessions/{id}` is `sessions`).
 pub fn tag_of(path: &str) -> &str {
     path.trim_start_matches("/v1/")

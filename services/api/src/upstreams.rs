@@ -1,6 +1,7 @@
 //! gRPC clients of the services the api reads and commands through: pricing (tariffs, quotes,
 //! re-ratings), sessions, invoicing (receipts and adjustment notes), ledger, payments (intents,
-//! methods, wallets, settlements) and the gateway (commands to chargers). Channels connect lazily, so
+//! methods, wallets, settlements), the gateway (commands to chargers) and webhooks (endpoints and
+//! their delivery logs). Channels connect lazily, so
 //! the api starts even when a service is not up yet; a call to a service that is down fails with
 //! `Unavailable`, which the problem module turns into a 503. An empty URL means "this process" and is
 //! refused at start for a service the process does not run.
@@ -11,6 +12,7 @@ use joule_proto::v1::ledger_service_client::LedgerServiceClient;
 use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use joule_proto::v1::sessions_service_client::SessionsServiceClient;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_proto::v1::webhooks_service_client::WebhooksServiceClient;
 use joule_runtime::{BoxError, Context};
 use joule_telemetry::TracePropagation;
 use tonic::service::interceptor::InterceptedService;
@@ -28,6 +30,7 @@ pub struct Upstreams {
     pub ledger: LedgerServiceClient<Traced>,
     pub payments: PaymentsServiceClient<Traced>,
     pub commands: ChargerCommandsClient<Traced>,
+    pub webhooks: WebhooksServiceClient<Traced>,
 }
 
 impl Upstreams {
@@ -56,6 +59,10 @@ impl Upstreams {
             ),
             commands: ChargerCommandsClient::with_interceptor(
                 ctx.grpc_channel("gateway", &s.gateway_grpc_url)?,
+                TracePropagation,
+            ),
+            webhooks: WebhooksServiceClient::with_interceptor(
+                ctx.grpc_channel("webhooks", &s.webhooks_grpc_url)?,
                 TracePropagation,
             ),
         })

@@ -1,12 +1,10 @@
 //! Which integration events an endpoint can receive, and the streams they come from.
 //!
-//! Every event message of `proto/joule/v1` is deliverable except two that are not for integrators:
-//! `ChargerCredentialsSet` (a charger's password hash, for the gateway alone) and `AuditRecorded`
-//! (the api's audit log, read through the api). A type not listed is never delivered, so a new
-//! event message reaches webhooks only once it is added here.
+//! The deliverable events are the public ones, [`joule_proto::json::PUBLIC_EVENT_TYPES`]: every event
+//! message of `proto/joule/v1` but `ChargerCredentialsSet` and `AuditRecorded`. A type not listed
+//! is never delivered.
 
 use joule_bus::Domain;
-use joule_proto::{EventName, v1};
 
 /// An endpoint's event type that stands for every listed one.
 pub const ALL: &str = "*";
@@ -23,46 +21,8 @@ pub const STREAMS: [Domain; 7] = [
     Domain::Payment,
 ];
 
-macro_rules! names {
-    ($($ty:ident),* $(,)?) => { &[$(<v1::$ty as EventName>::NAME),*] };
-}
-
 /// The deliverable event types, as `Envelope::event_type` names them.
-pub const EVENT_TYPES: &[&str] = names!(
-    ChargerConnected,
-    ChargerDisconnected,
-    ChargerBooted,
-    ConnectorStatusChanged,
-    TransactionStarted,
-    MeterValuesSampled,
-    TransactionStopped,
-    ChargerAlarm,
-    SiteRegistered,
-    ChargerRegistered,
-    AccountOpened,
-    TokenIssued,
-    TokenAssigned,
-    SessionStarted,
-    SessionCompleted,
-    SessionMetered,
-    SessionPriced,
-    SessionCostUpdated,
-    SessionPriceAdjusted,
-    AdjustmentIssued,
-    InvoiceIssued,
-    JournalEntryPosted,
-    PaymentAuthorized,
-    PaymentHoldExtended,
-    PaymentHoldExhausted,
-    PaymentCaptured,
-    PaymentCaptureFailed,
-    PaymentVoided,
-    PaymentFailed,
-    PaymentRefunded,
-    PaymentDunningStarted,
-    WalletToppedUp,
-    SettlementLineRecorded,
-);
+pub const EVENT_TYPES: &[&str] = joule_proto::json::PUBLIC_EVENT_TYPES;
 
 pub fn is_deliverable(event_type: &str) -> bool {
     EVENT_TYPES.contains(&event_type)
@@ -70,6 +30,8 @@ pub fn is_deliverable(event_type: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use joule_proto::{EventName, v1};
+
     use super::*;
 
     #[test]

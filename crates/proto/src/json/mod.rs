@@ -1,6 +1,7 @@
 //! Integration events as JSON, for readers outside the platform (outbound webhooks): the envelope's
-//! fields, and the payload in canonical proto3 JSON (lowerCamelCase names, default values left out,
-//! 64-bit integers as strings, timestamps in RFC 3339), rendered by reflection from
+//! fields, and the payload in proto3's JSON mapping with the proto field names (`session_id`, as the
+//! REST API names fields; proto3 JSON parsers accept them), default values left out, 64-bit
+//! integers as strings, timestamps in RFC 3339, rendered by reflection from
 //! [`crate::DESCRIPTOR_SET`], so a new event message needs no code here.
 
 use std::sync::LazyLock;
@@ -32,7 +33,8 @@ pub fn pool() -> Result<&'static DescriptorPool, JsonError> {
     POOL.as_ref().map_err(|e| JsonError::Descriptors(e.clone()))
 }
 
-/// The payload of `envelope`, the message its `event_type` names, in canonical proto3 JSON.
+/// The payload of `envelope`, the message its `event_type` names, in proto3 JSON with the proto
+/// field names.
 pub fn payload_json(envelope: &Envelope) -> Result<serde_json::Value, JsonError> {
     let descriptor = pool()?
         .get_message_by_name(&envelope.event_type)
@@ -44,7 +46,10 @@ pub fn payload_json(envelope: &Envelope) -> Result<serde_json::Value, JsonError>
         }
     })?;
     message
-        .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+        .serialize_with_options(
+            serde_json::value::Serializer,
+            &SerializeOptions::new().use_proto_field_name(true),
+        )
         .map_err(|e| JsonError::Serialize(e.to_string()))
 }
 
@@ -67,6 +72,52 @@ pub fn event_json(envelope: &Envelope) -> Result<serde_json::Value, JsonError> {
         "data": payload_json(envelope)?,
     }))
 }
+
+pub mod schema;
+
+macro_rules! names {
+    ($($ty:ident),* $(,)?) => { &[$(<crate::v1::$ty as crate::EventName>::NAME),*] };
+}
+
+/// The events integrators read (webhooks, their tenant's streams), as `Envelope::event_type` names
+/// them: every event message of `proto/joule/v1` but `ChargerCredentialsSet` (a charger's password
+/// hash, for the gateway alone) and `AuditRecorded` (the api's audit log, read through the api). A
+/// new event message reaches integrators once it is added here.
+pub const PUBLIC_EVENT_TYPES: &[&str] = names!(
+    ChargerConnected,
+    ChargerDisconnected,
+    ChargerBooted,
+    ConnectorStatusChanged,
+    TransactionStarted,
+    MeterValuesSampled,
+    TransactionStopped,
+    ChargerAlarm,
+    SiteRegistered,
+    ChargerRegistered,
+    AccountOpened,
+    TokenIssued,
+    TokenAssigned,
+    SessionStarted,
+    SessionCompleted,
+    SessionMetered,
+    SessionPriced,
+    SessionCostUpdated,
+    SessionPriceAdjusted,
+    AdjustmentIssued,
+    InvoiceIssued,
+    JournalEntryPosted,
+    PaymentAuthorized,
+    PaymentHoldExtended,
+    PaymentHoldExhausted,
+    PaymentCaptured,
+    PaymentCaptureFailed,
+    PaymentVoided,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentDunningStarted,
+    WalletToppedUp,
+    SettlementLineRecorded,
+);
 
 #[cfg(test)]
 mod tests;

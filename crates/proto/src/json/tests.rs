@@ -53,14 +53,14 @@ fn an_event_renders_as_its_envelope_and_canonical_proto3_json() {
             "sequence": 7,
             "occurred_at": "2026-01-01T01:00:01.500Z",
             "data": {
-                "sessionId": "3f1c",
-                "chargePointId": "CP-1",
-                "connectorId": 2,
-                "startedAt": "2026-01-01T00:00:00Z",
-                "stoppedAt": "2026-01-01T01:00:00Z",
-                "energyWh": "12345.6",
+                "session_id": "3f1c",
+                "charge_point_id": "CP-1",
+                "connector_id": 2,
+                "started_at": "2026-01-01T00:00:00Z",
+                "stopped_at": "2026-01-01T01:00:00Z",
+                "energy_wh": "12345.6",
                 "flags": ["meter_regression"],
-                "samples": [{"at": "2026-01-01T00:00:00Z", "registerWh": "1000"}],
+                "samples": [{"at": "2026-01-01T00:00:00Z", "register_wh": "1000"}],
             },
         })
     );

@@ -22,6 +22,7 @@ mod tariffs;
 mod tenants;
 mod transactions;
 mod wallets;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use joule_proto::v1::ledger_service_client::LedgerServiceClient;
 use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use joule_proto::v1::sessions_service_client::SessionsServiceClient;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_proto::v1::webhooks_service_client::WebhooksServiceClient;
 use joule_store::Decided;
 use postgres_es::PostgresCqrs;
 use rust_decimal::Decimal;
@@ -122,6 +124,10 @@ impl AppState {
     /// The gateway's `ChargerCommands`.
     fn gateway(&self) -> ChargerCommandsClient<Traced> {
         self.upstream.commands.clone()
+    }
+
+    fn webhooks(&self) -> WebhooksServiceClient<Traced> {
+        self.upstream.webhooks.clone()
     }
 }
 
@@ -226,6 +232,7 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
     let t = wallets::routes(t);
     let t = charger_commands::routes(t);
     let t = reservations::routes(t);
+    let t = webhooks::routes(t);
     dead_letters::routes(t)
 }
 
@@ -239,6 +246,7 @@ fn documented(bulk: DefaultBodyLimit) -> (axum::Router<AppState>, aide::openapi:
     let (routes, entries) = table(bulk).into_parts();
     let mut document = aide::openapi::OpenApi::default();
     crate::openapi::frame(&mut document);
+    crate::openapi::webhooks(&mut document);
     let routes = routes.finish_api(&mut document);
     document.tags = crate::openapi::tags(&entries.iter().map(|e| e.path).collect::<Vec<_>>());
     (routes, document)

@@ -24,3 +24,4 @@ mod session_holders;
 mod tariffs;
 mod transactions;
 mod transport_limits;
+mod webhooks;

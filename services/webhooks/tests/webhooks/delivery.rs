@@ -58,8 +58,8 @@ async fn an_event_reaches_its_tenants_endpoints_that_take_its_type_signed() {
     assert_eq!(body["tenant_id"], "acme");
     assert_eq!(body["schema_version"], 1);
     assert_eq!(body["aggregate_type"], "ChargingSession");
-    assert_eq!(body["data"]["energyWh"], "7300");
-    assert_eq!(body["data"]["chargePointId"], "CP-1");
+    assert_eq!(body["data"]["energy_wh"], "7300");
+    assert_eq!(body["data"]["charge_point_id"], "CP-1");
     assert!(
         body["occurred_at"]
             .as_str()
