@@ -227,11 +227,107 @@ impl Page {
     }
 }
 
-/// Query parameters as strings, so that a bad value becomes a problem naming the parameter.
-#[derive(Debug, Default)]
-pub struct RawQuery(pub std::collections::HashMap<String, String>);
+/// What a query parameter holds, for the OpenAPI document (the handler checks the value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    Text,
+    /// A record's id (a UUID).
+    Id,
+    /// An RFC 3339 time.
+    Time,
+    /// A page size, 1 to [`Page::MAX_LIMIT`].
+    Limit,
+}
 
-impl RawQuery {
+/// One query parameter a route takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub description: &'static str,
+}
+
+/// The query parameters of a route, named once: [`RawQuery::checked`] refuses every other, and the
+/// OpenAPI document lists them ([`crate::openapi`]).
+pub trait QueryParams {
+    fn params() -> Vec<Param>;
+}
+
+/// A route that takes no query parameter of its own.
+#[derive(Debug, Default)]
+pub struct NoParams;
+
+impl QueryParams for NoParams {
+    fn params() -> Vec<Param> {
+        Vec::new()
+    }
+}
+
+/// `cursor` and `limit`, the parameters of every list.
+pub const PAGE_PARAMS: [Param; 2] = [
+    Param {
+        name: "cursor",
+        kind: ParamKind::Text,
+        description: "The `next_cursor` of the previous page.",
+    },
+    Param {
+        name: "limit",
+        kind: ParamKind::Limit,
+        description: "Items per page, 1 to 500 (default 50).",
+    },
+];
+
+/// A unit type naming a route's query parameters: `query_params!(pub SessionQuery, list {
+/// "charger_id": Id => "Sessions at this charger.", ... })`; `list` adds `cursor` and `limit`.
+#[macro_export]
+macro_rules! query_params {
+    ($vis:vis $name:ident, list { $($param:literal : $kind:ident => $doc:literal),* $(,)? }) => {
+        $crate::query_params!($vis $name { $($param : $kind => $doc),* } $crate::extract::PAGE_PARAMS);
+    };
+    ($vis:vis $name:ident { $($param:literal : $kind:ident => $doc:literal),* $(,)? } $($more:expr)?) => {
+        #[derive(Debug, Default)]
+        $vis struct $name;
+
+        impl $crate::extract::QueryParams for $name {
+            fn params() -> Vec<$crate::extract::Param> {
+                #[allow(unused_mut)]
+                let mut params = vec![$($crate::extract::Param {
+                    name: $param,
+                    kind: $crate::extract::ParamKind::$kind,
+                    description: $doc,
+                }),*];
+                $(params.extend($more);)?
+                params
+            }
+        }
+    };
+}
+
+query_params!(pub PageQuery, list {});
+
+/// Query parameters as strings, so that a bad value becomes a problem naming the parameter; `P`
+/// names the parameters the route takes.
+#[derive(Debug)]
+pub struct RawQuery<P = NoParams>(
+    pub std::collections::HashMap<String, String>,
+    pub std::marker::PhantomData<P>,
+);
+
+impl<P> RawQuery<P> {
+    pub fn new(map: std::collections::HashMap<String, String>) -> Self {
+        Self(map, std::marker::PhantomData)
+    }
+}
+
+impl<P: QueryParams> RawQuery<P> {
+    /// A validator that has already refused every parameter the route does not take.
+    pub fn checked(&self) -> Validator {
+        let names: Vec<&str> = P::params().iter().map(|p| p.name).collect();
+        self.only(&names)
+    }
+}
+
+impl<P> RawQuery<P> {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .get(name)
@@ -304,13 +400,13 @@ impl RawQuery {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RawQuery {
+impl<S: Send + Sync, P> FromRequestParts<S> for RawQuery<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         Query::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
             .await
-            .map(|Query(map)| RawQuery(map))
+            .map(|Query(map)| RawQuery::new(map))
             .map_err(|e| ApiError::field("query", e.body_text()))
     }
 }
@@ -413,7 +509,7 @@ mod tests {
     #[test]
     fn limit_defaults_and_bounds() {
         let q = |pairs: &[(&str, &str)]| {
-            RawQuery(
+            RawQuery::<NoParams>::new(
                 pairs
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -19,7 +19,7 @@ use axum::routing::get;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 
-use crate::extract::{ApiJson, JsonObjectText, RawBody, RawQuery};
+use crate::extract::{ApiJson, JsonObjectText, ParamKind, QueryParams, RawBody, RawQuery};
 use crate::problem::{ApiError, PROBLEM_JSON, Problem};
 
 /// The name of the bearer scheme every `/v1` operation requires.
@@ -242,7 +242,36 @@ impl OperationInput for JsonObjectText {
 
 impl OperationInput for RawBody {}
 
-impl OperationInput for RawQuery {}
+impl<P: QueryParams> OperationInput for RawQuery<P> {
+    fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
+        for param in P::params() {
+            let json_schema = match param.kind {
+                ParamKind::Text => schemars::json_schema!({"type": "string"}),
+                ParamKind::Id => schemars::json_schema!({"type": "string", "format": "uuid"}),
+                ParamKind::Time => {
+                    schemars::json_schema!({"type": "string", "format": "date-time"})
+                }
+                ParamKind::Limit => schemars::json_schema!({
+                    "type": "integer", "minimum": 1, "maximum": crate::extract::Page::MAX_LIMIT
+                }),
+            };
+            let mut data = parameter_data(param.name, false, Some(param.description));
+            data.format = ParameterSchemaOrContent::Schema(SchemaObject {
+                json_schema,
+                example: None,
+                external_docs: None,
+            });
+            operation
+                .parameters
+                .push(ReferenceOr::Item(Parameter::Query {
+                    parameter_data: data,
+                    allow_reserved: false,
+                    style: Default::default(),
+                    allow_empty_value: None,
+                }));
+        }
+    }
+}
 
 /// Every error is a problem: the default response of every operation.
 impl OperationOutput for ApiError {

@@ -208,20 +208,20 @@ pub async fn create_for(
     Ok(Created::at(format!("/v1/api-keys/{key_id}"), view))
 }
 
+crate::query_params!(pub ApiKeyQuery, list {
+    "role": Text => "Keys that grant this role.",
+    "status": Text => "active or revoked.",
+    "created_after": Time => "Created at or after this time.",
+    "created_before": Time => "Created before this time.",
+});
+
 /// `GET /v1/api-keys`.
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<ApiKeyQuery>,
 ) -> Result<Json<Listed<ApiKeyView>>, ApiError> {
-    let mut v = query.only(&[
-        "role",
-        "status",
-        "created_after",
-        "created_before",
-        "cursor",
-        "limit",
-    ]);
+    let mut v = query.checked();
     let role = query
         .get("role")
         .and_then(|r| v.check("role", r.parse::<Role>()));

@@ -10,23 +10,21 @@ use crate::extract::{Listed, RawQuery};
 use crate::problem::ApiError;
 use crate::projections::audit::{self, AuditEventView, AuditFilter};
 
-const FILTERS: &[&str] = &[
-    "actor",
-    "route",
-    "outcome",
-    "target_id",
-    "created_after",
-    "created_before",
-    "cursor",
-    "limit",
-];
+crate::query_params!(pub AuditQuery, list {
+    "actor": Text => "Who acted (an API key id, `admin`, a token's subject).",
+    "route": Text => "The route template (`POST /v1/sites`).",
+    "outcome": Text => "succeeded, refused or failed.",
+    "target_id": Text => "The record acted on.",
+    "created_after": Time => "At or after this time.",
+    "created_before": Time => "Before this time.",
+});
 
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<AuditQuery>,
 ) -> Result<Json<Listed<AuditEventView>>, ApiError> {
-    let mut v = query.only(FILTERS);
+    let mut v = query.checked();
     let filter = AuditFilter {
         actor: query.get("actor").map(str::to_owned),
         route: query.get("route").map(str::to_owned),

@@ -120,15 +120,20 @@ impl From<DeadLetterEntry> for DeadLetterView {
     }
 }
 
+crate::query_params!(pub DeadLetterParams, list {
+    "consumer": Text => "Messages this consumer (its durable name) parked.",
+    "status": Text => "parked, replayed or discarded.",
+});
+
 /// `?consumer=&status=parked|replayed|discarded&cursor=&limit=`, in parking order. A page
 /// examines a bounded number of dead letters, so with a status filter it may be short (or empty)
 /// and still have a `next_cursor`.
 pub async fn list_dead_letters(
     State(state): State<AppState>,
-    query: RawQuery,
+    query: RawQuery<DeadLetterParams>,
 ) -> Result<Json<Listed<DeadLetterView>>, ApiError> {
     let page = query.page()?;
-    let mut v = Validator::default();
+    let mut v = query.checked();
     let status = query
         .get("status")
         .and_then(|s| v.check("status", s.parse::<DeadLetterStatus>()));

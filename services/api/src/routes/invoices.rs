@@ -81,21 +81,21 @@ pub fn invoice_view(i: v1::Invoice) -> Result<InvoiceView, ApiError> {
     })
 }
 
+crate::query_params!(pub InvoiceQuery, list {
+    "account_id": Id => "Receipts of this account.",
+    "session_id": Id => "The receipt of this session.",
+    "fleet_id": Id => "Receipts of sessions this fleet held at their start.",
+    "driver_id": Id => "Receipts of sessions this driver held at their start.",
+    "created_after": Time => "Issued at or after this time.",
+    "created_before": Time => "Issued before this time.",
+});
+
 pub async fn list_invoices(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<InvoiceQuery>,
 ) -> Result<Json<Listed<InvoiceView>>, ApiError> {
-    let mut v = query.only(&[
-        "account_id",
-        "session_id",
-        "fleet_id",
-        "driver_id",
-        "created_after",
-        "created_before",
-        "cursor",
-        "limit",
-    ]);
+    let mut v = query.checked();
     let account_id = query
         .get("account_id")
         .and_then(|a| v.check("account_id", a.parse::<AccountId>()));

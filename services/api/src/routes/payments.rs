@@ -201,10 +201,14 @@ async fn save_payment_method(
     Ok(Created::new(method_view(method)))
 }
 
+crate::query_params!(pub AccountQuery, list {
+    "account_id": Id => "The account whose records to list (required).",
+});
+
 /// The `account_id` a list of an account's records (payment methods, wallets) requires, with its
 /// page; every other parameter is refused.
-pub(super) fn account_page(query: &RawQuery) -> Result<(AccountId, Page), ApiError> {
-    let mut v = query.only(&["account_id", "cursor", "limit"]);
+pub(super) fn account_page(query: &RawQuery<AccountQuery>) -> Result<(AccountId, Page), ApiError> {
+    let mut v = query.checked();
     let account_id = v.check(
         "account_id",
         query
@@ -222,7 +226,7 @@ pub(super) fn account_page(query: &RawQuery) -> Result<(AccountId, Page), ApiErr
 async fn list_payment_methods(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<AccountQuery>,
 ) -> Result<Json<Listed<MethodView>>, ApiError> {
     let (account_id, page) = account_page(&query)?;
     let response = state
@@ -239,20 +243,20 @@ async fn list_payment_methods(
     listed(response.payment_methods, response.next_cursor, view).map(Json)
 }
 
+crate::query_params!(pub PaymentQuery, list {
+    "session_id": Id => "The payment of this session.",
+    "account_id": Id => "Payments of this account.",
+    "status": Text => "The payment's status.",
+    "created_after": Time => "Created at or after this time.",
+    "created_before": Time => "Created before this time.",
+});
+
 async fn list_payments(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<PaymentQuery>,
 ) -> Result<Json<Listed<PaymentView>>, ApiError> {
-    let mut v = query.only(&[
-        "session_id",
-        "account_id",
-        "status",
-        "created_after",
-        "created_before",
-        "cursor",
-        "limit",
-    ]);
+    let mut v = query.checked();
     let created_after = query.proto_time(&mut v, "created_after");
     let created_before = query.proto_time(&mut v, "created_before");
     v.finish()?;

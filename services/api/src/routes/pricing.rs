@@ -24,6 +24,14 @@ use serde::{Deserialize, Serialize};
 use super::{Answer, AppState, path_id};
 use crate::auth::Caller;
 use crate::extract::{ApiJson, JsonObjectText, RawQuery};
+
+crate::query_params!(pub PublishQuery {
+    "valid_from": Time => "When the version comes into force (required; after the latest version).",
+});
+
+crate::query_params!(pub CorrectionQuery {
+    "reason": Text => "Why the version is corrected (required).",
+});
 use crate::problem::{ApiError, Validator};
 use crate::projections::read::{self, ChargerView, Resource, SiteView};
 use uuid::Uuid;
@@ -70,7 +78,7 @@ fn json_value(service_field: &str, raw: &str) -> Result<serde_json::Value, ApiEr
     })
 }
 
-fn time_param(query: &RawQuery, name: &str, v: &mut Validator) -> Option<DateTime<Utc>> {
+fn time_param<P>(query: &RawQuery<P>, name: &str, v: &mut Validator) -> Option<DateTime<Utc>> {
     query.get(name).and_then(|raw| {
         v.check(
             name,
@@ -148,11 +156,11 @@ pub async fn publish_version(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    query: RawQuery,
+    query: RawQuery<PublishQuery>,
     JsonObjectText(ocpi_json): JsonObjectText,
 ) -> Result<Created<VersionView>, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
-    let mut v = Validator::default();
+    let mut v = query.checked();
     let valid_from = time_param(&query, "valid_from", &mut v);
     if valid_from.is_none() && query.get("valid_from").is_none() {
         v.reject("valid_from", "is required (query parameter, RFC 3339)");
@@ -176,12 +184,12 @@ pub async fn correct_version(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((id, version)): Path<(String, String)>,
-    query: RawQuery,
+    query: RawQuery<CorrectionQuery>,
     JsonObjectText(ocpi_json): JsonObjectText,
 ) -> Result<Json<VersionView>, ApiError> {
     let tariff_id: TariffId = path_id(&id, "tariff")?;
     let version: u32 = path_id(&version, "tariff version")?;
-    let mut v = Validator::default();
+    let mut v = query.checked();
     let reason = query.get("reason");
     if reason.is_none() {
         v.reject("reason", "is required: say why the version is corrected");

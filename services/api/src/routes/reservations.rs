@@ -230,6 +230,14 @@ async fn create(
     Ok(Created::at(format!("/v1/reservations/{id}"), view))
 }
 
+crate::query_params!(pub ReservationQuery, list {
+    "charger_id": Id => "Reservations of this charger.",
+    "token_id": Id => "Reservations for this token.",
+    "status": Text => "The reservation's status.",
+    "created_after": Time => "Created at or after this time.",
+    "created_before": Time => "Created before this time.",
+});
+
 async fn one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -268,18 +276,10 @@ async fn reachable(
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<ReservationQuery>,
 ) -> Result<Json<Listed<ReservationView>>, ApiError> {
     let page = query.page()?;
-    let mut v = query.only(&[
-        "cursor",
-        "limit",
-        "charger_id",
-        "token_id",
-        "status",
-        "created_after",
-        "created_before",
-    ]);
+    let mut v = query.checked();
     let mut filter = Filter::default();
     if let Some(raw) = query.get("charger_id") {
         filter.charger_id = v.check("charger_id", uuid(raw, "charger"));

@@ -89,20 +89,9 @@ pub fn session_view(s: v1::Session) -> Result<SessionView, ApiError> {
 pub async fn list_sessions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<SessionQuery>,
 ) -> Result<Json<Listed<SessionView>>, ApiError> {
-    let mut v = query.only(&[
-        "charger_id",
-        "account_id",
-        "fleet_id",
-        "driver_id",
-        "vehicle_id",
-        "status",
-        "started_after",
-        "started_before",
-        "cursor",
-        "limit",
-    ]);
+    let mut v = query.checked();
     let charger_id = query
         .get("charger_id")
         .and_then(|c| v.check("charger_id", c.parse::<ChargerId>()));
@@ -276,6 +265,17 @@ pub async fn get_session_cost(
         .answer(PRICING)?;
     running_cost_view(cost).map(Json)
 }
+
+crate::query_params!(pub SessionQuery, list {
+    "charger_id": Id => "Sessions at this charger.",
+    "account_id": Id => "Sessions of this account's tokens.",
+    "fleet_id": Id => "Sessions this fleet held at their start.",
+    "driver_id": Id => "Sessions this driver held at their start.",
+    "vehicle_id": Id => "Sessions of this vehicle.",
+    "status": Text => "The session's status.",
+    "started_after": Time => "Started at or after this time.",
+    "started_before": Time => "Started before this time.",
+});
 
 #[cfg(test)]
 mod tests {

@@ -143,14 +143,19 @@ pub async fn get_tariff(
     tariff_view(tariff).map(Json)
 }
 
+crate::query_params!(pub TariffQuery, list {
+    "created_after": Time => "Created at or after this time.",
+    "created_before": Time => "Created before this time.",
+});
+
 /// `GET /v1/tariffs`: the tenant's tariffs, oldest first (retired ones too, marked so), filtered by
 /// `created_after` / `created_before`, a page at a time.
 pub async fn list_tariffs(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<TariffQuery>,
 ) -> Result<Json<Listed<TariffView>>, ApiError> {
-    let mut v = query.only(&["created_after", "created_before", "cursor", "limit"]);
+    let mut v = query.checked();
     let created_after = query.proto_time(&mut v, "created_after");
     let created_before = query.proto_time(&mut v, "created_before");
     v.finish()?;

@@ -17,7 +17,7 @@ use crate::SCHEMA;
 use crate::auth::directory::{TenantRecord, to_hex};
 use crate::domain::Name;
 use crate::domain::tenant::{TenantCommand, new_tenant_id};
-use crate::extract::{ApiJson, Listed, RawQuery};
+use crate::extract::{ApiJson, Listed, PageQuery, RawQuery};
 use crate::problem::{ApiError, Validator};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -87,8 +87,9 @@ fn exists(id: &TenantId) -> ApiError {
 /// `GET /v1/tenants`.
 pub async fn list(
     State(state): State<AppState>,
-    query: RawQuery,
+    query: RawQuery<PageQuery>,
 ) -> Result<Json<Listed<TenantView>>, ApiError> {
+    query.checked().finish()?;
     let page = query.page()?;
     let mut rows: Vec<TenantView> = sqlx::query_as(&format!(
         "SELECT seq, id, name, created_at FROM {SCHEMA}.tenants WHERE seq > $1 ORDER BY seq LIMIT $2"

@@ -22,16 +22,14 @@ use crate::problem::ApiError;
 
 const SERVICE: &str = "ledger";
 
-const FILTERS: &[&str] = &[
-    "account_id",
-    "fleet_id",
-    "cost_centre_id",
-    "type",
-    "created_after",
-    "created_before",
-    "cursor",
-    "limit",
-];
+crate::query_params!(pub TransactionQuery, list {
+    "account_id": Id => "Transactions of this account.",
+    "fleet_id": Id => "Of sessions this fleet held at their start.",
+    "cost_centre_id": Id => "Of sessions this cost centre held at their start.",
+    "type": Text => "charge, credit_note, debit_note, payment, wallet_payment, refund or wallet_top_up; comma-separated for several.",
+    "created_after": Time => "Created at or after this time.",
+    "created_before": Time => "Created before this time.",
+});
 
 /// One transaction as the API shows it.
 #[derive(Debug, PartialEq, Serialize, schemars::JsonSchema)]
@@ -69,9 +67,9 @@ fn view(t: v1::Transaction) -> Result<TransactionView, ApiError> {
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<TransactionQuery>,
 ) -> Result<Json<Listed<TransactionView>>, ApiError> {
-    let mut v = query.only(FILTERS);
+    let mut v = query.checked();
     let occurred_after = query.proto_time(&mut v, "created_after");
     let occurred_before = query.proto_time(&mut v, "created_before");
     let account = query.get("account_id").and_then(|raw| {

@@ -19,7 +19,7 @@ use super::payments::{Amount, SERVICE, account_page};
 use super::registry::referenced_account;
 use super::{Answer, AppState, listed, path_id};
 use crate::auth::Caller;
-use crate::extract::{ApiJson, Listed, RawQuery, idempotency_key};
+use crate::extract::{ApiJson, Listed, PageQuery, RawQuery, idempotency_key};
 use crate::problem::ApiError;
 
 pub fn routes(t: RouteTable) -> RouteTable {
@@ -173,7 +173,7 @@ pub struct TransactionView {
 async fn list_wallets(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<super::payments::AccountQuery>,
 ) -> Result<Json<Listed<WalletView>>, ApiError> {
     let (account_id, page) = account_page(&query)?;
     let answer = state
@@ -194,10 +194,10 @@ async fn transactions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    query: RawQuery,
+    query: RawQuery<PageQuery>,
 ) -> Result<Json<Listed<TransactionView>>, ApiError> {
     let wallet_id = wallet_id(&id)?;
-    query.only(&["cursor", "limit"]).finish()?;
+    query.checked().finish()?;
     let page = query.page()?;
     let answer = state
         .payments()

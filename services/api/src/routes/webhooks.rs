@@ -19,7 +19,7 @@ use super::table::RouteTable;
 use super::{Answer, AppState, listed, path_id};
 use crate::access::Scope;
 use crate::auth::Caller;
-use crate::extract::{ApiJson, Listed, RawQuery};
+use crate::extract::{ApiJson, Listed, PageQuery, RawQuery};
 use crate::problem::ApiError;
 use crate::reply::{Accepted, Created};
 
@@ -184,9 +184,9 @@ fn no_endpoint(rpc: &str) -> ApiError {
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<PageQuery>,
 ) -> Result<Json<Listed<WebhookEndpointView>>, ApiError> {
-    query.only(&["cursor", "limit"]).finish()?;
+    query.checked().finish()?;
     let page = query.page()?;
     let answer = state
         .webhooks()
@@ -304,10 +304,10 @@ async fn deliveries(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    query: RawQuery,
+    query: RawQuery<PageQuery>,
 ) -> Result<Json<Listed<WebhookDeliveryView>>, ApiError> {
     let endpoint_id = endpoint_id(&id)?;
-    query.only(&["cursor", "limit"]).finish()?;
+    query.checked().finish()?;
     let page = query.page()?;
     let answer = state
         .webhooks()

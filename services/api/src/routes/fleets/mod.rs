@@ -39,7 +39,7 @@ use crate::domain::driver::Driver;
 use crate::domain::fleet::{Fleet, FleetCommand};
 use crate::domain::vehicle::Vehicle;
 use crate::domain::{Code, Name, Status};
-use crate::extract::{ApiJson, Listed, RawQuery};
+use crate::extract::{ApiJson, Listed, PAGE_PARAMS, Param, ParamKind, QueryParams, RawQuery};
 use crate::problem::{ApiError, Validator};
 use crate::projections::fleets::{CostCentreView, DriverView, FleetView, VehicleView};
 use crate::projections::read::{
@@ -163,9 +163,9 @@ pub(crate) async fn one<R: Readable>(
 pub(crate) async fn list<R: Readable>(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: RawQuery,
+    query: RawQuery<RecordQuery<R>>,
 ) -> Result<Json<Listed<R>>, ApiError> {
-    let listing = listing::<R>(&query, limit(&caller, R::READ))?;
+    let listing = listing::<R, _>(&query, limit(&caller, R::READ))?;
     let page = query.page()?;
     read::list_within(&state.pool, &caller.tenant, &listing, &page)
         .await
@@ -174,8 +174,41 @@ pub(crate) async fn list<R: Readable>(
 
 const PAGING: &[&str] = &["created_after", "created_before", "cursor", "limit"];
 
+/// The query parameters of a registry list: its filters ([`Fleeted::FILTERS`]), the creation
+/// window and the page.
+pub(crate) struct RecordQuery<R>(std::marker::PhantomData<R>);
+
+impl<R: Fleeted> QueryParams for RecordQuery<R> {
+    fn params() -> Vec<Param> {
+        let filters = R::FILTERS.iter().map(|f| Param {
+            name: f.name,
+            kind: match f.kind {
+                FilterKind::Id => ParamKind::Id,
+                FilterKind::Status | FilterKind::Text => ParamKind::Text,
+            },
+            description: "Records whose field of this name has this value.",
+        });
+        let window = [
+            Param {
+                name: "created_after",
+                kind: ParamKind::Time,
+                description: "Created at or after this time.",
+            },
+            Param {
+                name: "created_before",
+                kind: ParamKind::Time,
+                description: "Created before this time.",
+            },
+        ];
+        filters.chain(window).chain(PAGE_PARAMS).collect()
+    }
+}
+
 /// The list's parameters, each checked; all bad ones are named at once.
-fn listing<R: Fleeted>(query: &RawQuery, fleets: Option<Vec<Uuid>>) -> Result<Listing, ApiError> {
+fn listing<R: Fleeted, P>(
+    query: &RawQuery<P>,
+    fleets: Option<Vec<Uuid>>,
+) -> Result<Listing, ApiError> {
     let known: Vec<&str> = R::FILTERS
         .iter()
         .map(|f| f.name)
@@ -614,7 +647,7 @@ mod tests {
     }
 
     fn query(pairs: &[(&str, &str)]) -> RawQuery {
-        RawQuery(
+        RawQuery::new(
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -632,7 +665,7 @@ mod tests {
     #[test]
     fn list_parameters_are_the_resources_filters_and_paging() {
         let fleet = Uuid::new_v4();
-        let parsed = listing::<DriverView>(
+        let parsed = listing::<DriverView, _>(
             &query(&[
                 ("fleet_id", &fleet.to_string()),
                 ("status", "archived"),
@@ -654,14 +687,14 @@ mod tests {
             "2026-11-30T23:00:00+00:00"
         );
         assert_eq!(
-            refused(listing::<DriverView>(
+            refused(listing::<DriverView, _>(
                 &query(&[("vin", "X"), ("fleet_id", "7"), ("created_before", "today")]),
                 None,
             )),
             ["vin", "fleet_id", "created_before"]
         );
         // Each resource has its own filters.
-        assert!(listing::<VehicleView>(&query(&[("vin", "X")]), None).is_ok());
+        assert!(listing::<VehicleView, _>(&query(&[("vin", "X")]), None).is_ok());
         assert_eq!(VehicleView::NOUN, "vehicle");
     }
 }
