@@ -78,6 +78,17 @@ impl Currency {
     pub fn minor_units(&self) -> u32 {
         self.minor_units
     }
+
+    /// `amount` as the API and the wire write it: with the minor unit's digits when it has no more
+    /// significant ones (`12.30` for 12.3 or 12.3000 EUR), else with its significant digits (an
+    /// unrounded unit price or estimate, `0.3945`). Only trailing zeros change: never the value.
+    pub fn written(&self, amount: Decimal) -> Decimal {
+        let mut written = amount.normalize();
+        if written.scale() < self.minor_units {
+            written.rescale(self.minor_units);
+        }
+        written
+    }
 }
 
 impl fmt::Display for Currency {
@@ -214,6 +225,18 @@ mod tests {
         assert_eq!("KWD".parse::<Currency>().unwrap().minor_units(), 3);
         assert!("eur".parse::<Currency>().is_err());
         assert!("XYZ".parse::<Currency>().is_err());
+    }
+
+    #[test]
+    fn amounts_are_written_with_at_least_the_minor_units_digits() {
+        let eur: Currency = "EUR".parse().unwrap();
+        let jpy: Currency = "JPY".parse().unwrap();
+        let written = |c: Currency, s: &str| c.written(s.parse().unwrap()).to_string();
+        assert_eq!(written(eur, "0.5"), "0.50");
+        assert_eq!(written(eur, "12.3000"), "12.30");
+        assert_eq!(written(eur, "1"), "1.00");
+        assert_eq!(written(eur, "0.3945"), "0.3945");
+        assert_eq!(written(jpy, "150.0"), "150");
     }
 
     #[test]

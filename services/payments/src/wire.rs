@@ -17,11 +17,7 @@ use crate::ids::{IntentId, WalletId};
 /// An amount as it travels on the wire: in the currency's minor unit ("12.30", also for "12.3000").
 /// The amounts it sees are whole minor units already; it never changes a value.
 pub fn amount(amount: Decimal, currency: Currency) -> String {
-    let mut d = amount.normalize();
-    if d.scale() < currency.minor_units() {
-        d.rescale(currency.minor_units());
-    }
-    d.to_string()
+    currency.written(amount).to_string()
 }
 
 /// [`amount`] of money, in its currency.

@@ -10,7 +10,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::reach::Reach;
-use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
+use super::{
+    Answer, AppState, listed, money, non_empty, optional_decimal, path_id, upstream_decimal,
+};
 use crate::access::Scope;
 use crate::auth::Caller;
 use crate::extract::{Listed, RawQuery};
@@ -47,14 +49,16 @@ pub struct InvoiceView {
     pub issued_at: Option<DateTime<Utc>>,
 }
 
-fn line_view(l: v1::InvoiceLine) -> Result<InvoiceLineView, ApiError> {
+fn line_view(l: v1::InvoiceLine, currency: &str) -> Result<InvoiceLineView, ApiError> {
+    let amount =
+        |field, raw: &str| upstream_decimal(SERVICE, field, raw).map(|d| money(currency, d));
     Ok(InvoiceLineView {
         quantity: upstream_decimal(SERVICE, "quantity", &l.quantity)?,
-        unit_price: upstream_decimal(SERVICE, "unit_price", &l.unit_price)?,
+        unit_price: amount("unit_price", &l.unit_price)?,
         vat_percent: optional_decimal(SERVICE, "vat_percent", &l.vat_percent)?,
-        amount_excl_vat: upstream_decimal(SERVICE, "amount_excl_vat", &l.amount_excl_vat)?,
-        vat: upstream_decimal(SERVICE, "vat", &l.vat)?,
-        amount_incl_vat: upstream_decimal(SERVICE, "amount_incl_vat", &l.amount_incl_vat)?,
+        amount_excl_vat: amount("amount_excl_vat", &l.amount_excl_vat)?,
+        vat: amount("vat", &l.vat)?,
+        amount_incl_vat: amount("amount_incl_vat", &l.amount_incl_vat)?,
         session_id: non_empty(&l.session_id).map(str::to_owned),
         description: l.description,
         unit: l.unit,
@@ -62,15 +66,18 @@ fn line_view(l: v1::InvoiceLine) -> Result<InvoiceLineView, ApiError> {
 }
 
 pub fn invoice_view(i: v1::Invoice) -> Result<InvoiceView, ApiError> {
+    let currency = i.currency.as_str();
+    let amount =
+        |field, raw: &str| upstream_decimal(SERVICE, field, raw).map(|d| money(currency, d));
     Ok(InvoiceView {
-        total_excl_vat: upstream_decimal(SERVICE, "total_excl_vat", &i.total_excl_vat)?,
-        total_vat: upstream_decimal(SERVICE, "total_vat", &i.total_vat)?,
-        total_incl_vat: upstream_decimal(SERVICE, "total_incl_vat", &i.total_incl_vat)?,
+        total_excl_vat: amount("total_excl_vat", &i.total_excl_vat)?,
+        total_vat: amount("total_vat", &i.total_vat)?,
+        total_incl_vat: amount("total_incl_vat", &i.total_incl_vat)?,
         issued_at: joule_proto::time::from_proto(i.issued_at.as_ref()),
         lines: i
             .lines
             .into_iter()
-            .map(line_view)
+            .map(|l| line_view(l, currency))
             .collect::<Result<_, _>>()?,
         id: i.id,
         number: i.number,

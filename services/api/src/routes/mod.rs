@@ -331,6 +331,16 @@ fn optional_decimal(
         .transpose()
 }
 
+/// An amount of `currency` as the API writes money ([`joule_domain::Currency::written`]: at least
+/// the minor unit's digits, `0.50`); an amount of a currency this build does not know stays as
+/// it came.
+fn money(currency: &str, amount: Decimal) -> Decimal {
+    match currency.parse::<joule_domain::Currency>() {
+        Ok(c) => c.written(amount),
+        Err(_) => amount,
+    }
+}
+
 fn non_empty(raw: &str) -> Option<&str> {
     Some(raw).filter(|s| !s.is_empty())
 }

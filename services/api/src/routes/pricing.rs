@@ -337,12 +337,49 @@ pub struct BreakdownView {
 }
 
 fn breakdown_view(b: v1::PriceBreakdown) -> Result<BreakdownView, ApiError> {
+    let breakdown = json_value("breakdown_json", &b.breakdown_json)?;
+    let currency = breakdown["currency"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok(BreakdownView {
-        totals: json_value("totals_json", &b.totals_json)?,
-        breakdown: json_value("breakdown_json", &b.breakdown_json)?,
+        totals: written_totals(json_value("totals_json", &b.totals_json)?, &currency),
+        breakdown,
         tariff_id: b.tariff_id,
         tariff_version: b.tariff_version,
     })
+}
+
+/// OCPI totals as the API writes them: each cost (`{excl_vat, incl_vat}`) as money of the
+/// breakdown's currency (`10.50`), each duration in hours with OCPI's four decimals
+/// (`total_time`, `total_parking_time`: `0.9230`, not 28 digits of 1/3600ths). Values that are not
+/// decimals are left as they came.
+fn written_totals(mut totals: serde_json::Value, currency: &str) -> serde_json::Value {
+    use rust_decimal::RoundingStrategy;
+    let decimal = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<rust_decimal::Decimal>().ok())
+    };
+    let Some(fields) = totals.as_object_mut() else {
+        return totals;
+    };
+    for (name, value) in fields.iter_mut() {
+        if let Some(cost) = value.as_object_mut() {
+            for amount in cost.values_mut() {
+                if let Some(d) = decimal(amount) {
+                    *amount = super::money(currency, d).to_string().into();
+                }
+            }
+        } else if name.ends_with("_time")
+            && let Some(hours) = decimal(value)
+        {
+            let mut written =
+                hours.round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven);
+            written.rescale(4);
+            *value = written.to_string().into();
+        }
+    }
+    totals
 }
 
 pub async fn quote(

@@ -9,7 +9,9 @@ use joule_proto::v1::{self, GetSessionRequest, ListSessionsRequest};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{Answer, AppState, listed, non_empty, optional_decimal, path_id, upstream_decimal};
+use super::{
+    Answer, AppState, listed, money, non_empty, optional_decimal, path_id, upstream_decimal,
+};
 
 use super::reach::Reach;
 use crate::access::Scope;
@@ -59,8 +61,11 @@ pub fn session_view(s: v1::Session) -> Result<SessionView, ApiError> {
     let cost = match optional_decimal(SERVICE, "cost_excl_vat", &s.cost_excl_vat)? {
         None => None,
         Some(excl_vat) => Some(Cost {
-            excl_vat,
-            incl_vat: upstream_decimal(SERVICE, "cost_incl_vat", &s.cost_incl_vat)?,
+            excl_vat: money(&s.currency, excl_vat),
+            incl_vat: money(
+                &s.currency,
+                upstream_decimal(SERVICE, "cost_incl_vat", &s.cost_incl_vat)?,
+            ),
             currency: s.currency.clone(),
         }),
     };
@@ -204,16 +209,20 @@ pub fn running_cost_view(r: v1::RunningCost) -> Result<RunningCostView, ApiError
         service: PRICING,
         reason: "RunningCost without cost".into(),
     })?;
+    let currency = cost.currency.clone();
+    let amount =
+        |field, raw: &str| upstream_decimal(PRICING, field, raw).map(|d| money(&currency, d));
     let lines = r
         .lines
         .into_iter()
         .map(|l| {
             Ok(CostLine {
                 volume: optional_decimal(PRICING, "volume", &l.volume)?,
-                unit_price: optional_decimal(PRICING, "unit_price", &l.unit_price)?,
+                unit_price: optional_decimal(PRICING, "unit_price", &l.unit_price)?
+                    .map(|d| money(&currency, d)),
                 vat_percent: optional_decimal(PRICING, "vat_percent", &l.vat_percent)?,
-                amount_excl_vat: upstream_decimal(PRICING, "amount_excl_vat", &l.amount_excl_vat)?,
-                amount_incl_vat: upstream_decimal(PRICING, "amount_incl_vat", &l.amount_incl_vat)?,
+                amount_excl_vat: amount("amount_excl_vat", &l.amount_excl_vat)?,
+                amount_incl_vat: amount("amount_incl_vat", &l.amount_incl_vat)?,
                 dimension: l.dimension,
                 description: l.description,
                 unit: l.unit,
@@ -223,8 +232,8 @@ pub fn running_cost_view(r: v1::RunningCost) -> Result<RunningCostView, ApiError
     Ok(RunningCostView {
         r#final: r.r#final,
         energy_kwh: Energy::from_wh(upstream_decimal(PRICING, "energy_wh", &cost.energy_wh)?).kwh(),
-        total_excl_vat: upstream_decimal(PRICING, "total_excl_vat", &cost.total_excl_vat)?,
-        total_incl_vat: upstream_decimal(PRICING, "total_incl_vat", &cost.total_incl_vat)?,
+        total_excl_vat: amount("total_excl_vat", &cost.total_excl_vat)?,
+        total_incl_vat: amount("total_incl_vat", &cost.total_incl_vat)?,
         started_at: joule_proto::time::from_proto(cost.started_at.as_ref()),
         as_of: joule_proto::time::from_proto(cost.as_of.as_ref()),
         session_id: cost.session_id,
@@ -320,7 +329,7 @@ mod tests {
         assert_eq!(value["energy_kwh"], json!("12.345"));
         assert_eq!(
             value["cost"],
-            json!({"excl_vat": "4.1150", "incl_vat": "4.896850", "currency": "EUR"})
+            json!({"excl_vat": "4.115", "incl_vat": "4.89685", "currency": "EUR"})
         );
         assert_eq!(value["started_at"], json!("2023-11-14T22:13:20.000000Z"));
         assert_eq!(value["stopped_at"], json!("2023-11-14T23:13:20.500000Z"));
@@ -378,10 +387,11 @@ mod tests {
         let value = serde_json::to_value(running_cost_view(cost).unwrap()).unwrap();
         assert_eq!(value["final"], json!(false));
         assert_eq!(value["energy_kwh"], json!("20"));
-        assert_eq!(value["total_incl_vat"], json!("9.6"));
+        // Money with at least the currency's minor-unit digits.
+        assert_eq!(value["total_incl_vat"], json!("9.60"));
         assert_eq!(value["sequence"], json!(5));
         assert_eq!(value["lines"][0]["vat_percent"], json!(null));
-        assert_eq!(value["lines"][0]["amount_incl_vat"], json!("2.4"));
+        assert_eq!(value["lines"][0]["amount_incl_vat"], json!("2.40"));
         let broken = v1::RunningCost {
             cost: None,
             ..Default::default()

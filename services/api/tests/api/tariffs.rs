@@ -116,7 +116,7 @@ async fn tariff_versions_corrections_quotes_and_retirement() {
         .await;
     assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
     assert_eq!(quote.body["tariff_version"], 2);
-    assert_eq!(quote.body["totals"]["total_cost"]["excl_vat"], "10.5");
+    assert_eq!(quote.body["totals"]["total_cost"]["excl_vat"], "10.50");
     assert_eq!(quote.body["totals"]["total_cost"]["incl_vat"], "12.495");
     app.post(
         &format!("/v1/tariffs/{id}/quote"),
@@ -272,7 +272,7 @@ async fn the_running_cost_of_a_session_is_read_through_pricing() {
         (reply.status == StatusCode::OK && reply.body["sequence"] == 2).then_some(reply.body)
     })
     .await;
-    assert_eq!(body["total_excl_vat"], "3", "{body}");
+    assert_eq!(body["total_excl_vat"], "3.00", "{body}");
     assert_eq!(body["total_incl_vat"], "3.57");
     assert_eq!(body["energy_kwh"], "10");
     assert_eq!(body["currency"], "EUR");
@@ -296,8 +296,8 @@ async fn an_ocpi_cdr_is_priced_with_an_inline_or_a_stored_tariff() {
         )
         .await;
     assert_eq!(priced.status, StatusCode::OK, "{}", priced.body);
-    assert_eq!(priced.body["totals"]["total_cost"]["excl_vat"], "5.5");
-    assert_eq!(priced.body["totals"]["total_cost"]["incl_vat"], "6.1");
+    assert_eq!(priced.body["totals"]["total_cost"]["excl_vat"], "5.50");
+    assert_eq!(priced.body["totals"]["total_cost"]["incl_vat"], "6.10");
     assert!(priced.body["breakdown"]["lines"].is_array());
 
     let id = app.create("/v1/tariffs", &tariff).await["id"]
@@ -312,7 +312,7 @@ async fn an_ocpi_cdr_is_priced_with_an_inline_or_a_stored_tariff() {
         .await;
     assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
     assert_eq!(stored.body["tariff_version"], 1);
-    assert_eq!(stored.body["totals"]["total_cost"]["incl_vat"], "6.1");
+    assert_eq!(stored.body["totals"]["total_cost"]["incl_vat"], "6.10");
 
     for body in [
         json!({ "cdr": cdr }),
@@ -559,5 +559,5 @@ async fn a_cdr_without_a_zone_is_refused_naming_time_zone() {
         .post("/v1/pricing/cdrs", &json!({ "tariff": tariff, "cdr": cdr }))
         .await;
     assert_eq!(priced.status, StatusCode::OK, "{}", priced.body);
-    assert_eq!(priced.body["totals"]["total_cost"]["excl_vat"], "5.5");
+    assert_eq!(priced.body["totals"]["total_cost"]["excl_vat"], "5.50");
 }
