@@ -73,6 +73,9 @@ enum Command {
     /// Prints the REST API's OpenAPI 3.1 document (as `GET /v1/openapi.json` serves it), to
     /// generate a client without a running API.
     Openapi,
+    /// Prints the JSON Schema of every public event as JSON (webhook bodies, the JSON rendering of
+    /// the streams' envelopes), generated from `proto/joule/v1`.
+    EventSchemas,
 }
 
 /// The `joule` command line.
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Tariff { command } => return tariff::run(command),
         Command::Certs { command } => return certs::run(command),
         Command::Openapi => return print_openapi(),
+        Command::EventSchemas => return print_event_schemas(),
         command => Cli { command, ..cli },
     };
     let settings = match Settings::load(cli.config.as_deref()) {
@@ -149,6 +153,27 @@ pub fn main() -> ExitCode {
         Command::Tariff { command } => tariff::run(command),
         Command::Certs { command } => certs::run(command),
         Command::Openapi => print_openapi(),
+        Command::EventSchemas => print_event_schemas(),
+    }
+}
+
+/// `joule event-schemas`: the events' JSON Schema document on stdout.
+fn print_event_schemas() -> ExitCode {
+    let document =
+        joule_proto::json::schema::events_document(joule_proto::json::PUBLIC_EVENT_TYPES);
+    match document.map(|d| serde_json::to_string_pretty(&d)) {
+        Ok(Ok(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -67,6 +67,33 @@ pub fn envelope_schema(data: Value) -> Value {
     })
 }
 
+/// One JSON Schema (2020-12) document of every public event as JSON: an envelope whose `type`
+/// names the message `data` is, one branch per event type, with every message in `$defs`. The
+/// document `docs/events/joule.v1.events.schema.json` holds; `joule event-schemas` prints it.
+pub fn events_document(event_types: &[&str]) -> Result<Value, JsonError> {
+    let defs = message_schemas(event_types, "#/$defs/")?;
+    let branches: Vec<Value> = event_types
+        .iter()
+        .map(|event_type| {
+            let mut envelope = envelope_schema(json!({"$ref": format!("#/$defs/{event_type}")}));
+            envelope["properties"]["type"] = json!({"const": event_type});
+            envelope["title"] = json!(event_type);
+            envelope
+        })
+        .collect();
+    Ok(json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:joule:events:joule.v1",
+        "title": "Joule's integration events as JSON (proto package joule.v1, schema_version 1)",
+        "description": "What a webhook delivers and what the JSON rendering of a stream's Envelope is: \
+            the envelope's fields and `data`, the event message in proto3's JSON mapping with the \
+            proto field names. Generated from proto/joule/v1; a field is only ever added \
+            (a change of meaning is a new message or a new schema_version).",
+        "oneOf": branches,
+        "$defs": defs,
+    }))
+}
+
 fn field_schema(
     field: &FieldDescriptor,
     ref_prefix: &str,
@@ -135,6 +162,25 @@ mod tests {
         let reference = samples["items"]["$ref"].as_str().expect("a reference");
         let name = reference.strip_prefix("#/$defs/").expect("the prefix");
         assert!(schemas.contains_key(name), "{name}");
+    }
+
+    /// The published document is the one the `.proto` files give today: regenerate it with
+    /// `cargo run --bin joule -- event-schemas > docs/events/joule.v1.events.schema.json`.
+    #[test]
+    fn the_published_events_document_is_current() {
+        let generated = events_document(super::super::PUBLIC_EVENT_TYPES).expect("document");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/events/joule.v1.events.schema.json"
+        );
+        let published: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("the published document"))
+                .expect("JSON");
+        assert!(
+            published == generated,
+            "docs/events/joule.v1.events.schema.json is stale: regenerate it with \
+             `cargo run --bin joule -- event-schemas > docs/events/joule.v1.events.schema.json`"
+        );
     }
 
     #[test]

@@ -68,6 +68,37 @@ fn signed_by(headers: &HeaderMap, body: &str, secret: &str) -> bool {
         })
 }
 
+/// The body validates against `docs/events/joule.v1.events.schema.json` by Python's `jsonschema`
+/// (in `.venv`, a dependency of schemathesis), an implementation we did not write.
+fn conforms_to_the_published_schema(body: &str) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".venv/bin/python");
+    assert!(python.exists(), "run `make python` (make test does)");
+    let check = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        jsonschema.Draft202012Validator(schema).validate(json.loads(sys.stdin.read()))\n";
+    let mut child = std::process::Command::new(python)
+        .args(["-c", check])
+        .arg(root.join("docs/events/joule.v1.events.schema.json"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write the body");
+    let output = child.wait_with_output().expect("python ran");
+    assert!(
+        output.status.success(),
+        "the webhook body does not match the published schema:\n{}\n{body}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[tokio::test]
 async fn an_endpoint_made_through_the_api_receives_signed_events_and_keeps_a_log() {
     let app = App::spawn_adjusted(&[joule_api::SERVICE, joule_webhooks::SERVICE], |s| {
@@ -110,6 +141,7 @@ async fn an_endpoint_made_through_the_api_receives_signed_events_and_keeps_a_log
     assert_eq!(event["type"], "joule.v1.SiteRegistered");
     assert_eq!(event["data"]["site_id"], site["id"]);
     assert_eq!(headers["joule-event-id"].to_str().unwrap(), event["id"]);
+    conforms_to_the_published_schema(body);
 
     // The delivery log says it succeeded; a redelivery sends the same event again.
     let log = joule_testkit::eventually("a succeeded delivery", || async {
