@@ -15,12 +15,20 @@ pub trait EventName {
 }
 
 macro_rules! event_names {
-    ($($ty:ident),* $(,)?) => {
-        $(impl EventName for v1::$ty { const NAME: &'static str = concat!("joule.v1.", stringify!($ty)); })*
+    (public: $($public:ident),* ; internal: $($internal:ident),* $(,)?) => {
+        $(impl EventName for v1::$public { const NAME: &'static str = concat!("joule.v1.", stringify!($public)); })*
+        $(impl EventName for v1::$internal { const NAME: &'static str = concat!("joule.v1.", stringify!($internal)); })*
+
+        /// The events integrators read (webhooks, the streams' JSON rendering), as
+        /// `Envelope::event_type` names them: every event message but the internal ones, a
+        /// charger's password hash (`ChargerCredentialsSet`, for the gateway alone) and the api's
+        /// audit log (`AuditRecorded`, read through the api).
+        pub const PUBLIC_EVENT_TYPES: &[&str] = &[$(concat!("joule.v1.", stringify!($public))),*];
     };
 }
 
 event_names!(
+    public:
     ChargerConnected,
     ChargerDisconnected,
     ChargerBooted,
@@ -29,7 +37,6 @@ event_names!(
     MeterValuesSampled,
     TransactionStopped,
     ChargerAlarm,
-    ChargerCredentialsSet,
     SiteRegistered,
     ChargerRegistered,
     AccountOpened,
@@ -54,7 +61,9 @@ event_names!(
     PaymentRefunded,
     PaymentDunningStarted,
     WalletToppedUp,
-    SettlementLineRecorded,
+    SettlementLineRecorded;
+    internal:
+    ChargerCredentialsSet,
     AuditRecorded,
 );
 

@@ -75,49 +75,7 @@ pub fn event_json(envelope: &Envelope) -> Result<serde_json::Value, JsonError> {
 
 pub mod schema;
 
-macro_rules! names {
-    ($($ty:ident),* $(,)?) => { &[$(<crate::v1::$ty as crate::EventName>::NAME),*] };
-}
-
-/// The events integrators read (webhooks, their tenant's streams), as `Envelope::event_type` names
-/// them: every event message of `proto/joule/v1` but `ChargerCredentialsSet` (a charger's password
-/// hash, for the gateway alone) and `AuditRecorded` (the api's audit log, read through the api). A
-/// new event message reaches integrators once it is added here.
-pub const PUBLIC_EVENT_TYPES: &[&str] = names!(
-    ChargerConnected,
-    ChargerDisconnected,
-    ChargerBooted,
-    ConnectorStatusChanged,
-    TransactionStarted,
-    MeterValuesSampled,
-    TransactionStopped,
-    ChargerAlarm,
-    SiteRegistered,
-    ChargerRegistered,
-    AccountOpened,
-    TokenIssued,
-    TokenAssigned,
-    SessionStarted,
-    SessionCompleted,
-    SessionMetered,
-    SessionPriced,
-    SessionCostUpdated,
-    SessionPriceAdjusted,
-    AdjustmentIssued,
-    InvoiceIssued,
-    JournalEntryPosted,
-    PaymentAuthorized,
-    PaymentHoldExtended,
-    PaymentHoldExhausted,
-    PaymentCaptured,
-    PaymentCaptureFailed,
-    PaymentVoided,
-    PaymentFailed,
-    PaymentRefunded,
-    PaymentDunningStarted,
-    WalletToppedUp,
-    SettlementLineRecorded,
-);
+pub use crate::PUBLIC_EVENT_TYPES;
 
 #[cfg(test)]
 mod tests;
