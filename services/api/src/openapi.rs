@@ -95,22 +95,7 @@ pub fn webhooks(api: &mut OpenApi) {
                  secret overlaps). Anything but a 2xx is retried with backoff for 3 days."
                     .into(),
             ),
-            request_body: Some(ReferenceOr::Item(RequestBody {
-                description: None,
-                content: IndexMap::from_iter([(
-                    "application/json".into(),
-                    MediaType {
-                        schema: Some(SchemaObject {
-                            json_schema,
-                            example: None,
-                            external_docs: None,
-                        }),
-                        ..Default::default()
-                    },
-                )]),
-                required: true,
-                extensions: IndexMap::default(),
-            })),
+            request_body: Some(ReferenceOr::Item(json_request(json_schema))),
             responses: Some(aide::openapi::Responses {
                 default: Some(ReferenceOr::Item(DocResponse {
                     description: "A 2xx acknowledges the delivery; anything else is retried."
@@ -203,28 +188,34 @@ pub fn idempotency_header() -> ReferenceOr<Parameter> {
     })
 }
 
+/// `json_schema` as the one media type `media_type` of a body.
+fn content(media_type: &str, json_schema: schemars::Schema) -> IndexMap<String, MediaType> {
+    IndexMap::from_iter([(
+        media_type.to_owned(),
+        MediaType {
+            schema: Some(SchemaObject {
+                json_schema,
+                example: None,
+                external_docs: None,
+            }),
+            ..Default::default()
+        },
+    )])
+}
+
+/// A required JSON request body of `json_schema`.
+fn json_request(json_schema: schemars::Schema) -> RequestBody {
+    RequestBody {
+        description: None,
+        content: content("application/json", json_schema),
+        required: true,
+        extensions: IndexMap::default(),
+    }
+}
+
 fn json_body<T: JsonSchema>(ctx: &mut GenContext, operation: &mut Operation) {
     let json_schema = ctx.schema.subschema_for::<T>();
-    aide::operation::set_body(
-        ctx,
-        operation,
-        RequestBody {
-            description: None,
-            content: IndexMap::from_iter([(
-                "application/json".into(),
-                MediaType {
-                    schema: Some(SchemaObject {
-                        json_schema,
-                        example: None,
-                        external_docs: None,
-                    }),
-                    ..Default::default()
-                },
-            )]),
-            required: true,
-            extensions: IndexMap::default(),
-        },
-    );
+    aide::operation::set_body(ctx, operation, json_request(json_schema));
 }
 
 impl<T: JsonSchema> OperationInput for ApiJson<T> {
@@ -281,17 +272,7 @@ impl OperationOutput for ApiError {
         let json_schema = ctx.schema.subschema_for::<Problem>();
         Some(DocResponse {
             description: "A problem (RFC 9457): `errors` names the fields a 4xx is about.".into(),
-            content: IndexMap::from_iter([(
-                PROBLEM_JSON.into(),
-                MediaType {
-                    schema: Some(SchemaObject {
-                        json_schema,
-                        example: None,
-                        external_docs: None,
-                    }),
-                    ..Default::default()
-                },
-            )]),
+            content: content(PROBLEM_JSON, json_schema),
             ..Default::default()
         })
     }

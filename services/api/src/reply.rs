@@ -78,9 +78,7 @@ impl<T: JsonSchema> OperationOutput for Created<T> {
         ctx: &mut GenContext,
         operation: &mut Operation,
     ) -> Vec<(Option<u16>, DocResponse)> {
-        Self::operation_response(ctx, operation)
-            .map(|r| vec![(Some(201), r)])
-            .unwrap_or_default()
+        at_status(201, Self::operation_response(ctx, operation))
     }
 }
 
@@ -106,8 +104,13 @@ impl<T: JsonSchema> OperationOutput for Accepted<T> {
         ctx: &mut GenContext,
         operation: &mut Operation,
     ) -> Vec<(Option<u16>, DocResponse)> {
-        Self::operation_response(ctx, operation)
-            .map(|r| vec![(Some(202), r)])
-            .unwrap_or_default()
+        at_status(202, Self::operation_response(ctx, operation))
     }
+}
+
+/// A documented answer as the only success response, at `status`.
+fn at_status(status: u16, response: Option<DocResponse>) -> Vec<(Option<u16>, DocResponse)> {
+    response
+        .map(|r| vec![(Some(status), r)])
+        .unwrap_or_default()
 }
