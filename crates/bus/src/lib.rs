@@ -17,6 +17,7 @@ mod consumer;
 pub use consumer::panic_text;
 pub mod deadletter;
 mod envelope;
+pub mod tenant_streams;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -40,7 +41,7 @@ const ACK_WAIT: Duration = Duration::from_secs(10);
 const PULL_EXPIRY: Duration = Duration::from_secs(5);
 
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a re-published duplicate.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

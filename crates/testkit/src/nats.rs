@@ -36,8 +36,18 @@ impl NatsServer {
     /// temporary directory. The binary is `JOULE_TEST_NATS_SERVER`, else `nats-server` on the PATH,
     /// else Debian's `/usr/sbin/nats-server`.
     pub async fn start(config: &Path) -> Self {
-        let dir = std::env::temp_dir().join(format!("joule-nats-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("temporary directory");
+        Self::start_in(new_dir(), config).await
+    }
+
+    /// Starts a server whose configuration is `text` (written into its temporary directory).
+    pub async fn with_config_text(text: &str) -> Self {
+        let dir = new_dir();
+        let config = dir.join("server.conf");
+        std::fs::write(&config, text).expect("write the server configuration");
+        Self::start_in(dir, &config).await
+    }
+
+    async fn start_in(dir: PathBuf, config: &Path) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -92,6 +102,12 @@ impl NatsServer {
         }
         text
     }
+}
+
+fn new_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("joule-nats-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
 }
 
 fn server_binary() -> PathBuf {
