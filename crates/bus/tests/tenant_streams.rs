@@ -22,7 +22,9 @@ fn now() -> i64 {
 }
 
 async fn plane_server(plane: &Plane) -> NatsServer {
-    let config = plane.server_config(now(), -1).expect("server configuration");
+    let config = plane
+        .server_config(now(), -1)
+        .expect("server configuration");
     NatsServer::with_config_text(&config).await
 }
 
@@ -46,7 +48,12 @@ async fn a_tenant_reads_its_own_stream_and_nothing_else() {
     let streams = TenantStreams::connect(&server.url, &publisher.creds, ns.clone(), LIMITS)
         .await
         .expect("the publisher connects");
-    for (tenant, id) in [("acme", "e1"), ("acme", "e2"), ("acme", "e1"), ("globex", "g1")] {
+    for (tenant, id) in [
+        ("acme", "e1"),
+        ("acme", "e2"),
+        ("acme", "e1"),
+        ("globex", "g1"),
+    ] {
         let body = Bytes::from(format!(r#"{{"event_id":"{id}","tenant_id":"{tenant}"}}"#));
         streams
             .publish(tenant, "session", "joule.v1.SessionCompleted", id, body)
@@ -79,7 +86,10 @@ async fn a_tenant_reads_its_own_stream_and_nothing_else() {
     let mut ids = Vec::new();
     while let Some(Ok(message)) = batch.next().await {
         let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
-        assert_eq!(message.subject.as_str(), "joule.tenant.acme.session.SessionCompleted");
+        assert_eq!(
+            message.subject.as_str(),
+            "joule.tenant.acme.session.SessionCompleted"
+        );
         ids.push(body["event_id"].as_str().unwrap().to_owned());
         message.ack().await.expect("ack");
     }

@@ -314,6 +314,26 @@ pub struct Settings {
     /// (comma-separated, e.g. the services' in-cluster names); the listen addresses of these
     /// settings (`api_addr`, `grpc_addr`, `ocpp_addr`, `payments_webhook_addr`) always count.
     pub webhooks_refused_addrs: String,
+    /// The integrator plane (ADR 043), a NATS server in operator mode where each tenant's events
+    /// are a JSON stream of its own: where the services reach it. Empty: no integrator plane.
+    pub integrator_nats_url: String,
+    /// The plane's address as integrators reach it, in the credentials the api answers (empty:
+    /// `integrator_nats_url`).
+    pub integrator_nats_public_url: String,
+    /// The webhooks service's `.creds` file on the plane (`joule integrator-plane init` writes it).
+    pub integrator_nats_creds_file: String,
+    /// The integrators' account (`A...`) and the seed of its signing key (`SA...`), with which the
+    /// api signs each tenant's user. The seed is never logged.
+    pub integrator_account: String,
+    pub integrator_signing_seed: Secret,
+    /// How long a tenant's stream keeps an event, in seconds: how far back an integrator replays.
+    pub integrator_stream_max_age_secs: u64,
+    /// The most a tenant's stream stores, in bytes (its oldest events go first).
+    pub integrator_stream_max_bytes: u64,
+    /// Copies of each tenant's stream in a clustered plane.
+    pub integrator_stream_replicas: u32,
+    /// How long a tenant's NATS credential is valid by default and at most, in seconds.
+    pub integrator_credential_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -425,6 +445,15 @@ impl Default for Settings {
             webhooks_poll_interval_ms: 1000,
             webhooks_batch_size: 16,
             webhooks_refused_addrs: String::new(),
+            integrator_nats_url: String::new(),
+            integrator_nats_public_url: String::new(),
+            integrator_nats_creds_file: String::new(),
+            integrator_account: String::new(),
+            integrator_signing_seed: Secret::default(),
+            integrator_stream_max_age_secs: 7 * 24 * 3600,
+            integrator_stream_max_bytes: 1 << 30,
+            integrator_stream_replicas: 1,
+            integrator_credential_ttl_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -568,6 +597,22 @@ impl Settings {
             ("webhooks_backoff_base_ms", self.webhooks_backoff_base_ms),
             ("webhooks_poll_interval_ms", self.webhooks_poll_interval_ms),
             ("webhooks_batch_size", u64::from(self.webhooks_batch_size)),
+            (
+                "integrator_stream_max_age_secs",
+                self.integrator_stream_max_age_secs,
+            ),
+            (
+                "integrator_stream_max_bytes",
+                self.integrator_stream_max_bytes,
+            ),
+            (
+                "integrator_stream_replicas",
+                u64::from(self.integrator_stream_replicas),
+            ),
+            (
+                "integrator_credential_ttl_secs",
+                self.integrator_credential_ttl_secs,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be positive")));

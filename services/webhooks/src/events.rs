@@ -4,7 +4,7 @@
 //! message of `proto/joule/v1` but `ChargerCredentialsSet` and `AuditRecorded`. A type not listed
 //! is never delivered.
 
-use joule_bus::Domain;
+use joule_bus::{Domain, Envelope, HandlerError};
 
 /// An endpoint's event type that stands for every listed one.
 pub const ALL: &str = "*";
@@ -26,6 +26,23 @@ pub const EVENT_TYPES: &[&str] = joule_proto::json::PUBLIC_EVENT_TYPES;
 
 pub fn is_deliverable(event_type: &str) -> bool {
     EVENT_TYPES.contains(&event_type)
+}
+
+/// The tenant an envelope belongs to: its own, or `default_tenant` for one that names none.
+pub fn tenant_of<'a>(envelope: &'a Envelope, default_tenant: &'a str) -> &'a str {
+    match envelope.tenant_id.as_str() {
+        "" => default_tenant,
+        t => t,
+    }
+}
+
+/// The event as integrators receive it, by webhook and on their stream: the envelope in JSON
+/// (`docs/events/`) with its `tenant_id`. A message that does not render is rejected (parked).
+pub fn render(envelope: &Envelope, tenant: &str) -> Result<serde_json::Value, HandlerError> {
+    let mut body = joule_proto::json::event_json(envelope)
+        .map_err(|e| HandlerError::Rejected(format!("event {}: {e}", envelope.event_id)))?;
+    body["tenant_id"] = serde_json::Value::String(tenant.to_owned());
+    Ok(body)
 }
 
 #[cfg(test)]

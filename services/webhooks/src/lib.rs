@@ -8,7 +8,9 @@
 //!   that takes its type, stored before the message is acknowledged.
 //! - **Delivers** with the [`deliveries::worker`]: at least once, signed ([`signing`]), retried with
 //!   backoff for a window ([`deliveries::policy`]); an endpoint that keeps failing is disabled.
-//! - **Publishes** nothing on NATS.
+//! - **Publishes** each public event, in JSON, into its tenant's stream on the integrator plane
+//!   when one is configured (`integrator_nats_url`, ADR 043; [`consumers::tenant_streams`]), and
+//!   nothing on the internal plane.
 //! - **Serves** `joule.v1.WebhooksService` ([`grpc`]) to the api.
 
 pub mod consumers;
@@ -28,9 +30,11 @@ use joule_store::Migration;
 use tokio::sync::Notify;
 
 use consumers::integration_events::{self, EventHandler};
+use consumers::tenant_streams::{self, TenantStreamHandler};
 use deliveries::policy::Policy;
 use deliveries::worker::Worker;
 use endpoints::OwnAddrs;
+use joule_bus::tenant_streams::{StreamLimits, TenantStreams};
 
 pub const SCHEMA: &str = "webhooks";
 
@@ -57,6 +61,18 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         .map(|domain| ctx.consumer(integration_events::spec(domain), handler.clone()))
         .collect();
 
+    if !settings.integrator_nats_url.is_empty() {
+        let streams = Arc::new(connect_integrator_plane(&ctx).await?);
+        tasks.extend(events::STREAMS.into_iter().map(|domain| {
+            let handler = Arc::new(TenantStreamHandler {
+                streams: streams.clone(),
+                domain,
+                default_tenant: settings.tenant.clone(),
+            });
+            ctx.consumer(tenant_streams::spec(domain), handler)
+        }));
+    }
+
     let worker = Arc::new(Worker::new(
         ctx.pool.clone(),
         SCHEMA,
@@ -82,4 +98,35 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         tasks,
         grpc: Some((routes, vec![SERVICE_NAME])),
     })
+}
+
+/// The publisher's connection to the integrator plane, with its `.creds` file.
+async fn connect_integrator_plane(ctx: &Context) -> Result<TenantStreams, BoxError> {
+    let s = &ctx.settings;
+    if s.integrator_nats_creds_file.is_empty() {
+        return Err(
+            "integrator_nats_url needs integrator_nats_creds_file (the webhooks user's .creds)"
+                .into(),
+        );
+    }
+    let creds = std::fs::read_to_string(&s.integrator_nats_creds_file).map_err(|e| {
+        format!(
+            "integrator_nats_creds_file {}: {e}",
+            s.integrator_nats_creds_file
+        )
+    })?;
+    let limits = StreamLimits {
+        max_age: Duration::from_secs(s.integrator_stream_max_age_secs),
+        max_bytes: i64::try_from(s.integrator_stream_max_bytes).unwrap_or(i64::MAX),
+        replicas: usize::try_from(s.integrator_stream_replicas).unwrap_or(1),
+    };
+    let streams = TenantStreams::connect(
+        &s.integrator_nats_url,
+        &creds,
+        ctx.bus.namespace().clone(),
+        limits,
+    )
+    .await?;
+    tracing::info!(url = %s.integrator_nats_url, "publishing tenants' events to the integrator plane");
+    Ok(streams)
 }

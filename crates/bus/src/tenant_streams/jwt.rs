@@ -65,8 +65,12 @@ pub fn sign(issuer: &KeyPair, claims: &Claims) -> Result<String, JwtError> {
 /// The claims of `jwt`, once its signature by the key its `iss` names is checked.
 pub fn verify(jwt: &str) -> Result<Value, JwtError> {
     let malformed = |what: &str| JwtError::Malformed(what.to_owned());
-    let (signed, signature) = jwt.rsplit_once('.').ok_or_else(|| malformed("no signature"))?;
-    let (_, payload) = signed.split_once('.').ok_or_else(|| malformed("no claims"))?;
+    let (signed, signature) = jwt
+        .rsplit_once('.')
+        .ok_or_else(|| malformed("no signature"))?;
+    let (_, payload) = signed
+        .split_once('.')
+        .ok_or_else(|| malformed("no claims"))?;
     let decode = |part: &str| {
         URL_SAFE_NO_PAD
             .decode(part)

@@ -32,7 +32,7 @@ pub struct TenantStreams {
 }
 
 impl TenantStreams {
-    /// Connects to the plane at `url` with the publisher's `.creds`.
+    /// Connects to the plane at `url` with the publisher's `.creds`, and keeps trying to.
     pub async fn connect(
         url: &str,
         creds: &str,
@@ -46,6 +46,8 @@ impl TenantStreams {
             })?
             .name(format!("joule-{namespace}-{PUBLISHER}"))
             .custom_inbox_prefix(format!("_INBOX_{PUBLISHER}"))
+            // A plane that is down at start-up holds back the tenants' streams, not the service.
+            .retry_on_initial_connect()
             .connect(url)
             .await
             .map_err(|source| BusError::Connect {

@@ -40,10 +40,7 @@ impl Handler for EventHandler {
             if !events::is_deliverable(&envelope.event_type) {
                 return Ok(());
             }
-            let tenant = match envelope.tenant_id.as_str() {
-                "" => self.default_tenant.as_str(),
-                t => t,
-            };
+            let tenant = events::tenant_of(envelope, &self.default_tenant);
             let subscribed =
                 endpoints::subscribed(&self.pool, &self.schema, tenant, &envelope.event_type)
                     .await
@@ -51,9 +48,7 @@ impl Handler for EventHandler {
             if subscribed.is_empty() {
                 return Ok(());
             }
-            let mut body = joule_proto::json::event_json(envelope)
-                .map_err(|e| HandlerError::Rejected(format!("event {}: {e}", envelope.event_id)))?;
-            body["tenant_id"] = serde_json::Value::String(tenant.to_owned());
+            let body = events::render(envelope, tenant)?;
             let queued = deliveries::enqueue(
                 &self.pool,
                 &self.schema,

@@ -7,3 +7,4 @@ mod endpoints;
 mod internal_plane;
 mod retries;
 mod support;
+mod tenant_streams;
