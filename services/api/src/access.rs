@@ -70,6 +70,9 @@ scopes! {
     AuditRead => "audit:read",
     WebhooksRead => "webhooks:read",
     WebhooksWrite => "webhooks:write",
+    // NATS credentials on the integrator plane (ADR 043).
+    StreamsRead => "streams:read",
+    StreamsWrite => "streams:write",
     // Tenants and their first keys: only the platform credential holds it.
     Platform => "platform",
 }
@@ -242,7 +245,7 @@ impl Role {
                     .filter(|s| s.is_read())
                     .collect::<Vec<_>>(),
             ),
-            Role::Webhooks => Scopes::of(&[WebhooksRead, WebhooksWrite]),
+            Role::Webhooks => Scopes::of(&[WebhooksRead, WebhooksWrite, StreamsRead, StreamsWrite]),
         }
     }
 

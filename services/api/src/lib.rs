@@ -64,6 +64,7 @@ const MIGRATIONS: &[joule_store::Migration] = &[
     joule_store::migration!(5 => "005_reservations"),
     joule_store::migration!(6 => "006_driver_keys"),
     joule_store::migration!(7 => "007_idempotency_keys"),
+    joule_store::migration!(8 => "008_nats_credentials"),
 ];
 
 /// Migrates the api's schema (for tools such as `make bench-auth`; `start` does it itself).
@@ -128,6 +129,11 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         directory: directory.clone(),
         key_environment: s.api_key_environment.clone(),
         reservations: reservations.clone(),
+        integrator: routes::nats_credentials::IntegratorPlane::from_settings(
+            s,
+            ctx.bus.namespace().clone(),
+        )?
+        .map(Arc::new),
     };
     let limits = routes::BodyLimits {
         default: usize::try_from(s.api_body_limit_bytes).unwrap_or(usize::MAX),

@@ -11,6 +11,7 @@ mod fleets;
 mod health;
 mod invoices;
 mod ledger;
+pub mod nats_credentials;
 mod payments;
 mod pricing;
 mod reach;
@@ -89,6 +90,8 @@ pub struct AppState {
     pub key_environment: String,
     /// Reservations' command side and fee pricing.
     pub reservations: Arc<crate::reservations::Reservations>,
+    /// The integrator plane, when the deployment has one (`/v1/nats-credentials`).
+    pub integrator: Option<Arc<nats_credentials::IntegratorPlane>>,
 }
 
 impl AppState {
@@ -233,6 +236,7 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
     let t = charger_commands::routes(t);
     let t = reservations::routes(t);
     let t = webhooks::routes(t);
+    let t = nats_credentials::routes(t);
     dead_letters::routes(t)
 }
 

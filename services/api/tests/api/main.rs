@@ -14,6 +14,7 @@ mod idempotency;
 mod identity;
 mod limits;
 mod lists;
+mod nats_credentials;
 mod oauth;
 mod openapi;
 mod references;
