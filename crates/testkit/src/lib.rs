@@ -5,14 +5,17 @@
 //!
 //! For the internal plane (ADR 028): [`NatsServer`] starts a private `nats-server` with a
 //! configuration of its own (the users and permissions of `deploy/nats/joule.conf`), and
-//! [`TestPki`] makes gRPC certificates.
+//! [`TestPki`] makes gRPC certificates. [`IntegratorPlane`] starts an operator-mode server for
+//! tenants' streams (ADR 043).
 
 pub mod ceiling;
+mod integrator_plane;
 mod nats;
 mod pki;
 pub mod publish;
 mod wait;
 
+pub use integrator_plane::IntegratorPlane;
 pub use nats::{NatsServer, deploy_nats_dir, dev_nats_password};
 pub use pki::TestPki;
 pub use publish::publish;

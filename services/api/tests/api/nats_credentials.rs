@@ -6,60 +6,26 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use joule_bus::tenant_streams::Plane;
-use joule_testkit::NatsServer;
+use joule_testkit::IntegratorPlane;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::App;
 
 /// An operator-mode server, and an App whose api signs for it and whose webhooks publishes to it.
-pub async fn with_plane() -> (App, NatsServer, tempfile_path::Creds) {
-    let plane = Plane::generate();
-    let now = chrono::Utc::now().timestamp();
-    let server = NatsServer::with_config_text(&plane.server_config(now, -1).unwrap()).await;
-    let creds = tempfile_path::Creds::new();
-    let (url, file) = (server.url.clone(), creds.path.display().to_string());
-    let seed = joule_bus::tenant_streams::jwt::seed_of(&plane.signing).unwrap();
-    let account = plane.account.public_key();
-    let app = App::spawn_adjusted(&[joule_api::SERVICE, joule_webhooks::SERVICE], move |s| {
-        let publisher = plane
-            .issuer()
-            .publisher(&joule_bus::Namespace::new(&s.namespace).unwrap(), now)
-            .unwrap();
-        std::fs::write(&file, publisher.creds).unwrap();
-        s.integrator_nats_url = url;
-        s.integrator_nats_creds_file = file;
-        s.integrator_account = account;
-        s.integrator_signing_seed = seed.into();
+async fn with_plane() -> (App, IntegratorPlane) {
+    let plane = IntegratorPlane::start().await;
+    let app = App::spawn_adjusted(&[joule_api::SERVICE, joule_webhooks::SERVICE], |s| {
+        plane.configure(s)
     })
     .await;
-    (app, server, creds)
-}
-
-pub mod tempfile_path {
-    /// A path in the temporary directory, removed on drop.
-    pub struct Creds {
-        pub path: std::path::PathBuf,
-    }
-
-    impl Creds {
-        pub fn new() -> Self {
-            let path = std::env::temp_dir().join(format!("joule-{}.creds", uuid::Uuid::new_v4()));
-            Self { path }
-        }
-    }
-
-    impl Drop for Creds {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
+    (app, plane)
 }
 
 #[tokio::test]
 async fn a_tenants_credential_reads_its_stream_and_is_shown_once() {
-    let (app, server, _publisher) = with_plane().await;
+    let (app, plane) = with_plane().await;
+    let server = &plane.server;
     let created = app
         .post("/v1/nats-credentials", &json!({"name": "dashboard"}))
         .await;
@@ -129,7 +95,7 @@ async fn a_tenants_credential_reads_its_stream_and_is_shown_once() {
 
 #[tokio::test]
 async fn bad_requests_are_refused_naming_the_field() {
-    let (app, _server, _publisher) = with_plane().await;
+    let (app, _plane) = with_plane().await;
     for (body, field) in [
         (json!({"name": ""}), "name"),
         (

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use joule_bus::tenant_streams::{Plane, names};
-use joule_testkit::{NatsServer, TestEnv};
+use joule_bus::tenant_streams::names;
+use joule_testkit::{IntegratorPlane, TestEnv};
 
 use crate::support;
 
@@ -19,18 +19,11 @@ fn now() -> i64 {
 async fn each_tenants_events_reach_its_own_stream_in_json() {
     let env = TestEnv::new().await;
     let bus = env.bus().await;
-    let plane = Plane::generate();
-    let server = NatsServer::with_config_text(&plane.server_config(now(), -1).unwrap()).await;
+    let plane = IntegratorPlane::start().await;
+    let server = &plane.server;
     let issuer = plane.issuer();
-    let creds_file = std::env::temp_dir().join(format!("joule-{}.creds", uuid::Uuid::new_v4()));
-    std::fs::write(
-        &creds_file,
-        issuer.publisher(bus.namespace(), now()).unwrap().creds,
-    )
-    .unwrap();
     let mut settings = support::settings(&env);
-    settings.integrator_nats_url = server.url.clone();
-    settings.integrator_nats_creds_file = creds_file.display().to_string();
+    plane.configure(&mut settings);
     let service = support::start(settings).await;
 
     let acme_event = support::session_completed(&bus, "acme", "s1").await;
@@ -113,5 +106,4 @@ async fn each_tenants_events_reach_its_own_stream_in_json() {
         "globex's stream ({globex_event}) is not acme's to read"
     );
     service.running.stop().await.expect("stops cleanly");
-    let _ = std::fs::remove_file(creds_file);
 }
