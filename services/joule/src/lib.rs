@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod demo;
+pub mod integrator_plane;
 pub mod services;
 pub mod sim;
 pub mod tariff;
@@ -70,6 +71,12 @@ enum Command {
         #[command(subcommand)]
         command: certs::CertsCommand,
     },
+    /// The integrator plane, where each tenant's events are a JSON stream of its own (ADR 043):
+    /// `joule integrator-plane init`.
+    IntegratorPlane {
+        #[command(subcommand)]
+        command: integrator_plane::IntegratorPlaneCommand,
+    },
     /// Prints the REST API's OpenAPI 3.1 document (as `GET /v1/openapi.json` serves it), to
     /// generate a client without a running API.
     Openapi,
@@ -85,6 +92,7 @@ pub fn main() -> ExitCode {
     let cli = match cli.command {
         Command::Tariff { command } => return tariff::run(command),
         Command::Certs { command } => return certs::run(command),
+        Command::IntegratorPlane { command } => return integrator_plane::run(command),
         Command::Openapi => return print_openapi(),
         Command::EventSchemas => return print_event_schemas(),
         command => Cli { command, ..cli },
@@ -152,6 +160,7 @@ pub fn main() -> ExitCode {
         }
         Command::Tariff { command } => tariff::run(command),
         Command::Certs { command } => certs::run(command),
+        Command::IntegratorPlane { command } => integrator_plane::run(command),
         Command::Openapi => print_openapi(),
         Command::EventSchemas => print_event_schemas(),
     }

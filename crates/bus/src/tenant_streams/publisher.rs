@@ -111,7 +111,8 @@ impl TenantStreams {
             max_age: self.limits.max_age,
             max_bytes: self.limits.max_bytes,
             num_replicas: self.limits.replicas.max(1),
-            duplicate_window: DUPLICATE_WINDOW,
+            // JetStream refuses a window longer than the stream keeps messages.
+            duplicate_window: DUPLICATE_WINDOW.min(self.limits.max_age),
             ..Default::default()
         };
         self.js
