@@ -194,7 +194,7 @@ pub(crate) fn check_own_certificate(caller: &Caller, services: &[&str]) -> Resul
 }
 
 /// The gRPC service and method of a request path, `/<service>/<method>`.
-fn grpc_path(path: &str) -> (&str, &str) {
+pub(crate) fn grpc_path(path: &str) -> (&str, &str) {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     (parts.next().unwrap_or(""), parts.next().unwrap_or(""))
 }

@@ -15,12 +15,14 @@
 //! [`authz`] allows (ADR 029).
 
 pub mod authz;
+mod local_grpc;
+pub use local_grpc::{GrpcChannel, LocalGrpc};
 mod dev_certs;
 pub mod http;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,10 +46,11 @@ pub struct Context {
     pub bus: Bus,
     pub shutdown: CancellationToken,
     addrs: Arc<Mutex<HashMap<String, SocketAddr>>>,
-    grpc_addr: Option<SocketAddr>,
     grpc_tls: Option<Arc<GrpcTls>>,
     /// The services this process runs: an empty gRPC URL may name only these.
     local_services: Arc<[&'static str]>,
+    /// This process's gRPC router once every service started: an empty URL calls into it.
+    local_grpc: local_grpc::LocalRouter,
 }
 
 impl Context {
@@ -59,39 +62,27 @@ impl Context {
             .insert(name.to_owned(), addr);
     }
 
-    /// A lazily connecting gRPC channel to the `service` service at `configured`, or at this
-    /// process's gRPC server when `configured` is empty, which is an error unless the process runs
-    /// that service (a pod would otherwise dial itself for a service it does not serve).
-    /// With `JOULE_GRPC_TLS_*` set it is mutual TLS (see [`GrpcTls::channel`]).
-    pub fn grpc_channel(
-        &self,
-        service: &str,
-        configured: &str,
-    ) -> Result<tonic::transport::Channel, BoxError> {
-        let url = if configured.is_empty() {
-            if !self.local_services.contains(&service) {
-                return Err(format!(
-                    "JOULE_{}_GRPC_URL is empty but the {service} service does not run in this \
-                     process (it runs {}): set it to that service's gRPC address",
-                    service.to_uppercase(),
-                    self.local_services.join(", ")
-                )
-                .into());
-            }
-            let addr = self
-                .grpc_addr
-                .ok_or("no gRPC url configured and no local gRPC server")?;
-            // A server bound to 0.0.0.0 or [::] is reached on loopback, a name its certificate holds.
-            let ip = match addr.ip() {
-                IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-                ip => ip,
-            };
-            format!("http://{}", SocketAddr::new(ip, addr.port()))
-        } else {
-            configured.to_owned()
-        };
-        grpc_channel(&url, self.grpc_tls.as_deref())
+    /// A gRPC channel to the `service` service: lazily connecting to `configured` (mutual TLS with
+    /// `JOULE_GRPC_TLS_*`), or, when `configured` is empty, calling into this process's own gRPC
+    /// router (ADR 044), which is an error unless the process runs that service (a pod would
+    /// otherwise call itself for a service it does not serve).
+    pub fn grpc_channel(&self, service: &str, configured: &str) -> Result<GrpcChannel, BoxError> {
+        if !configured.is_empty() {
+            return grpc_channel(configured, self.grpc_tls.as_deref()).map(GrpcChannel::Remote);
+        }
+        if !self.local_services.contains(&service) {
+            return Err(format!(
+                "JOULE_{}_GRPC_URL is empty but the {service} service does not run in this \
+                 process (it runs {}): set it to that service's gRPC address",
+                service.to_uppercase(),
+                self.local_services.join(", ")
+            )
+            .into());
+        }
+        Ok(GrpcChannel::Local(LocalGrpc::new(
+            self.local_grpc.clone(),
+            self.grpc_tls.as_ref().map(|tls| tls.caller().clone()),
+        )))
     }
 
     /// A restartable task running the durable consumer `spec` through `handler`, named after its
@@ -438,9 +429,9 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
         bus,
         shutdown: shutdown.clone(),
         addrs: addrs.clone(),
-        grpc_addr: Some(grpc_addr),
         grpc_tls: grpc_tls.clone(),
         local_services: services.iter().map(|s| s.name).collect(),
+        local_grpc: Default::default(),
     };
 
     let mut tasks = Vec::new();
@@ -471,6 +462,8 @@ pub async fn spawn(settings: Settings, services: &[ServiceDef]) -> Result<Runnin
         router.merge(tonic::service::Routes::default().into_axum_router()),
     )
     .add_service(health_service);
+    // In-process calls go straight in; `LocalGrpc` authorises them as this process.
+    let _ = context.local_grpc.set(routes.clone().into_axum_router());
     // Per-caller authorisation needs the caller's certificate: only with TLS.
     let routes = match &grpc_tls {
         Some(_) => tonic::service::Routes::from(

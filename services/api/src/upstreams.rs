@@ -13,13 +13,13 @@ use joule_proto::v1::payments_service_client::PaymentsServiceClient;
 use joule_proto::v1::sessions_service_client::SessionsServiceClient;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
 use joule_proto::v1::webhooks_service_client::WebhooksServiceClient;
+use joule_runtime::GrpcChannel;
 use joule_runtime::{BoxError, Context};
 use joule_telemetry::TracePropagation;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 /// A client with the caller's trace context on every call.
-pub type Traced = InterceptedService<Channel, TracePropagation>;
+pub type Traced = InterceptedService<GrpcChannel, TracePropagation>;
 
 /// Cheap to clone: the clients share their channels.
 #[derive(Clone)]

@@ -13,10 +13,10 @@ use std::time::Duration;
 use joule_domain::{Money, TenantId};
 use joule_proto::v1::QuoteRequest;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_runtime::GrpcChannel;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use sqlx::PgPool;
-use tonic::transport::Channel;
 
 use crate::amounts::{AmountError, HoldAmountSource, HoldQuoteRequest, SettingsHoldAmount};
 
@@ -90,7 +90,7 @@ pub fn quoted_total(
 
 /// Holds `max(quote, configured)`; the configured amount when there is no quote.
 pub struct QuoteHoldAmount {
-    pub pricing: TariffServiceClient<Channel>,
+    pub pricing: TariffServiceClient<GrpcChannel>,
     pub pool: PgPool,
     pub schema: String,
     pub session: QuotedSession,

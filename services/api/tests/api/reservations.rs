@@ -306,7 +306,9 @@ async fn asked_and_crashed(app: &App, charger: &str, card: &str) -> String {
             .await
             .unwrap()
             .unwrap();
-    let unused = tonic::transport::Channel::from_static("http://127.0.0.1:1").connect_lazy();
+    let unused = joule_runtime::GrpcChannel::Remote(
+        tonic::transport::Channel::from_static("http://127.0.0.1:1").connect_lazy(),
+    );
     let pricing = joule_proto::v1::tariff_service_client::TariffServiceClient::with_interceptor(
         unused,
         joule_telemetry::TracePropagation,

@@ -13,9 +13,9 @@ use joule_domain::{SessionId, TenantId};
 use joule_proto::time::to_proto;
 use joule_proto::v1::EstimateSessionCostRequest;
 use joule_proto::v1::tariff_service_client::TariffServiceClient;
+use joule_runtime::GrpcChannel;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use tonic::transport::Channel;
 
 use super::Absence;
 use crate::consumers::costs::display_total;
@@ -29,14 +29,14 @@ const NOT_HERE: &str = "pricing does not run in this process and no pricing_grpc
 /// A client of pricing's estimate.
 #[derive(Clone)]
 pub struct CostEstimates {
-    client: TariffServiceClient<Channel>,
+    client: TariffServiceClient<GrpcChannel>,
     wait: Duration,
     absent: Absence,
 }
 
 impl CostEstimates {
     /// `local`: the channel is this process's own gRPC server.
-    pub fn new(channel: Channel, wait: Duration, local: bool) -> Self {
+    pub fn new(channel: GrpcChannel, wait: Duration, local: bool) -> Self {
         Self {
             client: TariffServiceClient::new(channel),
             wait: wait.min(MAX_WAIT),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use joule_domain::{AccountId, ChargePointId, ChargerId, SessionId, TenantId};
 use joule_proto::v1::AuthorizeSessionPaymentRequest;
 use joule_proto::v1::payments_service_client::PaymentsServiceClient;
-use tonic::transport::Channel;
+use joule_runtime::GrpcChannel;
 
 use super::Absence;
 
@@ -40,14 +40,14 @@ const NOT_HERE: &str = "payments does not run in this process and no payments_gr
 /// A client of payments' hold decision.
 #[derive(Clone)]
 pub struct HoldCheck {
-    client: PaymentsServiceClient<Channel>,
+    client: PaymentsServiceClient<GrpcChannel>,
     wait: Duration,
     absent: Absence,
 }
 
 impl HoldCheck {
     /// `local`: the channel is this process's own gRPC server.
-    pub fn new(channel: Channel, wait: Duration, local: bool) -> Self {
+    pub fn new(channel: GrpcChannel, wait: Duration, local: bool) -> Self {
         Self {
             client: PaymentsServiceClient::new(channel),
             wait,

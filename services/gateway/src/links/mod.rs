@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use joule_runtime::Context;
-use tonic::transport::Channel;
+use joule_runtime::GrpcChannel;
 
 /// A gRPC channel to `service` when `enabled` (its url; empty: this process's server). A link that
 /// cannot be made is logged and left out.
-pub fn channel(ctx: &Context, service: &str, enabled: bool, url: &str) -> Option<Channel> {
+pub fn channel(ctx: &Context, service: &str, enabled: bool, url: &str) -> Option<GrpcChannel> {
     if !enabled {
         return None;
     }

@@ -23,11 +23,11 @@ use joule_domain::{Currency, Money, SessionId, TenantId};
 use joule_proto::v1::charger_command_request::Command;
 use joule_proto::v1::charger_commands_client::ChargerCommandsClient;
 use joule_proto::v1::{ChargerCommandRequest, RemoteStop, SessionCostUpdated};
+use joule_runtime::GrpcChannel;
 use joule_store::CommandMeta;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use super::{engine_error, meta, parse};
 use crate::amounts::HoldRule;
@@ -42,11 +42,11 @@ const STOP_FIRST_DELAY: Duration = Duration::from_millis(200);
 
 /// Asks the gateway to stop a charge.
 pub struct GatewayStopper {
-    client: ChargerCommandsClient<Channel>,
+    client: ChargerCommandsClient<GrpcChannel>,
 }
 
 impl GatewayStopper {
-    pub fn new(channel: Channel) -> Self {
+    pub fn new(channel: GrpcChannel) -> Self {
         Self {
             client: ChargerCommandsClient::new(channel),
         }
