@@ -9,8 +9,10 @@
 # over 2 threads. Each run prints requests/s, p50/p99 latency and Joule's CPU time per request. The
 # machine's ceiling for this work, measured in the same run: raw PostgreSQL point reads per second
 # (`pgbench -S`, 2 threads, BENCH_CONNECTIONS/4 clients), since every such request is one point read
-# of the sessions read model behind an mTLS gRPC call. wrk runs on the same two cores. Everything
-# started here is stopped and removed on exit. Results in $BENCH_OUT.
+# of the sessions read model behind a gRPC call to sessions: in process (ADR 044), or with
+# BENCH_GRPC=network over a loopback h2c connection to the process's own gRPC listener (how every
+# same-process call went before ADR 044), to compare the two in the same minutes. wrk runs on the
+# same two cores. Everything started here is stopped and removed on exit. Results in $BENCH_OUT.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,7 @@ cd "$ROOT"
 : "${BENCH_SECS:=20}"
 : "${BENCH_CONNECTIONS:=64}"
 : "${BENCH_SKIP_BUILD:=0}"
+: "${BENCH_GRPC:=in-process}"
 : "${BENCH_OUT:=${CARGO_TARGET_DIR:-target}/bench-api/$(date -u +%Y%m%dT%H%M%SZ)}"
 PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 mkdir -p "$BENCH_OUT"
@@ -73,6 +76,13 @@ log "machine ceiling: $CEILING PostgreSQL point reads/s (pgbench -S, $CLIENTS cl
 
 # --- Joule with sessions to read ---------------------------------------------------------------
 psql "$PG/postgres" -qc "CREATE DATABASE $DB" >/dev/null
+if [ "$BENCH_GRPC" = network ]; then
+  SELF="http://127.0.0.1:$GRPC_PORT"
+  for service in SESSIONS PRICING INVOICING LEDGER PAYMENTS GATEWAY WEBHOOKS; do
+    export "JOULE_${service}_GRPC_URL=$SELF"
+  done
+fi
+log "gRPC between the services: $BENCH_GRPC"
 JOULE_DATABASE_URL="$PG/$DB" JOULE_NAMESPACE="$NS" JOULE_LOG=warn JOULE_ADMIN_TOKEN="$TOKEN" \
   JOULE_API_ADDR="127.0.0.1:$API_PORT" JOULE_OCPP_ADDR="127.0.0.1:$OCPP_PORT" \
   JOULE_GRPC_ADDR="127.0.0.1:$GRPC_PORT" \
