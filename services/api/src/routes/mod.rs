@@ -24,6 +24,7 @@ mod tenants;
 mod transactions;
 mod wallets;
 mod webhooks;
+mod written;
 
 use std::str::FromStr;
 use std::sync::Arc;

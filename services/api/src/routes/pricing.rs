@@ -330,56 +330,27 @@ pub struct QuoteBody {
 pub struct BreakdownView {
     pub tariff_id: String,
     pub tariff_version: u32,
-    /// OCPI totals (`total_cost`, `total_energy_cost`, ...), each excl. and incl. VAT.
+    /// OCPI totals (`total_cost`, `total_energy_cost`, ...), each excl. and incl. VAT; money with
+    /// at least the currency's minor-unit digits, quantities (`total_energy` in kWh, `total_time`
+    /// in hours) with at most six decimals.
     pub totals: serde_json::Value,
-    /// Lines, periods, dimensions, price limits, extras and notes.
+    /// Lines, periods, dimensions, price limits, extras and notes; money, quantities, VAT rates and
+    /// times written as in `totals` and every other answer.
     pub breakdown: serde_json::Value,
 }
 
 fn breakdown_view(b: v1::PriceBreakdown) -> Result<BreakdownView, ApiError> {
-    let breakdown = json_value("breakdown_json", &b.breakdown_json)?;
-    let currency = breakdown["currency"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let mut breakdown = json_value("breakdown_json", &b.breakdown_json)?;
+    let mut totals = json_value("totals_json", &b.totals_json)?;
+    let currency = breakdown["currency"].as_str().and_then(|c| c.parse().ok());
+    super::written::write(&mut breakdown, currency);
+    super::written::write(&mut totals, currency);
     Ok(BreakdownView {
-        totals: written_totals(json_value("totals_json", &b.totals_json)?, &currency),
+        totals,
         breakdown,
         tariff_id: b.tariff_id,
         tariff_version: b.tariff_version,
     })
-}
-
-/// OCPI totals as the API writes them: each cost (`{excl_vat, incl_vat}`) as money of the
-/// breakdown's currency (`10.50`), each duration in hours with OCPI's four decimals
-/// (`total_time`, `total_parking_time`: `0.9230`, not 28 digits of 1/3600ths). Values that are not
-/// decimals are left as they came.
-fn written_totals(mut totals: serde_json::Value, currency: &str) -> serde_json::Value {
-    use rust_decimal::RoundingStrategy;
-    let decimal = |v: &serde_json::Value| {
-        v.as_str()
-            .and_then(|s| s.parse::<rust_decimal::Decimal>().ok())
-    };
-    let Some(fields) = totals.as_object_mut() else {
-        return totals;
-    };
-    for (name, value) in fields.iter_mut() {
-        if let Some(cost) = value.as_object_mut() {
-            for amount in cost.values_mut() {
-                if let Some(d) = decimal(amount) {
-                    *amount = super::money(currency, d).to_string().into();
-                }
-            }
-        } else if name.ends_with("_time")
-            && let Some(hours) = decimal(value)
-        {
-            let mut written =
-                hours.round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven);
-            written.rescale(4);
-            *value = written.to_string().into();
-        }
-    }
-    totals
 }
 
 pub async fn quote(
