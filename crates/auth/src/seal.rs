@@ -45,6 +45,28 @@ impl KeyEncryptionKey {
         Ok(Self::from_bytes(&bytes))
     }
 
+    /// A fresh random KEK, for a process that has none configured: what it seals cannot be
+    /// opened by another process or after a restart.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the system's randomness");
+        Self::from_bytes(&bytes)
+    }
+
+    /// Seals `plaintext` bound to `context` (the associated data: it opens only for the same
+    /// context), with a fresh random nonce.
+    pub fn seal_for(&self, context: &str, plaintext: &[u8]) -> Option<Vec<u8>> {
+        self.seal(context, plaintext, &SystemRandom::new()).ok()
+    }
+
+    /// What [`KeyEncryptionKey::seal_for`] sealed for `context`; `None` for another KEK, another
+    /// context or altered bytes.
+    pub fn open_for(&self, context: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.open(context, sealed)
+    }
+
     /// Seals `plaintext` for the key `kid`.
     pub(crate) fn seal(
         &self,
@@ -102,6 +124,22 @@ mod tests {
         altered[last] ^= 1;
         assert_eq!(kek.open("k1", &altered), None);
         assert_eq!(kek.open("k1", &sealed[..5]), None);
+    }
+
+    #[test]
+    fn sealed_for_a_context_opens_for_it_only() {
+        let kek = KeyEncryptionKey::random();
+        let sealed = kek.seal_for("acme/key-1", b"answer").unwrap();
+        assert_eq!(
+            kek.open_for("acme/key-1", &sealed).as_deref(),
+            Some(&b"answer"[..])
+        );
+        assert_eq!(kek.open_for("globex/key-1", &sealed), None);
+        assert_eq!(
+            KeyEncryptionKey::random().open_for("acme/key-1", &sealed),
+            None
+        );
+        assert!(!sealed.windows(6).any(|w| w == b"answer"));
     }
 
     #[test]

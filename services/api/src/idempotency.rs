@@ -3,6 +3,12 @@
 //! same request answers the kept answer again (`Idempotent-Replayed: true`) without running it; the
 //! same key with another request, or while the first still runs, is a 409 naming the header.
 //!
+//! Kept answers are sealed at rest (AES-256-GCM under the api's key-encryption key,
+//! `JOULE_OAUTH_KEY_ENCRYPTION_KEY`, bound to the tenant and the key): some hold a secret shown
+//! once (an API key's, a webhook signing secret, NATS credentials), which must not sit readable in
+//! a table. Without a configured key each process seals with its own, so an answer kept by
+//! another replica, or before a restart, is a 409 instead of a replay.
+//!
 //! An answer of 5xx is not kept, so a retry runs again. A key whose request died with its replica
 //! (never answered) is taken over after [`ABANDONED_AFTER`]. Payments' writes also pass the key to
 //! payments, which keeps its own record of what it did (ADR 007): the two agree, because the api
@@ -34,11 +40,13 @@ const SWEEP_EVERY: Duration = Duration::from_secs(600);
 const MAX_KEPT_ANSWER: usize = 1 << 20;
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// What the middleware needs: the database and the largest body any route accepts.
+/// What the middleware needs: the database, the largest body any route accepts and the key kept
+/// answers are sealed with.
 #[derive(Clone)]
 pub struct Idempotency {
     pub pool: PgPool,
     pub max_body: usize,
+    pub kek: std::sync::Arc<joule_auth::KeyEncryptionKey>,
 }
 
 /// A kept answer.
@@ -101,6 +109,7 @@ async fn run_once(
     let fingerprint = fingerprint(&parts.uri.to_string(), &parts.headers, &body);
     let store = Store {
         pool: &idempotency.pool,
+        kek: &idempotency.kek,
         tenant: &tenant,
         key: &key,
     };
@@ -158,11 +167,18 @@ fn replay(kept: Kept) -> Response {
 /// One tenant's key in `api.idempotency_keys`.
 struct Store<'a> {
     pool: &'a PgPool,
+    kek: &'a joule_auth::KeyEncryptionKey,
     tenant: &'a str,
     key: &'a str,
 }
 
 impl Store<'_> {
+    /// What a kept answer is sealed for: this tenant's key (a row copied to another key or
+    /// tenant does not open).
+    fn context(&self) -> String {
+        format!("idempotency/{}/{}", self.tenant, self.key)
+    }
+
     /// Claims the key for a request with `fingerprint`, or says why not.
     async fn claim(&self, fingerprint: &[u8], now: DateTime<Utc>) -> Result<Claim, sqlx::Error> {
         // A new key, or one whose answer expired or whose request was abandoned, is this request's.
@@ -210,12 +226,21 @@ impl Store<'_> {
                 content_type,
                 body,
                 ..
-            }) => Claim::Replay(Kept {
-                status: u16::try_from(status).unwrap_or(500),
-                location,
-                content_type,
-                body: body.unwrap_or_default(),
-            }),
+            }) => match self
+                .kek
+                .open_for(&self.context(), &body.unwrap_or_default())
+            {
+                Some(body) => Claim::Replay(Kept {
+                    status: u16::try_from(status).unwrap_or(500),
+                    location,
+                    content_type,
+                    body,
+                }),
+                None => Claim::Conflict(
+                    "the answer to this key was kept by another api process and cannot be \
+                     replayed here (set JOULE_OAUTH_KEY_ENCRYPTION_KEY on every replica)",
+                ),
+            },
         })
     }
 
@@ -242,6 +267,10 @@ impl Store<'_> {
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let sealed = self
+            .kek
+            .seal_for(&self.context(), body)
+            .ok_or_else(|| sqlx::Error::Protocol("cannot seal a kept answer".into()))?;
         sqlx::query(&format!(
             "UPDATE {SCHEMA}.idempotency_keys
              SET status = $3, location = $4, content_type = $5, body = $6
@@ -252,7 +281,7 @@ impl Store<'_> {
         .bind(i32::from(status.as_u16()))
         .bind(text(header::LOCATION))
         .bind(text(header::CONTENT_TYPE))
-        .bind(body)
+        .bind(sealed)
         .execute(self.pool)
         .await?;
         Ok(())

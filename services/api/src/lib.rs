@@ -129,6 +129,11 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         directory: directory.clone(),
         key_environment: s.api_key_environment.clone(),
         reservations: reservations.clone(),
+        answers_kek: Arc::new(match s.oauth_key_encryption_key.expose().trim() {
+            "" => joule_auth::KeyEncryptionKey::random(),
+            text => joule_auth::KeyEncryptionKey::from_base64(text)
+                .map_err(|e| format!("JOULE_OAUTH_KEY_ENCRYPTION_KEY: {e}"))?,
+        }),
         integrator: routes::nats_credentials::IntegratorPlane::from_settings(
             s,
             ctx.bus.namespace().clone(),

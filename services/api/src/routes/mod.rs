@@ -91,6 +91,8 @@ pub struct AppState {
     pub key_environment: String,
     /// Reservations' command side and fee pricing.
     pub reservations: Arc<crate::reservations::Reservations>,
+    /// Seals the answers kept for `Idempotency-Key` (`crate::idempotency`).
+    pub answers_kek: Arc<joule_auth::KeyEncryptionKey>,
     /// The integrator plane, when the deployment has one (`/v1/nats-credentials`).
     pub integrator: Option<Arc<nats_credentials::IntegratorPlane>>,
 }
@@ -268,6 +270,7 @@ pub fn router(state: AppState, auth: Authenticator, limits: BodyLimits) -> Route
     let idempotency = crate::idempotency::Idempotency {
         pool: state.pool.clone(),
         max_body: limits.bulk.max(limits.default),
+        kek: state.answers_kek.clone(),
     };
     let public = crate::auth::token_endpoint::routes(auth.clone())
         .merge(health::routes(state.pool.clone(), state.bus.clone()))

@@ -70,3 +70,39 @@ async fn a_retried_post_answers_the_first_answer_and_writes_once() {
     assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.body);
     assert_eq!(sites(&app, &acme).await, 2);
 }
+
+#[tokio::test]
+async fn a_kept_answer_with_a_secret_is_sealed_at_rest_and_replayed_whole() {
+    let app = app_with(|_| {}).await;
+    let acme = tenant_with_admin(&app, "acme").await;
+    let body = json!({"name": "ci", "roles": ["read_only"]});
+    let first = post_with_key(&app, &acme, "/v1/api-keys", "key-1", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let secret = first.body["secret"].as_str().unwrap().to_owned();
+
+    // The table holds the answer sealed: neither the secret nor the JSON is readable there.
+    let pool = app.env.pool().await;
+    let kept: Vec<u8> = sqlx::query_scalar(
+        "SELECT body FROM api.idempotency_keys WHERE tenant_id = 'acme' AND key = 'key-1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&kept);
+    assert!(!text.contains(&secret) && !text.contains("\"roles\""), "{text}");
+
+    let again = post_with_key(&app, &acme, "/v1/api-keys", "key-1", &body).await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body["secret"], secret.as_str(), "the same answer, secret included");
+
+    // An altered row does not open: a 409, never a wrong answer.
+    sqlx::query(
+        "UPDATE api.idempotency_keys SET body = $1 WHERE tenant_id = 'acme' AND key = 'key-1'",
+    )
+    .bind(&kept[..kept.len() - 1])
+    .execute(&pool)
+    .await
+    .unwrap();
+    let tampered = post_with_key(&app, &acme, "/v1/api-keys", "key-1", &body).await;
+    assert_eq!(tampered.problem(StatusCode::CONFLICT), ["Idempotency-Key"]);
+}
