@@ -314,6 +314,8 @@ pub struct Settings {
     /// (comma-separated, e.g. the services' in-cluster names); the listen addresses of these
     /// settings (`api_addr`, `grpc_addr`, `ocpp_addr`, `payments_webhook_addr`) always count.
     pub webhooks_refused_addrs: String,
+    /// Webhooks: days a finished delivery (and its attempts) stays in the delivery log.
+    pub webhooks_retention_days: u32,
     /// The integrator plane (ADR 043), a NATS server in operator mode where each tenant's events
     /// are a JSON stream of its own: where the services reach it. Empty: no integrator plane.
     pub integrator_nats_url: String,
@@ -445,6 +447,7 @@ impl Default for Settings {
             webhooks_poll_interval_ms: 1000,
             webhooks_batch_size: 16,
             webhooks_refused_addrs: String::new(),
+            webhooks_retention_days: 30,
             integrator_nats_url: String::new(),
             integrator_nats_public_url: String::new(),
             integrator_nats_creds_file: String::new(),
@@ -597,6 +600,10 @@ impl Settings {
             ("webhooks_backoff_base_ms", self.webhooks_backoff_base_ms),
             ("webhooks_poll_interval_ms", self.webhooks_poll_interval_ms),
             ("webhooks_batch_size", u64::from(self.webhooks_batch_size)),
+            (
+                "webhooks_retention_days",
+                u64::from(self.webhooks_retention_days),
+            ),
             (
                 "integrator_stream_max_age_secs",
                 self.integrator_stream_max_age_secs,

@@ -86,6 +86,16 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
         worker.clone().run(shutdown.clone())
     }));
 
+    let (pool, shutdown, days) = (
+        ctx.pool.clone(),
+        ctx.shutdown.clone(),
+        settings.webhooks_retention_days,
+    );
+    tasks.push(Task::new(
+        "webhooks-retention",
+        deliveries::retention::run(pool, SCHEMA, days, shutdown),
+    ));
+
     let grpc = grpc::WebhooksGrpc::new(
         ctx.pool.clone(),
         SCHEMA,

@@ -89,11 +89,18 @@ async fn a_kept_answer_with_a_secret_is_sealed_at_rest_and_replayed_whole() {
     .await
     .unwrap();
     let text = String::from_utf8_lossy(&kept);
-    assert!(!text.contains(&secret) && !text.contains("\"roles\""), "{text}");
+    assert!(
+        !text.contains(&secret) && !text.contains("\"roles\""),
+        "{text}"
+    );
 
     let again = post_with_key(&app, &acme, "/v1/api-keys", "key-1", &body).await;
     assert_eq!(again.headers["idempotent-replayed"], "true");
-    assert_eq!(again.body["secret"], secret.as_str(), "the same answer, secret included");
+    assert_eq!(
+        again.body["secret"],
+        secret.as_str(),
+        "the same answer, secret included"
+    );
 
     // An altered row does not open: a 409, never a wrong answer.
     sqlx::query(

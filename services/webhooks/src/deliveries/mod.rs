@@ -1,7 +1,9 @@
 //! Deliveries: one per (endpoint, event), sent by the [`worker`] until the endpoint answers 2xx or
-//! the retry window closes ([`policy`]), each attempt logged ([`store`]).
+//! the retry window closes ([`policy`]), each attempt logged ([`store`]) and the log kept for a
+//! while ([`retention`]).
 
 pub mod policy;
+pub mod retention;
 pub mod store;
 pub mod worker;
 

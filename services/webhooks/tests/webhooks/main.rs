@@ -5,6 +5,7 @@
 mod delivery;
 mod endpoints;
 mod internal_plane;
+mod retention;
 mod retries;
 mod support;
 mod tenant_streams;
