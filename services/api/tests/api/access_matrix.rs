@@ -1,5 +1,6 @@
-//! The access matrix (issue 13, ADR 034), generated from the route table: every route against every
-//! role, and every route that names a record against another tenant's records.
+//! The access matrix (issue 13, ADR 034), generated from the route table, and again from the
+//! OpenAPI document the API serves (what integrators read): every route against every role, and
+//! every route that names a record against another tenant's records.
 
 use joule_api::access::{Role, Scope};
 use joule_api::routes::entries;
@@ -65,6 +66,84 @@ async fn every_route_answers_each_role_as_its_scopes_say() {
         }
     }
     assert_eq!(checked, routes.len() * (Role::ALL.len() + 1));
+}
+
+/// The scope an operation of the served document requires: its bearer requirement's one scope.
+fn documented_scope(operation: &Value) -> Option<Scope> {
+    let name = operation["security"][0]["bearer"][0].as_str()?;
+    Scope::ALL.iter().copied().find(|s| s.as_str() == name)
+}
+
+#[tokio::test]
+async fn every_documented_operation_answers_each_role_as_its_documented_scope_says() {
+    let app = App::spawn_adjusted(&[joule_api::SERVICE], |s| {
+        s.platform_token = PLATFORM.into();
+        s.api_rate_limits = "default=1000/1000".into();
+    })
+    .await;
+    let admin = tenant_with_admin(&app, "acme").await;
+    let mut credentials = vec![(None, PLATFORM.to_owned())];
+    for role in Role::ALL {
+        let (_, secret) = key(&app, &admin, &[role.as_str()]).await;
+        credentials.push((Some(*role), secret));
+    }
+    let document = app.get("/v1/openapi.json").await;
+    assert_eq!(document.status, StatusCode::OK);
+    let paths = document.body["paths"].as_object().expect("paths").clone();
+    let mut operations = Vec::new();
+    for (path, item) in &paths {
+        for (verb, operation) in item.as_object().expect("a path item") {
+            let Ok(method) = Method::from_bytes(verb.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            if operation.get("security").is_none() {
+                continue; // the document, the reference page, the token endpoint, JWKS, health
+            }
+            let scope = documented_scope(operation)
+                .unwrap_or_else(|| panic!("{verb} {path}: a scope the API knows"));
+            operations.push((method, path.clone(), scope));
+        }
+    }
+    // The document and the table agree on every route and its scope.
+    let mut table: Vec<(String, String, &str)> = entries()
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_owned(), r.scope.as_str()))
+        .collect();
+    let mut served: Vec<(String, String, &str)> = operations
+        .iter()
+        .map(|(m, p, s)| (m.to_string(), p.clone(), s.as_str()))
+        .collect();
+    table.sort();
+    served.sort();
+    assert_eq!(served, table);
+
+    let id = uuid::Uuid::new_v4().to_string();
+    for (role, secret) in &credentials {
+        for (method, path, scope) in &operations {
+            let allowed = match role {
+                Some(role) => role.scopes().contains(*scope),
+                None => *scope == Scope::Platform,
+            };
+            let concrete = concrete(path, &id);
+            let reply = app
+                .send_as(secret, method.clone(), &concrete, &json!({}))
+                .await;
+            let what = format!(
+                "{role:?} {method} {concrete}: {} {}",
+                reply.status, reply.body
+            );
+            if allowed {
+                assert!(
+                    reply.status != StatusCode::UNAUTHORIZED
+                        && reply.status != StatusCode::FORBIDDEN,
+                    "documented as allowed but refused: {what}"
+                );
+            } else {
+                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
+                assert_eq!(reply.body["missing_scope"], scope.as_str(), "{what}");
+            }
+        }
+    }
 }
 
 #[tokio::test]
