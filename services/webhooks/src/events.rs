@@ -28,12 +28,16 @@ pub fn is_deliverable(event_type: &str) -> bool {
     EVENT_TYPES.contains(&event_type)
 }
 
-/// The tenant an envelope belongs to: its own, or `default_tenant` for one that names none.
-pub fn tenant_of<'a>(envelope: &'a Envelope, default_tenant: &'a str) -> &'a str {
-    match envelope.tenant_id.as_str() {
+/// The tenant a deliverable event belongs to (its own, or `default_tenant` for one that names
+/// none); `None` for an event integrators never receive.
+pub fn deliverable_to<'a>(envelope: &'a Envelope, default_tenant: &'a str) -> Option<&'a str> {
+    if !is_deliverable(&envelope.event_type) {
+        return None;
+    }
+    Some(match envelope.tenant_id.as_str() {
         "" => default_tenant,
         t => t,
-    }
+    })
 }
 
 /// The event as integrators receive it, by webhook and on their stream: the envelope in JSON

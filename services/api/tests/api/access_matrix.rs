@@ -20,8 +20,8 @@ fn method(m: &axum::http::Method) -> Method {
     Method::from_bytes(m.as_str().as_bytes()).unwrap()
 }
 
-#[tokio::test]
-async fn every_route_answers_each_role_as_its_scopes_say() {
+/// The api alone, with the platform credential and a key of tenant `acme` per role.
+async fn app_with_every_role() -> (App, Vec<(Option<Role>, String)>) {
     let app = App::spawn_adjusted(&[joule_api::SERVICE], |s| {
         s.platform_token = PLATFORM.into();
         // Hundreds of requests at once: the matrix is about scopes, not rates.
@@ -34,6 +34,25 @@ async fn every_route_answers_each_role_as_its_scopes_say() {
         let (_, secret) = key(&app, &admin, &[role.as_str()]).await;
         credentials.push((Some(*role), secret));
     }
+    (app, credentials)
+}
+
+/// Asserts that `reply` is what a caller `allowed` (or not) the route's `scope` gets.
+fn answered_as_scoped(reply: &crate::helpers::Reply, allowed: bool, scope: Scope, what: &str) {
+    if allowed {
+        assert!(
+            reply.status != StatusCode::UNAUTHORIZED && reply.status != StatusCode::FORBIDDEN,
+            "allowed but refused: {what}"
+        );
+    } else {
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
+        assert_eq!(reply.body["missing_scope"], scope.as_str(), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_its_scopes_say() {
+    let (app, credentials) = app_with_every_role().await;
     let routes = entries();
     assert!(routes.len() > 40, "the table lists every route");
     let id = uuid::Uuid::new_v4().to_string();
@@ -52,16 +71,7 @@ async fn every_route_answers_each_role_as_its_scopes_say() {
                 "{role:?} {} {path}: {} {}",
                 route.method, reply.status, reply.body
             );
-            if allowed {
-                assert!(
-                    reply.status != StatusCode::UNAUTHORIZED
-                        && reply.status != StatusCode::FORBIDDEN,
-                    "allowed but refused: {what}"
-                );
-            } else {
-                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
-                assert_eq!(reply.body["missing_scope"], route.scope.as_str(), "{what}");
-            }
+            answered_as_scoped(&reply, allowed, route.scope, &what);
             checked += 1;
         }
     }
@@ -76,17 +86,7 @@ fn documented_scope(operation: &Value) -> Option<Scope> {
 
 #[tokio::test]
 async fn every_documented_operation_answers_each_role_as_its_documented_scope_says() {
-    let app = App::spawn_adjusted(&[joule_api::SERVICE], |s| {
-        s.platform_token = PLATFORM.into();
-        s.api_rate_limits = "default=1000/1000".into();
-    })
-    .await;
-    let admin = tenant_with_admin(&app, "acme").await;
-    let mut credentials = vec![(None, PLATFORM.to_owned())];
-    for role in Role::ALL {
-        let (_, secret) = key(&app, &admin, &[role.as_str()]).await;
-        credentials.push((Some(*role), secret));
-    }
+    let (app, credentials) = app_with_every_role().await;
     let document = app.get("/v1/openapi.json").await;
     assert_eq!(document.status, StatusCode::OK);
     let paths = document.body["paths"].as_object().expect("paths").clone();
@@ -132,16 +132,7 @@ async fn every_documented_operation_answers_each_role_as_its_documented_scope_sa
                 "{role:?} {method} {concrete}: {} {}",
                 reply.status, reply.body
             );
-            if allowed {
-                assert!(
-                    reply.status != StatusCode::UNAUTHORIZED
-                        && reply.status != StatusCode::FORBIDDEN,
-                    "documented as allowed but refused: {what}"
-                );
-            } else {
-                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
-                assert_eq!(reply.body["missing_scope"], scope.as_str(), "{what}");
-            }
+            answered_as_scoped(&reply, allowed, *scope, &what);
         }
     }
 }

@@ -37,10 +37,9 @@ impl Handler for EventHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let envelope = &received.envelope;
-            if !events::is_deliverable(&envelope.event_type) {
+            let Some(tenant) = events::deliverable_to(envelope, &self.default_tenant) else {
                 return Ok(());
-            }
-            let tenant = events::tenant_of(envelope, &self.default_tenant);
+            };
             let subscribed =
                 endpoints::subscribed(&self.pool, &self.schema, tenant, &envelope.event_type)
                     .await

@@ -31,10 +31,9 @@ impl Handler for TenantStreamHandler {
     fn handle<'a>(&'a self, received: &'a Received) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let envelope = &received.envelope;
-            if !events::is_deliverable(&envelope.event_type) {
+            let Some(tenant) = events::deliverable_to(envelope, &self.default_tenant) else {
                 return Ok(());
-            }
-            let tenant = events::tenant_of(envelope, &self.default_tenant);
+            };
             let body = events::render(envelope, tenant)?;
             self.streams
                 .publish(
