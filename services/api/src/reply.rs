@@ -114,3 +114,51 @@ fn at_status(status: u16, response: Option<DocResponse>) -> Vec<(Option<u16>, Do
         .map(|r| vec![(Some(status), r)])
         .unwrap_or_default()
 }
+
+/// `200` with a CSV document (`text/csv; charset=utf-8`, a header row first), streamed as it is
+/// read, downloaded as `filename`.
+pub struct Csv {
+    pub filename: &'static str,
+    pub body: axum::body::Body,
+}
+
+impl IntoResponse for Csv {
+    fn into_response(self) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", self.filename),
+                ),
+            ],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+impl OperationOutput for Csv {
+    type Inner = String;
+
+    fn operation_response(
+        _ctx: &mut GenContext,
+        _operation: &mut Operation,
+    ) -> Option<DocResponse> {
+        Some(DocResponse {
+            description: "CSV, a header row first".into(),
+            content: crate::openapi::content(
+                "text/csv",
+                schemars::json_schema!({"type": "string"}),
+            ),
+            ..Default::default()
+        })
+    }
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<u16>, DocResponse)> {
+        at_status(200, Self::operation_response(ctx, operation))
+    }
+}

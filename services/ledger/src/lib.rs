@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = joule_store::migrations![
     1 => "001_postings_and_balances",
     2 => "002_account_transactions",
     3 => "003_session_holders",
+    4 => "004_postings_seq",
 ];
 
 pub async fn start(ctx: Context) -> Result<Started, BoxError> {

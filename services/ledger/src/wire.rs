@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::journal::PostedEntry;
 use crate::projections::balances::{self, TrialBalance};
+use crate::projections::postings::PostingRow;
 use crate::projections::transactions::TransactionRow;
 
 /// A ledger amount on the wire, padded to the currency's minor unit; never changes a value.
@@ -44,6 +45,21 @@ pub fn journal_entry_posted(id: JournalEntryId, entry: &PostedEntry) -> v1::Jour
 }
 
 /// A stored transaction on the wire.
+pub fn posting(row: PostingRow) -> v1::LedgerPosting {
+    let minor = balances::minor_units(&row.currency);
+    v1::LedgerPosting {
+        entry_id: row.entry_id.to_string(),
+        line: u32::try_from(row.line).unwrap_or_default(),
+        account: row.account,
+        debit: amount(row.debit, minor),
+        credit: amount(row.credit, minor),
+        currency: row.currency,
+        posted_at: Some(joule_proto::time::to_proto(row.posted_at)),
+        source_type: row.source_type,
+        source_id: row.source_id,
+    }
+}
+
 pub fn transaction(row: TransactionRow) -> v1::Transaction {
     let minor = balances::minor_units(&row.currency);
     v1::Transaction {

@@ -226,6 +226,13 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
             Scope::LedgerRead,
             ledger::trial_balance,
         )
+        .get("/v1/ledger/accounts", Scope::LedgerRead, ledger::accounts)
+        .get("/v1/ledger/postings", Scope::LedgerRead, ledger::postings)
+        .get(
+            "/v1/ledger/general-ledger.csv",
+            Scope::LedgerRead,
+            ledger::general_ledger_csv,
+        )
         .get(
             "/v1/transactions",
             Scope::TransactionsRead,

@@ -8,6 +8,7 @@ mod chargers;
 mod dead_letters;
 mod errors;
 mod fleets;
+mod general_ledger;
 mod health;
 mod helpers;
 mod idempotency;

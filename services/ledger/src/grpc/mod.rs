@@ -1,6 +1,7 @@
 //! `joule.v1.LedgerService`: the server type; each resource in its own module, every error mapped
 //! to a status in [`status`].
 
+mod postings;
 mod status;
 mod transactions;
 mod trial_balance;
@@ -51,6 +52,25 @@ impl LedgerService for LedgerGrpc {
             .instrument(span)
             .await;
         Ok(Response::new(result?))
+    }
+
+    async fn list_postings(
+        &self,
+        request: Request<v1::ListPostingsRequest>,
+    ) -> Result<Response<v1::ListPostingsResponse>, Status> {
+        let span = joule_telemetry::grpc_server_span("ListPostings", &request);
+        let result = postings::list(self, request.into_inner())
+            .instrument(span)
+            .await;
+        Ok(Response::new(result?))
+    }
+
+    async fn get_chart_of_accounts(
+        &self,
+        request: Request<v1::ChartOfAccountsRequest>,
+    ) -> Result<Response<v1::ChartOfAccounts>, Status> {
+        self.tenant(&request.get_ref().tenant_id)?;
+        Ok(Response::new(postings::chart()))
     }
 }
 

@@ -1,10 +1,10 @@
-//! `GetTrialBalance`: the tenant's balances by account and currency.
+//! `GetTrialBalance`: the tenant's balances by account and currency, now or as they stood at a time.
 
 use joule_proto::v1;
 
 use super::LedgerGrpc;
 use super::status::Error;
-use crate::projections::balances;
+use crate::projections::{balances, postings};
 use crate::wire;
 
 pub(super) async fn get(
@@ -12,6 +12,15 @@ pub(super) async fn get(
     request: v1::TrialBalanceRequest,
 ) -> Result<v1::TrialBalance, Error> {
     let tenant = server.tenant(&request.tenant_id)?;
-    let balance = balances::trial_balance(&server.pool, &server.schema, &tenant).await?;
+    let balance = match request.as_of.as_ref() {
+        None => balances::trial_balance(&server.pool, &server.schema, &tenant).await?,
+        Some(t) => {
+            let as_of = joule_proto::time::from_proto(Some(t)).ok_or(Error::InvalidArgument {
+                field: "as_of",
+                reason: "is not a valid time".into(),
+            })?;
+            postings::trial_balance_at(&server.pool, &server.schema, &tenant, as_of).await?
+        }
+    };
     Ok(wire::trial_balance(balance))
 }

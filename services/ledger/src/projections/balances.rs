@@ -103,6 +103,13 @@ pub async fn trial_balance(
     .bind(tenant.as_str())
     .fetch_all(pool)
     .await?;
+    assemble(rows)
+}
+
+/// A trial balance of sums by account and currency: its rows, totals and minor units.
+pub(crate) fn assemble(
+    rows: Vec<(String, String, Decimal, Decimal)>,
+) -> Result<TrialBalance, ReadError> {
     let minor_units = rows
         .iter()
         .map(|(_, c, _, _)| minor_units(c))

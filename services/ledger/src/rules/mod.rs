@@ -3,6 +3,7 @@
 //! here, one module per kind of source.
 
 pub mod adjustments;
+pub mod chart;
 pub mod invoices;
 pub mod payments;
 

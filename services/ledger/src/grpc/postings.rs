@@ -1,0 +1,67 @@
+//! `ListPostings` (the general ledger, filtered and paged) and `GetChartOfAccounts`.
+
+use joule_proto::v1;
+use joule_store::Page;
+
+use super::LedgerGrpc;
+use super::status::Error;
+use crate::projections::postings::{self, Filter};
+use crate::rules::chart::CHART;
+use crate::wire;
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidArgument {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn text(raw: &str) -> Option<String> {
+    Some(raw.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+pub(super) async fn list(
+    server: &LedgerGrpc,
+    request: v1::ListPostingsRequest,
+) -> Result<v1::ListPostingsResponse, Error> {
+    let tenant = server.tenant(&request.tenant_id)?;
+    let time = |field: &'static str, t: Option<&joule_proto::Timestamp>| {
+        t.map(|t| {
+            joule_proto::time::from_proto(Some(t))
+                .ok_or_else(|| invalid(field, "is not a valid time"))
+        })
+        .transpose()
+    };
+    let entry = text(&request.entry_id)
+        .map(|e| e.parse().map_err(|_| invalid("entry_id", "is not an id")))
+        .transpose()?;
+    let filter = Filter {
+        account: text(&request.account),
+        entry,
+        source_type: text(&request.source_type),
+        source_id: text(&request.source_id),
+        posted_after: time("posted_after", request.posted_after.as_ref())?,
+        posted_before: time("posted_before", request.posted_before.as_ref())?,
+    };
+    let page = Page::requested(&request.cursor, request.page_size)
+        .map_err(|e| invalid("cursor", e.to_string()))?;
+    let (rows, next) = postings::list(&server.pool, &server.schema, &tenant, &filter, page).await?;
+    Ok(v1::ListPostingsResponse {
+        postings: rows.into_iter().map(wire::posting).collect(),
+        next_cursor: Page::next_cursor(next),
+    })
+}
+
+pub(super) fn chart() -> v1::ChartOfAccounts {
+    v1::ChartOfAccounts {
+        accounts: CHART
+            .iter()
+            .map(|a| v1::LedgerAccount {
+                code: a.code.into(),
+                name: a.name.into(),
+                kind: a.kind.as_str().into(),
+                normal_balance: a.normal.as_str().into(),
+            })
+            .collect(),
+    }
+}
