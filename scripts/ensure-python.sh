@@ -5,7 +5,7 @@
 # implementations we did not write.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import ocpp, websockets, jwt, cryptography, schemathesis, nats, nkeys' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import ocpp, websockets, jwt, cryptography, schemathesis, nats, nkeys, openapi_python_client' 2>/dev/null; then
   if ! python3 -m venv .venv 2>/dev/null; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null

@@ -290,6 +290,46 @@ impl OperationOutput for ApiError {
     }
 }
 
+/// Writes every subschema that is the boolean `true` ("any value", which schemars makes of a
+/// `serde_json::Value`) as the empty schema `{}`, which means the same: JSON Schema 2020-12 allows
+/// both, but client generators (openapi-python-client, for one) read only objects.
+pub fn without_boolean_schemas(api: &mut OpenApi) {
+    fn walk(schema: &mut serde_json::Map<String, serde_json::Value>) {
+        for (key, field) in schema.iter_mut() {
+            match key.as_str() {
+                "properties" | "$defs" | "patternProperties" => {
+                    if let Some(schemas) = field.as_object_mut() {
+                        schemas.values_mut().for_each(subschema);
+                    }
+                }
+                "items" | "additionalProperties" | "not" | "contains" => subschema(field),
+                "oneOf" | "anyOf" | "allOf" | "prefixItems" => {
+                    if let Some(schemas) = field.as_array_mut() {
+                        schemas.iter_mut().for_each(subschema);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    fn subschema(schema: &mut serde_json::Value) {
+        if *schema == serde_json::Value::Bool(true) {
+            *schema = serde_json::json!({});
+        }
+        if let Some(fields) = schema.as_object_mut() {
+            walk(fields);
+        }
+    }
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for schema in components.schemas.values_mut() {
+        if let Some(fields) = schema.json_schema.as_object_mut() {
+            walk(fields);
+        }
+    }
+}
+
 /// `GET /v1/openapi.json` and `GET /docs` (Redoc, served from the binary: no CDN).
 pub fn routes(document: Arc<OpenApi>) -> Router {
     let json: Arc<str> = serde_json::to_string(&*document)
@@ -405,6 +445,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn no_schema_is_a_boolean() {
+        let text = serde_json::to_string(&crate::routes::openapi()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let schemas = &value["components"]["schemas"];
+        assert!(
+            schemas["PriceCdrBody"]["properties"]["cdr"].is_object(),
+            "{}",
+            schemas["PriceCdrBody"]
+        );
     }
 
     #[test]

@@ -91,17 +91,21 @@ async fn amounts_above_the_currencys_maximum_are_refused_naming_the_field() {
     assert_refused(&e, "amount");
     // The hold is as it was: nothing above was recorded. (The read model follows the relay: wait
     // until it shows the authorisation.)
+    // Until then a read is a NotFound (not yet in the read model) or still `pending`.
     let mut intent = v1::PaymentIntent::default();
     for _ in 0..100 {
-        intent = client
+        match client
             .get_payment(v1::GetPaymentRequest {
                 intent_id: id.clone(),
                 ..Default::default()
             })
             .await
-            .unwrap()
-            .into_inner();
-        if intent.status != "pending" {
+        {
+            Ok(answer) => intent = answer.into_inner(),
+            Err(status) if status.code() == tonic::Code::NotFound => {}
+            Err(status) => panic!("GetPayment: {status}"),
+        }
+        if !intent.status.is_empty() && intent.status != "pending" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

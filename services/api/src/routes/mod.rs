@@ -263,6 +263,7 @@ fn documented(bulk: DefaultBodyLimit) -> (axum::Router<AppState>, aide::openapi:
     crate::openapi::webhooks(&mut document);
     let routes = routes.finish_api(&mut document);
     document.tags = crate::openapi::tags(&entries.iter().map(|e| e.path).collect::<Vec<_>>());
+    crate::openapi::without_boolean_schemas(&mut document);
     (routes, document)
 }
 

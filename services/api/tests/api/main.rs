@@ -9,6 +9,7 @@ mod dead_letters;
 mod errors;
 mod fleets;
 mod general_ledger;
+mod generated_client;
 mod health;
 mod helpers;
 mod idempotency;
