@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use crate::domain::journal::PostedEntry;
 use crate::projections::balances::{self, TrialBalance};
 use crate::projections::postings::PostingRow;
+use crate::projections::statements::Statement;
 use crate::projections::transactions::TransactionRow;
 
 /// A ledger amount on the wire, padded to the currency's minor unit; never changes a value.
@@ -57,6 +58,48 @@ pub fn posting(row: PostingRow) -> v1::LedgerPosting {
         posted_at: Some(joule_proto::time::to_proto(row.posted_at)),
         source_type: row.source_type,
         source_id: row.source_id,
+    }
+}
+
+pub fn statement(account: joule_domain::AccountId, statement: Statement) -> v1::AccountStatement {
+    v1::AccountStatement {
+        account_id: account.to_string(),
+        balances: statement
+            .balances
+            .into_iter()
+            .map(|(currency, (opening, closing))| {
+                let minor = balances::minor_units(&currency);
+                v1::StatementBalance {
+                    opening: amount(opening, minor),
+                    closing: amount(closing, minor),
+                    currency,
+                }
+            })
+            .collect(),
+        lines: statement
+            .lines
+            .into_iter()
+            .map(|line| {
+                let minor = balances::minor_units(&line.currency);
+                let (debit, credit) = if line.net.is_sign_negative() {
+                    (Decimal::ZERO, -line.net)
+                } else {
+                    (line.net, Decimal::ZERO)
+                };
+                v1::StatementLine {
+                    entry_id: line.entry_id.to_string(),
+                    posted_at: Some(joule_proto::time::to_proto(line.posted_at)),
+                    r#type: line.kind,
+                    source_type: line.source_type,
+                    source_id: line.source_id,
+                    description: line.description,
+                    debit: amount(debit, minor),
+                    credit: amount(credit, minor),
+                    balance: amount(line.balance, minor),
+                    currency: line.currency,
+                }
+            })
+            .collect(),
     }
 }
 

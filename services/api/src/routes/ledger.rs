@@ -1,8 +1,9 @@
 //! The ledger for finance, read from the ledger service: `/v1/ledger/trial-balance[?as_of=]`,
 //! the chart of accounts (`/v1/ledger/accounts`), the general ledger's postings with filters
-//! (`/v1/ledger/postings`) and its CSV export (`/v1/ledger/general-ledger.csv`).
+//! (`/v1/ledger/postings`), its CSV export (`/v1/ledger/general-ledger.csv`) and a customer's
+//! statement of account (`/v1/accounts/{id}/statement`).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use joule_proto::v1::{self, TrialBalanceRequest};
@@ -289,6 +290,119 @@ pub async fn general_ledger_csv(
         filename: "general-ledger.csv",
         body: axum::body::Body::from_stream(header.chain(pages)),
     })
+}
+
+/// A currency's balance of a statement.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct StatementBalanceView {
+    pub currency: String,
+    /// What the customer owed at the period's start, and at its end (negative: in credit).
+    pub opening: Decimal,
+    pub closing: Decimal,
+}
+
+/// An entry that moved what the customer owes.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct StatementLineView {
+    pub entry_id: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    pub posted_at: DateTime<Utc>,
+    /// `charge`, `credit_note`, `debit_note`, `payment`, `wallet_payment`, `refund`, `wallet_top_up`.
+    pub r#type: String,
+    pub source_type: String,
+    pub source_id: String,
+    pub description: String,
+    pub currency: String,
+    /// Added to what the customer owes.
+    pub debit: Decimal,
+    /// Taken from it.
+    pub credit: Decimal,
+    /// What it owes in this currency after this line.
+    pub balance: Decimal,
+}
+
+/// A customer's statement of account: its receivable entry by entry over a period.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct StatementView {
+    pub account_id: String,
+    pub balances: Vec<StatementBalanceView>,
+    pub lines: Vec<StatementLineView>,
+}
+
+crate::query_params!(pub StatementQuery {
+    "from": Time => "The period's start (entries posted at or after it); default: the first.",
+    "to": Time => "The period's end (entries posted before it); default: now.",
+});
+
+/// `GET /v1/accounts/{id}/statement`.
+pub async fn statement(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    query: RawQuery<StatementQuery>,
+) -> Result<Json<StatementView>, ApiError> {
+    let account: joule_domain::AccountId = super::path_id(&id, "account")?;
+    let mut v = query.checked();
+    let (from, to) = (query.time(&mut v, "from"), query.time(&mut v, "to"));
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        v.reject("to", "must not be before from");
+    }
+    v.finish()?;
+    let known: Option<crate::projections::read::AccountView> =
+        crate::projections::read::get(&state.pool, &caller.tenant, account.as_uuid()).await?;
+    if known.is_none() {
+        return Err(ApiError::NotFound(format!("no account with id {account}")));
+    }
+    let answer = state
+        .ledger()
+        .get_account_statement(v1::AccountStatementRequest {
+            tenant_id: caller.tenant.to_string(),
+            account_id: account.to_string(),
+            from: from.map(joule_proto::time::to_proto),
+            to: to.map(joule_proto::time::to_proto),
+        })
+        .await
+        .answer(SERVICE)?;
+    let decimal = |field: &str, raw: &str| upstream_decimal(SERVICE, field, raw);
+    Ok(Json(StatementView {
+        account_id: answer.account_id,
+        balances: answer
+            .balances
+            .into_iter()
+            .map(|b| {
+                Ok(StatementBalanceView {
+                    opening: decimal("opening", &b.opening)?,
+                    closing: decimal("closing", &b.closing)?,
+                    currency: b.currency,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+        lines: answer
+            .lines
+            .into_iter()
+            .map(|l| {
+                Ok(StatementLineView {
+                    debit: decimal("debit", &l.debit)?,
+                    credit: decimal("credit", &l.credit)?,
+                    balance: decimal("balance", &l.balance)?,
+                    posted_at: joule_proto::time::from_proto(l.posted_at.as_ref()).ok_or_else(
+                        || ApiError::UpstreamContract {
+                            service: SERVICE,
+                            reason: "a statement line without posted_at".into(),
+                        },
+                    )?,
+                    entry_id: l.entry_id,
+                    r#type: l.r#type,
+                    source_type: l.source_type,
+                    source_id: l.source_id,
+                    description: l.description,
+                    currency: l.currency,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+    }))
 }
 
 #[cfg(test)]

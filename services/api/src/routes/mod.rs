@@ -227,6 +227,11 @@ pub fn table(bulk: DefaultBodyLimit) -> RouteTable {
             ledger::trial_balance,
         )
         .get("/v1/ledger/accounts", Scope::LedgerRead, ledger::accounts)
+        .get(
+            "/v1/accounts/{id}/statement",
+            Scope::LedgerRead,
+            ledger::statement,
+        )
         .get("/v1/ledger/postings", Scope::LedgerRead, ledger::postings)
         .get(
             "/v1/ledger/general-ledger.csv",

@@ -181,3 +181,115 @@ async fn finance_reads_the_general_ledger_filters_it_and_exports_it() {
         );
     }
 }
+
+async fn captured(app: &App, key: &str, account: &str, amount: &str) {
+    let bus = app.env.bus().await;
+    let message = v1::PaymentCaptured {
+        intent_id: key.into(),
+        session_id: SessionId::derived(key).to_string(),
+        account_id: account.into(),
+        provider: "sandbox".into(),
+        kind: "card".into(),
+        purpose: "session".into(),
+        currency: "EUR".into(),
+        amount: amount.into(),
+        amount_released: "0.00".into(),
+        ..Default::default()
+    };
+    let subject = format!("payment.{key}.captured");
+    let meta = joule_testkit::publish::meta(&subject, "PaymentIntent", &subject, 1);
+    joule_testkit::publish::publish(&bus, subject, meta, &message).await;
+}
+
+#[tokio::test]
+async fn a_customers_statement_follows_its_receivable_and_adds_up_to_the_ledger() {
+    let app = App::spawn_adjusted(&[joule_api::SERVICE, joule_ledger::SERVICE], |_| {}).await;
+    let account = app.create_account().await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bus = app.env.bus().await;
+    let invoice = v1::Invoice {
+        id: InvoiceId::derived("st-1").to_string(),
+        number: "2026-st-1".into(),
+        status: "issued".into(),
+        account_id: account.clone(),
+        currency: "EUR".into(),
+        total_incl_vat: "11.90".into(),
+        total_excl_vat: "10.00".into(),
+        total_vat: "1.90".into(),
+        session_ids: vec![SessionId::derived("st-1").to_string()],
+        ..Default::default()
+    };
+    let subject = format!("invoice.{}.issued", invoice.id);
+    let meta = joule_testkit::publish::meta(&subject, "Invoice", &subject, 1);
+    joule_testkit::publish::publish(
+        &bus,
+        subject,
+        meta,
+        &v1::InvoiceIssued {
+            invoice: Some(invoice),
+        },
+    )
+    .await;
+    let path = format!("/v1/accounts/{account}/statement");
+    joule_testkit::eventually("the charge on the statement", || async {
+        let s = app.get(&path).await;
+        (s.body["lines"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    })
+    .await;
+    let between = chrono::Utc::now();
+    captured(&app, "st-1", &account, "5.00").await;
+    let statement = joule_testkit::eventually("the payment on the statement", || async {
+        let s = app.get(&path).await;
+        (s.body["lines"].as_array().map_or(0, Vec::len) == 2).then_some(s.body)
+    })
+    .await;
+    let lines = statement["lines"].as_array().unwrap();
+    assert_eq!(lines[0]["type"], "charge");
+    assert_eq!(
+        (lines[0]["debit"].as_str(), lines[0]["balance"].as_str()),
+        (Some("11.90"), Some("11.90"))
+    );
+    assert_eq!(lines[1]["type"], "payment");
+    assert_eq!(
+        (lines[1]["credit"].as_str(), lines[1]["balance"].as_str()),
+        (Some("5.00"), Some("6.90"))
+    );
+    assert_eq!(
+        statement["balances"],
+        serde_json::json!([{"currency": "EUR", "opening": "0.00", "closing": "6.90"}])
+    );
+    // The statements add up to the ledger's receivables (one customer here).
+    let tb = app.get("/v1/ledger/trial-balance").await;
+    let receivable = tb.body["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account"] == "accounts_receivable")
+        .cloned()
+        .unwrap();
+    assert_eq!(receivable["balance"], "6.90");
+
+    // A period: what was owed at its start is the opening balance.
+    let from = between.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let period = app
+        .get(&format!("{path}?from={}", from.replace('+', "%2B")))
+        .await;
+    assert_eq!(period.status, StatusCode::OK, "{}", period.body);
+    assert_eq!(period.body["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(period.body["balances"][0]["opening"], "11.90");
+    assert_eq!(period.body["balances"][0]["closing"], "6.90");
+
+    // Bad input.
+    let unknown = app
+        .get("/v1/accounts/6f1c1d8e-0000-4000-8000-000000000000/statement")
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let backwards = app
+        .get(&format!(
+            "{path}?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(backwards.problem(StatusCode::UNPROCESSABLE_ENTITY), ["to"]);
+}

@@ -65,6 +65,17 @@ impl LedgerService for LedgerGrpc {
         Ok(Response::new(result?))
     }
 
+    async fn get_account_statement(
+        &self,
+        request: Request<v1::AccountStatementRequest>,
+    ) -> Result<Response<v1::AccountStatement>, Status> {
+        let span = joule_telemetry::grpc_server_span("GetAccountStatement", &request);
+        let result = postings::statement(self, request.into_inner())
+            .instrument(span)
+            .await;
+        Ok(Response::new(result?))
+    }
+
     async fn get_chart_of_accounts(
         &self,
         request: Request<v1::ChartOfAccountsRequest>,

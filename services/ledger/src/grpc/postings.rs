@@ -65,3 +65,39 @@ pub(super) fn chart() -> v1::ChartOfAccounts {
             .collect(),
     }
 }
+
+pub(super) async fn statement(
+    server: &LedgerGrpc,
+    request: v1::AccountStatementRequest,
+) -> Result<v1::AccountStatement, Error> {
+    let tenant = server.tenant(&request.tenant_id)?;
+    let account: joule_domain::AccountId = request
+        .account_id
+        .trim()
+        .parse()
+        .map_err(|e: joule_domain::IdError| invalid("account_id", e.to_string()))?;
+    let time = |field: &'static str, t: Option<&joule_proto::Timestamp>| {
+        t.map(|t| {
+            joule_proto::time::from_proto(Some(t))
+                .ok_or_else(|| invalid(field, "is not a valid time"))
+        })
+        .transpose()
+    };
+    let from = time("from", request.from.as_ref())?;
+    let to = time("to", request.to.as_ref())?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(invalid("to", "must not be before from"));
+    }
+    let statement = crate::projections::statements::statement(
+        &server.pool,
+        &server.schema,
+        &tenant,
+        account,
+        from,
+        to,
+    )
+    .await?;
+    Ok(wire::statement(account, statement))
+}

@@ -5,4 +5,5 @@
 pub mod balances;
 pub mod outbox;
 pub mod postings;
+pub mod statements;
 pub mod transactions;
