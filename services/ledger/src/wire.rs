@@ -82,7 +82,7 @@ pub fn statement(account: joule_domain::AccountId, statement: Statement) -> v1::
             .map(|line| {
                 let minor = balances::minor_units(&line.currency);
                 let (debit, credit) = if line.net.is_sign_negative() {
-                    (Decimal::ZERO, -line.net)
+                    (Decimal::ZERO, line.net.abs())
                 } else {
                     (line.net, Decimal::ZERO)
                 };
