@@ -134,11 +134,7 @@ pub async fn start(ctx: Context) -> Result<Started, BoxError> {
             text => joule_auth::KeyEncryptionKey::from_base64(text)
                 .map_err(|e| format!("JOULE_OAUTH_KEY_ENCRYPTION_KEY: {e}"))?,
         }),
-        integrator: routes::nats_credentials::IntegratorPlane::from_settings(
-            s,
-            ctx.bus.namespace().clone(),
-        )?
-        .map(Arc::new),
+        integrator: routes::nats_credentials::IntegratorPlane::from_settings(s)?.map(Arc::new),
     };
     let limits = routes::BodyLimits {
         default: usize::try_from(s.api_body_limit_bytes).unwrap_or(usize::MAX),

@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, SubsecRound, Utc};
-use joule_bus::Namespace;
 use joule_bus::tenant_streams::{Issuer, names};
 use joule_config::Settings;
 use serde::{Deserialize, Serialize};
@@ -30,7 +29,6 @@ use crate::reply::Created;
 #[derive(Debug)]
 pub struct IntegratorPlane {
     issuer: Issuer,
-    namespace: Namespace,
     /// The address integrators connect to.
     url: String,
     /// The longest (and default) validity of a credential.
@@ -39,10 +37,7 @@ pub struct IntegratorPlane {
 
 impl IntegratorPlane {
     /// The plane of `settings`, or `None` when the deployment has none.
-    pub fn from_settings(
-        settings: &Settings,
-        namespace: Namespace,
-    ) -> Result<Option<Self>, joule_runtime::BoxError> {
+    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, joule_runtime::BoxError> {
         if settings.integrator_nats_url.is_empty() {
             return Ok(None);
         }
@@ -59,7 +54,6 @@ impl IntegratorPlane {
         };
         Ok(Some(Self {
             issuer,
-            namespace,
             url,
             max_ttl: Duration::from_secs(settings.integrator_credential_ttl_secs),
         }))
@@ -186,7 +180,7 @@ async fn create(
     let user = plane
         .issuer
         .tenant_user(
-            &plane.namespace,
+            state.bus.namespace(),
             tenant,
             &format!("{tenant}/{}", name.as_str()),
             now.timestamp(),

@@ -9,17 +9,25 @@ use serde_json::Value;
 
 use crate::helpers::App;
 
-async fn invoice(app: &App, tenant: &str, key: &str, gross: &str) -> String {
+/// Publishes an `InvoiceIssued` of `tenant` as invoicing does: `gross` of which `vat` is VAT, for
+/// `account` (default: one derived from `key`); its id.
+async fn invoice(
+    app: &App,
+    tenant: &str,
+    key: &str,
+    account: Option<&str>,
+    (gross, net, vat): (&str, &str, &str),
+) -> String {
     let bus = app.env.bus().await;
     let invoice = v1::Invoice {
         id: InvoiceId::derived(key).to_string(),
         number: format!("2026-{key}"),
         status: "issued".into(),
-        account_id: AccountId::derived(key).to_string(),
+        account_id: account.map_or_else(|| AccountId::derived(key).to_string(), str::to_owned),
         currency: "EUR".into(),
         total_incl_vat: gross.into(),
-        total_excl_vat: gross.into(),
-        total_vat: "0.00".into(),
+        total_excl_vat: net.into(),
+        total_vat: vat.into(),
         session_ids: vec![SessionId::derived(key).to_string()],
         ..Default::default()
     };
@@ -42,9 +50,9 @@ fn rows(reply: &Value) -> Vec<Value> {
 async fn finance_reads_the_general_ledger_filters_it_and_exports_it() {
     let app = App::spawn_adjusted(&[joule_api::SERVICE, joule_ledger::SERVICE], |_| {}).await;
     let before = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let first = invoice(&app, "default", "gl-1", "11.90").await;
-    let second = invoice(&app, "default", "gl-2", "5.00").await;
-    invoice(&app, "globex", "gl-3", "99.00").await;
+    let first = invoice(&app, "default", "gl-1", None, ("11.90", "11.90", "0.00")).await;
+    let second = invoice(&app, "default", "gl-2", None, ("5.00", "5.00", "0.00")).await;
+    invoice(&app, "globex", "gl-3", None, ("99.00", "99.00", "0.00")).await;
     let all = joule_testkit::eventually("both invoices posted", || async {
         let listed = app.get("/v1/ledger/postings?limit=500").await;
         let data = rows(&listed.body);
@@ -208,28 +216,12 @@ async fn a_customers_statement_follows_its_receivable_and_adds_up_to_the_ledger(
         .as_str()
         .unwrap()
         .to_owned();
-    let bus = app.env.bus().await;
-    let invoice = v1::Invoice {
-        id: InvoiceId::derived("st-1").to_string(),
-        number: "2026-st-1".into(),
-        status: "issued".into(),
-        account_id: account.clone(),
-        currency: "EUR".into(),
-        total_incl_vat: "11.90".into(),
-        total_excl_vat: "10.00".into(),
-        total_vat: "1.90".into(),
-        session_ids: vec![SessionId::derived("st-1").to_string()],
-        ..Default::default()
-    };
-    let subject = format!("invoice.{}.issued", invoice.id);
-    let meta = joule_testkit::publish::meta(&subject, "Invoice", &subject, 1);
-    joule_testkit::publish::publish(
-        &bus,
-        subject,
-        meta,
-        &v1::InvoiceIssued {
-            invoice: Some(invoice),
-        },
+    invoice(
+        &app,
+        "default",
+        "st-1",
+        Some(&account),
+        ("11.90", "10.00", "1.90"),
     )
     .await;
     let path = format!("/v1/accounts/{account}/statement");

@@ -4,17 +4,10 @@ use joule_proto::v1;
 use joule_store::Page;
 
 use super::LedgerGrpc;
-use super::status::Error;
+use super::status::{Error, invalid, time};
 use crate::projections::postings::{self, Filter};
 use crate::rules::chart::CHART;
 use crate::wire;
-
-fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
-    Error::InvalidArgument {
-        field,
-        reason: reason.into(),
-    }
-}
 
 fn text(raw: &str) -> Option<String> {
     Some(raw.trim().to_owned()).filter(|t| !t.is_empty())
@@ -25,13 +18,6 @@ pub(super) async fn list(
     request: v1::ListPostingsRequest,
 ) -> Result<v1::ListPostingsResponse, Error> {
     let tenant = server.tenant(&request.tenant_id)?;
-    let time = |field: &'static str, t: Option<&joule_proto::Timestamp>| {
-        t.map(|t| {
-            joule_proto::time::from_proto(Some(t))
-                .ok_or_else(|| invalid(field, "is not a valid time"))
-        })
-        .transpose()
-    };
     let entry = text(&request.entry_id)
         .map(|e| e.parse().map_err(|_| invalid("entry_id", "is not an id")))
         .transpose()?;
@@ -76,13 +62,6 @@ pub(super) async fn statement(
         .trim()
         .parse()
         .map_err(|e: joule_domain::IdError| invalid("account_id", e.to_string()))?;
-    let time = |field: &'static str, t: Option<&joule_proto::Timestamp>| {
-        t.map(|t| {
-            joule_proto::time::from_proto(Some(t))
-                .ok_or_else(|| invalid(field, "is not a valid time"))
-        })
-        .transpose()
-    };
     let from = time("from", request.from.as_ref())?;
     let to = time("to", request.to.as_ref())?;
     if let (Some(from), Some(to)) = (from, to)

@@ -27,3 +27,22 @@ impl From<Error> for Status {
         }
     }
 }
+
+/// A refusal of the request's `field`.
+pub(super) fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidArgument {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// The request's optional time `field`; one that is not a valid time is refused.
+pub(super) fn time(
+    field: &'static str,
+    t: Option<&joule_proto::Timestamp>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+    t.map(|t| {
+        joule_proto::time::from_proto(Some(t)).ok_or_else(|| invalid(field, "is not a valid time"))
+    })
+    .transpose()
+}

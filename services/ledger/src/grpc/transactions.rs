@@ -4,20 +4,13 @@ use joule_proto::v1;
 use uuid::Uuid;
 
 use super::LedgerGrpc;
-use super::status::Error;
+use super::status::{Error, invalid, time};
 use crate::domain::journal::TransactionKind;
 use crate::projections::transactions::{self, Filter};
 use crate::wire;
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
-
-fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
-    Error::InvalidArgument {
-        field,
-        reason: reason.into(),
-    }
-}
 
 pub(super) async fn list(
     server: &LedgerGrpc,
@@ -62,13 +55,6 @@ pub(super) async fn list(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let time = |field: &'static str, t: Option<&joule_proto::Timestamp>| {
-        t.map(|t| {
-            joule_proto::time::from_proto(Some(t))
-                .ok_or_else(|| invalid(field, "is not a valid time"))
-        })
-        .transpose()
-    };
     let after = match request.cursor.trim() {
         "" => 0,
         c => c

@@ -3,7 +3,7 @@
 use joule_proto::v1;
 
 use super::LedgerGrpc;
-use super::status::Error;
+use super::status::{Error, time};
 use crate::projections::{balances, postings};
 use crate::wire;
 
@@ -12,13 +12,9 @@ pub(super) async fn get(
     request: v1::TrialBalanceRequest,
 ) -> Result<v1::TrialBalance, Error> {
     let tenant = server.tenant(&request.tenant_id)?;
-    let balance = match request.as_of.as_ref() {
+    let balance = match time("as_of", request.as_of.as_ref())? {
         None => balances::trial_balance(&server.pool, &server.schema, &tenant).await?,
-        Some(t) => {
-            let as_of = joule_proto::time::from_proto(Some(t)).ok_or(Error::InvalidArgument {
-                field: "as_of",
-                reason: "is not a valid time".into(),
-            })?;
+        Some(as_of) => {
             postings::trial_balance_at(&server.pool, &server.schema, &tenant, as_of).await?
         }
     };
